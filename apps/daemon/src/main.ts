@@ -1,0 +1,2 @@
+// Placeholder until the daemon issue.
+console.log('daemon: not implemented yet');

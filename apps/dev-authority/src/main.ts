@@ -1,0 +1,1 @@
+console.log('dev-authority: not implemented yet');
