@@ -1,4 +1,4 @@
-// Nest 12 packages are ESM-only; jest on Node 20 cannot require() them, so swc transforms them too.
+// Nest 12, jose and oidc-provider are ESM-only; jest on Node 20 cannot require() them, so swc transforms them too.
 const swc = [
   '@swc/jest',
   {
@@ -14,7 +14,7 @@ const swc = [
 const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider)/)'],
   moduleNameMapper: {
     '^@app/client-credentials(|/.*)$': '<rootDir>/libs/client-credentials/src$1',
     '^@app/dev-authority(|/.*)$': '<rootDir>/apps/dev-authority/src/core$1',
