@@ -1,0 +1,18 @@
+/** Defaults of the module options (documented on each field with `@default`). */
+export const DEFAULTS = {
+  authorityHost: 'https://login.microsoftonline.com',
+  protocol: 'entra',
+  cache: { maxEntries: 10_000, keyPrefix: 'client-credentials:' },
+  refresh: { refreshAt: 0.5, jitter: 0.05, expirySkewSeconds: 120 },
+  retry: { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000 },
+  timeouts: { requestMs: 10_000, acquireMs: 30_000 },
+} as const;
+
+/** Tenants that name no directory: client credentials need a real one. */
+export const META_TENANTS: ReadonlySet<string> = new Set(['common', 'organizations', 'consumers']);
+
+/** The largest token response accepted from an authority (a real one is a few KiB). */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** Logger context of the library. */
+export const LOG_CONTEXT = 'ClientCredentials';

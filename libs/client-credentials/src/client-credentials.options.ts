@@ -1,0 +1,185 @@
+import type { LoggerService } from '@nestjs/common';
+import type { Cache } from 'cache-manager';
+
+/** A client secret registered on the app ("Certificates & secrets" → "Client secrets"). */
+export interface SecretSourceOptions {
+  type: 'secret';
+  /** The secret's value (not its ID). Never logged, never serialised. */
+  secret: string;
+}
+
+/**
+ * A certificate registered on the app. The library signs a fresh client assertion (its own
+ * `jti`) for every token request, and re-reads `certificatePath` when the file changes, so a
+ * rotated certificate is used without a restart.
+ */
+export interface CertificateSourceOptions {
+  type: 'certificate';
+  /** A PEM file holding the certificate and its private key (as `AZURE_CLIENT_CERTIFICATE_PATH`). */
+  certificatePath?: string;
+  /** The certificate (PEM; a chain may follow it) when not read from `certificatePath`. */
+  certificate?: string;
+  /** The private key (PEM) when not read from `certificatePath`; defaults to the key found in the file. */
+  privateKey?: string;
+  /** Passphrase of an encrypted private key. */
+  passphrase?: string;
+  /**
+   * Send the certificate chain (`x5c`) with each assertion: needed for subject name + issuer
+   * (SNI) authentication.
+   * @default false
+   */
+  sendX5c?: boolean;
+}
+
+/** What the callback of an `assertion` source is told. */
+export interface AssertionContext {
+  clientId: string;
+  /** The token endpoint the assertion will be sent to: its `aud`. */
+  tokenEndpoint: string;
+}
+
+/** A client assertion (a signed JWT) produced by your own code, e.g. by a signing service. */
+export interface AssertionSourceOptions {
+  type: 'assertion';
+  /** Called for every token request; must return a JWT valid for `tokenEndpoint`. */
+  getAssertion: (context: AssertionContext) => Promise<string> | string;
+}
+
+/** One way for an app to prove who it is. */
+export type CredentialSource =
+  SecretSourceOptions | CertificateSourceOptions | AssertionSourceOptions;
+
+/** An app registration (or OIDC client) and how it authenticates. */
+export interface CredentialOptions {
+  /** Directory (tenant) ID or verified domain; the default tenant of this credential's tokens. */
+  tenantId: string;
+  /** Application (client) ID. */
+  clientId: string;
+  /**
+   * The authority host: Entra ID's public cloud, a sovereign cloud
+   * (`https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`), or any https issuer.
+   * @default 'https://login.microsoftonline.com'
+   */
+  authorityHost?: string;
+  /**
+   * `entra` for Microsoft Entra ID (`<host>/<tenant>` authority, `/.default` scopes, metadata built
+   * locally: no discovery request); `oidc` for any standards-compliant OAuth 2.0 / OIDC issuer,
+   * whose metadata is discovered at `<host>/<tenant>/.well-known/openid-configuration`.
+   * @default 'entra'
+   */
+  protocol?: 'entra' | 'oidc';
+  /** How the app authenticates; tried in order. */
+  sources: CredentialSource[];
+  /**
+   * Extra CA certificates (PEM) to trust for this authority, e.g. a private or local authority.
+   * Public roots stay trusted. No process-wide `NODE_EXTRA_CA_CERTS` is needed.
+   */
+  ca?: string | string[];
+}
+
+/** Where tokens are cached. */
+export interface CacheOptions {
+  /**
+   * A cache-manager `Cache` to hold tokens (e.g. one backed by Redis, shared by replicas).
+   * @default an in-memory cache-manager cache bounded to `maxEntries`
+   */
+  store?: Cache;
+  /**
+   * Most tokens kept in process memory (the hot path's index). Past it the oldest are dropped
+   * from memory; they are read back from `store` when needed.
+   * @default 10000
+   */
+  maxEntries?: number;
+  /**
+   * Prefix of the keys written to `store`.
+   * @default 'client-credentials:'
+   */
+  keyPrefix?: string;
+}
+
+/** When tokens are refreshed. */
+export interface RefreshOptions {
+  /**
+   * Fraction of a token's lifetime after which it is refreshed in the background, when the
+   * authority sends no `refresh_in`.
+   * @default 0.5
+   */
+  refreshAt?: number;
+  /**
+   * Random spread of the refresh time, as a fraction of the lifetime, so that many tokens and
+   * replicas do not refresh at the same instant.
+   * @default 0.05
+   */
+  jitter?: number;
+  /**
+   * A token is treated as expired this many seconds before its `exp` (clock skew, request
+   * latency). Never more than a quarter of the token's lifetime.
+   * @default 120
+   */
+  expirySkewSeconds?: number;
+}
+
+/** How failed token requests are retried. */
+export interface RetryOptions {
+  /**
+   * Attempts for one token acquisition by a waiting caller (transient failures only).
+   * @default 3
+   */
+  maxAttempts?: number;
+  /**
+   * First backoff delay; doubles per attempt, with full jitter.
+   * @default 200
+   */
+  initialDelayMs?: number;
+  /**
+   * Longest backoff delay (also the longest cool-down after a failed acquisition).
+   * @default 30000
+   */
+  maxDelayMs?: number;
+}
+
+/** Time limits. */
+export interface TimeoutOptions {
+  /**
+   * One HTTP request to the authority.
+   * @default 10000
+   */
+  requestMs?: number;
+  /**
+   * The longest a caller waits for a token that is not cached, retries included.
+   * @default 30000
+   */
+  acquireMs?: number;
+}
+
+/**
+ * Options of {@link ClientCredentialsModule}.
+ * @publicApi
+ */
+export interface ClientCredentialsModuleOptions {
+  /** Named credentials; `getAccessToken(scope, { credential })` picks one. */
+  credentials: Record<string, CredentialOptions>;
+  /** The credential used when a call names none; may be omitted when there is exactly one. */
+  defaultCredential?: string;
+  cache?: CacheOptions;
+  refresh?: RefreshOptions;
+  retry?: RetryOptions;
+  timeouts?: TimeoutOptions;
+  /**
+   * Where the library logs (never a secret or token).
+   * @default Nest's Logger with context 'ClientCredentials'
+   */
+  logger?: LoggerService;
+}
+
+/** Per-call options of {@link TokenService.getAccessToken}. */
+export interface GetTokenOptions {
+  /** Name of the credential to use. @default the default credential */
+  credential?: string;
+  /** Tenant to get the token in (multi-tenant apps). @default the credential's `tenantId` */
+  tenantId?: string;
+  /** Skip the cache and ask the authority (still shared with concurrent callers). */
+  forceRefresh?: boolean;
+  /** Stop waiting; the request itself carries on for other callers. */
+  signal?: AbortSignal;
+}

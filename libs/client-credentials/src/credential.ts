@@ -1,0 +1,96 @@
+import type { LoggerService } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { ClientCredentialsError } from './errors/client-credentials.errors';
+import { toClientCredentialsError } from './errors/to-client-credentials-error';
+import { AuthorityNetworkClient } from './network-client';
+import type { ResolvedCredential } from './options.validation';
+import { createSource } from './sources/create-source';
+import { IssuedToken, TokenClient } from './token-client';
+import type { CredentialStats, TokenMetrics } from './token-metrics';
+
+/** Errors after which the next source of the chain is tried. */
+const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set(['credential_rejected', 'assertion_failed']);
+
+/**
+ * A named credential at run time: its authority, its network client and one msal application
+ * per source, tried in order.
+ */
+export class Credential {
+  private readonly network: AuthorityNetworkClient;
+  private readonly clients: TokenClient[];
+  /** Live counters of this credential. */
+  readonly stats: CredentialStats;
+
+  constructor(
+    readonly options: ResolvedCredential,
+    requestTimeoutMs: number,
+    private readonly keyPrefix: string,
+    private readonly metrics: TokenMetrics,
+    logger: LoggerService,
+  ) {
+    this.stats = metrics.of(options.name);
+    this.network = new AuthorityNetworkClient(requestTimeoutMs, options.ca);
+    this.clients = options.sources.map(
+      (s, i) => new TokenClient(options, createSource(s, i), this.network, logger),
+    );
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** Loads the sources' files and keys; returns problems as `sources[i].field: …`. */
+  async init(): Promise<string[]> {
+    const problems = await Promise.all(
+      this.clients.map(async (c, i) => (await c.source.init()).map((p) => `sources[${i}].${p}`)),
+    );
+    return problems.flat();
+  }
+
+  /**
+   * Store keys of a token, one per source, in source order. They name the authority, tenant,
+   * client, source and scopes, and carry no secret.
+   */
+  storeKeys(tenantId: string, scopeKey: string): string[] {
+    const { authorityHost, clientId } = this.options;
+    return this.clients.map(
+      (c) => `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${c.source.id}|${scopeKey}`,
+    );
+  }
+
+  /** One token request per source until one succeeds or a failure is not about the credential. */
+  async fetch(
+    tenantId: string,
+    scopes: readonly string[],
+  ): Promise<{ issued: IssuedToken; index: number }> {
+    let last: ClientCredentialsError | undefined;
+    for (let index = 0; index < this.clients.length; index++) {
+      const client = this.clients[index];
+      const started = Date.now();
+      try {
+        const issued = await client.acquire(tenantId, scopes, randomUUID());
+        this.metrics.request(this.name, client.source.id, 'ok', Date.now() - started);
+        return { issued, index };
+      } catch (e) {
+        last = toClientCredentialsError(e, { credential: this.name, tenantId });
+        this.metrics.request(this.name, client.source.id, last.code, Date.now() - started);
+        if (!NEXT_SOURCE_CODES.has(last.code)) throw last;
+      }
+    }
+    throw last!;
+  }
+
+  /** The id of source `index` (`secret#0`). */
+  sourceId(index: number): string {
+    return this.clients[index].source.id;
+  }
+
+  /** Sources as safe to log (no secret material). */
+  describeSources(): Record<string, unknown>[] {
+    return this.clients.map((c) => c.source.toJSON());
+  }
+
+  async close(): Promise<void> {
+    await this.network.close();
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The one table of everything this library can raise: each stable error code and each Entra ID
+ * (AADSTS) number that has a hint of its own, with its cause and its fix. Error messages, the
+ * `hint` on every error and docs/troubleshooting.md are all made from it (a spec keeps the doc in step).
+ */
+
+/** A row of the catalogue: why it happens and what to do. */
+export interface ErrorHint {
+  /** What went wrong, in one sentence. */
+  readonly cause: string;
+  /** How to fix it, in one or two sentences. */
+  readonly fix: string;
+}
+
+/** Stable error codes of the library (`ClientCredentialsError.code`). */
+export const ERROR_CATALOG = {
+  options_invalid: {
+    cause: 'The module options are invalid; the message names each field.',
+    fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options.',
+  },
+  credential_unknown: {
+    cause: 'getAccessToken() named a credential that is not configured, or no default applies.',
+    fix: 'Pass one of the configured credential names, or set `defaultCredential`.',
+  },
+  scope_invalid: {
+    cause: 'The requested scopes cannot be used with the client credentials flow.',
+    fix: 'Request exactly one `<resource>/.default` scope for Entra ID, e.g. `https://graph.microsoft.com/.default`.',
+  },
+  tenant_invalid: {
+    cause: 'The tenant is empty, malformed, or a meta-tenant (common, organizations, consumers).',
+    fix: 'Use the directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com.',
+  },
+  credential_rejected: {
+    cause:
+      'The identity provider rejected the client credential (secret, certificate or assertion).',
+    fix: 'Check the AADSTS hint; renew or re-register the credential on the app registration.',
+  },
+  request_rejected: {
+    cause: 'The identity provider rejected the token request (scope, resource, app or tenant).',
+    fix: 'Check the AADSTS hint; fix the scope, tenant or app registration it names.',
+  },
+  endpoint_unavailable: {
+    cause: 'The token endpoint answered with a server error (5xx).',
+    fix: 'Transient: the library retries with backoff and keeps serving cached tokens; persistent failures point at the authority host.',
+  },
+  throttled: {
+    cause: 'The token endpoint throttled the client (HTTP 429 or AADSTS50196).',
+    fix: 'The library waits for Retry-After; reduce token requests (share one cache across replicas, avoid forceRefresh loops).',
+  },
+  timeout: {
+    cause: 'The token endpoint did not answer within the configured time.',
+    fix: 'Check connectivity to the authority host; raise `timeouts.requestMs` / `timeouts.acquireMs` if the network is slow.',
+  },
+  network_error: {
+    cause: 'The token endpoint could not be reached (DNS, TCP, TLS or connection reset).',
+    fix: 'Check the authority host, proxies and firewalls; for a private authority set `ca` to its CA certificate.',
+  },
+  invalid_response: {
+    cause: 'The token endpoint answered with something that is not a valid token response.',
+    fix: 'Check that `authorityHost` points at an OAuth 2.0 token service and not at a proxy or error page.',
+  },
+  authority_error: {
+    cause:
+      'The authority could not be resolved (metadata discovery failed or the authority URL is invalid).',
+    fix: 'Check `authorityHost`, `tenantId` and, for a private authority, `ca`.',
+  },
+  assertion_failed: {
+    cause:
+      'The client assertion could not be produced (callback failed or the certificate could not be used).',
+    fix: 'Check the `getAssertion` callback or the certificate file and key named in the message.',
+  },
+  aborted: {
+    cause: 'The caller aborted the request through its AbortSignal.',
+    fix: 'Nothing to fix; the token request carries on for other callers.',
+  },
+  shutdown: {
+    cause: 'The application is shutting down; no new tokens are acquired.',
+    fix: 'Stop calling getAccessToken() after app.close().',
+  },
+} as const satisfies Record<string, ErrorHint>;
+
+/** A stable error code of this library. */
+export type ClientCredentialsErrorCode = keyof typeof ERROR_CATALOG;
+
+/**
+ * Entra ID error numbers (AADSTSnnnn) with a hint of their own; checked against Microsoft's
+ * "Microsoft Entra authentication and authorization error codes" reference.
+ */
+export const AADSTS_CATALOG: Readonly<Record<number, ErrorHint>> = {
+  7000215: {
+    cause:
+      'Invalid client secret provided: the value is wrong (often the secret ID instead of its value).',
+    fix: 'Copy the secret *value* (not its ID) from the app registration, or create a new secret.',
+  },
+  7000222: {
+    cause: 'The client secret has expired.',
+    fix: 'Create a new client secret on the app registration and deploy it; consider certificates or workload identity.',
+  },
+  700016: {
+    cause: 'The application (client ID) was not found in the tenant.',
+    fix: 'Check `clientId` and `tenantId`; for a multi-tenant app, an admin of that tenant must consent to it first.',
+  },
+  90002: {
+    cause: 'The tenant was not found.',
+    fix: 'Check `tenantId` (directory ID GUID or verified domain) and that `authorityHost` is the right cloud.',
+  },
+  700027: {
+    cause: 'The client assertion signature does not match any certificate registered on the app.',
+    fix: 'Upload the certificate (public part) to the app registration, or use the certificate that is registered.',
+  },
+  700024: {
+    cause:
+      'The client assertion is not within its valid time range (clock skew, or an expired federated token).',
+    fix: 'Sync the machine clock (NTP); for workload identity make sure the token file is refreshed.',
+  },
+  7000274: {
+    cause:
+      'The client assertion certificate is not valid (expired, not yet valid, or its key was rejected).',
+    fix: 'Renew the certificate and register the new one on the app registration.',
+  },
+  7000277: {
+    cause:
+      'The certificate chain sent in x5c (subject name + issuer) is not trusted or does not match.',
+    fix: 'Send the full chain (`sendX5c: true`) and check the trusted subject name and issuer on the app manifest.',
+  },
+  1000502: {
+    cause: 'The certificate has expired.',
+    fix: 'Renew the certificate, register it on the app registration, and deploy the new file.',
+  },
+  7000214: {
+    cause: 'The certificate has been revoked.',
+    fix: 'Issue a new certificate and register it on the app registration.',
+  },
+  70011: {
+    cause: 'The scope is invalid for the client credentials flow.',
+    fix: 'Request `<resource>/.default` (one resource), e.g. `api://my-api/.default`.',
+  },
+  500011: {
+    cause: 'The resource (API) named by the scope was not found in the tenant.',
+    fix: "Check the scope's resource URI / app ID, and that the API's service principal exists in the tenant.",
+  },
+  70021: {
+    cause:
+      'No federated identity credential on the app matches the presented assertion (issuer, subject, audience).',
+    fix: 'Add a federated credential whose issuer, subject and audience equal the values named in the message.',
+  },
+  50196: {
+    cause: 'Client request loop: the same token was requested too often.',
+    fix: 'Cache tokens (share one cache across replicas) and avoid forceRefresh in loops; the library backs off.',
+  },
+  700022: {
+    cause: 'The scope names more than one resource (InvalidMultipleResourcesScope).',
+    fix: 'Request one resource per token: a single `<resource>/.default` scope.',
+  },
+  700023: {
+    cause:
+      'The scope names no resource (InvalidResourcelessScope), or the assertion audience does not match.',
+    fix: 'Request `<resource>/.default`; for custom assertions set `aud` to the token endpoint URL.',
+  },
+  7000112: {
+    cause: 'The application is disabled.',
+    fix: 'Re-enable the app registration or its service principal in the tenant.',
+  },
+};
+
+/** The hint text shown on an error: the AADSTS hint when there is one, else the code's. */
+export function hintFor(code: ClientCredentialsErrorCode, aadsts?: number): string {
+  const row = (aadsts !== undefined && AADSTS_CATALOG[aadsts]) || ERROR_CATALOG[code];
+  return row.fix;
+}

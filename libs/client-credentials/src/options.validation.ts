@@ -1,0 +1,232 @@
+import { z } from 'zod';
+import { DEFAULTS } from './client-credentials.constants';
+import type {
+  ClientCredentialsModuleOptions,
+  CredentialSource,
+} from './client-credentials.options';
+import { ConfigurationError } from './errors/client-credentials.errors';
+import { tenantProblem } from './request-validation';
+
+/** A credential after validation, with defaults applied. */
+export interface ResolvedCredential {
+  readonly name: string;
+  readonly tenantId: string;
+  readonly clientId: string;
+  /** Origin and path of the authority host, without a trailing slash. */
+  readonly authorityHost: string;
+  readonly protocol: 'entra' | 'oidc';
+  readonly sources: readonly CredentialSource[];
+  readonly ca?: readonly string[];
+}
+
+/** The module options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  readonly credentials: ReadonlyMap<string, ResolvedCredential>;
+  readonly defaultCredential?: string;
+  readonly cache: Required<Omit<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'>> &
+    Pick<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'>;
+  readonly refresh: Required<NonNullable<ClientCredentialsModuleOptions['refresh']>>;
+  readonly retry: Required<NonNullable<ClientCredentialsModuleOptions['retry']>>;
+  readonly timeouts: Required<NonNullable<ClientCredentialsModuleOptions['timeouts']>>;
+}
+
+const nonEmpty = (what: string, fix: string) =>
+  z
+    .string({
+      error: (i) => (i.input === undefined ? `is required — ${fix}` : `must be a string — ${fix}`),
+    })
+    .trim()
+    .min(1, { error: `must not be empty — ${what}` });
+
+const pemLike = z.string().refine((v) => v.includes('-----BEGIN '), {
+  error: 'must be PEM text (-----BEGIN …) — pass the file contents, not a path',
+});
+
+const secretSource = z.strictObject({
+  type: z.literal('secret'),
+  secret: nonEmpty('set the client secret value', 'set the client secret value (not its ID)'),
+});
+
+const certificateSource = z
+  .strictObject({
+    type: z.literal('certificate'),
+    certificatePath: z.string().min(1, { error: 'must not be empty' }).optional(),
+    certificate: pemLike.optional(),
+    privateKey: pemLike.optional(),
+    passphrase: z.string().optional(),
+    sendX5c: z.boolean({ error: 'must be true or false' }).optional(),
+  })
+  .refine((s) => s.certificatePath !== undefined || s.certificate !== undefined, {
+    error:
+      'needs `certificatePath` (a PEM file with certificate and key) or `certificate` + `privateKey`',
+  });
+
+const assertionSource = z.strictObject({
+  type: z.literal('assertion'),
+  getAssertion: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+    error: 'must be a function returning the client assertion (a JWT)',
+  }),
+});
+
+const source = z.discriminatedUnion('type', [secretSource, certificateSource, assertionSource], {
+  error: (i) =>
+    i.code === 'invalid_union'
+      ? "has an unknown `type` — use 'secret', 'certificate' or 'assertion'"
+      : undefined,
+});
+
+const httpsUrl = z.string().refine(
+  (v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'https:' && !u.search && !u.hash && !u.username && !u.password;
+    } catch {
+      return false;
+    }
+  },
+  {
+    error:
+      'must be an https URL without query or credentials, e.g. https://login.microsoftonline.com',
+  },
+);
+
+const credential = z
+  .strictObject({
+    tenantId: nonEmpty('set the directory (tenant) ID', 'set the directory (tenant) ID'),
+    clientId: nonEmpty('set the application (client) ID', 'set the application (client) ID'),
+    authorityHost: httpsUrl.optional(),
+    protocol: z.enum(['entra', 'oidc'], { error: "must be 'entra' or 'oidc'" }).optional(),
+    sources: z.array(source, { error: 'must be an array of credential sources' }).min(1, {
+      error: "must list at least one source, e.g. [{ type: 'secret', secret: '…' }]",
+    }),
+    ca: z.union([pemLike, z.array(pemLike)]).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const problem = tenantProblem(c.tenantId, c.protocol ?? DEFAULTS.protocol);
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
+    }
+    if (/\s/.test(c.clientId)) {
+      ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });
+    }
+  });
+
+const positiveInt = (max: number) =>
+  z
+    .number({ error: 'must be a number' })
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .max(max, { error: `must be at most ${max}` });
+const fraction = z
+  .number({ error: 'must be a number' })
+  .min(0, { error: 'must be between 0 and 1' })
+  .max(1, { error: 'must be between 0 and 1' });
+
+const schema = z
+  .strictObject({
+    credentials: z
+      .record(z.string(), credential, { error: 'must be an object of named credentials' })
+      .refine((r) => Object.keys(r).length > 0, {
+        error:
+          'must name at least one credential, e.g. { default: { tenantId, clientId, sources } }',
+      }),
+    defaultCredential: z.string().optional(),
+    cache: z
+      .strictObject({
+        store: z
+          .custom(
+            (v) =>
+              typeof v === 'object' &&
+              v !== null &&
+              typeof (v as { get?: unknown }).get === 'function',
+            {
+              error: 'must be a cache-manager Cache (createCache({ stores }))',
+            },
+          )
+          .optional(),
+        maxEntries: positiveInt(10_000_000).optional(),
+        keyPrefix: z.string().optional(),
+      })
+      .optional(),
+    refresh: z
+      .strictObject({
+        refreshAt: fraction.optional(),
+        jitter: fraction.optional(),
+        expirySkewSeconds: z.number({ error: 'must be a number' }).min(0).max(3600).optional(),
+      })
+      .optional(),
+    retry: z
+      .strictObject({
+        maxAttempts: positiveInt(10).optional(),
+        initialDelayMs: positiveInt(60_000).optional(),
+        maxDelayMs: positiveInt(600_000).optional(),
+      })
+      .optional(),
+    timeouts: z
+      .strictObject({
+        requestMs: positiveInt(300_000).optional(),
+        acquireMs: positiveInt(600_000).optional(),
+      })
+      .optional(),
+    logger: z.any().optional(),
+  })
+  .superRefine((o, ctx) => {
+    const names = Object.keys(o.credentials ?? {});
+    if (o.defaultCredential !== undefined && !names.includes(o.defaultCredential)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultCredential'],
+        message: `'${o.defaultCredential}' is not a configured credential — use one of: ${names.join(', ')}`,
+      });
+    }
+  });
+
+/** `credentials.graph.sources[1].certificatePath` from zod's path array. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+/**
+ * Validates the module options and applies the defaults. Every problem is reported at once,
+ * each naming its field and how to fix it; no value is echoed, so no secret can leak.
+ * @throws ConfigurationError
+ */
+export function resolveOptions(options: ClientCredentialsModuleOptions): ResolvedOptions {
+  const parsed = schema.safeParse(options);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const path = formatPath(i.path);
+      const message =
+        i.code === 'unrecognized_keys'
+          ? `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} — check the spelling`
+          : i.message;
+      return path ? `${path}: ${message}` : message;
+    });
+    throw new ConfigurationError(problems);
+  }
+  const o = options;
+  const credentials = new Map<string, ResolvedCredential>();
+  for (const [name, c] of Object.entries(parsed.data.credentials)) {
+    credentials.set(name, {
+      name,
+      tenantId: c.tenantId,
+      clientId: c.clientId,
+      authorityHost: (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
+      protocol: c.protocol ?? DEFAULTS.protocol,
+      // The caller's own objects: the assertion callback must stay the caller's function.
+      sources: o.credentials[name].sources,
+      ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
+    });
+  }
+  const names = [...credentials.keys()];
+  return {
+    credentials,
+    defaultCredential: o.defaultCredential ?? (names.length === 1 ? names[0] : undefined),
+    cache: { ...DEFAULTS.cache, ...o.cache },
+    refresh: { ...DEFAULTS.refresh, ...o.refresh },
+    retry: { ...DEFAULTS.retry, ...o.retry },
+    timeouts: { ...DEFAULTS.timeouts, ...o.timeouts },
+  };
+}

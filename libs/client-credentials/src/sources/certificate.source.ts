@@ -1,0 +1,187 @@
+import { createHash, createPrivateKey, KeyObject, randomUUID, X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { SignJWT } from 'jose';
+import type { CertificateSourceOptions } from '../client-credentials.options';
+import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import type { MsalClientCredential, TokenSource } from './token-source';
+
+/** Lifetime of the assertions we sign; Entra accepts up to 10 minutes ahead. */
+const ASSERTION_LIFETIME_SECONDS = 600;
+
+interface Material {
+  readonly key: KeyObject;
+  readonly thumbprintSha256: string;
+  /** Base64 DER of the certificate and its chain, for `x5c`. */
+  readonly x5c: readonly string[];
+  readonly notAfter: Date;
+  /** mtime + size + inode of the file it was read from, to notice a replaced file. */
+  readonly version?: string;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
+
+/**
+ * A certificate credential. It signs a new client assertion for every token request (its own
+ * `jti`), instead of msal's one assertion reused for 10 minutes, so authorities with replay
+ * detection accept it and a certificate replaced on disk is used at the next request.
+ */
+export class CertificateSource implements TokenSource {
+  readonly type = 'certificate';
+  readonly #options: CertificateSourceOptions;
+  #material?: Material;
+
+  constructor(
+    options: CertificateSourceOptions,
+    readonly id: string,
+  ) {
+    this.#options = options;
+  }
+
+  /** When the current certificate expires, for health reports. */
+  get notAfter(): Date | undefined {
+    return this.#material?.notAfter;
+  }
+
+  async init(): Promise<string[]> {
+    try {
+      this.#material = await this.load();
+      return [];
+    } catch (e) {
+      return [(e as Error).message];
+    }
+  }
+
+  msalCredential(): MsalClientCredential {
+    return {
+      clientAssertion: ({ clientId, tokenEndpoint }) => this.sign(clientId, tokenEndpoint ?? ''),
+    };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      type: this.type,
+      id: this.id,
+      certificatePath: this.#options.certificatePath,
+      thumbprintSha256: this.#material?.thumbprintSha256,
+      sendX5c: this.#options.sendX5c ?? false,
+    };
+  }
+
+  private async sign(clientId: string, tokenEndpoint: string): Promise<string> {
+    const material = await this.current();
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      return await new SignJWT({ jti: randomUUID() })
+        .setProtectedHeader({
+          alg: 'PS256',
+          typ: 'JWT',
+          'x5t#S256': material.thumbprintSha256,
+          ...(this.#options.sendX5c ? { x5c: [...material.x5c] } : {}),
+        })
+        .setIssuer(clientId)
+        .setSubject(clientId)
+        .setAudience(tokenEndpoint)
+        .setIssuedAt(now)
+        .setNotBefore(now)
+        .setExpirationTime(now + ASSERTION_LIFETIME_SECONDS)
+        .sign(material.key);
+    } catch (e) {
+      throw new ClientCredentialsError(
+        'assertion_failed',
+        `Certificate source '${this.id}' could not sign a client assertion: ${(e as Error).message}.`,
+      );
+    }
+  }
+
+  /** The material to sign with, re-read when the certificate file was replaced. */
+  private async current(): Promise<Material> {
+    const path = this.#options.certificatePath;
+    if (path === undefined && this.#material) return this.#material;
+    const version = path === undefined ? undefined : await fileVersion(path).catch(() => undefined);
+    if (this.#material && (version === undefined || version === this.#material.version)) {
+      return this.#material;
+    }
+    try {
+      this.#material = await this.load();
+    } catch (e) {
+      // A file being rewritten may be half-written: keep signing with the last good one.
+      if (!this.#material) {
+        throw new ClientCredentialsError('assertion_failed', (e as Error).message);
+      }
+    }
+    return this.#material;
+  }
+
+  private async load(): Promise<Material> {
+    const o = this.#options;
+    let text = '';
+    let version: string | undefined;
+    if (o.certificatePath !== undefined) {
+      try {
+        version = await fileVersion(o.certificatePath);
+        text = await readFile(o.certificatePath, 'utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? 'error';
+        throw new Error(
+          `certificatePath: cannot read '${o.certificatePath}' (${code}) — point it at a readable PEM file holding the certificate and its private key`,
+          { cause: e },
+        );
+      }
+    }
+    const blocks = [
+      ...`${text}\n${o.certificate ?? ''}\n${o.privateKey ?? ''}`.matchAll(PEM_BLOCK),
+    ];
+    const certs = blocks.filter((b) => b[1] === 'CERTIFICATE').map((b) => b[0]);
+    const keyPem = blocks.find((b) => b[1].endsWith('PRIVATE KEY'))?.[0];
+    const where = o.certificatePath === undefined ? 'certificate' : 'certificatePath';
+    if (certs.length === 0) {
+      throw new Error(
+        `${where}: no PEM certificate (-----BEGIN CERTIFICATE-----) found — provide the certificate in PEM form`,
+      );
+    }
+    if (keyPem === undefined) {
+      throw new Error(
+        `${o.privateKey === undefined ? where : 'privateKey'}: no PEM private key found — add the private key (PKCS#8 or PKCS#1) to the file or set privateKey`,
+      );
+    }
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(certs[0]);
+    } catch {
+      throw new Error(
+        `${where}: the certificate is not a valid X.509 certificate — check the PEM content`,
+      );
+    }
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({ key: keyPem, passphrase: o.passphrase });
+    } catch {
+      throw new Error(
+        `${o.privateKey === undefined ? where : 'privateKey'}: the private key cannot be read — check the PEM and, if it is encrypted, the passphrase`,
+      );
+    }
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new Error(
+        `${where}: the key is ${key.asymmetricKeyType ?? 'unknown'}; Entra ID certificate credentials need an RSA key`,
+      );
+    }
+    if (!cert.checkPrivateKey(key)) {
+      throw new Error(
+        `${where}: the private key does not belong to the certificate — pair the certificate with its own key`,
+      );
+    }
+    return {
+      key,
+      thumbprintSha256: createHash('sha256').update(cert.raw).digest('base64url'),
+      x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
+      notAfter: new Date(cert.validTo),
+      version,
+    };
+  }
+}
+
+async function fileVersion(path: string): Promise<string> {
+  const s = await stat(path);
+  if (!s.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+  return `${s.mtimeMs}:${s.size}:${s.ino}`;
+}

@@ -1,0 +1,232 @@
+import type { LoggerService } from '@nestjs/common';
+import { AccessToken } from './access-token';
+import { backoffDelay, sleep } from './backoff';
+import { ClientCredentialsError, TokenEndpointError } from './errors/client-credentials.errors';
+import type { ResolvedOptions } from './options.validation';
+import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
+import type { TokenMetrics } from './token-metrics';
+
+/** The result of one acquisition, shared by every caller that waited for it. */
+interface Acquired {
+  readonly entry: CachedEntry;
+  readonly token: AccessToken;
+}
+
+/** After a failed acquisition, callers of the same token get its error at once until `until`. */
+interface CoolDown {
+  readonly until: number;
+  readonly failures: number;
+  readonly error: ClientCredentialsError;
+}
+
+/**
+ * Where a token is fetched: for a caller that found none in memory, and for background refresh.
+ * - single flight: concurrent callers of one token share one acquisition;
+ * - the store first (a token another replica or an earlier run cached), then the authority;
+ * - transient failures retried with backoff and Retry-After, within `timeouts.acquireMs`;
+ * - after a failure, a cool-down during which callers fail fast instead of storming the authority.
+ */
+export class TokenAcquirer {
+  private readonly flights = new Map<string, Promise<Acquired>>();
+  private readonly coolDowns = new Map<string, CoolDown>();
+  private readonly shutdown = new AbortController();
+  /** Called with every entry that becomes current, to schedule its refresh. */
+  onCurrent: (entry: CachedEntry) => void = () => undefined;
+
+  constructor(
+    private readonly cache: TokenCache,
+    private readonly metrics: TokenMetrics,
+    private readonly options: ResolvedOptions,
+    private readonly logger: LoggerService,
+  ) {}
+
+  /** A token for a caller with nothing usable in memory; `force` skips the store. */
+  async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
+    const flightKey = force ? `${request.key}\nforce` : request.key;
+    let flight = this.flights.get(flightKey);
+    if (flight === undefined) {
+      flight = this.load(request, force).finally(() => this.flights.delete(flightKey));
+      this.flights.set(flightKey, flight);
+    }
+    return (await this.wait(flight, request, signal)).token;
+  }
+
+  /**
+   * Replaces `current` with a newer token: adopted from the store when another replica already
+   * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to retry.
+   */
+  async refresh(current: CachedEntry): Promise<CachedEntry> {
+    const request = current.request;
+    let flight = this.flights.get(request.key);
+    if (flight === undefined) {
+      flight = (async (): Promise<Acquired> => {
+        const stored = await this.cache.read(request);
+        if (
+          stored &&
+          stored.stored.expiresOn > current.stored.expiresOn &&
+          Date.now() < stored.refreshAt
+        ) {
+          request.credential.stats.storeHits++;
+          this.onCurrent(stored);
+          return { entry: stored, token: stored.hit };
+        }
+        const entry = await this.fetch(request, Date.now() + this.options.timeouts.acquireMs, 1);
+        request.credential.stats.refreshes++;
+        return { entry, token: entry.hit };
+      })().finally(() => this.flights.delete(request.key));
+      this.flights.set(request.key, flight);
+    }
+    return (await flight).entry;
+  }
+
+  /** Stops retries and waits no more. */
+  close(): void {
+    this.shutdown.abort(
+      new ClientCredentialsError('shutdown', 'The token service is shutting down.'),
+    );
+  }
+
+  private async load(request: TokenRequest, force: boolean): Promise<Acquired> {
+    const cool = this.coolDowns.get(request.key);
+    if (cool !== undefined && Date.now() < cool.until) throw cool.error;
+    if (!force) {
+      const stored = await this.cache.read(request);
+      if (stored !== undefined) {
+        request.credential.stats.storeHits++;
+        this.onCurrent(stored);
+        return { entry: stored, token: stored.hit };
+      }
+    }
+    try {
+      const entry = await this.fetch(
+        request,
+        Date.now() + this.options.timeouts.acquireMs,
+        this.options.retry.maxAttempts,
+      );
+      this.coolDowns.delete(request.key);
+      const h = entry.hit;
+      const token = new AccessToken(
+        h.token,
+        h.tokenType,
+        h.expiresOn,
+        h.refreshOn,
+        h.scopes,
+        h.credential,
+        'network',
+      );
+      return { entry, token };
+    } catch (e) {
+      const error = e as ClientCredentialsError;
+      const failures = (cool?.failures ?? 0) + 1;
+      const until = Date.now() + backoffDelay(failures - 1, this.options.retry, error.retryAfterMs);
+      this.coolDowns.delete(request.key);
+      this.coolDowns.set(request.key, { until, failures, error });
+      if (this.coolDowns.size > this.options.cache.maxEntries) {
+        this.coolDowns.delete(this.coolDowns.keys().next().value as string);
+      }
+      throw error;
+    }
+  }
+
+  /** Token requests until one succeeds, a failure is not transient, or time or attempts run out. */
+  private async fetch(
+    request: TokenRequest,
+    deadline: number,
+    attempts: number,
+  ): Promise<CachedEntry> {
+    const { credential, tenantId, scopes } = request;
+    for (let attempt = 0; ; attempt++) {
+      if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
+      try {
+        const obtainedAt = Date.now();
+        const { issued, index } = await credential.fetch(tenantId, scopes);
+        const stored: StoredToken = {
+          v: 1,
+          token: issued.token,
+          tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
+          obtainedAt,
+          expiresOn: issued.expiresOn,
+          refreshOn: this.refreshOn(obtainedAt, issued.expiresOn, issued.refreshOn),
+          scopes,
+          tenantId,
+          source: credential.sourceId(index),
+        };
+        const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
+        const entry = await this.cache.write(request, storeKey, stored);
+        credential.stats.lastSuccessAt = new Date();
+        this.onCurrent(entry);
+        return entry;
+      } catch (e) {
+        const error = e as ClientCredentialsError;
+        this.metrics.failure(credential.name, error.code, error.aadsts, error.message);
+        const delay = backoffDelay(attempt, this.options.retry, error.retryAfterMs);
+        if (!error.transient || attempt + 1 >= attempts || Date.now() + delay >= deadline)
+          throw error;
+        this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
+        await sleep(delay, this.shutdown.signal);
+      }
+    }
+  }
+
+  /** When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter. */
+  private refreshOn(obtainedAt: number, expiresOn: number, suggested?: number): number {
+    const { refreshAt, jitter } = this.options.refresh;
+    const lifetime = expiresOn - obtainedAt;
+    const base =
+      suggested !== undefined && suggested > obtainedAt && suggested < expiresOn
+        ? suggested
+        : obtainedAt + lifetime * refreshAt;
+    const spread = (Math.random() * 2 - 1) * lifetime * jitter;
+    return Math.min(expiresOn, Math.max(obtainedAt, base + spread));
+  }
+
+  /** Waits for a flight, no longer than `timeouts.acquireMs`, and not past the caller's signal. */
+  private wait(
+    flight: Promise<Acquired>,
+    request: TokenRequest,
+    signal?: AbortSignal,
+  ): Promise<Acquired> {
+    const where = { credential: request.credential.name, tenantId: request.tenantId };
+    if (signal?.aborted) {
+      return Promise.reject(
+        new ClientCredentialsError('aborted', 'The caller aborted the token request.', where),
+      );
+    }
+    const ms = this.options.timeouts.acquireMs;
+    return new Promise<Acquired>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(
+          new TokenEndpointError(
+            'timeout',
+            `No token for credential '${where.credential}' within ${ms} ms.`,
+            where,
+            true,
+          ),
+        );
+      }, ms);
+      timer.unref();
+      const onAbort = () => {
+        done();
+        reject(
+          new ClientCredentialsError('aborted', 'The caller aborted the token request.', where),
+        );
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      flight.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (e: Error) => {
+          done();
+          reject(e);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,182 @@
+import type { LoggerService } from '@nestjs/common';
+import type { Cache } from 'cache-manager';
+import { AccessToken } from './access-token';
+import type { Credential } from './credential';
+
+/** Which token a caller asks for; `key` indexes it in memory. */
+export interface TokenRequest {
+  readonly key: string;
+  readonly credential: Credential;
+  readonly tenantId: string;
+  readonly scopes: readonly string[];
+  readonly scopeKey: string;
+}
+
+/** A token as written to the cache-manager store: plain JSON, shared by every replica. */
+export interface StoredToken {
+  readonly v: 1;
+  readonly token: string;
+  readonly tokenType: string;
+  /** Epoch milliseconds. */
+  readonly obtainedAt: number;
+  readonly expiresOn: number;
+  readonly refreshOn: number;
+  readonly scopes: readonly string[];
+  readonly tenantId: string;
+  /** Id of the credential source that obtained it (`certificate#0`). */
+  readonly source: string;
+}
+
+/**
+ * A token held in process memory: the index the cache-hit path reads. It never outlives the
+ * token (`usableUntil` is the expiry minus the skew), and is refreshed from `refreshAt` on.
+ */
+export class CachedEntry {
+  /** The answer of a cache hit, built once. */
+  readonly hit: AccessToken;
+  /** Epoch ms until which the token is served. */
+  readonly usableUntil: number;
+  /** Set by every cache hit: a background refresh is only worth it for a token in use. */
+  used = false;
+  /** A background refresh of this entry is running or has given up. */
+  refreshing = false;
+  timer?: NodeJS.Timeout;
+
+  constructor(
+    readonly request: TokenRequest,
+    readonly stored: StoredToken,
+    skewMs: number,
+  ) {
+    const lifetime = stored.expiresOn - stored.obtainedAt;
+    this.usableUntil = stored.expiresOn - Math.min(skewMs, lifetime / 4);
+    this.hit = new AccessToken(
+      stored.token,
+      stored.tokenType,
+      new Date(stored.expiresOn),
+      new Date(stored.refreshOn),
+      stored.scopes,
+      request.credential.name,
+      'cache',
+    );
+  }
+
+  /** When the background refresh should start (never after the token stops being served). */
+  get key(): string {
+    return this.request.key;
+  }
+
+  get refreshAt(): number {
+    return Math.min(this.stored.refreshOn, this.usableUntil);
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * The token cache: a cache-manager `Cache` (the source of truth, possibly shared through Redis)
+ * behind a bounded in-process index, so that a cache hit is one `Map.get` and a clock check —
+ * no await on a store, no lock, no msal — whatever the number of entries.
+ */
+export class TokenCache {
+  private readonly memo = new Map<string, CachedEntry>();
+
+  constructor(
+    private readonly store: Cache,
+    private readonly maxEntries: number,
+    private readonly skewMs: number,
+    private readonly logger: LoggerService,
+  ) {}
+
+  /** The in-memory entry for a key, valid or not. The hot path. */
+  peek(key: string): CachedEntry | undefined {
+    return this.memo.get(key);
+  }
+
+  /** Number of entries in process memory. */
+  get size(): number {
+    return this.memo.size;
+  }
+
+  /** Reads the first usable token among `storeKeys` from the store, and indexes it. */
+  async read(request: TokenRequest): Promise<CachedEntry | undefined> {
+    let values: unknown[];
+    try {
+      values = await this.store.mget(
+        request.credential.storeKeys(request.tenantId, request.scopeKey),
+      );
+    } catch (e) {
+      this.logger.warn?.(
+        `Token cache read failed, asking the authority instead: ${(e as Error).message}`,
+      );
+      return undefined;
+    }
+    const now = Date.now();
+    for (const value of values) {
+      if (!isStoredToken(value)) continue;
+      const entry = new CachedEntry(request, value, this.skewMs);
+      if (now < entry.usableUntil) return this.remember(entry);
+    }
+    return undefined;
+  }
+
+  /** Writes a new token to the store (best effort: a failing store never fails the caller) and indexes it. */
+  async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
+    const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
+    const ttl = entry.usableUntil - Date.now();
+    if (ttl > 0) {
+      try {
+        await this.store.set(storeKey, stored, ttl);
+      } catch (e) {
+        this.logger.warn?.(
+          `Token cache write failed; the token is kept in memory: ${(e as Error).message}`,
+        );
+      }
+    }
+    return entry;
+  }
+
+  /** Forgets everything in memory (the store keeps its entries). */
+  clear(): void {
+    for (const entry of this.memo.values()) entry.dispose();
+    this.memo.clear();
+  }
+
+  private remember(entry: CachedEntry): CachedEntry {
+    const previous = this.memo.get(entry.key);
+    if (previous) {
+      previous.dispose();
+      // Re-insert at the end: the Map's order is the eviction order.
+      this.memo.delete(entry.key);
+    }
+    this.memo.set(entry.key, entry);
+    if (this.memo.size > this.maxEntries) {
+      // Oldest first; an evicted token is read back from the store when asked for again.
+      const oldest = this.memo.keys().next().value as string;
+      this.memo.get(oldest)?.dispose();
+      this.memo.delete(oldest);
+    }
+    return entry;
+  }
+}
+
+function isStoredToken(v: unknown): v is StoredToken {
+  const s = v as StoredToken | undefined;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    s.v === 1 &&
+    typeof s.token === 'string' &&
+    s.token.length > 0 &&
+    typeof s.tokenType === 'string' &&
+    Number.isFinite(s.obtainedAt) &&
+    Number.isFinite(s.expiresOn) &&
+    Number.isFinite(s.refreshOn) &&
+    s.expiresOn > s.obtainedAt &&
+    Array.isArray(s.scopes) &&
+    typeof s.tenantId === 'string' &&
+    typeof s.source === 'string'
+  );
+}

@@ -1,0 +1,118 @@
+import {
+  AuthError,
+  ConfidentialClientApplication,
+  LogLevel,
+  ProtocolMode,
+  ServerError,
+} from '@azure/msal-node';
+import type { LoggerService } from '@nestjs/common';
+import { AuthorityFailure } from './authority-failure';
+import type { AuthorityNetworkClient } from './network-client';
+import type { ResolvedCredential } from './options.validation';
+import type { TokenSource } from './sources/token-source';
+
+/** A token as the authority issued it. */
+export interface IssuedToken {
+  readonly token: string;
+  readonly tokenType: string;
+  readonly expiresOn: number;
+  /** When the authority suggests refreshing (`refresh_in`), if it said. */
+  readonly refreshOn?: number;
+  readonly correlationId?: string;
+}
+
+/**
+ * The msal-node application of one credential source: created once, reused for every tenant
+ * and scope. msal is the protocol engine only; the cache is ours, so msal's cache is skipped
+ * on read and emptied after every request (it would otherwise grow per tenant and scope, and
+ * its lookups cost more as it grows).
+ */
+export class TokenClient {
+  private readonly app: ConfidentialClientApplication;
+
+  constructor(
+    private readonly credential: ResolvedCredential,
+    readonly source: TokenSource,
+    network: AuthorityNetworkClient,
+    logger: LoggerService,
+  ) {
+    const host = new URL(credential.authorityHost).host;
+    this.app = new ConfidentialClientApplication({
+      auth: {
+        clientId: credential.clientId,
+        authority: this.authorityFor(credential.tenantId),
+        knownAuthorities: [host],
+        authorityMetadata:
+          credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
+        ...source.msalCredential(),
+      },
+      system: {
+        networkClient: network,
+        protocolMode: credential.protocol === 'oidc' ? ProtocolMode.OIDC : ProtocolMode.AAD,
+        loggerOptions: {
+          piiLoggingEnabled: false,
+          logLevel: LogLevel.Warning,
+          loggerCallback: (level, message) => {
+            if (level <= LogLevel.Warning) logger.warn?.(`msal: ${message}`);
+          },
+        },
+      },
+    });
+  }
+
+  /** Asks the authority for a token; errors come out as thrown by msal or our network client. */
+  async acquire(
+    tenantId: string,
+    scopes: readonly string[],
+    correlationId: string,
+  ): Promise<IssuedToken> {
+    try {
+      const result = await this.app.acquireTokenByClientCredential({
+        scopes: [...scopes],
+        authority: this.authorityFor(tenantId),
+        skipCache: true,
+        correlationId,
+      });
+      if (!result?.accessToken || !result.expiresOn) {
+        throw new AuthorityFailure(
+          'invalid_response',
+          { correlationId },
+          'msal returned no access token',
+        );
+      }
+      return {
+        token: result.accessToken,
+        tokenType: result.tokenType || 'Bearer',
+        expiresOn: result.expiresOn.getTime(),
+        refreshOn: result.refreshOn?.getTime(),
+        correlationId: result.correlationId,
+      };
+    } finally {
+      this.app.clearCache();
+    }
+  }
+
+  private authorityFor(tenantId: string): string {
+    return `${this.credential.authorityHost}/${tenantId}`;
+  }
+}
+
+/**
+ * Entra ID's metadata, built locally with msal's `{tenant}` placeholder: msal then makes no
+ * discovery request, for any tenant, and a per-call tenant reuses the same application.
+ */
+function entraMetadata(host: string): string {
+  return JSON.stringify({
+    token_endpoint: `${host}/{tenant}/oauth2/v2.0/token`,
+    authorization_endpoint: `${host}/{tenant}/oauth2/v2.0/authorize`,
+    issuer: `${host}/{tenant}/v2.0`,
+    jwks_uri: `${host}/{tenant}/discovery/v2.0/keys`,
+    end_session_endpoint: `${host}/{tenant}/oauth2/v2.0/logout`,
+    response_modes_supported: ['query', 'fragment', 'form_post'],
+  });
+}
+
+/** Whether an error came out of msal itself (as opposed to our own code). */
+export function isMsalError(e: unknown): e is AuthError | ServerError {
+  return e instanceof AuthError;
+}

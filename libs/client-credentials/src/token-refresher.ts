@@ -1,0 +1,78 @@
+import type { LoggerService } from '@nestjs/common';
+import { backoffDelay } from './backoff';
+import type { ClientCredentialsError } from './errors/client-credentials.errors';
+import type { ResolvedOptions } from './options.validation';
+import type { TokenAcquirer } from './token-acquirer';
+import type { CachedEntry, TokenCache } from './token-cache';
+
+/**
+ * Where tokens are refreshed: in the background, from an entry's `refreshAt` on, while callers
+ * keep getting the cached token. A timer refreshes tokens that were used during their lifetime
+ * (an unused one is left to expire); a cache hit past `refreshAt` starts one too. Failures are
+ * retried with backoff and Retry-After until the token stops being served — never on a caller.
+ */
+export class TokenRefresher {
+  private closed = false;
+
+  constructor(
+    private readonly acquirer: TokenAcquirer,
+    private readonly cache: TokenCache,
+    private readonly options: ResolvedOptions,
+    private readonly logger: LoggerService,
+  ) {
+    acquirer.onCurrent = (entry) => this.schedule(entry);
+  }
+
+  /** Starts a background refresh of `entry` unless one runs already. Never throws, never awaits. */
+  refresh(entry: CachedEntry): void {
+    if (entry.refreshing || this.closed || this.cache.peek(entry.key) !== entry) return;
+    entry.refreshing = true;
+    entry.dispose();
+    void this.attempt(entry, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private schedule(entry: CachedEntry): void {
+    if (this.closed) return;
+    entry.dispose();
+    entry.timer = setTimeout(
+      () => {
+        entry.timer = undefined;
+        if (entry.used) this.refresh(entry);
+      },
+      Math.max(0, entry.refreshAt - Date.now()),
+    );
+    entry.timer.unref();
+  }
+
+  private async attempt(entry: CachedEntry, failures: number): Promise<void> {
+    const name = entry.request.credential.name;
+    try {
+      await this.acquirer.refresh(entry);
+      if (failures > 0) {
+        this.logger.log?.(
+          `Token of credential '${name}' refreshed after ${failures} failed attempt(s).`,
+        );
+      }
+    } catch (e) {
+      const error = e as ClientCredentialsError;
+      if (this.closed || error.code === 'shutdown') return;
+      const delay = backoffDelay(failures, this.options.retry, error.retryAfterMs);
+      const until = new Date(entry.usableUntil).toISOString();
+      const retry = Date.now() + delay < entry.usableUntil && this.cache.peek(entry.key) === entry;
+      const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${retry ? `Next attempt in ${Math.round(delay)} ms.` : 'No time left to retry.'} ${error.message}`;
+      // First failure of a streak as a warning, the rest quietly: an outage must not flood the logs.
+      if (failures === 0 || !retry) this.logger.warn?.(message);
+      else this.logger.debug?.(message);
+      if (!retry) return;
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        void this.attempt(entry, failures + 1);
+      }, delay);
+      entry.timer.unref();
+    }
+  }
+}

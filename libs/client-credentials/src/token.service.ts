@@ -1,0 +1,189 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  LoggerService,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
+import { createCache, type Cache } from 'cache-manager';
+import { Keyv } from 'keyv';
+import { CacheableMemory } from '@cacheable/memory';
+import type { AccessToken } from './access-token';
+import { LOG_CONTEXT } from './client-credentials.constants';
+import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
+import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
+import { Credential } from './credential';
+import {
+  ClientCredentialsError,
+  ConfigurationError,
+  InvalidRequestError,
+} from './errors/client-credentials.errors';
+import { resolveOptions, ResolvedOptions } from './options.validation';
+import { scopeKey, validateScopes, validateTenant } from './request-validation';
+import { TokenAcquirer } from './token-acquirer';
+import { TokenCache } from './token-cache';
+import { CredentialStats, TokenMetrics } from './token-metrics';
+import { TokenRefresher } from './token-refresher';
+
+/**
+ * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.
+ *
+ * A call answered from the cache costs one map lookup; concurrent misses share one token request;
+ * tokens are refreshed in the background before they expire; while the authority fails, the
+ * cached token keeps being served until it expires.
+ * @publicApi
+ */
+@Injectable()
+export class TokenService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger: LoggerService;
+  private readonly metrics = new TokenMetrics();
+  private readonly credentials = new Map<string, Credential>();
+  private defaultCredential?: string;
+  private cache!: TokenCache;
+  private acquirer!: TokenAcquirer;
+  private refresher!: TokenRefresher;
+  /** The cache this service created (and so closes); undefined when the app passed its own. */
+  private ownStore?: Cache;
+  private closed = false;
+
+  constructor(
+    @Inject(CLIENT_CREDENTIALS_OPTIONS) private readonly options: ClientCredentialsModuleOptions,
+  ) {
+    this.logger = options?.logger ?? new Logger(LOG_CONTEXT);
+  }
+
+  /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
+  async onModuleInit(): Promise<void> {
+    const resolved = resolveOptions(this.options);
+    const store = resolved.cache.store ?? this.createStore(resolved);
+    this.cache = new TokenCache(
+      store,
+      resolved.cache.maxEntries,
+      resolved.refresh.expirySkewSeconds * 1000,
+      this.logger,
+    );
+    this.acquirer = new TokenAcquirer(this.cache, this.metrics, resolved, this.logger);
+    this.refresher = new TokenRefresher(this.acquirer, this.cache, resolved, this.logger);
+    const problems: string[] = [];
+    for (const [name, options] of resolved.credentials) {
+      const credential = new Credential(
+        options,
+        resolved.timeouts.requestMs,
+        resolved.cache.keyPrefix,
+        this.metrics,
+        this.logger,
+      );
+      this.credentials.set(name, credential);
+      problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
+    }
+    if (problems.length > 0) {
+      await this.onApplicationShutdown();
+      throw new ConfigurationError(problems);
+    }
+    this.defaultCredential = resolved.defaultCredential;
+  }
+
+  /**
+   * An access token for `scopes` (Entra ID: one `<resource>/.default`).
+   * @throws InvalidRequestError before any network call for an unknown credential, bad scopes or tenant
+   * @throws TokenRequestRejectedError when the authority refuses (no retry helps)
+   * @throws TokenEndpointError when the authority cannot be used and no valid token is cached
+   */
+  async getAccessToken(
+    scopes: string | readonly string[],
+    options?: GetTokenOptions,
+  ): Promise<AccessToken> {
+    const name = options?.credential ?? this.defaultCredential;
+    const credential = name === undefined ? undefined : this.credentials.get(name);
+    if (credential === undefined) throw this.unknownCredential(name);
+    const tenantId = options?.tenantId ?? credential.options.tenantId;
+    const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
+    const key = `${name}\n${tenantId}\n${sk}`;
+    if (options?.forceRefresh !== true) {
+      const entry = this.cache.peek(key);
+      if (entry !== undefined) {
+        const now = Date.now();
+        if (now < entry.usableUntil) {
+          entry.used = true;
+          credential.stats.cacheHits++;
+          if (now >= entry.refreshAt && !entry.refreshing) this.refresher.refresh(entry);
+          return entry.hit;
+        }
+      }
+    }
+    return this.miss(credential, tenantId, scopes, sk, key, options);
+  }
+
+  /** `"Bearer <token>"`, for an `Authorization` header. */
+  async getAuthorizationHeader(
+    scopes: string | readonly string[],
+    options?: GetTokenOptions,
+  ): Promise<string> {
+    const token = await this.getAccessToken(scopes, options);
+    return `${token.tokenType} ${token.token}`;
+  }
+
+  /** Counters of a credential (default: the default credential), for diagnostics and health. */
+  getStats(credential?: string): Readonly<CredentialStats> {
+    const name = credential ?? this.defaultCredential;
+    const c = name === undefined ? undefined : this.credentials.get(name);
+    if (c === undefined) throw this.unknownCredential(name);
+    return c.stats;
+  }
+
+  /** Names of the configured credentials. */
+  get credentialNames(): string[] {
+    return [...this.credentials.keys()];
+  }
+
+  /** Stops timers and retries, closes connections and the cache it created. */
+  async onApplicationShutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.refresher?.close();
+    this.acquirer?.close();
+    this.cache?.clear();
+    await Promise.all([...this.credentials.values()].map((c) => c.close()));
+    await this.ownStore?.disconnect();
+  }
+
+  private async miss(
+    credential: Credential,
+    tenantId: string,
+    scopes: string | readonly string[],
+    sk: string,
+    key: string,
+    options?: GetTokenOptions,
+  ): Promise<AccessToken> {
+    if (this.closed)
+      throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
+    const { protocol } = credential.options;
+    const list = validateScopes(scopes, protocol, credential.name);
+    if (tenantId !== credential.options.tenantId)
+      validateTenant(tenantId, protocol, credential.name);
+    credential.stats.cacheMisses++;
+    return this.acquirer.acquire(
+      { key, credential, tenantId, scopes: list, scopeKey: sk },
+      options?.forceRefresh === true,
+      options?.signal,
+    );
+  }
+
+  private unknownCredential(name: string | undefined): InvalidRequestError {
+    const names = [...this.credentials.keys()].join(', ');
+    return new InvalidRequestError(
+      'credential_unknown',
+      name === undefined
+        ? `No credential named and no default credential: name one of ${names}.`
+        : `Unknown credential '${name}': configured are ${names}.`,
+    );
+  }
+
+  /** An in-memory cache-manager cache, bounded like the in-process index. */
+  private createStore(resolved: ResolvedOptions): Cache {
+    const store = new CacheableMemory({ lruSize: resolved.cache.maxEntries, checkInterval: 0 });
+    this.ownStore = createCache({ stores: [new Keyv({ store })] });
+    return this.ownStore;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Renders the tables of docs/troubleshooting.md from the library's error catalogue, the one source
+ * of truth. `npm run docs:errors` rewrites the doc; a spec fails when the doc is out of step.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AADSTS_CATALOG, ERROR_CATALOG } from '../libs/client-credentials/src/errors/error-catalog';
+
+export const DOC_PATH = join(__dirname, '..', 'docs', 'troubleshooting.md');
+const BEGIN = '<!-- BEGIN GENERATED: npm run docs:errors -->';
+const END = '<!-- END GENERATED -->';
+
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+
+/** The generated part of the doc: one table of library codes, one of AADSTS numbers. */
+export function renderTables(): string {
+  const codes = Object.entries(ERROR_CATALOG).map(
+    ([code, h]) => `| \`${code}\` | ${cell(h.cause)} | ${cell(h.fix)} |`,
+  );
+  const aadsts = Object.entries(AADSTS_CATALOG).map(
+    ([n, h]) => `| AADSTS${n} | ${cell(h.cause)} | ${cell(h.fix)} |`,
+  );
+  return [
+    BEGIN,
+    '### Error codes (`error.code`)',
+    '',
+    '| Code | Cause | Fix |',
+    '| --- | --- | --- |',
+    ...codes,
+    '',
+    '### Entra ID error numbers (`error.aadsts`)',
+    '',
+    '| AADSTS | Cause | Fix |',
+    '| --- | --- | --- |',
+    ...aadsts,
+    END,
+  ].join('\n');
+}
+
+/** The doc with its generated part replaced by `renderTables()`. */
+export function renderDoc(current: string): string {
+  const start = current.indexOf(BEGIN);
+  const end = current.indexOf(END);
+  if (start < 0 || end < 0) throw new Error(`${DOC_PATH} lacks the generated-section markers`);
+  return current.slice(0, start) + renderTables() + current.slice(end + END.length);
+}
+
+if (require.main === module) {
+  writeFileSync(DOC_PATH, renderDoc(readFileSync(DOC_PATH, 'utf8')));
+  console.log(`wrote ${DOC_PATH}`);
+}
