@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { inspect } from 'node:util';
 import { ClientCredentialsError } from './errors/client-credentials.errors';
 import { toClientCredentialsError } from './errors/to-client-credentials-error';
 import { AuthorityNetworkClient } from './network-client';
@@ -21,16 +22,21 @@ export class Credential {
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
+  /** The credential's settings, without its sources (they hold secrets). */
+  readonly options: Omit<ResolvedCredential, 'sources'>;
+
   constructor(
-    readonly options: ResolvedCredential,
+    resolved: ResolvedCredential,
     requestTimeoutMs: number,
     private readonly keyPrefix: string,
     private readonly metrics: TokenMetrics,
     logger: LoggerService,
   ) {
+    const { sources, ...options } = resolved;
+    this.options = options;
     this.stats = metrics.of(options.name);
     this.network = new AuthorityNetworkClient(requestTimeoutMs, options.ca);
-    this.clients = options.sources.map(
+    this.clients = sources.map(
       (s, i) => new TokenClient(options, createSource(s, i), this.network, logger),
     );
   }
@@ -88,6 +94,14 @@ export class Credential {
   /** Sources as safe to log (no secret material). */
   describeSources(): Record<string, unknown>[] {
     return this.clients.map((c) => c.source.toJSON());
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { ...this.options, sources: this.describeSources() };
+  }
+
+  [inspect.custom](): string {
+    return `Credential ${inspect(this.toJSON())}`;
   }
 
   async close(): Promise<void> {

@@ -28,16 +28,17 @@ export interface IssuedToken {
  * its lookups cost more as it grows).
  */
 export class TokenClient {
-  private readonly app: ConfidentialClientApplication;
+  /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
+  readonly #app: ConfidentialClientApplication;
 
   constructor(
-    private readonly credential: ResolvedCredential,
+    private readonly credential: Omit<ResolvedCredential, 'sources'>,
     readonly source: TokenSource,
     network: AuthorityNetworkClient,
     logger: LoggerService,
   ) {
     const host = new URL(credential.authorityHost).host;
-    this.app = new ConfidentialClientApplication({
+    this.#app = new ConfidentialClientApplication({
       auth: {
         clientId: credential.clientId,
         authority: this.authorityFor(credential.tenantId),
@@ -67,7 +68,7 @@ export class TokenClient {
     correlationId: string,
   ): Promise<IssuedToken> {
     try {
-      const result = await this.app.acquireTokenByClientCredential({
+      const result = await this.#app.acquireTokenByClientCredential({
         scopes: [...scopes],
         authority: this.authorityFor(tenantId),
         skipCache: true,
@@ -88,7 +89,7 @@ export class TokenClient {
         correlationId: result.correlationId,
       };
     } finally {
-      this.app.clearCache();
+      this.#app.clearCache();
     }
   }
 

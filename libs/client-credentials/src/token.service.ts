@@ -6,6 +6,7 @@ import {
   OnApplicationShutdown,
   OnModuleInit,
 } from '@nestjs/common';
+import { inspect } from 'node:util';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { CacheableMemory } from '@cacheable/memory';
@@ -47,15 +48,17 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private ownStore?: Cache;
   private closed = false;
 
-  constructor(
-    @Inject(CLIENT_CREDENTIALS_OPTIONS) private readonly options: ClientCredentialsModuleOptions,
-  ) {
+  /** The options as given: private (#) because they hold secrets. */
+  readonly #options: ClientCredentialsModuleOptions;
+
+  constructor(@Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions) {
+    this.#options = options;
     this.logger = options?.logger ?? new Logger(LOG_CONTEXT);
   }
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
-    const resolved = resolveOptions(this.options);
+    const resolved = resolveOptions(this.#options);
     const store = resolved.cache.store ?? this.createStore(resolved);
     this.cache = new TokenCache(
       store,
@@ -135,6 +138,15 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Names of the configured credentials. */
   get credentialNames(): string[] {
     return [...this.credentials.keys()];
+  }
+
+  /** The configured credentials and their sources, without secrets. */
+  toJSON(): Record<string, unknown> {
+    return { credentials: Object.fromEntries([...this.credentials].map(([n, c]) => [n, c.toJSON()])) };
+  }
+
+  [inspect.custom](): string {
+    return `TokenService ${inspect(this.toJSON(), { depth: 4 })}`;
   }
 
   /** Stops timers and retries, closes connections and the cache it created. */

@@ -1,0 +1,169 @@
+import { startDevAuthority, type DevAuthority, type FaultSpec } from '@app/dev-authority';
+import { TokenEndpointError } from '@app/client-credentials';
+import { startTokenApp, TokenApp } from '../support/token-app';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every 25 ms until it holds; fails after `ms`. */
+async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await sleep(25);
+  }
+}
+
+/**
+ * Background refresh and outages, with token lifetimes of seconds. Assertions are about order
+ * and counts (which token, which source, how many requests), never about durations.
+ */
+describe('TokenService: refresh and outages', () => {
+  let authority: DevAuthority;
+  let app: TokenApp | undefined;
+
+  beforeAll(async () => {
+    authority = await startDevAuthority();
+  });
+  afterEach(async () => {
+    authority.faults.clear();
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => {
+    await authority.close();
+  });
+
+  /** A fresh tenant and app whose tokens live `lifetime` s and should be refreshed after `refreshIn` s. */
+  async function setup(lifetime: number, refreshIn: number, extra: Partial<Parameters<typeof startTokenApp>[0]> = {}) {
+    const tenant = authority.createTenant();
+    authority.setAccessTokenLifetime(lifetime, { tenantId: tenant.tenantId, refreshInSeconds: refreshIn });
+    const appReg = tenant.createApp();
+    app = await startTokenApp({
+      credentials: {
+        api: {
+          tenantId: tenant.tenantId,
+          clientId: appReg.clientId,
+          authorityHost: authority.url,
+          ca: authority.caPem,
+          sources: [{ type: 'secret', secret: appReg.addSecret() }],
+        },
+      },
+      refresh: { jitter: 0, expirySkewSeconds: 1 },
+      retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 400 },
+      timeouts: { requestMs: 500, acquireMs: 1500 },
+      ...extra,
+    });
+    return { tenantId: tenant.tenantId, clientId: appReg.clientId, tokens: app.tokens };
+  }
+
+  it('refreshes in the background: callers keep the cached token and never wait on a slow endpoint', async () => {
+    const { tenantId, clientId, tokens } = await setup(8, 1, { timeouts: { requestMs: 5000, acquireMs: 6000 } });
+    const first = await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope); // in use: worth refreshing
+    authority.faults.add({ target: 'token', tenantId, kind: 'latency', latencyMs: 1500 });
+
+    // The refresh timer fires at refreshOn; the slow answer keeps it on the wire for 1.5 s.
+    await sleep(first.refreshOn!.getTime() - Date.now() + 200);
+    const during = await Promise.all(Array.from({ length: 50 }, () => tokens.getAccessToken(authority.apiScope)));
+
+    // Every caller got the old token from the cache while the refresh was still on the wire.
+    expect(during.every((t) => t.source === 'cache' && t.token === first.token)).toBe(true);
+    expect(authority.countTokenRequests({ clientId, outcome: 'ok' })).toBe(1);
+
+    await eventually(() => authority.countTokenRequests({ clientId, outcome: 'ok' }) === 2);
+    await eventually(() => tokens.getStats().refreshes === 1);
+    const after = await tokens.getAccessToken(authority.apiScope);
+    expect(after.source).toBe('cache');
+    expect(after.token).not.toBe(first.token);
+  });
+
+  it('does not refresh a token nobody used since it was fetched', async () => {
+    const { clientId, tokens } = await setup(4, 1);
+    const first = await tokens.getAccessToken(authority.apiScope);
+    await sleep(first.refreshOn!.getTime() - Date.now() + 300);
+    expect(authority.countTokenRequests({ clientId })).toBe(1);
+    // Used after refreshOn: served from cache, and a refresh starts behind it.
+    expect((await tokens.getAccessToken(authority.apiScope)).source).toBe('cache');
+    await eventually(() => authority.countTokenRequests({ clientId }) === 2);
+  });
+
+  const storms: [string, Omit<FaultSpec, 'tenantId'>, string][] = [
+    ['503 burst', { target: 'token', kind: 'status', status: 503 }, 'endpoint_unavailable'],
+    ['429 with Retry-After', { target: 'token', kind: 'throttle', retryAfterSeconds: 1 }, 'throttled'],
+    ['connection resets', { target: 'token', kind: 'reset' }, 'network_error'],
+    ['a hanging endpoint', { target: 'token', kind: 'latency', latencyMs: 3000 }, 'timeout'],
+    ['an HTML 502', { target: 'token', kind: 'html502' }, 'endpoint_unavailable'],
+    ['a non-JSON 200', { target: 'token', kind: 'non-json' }, 'invalid_response'],
+  ];
+
+  it.each(storms)('%s while a token is valid: zero failed calls, then a typed error after expiry', async (_name, fault, code) => {
+    const { tenantId, tokens } = await setup(4, 1);
+    const first = await tokens.getAccessToken(authority.apiScope);
+    authority.faults.add({ ...fault, tenantId });
+
+    // Call until the token stops being served (expiry minus the 1 s skew): every call succeeds.
+    const usableUntil = first.expiresOn.getTime() - 1000;
+    let calls = 0;
+    while (Date.now() < usableUntil - 150) {
+      const t = await tokens.getAccessToken(authority.apiScope);
+      expect(t.token).toBe(first.token);
+      calls++;
+      await sleep(50);
+    }
+    expect(calls).toBeGreaterThan(10);
+
+    await sleep(Math.max(0, usableUntil - Date.now()) + 50);
+    const error = await tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TokenEndpointError);
+    expect(error).toMatchObject({ code, transient: true, credential: 'api', tenantId });
+    // Fail fast on the next call too: the cool-down answers without a request.
+    const before = authority.countTokenRequests({ tenantId });
+    await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({ code });
+    expect(authority.countTokenRequests({ tenantId })).toBe(before);
+  });
+
+  it('recovers at the next attempt after a 5xx: no 60-second msal throttle', async () => {
+    const { tenantId, clientId, tokens } = await setup(4, 1);
+    await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope);
+    authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503, times: 1 });
+
+    await eventually(() => tokens.getStats().refreshes === 1, 3000);
+    expect(authority.countTokenRequests({ clientId, outcome: 'ok' })).toBe(2);
+    expect(authority.countTokenRequests({ clientId, outcome: 'fault' })).toBe(1);
+  });
+
+  it('a cold caller gets the token after transient failures are retried', async () => {
+    const { tenantId, clientId, tokens } = await setup(60, 30);
+    authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 500, times: 1 });
+
+    const token = await tokens.getAccessToken(authority.apiScope);
+
+    expect(token.source).toBe('network');
+    expect(authority.countTokenRequests({ clientId })).toBe(2);
+  });
+
+  it('a caller with nothing cached never waits past timeouts.acquireMs', async () => {
+    const { tenantId, tokens } = await setup(60, 30, { timeouts: { requestMs: 5000, acquireMs: 300 } });
+    authority.faults.add({ target: 'token', tenantId, kind: 'latency', latencyMs: 2000 });
+
+    await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'timeout',
+      message: "No token for credential 'api' within 300 ms. Hint: Check connectivity to the authority host; raise `timeouts.requestMs` / `timeouts.acquireMs` if the network is slow.",
+    });
+  });
+
+  it('an aborted caller stops waiting; the request still serves the others', async () => {
+    const { tenantId, clientId, tokens } = await setup(60, 30, { timeouts: { requestMs: 5000, acquireMs: 5000 } });
+    authority.faults.add({ target: 'token', tenantId, kind: 'latency', latencyMs: 300, times: 1 });
+    const controller = new AbortController();
+
+    const aborted = tokens.getAccessToken(authority.apiScope, { signal: controller.signal });
+    const patient = tokens.getAccessToken(authority.apiScope);
+    controller.abort();
+
+    await expect(aborted).rejects.toMatchObject({ code: 'aborted' });
+    expect((await patient).source).toBe('network');
+    expect(authority.countTokenRequests({ clientId })).toBe(1);
+  });
+});

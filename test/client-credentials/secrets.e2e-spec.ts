@@ -1,0 +1,84 @@
+import { inspect } from 'node:util';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startTokenApp, TokenApp } from '../support/token-app';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs success and failure flows with every log line, error and serialisation captured, and
+ * checks that no secret, private key, client assertion or access token — nor a part of one — shows.
+ */
+describe('TokenService: secrets stay secret', () => {
+  let authority: DevAuthority;
+  const apps: TokenApp[] = [];
+
+  beforeAll(async () => {
+    authority = await startDevAuthority();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((a) => a.close()));
+    await authority.close();
+  });
+
+  /** Every 16-character window of a value: "a recognisable part of one". */
+  function fragments(value: string): string[] {
+    const body = value.replace(/-----[A-Z ]+-----|\s/g, '');
+    const out: string[] = [];
+    for (let i = 0; i + 16 <= body.length; i += 8) out.push(body.slice(i, i + 16));
+    return out.length ? out : [body];
+  }
+
+  it('shows none in logs, errors, stats or serialised objects', async () => {
+    const tenant = authority.createTenant();
+    authority.setAccessTokenLifetime(4, { tenantId: tenant.tenantId, refreshInSeconds: 1 });
+    const app1 = tenant.createApp();
+    const secret = app1.addSecret();
+    const app2 = tenant.createApp();
+    const cert = await app2.addCertificate();
+    const assertions: string[] = [];
+    const common = { authorityHost: authority.url, ca: authority.caPem, tenantId: tenant.tenantId };
+    const app = await startTokenApp({
+      credentials: {
+        secret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret }] },
+        wrongSecret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret: `${secret}x` }] },
+        cert: {
+          ...common,
+          clientId: app2.clientId,
+          sources: [{ type: 'certificate', certificate: cert.certificatePem, privateKey: cert.privateKeyPem }],
+        },
+      },
+      defaultCredential: 'secret',
+      retry: { maxAttempts: 1, initialDelayMs: 20, maxDelayMs: 100 },
+    });
+    apps.push(app);
+    authority.resetLog();
+
+    const seen: string[] = [];
+    const tokens = [
+      await app.tokens.getAccessToken(authority.apiScope),
+      await app.tokens.getAccessToken(authority.apiScope, { credential: 'cert' }),
+    ];
+    await app.tokens.getAccessToken(authority.apiScope); // in use: refreshed in the background
+    seen.push(String(await app.tokens.getAccessToken(authority.apiScope, { credential: 'wrongSecret' }).catch((e: Error) => `${e.message} ${inspect(e)} ${JSON.stringify(e)}`)));
+    // A failing background refresh logs a warning: make it fail.
+    authority.faults.add({ target: 'token', tenantId: tenant.tenantId, kind: 'status', status: 503 });
+    await sleep(tokens[0].refreshOn!.getTime() - Date.now() + 400);
+    authority.faults.clear();
+
+    seen.push(app.logger.text);
+    seen.push(inspect(tokens, { depth: 5 }), JSON.stringify(tokens));
+    seen.push(inspect(app.tokens, { depth: 8 }), JSON.stringify(app.tokens));
+    seen.push(JSON.stringify(app.tokens.getStats('wrongSecret')));
+    const all = seen.join('\n');
+
+    expect(app.logger.lines.some((l) => l.level === 'warn' && l.message.includes('Background refresh'))).toBe(true);
+    expect(all).toContain('AADSTS7000215');
+    for (const t of tokens) assertions.push(t.token);
+    const secrets = [secret, cert.privateKeyPem, ...assertions];
+    for (const value of secrets) {
+      for (const fragment of fragments(value)) expect(all).not.toContain(fragment);
+    }
+    // Client assertions the authority received (their signatures) never show either.
+    for (const e of authority.log) if (e.jti) expect(all).not.toContain(e.jti);
+  });
+});
