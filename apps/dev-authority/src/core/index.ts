@@ -1,1 +1,22 @@
-export {};
+/**
+ * The local Entra ID–compatible authority: start it in-process, provision tenants/apps/credentials,
+ * inject faults and read the request log.
+ */
+export { startDevAuthority, DEMO_API_APP_ID_URI } from './authority';
+export { AADSTS, type AadstsCode, type EntraErrorBody } from './errors';
+export { TOKEN_EXCHANGE_AUDIENCE } from './directory';
+export type {
+  App,
+  ClientCertificate,
+  CredentialKind,
+  DevAuthority,
+  DevAuthorityOptions,
+  ExternalIssuer,
+  FaultSpec,
+  FaultTarget,
+  ManagedIdentity,
+  RequestLogEntry,
+  SniCertificate,
+  Tenant,
+  TokenRequestFilter,
+} from './types';

@@ -1,0 +1,85 @@
+import { X509Certificate } from 'node:crypto';
+import type { AuthorityPki } from './authority';
+import { newSecretValue, TOKEN_EXCHANGE_AUDIENCE, type AppRecord } from './directory';
+import { issueCertificate, thumbprints } from './pki';
+import type { App, ClientCertificate, SniCertificate } from './types';
+
+const DAY = 24 * 3600 * 1000;
+
+/** The {@link App} handle over a stored app registration. */
+export function createApp(record: AppRecord, pki: AuthorityPki): App {
+  return {
+    tenantId: record.tenantId,
+    clientId: record.clientId,
+    objectId: record.objectId,
+
+    addSecret(options = {}) {
+      const value = newSecretValue();
+      record.secrets.push({
+        value,
+        expiresAt: options.expiresAt ?? new Date(Date.now() + 180 * DAY),
+      });
+      return value;
+    },
+
+    async addCertificate(options = {}): Promise<ClientCertificate> {
+      const notAfter = options.expiresAt ?? new Date(Date.now() + 365 * DAY);
+      const notBefore = new Date(Math.min(Date.now(), notAfter.getTime()) - DAY);
+      const issued = await issueCertificate({
+        subject: options.subject ?? `CN=${record.displayName}`,
+        issuer: pki.ca,
+        kind: 'client',
+        notBefore,
+        notAfter,
+      });
+      const der = Buffer.from(new X509Certificate(issued.certificatePem).raw);
+      const { sha1, sha256 } = thumbprints(der);
+      record.certificates.push({
+        certificatePem: issued.certificatePem,
+        thumbprintSha1: sha1,
+        thumbprintSha256: sha256,
+        notBefore,
+        notAfter,
+      });
+      return {
+        certificatePem: issued.certificatePem,
+        privateKeyPem: issued.privateKeyPem,
+        thumbprintSha1: sha1,
+        thumbprintSha256: sha256,
+      };
+    },
+
+    async addSniCertificate(options = {}): Promise<SniCertificate> {
+      const subject = options.subject ?? `CN=${record.clientId}.sni.dev-authority.local`;
+      const issued = await issueCertificate({
+        subject,
+        issuer: pki.sniIntermediate,
+        kind: 'client',
+      });
+      const der = Buffer.from(new X509Certificate(issued.certificatePem).raw);
+      record.sniSubjects.push(subject.includes('=') ? subject : `CN=${subject}`);
+      return {
+        certificatePem: issued.certificatePem,
+        chainPem: issued.certificatePem + pki.sniIntermediate.certificatePem,
+        privateKeyPem: issued.privateKeyPem,
+        subject: subject.includes('=') ? subject : `CN=${subject}`,
+        thumbprintSha256: thumbprints(der).sha256,
+      };
+    },
+
+    addFederatedCredential(options) {
+      record.federated.push({
+        issuer: options.issuer,
+        subject: options.subject,
+        audience: options.audience ?? TOKEN_EXCHANGE_AUDIENCE,
+      });
+    },
+
+    removeCredentials() {
+      record.secrets.length = 0;
+      record.certificates.length = 0;
+      record.sniSubjects.length = 0;
+      record.federated.length = 0;
+    },
+  };
+}

@@ -1,0 +1,359 @@
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from './app-handle';
+import { createControlApi } from './control-api';
+import { openIdConfiguration, signingKeys } from './discovery';
+import { Directory } from './directory';
+import { EXTERNAL_ISSUER_PATH, ServiceAccountIssuer } from './external-issuer';
+import { Faults } from './faults';
+import { Router } from './http';
+import { handleManagedIdentity, MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
+import { createCa, generateKeys, issueCertificate, type IssuedCertificate } from './pki';
+import { handleApiData } from './protected-api';
+import { RequestLog } from './request-log';
+import { dispatch, type Route } from './server';
+import { handleTokenRequest, resolveTenant, type LifetimePolicy } from './token-endpoint';
+import { TokenIssuer } from './token-issuer';
+import type { DevAuthority, DevAuthorityOptions, ManagedIdentity, Tenant } from './types';
+import type { CryptoKey, CryptoKeyPair } from './crypto-types';
+
+/** App ID URI of the demo API. */
+export const DEMO_API_APP_ID_URI = 'api://dev-api';
+
+interface InfraKeys {
+  ca: CryptoKeyPair;
+  server: CryptoKeyPair;
+  signing: CryptoKeyPair;
+  sniRoot: CryptoKeyPair;
+  sniIntermediate: CryptoKeyPair;
+  externalIssuer: CryptoKeyPair;
+}
+
+// RSA generation dominates start-up; authorities started in one process (test suites) share keys.
+// Certificates, ids and secrets are still fresh per authority.
+let sharedKeys: Promise<InfraKeys> | undefined;
+function infraKeys(): Promise<InfraKeys> {
+  sharedKeys ??= (async () => {
+    const [ca, server, signing, sniRoot, sniIntermediate, externalIssuer] = await Promise.all(
+      Array.from({ length: 6 }, () => generateKeys()),
+    );
+    return { ca, server, signing, sniRoot, sniIntermediate, externalIssuer };
+  })();
+  return sharedKeys;
+}
+
+/** The PKI material of one authority. */
+export interface AuthorityPki {
+  ca: IssuedCertificate;
+  sniRoot: IssuedCertificate;
+  sniIntermediate: IssuedCertificate;
+}
+
+/**
+ * Starts a local Entra ID–compatible authority on 127.0.0.1 over HTTPS.
+ * @example
+ * const authority = await startDevAuthority();
+ * const app = authority.createTenant().createApp();
+ * const secret = app.addSecret();
+ */
+export async function startDevAuthority(options: DevAuthorityOptions = {}): Promise<DevAuthority> {
+  const keys = await infraKeys();
+  const ownsStateDir = options.stateDir === undefined;
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'dev-authority-')));
+  await mkdir(stateDir, { recursive: true });
+  const ca = await createCa('dev-authority local CA', keys.ca);
+  const serverCert = await issueCertificate({
+    subject: 'CN=127.0.0.1',
+    issuer: ca,
+    kind: 'server',
+    keys: keys.server,
+  });
+  const sniRoot = await createCa('dev-authority SNI root', keys.sniRoot);
+  const sniIntermediate = await issueCertificate({
+    subject: 'CN=dev-authority SNI intermediate',
+    issuer: sniRoot,
+    kind: 'intermediate',
+    keys: keys.sniIntermediate,
+  });
+  const caPath = join(stateDir, 'ca.pem');
+  await writeFile(caPath, ca.certificatePem);
+  await writeFile(join(stateDir, 'sni-root.pem'), sniRoot.certificatePem);
+
+  const server = createServer({ key: serverCert.privateKeyPem, cert: serverCert.certificatePem });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const origin = `https://127.0.0.1:${port}`;
+  try {
+    return await LocalAuthority.create(server, origin, options, {
+      stateDir,
+      ownsStateDir,
+      caPath,
+      pki: { ca, sniRoot, sniIntermediate },
+      keys,
+    });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+}
+
+interface Setup {
+  stateDir: string;
+  ownsStateDir: boolean;
+  caPath: string;
+  pki: AuthorityPki;
+  keys: InfraKeys;
+}
+
+class LocalAuthority implements DevAuthority {
+  readonly host: string;
+  readonly caPem: string;
+  readonly caPath: string;
+  readonly apiUrl: string;
+  readonly apiScope = `${DEMO_API_APP_ID_URI}/.default`;
+  readonly apiAppId = randomUUID();
+  readonly managedIdentity: { endpoint: string; header: string };
+  readonly control: { url: string; token: string };
+  readonly faults: DevAuthority['faults'];
+  private readonly faultSet = new Faults();
+  private readonly requestLog = new RequestLog();
+  private readonly directory: Directory;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private defaultLifetime: LifetimePolicy;
+  private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
+  private closed = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly options: DevAuthorityOptions,
+    private readonly setup: Setup,
+    private readonly issuer: TokenIssuer,
+    readonly externalIssuer: ServiceAccountIssuer,
+  ) {
+    this.host = url.replace('https://', '');
+    this.caPem = setup.pki.ca.certificatePem;
+    this.caPath = setup.caPath;
+    this.apiUrl = `${url}/api`;
+    this.managedIdentity = {
+      endpoint: `${url}${MANAGED_IDENTITY_PATH}`,
+      header: randomBytes(16).toString('hex'),
+    };
+    this.control = { url: `${url}/_control`, token: randomBytes(16).toString('hex') };
+    this.directory = new Directory({ appIdUri: DEMO_API_APP_ID_URI, appId: this.apiAppId });
+    this.defaultLifetime = { seconds: options.accessTokenLifetimeSeconds ?? 3600 };
+    this.faults = {
+      add: (f) => this.faultSet.add(f),
+      remove: (id) => this.faultSet.remove(id),
+      clear: () => this.faultSet.clear(),
+    };
+  }
+
+  static async create(
+    server: Server,
+    origin: string,
+    options: DevAuthorityOptions,
+    setup: Setup,
+  ): Promise<LocalAuthority> {
+    const issuer = await TokenIssuer.create(setup.keys.signing, origin);
+    const external = await ServiceAccountIssuer.create(
+      origin,
+      setup.keys.externalIssuer,
+      () => new Date(),
+    );
+    const authority = new LocalAuthority(server, origin, options, setup, issuer, external);
+    authority.listen();
+    return authority;
+  }
+
+  get log(): ReadonlyArray<import('./types').RequestLogEntry> {
+    return this.requestLog.all;
+  }
+
+  private listen(): void {
+    const control = createControlApi(this);
+    const router = this.routes();
+    this.server.on('request', (req, res) => {
+      dispatch(
+        {
+          origin: this.url,
+          router,
+          faults: this.faultSet,
+          log: this.requestLog,
+          sleep: (ms) => this.sleep(ms),
+          control,
+        },
+        req,
+        res,
+      ).catch((err: unknown) => {
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'server_error', error_description: String(err) }));
+        }
+      });
+    });
+  }
+
+  private routes(): Router<Route> {
+    const tenantParam = (ctx: { params: Record<string, string> }) => ctx.params.tenant;
+    const lifetime = (tenantId: string) =>
+      this.tenantLifetimes.get(tenantId) ?? this.defaultLifetime;
+    const tokenDeps = {
+      origin: this.url,
+      directory: this.directory,
+      issuer: this.issuer,
+      clockToleranceSeconds: this.options.clockToleranceSeconds ?? 300,
+      sniRoot: new X509Certificate(this.setup.pki.sniRoot.certificatePem),
+      lifetime,
+      federatedKey: (iss: string) => this.federatedKey(iss),
+    };
+    const discovery: Route = {
+      target: 'discovery',
+      tenantOf: tenantParam,
+      handle: async (ctx) => {
+        const tenantId = resolveTenant(this.directory, ctx.params.tenant);
+        ctx.log.tenantId = tenantId;
+        return openIdConfiguration(this.url, tenantId, this.issuer);
+      },
+    };
+    const keys: Route = {
+      target: 'keys',
+      tenantOf: tenantParam,
+      handle: async (ctx) => signingKeys(ctx, this.issuer),
+    };
+    return new Router<Route>()
+      .add('GET', '/:tenant/v2.0/.well-known/openid-configuration', discovery)
+      .add('GET', '/:tenant/.well-known/openid-configuration', discovery)
+      .add('GET', '/:tenant/discovery/v2.0/keys', keys)
+      .add('GET', '/:tenant/discovery/keys', keys)
+      .add('POST', '/:tenant/oauth2/v2.0/token', {
+        target: 'token',
+        tenantOf: tenantParam,
+        handle: (ctx) => handleTokenRequest(ctx, tokenDeps),
+      })
+      .add('GET', MANAGED_IDENTITY_PATH, {
+        target: 'managed-identity',
+        tenantOf: () => this.directory.systemIdentity()?.tenantId,
+        handle: (ctx) =>
+          handleManagedIdentity(ctx, {
+            directory: this.directory,
+            issuer: this.issuer,
+            header: this.managedIdentity.header,
+            lifetime,
+          }),
+      })
+      .add('GET', '/api/data', {
+        target: 'api',
+        handle: (ctx) =>
+          handleApiData(ctx, {
+            issuer: this.issuer,
+            audiences: [this.apiAppId, DEMO_API_APP_ID_URI],
+            isTenant: (t) => this.directory.hasTenant(t),
+          }),
+      })
+      .add('GET', `${EXTERNAL_ISSUER_PATH}/.well-known/openid-configuration`, {
+        target: 'issuer',
+        handle: async () => this.externalIssuer.discovery(),
+      })
+      .add('GET', `${EXTERNAL_ISSUER_PATH}/openid/v1/jwks`, {
+        target: 'issuer',
+        handle: async () => this.externalIssuer.jwks(),
+      });
+  }
+
+  private federatedKey(iss: string): CryptoKey | undefined {
+    if (iss === this.externalIssuer.url) return this.externalIssuer.publicKey;
+    const m = /^(.*)\/([^/]+)\/v2\.0$/.exec(iss);
+    if (m !== null && m[1] === this.url && this.directory.hasTenant(m[2]))
+      return this.issuer.publicKey;
+    return undefined;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+
+  createTenant(options: { tenantId?: string } = {}): Tenant {
+    const tenantId = this.directory.addTenant(options.tenantId);
+    return {
+      tenantId,
+      createApp: (appOptions = {}) =>
+        createApp(this.directory.addApp(tenantId, appOptions), this.setup.pki),
+    };
+  }
+
+  /** Handle of an existing app (for the control API). */
+  app(tenantId: string, clientId: string): ReturnType<typeof createApp> | undefined {
+    const record = this.directory.findApp(tenantId, clientId);
+    return record === undefined ? undefined : createApp(record, this.setup.pki);
+  }
+
+  createResource(options: { appIdUri: string; roles?: string[] }): void {
+    this.directory.addResource({
+      appIdUri: options.appIdUri.replace(/\/+$/, ''),
+      appId: randomUUID(),
+      roles: options.roles ?? [],
+    });
+  }
+
+  setAccessTokenLifetime(
+    seconds: number,
+    options: { tenantId?: string; refreshInSeconds?: number } = {},
+  ): void {
+    const policy = { seconds, refreshInSeconds: options.refreshInSeconds };
+    if (options.tenantId === undefined) this.defaultLifetime = policy;
+    else this.tenantLifetimes.set(options.tenantId.toLowerCase(), policy);
+  }
+
+  countTokenRequests(filter?: Parameters<DevAuthority['countTokenRequests']>[0]): number {
+    return this.requestLog.countTokenRequests(filter);
+  }
+
+  resetLog(): void {
+    this.requestLog.reset();
+  }
+
+  createManagedIdentity(options: {
+    tenantId: string;
+    kind: 'system' | 'user';
+    roles?: string[];
+  }): ManagedIdentity {
+    const record = this.directory.addManagedIdentity(options);
+    return {
+      clientId: record.clientId,
+      objectId: record.objectId,
+      resourceId: record.resourceId,
+      kind: record.kind,
+      tenantId: record.tenantId,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+    if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
+  }
+}
+
+export type { LocalAuthority };

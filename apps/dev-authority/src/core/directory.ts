@@ -1,0 +1,178 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+/** The audience every federated credential defaults to. */
+export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
+
+/** A stored client secret. */
+export interface SecretRecord {
+  value: string;
+  expiresAt: Date;
+}
+
+/** A stored uploaded certificate (public part only). */
+export interface CertificateRecord {
+  certificatePem: string;
+  thumbprintSha1: string;
+  thumbprintSha256: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** A stored federated identity credential. */
+export interface FederatedRecord {
+  issuer: string;
+  subject: string;
+  audience: string;
+}
+
+/** An app registration with its service principal. */
+export interface AppRecord {
+  tenantId: string;
+  clientId: string;
+  objectId: string;
+  displayName: string;
+  /** App roles granted on the demo API. */
+  roles: string[];
+  secrets: SecretRecord[];
+  certificates: CertificateRecord[];
+  sniSubjects: string[];
+  federated: FederatedRecord[];
+}
+
+/** A managed identity's service principal. */
+export interface ManagedIdentityRecord {
+  tenantId: string;
+  clientId: string;
+  objectId: string;
+  resourceId: string;
+  kind: 'system' | 'user';
+  roles: string[];
+}
+
+/** An API tokens can be requested for. */
+export interface ResourceRecord {
+  appIdUri: string;
+  appId: string;
+  /** Roles granted to every client; undefined means "the client's own roles" (demo API). */
+  roles?: string[];
+}
+
+/** The audience of the token exchange: always known, never carries roles. */
+const TOKEN_EXCHANGE_RESOURCE: ResourceRecord = {
+  appIdUri: TOKEN_EXCHANGE_AUDIENCE,
+  appId: 'fb60f99c-7a34-4190-8149-302f77469936',
+  roles: [],
+};
+
+/** Tenants, app registrations, credentials, resources and managed identities: all in memory. */
+export class Directory {
+  private readonly tenants = new Set<string>();
+  private readonly apps = new Map<string, AppRecord>();
+  private readonly identities = new Map<string, ManagedIdentityRecord>();
+  private readonly resources = new Map<string, ResourceRecord>();
+
+  constructor(readonly demoApi: ResourceRecord) {
+    this.addResource(demoApi);
+    this.addResource(TOKEN_EXCHANGE_RESOURCE);
+  }
+
+  addTenant(tenantId: string = randomUUID()): string {
+    this.tenants.add(tenantId.toLowerCase());
+    return tenantId.toLowerCase();
+  }
+
+  hasTenant(tenantId: string): boolean {
+    return this.tenants.has(tenantId.toLowerCase());
+  }
+
+  addApp(tenantId: string, options: { displayName?: string; roles?: string[] }): AppRecord {
+    const clientId = randomUUID();
+    const app: AppRecord = {
+      tenantId,
+      clientId,
+      objectId: randomUUID(),
+      displayName: options.displayName ?? `app-${clientId.slice(0, 8)}`,
+      roles: options.roles ?? ['Data.Read'],
+      secrets: [],
+      certificates: [],
+      sniSubjects: [],
+      federated: [],
+    };
+    this.apps.set(clientId, app);
+    return app;
+  }
+
+  /** An app of `tenantId` (an app id from another tenant is "not found in the directory"). */
+  findApp(tenantId: string, clientId: string): AppRecord | undefined {
+    const app = this.apps.get(clientId.toLowerCase());
+    return app?.tenantId === tenantId.toLowerCase() ? app : undefined;
+  }
+
+  addResource(resource: ResourceRecord): void {
+    this.resources.set(resource.appIdUri.toLowerCase(), resource);
+    this.resources.set(resource.appId.toLowerCase(), resource);
+  }
+
+  /** The resource named by a scope's resource part (App ID URI or application id). */
+  findResource(identifier: string): ResourceRecord | undefined {
+    return this.resources.get(identifier.toLowerCase().replace(/\/+$/, ''));
+  }
+
+  addManagedIdentity(options: {
+    tenantId: string;
+    kind: 'system' | 'user';
+    roles?: string[];
+  }): ManagedIdentityRecord {
+    if (options.kind === 'system' && this.systemIdentity() !== undefined) {
+      throw new Error('dev-authority: this host already has a system-assigned managed identity');
+    }
+    const clientId = randomUUID();
+    const name = `mi-${clientId.slice(0, 8)}`;
+    const base = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/dev-authority';
+    const record: ManagedIdentityRecord = {
+      tenantId: options.tenantId.toLowerCase(),
+      clientId,
+      objectId: randomUUID(),
+      kind: options.kind,
+      roles: options.roles ?? ['Data.Read'],
+      resourceId:
+        options.kind === 'system'
+          ? `${base}/providers/Microsoft.Web/sites/dev-authority-site`
+          : `${base}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+    };
+    this.identities.set(clientId, record);
+    return record;
+  }
+
+  systemIdentity(): ManagedIdentityRecord | undefined {
+    return [...this.identities.values()].find((mi) => mi.kind === 'system');
+  }
+
+  /** A user-assigned identity by client id, object id or resource id (case-insensitive). */
+  findUserIdentity(by: {
+    clientId?: string;
+    objectId?: string;
+    resourceId?: string;
+  }): ManagedIdentityRecord | undefined {
+    const eq = (a: string, b?: string) => b !== undefined && a.toLowerCase() === b.toLowerCase();
+    return [...this.identities.values()].find(
+      (mi) =>
+        mi.kind === 'user' &&
+        (eq(mi.clientId, by.clientId) ||
+          eq(mi.objectId, by.objectId) ||
+          eq(mi.resourceId, by.resourceId)),
+    );
+  }
+}
+
+/** A random client secret in Entra's style (40 characters). */
+export function newSecretValue(): string {
+  return randomBytes(30).toString('base64').replace(/\+/g, '~').replace(/\//g, '_');
+}
+
+/** Constant-time string comparison. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

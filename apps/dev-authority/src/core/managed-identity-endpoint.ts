@@ -1,0 +1,101 @@
+import type { Directory, ManagedIdentityRecord } from './directory';
+import { EntraError } from './errors';
+import type { Reply, RequestContext } from './http';
+import type { LifetimePolicy } from './token-endpoint';
+import { rolesFor } from './token-endpoint';
+import type { TokenIssuer } from './token-issuer';
+
+/** Path of the App Service managed identity endpoint. */
+export const MANAGED_IDENTITY_PATH = '/msi/token';
+
+/** What the managed identity endpoint needs from the authority. */
+export interface ManagedIdentityDeps {
+  directory: Directory;
+  issuer: TokenIssuer;
+  header: string;
+  lifetime(tenantId: string): LifetimePolicy;
+}
+
+function failure(status: number, error: string, message: string): Reply {
+  // App Service answers with its own shape; Entra's fields are added so any client finds a reason.
+  return {
+    status,
+    json: { statusCode: status, message, error, error_description: message },
+  };
+}
+
+/**
+ * `GET /msi/token?api-version=2019-08-01&resource=...` with `X-IDENTITY-HEADER`: App Service's
+ * managed identity contract (client_id / mi_res_id / object_id select a user-assigned identity).
+ */
+export async function handleManagedIdentity(
+  ctx: RequestContext,
+  deps: ManagedIdentityDeps,
+): Promise<Reply> {
+  const q = ctx.url.searchParams;
+  if (ctx.req.headers['x-identity-header'] !== deps.header) {
+    return failure(
+      401,
+      'unauthorized',
+      'The X-IDENTITY-HEADER header is missing or does not match.',
+    );
+  }
+  if (q.get('api-version') !== '2019-08-01') {
+    return failure(400, 'invalid_request', "Only api-version '2019-08-01' is supported.");
+  }
+  const resourceParam = q.get('resource');
+  if (!resourceParam)
+    return failure(400, 'invalid_request', "The 'resource' parameter is required.");
+  ctx.log.credentialKind = 'managed-identity';
+  ctx.log.scope = `${resourceParam.replace(/\/\.default$/, '')}/.default`;
+
+  const identity = pickIdentity(deps.directory, q);
+  if (identity === undefined) {
+    // 400 rather than 404: msal retries 404s, which only slows the caller down.
+    return failure(400, 'invalid_request', 'No managed identity matches the request on this host.');
+  }
+  ctx.log.clientId = identity.clientId;
+  ctx.log.tenantId = identity.tenantId;
+  const resource = deps.directory.findResource(resourceParam.replace(/\/\.default$/, ''));
+  if (resource === undefined) {
+    const err = new EntraError(
+      500011,
+      `The resource principal named ${resourceParam} was not found in the tenant named ${identity.tenantId}.`,
+    );
+    ctx.log.errorCode = err.code;
+    return failure(400, err.error, err.message);
+  }
+  const policy = deps.lifetime(identity.tenantId);
+  const now = ctx.now();
+  const { token } = await deps.issuer.mint({
+    tenantId: identity.tenantId,
+    clientId: identity.clientId,
+    objectId: identity.objectId,
+    resource,
+    roles: rolesFor(deps.directory, resource, identity.roles),
+    azpacr: '2',
+    lifetimeSeconds: policy.seconds,
+    now,
+    extra: { xms_mirid: identity.resourceId },
+  });
+  return {
+    status: 200,
+    json: {
+      access_token: token,
+      expires_on: String(Math.floor(now.getTime() / 1000) + policy.seconds),
+      resource: resourceParam,
+      token_type: 'Bearer',
+      client_id: identity.clientId,
+    },
+  };
+}
+
+function pickIdentity(directory: Directory, q: URLSearchParams): ManagedIdentityRecord | undefined {
+  const clientId = q.get('client_id') ?? undefined;
+  const resourceId = q.get('mi_res_id') ?? q.get('msi_res_id') ?? undefined;
+  const objectId = q.get('object_id') ?? q.get('principal_id') ?? undefined;
+  if (clientId === undefined && resourceId === undefined && objectId === undefined) {
+    return directory.systemIdentity();
+  }
+  return directory.findUserIdentity({ clientId, resourceId, objectId });
+}

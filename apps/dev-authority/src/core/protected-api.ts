@@ -1,0 +1,78 @@
+import { compactVerify, decodeJwt, type JWTPayload } from 'jose';
+import type { Reply, RequestContext } from './http';
+import type { TokenIssuer } from './token-issuer';
+
+/** Role the demo API requires. */
+export const REQUIRED_ROLE = 'Data.Read';
+
+/** What the demo API accepts. */
+export interface ProtectedApiDeps {
+  issuer: TokenIssuer;
+  /** Audiences of the demo API: its application id and App ID URI. */
+  audiences: string[];
+  isTenant(tenantId: string): boolean;
+}
+
+function unauthorized(description: string): Reply {
+  return {
+    status: 401,
+    headers: {
+      'www-authenticate': `Bearer error="invalid_token", error_description="${description}"`,
+    },
+    json: { ok: false, error: 'invalid_token', error_description: description },
+  };
+}
+
+/**
+ * `GET /api/data`: a resource server that validates the bearer token like Microsoft.Identity.Web
+ * would: signature against the authority's key, `iss` of one of its tenants, `aud`, `exp`/`nbf`, and
+ * the `Data.Read` app role.
+ */
+export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps): Promise<Reply> {
+  const auth = ctx.req.headers.authorization;
+  const match = auth === undefined ? null : /^Bearer\s+(\S+)$/i.exec(auth);
+  if (match === null) {
+    return {
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer' },
+      json: { ok: false, error: 'invalid_token', error_description: 'no bearer token' },
+    };
+  }
+  let claims: JWTPayload;
+  try {
+    await compactVerify(match[1], deps.issuer.publicKey, { algorithms: ['RS256'] });
+    claims = decodeJwt(match[1]);
+  } catch {
+    return unauthorized('the token signature is invalid');
+  }
+  const tid = typeof claims.tid === 'string' ? claims.tid : '';
+  ctx.log.tenantId = tid || undefined;
+  ctx.log.clientId = typeof claims.azp === 'string' ? claims.azp : undefined;
+  if (!deps.isTenant(tid) || claims.iss !== deps.issuer.issuer(tid)) {
+    return unauthorized('the token issuer is not trusted');
+  }
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!aud.some((a) => a !== undefined && deps.audiences.includes(a))) {
+    return unauthorized('the token audience is not this API');
+  }
+  // No clock skew allowance (Microsoft.Identity.Web allows 5 min): tests with short lifetimes
+  // should see an expired token refused at once.
+  const now = ctx.now().getTime() / 1000;
+  if (claims.exp === undefined || claims.exp <= now || (claims.nbf ?? 0) > now + 1) {
+    return unauthorized('the token is expired');
+  }
+  const roles = Array.isArray(claims.roles) ? (claims.roles as string[]) : [];
+  if (!roles.includes(REQUIRED_ROLE)) {
+    return {
+      status: 403,
+      headers: {
+        'www-authenticate': `Bearer error="insufficient_scope", error_description="role ${REQUIRED_ROLE} required"`,
+      },
+      json: { ok: false, error: 'insufficient_scope', required_role: REQUIRED_ROLE },
+    };
+  }
+  return {
+    status: 200,
+    json: { ok: true, appid: claims.appid ?? claims.azp, tid, roles, data: ['alpha', 'beta'] },
+  };
+}

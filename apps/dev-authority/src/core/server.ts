@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { entraErrorBody, EntraError } from './errors';
+import type { Faults } from './faults';
+import { readBody, writeReply, type Reply, type RequestContext, type Router } from './http';
+import type { RequestLog } from './request-log';
+import type { FaultSpec, FaultTarget } from './types';
+
+/*
+ * Plain node:https with a small router rather than a framework: fault injection needs control of the
+ * socket (connection resets), of raw bodies (HTML 502, non-JSON 200) and of timing (latency).
+ */
+
+/** A routed endpoint. */
+export interface Route {
+  target: FaultTarget;
+  handle(ctx: RequestContext): Promise<Reply>;
+  /** Tenant a request is for, for fault matching before the handler runs. */
+  tenantOf?(ctx: RequestContext): string | undefined;
+}
+
+/** What the dispatcher needs. */
+export interface DispatchDeps {
+  origin: string;
+  router: Router<Route>;
+  faults: Faults;
+  log: RequestLog;
+  sleep(ms: number): Promise<void>;
+  control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
+}
+
+const HTML_502 =
+  '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>' +
+  '</center><hr><center>dev-authority gateway</center></body></html>';
+
+/** Handles one request: control API, or route + faults + request log. */
+export async function dispatch(
+  deps: DispatchDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', deps.origin);
+  if (url.pathname === '/_control' || url.pathname.startsWith('/_control/')) {
+    return deps.control(req, res, url);
+  }
+  const method = req.method ?? 'GET';
+  const matched = deps.router.match(method, url.pathname);
+  if (matched === undefined || 'methodNotAllowed' in matched) {
+    const status = matched === undefined ? 404 : 405;
+    writeReply(res, {
+      status,
+      json: { error: status === 404 ? 'not_found' : 'method_not_allowed' },
+    });
+    return;
+  }
+  const route = matched.value;
+  let bodyPromise: Promise<string> | undefined;
+  let shift = 0;
+  const correlationId =
+    url.searchParams.get('client-request-id') ?? header(req, 'client-request-id') ?? undefined;
+  const ctx: RequestContext = {
+    req,
+    url,
+    params: matched.params,
+    now: () => new Date(Date.now() + shift * 1000),
+    log: {},
+    body: () => (bodyPromise ??= readBody(req)),
+  };
+  const at = new Date();
+  const tenantId = route.tenantOf?.(ctx)?.toLowerCase();
+  const decision = deps.faults.decide(route.target, tenantId);
+  shift = decision.clockShiftSeconds;
+  if (decision.latencyMs > 0) await deps.sleep(decision.latencyMs);
+  const base = { at, target: route.target, method, path: url.pathname, tenantId };
+
+  if (decision.answer !== undefined) {
+    const status = applyFault(decision.answer, req, res, deps.origin, ctx.now(), correlationId);
+    deps.log.add({ ...base, ...ctx.log, status, outcome: 'fault', fault: decision.answer.kind });
+    return;
+  }
+  let reply: Reply;
+  try {
+    reply = await route.handle(ctx);
+  } catch (err) {
+    if (!(err instanceof EntraError)) throw err;
+    ctx.log.errorCode = err.code;
+    reply = {
+      status: err.status,
+      json: entraErrorBody(err, deps.origin, ctx.now(), correlationId),
+    };
+  }
+  reply.headers = { ...reply.headers, 'x-ms-request-id': randomUUID() };
+  if (correlationId !== undefined) reply.headers['client-request-id'] = correlationId;
+  deps.log.add({
+    ...base,
+    ...ctx.log,
+    tenantId: ctx.log.tenantId ?? tenantId,
+    status: reply.status,
+    outcome: reply.status < 400 ? 'ok' : 'error',
+  });
+  writeReply(res, reply);
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Answers with a fault; returns the status written (0 for a reset). */
+function applyFault(
+  fault: FaultSpec,
+  req: IncomingMessage,
+  res: ServerResponse,
+  origin: string,
+  now: Date,
+  correlationId: string | undefined,
+): number {
+  switch (fault.kind) {
+    case 'reset':
+      req.socket.resetAndDestroy();
+      return 0;
+    case 'html502':
+      writeReply(res, { status: 502, text: HTML_502, contentType: 'text/html' });
+      return 502;
+    case 'non-json':
+      writeReply(res, { status: 200, text: 'upstream answered: OK (this is not JSON)' });
+      return 200;
+    case 'throttle': {
+      const err = new EntraError(
+        90055,
+        'There are too many incoming requests. Please try again later.',
+      );
+      writeReply(res, {
+        status: 429,
+        headers: { 'retry-after': String(fault.retryAfterSeconds ?? 1) },
+        json: entraErrorBody(err, origin, now, correlationId),
+      });
+      return 429;
+    }
+    default: {
+      const status = fault.status ?? 500;
+      const err =
+        status === 503
+          ? new EntraError(90006, 'The service is temporarily unavailable. Please try again.')
+          : new EntraError(
+              50000,
+              'There was an error issuing a token or an issue with our sign-in service.',
+              {
+                status,
+              },
+            );
+      writeReply(res, {
+        status,
+        headers:
+          fault.retryAfterSeconds !== undefined
+            ? { 'retry-after': String(fault.retryAfterSeconds) }
+            : {},
+        json: entraErrorBody(err, origin, now, correlationId),
+      });
+      return status;
+    }
+  }
+}

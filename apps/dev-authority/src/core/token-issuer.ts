@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
+import type { ResourceRecord } from './directory';
+import type { CryptoKey, CryptoKeyPair } from './crypto-types';
+
+/** Who an access token is for and about. */
+export interface AppTokenRequest {
+  tenantId: string;
+  /** Client (application) id of the caller: `azp` / `appid`. */
+  clientId: string;
+  /** Service principal object id of the caller: `oid` / `sub`. */
+  objectId: string;
+  resource: ResourceRecord;
+  roles: string[];
+  /** 1 = client secret, 2 = certificate / assertion. */
+  azpacr: '1' | '2';
+  lifetimeSeconds: number;
+  now: Date;
+  /** Extra claims (e.g. `xms_mirid` for managed identities). */
+  extra?: Record<string, unknown>;
+}
+
+/** The authority's token signing key (one for all tenants, like Entra's common keys). */
+export class TokenIssuer {
+  private constructor(
+    private readonly keys: CryptoKeyPair,
+    readonly jwk: JWK,
+    readonly origin: string,
+  ) {}
+
+  /** Wraps a key pair; the kid is the key's JWK thumbprint. */
+  static async create(keys: CryptoKeyPair, origin: string): Promise<TokenIssuer> {
+    const jwk = await exportJWK(keys.publicKey);
+    const kid = await calculateJwkThumbprint(jwk);
+    return new TokenIssuer(keys, { ...jwk, kty: 'RSA', use: 'sig', kid, alg: 'RS256' }, origin);
+  }
+
+  get publicKey(): CryptoKey {
+    return this.keys.publicKey;
+  }
+
+  /** Issuer of tokens for a tenant, as in Entra v2.0 tokens. */
+  issuer(tenantId: string): string {
+    return `${this.origin}/${tenantId}/v2.0`;
+  }
+
+  /** Mints a v2.0 app-only access token (claims per Entra's access token claims reference). */
+  async mint(request: AppTokenRequest): Promise<{ token: string; uti: string }> {
+    const iat = Math.floor(request.now.getTime() / 1000);
+    const uti = randomBytes(16).toString('base64url');
+    const claims: Record<string, unknown> = {
+      aio: randomBytes(24).toString('base64url'),
+      azp: request.clientId,
+      azpacr: request.azpacr,
+      // `appid` is a v1.0 claim; kept so consumers written against either version find the caller.
+      appid: request.clientId,
+      idtyp: 'app',
+      oid: request.objectId,
+      rh: `0.${randomBytes(12).toString('base64url')}.`,
+      tid: request.tenantId,
+      uti,
+      ver: '2.0',
+      ...(request.roles.length > 0 ? { roles: request.roles } : {}),
+      ...request.extra,
+    };
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.jwk.kid })
+      .setIssuer(this.issuer(request.tenantId))
+      .setAudience(request.resource.appId)
+      .setSubject(request.objectId)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(iat + request.lifetimeSeconds)
+      .sign(this.keys.privateKey);
+    return { token, uti };
+  }
+}

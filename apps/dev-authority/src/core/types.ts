@@ -1,0 +1,187 @@
+/**
+ * The public shapes of the local authority's in-process API. Library tests are written against these
+ * names, so they change only together with those tests.
+ */
+
+/** Options for {@link startDevAuthority}. */
+export interface DevAuthorityOptions {
+  /** TCP port on 127.0.0.1. @default 0 (a free port) */
+  port?: number;
+  /** Folder for the CA, keys and certificates. @default a fresh temp dir, removed on close */
+  stateDir?: string;
+  /** Lifetime of issued access tokens. @default 3600 */
+  accessTokenLifetimeSeconds?: number;
+  /** nbf/exp tolerance when validating client assertions, like Entra's five minutes. @default 300 */
+  clockToleranceSeconds?: number;
+}
+
+/** A running local authority: the handle tests use to provision, inject faults and read the log. */
+export interface DevAuthority {
+  /** `https://127.0.0.1:PORT`; tenants live at `url + '/' + tenantId`. */
+  readonly url: string;
+  /** `127.0.0.1:PORT`, for msal's `knownAuthorities`. */
+  readonly host: string;
+  /** PEM of the CA that signs the server certificate. */
+  readonly caPem: string;
+  /** File holding {@link caPem}. */
+  readonly caPath: string;
+  /** Base URL of the protected demo API; `GET ${apiUrl}/data`. */
+  readonly apiUrl: string;
+  /** `api://dev-api/.default`: the demo API, always registered. */
+  readonly apiScope: string;
+  /** Application (client) id of the demo API: the `aud` of v2.0 tokens issued for it. */
+  readonly apiAppId: string;
+  /** App Service managed identity contract (IDENTITY_ENDPOINT / IDENTITY_HEADER). */
+  readonly managedIdentity: { endpoint: string; header: string };
+  /** Kubernetes-style service-account token minter for workload identity federation. */
+  readonly externalIssuer: ExternalIssuer;
+  /** Loopback-only control API base URL and the token it requires (header `x-control-token`). */
+  readonly control: { url: string; token: string };
+  /** Registers a tenant; the id defaults to a random GUID. */
+  createTenant(options?: { tenantId?: string }): Tenant;
+  /** Registers another API; its scope is `${appIdUri}/.default`; `roles` are granted to every client. */
+  createResource(options: { appIdUri: string; roles?: string[] }): void;
+  /**
+   * Changes the lifetime of tokens issued from now on (all tenants, or one). `refresh_in` is sent like
+   * Entra for lifetimes of 2 h or more (half the lifetime); `refreshInSeconds` forces a value.
+   */
+  setAccessTokenLifetime(
+    seconds: number,
+    options?: { tenantId?: string; refreshInSeconds?: number },
+  ): void;
+  /** Fault injection: `add` returns an id for `remove`. */
+  readonly faults: { add(fault: FaultSpec): string; remove(id: string): void; clear(): void };
+  /** Every request served, oldest first (control API requests excluded). */
+  readonly log: ReadonlyArray<RequestLogEntry>;
+  /** Counts token requests (token endpoint and managed identity endpoint) matching the filter. */
+  countTokenRequests(filter?: TokenRequestFilter): number;
+  /** Empties the log (and so the counters). */
+  resetLog(): void;
+  /** Registers a managed identity served by the App Service endpoint (one system-assigned at most). */
+  createManagedIdentity(options: {
+    tenantId: string;
+    kind: 'system' | 'user';
+    roles?: string[];
+  }): ManagedIdentity;
+  /** Stops the server, drops every socket and timer, removes a temp state dir. */
+  close(): Promise<void>;
+}
+
+/** Filter for {@link DevAuthority.countTokenRequests}. */
+export interface TokenRequestFilter {
+  tenantId?: string;
+  clientId?: string;
+  scope?: string;
+  outcome?: 'ok' | 'error' | 'fault';
+  target?: 'token' | 'managed-identity';
+}
+
+/** A directory (tenant). */
+export interface Tenant {
+  readonly tenantId: string;
+  /** Registers an app and its service principal; `roles` are granted on the demo API (default `['Data.Read']`). */
+  createApp(options?: { displayName?: string; roles?: string[] }): App;
+}
+
+/** An app registration plus its service principal in one tenant. */
+export interface App {
+  readonly tenantId: string;
+  readonly clientId: string;
+  /** Object id of the service principal: the `oid`/`sub` of its app tokens. */
+  readonly objectId: string;
+  /** Adds a client secret and returns its value. */
+  addSecret(options?: { expiresAt?: Date }): string;
+  /** Adds an uploaded certificate (with its private key for the test to sign with). */
+  addCertificate(options?: { expiresAt?: Date; subject?: string }): Promise<ClientCertificate>;
+  /** Adds a "trusted subject name + issuer" (SNI) certificate chaining to the authority's SNI root. */
+  addSniCertificate(options?: { subject?: string }): Promise<SniCertificate>;
+  /** Adds a federated identity credential; audience defaults to `api://AzureADTokenExchange`. */
+  addFederatedCredential(options: { issuer: string; subject: string; audience?: string }): void;
+  /** Drops every secret, certificate, SNI subject and federated credential. */
+  removeCredentials(): void;
+}
+
+/** An uploaded certificate credential. Thumbprints are uppercase hex. */
+export interface ClientCertificate {
+  certificatePem: string;
+  privateKeyPem: string;
+  thumbprintSha1: string;
+  thumbprintSha256: string;
+}
+
+/** A subject-name/issuer certificate: `chainPem` is the leaf then the intermediate, PEM concatenated. */
+export interface SniCertificate {
+  certificatePem: string;
+  chainPem: string;
+  privateKeyPem: string;
+  subject: string;
+  thumbprintSha256: string;
+}
+
+/** An OIDC issuer of Kubernetes-style service-account tokens. */
+export interface ExternalIssuer {
+  /** Issuer URL; serves `/.well-known/openid-configuration` and its JWKS. */
+  readonly url: string;
+  /** Mints a token; audience defaults to `api://AzureADTokenExchange`, lifetime to 3600 s. */
+  mintToken(options: {
+    subject: string;
+    audience?: string;
+    lifetimeSeconds?: number;
+  }): Promise<string>;
+}
+
+/** A managed identity's service principal. */
+export interface ManagedIdentity {
+  readonly clientId: string;
+  readonly objectId: string;
+  readonly resourceId: string;
+  readonly kind: 'system' | 'user';
+  readonly tenantId: string;
+}
+
+/** What a fault targets. */
+export type FaultTarget = 'token' | 'discovery' | 'keys' | 'managed-identity' | 'api' | 'issuer';
+
+/** A fault to inject into matching requests. */
+export interface FaultSpec {
+  /** @default 'token' */
+  target?: FaultTarget;
+  /** Only requests for this tenant. */
+  tenantId?: string;
+  kind: 'latency' | 'status' | 'throttle' | 'reset' | 'html502' | 'non-json' | 'clock-shift';
+  /** 'latency': delay, then answer normally. */
+  latencyMs?: number;
+  /** 'status': e.g. 500 or 503, with an Entra-style error body. */
+  status?: number;
+  /** 'throttle' (429) and optionally 'status': the Retry-After header. */
+  retryAfterSeconds?: number;
+  /** 'clock-shift': the authority's clock for matching requests (iat/nbf/exp issued, assertion checks). */
+  clockShiftSeconds?: number;
+  /** How many matching requests it applies to. @default unlimited */
+  times?: number;
+}
+
+/** The kind of client credential a request authenticated (or tried to) with. */
+export type CredentialKind =
+  'secret' | 'certificate' | 'sni-certificate' | 'federated' | 'managed-identity' | 'assertion';
+
+/** One served request. */
+export interface RequestLogEntry {
+  at: Date;
+  target: FaultTarget;
+  method: string;
+  path: string;
+  tenantId?: string;
+  clientId?: string;
+  credentialKind?: CredentialKind;
+  /** Requested scope; for managed identity `${resource}/.default`. */
+  scope?: string;
+  status: number;
+  outcome: 'ok' | 'error' | 'fault';
+  /** AADSTS code of an error answer. */
+  errorCode?: number;
+  /** `jti` of the client assertion presented. */
+  jti?: string;
+  /** Name of the fault that answered, when one did. */
+  fault?: FaultSpec['kind'];
+}
