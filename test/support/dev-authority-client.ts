@@ -34,6 +34,22 @@ export class AuthorityHttp {
     return { status: res.statusCode, headers: res.headers, json: parse(text), text };
   }
 
+  /** POSTs a JSON body. */
+  async postJson(
+    url: string,
+    json: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpAnswer> {
+    const res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(json),
+      dispatcher: this.agent,
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, json: parse(text), text };
+  }
+
   /** GETs a URL with optional headers. */
   async get(url: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
     const res = await request(url, { method: 'GET', headers, dispatcher: this.agent });

@@ -11,12 +11,22 @@ import { Directory } from './directory';
 import { EXTERNAL_ISSUER_PATH, ServiceAccountIssuer } from './external-issuer';
 import { Faults } from './faults';
 import { Router } from './http';
-import { handleManagedIdentity, MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
+import {
+  describeManagedIdentityRequest,
+  handleManagedIdentity,
+  MANAGED_IDENTITY_PATH,
+} from './managed-identity-endpoint';
 import { createCa, generateKeys, issueCertificate, type IssuedCertificate } from './pki';
 import { handleApiData } from './protected-api';
 import { RequestLog } from './request-log';
 import { dispatch, type Route } from './server';
-import { handleTokenRequest, resolveTenant, type LifetimePolicy } from './token-endpoint';
+import {
+  describeTokenRequest,
+  handleTokenRequest,
+  resolveTenant,
+  type LifetimePolicy,
+} from './token-endpoint';
+import type { RequestContext } from './http';
 import { TokenIssuer } from './token-issuer';
 import type { DevAuthority, DevAuthorityOptions, ManagedIdentity, Tenant } from './types';
 import type { CryptoKey, CryptoKeyPair } from './crypto-types';
@@ -205,7 +215,9 @@ class LocalAuthority implements DevAuthority {
   }
 
   private routes(): Router<Route> {
-    const tenantParam = (ctx: { params: Record<string, string> }) => ctx.params.tenant;
+    const tenantParam = async (ctx: RequestContext) => {
+      ctx.log.tenantId = ctx.params.tenant.toLowerCase();
+    };
     const lifetime = (tenantId: string) =>
       this.tenantLifetimes.get(tenantId) ?? this.defaultLifetime;
     const tokenDeps = {
@@ -219,7 +231,7 @@ class LocalAuthority implements DevAuthority {
     };
     const discovery: Route = {
       target: 'discovery',
-      tenantOf: tenantParam,
+      prelude: tenantParam,
       handle: async (ctx) => {
         const tenantId = resolveTenant(this.directory, ctx.params.tenant);
         ctx.log.tenantId = tenantId;
@@ -228,7 +240,7 @@ class LocalAuthority implements DevAuthority {
     };
     const keys: Route = {
       target: 'keys',
-      tenantOf: tenantParam,
+      prelude: tenantParam,
       handle: async (ctx) => signingKeys(ctx, this.issuer),
     };
     return new Router<Route>()
@@ -238,12 +250,12 @@ class LocalAuthority implements DevAuthority {
       .add('GET', '/:tenant/discovery/keys', keys)
       .add('POST', '/:tenant/oauth2/v2.0/token', {
         target: 'token',
-        tenantOf: tenantParam,
+        prelude: describeTokenRequest,
         handle: (ctx) => handleTokenRequest(ctx, tokenDeps),
       })
       .add('GET', MANAGED_IDENTITY_PATH, {
         target: 'managed-identity',
-        tenantOf: () => this.directory.systemIdentity()?.tenantId,
+        prelude: async (ctx) => describeManagedIdentityRequest(ctx, this.directory),
         handle: (ctx) =>
           handleManagedIdentity(ctx, {
             directory: this.directory,
@@ -293,8 +305,14 @@ class LocalAuthority implements DevAuthority {
     const tenantId = this.directory.addTenant(options.tenantId);
     return {
       tenantId,
-      createApp: (appOptions = {}) =>
-        createApp(this.directory.addApp(tenantId, appOptions), this.setup.pki),
+      createApp: (appOptions = {}) => {
+        const record = this.directory.addApp(tenantId, appOptions);
+        const secret = appOptions.secret;
+        if (secret !== undefined && !record.secrets.some((s) => s.value === secret)) {
+          record.secrets.push({ value: secret, expiresAt: new Date(Date.now() + 180 * 86400_000) });
+        }
+        return createApp(record, this.setup.pki);
+      },
     };
   }
 

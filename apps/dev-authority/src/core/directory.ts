@@ -85,27 +85,40 @@ export class Directory {
     return this.tenants.has(tenantId.toLowerCase());
   }
 
-  addApp(tenantId: string, options: { displayName?: string; roles?: string[] }): AppRecord {
-    const clientId = randomUUID();
+  /**
+   * Registers an app in `tenantId`, or — when `clientId` names an app registered elsewhere — a service
+   * principal of that (multi-tenant) app in `tenantId`: same client id, shared credentials, its own
+   * object id and role grants, as after admin consent in Entra.
+   */
+  addApp(
+    tenantId: string,
+    options: { displayName?: string; roles?: string[]; clientId?: string },
+  ): AppRecord {
+    const existing =
+      options.clientId === undefined
+        ? undefined
+        : [...this.apps.values()].find((a) => a.clientId === options.clientId?.toLowerCase());
+    if (existing?.tenantId === tenantId) return existing;
+    const clientId = existing?.clientId ?? options.clientId?.toLowerCase() ?? randomUUID();
     const app: AppRecord = {
       tenantId,
       clientId,
       objectId: randomUUID(),
-      displayName: options.displayName ?? `app-${clientId.slice(0, 8)}`,
+      displayName: options.displayName ?? existing?.displayName ?? `app-${clientId.slice(0, 8)}`,
       roles: options.roles ?? ['Data.Read'],
-      secrets: [],
-      certificates: [],
-      sniSubjects: [],
-      federated: [],
+      // Credentials belong to the app registration: every service principal shares the same lists.
+      secrets: existing?.secrets ?? [],
+      certificates: existing?.certificates ?? [],
+      sniSubjects: existing?.sniSubjects ?? [],
+      federated: existing?.federated ?? [],
     };
-    this.apps.set(clientId, app);
+    this.apps.set(`${tenantId}|${clientId}`, app);
     return app;
   }
 
   /** An app of `tenantId` (an app id from another tenant is "not found in the directory"). */
   findApp(tenantId: string, clientId: string): AppRecord | undefined {
-    const app = this.apps.get(clientId.toLowerCase());
-    return app?.tenantId === tenantId.toLowerCase() ? app : undefined;
+    return this.apps.get(`${tenantId.toLowerCase()}|${clientId.toLowerCase()}`);
   }
 
   addResource(resource: ResourceRecord): void {

@@ -8,6 +8,7 @@ export { TOKEN_EXCHANGE_AUDIENCE } from './directory';
 export type {
   App,
   ClientCertificate,
+  CreateAppOptions,
   CredentialKind,
   DevAuthority,
   DevAuthorityOptions,

@@ -90,6 +90,16 @@ export async function handleManagedIdentity(
   };
 }
 
+/** Fills the log fields of a managed identity request before faults are matched. */
+export function describeManagedIdentityRequest(ctx: RequestContext, directory: Directory): void {
+  const identity = pickIdentity(directory, ctx.url.searchParams);
+  const resource = ctx.url.searchParams.get('resource');
+  ctx.log.credentialKind = 'managed-identity';
+  ctx.log.clientId = identity?.clientId;
+  ctx.log.tenantId = identity?.tenantId;
+  ctx.log.scope = resource ? `${resource.replace(/\/\.default$/, '')}/.default` : undefined;
+}
+
 function pickIdentity(directory: Directory, q: URLSearchParams): ManagedIdentityRecord | undefined {
   const clientId = q.get('client_id') ?? undefined;
   const resourceId = q.get('mi_res_id') ?? q.get('msi_res_id') ?? undefined;

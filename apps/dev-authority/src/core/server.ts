@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { entraErrorBody, EntraError } from './errors';
 import type { Faults } from './faults';
 import { readBody, writeReply, type Reply, type RequestContext, type Router } from './http';
@@ -15,8 +16,11 @@ import type { FaultSpec, FaultTarget } from './types';
 export interface Route {
   target: FaultTarget;
   handle(ctx: RequestContext): Promise<Reply>;
-  /** Tenant a request is for, for fault matching before the handler runs. */
-  tenantOf?(ctx: RequestContext): string | undefined;
+  /**
+   * Fills `ctx.log` (tenant, client, scope) before faults are matched, so faulted requests are
+   * counted per tenant and client too.
+   */
+  prelude?(ctx: RequestContext): Promise<void>;
 }
 
 /** What the dispatcher needs. */
@@ -67,7 +71,8 @@ export async function dispatch(
     body: () => (bodyPromise ??= readBody(req)),
   };
   const at = new Date();
-  const tenantId = route.tenantOf?.(ctx)?.toLowerCase();
+  await route.prelude?.(ctx);
+  const tenantId = ctx.log.tenantId?.toLowerCase();
   const decision = deps.faults.decide(route.target, tenantId);
   shift = decision.clockShiftSeconds;
   if (decision.latencyMs > 0) await deps.sleep(decision.latencyMs);
@@ -116,9 +121,16 @@ function applyFault(
   correlationId: string | undefined,
 ): number {
   switch (fault.kind) {
-    case 'reset':
-      req.socket.resetAndDestroy();
+    case 'reset': {
+      // An https socket is a TLS wrapper; the RST has to go through the TCP socket underneath.
+      const raw = (req.socket as { _parent?: Socket })._parent ?? req.socket;
+      try {
+        raw.resetAndDestroy();
+      } catch {
+        req.socket.destroy();
+      }
       return 0;
+    }
     case 'html502':
       writeReply(res, { status: 502, text: HTML_502, contentType: 'text/html' });
       return 502;

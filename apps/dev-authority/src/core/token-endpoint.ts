@@ -67,6 +67,15 @@ export function resolveTenant(directory: Directory, tenant: string): string {
   return t;
 }
 
+/** Reads who a token request is from (before faults and validation), for the request log. */
+export async function describeTokenRequest(ctx: RequestContext): Promise<void> {
+  const form = new URLSearchParams(await ctx.body());
+  const clientId = form.get('client_id') ?? parseBasic(ctx.req.headers.authorization)?.clientId;
+  ctx.log.tenantId = ctx.params.tenant.toLowerCase();
+  ctx.log.clientId = clientId ? clientId.toLowerCase() : undefined;
+  ctx.log.scope = form.get('scope') ?? undefined;
+}
+
 /** `POST /{tenant}/oauth2/v2.0/token`, grant `client_credentials` (OAuth 2.0 client credentials flow). */
 export async function handleTokenRequest(
   ctx: RequestContext,

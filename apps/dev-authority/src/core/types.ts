@@ -79,8 +79,21 @@ export interface TokenRequestFilter {
 /** A directory (tenant). */
 export interface Tenant {
   readonly tenantId: string;
-  /** Registers an app and its service principal; `roles` are granted on the demo API (default `['Data.Read']`). */
-  createApp(options?: { displayName?: string; roles?: string[] }): App;
+  /**
+   * Registers an app and its service principal; `roles` are granted on the demo API (default
+   * `['Data.Read']`). With the `clientId` of an app registered in another tenant, adds a service
+   * principal of that multi-tenant app here instead (shared credentials); `secret` then adds that
+   * secret value to the app registration if it is not there yet.
+   */
+  createApp(options?: CreateAppOptions): App;
+}
+
+/** Options of {@link Tenant.createApp}. */
+export interface CreateAppOptions {
+  displayName?: string;
+  roles?: string[];
+  clientId?: string;
+  secret?: string;
 }
 
 /** An app registration plus its service principal in one tenant. */
