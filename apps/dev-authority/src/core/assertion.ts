@@ -17,6 +17,8 @@ export interface AssertionContext {
   sniRoot: X509Certificate;
   /** Signing key of a federated token's issuer, if the authority knows that issuer. */
   federatedKey(issuer: string): CryptoKey | KeyObject | undefined;
+  /** App ID URI of a known resource named by application id or URI. */
+  resourceUri(audience: string): string | undefined;
 }
 
 /** The credential a valid assertion proved. */
@@ -232,7 +234,9 @@ async function validateFederated(
       `No matching federated identity record found for presented assertion subject '${subject}'. ${presented}${check}`,
     );
   }
-  if (!bySubject.some((f) => audiences.includes(f.audience))) {
+  // An Entra-issued v2.0 token names its audience by application id: compare by App ID URI too.
+  const presentedUris = audiences.flatMap((a) => [a, ctx.resourceUri(a) ?? a]);
+  if (!bySubject.some((f) => presentedUris.includes(f.audience))) {
     throw new EntraError(
       700212,
       `No matching federated identity record found for presented assertion audience '${audiences.join(',')}'. ${presented}${check}`,

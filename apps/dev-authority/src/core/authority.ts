@@ -228,6 +228,7 @@ class LocalAuthority implements DevAuthority {
       sniRoot: new X509Certificate(this.setup.pki.sniRoot.certificatePem),
       lifetime,
       federatedKey: (iss: string) => this.federatedKey(iss),
+      resourceUri: (aud: string) => this.directory.findResource(aud)?.appIdUri,
     };
     const discovery: Route = {
       target: 'discovery',
@@ -243,7 +244,16 @@ class LocalAuthority implements DevAuthority {
       prelude: tenantParam,
       handle: async (ctx) => signingKeys(ctx, this.issuer),
     };
+    // The issuer's routes go first: '/:tenant/.well-known/...' would otherwise take them.
     return new Router<Route>()
+      .add('GET', `${EXTERNAL_ISSUER_PATH}/.well-known/openid-configuration`, {
+        target: 'issuer',
+        handle: async () => this.externalIssuer.discovery(),
+      })
+      .add('GET', `${EXTERNAL_ISSUER_PATH}/openid/v1/jwks`, {
+        target: 'issuer',
+        handle: async () => this.externalIssuer.jwks(),
+      })
       .add('GET', '/:tenant/v2.0/.well-known/openid-configuration', discovery)
       .add('GET', '/:tenant/.well-known/openid-configuration', discovery)
       .add('GET', '/:tenant/discovery/v2.0/keys', keys)
@@ -272,14 +282,6 @@ class LocalAuthority implements DevAuthority {
             audiences: [this.apiAppId, DEMO_API_APP_ID_URI],
             isTenant: (t) => this.directory.hasTenant(t),
           }),
-      })
-      .add('GET', `${EXTERNAL_ISSUER_PATH}/.well-known/openid-configuration`, {
-        target: 'issuer',
-        handle: async () => this.externalIssuer.discovery(),
-      })
-      .add('GET', `${EXTERNAL_ISSUER_PATH}/openid/v1/jwks`, {
-        target: 'issuer',
-        handle: async () => this.externalIssuer.jwks(),
       });
   }
 

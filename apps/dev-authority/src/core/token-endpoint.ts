@@ -24,6 +24,8 @@ export interface TokenEndpointDeps {
   sniRoot: X509Certificate;
   lifetime(tenantId: string): LifetimePolicy;
   federatedKey(issuer: string): CryptoKey | KeyObject | undefined;
+  /** App ID URI of the resource with this application id or URI. */
+  resourceUri(audience: string): string | undefined;
 }
 
 /** Builds Entra's `expires_in` / `ext_expires_in` / `refresh_in` fields. */
@@ -233,6 +235,7 @@ async function authenticate(
     clockToleranceSeconds: deps.clockToleranceSeconds,
     sniRoot: deps.sniRoot,
     federatedKey: deps.federatedKey,
+    resourceUri: deps.resourceUri,
   }).catch((err: unknown) => {
     // Record what was attempted even when it failed.
     ctx.log.credentialKind = guessKind(assertion);
