@@ -1,1 +1,88 @@
-console.log('dev-authority: not implemented yet');
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  provisionDemo,
+  startDevAuthority,
+  writeFederatedToken,
+  type DevAuthority,
+  type DevAuthorityManifest,
+} from './core';
+
+/**
+ * `npm run dev-authority`: the local authority on https://127.0.0.1:8443 (DEV_AUTHORITY_PORT; a free
+ * port if taken), a demo tenant, and the manifest in .dev/authority.json (DEV_AUTHORITY_DIR).
+ */
+const DEFAULT_PORT = 8443;
+// Projected service-account tokens are refreshed well before they expire (kubelet: at 80 %).
+const FEDERATED_TOKEN_LIFETIME_S = 3600;
+const FEDERATED_TOKEN_REFRESH_MS = 20 * 60 * 1000;
+
+async function start(port: number, stateDir: string): Promise<DevAuthority> {
+  try {
+    return await startDevAuthority({ port, stateDir });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
+    console.warn(`dev-authority: port ${port} is taken; using a free port instead`);
+    return startDevAuthority({ port: 0, stateDir });
+  }
+}
+
+function summary(m: DevAuthorityManifest, manifestPath: string): string {
+  return [
+    `dev-authority listening on ${m.authorityHost} (loopback only)`,
+    `  tenant        ${m.tenantId}`,
+    `  CA            ${m.caPath}  (NODE_EXTRA_CA_CERTS=${m.caPath})`,
+    `  API           GET ${m.apiUrl}/data  scope ${m.apiScope}`,
+    `  apps          secret ${m.apps.secret.clientId}, certificate ${m.apps.certificate.clientId},`,
+    `                sni ${m.apps.sniCertificate.clientId}, federated ${m.apps.federated.clientId},`,
+    `                mi-federated ${m.apps.managedIdentityFederated.clientId}`,
+    `  managed id    IDENTITY_ENDPOINT=${m.managedIdentity.endpoint}`,
+    `  control       ${m.controlUrl}  (header x-control-token from the manifest)`,
+    `  manifest      ${manifestPath}`,
+    'Ctrl-C stops it.',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const dir = resolve(process.env.DEV_AUTHORITY_DIR ?? '.dev');
+  const port = Number(process.env.DEV_AUTHORITY_PORT ?? DEFAULT_PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(
+      `DEV_AUTHORITY_PORT must be a port number (0-65535), got '${process.env.DEV_AUTHORITY_PORT}'`,
+    );
+  }
+  await mkdir(dir, { recursive: true });
+  const authority = await start(port, join(dir, 'authority'));
+  const manifest = await provisionDemo(authority, join(dir, 'authority'));
+  const manifestPath = join(dir, 'authority.json');
+  await writeFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+
+  const refresh = setInterval(() => {
+    writeFederatedToken(authority, manifest, FEDERATED_TOKEN_LIFETIME_S).catch((err: unknown) =>
+      console.error('dev-authority: could not refresh the federated token file:', err),
+    );
+  }, FEDERATED_TOKEN_REFRESH_MS);
+  console.log(summary(manifest, manifestPath));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`dev-authority: ${signal}, stopping`);
+    clearInterval(refresh);
+    authority.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error('dev-authority failed to start:', err);
+  process.exit(1);
+});

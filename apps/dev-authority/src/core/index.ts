@@ -21,3 +21,10 @@ export type {
   Tenant,
   TokenRequestFilter,
 } from './types';
+export {
+  provisionDemo,
+  writeFederatedToken,
+  DEMO_SERVICE_ACCOUNT,
+  type DemoApp,
+  type DevAuthorityManifest,
+} from './demo';
