@@ -44,7 +44,7 @@ describe('dev-authority demo provisioning and manifest', () => {
       system: { networkClient: network },
     });
     const result = await cca.acquireTokenByClientCredential({ scopes: [manifest.apiScope] });
-    return (await http.callApi(manifest.apiUrl, result!.accessToken)).json;
+    return (await http.callApi(manifest.apiUrl, result!.accessToken)).json as unknown;
   };
 
   it('every demo app gets a token the API accepts, from the manifest alone', async () => {
