@@ -1,5 +1,9 @@
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { AccessToken, ClientCredentialsModuleOptions, TokenRequestRejectedError } from '@app/client-credentials';
+import {
+  AccessToken,
+  ClientCredentialsModuleOptions,
+  TokenRequestRejectedError,
+} from '@app/client-credentials';
 import { callApi, startTokenApp, TokenApp } from '../support/token-app';
 
 /**
@@ -21,7 +25,11 @@ describe('TokenService: acquisition', () => {
     await authority.close();
   });
 
-  const credentialOf = (tenantId: string, clientId: string, sources: ClientCredentialsModuleOptions['credentials'][string]['sources']) => ({
+  const credentialOf = (
+    tenantId: string,
+    clientId: string,
+    sources: ClientCredentialsModuleOptions['credentials'][string]['sources'],
+  ) => ({
     tenantId,
     clientId,
     authorityHost: authority.url,
@@ -38,7 +46,9 @@ describe('TokenService: acquisition', () => {
     const appReg = tenant.createApp();
     const secret = appReg.addSecret();
     app = await startTokenApp({
-      credentials: { api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret }]) },
+      credentials: {
+        api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret }]),
+      },
     });
 
     const first = await app.tokens.getAccessToken(authority.apiScope);
@@ -47,10 +57,16 @@ describe('TokenService: acquisition', () => {
     expect(first.source).toBe('network');
     expect(second.source).toBe('cache');
     expect(second.token).toBe(first.token);
-    expect(first).toMatchObject({ tokenType: 'Bearer', credential: 'api', scopes: [authority.apiScope] });
+    expect(first).toMatchObject({
+      tokenType: 'Bearer',
+      credential: 'api',
+      scopes: [authority.apiScope],
+    });
     expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(1);
     await expectAccepted(first);
-    expect(await app.tokens.getAuthorizationHeader(authority.apiScope)).toBe(`Bearer ${first.token}`);
+    expect(await app.tokens.getAuthorizationHeader(authority.apiScope)).toBe(
+      `Bearer ${first.token}`,
+    );
     expect(app.tokens.getStats()).toMatchObject({ cacheHits: 2, cacheMisses: 1, tokenRequests: 1 });
   });
 
@@ -70,7 +86,9 @@ describe('TokenService: acquisition', () => {
     await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
 
     await expectAccepted(a);
-    const entries = authority.log.filter((e) => e.target === 'token' && e.clientId === appReg.clientId);
+    const entries = authority.log.filter(
+      (e) => e.target === 'token' && e.clientId === appReg.clientId,
+    );
     expect(entries.map((e) => [e.credentialKind, e.outcome])).toEqual([
       ['certificate', 'ok'],
       ['certificate', 'ok'],
@@ -85,19 +103,29 @@ describe('TokenService: acquisition', () => {
     app = await startTokenApp({
       credentials: {
         api: credentialOf(tenant.tenantId, appReg.clientId, [
-          { type: 'certificate', certificate: sni.chainPem, privateKey: sni.privateKeyPem, sendX5c: true },
+          {
+            type: 'certificate',
+            certificate: sni.chainPem,
+            privateKey: sni.privateKeyPem,
+            sendX5c: true,
+          },
         ]),
       },
     });
 
     await expectAccepted(await app.tokens.getAccessToken(authority.apiScope));
-    expect(authority.log.find((e) => e.clientId === appReg.clientId)?.credentialKind).toBe('sni-certificate');
+    expect(authority.log.find((e) => e.clientId === appReg.clientId)?.credentialKind).toBe(
+      'sni-certificate',
+    );
   });
 
   it('uses an assertion from the application callback, told the tenant’s token endpoint', async () => {
     const tenant = authority.createTenant();
     const appReg = tenant.createApp();
-    appReg.addFederatedCredential({ issuer: authority.externalIssuer.url, subject: 'system:serviceaccount:jobs:sync' });
+    appReg.addFederatedCredential({
+      issuer: authority.externalIssuer.url,
+      subject: 'system:serviceaccount:jobs:sync',
+    });
     const seen: string[] = [];
     app = await startTokenApp({
       credentials: {
@@ -106,7 +134,9 @@ describe('TokenService: acquisition', () => {
             type: 'assertion',
             getAssertion: ({ tokenEndpoint }) => {
               seen.push(tokenEndpoint);
-              return authority.externalIssuer.mintToken({ subject: 'system:serviceaccount:jobs:sync' });
+              return authority.externalIssuer.mintToken({
+                subject: 'system:serviceaccount:jobs:sync',
+              });
             },
           },
         ]),
@@ -121,7 +151,11 @@ describe('TokenService: acquisition', () => {
     const tenant = authority.createTenant();
     const appReg = tenant.createApp();
     app = await startTokenApp({
-      credentials: { api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret: appReg.addSecret() }]) },
+      credentials: {
+        api: credentialOf(tenant.tenantId, appReg.clientId, [
+          { type: 'secret', secret: appReg.addSecret() },
+        ]),
+      },
     });
 
     const tokens = await Promise.all(
@@ -139,15 +173,23 @@ describe('TokenService: acquisition', () => {
     const tenants = [home, ...Array.from({ length: 4 }, () => authority.createTenant())];
     for (const t of tenants.slice(1)) t.createApp({ clientId: appReg.clientId, secret });
     app = await startTokenApp({
-      credentials: { api: credentialOf(home.tenantId, appReg.clientId, [{ type: 'secret', secret }]) },
+      credentials: {
+        api: credentialOf(home.tenantId, appReg.clientId, [{ type: 'secret', secret }]),
+      },
     });
 
     for (let round = 0; round < 3; round++) {
-      await Promise.all(tenants.map((t) => app!.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId })));
+      await Promise.all(
+        tenants.map((t) =>
+          app!.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId }),
+        ),
+      );
     }
 
     for (const t of tenants) {
-      expect(authority.countTokenRequests({ tenantId: t.tenantId, clientId: appReg.clientId })).toBe(1);
+      expect(
+        authority.countTokenRequests({ tenantId: t.tenantId, clientId: appReg.clientId }),
+      ).toBe(1);
     }
     const byTenant = await Promise.all(
       tenants.map((t) => app!.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId })),
@@ -160,7 +202,11 @@ describe('TokenService: acquisition', () => {
     const appReg = tenant.createApp();
     appReg.addSecret();
     app = await startTokenApp({
-      credentials: { api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret: 'not-the-secret' }]) },
+      credentials: {
+        api: credentialOf(tenant.tenantId, appReg.clientId, [
+          { type: 'secret', secret: 'not-the-secret' },
+        ]),
+      },
     });
 
     const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
@@ -176,7 +222,9 @@ describe('TokenService: acquisition', () => {
       transient: false,
       hint: 'Copy the secret *value* (not its ID) from the app registration, or create a new secret.',
     });
-    expect((error as Error).message).toMatch(/^Token request for credential 'api' \(tenant [0-9a-f-]+\) was rejected: the token endpoint answered HTTP 401: AADSTS7000215: /);
+    expect((error as Error).message).toMatch(
+      /^Token request for credential 'api' \(tenant [0-9a-f-]+\) was rejected: the token endpoint answered HTTP 401: AADSTS7000215: /,
+    );
     expect((error as { correlationId?: string }).correlationId).toBeTruthy();
     // Not retried: a wrong secret never gets better by asking again.
     expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(1);
@@ -186,26 +234,47 @@ describe('TokenService: acquisition', () => {
   });
 
   it.each([
-    ['a scope without /.default', 'api://dev-api/Data.Read', "Scopes for credential 'api' name 'api://dev-api/Data.Read', which is not '<resource>/.default' (e.g. 'api://my-api/.default')."],
-    ['two resources', ['api://a/.default', 'api://b/.default'], "Scopes for credential 'api' name 2 scopes; client credentials with Entra ID take exactly one '<resource>/.default'."],
+    [
+      'a scope without /.default',
+      'api://dev-api/Data.Read',
+      "Scopes for credential 'api' name 'api://dev-api/Data.Read', which is not '<resource>/.default' (e.g. 'api://my-api/.default').",
+    ],
+    [
+      'two resources',
+      ['api://a/.default', 'api://b/.default'],
+      "Scopes for credential 'api' name 2 scopes; client credentials with Entra ID take exactly one '<resource>/.default'.",
+    ],
     ['no scope', [], "Scopes for credential 'api' are empty."],
-    ['a scope with a space', 'api://dev api/.default', 'Scopes for credential \'api\' contain "api://dev api/.default", which has spaces or characters not allowed in a scope.'],
+    [
+      'a scope with a space',
+      'api://dev api/.default',
+      'Scopes for credential \'api\' contain "api://dev api/.default", which has spaces or characters not allowed in a scope.',
+    ],
   ])('refuses %s before any network call', async (_what, scopes, message) => {
     const tenant = authority.createTenant();
     const appReg = tenant.createApp();
     app = await startTokenApp({
-      credentials: { api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret: appReg.addSecret() }]) },
+      credentials: {
+        api: credentialOf(tenant.tenantId, appReg.clientId, [
+          { type: 'secret', secret: appReg.addSecret() },
+        ]),
+      },
     });
 
     await expect(app.tokens.getAccessToken(scopes as string)).rejects.toMatchObject({
       code: 'scope_invalid',
       message: `${message} Hint: Request exactly one \`<resource>/.default\` scope for Entra ID, e.g. \`https://graph.microsoft.com/.default\`.`,
     });
-    await expect(app.tokens.getAccessToken(authority.apiScope, { credential: 'other' })).rejects.toMatchObject({
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { credential: 'other' }),
+    ).rejects.toMatchObject({
       code: 'credential_unknown',
-      message: "Unknown credential 'other': configured are api. Hint: Pass one of the configured credential names, or set `defaultCredential`.",
+      message:
+        "Unknown credential 'other': configured are api. Hint: Pass one of the configured credential names, or set `defaultCredential`.",
     });
-    await expect(app.tokens.getAccessToken(authority.apiScope, { tenantId: 'organizations' })).rejects.toMatchObject({
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { tenantId: 'organizations' }),
+    ).rejects.toMatchObject({
       code: 'tenant_invalid',
     });
     expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(0);

@@ -40,11 +40,21 @@ describe('TokenService: secrets stay secret', () => {
     const app = await startTokenApp({
       credentials: {
         secret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret }] },
-        wrongSecret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret: `${secret}x` }] },
+        wrongSecret: {
+          ...common,
+          clientId: app1.clientId,
+          sources: [{ type: 'secret', secret: `${secret}x` }],
+        },
         cert: {
           ...common,
           clientId: app2.clientId,
-          sources: [{ type: 'certificate', certificate: cert.certificatePem, privateKey: cert.privateKeyPem }],
+          sources: [
+            {
+              type: 'certificate',
+              certificate: cert.certificatePem,
+              privateKey: cert.privateKeyPem,
+            },
+          ],
         },
       },
       defaultCredential: 'secret',
@@ -59,9 +69,20 @@ describe('TokenService: secrets stay secret', () => {
       await app.tokens.getAccessToken(authority.apiScope, { credential: 'cert' }),
     ];
     await app.tokens.getAccessToken(authority.apiScope); // in use: refreshed in the background
-    seen.push(String(await app.tokens.getAccessToken(authority.apiScope, { credential: 'wrongSecret' }).catch((e: Error) => `${e.message} ${inspect(e)} ${JSON.stringify(e)}`)));
+    const rejected = await app.tokens
+      .getAccessToken(authority.apiScope, { credential: 'wrongSecret' })
+      .then(
+        () => 'resolved',
+        (e: Error) => `${e.message} ${inspect(e)} ${JSON.stringify(e)}`,
+      );
+    seen.push(rejected);
     // A failing background refresh logs a warning: make it fail.
-    authority.faults.add({ target: 'token', tenantId: tenant.tenantId, kind: 'status', status: 503 });
+    authority.faults.add({
+      target: 'token',
+      tenantId: tenant.tenantId,
+      kind: 'status',
+      status: 503,
+    });
     await sleep(tokens[0].refreshOn!.getTime() - Date.now() + 400);
     authority.faults.clear();
 
@@ -71,7 +92,9 @@ describe('TokenService: secrets stay secret', () => {
     seen.push(JSON.stringify(app.tokens.getStats('wrongSecret')));
     const all = seen.join('\n');
 
-    expect(app.logger.lines.some((l) => l.level === 'warn' && l.message.includes('Background refresh'))).toBe(true);
+    expect(
+      app.logger.lines.some((l) => l.level === 'warn' && l.message.includes('Background refresh')),
+    ).toBe(true);
     expect(all).toContain('AADSTS7000215');
     for (const t of tokens) assertions.push(t.token);
     const secrets = [secret, cert.privateKeyPem, ...assertions];

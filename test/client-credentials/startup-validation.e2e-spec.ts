@@ -20,7 +20,15 @@ describe('TokenService: startup validation', () => {
   const TENANT = '11111111-2222-3333-4444-555555555555';
   const withSource = (source: unknown, extra: object = {}): ClientCredentialsModuleOptions =>
     ({
-      credentials: { graph: { tenantId: TENANT, clientId: 'client', authorityHost: authority.url, sources: [source], ...extra } },
+      credentials: {
+        graph: {
+          tenantId: TENANT,
+          clientId: 'client',
+          authorityHost: 'https://127.0.0.1:9',
+          sources: [source],
+          ...extra,
+        },
+      },
     }) as ClientCredentialsModuleOptions;
 
   async function initError(options: ClientCredentialsModuleOptions): Promise<ConfigurationError> {
@@ -77,10 +85,22 @@ describe('TokenService: startup validation', () => {
   });
 
   it.each([
-    [{ ...withSource({ type: 'secret', secret: 's' }), defaultCredential: 'mail' }, "defaultCredential: 'mail' is not a configured credential — use one of: graph"],
-    [withSource({ type: 'secret', secret: 's' }, { tenantId: 'common' }), "credentials.graph.tenantId: 'common' is a meta-tenant — client credentials need the directory (tenant) ID GUID or a verified domain"],
-    [withSource({ type: 'secret', secret: 's' }, { authorityHost: 'http://127.0.0.1:1' }), 'credentials.graph.authorityHost: must be an https URL without query or credentials, e.g. https://login.microsoftonline.com'],
-    [withSource({ type: 'secret', secret: 's' }, { clientId: '' }), 'credentials.graph.clientId: must not be empty — set the application (client) ID'],
+    [
+      { ...withSource({ type: 'secret', secret: 's' }), defaultCredential: 'mail' },
+      "defaultCredential: 'mail' is not a configured credential — use one of: graph",
+    ],
+    [
+      withSource({ type: 'secret', secret: 's' }, { tenantId: 'common' }),
+      "credentials.graph.tenantId: 'common' is a meta-tenant — client credentials need the directory (tenant) ID GUID or a verified domain",
+    ],
+    [
+      withSource({ type: 'secret', secret: 's' }, { authorityHost: 'http://127.0.0.1:1' }),
+      'credentials.graph.authorityHost: must be an https URL without query or credentials, e.g. https://login.microsoftonline.com',
+    ],
+    [
+      withSource({ type: 'secret', secret: 's' }, { clientId: '' }),
+      'credentials.graph.clientId: must not be empty — set the application (client) ID',
+    ],
   ])('fails init for %#', async (options, problem) => {
     const e = await initError(options);
     expect(e.problems).toEqual([problem]);

@@ -26,6 +26,9 @@ export class CapturingLogger implements LoggerService {
   }
 
   private push(level: string, message: unknown): void {
-    this.lines.push({ level, message: typeof message === 'string' ? message : JSON.stringify(message) });
+    this.lines.push({
+      level,
+      message: typeof message === 'string' ? message : JSON.stringify(message),
+    });
   }
 }

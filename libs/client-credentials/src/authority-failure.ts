@@ -35,6 +35,8 @@ export class AuthorityFailure extends AuthError {
     readonly reason?: unknown,
   ) {
     super(kind, detail.correlationId ?? '', message);
+    // msal's AuthError constructor pins the prototype to AuthError; restore ours for instanceof.
+    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'AuthorityFailure';
   }
 }

@@ -55,12 +55,15 @@ export class Credential {
 
   /**
    * Store keys of a token, one per source, in source order. They name the authority, tenant,
-   * client, source and scopes, and carry no secret.
+   * client, credential and source, and scopes, and carry no secret. The credential's name is in
+   * them so that two credentials of one app (say, a right and a wrong secret) never share tokens;
+   * replicas, which share their configuration, do.
    */
   storeKeys(tenantId: string, scopeKey: string): string[] {
-    const { authorityHost, clientId } = this.options;
+    const { authorityHost, clientId, name } = this.options;
     return this.clients.map(
-      (c) => `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${c.source.id}|${scopeKey}`,
+      (c) =>
+        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}|${scopeKey}`,
     );
   }
 

@@ -70,9 +70,15 @@ export class TokenAcquirer {
           this.onCurrent(stored);
           return { entry: stored, token: stored.hit };
         }
-        const entry = await this.fetch(request, Date.now() + this.options.timeouts.acquireMs, 1);
-        request.credential.stats.refreshes++;
-        return { entry, token: entry.hit };
+        try {
+          const entry = await this.fetch(request, Date.now() + this.options.timeouts.acquireMs, 1);
+          this.coolDowns.delete(request.key);
+          request.credential.stats.refreshes++;
+          return { entry, token: entry.hit };
+        } catch (e) {
+          // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
+          throw this.coolDown(request.key, e as ClientCredentialsError);
+        }
       })().finally(() => this.flights.delete(request.key));
       this.flights.set(request.key, flight);
     }
@@ -93,6 +99,7 @@ export class TokenAcquirer {
       const stored = await this.cache.read(request);
       if (stored !== undefined) {
         request.credential.stats.storeHits++;
+        this.cache.adopt(stored);
         this.onCurrent(stored);
         return { entry: stored, token: stored.hit };
       }
@@ -116,16 +123,20 @@ export class TokenAcquirer {
       );
       return { entry, token };
     } catch (e) {
-      const error = e as ClientCredentialsError;
-      const failures = (cool?.failures ?? 0) + 1;
-      const until = Date.now() + backoffDelay(failures - 1, this.options.retry, error.retryAfterMs);
-      this.coolDowns.delete(request.key);
-      this.coolDowns.set(request.key, { until, failures, error });
-      if (this.coolDowns.size > this.options.cache.maxEntries) {
-        this.coolDowns.delete(this.coolDowns.keys().next().value as string);
-      }
-      throw error;
+      throw this.coolDown(request.key, e as ClientCredentialsError);
     }
+  }
+
+  /** Records a failed acquisition: callers of `key` get `error` at once for a growing while. */
+  private coolDown(key: string, error: ClientCredentialsError): ClientCredentialsError {
+    const failures = (this.coolDowns.get(key)?.failures ?? 0) + 1;
+    const until = Date.now() + backoffDelay(failures - 1, this.options.retry, error.retryAfterMs);
+    this.coolDowns.delete(key);
+    this.coolDowns.set(key, { until, failures, error });
+    if (this.coolDowns.size > this.options.cache.maxEntries) {
+      this.coolDowns.delete(this.coolDowns.keys().next().value as string);
+    }
+    return error;
   }
 
   /** Token requests until one succeeds, a failure is not transient, or time or attempts run out. */

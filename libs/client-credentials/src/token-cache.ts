@@ -100,7 +100,7 @@ export class TokenCache {
     return this.memo.size;
   }
 
-  /** Reads the first usable token among `storeKeys` from the store, and indexes it. */
+  /** Reads the first usable token of a request from the store; `adopt` it to serve it. */
   async read(request: TokenRequest): Promise<CachedEntry | undefined> {
     let values: unknown[];
     try {
@@ -117,7 +117,7 @@ export class TokenCache {
     for (const value of values) {
       if (!isStoredToken(value)) continue;
       const entry = new CachedEntry(request, value, this.skewMs);
-      if (now < entry.usableUntil) return this.remember(entry);
+      if (now < entry.usableUntil) return entry;
     }
     return undefined;
   }
@@ -136,6 +136,11 @@ export class TokenCache {
       }
     }
     return entry;
+  }
+
+  /** Makes an entry read from the store the one served from memory. */
+  adopt(entry: CachedEntry): CachedEntry {
+    return this.remember(entry);
   }
 
   /** Forgets everything in memory (the store keeps its entries). */

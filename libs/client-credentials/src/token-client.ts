@@ -52,9 +52,10 @@ export class TokenClient {
         protocolMode: credential.protocol === 'oidc' ? ProtocolMode.OIDC : ProtocolMode.AAD,
         loggerOptions: {
           piiLoggingEnabled: false,
+          // Failures reach the caller as typed errors; msal's own lines are for debugging only.
           logLevel: LogLevel.Warning,
-          loggerCallback: (level, message) => {
-            if (level <= LogLevel.Warning) logger.warn?.(`msal: ${message}`);
+          loggerCallback: (_level, message) => {
+            logger.debug?.(`msal: ${message}`);
           },
         },
       },

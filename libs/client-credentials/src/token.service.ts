@@ -142,7 +142,9 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** The configured credentials and their sources, without secrets. */
   toJSON(): Record<string, unknown> {
-    return { credentials: Object.fromEntries([...this.credentials].map(([n, c]) => [n, c.toJSON()])) };
+    return {
+      credentials: Object.fromEntries([...this.credentials].map(([n, c]) => [n, c.toJSON()])),
+    };
   }
 
   [inspect.custom](): string {

@@ -31,32 +31,42 @@ export function toClientCredentialsError(
           ctx.oauthError === 'invalid_client';
         return new TokenRequestRejectedError(
           credentialProblem ? 'credential_rejected' : 'request_rejected',
-          `${base} was rejected: ${e.message}.`,
+          `${base} was rejected: ${e.errorMessage}.`,
           ctx,
         );
       }
       case 'throttled':
         return new TokenEndpointError(
           'throttled',
-          `${base} was throttled: ${e.message}.`,
+          `${base} was throttled: ${e.errorMessage}.`,
           ctx,
           true,
         );
       case 'endpoint_unavailable':
         return new TokenEndpointError(
           'endpoint_unavailable',
-          `${base} failed: ${e.message}.`,
+          `${base} failed: ${e.errorMessage}.`,
           ctx,
           true,
         );
       case 'timeout':
-        return new TokenEndpointError('timeout', `${base} timed out: ${e.message}.`, ctx, true);
+        return new TokenEndpointError(
+          'timeout',
+          `${base} timed out: ${e.errorMessage}.`,
+          ctx,
+          true,
+        );
       case 'network_error':
-        return new TokenEndpointError('network_error', `${base} failed: ${e.message}.`, ctx, true);
+        return new TokenEndpointError(
+          'network_error',
+          `${base} failed: ${e.errorMessage}.`,
+          ctx,
+          true,
+        );
       case 'invalid_response':
         return new TokenEndpointError(
           'invalid_response',
-          `${base} failed: ${e.message}.`,
+          `${base} failed: ${e.errorMessage}.`,
           ctx,
           true,
         );
