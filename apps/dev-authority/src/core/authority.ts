@@ -1,9 +1,6 @@
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import type { Server } from 'node:https';
 import { createApp } from './app-handle';
 import { createControlApi } from './control-api';
 import { openIdConfiguration, signingKeys } from './discovery';
@@ -16,7 +13,7 @@ import {
   handleManagedIdentity,
   MANAGED_IDENTITY_PATH,
 } from './managed-identity-endpoint';
-import { createCa, generateKeys, issueCertificate, type IssuedCertificate } from './pki';
+import type { IssuedCertificate } from './pki';
 import { handleApiData } from './protected-api';
 import { RequestLog } from './request-log';
 import { dispatch, type Route } from './server';
@@ -34,26 +31,14 @@ import type { CryptoKey, CryptoKeyPair } from './crypto-types';
 /** App ID URI of the demo API. */
 export const DEMO_API_APP_ID_URI = 'api://dev-api';
 
-interface InfraKeys {
+/** Infrastructure keys of an authority. */
+export interface InfraKeys {
   ca: CryptoKeyPair;
   server: CryptoKeyPair;
   signing: CryptoKeyPair;
   sniRoot: CryptoKeyPair;
   sniIntermediate: CryptoKeyPair;
   externalIssuer: CryptoKeyPair;
-}
-
-// RSA generation dominates start-up; authorities started in one process (test suites) share keys.
-// Certificates, ids and secrets are still fresh per authority.
-let sharedKeys: Promise<InfraKeys> | undefined;
-function infraKeys(): Promise<InfraKeys> {
-  sharedKeys ??= (async () => {
-    const [ca, server, signing, sniRoot, sniIntermediate, externalIssuer] = await Promise.all(
-      Array.from({ length: 6 }, () => generateKeys()),
-    );
-    return { ca, server, signing, sniRoot, sniIntermediate, externalIssuer };
-  })();
-  return sharedKeys;
 }
 
 /** The PKI material of one authority. */
@@ -63,61 +48,8 @@ export interface AuthorityPki {
   sniIntermediate: IssuedCertificate;
 }
 
-/**
- * Starts a local Entra ID–compatible authority on 127.0.0.1 over HTTPS.
- * @example
- * const authority = await startDevAuthority();
- * const app = authority.createTenant().createApp();
- * const secret = app.addSecret();
- */
-export async function startDevAuthority(options: DevAuthorityOptions = {}): Promise<DevAuthority> {
-  const keys = await infraKeys();
-  const ownsStateDir = options.stateDir === undefined;
-  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'dev-authority-')));
-  await mkdir(stateDir, { recursive: true });
-  const ca = await createCa('dev-authority local CA', keys.ca);
-  const serverCert = await issueCertificate({
-    subject: 'CN=127.0.0.1',
-    issuer: ca,
-    kind: 'server',
-    keys: keys.server,
-  });
-  const sniRoot = await createCa('dev-authority SNI root', keys.sniRoot);
-  const sniIntermediate = await issueCertificate({
-    subject: 'CN=dev-authority SNI intermediate',
-    issuer: sniRoot,
-    kind: 'intermediate',
-    keys: keys.sniIntermediate,
-  });
-  const caPath = join(stateDir, 'ca.pem');
-  await writeFile(caPath, ca.certificatePem);
-  await writeFile(join(stateDir, 'sni-root.pem'), sniRoot.certificatePem);
-
-  const server = createServer({ key: serverCert.privateKeyPem, cert: serverCert.certificatePem });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const origin = `https://127.0.0.1:${port}`;
-  try {
-    return await LocalAuthority.create(server, origin, options, {
-      stateDir,
-      ownsStateDir,
-      caPath,
-      pki: { ca, sniRoot, sniIntermediate },
-      keys,
-    });
-  } catch (err) {
-    server.close();
-    throw err;
-  }
-}
-
-interface Setup {
+/** What start-up hands the authority. */
+export interface Setup {
   stateDir: string;
   ownsStateDir: boolean;
   caPath: string;
@@ -125,7 +57,8 @@ interface Setup {
   keys: InfraKeys;
 }
 
-class LocalAuthority implements DevAuthority {
+/** The running authority behind the {@link DevAuthority} handle. */
+export class LocalAuthority implements DevAuthority {
   readonly host: string;
   readonly caPem: string;
   readonly caPath: string;
@@ -169,6 +102,7 @@ class LocalAuthority implements DevAuthority {
     };
   }
 
+  /** Wires the token issuer, external issuer and routes to a listening server. */
   static async create(
     server: Server,
     origin: string,
@@ -375,5 +309,3 @@ class LocalAuthority implements DevAuthority {
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }
 }
-
-export type { LocalAuthority };

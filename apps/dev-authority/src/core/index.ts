@@ -2,7 +2,8 @@
  * The local Entra ID–compatible authority: start it in-process, provision tenants/apps/credentials,
  * inject faults and read the request log.
  */
-export { startDevAuthority, DEMO_API_APP_ID_URI } from './authority';
+export { DEMO_API_APP_ID_URI } from './authority';
+export { startDevAuthority } from './start';
 export { AADSTS, type AadstsCode, type EntraErrorBody } from './errors';
 export { TOKEN_EXCHANGE_AUDIENCE } from './directory';
 export type {
