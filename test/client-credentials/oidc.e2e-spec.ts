@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { exportJWK, importPKCS8, importX509, SignJWT } from 'jose';
+import { startDevAuthority } from '@app/dev-authority';
+import type { ClientCertificate } from '@app/dev-authority';
+import { startOidcAuthority, type OidcAuthority } from '../support/oidc-authority';
+import { startTokenApp, type TokenApp } from '../support/token-app';
+
+/**
+ * The same flows against oidc-provider, a certified third-party authorization server:
+ * client_secret_post and private_key_jwt, with its replay detection of assertions on.
+ */
+describe('TokenService against a third-party OIDC issuer (oidc-provider)', () => {
+  let oidc: OidcAuthority;
+  let cert: ClientCertificate;
+  let app: TokenApp;
+  let reused: Promise<string> | undefined;
+  const sign = async (aud: string) =>
+    new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'PS256' })
+      .setIssuer('jwt-client')
+      .setSubject('jwt-client')
+      .setAudience(aud)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(await importPKCS8(cert.privateKeyPem, 'PS256'));
+
+  beforeAll(async () => {
+    // Borrow a client certificate from the dev authority's PKI.
+    const dev = await startDevAuthority();
+    cert = await dev.createTenant().createApp().addCertificate();
+    await dev.close();
+    const publicJwk = await exportJWK(await importX509(cert.certificatePem, 'PS256'));
+    oidc = await startOidcAuthority([
+      {
+        client_id: 'secret-client',
+        client_secret: 'a-long-client-secret-value-0123456789',
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+      {
+        client_id: 'jwt-client',
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks: { keys: [{ ...publicJwk, use: 'sig', alg: 'PS256' }] },
+      },
+    ]);
+    const common = {
+      authorityHost: oidc.authorityHost,
+      tenantId: oidc.tenant,
+      protocol: 'oidc' as const,
+      ca: oidc.caPem,
+    };
+    app = await startTokenApp({
+      credentials: {
+        secret: {
+          ...common,
+          clientId: 'secret-client',
+          sources: [{ type: 'secret', secret: 'a-long-client-secret-value-0123456789' }],
+        },
+        jwt: {
+          ...common,
+          clientId: 'jwt-client',
+          sources: [
+            {
+              type: 'certificate',
+              certificate: cert.certificatePem,
+              privateKey: cert.privateKeyPem,
+            },
+          ],
+        },
+        wrong: {
+          ...common,
+          clientId: 'secret-client',
+          sources: [{ type: 'secret', secret: 'wrong' }],
+        },
+        // msal's own habit, reusing one signed assertion: what replay detection must refuse.
+        replayed: {
+          ...common,
+          clientId: 'jwt-client',
+          sources: [
+            {
+              type: 'assertion',
+              getAssertion: ({ tokenEndpoint }) => (reused ??= sign(tokenEndpoint)),
+            },
+          ],
+        },
+      },
+      defaultCredential: 'secret',
+    });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await oidc?.close();
+  });
+
+  it('gets a token with client_secret_post, once for many concurrent callers', async () => {
+    const tokens = await Promise.all(
+      Array.from({ length: 100 }, () => app.tokens.getAccessToken(oidc.scope)),
+    );
+    expect(new Set(tokens.map((t) => t.token)).size).toBe(1);
+    expect(oidc.requests.filter((r) => r.clientId === 'secret-client')).toEqual([
+      { clientId: 'secret-client', ok: true },
+    ]);
+  });
+
+  it('gets tokens with private_key_jwt, a fresh assertion each time (replay detection on)', async () => {
+    await app.tokens.getAccessToken(oidc.scope, { credential: 'jwt' });
+    await app.tokens.getAccessToken(oidc.scope, { credential: 'jwt', forceRefresh: true });
+    await app.tokens.getAccessToken(oidc.scope, { credential: 'jwt', forceRefresh: true });
+    expect(oidc.requests.filter((r) => r.clientId === 'jwt-client')).toEqual([
+      { clientId: 'jwt-client', ok: true },
+      { clientId: 'jwt-client', ok: true },
+      { clientId: 'jwt-client', ok: true },
+    ]);
+  });
+
+  it('is a real check: the authority refuses a replayed assertion', async () => {
+    await app.tokens.getAccessToken(oidc.scope, { credential: 'replayed' });
+    await expect(
+      app.tokens.getAccessToken(oidc.scope, { credential: 'replayed', forceRefresh: true }),
+    ).rejects.toMatchObject({ code: 'credential_rejected', oauthError: 'invalid_client' });
+  });
+
+  it('turns invalid_client into a typed rejection', async () => {
+    await expect(
+      app.tokens.getAccessToken(oidc.scope, { credential: 'wrong' }),
+    ).rejects.toMatchObject({
+      code: 'credential_rejected',
+      oauthError: 'invalid_client',
+      status: 401,
+      transient: false,
+    });
+  });
+});

@@ -1,0 +1,114 @@
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+import { createCa, issueCertificate } from '@app/dev-authority/pki';
+
+// jest runs tests in a vm context; the global structuredClone makes objects of the outer realm,
+// which oidc-provider's `a.constructor === Object` checks then reject (client jwks "invalid").
+// A JSON clone made inside the test realm behaves as structuredClone does for its plain configuration.
+globalThis.structuredClone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+
+/** A client registered at the third-party authority. */
+export interface OidcClient {
+  client_id: string;
+  client_secret?: string;
+  token_endpoint_auth_method: 'client_secret_post' | 'private_key_jwt';
+  jwks?: { keys: object[] };
+}
+
+/** oidc-provider, a certified OAuth 2.0 / OIDC server, on loopback over HTTPS, as a second authority. */
+export interface OidcAuthority {
+  /** `authorityHost` for the library; the issuer is `${authorityHost}/${tenant}`. */
+  authorityHost: string;
+  tenant: string;
+  caPem: string;
+  /** The scope of the one resource server: `api://oidc-api/.default`. */
+  scope: string;
+  /** Token requests answered, by client id and outcome. */
+  requests: { clientId: string; ok: boolean; error?: string }[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts oidc-provider with the client credentials grant, resource indicators mapping
+ * `api://oidc-api/.default` to the resource `api://oidc-api`, and its default replay detection of
+ * client assertions (a `jti` is accepted once).
+ */
+export async function startOidcAuthority(clients: OidcClient[]): Promise<OidcAuthority> {
+  const ca = await createCa('oidc-provider test CA');
+  const tls = await issueCertificate({ subject: 'localhost', issuer: ca, kind: 'server' });
+  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
+  const server: Server = createServer(
+    { key: tls.privateKeyPem, cert: tls.certificatePem },
+    (req, res) => handler(req, res),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const authorityHost = `https://127.0.0.1:${port}/oidc`;
+  const tenant = 'tenant-a';
+  const mount = `/oidc/${tenant}`;
+  const resource = 'api://oidc-api';
+  const signing = await generateKeyPair('RS256', { extractable: true });
+  const provider = new Provider(`${authorityHost}/${tenant}`, {
+    clients: clients.map((c) => ({
+      ...c,
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+    })),
+    jwks: {
+      keys: [{ ...(await exportJWK(signing.privateKey)), alg: 'RS256', use: 'sig', kid: 'k1' }],
+    },
+    routes: { token: '/oauth2/v2.0/token' },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => resource,
+        useGrantedResource: () => true,
+        getResourceServerInfo: () => ({
+          scope: `${resource}/.default`,
+          audience: resource,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: 3600,
+        }),
+      },
+    },
+  });
+  provider.proxy = false;
+  const requests: OidcAuthority['requests'] = [];
+  provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string } } }) =>
+    requests.push({ clientId: ctx.oidc.client?.clientId ?? '?', ok: true }),
+  );
+  provider.on('grant.error', (ctx: { oidc: { client?: { clientId: string } } }, err: Error) =>
+    requests.push({ clientId: ctx.oidc?.client?.clientId ?? '?', ok: false, error: err.message }),
+  );
+  const callback = provider.callback();
+  // Mounted below its issuer's path, as a framework would mount it.
+  handler = (req, res) => {
+    if (!req.url?.startsWith(mount)) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    // As express does: oidc-provider derives its mount path from originalUrl.
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
+    req.url = req.url.slice(mount.length) || '/';
+    void callback(req, res);
+  };
+  return {
+    authorityHost,
+    tenant,
+    caPem: ca.certificatePem,
+    scope: `${resource}/.default`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
