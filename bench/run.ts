@@ -56,7 +56,7 @@ async function main(): Promise<void> {
         tenantId: tenant.tenantId,
         clientId: app.clientId,
         secret: app.addSecret(),
-        scopes,
+        scopeCount: largest,
         sizes: SIZES[name],
         coldScope: authority.apiScope,
         coldCallers: name === 'floor' ? 0 : COLD_CALLERS,
