@@ -111,7 +111,7 @@ async function measureHits(client: Client, scopes: string[]): Promise<number> {
   for (let run = 0; run < 6; run++) {
     let calls = 0;
     const start = process.hrtime.bigint();
-    let elapsed = 0n;
+    let elapsed: bigint;
     do {
       for (let i = 0; i < Math.max(scopes.length, 1000); i++)
         await client.get(scopes[i % scopes.length]);
