@@ -1,2 +1,67 @@
-// Placeholder until the daemon issue.
-console.log('daemon: not implemented yet');
+import { Logger, type LogLevel, type Provider } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { resolve } from 'node:path';
+import { AppModule } from './app.module';
+import { DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
+import { DaemonConfigError } from './config/load-config';
+import { startDevMode, type DevMode } from './dev/dev-mode';
+
+/**
+ * `node dist/apps/daemon/main.js [--config file]` (or DAEMON_CONFIG=file): runs the daemon from
+ * that configuration, e.g. against Entra ID. Without one: dev mode, against the local authority
+ * started in this process.
+ */
+async function bootstrap(): Promise<void> {
+  const logger = new Logger('Daemon');
+  const args = process.argv.slice(2);
+  const flag = args.indexOf('--config');
+  const file = flag >= 0 ? args[flag + 1] : process.env.DAEMON_CONFIG;
+  let dev: DevMode | undefined;
+  const extras: Provider[] = [];
+  if (file === undefined || file === '') {
+    dev = await startDevMode(resolve(process.env.DAEMON_DEV_DIR ?? '.dev/daemon'));
+    const d = dev;
+    logger.log(
+      `dev mode: local authority at ${d.manifest.authorityHost} (tenant ${d.manifest.tenantId}); configuration ${d.configFile}`,
+    );
+    // Closed with the app, after the workers and the token service.
+    extras.push({
+      provide: 'DAEMON_DEV_AUTHORITY',
+      useValue: { onApplicationShutdown: () => d.close() },
+    });
+  }
+  const configFile = resolve(file ?? dev!.configFile);
+  try {
+    const app = await NestFactory.create(AppModule.forRoot({ file: configFile }, extras), {
+      forceCloseConnections: true,
+      logger: logLevels(process.env.DAEMON_LOG_LEVEL),
+    });
+    app.enableShutdownHooks();
+    const config = app.get<DaemonConfiguration>(DAEMON_CONFIG);
+    await app.listen(config.health.port, config.health.host);
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    logger.log(`health: ${url}/health/ready and ${url}/health/live; Ctrl-C stops the daemon`);
+  } catch (e) {
+    await dev?.close();
+    throw e;
+  }
+}
+
+/** `DAEMON_LOG_LEVEL=debug` adds debug lines (msal's among them); the default is `log`. */
+function logLevels(level = 'log'): LogLevel[] {
+  const all: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+  const i = all.indexOf(level as LogLevel);
+  return all.slice(0, i < 0 ? 4 : i + 1);
+}
+
+bootstrap().catch((e: unknown) => {
+  // A configuration problem is the user's to fix: show the message, not a stack.
+  const message =
+    e instanceof DaemonConfigError || (e as { code?: string })?.code === 'options_invalid'
+      ? (e as Error).message
+      : e instanceof Error
+        ? (e.stack ?? e.message)
+        : String(e);
+  console.error(`daemon failed to start: ${message}`);
+  process.exit(1);
+});

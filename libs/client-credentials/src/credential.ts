@@ -50,6 +50,7 @@ export class Credential {
     const problems = await Promise.all(
       this.clients.map(async (c, i) => (await c.source.init()).map((p) => `sources[${i}].${p}`)),
     );
+    this.noteCertificates();
     return problems.flat();
   }
 
@@ -79,6 +80,8 @@ export class Credential {
       try {
         const issued = await client.acquire(tenantId, scopes, randomUUID());
         this.metrics.request(this.name, client.source.id, 'ok', Date.now() - started);
+        this.stats.lastTokenExpiresOn = new Date(issued.expiresOn);
+        this.noteCertificates();
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
@@ -87,6 +90,15 @@ export class Credential {
       }
     }
     throw last!;
+  }
+
+  /** Records the earliest certificate expiry of the sources, for health reports. */
+  private noteCertificates(): void {
+    const dates = this.clients
+      .map((c) => (c.source as { notAfter?: Date }).notAfter)
+      .filter((d): d is Date => d instanceof Date);
+    this.stats.certificateNotAfter =
+      dates.length === 0 ? undefined : new Date(Math.min(...dates.map((d) => d.getTime())));
   }
 
   /** The id of source `index` (`secret#0`). */

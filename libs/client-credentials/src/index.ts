@@ -1,6 +1,8 @@
 // The public API of @app/client-credentials: everything users may import is exported here by name.
 export { AccessToken } from './access-token';
 export { ClientCredentialsModule } from './client-credentials.module';
+export { ClientCredentialsHealthIndicator } from './client-credentials.health';
+export type { ClientCredentialsHealthOptions, CredentialHealth } from './client-credentials.health';
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 export type { ClientCredentialsModuleAsyncOptions } from './client-credentials.module-definition';
 export type {

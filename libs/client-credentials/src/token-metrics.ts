@@ -16,6 +16,10 @@ export interface CredentialStats {
   failures: Record<string, number>;
   /** When a token was last obtained. */
   lastSuccessAt?: Date;
+  /** When the token obtained last expires. */
+  lastTokenExpiresOn?: Date;
+  /** When the certificate of a certificate source expires (the earliest, if several). */
+  certificateNotAfter?: Date;
   /** The last failure, without secrets. */
   lastError?: { code: string; aadsts?: number; message: string; at: Date };
 }

@@ -1,0 +1,43 @@
+import { DynamicModule, Module, type Provider } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
+import { ClientCredentialsHealthIndicator, ClientCredentialsModule } from '@app/client-credentials';
+import { ProtectedApiClient } from './api/protected-api.client';
+import { toClientCredentialsOptions } from './config/credential-options';
+import { daemonConfig, DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
+import type { DaemonConfigSource } from './config/load-config';
+import { HealthController } from './health/health.controller';
+import { WorkerScheduler } from './workers/worker-scheduler.service';
+
+/**
+ * The daemon: configuration (file or object, plus environment overrides), the token service,
+ * the scheduled workers and the health endpoints. The same module runs against Entra ID and
+ * against the local authority: only the configuration differs.
+ */
+@Module({})
+export class AppModule {
+  /** `extraProviders`: e.g. dev mode's local authority, closed with the app. */
+  static forRoot(source: DaemonConfigSource, extraProviders: Provider[] = []): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ ignoreEnvFile: true, isGlobal: true, load: [daemonConfig(source)] }),
+        ScheduleModule.forRoot(),
+        TerminusModule.forRoot({ logger: false }),
+        ClientCredentialsModule.forRootAsync({
+          inject: [DAEMON_CONFIG],
+          useFactory: (config: DaemonConfiguration) =>
+            toClientCredentialsOptions(config, source.env),
+        }),
+      ],
+      controllers: [HealthController],
+      providers: [
+        ProtectedApiClient,
+        WorkerScheduler,
+        ClientCredentialsHealthIndicator,
+        ...extraProviders,
+      ],
+    };
+  }
+}

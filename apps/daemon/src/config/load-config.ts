@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse } from 'yaml';
+import type { z } from 'zod';
+import * as m from './config.messages';
+import { daemonConfigSchema, type DaemonConfig } from './daemon-config.schema';
+
+/** Prefix of environment overrides: `DAEMON__health__port=9000` sets `health.port`. */
+export const ENV_OVERRIDE_PREFIX = 'DAEMON__';
+
+/** Where the configuration comes from. */
+export interface DaemonConfigSource {
+  /** A YAML (or JSON) file; relative paths inside it are relative to its folder. */
+  file?: string;
+  /** The configuration as an object (tests), instead of a file. */
+  config?: unknown;
+  /** Environment for `${VAR}` references and `DAEMON__` overrides. @default process.env */
+  env?: Record<string, string | undefined>;
+}
+
+/** A configuration that cannot be used; the message lists every problem with its path and fix. */
+export class DaemonConfigError extends Error {
+  override readonly name = 'DaemonConfigError';
+}
+
+/**
+ * Reads, overrides (environment), validates and normalises the daemon's configuration.
+ * @throws DaemonConfigError naming each bad field and how to fix it
+ */
+export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
+  const env = source.env ?? process.env;
+  const where = source.file ?? 'configuration object';
+  let raw: unknown = source.config;
+  if (source.file !== undefined) {
+    try {
+      raw = parse(readFileSync(source.file, 'utf8'));
+    } catch (e) {
+      throw new DaemonConfigError(m.badFile(source.file, (e as Error).message.split('\n')[0]));
+    }
+  }
+  const problems: string[] = [];
+  raw = interpolate(structuredClone(raw ?? {}), env, [], problems);
+  applyOverrides(raw, env, problems);
+  const result = daemonConfigSchema.safeParse(raw);
+  if (!result.success) {
+    // A field whose ${VAR} is unset is reported once, for the variable.
+    const unset = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))));
+    problems.push(
+      ...result.error.issues
+        .flatMap(describe)
+        .filter((p) => !unset.has(p.slice(0, p.indexOf(': ')))),
+    );
+  }
+  if (problems.length > 0 || !result.success) {
+    throw new DaemonConfigError(m.invalidConfig(where, problems));
+  }
+  const base = source.file === undefined ? process.cwd() : dirname(resolve(source.file));
+  return resolvePaths(result.data, base);
+}
+
+/** `a.b[0].c` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}
+
+function describe(issue: z.core.$ZodIssue): string[] {
+  const at = (path: readonly PropertyKey[]) => formatPath(path) || '(top level)';
+  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+    // A discriminated union reports the branch's own issues.
+    return issue.errors.flat().flatMap((i) => describe({ ...i, path: [...issue.path, ...i.path] }));
+  }
+  return [`${at(issue.path)}: ${issue.message}`];
+}
+
+/** Replaces `${NAME}` in every string with the environment variable's value. */
+function interpolate(
+  value: unknown,
+  env: Record<string, string | undefined>,
+  path: PropertyKey[],
+  problems: string[],
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string) => {
+      const v = env[name];
+      if (v === undefined) problems.push(`${formatPath(path)}: ${m.missingEnv(name)}`);
+      return v ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], problems));
+  if (value !== null && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    for (const k of Object.keys(o)) o[k] = interpolate(o[k], env, [...path, k], problems);
+  }
+  return value;
+}
+
+/** `DAEMON__a__b=value` sets `a.b` (created if missing); the value is read as a YAML scalar. */
+function applyOverrides(
+  raw: unknown,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): void {
+  const names = Object.keys(env)
+    .filter((k) => k.startsWith(ENV_OVERRIDE_PREFIX))
+    .sort();
+  for (const name of names) {
+    const keys = name.slice(ENV_OVERRIDE_PREFIX.length).split('__');
+    if (keys.some((k) => k === '')) {
+      problems.push(m.badEnvOverride(name));
+      continue;
+    }
+    let target = raw as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) {
+      const key = /^\d+$/.test(k) && Array.isArray(target) ? Number(k) : k;
+      const next = (target as Record<string | number, unknown>)[key];
+      if (next === null || typeof next !== 'object')
+        (target as Record<string | number, unknown>)[key] = {};
+      target = (target as Record<string | number, unknown>)[key] as Record<string, unknown>;
+    }
+    target[keys[keys.length - 1]] = scalar(env[name] ?? '');
+  }
+}
+
+function scalar(text: string): unknown {
+  try {
+    const v: unknown = parse(text);
+    return v === null || typeof v !== 'object' ? (v ?? text) : text;
+  } catch {
+    return text;
+  }
+}
+
+function resolvePaths(config: DaemonConfig, base: string): DaemonConfig {
+  const abs = <T extends string | undefined>(p: T): T =>
+    (p === undefined || isAbsolute(p) ? p : resolve(base, p)) as T;
+  config.api.caPath = abs(config.api.caPath);
+  for (const c of Object.values(config.credentials)) {
+    c.caPath = abs(c.caPath);
+    for (const s of c.sources) {
+      if (s.type === 'certificate') s.certificatePath = abs(s.certificatePath);
+      if (s.type === 'workload-identity') s.tokenFilePath = abs(s.tokenFilePath);
+    }
+  }
+  return config;
+}

@@ -1,0 +1,197 @@
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob } from 'cron';
+import { ClientCredentialsError, TokenService } from '@app/client-credentials';
+import { ProtectedApiClient } from '../api/protected-api.client';
+import { DAEMON_CONFIG, type DaemonConfiguration } from '../config/daemon.config';
+import type { WorkerConfig } from '../config/daemon-config.schema';
+import { PollerWorker } from './poller.worker';
+import { SyncWorker } from './sync.worker';
+import { TenantSweepWorker } from './tenant-sweep.worker';
+import type { Worker, WorkerDeps } from './worker';
+
+const WORKER_CLASSES = {
+  sync: SyncWorker,
+  poller: PollerWorker,
+  'tenant-sweep': TenantSweepWorker,
+} satisfies Record<
+  WorkerConfig['type'],
+  new (...args: ConstructorParameters<typeof SyncWorker>) => Worker
+>;
+
+/** What a worker did so far, for `/health/live`. */
+export interface WorkerStatus {
+  credential: string;
+  schedule: string;
+  running: boolean;
+  runs: number;
+  failures: number;
+  /** Ticks skipped because the previous run was still going. */
+  skipped: number;
+  lastRunAt?: string;
+  lastOutcome?: 'ok' | 'failed';
+  lastError?: { code?: string; message: string };
+}
+
+/**
+ * Creates the configured workers and schedules them through `SchedulerRegistry`: a tick while
+ * the worker's previous run is still going is skipped; a failed run is logged with its error
+ * code and hint; shutdown waits (up to `shutdownTimeoutSeconds`) for running jobs, then aborts them.
+ */
+@Injectable()
+export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Workers');
+  private readonly workers: Worker[] = [];
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly status = new Map<string, WorkerStatus>();
+  private readonly abort = new AbortController();
+  private stopping = false;
+
+  constructor(
+    @Inject(DAEMON_CONFIG) private readonly config: DaemonConfiguration,
+    private readonly registry: SchedulerRegistry,
+    tokens: TokenService,
+    api: ProtectedApiClient,
+  ) {
+    const deps: WorkerDeps = { tokens, api, scope: config.api.scope, logger: this.logger };
+    for (const [name, w] of Object.entries(config.workers)) {
+      if (w.enabled) this.workers.push(new WORKER_CLASSES[w.type](name, w, deps));
+    }
+  }
+
+  /** Names of the credentials the enabled workers use. */
+  get credentialsInUse(): string[] {
+    return [...new Set(this.workers.map((w) => w.config.credential))];
+  }
+
+  onApplicationBootstrap(): void {
+    for (const w of this.workers) {
+      const { cron, intervalSeconds, credential, runAtStart } = w.config;
+      let schedule: string;
+      if (cron !== undefined) {
+        schedule = `cron '${cron}'`;
+        const job = CronJob.from({ cronTime: cron, onTick: () => this.tick(w), start: true });
+        this.registry.addCronJob(w.name, job);
+      } else {
+        schedule = `every ${intervalSeconds} s`;
+        this.registry.addInterval(
+          w.name,
+          setInterval(() => this.tick(w), intervalSeconds! * 1000),
+        );
+      }
+      this.status.set(w.name, {
+        credential,
+        schedule,
+        running: false,
+        runs: 0,
+        failures: 0,
+        skipped: 0,
+      });
+      this.logger.log(`${w.name} (${w.config.type}): ${schedule}, credential ${credential}`);
+      if (runAtStart) this.tick(w);
+    }
+  }
+
+  /** Status of every worker. */
+  snapshot(): Record<string, WorkerStatus> {
+    return Object.fromEntries([...this.status].map(([k, v]) => [k, { ...v }]));
+  }
+
+  /** Starts a run unless the previous one is still going or the daemon is stopping. */
+  private tick(w: Worker): void {
+    if (this.stopping) return;
+    const status = this.status.get(w.name)!;
+    if (this.running.has(w.name)) {
+      status.skipped++;
+      this.logger.warn(`${w.name}: previous run still going; this tick is skipped`);
+      return;
+    }
+    status.running = true;
+    status.lastRunAt = new Date().toISOString();
+    const run = w
+      .run(this.abort.signal)
+      .then(
+        () => {
+          status.runs++;
+          status.lastOutcome = 'ok';
+          status.lastError = undefined;
+        },
+        (e: unknown) => {
+          status.runs++;
+          status.failures++;
+          status.lastOutcome = 'failed';
+          status.lastError = this.logFailure(w, e);
+        },
+      )
+      .finally(() => {
+        status.running = false;
+        this.running.delete(w.name);
+      });
+    this.running.set(w.name, run);
+  }
+
+  private logFailure(w: Worker, e: unknown): { code?: string; message: string } {
+    if (this.abort.signal.aborted) {
+      this.logger.warn(`${w.name}: run aborted by shutdown`);
+      return { code: 'aborted', message: 'aborted by shutdown' };
+    }
+    const errors = e instanceof AggregateError ? e.errors : [e];
+    let first: { code?: string; message: string } | undefined;
+    for (const err of errors) {
+      const entry =
+        err instanceof ClientCredentialsError
+          ? { code: err.code, message: err.message }
+          : { message: err instanceof Error ? err.message : String(err) };
+      first ??= entry;
+      if (err instanceof ClientCredentialsError) {
+        const aadsts = err.aadsts === undefined ? '' : ` AADSTS${err.aadsts}`;
+        const ids = err.correlationId === undefined ? '' : ` correlationId=${err.correlationId}`;
+        this.logger.error(
+          `${w.name}: run failed: ${err.code}${aadsts} (credential ${err.credential ?? w.config.credential}${err.tenantId ? `, tenant ${err.tenantId}` : ''})${ids}: ${err.message.replace(` Hint: ${err.hint}`, '')} Hint: ${err.hint}`,
+        );
+      } else {
+        this.logger.error(`${w.name}: run failed: ${entry.message}`);
+      }
+    }
+    return first ?? { message: 'failed' };
+  }
+
+  /** Stops the schedules, waits for running jobs (bounded), then aborts what is left. */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.logger.log('stopping the schedules');
+    for (const w of this.workers) {
+      if (this.registry.doesExist('cron', w.name)) this.registry.deleteCronJob(w.name);
+      if (this.registry.doesExist('interval', w.name)) this.registry.deleteInterval(w.name);
+    }
+    if (this.running.size === 0) return;
+    const names = [...this.running.keys()].join(', ');
+    this.logger.log(`waiting for running jobs: ${names}`);
+    const limitMs = this.config.shutdownTimeoutSeconds * 1000;
+    if (!(await settledWithin([...this.running.values()], limitMs))) {
+      this.logger.warn(`jobs still running after ${limitMs} ms; aborting them`);
+      this.abort.abort(new Error('the daemon is shutting down'));
+      await settledWithin([...this.running.values()], 1000);
+    }
+  }
+}
+
+/** Whether every promise settled within `ms`. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([Promise.allSettled(promises).then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,139 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import type { CredentialStats } from './token-metrics';
+import { TokenService } from './token.service';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Options of {@link ClientCredentialsHealthIndicator.isHealthy}. */
+export interface ClientCredentialsHealthOptions {
+  /**
+   * The credentials to report on.
+   * @default every configured credential
+   */
+  credentials?: readonly string[];
+  /**
+   * Report a credential that has not produced a token yet as `down` (a readiness check); when
+   * false it is `up` until its first failure (a liveness-style check).
+   * @default true
+   */
+  requireToken?: boolean;
+  /**
+   * Report a certificate credential as `degraded` when its certificate expires within this many
+   * days (an expired certificate is `down`).
+   * @default 30
+   */
+  certificateWarningDays?: number;
+}
+
+/** What the indicator reports for one credential (dates as ISO strings). */
+export interface CredentialHealth {
+  status: 'up' | 'degraded' | 'down';
+  /** Why it is not `up`. */
+  reason?: string;
+  lastSuccessAt?: string;
+  /** Expiry of the token obtained last. */
+  tokenExpiresOn?: string;
+  /** The last failure: its stable code, AADSTS number and time; never a secret. */
+  lastError?: { code: string; aadsts?: number; at: string };
+  /** Whole days until the certificate expires (negative once expired); certificate sources only. */
+  certificateExpiresInDays?: number;
+}
+
+/**
+ * A `@nestjs/terminus` health indicator for the credentials of {@link TokenService}: per credential,
+ * the last success, the expiry of its last token, its last error code and, for certificates, the
+ * days left. It never throws and never calls the authority: it reads what the service recorded.
+ *
+ * A credential is `down` when it has no token yet (unless `requireToken: false`), when its last
+ * token request failed after its last token expired, or when its certificate has expired; it is
+ * `degraded` (still serving a valid token) when a refresh failed or its certificate expires soon.
+ *
+ * Provide it next to `TerminusModule` in a module that can inject `TokenService`.
+ * @publicApi
+ * @example
+ * ```ts
+ * @Get('ready')
+ * @HealthCheck()
+ * ready() {
+ *   return this.health.check([() => this.credentials.isHealthy('credentials')]);
+ * }
+ * ```
+ */
+@Injectable()
+export class ClientCredentialsHealthIndicator {
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly indicators: HealthIndicatorService,
+  ) {}
+
+  /** The health of the credentials under `key`: `down` if any is down. */
+  isHealthy<const Key extends string>(
+    key: Key,
+    options: ClientCredentialsHealthOptions = {},
+  ): HealthIndicatorResult<Key> {
+    const session = this.indicators.check(key);
+    const names = options.credentials ?? this.tokens.credentialNames;
+    const credentials: Record<string, CredentialHealth> = {};
+    for (const name of names) {
+      let stats: Readonly<CredentialStats>;
+      try {
+        stats = this.tokens.getStats(name);
+      } catch {
+        credentials[name] = { status: 'down', reason: 'not a configured credential' };
+        continue;
+      }
+      credentials[name] = credentialHealth(stats, options, Date.now());
+    }
+    const statuses = Object.values(credentials).map((c) => c.status);
+    if (statuses.includes('down')) return session.down({ credentials });
+    if (statuses.includes('degraded')) return session.degraded({ credentials });
+    return session.up({ credentials });
+  }
+}
+
+function credentialHealth(
+  s: Readonly<CredentialStats>,
+  options: ClientCredentialsHealthOptions,
+  now: number,
+): CredentialHealth {
+  const health: CredentialHealth = {
+    status: 'up',
+    lastSuccessAt: s.lastSuccessAt?.toISOString(),
+    tokenExpiresOn: s.lastTokenExpiresOn?.toISOString(),
+    lastError: s.lastError && {
+      code: s.lastError.code,
+      aadsts: s.lastError.aadsts,
+      at: s.lastError.at.toISOString(),
+    },
+  };
+  const problems: { status: 'degraded' | 'down'; reason: string }[] = [];
+  const failing =
+    s.lastError !== undefined &&
+    (s.lastSuccessAt === undefined || s.lastError.at.getTime() >= s.lastSuccessAt.getTime());
+  const tokenValid = s.lastTokenExpiresOn !== undefined && s.lastTokenExpiresOn.getTime() > now;
+  if (failing) {
+    problems.push(
+      tokenValid
+        ? { status: 'degraded', reason: `last token request failed (${s.lastError.code})` }
+        : { status: 'down', reason: `token request failed (${s.lastError.code})` },
+    );
+  } else if (s.lastSuccessAt === undefined && (options.requireToken ?? true)) {
+    problems.push({ status: 'down', reason: 'no token obtained yet' });
+  }
+  if (s.certificateNotAfter !== undefined) {
+    const days = Math.floor((s.certificateNotAfter.getTime() - now) / DAY_MS);
+    health.certificateExpiresInDays = days;
+    if (s.certificateNotAfter.getTime() <= now) {
+      problems.push({ status: 'down', reason: 'certificate expired' });
+    } else if (days < (options.certificateWarningDays ?? 30)) {
+      problems.push({ status: 'degraded', reason: `certificate expires in ${days} days` });
+    }
+  }
+  const worst = problems.find((p) => p.status === 'down') ?? problems[0];
+  if (worst !== undefined) {
+    health.status = worst.status;
+    health.reason = problems.map((p) => p.reason).join('; ');
+  }
+  return health;
+}
