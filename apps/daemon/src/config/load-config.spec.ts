@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadDaemonConfig } from './load-config';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT = '11111111-2222-3333-4444-555555555555';
+
+/** A configuration object tests change freely. */
+interface Fixture {
+  api: Record<string, unknown>;
+  credentials: { orders: Record<string, unknown> };
+  workers: Record<string, Record<string, unknown>>;
+}
+
+function valid(): Fixture {
+  return {
+    api: { url: 'https://api.contoso.com/', scope: 'api://orders/.default' },
+    credentials: {
+      orders: {
+        tenantId: TENANT,
+        clientId: CLIENT,
+        sources: [{ type: 'secret', secret: '${ORDERS_SECRET}' }],
+      },
+    },
+    workers: {
+      poller: { type: 'poller', intervalSeconds: 30, credential: 'orders' },
+      sweep: {
+        type: 'tenant-sweep',
+        cron: '0 */5 * * * *',
+        credential: 'orders',
+        tenants: [TENANT],
+      },
+    },
+  };
+}
+
+const env = { ORDERS_SECRET: 's3cr3t-value' };
+
+/** The message loading `config` fails with. */
+function problem(config: unknown, e: Record<string, string> = env): string {
+  try {
+    loadDaemonConfig({ config, env: e });
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error('expected the configuration to be rejected');
+}
+
+const header = 'Invalid daemon configuration (configuration object):\n';
+
+describe('loadDaemonConfig', () => {
+  it('accepts a valid configuration, fills defaults and resolves ${VAR}', () => {
+    const config = loadDaemonConfig({ config: valid(), env });
+    expect(config.health).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.shutdownTimeoutSeconds).toBe(10);
+    expect(config.api.url).toBe('https://api.contoso.com');
+    expect(config.credentials.orders.sources[0]).toEqual({
+      type: 'secret',
+      secret: 's3cr3t-value',
+    });
+    expect(config.workers.poller).toMatchObject({ enabled: true, runAtStart: true });
+  });
+
+  it('applies DAEMON__ environment overrides as YAML scalars', () => {
+    const config = loadDaemonConfig({
+      config: valid(),
+      env: { ...env, DAEMON__health__port: '9090', DAEMON__workers__sweep__enabled: 'false' },
+    });
+    expect(config.health.port).toBe(9090);
+    expect(config.workers.sweep.enabled).toBe(false);
+  });
+
+  it('names a missing section', () => {
+    const { api: _api, ...config } = valid();
+    expect(problem(config)).toBe(`${header}  - api: required: set api: its url and scope`);
+  });
+
+  it('names a mistyped key and the keys allowed', () => {
+    const config = valid();
+    config.workers.poller = { type: 'poller', intervalSecond: 30, credential: 'orders' };
+    expect(problem(config)).toBe(
+      `${header}  - workers.poller: unknown key 'intervalSecond': expected one of type, enabled, credential, cron, intervalSeconds, runAtStart\n` +
+        `  - workers.poller: set exactly one of 'cron' (e.g. '0 */5 * * * *') or 'intervalSeconds' (e.g. 30)`,
+    );
+  });
+
+  it('names an unset environment variable once, without echoing other values', () => {
+    expect(problem(valid(), {})).toBe(
+      `${header}  - credentials.orders.sources[0].secret: uses \${ORDERS_SECRET} but the environment variable ORDERS_SECRET is not set: export it (or write the value)`,
+    );
+  });
+
+  it('rejects a worker naming an unknown credential', () => {
+    const config = valid();
+    config.workers.poller.credential = 'order';
+    expect(problem(config)).toBe(
+      `${header}  - workers.poller.credential: unknown credential 'order': use one of orders`,
+    );
+  });
+
+  it('rejects a schedule with both or neither of cron and intervalSeconds', () => {
+    const config = valid();
+    config.workers.poller.cron = '*/5 * * * * *';
+    delete config.workers.sweep.cron;
+    expect(problem(config)).toBe(
+      `${header}  - workers.poller: set exactly one of 'cron' (e.g. '0 */5 * * * *') or 'intervalSeconds' (e.g. 30)\n` +
+        `  - workers.sweep: set exactly one of 'cron' (e.g. '0 */5 * * * *') or 'intervalSeconds' (e.g. 30)`,
+    );
+  });
+
+  it('rejects a cron expression that does not parse', () => {
+    const config = valid();
+    config.workers.sweep.cron = 'every five minutes';
+    expect(problem(config)).toBe(
+      `${header}  - workers.sweep.cron: 'every five minutes' is not a cron expression (Unknown alias: eve): use 5 or 6 fields, e.g. '*/30 * * * * *' (every 30 s)`,
+    );
+  });
+
+  it('rejects a meta-tenant, a non-GUID client id and an http authority', () => {
+    const config = valid();
+    Object.assign(config.credentials.orders, {
+      tenantId: 'common',
+      clientId: 'orders-app',
+      authorityHost: 'http://login.microsoftonline.com',
+    });
+    expect(problem(config)).toBe(
+      `${header}  - credentials.orders.tenantId: 'common' is not a tenant: client credentials need a tenant id (a GUID) or verified domain, not common/organizations/consumers\n` +
+        `  - credentials.orders.clientId: must be a GUID (or, for a tenant, a verified domain): set the application (client) ID\n` +
+        `  - credentials.orders.authorityHost: must be an https:// URL: set the authority host, e.g. https://login.microsoftonline.com`,
+    );
+  });
+
+  it('rejects a scope without /.default and an unknown source type', () => {
+    const config = valid();
+    config.api.scope = 'api://orders/Data.Read';
+    config.credentials.orders.sources = [{ type: 'password', password: 'x' }];
+    expect(problem(config)).toBe(
+      `${header}  - api.scope: must end in '/.default' (client credentials ask for all of an API's app roles): use e.g. 'api://<app-id>/.default'\n` +
+        `  - credentials.orders.sources[0].type: unknown credential source type: use one of secret, certificate, workload-identity`,
+    );
+  });
+
+  it('rejects a bad port from an environment override', () => {
+    expect(problem(valid(), { ...env, DAEMON__health__port: 'eighty' })).toBe(
+      `${header}  - health.port: must be a whole number from 0 to 65535 (0 picks a free port)`,
+    );
+  });
+
+  it('requires an enabled worker and a tenant list for a sweep', () => {
+    const config = valid();
+    config.workers.poller.enabled = false;
+    config.workers.sweep.tenants = [];
+    expect(problem(config)).toBe(
+      `${header}  - workers.sweep.tenants: a tenant-sweep needs at least one tenant: list tenant ids under 'tenants'`,
+    );
+  });
+
+  describe('from a file', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'daemon-config-'));
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('reads YAML and resolves paths relative to the file', () => {
+      const file = join(dir, 'daemon.yaml');
+      writeFileSync(
+        file,
+        [
+          'api: { url: "https://api.contoso.com", scope: "api://orders/.default", caPath: ca.pem }',
+          'credentials:',
+          '  orders:',
+          `    tenantId: ${TENANT}`,
+          `    clientId: ${CLIENT}`,
+          '    sources: [{ type: certificate, certificatePath: certs/orders.pem }]',
+          'workers:',
+          '  poller: { type: poller, intervalSeconds: 5, credential: orders }',
+        ].join('\n'),
+      );
+      const config = loadDaemonConfig({ file, env: {} });
+      expect(config.api.caPath).toBe(join(dir, 'ca.pem'));
+      expect(config.credentials.orders.sources[0]).toMatchObject({
+        certificatePath: join(dir, 'certs/orders.pem'),
+      });
+    });
+
+    it('names an unreadable file and the fix', () => {
+      const file = join(dir, 'missing.yaml');
+      expect(() => loadDaemonConfig({ file, env: {} })).toThrow(
+        `Cannot read the daemon configuration '${file}': ENOENT: no such file or directory, open '${file}'. Set DAEMON_CONFIG to a readable YAML or JSON file (see apps/daemon/config/daemon.example.yaml).`,
+      );
+    });
+  });
+});

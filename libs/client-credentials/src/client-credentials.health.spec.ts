@@ -1,0 +1,96 @@
+import { HealthIndicatorService } from '@nestjs/terminus';
+import {
+  ClientCredentialsHealthIndicator,
+  type CredentialHealth,
+} from './client-credentials.health';
+import type { CredentialStats } from './token-metrics';
+import type { TokenService } from './token.service';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+function indicator(stats: Record<string, Partial<CredentialStats>>) {
+  const tokens = {
+    credentialNames: Object.keys(stats),
+    getStats: (name: string) => {
+      if (!(name in stats)) throw new Error(`Unknown credential '${name}'`);
+      return { failures: {}, ...stats[name] };
+    },
+  } as unknown as TokenService;
+  return new ClientCredentialsHealthIndicator(tokens, new HealthIndicatorService());
+}
+
+const ago = (ms: number) => new Date(Date.now() - ms);
+const ahead = (ms: number) => new Date(Date.now() + ms);
+const error = (at: Date) => ({ code: 'credential_rejected', aadsts: 7000215, message: 'x', at });
+
+describe('ClientCredentialsHealthIndicator', () => {
+  it('is up when every credential has a token, with its expiry and certificate days', () => {
+    const result = indicator({
+      secret: { lastSuccessAt: ago(1000), lastTokenExpiresOn: ahead(HOUR) },
+      cert: {
+        lastSuccessAt: ago(1000),
+        lastTokenExpiresOn: ahead(HOUR),
+        certificateNotAfter: ahead(90 * DAY + HOUR),
+      },
+    }).isHealthy('credentials');
+    expect(result.credentials.status).toBe('up');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.secret).toMatchObject({ status: 'up' });
+    expect(details.secret.tokenExpiresOn).toMatch(/^\d{4}-/);
+    expect(details.cert.certificateExpiresInDays).toBe(90);
+  });
+
+  it('is down, not throwing, for a credential without a token or failing with none valid', () => {
+    const result = indicator({
+      fresh: {},
+      broken: { lastError: error(ago(10)) },
+      expired: {
+        lastSuccessAt: ago(2 * HOUR),
+        lastTokenExpiresOn: ago(HOUR),
+        lastError: error(ago(10)),
+      },
+    }).isHealthy('credentials');
+    expect(result.credentials.status).toBe('down');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.fresh).toMatchObject({ status: 'down', reason: 'no token obtained yet' });
+    expect(details.broken).toMatchObject({
+      status: 'down',
+      lastError: { code: 'credential_rejected', aadsts: 7000215 },
+    });
+    expect(details.expired.status).toBe('down');
+  });
+
+  it('is degraded while a valid token is served after a failed refresh or near certificate expiry', () => {
+    const result = indicator({
+      refreshing: {
+        lastSuccessAt: ago(HOUR),
+        lastTokenExpiresOn: ahead(HOUR),
+        lastError: error(ago(10)),
+      },
+      cert: {
+        lastSuccessAt: ago(10),
+        lastTokenExpiresOn: ahead(HOUR),
+        certificateNotAfter: ahead(5 * DAY + HOUR),
+      },
+    }).isHealthy('credentials');
+    expect(result.credentials.status).toBe('degraded');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.refreshing.reason).toBe('last token request failed (credential_rejected)');
+    expect(details.cert.reason).toBe('certificate expires in 5 days');
+  });
+
+  it('is down for an expired certificate and an unknown credential name', () => {
+    const result = indicator({
+      cert: { lastSuccessAt: ago(10), certificateNotAfter: ago(DAY) },
+    }).isHealthy('credentials', { credentials: ['cert', 'nope'] });
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.cert).toMatchObject({ status: 'down', reason: 'certificate expired' });
+    expect(details.nope).toEqual({ status: 'down', reason: 'not a configured credential' });
+  });
+
+  it('with requireToken: false, an unused credential is up', () => {
+    const result = indicator({ idle: {} }).isHealthy('credentials', { requireToken: false });
+    expect(result.credentials.status).toBe('up');
+  });
+});
