@@ -4,8 +4,8 @@ export const DEFAULTS = {
   protocol: 'entra',
   cache: { maxEntries: 10_000, keyPrefix: 'client-credentials:' },
   refresh: { refreshAt: 0.5, jitter: 0.05, expirySkewSeconds: 120 },
-  retry: { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000 },
-  timeouts: { requestMs: 10_000, acquireMs: 30_000 },
+  retry: { maxAttempts: 3, initialDelayMs: 200, maxDelayMs: 30_000, sourceCoolDownMs: 60_000 },
+  timeouts: { requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 },
 } as const;
 
 /** Tenants that name no directory: client credentials need a real one. */

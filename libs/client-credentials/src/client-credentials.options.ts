@@ -45,16 +45,64 @@ export interface AssertionSourceOptions {
   getAssertion: (context: AssertionContext) => Promise<string> | string;
 }
 
+/**
+ * Workload identity federation: a token issued by the platform (a Kubernetes projected service
+ * account token, a CI system's OIDC token) read from a file, trusted by a federated identity
+ * credential on the app. The file is re-read when it changes and before its token expires.
+ */
+export interface WorkloadIdentitySourceOptions {
+  type: 'workload-identity';
+  /**
+   * Path of the token file.
+   * @default process.env.AZURE_FEDERATED_TOKEN_FILE
+   */
+  tokenFilePath?: string;
+}
+
+/**
+ * Keyless app authentication on Azure compute: a managed identity token is the app's client
+ * assertion, through a federated identity credential on the app that trusts the identity.
+ */
+export interface ManagedIdentityAssertionSourceOptions {
+  type: 'managed-identity-assertion';
+  /** Client ID of a user-assigned managed identity. @default the system-assigned identity */
+  managedIdentityClientId?: string;
+  /** Audience of the managed identity token. @default 'api://AzureADTokenExchange' */
+  audience?: string;
+}
+
+/**
+ * The managed identity itself (system-assigned, or user-assigned by one of its ids) gets the
+ * tokens. A credential made only of such sources needs no `tenantId` or `clientId`.
+ */
+export interface ManagedIdentitySourceOptions {
+  type: 'managed-identity';
+  /** Client ID of a user-assigned identity. */
+  clientId?: string;
+  /** Azure resource ID of a user-assigned identity. */
+  resourceId?: string;
+  /** Object (principal) ID of a user-assigned identity. */
+  objectId?: string;
+}
+
 /** One way for an app to prove who it is. */
 export type CredentialSource =
-  SecretSourceOptions | CertificateSourceOptions | AssertionSourceOptions;
+  | SecretSourceOptions
+  | CertificateSourceOptions
+  | AssertionSourceOptions
+  | WorkloadIdentitySourceOptions
+  | ManagedIdentityAssertionSourceOptions
+  | ManagedIdentitySourceOptions;
 
 /** An app registration (or OIDC client) and how it authenticates. */
 export interface CredentialOptions {
-  /** Directory (tenant) ID or verified domain; the default tenant of this credential's tokens. */
-  tenantId: string;
-  /** Application (client) ID. */
-  clientId: string;
+  /**
+   * Directory (tenant) ID or verified domain; the default tenant of this credential's tokens.
+   * Optional only for a credential made of `managed-identity` sources.
+   */
+  tenantId?: string;
+  /** Application (client) ID. Optional only for a credential made of `managed-identity` sources. */
+  clientId?: string;
   /**
    * The authority host: Entra ID's public cloud, a sovereign cloud
    * (`https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`), or any https issuer.
@@ -68,7 +116,11 @@ export interface CredentialOptions {
    * @default 'entra'
    */
   protocol?: 'entra' | 'oidc';
-  /** How the app authenticates; tried in order. */
+  /**
+   * How the app authenticates, tried in order: a source that is unavailable (file missing,
+   * endpoint absent) or whose credential is rejected is skipped — the reason logged once — and
+   * tried again after `retry.sourceCoolDownMs`.
+   */
   sources: CredentialSource[];
   /**
    * Extra CA certificates (PEM) to trust for this authority, e.g. a private or local authority.
@@ -136,6 +188,12 @@ export interface RetryOptions {
    * @default 30000
    */
   maxDelayMs?: number;
+  /**
+   * How long a skipped credential source (unavailable or rejected) is passed over before it is
+   * tried again.
+   * @default 60000
+   */
+  sourceCoolDownMs?: number;
 }
 
 /** Time limits. */
@@ -150,6 +208,11 @@ export interface TimeoutOptions {
    * @default 30000
    */
   acquireMs?: number;
+  /**
+   * One request to the managed identity endpoint (App Service, IMDS…).
+   * @default 5000
+   */
+  managedIdentityMs?: number;
 }
 
 /**

@@ -5,20 +5,41 @@ import { ClientCredentialsError } from './errors/client-credentials.errors';
 import { toClientCredentialsError } from './errors/to-client-credentials-error';
 import { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
-import { createSource } from './sources/create-source';
-import { IssuedToken, TokenClient } from './token-client';
+import { createSourceClient } from './sources/create-source';
+import type { IssuedToken, SourceClient } from './token-client';
 import type { CredentialStats, TokenMetrics } from './token-metrics';
 
 /** Errors after which the next source of the chain is tried. */
-const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set(['credential_rejected', 'assertion_failed']);
+const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
+  'credential_rejected',
+  'assertion_failed',
+  'source_unavailable',
+]);
+
+/** Why a source of the chain is being passed over, and until when. */
+export interface SkippedSource {
+  readonly until: number;
+  readonly reason: string;
+  readonly skips: number;
+}
+
+/** Timing settings of a credential. */
+export interface CredentialTimings {
+  requestMs: number;
+  managedIdentityMs: number;
+  sourceCoolDownMs: number;
+}
 
 /**
- * A named credential at run time: its authority, its network client and one msal application
- * per source, tried in order.
+ * A named credential at run time: its authority, its network clients and one msal application
+ * per source, tried in order. A source that is unavailable or rejected is skipped for a
+ * cool-down (its reason logged once and kept in `stats.skippedSources`), then tried again.
  */
 export class Credential {
   private readonly network: AuthorityNetworkClient;
-  private readonly clients: TokenClient[];
+  private readonly identityNetwork: AuthorityNetworkClient;
+  private readonly clients: SourceClient[];
+  private readonly skipped = new Map<number, SkippedSource>();
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
@@ -27,28 +48,45 @@ export class Credential {
 
   constructor(
     resolved: ResolvedCredential,
-    requestTimeoutMs: number,
+    private readonly timings: CredentialTimings,
     private readonly keyPrefix: string,
     private readonly metrics: TokenMetrics,
-    logger: LoggerService,
+    private readonly logger: LoggerService,
   ) {
     const { sources, ...options } = resolved;
     this.options = options;
     this.stats = metrics.of(options.name);
-    this.network = new AuthorityNetworkClient(requestTimeoutMs, options.ca);
-    this.clients = sources.map(
-      (s, i) => new TokenClient(options, createSource(s, i), this.network, logger),
-    );
+    this.network = new AuthorityNetworkClient(timings.requestMs, options.ca);
+    this.identityNetwork = new AuthorityNetworkClient(timings.managedIdentityMs, options.ca);
+    const context = {
+      credential: options,
+      network: this.network,
+      identityNetwork: this.identityNetwork,
+      logger,
+    };
+    this.clients = sources.map((s, i) => createSourceClient(s, i, context));
   }
 
   get name(): string {
     return this.options.name;
   }
 
-  /** Loads the sources' files and keys; returns problems as `sources[i].field: …`. */
+  /**
+   * Loads the sources' files and keys; returns problems as `sources[i].field: …`. A source whose
+   * file is missing is skipped for now rather than a problem, unless no source is left.
+   */
   async init(): Promise<string[]> {
+    const unavailable = await Promise.all(this.clients.map((c) => c.source.available?.()));
+    const usable = unavailable.some((reason) => reason === undefined);
     const problems = await Promise.all(
-      this.clients.map(async (c, i) => (await c.source.init()).map((p) => `sources[${i}].${p}`)),
+      this.clients.map(async (c, i) => {
+        const reason = unavailable[i];
+        if (reason !== undefined && usable) {
+          this.skip(i, `${reason} (at start-up)`);
+          return [];
+        }
+        return (await c.source.init()).map((p) => `sources[${i}].${p}`);
+      }),
     );
     this.noteCertificates();
     return problems.flat();
@@ -68,13 +106,22 @@ export class Credential {
     );
   }
 
-  /** One token request per source until one succeeds or a failure is not about the credential. */
+  /**
+   * One token request per source, in order, skipping sources in their cool-down, until one
+   * succeeds or a failure is not about the source (an outage is not a reason to change identity).
+   */
   async fetch(
     tenantId: string,
     scopes: readonly string[],
   ): Promise<{ issued: IssuedToken; index: number }> {
+    const now = Date.now();
+    let order = this.clients
+      .map((_, i) => i)
+      .filter((i) => (this.skipped.get(i)?.until ?? 0) <= now);
+    // Every source is cooling down: trying them all beats failing without a try.
+    if (order.length === 0) order = this.clients.map((_, i) => i);
     let last: ClientCredentialsError | undefined;
-    for (let index = 0; index < this.clients.length; index++) {
+    for (const [position, index] of order.entries()) {
       const client = this.clients[index];
       const started = Date.now();
       try {
@@ -82,14 +129,42 @@ export class Credential {
         this.metrics.request(this.name, client.source.id, 'ok', Date.now() - started);
         this.stats.lastTokenExpiresOn = new Date(issued.expiresOn);
         this.noteCertificates();
+        if (this.skipped.delete(index)) {
+          this.logger.log?.(`Credential '${this.name}': source '${client.source.id}' works again.`);
+          this.noteSkipped();
+        }
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
         this.metrics.request(this.name, client.source.id, last.code, Date.now() - started);
-        if (!NEXT_SOURCE_CODES.has(last.code)) throw last;
+        const another = position + 1 < order.length;
+        if (!NEXT_SOURCE_CODES.has(last.code) || this.clients.length === 1) throw last;
+        this.skip(index, last.message);
+        if (!another) throw last;
       }
     }
     throw last!;
+  }
+
+  /** Passes a source over for a cool-down that doubles with each skip; logs the first skip. */
+  private skip(index: number, reason: string): void {
+    const skips = (this.skipped.get(index)?.skips ?? 0) + 1;
+    const coolDown = this.timings.sourceCoolDownMs * 2 ** Math.min(skips - 1, 5);
+    this.skipped.set(index, { until: Date.now() + coolDown, reason, skips });
+    this.noteSkipped();
+    const next = this.clients[index + 1]?.source.id;
+    const message = `Credential '${this.name}': source '${this.clients[index].source.id}' skipped${next ? `, using '${next}'` : ''}; tried again in ${Math.round(coolDown / 1000)} s. ${reason}`;
+    if (skips === 1) this.logger.warn?.(message);
+    else this.logger.debug?.(message);
+  }
+
+  private noteSkipped(): void {
+    this.stats.skippedSources = Object.fromEntries(
+      [...this.skipped].map(([i, s]) => [
+        this.clients[i].source.id,
+        { reason: s.reason, until: new Date(s.until) },
+      ]),
+    );
   }
 
   /** Records the earliest certificate expiry of the sources, for health reports. */
@@ -120,6 +195,7 @@ export class Credential {
   }
 
   async close(): Promise<void> {
-    await this.network.close();
+    for (const c of this.clients) (c as { release?: () => void }).release?.();
+    await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

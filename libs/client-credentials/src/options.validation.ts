@@ -68,12 +68,50 @@ const assertionSource = z.strictObject({
   }),
 });
 
-const source = z.discriminatedUnion('type', [secretSource, certificateSource, assertionSource], {
-  error: (i) =>
-    i.code === 'invalid_union'
-      ? "has an unknown `type` — use 'secret', 'certificate' or 'assertion'"
-      : undefined,
+const optionalText = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
+
+const workloadIdentitySource = z.strictObject({
+  type: z.literal('workload-identity'),
+  tokenFilePath: optionalText.optional(),
 });
+
+const managedIdentityAssertionSource = z.strictObject({
+  type: z.literal('managed-identity-assertion'),
+  managedIdentityClientId: optionalText.optional(),
+  audience: optionalText.optional(),
+});
+
+const managedIdentitySource = z
+  .strictObject({
+    type: z.literal('managed-identity'),
+    clientId: optionalText.optional(),
+    resourceId: optionalText.optional(),
+    objectId: optionalText.optional(),
+  })
+  .refine((s) => [s.clientId, s.resourceId, s.objectId].filter(Boolean).length <= 1, {
+    error:
+      'names a user-assigned identity by one of `clientId`, `resourceId` or `objectId`, not several',
+  });
+
+/** The source types, in the words of error messages. */
+export const SOURCE_TYPES =
+  "'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
+
+const source = z.discriminatedUnion(
+  'type',
+  [
+    secretSource,
+    certificateSource,
+    assertionSource,
+    workloadIdentitySource,
+    managedIdentityAssertionSource,
+    managedIdentitySource,
+  ],
+  {
+    error: (i) =>
+      i.code === 'invalid_union' ? `has an unknown \`type\` — use ${SOURCE_TYPES}` : undefined,
+  },
+);
 
 const httpsUrl = z.string().refine(
   (v) => {
@@ -92,8 +130,11 @@ const httpsUrl = z.string().refine(
 
 const credential = z
   .strictObject({
-    tenantId: nonEmpty('set the directory (tenant) ID', 'set the directory (tenant) ID'),
-    clientId: nonEmpty('set the application (client) ID', 'set the application (client) ID'),
+    tenantId: nonEmpty('set the directory (tenant) ID', 'set the directory (tenant) ID').optional(),
+    clientId: nonEmpty(
+      'set the application (client) ID',
+      'set the application (client) ID',
+    ).optional(),
     authorityHost: httpsUrl.optional(),
     protocol: z.enum(['entra', 'oidc'], { error: "must be 'entra' or 'oidc'" }).optional(),
     sources: z.array(source, { error: 'must be an array of credential sources' }).min(1, {
@@ -102,11 +143,24 @@ const credential = z
     ca: z.union([pemLike, z.array(pemLike)]).optional(),
   })
   .superRefine((c, ctx) => {
-    const problem = tenantProblem(c.tenantId, c.protocol ?? DEFAULTS.protocol);
+    // Only a managed identity is its own app: every other source authenticates an app registration.
+    const identityOnly = c.sources.every((s) => s.type === 'managed-identity');
+    for (const [field, fix] of [
+      ['tenantId', 'set the directory (tenant) ID'],
+      ['clientId', 'set the application (client) ID'],
+    ] as const) {
+      if (c[field] === undefined && !identityOnly) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `is required — ${fix}` });
+      }
+    }
+    const problem =
+      c.tenantId === undefined
+        ? undefined
+        : tenantProblem(c.tenantId, c.protocol ?? DEFAULTS.protocol);
     if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
     }
-    if (/\s/.test(c.clientId)) {
+    if (c.clientId !== undefined && /\s/.test(c.clientId)) {
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });
     }
   });
@@ -160,12 +214,14 @@ const schema = z
         maxAttempts: positiveInt(10).optional(),
         initialDelayMs: positiveInt(60_000).optional(),
         maxDelayMs: positiveInt(600_000).optional(),
+        sourceCoolDownMs: positiveInt(86_400_000).optional(),
       })
       .optional(),
     timeouts: z
       .strictObject({
         requestMs: positiveInt(300_000).optional(),
         acquireMs: positiveInt(600_000).optional(),
+        managedIdentityMs: positiveInt(300_000).optional(),
       })
       .optional(),
     logger: z.any().optional(),
@@ -180,6 +236,11 @@ const schema = z
       });
     }
   });
+
+function managedIdentityName(sources: readonly { type: string }[]): string {
+  const s = sources[0] as { clientId?: string; resourceId?: string; objectId?: string };
+  return `managed-identity:${s.clientId ?? s.resourceId ?? s.objectId ?? 'system'}`;
+}
 
 /** `credentials.graph.sources[1].certificatePath` from zod's path array. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -211,8 +272,9 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
   for (const [name, c] of Object.entries(parsed.data.credentials)) {
     credentials.set(name, {
       name,
-      tenantId: c.tenantId,
-      clientId: c.clientId,
+      // A managed identity has no tenant or app of its own to name: these keep its cache keys apart.
+      tenantId: c.tenantId ?? 'managed-identity',
+      clientId: c.clientId ?? managedIdentityName(c.sources),
       authorityHost: (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
       protocol: c.protocol ?? DEFAULTS.protocol,
       // The caller's own objects: the assertion callback must stay the caller's function.

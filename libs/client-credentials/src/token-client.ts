@@ -21,13 +21,19 @@ export interface IssuedToken {
   readonly correlationId?: string;
 }
 
+/** Gets tokens for one credential source. */
+export interface SourceClient {
+  readonly source: TokenSource;
+  acquire(tenantId: string, scopes: readonly string[], correlationId: string): Promise<IssuedToken>;
+}
+
 /**
  * The msal-node application of one credential source: created once, reused for every tenant
  * and scope. msal is the protocol engine only; the cache is ours, so msal's cache is skipped
  * on read and emptied after every request (it would otherwise grow per tenant and scope, and
  * its lookups cost more as it grows).
  */
-export class TokenClient {
+export class TokenClient implements SourceClient {
   /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
   readonly #app: ConfidentialClientApplication;
 

@@ -20,6 +20,8 @@ export interface CredentialStats {
   lastTokenExpiresOn?: Date;
   /** When the certificate of a certificate source expires (the earliest, if several). */
   certificateNotAfter?: Date;
+  /** Sources of the chain being passed over, by source id, with the reason. */
+  skippedSources?: Record<string, { reason: string; until: Date }>;
   /** The last failure, without secrets. */
   lastError?: { code: string; aadsts?: number; message: string; at: Date };
 }

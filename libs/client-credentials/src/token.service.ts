@@ -72,7 +72,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     for (const [name, options] of resolved.credentials) {
       const credential = new Credential(
         options,
-        resolved.timeouts.requestMs,
+        {
+          requestMs: resolved.timeouts.requestMs,
+          managedIdentityMs: resolved.timeouts.managedIdentityMs,
+          sourceCoolDownMs: resolved.retry.sourceCoolDownMs,
+        },
         resolved.cache.keyPrefix,
         this.metrics,
         this.logger,

@@ -59,6 +59,11 @@ export const ERROR_CATALOG = {
     cause: 'The token endpoint answered with something that is not a valid token response.',
     fix: 'Check that `authorityHost` points at an OAuth 2.0 token service and not at a proxy or error page.',
   },
+  source_unavailable: {
+    cause:
+      'A credential source cannot be used here (token file missing, no managed identity endpoint).',
+    fix: 'The next source of the chain is used; set up the missing file or identity, or remove the source.',
+  },
   authority_error: {
     cause:
       'The authority could not be resolved (metadata discovery failed or the authority URL is invalid).',
@@ -143,6 +148,20 @@ export const AADSTS_CATALOG: Readonly<Record<number, ErrorHint>> = {
     cause:
       'No federated identity credential on the app matches the presented assertion (issuer, subject, audience).',
     fix: 'Add a federated credential whose issuer, subject and audience equal the values named in the message.',
+  },
+  700211: {
+    cause: 'No federated identity credential on the app has the issuer of the presented assertion.',
+    fix: "Add a federated credential with the token's issuer (for AKS, the cluster's OIDC issuer URL).",
+  },
+  700212: {
+    cause:
+      'No federated identity credential on the app has the audience of the presented assertion.',
+    fix: "Use audience 'api://AzureADTokenExchange' on both sides (federated credential and token).",
+  },
+  700213: {
+    cause:
+      'No federated identity credential on the app has the subject of the presented assertion.',
+    fix: "Add a federated credential with the token's subject (for Kubernetes, system:serviceaccount:<namespace>:<name>).",
   },
   50196: {
     cause: 'Client request loop: the same token was requested too often.',

@@ -9,7 +9,8 @@ import {
 
 /** AADSTS numbers that mean "this credential is not accepted", not "this request is wrong". */
 export const CREDENTIAL_AADSTS: ReadonlySet<number> = new Set([
-  7000215, 7000222, 700027, 700024, 7000274, 7000277, 1000502, 7000214, 70021, 7000112,
+  7000215, 7000222, 700027, 700024, 7000274, 7000277, 1000502, 7000214, 70021, 700211, 700212,
+  700213, 7000112,
 ]);
 
 /**

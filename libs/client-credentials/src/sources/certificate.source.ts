@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { SignJWT } from 'jose';
 import type { CertificateSourceOptions } from '../client-credentials.options';
 import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import { SourceUnavailableError } from './source-unavailable';
 import type { MsalClientCredential, TokenSource } from './token-source';
 
 /** Lifetime of the assertions we sign; Entra accepts up to 10 minutes ahead. */
@@ -48,6 +49,19 @@ export class CertificateSource implements TokenSource {
       return [];
     } catch (e) {
       return [(e as Error).message];
+    }
+  }
+
+  /** A certificate file that does not exist (yet) makes the source unavailable, not invalid. */
+  async available(): Promise<string | undefined> {
+    const path = this.#options.certificatePath;
+    if (path === undefined) return undefined;
+    try {
+      await stat(path);
+      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      return code === 'ENOENT' ? `certificate file '${path}' does not exist` : undefined;
     }
   }
 
@@ -106,6 +120,8 @@ export class CertificateSource implements TokenSource {
     } catch (e) {
       // A file being rewritten may be half-written: keep signing with the last good one.
       if (!this.#material) {
+        const missing = await this.available();
+        if (missing !== undefined) throw new SourceUnavailableError(this.id, missing);
         throw new ClientCredentialsError('assertion_failed', (e as Error).message);
       }
     }

@@ -18,6 +18,11 @@ export interface TokenSource {
    * `field: what is wrong — how to fix it`, relative to the source.
    */
   init(): Promise<string[]>;
+  /**
+   * Why the source cannot be used right now (its file is missing…), or undefined. A source that
+   * is unavailable at start-up is skipped, not a configuration error, when another can be used.
+   */
+  available?(): Promise<string | undefined>;
   /** What msal-node needs to authenticate with this source. */
   msalCredential(): MsalClientCredential;
   /** A description without secret material. */

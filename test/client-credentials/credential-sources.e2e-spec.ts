@@ -1,0 +1,249 @@
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import type { ClientCredentialsModuleOptions, CredentialSource } from '@app/client-credentials';
+import { callApi, startTokenApp, type TokenApp } from '../support/token-app';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SUBJECT = 'system:serviceaccount:jobs:sync';
+
+/**
+ * Every credential kind a daemon meets, and chains of them, against the local authority: its
+ * Kubernetes-style issuer for workload identity and its App Service endpoint for managed identity.
+ */
+describe('Credential sources and fallback chains', () => {
+  let authority: DevAuthority;
+  let app: TokenApp | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'cc-sources-'));
+  const env = { ...process.env };
+
+  beforeAll(async () => {
+    authority = await startDevAuthority();
+    // msal's managed identity picks the App Service endpoint from these; never IMDS.
+    process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER = authority.managedIdentity.header;
+  });
+  afterEach(async () => {
+    authority.faults.clear();
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => {
+    process.env = env;
+    rmSync(dir, { recursive: true, force: true });
+    await authority.close();
+  });
+
+  function newApp() {
+    const tenant = authority.createTenant();
+    return { tenantId: tenant.tenantId, reg: tenant.createApp() };
+  }
+
+  async function start(
+    tenantId: string | undefined,
+    clientId: string | undefined,
+    sources: CredentialSource[],
+    extra: Partial<ClientCredentialsModuleOptions> = {},
+  ) {
+    app = await startTokenApp({
+      credentials: {
+        api: { tenantId, clientId, authorityHost: authority.url, ca: authority.caPem, sources },
+      },
+      ...extra,
+    });
+    return app.tokens;
+  }
+
+  /** Writes a file the way a kubelet does: a new file renamed over the old one. */
+  function writeAtomically(path: string, content: string): void {
+    writeFileSync(`${path}.tmp`, content);
+    renameSync(`${path}.tmp`, path);
+  }
+
+  const tokenEntries = (tenantId: string) =>
+    authority.log.filter((e) => e.target === 'token' && e.tenantId === tenantId);
+
+  it('workload identity: reads the federated token file, and the replaced file at the next request', async () => {
+    const { tenantId, reg } = newApp();
+    reg.addFederatedCredential({ issuer: authority.externalIssuer.url, subject: SUBJECT });
+    const file = join(dir, 'wi-token');
+    writeAtomically(file, await authority.externalIssuer.mintToken({ subject: SUBJECT }));
+    const tokens = await start(tenantId, reg.clientId, [
+      { type: 'workload-identity', tokenFilePath: file },
+    ]);
+
+    const first = await tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${first.token}`)).toBe(200);
+
+    // The platform rotates the file: a token for another subject is refused, proving it was read.
+    writeAtomically(
+      file,
+      await authority.externalIssuer.mintToken({ subject: 'system:serviceaccount:jobs:other' }),
+    );
+    await expect(
+      tokens.getAccessToken(authority.apiScope, { forceRefresh: true }),
+    ).rejects.toMatchObject({
+      code: 'credential_rejected',
+    });
+    writeAtomically(file, await authority.externalIssuer.mintToken({ subject: SUBJECT }));
+    await sleep(250); // past the cool-down of the failure above (at most retry.initialDelayMs)
+    expect((await tokens.getAccessToken(authority.apiScope, { forceRefresh: true })).source).toBe(
+      'network',
+    );
+    expect(tokenEntries(tenantId).map((e) => e.outcome)).toEqual(['ok', 'error', 'ok']);
+    expect(tokenEntries(tenantId).map((e) => e.errorCode)).toEqual([undefined, 700213, undefined]);
+  }, 20_000);
+
+  it('workload identity: takes the file from AZURE_FEDERATED_TOKEN_FILE by default', async () => {
+    const { tenantId, reg } = newApp();
+    reg.addFederatedCredential({ issuer: authority.externalIssuer.url, subject: SUBJECT });
+    const file = join(dir, 'wi-env-token');
+    writeAtomically(file, await authority.externalIssuer.mintToken({ subject: SUBJECT }));
+    process.env.AZURE_FEDERATED_TOKEN_FILE = file;
+    try {
+      const tokens = await start(tenantId, reg.clientId, [{ type: 'workload-identity' }]);
+      await expect(tokens.getAccessToken(authority.apiScope)).resolves.toMatchObject({
+        source: 'network',
+      });
+    } finally {
+      delete process.env.AZURE_FEDERATED_TOKEN_FILE;
+    }
+  });
+
+  it.each(['system', 'user'] as const)(
+    'managed identity (%s-assigned) gets tokens the API accepts, without tenant or client id',
+    async (kind) => {
+      const { tenantId } = newApp();
+      const mi = authority.createManagedIdentity({ tenantId, kind, roles: ['Data.Read'] });
+      const tokens = await start(undefined, undefined, [
+        kind === 'system'
+          ? { type: 'managed-identity' }
+          : { type: 'managed-identity', clientId: mi.clientId },
+      ]);
+
+      const token = await tokens.getAccessToken(authority.apiScope);
+      await tokens.getAccessToken(authority.apiScope);
+
+      expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+      expect(
+        authority.log.filter((e) => e.target === 'managed-identity' && e.clientId === mi.clientId),
+      ).toHaveLength(1);
+    },
+  );
+
+  it('managed identity as the federated credential of an app (keyless)', async () => {
+    const { tenantId, reg } = newApp();
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    reg.addFederatedCredential({
+      issuer: `${authority.url}/${tenantId}/v2.0`,
+      subject: mi.objectId,
+    });
+    const tokens = await start(tenantId, reg.clientId, [
+      { type: 'managed-identity-assertion', managedIdentityClientId: mi.clientId },
+    ]);
+
+    const token = await tokens.getAccessToken(authority.apiScope);
+
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    expect(tokenEntries(tenantId).map((e) => [e.clientId, e.credentialKind, e.outcome])).toEqual([
+      [reg.clientId, 'federated', 'ok'],
+    ]);
+  });
+
+  it('a managed identity endpoint that hangs gives a typed error within the bound', async () => {
+    const { tenantId } = newApp();
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    authority.faults.add({ target: 'managed-identity', kind: 'latency', latencyMs: 5000 });
+    const tokens = await start(
+      undefined,
+      undefined,
+      [{ type: 'managed-identity', clientId: mi.clientId }],
+      {
+        timeouts: { managedIdentityMs: 200, acquireMs: 3000 },
+        retry: { maxAttempts: 1 },
+      },
+    );
+
+    await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'timeout',
+      transient: true,
+    });
+  });
+
+  it('a chain whose first source is missing uses the next, says why once, and returns to the first', async () => {
+    const { tenantId, reg } = newApp();
+    reg.addFederatedCredential({ issuer: authority.externalIssuer.url, subject: SUBJECT });
+    const file = join(dir, 'not-yet');
+    const tokens = await start(
+      tenantId,
+      reg.clientId,
+      [
+        { type: 'workload-identity', tokenFilePath: file },
+        { type: 'secret', secret: reg.addSecret() },
+      ],
+      { retry: { sourceCoolDownMs: 300 } },
+    );
+
+    await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(tokenEntries(tenantId).map((e) => e.credentialKind)).toEqual(['secret', 'secret']);
+    const skips = app!.logger.lines.filter((l) =>
+      l.message.includes("source 'workload-identity#0' skipped"),
+    );
+    expect(skips).toEqual([
+      {
+        level: 'warn',
+        message: `Credential 'api': source 'workload-identity#0' skipped, using 'secret#1'; tried again in 0 s. cannot read '${file}' (ENOENT) (at start-up)`,
+      },
+    ]);
+    expect(tokens.getStats().skippedSources?.['workload-identity#0']?.reason).toContain('ENOENT');
+
+    // The file appears (the pod got its token): after the cool-down the first source is used again.
+    writeAtomically(file, await authority.externalIssuer.mintToken({ subject: SUBJECT }));
+    await sleep(350);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(tokenEntries(tenantId).map((e) => e.credentialKind)).toEqual([
+      'secret',
+      'secret',
+      'federated',
+    ]);
+    expect(tokens.getStats().skippedSources).toEqual({});
+  });
+
+  it('a chain whose first source is rejected uses the next and leaves the first alone for its cool-down', async () => {
+    const { tenantId, reg } = newApp();
+    const tokens = await start(tenantId, reg.clientId, [
+      { type: 'secret', secret: 'revoked-secret' },
+      { type: 'secret', secret: reg.addSecret() },
+    ]);
+
+    await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+
+    expect(tokenEntries(tenantId).map((e) => [e.errorCode, e.outcome])).toEqual([
+      [7000215, 'error'],
+      [undefined, 'ok'],
+      [undefined, 'ok'],
+    ]);
+  });
+
+  it('a certificate replaced on disk is used at the next request, without a restart', async () => {
+    const { tenantId, reg } = newApp();
+    const a = await reg.addCertificate();
+    const file = join(dir, 'rotating.pem');
+    writeAtomically(file, a.certificatePem + a.privateKeyPem);
+    const tokens = await start(tenantId, reg.clientId, [
+      { type: 'certificate', certificatePath: file },
+    ]);
+    await tokens.getAccessToken(authority.apiScope);
+
+    // Rotation: the old certificate is removed from the app, a new one registered and deployed.
+    reg.removeCredentials();
+    const b = await reg.addCertificate();
+    writeAtomically(file, b.certificatePem + b.privateKeyPem);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+
+    expect(tokenEntries(tenantId).map((e) => e.outcome)).toEqual(['ok', 'ok']);
+  });
+});
