@@ -76,7 +76,9 @@ export class Credential {
    * file is missing is skipped for now rather than a problem, unless no source is left.
    */
   async init(): Promise<string[]> {
-    const unavailable = await Promise.all(this.clients.map((c) => c.source.available?.()));
+    const unavailable = await Promise.all(
+      this.clients.map(async (c) => (c.source.available ? c.source.available() : undefined)),
+    );
     const usable = unavailable.some((reason) => reason === undefined);
     const problems = await Promise.all(
       this.clients.map(async (c, i) => {

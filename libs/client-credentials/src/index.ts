@@ -1,5 +1,11 @@
 // The public API of @app/client-credentials: everything users may import is exported here by name.
 export { AccessToken } from './access-token';
+export {
+  clientCredentialsOptionsFromConfig,
+  credentialFromEnvironment,
+  ENVIRONMENT_CREDENTIAL,
+  ENVIRONMENT_VARIABLES,
+} from './client-credentials.config';
 export { ClientCredentialsModule } from './client-credentials.module';
 export { ClientCredentialsHealthIndicator } from './client-credentials.health';
 export type { ClientCredentialsHealthOptions, CredentialHealth } from './client-credentials.health';
@@ -14,10 +20,13 @@ export type {
   CredentialOptions,
   CredentialSource,
   GetTokenOptions,
+  ManagedIdentityAssertionSourceOptions,
+  ManagedIdentitySourceOptions,
   RefreshOptions,
   RetryOptions,
   SecretSourceOptions,
   TimeoutOptions,
+  WorkloadIdentitySourceOptions,
 } from './client-credentials.options';
 export {
   ClientCredentialsError,
