@@ -59,7 +59,7 @@ describe('TokenService metrics through OpenTelemetry', () => {
     const points = new Map<string, { attributes: Record<string, unknown>; value: unknown }[]>();
     for (const rm of exporter.getMetrics())
       for (const sm of rm.scopeMetrics)
-        for (const m of sm.metrics) points.set(m.descriptor.name, m.dataPoints as never);
+        for (const m of sm.metrics) points.set(m.descriptor.name, m.dataPoints);
     const value = (name: string, attrs: Record<string, string>) =>
       points.get(name)?.find((p) => Object.entries(attrs).every(([k, v]) => p.attributes[k] === v))
         ?.value;
