@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
+import type { SharedCacheOptions } from './shared-cache/shared-cache.options';
 
 /** A client secret registered on the app ("Certificates & secrets" → "Client secrets"). */
 export interface SecretSourceOptions {
@@ -143,10 +144,18 @@ export interface CacheOptions {
    */
   maxEntries?: number;
   /**
-   * Prefix of the keys written to `store`.
+   * Prefix of the keys written to `store` (and to Redis with `shared`).
    * @default 'client-credentials:'
    */
   keyPrefix?: string;
+  /**
+   * A token cache shared by replicas through Redis: memory in front of Redis, encrypted entries,
+   * one token request across replicas. Not combinable with `store`.
+   * @default undefined (each process caches for itself)
+   * @example
+   * shared: { redisUrl: 'redis://redis:6379', encryptionKeys: [{ id: 'k1', key: process.env.TOKEN_CACHE_KEY }] }
+   */
+  shared?: SharedCacheOptions;
 }
 
 /** When tokens are refreshed. */

@@ -6,6 +6,8 @@ import type {
 } from './client-credentials.options';
 import { ConfigurationError } from './errors/client-credentials.errors';
 import { tenantProblem } from './request-validation';
+import type { ResolvedSharedCacheOptions } from './shared-cache/shared-cache.options';
+import { resolveSharedCache, sharedCacheSchema } from './shared-cache/shared-cache.validation';
 
 /** A credential after validation, with defaults applied. */
 export interface ResolvedCredential {
@@ -23,8 +25,12 @@ export interface ResolvedCredential {
 export interface ResolvedOptions {
   readonly credentials: ReadonlyMap<string, ResolvedCredential>;
   readonly defaultCredential?: string;
-  readonly cache: Required<Omit<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'>> &
-    Pick<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'>;
+  readonly cache: Required<
+    Omit<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store' | 'shared'>
+  > &
+    Pick<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'> & {
+      readonly shared?: ResolvedSharedCacheOptions;
+    };
   readonly refresh: Required<NonNullable<ClientCredentialsModuleOptions['refresh']>>;
   readonly retry: Required<NonNullable<ClientCredentialsModuleOptions['retry']>>;
   readonly timeouts: Required<NonNullable<ClientCredentialsModuleOptions['timeouts']>>;
@@ -200,6 +206,10 @@ const schema = z
           .optional(),
         maxEntries: positiveInt(10_000_000).optional(),
         keyPrefix: z.string().optional(),
+        shared: sharedCacheSchema.optional(),
+      })
+      .refine((c) => c.store === undefined || c.shared === undefined, {
+        error: 'takes `store` or `shared`, not both — `shared` builds its own Redis-backed store',
       })
       .optional(),
     refresh: z
@@ -286,7 +296,11 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
   return {
     credentials,
     defaultCredential: o.defaultCredential ?? (names.length === 1 ? names[0] : undefined),
-    cache: { ...DEFAULTS.cache, ...o.cache },
+    cache: {
+      ...DEFAULTS.cache,
+      ...o.cache,
+      shared: o.cache?.shared === undefined ? undefined : resolveSharedCache(o.cache.shared),
+    },
     refresh: { ...DEFAULTS.refresh, ...o.refresh },
     retry: { ...DEFAULTS.retry, ...o.retry },
     timeouts: { ...DEFAULTS.timeouts, ...o.timeouts },

@@ -3,6 +3,7 @@ import { AccessToken } from './access-token';
 import { backoffDelay, sleep } from './backoff';
 import { ClientCredentialsError, TokenEndpointError } from './errors/client-credentials.errors';
 import type { ResolvedOptions } from './options.validation';
+import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
 import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
 import type { TokenMetrics } from './token-metrics';
 
@@ -23,6 +24,8 @@ interface CoolDown {
  * Where a token is fetched: for a caller that found none in memory, and for background refresh.
  * - single flight: concurrent callers of one token share one acquisition;
  * - the store first (a token another replica or an earlier run cached), then the authority;
+ * - with a shared cache, single flight across replicas too: one fetches, the others wait for its
+ *   token in Redis (`flight`);
  * - transient failures retried with backoff and Retry-After, within `timeouts.acquireMs`;
  * - after a failure, a cool-down during which callers fail fast instead of storming the authority.
  */
@@ -38,6 +41,7 @@ export class TokenAcquirer {
     private readonly metrics: TokenMetrics,
     private readonly options: ResolvedOptions,
     private readonly logger: LoggerService,
+    private readonly flight?: CrossProcessFlight,
   ) {}
 
   /** A token for a caller with nothing usable in memory; `force` skips the store. */
@@ -59,17 +63,9 @@ export class TokenAcquirer {
     const request = current.request;
     let flight = this.flights.get(request.key);
     if (flight === undefined) {
-      flight = (async (): Promise<Acquired> => {
-        const stored = await this.cache.read(request);
-        if (
-          stored &&
-          stored.stored.expiresOn > current.stored.expiresOn &&
-          Date.now() < stored.refreshAt
-        ) {
-          request.credential.stats.storeHits++;
-          this.onCurrent(stored);
-          return { entry: stored, token: stored.hit };
-        }
+      const newer = (e: CachedEntry) =>
+        e.stored.expiresOn > current.stored.expiresOn && Date.now() < e.refreshAt;
+      const fetch = async (): Promise<Acquired> => {
         try {
           const entry = await this.fetch(request, Date.now() + this.options.timeouts.acquireMs, 1);
           this.coolDowns.delete(request.key);
@@ -79,6 +75,19 @@ export class TokenAcquirer {
           // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
           throw this.coolDown(request.key, e as ClientCredentialsError);
         }
+      };
+      flight = (async (): Promise<Acquired> => {
+        const stored = await this.fromStore(request, newer);
+        if (stored !== undefined) return stored;
+        // Replicas that adopted the same shared token refresh it at the same time: one fetches.
+        return this.flight === undefined
+          ? fetch()
+          : this.flight.run(
+              this.lockName(request),
+              () => this.fromStore(request, newer),
+              fetch,
+              this.shutdown.signal,
+            );
       })().finally(() => this.flights.delete(request.key));
       this.flights.set(request.key, flight);
     }
@@ -95,15 +104,39 @@ export class TokenAcquirer {
   private async load(request: TokenRequest, force: boolean): Promise<Acquired> {
     const cool = this.coolDowns.get(request.key);
     if (cool !== undefined && Date.now() < cool.until) throw cool.error;
-    if (!force) {
-      const stored = await this.cache.read(request);
-      if (stored !== undefined) {
-        request.credential.stats.storeHits++;
-        this.cache.adopt(stored);
-        this.onCurrent(stored);
-        return { entry: stored, token: stored.hit };
-      }
-    }
+    if (force) return this.fetchForCaller(request);
+    const stored = await this.fromStore(request);
+    if (stored !== undefined) return stored;
+    return this.flight === undefined
+      ? this.fetchForCaller(request)
+      : this.flight.run(
+          this.lockName(request),
+          () => this.fromStore(request),
+          () => this.fetchForCaller(request),
+          this.shutdown.signal,
+        );
+  }
+
+  /** A usable token of the store (another replica's, an earlier run's), made current. */
+  private async fromStore(
+    request: TokenRequest,
+    accept?: (entry: CachedEntry) => boolean,
+  ): Promise<Acquired | undefined> {
+    const stored = await this.cache.read(request, accept);
+    if (stored === undefined) return undefined;
+    request.credential.stats.storeHits++;
+    this.cache.adopt(stored);
+    this.onCurrent(stored);
+    return { entry: stored, token: stored.hit };
+  }
+
+  /** The same name for the same token in every replica (the store key of its first source). */
+  private lockName(request: TokenRequest): string {
+    return request.credential.storeKeys(request.tenantId, request.scopeKey)[0];
+  }
+
+  /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
+  private async fetchForCaller(request: TokenRequest): Promise<Acquired> {
     try {
       const entry = await this.fetch(
         request,

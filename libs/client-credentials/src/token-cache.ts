@@ -100,24 +100,36 @@ export class TokenCache {
     return this.memo.size;
   }
 
-  /** Reads the first usable token of a request from the store; `adopt` it to serve it. */
-  async read(request: TokenRequest): Promise<CachedEntry | undefined> {
-    let values: unknown[];
-    try {
-      values = await this.store.mget(
-        request.credential.storeKeys(request.tenantId, request.scopeKey),
-      );
-    } catch (e) {
-      this.logger.warn?.(
-        `Token cache read failed, asking the authority instead: ${(e as Error).message}`,
-      );
-      return undefined;
-    }
-    const now = Date.now();
-    for (const value of values) {
-      if (!isStoredToken(value)) continue;
-      const entry = new CachedEntry(request, value, this.skewMs);
-      if (now < entry.usableUntil) return entry;
+  /**
+   * Reads the first usable token of a request that `accept`s from the store; `adopt` it to serve
+   * it. With several stores (L1 memory, L2 Redis) they are read in order, and a token found in a
+   * later one is copied into the earlier ones, for no longer than it is usable.
+   */
+  async read(
+    request: TokenRequest,
+    accept: (entry: CachedEntry) => boolean = () => true,
+  ): Promise<CachedEntry | undefined> {
+    const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
+    const stores = this.store.stores;
+    for (let level = 0; level < stores.length; level++) {
+      let values: unknown[];
+      try {
+        values = await stores[level].getMany(keys);
+      } catch (e) {
+        this.logger.warn?.(
+          `Token cache read failed, asking the authority instead: ${(e as Error).message}`,
+        );
+        continue;
+      }
+      const now = Date.now();
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        if (!isStoredToken(value)) continue;
+        const entry = new CachedEntry(request, value, this.skewMs);
+        if (now >= entry.usableUntil || !accept(entry)) continue;
+        if (level > 0) await this.fill(stores.slice(0, level), keys[i], entry);
+        return entry;
+      }
     }
     return undefined;
   }
@@ -136,6 +148,17 @@ export class TokenCache {
       }
     }
     return entry;
+  }
+
+  /** Copies a token found in a lower level into the levels above it. */
+  private async fill(levels: Cache['stores'], key: string, entry: CachedEntry): Promise<void> {
+    const ttl = entry.usableUntil - Date.now();
+    if (ttl <= 0) return;
+    try {
+      await Promise.all(levels.map((l) => l.set(key, entry.stored, ttl)));
+    } catch {
+      // Only a copy: the entry is served from the level it came from.
+    }
   }
 
   /** Makes an entry read from the store the one served from memory. */

@@ -8,8 +8,6 @@ import {
 } from '@nestjs/common';
 import { inspect } from 'node:util';
 import { createCache, type Cache } from 'cache-manager';
-import { Keyv } from 'keyv';
-import { CacheableMemory } from '@cacheable/memory';
 import type { AccessToken } from './access-token';
 import { LOG_CONTEXT } from './client-credentials.constants';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
@@ -21,6 +19,8 @@ import {
   InvalidRequestError,
 } from './errors/client-credentials.errors';
 import { resolveOptions, ResolvedOptions } from './options.validation';
+import { createSharedCache, memoryKeyv, type SharedCache } from './shared-cache/shared-cache';
+import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import { scopeKey, validateScopes, validateTenant } from './request-validation';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenCache } from './token-cache';
@@ -46,6 +46,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private refresher!: TokenRefresher;
   /** The cache this service created (and so closes); undefined when the app passed its own. */
   private ownStore?: Cache;
+  /** The Redis-backed cache of `cache.shared`. */
+  private shared?: SharedCache;
   private closed = false;
 
   /** The options as given: private (#) because they hold secrets. */
@@ -59,14 +61,20 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
     const resolved = resolveOptions(this.#options);
-    const store = resolved.cache.store ?? this.createStore(resolved);
+    const store = resolved.cache.store ?? (await this.createStore(resolved));
     this.cache = new TokenCache(
       store,
       resolved.cache.maxEntries,
       resolved.refresh.expirySkewSeconds * 1000,
       this.logger,
     );
-    this.acquirer = new TokenAcquirer(this.cache, this.metrics, resolved, this.logger);
+    this.acquirer = new TokenAcquirer(
+      this.cache,
+      this.metrics,
+      resolved,
+      this.logger,
+      this.shared?.flight,
+    );
     this.refresher = new TokenRefresher(this.acquirer, this.cache, resolved, this.logger);
     const problems: string[] = [];
     for (const [name, options] of resolved.credentials) {
@@ -139,6 +147,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return c.stats;
   }
 
+  /**
+   * Counters of the shared (Redis) cache: reads, writes, rejected entries, Redis errors, lock
+   * waits. Undefined without `cache.shared`.
+   */
+  getCacheStats(): Readonly<SharedCacheStats> | undefined {
+    return this.shared?.stats;
+  }
+
   /** Names of the configured credentials. */
   get credentialNames(): string[] {
     return [...this.credentials.keys()];
@@ -163,7 +179,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.acquirer?.close();
     this.cache?.clear();
     await Promise.all([...this.credentials.values()].map((c) => c.close()));
-    await this.ownStore?.disconnect();
+    if (this.shared) await this.shared.close();
+    else await this.ownStore?.disconnect();
   }
 
   private async miss(
@@ -198,10 +215,18 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
-  /** An in-memory cache-manager cache, bounded like the in-process index. */
-  private createStore(resolved: ResolvedOptions): Cache {
-    const store = new CacheableMemory({ lruSize: resolved.cache.maxEntries, checkInterval: 0 });
-    this.ownStore = createCache({ stores: [new Keyv({ store })] });
+  /**
+   * The cache-manager cache: memory bounded like the in-process index, plus encrypted Redis
+   * behind it with `cache.shared`.
+   */
+  private async createStore(resolved: ResolvedOptions): Promise<Cache> {
+    const { shared, maxEntries, keyPrefix } = resolved.cache;
+    if (shared !== undefined) {
+      this.shared = await createSharedCache(shared, maxEntries, keyPrefix, this.logger);
+      this.ownStore = this.shared.store;
+    } else {
+      this.ownStore = createCache({ stores: [memoryKeyv(maxEntries)] });
+    }
     return this.ownStore;
   }
 }

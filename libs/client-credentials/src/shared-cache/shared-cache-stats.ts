@@ -1,0 +1,89 @@
+import type { LoggerService } from '@nestjs/common';
+
+/**
+ * Counters of the shared (Redis) token cache, readable through `TokenService.getCacheStats()`.
+ * @publicApi
+ */
+export interface SharedCacheStats {
+  /** Whether the Redis connection is ready now. */
+  connected: boolean;
+  /** Entries read from Redis and opened. */
+  reads: number;
+  /** Entries written to Redis. */
+  writes: number;
+  /** Entries that failed to decrypt or authenticate (tampered, corrupt, wrong key): treated as misses. */
+  rejectedEntries: number;
+  /** Entries sealed under a key id none of `encryptionKeys` has: treated as misses. */
+  unknownKeyEntries: number;
+  /** Redis commands that failed, timed out or were skipped while disconnected, and connection errors. */
+  errors: number;
+  /** Redis commands that took longer than `operationTimeoutMs`. */
+  timeouts: number;
+  /** Token fetches done under the cross-process lock. */
+  lockAcquired: number;
+  /** Acquisitions that waited for another replica's token. */
+  lockWaits: number;
+  /** Of those, the ones that got it from Redis. */
+  lockWaitHits: number;
+  /** Of those, the ones that gave up after `lockWaitMs` and fetched themselves. */
+  lockWaitTimeouts: number;
+}
+
+/** Fresh counters. */
+export function newSharedCacheStats(): SharedCacheStats {
+  return {
+    connected: false,
+    reads: 0,
+    writes: 0,
+    rejectedEntries: 0,
+    unknownKeyEntries: 0,
+    errors: 0,
+    timeouts: 0,
+    lockAcquired: 0,
+    lockWaits: 0,
+    lockWaitHits: 0,
+    lockWaitTimeouts: 0,
+  };
+}
+
+/**
+ * Counts every Redis problem and logs them at a sane rate: the first at once, then one summary
+ * per interval at most — an outage must not flood the logs with one line per call.
+ */
+export class ErrorReporter {
+  private lastLogAt = -Infinity;
+  private unlogged = 0;
+
+  constructor(
+    private readonly stats: SharedCacheStats,
+    private readonly logger: LoggerService,
+    private readonly intervalMs: number,
+  ) {}
+
+  report(what: string, error: unknown): void {
+    this.stats.errors++;
+    const now = Date.now();
+    if (now - this.lastLogAt < this.intervalMs) {
+      this.unlogged++;
+      return;
+    }
+    const more = this.unlogged > 0 ? ` (${this.unlogged} more since the last report)` : '';
+    this.lastLogAt = now;
+    this.unlogged = 0;
+    this.logger.warn?.(
+      `Shared token cache: ${what} failed${more}; serving from memory and the authority meanwhile. ${describe(error)}`,
+    );
+  }
+
+  /** Logs a recovery; resets the rate so that the next outage is reported at once. */
+  recovered(message: string): void {
+    this.lastLogAt = -Infinity;
+    this.unlogged = 0;
+    this.logger.log?.(`Shared token cache: ${message}`);
+  }
+}
+
+// Only the message: a Redis error may carry the command's arguments (sealed entries, keys).
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

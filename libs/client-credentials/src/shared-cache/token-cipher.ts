@@ -1,0 +1,71 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+const VERSION = 'e1';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** Why a sealed entry could not be opened. */
+export type OpenFailure = 'unknown-key' | 'rejected';
+
+/** A key id: written in clear into every entry, so it must be plain and short. */
+export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+/** 32 bytes from base64 (44 characters) or hex (64 characters), else undefined. */
+export function decodeKey(text: string): Buffer | undefined {
+  const t = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) {
+    const b = Buffer.from(t, 'base64');
+    return b.length === 32 ? b : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * AES-256-GCM sealing of shared-cache entries: `e1.<key id>.<iv>.<tag>.<ciphertext>` (base64url).
+ * The entry's own Redis key is authenticated with it (AAD), so an entry copied under another
+ * key does not open. The first key seals; every key opens (rotation).
+ */
+export class TokenCipher {
+  private readonly keys: ReadonlyMap<string, Buffer>;
+  private readonly writeId: string;
+
+  constructor(keys: readonly { readonly id: string; readonly key: Buffer }[]) {
+    this.keys = new Map(keys.map((k) => [k.id, k.key]));
+    this.writeId = keys[0].id;
+  }
+
+  seal(plain: string, aad: string): string {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.writeId)!, iv);
+    cipher.setAAD(Buffer.from(`${this.writeId}\n${aad}`));
+    const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
+    const parts = [iv, cipher.getAuthTag(), ct].map((b) => b.toString('base64url'));
+    return `${VERSION}.${this.writeId}.${parts.join('.')}`;
+  }
+
+  /** The plain text, or why not. Never throws. */
+  open(sealed: unknown, aad: string): { plain: string } | OpenFailure {
+    if (typeof sealed !== 'string') return 'rejected';
+    const parts = sealed.split('.');
+    if (parts.length !== 5 || parts[0] !== VERSION) return 'rejected';
+    const [, id, iv, tag, ct] = parts;
+    const key = this.keys.get(id);
+    if (key === undefined) return 'unknown-key';
+    try {
+      const ivBytes = Buffer.from(iv, 'base64url');
+      const tagBytes = Buffer.from(tag, 'base64url');
+      if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) return 'rejected';
+      const decipher = createDecipheriv('aes-256-gcm', key, ivBytes, { authTagLength: TAG_BYTES });
+      decipher.setAAD(Buffer.from(`${id}\n${aad}`));
+      decipher.setAuthTag(tagBytes);
+      const plain = Buffer.concat([
+        decipher.update(Buffer.from(ct, 'base64url')),
+        decipher.final(),
+      ]);
+      return { plain: plain.toString('utf8') };
+    } catch {
+      return 'rejected';
+    }
+  }
+}

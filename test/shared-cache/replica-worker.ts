@@ -1,0 +1,117 @@
+/**
+ * One replica for the shared-cache e2e tests and the bench: a Nest app with the module, pointed
+ * at the local authority and (unless `shared` is false) at Redis. Run as
+ * `node -r @swc-node/register test/shared-cache/replica-worker.ts '<ReplicaInput JSON>'`.
+ * It prints `ready` once initialised, waits for a line on stdin (so that all replicas start
+ * together), makes `callsPerScope` concurrent calls for each scope and prints a ReplicaResult.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Test } from '@nestjs/testing';
+import { ClientCredentialsModule, TokenService } from '../../libs/client-credentials/src';
+
+/** What a replica is told. */
+export interface ReplicaInput {
+  authorityUrl: string;
+  caPath: string;
+  tenantId: string;
+  clientId: string;
+  secret: string;
+  /** Redis URL; no shared cache when absent (the per-process baseline). */
+  redisUrl?: string;
+  encryptionKeys?: { id: string; key: string }[];
+  scopes: string[];
+  callsPerScope: number;
+}
+
+/** What a replica prints. */
+export interface ReplicaResult {
+  calls: number;
+  failed: number;
+  errors: string[];
+  network: number;
+  cache: number;
+  /** Distinct tokens seen per scope. */
+  distinctTokens: number;
+  tokenRequests: number;
+  storeHits: number;
+  lockWaits?: number;
+}
+
+const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {} };
+
+async function main(): Promise<void> {
+  const input = JSON.parse(process.argv[2]) as ReplicaInput;
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ClientCredentialsModule.forRoot({
+        logger: silent,
+        credentials: {
+          api: {
+            tenantId: input.tenantId,
+            clientId: input.clientId,
+            authorityHost: input.authorityUrl,
+            ca: readFileSync(input.caPath, 'utf8'),
+            sources: [{ type: 'secret', secret: input.secret }],
+          },
+        },
+        cache:
+          input.redisUrl === undefined
+            ? undefined
+            : { shared: { redisUrl: input.redisUrl, encryptionKeys: input.encryptionKeys! } },
+      }),
+    ],
+  }).compile();
+  const app = await moduleRef.init();
+  const tokens = app.get(TokenService);
+  process.stdout.write('ready\n');
+  await new Promise<void>((resolve) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.once('line', () => {
+      lines.close();
+      process.stdin.destroy();
+      resolve();
+    });
+  });
+
+  const result: ReplicaResult = {
+    calls: 0,
+    failed: 0,
+    errors: [],
+    network: 0,
+    cache: 0,
+    distinctTokens: 0,
+    tokenRequests: 0,
+    storeHits: 0,
+  };
+  await Promise.all(
+    input.scopes.map(async (scope) => {
+      const seen = new Set<string>();
+      await Promise.all(
+        Array.from({ length: input.callsPerScope }, async () => {
+          result.calls++;
+          try {
+            const t = await tokens.getAccessToken(scope);
+            seen.add(t.token);
+            result[t.source]++;
+          } catch (e) {
+            result.failed++;
+            if (result.errors.length < 5) result.errors.push((e as Error).message);
+          }
+        }),
+      );
+      result.distinctTokens += seen.size;
+    }),
+  );
+  const stats = tokens.getStats();
+  result.tokenRequests = stats.tokenRequests;
+  result.storeHits = stats.storeHits;
+  result.lockWaits = tokens.getCacheStats()?.lockWaits;
+  await app.close();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`${e.stack ?? e.message}\n`);
+  process.exit(1);
+});
