@@ -50,6 +50,11 @@ describe('Shared cache: replicas in separate processes', () => {
     expect(results.reduce((n, r) => n + r.tokenRequests, 0)).toBe(1);
     // One token for everyone: the fetcher's and the three adopted from Redis are the same.
     expect(results.every((r) => r.distinctTokens === 1)).toBe(true);
+
+    // A replica started after the others gets its first token from Redis, without a request.
+    const [late] = await runReplicas(1, { ...input, callsPerScope: 1 });
+    expect(late).toMatchObject({ failed: 0, network: 0, storeHits: 1, tokenRequests: 0 });
+    expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(1);
   }, 60_000);
 
   it('across 20 keys (scopes) → 20 token requests', async () => {

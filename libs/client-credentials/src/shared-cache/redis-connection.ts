@@ -47,10 +47,12 @@ export class RedisConnection {
 
   private readonly onError = (e: unknown): void => {
     this.lost = true;
+    this.stats.connected = this.client.isReady;
     this.reporter.report('the Redis connection', e);
   };
 
   private readonly onReady = (): void => {
+    this.stats.connected = true;
     if (this.lost) this.reporter.recovered('Redis connection is back.');
     this.lost = false;
   };

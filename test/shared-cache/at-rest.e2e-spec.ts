@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { createClient } from '@keyv/redis';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import type { TokenApp } from '../support/token-app';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { register, startReplica } from './shared-app';
+
+/** What is in Redis is sealed: unreadable, tamper-evident, and keyed without secrets or tokens. */
+describe('Shared cache: entries at rest', () => {
+  let authority: DevAuthority;
+  let redis: RedisServer;
+  let raw: ReturnType<typeof createClient>;
+  const apps: TokenApp[] = [];
+  const k1 = { id: 'k1', key: randomBytes(32).toString('base64') };
+  const k2 = { id: 'k2', key: randomBytes(32).toString('base64') };
+
+  beforeAll(async () => {
+    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    raw = createClient({ url: redis.url });
+    await raw.connect();
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    await raw.flushAll();
+  });
+  afterAll(async () => {
+    raw?.destroy();
+    await Promise.all([authority?.close(), redis?.stop()]);
+  });
+
+  async function replica(reg: ReturnType<typeof register>, keys: { id: string; key: string }[]) {
+    const app = await startReplica(authority, reg, { redisUrl: redis.url, encryptionKeys: keys });
+    apps.push(app);
+    return app;
+  }
+
+  async function onlyEntry(): Promise<{ key: string; value: string }> {
+    const keys = await raw.keys('client-credentials:t:*');
+    expect(keys).toHaveLength(1);
+    return { key: keys[0], value: (await raw.get(keys[0]))! };
+  }
+
+  it('writes neither the token nor the ids or scopes in clear, and sets a TTL', async () => {
+    const reg = register(authority);
+    const token = await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
+
+    const { key, value } = await onlyEntry();
+    const everything = `${key}\n${value}`;
+    for (const clear of [token.token, reg.tenantId, reg.clientId, reg.secret, 'dev-api']) {
+      expect(everything).not.toContain(clear);
+    }
+    expect(value.startsWith('e1.k1.')).toBe(true);
+    const ttl = await raw.pTTL(key);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(token.expiresOn.getTime() - Date.now());
+  });
+
+  it('never returns a tampered entry: a miss, counted, and a fresh token instead', async () => {
+    const reg = register(authority);
+    const first = await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
+    const { key, value } = await onlyEntry();
+    const parts = value.split('.');
+    const ct = Buffer.from(parts[4], 'base64url');
+    ct[10] ^= 0x01;
+    parts[4] = ct.toString('base64url');
+    await raw.set(key, parts.join('.'), { PX: await raw.pTTL(key) });
+
+    const b = await replica(reg, [k1]);
+    const token = await b.tokens.getAccessToken(authority.apiScope);
+
+    expect(token.source).toBe('network');
+    expect(token.token).not.toBe(first.token);
+    // Counted on each read that met it (the miss, and the lock holder's second look).
+    expect(b.tokens.getCacheStats()!.rejectedEntries).toBeGreaterThanOrEqual(1);
+    expect(b.tokens.getCacheStats()!.reads).toBe(0);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+  });
+
+  it('never returns an entry sealed under an unknown key id; rotation reads old keys', async () => {
+    const reg = register(authority);
+    const first = await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
+
+    // Rotated: k2 writes, k1 still reads — the entry is served without a request.
+    const rotated = await replica(reg, [k2, k1]);
+    expect((await rotated.tokens.getAccessToken(authority.apiScope)).token).toBe(first.token);
+    expect(rotated.tokens.getCacheStats()).toMatchObject({ reads: 1, unknownKeyEntries: 0 });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+
+    // k1 dropped: its entry is unknown to this replica, so it fetches its own.
+    const b = await replica(reg, [k2]);
+    const token = await b.tokens.getAccessToken(authority.apiScope);
+    expect(token.source).toBe('network');
+    expect(token.token).not.toBe(first.token);
+    // Counted on each read that met it (the miss, and the lock holder's second look).
+    expect(b.tokens.getCacheStats()!.unknownKeyEntries).toBeGreaterThanOrEqual(1);
+    expect(b.tokens.getCacheStats()!.reads).toBe(0);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    // …and writes it under k2, its first key.
+    expect((await onlyEntry()).value.startsWith('e1.k2.')).toBe(true);
+  });
+
+  it('rejects bad shared-cache options at startup, naming the field and never echoing a key', async () => {
+    const reg = register(authority);
+    const badKey = randomBytes(16).toString('base64');
+    const attempt = startReplica(authority, reg, {
+      redisUrl: 'http://localhost:6379',
+      encryptionKeys: [
+        { id: 'k1', key: badKey },
+        { id: 'k 2', key: k2.key },
+      ],
+    });
+    await expect(attempt).rejects.toThrow(/cache\.shared\.redisUrl: must be a redis:\/\//);
+    const message = ((await attempt.catch((e: Error) => e)) as Error).message;
+    expect(message).toMatch(/cache\.shared\.encryptionKeys\[0\]\.key: must be 32 bytes/);
+    expect(message).toMatch(/cache\.shared\.encryptionKeys\[1\]\.id: must be 1–32 letters/);
+    expect(message).not.toContain(badKey);
+    expect(message).not.toContain(k2.key);
+  });
+});

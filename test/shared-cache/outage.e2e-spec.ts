@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import type { TokenApp } from '../support/token-app';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { eventually, register, startReplica } from './shared-app';
+
+/** Redis trouble never becomes the caller's trouble, and the shared cache comes back by itself. */
+describe('Shared cache: Redis outage', () => {
+  let authority: DevAuthority;
+  let redis: RedisServer;
+  const apps: TokenApp[] = [];
+  const shared = () => ({
+    redisUrl: redis.url,
+    encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('hex') }],
+  });
+
+  beforeAll(async () => {
+    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    await Promise.all([authority?.close(), redis?.stop()]);
+  });
+
+  it('Redis killed mid-run and restarted: zero failed calls, and writes land in Redis again', async () => {
+    const reg = register(authority);
+    const options = shared();
+    const scopes = Array.from({ length: 6 }, (_, i) => {
+      const appIdUri = `api://outage-${i}-${randomBytes(3).toString('hex')}`;
+      authority.createResource({ appIdUri });
+      return `${appIdUri}/.default`;
+    });
+    const a = await startReplica(authority, reg, options);
+    apps.push(a);
+    let failed = 0;
+    const calls = (scope: string, n: number) =>
+      Promise.all(
+        Array.from({ length: n }, () =>
+          a.tokens.getAccessToken(scope).catch(() => {
+            failed++;
+          }),
+        ),
+      );
+
+    await calls(scopes[0], 50);
+    expect(a.tokens.getCacheStats()).toMatchObject({ connected: true, writes: 1 });
+
+    // Mid-run: calls in flight while Redis dies; cached and cold tokens alike keep coming.
+    const during = Promise.all([calls(scopes[0], 100), calls(scopes[1], 100)]);
+    await redis.kill();
+    await during;
+    await Promise.all([calls(scopes[0], 100), calls(scopes[2], 100), calls(scopes[3], 100)]);
+    expect(failed).toBe(0);
+    expect(await eventually(() => a.tokens.getCacheStats()?.connected === false)).toBe(true);
+    expect(a.tokens.getCacheStats()!.errors).toBeGreaterThan(0);
+
+    await redis.restart();
+    expect(await eventually(() => a.tokens.getCacheStats()?.connected === true)).toBe(true);
+    await calls(scopes[4], 100);
+    expect(failed).toBe(0);
+
+    // The write after the restart is in Redis: a fresh replica gets that token without a request.
+    const before = authority.countTokenRequests({ clientId: reg.clientId });
+    const b = await startReplica(authority, reg, options);
+    apps.push(b);
+    const token = await b.tokens.getAccessToken(scopes[4]);
+    expect(token.source).toBe('cache');
+    expect(b.tokens.getStats()).toMatchObject({ storeHits: 1, tokenRequests: 0 });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(before);
+    // One request per scope overall: memory and direct fetches served the outage.
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(5);
+    // Logged at a sane rate: a handful of lines, not one per failed Redis command.
+    const warnings = a.logger.lines.filter(
+      (l) => l.level === 'warn' && l.message.startsWith('Shared token cache'),
+    );
+    expect(warnings.length).toBeLessThanOrEqual(3);
+  }, 30_000);
+
+  it('starts and serves tokens while Redis is down, then shares them once it is up', async () => {
+    const reg = register(authority);
+    const options = shared();
+    await redis.kill();
+    try {
+      const a = await startReplica(authority, reg, { ...options, connectTimeoutMs: 100 });
+      apps.push(a);
+      const token = await a.tokens.getAccessToken(authority.apiScope);
+      expect(token.source).toBe('network');
+      expect(a.tokens.getCacheStats()!.connected).toBe(false);
+    } finally {
+      await redis.restart();
+    }
+    expect(await eventually(() => apps[0].tokens.getCacheStats()?.connected === true)).toBe(true);
+  }, 30_000);
+});
