@@ -110,7 +110,7 @@ export function clientCredentialsOptionsFromConfig(
   }
   const doc = document as Partial<ClientCredentialsModuleOptions>;
   const credentials: Record<string, CredentialOptions> = {
-    ...(doc.credentials),
+    ...doc.credentials,
   };
   if (credentials[ENVIRONMENT_CREDENTIAL] === undefined) {
     const fromEnv = credentialFromEnvironment(env);
