@@ -22,6 +22,8 @@ export interface ReplicaInput {
   encryptionKeys?: { id: string; key: string }[];
   scopes: string[];
   callsPerScope: number;
+  /** Bench mode: one call per scope, one after another, timed (`usPerCall`). */
+  sequential?: boolean;
 }
 
 /** What a replica prints. */
@@ -36,6 +38,8 @@ export interface ReplicaResult {
   tokenRequests: number;
   storeHits: number;
   lockWaits?: number;
+  /** Sequential mode: mean microseconds per call. */
+  usPerCall?: number;
 }
 
 const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {} };
@@ -84,8 +88,18 @@ async function main(): Promise<void> {
     tokenRequests: 0,
     storeHits: 0,
   };
+  if (input.sequential) {
+    const started = process.hrtime.bigint();
+    for (const scope of input.scopes) {
+      result.calls++;
+      const t = await tokens.getAccessToken(scope).catch(() => undefined);
+      if (t === undefined) result.failed++;
+      else result[t.source]++;
+    }
+    result.usPerCall = Number(process.hrtime.bigint() - started) / 1000 / input.scopes.length;
+  }
   await Promise.all(
-    input.scopes.map(async (scope) => {
+    (input.sequential ? [] : input.scopes).map(async (scope) => {
       const seen = new Set<string>();
       await Promise.all(
         Array.from({ length: input.callsPerScope }, async () => {
