@@ -1,5 +1,5 @@
 import type { DevAuthority } from '@app/dev-authority';
-import type { SharedCacheOptions } from '@app/client-credentials';
+import type { ClientCredentialsModuleOptions, SharedCacheOptions } from '@app/client-credentials';
 import { startTokenApp, type TokenApp } from '../support/token-app';
 
 /** An app registration of a fresh tenant, as the credential of a shared-cache replica. */
@@ -20,6 +20,7 @@ export function startReplica(
   authority: DevAuthority,
   reg: Registration,
   shared: SharedCacheOptions,
+  refresh?: ClientCredentialsModuleOptions['refresh'],
 ): Promise<TokenApp> {
   return startTokenApp({
     credentials: {
@@ -32,6 +33,7 @@ export function startReplica(
       },
     },
     cache: { shared },
+    refresh,
   });
 }
 

@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import type { TokenApp } from '../support/token-app';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { eventually, register, startReplica } from './shared-app';
+
+/** Replicas sharing a token refresh it once between them. */
+describe('Shared cache: background refresh across replicas', () => {
+  let authority: DevAuthority;
+  let redis: RedisServer;
+  const apps: TokenApp[] = [];
+
+  beforeAll(async () => {
+    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+  });
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    await Promise.all([authority?.close(), redis?.stop()]);
+  });
+
+  it('one replica refreshes a shared token; the other adopts the new one from Redis', async () => {
+    const reg = register(authority);
+    authority.setAccessTokenLifetime(600, { tenantId: reg.tenantId, refreshInSeconds: 1 });
+    const shared = {
+      redisUrl: redis.url,
+      encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
+    };
+    const refresh = { jitter: 0 };
+    const [a, b] = await Promise.all([
+      startReplica(authority, reg, shared, refresh),
+      startReplica(authority, reg, shared, refresh),
+    ]);
+    apps.push(a, b);
+    const first = await a.tokens.getAccessToken(authority.apiScope);
+    expect((await b.tokens.getAccessToken(authority.apiScope)).token).toBe(first.token);
+
+    // Both replicas refresh the same token at the same instant (1 s in): one request between them.
+    const renewed = async (app: TokenApp) =>
+      (await app.tokens.getAccessToken(authority.apiScope)).token !== first.token;
+    let both = false;
+    await eventually(() => {
+      void Promise.all([renewed(a), renewed(b)]).then(([x, y]) => (both = x && y));
+      return both;
+    });
+
+    expect(both).toBe(true);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    const tokens = await Promise.all(
+      [a, b].map((x) => x.tokens.getAccessToken(authority.apiScope)),
+    );
+    expect(tokens[0].token).toBe(tokens[1].token);
+  }, 20_000);
+});
