@@ -1,13 +1,42 @@
+import { createHook } from 'node:async_hooks';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import { startTokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** What keeps a Node process busy, by kind (timers, sockets…), as Node itself reports it. */
-function resources(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
-  return counts;
+/**
+ * Timers created while tracking runs and not yet cleared or fired, seen through async_hooks (which
+ * sees unref'd timers too, unlike getActiveResourcesInfo()). Left out: the authority's server side,
+ * this test's own sleep, and undici's process-wide clock, which stops by itself within a second.
+ */
+function timerTracker() {
+  const live = new Set<number>();
+  const hook = createHook({
+    init(id, type) {
+      if (type !== 'Timeout') return;
+      const stack = new Error().stack ?? '';
+      if (
+        /dev-authority|_http_server|_http_outgoing|undici\/lib\/util\/timers|setTimeout \(\S*shutdown\.e2e-spec/.test(
+          stack,
+        )
+      ) {
+        return;
+      }
+      live.add(id);
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  });
+  return { start: () => hook.enable(), stop: () => hook.disable(), count: () => live.size };
+}
+
+/** Open client sockets to a port, as Node lists them. */
+function socketsTo(port: number): number {
+  const handles = (
+    process as unknown as { _getActiveHandles(): { remotePort?: number; destroyed?: boolean }[] }
+  )._getActiveHandles();
+  return handles.filter((h) => h.remotePort === port && !h.destroyed).length;
 }
 
 /** app.close() leaves no timer, socket or watcher of the library behind. */
@@ -25,8 +54,9 @@ describe('TokenService shutdown', () => {
     const tenant = authority.createTenant();
     authority.setAccessTokenLifetime(60, { tenantId: tenant.tenantId, refreshInSeconds: 30 });
     const reg = tenant.createApp();
-    await sleep(50);
-    const before = resources();
+    const timers = timerTracker();
+    const port = Number(new URL(authority.url).port);
+    timers.start();
 
     const app = await startTokenApp({
       credentials: {
@@ -45,13 +75,15 @@ describe('TokenService shutdown', () => {
     await app.tokens.getAccessToken(authority.apiScope);
     await app.tokens.getAccessToken('api://other/.default');
     await app.tokens.getAccessToken('api://unknown/.default').catch(() => undefined);
-    const during = resources();
-    expect(during.Timeout ?? 0).toBeGreaterThan(before.Timeout ?? 0);
+    expect(timers.count()).toBeGreaterThan(0);
+    expect(socketsTo(port)).toBeGreaterThan(0);
 
     await app.close();
-    await sleep(50);
+    await sleep(100);
+    timers.stop();
 
-    expect(resources()).toEqual(before);
+    expect(timers.count()).toBe(0);
+    expect(socketsTo(port)).toBe(0);
     await expect(app.tokens.getAccessToken('api://never/.default')).rejects.toMatchObject({
       code: 'shutdown',
     });

@@ -65,13 +65,20 @@ export class AuthorityNetworkClient implements INetworkModule {
   ): Promise<{ status: number; headers: Record<string, string>; text: string }> {
     const ms = timeout ? Math.min(timeout, this.requestTimeoutMs) : this.requestTimeoutMs;
     const correlationId = options?.correlationId;
+    // Not AbortSignal.timeout(): its timer outlives the request; this one is cleared in `finally`.
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')),
+      ms,
+    );
+    timer.unref();
     try {
       const res = await request(url, {
         method,
         dispatcher: this.agent,
         headers: options?.headers,
         body: options?.body,
-        signal: AbortSignal.timeout(ms),
+        signal: abort.signal,
         headersTimeout: ms,
         bodyTimeout: ms,
       });
@@ -104,6 +111,8 @@ export class AuthorityNetworkClient implements INetworkModule {
         `could not reach ${describe(url)}: ${err.code ?? err.name ?? 'error'}${err.message ? ` (${err.message})` : ''}`,
         e,
       );
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
