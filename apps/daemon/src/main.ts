@@ -27,7 +27,12 @@ async function bootstrap(): Promise<void> {
     // Closed with the app, after the workers and the token service.
     extras.push({
       provide: 'DAEMON_DEV_AUTHORITY',
-      useValue: { onApplicationShutdown: () => d.close() },
+      useValue: {
+        onApplicationShutdown: async () => {
+          await d.close();
+          logger.log('dev mode: local authority stopped');
+        },
+      },
     });
   }
   const configFile = resolve(file ?? dev!.configFile);
