@@ -124,7 +124,11 @@ export class TokenAcquirer {
   ): Promise<Acquired | undefined> {
     const stored = await this.cache.read(request, accept);
     if (stored === undefined) return undefined;
-    request.credential.stats.storeHits++;
+    const stats = request.credential.stats;
+    stats.storeHits++;
+    // A token another replica fetched counts as this credential working, for health and readiness.
+    stats.lastSuccessAt = new Date();
+    stats.lastTokenExpiresOn = new Date(stored.stored.expiresOn);
     this.cache.adopt(stored);
     this.onCurrent(stored);
     return { entry: stored, token: stored.hit };

@@ -5,7 +5,6 @@ import type {
   CredentialSource,
 } from '@app/client-credentials';
 import type { DaemonConfig, SourceConfig } from './daemon-config.schema';
-import { federatedTokenAssertion } from './federated-token-file';
 import { DaemonConfigError } from './load-config';
 
 /** The library's options for the daemon's credentials. */
@@ -28,7 +27,7 @@ export function toClientCredentialsOptions(
 
 function toSource(
   s: SourceConfig,
-  path: string,
+  _path: string,
   env: Record<string, string | undefined>,
 ): CredentialSource {
   switch (s.type) {
@@ -41,17 +40,18 @@ function toSource(
         passphrase: s.passphrase,
         sendX5c: s.sendX5c,
       };
-    case 'workload-identity': {
-      // Until the library has a workload-identity source: an assertion read from the projected
-      // token file at every token request (the kubelet rewrites it before it expires).
-      const file = s.tokenFilePath ?? env.AZURE_FEDERATED_TOKEN_FILE;
-      if (file === undefined || file === '') {
-        throw new DaemonConfigError(
-          `${path}.tokenFilePath: required: set it, or set AZURE_FEDERATED_TOKEN_FILE (workload identity sets it in the pod)`,
-        );
-      }
-      return { type: 'assertion', getAssertion: federatedTokenAssertion(file) };
-    }
+    case 'workload-identity':
+      // The library re-reads the file when it changes and before its token expires; by default
+      // it takes AZURE_FEDERATED_TOKEN_FILE, which workload identity sets in the pod.
+      return {
+        type: 'workload-identity',
+        tokenFilePath: s.tokenFilePath ?? env.AZURE_FEDERATED_TOKEN_FILE,
+      };
+    case 'managed-identity-assertion':
+      return {
+        type: 'managed-identity-assertion',
+        managedIdentityClientId: s.managedIdentityClientId,
+      };
   }
 }
 

@@ -69,11 +69,26 @@ const workloadIdentitySource = section(
   'the source',
 );
 
-const SOURCE_TYPES = ['secret', 'certificate', 'workload-identity'] as const;
+const managedIdentityAssertionSource = section(
+  {
+    type: z.literal('managed-identity-assertion'),
+    managedIdentityClientId: nonEmpty(
+      'the client ID of a user-assigned managed identity (omit it for the system-assigned one)',
+    ).optional(),
+  },
+  'the source',
+);
+
+const SOURCE_TYPES = [
+  'secret',
+  'certificate',
+  'workload-identity',
+  'managed-identity-assertion',
+] as const;
 
 const source = z.discriminatedUnion(
   'type',
-  [secretSource, certificateSource, workloadIdentitySource],
+  [secretSource, certificateSource, workloadIdentitySource, managedIdentityAssertionSource],
   { error: m.unknownSourceType(SOURCE_TYPES) },
 );
 
