@@ -56,6 +56,9 @@ export async function startDevMode(dir: string): Promise<DevMode> {
       manifest.apps.sniCertificate.chainPath,
       manifest.apps.sniCertificate.privateKeyPath,
     ]);
+    // The managed identity endpoint, as App Service announces it to a process (msal reads these).
+    process.env.IDENTITY_ENDPOINT ??= manifest.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER ??= manifest.managedIdentity.header;
     const port = await portOr(DEV_HEALTH_PORT);
     const configFile = join(dir, 'daemon.dev.yaml');
     const config = devConfig(manifest, { certificatePath, sniPath, sweepTenants, port });
@@ -119,6 +122,16 @@ export function devConfig(
         clientId: apps.federated.clientId,
         sources: [{ type: 'workload-identity', tokenFilePath: apps.federated.tokenFilePath }],
       },
+      'demo-managed-identity': {
+        ...authority,
+        clientId: apps.managedIdentityFederated.clientId,
+        sources: [
+          {
+            type: 'managed-identity-assertion',
+            managedIdentityClientId: apps.managedIdentityFederated.managedIdentityClientId,
+          },
+        ],
+      },
     },
     workers: {
       'status-poller': { type: 'poller', intervalSeconds: 5, credential: 'demo-secret' },
@@ -128,6 +141,11 @@ export function devConfig(
         type: 'sync',
         cron: '*/15 * * * * *',
         credential: 'demo-workload-identity',
+      },
+      'identity-poller': {
+        type: 'poller',
+        intervalSeconds: 9,
+        credential: 'demo-managed-identity',
       },
       'tenant-sweep': {
         type: 'tenant-sweep',
