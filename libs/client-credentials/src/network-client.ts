@@ -175,11 +175,13 @@ function checkTokenResponse(body: unknown, headers: Record<string, string>): voi
   const problem =
     typeof b.access_token !== 'string' || b.access_token.length === 0
       ? 'has no access_token'
-      : typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer'
-        ? `has token_type ${JSON.stringify(String(b.token_type)).slice(0, 40)} instead of Bearer`
-        : !isLifetime(b.expires_in)
-          ? `has an invalid expires_in (${JSON.stringify(b.expires_in ?? null).slice(0, 40)}): expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`
-          : undefined;
+      : !/^[\x21-\x7E]+$/.test(b.access_token)
+        ? 'has an access_token with characters a bearer token cannot have'
+        : typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer'
+          ? `has token_type ${JSON.stringify(String(b.token_type)).slice(0, 40)} instead of Bearer`
+          : !isLifetime(b.expires_in)
+            ? `has an invalid expires_in (${JSON.stringify(b.expires_in ?? null).slice(0, 40)}): expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`
+            : undefined;
   if (problem) {
     throw new AuthorityFailure(
       'invalid_response',

@@ -159,8 +159,9 @@ const credential = z
         ctx.addIssue({ code: 'custom', path: [field], message: `is required — ${fix}` });
       }
     }
+    // An empty tenantId is already reported by its own schema.
     const problem =
-      c.tenantId === undefined
+      c.tenantId === undefined || c.tenantId === ''
         ? undefined
         : tenantProblem(c.tenantId, c.protocol ?? DEFAULTS.protocol);
     if (problem !== undefined) {
@@ -216,7 +217,11 @@ const schema = z
       .strictObject({
         refreshAt: fraction.optional(),
         jitter: fraction.optional(),
-        expirySkewSeconds: z.number({ error: 'must be a number' }).min(0).max(3600).optional(),
+        expirySkewSeconds: z
+          .number({ error: 'must be a number' })
+          .min(0, { error: 'must be between 0 and 3600' })
+          .max(3600, { error: 'must be between 0 and 3600' })
+          .optional(),
       })
       .optional(),
     retry: z

@@ -166,7 +166,8 @@ export const daemonConfigSchema = section(
       {
         url: httpsUrl('the base URL of the protected API (the workers GET <url>/data)'),
         scope: nonEmpty("the API's scope, e.g. api://<app-id>/.default").refine(
-          (v) => v.endsWith('/.default'),
+          // One scope: a list with spaces would end in '/.default' too.
+          (v) => v.endsWith('/.default') && !/\s/.test(v),
           { error: m.notScope() },
         ),
         caPath: nonEmpty('a PEM file of extra CAs to trust for the API').optional(),
