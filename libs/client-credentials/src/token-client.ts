@@ -1,10 +1,4 @@
-import {
-  AuthError,
-  ConfidentialClientApplication,
-  LogLevel,
-  ProtocolMode,
-  ServerError,
-} from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, ProtocolMode } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from './authority-failure';
 import type { AuthorityNetworkClient } from './network-client';
@@ -118,9 +112,4 @@ function entraMetadata(host: string): string {
     end_session_endpoint: `${host}/{tenant}/oauth2/v2.0/logout`,
     response_modes_supported: ['query', 'fragment', 'form_post'],
   });
-}
-
-/** Whether an error came out of msal itself (as opposed to our own code). */
-export function isMsalError(e: unknown): e is AuthError | ServerError {
-  return e instanceof AuthError;
 }
