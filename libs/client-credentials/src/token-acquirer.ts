@@ -102,11 +102,12 @@ export class TokenAcquirer {
   }
 
   private async load(request: TokenRequest, force: boolean): Promise<Acquired> {
+    // The store first, even in a cool-down: another replica may have fetched the token since.
+    const stored = force ? undefined : await this.fromStore(request);
+    if (stored !== undefined) return stored;
     const cool = this.coolDowns.get(request.key);
     if (cool !== undefined && Date.now() < cool.until) throw cool.error;
     if (force) return this.fetchForCaller(request);
-    const stored = await this.fromStore(request);
-    if (stored !== undefined) return stored;
     return this.flight === undefined
       ? this.fetchForCaller(request)
       : this.flight.run(

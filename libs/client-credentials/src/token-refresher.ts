@@ -60,9 +60,14 @@ export class TokenRefresher {
     } catch (e) {
       const error = e as ClientCredentialsError;
       if (this.closed || error.code === 'shutdown') return;
-      const delay = backoffDelay(failures, this.options.retry, error.retryAfterMs);
+      // A backoff that would outlast the token is cut short: one more attempt halfway to the end
+      // beats none (the endpoint may be back). A Retry-After is honoured as said.
+      const left = entry.usableUntil - Date.now();
+      const backoff = backoffDelay(failures, this.options.retry, error.retryAfterMs);
+      const delay =
+        backoff < left || (error.retryAfterMs ?? 0) >= left ? backoff : Math.max(left / 2, 0);
       const until = new Date(entry.usableUntil).toISOString();
-      const retry = Date.now() + delay < entry.usableUntil && this.cache.peek(entry.key) === entry;
+      const retry = delay < left && left > 50 && this.cache.peek(entry.key) === entry;
       const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${retry ? `Next attempt in ${Math.round(delay)} ms.` : 'No time left to retry.'} ${error.message}`;
       // First failure of a streak as a warning, the rest quietly: an outage must not flood the logs.
       if (failures === 0 || !retry) this.logger.warn?.(message);

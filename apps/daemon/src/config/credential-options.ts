@@ -3,6 +3,7 @@ import type {
   ClientCredentialsModuleOptions,
   CredentialOptions,
   CredentialSource,
+  SharedCacheOptions,
 } from '@app/client-credentials';
 import type { DaemonConfig, SourceConfig } from './daemon-config.schema';
 import { DaemonConfigError } from './load-config';
@@ -22,7 +23,28 @@ export function toClientCredentialsOptions(
       sources: c.sources.map((s, i) => toSource(s, `credentials.${name}.sources[${i}]`, env)),
     };
   }
-  return { credentials };
+  const shared = sharedCacheFromEnv(env);
+  return shared === undefined ? { credentials } : { credentials, cache: { shared } };
+}
+
+/**
+ * The shared (Redis) token cache of replicas, when `TOKEN_CACHE_REDIS_URL` is set:
+ * `TOKEN_CACHE_KEYS` = `id:base64key,...` (the first key encrypts; the others still read).
+ * The library validates both and names the field of a bad one.
+ */
+export function sharedCacheFromEnv(
+  env: Record<string, string | undefined>,
+): SharedCacheOptions | undefined {
+  const redisUrl = env.TOKEN_CACHE_REDIS_URL;
+  if (redisUrl === undefined || redisUrl === '') return undefined;
+  const encryptionKeys = (env.TOKEN_CACHE_KEYS ?? '')
+    .split(',')
+    .filter((k) => k.trim() !== '')
+    .map((k) => {
+      const at = k.indexOf(':');
+      return { id: k.slice(0, Math.max(at, 0)).trim(), key: k.slice(at + 1).trim() };
+    });
+  return { redisUrl, encryptionKeys };
 }
 
 function toSource(
