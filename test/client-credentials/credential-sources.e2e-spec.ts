@@ -194,7 +194,7 @@ describe('Credential sources and fallback chains', () => {
     expect(skips).toEqual([
       {
         level: 'warn',
-        message: `Credential 'api': source 'workload-identity#0' skipped, using 'secret#1'; tried again in 0 s. cannot read '${file}' (ENOENT) (at start-up)`,
+        message: `Credential 'api': source 'workload-identity#0' skipped, moving on to the next; tried again in 300 ms. cannot read '${file}' (ENOENT) (at start-up)`,
       },
     ]);
     expect(tokens.getStats().skippedSources?.['workload-identity#0']?.reason).toContain('ENOENT');
@@ -209,6 +209,49 @@ describe('Credential sources and fallback chains', () => {
       'federated',
     ]);
     expect(tokens.getStats().skippedSources).toEqual({});
+  });
+
+  it('a chain moves on from a managed identity endpoint that hangs (as IMDS does off Azure)', async () => {
+    const { tenantId, reg } = newApp();
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    authority.faults.add({ target: 'managed-identity', kind: 'latency', latencyMs: 5000 });
+    const tokens = await start(
+      tenantId,
+      reg.clientId,
+      [
+        { type: 'managed-identity-assertion', managedIdentityClientId: mi.clientId },
+        { type: 'secret', secret: reg.addSecret() },
+      ],
+      { timeouts: { managedIdentityMs: 200 } },
+    );
+
+    await expect(tokens.getAccessToken(authority.apiScope)).resolves.toMatchObject({
+      source: 'network',
+    });
+    expect(tokenEntries(tenantId).map((e) => e.credentialKind)).toEqual(['secret']);
+    expect(tokens.getStats().skippedSources?.['managed-identity-assertion#0']?.reason).toContain(
+      'within 200 ms',
+    );
+  });
+
+  it('a getAssertion callback that throws reaches the caller as assertion_failed, after the next source', async () => {
+    const { tenantId, reg } = newApp();
+    const tokens = await start(tenantId, reg.clientId, [
+      {
+        type: 'assertion',
+        getAssertion: () => {
+          throw new Error('signing service unavailable');
+        },
+      },
+    ]);
+
+    await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'assertion_failed',
+      message: expect.stringContaining(
+        "The getAssertion callback of source 'assertion#0' failed: signing service unavailable.",
+      ),
+    });
+    expect(tokenEntries(tenantId)).toEqual([]);
   });
 
   it('a chain whose first source is rejected uses the next and leaves the first alone for its cool-down', async () => {

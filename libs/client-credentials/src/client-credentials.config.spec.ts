@@ -174,7 +174,7 @@ describe('clientCredentialsOptionsFromConfig', () => {
         timeouts: { requestMs: '10s' },
       },
       [
-        'credentials.graph.sources[1].tokenFilePath: must not be empty',
+        'credentials.graph.sources[1].tokenFilePath: must not be empty — set a value or leave the field out',
         "credentials.graph.sources[2].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
         'credentials.mail.sources[0]: names a user-assigned identity by one of `clientId`, `resourceId` or `objectId`, not several',
         'credentials.mail.clientId: is required — set the application (client) ID',

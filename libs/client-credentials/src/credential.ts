@@ -140,7 +140,8 @@ export class Credential {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
         this.metrics.request(this.name, client.source.id, last.code, Date.now() - started);
         const another = position + 1 < order.length;
-        if (!NEXT_SOURCE_CODES.has(last.code) || this.clients.length === 1) throw last;
+        const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
+        if (!moveOn || this.clients.length === 1) throw last;
         this.skip(index, last.message);
         if (!another) throw last;
       }
@@ -154,8 +155,8 @@ export class Credential {
     const coolDown = this.timings.sourceCoolDownMs * 2 ** Math.min(skips - 1, 5);
     this.skipped.set(index, { until: Date.now() + coolDown, reason, skips });
     this.noteSkipped();
-    const next = this.clients[index + 1]?.source.id;
-    const message = `Credential '${this.name}': source '${this.clients[index].source.id}' skipped${next ? `, using '${next}'` : ''}; tried again in ${Math.round(coolDown / 1000)} s. ${reason}`;
+    const after = coolDown < 1000 ? `${coolDown} ms` : `${Math.round(coolDown / 1000)} s`;
+    const message = `Credential '${this.name}': source '${this.clients[index].source.id}' skipped, moving on to the next; tried again in ${after}. ${reason}`;
     if (skips === 1) this.logger.warn?.(message);
     else this.logger.debug?.(message);
   }

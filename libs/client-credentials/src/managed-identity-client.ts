@@ -62,6 +62,11 @@ const identityNetwork = new IdentityNetwork();
  * through our network client, so they have a timeout and never hang a caller.
  */
 export class ManagedIdentityClient implements SourceClient {
+  /**
+   * Off Azure, the managed identity endpoint (IMDS) usually times out rather than refusing:
+   * a chain moves on to its next source after a timeout too.
+   */
+  readonly moveOnAfter: ReadonlySet<string> = new Set(['timeout', 'network_error']);
   readonly #app: ManagedIdentityApplication;
   /** Stops routing the shared forwarder through this client's network client. */
   readonly release: () => void;

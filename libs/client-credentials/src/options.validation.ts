@@ -53,10 +53,14 @@ const secretSource = z.strictObject({
   secret: nonEmpty('set the client secret value', 'set the client secret value (not its ID)'),
 });
 
+const optionalText = z
+  .string({ error: 'must be a string' })
+  .min(1, { error: 'must not be empty — set a value or leave the field out' });
+
 const certificateSource = z
   .strictObject({
     type: z.literal('certificate'),
-    certificatePath: z.string().min(1, { error: 'must not be empty' }).optional(),
+    certificatePath: optionalText.optional(),
     certificate: pemLike.optional(),
     privateKey: pemLike.optional(),
     passphrase: z.string().optional(),
@@ -73,8 +77,6 @@ const assertionSource = z.strictObject({
     error: 'must be a function returning the client assertion (a JWT)',
   }),
 });
-
-const optionalText = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
 
 const workloadIdentitySource = z.strictObject({
   type: z.literal('workload-identity'),

@@ -18,6 +18,8 @@ export interface IssuedToken {
 /** Gets tokens for one credential source. */
 export interface SourceClient {
   readonly source: TokenSource;
+  /** Error codes, besides the credential ones, after which a chain moves on to its next source. */
+  readonly moveOnAfter?: ReadonlySet<string>;
   acquire(tenantId: string, scopes: readonly string[], correlationId: string): Promise<IssuedToken>;
 }
 

@@ -3,7 +3,9 @@ import type {
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
 } from '../client-credentials.options';
+import { AuthorityFailure } from '../authority-failure';
 import type { ManagedIdentityClient } from '../managed-identity-client';
+import { SourceUnavailableError } from './source-unavailable';
 import type { MsalClientCredential, TokenSource } from './token-source';
 
 /** The audience of a managed identity token used as a federated credential. */
@@ -64,8 +66,24 @@ export class ManagedIdentityAssertionSource implements TokenSource {
 
   msalCredential(): MsalClientCredential {
     return {
-      clientAssertion: async () =>
-        (await this.identity.assertion(this.options.audience ?? TOKEN_EXCHANGE_AUDIENCE)).token,
+      clientAssertion: async () => {
+        try {
+          return (await this.identity.assertion(this.options.audience ?? TOKEN_EXCHANGE_AUDIENCE))
+            .token;
+        } catch (e) {
+          // No managed identity answers here (off Azure, IMDS hangs): the chain moves on.
+          if (
+            e instanceof AuthorityFailure &&
+            (e.kind === 'timeout' || e.kind === 'network_error')
+          ) {
+            throw new SourceUnavailableError(
+              this.id,
+              `no managed identity token: ${e.errorMessage}`,
+            );
+          }
+          throw e;
+        }
+      },
     };
   }
 
