@@ -212,7 +212,9 @@ const OPTION_ROWS: [string, ClientCredentialsModuleOptions, string[]][] = [
   [
     'certificatePath empty',
     source({ type: 'certificate', certificatePath: '' }),
-    ['credentials.c.sources[0].certificatePath: must not be empty — set a value or leave the field out'],
+    [
+      'credentials.c.sources[0].certificatePath: must not be empty — set a value or leave the field out',
+    ],
   ],
   [
     'certificate a path instead of PEM',
@@ -236,7 +238,9 @@ const OPTION_ROWS: [string, ClientCredentialsModuleOptions, string[]][] = [
   [
     'tokenFilePath empty',
     source({ type: 'workload-identity', tokenFilePath: '' }),
-    ['credentials.c.sources[0].tokenFilePath: must not be empty — set a value or leave the field out'],
+    [
+      'credentials.c.sources[0].tokenFilePath: must not be empty — set a value or leave the field out',
+    ],
   ],
   [
     'managed identity named twice',
