@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     faults: Object.values(FAULTS),
     lifetimeSeconds: 20,
     refreshInSeconds: 8,
-    gapMs: 6_000,
+    gapMs: 10_000,
     signal: abort.signal,
     log: (line) =>
       console.error(`[chaos ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s] ${line}`),
@@ -24,6 +24,11 @@ async function main(): Promise<void> {
   console.log(toMarkdown(result));
   if (result.unexpected.length > 0) {
     console.log(`\nUnexpected daemon output:\n${result.unexpected.join('\n').slice(0, 4000)}`);
+  }
+  if (result.failedWhileValidRuns.length > 0) {
+    console.log(
+      `\nRuns failed while a valid token existed:\n${result.failedWhileValidRuns.join('\n')}`,
+    );
   }
   const broken = result.failedWhileValid + result.api401;
   if (broken > 0) {
