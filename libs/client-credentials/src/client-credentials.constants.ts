@@ -14,5 +14,11 @@ export const META_TENANTS: ReadonlySet<string> = new Set(['common', 'organizatio
 /** The largest token response accepted from an authority (a real one is a few KiB). */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/**
+ * The longest a failed acquisition makes later callers of the same token fail fast (unless the
+ * authority's Retry-After asks for longer): one request per token every few seconds is no storm.
+ */
+export const MAX_COOL_DOWN_MS = 5_000;
+
 /** Logger context of the library. */
 export const LOG_CONTEXT = 'ClientCredentials';

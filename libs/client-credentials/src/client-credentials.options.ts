@@ -193,7 +193,8 @@ export interface RetryOptions {
    */
   initialDelayMs?: number;
   /**
-   * Longest backoff delay (also the longest cool-down after a failed acquisition).
+   * Longest backoff delay between retries. (After a failed acquisition, callers of the same
+   * token fail fast for at most 5 s, or the authority's Retry-After.)
    * @default 30000
    */
   maxDelayMs?: number;

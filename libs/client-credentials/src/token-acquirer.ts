@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from './access-token';
 import { backoffDelay, sleep } from './backoff';
+import { MAX_COOL_DOWN_MS } from './client-credentials.constants';
 import { ClientCredentialsError, TokenEndpointError } from './errors/client-credentials.errors';
 import type { ResolvedOptions } from './options.validation';
 import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
@@ -168,7 +169,9 @@ export class TokenAcquirer {
   /** Records a failed acquisition: callers of `key` get `error` at once for a growing while. */
   private coolDown(key: string, error: ClientCredentialsError): ClientCredentialsError {
     const failures = (this.coolDowns.get(key)?.failures ?? 0) + 1;
-    const until = Date.now() + backoffDelay(failures - 1, this.options.retry, error.retryAfterMs);
+    // Short enough that callers recover within seconds of an outage's end; Retry-After still rules.
+    const backoff = Math.min(backoffDelay(failures - 1, this.options.retry), MAX_COOL_DOWN_MS);
+    const until = Date.now() + Math.max(backoff, error.retryAfterMs ?? 0);
     this.coolDowns.delete(key);
     this.coolDowns.set(key, { until, failures, error });
     if (this.coolDowns.size > this.options.cache.maxEntries) {
@@ -213,6 +216,9 @@ export class TokenAcquirer {
           throw error;
         this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
         await sleep(delay, this.shutdown.signal);
+        // Another replica may have stored the token while this one waited to retry.
+        const stored = await this.fromStore(request);
+        if (stored !== undefined) return stored.entry;
       }
     }
   }
