@@ -1,10 +1,6 @@
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import {
-  AccessToken,
-  ClientCredentialsModuleOptions,
-  TokenRequestRejectedError,
-} from '@app/client-credentials';
-import { callApi, startTokenApp, TokenApp } from '../support/token-app';
+import { AccessToken, CredentialSource, TokenRequestRejectedError } from '@app/client-credentials';
+import { callApi, localCredential, startTokenApp, TokenApp } from '../support/token-app';
 
 /**
  * Every source type over real HTTPS against the local authority, with the authority's own
@@ -25,17 +21,8 @@ describe('TokenService: acquisition', () => {
     await authority.close();
   });
 
-  const credentialOf = (
-    tenantId: string,
-    clientId: string,
-    sources: ClientCredentialsModuleOptions['credentials'][string]['sources'],
-  ) => ({
-    tenantId,
-    clientId,
-    authorityHost: authority.url,
-    ca: authority.caPem,
-    sources,
-  });
+  const credentialOf = (tenantId: string, clientId: string, sources: CredentialSource[]) =>
+    localCredential(authority, tenantId, clientId, sources);
 
   async function expectAccepted(token: AccessToken): Promise<void> {
     expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);

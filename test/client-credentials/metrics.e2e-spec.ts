@@ -6,7 +6,7 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { startTokenApp, type TokenApp } from '../support/token-app';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 /** The counters and histogram an app sees once it registers the OpenTelemetry SDK. */
 describe('TokenService metrics through OpenTelemetry', () => {
@@ -33,20 +33,12 @@ describe('TokenService metrics through OpenTelemetry', () => {
     const reg = tenant.createApp();
     app = await startTokenApp({
       credentials: {
-        api: {
-          tenantId: tenant.tenantId,
-          clientId: reg.clientId,
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'secret', secret: reg.addSecret() }],
-        },
-        broken: {
-          tenantId: tenant.tenantId,
-          clientId: reg.clientId,
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'secret', secret: 'wrong' }],
-        },
+        api: localCredential(authority, tenant.tenantId, reg.clientId, [
+          { type: 'secret', secret: reg.addSecret() },
+        ]),
+        broken: localCredential(authority, tenant.tenantId, reg.clientId, [
+          { type: 'secret', secret: 'wrong' },
+        ]),
       },
       defaultCredential: 'api',
     });

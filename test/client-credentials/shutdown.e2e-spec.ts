@@ -1,6 +1,6 @@
 import { createHook } from 'node:async_hooks';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { startTokenApp } from '../support/token-app';
+import { localCredential, startTokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,13 +60,9 @@ describe('TokenService shutdown', () => {
 
     const app = await startTokenApp({
       credentials: {
-        api: {
-          tenantId: tenant.tenantId,
-          clientId: reg.clientId,
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'secret', secret: reg.addSecret() }],
-        },
+        api: localCredential(authority, tenant.tenantId, reg.clientId, [
+          { type: 'secret', secret: reg.addSecret() },
+        ]),
       },
     });
     // Tokens in use (a refresh timer each), one for another resource, and a failing one (a cool-down).

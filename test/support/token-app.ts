@@ -1,8 +1,11 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import type { DevAuthority } from '@app/dev-authority';
 import {
   ClientCredentialsModule,
   ClientCredentialsModuleOptions,
+  CredentialOptions,
+  CredentialSource,
   TokenService,
 } from '@app/client-credentials';
 import { CapturingLogger } from './capturing-logger';
@@ -13,6 +16,16 @@ export interface TokenApp {
   tokens: TokenService;
   logger: CapturingLogger;
   close(): Promise<void>;
+}
+
+/** A credential of an app registered at the local authority, trusting its CA. */
+export function localCredential(
+  authority: DevAuthority,
+  tenantId: string | undefined,
+  clientId: string | undefined,
+  sources: CredentialSource[],
+): CredentialOptions {
+  return { tenantId, clientId, authorityHost: authority.url, ca: authority.caPem, sources };
 }
 
 /** Builds and initialises an app with `ClientCredentialsModule.forRoot(options)`. */
