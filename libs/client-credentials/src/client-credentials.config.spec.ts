@@ -140,6 +140,21 @@ describe('clientCredentialsOptionsFromConfig', () => {
     expect(named.credentials.default.clientId).toBe('graph-app');
   });
 
+  it('reports problems of the environment and of the document together', () => {
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          { credentials: { mail: { tenantId: TENANT, clientId: 'app', sources: [] } } },
+          { AZURE_CLIENT_SECRET: SECRET },
+        ),
+      ),
+    ).toEqual([
+      'AZURE_TENANT_ID: is required — set the directory (tenant) ID',
+      'AZURE_CLIENT_ID: is required — set the application (client) ID',
+      "credentials.mail.sources: must list at least one source, e.g. [{ type: 'secret', secret: '…' }]",
+    ]);
+  });
+
   it.each([
     [
       {},

@@ -112,16 +112,31 @@ export function clientCredentialsOptionsFromConfig(
   const credentials: Record<string, CredentialOptions> = {
     ...doc.credentials,
   };
+  // Problems of the environment and of the document are reported together.
+  const problems: string[] = [];
   if (credentials[ENVIRONMENT_CREDENTIAL] === undefined) {
-    const fromEnv = credentialFromEnvironment(env);
-    if (fromEnv !== undefined) credentials[ENVIRONMENT_CREDENTIAL] = fromEnv;
+    try {
+      const fromEnv = credentialFromEnvironment(env);
+      if (fromEnv !== undefined) credentials[ENVIRONMENT_CREDENTIAL] = fromEnv;
+    } catch (e) {
+      if (!(e instanceof ConfigurationError)) throw e;
+      problems.push(...e.problems);
+    }
   }
-  if (Object.keys(credentials).length === 0) {
+  if (Object.keys(credentials).length === 0 && problems.length === 0) {
     throw new ConfigurationError([
       'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document',
     ]);
   }
   const options = { ...doc, credentials };
-  resolveOptions(options);
+  if (Object.keys(credentials).length > 0) {
+    try {
+      resolveOptions(options);
+    } catch (e) {
+      if (!(e instanceof ConfigurationError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
+  if (problems.length > 0) throw new ConfigurationError(problems);
   return options;
 }
