@@ -69,6 +69,8 @@ function toSource(
         type: 'workload-identity',
         tokenFilePath: s.tokenFilePath ?? env.AZURE_FEDERATED_TOKEN_FILE,
       };
+    case 'managed-identity':
+      return { type: 'managed-identity', clientId: s.clientId };
     case 'managed-identity-assertion':
       return {
         type: 'managed-identity-assertion',

@@ -79,26 +79,43 @@ const managedIdentityAssertionSource = section(
   'the source',
 );
 
+const managedIdentitySource = section(
+  {
+    type: z.literal('managed-identity'),
+    clientId: nonEmpty(
+      'the client ID of a user-assigned managed identity (omit it for the system-assigned one)',
+    ).optional(),
+  },
+  'the source',
+);
+
 const SOURCE_TYPES = [
   'secret',
   'certificate',
   'workload-identity',
   'managed-identity-assertion',
+  'managed-identity',
 ] as const;
 
 const source = z.discriminatedUnion(
   'type',
-  [secretSource, certificateSource, workloadIdentitySource, managedIdentityAssertionSource],
+  [
+    secretSource,
+    certificateSource,
+    workloadIdentitySource,
+    managedIdentityAssertionSource,
+    managedIdentitySource,
+  ],
   { error: m.unknownSourceType(SOURCE_TYPES) },
 );
 
 const credential = section(
   {
-    tenantId,
-    clientId: nonEmpty('the application (client) ID of the app registration').refine(
-      (v) => GUID.test(v),
-      { error: m.notGuid('the application (client) ID') },
-    ),
+    // Optional only for a credential made of managed-identity sources (checked below).
+    tenantId: tenantId.optional(),
+    clientId: nonEmpty('the application (client) ID of the app registration')
+      .refine((v) => GUID.test(v), { error: m.notGuid('the application (client) ID') })
+      .optional(),
     authorityHost: httpsUrl(
       'the authority host, e.g. https://login.microsoftonline.com',
     ).optional(),
@@ -108,7 +125,23 @@ const credential = section(
       .min(1, { error: m.required('sources: a list of one or more credential sources') }),
   },
   'the credential',
-);
+).superRefine((c, ctx) => {
+  if (c.sources.every((s) => s.type === 'managed-identity')) return;
+  if (c.tenantId === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tenantId'],
+      message: m.required('the directory (tenant) ID, a GUID or verified domain'),
+    });
+  }
+  if (c.clientId === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['clientId'],
+      message: m.required('the application (client) ID of the app registration'),
+    });
+  }
+});
 
 const schedule = {
   enabled: z.boolean({ error: 'must be true or false' }).default(true),

@@ -137,7 +137,7 @@ describe('loadDaemonConfig', () => {
     config.credentials.orders.sources = [{ type: 'password', password: 'x' }];
     expect(problem(config)).toBe(
       `${header}  - api.scope: must end in '/.default' (client credentials ask for all of an API's app roles): use e.g. 'api://<app-id>/.default'\n` +
-        `  - credentials.orders.sources[0].type: unknown credential source type: use one of secret, certificate, workload-identity, managed-identity-assertion`,
+        `  - credentials.orders.sources[0].type: unknown credential source type: use one of secret, certificate, workload-identity, managed-identity-assertion, managed-identity`,
     );
   });
 

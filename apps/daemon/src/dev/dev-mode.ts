@@ -122,6 +122,11 @@ export function devConfig(
         clientId: apps.federated.clientId,
         sources: [{ type: 'workload-identity', tokenFilePath: apps.federated.tokenFilePath }],
       },
+      'demo-system-identity': {
+        authorityHost,
+        caPath,
+        sources: [{ type: 'managed-identity' }],
+      },
       'demo-managed-identity': {
         ...authority,
         clientId: apps.managedIdentityFederated.clientId,
@@ -146,6 +151,11 @@ export function devConfig(
         type: 'poller',
         intervalSeconds: 9,
         credential: 'demo-managed-identity',
+      },
+      'system-identity-poller': {
+        type: 'poller',
+        intervalSeconds: 11,
+        credential: 'demo-system-identity',
       },
       'tenant-sweep': {
         type: 'tenant-sweep',
