@@ -50,6 +50,17 @@ function problem(config: unknown, e: Record<string, string> = env): string {
 const header = 'Invalid daemon configuration (configuration object):\n';
 
 describe('loadDaemonConfig', () => {
+  it('takes a credential of managed identities without tenant or client id, but no other', () => {
+    const mi = valid();
+    mi.credentials.orders = { sources: [{ type: 'managed-identity', clientId: CLIENT }] };
+    expect(loadDaemonConfig({ config: mi, env }).credentials.orders.sources).toEqual([
+      { type: 'managed-identity', clientId: CLIENT },
+    ]);
+    const secret = valid();
+    delete secret.credentials.orders.clientId;
+    expect(problem(secret)).toContain('credentials.orders.clientId:');
+  });
+
   it('accepts a valid configuration, fills defaults and resolves ${VAR}', () => {
     const config = loadDaemonConfig({ config: valid(), env });
     expect(config.health).toEqual({ host: '127.0.0.1', port: 8080 });
