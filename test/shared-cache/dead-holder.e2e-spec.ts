@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { createClient } from '@keyv/redis';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+// The lock's Redis name is internal; the test names it the same way to play a replica that died.
+import { redisKeyOf } from '@app/client-credentials/shared-cache/encrypted-store';
+import type { TokenApp } from '../support/token-app';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { register, startReplica } from './shared-app';
+
+/** A replica that took the cross-process lock and died: the lock's expiry frees the token. */
+describe('Shared cache: a lock holder that dies', () => {
+  let authority: DevAuthority;
+  let redis: RedisServer;
+  let app: TokenApp | undefined;
+
+  beforeAll(async () => {
+    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await Promise.all([authority?.close(), redis?.stop()]);
+  });
+
+  it('waits for the dead holder’s lock to expire, then fetches the token itself, once', async () => {
+    const reg = register(authority);
+    const storeKey = `client-credentials:${authority.url}|${reg.tenantId}|${reg.clientId}|api/secret#0|${authority.apiScope}`;
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    // What a replica leaves behind when it is SIGKILLed holding the lock: the lock, no token.
+    await client.set(redisKeyOf('client-credentials:', 'lock', storeKey), 'dead-replica', {
+      PX: 1500,
+    });
+    await client.quit();
+
+    app = await startReplica(authority, reg, {
+      redisUrl: redis.url,
+      encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
+      lockWaitMs: 10_000,
+    });
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+
+    expect(token.source).toBe('network');
+    expect(authority.countTokenRequests({ tenantId: reg.tenantId })).toBe(1);
+    // It waited on the lock, and the lock's expiry — not the wait bound — let it go.
+    expect(app.tokens.getCacheStats()).toMatchObject({
+      lockWaits: 1,
+      lockWaitTimeouts: 0,
+      lockAcquired: 1,
+    });
+  });
+});
