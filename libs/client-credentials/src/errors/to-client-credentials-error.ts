@@ -25,60 +25,22 @@ export function toClientCredentialsError(
   const base = `Token request for credential '${where.credential}' (tenant ${where.tenantId})`;
   if (e instanceof AuthorityFailure) {
     const ctx: ErrorContext = { ...where, ...e.detail, cause: e.reason };
-    switch (e.kind) {
-      case 'rejected': {
-        const credentialProblem =
-          (ctx.aadsts !== undefined && CREDENTIAL_AADSTS.has(ctx.aadsts)) ||
-          ctx.oauthError === 'invalid_client';
-        return new TokenRequestRejectedError(
-          credentialProblem ? 'credential_rejected' : 'request_rejected',
-          `${base} was rejected: ${e.errorMessage}.`,
-          ctx,
-        );
-      }
-      case 'throttled':
-        return new TokenEndpointError(
-          'throttled',
-          `${base} was throttled: ${e.errorMessage}.`,
-          ctx,
-          true,
-        );
-      case 'endpoint_unavailable':
-        return new TokenEndpointError(
-          'endpoint_unavailable',
-          `${base} failed: ${e.errorMessage}.`,
-          ctx,
-          true,
-        );
-      case 'timeout':
-        return new TokenEndpointError(
-          'timeout',
-          `${base} timed out: ${e.errorMessage}.`,
-          ctx,
-          true,
-        );
-      case 'network_error':
-        return new TokenEndpointError(
-          'network_error',
-          `${base} failed: ${e.errorMessage}.`,
-          ctx,
-          true,
-        );
-      case 'invalid_response':
-        return new TokenEndpointError(
-          'invalid_response',
-          `${base} failed: ${e.errorMessage}.`,
-          ctx,
-          true,
-        );
+    if (e.kind === 'rejected') {
+      return new TokenRequestRejectedError(
+        rejectionCode(ctx.aadsts, ctx.oauthError),
+        `${base} was rejected: ${e.errorMessage}.`,
+        ctx,
+      );
     }
+    // Every other kind is a transient endpoint failure whose code is the kind itself.
+    const verb =
+      e.kind === 'throttled' ? 'was throttled' : e.kind === 'timeout' ? 'timed out' : 'failed';
+    return new TokenEndpointError(e.kind, `${base} ${verb}: ${e.errorMessage}.`, ctx, true);
   }
   if (e instanceof ServerError) {
     const aadsts = Number(e.errorNo) || undefined;
     return new TokenRequestRejectedError(
-      aadsts !== undefined && CREDENTIAL_AADSTS.has(aadsts)
-        ? 'credential_rejected'
-        : 'request_rejected',
+      rejectionCode(aadsts, e.errorCode),
       `${base} was rejected: ${e.errorCode}.`,
       {
         ...where,
@@ -101,4 +63,14 @@ export function toClientCredentialsError(
     `${base} failed: ${(e as Error)?.message ?? String(e)}.`,
     { ...where, cause: e },
   );
+}
+
+/** A refusal of the credential itself (the chain may move on) or of the request. */
+function rejectionCode(
+  aadsts: number | undefined,
+  oauthError: string | undefined,
+): 'credential_rejected' | 'request_rejected' {
+  const credential =
+    (aadsts !== undefined && CREDENTIAL_AADSTS.has(aadsts)) || oauthError === 'invalid_client';
+  return credential ? 'credential_rejected' : 'request_rejected';
 }
