@@ -7,8 +7,7 @@ export {
   ENVIRONMENT_VARIABLES,
 } from './client-credentials.config';
 export { ClientCredentialsModule } from './client-credentials.module';
-export { ClientCredentialsHealthIndicator } from './client-credentials.health';
-export type { ClientCredentialsHealthOptions, CredentialHealth } from './client-credentials.health';
+// The health indicator needs @nestjs/terminus: it is exported by `@app/client-credentials/health`.
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 export type { ClientCredentialsModuleAsyncOptions } from './client-credentials.module-definition';
 export type {

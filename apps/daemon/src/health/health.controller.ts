@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { ClientCredentialsHealthIndicator } from '@app/client-credentials';
+import { ClientCredentialsHealthIndicator } from '@app/client-credentials/health';
 import { WorkerScheduler } from '../workers/worker-scheduler.service';
 
 /**

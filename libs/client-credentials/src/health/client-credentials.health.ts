@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import type { CredentialStats } from './token-metrics';
-import { TokenService } from './token.service';
+import type { CredentialStats } from '../token-metrics';
+import { TokenService } from '../token.service';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
