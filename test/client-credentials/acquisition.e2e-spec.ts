@@ -1,5 +1,12 @@
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { AccessToken, CredentialSource, TokenRequestRejectedError } from '@app/client-credentials';
+import {
+  AccessToken,
+  ClientCredentialsModule,
+  CredentialSource,
+  TokenRequestRejectedError,
+  TokenService,
+} from '@app/client-credentials';
+import { Test } from '@nestjs/testing';
 import { callApi, localCredential, startTokenApp, TokenApp } from '../support/token-app';
 
 /**
@@ -265,5 +272,60 @@ describe('TokenService: acquisition', () => {
       code: 'tenant_invalid',
     });
     expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(0);
+  });
+
+  it('keeps every default when forRootAsync gets options as undefined from a config service', async () => {
+    const tenant = authority.createTenant();
+    const appReg = tenant.createApp();
+    const secret = appReg.addSecret();
+    // What ConfigService.get() answers for keys that are not set.
+    const unset = (_key: string): number | boolean | undefined => undefined;
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ClientCredentialsModule.forRootAsync({
+          useFactory: () => ({
+            credentials: {
+              api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret }]),
+            },
+            cache: { maxEntries: unset('CACHE_MAX') as number },
+            refresh: {
+              refreshAt: unset('REFRESH_AT') as number,
+              expirySkewSeconds: unset('SKEW') as number,
+            },
+            retry: { maxAttempts: unset('ATTEMPTS') as number },
+            timeouts: {
+              acquireMs: unset('ACQUIRE_MS') as number,
+              requestMs: unset('REQUEST_MS') as number,
+            },
+          }),
+        }),
+      ],
+    }).compile();
+    const ctx = await moduleRef.init();
+    try {
+      const tokens = ctx.get(TokenService);
+      const first = await tokens.getAccessToken(authority.apiScope);
+      const second = await tokens.getAccessToken(authority.apiScope);
+
+      expect([first.source, second.source]).toEqual(['network', 'cache']);
+      expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(1);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('sends a secret without the newline a secrets file left behind', async () => {
+    const tenant = authority.createTenant();
+    const appReg = tenant.createApp();
+    const secret = appReg.addSecret();
+    app = await startTokenApp({
+      credentials: {
+        api: credentialOf(tenant.tenantId, appReg.clientId, [
+          { type: 'secret', secret: `${secret}\n` },
+        ]),
+      },
+    });
+
+    await expectAccepted(await app.tokens.getAccessToken(authority.apiScope));
   });
 });

@@ -190,4 +190,129 @@ describe('TokenService: refresh and outages', () => {
     expect((await patient).source).toBe('network');
     expect(authority.countTokenRequests({ clientId })).toBe(1);
   });
+
+  describe('callers that stop waiting', () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    beforeEach(() => {
+      unhandled.length = 0;
+      process.on('unhandledRejection', record);
+    });
+    afterEach(() => {
+      process.off('unhandledRejection', record);
+    });
+
+    it('an already-aborted signal during an outage starts nothing and leaves no rejection unhandled', async () => {
+      const { tenantId, clientId, tokens } = await setup(60, 30, {
+        retry: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100 },
+      });
+      authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503 });
+      const gone = AbortSignal.abort();
+
+      // Cold, then in the cool-down that the patient caller's failure starts.
+      await expect(
+        tokens.getAccessToken(authority.apiScope, { signal: gone }),
+      ).rejects.toMatchObject({ code: 'aborted' });
+      await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+        code: 'endpoint_unavailable',
+      });
+      await expect(
+        tokens.getAccessToken(authority.apiScope, { signal: gone }),
+      ).rejects.toMatchObject({ code: 'aborted' });
+      await sleep(100);
+
+      expect(unhandled).toEqual([]);
+      expect(authority.countTokenRequests({ clientId })).toBe(1);
+    });
+
+    it('callers that abort while the request fails leave no rejection unhandled', async () => {
+      const { tenantId, clientId, tokens } = await setup(60, 30, {
+        retry: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100 },
+      });
+      authority.faults.add({ target: 'token', tenantId, kind: 'latency', latencyMs: 200 });
+      authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503 });
+      const controller = new AbortController();
+
+      const calls = Array.from({ length: 20 }, () =>
+        tokens.getAccessToken(authority.apiScope, { signal: controller.signal }),
+      );
+      controller.abort();
+      for (const call of calls) await expect(call).rejects.toMatchObject({ code: 'aborted' });
+      await eventually(() => authority.countTokenRequests({ clientId }) === 1);
+      await sleep(400);
+
+      expect(unhandled).toEqual([]);
+      expect(authority.countTokenRequests({ clientId })).toBe(1);
+    });
+  });
+
+  describe('Retry-After is honoured up to retry.maxRetryAfterMs', () => {
+    const day = 86_400;
+
+    it('a cold caller retries after the cap, not after a day', async () => {
+      const { tenantId, clientId, tokens } = await setup(60, 30, {
+        retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 100, maxRetryAfterMs: 300 },
+        timeouts: { requestMs: 1000, acquireMs: 3000 },
+      });
+      authority.faults.add({
+        target: 'token',
+        tenantId,
+        kind: 'throttle',
+        retryAfterSeconds: day,
+        times: 1,
+      });
+
+      const token = await tokens.getAccessToken(authority.apiScope);
+
+      expect(token.source).toBe('network');
+      expect(authority.countTokenRequests({ clientId, outcome: 'fault' })).toBe(1);
+      expect(authority.countTokenRequests({ clientId, outcome: 'ok' })).toBe(1);
+    });
+
+    it('callers are not locked out for the day a 429 asked for', async () => {
+      const { tenantId, clientId, tokens } = await setup(60, 30, {
+        retry: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, maxRetryAfterMs: 300 },
+      });
+      authority.faults.add({
+        target: 'token',
+        tenantId,
+        kind: 'throttle',
+        retryAfterSeconds: day,
+        times: 1,
+      });
+      await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+        code: 'throttled',
+      });
+
+      // The authority is fine again: within the cap (not a day) a caller gets a token.
+      let token: AccessToken | undefined;
+      await eventually(() => {
+        void tokens.getAccessToken(authority.apiScope).then(
+          (t) => (token = t),
+          () => undefined,
+        );
+        return token !== undefined;
+      }, 5000);
+      expect(authority.countTokenRequests({ clientId, outcome: 'fault' })).toBe(1);
+      expect(authority.countTokenRequests({ clientId, outcome: 'ok' })).toBe(1);
+    });
+
+    it('the background refresh tries again after the cap instead of giving up', async () => {
+      const { tenantId, tokens } = await setup(6, 1, {
+        retry: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 100, maxRetryAfterMs: 300 },
+      });
+      await tokens.getAccessToken(authority.apiScope);
+      await tokens.getAccessToken(authority.apiScope);
+      authority.faults.add({
+        target: 'token',
+        tenantId,
+        kind: 'throttle',
+        retryAfterSeconds: day,
+        times: 1,
+      });
+
+      await eventually(() => tokens.getStats().refreshes === 1, 4000);
+      expect(authority.countTokenRequests({ tenantId, outcome: 'fault' })).toBe(1);
+    });
+  });
 });

@@ -85,4 +85,32 @@ describe('TokenService shutdown', () => {
       code: 'shutdown',
     });
   });
+
+  it('leaves no refresh timer on tokens evicted from memory while they were being stored', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const secret = reg.addSecret();
+    const tenants = [home, ...Array.from({ length: 40 }, () => authority.createTenant())];
+    for (const t of tenants) {
+      if (t !== home) t.createApp({ clientId: reg.clientId, secret });
+      authority.setAccessTokenLifetime(60, { tenantId: t.tenantId, refreshInSeconds: 30 });
+    }
+    const timers = timerTracker();
+    timers.start();
+
+    const app = await startTokenApp({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+      },
+      cache: { maxEntries: 1 },
+    });
+    await Promise.all(
+      tenants.map((t) => app.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId })),
+    );
+    await app.close();
+    await sleep(300);
+    timers.stop();
+
+    expect(timers.count()).toBe(0);
+  });
 });

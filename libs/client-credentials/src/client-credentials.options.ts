@@ -162,13 +162,15 @@ export interface CacheOptions {
 export interface RefreshOptions {
   /**
    * Fraction of a token's lifetime after which it is refreshed in the background, when the
-   * authority sends no `refresh_in`.
+   * authority sends no `refresh_in`. `refreshAt − jitter` must be at least 0.1: a token is never
+   * refreshed before a tenth of its life (an authority's `refresh_in` is floored the same way).
    * @default 0.5
    */
   refreshAt?: number;
   /**
    * Random spread of the refresh time, as a fraction of the lifetime, so that many tokens and
-   * replicas do not refresh at the same instant.
+   * replicas do not refresh at the same instant (at most 0.25). Replicas that share a token
+   * through Redis also spread their own refresh points by this much.
    * @default 0.05
    */
   jitter?: number;
@@ -198,6 +200,13 @@ export interface RetryOptions {
    * @default 30000
    */
   maxDelayMs?: number;
+  /**
+   * The longest `Retry-After` honoured (at most 60 s). A longer one — a misbehaving proxy's
+   * `Retry-After: 86400` — is cut to this, so that callers and the background refresh try again
+   * within a minute instead of being locked out for as long as it says.
+   * @default 60000
+   */
+  maxRetryAfterMs?: number;
   /**
    * How long a skipped credential source (unavailable or rejected) is passed over before it is
    * tried again.

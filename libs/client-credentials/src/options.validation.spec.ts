@@ -32,6 +32,50 @@ describe('resolveOptions', () => {
     expect(r.cache.maxEntries).toBe(10_000);
   });
 
+  it('reads an option given as undefined (an unset config key) as its default', () => {
+    const r = resolveOptions({
+      ...good(),
+      cache: { maxEntries: undefined, keyPrefix: undefined },
+      refresh: { refreshAt: undefined, jitter: undefined, expirySkewSeconds: undefined },
+      retry: {
+        maxAttempts: undefined,
+        initialDelayMs: undefined,
+        maxDelayMs: undefined,
+        maxRetryAfterMs: undefined,
+        sourceCoolDownMs: undefined,
+      },
+      timeouts: { requestMs: undefined, acquireMs: undefined, managedIdentityMs: undefined },
+    });
+    expect(r.cache).toMatchObject({ maxEntries: 10_000, keyPrefix: 'client-credentials:' });
+    expect(r.refresh).toEqual({ refreshAt: 0.5, jitter: 0.05, expirySkewSeconds: 120 });
+    expect(r.retry).toEqual({
+      maxAttempts: 3,
+      initialDelayMs: 200,
+      maxDelayMs: 30_000,
+      maxRetryAfterMs: 60_000,
+      sourceCoolDownMs: 60_000,
+    });
+    expect(r.timeouts).toEqual({ requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 });
+  });
+
+  it('sends the secret it validated: without the newline a file left behind', () => {
+    const o = good();
+    o.credentials.api.sources = [{ type: 'secret', secret: '  p@ss\n' }];
+    expect(resolveOptions(o).credentials.get('api')!.sources[0]).toEqual({
+      type: 'secret',
+      secret: 'p@ss',
+    });
+  });
+
+  it('keeps the caller’s own assertion callback', () => {
+    const getAssertion = () => 'jwt';
+    const o = good();
+    o.credentials.api.sources = [{ type: 'assertion', getAssertion }];
+    const source = resolveOptions(o).credentials.get('api')!.sources[0];
+    expect(source).toMatchObject({ type: 'assertion' });
+    expect((source as { getAssertion: unknown }).getAssertion).toBe(getAssertion);
+  });
+
   it('leaves the default unset when several credentials exist and none is named', () => {
     const o = good();
     o.credentials.other = { ...o.credentials.api };
@@ -151,6 +195,48 @@ describe('resolveOptions', () => {
         'refresh.refreshAt: must be between 0 and 1',
         'retry.maxAttempts: must be at least 1',
         'timeouts.requestMs: must be a whole number',
+      ],
+    ],
+    [
+      { ...good(), refresh: { refreshAt: 0 } },
+      [
+        'refresh.refreshAt: leaves refreshAt − jitter = -0.05: a token must be used for at least 0.1 of its lifetime before it is refreshed — raise refreshAt (default 0.5) or lower jitter',
+      ],
+    ],
+    [
+      { ...good(), refresh: { refreshAt: 0.3, jitter: 0.25 } },
+      [
+        'refresh.refreshAt: leaves refreshAt − jitter = 0.05: a token must be used for at least 0.1 of its lifetime before it is refreshed — raise refreshAt (default 0.5) or lower jitter',
+      ],
+    ],
+    [
+      { ...good(), retry: { maxRetryAfterMs: 86_400_000 } },
+      ['retry.maxRetryAfterMs: must be between 0 and 60000 — a longer wait locks callers out'],
+    ],
+    [
+      {
+        credentials: {
+          api: {
+            tenantId: TENANT,
+            clientId: 'client',
+            sources: [{ type: 'secret', secret: 's' }, { type: 'managed-identity' }],
+          },
+        },
+      },
+      [
+        "credentials.api.sources: mixes 'managed-identity' (the managed identity's own tokens) with app credentials: its tokens would be of two different identities under one name — give the managed identity a credential of its own, or use 'managed-identity-assertion' to sign in as the app",
+      ],
+    ],
+    [
+      {
+        credentials: {
+          mi: {
+            sources: [{ type: 'managed-identity' }, { type: 'managed-identity', clientId: 'x' }],
+          },
+        },
+      },
+      [
+        'credentials.mi.sources: names several different managed identities: their tokens would be of different identities under one name — give each a credential of its own',
       ],
     ],
   ])('rejects %j naming the field and the fix', (options, expected) => {

@@ -1,11 +1,16 @@
 import { z } from 'zod';
-import { DEFAULTS } from './client-credentials.constants';
+import { DEFAULTS, MIN_REFRESH_FRACTION } from './client-credentials.constants';
 import type {
   ClientCredentialsModuleOptions,
   CredentialSource,
+  RefreshOptions,
+  RetryOptions,
+  TimeoutOptions,
 } from './client-credentials.options';
+import type { SharedCacheOptions } from './shared-cache/shared-cache.options';
 import { ConfigurationError } from './errors/client-credentials.errors';
 import { tenantProblem } from './request-validation';
+import { managedIdentityId } from './sources/managed-identity.source';
 import type { ResolvedSharedCacheOptions } from './shared-cache/shared-cache.options';
 import { resolveSharedCache, sharedCacheSchema } from './shared-cache/shared-cache.validation';
 
@@ -34,6 +39,14 @@ export interface ResolvedOptions {
   readonly refresh: Required<NonNullable<ClientCredentialsModuleOptions['refresh']>>;
   readonly retry: Required<NonNullable<ClientCredentialsModuleOptions['retry']>>;
   readonly timeouts: Required<NonNullable<ClientCredentialsModuleOptions['timeouts']>>;
+}
+
+/** What the token path needs of the options: timings and bounds, never a credential's secrets. */
+export interface TokenPolicy {
+  readonly maxEntries: number;
+  readonly refresh: ResolvedOptions['refresh'];
+  readonly retry: ResolvedOptions['retry'];
+  readonly timeouts: ResolvedOptions['timeouts'];
 }
 
 const nonEmpty = (what: string, fix: string) =>
@@ -153,6 +166,28 @@ const credential = z
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.
     const identityOnly = c.sources.every((s) => s.type === 'managed-identity');
+    // One credential name, one principal: a chain's sources are fallbacks for the same identity.
+    if (!identityOnly && c.sources.some((s) => s.type === 'managed-identity')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources'],
+        message:
+          "mixes 'managed-identity' (the managed identity's own tokens) with app credentials: its tokens would be of two different identities under one name — give the managed identity a credential of its own, or use 'managed-identity-assertion' to sign in as the app",
+      });
+    }
+    const principals = new Set(
+      c.sources
+        .filter((s) => s.type === 'managed-identity')
+        .map((s) => JSON.stringify(managedIdentityId(s))),
+    );
+    if (principals.size > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sources'],
+        message:
+          'names several different managed identities: their tokens would be of different identities under one name — give each a credential of its own',
+      });
+    }
     for (const [field, fix] of [
       ['tenantId', 'set the directory (tenant) ID'],
       ['clientId', 'set the application (client) ID'],
@@ -218,12 +253,29 @@ const schema = z
     refresh: z
       .strictObject({
         refreshAt: fraction.optional(),
-        jitter: fraction.optional(),
+        jitter: z
+          .number({ error: 'must be a number' })
+          .min(0, { error: 'must be between 0 and 0.25' })
+          .max(0.25, { error: 'must be between 0 and 0.25' })
+          .optional(),
         expirySkewSeconds: z
           .number({ error: 'must be a number' })
           .min(0, { error: 'must be between 0 and 3600' })
           .max(3600, { error: 'must be between 0 and 3600' })
           .optional(),
+      })
+      .superRefine((r, ctx) => {
+        // A refresh point at (or, with jitter, before) the start of a token's life would make
+        // every cache hit start a token request.
+        const at = r.refreshAt ?? DEFAULTS.refresh.refreshAt;
+        const jitter = r.jitter ?? DEFAULTS.refresh.jitter;
+        if (at - jitter < MIN_REFRESH_FRACTION) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [r.refreshAt === undefined ? 'jitter' : 'refreshAt'],
+            message: `leaves refreshAt − jitter = ${+(at - jitter).toFixed(3)}: a token must be used for at least ${MIN_REFRESH_FRACTION} of its lifetime before it is refreshed — raise refreshAt (default ${DEFAULTS.refresh.refreshAt}) or lower jitter`,
+          });
+        }
       })
       .optional(),
     retry: z
@@ -231,6 +283,12 @@ const schema = z
         maxAttempts: positiveInt(10).optional(),
         initialDelayMs: positiveInt(60_000).optional(),
         maxDelayMs: positiveInt(600_000).optional(),
+        maxRetryAfterMs: z
+          .number({ error: 'must be a number' })
+          .int({ error: 'must be a whole number' })
+          .min(0, { error: 'must be between 0 and 60000' })
+          .max(60_000, { error: 'must be between 0 and 60000 — a longer wait locks callers out' })
+          .optional(),
         sourceCoolDownMs: positiveInt(86_400_000).optional(),
       })
       .optional(),
@@ -284,9 +342,9 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
     });
     throw new ConfigurationError(problems);
   }
-  const o = options;
+  const o = parsed.data;
   const credentials = new Map<string, ResolvedCredential>();
-  for (const [name, c] of Object.entries(parsed.data.credentials)) {
+  for (const [name, c] of Object.entries(o.credentials)) {
     credentials.set(name, {
       name,
       // A managed identity has no tenant or app of its own to name: these keep its cache keys apart.
@@ -294,22 +352,43 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       clientId: c.clientId ?? managedIdentityName(c.sources),
       authorityHost: (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
       protocol: c.protocol ?? DEFAULTS.protocol,
-      // The caller's own objects: the assertion callback must stay the caller's function.
-      sources: o.credentials[name].sources,
+      // The validated sources: what is sent is what was checked (a secret without the newline a
+      // file left behind). Functions such as getAssertion are kept as the caller's own.
+      sources: c.sources as CredentialSource[],
       ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
     });
   }
   const names = [...credentials.keys()];
+  const cache = withDefaults<{ maxEntries?: number; keyPrefix?: string }>(DEFAULTS.cache, o.cache);
+  const timeouts = withDefaults<TimeoutOptions>(DEFAULTS.timeouts, o.timeouts);
   return {
     credentials,
     defaultCredential: o.defaultCredential ?? (names.length === 1 ? names[0] : undefined),
     cache: {
-      ...DEFAULTS.cache,
-      ...o.cache,
-      shared: o.cache?.shared === undefined ? undefined : resolveSharedCache(o.cache.shared),
+      ...cache,
+      store: o.cache?.store as ResolvedOptions['cache']['store'],
+      shared:
+        o.cache?.shared === undefined
+          ? undefined
+          : resolveSharedCache(o.cache.shared as SharedCacheOptions),
     },
-    refresh: { ...DEFAULTS.refresh, ...o.refresh },
-    retry: { ...DEFAULTS.retry, ...o.retry },
-    timeouts: { ...DEFAULTS.timeouts, ...o.timeouts },
+    refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
+    retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
+    timeouts,
   };
+}
+
+/**
+ * `defaults` overlaid with the given values that are set: an option given as `undefined` (what a
+ * config service answers for an unset key) means its default, never "none".
+ */
+export function withDefaults<T extends object>(
+  defaults: Required<T>,
+  given: T | undefined,
+): Required<T> {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(given ?? {})) {
+    if (v !== undefined && k in defaults) out[k] = v;
+  }
+  return out as Required<T>;
 }

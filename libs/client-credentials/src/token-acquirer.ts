@@ -1,9 +1,10 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from './access-token';
 import { backoffDelay, sleep } from './backoff';
-import { MAX_COOL_DOWN_MS } from './client-credentials.constants';
+import { MIN_REFRESH_FRACTION } from './client-credentials.constants';
+import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from './errors/client-credentials.errors';
-import type { ResolvedOptions } from './options.validation';
+import type { TokenPolicy } from './options.validation';
 import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
 import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
 import type { TokenMetrics } from './token-metrics';
@@ -12,13 +13,6 @@ import type { TokenMetrics } from './token-metrics';
 interface Acquired {
   readonly entry: CachedEntry;
   readonly token: AccessToken;
-}
-
-/** After a failed acquisition, callers of the same token get its error at once until `until`. */
-interface CoolDown {
-  readonly until: number;
-  readonly failures: number;
-  readonly error: ClientCredentialsError;
 }
 
 /**
@@ -32,7 +26,7 @@ interface CoolDown {
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
-  private readonly coolDowns = new Map<string, CoolDown>();
+  private readonly coolDowns: CoolDowns;
   private readonly shutdown = new AbortController();
   /** Called with every entry that becomes current, to schedule its refresh. */
   onCurrent: (entry: CachedEntry) => void = () => undefined;
@@ -40,17 +34,24 @@ export class TokenAcquirer {
   constructor(
     private readonly cache: TokenCache,
     private readonly metrics: TokenMetrics,
-    private readonly options: ResolvedOptions,
+    private readonly options: TokenPolicy,
     private readonly logger: LoggerService,
     private readonly flight?: CrossProcessFlight,
-  ) {}
+  ) {
+    this.coolDowns = new CoolDowns(options.retry, options.maxEntries);
+  }
 
   /** A token for a caller with nothing usable in memory; `force` skips the store. */
   async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
+    // A caller that gave up already starts nothing.
+    if (signal?.aborted) throw aborted(request);
     const flightKey = force ? `${request.key}\nforce` : request.key;
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
       flight = this.load(request, force).finally(() => this.flights.delete(flightKey));
+      // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
+      // see, never an unhandled rejection that would end the process.
+      flight.catch(() => undefined);
       this.flights.set(flightKey, flight);
     }
     return (await this.wait(flight, request, signal)).token;
@@ -69,12 +70,12 @@ export class TokenAcquirer {
       const fetch = async (): Promise<Acquired> => {
         try {
           const entry = await this.fetch(request, Date.now() + this.options.timeouts.acquireMs, 1);
-          this.coolDowns.delete(request.key);
+          this.coolDowns.end(request.key);
           request.credential.stats.refreshes++;
           return { entry, token: entry.hit };
         } catch (e) {
           // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
-          throw this.coolDown(request.key, e as ClientCredentialsError);
+          throw this.coolDowns.start(request.key, e as ClientCredentialsError);
         }
       };
       flight = (async (): Promise<Acquired> => {
@@ -106,8 +107,8 @@ export class TokenAcquirer {
     // The store first, even in a cool-down: another replica may have fetched the token since.
     const stored = force ? undefined : await this.fromStore(request);
     if (stored !== undefined) return stored;
-    const cool = this.coolDowns.get(request.key);
-    if (cool !== undefined && Date.now() < cool.until) throw cool.error;
+    const cooling = this.coolDowns.current(request.key);
+    if (cooling !== undefined) throw cooling;
     if (force) return this.fetchForCaller(request);
     return this.flight === undefined
       ? this.fetchForCaller(request)
@@ -149,7 +150,7 @@ export class TokenAcquirer {
         Date.now() + this.options.timeouts.acquireMs,
         this.options.retry.maxAttempts,
       );
-      this.coolDowns.delete(request.key);
+      this.coolDowns.end(request.key);
       const h = entry.hit;
       const token = new AccessToken(
         h.token,
@@ -162,22 +163,8 @@ export class TokenAcquirer {
       );
       return { entry, token };
     } catch (e) {
-      throw this.coolDown(request.key, e as ClientCredentialsError);
+      throw this.coolDowns.start(request.key, e as ClientCredentialsError);
     }
-  }
-
-  /** Records a failed acquisition: callers of `key` get `error` at once for a growing while. */
-  private coolDown(key: string, error: ClientCredentialsError): ClientCredentialsError {
-    const failures = (this.coolDowns.get(key)?.failures ?? 0) + 1;
-    // Short enough that callers recover within seconds of an outage's end; Retry-After still rules.
-    const backoff = Math.min(backoffDelay(failures - 1, this.options.retry), MAX_COOL_DOWN_MS);
-    const until = Date.now() + Math.max(backoff, error.retryAfterMs ?? 0);
-    this.coolDowns.delete(key);
-    this.coolDowns.set(key, { until, failures, error });
-    if (this.coolDowns.size > this.options.cache.maxEntries) {
-      this.coolDowns.delete(this.coolDowns.keys().next().value as string);
-    }
-    return error;
   }
 
   /** Token requests until one succeeds, a failure is not transient, or time or attempts run out. */
@@ -223,16 +210,20 @@ export class TokenAcquirer {
     }
   }
 
-  /** When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter. */
+  /**
+   * When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter.
+   * Jitter never moves it before a tenth of the lifetime (or before the authority's own earlier
+   * refresh_in): a refresh point at the token's birth would make every cache hit a request.
+   */
   private refreshOn(obtainedAt: number, expiresOn: number, suggested?: number): number {
     const { refreshAt, jitter } = this.options.refresh;
     const lifetime = expiresOn - obtainedAt;
-    const base =
-      suggested !== undefined && suggested > obtainedAt && suggested < expiresOn
-        ? suggested
-        : obtainedAt + lifetime * refreshAt;
+    const fromAuthority =
+      suggested !== undefined && suggested > obtainedAt && suggested < expiresOn;
+    const base = fromAuthority ? suggested : obtainedAt + lifetime * refreshAt;
     const spread = (Math.random() * 2 - 1) * lifetime * jitter;
-    return Math.min(expiresOn, Math.max(obtainedAt, base + spread));
+    const earliest = Math.min(base, obtainedAt + lifetime * MIN_REFRESH_FRACTION);
+    return Math.min(expiresOn, Math.max(earliest, base + spread));
   }
 
   /** Waits for a flight, no longer than `timeouts.acquireMs`, and not past the caller's signal. */
@@ -242,11 +233,7 @@ export class TokenAcquirer {
     signal?: AbortSignal,
   ): Promise<Acquired> {
     const where = { credential: request.credential.name, tenantId: request.tenantId };
-    if (signal?.aborted) {
-      return Promise.reject(
-        new ClientCredentialsError('aborted', 'The caller aborted the token request.', where),
-      );
-    }
+    if (signal?.aborted) return Promise.reject(aborted(request));
     const ms = this.options.timeouts.acquireMs;
     return new Promise<Acquired>((resolve, reject) => {
       const done = () => {
@@ -267,9 +254,7 @@ export class TokenAcquirer {
       timer.unref();
       const onAbort = () => {
         done();
-        reject(
-          new ClientCredentialsError('aborted', 'The caller aborted the token request.', where),
-        );
+        reject(aborted(request));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       flight.then(
@@ -284,4 +269,11 @@ export class TokenAcquirer {
       );
     });
   }
+}
+
+function aborted(request: TokenRequest): ClientCredentialsError {
+  return new ClientCredentialsError('aborted', 'The caller aborted the token request.', {
+    credential: request.credential.name,
+    tenantId: request.tenantId,
+  });
 }

@@ -36,19 +36,32 @@ export class CachedEntry {
   readonly hit: AccessToken;
   /** Epoch ms until which the token is served. */
   readonly usableUntil: number;
-  /** Set by every cache hit: a background refresh is only worth it for a token in use. */
-  used = false;
+  /** When the background refresh should start (never after the token stops being served). */
+  readonly refreshAt: number;
+  /**
+   * Counted by every cache hit: a background refresh is only worth it for a token in use, and
+   * eviction keeps entries hit since it last looked (`seenHits`).
+   */
+  hits = 0;
+  /** `hits` when eviction last passed over this entry; a new entry is spared once, as if hit. */
+  seenHits = -1;
   /** A background refresh of this entry is running or has given up. */
   refreshing = false;
   timer?: NodeJS.Timeout;
 
+  /**
+   * @param refreshDelayMs this process's own delay after the stored refresh point: replicas that
+   * adopted one shared token must not all start refreshing it at the same instant.
+   */
   constructor(
     readonly request: TokenRequest,
     readonly stored: StoredToken,
     skewMs: number,
+    refreshDelayMs = 0,
   ) {
     const lifetime = stored.expiresOn - stored.obtainedAt;
     this.usableUntil = stored.expiresOn - Math.min(skewMs, lifetime / 4);
+    this.refreshAt = Math.min(stored.refreshOn + refreshDelayMs, this.usableUntil);
     this.hit = new AccessToken(
       stored.token,
       stored.tokenType,
@@ -60,13 +73,8 @@ export class CachedEntry {
     );
   }
 
-  /** When the background refresh should start (never after the token stops being served). */
   get key(): string {
     return this.request.key;
-  }
-
-  get refreshAt(): number {
-    return Math.min(this.stored.refreshOn, this.usableUntil);
   }
 
   dispose(): void {
@@ -83,10 +91,15 @@ export class CachedEntry {
 export class TokenCache {
   private readonly memo = new Map<string, CachedEntry>();
 
+  /**
+   * @param jitter fraction of a token's lifetime over which this process spreads its refresh of
+   * a token read from the store (another replica's), after the stored refresh point
+   */
   constructor(
     private readonly store: Cache,
     private readonly maxEntries: number,
     private readonly skewMs: number,
+    private readonly jitter: number,
     private readonly logger: LoggerService,
   ) {}
 
@@ -125,7 +138,8 @@ export class TokenCache {
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
         if (!isStoredToken(value)) continue;
-        const entry = new CachedEntry(request, value, this.skewMs);
+        const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
+        const entry = new CachedEntry(request, value, this.skewMs, spread);
         if (now >= entry.usableUntil || !accept(entry)) continue;
         if (level > 0) await this.fill(stores.slice(0, level), keys[i], entry);
         return entry;
@@ -180,13 +194,29 @@ export class TokenCache {
       this.memo.delete(entry.key);
     }
     this.memo.set(entry.key, entry);
-    if (this.memo.size > this.maxEntries) {
-      // Oldest first; an evicted token is read back from the store when asked for again.
-      const oldest = this.memo.keys().next().value as string;
-      this.memo.get(oldest)?.dispose();
-      this.memo.delete(oldest);
-    }
+    if (this.memo.size > this.maxEntries) this.evictOne();
     return entry;
+  }
+
+  /**
+   * Second-chance (CLOCK) eviction: from the oldest on, an entry hit since eviction last looked
+   * is moved to the back and spared once; the first one not hit goes. Hot tokens stay, and the hit
+   * path pays nothing beyond the counter it bumps anyway. An evicted token is read back from the
+   * store when asked for again.
+   */
+  private evictOne(): void {
+    // Each spared entry has its mark cleared, so one pass over the map always finds a victim.
+    for (let looked = 0; looked <= this.memo.size; looked++) {
+      const [key, entry] = this.memo.entries().next().value as [string, CachedEntry];
+      this.memo.delete(key);
+      if (entry.hits !== entry.seenHits && looked < this.memo.size) {
+        entry.seenHits = entry.hits;
+        this.memo.set(key, entry);
+        continue;
+      }
+      entry.dispose();
+      return;
+    }
   }
 }
 

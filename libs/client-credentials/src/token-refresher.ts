@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
-import { backoffDelay } from './backoff';
+import { backoffDelay, honouredRetryAfter } from './backoff';
 import type { ClientCredentialsError } from './errors/client-credentials.errors';
-import type { ResolvedOptions } from './options.validation';
+import type { TokenPolicy } from './options.validation';
 import type { TokenAcquirer } from './token-acquirer';
 import type { CachedEntry, TokenCache } from './token-cache';
 
@@ -17,7 +17,7 @@ export class TokenRefresher {
   constructor(
     private readonly acquirer: TokenAcquirer,
     private readonly cache: TokenCache,
-    private readonly options: ResolvedOptions,
+    private readonly options: TokenPolicy,
     private readonly logger: LoggerService,
   ) {
     acquirer.onCurrent = (entry) => this.schedule(entry);
@@ -36,12 +36,14 @@ export class TokenRefresher {
   }
 
   private schedule(entry: CachedEntry): void {
-    if (this.closed) return;
     entry.dispose();
+    // Only the entry memory serves gets a timer: one evicted (or replaced) while its store write
+    // was awaited would keep a timer nobody clears, past shutdown.
+    if (this.closed || this.cache.peek(entry.key) !== entry) return;
     entry.timer = setTimeout(
       () => {
         entry.timer = undefined;
-        if (entry.used) this.refresh(entry);
+        if (entry.hits > 0) this.refresh(entry);
       },
       Math.max(0, entry.refreshAt - Date.now()),
     );
@@ -64,8 +66,8 @@ export class TokenRefresher {
       // beats none (the endpoint may be back). A Retry-After is honoured as said.
       const left = entry.usableUntil - Date.now();
       const backoff = backoffDelay(failures, this.options.retry, error.retryAfterMs);
-      const delay =
-        backoff < left || (error.retryAfterMs ?? 0) >= left ? backoff : Math.max(left / 2, 0);
+      const retryAfter = honouredRetryAfter(error.retryAfterMs, this.options.retry);
+      const delay = backoff < left || retryAfter >= left ? backoff : Math.max(left / 2, 0);
       const until = new Date(entry.usableUntil).toISOString();
       const retry = delay < left && left > 50 && this.cache.peek(entry.key) === entry;
       const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${retry ? `Next attempt in ${Math.round(delay)} ms.` : 'No time left to retry.'} ${error.message}`;

@@ -18,7 +18,7 @@ import {
   ConfigurationError,
   InvalidRequestError,
 } from './errors/client-credentials.errors';
-import { resolveOptions, ResolvedOptions } from './options.validation';
+import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.validation';
 import { createSharedCache, memoryKeyv, type SharedCache } from './shared-cache/shared-cache';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import { scopeKey, validateScopes, validateTenant } from './request-validation';
@@ -66,16 +66,24 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       store,
       resolved.cache.maxEntries,
       resolved.refresh.expirySkewSeconds * 1000,
+      resolved.refresh.jitter,
       this.logger,
     );
+    // Timings and bounds only: no object reachable from this service holds a credential's secret.
+    const policy: TokenPolicy = {
+      maxEntries: resolved.cache.maxEntries,
+      refresh: resolved.refresh,
+      retry: resolved.retry,
+      timeouts: resolved.timeouts,
+    };
     this.acquirer = new TokenAcquirer(
       this.cache,
       this.metrics,
-      resolved,
+      policy,
       this.logger,
       this.shared?.flight,
     );
-    this.refresher = new TokenRefresher(this.acquirer, this.cache, resolved, this.logger);
+    this.refresher = new TokenRefresher(this.acquirer, this.cache, policy, this.logger);
     const problems: string[] = [];
     for (const [name, options] of resolved.credentials) {
       const credential = new Credential(
@@ -117,10 +125,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const key = `${name}\n${tenantId}\n${sk}`;
     if (options?.forceRefresh !== true) {
       const entry = this.cache.peek(key);
-      if (entry !== undefined) {
+      // The key joins scopes with spaces, which no valid scope has: asking for as many scopes as
+      // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
+      // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
+      const asked = typeof scopes === 'string' ? 1 : scopes.length;
+      if (entry !== undefined && asked === entry.request.scopes.length) {
         const now = Date.now();
         if (now < entry.usableUntil) {
-          entry.used = true;
+          entry.hits++;
           credential.stats.cacheHits++;
           if (now >= entry.refreshAt && !entry.refreshing) this.refresher.refresh(entry);
           return entry.hit;
