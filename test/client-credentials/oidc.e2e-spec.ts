@@ -4,6 +4,8 @@ import { startDevAuthority } from '@app/dev-authority';
 import type { ClientCertificate } from '@app/dev-authority';
 import { startOidcAuthority, type OidcAuthority } from '../support/oidc-authority';
 import { startTokenApp, type TokenApp } from '../support/token-app';
+import { startTokenStub, type TokenStub } from '../support/token-stub';
+import { releaseAll } from '../support/fixtures';
 
 /**
  * The same flows against oidc-provider, a certified third-party authorization server:
@@ -27,8 +29,11 @@ describe('TokenService against a third-party OIDC issuer (oidc-provider)', () =>
   beforeAll(async () => {
     // Borrow a client certificate from the dev authority's PKI.
     const dev = await startDevAuthority();
-    cert = await dev.createTenant().createApp().addCertificate();
-    await dev.close();
+    try {
+      cert = await dev.createTenant().createApp().addCertificate();
+    } finally {
+      await dev.close();
+    }
     const publicJwk = await exportJWK(await importX509(cert.certificatePem, 'PS256'));
     oidc = await startOidcAuthority([
       {
@@ -87,8 +92,7 @@ describe('TokenService against a third-party OIDC issuer (oidc-provider)', () =>
     });
   });
   afterAll(async () => {
-    await app?.close();
-    await oidc?.close();
+    await releaseAll(app, oidc);
   });
 
   it('gets a token with client_secret_post, once for many concurrent callers', async () => {
@@ -128,5 +132,79 @@ describe('TokenService against a third-party OIDC issuer (oidc-provider)', () =>
       status: 401,
       transient: false,
     });
+  });
+});
+
+/** What no third-party issuer fails on cue: discovery outages, and scope sets (loopback stub). */
+describe('TokenService against an OIDC issuer: discovery failures and scope sets', () => {
+  let stub: TokenStub;
+  let app: TokenApp | undefined;
+
+  beforeAll(async () => {
+    stub = await startTokenStub();
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => {
+    await stub?.close();
+  });
+
+  async function start(maxAttempts: number, tenantId: string) {
+    app = await startTokenApp({
+      credentials: {
+        oidc: {
+          authorityHost: stub.url,
+          tenantId,
+          clientId: 'client',
+          protocol: 'oidc',
+          ca: stub.caPem,
+          sources: [{ type: 'secret', secret: 'a-secret' }],
+        },
+      },
+      retry: { maxAttempts, initialDelayMs: 20, maxDelayMs: 50 },
+    });
+    return app.tokens;
+  }
+  const unavailable = {
+    status: 503,
+    headers: { 'content-type': 'text/html' },
+    body: '<h1>503</h1>',
+  };
+
+  it('retries a discovery document that answered 503: a transient failure, not a bad setting', async () => {
+    const tokens = await start(3, 'realm-retry');
+    stub.discoveryAnswers.push(unavailable);
+    const before = { discovery: stub.discoveryRequests, tokens: stub.requests };
+
+    const token = await tokens.getAccessToken('scope-a');
+
+    expect(token.source).toBe('network');
+    expect(stub.discoveryRequests - before.discovery).toBe(2);
+    expect(stub.requests - before.tokens).toBe(1);
+  });
+
+  it('reports a discovery outage as endpoint_unavailable, transient, with its status', async () => {
+    const tokens = await start(1, 'realm-down');
+    stub.discoveryAnswers.push(unavailable);
+
+    await expect(tokens.getAccessToken('scope-a')).rejects.toMatchObject({
+      code: 'endpoint_unavailable',
+      transient: true,
+      status: 503,
+    });
+  });
+
+  it('serves a scope set only to callers asking for that set, never to a string that joins it', async () => {
+    const tokens = await start(1, 'realm-scopes');
+    const before = stub.requests;
+    await tokens.getAccessToken(['scope-b', 'scope-a']);
+    expect((await tokens.getAccessToken(['scope-a', 'scope-b'])).source).toBe('cache');
+
+    for (const joined of ['scope-a scope-b', ['scope-a scope-b'], ['scope-a', 'scope-b c']]) {
+      await expect(tokens.getAccessToken(joined)).rejects.toMatchObject({ code: 'scope_invalid' });
+    }
+    expect(stub.requests - before).toBe(1);
   });
 });

@@ -32,8 +32,17 @@ export interface TokenStub {
   readonly caPem: string;
   /** The answer to the next token requests. */
   answer: StubAnswer;
+  /**
+   * Answers to the next discovery requests (`GET /{tenant}/.well-known/openid-configuration`,
+   * what msal asks an `oidc` authority for), one each, in order; then a valid document.
+   */
+  readonly discoveryAnswers: StubAnswer[];
   /** Token requests received so far. */
   readonly requests: number;
+  /** Discovery requests received so far. */
+  readonly discoveryRequests: number;
+  /** The `scope` of each token request, in order. */
+  readonly scopes: string[];
   close(): Promise<void>;
 }
 
@@ -42,22 +51,50 @@ export async function startTokenStub(): Promise<TokenStub> {
   const ca = await createCa('token stub CA');
   const leaf = await issueCertificate({ subject: '127.0.0.1', issuer: ca, kind: 'server' });
   let requests = 0;
+  let discoveryRequests = 0;
+  const scopes: string[] = [];
   const stub = {
     answer: GOOD_ANSWER,
+    scopes,
+    discoveryAnswers: [] as StubAnswer[],
     get requests() {
       return requests;
+    },
+    get discoveryRequests() {
+      return discoveryRequests;
     },
   } as TokenStub & { answer: StubAnswer };
   const server: Server = createServer(
     { key: leaf.privateKeyPem, cert: leaf.certificatePem },
     (req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        const discovery = /^(\/[^/?]+)\/\.well-known\/openid-configuration(\?|$)/.exec(
+          req.url ?? '',
+        );
+        if (req.method === 'GET' && discovery !== null) {
+          discoveryRequests++;
+          const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}${discovery[1]}`;
+          const answer = stub.discoveryAnswers.shift() ?? {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              issuer: base,
+              token_endpoint: `${base}/oauth2/v2.0/token`,
+              authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+              jwks_uri: `${base}/keys`,
+            }),
+          };
+          res.writeHead(answer.status, answer.headers).end(answer.body);
+          return;
+        }
         if (req.method !== 'POST' || !/\/oauth2\/v2\.0\/token(\?|$)/.test(req.url ?? '')) {
           res.writeHead(404).end();
           return;
         }
         requests++;
+        scopes.push(new URLSearchParams(Buffer.concat(chunks).toString()).get('scope') ?? '');
         const { status, headers, body } = stub.answer;
         res.writeHead(status, headers).end(body);
       });

@@ -15,6 +15,12 @@ const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
  */
 export class AuthorityNetworkClient implements INetworkModule {
   private readonly agent: Agent;
+  /**
+   * The last transient failure of each discovery document URL. msal-node swallows any error of its
+   * discovery request and reports a permanent-looking `openid_config_error` instead; the token
+   * client reads the real cause back from here ({@link discoveryFailure}).
+   */
+  private readonly discoveryFailures = new Map<string, AuthorityFailure>();
 
   constructor(
     private readonly requestTimeoutMs: number,
@@ -27,14 +33,48 @@ export class AuthorityNetworkClient implements INetworkModule {
     });
   }
 
-  /** Discovery documents (oidc protocol only). Failures are left for msal to report. */
+  /**
+   * Discovery documents (oidc protocol only). A transient failure (5xx, 429, timeout, network) is
+   * remembered for {@link discoveryFailure}; others are left for msal to report.
+   */
   async sendGetRequestAsync<T>(
     url: string,
     options?: NetworkRequestOptions,
     timeout?: number,
   ): Promise<NetworkResponse<T>> {
-    const { status, headers, text } = await this.send('GET', url, options, timeout);
-    return { status, headers, body: parseJson(text, status, headers) as T };
+    try {
+      const { status, headers, text } = await this.send('GET', url, options, timeout);
+      const body = parseJson(text, status, headers);
+      if (status === 429 || status >= 500) {
+        throw failureFromError(status, headers, body, 'the discovery endpoint');
+      }
+      this.discoveryFailures.delete(url);
+      return { status, headers, body: body as T };
+    } catch (e) {
+      if (e instanceof AuthorityFailure && e.kind !== 'rejected' && e.kind !== 'invalid_response') {
+        this.discoveryFailures.delete(url);
+        this.discoveryFailures.set(url, e);
+        // One entry per tenant's document at most: keep the newest few.
+        if (this.discoveryFailures.size > 100) {
+          this.discoveryFailures.delete(this.discoveryFailures.keys().next().value as string);
+        }
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The transient failure behind msal's report that it could not discover the metadata of
+   * `authority` (a URL prefix of the discovery document), if there was one; forgotten once read.
+   */
+  discoveryFailure(authority: string): AuthorityFailure | undefined {
+    for (const [url, failure] of this.discoveryFailures) {
+      if (url.startsWith(`${authority}/`)) {
+        this.discoveryFailures.delete(url);
+        return failure;
+      }
+    }
+    return undefined;
   }
 
   /** Token requests. */
@@ -208,10 +248,12 @@ export function retryAfterMs(headers: Record<string, string>): number | undefine
 
 const TRANSIENT_OAUTH_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
 
+/** An error answer of the authority (token endpoint or discovery), classified by its cause. */
 function failureFromError(
   status: number,
   headers: Record<string, string>,
   body: unknown,
+  what = 'the token endpoint',
 ): AuthorityFailure {
   const b = body as Record<string, unknown>;
   const description = typeof b.error_description === 'string' ? b.error_description : undefined;
@@ -239,5 +281,5 @@ function failureFromError(
         ? 'endpoint_unavailable'
         : 'rejected';
   const said = detail.description ?? detail.oauthError ?? 'no error description';
-  return new AuthorityFailure(kind, detail, `the token endpoint answered HTTP ${status}: ${said}`);
+  return new AuthorityFailure(kind, detail, `${what} answered HTTP ${status}: ${said}`);
 }

@@ -1,4 +1,4 @@
-import { ConfidentialClientApplication, LogLevel, ProtocolMode } from '@azure/msal-node';
+import { AuthError, ConfidentialClientApplication, LogLevel, ProtocolMode } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from './authority-failure';
 import type { AuthorityNetworkClient } from './network-client';
@@ -23,6 +23,12 @@ export interface SourceClient {
   acquire(tenantId: string, scopes: readonly string[], correlationId: string): Promise<IssuedToken>;
 }
 
+/** What msal-node throws when it could not read an authority's discovery document. */
+const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
+  'openid_config_error',
+  'endpoints_resolution_error',
+]);
+
 /**
  * The msal-node application of one credential source: created once, reused for every tenant
  * and scope. msal is the protocol engine only; the cache is ours, so msal's cache is skipped
@@ -36,7 +42,7 @@ export class TokenClient implements SourceClient {
   constructor(
     private readonly credential: Omit<ResolvedCredential, 'sources'>,
     readonly source: TokenSource,
-    network: AuthorityNetworkClient,
+    private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
   ) {
     const host = new URL(credential.authorityHost).host;
@@ -91,6 +97,13 @@ export class TokenClient implements SourceClient {
         refreshOn: result.refreshOn?.getTime(),
         correlationId: result.correlationId,
       };
+    } catch (e) {
+      // msal reports any failed discovery as a configuration error: give back the real,
+      // possibly transient cause (a 503 is retried like one of the token endpoint).
+      if (e instanceof AuthError && DISCOVERY_ERRORS.has(e.errorCode)) {
+        throw this.network.discoveryFailure(this.authorityFor(tenantId)) ?? e;
+      }
+      throw e;
     } finally {
       this.#app.clearCache();
     }
