@@ -30,6 +30,11 @@ export const ERROR_CATALOG = {
     cause: 'The tenant is empty, malformed, or a meta-tenant (common, organizations, consumers).',
     fix: 'Use the directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com.',
   },
+  tenant_unsupported: {
+    cause:
+      'A token of another tenant was asked of a managed identity: a managed identity only has tokens of its own tenant.',
+    fix: "Leave `tenantId` out of the call; for tokens of other tenants, use a multi-tenant app registration with the managed identity as its federated credential (source 'managed-identity-assertion').",
+  },
   credential_rejected: {
     cause:
       'The identity provider rejected the client credential (secret, certificate or assertion).',
@@ -173,8 +178,27 @@ export const AADSTS_CATALOG: Readonly<Record<number, ErrorHint>> = {
   },
   700023: {
     cause:
-      'The scope names no resource (InvalidResourcelessScope), or the assertion audience does not match.',
-    fix: 'Request `<resource>/.default`; for custom assertions set `aud` to the token endpoint URL.',
+      'The client assertion audience (`aud`) does not match the token endpoint of the tenant (or, as invalid_scope, the scope names no resource).',
+    fix: 'Set `aud` of custom assertions to the token endpoint URL of the tenant asked; request `<resource>/.default`.',
+  },
+  700021: {
+    cause:
+      "The client assertion was made for another app: its `iss`/`sub` are not the request's client id.",
+    fix: 'Make `iss` and `sub` of the assertion the application (client) ID of the credential.',
+  },
+  50048: {
+    cause: 'The `sub` of the client assertion is not its `iss`.',
+    fix: 'Make `iss` and `sub` of the assertion both the application (client) ID.',
+  },
+  50012: {
+    cause:
+      'The certificate or assertion was not accepted (subject name not authorized, chain or signature not valid).',
+    fix: 'Check the certificate registered on the app (or its trusted subject name and issuer) and the key that signs the assertion.',
+  },
+  700030: {
+    cause:
+      'The subject name of the certificate is not authorized on the app (subject name + issuer).',
+    fix: 'Register the certificate subject as a trusted subject name on the app manifest, or use the registered certificate.',
   },
   7000112: {
     cause: 'The application is disabled.',

@@ -7,10 +7,18 @@ import {
   TokenRequestRejectedError,
 } from './client-credentials.errors';
 
-/** AADSTS numbers that mean "this credential is not accepted", not "this request is wrong". */
+/**
+ * AADSTS numbers that mean "this credential is not accepted", not "this request is wrong", checked
+ * against Microsoft's error code reference (and, for 700021 and 700023, the Azure SDK
+ * troubleshooting guides for client assertions): a chain moves on to its next source after them.
+ */
 export const CREDENTIAL_AADSTS: ReadonlySet<number> = new Set([
-  7000215, 7000222, 700027, 700024, 7000274, 7000277, 1000502, 7000214, 70021, 700211, 700212,
-  700213, 7000112,
+  // secrets, certificates
+  7000215, 7000222, 700027, 7000274, 7000277, 1000502, 7000214, 50012, 700030, 70002,
+  // client assertions: time range, made for another app, sub ≠ iss, audience not this tenant
+  700024, 700021, 50048, 700023,
+  // federated credentials
+  70021, 700211, 700212, 700213, 7000112,
 ]);
 
 /**
@@ -70,6 +78,9 @@ function rejectionCode(
   aadsts: number | undefined,
   oauthError: string | undefined,
 ): 'credential_rejected' | 'request_rejected' {
+  // A scope error is never the credential's, whatever its number: Entra also answers 700023
+  // (InvalidResourcelessScope) for a scope without a resource.
+  if (oauthError === 'invalid_scope') return 'request_rejected';
   const credential =
     (aadsts !== undefined && CREDENTIAL_AADSTS.has(aadsts)) || oauthError === 'invalid_client';
   return credential ? 'credential_rejected' : 'request_rejected';
