@@ -1,5 +1,7 @@
 import { createHook } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startRedisServer } from '../support/redis-server';
 import { localCredential, startTokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,30 +89,44 @@ describe('TokenService shutdown', () => {
   });
 
   it('leaves no refresh timer on tokens evicted from memory while they were being stored', async () => {
-    const home = authority.createTenant();
-    const reg = home.createApp();
-    const secret = reg.addSecret();
-    const tenants = [home, ...Array.from({ length: 40 }, () => authority.createTenant())];
-    for (const t of tenants) {
-      if (t !== home) t.createApp({ clientId: reg.clientId, secret });
-      authority.setAccessTokenLifetime(60, { tenantId: t.tenantId, refreshInSeconds: 30 });
+    // Redis makes each store write a round trip, during which other tokens evict this one.
+    const redis = await startRedisServer();
+    try {
+      const home = authority.createTenant();
+      const reg = home.createApp();
+      const secret = reg.addSecret();
+      const tenants = [home, ...Array.from({ length: 60 }, () => authority.createTenant())];
+      for (const t of tenants) {
+        if (t !== home) t.createApp({ clientId: reg.clientId, secret });
+        authority.setAccessTokenLifetime(60, { tenantId: t.tenantId, refreshInSeconds: 30 });
+      }
+      const timers = timerTracker();
+      timers.start();
+
+      const app = await startTokenApp({
+        credentials: {
+          api: localCredential(authority, home.tenantId, reg.clientId, [
+            { type: 'secret', secret },
+          ]),
+        },
+        cache: {
+          maxEntries: 1,
+          shared: {
+            redisUrl: redis.url,
+            encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
+          },
+        },
+      });
+      await Promise.all(
+        tenants.map((t) => app.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId })),
+      );
+      await app.close();
+      await sleep(300);
+      timers.stop();
+
+      expect(timers.count()).toBe(0);
+    } finally {
+      await redis.stop();
     }
-    const timers = timerTracker();
-    timers.start();
-
-    const app = await startTokenApp({
-      credentials: {
-        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
-      },
-      cache: { maxEntries: 1 },
-    });
-    await Promise.all(
-      tenants.map((t) => app.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId })),
-    );
-    await app.close();
-    await sleep(300);
-    timers.stop();
-
-    expect(timers.count()).toBe(0);
   });
 });
