@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import { findLeaks } from '../support/leak-scan';
+import { startRedisServer } from '../support/redis-server';
 import { startTokenApp, TokenApp } from '../support/token-app';
+import { releaseAll } from '../support/fixtures';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,8 +20,7 @@ describe('TokenService: secrets stay secret', () => {
     authority = await startDevAuthority();
   });
   afterAll(async () => {
-    await Promise.all(apps.map((a) => a.close()));
-    await authority.close();
+    await releaseAll(...apps, authority);
   });
 
   it('shows none in logs, errors, stats or serialised objects', async () => {
@@ -98,5 +100,78 @@ describe('TokenService: secrets stay secret', () => {
     expect(findLeaks(all, secrets, [authority.caPem, cert.certificatePem])).toEqual([]);
     // Client assertions the authority received (their signatures) never show either.
     for (const e of authority.log) if (e.jti) expect(all).not.toContain(e.jti);
+  });
+
+  it('keeps secrets, keys and encryption keys out of reach of any property walk', async () => {
+    const redis = await startRedisServer();
+    try {
+      const tenant = authority.createTenant();
+      const app1 = tenant.createApp();
+      const secret = app1.addSecret();
+      const app2 = tenant.createApp();
+      const cert = await app2.addCertificate();
+      const encryptionKey = randomBytes(32);
+      const common = {
+        authorityHost: authority.url,
+        ca: authority.caPem,
+        tenantId: tenant.tenantId,
+      };
+      const app = await startTokenApp({
+        credentials: {
+          secret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret }] },
+          cert: {
+            ...common,
+            clientId: app2.clientId,
+            sources: [
+              {
+                type: 'certificate',
+                certificate: cert.certificatePem,
+                privateKey: cert.privateKeyPem,
+              },
+            ],
+          },
+        },
+        defaultCredential: 'secret',
+        cache: {
+          shared: {
+            redisUrl: redis.url,
+            encryptionKeys: [{ id: 'k1', key: encryptionKey.toString('base64') }],
+          },
+        },
+      });
+      apps.push(app);
+      await app.tokens.getAccessToken(authority.apiScope);
+      await app.tokens.getAccessToken(authority.apiScope, { credential: 'cert' });
+
+      // What a debugger or a careless `inspect` walks: every property, hidden ones too, with no
+      // custom inspector to hide behind. Only #private fields and closures are out of reach.
+      const walked = inspect(app.tokens, {
+        customInspect: false,
+        showHidden: true,
+        depth: Infinity,
+        maxArrayLength: Infinity,
+        maxStringLength: Infinity,
+        breakLength: Infinity,
+      });
+      const hex = encryptionKey.toString('hex');
+      const forms = {
+        secret,
+        encryptionKeyBase64: encryptionKey.toString('base64'),
+        // How inspect prints a Buffer (and its ArrayBuffer): hex bytes.
+        encryptionKeyBytes: hex.match(/../g)!.join(' '),
+        encryptionKeyHex: hex,
+        ...Object.fromEntries(
+          (cert.privateKeyPem.replace(/-----[A-Z ]+-----|\s/g, '').match(/.{1,64}/g) ?? []).map(
+            (line, i) => [`privateKeyLine${i}`, line],
+          ),
+        ),
+      };
+      const found = Object.entries(forms)
+        .filter(([, value]) => walked.includes(value))
+        .map(([name]) => name);
+      expect(found).toEqual([]);
+    } finally {
+      await redis.stop();
+    }
   });
 });
