@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
-import { ClientCredentialsError } from './errors/client-credentials.errors';
+import { ClientCredentialsError, InvalidRequestError } from './errors/client-credentials.errors';
 import { toClientCredentialsError } from './errors/to-client-credentials-error';
 import { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
@@ -23,6 +23,9 @@ export interface SkippedSource {
   readonly skips: number;
 }
 
+/** The skips of a source that cannot be used at all, whatever the tenant (a missing file). */
+const EVERY_TENANT = '';
+
 /** Timing settings of a credential. */
 export interface CredentialTimings {
   requestMs: number;
@@ -34,12 +37,21 @@ export interface CredentialTimings {
  * A named credential at run time: its authority, its network clients and one msal application
  * per source, tried in order. A source that is unavailable or rejected is skipped for a
  * cool-down (its reason logged once and kept in `stats.skippedSources`), then tried again.
+ *
+ * A multi-tenant app asks for tokens of several tenants with one credential: what one tenant
+ * says (a rejection, a failure) is kept for that tenant only, so that a customer that has not
+ * consented neither skips a source for the others nor marks the credential as failing.
  */
 export class Credential {
   private readonly network: AuthorityNetworkClient;
   private readonly identityNetwork: AuthorityNetworkClient;
   private readonly clients: SourceClient[];
-  private readonly skipped = new Map<number, SkippedSource>();
+  /** Skips by tenant (lower case), {@link EVERY_TENANT} for a source unusable in any tenant. */
+  private readonly skipped = new Map<string, Map<number, SkippedSource>>();
+  /** The home tenant, lower case: tenant ids and domains are not case-sensitive. */
+  private readonly home: string;
+  /** A managed identity has tokens of its own tenant only. */
+  private readonly identityOnly: boolean;
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
@@ -65,6 +77,8 @@ export class Credential {
       logger,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
+    this.home = options.tenantId.toLowerCase();
+    this.identityOnly = sources.some((s) => s.type === 'managed-identity');
   }
 
   get name(): string {
@@ -84,7 +98,7 @@ export class Credential {
       this.clients.map(async (c, i) => {
         const reason = unavailable[i];
         if (reason !== undefined && usable) {
-          this.skip(i, `${reason} (at start-up)`);
+          this.skip(i, EVERY_TENANT, `${reason} (at start-up)`);
           return [];
         }
         return (await c.source.init()).map((p) => `sources[${i}].${p}`);
@@ -109,17 +123,64 @@ export class Credential {
   }
 
   /**
+   * Why this credential cannot get tokens of `tenantId`, as a typed error; undefined when it can.
+   * A managed identity lives in one tenant and has tokens of that tenant only: asked for another,
+   * it would answer with a token of its own tenant, which must never be cached as the other's.
+   */
+  tenantProblem(tenantId: string): InvalidRequestError | undefined {
+    if (!this.identityOnly || tenantId.toLowerCase() === this.home) return undefined;
+    return new InvalidRequestError(
+      'tenant_unsupported',
+      `Credential '${this.name}' is a managed identity: it has tokens of its own tenant only, not of tenant '${tenantId}'.`,
+      { credential: this.name, tenantId },
+    );
+  }
+
+  /**
    * One token request per source, in order, skipping sources in their cool-down, until one
    * succeeds or a failure is not about the source (an outage is not a reason to change identity).
+   * Records the outcome in the stats of the tenant.
+   * @throws InvalidRequestError `tenant_unsupported` before any request (see {@link tenantProblem})
    */
   async fetch(
     tenantId: string,
     scopes: readonly string[],
   ): Promise<{ issued: IssuedToken; index: number }> {
+    const problem = this.tenantProblem(tenantId);
+    if (problem !== undefined) throw problem;
+    const tenant = tenantId.toLowerCase();
+    try {
+      const fetched = await this.fetchFromChain(tenantId, tenant, scopes);
+      this.recordSuccess(tenantId, fetched.issued.expiresOn);
+      return fetched;
+    } catch (e) {
+      const error = e as ClientCredentialsError;
+      this.metrics.failure(
+        this.name,
+        error.code,
+        error.aadsts,
+        error.message,
+        this.otherTenant(tenantId),
+      );
+      throw error;
+    }
+  }
+
+  /**
+   * Records a token of `tenantId` obtained or adopted from the store (another replica's): for
+   * health and readiness, it counts as this credential working in that tenant.
+   */
+  recordSuccess(tenantId: string, expiresOn: number): void {
+    this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId));
+  }
+
+  private async fetchFromChain(
+    tenantId: string,
+    tenant: string,
+    scopes: readonly string[],
+  ): Promise<{ issued: IssuedToken; index: number }> {
     const now = Date.now();
-    let order = this.clients
-      .map((_, i) => i)
-      .filter((i) => (this.skipped.get(i)?.until ?? 0) <= now);
+    let order = this.clients.map((_, i) => i).filter((i) => this.skippedUntil(i, tenant) <= now);
     // Every source is cooling down: trying them all beats failing without a try.
     if (order.length === 0) order = this.clients.map((_, i) => i);
     let last: ClientCredentialsError | undefined;
@@ -129,12 +190,8 @@ export class Credential {
       try {
         const issued = await client.acquire(tenantId, scopes, randomUUID());
         this.metrics.request(this.name, client.source.id, 'ok', Date.now() - started);
-        this.stats.lastTokenExpiresOn = new Date(issued.expiresOn);
         this.noteCertificates();
-        if (this.skipped.delete(index)) {
-          this.logger.log?.(`Credential '${this.name}': source '${client.source.id}' works again.`);
-          this.noteSkipped();
-        }
+        this.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
@@ -142,32 +199,96 @@ export class Credential {
         const another = position + 1 < order.length;
         const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
         if (!moveOn || this.clients.length === 1) throw last;
-        this.skip(index, last.message);
+        // A rejection is one tenant's word (that tenant has not consented, or disabled the app);
+        // a missing file or endpoint holds for every tenant.
+        this.skip(index, last.code === 'credential_rejected' ? tenant : EVERY_TENANT, last.message);
         if (!another) throw last;
       }
     }
     throw last!;
   }
 
-  /** Passes a source over for a cool-down that doubles with each skip; logs the first skip. */
-  private skip(index: number, reason: string): void {
-    const skips = (this.skipped.get(index)?.skips ?? 0) + 1;
-    const coolDown = this.timings.sourceCoolDownMs * 2 ** Math.min(skips - 1, 5);
-    this.skipped.set(index, { until: Date.now() + coolDown, reason, skips });
+  /** The tenant to record under: undefined for the home tenant, whose stats are the credential's. */
+  private otherTenant(tenantId: string): string | undefined {
+    const tenant = tenantId.toLowerCase();
+    return tenant === this.home ? undefined : tenant;
+  }
+
+  /** Until when source `index` is passed over for `tenant` (0 if it is not). */
+  private skippedUntil(index: number, tenant: string): number {
+    return Math.max(
+      this.skipped.get(EVERY_TENANT)?.get(index)?.until ?? 0,
+      this.skipped.get(tenant)?.get(index)?.until ?? 0,
+    );
+  }
+
+  /** A source that just worked for `tenant` is no longer skipped there, nor for every tenant. */
+  private worksAgain(index: number, tenant: string): void {
+    let was = false;
+    for (const scope of [EVERY_TENANT, tenant]) {
+      const skips = this.skipped.get(scope);
+      if (skips?.delete(index)) was = true;
+      if (skips?.size === 0) this.skipped.delete(scope);
+    }
+    if (was) {
+      this.logger.log?.(`Credential '${this.name}': source '${this.sourceId(index)}' works again.`);
+      this.noteSkipped();
+    }
+  }
+
+  /**
+   * Passes a source over, for `tenant` or {@link EVERY_TENANT}, for a cool-down that doubles with
+   * each skip; logs the first skip.
+   */
+  private skip(index: number, tenant: string, reason: string): void {
+    const now = Date.now();
+    this.forgetExpiredSkips(now);
+    let skips = this.skipped.get(tenant);
+    if (skips === undefined) this.skipped.set(tenant, (skips = new Map<number, SkippedSource>()));
+    const count = (skips.get(index)?.skips ?? 0) + 1;
+    const coolDown = this.timings.sourceCoolDownMs * 2 ** Math.min(count - 1, 5);
+    skips.set(index, { until: now + coolDown, reason, skips: count });
     this.noteSkipped();
     const after = coolDown < 1000 ? `${coolDown} ms` : `${Math.round(coolDown / 1000)} s`;
-    const message = `Credential '${this.name}': source '${this.clients[index].source.id}' skipped, moving on to the next; tried again in ${after}. ${reason}`;
-    if (skips === 1) this.logger.warn?.(message);
+    const scope = tenant === EVERY_TENANT || tenant === this.home ? '' : ` for tenant ${tenant}`;
+    const message = `Credential '${this.name}': source '${this.sourceId(index)}' skipped${scope}, moving on to the next; tried again in ${after}. ${reason}`;
+    if (count === 1) this.logger.warn?.(message);
     else this.logger.debug?.(message);
   }
 
+  /**
+   * Drops the skips of other tenants that ended long ago (a tenant asked for once must not be
+   * remembered for ever); a recent one is kept, as its count doubles the next cool-down.
+   */
+  private forgetExpiredSkips(now: number): void {
+    const horizon = now - this.timings.sourceCoolDownMs * 2 ** 6;
+    for (const [tenant, skips] of this.skipped) {
+      if (tenant === EVERY_TENANT || tenant === this.home) continue;
+      for (const [index, s] of skips) if (s.until < horizon) skips.delete(index);
+      if (skips.size === 0) this.skipped.delete(tenant);
+    }
+  }
+
+  /**
+   * Shows the skips in the stats: those of every tenant and of the home tenant in
+   * `skippedSources`, those of another tenant in `tenants[tenant].skippedSources`.
+   */
   private noteSkipped(): void {
-    this.stats.skippedSources = Object.fromEntries(
-      [...this.skipped].map(([i, s]) => [
-        this.clients[i].source.id,
-        { reason: s.reason, until: new Date(s.until) },
-      ]),
-    );
+    const shown = (skips: Map<number, SkippedSource> | undefined) =>
+      [...(skips ?? [])].map(
+        ([i, s]) => [this.sourceId(i), { reason: s.reason, until: new Date(s.until) }] as const,
+      );
+    this.stats.skippedSources = Object.fromEntries([
+      ...shown(this.skipped.get(this.home)),
+      ...shown(this.skipped.get(EVERY_TENANT)),
+    ]);
+    for (const [tenant, t] of Object.entries(this.stats.tenants ?? {})) {
+      if (t.skippedSources !== undefined && !this.skipped.has(tenant)) delete t.skippedSources;
+    }
+    for (const [tenant, skips] of this.skipped) {
+      if (tenant === EVERY_TENANT || tenant === this.home) continue;
+      this.metrics.tenant(this.name, tenant).skippedSources = Object.fromEntries(shown(skips));
+    }
   }
 
   /** Records the earliest certificate expiry of the sources, for health reports. */

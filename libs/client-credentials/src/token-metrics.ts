@@ -1,6 +1,44 @@
 import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
 
-/** Counters of one credential, readable through `TokenService.getStats()`. */
+/** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
+export interface RecordedError {
+  code: string;
+  aadsts?: number;
+  message: string;
+  at: Date;
+}
+
+/** A source passed over, with the reason and until when. */
+export interface RecordedSkip {
+  reason: string;
+  until: Date;
+}
+
+/**
+ * What is known of one tenant other than the credential's own (a customer tenant of a
+ * multi-tenant app): kept apart so that one tenant's refusal never marks the credential as failing.
+ */
+export interface TenantStats {
+  /** When a token of this tenant was last obtained. */
+  lastSuccessAt?: Date;
+  /** When the token of this tenant obtained last expires. */
+  lastTokenExpiresOn?: Date;
+  /** The last failure in this tenant. */
+  lastError?: RecordedError;
+  /** Sources this tenant rejected, passed over for this tenant only, by source id. */
+  skippedSources?: Record<string, RecordedSkip>;
+}
+
+/**
+ * Tenants kept per credential. A multi-tenant app may serve many customers; past this, the tenant
+ * heard of least recently is forgotten (its tokens are not: only these counters).
+ */
+export const MAX_TENANT_STATS = 1000;
+
+/**
+ * Counters of one credential, readable through `TokenService.getStats()`. The fields of the last
+ * success, token and error are of the credential's own (home) tenant; other tenants are in `tenants`.
+ */
 export interface CredentialStats {
   /** Calls answered from process memory. */
   cacheHits: number;
@@ -20,10 +58,15 @@ export interface CredentialStats {
   lastTokenExpiresOn?: Date;
   /** When the certificate of a certificate source expires (the earliest, if several). */
   certificateNotAfter?: Date;
-  /** Sources of the chain being passed over, by source id, with the reason. */
-  skippedSources?: Record<string, { reason: string; until: Date }>;
-  /** The last failure, without secrets. */
-  lastError?: { code: string; aadsts?: number; message: string; at: Date };
+  /**
+   * Sources of the chain being passed over, by source id, with the reason: those unusable for
+   * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
+   */
+  skippedSources?: Record<string, RecordedSkip>;
+  /** The last failure in the home tenant, without secrets. */
+  lastError?: RecordedError;
+  /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
+  tenants?: Record<string, TenantStats>;
 }
 
 /**
@@ -86,6 +129,7 @@ export class TokenMetrics {
         tokenRequests: 0,
         refreshes: 0,
         failures: {},
+        tenants: {},
       };
       this.stats.set(credential, s);
     }
@@ -98,9 +142,41 @@ export class TokenMetrics {
     this.duration.record(ms, { credential, source, outcome });
   }
 
-  failure(credential: string, code: string, aadsts: number | undefined, message: string): void {
+  /**
+   * Records a failed token acquisition: counted by code for the credential, and kept as the last
+   * error of `tenant` (another tenant than the home one) or of the credential (home tenant).
+   */
+  failure(
+    credential: string,
+    code: string,
+    aadsts: number | undefined,
+    message: string,
+    tenant?: string,
+  ): void {
     const s = this.of(credential);
     s.failures[code] = (s.failures[code] ?? 0) + 1;
-    s.lastError = { code, aadsts, message, at: new Date() };
+    const error = { code, aadsts, message, at: new Date() };
+    if (tenant === undefined) s.lastError = error;
+    else this.tenant(credential, tenant).lastError = error;
+  }
+
+  /** Records a token obtained (or adopted from the store) for `tenant`, or for the home tenant. */
+  success(credential: string, expiresOn: number, tenant?: string): void {
+    const s: TenantStats =
+      tenant === undefined ? this.of(credential) : this.tenant(credential, tenant);
+    s.lastSuccessAt = new Date();
+    s.lastTokenExpiresOn = new Date(expiresOn);
+  }
+
+  /** The counters of another tenant of a credential, created on first use, most recent last. */
+  tenant(credential: string, tenant: string): TenantStats {
+    const tenants = (this.of(credential).tenants ??= {});
+    const t = tenants[tenant] ?? {};
+    // Re-inserted so that the tenant heard of least recently is the first key, dropped when full.
+    delete tenants[tenant];
+    tenants[tenant] = t;
+    const keys = Object.keys(tenants);
+    if (keys.length > MAX_TENANT_STATS) delete tenants[keys[0]];
+    return t;
   }
 }

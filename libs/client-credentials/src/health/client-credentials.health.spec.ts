@@ -93,4 +93,44 @@ describe('ClientCredentialsHealthIndicator', () => {
     const result = indicator({ idle: {} }).isHealthy('credentials', { requireToken: false });
     expect(result.credentials.status).toBe('up');
   });
+
+  it('a customer tenant that refuses the app is listed, without failing the credential', () => {
+    const notConsented = { ...error(ago(10)), code: 'request_rejected', aadsts: 700016 };
+    const result = indicator({
+      saas: {
+        lastSuccessAt: ago(1000),
+        lastTokenExpiresOn: ahead(HOUR),
+        tenants: {
+          'customer-a': { lastSuccessAt: ago(500), lastTokenExpiresOn: ahead(HOUR) },
+          'customer-b': { lastError: notConsented },
+        },
+      },
+    }).isHealthy('credentials');
+    expect(result.credentials.status).toBe('up');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.saas.status).toBe('up');
+    expect(details.saas.lastError).toBeUndefined();
+    expect(details.saas.failingTenants).toEqual({
+      'customer-b': { code: 'request_rejected', aadsts: 700016, at: notConsented.at.toISOString() },
+    });
+  });
+
+  it('a credential used for other tenants only is up while one works, down when all fail', () => {
+    const result = indicator({
+      oneWorks: {
+        tenants: {
+          a: { lastSuccessAt: ago(500), lastTokenExpiresOn: ahead(HOUR) },
+          b: { lastError: error(ago(10)) },
+        },
+      },
+      allFail: { tenants: { a: { lastError: error(ago(10)) } } },
+    }).isHealthy('credentials');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.oneWorks.status).toBe('up');
+    expect(Object.keys(details.oneWorks.failingTenants ?? {})).toEqual(['b']);
+    expect(details.allFail).toMatchObject({
+      status: 'down',
+      reason: 'token requests failed in every tenant (credential_rejected)',
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import type { CredentialStats } from '../token-metrics';
+import type { CredentialStats, RecordedError, TenantStats } from '../token-metrics';
 import { TokenService } from '../token.service';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -26,6 +26,13 @@ export interface ClientCredentialsHealthOptions {
   certificateWarningDays?: number;
 }
 
+/** The last failure of a tenant: its stable code, AADSTS number and time; never a secret. */
+export interface TenantFailure {
+  code: string;
+  aadsts?: number;
+  at: string;
+}
+
 /** What the indicator reports for one credential (dates as ISO strings). */
 export interface CredentialHealth {
   status: 'up' | 'degraded' | 'down';
@@ -38,6 +45,12 @@ export interface CredentialHealth {
   lastError?: { code: string; aadsts?: number; at: string };
   /** Whole days until the certificate expires (negative once expired); certificate sources only. */
   certificateExpiresInDays?: number;
+  /**
+   * Other tenants (asked for with the `tenantId` option) whose last token request failed, by
+   * tenant: a customer that has not consented yet. They do not fail the credential while its own
+   * tenant works.
+   */
+  failingTenants?: Record<string, TenantFailure>;
 }
 
 /**
@@ -48,6 +61,9 @@ export interface CredentialHealth {
  * A credential is `down` when it has no token yet (unless `requireToken: false`), when its last
  * token request failed after its last token expired, or when its certificate has expired; it is
  * `degraded` (still serving a valid token) when a refresh failed or its certificate expires soon.
+ * This is judged on the credential's own tenant; other tenants whose last request failed are
+ * listed in `failingTenants`. A credential only ever used for other tenants is judged on them: up
+ * while one of them works.
  *
  * Provide it next to `TerminusModule` in a module that can inject `TokenService`.
  * @publicApi
@@ -101,24 +117,30 @@ function credentialHealth(
     status: 'up',
     lastSuccessAt: s.lastSuccessAt?.toISOString(),
     tokenExpiresOn: s.lastTokenExpiresOn?.toISOString(),
-    lastError: s.lastError && {
-      code: s.lastError.code,
-      aadsts: s.lastError.aadsts,
-      at: s.lastError.at.toISOString(),
-    },
+    lastError: s.lastError && failure(s.lastError),
   };
   const problems: { status: 'degraded' | 'down'; reason: string }[] = [];
-  const failing =
-    s.lastError !== undefined &&
-    (s.lastSuccessAt === undefined || s.lastError.at.getTime() >= s.lastSuccessAt.getTime());
-  const tokenValid = s.lastTokenExpiresOn !== undefined && s.lastTokenExpiresOn.getTime() > now;
-  if (failing) {
+  const others = Object.values(s.tenants ?? {});
+  const failingTenants = Object.entries(s.tenants ?? {}).filter(([, t]) => failing(t));
+  if (failingTenants.length > 0) {
+    health.failingTenants = Object.fromEntries(
+      failingTenants.map(([tenant, t]) => [tenant, failure(t.lastError!)]),
+    );
+  }
+  // A credential used for other tenants only (a multi-tenant app) is judged on them.
+  const homeUsed = s.lastSuccessAt !== undefined || s.lastError !== undefined;
+  const anotherWorks = others.some((t) => t.lastSuccessAt !== undefined && !failing(t));
+  if (failing(s)) {
+    const tokenValid = s.lastTokenExpiresOn !== undefined && s.lastTokenExpiresOn.getTime() > now;
     problems.push(
       tokenValid
-        ? { status: 'degraded', reason: `last token request failed (${s.lastError.code})` }
-        : { status: 'down', reason: `token request failed (${s.lastError.code})` },
+        ? { status: 'degraded', reason: `last token request failed (${s.lastError!.code})` }
+        : { status: 'down', reason: `token request failed (${s.lastError!.code})` },
     );
-  } else if (s.lastSuccessAt === undefined && (options.requireToken ?? true)) {
+  } else if (!homeUsed && !anotherWorks && failingTenants.length > 0) {
+    const code = failingTenants[0][1].lastError!.code;
+    problems.push({ status: 'down', reason: `token requests failed in every tenant (${code})` });
+  } else if (!homeUsed && !anotherWorks && (options.requireToken ?? true)) {
     problems.push({ status: 'down', reason: 'no token obtained yet' });
   }
   if (s.certificateNotAfter !== undefined) {
@@ -136,4 +158,16 @@ function credentialHealth(
     health.reason = problems.map((p) => p.reason).join('; ');
   }
   return health;
+}
+
+/** Whether the last token request of a tenant failed (no success since its last error). */
+function failing(t: Readonly<TenantStats>): boolean {
+  return (
+    t.lastError !== undefined &&
+    (t.lastSuccessAt === undefined || t.lastError.at.getTime() >= t.lastSuccessAt.getTime())
+  );
+}
+
+function failure(e: RecordedError): TenantFailure {
+  return { code: e.code, aadsts: e.aadsts, at: e.at.toISOString() };
 }

@@ -1,0 +1,186 @@
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { InvalidRequestError, type CredentialSource } from '@app/client-credentials';
+import {
+  ClientCredentialsHealthIndicator,
+  type CredentialHealth,
+} from '@app/client-credentials/health';
+import { signClientAssertion } from '../support/client-assertion';
+import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+
+/**
+ * One credential, several tenants: a multi-tenant app asks for tokens of its customers' tenants
+ * with the `tenantId` option. What one tenant says must stay that tenant's; and a managed identity,
+ * which lives in one tenant, must never answer for another.
+ */
+describe('Tenants of one credential', () => {
+  let authority: DevAuthority;
+  let app: TokenApp | undefined;
+  const env = { ...process.env };
+
+  beforeAll(async () => {
+    authority = await startDevAuthority();
+    // msal's managed identity picks the App Service endpoint from these; never IMDS.
+    process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER = authority.managedIdentity.header;
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => {
+    process.env = env;
+    await authority.close();
+  });
+
+  async function start(
+    tenantId: string | undefined,
+    clientId: string | undefined,
+    sources: CredentialSource[],
+  ) {
+    app = await startTokenApp({
+      credentials: { api: localCredential(authority, tenantId, clientId, sources) },
+      retry: { maxAttempts: 1 },
+    });
+    return app.tokens;
+  }
+
+  const log = (target: 'token' | 'managed-identity') =>
+    authority.log.filter((e) => e.target === target);
+
+  it('a managed identity refuses a token of another tenant, before any request and without caching one', async () => {
+    const home = authority.createTenant().tenantId;
+    const other = authority.createTenant().tenantId;
+    authority.createManagedIdentity({ tenantId: home, kind: 'system' });
+    const tokens = await start(undefined, undefined, [{ type: 'managed-identity' }]);
+    authority.resetLog();
+
+    const refused = tokens.getAccessToken(authority.apiScope, { tenantId: other });
+    await expect(refused).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(refused).rejects.toMatchObject({
+      code: 'tenant_unsupported',
+      tenantId: other,
+      message: expect.stringContaining('managed-identity-assertion'),
+    });
+    expect(log('managed-identity')).toHaveLength(0);
+
+    // Its own token, then the other tenant again: still refused, never the own token under its key.
+    const own = await tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${own.token}`)).toBe(200);
+    await expect(
+      tokens.getAccessToken(authority.apiScope, { tenantId: other }),
+    ).rejects.toMatchObject({ code: 'tenant_unsupported' });
+    expect(log('managed-identity')).toHaveLength(1);
+    expect(tokens.getStats().lastError).toBeUndefined();
+  });
+
+  it('an app signing in with a managed identity (managed-identity-assertion) gets tokens of a customer tenant', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const mi = authority.createManagedIdentity({ tenantId: home.tenantId, kind: 'user' });
+    reg.addFederatedCredential({
+      issuer: `${authority.url}/${home.tenantId}/v2.0`,
+      subject: mi.objectId,
+    });
+    const customer = authority.createTenant();
+    customer.createApp({ clientId: reg.clientId }); // the customer's admin consented
+    const tokens = await start(home.tenantId, reg.clientId, [
+      { type: 'managed-identity-assertion', managedIdentityClientId: mi.clientId },
+    ]);
+    authority.resetLog();
+
+    const token = await tokens.getAccessToken(authority.apiScope, { tenantId: customer.tenantId });
+
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    expect(log('token').map((e) => [e.tenantId, e.credentialKind, e.outcome])).toEqual([
+      [customer.tenantId, 'federated', 'ok'],
+    ]);
+  });
+
+  it('a customer tenant that has not consented fails its calls only: the credential stays healthy', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const consented = authority.createTenant();
+    consented.createApp({ clientId: reg.clientId });
+    const notConsented = authority.createTenant().tenantId;
+    const tokens = await start(home.tenantId, reg.clientId, [
+      { type: 'secret', secret: reg.addSecret() },
+    ]);
+
+    await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope, { tenantId: consented.tenantId });
+    await expect(
+      tokens.getAccessToken(authority.apiScope, { tenantId: notConsented }),
+    ).rejects.toMatchObject({ code: 'request_rejected', aadsts: 700016, tenantId: notConsented });
+
+    const stats = tokens.getStats();
+    expect(stats.lastError).toBeUndefined();
+    expect(stats.failures).toEqual({ request_rejected: 1 });
+    expect(stats.tenants?.[notConsented]?.lastError).toMatchObject({ aadsts: 700016 });
+    expect(stats.tenants?.[consented.tenantId]?.lastSuccessAt).toBeInstanceOf(Date);
+    expect(stats.tenants?.[home.tenantId]).toBeUndefined();
+
+    const health = new ClientCredentialsHealthIndicator(tokens, new HealthIndicatorService());
+    const result = health.isHealthy('credentials');
+    expect(result.credentials.status).toBe('up');
+    const api = (result.credentials.credentials as Record<string, CredentialHealth>).api;
+    expect(api.status).toBe('up');
+    expect(api.failingTenants).toEqual({
+      [notConsented]: { code: 'request_rejected', aadsts: 700016, at: expect.any(String) },
+    });
+  });
+
+  it('a source one tenant rejects is skipped for that tenant only', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const certificate = await reg.addCertificate();
+    const customer = authority.createTenant();
+    customer.createApp({ clientId: reg.clientId });
+    // An assertion made for the home tenant's token endpoint: the customer's refuses its audience.
+    const homeEndpoint = `${authority.url}/${home.tenantId}/oauth2/v2.0/token`;
+    const tokens = await start(home.tenantId, reg.clientId, [
+      {
+        type: 'assertion',
+        getAssertion: ({ clientId }) =>
+          signClientAssertion({
+            privateKeyPem: certificate.privateKeyPem,
+            thumbprintSha256: certificate.thumbprintSha256,
+            clientId,
+            audience: homeEndpoint,
+          }),
+      },
+      { type: 'secret', secret: reg.addSecret() },
+    ]);
+    authority.resetLog();
+
+    await tokens.getAccessToken(authority.apiScope, { tenantId: customer.tenantId });
+    await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope, {
+      tenantId: customer.tenantId,
+      forceRefresh: true,
+    });
+
+    expect(log('token').map((e) => [e.tenantId, e.credentialKind, e.errorCode])).toEqual([
+      [customer.tenantId, 'assertion', 700023],
+      [customer.tenantId, 'secret', undefined],
+      // The home tenant still uses the first source; the customer's skips it for its cool-down.
+      [home.tenantId, 'certificate', undefined],
+      [customer.tenantId, 'secret', undefined],
+    ]);
+    const stats = tokens.getStats();
+    expect(stats.skippedSources).toEqual({});
+    expect(stats.tenants?.[customer.tenantId]?.skippedSources?.['assertion#0']?.reason).toContain(
+      'AADSTS700023',
+    );
+    expect(
+      app!.logger.lines.filter((l) => l.message.includes("source 'assertion#0' skipped")),
+    ).toEqual([
+      {
+        level: 'warn',
+        message: expect.stringContaining(
+          `source 'assertion#0' skipped for tenant ${customer.tenantId}, moving on to the next`,
+        ),
+      },
+    ]);
+  });
+});
