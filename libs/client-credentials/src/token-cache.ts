@@ -43,8 +43,8 @@ export class CachedEntry {
    * eviction keeps entries hit since it last looked (`seenHits`).
    */
   hits = 0;
-  /** `hits` when eviction last passed over this entry; a new entry is spared once, as if hit. */
-  seenHits = -1;
+  /** `hits` when eviction last passed over this entry. */
+  seenHits = 0;
   /** A background refresh of this entry is running or has given up. */
   refreshing = false;
   timer?: NodeJS.Timeout;
@@ -194,22 +194,22 @@ export class TokenCache {
       this.memo.delete(entry.key);
     }
     this.memo.set(entry.key, entry);
-    if (this.memo.size > this.maxEntries) this.evictOne();
+    if (this.memo.size > this.maxEntries) this.evictOne(entry);
     return entry;
   }
 
   /**
    * Second-chance (CLOCK) eviction: from the oldest on, an entry hit since eviction last looked
    * is moved to the back and spared once; the first one not hit goes. Hot tokens stay, and the hit
-   * path pays nothing beyond the counter it bumps anyway. An evicted token is read back from the
-   * store when asked for again.
+   * path pays nothing beyond the counter it bumps anyway. `keep` (the entry just made current)
+   * never goes. An evicted token is read back from the store when asked for again.
    */
-  private evictOne(): void {
-    // Each spared entry has its mark cleared, so one pass over the map always finds a victim.
-    for (let looked = 0; looked <= this.memo.size; looked++) {
+  private evictOne(keep: CachedEntry): void {
+    // Each spared entry has its mark cleared: after one pass, the next entry but `keep` goes.
+    for (let looked = 0; ; looked++) {
       const [key, entry] = this.memo.entries().next().value as [string, CachedEntry];
       this.memo.delete(key);
-      if (entry.hits !== entry.seenHits && looked < this.memo.size) {
+      if (entry === keep || (entry.hits !== entry.seenHits && looked < this.memo.size)) {
         entry.seenHits = entry.hits;
         this.memo.set(key, entry);
         continue;
