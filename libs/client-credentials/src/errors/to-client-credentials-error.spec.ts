@@ -17,8 +17,14 @@ describe('toClientCredentialsError: is it the credential or the request?', () =>
           'credential_rejected',
         );
       }
-      const msal = new ServerError('unauthorized_client', `AADSTS${aadsts}: …`);
-      msal.errorNo = String(aadsts);
+      const msal = new ServerError(
+        'unauthorized_client',
+        'correlation-id',
+        `AADSTS${aadsts}: …`,
+        undefined,
+        String(aadsts),
+        400,
+      );
       expect(toClientCredentialsError(msal, where).code).toBe('credential_rejected');
     },
   );
