@@ -133,7 +133,11 @@ export interface CredentialOptions {
 /** Where tokens are cached. */
 export interface CacheOptions {
   /**
-   * A cache-manager `Cache` to hold tokens (e.g. one backed by Redis, shared by replicas).
+   * A cache-manager `Cache` of the app's to hold tokens. Its entries are plain JSON access tokens,
+   * neither encrypted nor authenticated: whoever can write to that store can hand this service a
+   * token of their choosing, and whoever can read it can use the tokens. Use it only with a store
+   * as trusted as the process itself; for Redis shared by replicas use `shared`, which seals each
+   * entry (AES-256-GCM, authenticated with its key) and rejects anything it did not seal.
    * @default an in-memory cache-manager cache bounded to `maxEntries`
    */
   store?: Cache;
