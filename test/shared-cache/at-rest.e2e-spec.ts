@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { createClient } from '@keyv/redis';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
@@ -76,18 +76,36 @@ describe('Shared cache: entries at rest', () => {
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
   });
 
-  it('never returns an entry sealed under an unknown key id; rotation reads old keys', async () => {
+  it('rotation: entries written under the previous first key are still read', async () => {
     const reg = register(authority);
     const first = await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
 
-    // Rotated: k2 writes, k1 still reads — the entry is served without a request.
+    // Rotated: k2 writes, k1 still reads — the entry is found under its k1 name and served.
     const rotated = await replica(reg, [k2, k1]);
     expect((await rotated.tokens.getAccessToken(authority.apiScope)).token).toBe(first.token);
     expect(rotated.tokens.getCacheStats()).toMatchObject({ reads: 1, unknownKeyEntries: 0 });
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
 
-    // k1 dropped: its entry is unknown to this replica, so it fetches its own.
+    // k1 dropped: its names are not even looked up, so this replica fetches its own…
     const b = await replica(reg, [k2]);
+    const token = await b.tokens.getAccessToken(authority.apiScope);
+    expect(token.source).toBe('network');
+    expect(token.token).not.toBe(first.token);
+    expect(b.tokens.getCacheStats()).toMatchObject({ reads: 0, unknownKeyEntries: 0 });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    // …and writes it under k2's name, sealed with k2; k1's entry expires on its own.
+    const values = await Promise.all(
+      (await raw.keys('client-credentials:t:*')).map(async (k) => (await raw.get(k))!),
+    );
+    expect(values.map((v) => v.slice(0, 6)).sort()).toEqual(['e1.k1.', 'e1.k2.']);
+  });
+
+  it('never returns an entry sealed under a key id it does not know', async () => {
+    const reg = register(authority);
+    const first = await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
+
+    // Same key bytes (so the same Redis names), another id: the entry's id `k1` is unknown here.
+    const b = await replica(reg, [{ id: 'k9', key: k1.key }]);
     const token = await b.tokens.getAccessToken(authority.apiScope);
     expect(token.source).toBe('network');
     expect(token.token).not.toBe(first.token);
@@ -95,8 +113,40 @@ describe('Shared cache: entries at rest', () => {
     expect(b.tokens.getCacheStats()!.unknownKeyEntries).toBeGreaterThanOrEqual(1);
     expect(b.tokens.getCacheStats()!.reads).toBe(0);
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
-    // …and writes it under k2, its first key.
-    expect((await onlyEntry()).value.startsWith('e1.k2.')).toBe(true);
+    expect((await onlyEntry()).value.startsWith('e1.k9.')).toBe(true);
+  });
+
+  it('names keys with an HMAC keyed by the encryption key, not a plain hash of guessable ids', async () => {
+    const reg = register(authority);
+    await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
+    const { key } = await onlyEntry();
+    // What the cache key is made of: public or guessable (authority, tenant, client, scope).
+    const plain = `client-credentials:${authority.url}|${reg.tenantId}|${reg.clientId}|api/secret#0|${authority.apiScope}`;
+    const sha256 = createHash('sha256').update(plain).digest('base64url');
+    expect(key).not.toContain(sha256);
+    const hmacUnder = (k: { key: string }) =>
+      createHmac(
+        'sha256',
+        Buffer.from(
+          hkdfSync(
+            'sha256',
+            Buffer.from(k.key, 'base64'),
+            Buffer.alloc(0),
+            'client-credentials/shared-cache/key-names/v1',
+            32,
+          ),
+        ),
+      )
+        .update(plain)
+        .digest('base64url');
+    expect(key).toBe(`client-credentials:t:{${hmacUnder(k1)}}`);
+
+    // Another encryption key, another name for the same token.
+    await raw.flushAll();
+    await (await replica(reg, [k2])).tokens.getAccessToken(authority.apiScope);
+    const other = (await onlyEntry()).key;
+    expect(other).toBe(`client-credentials:t:{${hmacUnder(k2)}}`);
+    expect(other).not.toBe(key);
   });
 
   it('rejects bad shared-cache options at startup, naming the field and never echoing a key', async () => {

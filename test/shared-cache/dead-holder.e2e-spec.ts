@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from '@keyv/redis';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 // The lock's Redis name is internal; the test names it the same way to play a replica that died.
-import { redisKeyOf } from '@app/client-credentials/shared-cache/encrypted-store';
+import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
 import type { TokenApp } from '../support/token-app';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
@@ -24,18 +24,17 @@ describe('Shared cache: a lock holder that dies', () => {
   it('waits for the dead holder’s lock to expire, then fetches the token itself, once', async () => {
     const reg = register(authority);
     const storeKey = `client-credentials:${authority.url}|${reg.tenantId}|${reg.clientId}|api/secret#0|${authority.apiScope}`;
+    const key = randomBytes(32);
+    const lockName = new KeyNamer('client-credentials:', [{ key }]).name('lock', storeKey);
     const client = createClient({ url: redis.url });
     await client.connect();
     // What a replica leaves behind when it is SIGKILLed holding the lock: the lock, no token.
-    await client.set(redisKeyOf('client-credentials:', 'lock', storeKey), 'dead-replica', {
-      PX: 1500,
-    });
+    await client.set(lockName, 'dead-replica', { PX: 1500 });
     await client.quit();
 
     app = await startReplica(authority, reg, {
       redisUrl: redis.url,
-      encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
-      lockWaitMs: 10_000,
+      encryptionKeys: [{ id: 'k1', key: key.toString('base64') }],
     });
     const token = await app.tokens.getAccessToken(authority.apiScope);
 
@@ -45,6 +44,7 @@ describe('Shared cache: a lock holder that dies', () => {
     expect(app.tokens.getCacheStats()).toMatchObject({
       lockWaits: 1,
       lockWaitTimeouts: 0,
+      lockWaitFailures: 0,
       lockAcquired: 1,
     });
   });

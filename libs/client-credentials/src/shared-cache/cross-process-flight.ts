@@ -1,29 +1,48 @@
 import { sleep } from '../backoff';
 import type { DistributedLock } from './distributed-lock';
+import { isShareable } from './lock-failure';
 import type { SharedCacheStats } from './shared-cache-stats';
 
 /** Settings of {@link CrossProcessFlight}. */
 export interface CrossProcessFlightOptions {
+  /** Longest a waiter waits for a holder that is alive (its lock keeps being extended). */
   readonly waitMs: number;
+  /** How often a waiter looks for the holder's token, failure or death. */
   readonly pollMs: number;
+  /** Lock expiry; the holder extends it every third of it. */
+  readonly ttlMs: number;
 }
+
+// A failure record must live long enough for every waiter to read it (they look every pollMs);
+// longer when the authority asked for a pause (Retry-After), never longer than a lock would.
+const MIN_FAILURE_TTL_MS = 1000;
 
 /**
  * Single flight across replicas: of the replicas missing the same token at once, the one that
- * takes the Redis lock fetches it; the others poll the shared cache for its result, and fetch
- * themselves when the lock frees without a result (the holder failed or died) or after `waitMs`.
+ * takes the Redis lock fetches it, extending the lock for as long as its fetch runs (a slow
+ * authority does not free it; a holder that dies stops extending, and its lock expires).
+ * The others poll the shared cache and end their wait on the first of:
+ * - the holder's token in the store: they adopt it;
+ * - the holder's failure, published in place of its lock: they throw it, without a request;
+ * - the lock gone without either (the holder died): one of them takes the lock and fetches;
+ * - `waitMs` passed: they fetch themselves.
  * When Redis cannot be used, everyone fetches directly.
  */
 export class CrossProcessFlight {
-  constructor(
-    private readonly lock: DistributedLock,
-    private readonly options: CrossProcessFlightOptions,
-    private readonly stats: SharedCacheStats,
-  ) {}
+  readonly #lock: DistributedLock;
+  readonly #options: CrossProcessFlightOptions;
+  readonly #stats: SharedCacheStats;
+
+  constructor(lock: DistributedLock, options: CrossProcessFlightOptions, stats: SharedCacheStats) {
+    this.#lock = lock;
+    this.#options = options;
+    this.#stats = stats;
+  }
 
   /**
    * `fetch` under the lock named `name`, or the value `poll` finds once another replica wrote it.
-   * `poll` answers undefined until then.
+   * `poll` answers undefined until then. Throws the holder's failure (a `TokenRequestRejectedError`
+   * or `TokenEndpointError`) when the replica that held the lock got one.
    */
   async run<T>(
     name: string,
@@ -31,36 +50,95 @@ export class CrossProcessFlight {
     fetch: () => Promise<T>,
     signal: AbortSignal,
   ): Promise<T> {
-    const deadline = Date.now() + this.options.waitMs;
+    const { waitMs, pollMs } = this.#options;
+    const deadline = Date.now() + waitMs;
     let waited = false;
     for (;;) {
-      const attempt = await this.lock.tryAcquire(name);
+      const attempt = await this.#lock.tryAcquire(name);
       if (attempt.state === 'unavailable') return fetch();
       if (attempt.state === 'acquired') {
-        try {
-          // The previous holder may have written its token between our last look and our lock.
-          const found = await poll();
-          if (found !== undefined) return found;
-          this.stats.lockAcquired++;
-          return await fetch();
-        } finally {
-          await this.lock.release(name, attempt.owner);
-        }
+        return this.#hold(name, attempt.owner, poll, fetch, waited);
       }
       if (!waited) {
         waited = true;
-        this.stats.lockWaits++;
+        this.#stats.lockWaits++;
       }
-      if (Date.now() + this.options.pollMs > deadline) {
-        this.stats.lockWaitTimeouts++;
+      if (attempt.state === 'failed') {
+        this.#stats.lockWaitFailures++;
+        throw attempt.error;
+      }
+      if (Date.now() + pollMs > deadline) {
+        this.#stats.lockWaitTimeouts++;
         return fetch();
       }
-      await sleep(this.options.pollMs, signal);
+      await sleep(pollMs, signal);
       const found = await poll();
       if (found !== undefined) {
-        this.stats.lockWaitHits++;
+        this.#stats.lockWaitHits++;
         return found;
       }
     }
+  }
+
+  /** Fetches under our lock, keeping it alive meanwhile; hands a shareable failure to the waiters. */
+  async #hold<T>(
+    name: string,
+    owner: string,
+    poll: () => Promise<T | undefined>,
+    fetch: () => Promise<T>,
+    waited: boolean,
+  ): Promise<T> {
+    const stop = this.#keepAlive(name, owner);
+    let failure: unknown;
+    try {
+      // The previous holder may have written its token between our last look and our lock.
+      const found = await poll();
+      if (found !== undefined) {
+        if (waited) this.#stats.lockWaitHits++;
+        return found;
+      }
+      this.#stats.lockAcquired++;
+      return await fetch();
+    } catch (e) {
+      failure = e;
+      throw e;
+    } finally {
+      stop();
+      const published =
+        isShareable(failure) &&
+        (await this.#lock.fail(
+          name,
+          owner,
+          failure,
+          Math.min(Math.max(failure.retryAfterMs ?? 0, MIN_FAILURE_TTL_MS), this.#options.ttlMs),
+        ));
+      if (!published) await this.#lock.release(name, owner);
+    }
+  }
+
+  /**
+   * Extends our lock every third of its TTL until stopped: two extensions can fail in a row
+   * (Redis slow or briefly away) before it expires under a holder that is still working.
+   */
+  #keepAlive(name: string, owner: string): () => void {
+    const every = Math.max(1, Math.floor(this.#options.ttlMs / 3));
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = () => {
+      timer = setTimeout(() => {
+        void this.#lock.extend(name, owner).then((outcome) => {
+          if (outcome === 'extended') this.#stats.lockExtensions++;
+          // Lost: expired and maybe taken by another replica — extending it would steal it.
+          if (!stopped && outcome !== 'lost') schedule();
+        });
+      }, every);
+      // A holder's fetch has its own deadline; this timer must not keep the process alive.
+      timer.unref();
+    };
+    schedule();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
   }
 }

@@ -1,46 +1,115 @@
 import { randomUUID } from 'node:crypto';
+import type {
+  ClientCredentialsError,
+  TokenEndpointError,
+  TokenRequestRejectedError,
+} from '../errors/client-credentials.errors';
+import type { KeyNamer } from './key-names';
+import { openFailure, sealFailure } from './lock-failure';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
-import { redisKeyOf } from './encrypted-store';
+import type { TokenCipher } from './token-cipher';
 
-// Deletes the lock only if it is still ours: a holder whose lock expired and was taken by another
-// replica must not release that replica's lock.
+// Each script touches one key only, and only while it still holds our owner id: a holder whose
+// lock expired and was taken by another replica must not release, extend or overwrite that lock.
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const FAIL = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
+
+// A lock's value is its owner's random id, or this marker and a sealed failure record.
+const FAILED = 'failed:';
 
 /** Outcome of {@link DistributedLock.tryAcquire}. */
 export type LockAttempt =
   | { readonly state: 'acquired'; readonly owner: string }
   | { readonly state: 'held' }
+  /** The last holder's request failed moments ago; its error, rebuilt. */
+  | { readonly state: 'failed'; readonly error: ClientCredentialsError }
   | { readonly state: 'unavailable' };
 
 /**
- * A single-instance Redis lock: `SET key owner NX PX ttl`, released by compare-and-delete.
- * Written by hand rather than taken from `redlock`: its stable line (4.x) targets ioredis and
- * has not been released since 2022 (5.x is still a beta), while we hold a node-redis client; and
- * the lock only saves token requests — if it is lost (expiry, failover), two replicas fetch the
- * same token, which is harmless. So the multi-master Redlock algorithm is not needed.
+ * A single-instance Redis lock per token: `SET name owner NX PX ttl`, extended and released by
+ * compare-and-set scripts. Written by hand rather than taken from `redlock`: its stable line (4.x)
+ * targets ioredis and has not been released since 2022 (5.x is still a beta), while we hold a
+ * node-redis client; and the lock only saves token requests — if it is lost (expiry, failover),
+ * two replicas fetch the same token, which is harmless. So multi-master Redlock is not needed.
+ *
+ * A holder whose request failed replaces its lock with a sealed failure record, in one
+ * compare-and-set: no waiter can find the lock free before the failure is there to read, and
+ * the record keeps the lock taken for its short life (replicas fail fast meanwhile).
+ * Every command names one key, so the lock works on Redis Cluster as well.
  */
 export class DistributedLock {
-  constructor(
-    private readonly connection: RedisConnection,
-    private readonly prefix: string,
-    private readonly ttlMs: number,
-  ) {}
+  readonly #connection: RedisConnection;
+  readonly #names: KeyNamer;
+  readonly #cipher: TokenCipher;
+  readonly #ttlMs: number;
 
-  async tryAcquire(name: string): Promise<LockAttempt> {
-    const owner = randomUUID();
-    const key = redisKeyOf(this.prefix, 'lock', name);
-    const answer = await this.connection.run('taking the token lock', () =>
-      this.connection.client.set(key, owner, { NX: true, PX: this.ttlMs }),
-    );
-    if (answer === UNAVAILABLE) return { state: 'unavailable' };
-    return answer === 'OK' ? { state: 'acquired', owner } : { state: 'held' };
+  constructor(connection: RedisConnection, names: KeyNamer, cipher: TokenCipher, ttlMs: number) {
+    this.#connection = connection;
+    this.#names = names;
+    this.#cipher = cipher;
+    this.#ttlMs = ttlMs;
   }
 
-  async release(name: string, owner: string): Promise<void> {
-    const key = redisKeyOf(this.prefix, 'lock', name);
-    // A release that fails leaves the lock to expire.
-    await this.connection.run('releasing the token lock', () =>
-      this.connection.client.eval(RELEASE, { keys: [key], arguments: [owner] }),
+  /** Takes the lock of `name`, or says who has it: another replica, or a failure record. */
+  async tryAcquire(name: string): Promise<LockAttempt> {
+    const owner = randomUUID();
+    const key = this.#names.name('lock', name);
+    const client = this.#connection.client;
+    const answer = await this.#connection.run('taking the token lock', () =>
+      client.set(key, owner, { NX: true, PX: this.#ttlMs }),
     );
+    if (answer === UNAVAILABLE) return { state: 'unavailable' };
+    if (answer === 'OK') return { state: 'acquired', owner };
+    const value = await this.#connection.run('reading the token lock', () => client.get(key));
+    if (value === UNAVAILABLE) return { state: 'unavailable' };
+    if (value?.startsWith(FAILED)) {
+      const error = openFailure(value.slice(FAILED.length), this.#cipher, key);
+      // A record that does not open (other keys, tampered) is a lock like any other: it expires.
+      if (error !== undefined) return { state: 'failed', error };
+    }
+    return { state: 'held' };
+  }
+
+  /** Pushes the expiry of our lock one TTL ahead; `lost` when it is no longer ours. */
+  async extend(name: string, owner: string): Promise<'extended' | 'lost' | 'unavailable'> {
+    const key = this.#names.name('lock', name);
+    const answer = await this.#connection.run('extending the token lock', () =>
+      this.#connection.client.eval(EXTEND, {
+        keys: [key],
+        arguments: [owner, String(this.#ttlMs)],
+      }),
+    );
+    if (answer === UNAVAILABLE) return 'unavailable';
+    return answer === 1 ? 'extended' : 'lost';
+  }
+
+  /** Frees our lock; a release that fails leaves it to expire. */
+  async release(name: string, owner: string): Promise<void> {
+    const key = this.#names.name('lock', name);
+    await this.#connection.run('releasing the token lock', () =>
+      this.#connection.client.eval(RELEASE, { keys: [key], arguments: [owner] }),
+    );
+  }
+
+  /**
+   * Frees our lock by replacing it with `error`, sealed, for `ttlMs`: the waiters throw it
+   * instead of fetching in turn. False when it could not be written (the caller then releases).
+   */
+  async fail(
+    name: string,
+    owner: string,
+    error: TokenRequestRejectedError | TokenEndpointError,
+    ttlMs: number,
+  ): Promise<boolean> {
+    const key = this.#names.name('lock', name);
+    const record = FAILED + sealFailure(error, this.#cipher, key);
+    const answer = await this.#connection.run('publishing a failed token request', () =>
+      this.#connection.client.eval(FAIL, {
+        keys: [key],
+        arguments: [owner, record, String(Math.max(1, Math.round(ttlMs)))],
+      }),
+    );
+    return answer === 1;
   }
 }

@@ -1,75 +1,80 @@
-import { createHash } from 'node:crypto';
-import type KeyvRedis from '@keyv/redis';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import type { KeyNamer } from './key-names';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
 import type { SharedCacheStats } from './shared-cache-stats';
 import type { TokenCipher } from './token-cipher';
 
 /**
- * Redis name of a cache key: the prefix and a SHA-256 of the key. The key names authority,
- * tenant, client, credential and scopes (no secret); hashing keeps even those out of Redis's
- * key space. The hash is keyed by nothing secret, so rotating encryption keys keeps the names.
- */
-export function redisKeyOf(prefix: string, kind: 't' | 'lock', key: string): string {
-  return `${prefix}${kind}:${createHash('sha256').update(key).digest('base64url')}`;
-}
-
-/**
- * The L2 store as Keyv sees it: each entry sealed (AES-256-GCM, its Redis key authenticated) on
+ * The L2 store as Keyv sees it: each entry sealed (AES-256-GCM, its Redis name authenticated) on
  * the way to Redis and opened on the way back. An entry that does not open is a miss, counted,
  * never returned. Every command is time-bounded and never throws (Redis trouble is a miss).
+ * Only single-key commands (GET, SET, DEL): the names of one read belong to different tokens
+ * and would sit in different Redis Cluster slots.
  */
 export class EncryptedStore implements KeyvStoreAdapter {
   opts: Record<string, unknown> = { dialect: 'encrypted-redis' };
   namespace?: string;
+  readonly #connection: RedisConnection;
+  readonly #cipher: TokenCipher;
+  readonly #names: KeyNamer;
+  readonly #stats: SharedCacheStats;
 
   constructor(
-    private readonly redis: KeyvRedis<string>,
-    private readonly connection: RedisConnection,
-    private readonly cipher: TokenCipher,
-    private readonly prefix: string,
-    private readonly stats: SharedCacheStats,
-  ) {}
+    connection: RedisConnection,
+    cipher: TokenCipher,
+    names: KeyNamer,
+    stats: SharedCacheStats,
+  ) {
+    this.#connection = connection;
+    this.#cipher = cipher;
+    this.#names = names;
+    this.#stats = stats;
+  }
 
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
     return (await this.getMany<Value>([key]))[0] as StoredData<Value> | undefined;
   }
 
+  /**
+   * Each key is looked up under its name of every encryption key, the current one first: during
+   * a key rotation the entries written under the previous first key are still found.
+   */
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    const ids = keys.map((k) => redisKeyOf(this.prefix, 't', k));
-    const values = await this.connection.run('reading a token', () => this.redis.getMany(ids));
+    const names = keys.map((k) => this.#names.candidates('t', k));
+    const client = this.#connection.client;
+    // Issued together, so node-redis pipelines them: one round trip, one command per key.
+    const values = await this.#connection.run('reading a token', () =>
+      Promise.all(names.flat().map((n) => client.get(n))),
+    );
     if (values === UNAVAILABLE) return keys.map(() => undefined);
-    return values.map((sealed, i) => {
-      if (sealed === undefined || sealed === null) return undefined;
-      const opened = this.cipher.open(sealed, ids[i]);
-      if (opened === 'unknown-key') {
-        this.stats.unknownKeyEntries++;
-        return undefined;
+    let at = 0;
+    return names.map((candidates) => {
+      const found = values.slice(at, (at += candidates.length));
+      for (let i = 0; i < candidates.length; i++) {
+        const opened = this.#open(found[i], candidates[i]);
+        if (opened !== undefined) return opened as StoredData<Value>;
       }
-      if (opened === 'rejected') {
-        this.stats.rejectedEntries++;
-        return undefined;
-      }
-      this.stats.reads++;
-      return opened.plain as StoredData<Value>;
+      return undefined;
     });
   }
 
   async set(key: string, value: unknown, ttl?: number): Promise<void> {
     // A token entry always has a TTL; an entry without one would outlive its token.
     if (ttl === undefined || ttl <= 0 || typeof value !== 'string') return;
-    const id = redisKeyOf(this.prefix, 't', key);
-    const sealed = this.cipher.seal(value, id);
-    const done = await this.connection.run('writing a token', () =>
-      this.redis.set(id, sealed, Math.ceil(ttl)),
+    const name = this.#names.name('t', key);
+    const sealed = this.#cipher.seal(value, name);
+    const done = await this.#connection.run('writing a token', () =>
+      this.#connection.client.set(name, sealed, { PX: Math.ceil(ttl) }),
     );
-    if (done !== UNAVAILABLE) this.stats.writes++;
+    if (done !== UNAVAILABLE) this.#stats.writes++;
   }
 
   async delete(key: string): Promise<boolean> {
-    const id = redisKeyOf(this.prefix, 't', key);
-    const done = await this.connection.run('deleting a token', () => this.redis.delete(id));
-    return done === true;
+    const client = this.#connection.client;
+    const done = await this.#connection.run('deleting a token', () =>
+      Promise.all(this.#names.candidates('t', key).map((n) => client.del(n))),
+    );
+    return done !== UNAVAILABLE && done.some((n) => n > 0);
   }
 
   /** Never flushes: the Redis may be shared with other data and other replicas. */
@@ -85,5 +90,21 @@ export class EncryptedStore implements KeyvStoreAdapter {
   // Keyv subscribes to 'error'; this store never emits (failures are counted and rate-logged).
   on(): this {
     return this;
+  }
+
+  /** The entry's plain text, or undefined (absent, or counted as not opening). */
+  #open(sealed: string | null, name: string): string | undefined {
+    if (sealed === null) return undefined;
+    const opened = this.#cipher.open(sealed, name);
+    if (opened === 'unknown-key') {
+      this.#stats.unknownKeyEntries++;
+      return undefined;
+    }
+    if (opened === 'rejected') {
+      this.#stats.rejectedEntries++;
+      return undefined;
+    }
+    this.#stats.reads++;
+    return opened.plain;
   }
 }

@@ -27,6 +27,10 @@ export interface SharedCacheStats {
   lockWaitHits: number;
   /** Of those, the ones that gave up after `lockWaitMs` and fetched themselves. */
   lockWaitTimeouts: number;
+  /** Of those, the ones that got the lock holder's failure and threw it without a request. */
+  lockWaitFailures: number;
+  /** Times this replica pushed back the expiry of a lock it held while its fetch ran. */
+  lockExtensions: number;
 }
 
 /** Fresh counters. */
@@ -43,6 +47,8 @@ export function newSharedCacheStats(): SharedCacheStats {
     lockWaits: 0,
     lockWaitHits: 0,
     lockWaitTimeouts: 0,
+    lockWaitFailures: 0,
+    lockExtensions: 0,
   };
 }
 

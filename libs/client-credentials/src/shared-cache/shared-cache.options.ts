@@ -50,14 +50,17 @@ export interface SharedCacheOptions {
    */
   crossProcessLock?: boolean;
   /**
-   * Expiry of the lock a replica holds while it fetches a token: a replica that dies holding it
-   * releases it by expiry.
+   * Expiry of the lock a replica holds while it fetches a token. The holder extends it every
+   * third of this while its fetch runs, however slow the authority; a replica that dies holding
+   * it frees it by expiry, so this is also how long a dead holder can block the others.
    * @default 15000
    */
   lockTtlMs?: number;
   /**
-   * Longest a replica waits for another replica's token before it fetches one itself.
-   * @default 5000
+   * Longest a replica waits for another replica's token before it fetches one itself. A waiter
+   * stops earlier when the holder's lock is gone without a token (the holder died: one waiter
+   * takes the lock) or when the holder published its failure (the waiter throws that error).
+   * @default `timeouts.acquireMs` + `timeouts.requestMs` (40000): as long as a holder may take
    */
   lockWaitMs?: number;
   /**
@@ -72,23 +75,52 @@ export interface SharedCacheOptions {
   errorLogIntervalMs?: number;
 }
 
+/** A decoded encryption key. */
+export interface DecodedKey {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
+/**
+ * The secrets of `cache.shared` after validation: the Redis URL (it may hold a password) and the
+ * decoded keys, in `#private` fields. The resolved options are kept by several services; a
+ * property walk of any of them (`inspect` with `customInspect: false`, a serialiser) sees `{}`.
+ */
+export class SharedCacheSecrets {
+  readonly #redisUrl?: string;
+  readonly #keys: readonly DecodedKey[];
+
+  constructor(redisUrl: string | undefined, keys: readonly DecodedKey[]) {
+    this.#redisUrl = redisUrl;
+    this.#keys = keys;
+  }
+
+  /** The `redisUrl` option. */
+  redisUrl(): string | undefined {
+    return this.#redisUrl;
+  }
+
+  /** The decoded `encryptionKeys`; the first one writes. */
+  encryptionKeys(): readonly DecodedKey[] {
+    return this.#keys;
+  }
+}
+
 /** {@link SharedCacheOptions} after validation, with defaults applied. */
 export interface ResolvedSharedCacheOptions extends Required<
   Omit<SharedCacheOptions, 'redisUrl' | 'redisClient' | 'encryptionKeys'>
 > {
-  readonly redisUrl?: string;
   readonly redisClient?: RedisClientType;
-  /** Decoded keys; the first one writes. */
-  readonly encryptionKeys: readonly { readonly id: string; readonly key: Buffer }[];
+  /** `redisUrl` and the decoded `encryptionKeys`, out of reach of a property walk. */
+  readonly secrets: SharedCacheSecrets;
 }
 
-/** Defaults of {@link SharedCacheOptions}. */
+/** Defaults of {@link SharedCacheOptions} (`lockWaitMs` is derived from `timeouts`). */
 export const SHARED_CACHE_DEFAULTS = {
   operationTimeoutMs: 200,
   connectTimeoutMs: 2000,
   crossProcessLock: true,
   lockTtlMs: 15_000,
-  lockWaitMs: 5000,
   lockPollMs: 50,
   errorLogIntervalMs: 30_000,
 } as const;

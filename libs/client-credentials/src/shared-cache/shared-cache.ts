@@ -1,11 +1,11 @@
 import type { LoggerService } from '@nestjs/common';
 import { CacheableMemory } from '@cacheable/memory';
-import KeyvRedis from '@keyv/redis';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { CrossProcessFlight } from './cross-process-flight';
 import { DistributedLock } from './distributed-lock';
 import { EncryptedStore } from './encrypted-store';
+import { KeyNamer } from './key-names';
 import { RedisConnection } from './redis-connection';
 import type { ResolvedSharedCacheOptions } from './shared-cache.options';
 import { ErrorReporter, newSharedCacheStats, SharedCacheStats } from './shared-cache-stats';
@@ -38,30 +38,25 @@ export async function createSharedCache(
 ): Promise<SharedCache> {
   const stats = newSharedCacheStats();
   const reporter = new ErrorReporter(stats, logger, options.errorLogIntervalMs);
-  const connection = new RedisConnection(options, options.operationTimeoutMs, stats, reporter);
-  const redis = new KeyvRedis<string>(connection.client, {
-    namespace: undefined,
-    throwOnErrors: true,
-    throwOnConnectError: true,
-  });
-  // KeyvRedis re-emits client errors; the connection counts and logs them already.
-  redis.on('error', () => undefined);
+  const keys = options.secrets.encryptionKeys();
+  const connection = new RedisConnection(
+    { redisUrl: options.secrets.redisUrl(), redisClient: options.redisClient },
+    options.operationTimeoutMs,
+    stats,
+    reporter,
+  );
+  const cipher = new TokenCipher(keys);
+  const names = new KeyNamer(keyPrefix, keys);
   const l2 = new Keyv({
-    store: new EncryptedStore(
-      redis,
-      connection,
-      new TokenCipher(options.encryptionKeys),
-      keyPrefix,
-      stats,
-    ),
+    store: new EncryptedStore(connection, cipher, names, stats),
     useKeyPrefix: false,
   });
   l2.on('error', () => undefined);
   const store = createCache({ stores: [memoryKeyv(maxEntries), l2] });
   const flight = options.crossProcessLock
     ? new CrossProcessFlight(
-        new DistributedLock(connection, keyPrefix, options.lockTtlMs),
-        { waitMs: options.lockWaitMs, pollMs: options.lockPollMs },
+        new DistributedLock(connection, names, cipher, options.lockTtlMs),
+        { waitMs: options.lockWaitMs, pollMs: options.lockPollMs, ttlMs: options.lockTtlMs },
         stats,
       )
     : undefined;

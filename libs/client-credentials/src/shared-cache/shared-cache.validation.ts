@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { decodeKey, KEY_ID_PATTERN } from './token-cipher';
+import { DEFAULTS } from '../client-credentials.constants';
 import {
   ResolvedSharedCacheOptions,
   SHARED_CACHE_DEFAULTS,
   SharedCacheOptions,
+  SharedCacheSecrets,
 } from './shared-cache.options';
 
 const ms = (min: number, max: number) =>
@@ -72,11 +74,36 @@ export const sharedCacheSchema = z
     error: 'needs exactly one of `redisUrl` (e.g. redis://localhost:6379) or `redisClient`',
   });
 
-/** `cache.shared` with defaults applied and keys decoded; call after the schema passed. */
-export function resolveSharedCache(o: SharedCacheOptions): ResolvedSharedCacheOptions {
+/** The module's timeouts a lock waiter's default bound is derived from. */
+export interface FlightTimeouts {
+  /** `timeouts.acquireMs`: longest a holder keeps retrying. */
+  readonly acquireMs: number;
+  /** `timeouts.requestMs`: its last request may start just before that and take this long. */
+  readonly requestMs: number;
+}
+
+/**
+ * `cache.shared` with defaults applied and keys decoded; call after the schema passed. A field
+ * given as `undefined` means its default (a spread would have copied the `undefined` over it).
+ * `lockWaitMs` defaults to as long as a holder may take: `acquireMs + requestMs` of `timeouts`.
+ */
+export function resolveSharedCache(
+  o: SharedCacheOptions,
+  timeouts: FlightTimeouts = DEFAULTS.timeouts,
+): ResolvedSharedCacheOptions {
+  const d = SHARED_CACHE_DEFAULTS;
   return {
-    ...SHARED_CACHE_DEFAULTS,
-    ...o,
-    encryptionKeys: o.encryptionKeys.map((k) => ({ id: k.id, key: decodeKey(k.key)! })),
+    redisClient: o.redisClient,
+    secrets: new SharedCacheSecrets(
+      o.redisUrl,
+      o.encryptionKeys.map((k) => ({ id: k.id, key: decodeKey(k.key)! })),
+    ),
+    operationTimeoutMs: o.operationTimeoutMs ?? d.operationTimeoutMs,
+    connectTimeoutMs: o.connectTimeoutMs ?? d.connectTimeoutMs,
+    crossProcessLock: o.crossProcessLock ?? d.crossProcessLock,
+    lockTtlMs: o.lockTtlMs ?? d.lockTtlMs,
+    lockWaitMs: o.lockWaitMs ?? timeouts.acquireMs + timeouts.requestMs,
+    lockPollMs: o.lockPollMs ?? d.lockPollMs,
+    errorLogIntervalMs: o.errorLogIntervalMs ?? d.errorLogIntervalMs,
   };
 }

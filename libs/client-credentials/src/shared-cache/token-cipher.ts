@@ -25,23 +25,26 @@ export function decodeKey(text: string): Buffer | undefined {
  * AES-256-GCM sealing of shared-cache entries: `e1.<key id>.<iv>.<tag>.<ciphertext>` (base64url).
  * The entry's own Redis key is authenticated with it (AAD), so an entry copied under another
  * key does not open. The first key seals; every key opens (rotation).
+ * The keys live in `#private` fields: no property walk (`inspect`, a debugger's object view,
+ * a serialiser) of the service that holds this cipher reaches them.
  */
 export class TokenCipher {
-  private readonly keys: ReadonlyMap<string, Buffer>;
-  private readonly writeId: string;
+  readonly #keys: ReadonlyMap<string, Buffer>;
+  readonly #writeId: string;
 
   constructor(keys: readonly { readonly id: string; readonly key: Buffer }[]) {
-    this.keys = new Map(keys.map((k) => [k.id, k.key]));
-    this.writeId = keys[0].id;
+    this.#keys = new Map(keys.map((k) => [k.id, k.key]));
+    this.#writeId = keys[0].id;
   }
 
+  /** Seals `plain` under the first key, bound to `aad` (the Redis name it is written under). */
   seal(plain: string, aad: string): string {
     const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.writeId)!, iv);
-    cipher.setAAD(Buffer.from(`${this.writeId}\n${aad}`));
+    const cipher = createCipheriv('aes-256-gcm', this.#keys.get(this.#writeId)!, iv);
+    cipher.setAAD(Buffer.from(`${this.#writeId}\n${aad}`));
     const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     const parts = [iv, cipher.getAuthTag(), ct].map((b) => b.toString('base64url'));
-    return `${VERSION}.${this.writeId}.${parts.join('.')}`;
+    return `${VERSION}.${this.#writeId}.${parts.join('.')}`;
   }
 
   /** The plain text, or why not. Never throws. */
@@ -50,7 +53,7 @@ export class TokenCipher {
     const parts = sealed.split('.');
     if (parts.length !== 5 || parts[0] !== VERSION) return 'rejected';
     const [, id, iv, tag, ct] = parts;
-    const key = this.keys.get(id);
+    const key = this.#keys.get(id);
     if (key === undefined) return 'unknown-key';
     try {
       const ivBytes = Buffer.from(iv, 'base64url');

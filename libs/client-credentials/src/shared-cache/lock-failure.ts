@@ -1,0 +1,109 @@
+import {
+  ClientCredentialsError,
+  TokenEndpointError,
+  TokenRequestRejectedError,
+} from '../errors/client-credentials.errors';
+import { ERROR_CATALOG, type ClientCredentialsErrorCode } from '../errors/error-catalog';
+import type { TokenCipher } from './token-cipher';
+
+/** What a waiting replica learns of a lock holder's failed token request (sealed in Redis). */
+interface FailureRecord {
+  readonly v: 1;
+  /** Which class to rebuild: a refusal, or an endpoint that could not be used. */
+  readonly kind: 'rejected' | 'endpoint';
+  readonly code: ClientCredentialsErrorCode;
+  /** The holder's message without its hint (the waiter's error adds the hint again). */
+  readonly message: string;
+  readonly retryAfterMs?: number;
+  readonly status?: number;
+  readonly aadsts?: number;
+  readonly oauthError?: string;
+  readonly correlationId?: string;
+  readonly traceId?: string;
+  readonly credential?: string;
+  readonly tenantId?: string;
+}
+
+const MAX_MESSAGE = 1000;
+
+/**
+ * Whether a holder's failure is the authority's answer (or its silence), which every replica
+ * would meet too. A failure of the holder itself (its shutdown, its certificate file, an
+ * assertion callback of its own) is not shared: the waiters then fetch themselves.
+ */
+export function isShareable(e: unknown): e is TokenRequestRejectedError | TokenEndpointError {
+  return e instanceof TokenRequestRejectedError || e instanceof TokenEndpointError;
+}
+
+/**
+ * Seals a holder's failure for its waiters: AES-256-GCM like the tokens, bound to the Redis name
+ * `aad`. Our error messages never hold a secret, an assertion or a token; the cause (which may
+ * hold anything) is left out.
+ */
+export function sealFailure(
+  error: TokenRequestRejectedError | TokenEndpointError,
+  cipher: TokenCipher,
+  aad: string,
+): string {
+  const suffix = ` Hint: ${error.hint}`;
+  const message = error.message.endsWith(suffix)
+    ? error.message.slice(0, -suffix.length)
+    : error.message;
+  const record: FailureRecord = {
+    v: 1,
+    kind: error instanceof TokenEndpointError ? 'endpoint' : 'rejected',
+    code: error.code,
+    message: message.slice(0, MAX_MESSAGE),
+    retryAfterMs: error.retryAfterMs,
+    status: error.status,
+    aadsts: error.aadsts,
+    oauthError: error.oauthError,
+    correlationId: error.correlationId,
+    traceId: error.traceId,
+    credential: error.credential,
+    tenantId: error.tenantId,
+  };
+  return cipher.seal(JSON.stringify(record), aad);
+}
+
+/**
+ * The holder's failure as this replica's typed error, or undefined when `sealed` does not open
+ * or is not a failure record (the caller then treats the lock as held).
+ */
+export function openFailure(
+  sealed: string,
+  cipher: TokenCipher,
+  aad: string,
+): ClientCredentialsError | undefined {
+  const opened = cipher.open(sealed, aad);
+  if (typeof opened === 'string') return undefined;
+  let r: FailureRecord;
+  try {
+    r = JSON.parse(opened.plain) as FailureRecord;
+  } catch {
+    return undefined;
+  }
+  if (
+    r?.v !== 1 ||
+    !(r.kind === 'rejected' || r.kind === 'endpoint') ||
+    typeof r.code !== 'string' ||
+    !Object.hasOwn(ERROR_CATALOG, r.code) ||
+    typeof r.message !== 'string'
+  ) {
+    return undefined;
+  }
+  const message = `${r.message} (Another replica's request, shared through the token lock: this replica did not ask again.)`;
+  const context = {
+    retryAfterMs: r.retryAfterMs,
+    status: r.status,
+    aadsts: r.aadsts,
+    oauthError: r.oauthError,
+    correlationId: r.correlationId,
+    traceId: r.traceId,
+    credential: r.credential,
+    tenantId: r.tenantId,
+  };
+  return r.kind === 'endpoint'
+    ? new TokenEndpointError(r.code, message, context, true)
+    : new TokenRequestRejectedError(r.code, message, context, false);
+}
