@@ -8,7 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Test } from '@nestjs/testing';
-import { ClientCredentialsModule, TokenService } from '../../libs/client-credentials/src';
+import {
+  ClientCredentialsError,
+  ClientCredentialsModule,
+  TokenService,
+  type SharedCacheOptions,
+  type SharedCacheStats,
+} from '../../libs/client-credentials/src';
 
 /** What a replica is told. */
 export interface ReplicaInput {
@@ -20,6 +26,8 @@ export interface ReplicaInput {
   /** Redis URL; no shared cache when absent (the per-process baseline). */
   redisUrl?: string;
   encryptionKeys?: { id: string; key: string }[];
+  /** More `cache.shared` options (lock settings), JSON-serialisable ones only. */
+  sharedOptions?: Omit<SharedCacheOptions, 'redisUrl' | 'redisClient' | 'encryptionKeys'>;
   scopes: string[];
   callsPerScope: number;
   /** Bench mode: one call per scope, one after another, timed (`usPerCall`). */
@@ -31,6 +39,8 @@ export interface ReplicaResult {
   calls: number;
   failed: number;
   errors: string[];
+  /** `name:code` of each failed call's error (e.g. `TokenRequestRejectedError:credential_rejected`), distinct. */
+  errorCodes: string[];
   network: number;
   cache: number;
   /** Distinct tokens seen per scope. */
@@ -38,6 +48,8 @@ export interface ReplicaResult {
   tokenRequests: number;
   storeHits: number;
   lockWaits?: number;
+  /** The shared cache's counters at the end. */
+  cacheStats?: SharedCacheStats;
   /** Sequential mode: mean microseconds per call. */
   usPerCall?: number;
 }
@@ -62,7 +74,13 @@ async function main(): Promise<void> {
         cache:
           input.redisUrl === undefined
             ? undefined
-            : { shared: { redisUrl: input.redisUrl, encryptionKeys: input.encryptionKeys! } },
+            : {
+                shared: {
+                  ...input.sharedOptions,
+                  redisUrl: input.redisUrl,
+                  encryptionKeys: input.encryptionKeys!,
+                },
+              },
       }),
     ],
   }).compile();
@@ -82,6 +100,7 @@ async function main(): Promise<void> {
     calls: 0,
     failed: 0,
     errors: [],
+    errorCodes: [],
     network: 0,
     cache: 0,
     distinctTokens: 0,
@@ -111,6 +130,8 @@ async function main(): Promise<void> {
           } catch (e) {
             result.failed++;
             if (result.errors.length < 5) result.errors.push((e as Error).message);
+            const code = `${(e as Error).name}:${(e as ClientCredentialsError).code}`;
+            if (!result.errorCodes.includes(code)) result.errorCodes.push(code);
           }
         }),
       );
@@ -121,6 +142,8 @@ async function main(): Promise<void> {
   result.tokenRequests = stats.tokenRequests;
   result.storeHits = stats.storeHits;
   result.lockWaits = tokens.getCacheStats()?.lockWaits;
+  const cacheStats = tokens.getCacheStats();
+  result.cacheStats = cacheStats && { ...cacheStats };
   await app.close();
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

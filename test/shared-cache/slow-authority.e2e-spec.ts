@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import type { ReplicaInput, ReplicaResult } from './replica-worker';
+import { runReplicas } from './replicas';
+
+const sum = (results: ReplicaResult[], count: (r: ReplicaResult) => number | undefined) =>
+  results.reduce((n, r) => n + (count(r) ?? 0), 0);
+
+/**
+ * Replica processes sharing one Redis while the authority is slow or failing: still one token
+ * request between them (a holder slower than its lock keeps it; waiters wait as long as a holder
+ * may take), and a holder's failure reaches the waiters instead of each one retrying in turn.
+ */
+describe('Shared cache: a slow or failing authority, replicas in separate processes', () => {
+  let authority: DevAuthority;
+  let redis: RedisServer;
+  const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
+
+  beforeAll(async () => {
+    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+  });
+  afterEach(() => authority.faults.clear());
+  afterAll(async () => {
+    await Promise.all([authority?.close(), redis?.stop()]);
+  });
+
+  function replicaInput(
+    sharedOptions: ReplicaInput['sharedOptions'] = {},
+    secret?: string,
+  ): ReplicaInput & { clientId: string } {
+    const tenant = authority.createTenant();
+    const app = tenant.createApp();
+    const realSecret = app.addSecret();
+    return {
+      authorityUrl: authority.url,
+      caPath: authority.caPath,
+      tenantId: tenant.tenantId,
+      clientId: app.clientId,
+      secret: secret ?? realSecret,
+      redisUrl: redis.url,
+      encryptionKeys,
+      sharedOptions,
+      scopes: [authority.apiScope],
+      callsPerScope: 20,
+    };
+  }
+
+  it('6 s token endpoint, 3 cold processes, default options → exactly 1 token request', async () => {
+    const input = replicaInput();
+    authority.faults.add({ kind: 'latency', latencyMs: 6000, tenantId: input.tenantId });
+
+    const results = await runReplicas(3, input);
+
+    expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(1);
+    expect(results.map((r) => r.failed)).toEqual([0, 0, 0]);
+    expect(sum(results, (r) => r.tokenRequests)).toBe(1);
+    expect(results.every((r) => r.distinctTokens === 1)).toBe(true);
+    // Two replicas waited the whole 6 s for the holder's token, and adopted it.
+    expect(sum(results, (r) => r.cacheStats?.lockWaits)).toBe(2);
+    expect(sum(results, (r) => r.cacheStats?.lockWaitHits)).toBe(2);
+    expect(sum(results, (r) => r.cacheStats?.lockWaitTimeouts)).toBe(0);
+  }, 90_000);
+
+  it('a holder slower than its lock TTL extends the lock: still exactly 1 token request', async () => {
+    // 6 s of latency against a 1.5 s lock: without extension it would expire four times over.
+    const input = replicaInput({ lockTtlMs: 1500 });
+    authority.faults.add({ kind: 'latency', latencyMs: 6000, tenantId: input.tenantId });
+
+    const results = await runReplicas(3, input);
+
+    expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(1);
+    expect(results.map((r) => r.failed)).toEqual([0, 0, 0]);
+    expect(sum(results, (r) => r.cacheStats?.lockAcquired)).toBe(1);
+    expect(sum(results, (r) => r.cacheStats?.lockExtensions)).toBeGreaterThanOrEqual(3);
+    expect(sum(results, (r) => r.cacheStats?.lockWaitHits)).toBe(2);
+  }, 90_000);
+
+  it('the holder is rejected (401 invalid_client): the waiters throw its error, 1 request in all', async () => {
+    const input = replicaInput({}, 'not-the-secret');
+    // Slow enough that the other replicas are surely waiting on the lock when the answer comes.
+    authority.faults.add({ kind: 'latency', latencyMs: 3000, tenantId: input.tenantId });
+
+    const results = await runReplicas(3, input);
+
+    expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(1);
+    expect(results.map((r) => r.failed)).toEqual([20, 20, 20]);
+    for (const r of results) {
+      expect(r.errorCodes).toEqual(['TokenRequestRejectedError:credential_rejected']);
+    }
+    expect(sum(results, (r) => r.tokenRequests)).toBe(1);
+    // The two waiters learnt the failure from the lock: neither asked the authority.
+    expect(sum(results, (r) => r.cacheStats?.lockWaitFailures)).toBe(2);
+    const shared = results.filter((r) => r.tokenRequests === 0);
+    expect(shared).toHaveLength(2);
+    for (const r of shared) {
+      expect(r.errors[0]).toMatch(/AADSTS7000215/);
+      expect(r.errors[0]).toMatch(/shared through the token lock/);
+      expect(r.errors[0]).not.toContain('not-the-secret');
+    }
+  }, 90_000);
+
+  it('the holder gets 503 on every attempt: it retries, the waiters throw its error, no more requests', async () => {
+    const input = replicaInput();
+    authority.faults.add({ kind: 'latency', latencyMs: 1000, tenantId: input.tenantId });
+    authority.faults.add({ kind: 'status', status: 503, tenantId: input.tenantId });
+
+    const results = await runReplicas(3, input);
+
+    // The holder's maxAttempts (3), and not one request from the two waiters.
+    expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(3);
+    expect(results.map((r) => r.failed)).toEqual([20, 20, 20]);
+    for (const r of results) {
+      expect(r.errorCodes).toEqual(['TokenEndpointError:endpoint_unavailable']);
+    }
+    expect(sum(results, (r) => r.cacheStats?.lockWaitFailures)).toBe(2);
+    expect(results.filter((r) => r.tokenRequests === 0)).toHaveLength(2);
+  }, 90_000);
+});
