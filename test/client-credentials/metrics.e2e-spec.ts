@@ -7,6 +7,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import { releaseAll } from '../support/fixtures';
 
 /** The counters and histogram an app sees once it registers the OpenTelemetry SDK. */
 describe('TokenService metrics through OpenTelemetry', () => {
@@ -22,8 +23,7 @@ describe('TokenService metrics through OpenTelemetry', () => {
     authority = await startDevAuthority();
   });
   afterAll(async () => {
-    await app?.close();
-    await authority.close();
+    await releaseAll(app, authority);
     await provider.shutdown();
     metrics.disable();
   });

@@ -8,6 +8,7 @@ import { startDevAuthority, type DevAuthority, type Tenant } from '@app/dev-auth
 import { signClientAssertion } from '../support/client-assertion';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { trustingHttpClient } from '../support/trusting-http-client';
+import { releaseAll } from '../support/fixtures';
 
 describe('dev-authority with unmodified @azure/identity credentials', () => {
   let authority: DevAuthority;
@@ -23,9 +24,7 @@ describe('dev-authority with unmodified @azure/identity credentials', () => {
   });
 
   afterAll(async () => {
-    httpClient.close();
-    await http.close();
-    await authority.close();
+    await releaseAll(httpClient, http, authority);
   });
 
   const options = () => ({

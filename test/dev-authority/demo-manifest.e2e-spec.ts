@@ -10,6 +10,7 @@ import {
 } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
+import { releaseAll } from '../support/fixtures';
 
 describe('dev-authority demo provisioning and manifest', () => {
   let authority: DevAuthority;
@@ -27,9 +28,7 @@ describe('dev-authority demo provisioning and manifest', () => {
   });
 
   afterAll(async () => {
-    await network.close();
-    await http.close();
-    await authority.close();
+    await releaseAll(network, http, authority);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import { startDevAuthority, type App, type DevAuthority, type Tenant } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
+import { releaseAll } from '../support/fixtures';
 
 describe('dev-authority faults, lifetimes, counters and request log', () => {
   let authority: DevAuthority;
@@ -27,8 +28,7 @@ describe('dev-authority faults, lifetimes, counters and request log', () => {
   });
 
   afterAll(async () => {
-    await http.close();
-    await authority.close();
+    await releaseAll(http, authority);
   });
 
   const request = () =>

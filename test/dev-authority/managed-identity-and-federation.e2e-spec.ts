@@ -8,6 +8,7 @@ import {
 } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
+import { releaseAll } from '../support/fixtures';
 
 describe('dev-authority managed identity (App Service) and federated credentials with msal-node', () => {
   let authority: DevAuthority;
@@ -31,9 +32,7 @@ describe('dev-authority managed identity (App Service) and federated credentials
       if (savedEnv[key] === undefined) delete process.env[key];
       else process.env[key] = savedEnv[key];
     }
-    await network.close();
-    await http.close();
-    await authority.close();
+    await releaseAll(network, http, authority);
   });
 
   const cca = (clientId: string, clientAssertion: () => Promise<string>) =>

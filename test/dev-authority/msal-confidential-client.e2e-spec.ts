@@ -4,6 +4,7 @@ import { startDevAuthority, type DevAuthority, type Tenant } from '@app/dev-auth
 import { signClientAssertion } from '../support/client-assertion';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
+import { releaseAll } from '../support/fixtures';
 
 describe('dev-authority with unmodified msal-node ConfidentialClientApplication', () => {
   let authority: DevAuthority;
@@ -19,9 +20,7 @@ describe('dev-authority with unmodified msal-node ConfidentialClientApplication'
   });
 
   afterAll(async () => {
-    await network.close();
-    await http.close();
-    await authority.close();
+    await releaseAll(network, http, authority);
   });
 
   const cca = (clientId: string, credentials: Record<string, unknown>) =>

@@ -4,6 +4,7 @@ import { createCa, issueCertificate } from '@app/dev-authority/pki';
 import { signClientAssertion } from '../support/client-assertion';
 import { AuthorityHttp, type HttpAnswer } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
+import { releaseAll } from '../support/fixtures';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -43,8 +44,7 @@ describe('dev-authority negative cases: Entra error codes and bodies', () => {
   });
 
   afterAll(async () => {
-    await http.close();
-    await authority.close();
+    await releaseAll(http, authority);
   });
 
   const secretRequest = (clientId: string, secret: string, scope = authority.apiScope) => ({

@@ -22,6 +22,7 @@ import {
   type StubAnswer,
   type TokenStub,
 } from '../support/token-stub';
+import { releaseAll } from '../support/fixtures';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const CLIENT = '66666666-7777-8888-9999-000000000000';
@@ -600,8 +601,7 @@ describe('bad input: every option, certificate, call and token response (table)'
       });
     });
     afterAll(async () => {
-      await app?.close();
-      await stub?.close();
+      await releaseAll(app, stub);
       process.off('unhandledRejection', onCrash);
       process.off('uncaughtException', onCrash);
       expect(crashes).toEqual([]);

@@ -8,6 +8,7 @@ import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import type { CredentialOptions, SharedCacheOptions } from '@app/client-credentials';
 import { signClientAssertion } from '../support/client-assertion';
 import { captureOutput, errorText, findLeaks } from '../support/leak-scan';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { startTokenApp, type TokenApp } from '../support/token-app';
 
@@ -29,14 +30,14 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
   const env = { ...process.env };
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = authority.managedIdentity.header;
   });
   afterAll(async () => {
     process.env = env;
     await Promise.all(apps.map((a) => a.close()));
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
     rmSync(dir, { recursive: true, force: true });
   });
 

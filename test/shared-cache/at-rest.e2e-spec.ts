@@ -2,6 +2,7 @@ import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { createClient } from '@keyv/redis';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
 
@@ -15,7 +16,7 @@ describe('Shared cache: entries at rest', () => {
   const k2 = { id: 'k2', key: randomBytes(32).toString('base64') };
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
     raw = createClient({ url: redis.url });
     await raw.connect();
   });
@@ -24,8 +25,11 @@ describe('Shared cache: entries at rest', () => {
     await raw.flushAll();
   });
   afterAll(async () => {
-    raw?.destroy();
-    await Promise.all([authority?.close(), redis?.stop()]);
+    try {
+      raw?.destroy();
+    } finally {
+      await releaseAll(authority, redis);
+    }
   });
 
   async function replica(reg: ReturnType<typeof register>, keys: { id: string; key: string }[]) {

@@ -4,6 +4,7 @@ import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 // The lock's Redis name is internal; the test names it the same way to play a replica that died.
 import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
 import type { TokenApp } from '../support/token-app';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
 
@@ -14,11 +15,11 @@ describe('Shared cache: a lock holder that dies', () => {
   let app: TokenApp | undefined;
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
   });
   afterAll(async () => {
     await app?.close();
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
   });
 
   it('waits for the dead holder’s lock to expire, then fetches the token itself, once', async () => {

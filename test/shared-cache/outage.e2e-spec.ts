@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { eventually, register, startReplica } from './shared-app';
 
@@ -15,13 +16,13 @@ describe('Shared cache: Redis outage', () => {
   });
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
   });
   afterEach(async () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
   });
   afterAll(async () => {
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
   });
 
   it('Redis killed mid-run and restarted: zero failed calls, and writes land in Redis again', async () => {

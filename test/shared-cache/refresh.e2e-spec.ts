@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { eventually, register, startReplica } from './shared-app';
 
@@ -11,11 +12,11 @@ describe('Shared cache: background refresh across replicas', () => {
   const apps: TokenApp[] = [];
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
   });
   afterAll(async () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
   });
 
   it('one replica refreshes a shared token; the other adopts the new one from Redis', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import type { ReplicaInput } from './replica-worker';
 import { runReplicas } from './replicas';
@@ -14,10 +15,10 @@ describe('Shared cache: replicas in separate processes', () => {
   const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
   });
   afterAll(async () => {
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
   });
 
   function replicaInput(

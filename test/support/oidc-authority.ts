@@ -44,7 +44,36 @@ export async function startOidcAuthority(clients: OidcClient[]): Promise<OidcAut
     { key: tls.privateKeyPem, cert: tls.certificatePem },
     (req, res) => handler(req, res),
   );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  try {
+    return await serveProvider(server, close, ca.certificatePem, clients, (h) => (handler = h));
+  } catch (e) {
+    // oidc-provider rejects a bad configuration here, after the server listens: close it, or the
+    // listening socket keeps the test runner alive after the suite has failed.
+    await close();
+    throw e;
+  }
+}
+
+/** Configures oidc-provider behind the listening `server`. */
+async function serveProvider(
+  server: Server,
+  close: () => Promise<void>,
+  caPem: string,
+  clients: OidcClient[],
+  setHandler: (h: (req: IncomingMessage, res: ServerResponse) => void) => void,
+): Promise<OidcAuthority> {
   const { port } = server.address() as AddressInfo;
   const authorityHost = `https://127.0.0.1:${port}/oidc`;
   const tenant = 'tenant-a';
@@ -88,7 +117,7 @@ export async function startOidcAuthority(clients: OidcClient[]): Promise<OidcAut
   );
   const callback = provider.callback();
   // Mounted below its issuer's path, as a framework would mount it.
-  handler = (req, res) => {
+  setHandler((req, res) => {
     if (!req.url?.startsWith(mount)) {
       res.statusCode = 404;
       res.end();
@@ -98,17 +127,6 @@ export async function startOidcAuthority(clients: OidcClient[]): Promise<OidcAut
     (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
     req.url = req.url.slice(mount.length) || '/';
     void callback(req, res);
-  };
-  return {
-    authorityHost,
-    tenant,
-    caPem: ca.certificatePem,
-    scope: `${resource}/.default`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  });
+  return { authorityHost, tenant, caPem, scope: `${resource}/.default`, requests, close };
 }

@@ -16,6 +16,32 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
+/** Why a test Redis could not start. */
+export type RedisStartErrorCode =
+  'REDIS_SERVER_MISSING' | 'REDIS_SERVER_EXITED' | 'REDIS_SERVER_TIMEOUT';
+
+/** `startRedisServer` failed; nothing it started is left running. */
+export class RedisStartError extends Error {
+  constructor(
+    /** Stable code of the failure. */
+    readonly code: RedisStartErrorCode,
+    message: string,
+    /** What to do about it. */
+    readonly hint: string,
+  ) {
+    super(`${message} — ${hint}`);
+    this.name = 'RedisStartError';
+  }
+}
+
+/**
+ * The program started as Redis: `REDIS_SERVER_BIN` when set (a build elsewhere, or a path that
+ * does not exist to exercise the missing-Redis path), else `redis-server` from the PATH.
+ */
+function redisBinary(): string {
+  return process.env.REDIS_SERVER_BIN || 'redis-server';
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -43,41 +69,99 @@ function send(port: number, args: string[]): Promise<string> {
   });
 }
 
-async function waitUntilUp(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
-    try {
-      if ((await send(port, ['PING'])).startsWith('+PONG')) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((r) => setTimeout(r, 25));
+/** Signals `child` and resolves once it has exited (at once if it never ran or already exited). */
+function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
   }
-  throw new Error(`redis-server did not start on port ${port}`);
+  return new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
 }
 
-/** Starts `redis-server` on a free port (`--port 0` would mean "no TCP" to Redis). */
-export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const launch = async () => {
-    child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
+/**
+ * Spawns Redis on `port` and resolves once it answers PING. On any failure the process is gone
+ * before the promise rejects: a half-started Redis would keep the test runner alive.
+ */
+async function launch(port: number): Promise<ChildProcess> {
+  const bin = redisBinary();
+  const child = spawn(
+    bin,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // Redis logs to stdout; the tail names the cause when it exits early (e.g. the port is taken).
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-2000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  // A missing binary is an 'error' event, never an exit: without a listener it is an uncaught
+  // exception, and the wait below would poll a process that never existed.
+  let spawnError: NodeJS.ErrnoException | undefined;
+  child.once('error', (e: NodeJS.ErrnoException) => (spawnError = e));
+  try {
+    for (let i = 0; i < 200; i++) {
+      if (spawnError !== undefined) throw missing(bin, spawnError);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const last = output.trim().split('\n').slice(-2).join(' | ');
+        throw new RedisStartError(
+          'REDIS_SERVER_EXITED',
+          `redis-server exited with ${child.exitCode ?? child.signalCode} on port ${port}: ${last}`,
+          'is the port taken, or the redis-server build broken? Run it by hand to see',
+        );
+      }
+      try {
+        if ((await send(port, ['PING'])).startsWith('+PONG')) return child;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new RedisStartError(
+      'REDIS_SERVER_TIMEOUT',
+      `redis-server did not answer PING on port ${port} within 5 s`,
+      'the machine may be overloaded; run fewer test processes at once',
     );
-    await waitUntilUp(port, child);
-  };
+  } catch (e) {
+    await terminate(child, 'SIGKILL');
+    throw e;
+  }
+}
+
+function missing(bin: string, e: NodeJS.ErrnoException): RedisStartError {
+  const where =
+    bin === 'redis-server' ? 'is not on the PATH' : `(REDIS_SERVER_BIN=${bin}) cannot be run`;
+  return new RedisStartError(
+    'REDIS_SERVER_MISSING',
+    `redis-server ${where} (${e.code ?? e.message})`,
+    'install it: apt-get install redis-server (npm test does this when it can)',
+  );
+}
+
+/**
+ * Starts `redis-server` on a free loopback port (`--port 0` would mean "no TCP" to Redis).
+ * Rejects with a {@link RedisStartError} naming the cause, having stopped whatever it started.
+ */
+export async function startRedisServer(): Promise<RedisServer> {
+  let port = 0;
+  let child: ChildProcess | undefined;
+  // Another process can take the free port between the probe and Redis binding it: try anew.
+  for (let attempt = 1; child === undefined; attempt++) {
+    port = await freePort();
+    try {
+      child = await launch(port);
+    } catch (e) {
+      if (!(e instanceof RedisStartError) || e.code !== 'REDIS_SERVER_EXITED' || attempt === 3) {
+        throw e;
+      }
+    }
+  }
   const end = async (signal: NodeJS.Signals) => {
     const c = child;
     child = undefined;
-    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      c.once('exit', () => resolve());
-      c.kill(signal);
-    });
+    if (c !== undefined) await terminate(c, signal);
   };
-  await launch();
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -87,7 +171,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     kill: () => end('SIGKILL'),
     restart: async () => {
       await end('SIGKILL');
-      await launch();
+      child = await launch(port);
     },
     stop: () => end('SIGTERM'),
   };
