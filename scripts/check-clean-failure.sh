@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Guards against the hang of issue 11: a suite whose Redis cannot start must fail with a message
+# naming redis-server, release what it started beside it (the local authority), and let jest exit
+# by itself. Runs one Redis-using e2e suite with a PATH that holds only `node`, so redis-server is
+# really missing (no --forceExit, no --detectOpenHandles: those would hide the hang), and asserts
+# jest ended within a bound, failed, and said why. The wall-clock bound is this check's own: it
+# only separates "exited" from "hung"; the suites themselves never assert timings.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+suite="${1:-test/shared-cache/refresh.e2e-spec.ts}"
+bound=60
+expected='redis-server is not on the PATH'
+
+bin=$(mktemp -d)
+log=$(mktemp)
+trap 'rm -rf "$bin" "$log"' EXIT
+ln -s "$(command -v node)" "$bin/node"
+
+start=$SECONDS
+timeout --kill-after=5 "$bound" env PATH="$bin" node node_modules/jest/bin/jest.js "$suite" --runInBand \
+  >"$log" 2>&1
+rc=$?
+took=$((SECONDS - start))
+
+problems=()
+[ "$rc" = 124 ] || [ "$rc" = 137 ] && problems+=("jest was still running after ${bound} s (it hung)")
+[ "$rc" = 0 ] && problems+=("jest passed although redis-server was not on the PATH")
+grep -q "$expected" "$log" || problems+=("the output does not say '$expected'")
+grep -q 'Jest did not exit' "$log" && problems+=("jest reported handles left open")
+
+if [ ${#problems[@]} -gt 0 ]; then
+  echo "check-clean-failure: FAILED for $suite (exit $rc after ${took} s):"
+  printf '  - %s\n' "${problems[@]}"
+  echo '--- jest output:'
+  cat "$log"
+  exit 1
+fi
+echo "check-clean-failure: ok — without redis-server, $suite failed (exit $rc) in ${took} s," \
+  "naming it: $(grep -m1 -o "$expected[^(]*" "$log")"
