@@ -7,6 +7,7 @@ import {
   type NetworkResponse,
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthorityFailure } from './authority-failure';
 import type { AuthorityNetworkClient } from './network-client';
 import { SourceUnavailableError } from './sources/source-unavailable';
@@ -17,10 +18,18 @@ import type { IssuedToken, SourceClient } from './token-client';
  * msal-node keeps the managed identity source it picks first in a static, with the network
  * client of the application that picked it: every later ManagedIdentityApplication of the process
  * goes through that one. So all of ours share this stable forwarder, which sends each request
- * through the network client of the most recently started credential that is still open.
+ * through the network client (timeout, CA) of the credential that made it: the one set around its
+ * call by {@link IdentityNetwork.run}. Only a request made outside any call (none of ours) goes
+ * through the most recently started credential that is still open.
  */
 class IdentityNetwork implements INetworkModule {
   private readonly clients: AuthorityNetworkClient[] = [];
+  private readonly caller = new AsyncLocalStorage<AuthorityNetworkClient>();
+
+  /** Runs `call` with every request it makes sent through `client`. */
+  run<T>(client: AuthorityNetworkClient, call: () => Promise<T>): Promise<T> {
+    return this.caller.run(client, call);
+  }
 
   use(client: AuthorityNetworkClient): () => void {
     this.clients.push(client);
@@ -46,7 +55,7 @@ class IdentityNetwork implements INetworkModule {
   }
 
   private current(): AuthorityNetworkClient {
-    const client = this.clients.at(-1);
+    const client = this.caller.getStore() ?? this.clients.at(-1);
     if (client === undefined) {
       throw new AuthorityFailure('network_error', {}, 'the token service is shut down');
     }
@@ -74,7 +83,7 @@ export class ManagedIdentityClient implements SourceClient {
   constructor(
     readonly source: TokenSource,
     idParams: ManagedIdentityIdParams | undefined,
-    network: AuthorityNetworkClient,
+    private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
   ) {
     this.release = identityNetwork.use(network);
@@ -105,7 +114,9 @@ export class ManagedIdentityClient implements SourceClient {
 
   private async request(resource: string, forceRefresh: boolean): Promise<IssuedToken> {
     try {
-      const result = await this.#app.acquireToken({ resource, forceRefresh });
+      const result = await identityNetwork.run(this.network, () =>
+        this.#app.acquireToken({ resource, forceRefresh }),
+      );
       return {
         token: result.accessToken,
         tokenType: result.tokenType || 'Bearer',
