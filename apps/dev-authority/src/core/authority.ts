@@ -6,6 +6,7 @@ import { createControlApi } from './control-api';
 import { openIdConfiguration, signingKeys } from './discovery';
 import { Directory } from './directory';
 import { EXTERNAL_ISSUER_PATH, ServiceAccountIssuer } from './external-issuer';
+import { entraErrorBody, EntraError } from './errors';
 import { Faults } from './faults';
 import { Router } from './http';
 import {
@@ -139,10 +140,16 @@ export class LocalAuthority implements DevAuthority {
         },
         req,
         res,
-      ).catch((err: unknown) => {
+      ).catch(() => {
+        // A bug of this authority, not an answer Entra gives: still Entra's 500 body, which
+        // clients parse, and no internal error text (it could carry request content).
         if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: 'server_error', error_description: String(err) }));
+          const err = new EntraError(
+            50000,
+            'There was an error issuing a token or an issue with our sign-in service.',
+          );
+          res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(JSON.stringify(entraErrorBody(err, this.url, new Date())));
         }
       });
     });

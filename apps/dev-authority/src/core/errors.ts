@@ -23,6 +23,8 @@ export const AADSTS = {
   50059: { error: 'invalid_request', status: 400 },
   /** Request body must contain parameter. */
   900144: { error: 'invalid_request', status: 400 },
+  /** Invalid request: malformed (e.g. an HTTP Basic client authentication that cannot be decoded). */
+  9002313: { error: 'invalid_request', status: 400 },
   /** Unsupported grant type. */
   70003: { error: 'unsupported_grant_type', status: 400 },
   /** Application not found in the directory. */

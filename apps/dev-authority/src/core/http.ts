@@ -81,7 +81,7 @@ export class Router<T> {
       const params: Record<string, string> = {};
       const ok = route.parts.every((p, i) => {
         if (p.startsWith(':')) {
-          params[p.slice(1)] = decodeURIComponent(parts[i]);
+          params[p.slice(1)] = decodeSegment(parts[i]);
           return true;
         }
         return p.toLowerCase() === parts[i].toLowerCase();
@@ -94,5 +94,14 @@ export class Router<T> {
       return { value: route.value, params };
     }
     return pathMatched ? { methodNotAllowed: true } : undefined;
+  }
+}
+
+/** A path segment decoded; one with a bad `%` escape stays as sent (an unknown tenant, not a 500). */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }

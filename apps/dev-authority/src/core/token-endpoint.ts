@@ -72,7 +72,14 @@ export function resolveTenant(directory: Directory, tenant: string): string {
 /** Reads who a token request is from (before faults and validation), for the request log. */
 export async function describeTokenRequest(ctx: RequestContext): Promise<void> {
   const form = new URLSearchParams(await ctx.body());
-  const clientId = form.get('client_id') ?? parseBasic(ctx.req.headers.authorization)?.clientId;
+  // Only for the log: a malformed header is answered by handleTokenRequest, not here.
+  let basic: ReturnType<typeof parseBasic>;
+  try {
+    basic = parseBasic(ctx.req.headers.authorization);
+  } catch {
+    basic = undefined;
+  }
+  const clientId = form.get('client_id') ?? basic?.clientId;
   ctx.log.tenantId = ctx.params.tenant.toLowerCase();
   ctx.log.clientId = clientId ? clientId.toLowerCase() : undefined;
   ctx.log.scope = form.get('scope') ?? undefined;
@@ -174,14 +181,28 @@ function parseScope(scope: string | undefined): string {
   return scopes[0].slice(0, -'/.default'.length);
 }
 
+/**
+ * Client id and secret of an HTTP Basic `Authorization` header (RFC 6749 section 2.3.1); undefined
+ * without one. A Basic header that does not decode (not base64, no colon, a bad `%` escape) is
+ * answered as Entra answers a malformed request, AADSTS9002313, rather than ignored or a 500.
+ */
 function parseBasic(header: string | undefined): { clientId: string; secret: string } | undefined {
   if (header === undefined || !/^basic /i.test(header)) return undefined;
-  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const encoded = header.slice(6).trim();
+  // Buffer.from(…, 'base64') skips what is not base64; a header it half-read must not pass.
+  const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded)
+    ? Buffer.from(encoded, 'base64').toString('utf8')
+    : '';
   const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  // RFC 6749 section 2.3.1: both parts are form-urlencoded before Basic encoding.
+  // Both parts are form-urlencoded before Basic encoding; decodeURIComponent throws URIError on
+  // a bad escape.
   const dec = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
-  return { clientId: dec(decoded.slice(0, colon)), secret: dec(decoded.slice(colon + 1)) };
+  try {
+    if (colon < 0) throw new URIError('no colon');
+    return { clientId: dec(decoded.slice(0, colon)), secret: dec(decoded.slice(colon + 1)) };
+  } catch {
+    throw new EntraError(9002313, 'Invalid request. Request is malformed or invalid.');
+  }
 }
 
 async function authenticate(
