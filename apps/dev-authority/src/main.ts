@@ -10,7 +10,9 @@ import {
 
 /**
  * `npm run dev-authority`: the local authority on https://127.0.0.1:8443 (DEV_AUTHORITY_PORT; a free
- * port if taken), a demo tenant, and the manifest in .dev/authority.json (DEV_AUTHORITY_DIR).
+ * port if taken), a demo tenant whose CA and credentials are in .dev/authority/ (DEV_AUTHORITY_DIR
+ * replaces that folder), and the manifest beside that folder: .dev/authority.json
+ * (`${DEV_AUTHORITY_DIR}.json`).
  */
 const DEFAULT_PORT = 8443;
 // Projected service-account tokens are refreshed well before they expire (kubelet: at 80 %).
@@ -44,17 +46,18 @@ function summary(m: DevAuthorityManifest, manifestPath: string): string {
 }
 
 async function main(): Promise<void> {
-  const dir = resolve(process.env.DEV_AUTHORITY_DIR ?? '.dev');
+  // DEV_AUTHORITY_DIR is the folder docs/dev-authority.md names: the one holding ca.pem.
+  const stateDir = resolve(process.env.DEV_AUTHORITY_DIR || join('.dev', 'authority'));
   const port = Number(process.env.DEV_AUTHORITY_PORT ?? DEFAULT_PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(
       `DEV_AUTHORITY_PORT must be a port number (0-65535), got '${process.env.DEV_AUTHORITY_PORT}'`,
     );
   }
-  await mkdir(dir, { recursive: true });
-  const authority = await start(port, join(dir, 'authority'));
-  const manifest = await provisionDemo(authority, join(dir, 'authority'));
-  const manifestPath = join(dir, 'authority.json');
+  await mkdir(stateDir, { recursive: true });
+  const authority = await start(port, stateDir);
+  const manifest = await provisionDemo(authority, stateDir);
+  const manifestPath = `${stateDir}.json`;
   await writeFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
 
   const refresh = setInterval(() => {
