@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { AppModule } from '../../apps/daemon/src/app.module';
 import { startDevMode, type DevMode } from '../../apps/daemon/src/dev/dev-mode';
-import type { CredentialHealth } from '@app/client-credentials';
+import type { CredentialHealth } from '@app/client-credentials/health';
 import type { WorkerStatus } from '../../apps/daemon/src/workers/worker-scheduler.service';
 import { CapturingLogger } from '../support/capturing-logger';
 

@@ -36,7 +36,7 @@ export {
 } from './errors/client-credentials.errors';
 export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
-export type { CredentialStats } from './token-metrics';
+export type { CredentialStats, TenantStats } from './token-metrics';
 export type { SharedCacheKey, SharedCacheOptions } from './shared-cache/shared-cache.options';
 export type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 export { TokenService } from './token.service';

@@ -58,6 +58,20 @@ describe('resolveOptions', () => {
     expect(r.timeouts).toEqual({ requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 });
   });
 
+  it('lets replicas wait for another replica’s token as long as that one may take', () => {
+    const r = resolveOptions({
+      ...good(),
+      timeouts: { acquireMs: 5000, requestMs: 1000 },
+      cache: {
+        shared: {
+          redisUrl: 'redis://127.0.0.1:6379',
+          encryptionKeys: [{ id: 'k1', key: 'a'.repeat(64) }],
+        },
+      },
+    });
+    expect(r.cache.shared!.lockWaitMs).toBe(6000);
+  });
+
   it('sends the secret it validated: without the newline a file left behind', () => {
     const o = good();
     o.credentials.api.sources = [{ type: 'secret', secret: '  p@ss\n' }];

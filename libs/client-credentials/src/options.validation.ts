@@ -370,7 +370,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       shared:
         o.cache?.shared === undefined
           ? undefined
-          : resolveSharedCache(o.cache.shared as SharedCacheOptions),
+          : resolveSharedCache(o.cache.shared as SharedCacheOptions, timeouts),
     },
     refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
     retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),

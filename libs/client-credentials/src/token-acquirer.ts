@@ -7,7 +7,6 @@ import { ClientCredentialsError, TokenEndpointError } from './errors/client-cred
 import type { TokenPolicy } from './options.validation';
 import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
 import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
-import type { TokenMetrics } from './token-metrics';
 
 /** The result of one acquisition, shared by every caller that waited for it. */
 interface Acquired {
@@ -33,7 +32,6 @@ export class TokenAcquirer {
 
   constructor(
     private readonly cache: TokenCache,
-    private readonly metrics: TokenMetrics,
     private readonly options: TokenPolicy,
     private readonly logger: LoggerService,
     private readonly flight?: CrossProcessFlight,
@@ -127,11 +125,9 @@ export class TokenAcquirer {
   ): Promise<Acquired | undefined> {
     const stored = await this.cache.read(request, accept);
     if (stored === undefined) return undefined;
-    const stats = request.credential.stats;
-    stats.storeHits++;
+    request.credential.stats.storeHits++;
     // A token another replica fetched counts as this credential working, for health and readiness.
-    stats.lastSuccessAt = new Date();
-    stats.lastTokenExpiresOn = new Date(stored.stored.expiresOn);
+    request.credential.recordSuccess(request.tenantId, stored.stored.expiresOn);
     this.cache.adopt(stored);
     this.onCurrent(stored);
     return { entry: stored, token: stored.hit };
@@ -192,12 +188,10 @@ export class TokenAcquirer {
         };
         const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
         const entry = await this.cache.write(request, storeKey, stored);
-        credential.stats.lastSuccessAt = new Date();
         this.onCurrent(entry);
         return entry;
       } catch (e) {
         const error = e as ClientCredentialsError;
-        this.metrics.failure(credential.name, error.code, error.aadsts, error.message);
         const delay = backoffDelay(attempt, this.options.retry, error.retryAfterMs);
         if (!error.transient || attempt + 1 >= attempts || Date.now() + delay >= deadline)
           throw error;

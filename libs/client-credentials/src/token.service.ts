@@ -76,13 +76,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       retry: resolved.retry,
       timeouts: resolved.timeouts,
     };
-    this.acquirer = new TokenAcquirer(
-      this.cache,
-      this.metrics,
-      policy,
-      this.logger,
-      this.shared?.flight,
-    );
+    this.acquirer = new TokenAcquirer(this.cache, policy, this.logger, this.shared?.flight);
     this.refresher = new TokenRefresher(this.acquirer, this.cache, policy, this.logger);
     const problems: string[] = [];
     for (const [name, options] of resolved.credentials) {
@@ -207,8 +201,12 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
     const { protocol } = credential.options;
     const list = validateScopes(scopes, protocol, credential.name);
-    if (tenantId !== credential.options.tenantId)
+    if (tenantId !== credential.options.tenantId) {
       validateTenant(tenantId, protocol, credential.name);
+      // Before any flight, lock or cool-down: e.g. a managed identity has no other tenant.
+      const unsupported = credential.tenantProblem(tenantId);
+      if (unsupported !== undefined) throw unsupported;
+    }
     credential.stats.cacheMisses++;
     return this.acquirer.acquire(
       { key, credential, tenantId, scopes: list, scopeKey: sk },
