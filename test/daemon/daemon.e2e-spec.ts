@@ -80,9 +80,15 @@ describe('daemon (e2e)', () => {
       logger,
       forceCloseConnections: true,
     });
-    await app.listen(0, '127.0.0.1');
-    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    return { app, url, logger };
+    try {
+      await app.listen(0, '127.0.0.1');
+      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+      return { app, url, logger };
+    } catch (e) {
+      // Workers and timers start with init, before listen can fail: close them, or jest never exits.
+      await app.close();
+      throw e;
+    }
   }
 
   async function getJson(url: string): Promise<{ status: number; body: HealthBody }> {
