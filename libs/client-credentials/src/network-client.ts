@@ -1,6 +1,6 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
-import { rootCertificates } from 'node:tls';
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { errors as undiciErrors, request } from 'undici';
+import { leaseAgent, type AgentLease } from './authority-agents';
 import { AuthorityFailure, AuthorityFailureDetail } from './authority-failure';
 import { MAX_RESPONSE_BYTES } from './client-credentials.constants';
 
@@ -12,9 +12,10 @@ const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
  * per-authority CA without `NODE_EXTRA_CA_CERTS`, a bounded body, and every failure of the token
  * endpoint turned into an {@link AuthorityFailure} with the authority's error details. A 200 answer
  * is checked before msal sees it: msal would otherwise turn `{}` into a token of `""`.
+ * Connections come from the process-wide pool of the authority's origin ({@link leaseAgent}).
  */
 export class AuthorityNetworkClient implements INetworkModule {
-  private readonly agent: Agent;
+  private readonly lease: AgentLease;
   /**
    * The last transient failure of each discovery document URL. msal-node swallows any error of its
    * discovery request and reports a permanent-looking `openid_config_error` instead; the token
@@ -26,11 +27,7 @@ export class AuthorityNetworkClient implements INetworkModule {
     private readonly requestTimeoutMs: number,
     ca?: readonly string[],
   ) {
-    this.agent = new Agent({
-      connect: ca?.length ? { ca: [...rootCertificates, ...ca] } : {},
-      connectTimeout: requestTimeoutMs,
-      keepAliveTimeout: 30_000,
-    });
+    this.lease = leaseAgent(ca);
   }
 
   /**
@@ -91,10 +88,9 @@ export class AuthorityNetworkClient implements INetworkModule {
     throw failureFromError(status, headers, body);
   }
 
-  /** Closes the connection pool. */
+  /** Gives up this client's share of the connection pool (closed with its last user). */
   async close(): Promise<void> {
-    // destroy, not close: shutdown must not wait for a slow authority.
-    await this.agent.destroy();
+    await this.lease.release();
   }
 
   private async send(
@@ -115,7 +111,7 @@ export class AuthorityNetworkClient implements INetworkModule {
     try {
       const res = await request(url, {
         method,
-        dispatcher: this.agent,
+        dispatcher: this.lease.agent,
         headers: options?.headers,
         body: options?.body,
         signal: abort.signal,

@@ -1,0 +1,68 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import tls from 'node:tls';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+
+/** TLS connections undici opens, as its diagnostics channel reports them. */
+function connectionCounter() {
+  let count = 0;
+  const onConnect = () => count++;
+  subscribe('undici:client:connected', onConnect);
+  return { count: () => count, stop: () => unsubscribe('undici:client:connected', onConnect) };
+}
+
+/**
+ * A burst of token requests to one authority shares one bounded, kept-alive pool, and a private
+ * CA costs one TLS secure context, not one per connection (each is ~20 ms of blocking CPU).
+ */
+describe('Connections to the authority', () => {
+  let authority: DevAuthority;
+  let app: TokenApp | undefined;
+
+  beforeAll(async () => {
+    authority = await startDevAuthority();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await authority?.close();
+  });
+
+  it('a burst of 500 token requests opens at most the pool size and builds the CA context once', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const secret = reg.addSecret();
+    const tenants = [home, ...Array.from({ length: 499 }, () => authority.createTenant())];
+    for (const t of tenants.slice(1)) t.createApp({ clientId: reg.clientId, secret });
+    const contexts = jest.spyOn(tls, 'createSecureContext');
+    const connections = connectionCounter();
+    try {
+      // Two credentials with the same CA: they share the pool too.
+      app = await startTokenApp({
+        credentials: {
+          a: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+          b: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+        },
+        defaultCredential: 'a',
+      });
+      const tokens = await Promise.all(
+        tenants.map((t, i) =>
+          app!.tokens.getAccessToken(authority.apiScope, {
+            tenantId: t.tenantId,
+            credential: i % 2 === 0 ? 'a' : 'b',
+          }),
+        ),
+      );
+
+      expect(tokens).toHaveLength(500);
+      expect(authority.countTokenRequests({ clientId: reg.clientId, outcome: 'ok' })).toBe(500);
+      expect(connections.count()).toBeGreaterThan(0);
+      expect(connections.count()).toBeLessThanOrEqual(16);
+      // The library's one context for this CA (the authority's own server side builds none per request).
+      const withCa = contexts.mock.calls.filter(([o]) => o?.ca !== undefined);
+      expect(withCa).toHaveLength(1);
+    } finally {
+      connections.stop();
+      contexts.mockRestore();
+    }
+  });
+});
