@@ -208,3 +208,90 @@ describe('TokenService against an OIDC issuer: discovery failures and scope sets
     expect(stub.requests - before).toBe(1);
   });
 });
+
+/**
+ * A generic issuer named by its URL (`issuer`), not split into a host and a "tenant": mounted at a
+ * path and at the root of its origin (which no split can express), with each client authentication
+ * method the issuer's metadata allows — client_secret_basic only, client_secret_post, private_key_jwt.
+ */
+describe.each([
+  { mount: 'path' as const, secretMethod: 'client_secret_post' as const },
+  { mount: 'root' as const, secretMethod: 'client_secret_basic' as const },
+])('TokenService with `issuer` (oidc-provider mounted at the $mount, $secretMethod)', (c) => {
+  const secret = 'a-long-client-secret-value-0123456789';
+  let oidc: OidcAuthority;
+  let app: TokenApp;
+
+  beforeAll(async () => {
+    const dev = await startDevAuthority();
+    let cert: ClientCertificate;
+    try {
+      cert = await dev.createTenant().createApp().addCertificate();
+    } finally {
+      await dev.close();
+    }
+    const publicJwk = await exportJWK(await importX509(cert.certificatePem, 'PS256'));
+    oidc = await startOidcAuthority(
+      [
+        {
+          client_id: 'secret-client',
+          client_secret: secret,
+          token_endpoint_auth_method: c.secretMethod,
+        },
+        {
+          client_id: 'jwt-client',
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks: { keys: [{ ...publicJwk, use: 'sig', alg: 'PS256' }] },
+        },
+      ],
+      { mount: c.mount },
+    );
+    const common = { issuer: oidc.issuer, protocol: 'oidc' as const, ca: oidc.caPem };
+    app = await startTokenApp({
+      credentials: {
+        secret: { ...common, clientId: 'secret-client', sources: [{ type: 'secret', secret }] },
+        jwt: {
+          ...common,
+          clientId: 'jwt-client',
+          sources: [
+            {
+              type: 'certificate',
+              certificate: cert.certificatePem,
+              privateKey: cert.privateKeyPem,
+            },
+          ],
+        },
+      },
+      defaultCredential: 'secret',
+    });
+  });
+  afterAll(async () => {
+    await releaseAll(app, oidc);
+  });
+
+  it(`gets a token with ${c.secretMethod}, once for many concurrent callers`, async () => {
+    expect(oidc.authMethods).toEqual([c.secretMethod, 'private_key_jwt']);
+    const tokens = await Promise.all(
+      Array.from({ length: 20 }, () => app.tokens.getAccessToken(oidc.scope)),
+    );
+    expect(new Set(tokens.map((t) => t.token)).size).toBe(1);
+    expect(oidc.requests).toEqual([{ clientId: 'secret-client', ok: true }]);
+  });
+
+  it('gets tokens with private_key_jwt', async () => {
+    await app.tokens.getAccessToken(oidc.scope, { credential: 'jwt' });
+    await app.tokens.getAccessToken(oidc.scope, { credential: 'jwt', forceRefresh: true });
+    expect(oidc.requests.filter((r) => r.clientId === 'jwt-client')).toEqual([
+      { clientId: 'jwt-client', ok: true },
+      { clientId: 'jwt-client', ok: true },
+    ]);
+  });
+
+  it('refuses a token of another tenant: an issuer has one realm', async () => {
+    const before = oidc.requests.length;
+    await expect(
+      app.tokens.getAccessToken(oidc.scope, { tenantId: 'another-realm' }),
+    ).rejects.toMatchObject({ code: 'tenant_unsupported' });
+    expect(oidc.requests.length).toBe(before);
+  });
+});

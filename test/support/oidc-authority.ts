@@ -14,15 +14,19 @@ globalThis.structuredClone = <T>(value: T): T => JSON.parse(JSON.stringify(value
 export interface OidcClient {
   client_id: string;
   client_secret?: string;
-  token_endpoint_auth_method: 'client_secret_post' | 'private_key_jwt';
+  token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   jwks?: { keys: object[] };
 }
 
 /** oidc-provider, a certified OAuth 2.0 / OIDC server, on loopback over HTTPS, as a second authority. */
 export interface OidcAuthority {
-  /** `authorityHost` for the library; the issuer is `${authorityHost}/${tenant}`. */
+  /** `authorityHost` for the library; the issuer is `${authorityHost}/${tenant}` (path mount only). */
   authorityHost: string;
   tenant: string;
+  /** The issuer URL, as its discovery document states it. */
+  issuer: string;
+  /** The discovery document's `token_endpoint_auth_methods_supported`. */
+  authMethods: string[];
   caPem: string;
   /** The scope of the one resource server: `api://oidc-api/.default`. */
   scope: string;
@@ -31,12 +35,27 @@ export interface OidcAuthority {
   close(): Promise<void>;
 }
 
+/** Where the issuer lives and which client authentication methods its metadata allows. */
+export interface OidcAuthorityOptions {
+  /**
+   * `path`: the issuer is `https://127.0.0.1:P/oidc/tenant-a`; `root`: `https://127.0.0.1:P`, an
+   * issuer without a path, which no `authorityHost` + tenant split can express.
+   * @default 'path'
+   */
+  mount?: 'path' | 'root';
+  /** @default the methods the clients use */
+  authMethods?: OidcClient['token_endpoint_auth_method'][];
+}
+
 /**
  * Starts oidc-provider with the client credentials grant, resource indicators mapping
  * `api://oidc-api/.default` to the resource `api://oidc-api`, and its default replay detection of
  * client assertions (a `jti` is accepted once).
  */
-export async function startOidcAuthority(clients: OidcClient[]): Promise<OidcAuthority> {
+export async function startOidcAuthority(
+  clients: OidcClient[],
+  options: OidcAuthorityOptions = {},
+): Promise<OidcAuthority> {
   const ca = await createCa('oidc-provider test CA');
   const tls = await issueCertificate({ subject: 'localhost', issuer: ca, kind: 'server' });
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
@@ -57,7 +76,14 @@ export async function startOidcAuthority(clients: OidcClient[]): Promise<OidcAut
       server.close(() => resolve());
     });
   try {
-    return await serveProvider(server, close, ca.certificatePem, clients, (h) => (handler = h));
+    return await serveProvider(
+      server,
+      close,
+      ca.certificatePem,
+      clients,
+      options,
+      (h) => (handler = h),
+    );
   } catch (e) {
     // oidc-provider rejects a bad configuration here, after the server listens: close it, or the
     // listening socket keeps the test runner alive after the suite has failed.
@@ -72,15 +98,22 @@ async function serveProvider(
   close: () => Promise<void>,
   caPem: string,
   clients: OidcClient[],
+  options: OidcAuthorityOptions,
   setHandler: (h: (req: IncomingMessage, res: ServerResponse) => void) => void,
 ): Promise<OidcAuthority> {
   const { port } = server.address() as AddressInfo;
-  const authorityHost = `https://127.0.0.1:${port}/oidc`;
-  const tenant = 'tenant-a';
-  const mount = `/oidc/${tenant}`;
+  const root = options.mount === 'root';
+  const authorityHost = root ? `https://127.0.0.1:${port}` : `https://127.0.0.1:${port}/oidc`;
+  const tenant = root ? '' : 'tenant-a';
+  const mount = root ? '' : `/oidc/${tenant}`;
+  const issuer = root ? authorityHost : `${authorityHost}/${tenant}`;
+  const authMethods = options.authMethods ?? [
+    ...new Set(clients.map((c) => c.token_endpoint_auth_method)),
+  ];
   const resource = 'api://oidc-api';
   const signing = await generateKeyPair('RS256', { extractable: true });
-  const provider = new Provider(`${authorityHost}/${tenant}`, {
+  const provider = new Provider(issuer, {
+    clientAuthMethods: authMethods,
     clients: clients.map((c) => ({
       ...c,
       grant_types: ['client_credentials'],
@@ -128,5 +161,14 @@ async function serveProvider(
     req.url = req.url.slice(mount.length) || '/';
     void callback(req, res);
   });
-  return { authorityHost, tenant, caPem, scope: `${resource}/.default`, requests, close };
+  return {
+    authorityHost,
+    tenant,
+    issuer,
+    authMethods,
+    caPem,
+    scope: `${resource}/.default`,
+    requests,
+    close,
+  };
 }

@@ -118,6 +118,14 @@ export interface CredentialOptions {
    */
   protocol?: 'entra' | 'oidc';
   /**
+   * With `protocol: 'oidc'`, the issuer's URL as its metadata states it — with a path or without
+   * (`https://tenant.example.com`) — instead of `authorityHost` + `tenantId`: its metadata is
+   * discovered at `{issuer}/.well-known/openid-configuration`, and a client secret goes in the
+   * Authorization header when the issuer allows `client_secret_basic` only. `tenantId` is then
+   * optional, and a token of another tenant is refused (`tenant_unsupported`).
+   */
+  issuer?: string;
+  /**
    * How the app authenticates, tried in order: a source that is unavailable (file missing,
    * endpoint absent) or whose credential is rejected is skipped — the reason logged once — and
    * tried again after `retry.sourceCoolDownMs`.

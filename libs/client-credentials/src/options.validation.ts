@@ -19,9 +19,11 @@ export interface ResolvedCredential {
   readonly name: string;
   readonly tenantId: string;
   readonly clientId: string;
-  /** Origin and path of the authority host, without a trailing slash. */
+  /** Origin and path of the authority host, without a trailing slash (the issuer, if one is set). */
   readonly authorityHost: string;
   readonly protocol: 'entra' | 'oidc';
+  /** The OIDC issuer URL, without a trailing slash: the authority itself, whatever the tenant. */
+  readonly issuer?: string;
   readonly sources: readonly CredentialSource[];
   readonly ca?: readonly string[];
 }
@@ -158,6 +160,7 @@ const credential = z
     ).optional(),
     authorityHost: httpsUrl.optional(),
     protocol: z.enum(['entra', 'oidc'], { error: "must be 'entra' or 'oidc'" }).optional(),
+    issuer: httpsUrl.optional(),
     sources: z.array(source, { error: 'must be an array of credential sources' }).min(1, {
       error: "must list at least one source, e.g. [{ type: 'secret', secret: '…' }]",
     }),
@@ -188,11 +191,26 @@ const credential = z
           'names several different managed identities: their tokens would be of different identities under one name — give each a credential of its own',
       });
     }
+    // An issuer names its realm whole (it may have no path at all): no host + tenant to split it into.
+    if (c.issuer !== undefined && c.protocol !== 'oidc') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuer'],
+        message: "needs protocol: 'oidc' — Entra ID is addressed by authorityHost and tenantId",
+      });
+    }
+    if (c.issuer !== undefined && c.authorityHost !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['authorityHost'],
+        message: 'takes `issuer` or `authorityHost`, not both — keep the issuer URL',
+      });
+    }
     for (const [field, fix] of [
       ['tenantId', 'set the directory (tenant) ID'],
       ['clientId', 'set the application (client) ID'],
     ] as const) {
-      if (c[field] === undefined && !identityOnly) {
+      if (c[field] === undefined && !identityOnly && !(field === 'tenantId' && c.issuer)) {
         ctx.addIssue({ code: 'custom', path: [field], message: `is required — ${fix}` });
       }
     }
@@ -345,13 +363,16 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
   const o = parsed.data;
   const credentials = new Map<string, ResolvedCredential>();
   for (const [name, c] of Object.entries(o.credentials)) {
+    const issuer = c.issuer?.replace(/\/+$/, '');
     credentials.set(name, {
       name,
       // A managed identity has no tenant or app of its own to name: these keep its cache keys apart.
-      tenantId: c.tenantId ?? 'managed-identity',
+      // An issuer's realm is the issuer itself; `tenantId`, if given, only labels its tokens.
+      tenantId: c.tenantId ?? (issuer === undefined ? 'managed-identity' : 'issuer'),
       clientId: c.clientId ?? managedIdentityName(c.sources),
-      authorityHost: (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
+      authorityHost: issuer ?? (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
       protocol: c.protocol ?? DEFAULTS.protocol,
+      issuer,
       // The validated sources: what is sent is what was checked (a secret without the newline a
       // file left behind). Functions such as getAssertion are kept as the caller's own.
       sources: c.sources as CredentialSource[],

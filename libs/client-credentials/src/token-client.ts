@@ -1,6 +1,15 @@
-import { AuthError, ConfidentialClientApplication, LogLevel, ProtocolMode } from '@azure/msal-node';
+import {
+  AuthError,
+  ConfidentialClientApplication,
+  LogLevel,
+  ProtocolMode,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+} from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from './authority-failure';
+import { InvalidRequestError } from './errors/client-credentials.errors';
 import type { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
 import type { TokenSource } from './sources/token-source';
@@ -20,8 +29,23 @@ export interface SourceClient {
   readonly source: TokenSource;
   /** Error codes, besides the credential ones, after which a chain moves on to its next source. */
   readonly moveOnAfter?: ReadonlySet<string>;
-  acquire(tenantId: string, scopes: readonly string[], correlationId: string): Promise<IssuedToken>;
+  /**
+   * A token from the authority. `claims` (a JSON claims request, e.g. a CAE challenge's) are sent
+   * with the request and the token issued must satisfy them.
+   */
+  acquire(
+    tenantId: string,
+    scopes: readonly string[],
+    correlationId: string,
+    claims?: string,
+  ): Promise<IssuedToken>;
 }
+
+/**
+ * The client capabilities every request declares: `cp1` says this client handles claims
+ * challenges (continuous access evaluation), so resources may send it one instead of a plain 401.
+ */
+export const CLIENT_CAPABILITIES: readonly string[] = ['cp1'];
 
 /** What msal-node throws when it could not read an authority's discovery document. */
 const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
@@ -46,6 +70,7 @@ export class TokenClient implements SourceClient {
     logger: LoggerService,
   ) {
     const host = new URL(credential.authorityHost).host;
+    const networkClient = credential.issuer === undefined ? network : new IssuerNetwork(network);
     this.#app = new ConfidentialClientApplication({
       auth: {
         clientId: credential.clientId,
@@ -53,10 +78,12 @@ export class TokenClient implements SourceClient {
         knownAuthorities: [host],
         authorityMetadata:
           credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
+        // msal merges it into the `claims` of every token request (xms_cc), with a call's claims.
+        clientCapabilities: [...CLIENT_CAPABILITIES],
         ...source.msalCredential(),
       },
       system: {
-        networkClient: network,
+        networkClient,
         protocolMode: credential.protocol === 'oidc' ? ProtocolMode.OIDC : ProtocolMode.AAD,
         loggerOptions: {
           piiLoggingEnabled: false,
@@ -75,13 +102,23 @@ export class TokenClient implements SourceClient {
     tenantId: string,
     scopes: readonly string[],
     correlationId: string,
+    claims?: string,
   ): Promise<IssuedToken> {
+    // An issuer has one realm: a token of it must never be cached as another tenant's.
+    if (this.credential.issuer !== undefined && tenantId !== this.credential.tenantId) {
+      throw new InvalidRequestError(
+        'tenant_unsupported',
+        `Credential '${this.credential.name}' names an OIDC issuer: it has tokens of that issuer only, not of tenant '${tenantId}'.`,
+        { credential: this.credential.name, tenantId },
+      );
+    }
     try {
       const result = await this.#app.acquireTokenByClientCredential({
         scopes: [...scopes],
         authority: this.authorityFor(tenantId),
         skipCache: true,
         correlationId,
+        ...(claims === undefined ? {} : { claims }),
       });
       if (!result?.accessToken || !result.expiresOn) {
         throw new AuthorityFailure(
@@ -110,7 +147,53 @@ export class TokenClient implements SourceClient {
   }
 
   private authorityFor(tenantId: string): string {
-    return `${this.credential.authorityHost}/${tenantId}`;
+    return this.credential.issuer ?? `${this.credential.authorityHost}/${tenantId}`;
+  }
+}
+
+/**
+ * The network client of a credential named by its OIDC issuer. msal sends a client secret in the
+ * body (client_secret_post); an issuer whose discovery document lists `client_secret_basic` but not
+ * `client_secret_post` gets it in the Authorization header instead (RFC 6749 §2.3.1).
+ */
+class IssuerNetwork implements INetworkModule {
+  #basic = false;
+
+  constructor(private readonly network: AuthorityNetworkClient) {}
+
+  async sendGetRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+    timeout?: number,
+  ): Promise<NetworkResponse<T>> {
+    const res = await this.network.sendGetRequestAsync<T>(url, options, timeout);
+    const methods = (res.body as { token_endpoint_auth_methods_supported?: unknown })
+      ?.token_endpoint_auth_methods_supported;
+    if (Array.isArray(methods)) {
+      this.#basic =
+        methods.includes('client_secret_basic') && !methods.includes('client_secret_post');
+    }
+    return res;
+  }
+
+  sendPostRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+  ): Promise<NetworkResponse<T>> {
+    const form = new URLSearchParams(options?.body ?? '');
+    const secret = form.get('client_secret');
+    if (!this.#basic || secret === null) return this.network.sendPostRequestAsync<T>(url, options);
+    const id = form.get('client_id') ?? '';
+    form.delete('client_secret');
+    form.delete('client_id');
+    // RFC 6749 §2.3.1: each part form-encoded before the base64 of `id:secret`.
+    const encode = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
+    const basic = Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64');
+    return this.network.sendPostRequestAsync<T>(url, {
+      ...options,
+      headers: { ...options?.headers, authorization: `Basic ${basic}` },
+      body: form.toString(),
+    });
   }
 }
 
