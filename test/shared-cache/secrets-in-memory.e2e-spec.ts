@@ -3,6 +3,7 @@ import { inspect } from 'node:util';
 import { createClient } from '@keyv/redis';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
 
@@ -17,7 +18,7 @@ describe('Shared cache: secrets in memory', () => {
   const password = randomBytes(18).toString('base64url');
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
     // A Redis that needs the password: the URL's password must really be used.
     const admin = createClient({ url: redis.url });
     await admin.connect();
@@ -26,7 +27,7 @@ describe('Shared cache: secrets in memory', () => {
   });
   afterAll(async () => {
     await app?.close();
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
   });
 
   it('a property walk of TokenService reaches neither an encryption key nor the Redis password', async () => {

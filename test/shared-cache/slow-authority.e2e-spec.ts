@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
 import type { ReplicaInput, ReplicaResult } from './replica-worker';
 import { runReplicas } from './replicas';
@@ -18,11 +19,11 @@ describe('Shared cache: a slow or failing authority, replicas in separate proces
   const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
 
   beforeAll(async () => {
-    [authority, redis] = await Promise.all([startDevAuthority(), startRedisServer()]);
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
   });
   afterEach(() => authority.faults.clear());
   afterAll(async () => {
-    await Promise.all([authority?.close(), redis?.stop()]);
+    await releaseAll(authority, redis);
   });
 
   function replicaInput(
