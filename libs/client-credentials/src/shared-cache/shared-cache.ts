@@ -3,10 +3,7 @@ import { CacheableMemory } from '@cacheable/memory';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { CrossProcessFlight } from './cross-process-flight';
-import { DistributedLock } from './distributed-lock';
-import { EncryptedStore } from './encrypted-store';
 import { KeyNamer } from './key-names';
-import { RedisConnection } from './redis-connection';
 import type { ResolvedSharedCacheOptions } from './shared-cache.options';
 import { ErrorReporter, newSharedCacheStats, SharedCacheStats } from './shared-cache-stats';
 import { TokenCipher } from './token-cipher';
@@ -36,6 +33,13 @@ export async function createSharedCache(
   keyPrefix: string,
   logger: LoggerService,
 ): Promise<SharedCache> {
+  // Loaded here, not at the top: @keyv/redis is an optional peer of the package, needed only by
+  // apps that use `cache.shared` — the others import the library without installing it.
+  const [{ RedisConnection }, { EncryptedStore }, { DistributedLock }] = await Promise.all([
+    import('./redis-connection'),
+    import('./encrypted-store'),
+    import('./distributed-lock'),
+  ]);
   const stats = newSharedCacheStats();
   const reporter = new ErrorReporter(stats, logger, options.errorLogIntervalMs);
   const keys = options.secrets.encryptionKeys();
