@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { createCache } from 'cache-manager';
 import type { Credential } from './credential';
-import { memoryKeyv } from './shared-cache/shared-cache';
+import { Keyv } from 'keyv';
 import { StoredToken, TokenCache, TokenRequest } from './token-cache';
 
 // The cache's view of a credential: a name and its store keys.
@@ -33,7 +33,7 @@ function stored(tenantId: string, now = Date.now()): StoredToken {
 }
 
 function cacheOf(maxEntries: number, jitter = 0) {
-  const store = createCache({ stores: [memoryKeyv(100)] });
+  const store = createCache({ stores: [new Keyv()] });
   return new TokenCache(store, maxEntries, 120_000, jitter, new Logger('test'));
 }
 
@@ -43,16 +43,16 @@ describe('TokenCache', () => {
     for (const t of ['hot', 'b', 'c']) {
       await cache.write(request(t), `k|${t}`, stored(t));
     }
-    cache.peek(request('hot').key)!.hits++; // a cache hit, as TokenService counts it
+    cache.entryOf(request('hot'))!.hits++; // a cache hit, as TokenService counts it
 
     await cache.write(request('d'), 'k|d', stored('d'));
     await cache.write(request('e'), 'k|e', stored('e'));
 
-    expect(cache.peek(request('hot').key)).toBeDefined();
+    expect(cache.entryOf(request('hot'))).toBeDefined();
     expect(cache.size).toBe(3);
     // The cold ones went, oldest first.
-    expect(cache.peek(request('b').key)).toBeUndefined();
-    expect(cache.peek(request('c').key)).toBeUndefined();
+    expect(cache.entryOf(request('b'))).toBeUndefined();
+    expect(cache.entryOf(request('c'))).toBeUndefined();
   });
 
   it('evicts even when every entry is hot: the bound always holds', async () => {
@@ -60,7 +60,7 @@ describe('TokenCache', () => {
     for (const t of ['a', 'b', 'c', 'd']) {
       await cache.write(request(t), `k|${t}`, stored(t));
       for (const u of ['a', 'b', 'c', 'd']) {
-        const e = cache.peek(request(u).key);
+        const e = cache.entryOf(request(u));
         if (e) e.hits++;
       }
       expect(cache.size).toBeLessThanOrEqual(2);
@@ -73,7 +73,7 @@ describe('TokenCache', () => {
     const entry = stored('shared', now);
     const seen = new Set<number>();
     for (let i = 0; i < 20; i++) {
-      const store = createCache({ stores: [memoryKeyv(10)] });
+      const store = createCache({ stores: [new Keyv()] });
       await store.set('k|shared|api://x/.default', entry, 60_000);
       const reader = new TokenCache(store, 10, 120_000, 0.05, new Logger('test'));
       const read = (await reader.read(request('shared')))!;

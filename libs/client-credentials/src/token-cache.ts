@@ -84,44 +84,60 @@ export class CachedEntry {
 }
 
 /**
- * The token cache: a cache-manager `Cache` (the source of truth, possibly shared through Redis)
- * behind a bounded in-process index, so that a cache hit is one `Map.get` and a clock check —
- * no await on a store, no lock, no msal — whatever the number of entries.
+ * The token cache: an optional cache-manager `Cache` (the source of truth shared by replicas
+ * through Redis, or the app's own store) behind a bounded in-process index, so that a cache hit is
+ * two `Map.get`s and a clock check — no await on a store, no lock, no msal, no string built —
+ * whatever the number of entries. Without a store the index is the cache: no second copy of a
+ * token is kept in process memory.
  */
 export class TokenCache {
-  private readonly memo = new Map<string, CachedEntry>();
+  /** credential → scope key → tenant → entry: lookups with the caller's own strings. */
+  private readonly index = new Map<Credential, Map<string, Map<string, CachedEntry>>>();
+  /** Every indexed entry, oldest first: the eviction order. */
+  private readonly order = new Set<CachedEntry>();
 
   /**
    * @param jitter fraction of a token's lifetime over which this process spreads its refresh of
    * a token read from the store (another replica's), after the stored refresh point
    */
   constructor(
-    private readonly store: Cache,
+    private readonly store: Cache | undefined,
     private readonly maxEntries: number,
     private readonly skewMs: number,
     private readonly jitter: number,
     private readonly logger: LoggerService,
   ) {}
 
-  /** The in-memory entry for a key, valid or not. The hot path. */
-  peek(key: string): CachedEntry | undefined {
-    return this.memo.get(key);
+  /** The in-memory entry of a token, valid or not. The hot path. */
+  peek(credential: Credential, tenantId: string, scopeKey: string): CachedEntry | undefined {
+    return this.index.get(credential)?.get(scopeKey)?.get(tenantId);
+  }
+
+  /** The in-memory entry of a request's token, valid or not. */
+  entryOf(request: TokenRequest): CachedEntry | undefined {
+    return this.peek(request.credential, request.tenantId, request.scopeKey);
+  }
+
+  /** Whether `entry` is the one memory serves for its token (not replaced, not evicted). */
+  isCurrent(entry: CachedEntry): boolean {
+    return this.entryOf(entry.request) === entry;
   }
 
   /** Number of entries in process memory. */
   get size(): number {
-    return this.memo.size;
+    return this.order.size;
   }
 
   /**
    * Reads the first usable token of a request that `accept`s from the store; `adopt` it to serve
-   * it. With several stores (L1 memory, L2 Redis) they are read in order, and a token found in a
-   * later one is copied into the earlier ones, for no longer than it is usable.
+   * it. With several stores they are read in order, and a token found in a later one is copied
+   * into the earlier ones, for no longer than it is usable.
    */
   async read(
     request: TokenRequest,
     accept: (entry: CachedEntry) => boolean = () => true,
   ): Promise<CachedEntry | undefined> {
+    if (this.store === undefined) return undefined;
     const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
     const stores = this.store.stores;
     for (let level = 0; level < stores.length; level++) {
@@ -152,7 +168,7 @@ export class TokenCache {
   async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
     const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
     const ttl = entry.usableUntil - Date.now();
-    if (ttl > 0) {
+    if (ttl > 0 && this.store !== undefined) {
       try {
         await this.store.set(storeKey, stored, ttl);
       } catch (e) {
@@ -182,19 +198,27 @@ export class TokenCache {
 
   /** Forgets everything in memory (the store keeps its entries). */
   clear(): void {
-    for (const entry of this.memo.values()) entry.dispose();
-    this.memo.clear();
+    for (const entry of this.order) entry.dispose();
+    this.order.clear();
+    this.index.clear();
   }
 
   private remember(entry: CachedEntry): CachedEntry {
-    const previous = this.memo.get(entry.key);
-    if (previous) {
-      previous.dispose();
-      // Re-insert at the end: the Map's order is the eviction order.
-      this.memo.delete(entry.key);
+    const { credential, scopeKey, tenantId } = entry.request;
+    let byScope = this.index.get(credential);
+    if (byScope === undefined) {
+      this.index.set(credential, (byScope = new Map<string, Map<string, CachedEntry>>()));
     }
-    this.memo.set(entry.key, entry);
-    if (this.memo.size > this.maxEntries) this.evictOne(entry);
+    let byTenant = byScope.get(scopeKey);
+    if (byTenant === undefined) byScope.set(scopeKey, (byTenant = new Map<string, CachedEntry>()));
+    const previous = byTenant.get(tenantId);
+    if (previous !== undefined) {
+      previous.dispose();
+      this.order.delete(previous);
+    }
+    byTenant.set(tenantId, entry);
+    this.order.add(entry);
+    if (this.order.size > this.maxEntries) this.evictOne(entry);
     return entry;
   }
 
@@ -207,16 +231,28 @@ export class TokenCache {
   private evictOne(keep: CachedEntry): void {
     // Each spared entry has its mark cleared: after one pass, the next entry but `keep` goes.
     for (let looked = 0; ; looked++) {
-      const [key, entry] = this.memo.entries().next().value as [string, CachedEntry];
-      this.memo.delete(key);
-      if (entry === keep || (entry.hits !== entry.seenHits && looked < this.memo.size)) {
+      const entry = this.order.values().next().value as CachedEntry;
+      this.order.delete(entry);
+      if (entry === keep || (entry.hits !== entry.seenHits && looked < this.order.size)) {
         entry.seenHits = entry.hits;
-        this.memo.set(key, entry);
+        this.order.add(entry);
         continue;
       }
-      entry.dispose();
+      this.forget(entry);
       return;
     }
+  }
+
+  private forget(entry: CachedEntry): void {
+    entry.dispose();
+    const { credential, scopeKey, tenantId } = entry.request;
+    const byScope = this.index.get(credential);
+    const byTenant = byScope?.get(scopeKey);
+    if (byTenant?.get(tenantId) !== entry) return;
+    byTenant.delete(tenantId);
+    // Empty maps go too: a sweep over many scopes must not leave one behind each.
+    if (byTenant.size === 0) byScope!.delete(scopeKey);
+    if (byScope!.size === 0) this.index.delete(credential);
   }
 }
 

@@ -25,7 +25,7 @@ export class TokenRefresher {
 
   /** Starts a background refresh of `entry` unless one runs already. Never throws, never awaits. */
   refresh(entry: CachedEntry): void {
-    if (entry.refreshing || this.closed || this.cache.peek(entry.key) !== entry) return;
+    if (entry.refreshing || this.closed || !this.cache.isCurrent(entry)) return;
     entry.refreshing = true;
     entry.dispose();
     void this.attempt(entry, 0);
@@ -39,7 +39,7 @@ export class TokenRefresher {
     entry.dispose();
     // Only the entry memory serves gets a timer: one evicted (or replaced) while its store write
     // was awaited would keep a timer nobody clears, past shutdown.
-    if (this.closed || this.cache.peek(entry.key) !== entry) return;
+    if (this.closed || !this.cache.isCurrent(entry)) return;
     entry.timer = setTimeout(
       () => {
         entry.timer = undefined;
@@ -69,7 +69,7 @@ export class TokenRefresher {
       const retryAfter = honouredRetryAfter(error.retryAfterMs, this.options.retry);
       const delay = backoff < left || retryAfter >= left ? backoff : Math.max(left / 2, 0);
       const until = new Date(entry.usableUntil).toISOString();
-      const retry = delay < left && left > 50 && this.cache.peek(entry.key) === entry;
+      const retry = delay < left && left > 50 && this.cache.isCurrent(entry);
       const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${retry ? `Next attempt in ${Math.round(delay)} ms.` : 'No time left to retry.'} ${error.message}`;
       // First failure of a streak as a warning, the rest quietly: an outage must not flood the logs.
       if (failures === 0 || !retry) this.logger.warn?.(message);

@@ -7,7 +7,7 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { inspect } from 'node:util';
-import { createCache, type Cache } from 'cache-manager';
+import type { Cache } from 'cache-manager';
 import type { AccessToken } from './access-token';
 import { LOG_CONTEXT } from './client-credentials.constants';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
@@ -19,7 +19,7 @@ import {
   InvalidRequestError,
 } from './errors/client-credentials.errors';
 import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.validation';
-import { createSharedCache, memoryKeyv, type SharedCache } from './shared-cache/shared-cache';
+import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import { scopeKey, validateScopes, validateTenant } from './request-validation';
 import { TokenAcquirer } from './token-acquirer';
@@ -44,8 +44,6 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private cache!: TokenCache;
   private acquirer!: TokenAcquirer;
   private refresher!: TokenRefresher;
-  /** The cache this service created (and so closes); undefined when the app passed its own. */
-  private ownStore?: Cache;
   /** The Redis-backed cache of `cache.shared`. */
   private shared?: SharedCache;
   private closed = false;
@@ -116,10 +114,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     if (credential === undefined) throw this.unknownCredential(name);
     const tenantId = options?.tenantId ?? credential.options.tenantId;
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
-    const key = `${name}\n${tenantId}\n${sk}`;
     if (options?.forceRefresh !== true) {
-      const entry = this.cache.peek(key);
-      // The key joins scopes with spaces, which no valid scope has: asking for as many scopes as
+      // Looked up with the caller's own strings (their hashes are cached): no key is built here.
+      const entry = this.cache.peek(credential, tenantId, sk);
+      // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
       // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
       // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
       const asked = typeof scopes === 'string' ? 1 : scopes.length;
@@ -133,7 +131,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
         }
       }
     }
-    return this.miss(credential, tenantId, scopes, sk, key, options);
+    return this.miss(credential, tenantId, scopes, sk, `${name}\n${tenantId}\n${sk}`, options);
   }
 
   /** `"Bearer <token>"`, for an `Authorization` header. */
@@ -185,8 +183,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.acquirer?.close();
     this.cache?.clear();
     await Promise.all([...this.credentials.values()].map((c) => c.close()));
-    if (this.shared) await this.shared.close();
-    else await this.ownStore?.disconnect();
+    await this.shared?.close();
   }
 
   private async miss(
@@ -226,17 +223,13 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * The cache-manager cache: memory bounded like the in-process index, plus encrypted Redis
-   * behind it with `cache.shared`.
+   * The store behind the in-process index: encrypted Redis with `cache.shared`; none otherwise
+   * (the index is then the whole cache, and no second copy of each token is kept).
    */
-  private async createStore(resolved: ResolvedOptions): Promise<Cache> {
-    const { shared, maxEntries, keyPrefix } = resolved.cache;
-    if (shared !== undefined) {
-      this.shared = await createSharedCache(shared, maxEntries, keyPrefix, this.logger);
-      this.ownStore = this.shared.store;
-    } else {
-      this.ownStore = createCache({ stores: [memoryKeyv(maxEntries)] });
-    }
-    return this.ownStore;
+  private async createStore(resolved: ResolvedOptions): Promise<Cache | undefined> {
+    const { shared, keyPrefix } = resolved.cache;
+    if (shared === undefined) return undefined;
+    this.shared = await createSharedCache(shared, keyPrefix, this.logger);
+    return this.shared.store;
   }
 }

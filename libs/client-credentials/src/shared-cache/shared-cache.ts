@@ -1,5 +1,4 @@
 import type { LoggerService } from '@nestjs/common';
-import { CacheableMemory } from '@cacheable/memory';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { CrossProcessFlight } from './cross-process-flight';
@@ -10,7 +9,7 @@ import { TokenCipher } from './token-cipher';
 
 /** The token store of a service with a shared cache, and what coordinates its replicas. */
 export interface SharedCache {
-  /** cache-manager multi-store: process memory (L1), then encrypted Redis (L2). */
+  /** cache-manager cache of encrypted Redis entries, behind the token cache's in-process index. */
   readonly store: Cache;
   /** Present unless `crossProcessLock` is false. */
   readonly flight?: CrossProcessFlight;
@@ -18,18 +17,12 @@ export interface SharedCache {
   close(): Promise<void>;
 }
 
-/** An in-memory cache-manager store bounded to `maxEntries`. */
-export function memoryKeyv(maxEntries: number): Keyv {
-  return new Keyv({ store: new CacheableMemory({ lruSize: maxEntries, checkInterval: 0 }) });
-}
-
 /**
- * Builds L1 + L2 and connects to Redis, waiting at most `connectTimeoutMs`: a Redis that is down
+ * Builds the encrypted Redis store and connects, waiting at most `connectTimeoutMs`: a Redis down
  * at startup does not fail the app; the connection keeps being retried in the background.
  */
 export async function createSharedCache(
   options: ResolvedSharedCacheOptions,
-  maxEntries: number,
   keyPrefix: string,
   logger: LoggerService,
 ): Promise<SharedCache> {
@@ -44,7 +37,10 @@ export async function createSharedCache(
   const reporter = new ErrorReporter(stats, logger, options.errorLogIntervalMs);
   const keys = options.secrets.encryptionKeys();
   const connection = new RedisConnection(
-    { redisUrl: options.secrets.redisUrl(), redisClient: options.redisClient },
+    options.redisClient === undefined
+      ? { owned: true, create: () => createRedisClient(options) }
+      : { owned: false, client: options.redisClient },
+    connectionFields(options),
     options.operationTimeoutMs,
     stats,
     reporter,
@@ -56,7 +52,9 @@ export async function createSharedCache(
     useKeyPrefix: false,
   });
   l2.on('error', () => undefined);
-  const store = createCache({ stores: [memoryKeyv(maxEntries), l2] });
+  // Redis alone: the token cache's in-process index is the memory level (a memory store here
+  // would only keep a second, serialised copy of every token).
+  const store = createCache({ stores: [l2] });
   const flight = options.crossProcessLock
     ? new CrossProcessFlight(
         new DistributedLock(connection, names, cipher, options.lockTtlMs),
@@ -75,4 +73,16 @@ export async function createSharedCache(
       stats.connected = false;
     },
   };
+}
+
+/** The options a refused login or an untrusted certificate is reported under. */
+function connectionFields(o: ResolvedSharedCacheOptions): ConnectionFields {
+  if (o.redisClient !== undefined) return { login: 'redisClient', trust: 'redisClient' };
+  const login =
+    o.secrets.passwordProvider() !== undefined
+      ? 'passwordProvider'
+      : o.secrets.password() !== undefined || o.redisUrl === undefined
+        ? 'password'
+        : 'redisUrl';
+  return { login, trust: 'ca' };
 }
