@@ -14,9 +14,17 @@ import {
   handleManagedIdentity,
   MANAGED_IDENTITY_PATH,
 } from './managed-identity-endpoint';
+import { ARC_TOKEN_PATH, ArcKeys, handleArc } from './arc-endpoint';
+import {
+  describeIdentityRequest,
+  handleImds,
+  ImdsMaintenance,
+  IMDS_TOKEN_PATH,
+} from './imds-endpoint';
 import type { IssuedCertificate } from './pki';
 import { handleApiData } from './protected-api';
 import { RequestLog } from './request-log';
+import { Revocations, type RevocationChallenge } from './revocation';
 import { dispatch, type Route } from './server';
 import {
   describeTokenRequest,
@@ -26,7 +34,15 @@ import {
 } from './token-endpoint';
 import type { RequestContext } from './http';
 import { TokenIssuer } from './token-issuer';
-import type { DevAuthority, DevAuthorityOptions, ManagedIdentity, Tenant } from './types';
+import { join } from 'node:path';
+import type {
+  ArcEmulation,
+  DevAuthority,
+  DevAuthorityOptions,
+  ImdsEmulation,
+  ManagedIdentity,
+  Tenant,
+} from './types';
 import type { CryptoKey, CryptoKeyPair } from './crypto-types';
 
 /** App ID URI of the demo API. */
@@ -67,11 +83,16 @@ export class LocalAuthority implements DevAuthority {
   readonly apiScope = `${DEMO_API_APP_ID_URI}/.default`;
   readonly apiAppId = randomUUID();
   readonly managedIdentity: { endpoint: string; header: string };
+  readonly imds: ImdsEmulation;
+  readonly arc: ArcEmulation;
+  private readonly imdsMaintenance = new ImdsMaintenance();
+  private readonly arcKeys: ArcKeys;
   readonly control: { url: string; token: string };
   readonly faults: DevAuthority['faults'];
   private readonly faultSet = new Faults();
   private readonly requestLog = new RequestLog();
   private readonly directory: Directory;
+  private readonly revocations = new Revocations();
   private readonly timers = new Set<NodeJS.Timeout>();
   private defaultLifetime: LifetimePolicy;
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
@@ -92,6 +113,19 @@ export class LocalAuthority implements DevAuthority {
     this.managedIdentity = {
       endpoint: `${url}${MANAGED_IDENTITY_PATH}`,
       header: randomBytes(16).toString('hex'),
+    };
+    const maintenance = this.imdsMaintenance;
+    this.imds = {
+      host: url,
+      environment: { AZURE_POD_IDENTITY_AUTHORITY_HOST: url },
+      maintenance: (ms) => maintenance.start(ms),
+    };
+    this.arcKeys = new ArcKeys(options.arcKeyDirectory ?? join(setup.stateDir, 'azcmagent-tokens'));
+    this.arc = {
+      identityEndpoint: `${url}${ARC_TOKEN_PATH}`,
+      imdsEndpoint: `${url}/arc`,
+      keyDirectory: this.arcKeys.directory,
+      environment: { IDENTITY_ENDPOINT: `${url}${ARC_TOKEN_PATH}`, IMDS_ENDPOINT: `${url}/arc` },
     };
     this.control = { url: `${url}/_control`, token: randomBytes(16).toString('hex') };
     this.directory = new Directory({ appIdUri: DEMO_API_APP_ID_URI, appId: this.apiAppId });
@@ -170,6 +204,7 @@ export class LocalAuthority implements DevAuthority {
       lifetime,
       federatedKey: (iss: string) => this.federatedKey(iss),
       resourceUri: (aud: string) => this.directory.findResource(aud)?.appIdUri,
+      revocations: this.revocations,
     };
     const discovery: Route = {
       target: 'discovery',
@@ -215,6 +250,28 @@ export class LocalAuthority implements DevAuthority {
             lifetime,
           }),
       })
+      .add('GET', IMDS_TOKEN_PATH, {
+        target: 'imds',
+        prelude: async (ctx) => describeIdentityRequest(ctx, this.directory),
+        handle: (ctx) =>
+          handleImds(ctx, {
+            directory: this.directory,
+            issuer: this.issuer,
+            lifetime,
+            maintenance: this.imdsMaintenance,
+          }),
+      })
+      .add('GET', ARC_TOKEN_PATH, {
+        target: 'arc',
+        prelude: async (ctx) => describeIdentityRequest(ctx, this.directory, true),
+        handle: (ctx) =>
+          handleArc(ctx, {
+            directory: this.directory,
+            issuer: this.issuer,
+            lifetime,
+            keys: this.arcKeys,
+          }),
+      })
       .add('GET', '/api/data', {
         target: 'api',
         handle: (ctx) =>
@@ -222,6 +279,7 @@ export class LocalAuthority implements DevAuthority {
             issuer: this.issuer,
             audiences: [this.apiAppId, DEMO_API_APP_ID_URI],
             isTenant: (t) => this.directory.hasTenant(t),
+            revocations: this.revocations,
           }),
       });
   }
@@ -263,6 +321,19 @@ export class LocalAuthority implements DevAuthority {
   app(tenantId: string, clientId: string): ReturnType<typeof createApp> | undefined {
     const record = this.directory.findApp(tenantId, clientId);
     return record === undefined ? undefined : createApp(record, this.setup.pki);
+  }
+
+  /**
+   * Revokes the tokens issued to an app before now (as Entra does on a critical event): the demo
+   * API refuses them with a claims challenge (`insufficient_claims`, to clients with the `cp1`
+   * capability) or a plain `invalid_token`; tokens issued from now on are accepted.
+   */
+  revokeTokens(
+    tenantId: string,
+    clientId: string,
+    challenge: RevocationChallenge = 'insufficient_claims',
+  ): number {
+    return this.revocations.revoke(tenantId, clientId, new Date(), challenge);
   }
 
   createResource(options: { appIdUri: string; roles?: string[] }): void {
@@ -313,6 +384,7 @@ export class LocalAuthority implements DevAuthority {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
+    await this.arcKeys.close();
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }
 }

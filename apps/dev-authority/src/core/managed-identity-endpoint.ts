@@ -1,4 +1,4 @@
-import type { Directory, ManagedIdentityRecord } from './directory';
+import type { Directory, ManagedIdentityRecord, ResourceRecord } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
 import type { LifetimePolicy } from './token-endpoint';
@@ -65,8 +65,30 @@ export async function handleManagedIdentity(
     ctx.log.errorCode = err.code;
     return failure(400, err.error, err.message);
   }
+  const { token, expiresOn } = await mintIdentityToken(identity, resource, deps, ctx.now());
+  return {
+    status: 200,
+    json: {
+      access_token: token,
+      expires_on: String(expiresOn),
+      resource: resourceParam,
+      token_type: 'Bearer',
+      client_id: identity.clientId,
+    },
+  };
+}
+
+/**
+ * A managed identity's access token for `resource`, as every managed identity host (App Service,
+ * IMDS, Azure Arc) has Entra issue it; `expiresOn` in epoch seconds.
+ */
+export async function mintIdentityToken(
+  identity: ManagedIdentityRecord,
+  resource: ResourceRecord,
+  deps: Pick<ManagedIdentityDeps, 'directory' | 'issuer' | 'lifetime'>,
+  now: Date,
+): Promise<{ token: string; expiresOn: number; lifetimeSeconds: number }> {
   const policy = deps.lifetime(identity.tenantId);
-  const now = ctx.now();
   const { token } = await deps.issuer.mint({
     tenantId: identity.tenantId,
     clientId: identity.clientId,
@@ -78,16 +100,8 @@ export async function handleManagedIdentity(
     now,
     extra: { xms_mirid: identity.resourceId },
   });
-  return {
-    status: 200,
-    json: {
-      access_token: token,
-      expires_on: String(Math.floor(now.getTime() / 1000) + policy.seconds),
-      resource: resourceParam,
-      token_type: 'Bearer',
-      client_id: identity.clientId,
-    },
-  };
+  const expiresOn = Math.floor(now.getTime() / 1000) + policy.seconds;
+  return { token, expiresOn, lifetimeSeconds: policy.seconds };
 }
 
 /** Fills the log fields of a managed identity request before faults are matched. */
@@ -100,7 +114,11 @@ export function describeManagedIdentityRequest(ctx: RequestContext, directory: D
   ctx.log.scope = resource ? `${resource.replace(/\/\.default$/, '')}/.default` : undefined;
 }
 
-function pickIdentity(directory: Directory, q: URLSearchParams): ManagedIdentityRecord | undefined {
+/** The identity a request names (client_id, mi_res_id / msi_res_id, object_id), or the system one. */
+export function pickIdentity(
+  directory: Directory,
+  q: URLSearchParams,
+): ManagedIdentityRecord | undefined {
   const clientId = q.get('client_id') ?? undefined;
   const resourceId = q.get('mi_res_id') ?? q.get('msi_res_id') ?? undefined;
   const objectId = q.get('object_id') ?? q.get('principal_id') ?? undefined;

@@ -1,5 +1,8 @@
 import type { RequestLogEntry, TokenRequestFilter } from './types';
 
+/** Where tokens are issued: the token endpoint and every managed identity host. */
+const TOKEN_TARGETS: ReadonlySet<string> = new Set(['token', 'managed-identity', 'imds', 'arc']);
+
 /** The request log behind the counters tests assert on. */
 export class RequestLog {
   private entries: RequestLogEntry[] = [];
@@ -20,7 +23,7 @@ export class RequestLog {
   countTokenRequests(filter: TokenRequestFilter = {}): number {
     return this.entries.filter(
       (e) =>
-        (e.target === 'token' || e.target === 'managed-identity') &&
+        TOKEN_TARGETS.has(e.target) &&
         (filter.target === undefined || e.target === filter.target) &&
         (filter.tenantId === undefined || e.tenantId === filter.tenantId.toLowerCase()) &&
         (filter.clientId === undefined || e.clientId === filter.clientId.toLowerCase()) &&

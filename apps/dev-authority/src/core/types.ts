@@ -13,6 +13,12 @@ export interface DevAuthorityOptions {
   accessTokenLifetimeSeconds?: number;
   /** nbf/exp tolerance when validating client assertions, like Entra's five minutes. @default 300 */
   clockToleranceSeconds?: number;
+  /**
+   * Folder of the Azure Arc agent's challenge key files. msal-node on Linux reads only
+   * `/var/opt/azcmagent/tokens/` (the real agent's); elsewhere its Arc flow refuses the file.
+   * @default `<stateDir>/azcmagent-tokens`
+   */
+  arcKeyDirectory?: string;
 }
 
 /** A running local authority: the handle tests use to provision, inject faults and read the log. */
@@ -33,6 +39,10 @@ export interface DevAuthority {
   readonly apiAppId: string;
   /** App Service managed identity contract (IDENTITY_ENDPOINT / IDENTITY_HEADER). */
   readonly managedIdentity: { endpoint: string; header: string };
+  /** The Instance Metadata Service of VMs, scale sets and AKS nodes (see {@link ImdsEmulation}). */
+  readonly imds: ImdsEmulation;
+  /** The Azure Arc agent of a connected server (see {@link ArcEmulation}). */
+  readonly arc: ArcEmulation;
   /** Kubernetes-style service-account token minter for workload identity federation. */
   readonly externalIssuer: ExternalIssuer;
   /** Loopback-only control API base URL and the token it requires (header `x-control-token`). */
@@ -73,7 +83,40 @@ export interface TokenRequestFilter {
   clientId?: string;
   scope?: string;
   outcome?: 'ok' | 'error' | 'fault';
-  target?: 'token' | 'managed-identity';
+  target?: 'token' | 'managed-identity' | 'imds' | 'arc';
+}
+
+/**
+ * IMDS at `GET {host}/metadata/identity/oauth2/token`, reached through the override msal-node and
+ * @azure/identity read instead of `http://169.254.169.254`: `AZURE_POD_IDENTITY_AUTHORITY_HOST`.
+ * It serves the same identities as the App Service endpoint (one host).
+ */
+export interface ImdsEmulation {
+  /** The value for `AZURE_POD_IDENTITY_AUTHORITY_HOST` (this authority's origin). */
+  readonly host: string;
+  /** The environment that sends msal-node's managed identity here. */
+  readonly environment: Record<string, string>;
+  /**
+   * Host maintenance: IMDS answers `410 Gone` for the next `ms` milliseconds (Azure: up to 70 s,
+   * during which clients are to keep retrying).
+   */
+  maintenance(ms: number): void;
+}
+
+/**
+ * The Azure Arc agent (HIMDS): `IDENTITY_ENDPOINT` answers 401 with `WWW-Authenticate: Basic
+ * realm=<key file>` and issues the machine's system-assigned token to a caller that sends the
+ * file's content back.
+ */
+export interface ArcEmulation {
+  /** The value for `IDENTITY_ENDPOINT`. */
+  readonly identityEndpoint: string;
+  /** The value for `IMDS_ENDPOINT` (msal-node only checks that it is set and a URL). */
+  readonly imdsEndpoint: string;
+  /** Where the challenge's key files are written. */
+  readonly keyDirectory: string;
+  /** The environment that sends msal-node's managed identity here. */
+  readonly environment: Record<string, string>;
 }
 
 /** A directory (tenant). */
@@ -153,7 +196,8 @@ export interface ManagedIdentity {
 }
 
 /** What a fault targets. */
-export type FaultTarget = 'token' | 'discovery' | 'keys' | 'managed-identity' | 'api' | 'issuer';
+export type FaultTarget =
+  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer';
 
 /** A fault to inject into matching requests. */
 export interface FaultSpec {

@@ -1,0 +1,131 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sameSecret } from './directory';
+import type { Reply, RequestContext } from './http';
+import { imdsError, IMDS_TOKEN_PATH } from './imds-endpoint';
+import { mintIdentityToken, type ManagedIdentityDeps } from './managed-identity-endpoint';
+
+/**
+ * Where the Azure Arc agent emulation answers: its own prefix, since the real agent (HIMDS, at
+ * `http://localhost:40342`) uses IMDS's path and both live on this one server.
+ */
+export const ARC_TOKEN_PATH = `/arc${IMDS_TOKEN_PATH}`;
+
+/** api-versions of the Arc identity endpoint (msal-node sends 2020-06-01). */
+const ARC_API_VERSIONS: ReadonlySet<string> = new Set(['2019-11-01', '2020-06-01']);
+
+/** How long a challenge's key file is honoured; the real agent's are short-lived too. */
+const KEY_LIFETIME_MS = 5 * 60_000;
+
+/**
+ * The key files of the Arc challenge. The agent proves the caller runs on the machine with
+ * enough rights: it names a file only local administrators (and the `himds` group) can read,
+ * and the caller sends its content back. On Linux clients insist on `/var/opt/azcmagent/tokens/`.
+ */
+export class ArcKeys {
+  private readonly issued = new Map<string, { secret: string; path: string; until: number }>();
+
+  constructor(readonly directory: string) {}
+
+  /** Writes a fresh key file (readable by its owner only) and returns its path. */
+  async challenge(): Promise<string> {
+    await mkdir(this.directory, { recursive: true });
+    const id = randomUUID();
+    const path = join(this.directory, `${id}.key`);
+    const secret = randomBytes(32).toString('hex');
+    await writeFile(path, secret, { mode: 0o600 });
+    this.issued.set(id, { secret, path, until: Date.now() + KEY_LIFETIME_MS });
+    return path;
+  }
+
+  /** Whether `secret` is the content of a key file issued and not yet used; uses it up. */
+  async redeem(secret: string): Promise<boolean> {
+    for (const [id, key] of this.issued) {
+      if (key.until < Date.now() || !sameSecret(key.secret, secret)) continue;
+      this.issued.delete(id);
+      await rm(key.path, { force: true });
+      return true;
+    }
+    return false;
+  }
+
+  /** Removes every key file still on disk. */
+  async close(): Promise<void> {
+    await Promise.all([...this.issued.values()].map((k) => rm(k.path, { force: true })));
+    this.issued.clear();
+  }
+}
+
+/** What the Arc endpoint needs from the authority. */
+export interface ArcDeps extends Omit<ManagedIdentityDeps, 'header'> {
+  keys: ArcKeys;
+}
+
+/**
+ * `GET {IDENTITY_ENDPOINT}?api-version=2020-06-01&resource=…` with `Metadata: true`: the Azure
+ * Arc agent. Without `Authorization` it answers 401 with `WWW-Authenticate: Basic realm=<key file>`;
+ * with `Authorization: Basic <content of that file>` it issues the machine's token. The agent has
+ * the system-assigned identity only: like the real one, it ignores a user-assigned id and does not
+ * echo it, which msal-node reports as "user-assigned identity not confirmed".
+ */
+export async function handleArc(ctx: RequestContext, deps: ArcDeps): Promise<Reply> {
+  const q = ctx.url.searchParams;
+  if (ctx.req.headers.metadata !== 'true') {
+    return imdsError(400, 'invalid_request', 'Required metadata header not specified');
+  }
+  const apiVersion = q.get('api-version');
+  if (apiVersion === null || !ARC_API_VERSIONS.has(apiVersion)) {
+    return imdsError(400, 'invalid_request', `Invalid or missing api-version`);
+  }
+  const resourceParam = q.get('resource');
+  if (!resourceParam) {
+    return imdsError(400, 'invalid_request', "Required query variable 'resource' is missing");
+  }
+  const authorization = ctx.req.headers.authorization;
+  if (authorization === undefined) {
+    const path = await deps.keys.challenge();
+    return {
+      status: 401,
+      headers: { 'www-authenticate': `Basic realm=${path}` },
+      json: {
+        error: 'unauthorized',
+        error_description: 'Read the key file named by the challenge.',
+      },
+    };
+  }
+  const secret = /^Basic (.+)$/.exec(authorization)?.[1]?.trim() ?? '';
+  if (!(await deps.keys.redeem(secret))) {
+    return imdsError(401, 'unauthorized', 'The key is not one this agent issued, or it expired.');
+  }
+  const identity = deps.directory.systemIdentity();
+  if (identity === undefined) {
+    return imdsError(400, 'invalid_request', 'No managed identity is assigned to this machine.');
+  }
+  const resource = deps.directory.findResource(resourceParam.replace(/\/\.default$/, ''));
+  if (resource === undefined) {
+    return imdsError(
+      400,
+      'invalid_resource',
+      `AADSTS500011: The resource principal named ${resourceParam} was not found in the tenant named ${identity.tenantId}.`,
+    );
+  }
+  const now = ctx.now();
+  const { token, expiresOn, lifetimeSeconds } = await mintIdentityToken(
+    identity,
+    resource,
+    deps,
+    now,
+  );
+  return {
+    status: 200,
+    json: {
+      access_token: token,
+      expires_in: String(lifetimeSeconds),
+      expires_on: String(expiresOn),
+      not_before: String(Math.floor(now.getTime() / 1000)),
+      resource: resourceParam,
+      token_type: 'Bearer',
+    },
+  };
+}
