@@ -6,6 +6,12 @@ import type { App, DevAuthority, FaultSpec } from './types';
 /** What the control API drives: the in-process handle plus app lookup. */
 export interface Controllable extends DevAuthority {
   app(tenantId: string, clientId: string): App | undefined;
+  /** Revokes the tokens an app was issued before now; returns that instant (epoch s). */
+  revokeTokens(
+    tenantId: string,
+    clientId: string,
+    challenge?: 'insufficient_claims' | 'invalid_token',
+  ): number;
 }
 
 type Json = Record<string, unknown>;
@@ -88,6 +94,16 @@ async function route(a: Controllable, method: string, url: URL, body: Json): Pro
       );
     case 'POST /tenants/:/apps/:/sni-certificates':
       return ok(await app().addSniCertificate({ subject: str('subject') }), 201);
+    case 'POST /tenants/:/apps/:/revoke': {
+      const challenge = str('challenge');
+      if (
+        challenge !== undefined &&
+        challenge !== 'insufficient_claims' &&
+        challenge !== 'invalid_token'
+      )
+        return bad("challenge must be 'insufficient_claims' or 'invalid_token'");
+      return ok({ revokedBefore: a.revokeTokens(parts[1], parts[3], challenge) });
+    }
     case 'POST /tenants/:/apps/:/federated-credentials':
       app().addFederatedCredential({
         issuer: str('issuer') ?? '',

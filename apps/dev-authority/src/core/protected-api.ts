@@ -1,5 +1,6 @@
 import { compactVerify, decodeJwt, type JWTPayload } from 'jose';
 import type { Reply, RequestContext } from './http';
+import type { Revocations } from './revocation';
 import type { TokenIssuer } from './token-issuer';
 
 /** Role the demo API requires. */
@@ -11,6 +12,8 @@ export interface ProtectedApiDeps {
   /** Audiences of the demo API: its application id and App ID URI. */
   audiences: string[];
   isTenant(tenantId: string): boolean;
+  /** Revoked tokens are answered with a claims challenge (CAE) or a plain 401. */
+  revocations: Revocations;
 }
 
 function unauthorized(description: string): Reply {
@@ -60,6 +63,20 @@ export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps)
   const now = ctx.now().getTime() / 1000;
   if (claims.exp === undefined || claims.exp <= now || (claims.nbf ?? 0) > now + 1) {
     return unauthorized('the token is expired');
+  }
+  // After the token's own checks, as a CAE-aware resource does: a revoked but otherwise valid token.
+  const challenge = deps.revocations.challenge(claims);
+  if (challenge !== undefined) {
+    const caeChallenge = challenge.includes('insufficient_claims');
+    return {
+      status: 401,
+      headers: { 'www-authenticate': challenge },
+      json: {
+        ok: false,
+        error: caeChallenge ? 'insufficient_claims' : 'invalid_token',
+        error_description: 'the token was revoked',
+      },
+    };
   }
   const roles = Array.isArray(claims.roles) ? (claims.roles as string[]) : [];
   if (!roles.includes(REQUIRED_ROLE)) {

@@ -3,6 +3,7 @@ import { validateAssertion } from './assertion';
 import { sameSecret, type AppRecord, type Directory, type ResourceRecord } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
+import { parseClaimsRequest, type Revocations } from './revocation';
 import type { TokenIssuer } from './token-issuer';
 import type { CryptoKey } from './crypto-types';
 
@@ -26,6 +27,8 @@ export interface TokenEndpointDeps {
   federatedKey(issuer: string): CryptoKey | KeyObject | undefined;
   /** App ID URI of the resource with this application id or URI. */
   resourceUri(audience: string): string | undefined;
+  /** Revoked tokens: a token issued after a revocation is never older than it. */
+  revocations: Revocations;
 }
 
 /** Builds Entra's `expires_in` / `ext_expires_in` / `refresh_in` fields. */
@@ -115,6 +118,8 @@ export async function handleTokenRequest(
     );
   }
   const resourceId = parseScope(scope);
+  // Client capabilities (cp1) and a claims challenge's claims, merged by msal into one parameter.
+  const claims = parseClaimsRequest(form.get('claims'));
   await authenticate(ctx, deps, app, form, basic?.secret);
   const resource = deps.directory.findResource(resourceId);
   if (resource === undefined) {
@@ -135,7 +140,8 @@ export async function handleTokenRequest(
     roles: rolesFor(deps.directory, resource, app.roles),
     azpacr: ctx.log.credentialKind === 'secret' ? '1' : '2',
     lifetimeSeconds: policy.seconds,
-    now: ctx.now(),
+    now: new Date(deps.revocations.issuedAt(tenantId, app.clientId, ctx.now(), claims) * 1000),
+    extra: claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : undefined,
   });
   return {
     status: 200,

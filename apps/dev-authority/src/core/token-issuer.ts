@@ -3,6 +3,13 @@ import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
 import type { ResourceRecord } from './directory';
 import type { CryptoKey, CryptoKeyPair } from './crypto-types';
 
+/**
+ * First-party Microsoft resources whose tokens Entra issues in the v1.0 format (their service
+ * principals do not accept v2.0 tokens): issuer `https://sts.windows.net/{tid}/`, audience the
+ * resource URI as requested. Azure Storage (and the Azurite emulator) checks exactly that.
+ */
+export const V1_RESOURCES: ReadonlySet<string> = new Set(['https://storage.azure.com']);
+
 /** Who an access token is for and about. */
 export interface AppTokenRequest {
   tenantId: string;
@@ -44,8 +51,17 @@ export class TokenIssuer {
     return `${this.origin}/${tenantId}/v2.0`;
   }
 
-  /** Mints a v2.0 app-only access token (claims per Entra's access token claims reference). */
+  /** Issuer of v1.0 tokens for a tenant, as Entra's (`https://sts.windows.net/{tid}/`). */
+  static v1Issuer(tenantId: string): string {
+    return `https://sts.windows.net/${tenantId}/`;
+  }
+
+  /**
+   * Mints an app-only access token (claims per Entra's access token claims reference): v2.0, or
+   * v1.0 for a first-party resource of {@link V1_RESOURCES}.
+   */
   async mint(request: AppTokenRequest): Promise<{ token: string; uti: string }> {
+    if (V1_RESOURCES.has(request.resource.appIdUri.toLowerCase())) return this.mintV1(request);
     const iat = Math.floor(request.now.getTime() / 1000);
     const uti = randomBytes(16).toString('base64url');
     const claims: Record<string, unknown> = {
@@ -67,6 +83,37 @@ export class TokenIssuer {
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.jwk.kid })
       .setIssuer(this.issuer(request.tenantId))
       .setAudience(request.resource.appId)
+      .setSubject(request.objectId)
+      .setIssuedAt(iat)
+      .setNotBefore(iat)
+      .setExpirationTime(iat + request.lifetimeSeconds)
+      .sign(this.keys.privateKey);
+    return { token, uti };
+  }
+
+  /** A v1.0 token: `appid`/`appidacr` instead of `azp`/`azpacr`, `sts.windows.net` issuer. */
+  private async mintV1(request: AppTokenRequest): Promise<{ token: string; uti: string }> {
+    const iat = Math.floor(request.now.getTime() / 1000);
+    const uti = randomBytes(16).toString('base64url');
+    const issuer = TokenIssuer.v1Issuer(request.tenantId);
+    const claims: Record<string, unknown> = {
+      aio: randomBytes(24).toString('base64url'),
+      appid: request.clientId,
+      appidacr: request.azpacr,
+      idp: issuer,
+      idtyp: 'app',
+      oid: request.objectId,
+      rh: `0.${randomBytes(12).toString('base64url')}.`,
+      tid: request.tenantId,
+      uti,
+      ver: '1.0',
+      ...(request.roles.length > 0 ? { roles: request.roles } : {}),
+      ...request.extra,
+    };
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.jwk.kid })
+      .setIssuer(issuer)
+      .setAudience(request.resource.appIdUri)
       .setSubject(request.objectId)
       .setIssuedAt(iat)
       .setNotBefore(iat)
