@@ -139,18 +139,20 @@ export class Credential {
   /**
    * One token request per source, in order, skipping sources in their cool-down, until one
    * succeeds or a failure is not about the source (an outage is not a reason to change identity).
-   * Records the outcome in the stats of the tenant.
+   * Records the outcome in the stats of the tenant. `claims` (a resource's claims challenge) go
+   * with the request.
    * @throws InvalidRequestError `tenant_unsupported` before any request (see {@link tenantProblem})
    */
   async fetch(
     tenantId: string,
     scopes: readonly string[],
+    claims?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const problem = this.tenantProblem(tenantId);
     if (problem !== undefined) throw problem;
     const tenant = tenantId.toLowerCase();
     try {
-      const fetched = await this.fetchFromChain(tenantId, tenant, scopes);
+      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims);
       this.recordSuccess(tenantId, fetched.issued.expiresOn);
       return fetched;
     } catch (e) {
@@ -178,6 +180,7 @@ export class Credential {
     tenantId: string,
     tenant: string,
     scopes: readonly string[],
+    claims?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const now = Date.now();
     let order = this.clients.map((_, i) => i).filter((i) => this.skippedUntil(i, tenant) <= now);
@@ -188,7 +191,7 @@ export class Credential {
       const client = this.clients[index];
       const started = Date.now();
       try {
-        const issued = await client.acquire(tenantId, scopes, randomUUID());
+        const issued = await client.acquire(tenantId, scopes, randomUUID(), claims);
         this.metrics.request(this.name, client.source.id, 'ok', Date.now() - started);
         this.noteCertificates();
         this.worksAgain(index, tenant);

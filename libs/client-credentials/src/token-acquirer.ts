@@ -8,6 +8,21 @@ import type { TokenPolicy } from './options.validation';
 import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
 import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
 
+/**
+ * A request whose token must satisfy `claims` (a resource's claims challenge): its key and store
+ * keys are its own, so such a token is never served to a caller that did not ask for the claims.
+ */
+export type ClaimsTokenRequest = TokenRequest & { readonly claims?: string };
+
+/** A token an API refused (401): never served again for its request key. */
+interface RefusedToken {
+  readonly token: string;
+  /** When the refused token was obtained, if known: its replacement must be newer. */
+  readonly obtainedAt?: number;
+  /** After this, the refused token has expired and cannot come back from any store. */
+  readonly until: number;
+}
+
 /** The result of one acquisition, shared by every caller that waited for it. */
 interface Acquired {
   readonly entry: CachedEntry;
@@ -25,6 +40,8 @@ interface Acquired {
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
+  /** Refused tokens by request key, oldest first (bounded by `maxEntries`). */
+  private readonly refused = new Map<string, RefusedToken>();
   private readonly coolDowns: CoolDowns;
   private readonly shutdown = new AbortController();
   /** Called with every entry that becomes current, to schedule its refresh. */
@@ -53,6 +70,51 @@ export class TokenAcquirer {
       this.flights.set(flightKey, flight);
     }
     return (await this.wait(flight, request, signal)).token;
+  }
+
+  /**
+   * A token to replace `refused`, which an API refused (401 `invalid_token`): the same single
+   * flight as a caller's miss — concurrent callers of the refused token, and with a shared cache
+   * the replicas, share one token request — but neither memory nor any store may answer with the
+   * refused token, nor with a token older than it. A replacement another replica already stored is
+   * adopted without a request.
+   */
+  async replace(
+    request: TokenRequest,
+    refused: string,
+    signal?: AbortSignal,
+  ): Promise<AccessToken> {
+    this.forget(request, refused);
+    const token = await this.acquire(request, false, signal);
+    // A caller that joined a flight started before the refusal was known: go once more.
+    return token.token === refused ? this.acquire(request, false, signal) : token;
+  }
+
+  /**
+   * Records that an API refused `token` for `request`: memory stops serving it at once (the next
+   * caller misses and gets a new token), and no store read answers with it again.
+   */
+  forget(request: TokenRequest, token: string): void {
+    const current = this.cache.entryOf(request);
+    const known = current?.stored.token === token ? current : undefined;
+    const now = Date.now();
+    this.refused.delete(request.key);
+    this.refused.set(request.key, {
+      token,
+      obtainedAt: known?.stored.obtainedAt,
+      // Unknown expiry: long enough for any access token (Entra's longest CAE tokens live 28 h).
+      until: known?.stored.expiresOn ?? now + 28 * 3600_000,
+    });
+    for (const [key, r] of this.refused) {
+      if (this.refused.size <= this.options.maxEntries && r.until > now) break;
+      this.refused.delete(key);
+    }
+    if (known !== undefined) {
+      // Served no more: an entry that stops being usable now, in the refused one's place.
+      this.cache.adopt(
+        new CachedEntry(request, { ...known.stored, expiresOn: now, refreshOn: now }, 0),
+      );
+    }
   }
 
   /**
@@ -118,12 +180,23 @@ export class TokenAcquirer {
         );
   }
 
-  /** A usable token of the store (another replica's, an earlier run's), made current. */
+  /**
+   * A usable token of the store (another replica's, an earlier run's), made current; never one an
+   * API refused, nor one older than it.
+   */
   private async fromStore(
     request: TokenRequest,
     accept?: (entry: CachedEntry) => boolean,
   ): Promise<Acquired | undefined> {
-    const stored = await this.cache.read(request, accept);
+    const refused = this.refused.get(request.key);
+    const usable =
+      refused === undefined
+        ? accept
+        : (e: CachedEntry) =>
+            e.stored.token !== refused.token &&
+            (refused.obtainedAt === undefined || e.stored.obtainedAt > refused.obtainedAt) &&
+            (accept === undefined || accept(e));
+    const stored = await this.cache.read(request, usable);
     if (stored === undefined) return undefined;
     request.credential.stats.storeHits++;
     // A token another replica fetched counts as this credential working, for health and readiness.
@@ -174,7 +247,8 @@ export class TokenAcquirer {
       if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
       try {
         const obtainedAt = Date.now();
-        const { issued, index } = await credential.fetch(tenantId, scopes);
+        const claims = (request as ClaimsTokenRequest).claims;
+        const { issued, index } = await credential.fetch(tenantId, scopes, claims);
         const stored: StoredToken = {
           v: 1,
           token: issued.token,

@@ -6,9 +6,11 @@ import {
   OnApplicationShutdown,
   OnModuleInit,
 } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { Cache } from 'cache-manager';
 import type { AccessToken } from './access-token';
+import { DownstreamApiError } from './calling/calling.errors';
 import { LOG_CONTEXT } from './client-credentials.constants';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
@@ -22,8 +24,8 @@ import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.val
 import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import { scopeKey, validateScopes, validateTenant } from './request-validation';
-import { TokenAcquirer } from './token-acquirer';
-import { TokenCache } from './token-cache';
+import { TokenAcquirer, type ClaimsTokenRequest } from './token-acquirer';
+import { TokenCache, type TokenRequest } from './token-cache';
 import { CredentialStats, TokenMetrics } from './token-metrics';
 import { TokenRefresher } from './token-refresher';
 
@@ -143,6 +145,75 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return `${token.tokenType} ${token.token}`;
   }
 
+  /**
+   * A token to use instead of `refused`, which an API refused with 401 `invalid_token` (revoked,
+   * say): never `refused` again, nor a token older than it. Concurrent callers share one token
+   * request, and with `cache.shared` so do the replicas: a replacement another replica stored is
+   * adopted without a request. Callers that come later get the replacement from the cache.
+   * @throws as {@link getAccessToken}
+   */
+  async replaceRefusedToken(
+    scopes: string | readonly string[],
+    refused: string,
+    options?: GetTokenOptions,
+  ): Promise<AccessToken> {
+    const request = this.requestFor(scopes, options);
+    const entry = this.cache.entryOf(request);
+    // Another caller already replaced it.
+    if (entry !== undefined && entry.stored.token !== refused && Date.now() < entry.usableUntil) {
+      entry.hits++;
+      request.credential.stats.cacheHits++;
+      return entry.hit;
+    }
+    request.credential.stats.cacheMisses++;
+    return this.acquirer.replace(request, refused, options?.signal);
+  }
+
+  /**
+   * Stops serving `refused`, which an API refused, without asking for a new token now: the next
+   * call of these scopes gets a new one (from the store when another replica fetched it, else from
+   * the authority). Used after a claims challenge, which a claims token answers.
+   */
+  forgetRefusedToken(
+    scopes: string | readonly string[],
+    refused: string,
+    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
+  ): void {
+    this.acquirer.forget(this.requestFor(scopes, options), refused);
+  }
+
+  /**
+   * A token that satisfies `claims`: the decoded `claims` of a resource's claims challenge
+   * (`WWW-Authenticate: Bearer error="insufficient_claims", claims="…"`, continuous access
+   * evaluation), sent to the authority with the `cp1` client capability. Such a token is cached
+   * under its claims: it is served only to callers that ask for the same claims, never by
+   * {@link getAccessToken}. Concurrent callers (and replicas) with the same claims share one request.
+   * @throws DownstreamApiError `claims_invalid` when `claims` is not a JSON object
+   * @throws as {@link getAccessToken}
+   */
+  async getAccessTokenWithClaims(
+    scopes: string | readonly string[],
+    claims: string,
+    options?: GetTokenOptions,
+  ): Promise<AccessToken> {
+    const base = this.requestFor(scopes, options);
+    const id = claimsId(claims);
+    const request: ClaimsTokenRequest = {
+      ...base,
+      key: `${base.key}\nclaims:${id}`,
+      scopeKey: `${base.scopeKey}|claims:${id}`,
+      claims,
+    };
+    const entry = this.cache.entryOf(request);
+    if (options?.forceRefresh !== true && entry !== undefined && Date.now() < entry.usableUntil) {
+      entry.hits++;
+      request.credential.stats.cacheHits++;
+      return entry.hit;
+    }
+    request.credential.stats.cacheMisses++;
+    return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
+  }
+
   /** Counters of a credential (default: the default credential), for diagnostics and health. */
   getStats(credential?: string): Readonly<CredentialStats> {
     const name = credential ?? this.defaultCredential;
@@ -194,22 +265,43 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     key: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
+    const request = this.validRequest(credential, tenantId, scopes, sk, key);
+    credential.stats.cacheMisses++;
+    return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
+  }
+
+  /** The request of a call, validated: the same key as {@link getAccessToken} gives it. */
+  private requestFor(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+  ): TokenRequest {
+    const name = options?.credential ?? this.defaultCredential;
+    const credential = name === undefined ? undefined : this.credentials.get(name);
+    if (credential === undefined) throw this.unknownCredential(name);
+    const tenantId = options?.tenantId ?? credential.options.tenantId;
+    const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
+    return this.validRequest(credential, tenantId, scopes, sk, `${name}\n${tenantId}\n${sk}`);
+  }
+
+  /** Checks scopes and tenant before any flight, lock or cool-down. */
+  private validRequest(
+    credential: Credential,
+    tenantId: string,
+    scopes: string | readonly string[],
+    sk: string,
+    key: string,
+  ): TokenRequest {
     if (this.closed)
       throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
     const { protocol } = credential.options;
     const list = validateScopes(scopes, protocol, credential.name);
     if (tenantId !== credential.options.tenantId) {
       validateTenant(tenantId, protocol, credential.name);
-      // Before any flight, lock or cool-down: e.g. a managed identity has no other tenant.
+      // E.g. a managed identity has no other tenant.
       const unsupported = credential.tenantProblem(tenantId);
       if (unsupported !== undefined) throw unsupported;
     }
-    credential.stats.cacheMisses++;
-    return this.acquirer.acquire(
-      { key, credential, tenantId, scopes: list, scopeKey: sk },
-      options?.forceRefresh === true,
-      options?.signal,
-    );
+    return { key, credential, tenantId, scopes: list, scopeKey: sk };
   }
 
   private unknownCredential(name: string | undefined): InvalidRequestError {
@@ -232,4 +324,31 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.shared = await createSharedCache(shared, keyPrefix, this.logger);
     return this.shared.store;
   }
+}
+
+/** The longest claims request accepted (a CAE challenge's is about a hundred bytes). */
+const MAX_CLAIMS_LENGTH = 16 * 1024;
+
+/**
+ * A short, stable id of a claims request for cache keys and lock names (the claims themselves can
+ * be long; they carry no secret, but keys stay short).
+ * @throws DownstreamApiError `claims_invalid`
+ */
+function claimsId(claims: string): string {
+  let parsed: unknown;
+  try {
+    parsed =
+      typeof claims === 'string' && claims.length <= MAX_CLAIMS_LENGTH
+        ? JSON.parse(claims)
+        : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new DownstreamApiError(
+      'claims_invalid',
+      `The claims request is not a JSON object of at most ${MAX_CLAIMS_LENGTH} characters.`,
+    );
+  }
+  return createHash('sha256').update(claims).digest('base64url').slice(0, 22);
 }

@@ -1,0 +1,104 @@
+/**
+ * Errors of authenticated calls to downstream APIs: what the API answered (status, its error body,
+ * its `WWW-Authenticate` challenge) and which token request was involved — never the token.
+ */
+
+/** A row of the catalogue: why it happens and what to do. */
+interface CallingErrorHint {
+  readonly cause: string;
+  readonly fix: string;
+}
+
+/** Stable codes of {@link DownstreamApiError} (`error.code`), with their cause and fix. */
+export const CALLING_ERROR_CATALOG = {
+  claims_invalid: {
+    cause: 'A claims request is not a JSON object (or is too long).',
+    fix: 'Pass the decoded `claims` of the resource\'s WWW-Authenticate challenge, a JSON object such as {"access_token":{…}}.',
+  },
+  api_unauthorized: {
+    cause:
+      'The API refused the token (401) again after one fresh token, or sent a challenge the library cannot answer.',
+    fix: "Check that the scope names this API's App ID URI and that the app is allowed to call it; read the API's error body.",
+  },
+  api_forbidden: {
+    cause:
+      'The API accepted the token but refused the call (403 insufficient_scope): the app lacks a role or permission. A new token would carry the same roles, so the call is not retried.',
+    fix: "Grant the app the role the API requires (app role assignment / admin consent) and let its token refresh; read the API's error body.",
+  },
+  api_error: {
+    cause: 'The API answered with an error status.',
+    fix: "Read `status` and `body`: they are the API's own answer.",
+  },
+  api_invalid_response: {
+    cause: 'The API answered 2xx with a body that is not JSON.',
+    fix: 'Check that `baseUrl` points at the API and not at a proxy or error page.',
+  },
+  api_unreachable: {
+    cause: 'The API could not be reached (DNS, TCP, TLS, reset) or did not answer in time.',
+    fix: 'Check `baseUrl`, the network and `timeoutMs`; for a private CA set `ca`.',
+  },
+  origin_refused: {
+    cause:
+      "A request would have sent the API's token elsewhere: to another origin, over plain http, or to loopback without `allowLoopback`.",
+    fix: 'Call paths under the API’s own `baseUrl` (https); a redirect to another origin is followed without the token.',
+  },
+} as const satisfies Record<string, CallingErrorHint>;
+
+/** A stable code of {@link DownstreamApiError}. */
+export type DownstreamApiErrorCode = keyof typeof CALLING_ERROR_CATALOG;
+
+/** What is known about a failed call. */
+export interface DownstreamApiErrorContext {
+  /** Name of the downstream API (configuration key), or the origin for unnamed calls. */
+  api?: string;
+  method?: string;
+  /** URL path called (no query: it may hold data). */
+  path?: string;
+  status?: number;
+  /** The API's answer body, parsed as JSON when it is JSON. */
+  body?: unknown;
+  /** The `WWW-Authenticate` challenge the API sent, if any. */
+  challenge?: string;
+  /** Correlation id of the token request whose token the API saw, if it was fetched for this call. */
+  correlationId?: string;
+  cause?: unknown;
+}
+
+/**
+ * A call to a downstream API failed. `code` is stable, `hint` says how to fix it; `status` and
+ * `body` are the API's own answer. Messages never contain a token.
+ * @publicApi
+ */
+export class DownstreamApiError extends Error {
+  readonly code: DownstreamApiErrorCode;
+  readonly hint: string;
+  readonly api?: string;
+  readonly method?: string;
+  readonly path?: string;
+  readonly status?: number;
+  readonly body?: unknown;
+  readonly challenge?: string;
+  readonly correlationId?: string;
+
+  constructor(
+    code: DownstreamApiErrorCode,
+    message: string,
+    context: DownstreamApiErrorContext = {},
+  ) {
+    const hint = CALLING_ERROR_CATALOG[code].fix;
+    super(
+      `${message} Hint: ${hint}`,
+      context.cause === undefined ? undefined : { cause: context.cause },
+    );
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = hint;
+    this.api = context.api;
+    this.method = context.method;
+    this.path = context.path;
+    this.status = context.status;
+    this.body = context.body;
+    this.challenge = context.challenge;
+    this.correlationId = context.correlationId;
+  }
+}
