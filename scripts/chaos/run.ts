@@ -1,11 +1,24 @@
 /**
- * `npm run chaos`: the fault campaign. Three daemon processes sharing one Redis run their workers
- * every second against the local authority (tokens of 20 s, refresh_in 8 s) while each fault of
- * {@link FAULTS} is injected in turn; prints the figures as Markdown. Ctrl-C stops everything.
+ * `npm run chaos [-- --fixed] [--lifetime S --refresh-in S] [--trace FILE]`: the fault campaign. Three daemon processes
+ * sharing one Redis run their workers every second against the local authority (tokens of 30 s,
+ * refresh_in 10 s) while each fault of {@link FAULTS} is injected in turn, just before the refresh
+ * point of the tokens the daemons hold (`--fixed`: at fixed times instead); prints the figures as
+ * Markdown, and for every run that failed while a valid token existed, where that token was and
+ * what the failing replica did. `--trace FILE` writes every daemon line, health snapshot, Redis
+ * command and authority request too. Ctrl-C stops everything.
  */
+import { writeFile } from 'node:fs/promises';
 import { FAULTS, runCampaign, toMarkdown } from './campaign';
+import { writeTrace } from './trace';
 
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const traceAt = args.indexOf('--trace');
+  const traceFile = traceAt >= 0 ? args[traceAt + 1] : undefined;
+  const number = (flag: string, fallback: number) => {
+    const at = args.indexOf(flag);
+    return at >= 0 ? Number(args[at + 1]) : fallback;
+  };
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort(new Error('interrupted (SIGINT)')));
   process.once('SIGTERM', () => abort.abort(new Error('interrupted (SIGTERM)')));
@@ -13,9 +26,10 @@ async function main(): Promise<void> {
   const result = await runCampaign({
     daemons: 3,
     faults: Object.values(FAULTS),
-    lifetimeSeconds: 20,
-    refreshInSeconds: 8,
-    gapMs: 10_000,
+    lifetimeSeconds: number('--lifetime', 30),
+    refreshInSeconds: number('--refresh-in', 10),
+    timing: args.includes('--fixed') ? 'fixed' : 'refresh',
+    gapMs: 8_000,
     signal: abort.signal,
     log: (line) =>
       console.error(`[chaos ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s] ${line}`),
@@ -29,6 +43,11 @@ async function main(): Promise<void> {
     console.log(
       `\nRuns failed while a valid token existed:\n${result.failedWhileValidRuns.join('\n')}`,
     );
+    console.log(`\n${result.explanations.join('\n\n')}`);
+  }
+  if (traceFile !== undefined) {
+    await writeFile(traceFile, writeTrace(result.recording));
+    console.error(`trace written to ${traceFile}`);
   }
   const broken = result.failedWhileValid + result.api401;
   if (broken > 0) {

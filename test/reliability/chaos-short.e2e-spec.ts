@@ -1,30 +1,57 @@
-import { FAULTS, runCampaign, toMarkdown } from '../../scripts/chaos/campaign';
+import { runCampaign, SHORT_FAULTS, toMarkdown } from '../../scripts/chaos/campaign';
 
 /**
- * The fault campaign of `npm run chaos`, short: two daemon processes sharing Redis, three faults
- * (a 503 burst, Redis killed and restarted, a daemon SIGKILLed and restarted). No run fails while
- * a valid token exists, and no expired token reaches the API.
+ * The fault campaign of `npm run chaos`, short and event-driven: two daemon processes sharing
+ * Redis, tokens of 16 s (refresh_in 3 s: a new token every few seconds, usable 12 s). Each fault is injected just before the refresh point of
+ * the tokens the daemons hold (read from their own log lines) and ends on an event, not a clock:
+ * - the next 3 token requests of each credential answered 503 (the background refresh meets
+ *   them, retries, and gets a token while the old one is still served);
+ * - Redis killed until a token has been fetched without it;
+ * - a daemon SIGKILLed and restarted (it reads the fleet's tokens from Redis).
+ * Only counts are asserted: no run fails or is stuck, no expired token reaches the API, and every
+ * injection met a refresh (so the test cannot pass because a fault fell between refreshes).
  */
 describe('Fault campaign (short)', () => {
-  it('fails no worker run while a valid token exists and uses no expired token', async () => {
+  it('fails no worker run at a refresh point under faults, and uses no expired token', async () => {
     const result = await runCampaign({
       daemons: 2,
-      faults: [FAULTS.burst503, FAULTS.redis, FAULTS.daemonKill],
-      lifetimeSeconds: 20,
-      refreshInSeconds: 8,
-      gapMs: 3_000,
+      faults: [SHORT_FAULTS.refresh503, SHORT_FAULTS.redis, SHORT_FAULTS.daemonRestart],
+      lifetimeSeconds: 16,
+      refreshInSeconds: 3,
+      gapMs: 2_000,
     });
     const table = toMarkdown(result);
+    const [burst, redis, restart] = result.faults;
     expect({ table, unexpected: result.unexpected }).toMatchObject({ unexpected: [] });
+    expect({ table, explained: result.explanations }).toMatchObject({ explained: [] });
     expect({ table, zeros: [result.failedWhileValid, result.api401] }).toMatchObject({
       zeros: [0, 0],
     });
-    expect(result.apiCalls).toBeGreaterThan(0);
-    expect({ table, failed: result.faults.map((f) => f.failedRuns) }).toMatchObject({
-      failed: [0, 0, 0],
+    expect({
+      table,
+      perFault: result.faults.map((f) => [f.refreshesHit, f.failedRuns, f.skippedTicks]),
+    }).toMatchObject({
+      perFault: [
+        [2, 0, 0],
+        [1, 0, 0],
+        [1, 0, 0],
+      ],
     });
-    // Shared cache and background refresh: a few token requests per lifetime for the whole fleet.
-    for (const q of Object.values(result.requestsPerLifetime))
-      expect(q.perLifetime).toBeLessThan(4);
+    // Exactly the 3 refused requests per credential (no run failed, so each got a token after
+    // them); without Redis, the refresh went to the authority and succeeded.
+    expect({ table, burst: burst.tokenRequests.failed }).toMatchObject({ burst: 6 });
+    expect(redis.tokenRequests).toMatchObject({ failed: 0 });
+    expect(redis.tokenRequests.ok).toBeGreaterThanOrEqual(1);
+    // The restarted daemon served its first runs from the fleet's tokens in Redis.
+    const restartedAt = result.recording.faults[result.recording.faults.length - 1].end;
+    const first = ['secret', 'certificate'].map(
+      (c) =>
+        result.recording.runs.find(
+          (r) => r.daemon === 1 && r.credential === c && r.at >= restartedAt,
+        )?.source,
+    );
+    expect({ table, first }).toMatchObject({ first: ['cache', 'cache'] });
+    expect(restart.runs).toBeGreaterThan(0);
+    expect(result.apiCalls).toBeGreaterThan(0);
   }, 60_000);
 });
