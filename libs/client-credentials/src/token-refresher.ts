@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { CONNECTIONS_PER_ORIGIN } from './authority-agents';
 import { backoffDelay, honouredRetryAfter } from './backoff';
 import type { ClientCredentialsError } from './errors/client-credentials.errors';
 import type { TokenPolicy } from './options.validation';
@@ -6,13 +7,25 @@ import type { TokenAcquirer } from './token-acquirer';
 import type { CachedEntry, TokenCache } from './token-cache';
 
 /**
+ * Background refreshes in flight at once, per service. Half the connections of an authority's
+ * pool: a storm of tokens due together queues here, and a caller's miss, which does not, always
+ * finds a free connection ahead of the queued refreshes.
+ */
+export const REFRESH_CONCURRENCY = CONNECTIONS_PER_ORIGIN / 2;
+
+/**
  * Where tokens are refreshed: in the background, from an entry's `refreshAt` on, while callers
  * keep getting the cached token. A timer refreshes tokens that were used during their lifetime
  * (an unused one is left to expire); a cache hit past `refreshAt` starts one too. Failures are
  * retried with backoff and Retry-After until the token stops being served — never on a caller.
+ * At most {@link REFRESH_CONCURRENCY} run at once; the rest wait their turn, oldest first.
  */
 export class TokenRefresher {
   private closed = false;
+  private running = 0;
+  /** Refreshes (first attempts and retries) waiting for a free slot, in order. */
+  private readonly queue: { entry: CachedEntry; failures: number }[] = [];
+  private head = 0;
 
   constructor(
     private readonly acquirer: TokenAcquirer,
@@ -28,11 +41,36 @@ export class TokenRefresher {
     if (entry.refreshing || this.closed || !this.cache.isCurrent(entry)) return;
     entry.refreshing = true;
     entry.dispose();
-    void this.attempt(entry, 0);
+    this.enqueue(entry, 0);
   }
 
   close(): void {
     this.closed = true;
+    this.queue.length = 0;
+    this.head = 0;
+  }
+
+  private enqueue(entry: CachedEntry, failures: number): void {
+    this.queue.push({ entry, failures });
+    this.pump();
+  }
+
+  /** Starts queued refreshes while slots are free; one no longer served is dropped. */
+  private pump(): void {
+    while (this.running < REFRESH_CONCURRENCY && this.head < this.queue.length && !this.closed) {
+      const { entry, failures } = this.queue[this.head++];
+      if (!this.cache.isCurrent(entry)) continue;
+      this.running++;
+      void this.attempt(entry, failures).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+    // Compact once the consumed head is large: shift() per item would be quadratic in a storm.
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
   }
 
   private schedule(entry: CachedEntry): void {
@@ -77,7 +115,7 @@ export class TokenRefresher {
       if (!retry) return;
       entry.timer = setTimeout(() => {
         entry.timer = undefined;
-        void this.attempt(entry, failures + 1);
+        this.enqueue(entry, failures + 1);
       }, delay);
       entry.timer.unref();
     }
