@@ -9,6 +9,8 @@ import { toClientCredentialsOptions } from './config/credential-options';
 import { daemonConfig, DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
 import type { DaemonConfigSource } from './config/load-config';
 import { HealthController } from './health/health.controller';
+import { DaemonMetrics } from './metrics/daemon-metrics';
+import { MetricsController } from './metrics/metrics.controller';
 import { WorkerScheduler } from './workers/worker-scheduler.service';
 
 /**
@@ -20,6 +22,8 @@ import { WorkerScheduler } from './workers/worker-scheduler.service';
 export class AppModule {
   /** `extraProviders`: e.g. dev mode's local authority, closed with the app. */
   static forRoot(source: DaemonConfigSource, extraProviders: Provider[] = []): DynamicModule {
+    // Made now, before any provider: the library's instruments need the SDK registered first.
+    const metrics = new DaemonMetrics();
     return {
       module: AppModule,
       imports: [
@@ -28,12 +32,12 @@ export class AppModule {
         TerminusModule.forRoot({ logger: false }),
         ClientCredentialsModule.forRootAsync({
           inject: [DAEMON_CONFIG],
-          useFactory: (config: DaemonConfiguration) =>
-            toClientCredentialsOptions(config, source.env),
+          useFactory: (config: DaemonConfiguration) => toClientCredentialsOptions(config),
         }),
       ],
-      controllers: [HealthController],
+      controllers: [HealthController, MetricsController],
       providers: [
+        { provide: DaemonMetrics, useValue: metrics },
         ProtectedApiClient,
         WorkerScheduler,
         ClientCredentialsHealthIndicator,

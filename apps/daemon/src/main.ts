@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { resolve } from 'node:path';
 import { AppModule } from './app.module';
 import { DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
-import { DaemonConfigError } from './config/load-config';
+import { DaemonConfigError, loadDaemonConfig } from './config/load-config';
 import { startDevMode, type DevMode } from './dev/dev-mode';
 
 /**
@@ -37,8 +37,13 @@ async function bootstrap(): Promise<void> {
   }
   const configFile = resolve(file ?? dev!.configFile);
   try {
+    // Checked before Nest starts: a configuration problem is printed once, as its list, instead
+    // of by Nest's ExceptionHandler with a stack first.
+    loadDaemonConfig({ file: configFile });
     const app = await NestFactory.create(AppModule.forRoot({ file: configFile }, extras), {
       forceCloseConnections: true,
+      // Failures reach the catch below and are printed once, not logged by Nest first.
+      abortOnError: false,
       logger: logLevels(process.env.DAEMON_LOG_LEVEL),
     });
     app.enableShutdownHooks();

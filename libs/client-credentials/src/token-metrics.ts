@@ -1,4 +1,6 @@
-import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
+import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
+import type { ManagedIdentityHost } from './managed-identity-hosts';
+import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 
 /** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
 export interface RecordedError {
@@ -63,11 +65,29 @@ export interface CredentialStats {
    * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
    */
   skippedSources?: Record<string, RecordedSkip>;
+  /**
+   * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
+   * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
+   * for credentials without a managed identity source.
+   */
+  managedIdentityHost?: ManagedIdentityHost;
   /** The last failure in the home tenant, without secrets. */
   lastError?: RecordedError;
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
   tenants?: Record<string, TenantStats>;
 }
+
+/** The shared cache's counters exported as `client_credentials.shared_cache.<name>`. */
+const SHARED_CACHE_COUNTERS = [
+  ['reads', 'reads', 'Entries read from Redis and opened'],
+  ['writes', 'writes', 'Entries written to Redis'],
+  ['rejected_entries', 'rejectedEntries', 'Entries that failed to decrypt or authenticate'],
+  ['unknown_key_entries', 'unknownKeyEntries', 'Entries sealed under an unknown key id'],
+  ['errors', 'errors', 'Redis commands that failed, timed out or were skipped'],
+  ['lock_acquired', 'lockAcquired', 'Token fetches done under the cross-process lock'],
+  ['lock_waits', 'lockWaits', "Acquisitions that waited for another replica's token"],
+  ['lock_wait_timeouts', 'lockWaitTimeouts', 'Lock waits that gave up and fetched'],
+] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
 /**
  * OpenTelemetry instruments (no-ops unless the app registers an SDK) and plain counters.
@@ -89,6 +109,7 @@ export class TokenMetrics {
     },
   );
   private readonly stats = new Map<string, CredentialStats>();
+  private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
 
   constructor() {
     const observe =
@@ -116,6 +137,52 @@ export class TokenMetrics {
         description: 'Background refreshes done',
       })
       .addCallback(observe('refreshes'));
+    // Seconds left, read at collection time: an alert fires on a token or certificate about to
+    // expire without the hit path doing any work.
+    const left = (at: Date | undefined) => Math.round(((at?.getTime() ?? 0) - Date.now()) / 1000);
+    this.meter
+      .createObservableGauge('client_credentials.token.expires_in_seconds', {
+        description: 'Seconds until the token obtained last expires, per credential and tenant',
+        unit: 's',
+      })
+      .addCallback((result) => {
+        for (const [credential, s] of this.stats) {
+          if (s.lastTokenExpiresOn) result.observe(left(s.lastTokenExpiresOn), { credential });
+          for (const [tenant, t] of Object.entries(s.tenants ?? {})) {
+            if (t.lastTokenExpiresOn)
+              result.observe(left(t.lastTokenExpiresOn), { credential, tenant });
+          }
+        }
+      });
+    this.meter
+      .createObservableGauge('client_credentials.certificate.expires_in_seconds', {
+        description: "Seconds until a certificate source's certificate expires (the earliest)",
+        unit: 's',
+      })
+      .addCallback((result) => {
+        for (const [credential, s] of this.stats) {
+          if (s.certificateNotAfter) result.observe(left(s.certificateNotAfter), { credential });
+        }
+      });
+    const shared = (field: keyof Omit<SharedCacheStats, 'connected'>) => (r: ObservableResult) => {
+      for (const read of this.sharedCaches) {
+        const stats = read();
+        if (stats) r.observe(stats[field]);
+      }
+    };
+    for (const [name, field, description] of SHARED_CACHE_COUNTERS) {
+      this.meter
+        .createObservableCounter(`client_credentials.shared_cache.${name}`, { description })
+        .addCallback(shared(field));
+    }
+  }
+
+  /**
+   * Reports the shared (Redis) cache's counters — reads, writes, rejected entries, lock waits —
+   * through the instruments; `read` answers undefined while there is no shared cache.
+   */
+  watchSharedCache(read: () => Readonly<SharedCacheStats> | undefined): void {
+    this.sharedCaches.add(read);
   }
 
   /** The live counters of a credential (created on first use). */
@@ -136,10 +203,24 @@ export class TokenMetrics {
     return s;
   }
 
-  request(credential: string, source: string, outcome: string, ms: number): void {
+  /**
+   * Counts one token request of a source; a managed identity's carries the host that answered
+   * (`managed_identity_host`), so dashboards tell IMDS from App Service or Arc.
+   */
+  request(
+    credential: string,
+    source: string,
+    outcome: string,
+    ms: number,
+    host?: ManagedIdentityHost,
+  ): void {
     this.of(credential).tokenRequests++;
-    this.requests.add(1, { credential, source, outcome });
-    this.duration.record(ms, { credential, source, outcome });
+    const attributes =
+      host === undefined
+        ? { credential, source, outcome }
+        : { credential, source, outcome, managed_identity_host: host };
+    this.requests.add(1, attributes);
+    this.duration.record(ms, attributes);
   }
 
   /**

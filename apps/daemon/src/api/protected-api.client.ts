@@ -1,7 +1,6 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
-import { readPem } from '../config/credential-options';
 import { DAEMON_CONFIG, type DaemonConfiguration } from '../config/daemon.config';
 
 /** What the protected API answered. */
@@ -20,10 +19,7 @@ export class ProtectedApiClient implements OnApplicationShutdown {
   constructor(@Inject(DAEMON_CONFIG) config: DaemonConfiguration) {
     this.url = `${config.api.url}/data`;
     // Extra CAs are added to the public roots, never instead of them.
-    const ca =
-      config.api.caPath === undefined
-        ? undefined
-        : [...rootCertificates, readPem(config.api.caPath, 'api.caPath')];
+    const ca = config.apiCa === undefined ? undefined : [...rootCertificates, config.apiCa];
     this.agent = new Agent({
       connect: ca === undefined ? {} : { ca },
       headersTimeout: 10_000,

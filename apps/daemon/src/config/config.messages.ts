@@ -22,9 +22,6 @@ export const notPositive = (what: string): string => `must be a number above 0: 
 export const unknownKey = (key: string, allowed: readonly string[]): string =>
   `unknown key '${key}': expected one of ${allowed.join(', ')}`;
 
-export const unknownSourceType = (types: readonly string[]): string =>
-  `unknown credential source type: use one of ${types.join(', ')}`;
-
 export const unknownWorkerType = (types: readonly string[]): string =>
   `unknown worker type: use one of ${types.join(', ')}`;
 

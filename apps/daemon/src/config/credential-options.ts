@@ -1,30 +1,52 @@
 import { readFileSync } from 'node:fs';
-import type {
-  ClientCredentialsModuleOptions,
-  CredentialOptions,
-  CredentialSource,
-  SharedCacheOptions,
+import { isAbsolute, resolve } from 'node:path';
+import {
+  clientCredentialsOptionsFromConfig,
+  ConfigurationError,
+  type ClientCredentialsModuleOptions,
+  type SharedCacheOptions,
 } from '@app/client-credentials';
-import type { DaemonConfig, SourceConfig } from './daemon-config.schema';
-import { DaemonConfigError } from './load-config';
+import type { DaemonConfig } from './daemon-config.schema';
 
-/** The library's options for the daemon's credentials. */
+/** Source fields that name a file, resolved against the configuration file's folder. */
+const FILE_FIELDS = ['certificatePath', 'tokenFilePath'] as const;
+
+/**
+ * The library's options for the daemon's `credentials` section, read by the library's own
+ * configuration reader ({@link clientCredentialsOptionsFromConfig}): the daemon adds only what a
+ * file-based configuration needs — paths relative to the file, `caPath` read into `ca` — and the
+ * shared cache from the environment. Problems come back as `credentials.<name>.<field>: …` lines.
+ * @returns the options, or the problems found
+ */
+export function readCredentials(
+  credentials: unknown,
+  base: string,
+  env: Record<string, string | undefined>,
+): { options?: ClientCredentialsModuleOptions; problems: string[] } {
+  const problems: string[] = [];
+  const document: Record<string, unknown> = {
+    credentials: withFiles(credentials, base, problems),
+  };
+  const shared = sharedCacheFromEnv(env);
+  if (shared !== undefined) document.cache = { shared };
+  try {
+    const options = clientCredentialsOptionsFromConfig(document, env);
+    return problems.length > 0 ? { problems } : { options, problems };
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    return { problems: [...problems, ...e.problems] };
+  }
+}
+
+/**
+ * The library's options of a loaded configuration. The environment (`_env`) was read when the
+ * configuration was loaded; the parameter stays for callers of the former signature.
+ */
 export function toClientCredentialsOptions(
   config: DaemonConfig,
-  env: Record<string, string | undefined> = process.env,
+  _env?: Record<string, string | undefined>,
 ): ClientCredentialsModuleOptions {
-  const credentials: Record<string, CredentialOptions> = {};
-  for (const [name, c] of Object.entries(config.credentials)) {
-    credentials[name] = {
-      tenantId: c.tenantId,
-      clientId: c.clientId,
-      authorityHost: c.authorityHost,
-      ca: c.caPath === undefined ? undefined : readPem(c.caPath, `credentials.${name}.caPath`),
-      sources: c.sources.map((s, i) => toSource(s, `credentials.${name}.sources[${i}]`, env)),
-    };
-  }
-  const shared = sharedCacheFromEnv(env);
-  return shared === undefined ? { credentials } : { credentials, cache: { shared } };
+  return config.clientCredentials;
 }
 
 /**
@@ -47,45 +69,56 @@ export function sharedCacheFromEnv(
   return { redisUrl, encryptionKeys };
 }
 
-function toSource(
-  s: SourceConfig,
-  _path: string,
-  env: Record<string, string | undefined>,
-): CredentialSource {
-  switch (s.type) {
-    case 'secret':
-      return { type: 'secret', secret: s.secret };
-    case 'certificate':
-      return {
-        type: 'certificate',
-        certificatePath: s.certificatePath,
-        passphrase: s.passphrase,
-        sendX5c: s.sendX5c,
-      };
-    case 'workload-identity':
-      // The library re-reads the file when it changes and before its token expires; by default
-      // it takes AZURE_FEDERATED_TOKEN_FILE, which workload identity sets in the pod.
-      return {
-        type: 'workload-identity',
-        tokenFilePath: s.tokenFilePath ?? env.AZURE_FEDERATED_TOKEN_FILE,
-      };
-    case 'managed-identity':
-      return { type: 'managed-identity', clientId: s.clientId };
-    case 'managed-identity-assertion':
-      return {
-        type: 'managed-identity-assertion',
-        managedIdentityClientId: s.managedIdentityClientId,
-      };
+/**
+ * A copy of the credentials section with relative file paths made absolute and each `caPath`
+ * replaced by the PEM it names (`ca`). Anything else is left as written, for the library to judge.
+ */
+function withFiles(credentials: unknown, base: string, problems: string[]): unknown {
+  if (!isRecord(credentials)) return credentials;
+  const abs = (p: unknown) =>
+    typeof p === 'string' && p !== '' && !isAbsolute(p) ? resolve(base, p) : p;
+  const out: Record<string, unknown> = {};
+  for (const [name, c] of Object.entries(credentials)) {
+    if (!isRecord(c)) {
+      out[name] = c;
+      continue;
+    }
+    const { caPath, ...rest } = c;
+    const credential: Record<string, unknown> = { ...rest };
+    if (Array.isArray(rest.sources)) {
+      credential.sources = rest.sources.map((s: unknown) => {
+        if (!isRecord(s)) return s;
+        const source = { ...s };
+        for (const field of FILE_FIELDS) if (field in source) source[field] = abs(source[field]);
+        return source;
+      });
+    }
+    if (caPath !== undefined) {
+      const path = `credentials.${name}.caPath`;
+      if (typeof caPath !== 'string' || caPath === '') {
+        problems.push(`${path}: must be the path of a PEM file of extra CAs to trust`);
+      } else {
+        const pem = readPem(abs(caPath) as string, path, problems);
+        if (pem !== undefined) credential.ca = pem;
+      }
+    }
+    out[name] = credential;
   }
+  return out;
 }
 
-/** Reads a PEM file named in the configuration; a failure names the field. */
-export function readPem(file: string, path: string): string {
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Reads a PEM file named in the configuration; a failure is a problem naming the field. */
+export function readPem(file: string, path: string, problems: string[]): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new DaemonConfigError(
+    problems.push(
       `${path}: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? 'error'}): point it at a readable PEM file`,
     );
+    return undefined;
   }
 }

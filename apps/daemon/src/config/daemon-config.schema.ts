@@ -1,5 +1,6 @@
 import { validateCronExpression } from 'cron';
 import { z } from 'zod';
+import type { ClientCredentialsModuleOptions } from '@app/client-credentials';
 import * as m from './config.messages';
 
 const META_TENANTS = new Set(['common', 'organizations', 'consumers']);
@@ -40,108 +41,6 @@ const tenantId = nonEmpty('the directory (tenant) ID, a GUID or verified domain'
 
 const positive = (what: string) =>
   z.number({ error: m.notPositive(what) }).positive({ error: m.notPositive(what) });
-
-const secretSource = section(
-  {
-    type: z.literal('secret'),
-    secret: nonEmpty("the client secret's value, e.g. secret: ${CLIENT_SECRET}"),
-  },
-  'the source',
-);
-
-const certificateSource = section(
-  {
-    type: z.literal('certificate'),
-    certificatePath: nonEmpty('the path of a PEM file holding the certificate and its private key'),
-    passphrase: text('the private key passphrase').optional(),
-    sendX5c: z.boolean({ error: 'must be true or false' }).optional(),
-  },
-  'the source',
-);
-
-const workloadIdentitySource = section(
-  {
-    type: z.literal('workload-identity'),
-    tokenFilePath: nonEmpty(
-      'the federated token file, e.g. tokenFilePath: ${AZURE_FEDERATED_TOKEN_FILE}',
-    ).optional(),
-  },
-  'the source',
-);
-
-const managedIdentityAssertionSource = section(
-  {
-    type: z.literal('managed-identity-assertion'),
-    managedIdentityClientId: nonEmpty(
-      'the client ID of a user-assigned managed identity (omit it for the system-assigned one)',
-    ).optional(),
-  },
-  'the source',
-);
-
-const managedIdentitySource = section(
-  {
-    type: z.literal('managed-identity'),
-    clientId: nonEmpty(
-      'the client ID of a user-assigned managed identity (omit it for the system-assigned one)',
-    ).optional(),
-  },
-  'the source',
-);
-
-const SOURCE_TYPES = [
-  'secret',
-  'certificate',
-  'workload-identity',
-  'managed-identity-assertion',
-  'managed-identity',
-] as const;
-
-const source = z.discriminatedUnion(
-  'type',
-  [
-    secretSource,
-    certificateSource,
-    workloadIdentitySource,
-    managedIdentityAssertionSource,
-    managedIdentitySource,
-  ],
-  { error: m.unknownSourceType(SOURCE_TYPES) },
-);
-
-const credential = section(
-  {
-    // Optional only for a credential made of managed-identity sources (checked below).
-    tenantId: tenantId.optional(),
-    clientId: nonEmpty('the application (client) ID of the app registration')
-      .refine((v) => GUID.test(v), { error: m.notGuid('the application (client) ID') })
-      .optional(),
-    authorityHost: httpsUrl(
-      'the authority host, e.g. https://login.microsoftonline.com',
-    ).optional(),
-    caPath: nonEmpty('a PEM file of extra CAs to trust for the authority').optional(),
-    sources: z
-      .array(source, { error: m.required('sources: a list of one or more credential sources') })
-      .min(1, { error: m.required('sources: a list of one or more credential sources') }),
-  },
-  'the credential',
-).superRefine((c, ctx) => {
-  if (c.sources.every((s) => s.type === 'managed-identity')) return;
-  if (c.tenantId === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['tenantId'],
-      message: m.required('the directory (tenant) ID, a GUID or verified domain'),
-    });
-  }
-  if (c.clientId === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['clientId'],
-      message: m.required('the application (client) ID of the app registration'),
-    });
-  }
-});
 
 const schedule = {
   enabled: z.boolean({ error: 'must be true or false' }).default(true),
@@ -207,7 +106,9 @@ export const daemonConfigSchema = section(
       },
       'api: its url and scope',
     ),
-    credentials: z.record(z.string(), credential, {
+    // Read by the library's own configuration reader (clientCredentialsOptionsFromConfig): the
+    // daemon does not keep a second schema of it. Only its names are used here, by the workers.
+    credentials: z.record(z.string(), z.unknown(), {
       error: m.required('credentials: one or more named app registrations'),
     }),
     workers: z.record(z.string(), worker, { error: m.required('workers: one or more workers') }),
@@ -232,11 +133,15 @@ export const daemonConfigSchema = section(
   if (enabled === 0) ctx.addIssue({ code: 'custom', path: ['workers'], message: m.noWorkers() });
 });
 
-/** The daemon's validated configuration. */
-export type DaemonConfig = z.output<typeof daemonConfigSchema>;
-/** One credential of {@link DaemonConfig}. */
-export type CredentialConfig = DaemonConfig['credentials'][string];
+/** The daemon's configuration as its schema validated it. */
+export type DaemonConfigDocument = z.output<typeof daemonConfigSchema>;
+
+/** The daemon's validated configuration, with the library's options read from `credentials`. */
+export type DaemonConfig = DaemonConfigDocument & {
+  /** The `ClientCredentialsModule` options, from the library's configuration reader. */
+  clientCredentials: ClientCredentialsModuleOptions;
+  /** The PEM of `api.caPath`, read at load time so that a bad path is a configuration problem. */
+  apiCa?: string;
+};
 /** One worker of {@link DaemonConfig}. */
 export type WorkerConfig = DaemonConfig['workers'][string];
-/** One credential source of {@link DaemonConfig}. */
-export type SourceConfig = CredentialConfig['sources'][number];

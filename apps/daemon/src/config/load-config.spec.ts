@@ -53,9 +53,9 @@ describe('loadDaemonConfig', () => {
   it('takes a credential of managed identities without tenant or client id, but no other', () => {
     const mi = valid();
     mi.credentials.orders = { sources: [{ type: 'managed-identity', clientId: CLIENT }] };
-    expect(loadDaemonConfig({ config: mi, env }).credentials.orders.sources).toEqual([
-      { type: 'managed-identity', clientId: CLIENT },
-    ]);
+    expect(
+      loadDaemonConfig({ config: mi, env }).clientCredentials.credentials.orders.sources,
+    ).toEqual([{ type: 'managed-identity', clientId: CLIENT }]);
     const secret = valid();
     delete secret.credentials.orders.clientId;
     expect(problem(secret)).toContain('credentials.orders.clientId:');
@@ -66,7 +66,7 @@ describe('loadDaemonConfig', () => {
     expect(config.health).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(config.shutdownTimeoutSeconds).toBe(10);
     expect(config.api.url).toBe('https://api.contoso.com');
-    expect(config.credentials.orders.sources[0]).toEqual({
+    expect(config.clientCredentials.credentials.orders.sources[0]).toEqual({
       type: 'secret',
       secret: 's3cr3t-value',
     });
@@ -128,17 +128,15 @@ describe('loadDaemonConfig', () => {
     );
   });
 
-  it('rejects a meta-tenant, a non-GUID client id and an http authority', () => {
+  it('reads credentials with the library: its problems join the list, in its words', () => {
     const config = valid();
     Object.assign(config.credentials.orders, {
       tenantId: 'common',
-      clientId: 'orders-app',
       authorityHost: 'http://login.microsoftonline.com',
     });
     expect(problem(config)).toBe(
-      `${header}  - credentials.orders.tenantId: 'common' is not a tenant: client credentials need a tenant id (a GUID) or verified domain, not common/organizations/consumers\n` +
-        `  - credentials.orders.clientId: must be a GUID (or, for a tenant, a verified domain): set the application (client) ID\n` +
-        `  - credentials.orders.authorityHost: must be an https:// URL: set the authority host, e.g. https://login.microsoftonline.com`,
+      `${header}  - credentials.orders.authorityHost: must be an https URL without query or credentials, e.g. https://login.microsoftonline.com\n` +
+        `  - credentials.orders.tenantId: 'common' is a meta-tenant — client credentials need the directory (tenant) ID GUID or a verified domain`,
     );
   });
 
@@ -148,7 +146,7 @@ describe('loadDaemonConfig', () => {
     config.credentials.orders.sources = [{ type: 'password', password: 'x' }];
     expect(problem(config)).toBe(
       `${header}  - api.scope: must end in '/.default' (client credentials ask for all of an API's app roles): use e.g. 'api://<app-id>/.default'\n` +
-        `  - credentials.orders.sources[0].type: unknown credential source type: use one of secret, certificate, workload-identity, managed-identity-assertion, managed-identity`,
+        "  - credentials.orders.sources[0].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
     );
   });
 
@@ -176,6 +174,7 @@ describe('loadDaemonConfig', () => {
 
     it('reads YAML and resolves paths relative to the file', () => {
       const file = join(dir, 'daemon.yaml');
+      writeFileSync(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\n');
       writeFileSync(
         file,
         [
@@ -191,7 +190,7 @@ describe('loadDaemonConfig', () => {
       );
       const config = loadDaemonConfig({ file, env: {} });
       expect(config.api.caPath).toBe(join(dir, 'ca.pem'));
-      expect(config.credentials.orders.sources[0]).toMatchObject({
+      expect(config.clientCredentials.credentials.orders.sources[0]).toMatchObject({
         certificatePath: join(dir, 'certs/orders.pem'),
       });
     });

@@ -3,7 +3,12 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import * as m from './config.messages';
-import { daemonConfigSchema, type DaemonConfig } from './daemon-config.schema';
+import { readCredentials, readPem } from './credential-options';
+import {
+  daemonConfigSchema,
+  type DaemonConfig,
+  type DaemonConfigDocument,
+} from './daemon-config.schema';
 
 /** Prefix of environment overrides: `DAEMON__health__port=9000` sets `health.port`. */
 export const ENV_OVERRIDE_PREFIX = 'DAEMON__';
@@ -42,20 +47,24 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
   raw = interpolate(structuredClone(raw ?? {}), env, [], problems);
   applyOverrides(raw, env, problems);
   const result = daemonConfigSchema.safeParse(raw);
-  if (!result.success) {
-    // A field whose ${VAR} is unset is reported once, for the variable.
-    const unset = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))));
-    problems.push(
-      ...result.error.issues
-        .flatMap(describe)
-        .filter((p) => !unset.has(p.slice(0, p.indexOf(': ')))),
-    );
+  // A field whose ${VAR} is unset is reported once, for the variable.
+  const unset = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))));
+  const fresh = (list: string[]) => list.filter((p) => !unset.has(p.slice(0, p.indexOf(': '))));
+  if (!result.success) problems.push(...fresh(result.error.issues.flatMap(describe)));
+  const base = source.file === undefined ? process.cwd() : dirname(resolve(source.file));
+  // The credentials are the library's to judge, with its own reader: its problems join the list.
+  const credentials = readCredentials((raw as { credentials?: unknown })?.credentials, base, env);
+  problems.push(...fresh(credentials.problems));
+  let apiCa: string | undefined;
+  if (result.success && result.data.api.caPath !== undefined) {
+    result.data.api.caPath = abs(result.data.api.caPath, base);
+    apiCa = readPem(result.data.api.caPath, 'api.caPath', problems);
   }
-  if (problems.length > 0 || !result.success) {
+  if (problems.length > 0 || !result.success || credentials.options === undefined) {
     throw new DaemonConfigError(m.invalidConfig(where, problems));
   }
-  const base = source.file === undefined ? process.cwd() : dirname(resolve(source.file));
-  return resolvePaths(result.data, base);
+  const config: DaemonConfigDocument = result.data;
+  return { ...config, clientCredentials: credentials.options, apiCa };
 }
 
 /** `a.b[0].c` */
@@ -132,16 +141,6 @@ function scalar(text: string): unknown {
   }
 }
 
-function resolvePaths(config: DaemonConfig, base: string): DaemonConfig {
-  const abs = <T extends string | undefined>(p: T): T =>
-    (p === undefined || isAbsolute(p) ? p : resolve(base, p)) as T;
-  config.api.caPath = abs(config.api.caPath);
-  for (const c of Object.values(config.credentials)) {
-    c.caPath = abs(c.caPath);
-    for (const s of c.sources) {
-      if (s.type === 'certificate') s.certificatePath = abs(s.certificatePath);
-      if (s.type === 'workload-identity') s.tokenFilePath = abs(s.tokenFilePath);
-    }
-  }
-  return config;
+function abs(p: string, base: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
 }
