@@ -149,6 +149,8 @@ export class TokenAcquirer {
               () => this.fromStore(request, newer),
               fetch,
               this.shutdown.signal,
+              // Keep a margin to fetch in before the token stops being served.
+              current.usableUntil - this.options.timeouts.requestMs,
             );
       })().finally(() => this.flights.delete(request.key));
       this.flights.set(request.key, flight);
@@ -177,6 +179,7 @@ export class TokenAcquirer {
           () => this.fromStore(request),
           () => this.fetchForCaller(request),
           this.shutdown.signal,
+          Date.now() + this.options.timeouts.acquireMs,
         );
   }
 

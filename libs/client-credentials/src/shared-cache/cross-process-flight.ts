@@ -42,16 +42,19 @@ export class CrossProcessFlight {
   /**
    * `fetch` under the lock named `name`, or the value `poll` finds once another replica wrote it.
    * `poll` answers undefined until then. Throws the holder's failure (a `TokenRequestRejectedError`
-   * or `TokenEndpointError`) when the replica that held the lock got one.
+   * or `TokenEndpointError`) when the replica that held the lock got one. A waiter fetches itself
+   * at `until` at the latest: a background refresh must not wait for another replica past the end
+   * of the token it refreshes, nor a caller past its own deadline.
    */
   async run<T>(
     name: string,
     poll: () => Promise<T | undefined>,
     fetch: () => Promise<T>,
     signal: AbortSignal,
+    until = Infinity,
   ): Promise<T> {
     const { waitMs, pollMs } = this.#options;
-    const deadline = Date.now() + waitMs;
+    const deadline = Math.min(Date.now() + waitMs, until);
     let waited = false;
     for (;;) {
       const attempt = await this.#lock.tryAcquire(name);

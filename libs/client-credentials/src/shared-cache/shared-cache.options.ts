@@ -53,7 +53,7 @@ export interface SharedCacheOptions {
    * Expiry of the lock a replica holds while it fetches a token. The holder extends it every
    * third of this while its fetch runs, however slow the authority; a replica that dies holding
    * it frees it by expiry, so this is also how long a dead holder can block the others.
-   * @default 15000
+   * @default 3000
    */
   lockTtlMs?: number;
   /**
@@ -120,7 +120,7 @@ export const SHARED_CACHE_DEFAULTS = {
   operationTimeoutMs: 200,
   connectTimeoutMs: 2000,
   crossProcessLock: true,
-  lockTtlMs: 15_000,
+  lockTtlMs: 3000,
   lockPollMs: 50,
   errorLogIntervalMs: 30_000,
 } as const;
