@@ -1,4 +1,4 @@
-import type { RedisClientType } from '@keyv/redis';
+import type { RedisClientType, RedisClusterType, RedisSentinelType } from '@keyv/redis';
 
 /** One AES-256 key of the shared cache. */
 export interface SharedCacheKey {
@@ -12,19 +12,73 @@ export interface SharedCacheKey {
 }
 
 /**
+ * A Redis Cluster: the library's node-redis cluster client discovers the slot map from `nodes`,
+ * follows MOVED/ASK redirections and re-reads the map when a master fails over.
+ * @publicApi
+ */
+export interface SharedCacheClusterOptions {
+  /**
+   * Some nodes of the cluster as `redis://host:port` or `rediss://host:port` (TLS), all with the
+   * same scheme and without credentials (set `username` / `password`). Three are enough: the
+   * others are discovered. With Azure Cache for Redis or ElastiCache, the configuration endpoint.
+   */
+  nodes: string[];
+}
+
+/**
+ * A master watched by Redis Sentinel: the library asks the sentinels where the master is and
+ * follows a failover without a restart.
+ * @publicApi
+ */
+export interface SharedCacheSentinelOptions {
+  /** The name the sentinels monitor the master under (`sentinel monitor <name> …`). */
+  masterName: string;
+  /**
+   * Sentinels as `redis://host:port` or `rediss://host:port` (TLS to the sentinels and to the
+   * data nodes), all with the same scheme and without credentials. `username` / `password` /
+   * `passwordProvider` log in to the master; the sentinels are reached without a login.
+   */
+  nodes: string[];
+}
+
+/**
  * A token cache shared by replicas: process memory (L1) in front of Redis (L2), entries encrypted
  * at rest, and one token request across all replicas for a token none of them has.
- * Set `redisUrl` or `redisClient`.
+ * Set exactly one of `redisUrl` (one Redis), `cluster`, `sentinel` or `redisClient`.
  * @publicApi
  */
 export interface SharedCacheOptions {
-  /** `redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS). */
+  /** `redis://[[user]:password@]host:port[/db]` or `rediss://…` (TLS): a single Redis. */
   redisUrl?: string;
+  /** A Redis Cluster (Azure Cache for Redis and ElastiCache in cluster mode, self-run clusters). */
+  cluster?: SharedCacheClusterOptions;
+  /** A master behind Redis Sentinel. */
+  sentinel?: SharedCacheSentinelOptions;
   /**
-   * A node-redis client the app already has (e.g. `createClient` from `@keyv/redis`), connected or
-   * not. The library uses it but never closes it.
+   * A node-redis client the app already has (`createClient`, `createCluster` or `createSentinel`
+   * from `@keyv/redis`), connected or not: its own credentials and TLS settings apply. The library
+   * uses it but never closes it.
    */
-  redisClient?: RedisClientType;
+  redisClient?: RedisClientType | RedisClusterType | RedisSentinelType;
+  /**
+   * ACL user to log in as (Redis 6+). With `redisUrl` it may be in the URL instead.
+   * @default the `default` user
+   */
+  username?: string;
+  /** Password of `username` (or of the `default` user). Never logged. Not with `passwordProvider`. */
+  password?: string;
+  /**
+   * Called before every new connection (and reconnection) for the password to log in with:
+   * a rotating password from a vault, or a Microsoft Entra ID access token for Azure Cache for
+   * Redis (`username` is then the object id of the identity). Whatever it throws fails that
+   * connection attempt, which is retried with backoff.
+   */
+  passwordProvider?: () => Promise<string> | string;
+  /**
+   * Extra CA certificates (PEM) to trust for `rediss://` nodes, e.g. a private CA. Public roots
+   * stay trusted, as with a credential's `ca`.
+   */
+  ca?: string | string[];
   /**
    * AES-256-GCM keys of the entries written to Redis. The first one seals new entries; all of them
    * open entries (rotation: put the new key first, drop the old one once its tokens expired —
@@ -82,22 +136,41 @@ export interface DecodedKey {
 }
 
 /**
- * The secrets of `cache.shared` after validation: the Redis URL (it may hold a password) and the
- * decoded keys, in `#private` fields. The resolved options are kept by several services; a
+ * The secrets of `cache.shared` after validation: the Redis URL (it may hold a password), the
+ * password or its provider, and the decoded keys, in `#private` fields. The resolved options are kept by several services; a
  * property walk of any of them (`inspect` with `customInspect: false`, a serialiser) sees `{}`.
  */
 export class SharedCacheSecrets {
   readonly #redisUrl?: string;
   readonly #keys: readonly DecodedKey[];
+  readonly #password?: string;
+  readonly #passwordProvider?: () => Promise<string> | string;
 
-  constructor(redisUrl: string | undefined, keys: readonly DecodedKey[]) {
+  constructor(
+    redisUrl: string | undefined,
+    keys: readonly DecodedKey[],
+    password?: string,
+    passwordProvider?: () => Promise<string> | string,
+  ) {
     this.#redisUrl = redisUrl;
     this.#keys = keys;
+    this.#password = password;
+    this.#passwordProvider = passwordProvider;
   }
 
   /** The `redisUrl` option. */
   redisUrl(): string | undefined {
     return this.#redisUrl;
+  }
+
+  /** The `password` option. */
+  password(): string | undefined {
+    return this.#password;
+  }
+
+  /** The `passwordProvider` option. */
+  passwordProvider(): (() => Promise<string> | string) | undefined {
+    return this.#passwordProvider;
   }
 
   /** The decoded `encryptionKeys`; the first one writes. */
@@ -108,12 +181,20 @@ export class SharedCacheSecrets {
 
 /** {@link SharedCacheOptions} after validation, with defaults applied. */
 export interface ResolvedSharedCacheOptions extends Required<
-  Omit<SharedCacheOptions, 'redisUrl' | 'redisClient' | 'encryptionKeys'>
+  Omit<SharedCacheOptions, TopologyField | CredentialField | 'ca' | 'encryptionKeys'>
 > {
-  readonly redisClient?: RedisClientType;
-  /** `redisUrl` and the decoded `encryptionKeys`, out of reach of a property walk. */
+  readonly redisClient?: SharedCacheOptions['redisClient'];
+  readonly cluster?: SharedCacheClusterOptions;
+  readonly sentinel?: SharedCacheSentinelOptions;
+  readonly username?: string;
+  /** `ca` as a list, empty without one. */
+  readonly ca: readonly string[];
+  /** `redisUrl`, `password`, `passwordProvider` and the decoded `encryptionKeys`, out of reach of a property walk. */
   readonly secrets: SharedCacheSecrets;
 }
+
+type TopologyField = 'redisUrl' | 'cluster' | 'sentinel' | 'redisClient';
+type CredentialField = 'username' | 'password' | 'passwordProvider';
 
 /** Defaults of {@link SharedCacheOptions} (`lockWaitMs` is derived from `timeouts`). */
 export const SHARED_CACHE_DEFAULTS = {

@@ -3,6 +3,7 @@ import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { CrossProcessFlight } from './cross-process-flight';
 import { KeyNamer } from './key-names';
+import type { ConnectionFields } from './redis-connection';
 import type { ResolvedSharedCacheOptions } from './shared-cache.options';
 import { ErrorReporter, newSharedCacheStats, SharedCacheStats } from './shared-cache-stats';
 import { TokenCipher } from './token-cipher';
@@ -19,7 +20,8 @@ export interface SharedCache {
 
 /**
  * Builds the encrypted Redis store and connects, waiting at most `connectTimeoutMs`: a Redis down
- * at startup does not fail the app; the connection keeps being retried in the background.
+ * at startup does not fail the app; the connection keeps being retried in the background. A login
+ * Redis refuses, or a TLS certificate it cannot trust, does fail it (a `ConfigurationError`).
  */
 export async function createSharedCache(
   options: ResolvedSharedCacheOptions,
@@ -28,11 +30,13 @@ export async function createSharedCache(
 ): Promise<SharedCache> {
   // Loaded here, not at the top: @keyv/redis is an optional peer of the package, needed only by
   // apps that use `cache.shared` — the others import the library without installing it.
-  const [{ RedisConnection }, { EncryptedStore }, { DistributedLock }] = await Promise.all([
-    import('./redis-connection'),
-    import('./encrypted-store'),
-    import('./distributed-lock'),
-  ]);
+  const [{ RedisConnection }, { createRedisClient }, { EncryptedStore }, { DistributedLock }] =
+    await Promise.all([
+      import('./redis-connection'),
+      import('./redis-clients'),
+      import('./encrypted-store'),
+      import('./distributed-lock'),
+    ]);
   const stats = newSharedCacheStats();
   const reporter = new ErrorReporter(stats, logger, options.errorLogIntervalMs);
   const keys = options.secrets.encryptionKeys();
@@ -78,11 +82,13 @@ export async function createSharedCache(
 /** The options a refused login or an untrusted certificate is reported under. */
 function connectionFields(o: ResolvedSharedCacheOptions): ConnectionFields {
   if (o.redisClient !== undefined) return { login: 'redisClient', trust: 'redisClient' };
+  const url = o.secrets.redisUrl();
+  // Credentials are given in one place only (validated): the URL, or the login options.
   const login =
     o.secrets.passwordProvider() !== undefined
       ? 'passwordProvider'
-      : o.secrets.password() !== undefined || o.redisUrl === undefined
-        ? 'password'
-        : 'redisUrl';
+      : url !== undefined && /^rediss?:\/\/[^/]*@/.test(url)
+        ? 'redisUrl'
+        : 'password';
   return { login, trust: 'ca' };
 }

@@ -1,0 +1,112 @@
+import { rootCertificates } from 'node:tls';
+import {
+  createClient,
+  createCluster,
+  createSentinel,
+  type RedisClientOptions,
+  type RedisClientType,
+  type RedisClusterType,
+  type RedisSentinelType,
+} from '@keyv/redis';
+import type { ResolvedSharedCacheOptions } from './shared-cache.options';
+
+/** Where the shared cache lives: one Redis, a Redis Cluster, or a master behind Sentinel. */
+export type RedisTopology = 'standalone' | 'cluster' | 'sentinel';
+
+/**
+ * The commands the store and the lock send, each naming one key: the same calls work on a client,
+ * a cluster (routed by the key's slot) and a sentinel set (sent to the current master).
+ */
+export interface RedisCommands {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, options: { NX?: true; PX: number }): Promise<string | null>;
+  del(key: string): Promise<number>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+/** Any of the three node-redis clients, as far as the connection drives it. */
+export type AnyRedisClient = RedisClientType | RedisClusterType | RedisSentinelType;
+
+/** Which kind of node-redis client `client` is. */
+export function topologyOf(client: AnyRedisClient): RedisTopology {
+  if (Array.isArray((client as { masters?: unknown }).masters)) return 'cluster';
+  if (typeof (client as { getMasterNode?: unknown }).getMasterNode === 'function') {
+    return 'sentinel';
+  }
+  return 'standalone';
+}
+
+/** Backoff between connection attempts: up to 2 s, with jitter so replicas do not align. */
+export function reconnectDelay(retries: number): number {
+  return Math.min(100 * 2 ** Math.min(retries, 5), 2000) + Math.floor(Math.random() * 100);
+}
+
+/**
+ * Builds the node-redis client for the configured topology (not connected yet). Commands are never
+ * queued while a node is unreachable (`disableOfflineQueue`): the caller goes on without Redis.
+ * Credentials are given per connection through a credentials provider, so that a
+ * `passwordProvider` is asked again at each reconnection (a rotated password, a fresh token).
+ */
+export function createRedisClient(options: ResolvedSharedCacheOptions): AnyRedisClient {
+  const socket = {
+    connectTimeout: 2000,
+    reconnectStrategy: reconnectDelay,
+    ...tlsOptions(options),
+  };
+  const login = loginOptions(options);
+  if (options.cluster !== undefined) {
+    return createCluster({
+      rootNodes: options.cluster.nodes.map((url) => ({ url })),
+      // Defaults reach every node the client discovers, not only the root nodes.
+      defaults: { ...login, disableOfflineQueue: true, socket },
+    });
+  }
+  if (options.sentinel !== undefined) {
+    const tls = tlsOptions(options);
+    return createSentinel({
+      name: options.sentinel.masterName,
+      sentinelRootNodes: options.sentinel.nodes.map((u) => {
+        const url = new URL(u);
+        return { host: url.hostname, port: Number(url.port || 26379) };
+      }),
+      nodeClientOptions: { ...login, disableOfflineQueue: true, socket },
+      sentinelClientOptions: { socket: { connectTimeout: 2000, ...tls } },
+      // Errors of the pooled master/replica clients reach the one 'error' listener we hold.
+      passthroughClientErrorEvents: true,
+      // A periodic look at the sentinels, besides the failover notifications they publish.
+      scanInterval: 5000,
+    });
+  }
+  return createClient({
+    url: options.secrets.redisUrl(),
+    ...login,
+    disableOfflineQueue: true,
+    socket,
+  });
+}
+
+function tlsOptions(o: ResolvedSharedCacheOptions): { tls: true; ca?: string[] } | object {
+  const first = o.secrets.redisUrl() ?? o.cluster?.nodes[0] ?? o.sentinel?.nodes[0] ?? '';
+  if (!first.startsWith('rediss:')) return {};
+  // `ca` replaces Node's trust store: keep the public roots beside the extra CAs.
+  return o.ca.length > 0 ? { tls: true, ca: [...rootCertificates, ...o.ca] } : { tls: true };
+}
+
+/** The login of every connection, from `username` and `password` or `passwordProvider`. */
+function loginOptions(
+  o: ResolvedSharedCacheOptions,
+): Pick<RedisClientOptions, 'credentialsProvider'> {
+  const provider = o.secrets.passwordProvider();
+  const password = o.secrets.password();
+  if (provider === undefined && password === undefined && o.username === undefined) return {};
+  const username = o.username;
+  return {
+    credentialsProvider: {
+      type: 'async-credentials-provider',
+      credentials: async () => ({
+        username,
+        password: provider === undefined ? password : await provider(),
+      }),
+    },
+  };
+}
