@@ -97,6 +97,7 @@ export class LocalAuthority implements DevAuthority {
   private defaultLifetime: LifetimePolicy;
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
   private closed = false;
+  private tlsCount = 0;
 
   private constructor(
     private readonly server: Server,
@@ -159,7 +160,13 @@ export class LocalAuthority implements DevAuthority {
     return this.requestLog.all;
   }
 
+  /** TLS connections accepted since start: what a client's connection pooling costs the server. */
+  get tlsConnections(): number {
+    return this.tlsCount;
+  }
+
   private listen(): void {
+    this.server.on('secureConnection', () => this.tlsCount++);
     const control = createControlApi(this);
     const router = this.routes();
     this.server.on('request', (req, res) => {

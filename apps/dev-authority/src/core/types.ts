@@ -63,6 +63,8 @@ export interface DevAuthority {
   readonly faults: { add(fault: FaultSpec): string; remove(id: string): void; clear(): void };
   /** Every request served, oldest first (control API requests excluded). */
   readonly log: ReadonlyArray<RequestLogEntry>;
+  /** TLS connections accepted since start (handshakes completed; `resetLog` keeps it). */
+  readonly tlsConnections: number;
   /** Counts token requests (token endpoint and managed identity endpoint) matching the filter. */
   countTokenRequests(filter?: TokenRequestFilter): number;
   /** Empties the log (and so the counters). */
