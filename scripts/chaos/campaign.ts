@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startDevAuthority, type DevAuthority } from '../../apps/dev-authority/src/core';
+import { startAll } from '../../test/support/fixtures';
 import { startRedisServer, type RedisServer } from '../../test/support/redis-server';
 import { DaemonProcess, type CredentialSnapshot, type LogLine, type Run } from './daemon-process';
 import type { ChaosContext, ChaosCredential, Fault, FaultWindow } from './faults';
@@ -72,7 +73,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let stopPolling = false;
   const daemons: DaemonProcess[] = [];
   try {
-    [authority, redis] = await Promise.all([
+    // A failed start releases what did start: a listening authority would keep a test run alive.
+    [authority, redis] = await startAll([
       startDevAuthority({ stateDir: join(dir, 'authority') }),
       startRedisServer(),
     ]);
