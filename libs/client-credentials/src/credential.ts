@@ -3,11 +3,20 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { ClientCredentialsError, InvalidRequestError } from './errors/client-credentials.errors';
 import { toClientCredentialsError } from './errors/to-client-credentials-error';
+import type { ManagedIdentityHost } from './managed-identity-hosts';
 import { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
 import { createSourceClient } from './sources/create-source';
 import type { IssuedToken, SourceClient } from './token-client';
 import type { CredentialStats, TokenMetrics } from './token-metrics';
+
+/** The managed identity host behind a source (itself, or the identity of its assertion). */
+function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
+  return (
+    (client as { host?: ManagedIdentityHost }).host ??
+    (client.source as { host?: ManagedIdentityHost }).host
+  );
+}
 
 /** Errors after which the next source of the chain is tried. */
 const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
@@ -77,6 +86,9 @@ export class Credential {
       logger,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
+    // Known from the environment at once: health shows where tokens will come from before any.
+    const host = this.clients.map(managedIdentityHost).find((h) => h !== undefined);
+    if (host !== undefined) this.stats.managedIdentityHost = host;
     this.home = options.tenantId.toLowerCase();
     this.identityOnly = sources.some((s) => s.type === 'managed-identity');
   }
@@ -192,13 +204,21 @@ export class Credential {
       const started = Date.now();
       try {
         const issued = await client.acquire(tenantId, scopes, randomUUID(), claims);
-        this.metrics.request(this.name, client.source.id, 'ok', Date.now() - started);
+        const ms = Date.now() - started;
+        this.metrics.request(this.name, client.source.id, 'ok', ms, managedIdentityHost(client));
         this.noteCertificates();
         this.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
-        this.metrics.request(this.name, client.source.id, last.code, Date.now() - started);
+        const ms = Date.now() - started;
+        this.metrics.request(
+          this.name,
+          client.source.id,
+          last.code,
+          ms,
+          managedIdentityHost(client),
+        );
         const another = position + 1 < order.length;
         const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
         if (!moveOn || this.clients.length === 1) throw last;
@@ -322,7 +342,10 @@ export class Credential {
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) (c as { release?: () => void }).release?.();
+    for (const c of this.clients) {
+      (c as { release?: () => void }).release?.();
+      (c.source as { release?: () => void }).release?.();
+    }
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

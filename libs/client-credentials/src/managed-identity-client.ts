@@ -5,14 +5,28 @@ import {
   type ManagedIdentityIdParams,
   type NetworkRequestOptions,
   type NetworkResponse,
+  ServerError,
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthorityFailure } from './authority-failure';
+import {
+  describeIdentity,
+  hostOf,
+  throughMaintenance,
+  type ManagedIdentityHost,
+} from './managed-identity-hosts';
 import type { AuthorityNetworkClient } from './network-client';
 import { SourceUnavailableError } from './sources/source-unavailable';
 import type { TokenSource } from './sources/token-source';
 import type { IssuedToken, SourceClient } from './token-client';
+
+/** Who is asking, set around each call: its network client, the host, and its shutdown signal. */
+interface Caller {
+  readonly client: AuthorityNetworkClient;
+  readonly host: ManagedIdentityHost;
+  readonly stop: AbortSignal;
+}
 
 /**
  * msal-node keeps the managed identity source it picks first in a static, with the network
@@ -24,11 +38,11 @@ import type { IssuedToken, SourceClient } from './token-client';
  */
 class IdentityNetwork implements INetworkModule {
   private readonly clients: AuthorityNetworkClient[] = [];
-  private readonly caller = new AsyncLocalStorage<AuthorityNetworkClient>();
+  private readonly caller = new AsyncLocalStorage<Caller>();
 
-  /** Runs `call` with every request it makes sent through `client`. */
-  run<T>(client: AuthorityNetworkClient, call: () => Promise<T>): Promise<T> {
-    return this.caller.run(client, call);
+  /** Runs `call` with every request it makes sent through `caller.client`. */
+  run<T>(caller: Caller, call: () => Promise<T>): Promise<T> {
+    return this.caller.run(caller, call);
   }
 
   use(client: AuthorityNetworkClient): () => void {
@@ -44,7 +58,11 @@ class IdentityNetwork implements INetworkModule {
     options?: NetworkRequestOptions,
     timeout?: number,
   ): Promise<NetworkResponse<T>> {
-    return this.current().sendGetRequestAsync<T>(url, options, timeout);
+    const caller = this.caller.getStore();
+    const client = caller?.client ?? this.current();
+    const send = () => client.sendGetRequestAsync<T>(url, options, timeout);
+    // Only IMDS says 410 for "being updated, back within 70 s".
+    return caller?.host === 'imds' ? throughMaintenance(send, caller.stop) : send();
   }
 
   sendPostRequestAsync<T>(
@@ -55,7 +73,7 @@ class IdentityNetwork implements INetworkModule {
   }
 
   private current(): AuthorityNetworkClient {
-    const client = this.caller.getStore() ?? this.clients.at(-1);
+    const client = this.caller.getStore()?.client ?? this.clients.at(-1);
     if (client === undefined) {
       throw new AuthorityFailure('network_error', {}, 'the token service is shut down');
     }
@@ -65,10 +83,22 @@ class IdentityNetwork implements INetworkModule {
 
 const identityNetwork = new IdentityNetwork();
 
+/** What an identity is assigned to, by host, for messages. */
+const HOST_NOUNS: Record<ManagedIdentityHost, string> = {
+  'app-service': 'App Service, Function App or Container App',
+  'service-fabric': 'Service Fabric application',
+  'machine-learning': 'Azure Machine Learning compute',
+  'cloud-shell': 'Cloud Shell session',
+  'azure-arc': 'Arc-enabled server',
+  imds: 'VM, scale set or AKS node pool',
+};
+
 /**
  * A managed identity, through msal-node's ManagedIdentityApplication (App Service, Functions,
- * Container Apps, AKS, VMs — msal picks the endpoint from the environment). Its requests go
- * through our network client, so they have a timeout and never hang a caller.
+ * Container Apps, AKS, VMs, Arc — msal picks the endpoint from the environment). Its requests go
+ * through our network client, so they have a timeout and never hang a caller. Where msal's own
+ * retries are right it keeps them (a 404 of IMDS, retried 3 times); IMDS maintenance (410) is
+ * waited out here ({@link throughMaintenance}).
  */
 export class ManagedIdentityClient implements SourceClient {
   /**
@@ -76,17 +106,20 @@ export class ManagedIdentityClient implements SourceClient {
    * a chain moves on to its next source after a timeout too.
    */
   readonly moveOnAfter: ReadonlySet<string> = new Set(['timeout', 'network_error']);
+  /** The host that answers: where msal-node sends this process's managed identity requests. */
+  readonly host: ManagedIdentityHost;
   readonly #app: ManagedIdentityApplication;
-  /** Stops routing the shared forwarder through this client's network client. */
-  readonly release: () => void;
+  readonly #unuse: () => void;
+  /** Ends a wait for IMDS maintenance when the service shuts down. */
+  readonly #stop = new AbortController();
 
   constructor(
     readonly source: TokenSource,
-    idParams: ManagedIdentityIdParams | undefined,
+    private readonly idParams: ManagedIdentityIdParams | undefined,
     private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
   ) {
-    this.release = identityNetwork.use(network);
+    this.#unuse = identityNetwork.use(network);
     this.#app = new ManagedIdentityApplication({
       managedIdentityIdParams: idParams,
       system: {
@@ -100,11 +133,26 @@ export class ManagedIdentityClient implements SourceClient {
         },
       },
     });
+    this.host = hostOf(this.#app.getManagedIdentitySource());
   }
 
-  /** A token for the resource of `scopes` (`<resource>/.default`). */
-  async acquire(_tenantId: string, scopes: readonly string[]): Promise<IssuedToken> {
-    return this.request(scopes[0].replace(/\/\.default$/, ''), true);
+  /** Stops routing the shared forwarder through this client's network client; ends waits. */
+  release(): void {
+    this.#unuse();
+    this.#stop.abort(new AuthorityFailure('network_error', {}, 'the token service is shut down'));
+  }
+
+  /**
+   * A token for the resource of `scopes` (`<resource>/.default`); with `claims` (a resource's
+   * claims challenge), msal asks the endpoint for a token that satisfies them.
+   */
+  async acquire(
+    _tenantId: string,
+    scopes: readonly string[],
+    _correlationId?: string,
+    claims?: string,
+  ): Promise<IssuedToken> {
+    return this.request(scopes[0].replace(/\/\.default$/, ''), true, claims);
   }
 
   /** A managed identity token for `audience`, to be used as a client assertion; msal caches it. */
@@ -112,10 +160,19 @@ export class ManagedIdentityClient implements SourceClient {
     return this.request(audience, false);
   }
 
-  private async request(resource: string, forceRefresh: boolean): Promise<IssuedToken> {
+  private async request(
+    resource: string,
+    forceRefresh: boolean,
+    claims?: string,
+  ): Promise<IssuedToken> {
     try {
-      const result = await identityNetwork.run(this.network, () =>
-        this.#app.acquireToken({ resource, forceRefresh }),
+      const caller = { client: this.network, host: this.host, stop: this.#stop.signal };
+      const result = await identityNetwork.run(caller, () =>
+        this.#app.acquireToken({
+          resource,
+          forceRefresh,
+          ...(claims === undefined ? {} : { claims }),
+        }),
       );
       return {
         token: result.accessToken,
@@ -130,6 +187,14 @@ export class ManagedIdentityClient implements SourceClient {
         throw new SourceUnavailableError(
           this.source.id,
           `no managed identity endpoint answers (${e.errorMessage})`,
+        );
+      }
+      // IMDS (and the App Service endpoint) answer 400 when the host has no such identity: a
+      // configuration fact, not an outage — no retry helps, the chain moves on.
+      if (e instanceof ServerError && /identity not found/i.test(e.errorMessage)) {
+        throw new SourceUnavailableError(
+          this.source.id,
+          `the ${this.host} endpoint answered "Identity not found": assign ${describeIdentity(this.idParams)} to this ${HOST_NOUNS[this.host]}, or fix the id in the options`,
         );
       }
       throw e;

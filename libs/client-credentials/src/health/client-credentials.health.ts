@@ -43,6 +43,11 @@ export interface CredentialHealth {
   tokenExpiresOn?: string;
   /** The last failure: its stable code, AADSTS number and time; never a secret. */
   lastError?: { code: string; aadsts?: number; at: string };
+  /**
+   * Where the managed identity's tokens come from (`imds`, `app-service`, `azure-arc`…), for a
+   * credential with a managed identity source: tells a VM's IMDS from an App Service endpoint.
+   */
+  managedIdentityHost?: string;
   /** Whole days until the certificate expires (negative once expired); certificate sources only. */
   certificateExpiresInDays?: number;
   /**
@@ -118,6 +123,7 @@ function credentialHealth(
     lastSuccessAt: s.lastSuccessAt?.toISOString(),
     tokenExpiresOn: s.lastTokenExpiresOn?.toISOString(),
     lastError: s.lastError && failure(s.lastError),
+    managedIdentityHost: s.managedIdentityHost,
   };
   const problems: { status: 'degraded' | 'down'; reason: string }[] = [];
   const others = Object.values(s.tenants ?? {});

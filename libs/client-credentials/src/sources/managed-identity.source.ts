@@ -5,6 +5,7 @@ import type {
 } from '../client-credentials.options';
 import { AuthorityFailure } from '../authority-failure';
 import type { ManagedIdentityClient } from '../managed-identity-client';
+import type { ManagedIdentityHost } from '../managed-identity-hosts';
 import { SourceUnavailableError } from './source-unavailable';
 import type { MsalClientCredential, TokenSource } from './token-source';
 
@@ -59,6 +60,16 @@ export class ManagedIdentityAssertionSource implements TokenSource {
     readonly id: string,
     private readonly identity: ManagedIdentityClient,
   ) {}
+
+  /** The host that issues the managed identity token presented as the assertion. */
+  get host(): ManagedIdentityHost {
+    return this.identity.host;
+  }
+
+  /** Ends the managed identity client's share of the process-wide forwarder. */
+  release(): void {
+    this.identity.release();
+  }
 
   async init(): Promise<string[]> {
     return [];

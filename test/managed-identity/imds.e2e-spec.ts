@@ -1,0 +1,206 @@
+import { metrics } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app/dev-authority';
+import type { CredentialOptions, ManagedIdentitySourceOptions } from '@app/client-credentials';
+import {
+  ClientCredentialsHealthIndicator,
+  type CredentialHealth,
+} from '@app/client-credentials/health';
+import { AuthorityHttp } from '../support/dev-authority-client';
+import { releaseAll } from '../support/fixtures';
+import { startTokenApp, type TokenApp } from '../support/token-app';
+
+/**
+ * The managed identity source on VMs, scale sets and AKS nodes: msal-node finds no App Service,
+ * Arc, Cloud Shell or Service Fabric variables and asks IMDS, here the local authority's through
+ * `AZURE_POD_IDENTITY_AUTHORITY_HOST` (never 169.254.169.254). msal picks its source once per
+ * process, so IMDS has this file (its own jest worker) to itself.
+ */
+describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
+  let authority: DevAuthority;
+  let http: AuthorityHttp;
+  let tenantId: string;
+  let system: ManagedIdentity;
+  let user: ManagedIdentity;
+  const apps: TokenApp[] = [];
+  const env = { ...process.env };
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+
+  beforeAll(async () => {
+    metrics.setGlobalMeterProvider(provider);
+    authority = await startDevAuthority();
+    http = new AuthorityHttp(authority);
+    Object.assign(process.env, authority.imds.environment);
+    tenantId = authority.createTenant().tenantId;
+    system = authority.createManagedIdentity({ tenantId, kind: 'system' });
+    user = authority.createManagedIdentity({ tenantId, kind: 'user' });
+  });
+  afterAll(async () => {
+    await releaseAll(...apps, http, authority);
+    process.env = env;
+    await provider.shutdown();
+    metrics.disable();
+  });
+
+  const identity = (
+    source: Omit<ManagedIdentitySourceOptions, 'type'> = {},
+  ): CredentialOptions => ({
+    authorityHost: authority.url,
+    ca: authority.caPem,
+    sources: [{ type: 'managed-identity', ...source }],
+  });
+
+  async function start(...args: Parameters<typeof startTokenApp>): Promise<TokenApp> {
+    const app = await startTokenApp(...args);
+    apps.push(app);
+    return app;
+  }
+
+  const imdsAnswers = (clientId?: string) =>
+    authority.log
+      .filter((e) => e.target === 'imds' && (clientId === undefined || e.clientId === clientId))
+      .map((e) => e.status);
+
+  it('system- and user-assigned (client, object, resource id) tokens the API accepts; stats, health and metrics say imds', async () => {
+    authority.resetLog();
+    const { tokens } = await start({
+      credentials: {
+        system: identity(),
+        byClientId: identity({ clientId: user.clientId }),
+        byObjectId: identity({ objectId: user.objectId }),
+        byResourceId: identity({ resourceId: user.resourceId }),
+      },
+      defaultCredential: 'system',
+    });
+    const expected = {
+      system: system.clientId,
+      byClientId: user.clientId,
+      byObjectId: user.clientId,
+      byResourceId: user.clientId,
+    };
+    for (const [credential, clientId] of Object.entries(expected)) {
+      const token = await tokens.getAccessToken(authority.apiScope, { credential });
+      const api = await http.callApi(authority.apiUrl, token.token);
+      expect({ credential, status: api.status, appid: api.json.appid }).toEqual({
+        credential,
+        status: 200,
+        appid: clientId,
+      });
+      expect(tokens.getStats(credential).managedIdentityHost).toBe('imds');
+    }
+    expect(imdsAnswers(system.clientId)).toEqual([200]);
+    expect(imdsAnswers(user.clientId)).toEqual([200, 200, 200]);
+
+    const health = new ClientCredentialsHealthIndicator(tokens, new HealthIndicatorService());
+    const details = health.isHealthy('credentials').credentials.credentials as Record<
+      string,
+      CredentialHealth
+    >;
+    expect(details.system).toMatchObject({ status: 'up', managedIdentityHost: 'imds' });
+
+    await reader.forceFlush();
+    const requests = exporter
+      .getMetrics()
+      .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics))
+      .find((m) => m.descriptor.name === 'client_credentials.token_requests');
+    expect(
+      requests?.dataPoints.find(
+        (p) => p.attributes.credential === 'system' && p.attributes.outcome === 'ok',
+      )?.attributes,
+    ).toMatchObject({ source: 'managed-identity#0', managed_identity_host: 'imds' });
+  });
+
+  it('an identity the VM does not have: a typed error naming the identity to assign, after one IMDS request', async () => {
+    authority.resetLog();
+    const missing = '00000000-0000-0000-0000-0000000000cc';
+    const { tokens } = await start({ credentials: { missing: identity({ clientId: missing }) } });
+    const failure = await tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'source_unavailable', transient: false });
+    expect(String(failure)).toContain(
+      `assign the user-assigned identity with client id ${missing}`,
+    );
+    expect(String(failure)).toContain('VM, scale set or AKS node pool');
+    // IMDS's 400 is a fact about the host: neither msal nor the token path asks again.
+    expect(imdsAnswers()).toEqual([400]);
+  });
+
+  it('a 503 of IMDS is retried with backoff by the token path', async () => {
+    authority.resetLog();
+    const { tokens } = await start({
+      credentials: { flaky: identity({ clientId: user.clientId }) },
+      retry: { maxAttempts: 3, initialDelayMs: 50 },
+    });
+    authority.faults.add({ target: 'imds', kind: 'status', status: 503, times: 2 });
+    const token = await tokens.getAccessToken(authority.apiScope);
+    expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
+    expect(imdsAnswers()).toEqual([503, 503, 200]);
+  });
+
+  it('host maintenance (410 for 5 s): no caller with a valid token fails; a cold caller gets its token after the 410s, retried past the ordinary attempt count', async () => {
+    // Tokens of this tenant live 40 s and are refreshed after 4 s: inside the window.
+    const maintenanceTenant = authority.createTenant().tenantId;
+    authority.setAccessTokenLifetime(40, { tenantId: maintenanceTenant });
+    const warmIdentity = authority.createManagedIdentity({
+      tenantId: maintenanceTenant,
+      kind: 'user',
+    });
+    const coldIdentity = authority.createManagedIdentity({
+      tenantId: maintenanceTenant,
+      kind: 'user',
+    });
+    const warm = await start({
+      credentials: { warm: identity({ clientId: warmIdentity.clientId }) },
+      refresh: { refreshAt: 0.1, jitter: 0 },
+    });
+    const cold = await start({
+      credentials: { cold: identity({ clientId: coldIdentity.clientId }) },
+      // One attempt: every further request is the 410 rule's, not the token path's retries.
+      retry: { maxAttempts: 1 },
+    });
+    const first = await warm.tokens.getAccessToken(authority.apiScope);
+    authority.resetLog();
+
+    authority.imds.maintenance(5000);
+    const coldCall = cold.tokens.getAccessToken(authority.apiScope);
+    // Callers holding a token during the window (the background refresh falls inside it).
+    const outcomes: string[] = [];
+    for (let i = 0; i < 28; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const got = await warm.tokens.getAccessToken(authority.apiScope).then(
+        (t) => `ok:${t.source}`,
+        (e: { code?: string }) => `failed:${e.code}`,
+      );
+      outcomes.push(got);
+    }
+    const coldToken = await coldCall;
+
+    expect(outcomes.filter((o) => o.startsWith('failed'))).toEqual([]);
+    expect(outcomes.every((o) => o === 'ok:cache')).toBe(true);
+    // The refresh that met the window got a new token once IMDS was back.
+    expect(imdsAnswers(warmIdentity.clientId).at(-1)).toBe(200);
+    expect(
+      imdsAnswers(warmIdentity.clientId)
+        .slice(0, -1)
+        .every((s) => s === 410),
+    ).toBe(true);
+    expect(warm.tokens.getStats('warm').refreshes).toBe(1);
+    const refreshed = await warm.tokens.getAccessToken(authority.apiScope);
+    expect(refreshed.token).not.toBe(first.token);
+
+    expect((await http.callApi(authority.apiUrl, coldToken.token)).status).toBe(200);
+    const coldAnswers = imdsAnswers(coldIdentity.clientId);
+    expect(coldAnswers.at(-1)).toBe(200);
+    expect(coldAnswers.slice(0, -1).every((s) => s === 410)).toBe(true);
+    // Five or more 410s in one acquisition of one attempt: more than msal's 1 + 3 attempts.
+    expect(coldAnswers.length - 1).toBeGreaterThanOrEqual(5);
+    expect(cold.tokens.getStats('cold').tokenRequests).toBe(1);
+  }, 30_000);
+});
