@@ -1,5 +1,4 @@
-import { metrics, type Counter, type Histogram, type ObservableResult } from '@opentelemetry/api';
-import type { ManagedIdentityHost } from './managed-identity-hosts';
+import type { Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 
 /** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
@@ -65,12 +64,6 @@ export interface CredentialStats {
    * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
    */
   skippedSources?: Record<string, RecordedSkip>;
-  /**
-   * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
-   * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
-   * for credentials without a managed identity source.
-   */
-  managedIdentityHost?: ManagedIdentityHost;
   /** The last failure in the home tenant, without secrets. */
   lastError?: RecordedError;
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
@@ -89,12 +82,34 @@ const SHARED_CACHE_COUNTERS = [
   ['lock_wait_timeouts', 'lockWaitTimeouts', 'Lock waits that gave up and fetched'],
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
+/** Instruments that record nothing: the meter of an app without @opentelemetry/api installed. */
+const NOOP_METER = {
+  createCounter: () => ({ add: () => undefined }),
+  createHistogram: () => ({ record: () => undefined }),
+  createObservableCounter: () => ({ addCallback: () => undefined }),
+  createObservableGauge: () => ({ addCallback: () => undefined }),
+} as unknown as Meter;
+
+/**
+ * The library's meter. @opentelemetry/api is an optional peer of the package: an app that does not
+ * install it gets no-op instruments, and the plain counters of `getStats()` still work.
+ */
+function loadMeter(): Meter {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, loaded only if present
+    const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+    return api.metrics.getMeter('nest-client-credentials');
+  } catch {
+    return NOOP_METER;
+  }
+}
+
 /**
  * OpenTelemetry instruments (no-ops unless the app registers an SDK) and plain counters.
  * The cache-hit path only bumps a number; an observable counter reports it at collection time.
  */
 export class TokenMetrics {
-  private readonly meter = metrics.getMeter('nest-client-credentials');
+  private readonly meter = loadMeter();
   private readonly requests: Counter = this.meter.createCounter(
     'client_credentials.token_requests',
     {
@@ -203,24 +218,10 @@ export class TokenMetrics {
     return s;
   }
 
-  /**
-   * Counts one token request of a source; a managed identity's carries the host that answered
-   * (`managed_identity_host`), so dashboards tell IMDS from App Service or Arc.
-   */
-  request(
-    credential: string,
-    source: string,
-    outcome: string,
-    ms: number,
-    host?: ManagedIdentityHost,
-  ): void {
+  request(credential: string, source: string, outcome: string, ms: number): void {
     this.of(credential).tokenRequests++;
-    const attributes =
-      host === undefined
-        ? { credential, source, outcome }
-        : { credential, source, outcome, managed_identity_host: host };
-    this.requests.add(1, attributes);
-    this.duration.record(ms, attributes);
+    this.requests.add(1, { credential, source, outcome });
+    this.duration.record(ms, { credential, source, outcome });
   }
 
   /**
