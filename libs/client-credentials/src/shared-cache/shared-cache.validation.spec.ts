@@ -26,7 +26,7 @@ describe('resolveSharedCache', () => {
       operationTimeoutMs: 200,
       connectTimeoutMs: 2000,
       crossProcessLock: true,
-      lockTtlMs: 15_000,
+      lockTtlMs: 3000,
       lockWaitMs: 40_000,
       lockPollMs: 50,
       errorLogIntervalMs: 30_000,
