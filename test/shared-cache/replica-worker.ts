@@ -4,6 +4,11 @@
  * `node -r @swc-node/register test/shared-cache/replica-worker.ts '<ReplicaInput JSON>'`.
  * It prints `ready` once initialised, waits for a line on stdin (so that all replicas start
  * together), makes `callsPerScope` concurrent calls for each scope and prints a ReplicaResult.
+ *
+ * With `rounds: true` the test drives it instead, one stdin line per round: `round <n> <scope>`
+ * makes n concurrent calls for that scope plus one for every scope of earlier rounds, and
+ * prints `round-done <RoundResult JSON>`; `end` prints the ReplicaResult and exits. So a test can
+ * act (kill a Redis node) between rounds, or while one runs.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -23,15 +28,29 @@ export interface ReplicaInput {
   tenantId: string;
   clientId: string;
   secret: string;
-  /** Redis URL; no shared cache when absent (the per-process baseline). */
+  /** Redis URL; no shared cache when absent and no `cluster` / `sentinel` is given (the per-process baseline). */
   redisUrl?: string;
   encryptionKeys?: { id: string; key: string }[];
-  /** More `cache.shared` options (lock settings), JSON-serialisable ones only. */
-  sharedOptions?: Omit<SharedCacheOptions, 'redisUrl' | 'redisClient' | 'encryptionKeys'>;
+  /** More `cache.shared` options (topology, login, `ca`, lock settings), JSON-serialisable ones only. */
+  sharedOptions?: Omit<
+    SharedCacheOptions,
+    'redisUrl' | 'redisClient' | 'encryptionKeys' | 'passwordProvider'
+  >;
+  /** Driven round by round over stdin (see above) rather than one burst. */
+  rounds?: boolean;
   scopes: string[];
   callsPerScope: number;
   /** Bench mode: one call per scope, one after another, timed (`usPerCall`). */
   sequential?: boolean;
+}
+
+/** What a replica prints after each driven round. */
+export interface RoundResult {
+  calls: number;
+  failed: number;
+  errors: string[];
+  /** Token requests this replica sent so far. */
+  tokenRequests: number;
 }
 
 /** What a replica prints. */
@@ -72,7 +91,9 @@ async function main(): Promise<void> {
           },
         },
         cache:
-          input.redisUrl === undefined
+          input.redisUrl === undefined &&
+          input.sharedOptions?.cluster === undefined &&
+          input.sharedOptions?.sentinel === undefined
             ? undefined
             : {
                 shared: {
@@ -87,6 +108,7 @@ async function main(): Promise<void> {
   const app = await moduleRef.init();
   const tokens = app.get(TokenService);
   process.stdout.write('ready\n');
+  if (input.rounds) return driven(input, tokens, () => app.close());
   await new Promise<void>((resolve) => {
     const lines = createInterface({ input: process.stdin });
     lines.once('line', () => {
@@ -146,6 +168,60 @@ async function main(): Promise<void> {
   result.cacheStats = cacheStats && { ...cacheStats };
   await app.close();
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/** Rounds as the test sends them; every call's failure is counted, none is retried. */
+async function driven(
+  input: ReplicaInput,
+  tokens: TokenService,
+  close: () => Promise<void>,
+): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  const seen: string[] = [];
+  const total: ReplicaResult = {
+    calls: 0,
+    failed: 0,
+    errors: [],
+    errorCodes: [],
+    network: 0,
+    cache: 0,
+    distinctTokens: 0,
+    tokenRequests: 0,
+    storeHits: 0,
+  };
+  for await (const line of lines) {
+    if (line === 'end') break;
+    const [, n, scope] = line.split(' ');
+    const round: RoundResult = { calls: 0, failed: 0, errors: [], tokenRequests: 0 };
+    const targets = [...Array<string>(Number(n)).fill(scope), ...seen];
+    seen.push(scope);
+    await Promise.all(
+      targets.map(async (s) => {
+        round.calls++;
+        try {
+          const t = await tokens.getAccessToken(s);
+          total[t.source]++;
+        } catch (e) {
+          round.failed++;
+          if (round.errors.length < 3) round.errors.push((e as Error).message);
+        }
+      }),
+    );
+    round.tokenRequests = tokens.getStats().tokenRequests;
+    total.calls += round.calls;
+    total.failed += round.failed;
+    total.errors.push(...round.errors.slice(0, 5 - total.errors.length));
+    process.stdout.write(`round-done ${JSON.stringify(round)}\n`);
+  }
+  lines.close();
+  process.stdin.destroy();
+  const stats = tokens.getStats();
+  total.tokenRequests = stats.tokenRequests;
+  total.storeHits = stats.storeHits;
+  const cacheStats = tokens.getCacheStats();
+  total.cacheStats = cacheStats && { ...cacheStats };
+  await close();
+  process.stdout.write(`${JSON.stringify(total)}\n`);
 }
 
 main().catch((e: Error) => {

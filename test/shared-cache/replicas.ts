@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import type { ReplicaInput, ReplicaResult } from './replica-worker';
+import { createInterface } from 'node:readline';
+import type { ReplicaInput, ReplicaResult, RoundResult } from './replica-worker';
 
 /** A replica process, initialised and waiting for `go`. */
 interface Started {
@@ -55,4 +56,85 @@ export async function runReplicas(count: number, input: ReplicaInput): Promise<R
   const started = await Promise.all(Array.from({ length: count }, () => startReplica(input)));
   for (const s of started) s.child.stdin!.end('go\n');
   return Promise.all(started.map((s) => s.result));
+}
+
+/** Replica processes that run a round each time the test says so (`rounds: true` in the input). */
+export interface DrivenReplicas {
+  /**
+   * Every replica makes `calls` concurrent calls for `scope` (and one for each scope of earlier
+   * rounds); each one's result.
+   */
+  round(scope: string, calls: number): Promise<RoundResult[]>;
+  /** Ends the replicas; each one's totals. */
+  end(): Promise<ReplicaResult[]>;
+  /** Kills whatever is still running (afterAll, or a test that failed half-way). */
+  kill(): void;
+}
+
+/**
+ * Starts `count` replicas in driven mode and resolves once all are initialised. A replica that
+ * dies fails the round or the end it was part of with its stderr tail.
+ */
+export async function startDrivenReplicas(
+  count: number,
+  input: ReplicaInput,
+): Promise<DrivenReplicas> {
+  const replicas = Array.from({ length: count }, () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        '@swc-node/register',
+        join(__dirname, 'replica-worker.ts'),
+        JSON.stringify({ ...input, rounds: true }),
+      ],
+      {
+        cwd: join(__dirname, '..', '..'),
+        env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    const waiting: ((line: string) => void)[] = [];
+    const dead = new Promise<never>((_, reject) => {
+      child.on('exit', (code) => reject(new Error(`replica exited with ${code}: ${err}`)));
+    });
+    dead.catch(() => undefined);
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => waiting.shift()?.(line));
+    const next = () =>
+      Promise.race([new Promise<string>((resolve) => waiting.push(resolve)), dead]);
+    return { child, next };
+  });
+  const kill = () => {
+    for (const r of replicas) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+  };
+  try {
+    const ready = await Promise.all(replicas.map((r) => r.next()));
+    if (ready.some((l) => l !== 'ready')) throw new Error(`replica said ${ready.join(', ')}`);
+  } catch (e) {
+    kill();
+    throw e;
+  }
+  return {
+    round: (scope, calls) =>
+      Promise.all(
+        replicas.map(async (r) => {
+          const answer = r.next();
+          r.child.stdin.write(`round ${calls} ${scope}\n`);
+          const line = await answer;
+          return JSON.parse(line.replace(/^round-done /, '')) as RoundResult;
+        }),
+      ),
+    end: () =>
+      Promise.all(
+        replicas.map(async (r) => {
+          const answer = r.next();
+          r.child.stdin.end('end\n');
+          return JSON.parse(await answer) as ReplicaResult;
+        }),
+      ),
+    kill,
+  };
 }

@@ -70,8 +70,10 @@ export class RedisConnection {
   #fatal?: ConfigurationError;
   #retryTimer?: NodeJS.Timeout;
   #retries = 0;
-  #refreshing = false;
+  #refreshing?: Promise<void>;
   #lastRefresh = 0;
+  /** A cluster's slot map has been read (its 'connect'), and it was not closed since. */
+  #mapped = false;
   readonly #readyWaiters = new Set<() => void>();
 
   constructor(
@@ -96,10 +98,11 @@ export class RedisConnection {
     return this.#client;
   }
 
-  /** Whether commands can be sent now (a cluster: its slot map is known). */
+  /** Whether commands can be sent now (a cluster: its slot map has been read). */
   get ready(): boolean {
     const c = this.#client as { isReady?: boolean; isOpen: boolean };
-    return this.#topology === 'cluster' ? c.isOpen : c.isReady === true;
+    // A cluster is "open" from the start of connect(), before it knows a single slot.
+    return this.#topology === 'cluster' ? c.isOpen && this.#mapped : c.isReady === true;
   }
 
   #listen(client: AnyRedisClient): void {
@@ -109,7 +112,8 @@ export class RedisConnection {
     // A cluster reports its nodes apart: a node lost or back, the slot map (re)read.
     c.on('node-error', this.#onNodeError);
     c.on('node-ready', this.#onReady);
-    c.on('connect', this.#onReady);
+    c.on('connect', this.#onMapped);
+    c.on('disconnect', this.#onUnmapped);
     c.on('topology-change', this.#onReady);
   }
 
@@ -119,9 +123,19 @@ export class RedisConnection {
     c.off('ready', this.#onReady);
     c.off('node-error', this.#onNodeError);
     c.off('node-ready', this.#onReady);
-    c.off('connect', this.#onReady);
+    c.off('connect', this.#onMapped);
+    c.off('disconnect', this.#onUnmapped);
     c.off('topology-change', this.#onReady);
   }
+
+  readonly #onMapped = (): void => {
+    this.#mapped = true;
+    this.#onReady();
+  };
+
+  readonly #onUnmapped = (): void => {
+    this.#mapped = false;
+  };
 
   readonly #onError = (e: unknown): void => {
     this.#lost = true;
@@ -132,7 +146,7 @@ export class RedisConnection {
 
   readonly #onNodeError = (e: unknown): void => {
     this.#onError(e);
-    this.#refreshTopology();
+    void this.#refreshTopology();
   };
 
   readonly #onReady = (): void => {
@@ -233,28 +247,34 @@ export class RedisConnection {
    * node-redis would send its slots' commands to the dead address after its replica took over.
    * So after a failure we ask the client to re-read the map from the nodes (at most once per
    * {@link TOPOLOGY_REFRESH_MS}): the dead node is dropped and the promoted replica used.
+   * Resolves when that re-read (or the one under way) is over; at once when there is none to do.
    */
-  #refreshTopology(): void {
-    if (this.#topology !== 'cluster' || this.#closed || this.#refreshing) return;
-    if (Date.now() - this.#lastRefresh < TOPOLOGY_REFRESH_MS) return;
+  #refreshTopology(): Promise<void> {
+    if (this.#topology !== 'cluster' || this.#closed) return Promise.resolve();
+    if (this.#refreshing !== undefined) return this.#refreshing;
+    if (Date.now() - this.#lastRefresh < TOPOLOGY_REFRESH_MS) return Promise.resolve();
     const cluster = this.#client as RedisClusterType;
     const slots = (cluster as unknown as { _slots?: { rediscover?(c: unknown): Promise<void> } })
       ._slots;
     const start =
       cluster.masters.find((m) => m.client?.isReady)?.client ?? cluster.masters[0]?.client;
-    if (typeof slots?.rediscover !== 'function' || start === undefined) return;
-    this.#refreshing = true;
+    if (typeof slots?.rediscover !== 'function' || start === undefined) return Promise.resolve();
     this.#lastRefresh = Date.now();
-    slots
+    this.#refreshing = slots
       .rediscover(start)
       .catch((e: unknown) => this.#reporter.report('re-reading the cluster slot map', e))
       .finally(() => {
-        this.#refreshing = false;
+        this.#refreshing = undefined;
         this.#lastRefresh = Date.now();
       });
+    return this.#refreshing;
   }
 
-  /** Runs one command, bounded in time; never throws. */
+  /**
+   * Runs one command, bounded in time; never throws. On a cluster, a command that fails (not one
+   * that is slow) is sent once more after the slot map was re-read, within the same bound: the
+   * first command after a failover reaches the promoted replica instead of failing.
+   */
   async run<T>(what: string, op: () => Promise<T>): Promise<T | typeof UNAVAILABLE> {
     this.#stats.connected = this.ready;
     if (!this.ready) {
@@ -263,24 +283,32 @@ export class RedisConnection {
       return UNAVAILABLE;
     }
     let timer: NodeJS.Timeout | undefined;
-    // An op that throws at once (a closed client) is a failure like any other.
-    const attempt = (async () => op())();
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new OperationTimeout(what, this.#operationTimeoutMs)),
+        this.#operationTimeoutMs,
+      );
+    });
+    bound.catch(() => undefined);
+    const attempt = () => {
+      // An op that throws at once (a closed client) is a failure like any other; one given up
+      // on may still fail later, and that rejection is nobody's to handle.
+      const p = (async () => op())();
+      p.catch(() => undefined);
+      return Promise.race([p, bound]);
+    };
     try {
-      return await Promise.race([
-        attempt,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new OperationTimeout(what, this.#operationTimeoutMs)),
-            this.#operationTimeoutMs,
-          );
-        }),
-      ]);
+      try {
+        return await attempt();
+      } catch (e) {
+        if (this.#topology !== 'cluster' || e instanceof OperationTimeout) throw e;
+        await Promise.race([this.#refreshTopology(), bound]);
+        return await attempt();
+      }
     } catch (e) {
-      // A command given up on may still fail later: that rejection is nobody's to handle.
-      attempt.catch(() => undefined);
       if (e instanceof OperationTimeout) this.#stats.timeouts++;
       this.#reporter.report(what, e);
-      this.#refreshTopology();
+      void this.#refreshTopology();
       return UNAVAILABLE;
     } finally {
       clearTimeout(timer);

@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { releaseAll, startAll } from '../support/fixtures';
+import { adminCommand, startRedisCluster, type RedisCluster } from '../support/redis-topologies';
+import type { ReplicaInput } from './replica-worker';
+import { runReplicas, startDrivenReplicas, type DrivenReplicas } from './replicas';
+
+/**
+ * The shared cache on a Redis Cluster of 3 masters, each with a replica; 4 replicas of the app in
+ * separate processes, started once for the file and driven round by round. Every key of a token
+ * sits in one slot, the client follows the slot map, and a master's failover costs no caller
+ * anything. Each test uses fresh scopes, so token requests are counted per scope.
+ */
+describe('Shared cache: Redis Cluster (3 masters + 3 replicas)', () => {
+  let authority: DevAuthority;
+  let cluster: RedisCluster;
+  let replicas: DrivenReplicas | undefined;
+  let input: ReplicaInput;
+
+  beforeAll(async () => {
+    [authority, cluster] = await startAll([startDevAuthority(), startRedisCluster()]);
+    const tenant = authority.createTenant();
+    const app = tenant.createApp();
+    input = {
+      authorityUrl: authority.url,
+      caPath: authority.caPath,
+      tenantId: tenant.tenantId,
+      clientId: app.clientId,
+      secret: app.addSecret(),
+      encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
+      sharedOptions: { cluster: { nodes: cluster.urls } },
+      scopes: [],
+      callsPerScope: 0,
+    };
+    replicas = await startDrivenReplicas(4, input);
+  }, 30_000);
+  afterAll(async () => {
+    replicas?.kill();
+    await releaseAll(authority, cluster);
+  });
+
+  function newScopes(n: number, tag: string): string[] {
+    return Array.from({ length: n }, (_, i) => {
+      const appIdUri = `api://cluster-${tag}-${i}-${randomBytes(3).toString('hex')}`;
+      authority.createResource({ appIdUri });
+      return `${appIdUri}/.default`;
+    });
+  }
+
+  const requests = (scope: string) =>
+    authority.countTokenRequests({ clientId: input.clientId, scope });
+
+  /** Token entries (`…t:{…}`) held by each live master. */
+  async function entriesPerMaster(): Promise<number[]> {
+    const live = cluster.masters.filter((m) => m.running);
+    return Promise.all(
+      live.map(async (m) => {
+        const keys = await adminCommand(m.url, ['KEYS', 'client-credentials:t:*']);
+        return keys === '' ? 0 : keys.split(',').length;
+      }),
+    );
+  }
+
+  it('4 processes × 250 cold callers for one token → 1 token request', async () => {
+    const [scope] = newScopes(1, 'one');
+
+    const results = await replicas!.round(scope, 250);
+
+    expect(results.map((r) => r.failed)).toEqual([0, 0, 0, 0]);
+    expect(results.reduce((n, r) => n + r.calls, 0)).toBe(1000);
+    expect(requests(scope)).toBe(1);
+  });
+
+  it('20 scopes, whose entries spread over the masters → 20 token requests', async () => {
+    const before = (await entriesPerMaster()).reduce((a, b) => a + b, 0);
+    const scopes = newScopes(20, 'spread');
+
+    const results = await Promise.all(scopes.map((s) => replicas!.round(s, 25)));
+
+    expect(results.flat().reduce((n, r) => n + r.failed, 0)).toBe(0);
+    expect(scopes.map(requests)).toEqual(scopes.map(() => 1));
+    // Each entry went to the master of its own slot: 20 new entries, on more than one master.
+    const after = await entriesPerMaster();
+    expect(after.reduce((a, b) => a + b, 0) - before).toBe(20);
+    expect(after.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a master killed under load: 0 failed calls, its replica takes over, and the processes share tokens again', async () => {
+    const scopes = newScopes(60, 'failover');
+    let next = 0;
+    let failed = 0;
+    const errors: string[] = [];
+    const round = async () => {
+      for (const r of await replicas!.round(scopes[next++], 50)) {
+        failed += r.failed;
+        errors.push(...r.errors);
+      }
+    };
+
+    // During: rounds keep running while the master dies and its replica is promoted.
+    let failoverDone = false;
+    const failover = cluster.killMaster(cluster.masters[0]).then(() => (failoverDone = true));
+    while (!failoverDone && next < 38) await round();
+    await failover;
+    // Some rounds ran while the master was dead or its replica not yet promoted.
+    expect(next).toBeGreaterThan(1);
+
+    // After: one request per new token again, on every shard (the promoted replica's included):
+    // a process whose slot map still names the dead master re-reads it at its first failure.
+    const after = scopes.slice(next, next + 20);
+    for (let i = 0; i < after.length; i++) await round();
+    expect(after.map(requests)).toEqual(after.map(() => 1));
+    expect({ failed, errors }).toEqual({ failed: 0, errors: [] });
+    const totals = await replicas!.end();
+    replicas = undefined;
+    expect(totals.map((t) => t.failed)).toEqual([0, 0, 0, 0]);
+
+    // A fresh process finds every token written after the failover in the cluster.
+    const [late] = await runReplicas(1, { ...input, scopes: after, callsPerScope: 1 });
+    expect(late).toMatchObject({ failed: 0, network: 0, storeHits: after.length });
+  }, 30_000);
+});
