@@ -1,0 +1,20 @@
+// `nest-client-credentials/testing`: doubles for unit tests and the local authority for end-to-end
+// tests. On its own entry point: production code never loads it (the authority needs @peculiar/x509).
+export { ClientCredentialsTestingModule } from './client-credentials-testing.module';
+export { TokenServiceDouble } from './token-service.double';
+export type {
+  RecordedTokenCall,
+  ScriptedAnswer,
+  TokenServiceDoubleOptions,
+} from './token-service.double';
+export { createLocalApplication, startLocalAuthority } from './local-authority';
+export type {
+  FaultSpec,
+  LocalApp,
+  LocalApplication,
+  LocalAuthority,
+  LocalAuthorityOptions,
+  LocalTenant,
+  RequestLogEntry,
+  TokenRequestFilter,
+} from './local-authority';

@@ -1,0 +1,49 @@
+// The local Entra ID–compatible authority of this repository, shipped in the package's `./testing`
+// entry for users' own end-to-end tests. Imported by relative path: the package is built by tsc,
+// which does not rewrite path aliases.
+import { startDevAuthority } from '../../../../apps/dev-authority/src/core/start';
+import type { App, DevAuthority, Tenant } from '../../../../apps/dev-authority/src/core/types';
+import type { CredentialOptions } from '../client-credentials.options';
+
+export { startDevAuthority as startLocalAuthority };
+export type {
+  App as LocalApp,
+  DevAuthority as LocalAuthority,
+  DevAuthorityOptions as LocalAuthorityOptions,
+  FaultSpec,
+  RequestLogEntry,
+  Tenant as LocalTenant,
+  TokenRequestFilter,
+} from '../../../../apps/dev-authority/src/core/types';
+
+/** A tenant, an app registered in it with a client secret, and the credential that signs in as it. */
+export interface LocalApplication {
+  tenant: Tenant;
+  app: App;
+  /** Options of a `ClientCredentialsModule` credential for this app, trusting the authority's CA. */
+  credential: CredentialOptions;
+  /** The scope of the authority's protected demo API (`<apiUrl>/data` accepts its tokens). */
+  scope: string;
+}
+
+/**
+ * Creates a tenant and an app with a client secret at `authority`, and the credential options that
+ * point `ClientCredentialsModule` at it (authority host, tenant, client id, secret, CA).
+ * @publicApi
+ */
+export function createLocalApplication(authority: DevAuthority): LocalApplication {
+  const tenant = authority.createTenant();
+  const app = tenant.createApp();
+  return {
+    tenant,
+    app,
+    credential: {
+      authorityHost: authority.url,
+      tenantId: tenant.tenantId,
+      clientId: app.clientId,
+      ca: authority.caPem,
+      sources: [{ type: 'secret', secret: app.addSecret() }],
+    },
+    scope: authority.apiScope,
+  };
+}
