@@ -1,0 +1,144 @@
+import type { AccessToken } from '../access-token';
+import type { TokenService } from '../token.service';
+import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from './challenge';
+import { OriginPolicy } from './origin-policy';
+
+/** The `fetch` this integration wraps: the global one, or undici's `fetch` (same shape). */
+export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+/**
+ * Options of {@link createAuthenticatedFetch}.
+ * @publicApi
+ */
+export interface AuthenticatedFetchOptions extends TokenTarget {
+  /**
+   * The API's base URL: its origin is the only one its token is sent to (https). Relative paths
+   * resolve under it; an absolute URL of another origin is refused.
+   */
+  baseUrl: string;
+  /**
+   * Allow plain http to a loopback host (127.0.0.1, localhost, [::1]) — a local test API.
+   * @default false
+   */
+  allowInsecureLoopback?: boolean;
+  /** The fetch to wrap, e.g. undici's. @default globalThis.fetch */
+  fetch?: FetchFunction;
+  /**
+   * Passed to every request as `dispatcher` (an undici `Agent` with a private CA, a proxy agent).
+   * @default none: the fetch's own
+   */
+  dispatcher?: unknown;
+  /**
+   * Redirects followed. A redirect to another origin is followed without the token.
+   * @default 5
+   */
+  maxRedirects?: number;
+}
+
+/** A `fetch` that authenticates to one API; `input` is a path under its base URL or a URL on it. */
+export type AuthenticatedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A `fetch` for one API with its token from the cache on every request:
+ * - 401 `invalid_token`: one replacement token (shared by every caller refused the same token) and
+ *   one re-send; 401 `insufficient_claims` (CAE): a token with the challenge's claims, one re-send;
+ *   any other status, including 403, is returned as is;
+ * - the token goes to the API's own origin only, over https; a redirect to another origin is
+ *   followed without it;
+ * - a request whose body is a stream is not re-sent (it cannot be read twice): its 401 is returned.
+ *
+ * @example
+ * const orders = createAuthenticatedFetch(tokens, { baseUrl: 'https://orders.contoso.com/api', scopes: 'api://orders/.default' });
+ * const res = await orders('items?top=10');
+ * @publicApi
+ */
+export function createAuthenticatedFetch(
+  tokens: TokenService,
+  options: AuthenticatedFetchOptions,
+): AuthenticatedFetch {
+  const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
+  const send = options.fetch ?? globalThis.fetch;
+  const maxRedirects = options.maxRedirects ?? 5;
+  const target: TokenTarget = {
+    scopes: options.scopes,
+    credential: options.credential,
+    tenantId: options.tenantId,
+  };
+  // Not part of the DOM RequestInit type: undici's fetch (and Node's) read it.
+  const extra = (
+    options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }
+  ) as RequestInit;
+
+  /** Sends with the token, following redirects: the token only ever goes to the API's origin. */
+  const sendWith = async (url: URL, init: RequestInit, token: AccessToken): Promise<Response> => {
+    let current = url;
+    let method = (init.method ?? 'GET').toUpperCase();
+    let body = init.body;
+    let carry = true;
+    for (let redirects = 0; ; redirects++) {
+      const headers = new Headers(init.headers);
+      carry &&= policy.mayCarryToken(current);
+      if (carry) headers.set('authorization', `${token.tokenType} ${token.token}`);
+      else headers.delete('authorization');
+      if (body === undefined) headers.delete('content-type');
+      const res = await send(current, {
+        ...init,
+        ...extra,
+        method,
+        body,
+        headers,
+        redirect: 'manual',
+      });
+      const location = res.headers.get('location');
+      if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') return res;
+      if (init.redirect === 'error' || redirects >= maxRedirects) {
+        await res.body?.cancel();
+        throw new TypeError(`fetch failed: too many redirects or redirect not allowed`);
+      }
+      await res.body?.cancel();
+      current = new URL(location, current);
+      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+        method = method === 'HEAD' ? 'HEAD' : 'GET';
+        body = undefined;
+      }
+    }
+  };
+
+  return async (input, init = {}) => {
+    const url = policy.resolve(input, init.method);
+    const signal = init.signal ?? undefined;
+    const first = await tokens.getAccessToken(target.scopes, {
+      credential: target.credential,
+      tenantId: target.tenantId,
+      signal,
+    });
+    const res = await sendWith(url, init, first);
+    if (res.status !== 401 || !replayable(init.body)) return res;
+    const next = await tokenAfterChallenge(
+      tokens,
+      target,
+      first,
+      parseBearerChallenge(res.headers.get('www-authenticate')),
+      signal,
+    );
+    if (next === undefined) return res;
+    await res.body?.cancel();
+    return sendWith(url, init, next);
+  };
+}
+
+/** Whether a body can be sent a second time (a stream cannot). */
+function replayable(body: RequestInit['body']): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    body instanceof Blob ||
+    body instanceof FormData
+  );
+}

@@ -1,0 +1,124 @@
+// Types only: axios is an optional peer, never loaded by this library — the app passes its instance.
+import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+import type { AccessToken } from '../../access-token';
+import type { TokenService } from '../../token.service';
+import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from '../challenge';
+import { OriginPolicy } from '../origin-policy';
+
+/**
+ * Options of {@link useClientCredentials}.
+ * @publicApi
+ */
+export interface AxiosClientCredentialsOptions extends TokenTarget {
+  /**
+   * The API's base URL: requests to its origin (https) get its token; requests to any other origin
+   * go out untouched, without it.
+   */
+  baseUrl: string;
+  /**
+   * Allow plain http to a loopback host (127.0.0.1, localhost, [::1]) — a local test API.
+   * @default false
+   */
+  allowInsecureLoopback?: boolean;
+}
+
+/** What the interceptors keep on a request's config (a plain key: axios keeps it on a re-send). */
+interface CallState {
+  token?: AccessToken;
+  retried?: boolean;
+}
+type Config = InternalAxiosRequestConfig & { clientCredentials?: CallState };
+type RedirectOptions = {
+  headers?: Record<string, unknown>;
+  href?: string;
+  protocol?: string;
+  host?: string;
+};
+
+/**
+ * Authenticates an axios instance (or `@nestjs/axios`'s `HttpService.axiosRef`) to one API:
+ * `Authorization` from the token cache on every request to its origin; after a 401
+ * `invalid_token` one replacement token (shared by every caller refused the same token) and one
+ * re-send; after a 401 `insufficient_claims` (CAE) a token with the challenge's claims and one
+ * re-send; a 403 is never retried. A redirect to another origin is followed without the token.
+ * Returns a function that removes the interceptors.
+ *
+ * @example
+ * // In a provider of a module importing HttpModule:
+ * constructor(http: HttpService, tokens: TokenService) {
+ *   useClientCredentials(http.axiosRef, tokens, { baseUrl: 'https://orders.contoso.com', scopes: 'api://orders/.default' });
+ * }
+ * @publicApi
+ */
+export function useClientCredentials(
+  instance: AxiosInstance,
+  tokens: TokenService,
+  options: AxiosClientCredentialsOptions,
+): () => void {
+  const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
+  const target: TokenTarget = {
+    scopes: options.scopes,
+    credential: options.credential,
+    tenantId: options.tenantId,
+  };
+  const request = instance.interceptors.request.use(async (config: Config) => {
+    const url = new URL(instance.getUri(config));
+    if (!policy.mayCarryToken(url)) return config;
+    const state = (config.clientCredentials ??= {});
+    state.token ??= await tokens.getAccessToken(target.scopes, {
+      credential: target.credential,
+      tenantId: target.tenantId,
+      signal: config.signal as AbortSignal | undefined,
+    });
+    config.headers.set('Authorization', `${state.token.tokenType} ${state.token.token}`);
+    const theirs = config.beforeRedirect;
+    // follow-redirects keeps Authorization on a subdomain; the token stays on this exact origin.
+    config.beforeRedirect = (redirect, responseDetails, requestDetails) => {
+      const options = redirect as RedirectOptions;
+      let origin: string | undefined;
+      try {
+        origin = new URL(options.href ?? `${options.protocol}//${options.host}`).origin;
+      } catch {
+        origin = undefined;
+      }
+      if (origin !== policy.origin && options.headers !== undefined) {
+        for (const name of Object.keys(options.headers)) {
+          if (name.toLowerCase() === 'authorization') delete options.headers[name];
+        }
+      }
+      theirs?.(redirect, responseDetails, requestDetails);
+    };
+    return config;
+  });
+  /** A re-send after a 401 that a new token can answer, else undefined. */
+  const retry = async (config: Config | undefined, res: AxiosResponse | undefined) => {
+    const state = config?.clientCredentials;
+    if (res?.status !== 401 || state?.token === undefined || state.retried) return undefined;
+    const header = res.headers['www-authenticate'] as string | string[] | undefined;
+    const next = await tokenAfterChallenge(
+      tokens,
+      target,
+      state.token,
+      parseBearerChallenge(header),
+      config?.signal as AbortSignal | undefined,
+    );
+    if (next === undefined) return undefined;
+    return instance.request({
+      ...config,
+      clientCredentials: { token: next, retried: true },
+    } as Config);
+  };
+  // A 401 arrives as an error by default, as a response when validateStatus accepts it.
+  const response = instance.interceptors.response.use(
+    async (res: AxiosResponse) => (await retry(res.config as Config, res)) ?? res,
+    async (error: AxiosError) => {
+      const again = await retry(error.config as Config | undefined, error.response);
+      if (again === undefined) throw error;
+      return again;
+    },
+  );
+  return () => {
+    instance.interceptors.request.eject(request);
+    instance.interceptors.response.eject(response);
+  };
+}

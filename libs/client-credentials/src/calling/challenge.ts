@@ -1,0 +1,86 @@
+import type { AccessToken } from '../access-token';
+import type { TokenService } from '../token.service';
+
+/** The parameters of a `WWW-Authenticate: Bearer …` challenge (RFC 6750 §3, RFC 9470 claims). */
+export interface BearerChallenge {
+  /** `invalid_token`, `insufficient_claims`, `insufficient_scope`, … (absent when none was sent). */
+  readonly error?: string;
+  readonly errorDescription?: string;
+  /** `claims` decoded from base64: a JSON claims request (continuous access evaluation). */
+  readonly claims?: string;
+}
+
+/** Which token a call uses: scopes, credential and tenant. */
+export interface TokenTarget {
+  /** The API's scope, e.g. `api://orders/.default`. */
+  readonly scopes: string | readonly string[];
+  /** Credential name. @default the default credential */
+  readonly credential?: string;
+  /** Tenant of the tokens. @default the credential's tenant */
+  readonly tenantId?: string;
+}
+
+/**
+ * The Bearer challenge of a `WWW-Authenticate` header (or headers), undefined without one. Other
+ * schemes in the same header are skipped; quoted values may hold commas and escaped quotes.
+ */
+export function parseBearerChallenge(
+  header: string | readonly string[] | null | undefined,
+): BearerChallenge | undefined {
+  const text = Array.isArray(header) ? header.join(', ') : (header as string | null | undefined);
+  if (!text) return undefined;
+  const bearer = /(?:^|,)\s*Bearer(?:\s+|$)/i.exec(text);
+  if (bearer === null) return undefined;
+  const params: Record<string, string> = {};
+  const param = /\s*([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?/y;
+  param.lastIndex = bearer.index + bearer[0].length;
+  for (let m = param.exec(text); m !== null; m = param.exec(text)) {
+    // The next scheme starts: `…, Basic realm="x"` has a token with no `=` before it.
+    params[m[1].toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3];
+  }
+  return {
+    error: params.error,
+    errorDescription: params.error_description,
+    claims: decodeClaims(params.claims),
+  };
+}
+
+/** A challenge's `claims`: base64 (standard or url-safe) of a JSON object, else undefined. */
+function decodeClaims(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const text = Buffer.from(value, 'base64').toString('utf8');
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? text
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The token to re-send a request with after the API answered 401, or undefined when no new
+ * token can help (the caller then gets the 401):
+ * - `insufficient_claims` with `claims` (a CAE claims challenge): a token requested with those
+ *   claims, and the refused token is no longer served to anyone;
+ * - `invalid_token`: a replacement of the refused token (revoked, say) — one token request for all
+ *   the callers that were refused it, in every replica sharing the cache.
+ */
+export async function tokenAfterChallenge(
+  tokens: TokenService,
+  target: TokenTarget,
+  refused: AccessToken,
+  challenge: BearerChallenge | undefined,
+  signal?: AbortSignal,
+): Promise<AccessToken | undefined> {
+  const options = { credential: target.credential, tenantId: target.tenantId, signal };
+  if (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined) {
+    tokens.forgetRefusedToken(target.scopes, refused.token, options);
+    return tokens.getAccessTokenWithClaims(target.scopes, challenge.claims, options);
+  }
+  if (challenge?.error === 'invalid_token') {
+    return tokens.replaceRefusedToken(target.scopes, refused.token, options);
+  }
+  return undefined;
+}

@@ -1,0 +1,204 @@
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { TokenService } from '../token.service';
+import {
+  createAuthenticatedFetch,
+  type AuthenticatedFetch,
+  type FetchFunction,
+} from '../calling/authenticated-fetch';
+import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
+import { parseBearerChallenge } from '../calling/challenge';
+import { DEFAULT_API_TIMEOUT_MS, type DownstreamApiOptions } from './downstream-api.options';
+
+/** Connections per API origin. */
+const MAX_CONNECTIONS = 16;
+
+/**
+ * Per-call options of {@link DownstreamApi}.
+ * @publicApi
+ */
+export interface DownstreamCallOptions {
+  /** Query parameters, appended to the path. */
+  query?: Record<string, string | number | boolean | undefined>;
+  /** Extra headers (`Authorization` is always the API's token). */
+  headers?: Record<string, string>;
+  /** Stop waiting. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A named downstream API: JSON over https with its token from the cache, the 401 and claims
+ * challenge handling of {@link createAuthenticatedFetch}, and typed errors. Inject it with
+ * `@InjectDownstreamApi('orders')`.
+ * @publicApi
+ */
+export class DownstreamApi {
+  readonly #agent: Agent;
+  readonly #fetch: AuthenticatedFetch;
+  readonly #timeoutMs: number;
+
+  constructor(
+    /** Its name in the configuration. */
+    readonly name: string,
+    options: DownstreamApiOptions,
+    tokens: TokenService,
+  ) {
+    const ca = options.ca === undefined ? undefined : [...rootCertificates, ...[options.ca].flat()];
+    // A bounded, kept-alive pool: a burst of calls queues on a few connections instead of opening
+    // (and TLS-handshaking) one each.
+    this.#agent = new Agent({
+      connections: MAX_CONNECTIONS,
+      connect: ca === undefined ? {} : { ca },
+    });
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    try {
+      this.#fetch = createAuthenticatedFetch(tokens, {
+        baseUrl: options.baseUrl,
+        scopes: options.scopes,
+        credential: options.credential,
+        tenantId: options.tenantId,
+        allowInsecureLoopback: options.allowInsecureLoopback,
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher: this.#agent,
+      });
+    } catch (e) {
+      void this.#agent.close();
+      throw e;
+    }
+  }
+
+  /** GET `path` (relative to the base URL); resolves to the parsed JSON (undefined for 204). */
+  get<T = unknown>(path: string, options?: DownstreamCallOptions): Promise<T> {
+    return this.request<T>('GET', path, undefined, options);
+  }
+
+  /** POST `body` as JSON. */
+  post<T = unknown>(path: string, body?: unknown, options?: DownstreamCallOptions): Promise<T> {
+    return this.request<T>('POST', path, body, options);
+  }
+
+  /** PUT `body` as JSON. */
+  put<T = unknown>(path: string, body?: unknown, options?: DownstreamCallOptions): Promise<T> {
+    return this.request<T>('PUT', path, body, options);
+  }
+
+  /** PATCH `body` as JSON. */
+  patch<T = unknown>(path: string, body?: unknown, options?: DownstreamCallOptions): Promise<T> {
+    return this.request<T>('PATCH', path, body, options);
+  }
+
+  /** DELETE. */
+  delete<T = unknown>(path: string, options?: DownstreamCallOptions): Promise<T> {
+    return this.request<T>('DELETE', path, undefined, options);
+  }
+
+  /**
+   * Any method; `body` is sent as JSON when given.
+   * @throws DownstreamApiError for an error status, a non-JSON answer, an unreachable API or a
+   * refused origin; the token service's errors when no token can be had
+   */
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: DownstreamCallOptions = {},
+  ): Promise<T> {
+    const target = withQuery(path, options.query);
+    const where: DownstreamApiErrorContext = { api: this.name, method, path: target.split('?')[0] };
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal =
+      options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await this.#fetch(target, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
+      });
+    } catch (e) {
+      if (e instanceof DownstreamApiError || !(e instanceof Error) || isOurs(e)) throw e;
+      const timedOut = timeout.aborted && !options.signal?.aborted;
+      throw new DownstreamApiError(
+        'api_unreachable',
+        `${method} ${where.path} of API '${this.name}' ${timedOut ? `did not answer within ${this.#timeoutMs} ms` : `failed: ${causeOf(e)}`}.`,
+        { ...where, cause: e },
+      );
+    }
+    const text = await res.text();
+    const parsed = parseJson(text);
+    if (res.ok) {
+      if (text === '') return undefined as T;
+      if (parsed.ok) return parsed.value as T;
+      throw new DownstreamApiError(
+        'api_invalid_response',
+        `${method} ${where.path} of API '${this.name}' answered ${res.status} with a body that is not JSON.`,
+        { ...where, status: res.status, body: text.slice(0, 2000) },
+      );
+    }
+    const challenge = res.headers.get('www-authenticate') ?? undefined;
+    const error = parseBearerChallenge(challenge)?.error;
+    const context = {
+      ...where,
+      status: res.status,
+      body: parsed.ok ? parsed.value : text.slice(0, 2000),
+      challenge,
+    };
+    if (res.status === 403 && error === 'insufficient_scope') {
+      throw new DownstreamApiError(
+        'api_forbidden',
+        `${method} ${where.path} of API '${this.name}' was refused: 403 insufficient_scope.`,
+        context,
+      );
+    }
+    if (res.status === 401) {
+      throw new DownstreamApiError(
+        'api_unauthorized',
+        `${method} ${where.path} of API '${this.name}' refused the token: 401${error === undefined ? '' : ` ${error}`}.`,
+        context,
+      );
+    }
+    throw new DownstreamApiError(
+      'api_error',
+      `${method} ${where.path} of API '${this.name}' answered ${res.status}.`,
+      context,
+    );
+  }
+
+  /** Closes its connections. */
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name };
+  }
+}
+
+/** Errors of the token service pass through as they are (they are typed already). */
+function isOurs(e: Error): boolean {
+  return typeof (e as { code?: unknown }).code === 'string' && 'hint' in e;
+}
+
+function causeOf(e: Error): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? e.message;
+}
+
+function withQuery(path: string, query: DownstreamCallOptions['query']): string {
+  if (query === undefined) return path;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.append(k, String(v));
+  const q = params.toString();
+  return q === '' ? path : `${path}${path.includes('?') ? '&' : '?'}${q}`;
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}

@@ -1,0 +1,132 @@
+import {
+  ConfigurableModuleBuilder,
+  Inject,
+  Injectable,
+  Module,
+  type DynamicModule,
+  type OnApplicationShutdown,
+  type Provider,
+} from '@nestjs/common';
+import { TokenService } from '../token.service';
+import { DownstreamApiError } from '../calling/calling.errors';
+import { DownstreamApi } from './downstream-api.client';
+import { getDownstreamApiToken } from './downstream-api.decorator';
+import { resolveDownstreamApis, type DownstreamApiModuleOptions } from './downstream-api.options';
+
+const {
+  ConfigurableModuleClass,
+  MODULE_OPTIONS_TOKEN: DOWNSTREAM_API_OPTIONS,
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- used for its type only
+  OPTIONS_TYPE,
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- used for its type only
+  ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<DownstreamApiModuleOptions>()
+  .setClassMethodName('forRoot')
+  .build();
+
+/** Options of `DownstreamApiModule.forRootAsync()`. */
+export type DownstreamApiModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
+
+/**
+ * The configured downstream APIs by name; each is created once, validated at start-up, and
+ * closed at shutdown.
+ * @publicApi
+ */
+@Injectable()
+export class DownstreamApis implements OnApplicationShutdown {
+  readonly #apis = new Map<string, DownstreamApi>();
+
+  constructor(
+    @Inject(DOWNSTREAM_API_OPTIONS) options: DownstreamApiModuleOptions,
+    tokens: TokenService,
+  ) {
+    const apis = resolveDownstreamApis(options?.apis, 'apis');
+    try {
+      for (const [name, api] of Object.entries(apis)) {
+        this.#apis.set(name, new DownstreamApi(name, api, tokens));
+      }
+    } catch (e) {
+      void this.onApplicationShutdown();
+      throw e;
+    }
+  }
+
+  /**
+   * The API named `name`.
+   * @throws DownstreamApiError `api_error` naming the configured APIs when there is none
+   */
+  get(name: string): DownstreamApi {
+    const api = this.#apis.get(name);
+    if (api === undefined) {
+      throw new DownstreamApiError(
+        'api_error',
+        `No downstream API named '${name}': configured are ${[...this.#apis.keys()].join(', ') || 'none'}.`,
+        { api: name },
+      );
+    }
+    return api;
+  }
+
+  /** Names of the configured APIs. */
+  get names(): string[] {
+    return [...this.#apis.keys()];
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.#apis.values()].map((a) => a.close()));
+  }
+}
+
+function namedProviders(names: readonly string[]): Provider[] {
+  return names.map((name) => ({
+    provide: getDownstreamApiToken(name),
+    useFactory: (apis: DownstreamApis) => apis.get(name),
+    inject: [DownstreamApis],
+  }));
+}
+
+/**
+ * Named downstream APIs called with the app's own tokens. It needs `TokenService`: register
+ * `ClientCredentialsModule.forRoot({ ..., isGlobal: true })` (or pass `imports` to `forRootAsync`). `forRoot` provides each named
+ * API for `@InjectDownstreamApi(name)`; with `forRootAsync` list the names with `forFeature`.
+ *
+ * @example
+ * DownstreamApiModule.forRoot({ apis: { orders: { baseUrl: 'https://orders.contoso.com/api', scopes: 'api://orders/.default' } } })
+ * @example
+ * DownstreamApiModule.forRootAsync({ inject: [ConfigService], useFactory: (c: ConfigService) => downstreamApisFromConfig(c.get('clientCredentials')) }),
+ * DownstreamApiModule.forFeature('orders'),
+ * @publicApi
+ */
+@Module({})
+export class DownstreamApiModule extends ConfigurableModuleClass {
+  static forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
+    const base = super.forRoot(options);
+    const named = namedProviders(Object.keys(options.apis ?? {}));
+    return {
+      ...base,
+      global: true,
+      providers: [...(base.providers ?? []), DownstreamApis, ...named],
+      exports: [DownstreamApis, ...named.map((p) => (p as { provide: string }).provide)],
+    };
+  }
+
+  static forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    const base = super.forRootAsync(options);
+    return {
+      ...base,
+      global: true,
+      providers: [...(base.providers ?? []), DownstreamApis],
+      exports: [DownstreamApis],
+    };
+  }
+
+  /** Provides the named APIs (configured by `forRootAsync`) for `@InjectDownstreamApi(name)`. */
+  static forFeature(...names: string[]): DynamicModule {
+    const named = namedProviders(names);
+    return {
+      module: DownstreamApiModule,
+      providers: named,
+      exports: named.map((p) => (p as { provide: string }).provide),
+    };
+  }
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+import { formatPath } from '../options.validation';
+
+/**
+ * One downstream API: where it is and which token it takes.
+ * @publicApi
+ */
+export interface DownstreamApiOptions {
+  /** Base URL (https); its origin is the only one the API's token is sent to. */
+  baseUrl: string;
+  /** The API's scope, e.g. `api://orders/.default`. */
+  scopes: string | string[];
+  /** Credential name. @default the default credential */
+  credential?: string;
+  /** Tenant of the tokens. @default the credential's tenant */
+  tenantId?: string;
+  /**
+   * Longest a call may take, token included.
+   * @default 30000
+   */
+  timeoutMs?: number;
+  /**
+   * Allow plain http to a loopback host (127.0.0.1, localhost, [::1]) — a local test API.
+   * @default false
+   */
+  allowInsecureLoopback?: boolean;
+  /** Extra CA certificates (PEM) to trust for this API, added to the public roots. */
+  ca?: string | string[];
+}
+
+/**
+ * Options of {@link DownstreamApiModule}: the downstream APIs by name.
+ * @publicApi
+ */
+export interface DownstreamApiModuleOptions {
+  apis: Record<string, DownstreamApiOptions>;
+}
+
+/** The default of {@link DownstreamApiOptions.timeoutMs}. */
+export const DEFAULT_API_TIMEOUT_MS = 30_000;
+
+const text = (fix: string) =>
+  z
+    .string({ error: (i) => (i.input === undefined ? `is required — ${fix}` : 'must be a string') })
+    .trim()
+    .min(1, { error: `must not be empty — ${fix}` });
+
+const api = z
+  .strictObject({
+    baseUrl: text('set the API base URL, e.g. https://orders.contoso.com/api').refine(
+      (v) => URL.canParse(v),
+      { error: 'must be a URL, e.g. https://orders.contoso.com/api' },
+    ),
+    scopes: z.union([text("set the API's scope"), z.array(text("set the API's scope")).min(1)], {
+      error: "must be the API's scope (or a list), e.g. 'api://orders/.default'",
+    }),
+    credential: text('name a configured credential, or leave it out').optional(),
+    tenantId: text('set a tenant id, or leave it out').optional(),
+    timeoutMs: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be at least 1' })
+      .max(600_000, { error: 'must be at most 600000' })
+      .optional(),
+    allowInsecureLoopback: z.boolean({ error: 'must be true or false' }).optional(),
+    ca: z.union([z.string(), z.array(z.string())]).optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (!URL.canParse(a.baseUrl)) return;
+    const url = new URL(a.baseUrl);
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+    if (
+      url.protocol !== 'https:' &&
+      !(url.protocol === 'http:' && loopback && a.allowInsecureLoopback)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['baseUrl'],
+        message:
+          'must be https: the API token is sent only over https (plain http only to a loopback host with allowInsecureLoopback: true)',
+      });
+    }
+    if (url.username || url.password || url.search || url.hash) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['baseUrl'],
+        message: 'must not hold credentials, a query or a fragment',
+      });
+    }
+  });
+
+/** The schema of `downstreamApis` in a configuration document (name → API). */
+export const downstreamApisSchema = z.record(z.string(), api, {
+  error: 'must be an object of named APIs, e.g. { orders: { baseUrl, scopes } }',
+});
+
+/**
+ * Validates downstream APIs (from module options or a configuration document): every problem at
+ * once, each naming its path (`downstreamApis.orders.baseUrl`) and how to fix it.
+ * @throws ConfigurationError
+ */
+export function resolveDownstreamApis(
+  apis: unknown,
+  path = 'downstreamApis',
+): Record<string, DownstreamApiOptions> {
+  const parsed = downstreamApisSchema.safeParse(apis ?? {});
+  if (!parsed.success) {
+    throw new ConfigurationError(
+      parsed.error.issues.map((i) => `${formatPath([path, ...i.path])}: ${i.message}`),
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * The `downstreamApis` of a configuration document (the same document as the credentials'),
+ * validated, for `DownstreamApiModule.forRootAsync`.
+ *
+ * @example
+ * DownstreamApiModule.forRootAsync({
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => downstreamApisFromConfig(config.get('clientCredentials')),
+ * })
+ * @throws ConfigurationError
+ * @publicApi
+ */
+export function downstreamApisFromConfig(document: unknown): DownstreamApiModuleOptions {
+  const doc = (document ?? {}) as { downstreamApis?: unknown };
+  return { apis: resolveDownstreamApis(doc.downstreamApis) };
+}

@@ -1,0 +1,261 @@
+import { HttpModule, HttpService } from '@nestjs/axios';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import axios, { type AxiosInstance } from 'axios';
+import { Agent as HttpsAgent } from 'node:https';
+import { firstValueFrom } from 'rxjs';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { ClientCredentialsModule, TokenService } from '@app/client-credentials';
+import {
+  createAuthenticatedFetch,
+  DownstreamApiError,
+  type FetchFunction,
+} from '@app/client-credentials/calling';
+import { useClientCredentials } from '@app/client-credentials/calling/axios';
+import {
+  DownstreamApiModule,
+  getDownstreamApiToken,
+  type DownstreamApi,
+} from '@app/client-credentials/downstream-api';
+import { CapturingLogger } from '../support/capturing-logger';
+import { releaseAll, startAll } from '../support/fixtures';
+import { localCredential } from '../support/token-app';
+import { revokeTokens } from './control';
+import { createTestPki, RecordingServer, type TestPki } from './recording-server';
+
+type Kind = 'fetch' | 'axios' | '@nestjs/axios' | 'downstream-api';
+/** What a call came back with, whichever integration made it. */
+interface Answer {
+  status: number;
+  body?: unknown;
+  error?: unknown;
+}
+
+/**
+ * The three integrations (fetch/undici, axios and @nestjs/axios, named downstream APIs) end to end
+ * against the local authority's protected API over HTTPS, which validates every token; the
+ * authority's own log counts token requests and API calls.
+ */
+describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
+  'calling APIs with %s',
+  (kind) => {
+    let authority: DevAuthority;
+    let pki: TestPki;
+    let origin: RecordingServer;
+    let other: RecordingServer;
+    let app: INestApplicationContext | undefined;
+    const closers: (() => Promise<unknown>)[] = [];
+
+    beforeAll(async () => {
+      pki = await createTestPki();
+      [authority, origin, other] = await startAll([
+        startDevAuthority(),
+        RecordingServer.start(pki),
+        RecordingServer.start(pki),
+      ]);
+    });
+    afterEach(async () => {
+      for (const close of closers.splice(0)) await close();
+      await app?.close();
+      app = undefined;
+    });
+    afterAll(() => releaseAll(origin, other, authority));
+
+    /** An app with its own registration; `call(api, path)` goes through the integration under test. */
+    async function start(roles?: string[]) {
+      const tenant = authority.createTenant();
+      const reg = tenant.createApp(roles === undefined ? {} : { roles });
+      const secret = reg.addSecret();
+      const ca = [authority.caPem, pki.caPem];
+      const bases = { demo: authority.apiUrl, origin: origin.url };
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          ClientCredentialsModule.forRoot({
+            isGlobal: true,
+            logger: new CapturingLogger(),
+            credentials: {
+              api: localCredential(authority, tenant.tenantId, reg.clientId, [
+                { type: 'secret', secret },
+              ]),
+            },
+          }),
+          DownstreamApiModule.forRoot({
+            apis: {
+              demo: { baseUrl: bases.demo, scopes: authority.apiScope, ca },
+              origin: { baseUrl: bases.origin, scopes: authority.apiScope, ca },
+            },
+          }),
+          HttpModule.register({ httpsAgent: new HttpsAgent({ ca, keepAlive: true }) }),
+        ],
+      }).compile();
+      app = await moduleRef.init();
+      const tokens = app.get(TokenService);
+      const call = caller(kind, app, tokens, bases, ca);
+      const tokenRequests = () => authority.countTokenRequests({ clientId: reg.clientId });
+      const apiCalls = () =>
+        authority.log.filter((e) => e.target === 'api' && e.clientId === reg.clientId).length;
+      return {
+        tenantId: tenant.tenantId,
+        clientId: reg.clientId,
+        tokens,
+        call,
+        tokenRequests,
+        apiCalls,
+      };
+    }
+
+    function caller(
+      k: Kind,
+      nest: INestApplicationContext,
+      tokens: TokenService,
+      bases: Record<'demo' | 'origin', string>,
+      ca: string[],
+    ): (api: 'demo' | 'origin', path: string) => Promise<Answer> {
+      if (k === 'fetch') {
+        const dispatcher = new Agent({ connections: 16, connect: { ca } });
+        closers.push(() => dispatcher.close());
+        const fetches = Object.fromEntries(
+          (['demo', 'origin'] as const).map((api) => [
+            api,
+            createAuthenticatedFetch(tokens, {
+              baseUrl: bases[api],
+              scopes: authority.apiScope,
+              fetch: undiciFetch as unknown as FetchFunction,
+              dispatcher,
+            }),
+          ]),
+        );
+        return async (api, path) => {
+          const res = await fetches[api](path);
+          return { status: res.status, body: await res.json() };
+        };
+      }
+      if (k === 'axios' || k === '@nestjs/axios') {
+        const http = k === 'axios' ? undefined : nest.get(HttpService);
+        const instance: AxiosInstance =
+          http?.axiosRef ?? axios.create({ httpsAgent: new HttpsAgent({ ca, keepAlive: true }) });
+        for (const api of ['demo', 'origin'] as const) {
+          const eject = useClientCredentials(instance, tokens, {
+            baseUrl: bases[api],
+            scopes: authority.apiScope,
+          });
+          closers.push(async () => eject());
+        }
+        return async (api, path) => {
+          const url = `${bases[api]}/${path}`;
+          try {
+            const res = http ? await firstValueFrom(http.get(url)) : await instance.get(url);
+            return { status: res.status, body: res.data };
+          } catch (e) {
+            const status = (e as { response?: { status: number } }).response?.status;
+            if (status === undefined) throw e;
+            return { status, error: e };
+          }
+        };
+      }
+      return async (api, path) => {
+        const client = nest.get<DownstreamApi>(getDownstreamApiToken(api));
+        try {
+          return { status: 200, body: await client.get(path) };
+        } catch (e) {
+          if (!(e instanceof DownstreamApiError) || e.status === undefined) throw e;
+          return { status: e.status, error: e };
+        }
+      };
+    }
+
+    it('sends the token from the cache: one token request for many calls', async () => {
+      const { call, tokenRequests, apiCalls } = await start();
+      for (let i = 0; i < 5; i++) {
+        const answer = await call('demo', 'data');
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatchObject({ ok: true });
+      }
+      expect(tokenRequests()).toBe(1);
+      expect(apiCalls()).toBe(5);
+    });
+
+    it.each(['invalid_token', 'insufficient_claims'] as const)(
+      'a token revoked with %s costs one token request and one re-send',
+      async (challenge) => {
+        const { tenantId, clientId, call, tokenRequests, apiCalls } = await start();
+        expect((await call('demo', 'data')).status).toBe(200);
+        await revokeTokens(authority, tenantId, clientId, challenge);
+        authority.resetLog();
+
+        expect((await call('demo', 'data')).status).toBe(200);
+        expect(tokenRequests()).toBe(1);
+        expect(apiCalls()).toBe(2);
+        const refused = authority.log.filter((e) => e.target === 'api' && e.status === 401);
+        expect(refused).toHaveLength(1);
+
+        // The replacement serves the next calls (after a claims challenge, plain callers get one
+        // fresh token without claims: the claims token is never theirs).
+        expect((await call('demo', 'data')).status).toBe(200);
+        expect((await call('demo', 'data')).status).toBe(200);
+        expect(tokenRequests()).toBe(challenge === 'invalid_token' ? 1 : 2);
+        expect(apiCalls()).toBe(4);
+      },
+    );
+
+    it.each(['invalid_token', 'insufficient_claims'] as const)(
+      '1,000 concurrent calls across a revocation (%s) send one token request',
+      async (challenge) => {
+        const { tenantId, clientId, call, tokenRequests, apiCalls } = await start();
+        expect((await call('demo', 'data')).status).toBe(200);
+        await revokeTokens(authority, tenantId, clientId, challenge);
+        authority.resetLog();
+
+        const answers = await Promise.all(Array.from({ length: 1000 }, () => call('demo', 'data')));
+
+        expect(answers.filter((a) => a.status === 200)).toHaveLength(1000);
+        expect(tokenRequests()).toBe(1);
+        expect(apiCalls()).toBe(2000);
+      },
+      120_000,
+    );
+
+    it('a redirect to another origin arrives without Authorization; one on the origin keeps it', async () => {
+      const { call } = await start();
+      origin.requests.length = 0;
+      other.requests.length = 0;
+
+      const away = await call(
+        'origin',
+        `redirect?to=${encodeURIComponent(`${other.url}/landing`)}`,
+      );
+      const home = await call(
+        'origin',
+        `redirect?status=307&to=${encodeURIComponent(`${origin.url}/again`)}`,
+      );
+
+      expect(away).toMatchObject({ status: 200, body: { path: '/landing' } });
+      expect(home).toMatchObject({ status: 200, body: { path: '/again' } });
+      expect(other.requests).toEqual([
+        { method: 'GET', path: '/landing', authorization: undefined },
+      ]);
+      const bearer = expect.stringMatching(/^Bearer ey/);
+      expect(origin.requests).toEqual([
+        { method: 'GET', path: '/redirect', authorization: bearer },
+        { method: 'GET', path: '/redirect', authorization: bearer },
+        { method: 'GET', path: '/again', authorization: bearer },
+      ]);
+    });
+
+    it('a 403 insufficient_scope is not retried', async () => {
+      const { call, tokenRequests, apiCalls } = await start([]);
+      const answer = await call('demo', 'data');
+      expect(answer.status).toBe(403);
+      if (kind === 'downstream-api') {
+        expect(answer.error).toMatchObject({
+          code: 'api_forbidden',
+          status: 403,
+          body: { error: 'insufficient_scope', required_role: 'Data.Read' },
+        });
+      }
+      expect(tokenRequests()).toBe(1);
+      expect(apiCalls()).toBe(1);
+    });
+  },
+);

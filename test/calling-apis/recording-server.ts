@@ -1,0 +1,74 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createCa, issueCertificate } from '@app/dev-authority/pki';
+
+/** A CA of the test's own and a server certificate for 127.0.0.1 it signed. */
+export interface TestPki {
+  caPem: string;
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** Makes a CA and a 127.0.0.1 server certificate (a second origin besides the authority's). */
+export async function createTestPki(): Promise<TestPki> {
+  const ca = await createCa('calling-apis test CA');
+  const server = await issueCertificate({ subject: '127.0.0.1', issuer: ca, kind: 'server' });
+  return {
+    caPem: ca.certificatePem,
+    certificatePem: server.certificatePem,
+    privateKeyPem: server.privateKeyPem,
+  };
+}
+
+/** One request a {@link RecordingServer} received. */
+export interface Recorded {
+  method: string;
+  path: string;
+  authorization?: string;
+}
+
+/**
+ * An HTTPS server on 127.0.0.1 that records every request's headers and answers 200 JSON, or —
+ * on `/redirect?to=<url>&status=<code>` — redirects there.
+ */
+export class RecordingServer {
+  readonly requests: Recorded[] = [];
+  private server?: Server;
+  url = '';
+
+  static async start(pki: TestPki): Promise<RecordingServer> {
+    const recorder = new RecordingServer();
+    const server = createServer(
+      { cert: pki.certificatePem, key: pki.privateKeyPem },
+      (req, res) => {
+        const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+        recorder.requests.push({
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          authorization: req.headers.authorization,
+        });
+        req.resume();
+        const to = url.searchParams.get('to');
+        if (url.pathname === '/redirect' && to !== null) {
+          res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: to });
+          res.end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: true, path: url.pathname }));
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    recorder.server = server;
+    recorder.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return recorder;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  }
+}
