@@ -24,5 +24,5 @@ if (process.argv.includes('--pack')) {
     cwd: out,
     encoding: 'utf8',
   }).trim();
-  console.log(join(root, 'dist', name.split('\n').pop()));
+  console.log(join(root, 'dist', name.split('\n').pop() ?? name));
 }
