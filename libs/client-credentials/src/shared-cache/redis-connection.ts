@@ -141,6 +141,8 @@ export class RedisConnection {
     this.#lost = true;
     this.#stats.connected = this.ready;
     this.#noteFatal(e);
+    // A login refused or a certificate not trusted: no need to wait out the startup bound.
+    if (this.#fatal !== undefined) for (const wake of this.#readyWaiters) wake();
     this.#reporter.report('the Redis connection', e);
   };
 
@@ -340,15 +342,24 @@ function destroy(client: AnyRedisClient): unknown {
   return c.isOpen ? c.destroy() : undefined;
 }
 
+// Errors are read by shape, not `instanceof Error`: Node's TLS errors come from another realm
+// than the code's own under some runners (a jest VM context), and would be missed.
+type ErrorLike = { message?: unknown; code?: unknown; cause?: unknown };
+const asError = (e: unknown): ErrorLike | undefined =>
+  typeof e === 'object' && e !== null ? e : undefined;
+
 /** Every message of an error and its causes, for matching server replies however wrapped. */
 function messages(e: unknown, depth = 0): string {
-  if (depth > 3) return '';
-  if (e instanceof Error) return `${e.message} ${messages(e.cause, depth + 1)}`;
-  return typeof e === 'string' ? e : '';
+  if (typeof e === 'string') return e;
+  const err = asError(e);
+  if (depth > 3 || err === undefined) return '';
+  return `${typeof err.message === 'string' ? err.message : ''} ${messages(err.cause, depth + 1)}`;
 }
 
+/** Every `code` of an error and its causes (Node's TLS verification codes among them). */
 function codes(e: unknown, depth = 0): string[] {
-  if (depth > 3 || !(e instanceof Error)) return [];
-  const code = (e as NodeJS.ErrnoException).code;
-  return [...(code === undefined ? [] : [code]), ...codes(e.cause, depth + 1)];
+  const err = asError(e);
+  if (depth > 3 || err === undefined) return [];
+  const code = typeof err.code === 'string' ? [err.code] : [];
+  return [...code, ...codes(err.cause, depth + 1)];
 }

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { ConfigurationError, type SharedCacheOptions } from '@app/client-credentials';
+import type { TokenApp } from '../support/token-app';
+import { releaseAll, startAll } from '../support/fixtures';
+import { startSecureRedis, type SecureRedis } from '../support/redis-topologies';
+import { eventually, register, startReplica, type Registration } from './shared-app';
+
+// What the shared cache needs, and nothing else: its own keys, and the commands of the store and
+// of the lock scripts (which run GET, SET, DEL and PEXPIRE inside EVAL).
+const CACHE_RULES = ['resetkeys', '~client-credentials:*', '-@all'].concat(
+  ['get', 'set', 'del', 'eval', 'pexpire'].map((c) => `+${c}`),
+);
+
+/**
+ * The shared cache over `rediss://` (a TLS-only Redis whose certificate a private CA issued) as an
+ * ACL user allowed only the cache's commands on its own keys: tokens shared, a refused login
+ * fails startup naming the option, a password provider is asked at each connection, and a Redis
+ * that is merely down is no startup error.
+ */
+describe('Shared cache: TLS and ACL users', () => {
+  let authority: DevAuthority;
+  let redis: SecureRedis;
+  const apps: TokenApp[] = [];
+  const cachePassword = randomBytes(18).toString('base64url');
+  const rotatingPassword = { current: randomBytes(18).toString('base64url') };
+  const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
+
+  beforeAll(async () => {
+    [authority, redis] = await startAll([
+      startDevAuthority(),
+      startSecureRedis([
+        { name: 'cache', password: cachePassword, rules: CACHE_RULES },
+        { name: 'rotating', password: rotatingPassword.current, rules: CACHE_RULES },
+      ]),
+    ]);
+  });
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    await releaseAll(authority, redis);
+  });
+
+  const shared = (more: Partial<SharedCacheOptions>): SharedCacheOptions => ({
+    redisUrl: redis.url,
+    username: 'cache',
+    password: cachePassword,
+    ca: redis.caPem,
+    encryptionKeys,
+    ...more,
+  });
+
+  async function start(reg: Registration, options: SharedCacheOptions): Promise<TokenApp> {
+    const app = await startReplica(authority, reg, options);
+    apps.push(app);
+    return app;
+  }
+
+  it('replicas share tokens over rediss:// as a least-privilege ACL user', async () => {
+    const reg = register(authority);
+    const [a, b] = await Promise.all([start(reg, shared({})), start(reg, shared({}))]);
+    expect(a.tokens.getCacheStats()).toMatchObject({ connected: true });
+
+    const tokens = await Promise.all(
+      [a, b].flatMap((app) =>
+        Array.from({ length: 50 }, () => app.tokens.getAccessToken(authority.apiScope)),
+      ),
+    );
+
+    expect(new Set(tokens.map((t) => t.token)).size).toBe(1);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+    const stats = [a, b].map((app) => app.tokens.getCacheStats()!);
+    expect(stats.reduce((n, s) => n + s.errors, 0)).toBe(0);
+    expect(stats.reduce((n, s) => n + s.writes, 0)).toBe(1);
+    expect(stats.reduce((n, s) => n + s.reads, 0)).toBeGreaterThanOrEqual(1);
+    expect(await redis.admin('KEYS', 'client-credentials:t:*')).not.toBe('');
+  });
+
+  it('a refused login or an untrusted certificate fails startup naming the option, never echoing the secret', async () => {
+    const reg = register(authority);
+    const wrong = `wrong-${randomBytes(9).toString('hex')}`;
+    const cases: [Partial<SharedCacheOptions>, string][] = [
+      [{ password: wrong }, 'cache.shared.password'],
+      [{ password: undefined, passwordProvider: () => wrong }, 'cache.shared.passwordProvider'],
+      [{ username: 'nobody' }, 'cache.shared.password'],
+      [{ ca: undefined }, 'cache.shared.ca'],
+    ];
+    for (const [more, field] of cases) {
+      const failure = await start(reg, shared(more)).then(
+        () => new Error('started'),
+        (e: unknown) => e as Error,
+      );
+      expect(failure).toBeInstanceOf(ConfigurationError);
+      expect(failure.message).toContain(field);
+      expect(failure.message).not.toContain(wrong);
+      expect(failure.message).not.toContain(cachePassword);
+    }
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(0);
+  });
+
+  it('a password provider is asked before each connection: a rotated password is used at the reconnection', async () => {
+    const reg = register(authority);
+    let asked = 0;
+    const app = await start(
+      reg,
+      shared({
+        username: 'rotating',
+        password: undefined,
+        passwordProvider: async () => {
+          asked++;
+          await Promise.resolve();
+          return rotatingPassword.current;
+        },
+      }),
+    );
+    expect(asked).toBe(1);
+    await app.tokens.getAccessToken(authority.apiScope);
+
+    // Rotate: the user gets a new password and its connections are dropped.
+    rotatingPassword.current = randomBytes(18).toString('base64url');
+    await redis.admin('ACL', 'SETUSER', 'rotating', 'resetpass', `>${rotatingPassword.current}`);
+    await redis.admin('CLIENT', 'KILL', 'USER', 'rotating');
+
+    expect(await eventually(() => asked >= 2 && app.tokens.getCacheStats()!.connected)).toBe(true);
+    const writes = app.tokens.getCacheStats()!.writes;
+    const appIdUri = `api://tls-rotated-${randomBytes(3).toString('hex')}`;
+    authority.createResource({ appIdUri });
+    await app.tokens.getAccessToken(`${appIdUri}/.default`);
+    expect(app.tokens.getCacheStats()!.writes).toBe(writes + 1);
+  });
+
+  it('a Redis that is merely down is no startup error: tokens come from the authority, then memory', async () => {
+    await redis.kill();
+    const reg = register(authority);
+    const app = await start(reg, shared({ connectTimeoutMs: 300 }));
+    expect(app.tokens.getCacheStats()).toMatchObject({ connected: false });
+
+    const tokens = await Promise.all(
+      Array.from({ length: 100 }, () => app.tokens.getAccessToken(authority.apiScope)),
+    );
+
+    expect(new Set(tokens.map((t) => t.token)).size).toBe(1);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+  });
+});
