@@ -4,6 +4,10 @@ import { createServer } from 'node:http';
 import { createProxy } from 'proxy';
 
 const server = createProxy(createServer());
+// Every tunnel asked for is reported; only loopback targets are opened (nothing leaves this
+// machine), others are refused with 407 after being counted.
+const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/;
+server.authenticate = (req) => req.method !== 'CONNECT' || loopback.test(req.url);
 server.on('connect', (req) => process.send({ tunnel: req.url }));
 server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
 process.on('message', (message) => {

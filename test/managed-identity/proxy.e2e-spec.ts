@@ -3,12 +3,14 @@ import { join } from 'node:path';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll } from '../support/fixtures';
+import type { CredentialOptions } from '@app/client-credentials';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 /**
- * Token requests through a corporate proxy: `HTTPS_PROXY` sends them through CONNECT tunnels
- * (here a real proxy server, npm `proxy`, in a child process that reports each tunnel), a
- * `NO_PROXY` host goes direct, and managed identity requests (IMDS here) never take the proxy.
+ * Token requests through a corporate proxy (here a real proxy server, npm `proxy`, in a child
+ * process that reports each tunnel asked for): a credential's `proxy` sends them through CONNECT
+ * tunnels, its `noProxy` hosts go direct; `HTTPS_PROXY` is used for public hosts, never for a
+ * loopback authority; managed identity requests (IMDS here) never take a proxy.
  */
 describe('Token requests through an HTTPS proxy', () => {
   let authority: DevAuthority;
@@ -46,13 +48,23 @@ describe('Token requests through an HTTPS proxy', () => {
   /** Lets the child's IPC messages for tunnels opened so far arrive. */
   const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
 
-  async function start(tenantId: string, clientId: string, secret: string, miClientId: string) {
+  async function start(
+    tenantId: string,
+    clientId: string,
+    secret: string,
+    miClientId: string,
+    proxy?: CredentialOptions['proxy'],
+  ) {
     const app = await startTokenApp({
       credentials: {
-        app: localCredential(authority, tenantId, clientId, [{ type: 'secret', secret }]),
+        app: {
+          ...localCredential(authority, tenantId, clientId, [{ type: 'secret', secret }]),
+          proxy,
+        },
         mi: {
           authorityHost: authority.url,
           ca: authority.caPem,
+          proxy,
           sources: [{ type: 'managed-identity', clientId: miClientId }],
         },
       },
@@ -62,38 +74,80 @@ describe('Token requests through an HTTPS proxy', () => {
     return app.tokens;
   }
 
-  it('HTTPS_PROXY: token requests through CONNECT tunnels to the authority; IMDS direct; NO_PROXY direct', async () => {
+  function registration() {
     const tenant = authority.createTenant();
     const reg = tenant.createApp();
     const secret = reg.addSecret();
     const mi = authority.createManagedIdentity({ tenantId: tenant.tenantId, kind: 'user' });
+    return { tenantId: tenant.tenantId, clientId: reg.clientId, secret, miClientId: mi.clientId };
+  }
 
-    process.env.HTTPS_PROXY = proxyUrl;
-    delete process.env.NO_PROXY;
-    const proxied = await start(tenant.tenantId, reg.clientId, secret, mi.clientId);
+  it('the credential proxy: token requests through CONNECT tunnels to the authority; IMDS direct', async () => {
+    const r = registration();
+    const tokens = await start(r.tenantId, r.clientId, r.secret, r.miClientId, proxyUrl);
     // Managed identity first, while no tunnel is open that a proxied request could reuse.
-    const identityToken = await proxied.getAccessToken(authority.apiScope, { credential: 'mi' });
+    const identityToken = await tokens.getAccessToken(authority.apiScope, { credential: 'mi' });
     expect((await http.callApi(authority.apiUrl, identityToken.token)).status).toBe(200);
-    expect(authority.countTokenRequests({ target: 'imds', clientId: mi.clientId })).toBe(1);
+    expect(authority.countTokenRequests({ target: 'imds', clientId: r.miClientId })).toBe(1);
     await settle();
     expect(tunnels).toEqual([]);
 
-    const first = await proxied.getAccessToken(authority.apiScope);
-    await proxied.getAccessToken(authority.apiScope, { forceRefresh: true });
+    const first = await tokens.getAccessToken(authority.apiScope);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
     expect((await http.callApi(authority.apiUrl, first.token)).status).toBe(200);
     await settle();
-    expect(authority.countTokenRequests({ clientId: reg.clientId, outcome: 'ok' })).toBe(2);
-    // Each tunnel goes to the authority, at most one per token request.
-    const opened = tunnels.length;
-    expect(opened).toBeGreaterThanOrEqual(1);
-    expect(opened).toBeLessThanOrEqual(2);
+    expect(authority.countTokenRequests({ clientId: r.clientId, outcome: 'ok' })).toBe(2);
+    // Each tunnel goes to the authority; kept alive, one serves both requests (at most one each).
+    expect(tunnels.length).toBeGreaterThanOrEqual(1);
+    expect(tunnels.length).toBeLessThanOrEqual(2);
     expect(new Set(tunnels)).toEqual(new Set([authority.host]));
+  });
 
-    process.env.NO_PROXY = '127.0.0.1';
-    const bypassing = await start(tenant.tenantId, reg.clientId, secret, mi.clientId);
-    await bypassing.getAccessToken(authority.apiScope, { forceRefresh: true });
+  it('a noProxy host of the credential proxy goes direct', async () => {
+    const r = registration();
+    const before = tunnels.length;
+    const tokens = await start(r.tenantId, r.clientId, r.secret, r.miClientId, {
+      url: proxyUrl,
+      noProxy: ['127.0.0.1'],
+    });
+    await tokens.getAccessToken(authority.apiScope);
     await settle();
-    expect(authority.countTokenRequests({ clientId: reg.clientId, outcome: 'ok' })).toBe(3);
-    expect(tunnels).toHaveLength(opened);
+    expect(authority.countTokenRequests({ clientId: r.clientId, outcome: 'ok' })).toBe(1);
+    expect(tunnels).toHaveLength(before);
+  });
+
+  it('HTTPS_PROXY: used for the outside world, never for a loopback authority nor IMDS', async () => {
+    process.env.HTTPS_PROXY = proxyUrl;
+    delete process.env.NO_PROXY;
+    try {
+      const r = registration();
+      const before = tunnels.length;
+      const tokens = await start(r.tenantId, r.clientId, r.secret, r.miClientId);
+      await tokens.getAccessToken(authority.apiScope);
+      await tokens.getAccessToken(authority.apiScope, { credential: 'mi' });
+      await settle();
+      expect(authority.countTokenRequests({ clientId: r.clientId, outcome: 'ok' })).toBe(1);
+      expect(tunnels).toHaveLength(before);
+
+      // A public authority goes through the proxy (which refuses it here: nothing leaves loopback).
+      const outside = await startTokenApp({
+        credentials: {
+          entra: {
+            tenantId: r.tenantId,
+            clientId: r.clientId,
+            sources: [{ type: 'secret', secret: r.secret }],
+          },
+        },
+        retry: { maxAttempts: 1 },
+      });
+      apps.push(outside);
+      await expect(outside.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+        transient: true,
+      });
+      await settle();
+      expect(tunnels.slice(before)).toEqual(['login.microsoftonline.com:443']);
+    } finally {
+      delete process.env.HTTPS_PROXY;
+    }
   });
 });

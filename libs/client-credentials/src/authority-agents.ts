@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent, Dispatcher, EnvHttpProxyAgent } from 'undici';
 
@@ -14,10 +15,22 @@ export const CONNECTIONS_PER_ORIGIN = 16;
  */
 const CONNECT_TIMEOUT_MS = 30_000;
 
-interface SharedAgent {
-  readonly agent: Dispatcher;
-  users: number;
-}
+/**
+ * How requests reach an authority:
+ * - `environment`: the proxy of `HTTPS_PROXY` / `HTTP_PROXY`, except `NO_PROXY` hosts and loopback
+ *   (a machine-wide proxy is for the outside world, never for a local authority or sidecar);
+ * - `direct`: never through a proxy (managed identity endpoints: IMDS refuses proxied requests);
+ * - a proxy of the credential's own (`proxy` option), for every host but its `noProxy` ones.
+ */
+export type ProxySetting =
+  | { readonly kind: 'environment' }
+  | { readonly kind: 'direct' }
+  | { readonly kind: 'explicit'; readonly url: string; readonly noProxy: readonly string[] };
+
+/** The proxy of the process environment. */
+export const ENVIRONMENT_PROXY: ProxySetting = { kind: 'environment' };
+/** No proxy. */
+export const NO_PROXY: ProxySetting = { kind: 'direct' };
 
 /** A lease on a shared agent; `release` closes the agent when its last user is gone. */
 export interface AgentLease {
@@ -25,49 +38,44 @@ export interface AgentLease {
   release(): Promise<void>;
 }
 
-/** The proxy of the environment, read when an agent is built (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`). */
-interface ProxyEnvironment {
-  readonly httpsProxy?: string;
-  readonly httpProxy?: string;
-  readonly noProxy?: string;
+/** A proxy as undici's EnvHttpProxyAgent takes it, plus whether loopback hosts bypass it. */
+interface ResolvedProxy {
+  readonly url: string;
+  readonly noProxy: string;
+  readonly bypassLoopback: boolean;
 }
 
-function proxyEnvironment(): ProxyEnvironment | undefined {
-  const env = (name: string) => process.env[name] ?? process.env[name.toLowerCase()] ?? undefined;
-  const httpsProxy = env('HTTPS_PROXY');
-  const httpProxy = env('HTTP_PROXY');
-  if (!httpsProxy && !httpProxy) return undefined;
-  return { httpsProxy, httpProxy, noProxy: env('NO_PROXY') };
-}
-
-/**
- * Whether a request is a managed identity request: every such protocol marks its requests with
- * a header of its own (IMDS, Arc and Cloud Shell `Metadata: true`, App Service `X-IDENTITY-HEADER`,
- * Service Fabric `secret`). Their endpoints are local to the host (169.254.169.254, localhost):
- * a corporate proxy cannot reach them, and IMDS refuses proxied requests.
- */
-function isManagedIdentityRequest(headers: Dispatcher.DispatchOptions['headers']): boolean {
-  if (headers === null || headers === undefined) return false;
-  const names: string[] = [];
-  if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) names.push(String(headers[i]).toLowerCase());
-  } else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [name] of headers as Iterable<[string, unknown]>) names.push(name.toLowerCase());
-  } else {
-    names.push(...Object.keys(headers).map((n) => n.toLowerCase()));
+function resolveProxy(setting: ProxySetting): ResolvedProxy | undefined {
+  if (setting.kind === 'direct') return undefined;
+  if (setting.kind === 'explicit') {
+    return { url: setting.url, noProxy: setting.noProxy.join(','), bypassLoopback: false };
   }
-  return names.some((n) => n === 'metadata' || n === 'x-identity-header' || n === 'secret');
+  const env = (name: string) => process.env[name] || process.env[name.toLowerCase()] || undefined;
+  // Authorities are https: HTTPS_PROXY first, HTTP_PROXY as curl and undici fall back to it.
+  const url = env('HTTPS_PROXY') ?? env('HTTP_PROXY');
+  return url === undefined
+    ? undefined
+    : { url, noProxy: env('NO_PROXY') ?? '', bypassLoopback: true };
+}
+
+/** `localhost`, 127.0.0.0/8 or ::1. */
+function isLoopback(origin: string | URL | undefined): boolean {
+  if (origin === undefined) return false;
+  const host = new URL(String(origin)).hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
 }
 
 /**
- * Token endpoint and discovery requests through the proxy of the environment (CONNECT tunnels;
- * `NO_PROXY` hosts direct), managed identity requests always direct. Both sides keep the pooling
- * and the shared TLS context.
+ * Requests through the proxy (CONNECT tunnels; `noProxy` hosts direct, and loopback hosts direct
+ * when the proxy came from the environment). Both sides keep the pool and the TLS context.
  */
 class ProxyRouting extends Dispatcher {
   constructor(
     private readonly proxied: EnvHttpProxyAgent,
     private readonly direct: Agent,
+    private readonly bypassLoopback: boolean,
   ) {
     super();
   }
@@ -76,8 +84,8 @@ class ProxyRouting extends Dispatcher {
     options: Dispatcher.DispatchOptions,
     handler: Dispatcher.DispatchHandler,
   ): boolean {
-    const target = isManagedIdentityRequest(options.headers) ? this.direct : this.proxied;
-    return target.dispatch(options, handler);
+    const direct = this.bypassLoopback && isLoopback(options.origin);
+    return (direct ? this.direct : this.proxied).dispatch(options, handler);
   }
 
   override async close(): Promise<void> {
@@ -89,23 +97,34 @@ class ProxyRouting extends Dispatcher {
   }
 }
 
+interface SharedAgent {
+  readonly agent: Dispatcher;
+  users: number;
+}
+
 const agents = new Map<string, SharedAgent>();
 
 /**
- * The process-wide HTTP agent for authorities trusted through `ca` (none: the public roots): one
- * per set of extra CAs, shared by every credential and source — one kept-alive, bounded pool per
- * authority origin (undici keeps a pool per origin inside an agent).
+ * The process-wide HTTP agent for authorities trusted through `ca` (none: the public roots) and
+ * reached as `proxy` says: one per such pair, shared by every credential and source — one
+ * kept-alive, bounded pool per authority origin (undici keeps a pool per origin inside an agent).
  *
  * With `ca`, the TLS secure context is built here, once. Passing `ca` to each connection instead
  * makes Node build a context of ~145 roots plus the CA for every new connection: ~20 ms of
  * blocking CPU each, which froze the event loop for minutes in a 5,000-token refresh storm.
  * undici offers no such sharing itself, hence this small registry.
  */
-export function leaseAgent(ca?: readonly string[]): AgentLease {
-  const proxy = proxyEnvironment();
+export function leaseAgent(
+  ca?: readonly string[],
+  proxySetting: ProxySetting = ENVIRONMENT_PROXY,
+): AgentLease {
+  const proxy = resolveProxy(proxySetting);
   const caKey = ca?.length ? createHash('sha256').update(ca.join('\n')).digest('hex') : '';
-  // Apps of one process started under different proxy settings (tests) do not share agents.
-  const key = proxy === undefined ? caKey : `${caKey}|${JSON.stringify(proxy)}`;
+  // A proxy URL may hold a password: the registry's key holds only its digest.
+  const key =
+    proxy === undefined
+      ? caKey
+      : `${caKey}|${createHash('sha256').update(JSON.stringify(proxy)).digest('hex')}`;
   let shared = agents.get(key);
   if (shared === undefined) {
     const secureContext: SecureContext | undefined = ca?.length
@@ -123,9 +142,16 @@ export function leaseAgent(ca?: readonly string[]): AgentLease {
         proxy === undefined
           ? direct
           : new ProxyRouting(
-              // requestTls: the TLS to the authority inside the tunnel trusts the same CAs.
-              new EnvHttpProxyAgent({ ...options, ...proxy, requestTls: options.connect }),
+              new EnvHttpProxyAgent({
+                ...options,
+                httpsProxy: proxy.url,
+                httpProxy: proxy.url,
+                noProxy: proxy.noProxy,
+                // The TLS to the authority inside the tunnel trusts the same CAs.
+                requestTls: options.connect,
+              }),
               direct,
+              proxy.bypassLoopback,
             ),
       users: 0,
     };

@@ -136,6 +136,23 @@ export interface CredentialOptions {
    * Public roots stay trusted. No process-wide `NODE_EXTRA_CA_CERTS` is needed.
    */
   ca?: string | string[];
+  /**
+   * An HTTP proxy for the token endpoint and discovery (CONNECT tunnels):
+   * `'http://proxy.corp:3128'` (user and password may be in the URL; never logged), or
+   * `{ url, noProxy: ['login.microsoftonline.com', '.corp'] }` for hosts to reach directly, or
+   * `false` for none. Managed identity endpoints are never proxied.
+   * @default the environment's `HTTPS_PROXY` (or `HTTP_PROXY`) except `NO_PROXY` hosts and
+   *   loopback; no proxy when neither is set
+   */
+  proxy?: string | false | ProxyOptions;
+}
+
+/** An explicit proxy of a credential. */
+export interface ProxyOptions {
+  /** `http://[user:password@]host:port` (or `https://…`). */
+  url: string;
+  /** Hosts reached without the proxy: `host`, `.domain` (its subdomains), `host:port`, or `*`. */
+  noProxy?: string[];
 }
 
 /** Where tokens are cached. */

@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { ClientCredentialsError, InvalidRequestError } from './errors/client-credentials.errors';
 import { toClientCredentialsError } from './errors/to-client-credentials-error';
 import type { ManagedIdentityHost } from './managed-identity-hosts';
+import { NO_PROXY } from './authority-agents';
 import { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
 import { createSourceClient } from './sources/create-source';
@@ -77,8 +78,13 @@ export class Credential {
     const { sources, ...options } = resolved;
     this.options = options;
     this.stats = metrics.of(options.name);
-    this.network = new AuthorityNetworkClient(timings.requestMs, options.ca);
-    this.identityNetwork = new AuthorityNetworkClient(timings.managedIdentityMs, options.ca);
+    this.network = new AuthorityNetworkClient(timings.requestMs, options.ca, options.proxy);
+    // Managed identity endpoints are local to the host: never through a proxy (IMDS refuses it).
+    this.identityNetwork = new AuthorityNetworkClient(
+      timings.managedIdentityMs,
+      options.ca,
+      NO_PROXY,
+    );
     const context = {
       credential: options,
       network: this.network,
@@ -140,10 +146,17 @@ export class Credential {
    * it would answer with a token of its own tenant, which must never be cached as the other's.
    */
   tenantProblem(tenantId: string): InvalidRequestError | undefined {
-    if (!this.identityOnly || tenantId.toLowerCase() === this.home) return undefined;
+    if (tenantId.toLowerCase() === this.home) return undefined;
+    // A managed identity, or an issuer named by its URL, has one realm: no other tenant to ask.
+    const what = this.identityOnly
+      ? 'is a managed identity: it has tokens of its own tenant only'
+      : this.options.issuer !== undefined
+        ? `names its issuer (${this.options.issuer}), which has no other tenants`
+        : undefined;
+    if (what === undefined) return undefined;
     return new InvalidRequestError(
       'tenant_unsupported',
-      `Credential '${this.name}' is a managed identity: it has tokens of its own tenant only, not of tenant '${tenantId}'.`,
+      `Credential '${this.name}' ${what}, not tenant '${tenantId}'.`,
       { credential: this.name, tenantId },
     );
   }

@@ -17,6 +17,7 @@ export type {
   CertificateSourceOptions,
   ClientCredentialsModuleOptions,
   CredentialOptions,
+  ProxyOptions,
   CredentialSource,
   GetTokenOptions,
   ManagedIdentityAssertionSourceOptions,

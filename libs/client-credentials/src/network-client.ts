@@ -1,6 +1,11 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { errors as undiciErrors, request } from 'undici';
-import { leaseAgent, type AgentLease } from './authority-agents';
+import {
+  ENVIRONMENT_PROXY,
+  leaseAgent,
+  type AgentLease,
+  type ProxySetting,
+} from './authority-agents';
 import { AuthorityFailure, AuthorityFailureDetail } from './authority-failure';
 import { MAX_RESPONSE_BYTES } from './client-credentials.constants';
 
@@ -26,8 +31,9 @@ export class AuthorityNetworkClient implements INetworkModule {
   constructor(
     private readonly requestTimeoutMs: number,
     ca?: readonly string[],
+    proxy: ProxySetting = ENVIRONMENT_PROXY,
   ) {
-    this.lease = leaseAgent(ca);
+    this.lease = leaseAgent(ca, proxy);
   }
 
   /**

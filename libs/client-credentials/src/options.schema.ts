@@ -105,6 +105,30 @@ const httpsUrl = z.string().refine(
   },
 );
 
+// A proxy URL may carry a password: messages never show it.
+const proxyUrl = z.string().refine(
+  (v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an http:// or https:// proxy URL with a host, e.g. http://proxy.corp:3128' },
+);
+
+const noProxyList = z
+  .array(
+    z
+      .string({ error: 'must be host names' })
+      .regex(/^(\*|\.?[A-Za-z0-9.-]+(:\d+)?|\[[0-9a-fA-F:]+\](:\d+)?)$/, {
+        error: "must be host names: 'host', '.domain', 'host:port' or '*'",
+      }),
+    { error: "must be a list of host names, e.g. ['login.microsoftonline.com']" },
+  )
+  .optional();
+
 const credential = z
   .strictObject({
     tenantId: nonEmpty('set the directory (tenant) ID', 'set the directory (tenant) ID').optional(),
@@ -119,6 +143,14 @@ const credential = z
       error: "must list at least one source, e.g. [{ type: 'secret', secret: '…' }]",
     }),
     ca: z.union([pemLike, z.array(pemLike)]).optional(),
+    proxy: z
+      .union(
+        [z.literal(false), proxyUrl, z.strictObject({ url: proxyUrl, noProxy: noProxyList })],
+        {
+          error: "must be a proxy URL ('http://proxy:3128'), { url, noProxy: [hosts] } or false",
+        },
+      )
+      .optional(),
   })
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.

@@ -72,6 +72,28 @@ describe('resolveOptions', () => {
     expect(r.cache.shared!.lockWaitMs).toBe(6000);
   });
 
+  it('takes a proxy per credential, and never shows its URL (it may hold a password)', () => {
+    const o = good();
+    o.credentials.api.proxy = { url: 'http://user:pw@proxy.corp:3128', noProxy: ['.corp'] };
+    expect(resolveOptions(o).credentials.get('api')!.proxy).toEqual({
+      kind: 'explicit',
+      url: 'http://user:pw@proxy.corp:3128',
+      noProxy: ['.corp'],
+    });
+    o.credentials.api.proxy = false;
+    expect(resolveOptions(o).credentials.get('api')!.proxy).toEqual({ kind: 'direct' });
+    delete o.credentials.api.proxy;
+    expect(resolveOptions(o).credentials.get('api')!.proxy).toEqual({ kind: 'environment' });
+    o.credentials.api.proxy = 'socks5://user:s3cret@proxy:1080';
+    expect(problemsOf(o)).toEqual([
+      'credentials.api.proxy: must be an http:// or https:// proxy URL with a host, e.g. http://proxy.corp:3128',
+    ]);
+    o.credentials.api.proxy = { url: 'ftp://user:s3cret@proxy', noProxy: ['a b'] };
+    const problems = problemsOf(o).join('\n');
+    expect(problems).toContain('credentials.api.proxy');
+    expect(problems).not.toContain('s3cret');
+  });
+
   it('sends the secret it validated: without the newline a file left behind', () => {
     const o = good();
     o.credentials.api.sources = [{ type: 'secret', secret: '  p@ss\n' }];

@@ -1,7 +1,9 @@
+import { ENVIRONMENT_PROXY, NO_PROXY, type ProxySetting } from './authority-agents';
 import { DEFAULTS } from './client-credentials.constants';
 import type {
   ClientCredentialsModuleOptions,
   CredentialSource,
+  ProxyOptions,
   RefreshOptions,
   RetryOptions,
   TimeoutOptions,
@@ -24,6 +26,8 @@ export interface ResolvedCredential {
   readonly issuer?: string;
   readonly sources: readonly CredentialSource[];
   readonly ca?: readonly string[];
+  /** How the authority is reached: the environment's proxy unless the credential names one. */
+  readonly proxy: ProxySetting;
 }
 
 /** The module options after validation, with defaults applied. */
@@ -47,6 +51,14 @@ export interface TokenPolicy {
   readonly refresh: ResolvedOptions['refresh'];
   readonly retry: ResolvedOptions['retry'];
   readonly timeouts: ResolvedOptions['timeouts'];
+}
+
+function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
+  if (proxy === undefined) return ENVIRONMENT_PROXY;
+  if (proxy === false) return NO_PROXY;
+  return typeof proxy === 'string'
+    ? { kind: 'explicit', url: proxy, noProxy: [] }
+    : { kind: 'explicit', url: proxy.url, noProxy: proxy.noProxy ?? [] };
 }
 
 function managedIdentityName(sources: readonly { type: string }[]): string {
@@ -96,6 +108,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       // file left behind). Functions such as getAssertion are kept as the caller's own.
       sources: c.sources as CredentialSource[],
       ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
+      proxy: proxySetting(c.proxy),
     });
   }
   const names = [...credentials.keys()];
