@@ -521,24 +521,24 @@ describe('bad input: every option, certificate, call and token response (table)'
         'health.port: must be a whole number from 0 to 65535',
       ],
       [
-        'clientId not a GUID',
-        (c) => (c.credentials.c.clientId = 'my-app'),
-        'credentials.c.clientId: must be a GUID',
+        'clientId with a space',
+        (c) => (c.credentials.c.clientId = 'my app'),
+        'credentials.c.clientId: must not contain spaces',
       ],
       [
         'tenantId common',
         (c) => (c.credentials.c.tenantId = 'common'),
-        "credentials.c.tenantId: 'common' is not a tenant",
+        "credentials.c.tenantId: 'common' is a meta-tenant",
       ],
       [
         'secret empty',
         (c) => (c.credentials.c.sources[0].secret = ''),
-        'credentials.c.sources[0].secret: required',
+        'credentials.c.sources[0].secret: must not be empty',
       ],
       [
         'source type unknown',
         (c) => (c.credentials.c.sources[0].type = 'password'),
-        'credentials.c.sources[0].type: unknown credential source type',
+        'credentials.c.sources[0].type: has an unknown `type`',
       ],
       [
         'worker interval -1',

@@ -56,6 +56,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions) {
     this.#options = options;
     this.logger = options?.logger ?? new Logger(LOG_CONTEXT);
+    this.metrics.watchSharedCache(() => this.getCacheStats());
   }
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
