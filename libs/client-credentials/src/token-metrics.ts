@@ -1,4 +1,5 @@
 import type { Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+import type { ManagedIdentityHost } from './managed-identity-hosts';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 
 /** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
@@ -64,6 +65,12 @@ export interface CredentialStats {
    * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
    */
   skippedSources?: Record<string, RecordedSkip>;
+  /**
+   * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
+   * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
+   * for credentials without a managed identity source.
+   */
+  managedIdentityHost?: ManagedIdentityHost;
   /** The last failure in the home tenant, without secrets. */
   lastError?: RecordedError;
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
@@ -218,10 +225,24 @@ export class TokenMetrics {
     return s;
   }
 
-  request(credential: string, source: string, outcome: string, ms: number): void {
+  /**
+   * Counts one token request of a source; a managed identity's carries the host that answered
+   * (`managed_identity_host`), so dashboards tell IMDS from App Service or Arc.
+   */
+  request(
+    credential: string,
+    source: string,
+    outcome: string,
+    ms: number,
+    host?: ManagedIdentityHost,
+  ): void {
     this.of(credential).tokenRequests++;
-    this.requests.add(1, { credential, source, outcome });
-    this.duration.record(ms, { credential, source, outcome });
+    const attributes =
+      host === undefined
+        ? { credential, source, outcome }
+        : { credential, source, outcome, managed_identity_host: host };
+    this.requests.add(1, attributes);
+    this.duration.record(ms, attributes);
   }
 
   /**
