@@ -5,7 +5,8 @@ import type { TokenService } from '../token.service';
  * structural: no dependency on @azure/core-auth is needed).
  */
 export interface AzureGetTokenOptions {
-  abortSignal?: AbortSignal;
+  /** core-auth's `AbortSignalLike`; honoured when it is an `AbortSignal` (as the SDK passes). */
+  abortSignal?: { readonly aborted: boolean };
   /** Tenant of the token (multi-tenant clients, Key Vault's challenge). */
   tenantId?: string;
   /** Decoded claims of a resource's claims challenge (CAE). */
@@ -67,7 +68,10 @@ export function createTokenCredential(
       const call = {
         credential: options.credential,
         tenantId: options.tenantId ?? getTokenOptions.tenantId,
-        signal: getTokenOptions.abortSignal,
+        signal:
+          getTokenOptions.abortSignal instanceof AbortSignal
+            ? getTokenOptions.abortSignal
+            : undefined,
       };
       const token =
         getTokenOptions.claims === undefined || getTokenOptions.claims === ''
