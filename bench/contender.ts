@@ -1,21 +1,22 @@
 /**
- * One contender of `npm run bench`, run in its own process (so contenders never share a heap or an
- * event loop) with NODE_EXTRA_CA_CERTS pointing at the local authority's CA, so raw msal-node and
- * @azure/identity use their default HTTP clients. Prints one JSON line of results.
+ * One contender of the cache-hit bench, run in its own process (so contenders never share a heap
+ * or an event loop): µs per cache hit by number of cached tokens, and the token requests of 1,000
+ * concurrent cold callers. For this library, also heap per cached token (run with --expose-gc).
+ *
+ * Fetching 100,000 real tokens from the authority takes minutes, so this library's cache beyond
+ * its first token is filled through `cache.store`: a cache-manager `Cache` pre-filled with
+ * real-shaped stored entries (the first real token's, each with a distinct token of the same
+ * length), each then read once through `TokenService` (a miss answered by the store) so the
+ * in-process index holds it. The store is emptied before the heap is measured: only the index's
+ * copy counts. msal-node and @azure/identity get real tokens from the authority.
  */
-import { ClientSecretCredential } from '@azure/identity';
-import { ConfidentialClientApplication } from '@azure/msal-node';
-import { Test } from '@nestjs/testing';
-import { ClientCredentialsModule, TokenService } from '../libs/client-credentials/src';
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
+import { makeClient, type BenchClient, type ClientConfig } from './clients';
+import { contenderMain, pool } from './support';
 
-export interface ContenderInput {
-  name: 'floor' | 'ours' | 'msal' | 'identity';
-  authorityUrl: string;
-  tenantId: string;
-  clientId: string;
-  secret: string;
-  /** Scopes of the cache-size runs are `api://bench-<i>/.default` for i below this. */
-  scopeCount: number;
+export interface ContenderInput extends Omit<ClientConfig, 'kind'> {
+  kind: 'floor' | 'ours' | 'msal' | 'identity';
   sizes: number[];
   /** Scope for the cold-start run (nothing cached yet). */
   coldScope: string;
@@ -23,90 +24,42 @@ export interface ContenderInput {
 }
 
 export interface ContenderResult {
-  name: string;
+  kind: string;
   /** µs per cache hit, by number of cached entries. */
   hitMicros: Record<number, number>;
+  /** Ours: heap bytes per cached token, by number of entries (over the one-token baseline). */
+  bytesPerToken?: Record<number, number>;
+  tokenLength?: number;
   coldErrors: number;
 }
 
-interface Client {
+/** Scopes of the cache-size runs: the first `sizes` of these. */
+export const benchScope = (i: number): string => `api://bench-${i}/.default`;
+
+interface Floor {
   get(scope: string): Promise<unknown>;
 }
 
-async function makeClient(
-  input: ContenderInput,
-): Promise<{ client: Client; close(): Promise<void> }> {
-  const authority = `${input.authorityUrl}/${input.tenantId}`;
-  const host = new URL(input.authorityUrl).host;
-  switch (input.name) {
-    case 'floor': {
-      // The floor: an awaited Map.get with an expiry check, what any cache hit must at least cost.
-      const map = new Map<string, { token: string; expiresOn: number }>();
-      return {
-        client: {
-          async get(scope) {
-            let e = map.get(scope);
-            if (e === undefined || e.expiresOn <= Date.now()) {
-              e = { token: scope, expiresOn: Date.now() + 3_600_000 };
-              map.set(scope, e);
-            }
-            return e;
-          },
-        },
-        close: async () => undefined,
-      };
-    }
-    case 'ours': {
-      const app = await (
-        await Test.createTestingModule({
-          imports: [
-            ClientCredentialsModule.forRoot({
-              credentials: {
-                bench: {
-                  tenantId: input.tenantId,
-                  clientId: input.clientId,
-                  authorityHost: input.authorityUrl,
-                  sources: [{ type: 'secret', secret: input.secret }],
-                },
-              },
-              cache: { maxEntries: 20_000 },
-              logger: { log() {}, error() {}, warn() {} },
-            }),
-          ],
-        }).compile()
-      ).init();
-      const tokens = app.get(TokenService);
-      return { client: { get: (s) => tokens.getAccessToken(s) }, close: () => app.close() };
-    }
-    case 'msal': {
-      const cca = new ConfidentialClientApplication({
-        auth: {
-          clientId: input.clientId,
-          authority,
-          knownAuthorities: [host],
-          clientSecret: input.secret,
-        },
-      });
-      return {
-        client: { get: (s) => cca.acquireTokenByClientCredential({ scopes: [s] }) },
-        close: async () => undefined,
-      };
-    }
-    case 'identity': {
-      const cred = new ClientSecretCredential(input.tenantId, input.clientId, input.secret, {
-        authorityHost: input.authorityUrl,
-        disableInstanceDiscovery: true,
-      });
-      return { client: { get: (s) => cred.getToken(s) }, close: async () => undefined };
-    }
-  }
+/** The floor: an awaited Map.get with an expiry check, what any cache hit must at least cost. */
+function floor(): Floor {
+  const map = new Map<string, { token: string; expiresOn: number }>();
+  return {
+    async get(scope) {
+      let e = map.get(scope);
+      if (e === undefined || e.expiresOn <= Date.now()) {
+        e = { token: scope, expiresOn: Date.now() + 3_600_000 };
+        map.set(scope, e);
+      }
+      return e;
+    },
+  };
 }
 
 /**
  * µs per call, cycling through `scopes` (every cached entry is hit, in turn) for at least 250 ms
  * per run; the median of 5 runs after a warm-up run.
  */
-async function measureHits(client: Client, scopes: string[]): Promise<number> {
+async function measureHits(client: Floor, scopes: string[]): Promise<number> {
   const runs: number[] = [];
   for (let run = 0; run < 6; run++) {
     let calls = 0;
@@ -124,20 +77,99 @@ async function measureHits(client: Client, scopes: string[]): Promise<number> {
   return runs[Math.floor(runs.length / 2)];
 }
 
-async function main(): Promise<void> {
-  const input = JSON.parse(process.argv[2]) as ContenderInput;
-  const scopes = Array.from({ length: input.scopeCount }, (_, i) => `api://bench-${i}/.default`);
-  const { client, close } = await makeClient(input);
-  const result: ContenderResult = { name: input.name, hitMicros: {}, coldErrors: 0 };
-  let filled = 0;
+function heapUsed(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run the contender with --expose-gc');
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** A store the bench can fill and empty: keyv over a Map it holds, behind cache-manager. */
+function benchStore() {
+  const map = new Map<string, string>();
+  return { map, cache: createCache({ stores: [new Keyv({ store: map })] }) };
+}
+
+/** This library: hits over real-shaped entries from the store, and heap per token. */
+async function ours(input: ContenderInput, result: ContenderResult): Promise<BenchClient> {
+  const store = benchStore();
+  const client = await makeClient({
+    ...input,
+    kind: 'ours',
+    store: store.cache,
+    maxEntries: Math.max(...input.sizes) + 1000,
+  });
+  const tokens = client.tokens!;
+  await client.get(benchScope(0));
+  const [[firstKey, firstValue]] = [...store.map];
+  const template = (JSON.parse(firstValue) as { value: Record<string, unknown> }).value;
+  const token = template.token as string;
+  result.tokenLength = token.length;
+  result.bytesPerToken = {};
+  const base = heapUsed();
+  let filled = 1;
   for (const size of input.sizes) {
-    // Fill the cache up to `size` entries with real tokens, 32 requests at a time.
-    for (; filled < size; filled += 32) {
-      await Promise.all(
-        scopes.slice(filled, Math.min(size, filled + 32)).map((s) => client.get(s)),
-      );
+    if (size > filled) {
+      const now = Date.now();
+      const entries = [];
+      for (let i = filled; i < size; i++) {
+        const scope = benchScope(i);
+        // Same length as the real token, distinct: the signature's tail carries the index.
+        const mark = i.toString(36).padStart(8, '0');
+        entries.push({
+          key: firstKey.slice('keyv:'.length).replace(benchScope(0), scope),
+          value: {
+            ...template,
+            token: token.slice(0, -mark.length) + mark,
+            obtainedAt: now,
+            expiresOn: now + 3_600_000,
+            refreshOn: now + 1_800_000,
+            scopes: [scope],
+          },
+          ttl: 3_000_000,
+        });
+      }
+      for (let i = 0; i < entries.length; i += 5000)
+        await store.cache.mset(entries.slice(i, i + 5000));
+      entries.length = 0;
+      const scopes = Array.from({ length: size - filled }, (_, k) => benchScope(filled + k));
+      const storeHits = tokens.getStats().storeHits;
+      const { firstError } = await pool(scopes, 50, (s) => client.get(s));
+      const read = tokens.getStats().storeHits - storeHits;
+      if (read !== scopes.length || tokens.getStats().tokenRequests !== 1)
+        throw new Error(`the index took ${read} of ${scopes.length} stored entries: ${firstError}`);
+      filled = size;
+      // Only the index's copy is measured.
+      store.map.clear();
+      result.bytesPerToken[size] = (heapUsed() - base) / (size - 1);
     }
-    result.hitMicros[size] = await measureHits(client, scopes.slice(0, size));
+    result.hitMicros[size] = await measureHits(client, scopeList(size));
+  }
+  return client;
+}
+
+const scopeList = (n: number) => Array.from({ length: n }, (_, i) => benchScope(i));
+
+async function run(input: ContenderInput): Promise<ContenderResult> {
+  const result: ContenderResult = { kind: input.kind, hitMicros: {}, coldErrors: 0 };
+  let client: Floor & { close?(): Promise<void> };
+  if (input.kind === 'floor') {
+    client = floor();
+    for (const size of input.sizes)
+      result.hitMicros[size] = await measureHits(client, scopeList(size));
+  } else if (input.kind === 'ours') {
+    client = await ours(input, result);
+  } else {
+    client = await makeClient({ ...input, kind: input.kind });
+    let filled = 0;
+    for (const size of input.sizes) {
+      const scopes = scopeList(size);
+      // Real tokens, 32 requests at a time.
+      for (; filled < size; filled += 32)
+        await Promise.all(scopes.slice(filled, filled + 32).map((s) => client.get(s)));
+      result.hitMicros[size] = await measureHits(client, scopes);
+    }
   }
   if (input.coldCallers > 0) {
     const outcomes = await Promise.allSettled(
@@ -145,11 +177,8 @@ async function main(): Promise<void> {
     );
     result.coldErrors = outcomes.filter((o) => o.status === 'rejected').length;
   }
-  await close();
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  await client.close?.();
+  return result;
 }
 
-void main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+if (require.main === module) contenderMain(run);

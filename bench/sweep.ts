@@ -1,0 +1,144 @@
+/**
+ * The cold-sweep section of `npm run bench`: a multi-tenant app gets one token in each of
+ * `SWEEP_TENANTS` tenants, nothing cached, 50 at a time — with a client secret and with a
+ * certificate (a signed client assertion per request). Wall time and CPU time in the contender,
+ * requests and TLS connections at the authority.
+ */
+import { join } from 'node:path';
+import type { DevAuthority } from '../apps/dev-authority/src/core';
+import { CONTENDER_LABELS, type BenchSecret, type ContenderKind } from './clients';
+import type { SweepInput, SweepResult } from './sweep-contender';
+import { fmt, runContender, scaled, table, withRatio } from './support';
+
+const SWEEP_TENANTS = scaled(1000, 20);
+const CONCURRENCY = 50;
+
+interface Row {
+  kind: ContenderKind;
+  credential: BenchSecret['type'];
+  result: SweepResult;
+  tokenRequests: number;
+  otherRequests: number;
+  tls: number;
+}
+
+/** Runs the sweep per credential type and contender; returns the section's Markdown lines. */
+export async function sweepSection(
+  authority: DevAuthority,
+  kinds: readonly ContenderKind[],
+): Promise<string[]> {
+  const home = authority.createTenant();
+  const app = home.createApp();
+  const secret = app.addSecret();
+  const cert = await app.addCertificate();
+  const tenants = [home.tenantId];
+  for (let i = 1; i < SWEEP_TENANTS; i++) {
+    const t = authority.createTenant();
+    t.createApp({ clientId: app.clientId });
+    tenants.push(t.tenantId);
+  }
+  const inSweep = new Set(tenants);
+  const credentials: BenchSecret[] = [
+    { type: 'secret', secret },
+    {
+      type: 'certificate',
+      certificatePem: cert.certificatePem,
+      privateKeyPem: cert.privateKeyPem,
+      thumbprintSha256: cert.thumbprintSha256,
+    },
+  ];
+  const rows: Row[] = [];
+  for (const credential of credentials) {
+    for (const kind of kinds) {
+      process.stderr.write(`bench: sweep, ${credential.type}, ${kind}…\n`);
+      const tlsBefore = authority.tlsConnections;
+      const input: SweepInput = {
+        kind,
+        authorityUrl: authority.url,
+        caPem: authority.caPem,
+        tenantId: home.tenantId,
+        clientId: app.clientId,
+        credential,
+        tenants,
+        scope: authority.apiScope,
+        concurrency: CONCURRENCY,
+      };
+      const result = await runContender<SweepResult>(
+        join(__dirname, 'sweep-contender.ts'),
+        input,
+        authority.caPath,
+      );
+      if (result.firstError)
+        process.stderr.write(`bench: ${kind}: ${result.failed} failed (${result.firstError})\n`);
+      const served = authority.log.filter(
+        (e) =>
+          e.at.getTime() >= result.start &&
+          e.at.getTime() <= result.end &&
+          (e.tenantId === undefined || inSweep.has(e.tenantId)),
+      );
+      const tokenRequests = served.filter((e) => e.target === 'token').length;
+      rows.push({
+        kind,
+        credential: credential.type,
+        result,
+        tokenRequests,
+        otherRequests: served.length - tokenRequests,
+        tls: authority.tlsConnections - tlsBefore,
+      });
+    }
+  }
+  return render(rows);
+}
+
+function render(rows: Row[]): string[] {
+  const lines = [
+    `## Cold sweep: one token in each of ${SWEEP_TENANTS.toLocaleString('en-US')} tenants, ${CONCURRENCY} at a time`,
+    '',
+    'A multi-tenant app, nothing cached: one token per tenant. Wall and CPU time (`process.cpuUsage()`) ' +
+      'of the sweep in the contender (client construction excluded); requests and TLS connections at ' +
+      'the authority. Ratios are to raw msal-node (one application per tenant, no discovery). The ' +
+      'loop delay max shows whether signing client assertions stalls the event loop.',
+    '',
+  ];
+  for (const credential of ['secret', 'certificate'] as const) {
+    const these = rows.filter((r) => r.credential === credential);
+    const ref = these.find((r) => r.kind === 'msal');
+    lines.push(
+      `### ${credential === 'secret' ? 'Client secret' : 'Certificate (client assertion)'}`,
+      '',
+      ...table(
+        [
+          'contender',
+          'wall, ms',
+          'CPU, ms',
+          'loop delay p99 / max, ms',
+          'token requests (other requests)',
+          'TLS connections',
+          'failed',
+        ],
+        these.map((r) => [
+          CONTENDER_LABELS[r.kind],
+          withRatio(r.result.wallMs, ref?.result.wallMs, r === ref),
+          withRatio(r.result.cpuMs, ref?.result.cpuMs, r === ref),
+          `${fmt(r.result.loop.p99)} / ${fmt(r.result.loop.max)}`,
+          `${r.tokenRequests} (${r.otherRequests})`,
+          String(r.tls),
+          String(r.result.failed),
+        ]),
+      ),
+      '',
+    );
+    const withCa = these.find((r) => r.kind === 'ours-ca');
+    const without = these.find((r) => r.kind === 'ours');
+    if (withCa && without) {
+      lines.push(
+        `This library with \`ca\` / without: ${(withCa.result.wallMs / without.result.wallMs).toFixed(2)}× wall time.`,
+        '',
+      );
+    }
+  }
+  lines.push(
+    'Targets (issue 16): with `ca` within 1.1× of without; both ≤ 0.6× raw msal-node’s wall time.',
+  );
+  return lines;
+}
