@@ -38,6 +38,11 @@ export {
 export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
 export type { CredentialStats, TenantStats } from './token-metrics';
-export type { SharedCacheKey, SharedCacheOptions } from './shared-cache/shared-cache.options';
+export type {
+  SharedCacheClusterOptions,
+  SharedCacheKey,
+  SharedCacheOptions,
+  SharedCacheSentinelOptions,
+} from './shared-cache/shared-cache.options';
 export type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 export { TokenService } from './token.service';
