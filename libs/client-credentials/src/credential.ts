@@ -7,6 +7,7 @@ import type { ManagedIdentityHost } from './managed-identity-hosts';
 import { NO_PROXY } from './authority-agents';
 import { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
+import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient } from './sources/create-source';
 import type { IssuedToken, SourceClient } from './token-client';
 import type { CredentialStats, TokenMetrics } from './token-metrics';
@@ -25,16 +26,6 @@ const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'assertion_failed',
   'source_unavailable',
 ]);
-
-/** Why a source of the chain is being passed over, and until when. */
-export interface SkippedSource {
-  readonly until: number;
-  readonly reason: string;
-  readonly skips: number;
-}
-
-/** The skips of a source that cannot be used at all, whatever the tenant (a missing file). */
-const EVERY_TENANT = '';
 
 /** Timing settings of a credential. */
 export interface CredentialTimings {
@@ -56,8 +47,8 @@ export class Credential {
   private readonly network: AuthorityNetworkClient;
   private readonly identityNetwork: AuthorityNetworkClient;
   private readonly clients: SourceClient[];
-  /** Skips by tenant (lower case), {@link EVERY_TENANT} for a source unusable in any tenant. */
-  private readonly skipped = new Map<string, Map<number, SkippedSource>>();
+  /** Sources of the chain being passed over, per tenant or for every tenant. */
+  private readonly skips: SourceSkips;
   /** The home tenant, lower case: tenant ids and domains are not case-sensitive. */
   private readonly home: string;
   /** A managed identity has tokens of its own tenant only. */
@@ -97,6 +88,15 @@ export class Credential {
     if (host !== undefined) this.stats.managedIdentityHost = host;
     this.home = options.tenantId.toLowerCase();
     this.identityOnly = sources.some((s) => s.type === 'managed-identity');
+    this.skips = new SourceSkips(
+      options.name,
+      this.home,
+      timings.sourceCoolDownMs,
+      (i) => this.sourceId(i),
+      this.stats,
+      metrics,
+      logger,
+    );
   }
 
   get name(): string {
@@ -116,7 +116,7 @@ export class Credential {
       this.clients.map(async (c, i) => {
         const reason = unavailable[i];
         if (reason !== undefined && usable) {
-          this.skip(i, EVERY_TENANT, `${reason} (at start-up)`);
+          this.skips.skip(i, EVERY_TENANT, `${reason} (at start-up)`);
           return [];
         }
         return (await c.source.init()).map((p) => `sources[${i}].${p}`);
@@ -208,7 +208,7 @@ export class Credential {
     claims?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const now = Date.now();
-    let order = this.clients.map((_, i) => i).filter((i) => this.skippedUntil(i, tenant) <= now);
+    let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= now);
     // Every source is cooling down: trying them all beats failing without a try.
     if (order.length === 0) order = this.clients.map((_, i) => i);
     let last: ClientCredentialsError | undefined;
@@ -220,7 +220,7 @@ export class Credential {
         const ms = Date.now() - started;
         this.metrics.request(this.name, client.source.id, 'ok', ms, managedIdentityHost(client));
         this.noteCertificates();
-        this.worksAgain(index, tenant);
+        this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
@@ -237,7 +237,11 @@ export class Credential {
         if (!moveOn || this.clients.length === 1) throw last;
         // A rejection is one tenant's word (that tenant has not consented, or disabled the app);
         // a missing file or endpoint holds for every tenant.
-        this.skip(index, last.code === 'credential_rejected' ? tenant : EVERY_TENANT, last.message);
+        this.skips.skip(
+          index,
+          last.code === 'credential_rejected' ? tenant : EVERY_TENANT,
+          last.message,
+        );
         if (!another) throw last;
       }
     }
@@ -248,83 +252,6 @@ export class Credential {
   private otherTenant(tenantId: string): string | undefined {
     const tenant = tenantId.toLowerCase();
     return tenant === this.home ? undefined : tenant;
-  }
-
-  /** Until when source `index` is passed over for `tenant` (0 if it is not). */
-  private skippedUntil(index: number, tenant: string): number {
-    return Math.max(
-      this.skipped.get(EVERY_TENANT)?.get(index)?.until ?? 0,
-      this.skipped.get(tenant)?.get(index)?.until ?? 0,
-    );
-  }
-
-  /** A source that just worked for `tenant` is no longer skipped there, nor for every tenant. */
-  private worksAgain(index: number, tenant: string): void {
-    let was = false;
-    for (const scope of [EVERY_TENANT, tenant]) {
-      const skips = this.skipped.get(scope);
-      if (skips?.delete(index)) was = true;
-      if (skips?.size === 0) this.skipped.delete(scope);
-    }
-    if (was) {
-      this.logger.log?.(`Credential '${this.name}': source '${this.sourceId(index)}' works again.`);
-      this.noteSkipped();
-    }
-  }
-
-  /**
-   * Passes a source over, for `tenant` or {@link EVERY_TENANT}, for a cool-down that doubles with
-   * each skip; logs the first skip.
-   */
-  private skip(index: number, tenant: string, reason: string): void {
-    const now = Date.now();
-    this.forgetExpiredSkips(now);
-    let skips = this.skipped.get(tenant);
-    if (skips === undefined) this.skipped.set(tenant, (skips = new Map<number, SkippedSource>()));
-    const count = (skips.get(index)?.skips ?? 0) + 1;
-    const coolDown = this.timings.sourceCoolDownMs * 2 ** Math.min(count - 1, 5);
-    skips.set(index, { until: now + coolDown, reason, skips: count });
-    this.noteSkipped();
-    const after = coolDown < 1000 ? `${coolDown} ms` : `${Math.round(coolDown / 1000)} s`;
-    const scope = tenant === EVERY_TENANT || tenant === this.home ? '' : ` for tenant ${tenant}`;
-    const message = `Credential '${this.name}': source '${this.sourceId(index)}' skipped${scope}, moving on to the next; tried again in ${after}. ${reason}`;
-    if (count === 1) this.logger.warn?.(message);
-    else this.logger.debug?.(message);
-  }
-
-  /**
-   * Drops the skips of other tenants that ended long ago (a tenant asked for once must not be
-   * remembered for ever); a recent one is kept, as its count doubles the next cool-down.
-   */
-  private forgetExpiredSkips(now: number): void {
-    const horizon = now - this.timings.sourceCoolDownMs * 2 ** 6;
-    for (const [tenant, skips] of this.skipped) {
-      if (tenant === EVERY_TENANT || tenant === this.home) continue;
-      for (const [index, s] of skips) if (s.until < horizon) skips.delete(index);
-      if (skips.size === 0) this.skipped.delete(tenant);
-    }
-  }
-
-  /**
-   * Shows the skips in the stats: those of every tenant and of the home tenant in
-   * `skippedSources`, those of another tenant in `tenants[tenant].skippedSources`.
-   */
-  private noteSkipped(): void {
-    const shown = (skips: Map<number, SkippedSource> | undefined) =>
-      [...(skips ?? [])].map(
-        ([i, s]) => [this.sourceId(i), { reason: s.reason, until: new Date(s.until) }] as const,
-      );
-    this.stats.skippedSources = Object.fromEntries([
-      ...shown(this.skipped.get(this.home)),
-      ...shown(this.skipped.get(EVERY_TENANT)),
-    ]);
-    for (const [tenant, t] of Object.entries(this.stats.tenants ?? {})) {
-      if (t.skippedSources !== undefined && !this.skipped.has(tenant)) delete t.skippedSources;
-    }
-    for (const [tenant, skips] of this.skipped) {
-      if (tenant === EVERY_TENANT || tenant === this.home) continue;
-      this.metrics.tenant(this.name, tenant).skippedSources = Object.fromEntries(shown(skips));
-    }
   }
 
   /** Records the earliest certificate expiry of the sources, for health reports. */
