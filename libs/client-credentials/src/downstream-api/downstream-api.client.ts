@@ -1,4 +1,4 @@
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { TokenService } from '../token.service';
 import {
@@ -43,12 +43,17 @@ export class DownstreamApi {
     options: DownstreamApiOptions,
     tokens: TokenService,
   ) {
-    const ca = options.ca === undefined ? undefined : [...rootCertificates, ...[options.ca].flat()];
+    // The TLS context is built once: given `ca`, every new connection would parse the ~150 public
+    // roots plus the API's CA again (tens of ms of blocking CPU each).
+    const secureContext =
+      options.ca === undefined
+        ? undefined
+        : createSecureContext({ ca: [...rootCertificates, ...[options.ca].flat()] });
     // A bounded, kept-alive pool: a burst of calls queues on a few connections instead of opening
     // (and TLS-handshaking) one each.
     this.#agent = new Agent({
       connections: MAX_CONNECTIONS,
-      connect: ca === undefined ? {} : { ca },
+      connect: secureContext === undefined ? {} : { secureContext },
     });
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
     try {
