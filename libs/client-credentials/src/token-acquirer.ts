@@ -3,8 +3,10 @@ import { AccessToken } from './access-token';
 import { backoffDelay, sleep } from './backoff';
 import { MIN_REFRESH_FRACTION } from './client-credentials.constants';
 import { CoolDowns } from './cool-downs';
-import { ClientCredentialsError, TokenEndpointError } from './errors/client-credentials.errors';
+import { ClientCredentialsError } from './errors/client-credentials.errors';
 import type { TokenPolicy } from './options.validation';
+import { abortedBy, waitAsCaller } from './caller-wait';
+import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
 import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
 
@@ -13,15 +15,6 @@ import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cach
  * keys are its own, so such a token is never served to a caller that did not ask for the claims.
  */
 export type ClaimsTokenRequest = TokenRequest & { readonly claims?: string };
-
-/** A token an API refused (401): never served again for its request key. */
-interface RefusedToken {
-  readonly token: string;
-  /** When the refused token was obtained, if known: its replacement must be newer. */
-  readonly obtainedAt?: number;
-  /** After this, the refused token has expired and cannot come back from any store. */
-  readonly until: number;
-}
 
 /** The result of one acquisition, shared by every caller that waited for it. */
 interface Acquired {
@@ -40,8 +33,7 @@ interface Acquired {
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
-  /** Refused tokens by request key, oldest first (bounded by `maxEntries`). */
-  private readonly refused = new Map<string, RefusedToken>();
+  private readonly refused: RefusedTokens;
   private readonly coolDowns: CoolDowns;
   private readonly shutdown = new AbortController();
   /** Called with every entry that becomes current, to schedule its refresh. */
@@ -54,12 +46,13 @@ export class TokenAcquirer {
     private readonly flight?: CrossProcessFlight,
   ) {
     this.coolDowns = new CoolDowns(options.retry, options.maxEntries);
+    this.refused = new RefusedTokens(options.maxEntries);
   }
 
   /** A token for a caller with nothing usable in memory; `force` skips the store. */
   async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
     // A caller that gave up already starts nothing.
-    if (signal?.aborted) throw aborted(request);
+    if (signal?.aborted) throw abortedBy(request);
     const flightKey = force ? `${request.key}\nforce` : request.key;
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
@@ -69,7 +62,7 @@ export class TokenAcquirer {
       flight.catch(() => undefined);
       this.flights.set(flightKey, flight);
     }
-    return (await this.wait(flight, request, signal)).token;
+    return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
   }
 
   /**
@@ -97,19 +90,9 @@ export class TokenAcquirer {
   forget(request: TokenRequest, token: string): void {
     const current = this.cache.entryOf(request);
     const known = current?.stored.token === token ? current : undefined;
-    const now = Date.now();
-    this.refused.delete(request.key);
-    this.refused.set(request.key, {
-      token,
-      obtainedAt: known?.stored.obtainedAt,
-      // Unknown expiry: long enough for any access token (Entra's longest CAE tokens live 28 h).
-      until: known?.stored.expiresOn ?? now + 28 * 3600_000,
-    });
-    for (const [key, r] of this.refused) {
-      if (this.refused.size <= this.options.maxEntries && r.until > now) break;
-      this.refused.delete(key);
-    }
+    this.refused.add(request.key, token, known);
     if (known !== undefined) {
+      const now = Date.now();
       // Served no more: an entry that stops being usable now, in the refused one's place.
       this.cache.adopt(
         new CachedEntry(request, { ...known.stored, expiresOn: now, refreshOn: now }, 0),
@@ -191,15 +174,7 @@ export class TokenAcquirer {
     request: TokenRequest,
     accept?: (entry: CachedEntry) => boolean,
   ): Promise<Acquired | undefined> {
-    const refused = this.refused.get(request.key);
-    const usable =
-      refused === undefined
-        ? accept
-        : (e: CachedEntry) =>
-            e.stored.token !== refused.token &&
-            (refused.obtainedAt === undefined || e.stored.obtainedAt > refused.obtainedAt) &&
-            (accept === undefined || accept(e));
-    const stored = await this.cache.read(request, usable);
+    const stored = await this.cache.read(request, this.refused.filter(request.key, accept));
     if (stored === undefined) return undefined;
     request.credential.stats.storeHits++;
     // A token another replica fetched counts as this credential working, for health and readiness.
@@ -296,55 +271,4 @@ export class TokenAcquirer {
     const earliest = Math.min(base, obtainedAt + lifetime * MIN_REFRESH_FRACTION);
     return Math.min(expiresOn, Math.max(earliest, base + spread));
   }
-
-  /** Waits for a flight, no longer than `timeouts.acquireMs`, and not past the caller's signal. */
-  private wait(
-    flight: Promise<Acquired>,
-    request: TokenRequest,
-    signal?: AbortSignal,
-  ): Promise<Acquired> {
-    const where = { credential: request.credential.name, tenantId: request.tenantId };
-    if (signal?.aborted) return Promise.reject(aborted(request));
-    const ms = this.options.timeouts.acquireMs;
-    return new Promise<Acquired>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(
-          new TokenEndpointError(
-            'timeout',
-            `No token for credential '${where.credential}' within ${ms} ms.`,
-            where,
-            true,
-          ),
-        );
-      }, ms);
-      timer.unref();
-      const onAbort = () => {
-        done();
-        reject(aborted(request));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      flight.then(
-        (v) => {
-          done();
-          resolve(v);
-        },
-        (e: Error) => {
-          done();
-          reject(e);
-        },
-      );
-    });
-  }
-}
-
-function aborted(request: TokenRequest): ClientCredentialsError {
-  return new ClientCredentialsError('aborted', 'The caller aborted the token request.', {
-    credential: request.credential.name,
-    tenantId: request.tenantId,
-  });
 }
