@@ -52,9 +52,17 @@ const api = z
       (v) => URL.canParse(v),
       { error: 'must be a URL, e.g. https://orders.contoso.com/api' },
     ),
-    scopes: z.union([text("set the API's scope"), z.array(text("set the API's scope")).min(1)], {
-      error: "must be the API's scope (or a list), e.g. 'api://orders/.default'",
-    }),
+    scopes: z.union(
+      [
+        text("set the API's scope"),
+        z
+          .array(text("set the API's scope"))
+          .min(1, { error: "must list at least one scope, e.g. ['api://orders/.default']" }),
+      ],
+      {
+        error: "must be the API's scope (or a list), e.g. 'api://orders/.default'",
+      },
+    ),
     credential: text('name a configured credential, or leave it out').optional(),
     tenantId: text('set a tenant id, or leave it out').optional(),
     timeoutMs: z
@@ -107,15 +115,23 @@ export function resolveDownstreamApis(
   const parsed = downstreamApisSchema.safeParse(apis ?? {});
   if (!parsed.success) {
     throw new ConfigurationError(
-      parsed.error.issues.map((i) => `${formatPath([path, ...i.path])}: ${i.message}`),
+      parsed.error.issues.map((i) => {
+        // Worded like the module options' own: zod's default names the key but not the fix.
+        const message =
+          i.code === 'unrecognized_keys'
+            ? `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} — check the spelling`
+            : i.message;
+        return `${formatPath([path, ...i.path])}: ${message}`;
+      }),
     );
   }
   return parsed.data;
 }
 
 /**
- * The `downstreamApis` of a configuration document (the same document as the credentials'),
- * validated, for `DownstreamApiModule.forRootAsync`.
+ * The `downstreamApis` of a configuration document (the same document as the credentials', which
+ * `clientCredentialsOptionsFromConfig` reads without refusing this section), validated, for
+ * `DownstreamApiModule.forRootAsync`; no section → no APIs.
  *
  * @example
  * DownstreamApiModule.forRootAsync({
@@ -125,7 +141,12 @@ export function resolveDownstreamApis(
  * @throws ConfigurationError
  * @publicApi
  */
-export function downstreamApisFromConfig(document: unknown): DownstreamApiModuleOptions {
-  const doc = (document ?? {}) as { downstreamApis?: unknown };
-  return { apis: resolveDownstreamApis(doc.downstreamApis) };
+export function downstreamApisFromConfig(document: unknown = {}): DownstreamApiModuleOptions {
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+    throw new ConfigurationError([
+      'the configuration document must be an object, e.g. { downstreamApis: { orders: { baseUrl, scopes } } }',
+    ]);
+  }
+  // Only its own section: the credentials and other keys of the document are not its business.
+  return { apis: resolveDownstreamApis((document as { downstreamApis?: unknown }).downstreamApis) };
 }
