@@ -40,6 +40,10 @@ interface Answer {
   status: number;
   body?: unknown;
   error?: unknown;
+  /** downstream-api only (`DownstreamApi.call`): the refusal the call recovered from. */
+  refused?: string;
+  /** downstream-api only: where the token came from. */
+  source?: string;
 }
 
 /**
@@ -175,7 +179,13 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
       return async (api, path) => {
         const client = nest.get<DownstreamApi>(getDownstreamApiToken(api));
         try {
-          return { status: 200, body: await client.get(path) };
+          const result = await client.call('GET', path);
+          return {
+            status: result.status,
+            body: result.body,
+            refused: result.refused,
+            source: result.token.source,
+          };
         } catch (e) {
           if (!(e instanceof DownstreamApiError) || e.status === undefined) throw e;
           return { status: e.status, error: e };
@@ -202,7 +212,11 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
         await revokeTokens(authority, tenantId, clientId, challenge);
         authority.resetLog();
 
-        expect((await call('demo', 'data')).status).toBe(200);
+        const recovered = await call('demo', 'data');
+        expect(recovered.status).toBe(200);
+        if (kind === 'downstream-api') {
+          expect(recovered).toMatchObject({ refused: challenge, source: 'network' });
+        }
         expect(tokenRequests()).toBe(1);
         expect(apiCalls()).toBe(2);
         const refused = authority.log.filter((e) => e.target === 'api' && e.status === 401);
@@ -211,7 +225,10 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
         // The replacement serves the next calls (after a claims challenge, plain callers get one
         // fresh token without claims: the claims token is never theirs).
         expect((await call('demo', 'data')).status).toBe(200);
-        expect((await call('demo', 'data')).status).toBe(200);
+        const next = await call('demo', 'data');
+        expect(next.status).toBe(200);
+        if (kind === 'downstream-api')
+          expect(next).toMatchObject({ refused: undefined, source: 'cache' });
         expect(tokenRequests()).toBe(challenge === 'invalid_token' ? 1 : 2);
         expect(apiCalls()).toBe(4);
       },

@@ -40,6 +40,21 @@ export type AuthenticatedFetch = (input: string | URL, init?: RequestInit) => Pr
 
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
+/** A response and how it was obtained: the token it was sent with, and the refusal it recovered from. */
+export interface AuthenticatedExchange {
+  readonly res: Response;
+  /** The token of the last send. */
+  readonly token: AccessToken;
+  /** The first send's 401 challenge error (`invalid_token`, `insufficient_claims`) when re-sent. */
+  readonly refused?: string;
+}
+
+/** {@link AuthenticatedFetch} that also says how the response was obtained (internal). */
+export type AuthenticatedSender = (
+  input: string | URL,
+  init?: RequestInit,
+) => Promise<AuthenticatedExchange>;
+
 /**
  * A `fetch` for one API with its token from the cache on every request:
  * - 401 `invalid_token`: one replacement token (shared by every caller refused the same token) and
@@ -58,6 +73,19 @@ export function createAuthenticatedFetch(
   tokens: TokenService,
   options: AuthenticatedFetchOptions,
 ): AuthenticatedFetch {
+  const send = createAuthenticatedSender(tokens, options);
+  return async (input, init) => (await send(input, init)).res;
+}
+
+/**
+ * {@link createAuthenticatedFetch}'s work, returning with the response the token used and the
+ * refusal recovered from (for a caller that reports them, e.g. the downstream API client).
+ * Not part of the public API.
+ */
+export function createAuthenticatedSender(
+  tokens: TokenService,
+  options: AuthenticatedFetchOptions,
+): AuthenticatedSender {
   const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
   const send = options.fetch ?? globalThis.fetch;
   const maxRedirects = options.maxRedirects ?? 5;
@@ -115,17 +143,12 @@ export function createAuthenticatedFetch(
       signal,
     });
     const res = await sendWith(url, init, first);
-    if (res.status !== 401 || !replayable(init.body)) return res;
-    const next = await tokenAfterChallenge(
-      tokens,
-      target,
-      first,
-      parseBearerChallenge(res.headers.get('www-authenticate')),
-      signal,
-    );
-    if (next === undefined) return res;
+    if (res.status !== 401 || !replayable(init.body)) return { res, token: first };
+    const challenge = parseBearerChallenge(res.headers.get('www-authenticate'));
+    const next = await tokenAfterChallenge(tokens, target, first, challenge, signal);
+    if (next === undefined) return { res, token: first };
     await res.body?.cancel();
-    return sendWith(url, init, next);
+    return { res: await sendWith(url, init, next), token: next, refused: challenge?.error };
   };
 }
 

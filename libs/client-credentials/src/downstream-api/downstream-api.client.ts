@@ -1,9 +1,10 @@
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { TokenService } from '../token.service';
+import type { AccessToken } from '../access-token';
 import {
-  createAuthenticatedFetch,
-  type AuthenticatedFetch,
+  createAuthenticatedSender,
+  type AuthenticatedSender,
   type FetchFunction,
 } from '../calling/authenticated-fetch';
 import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
@@ -24,6 +25,38 @@ export interface DownstreamCallOptions {
   headers?: Record<string, string>;
   /** Stop waiting. */
   signal?: AbortSignal;
+  /**
+   * This call's credential (e.g. a worker's), instead of the API's.
+   * @default the API's `credential`
+   */
+  credential?: string;
+  /**
+   * This call's tenant (a multi-tenant app calling on behalf of a customer tenant).
+   * @default the API's `tenantId`
+   */
+  tenantId?: string;
+}
+
+/**
+ * A successful call and how it went, from {@link DownstreamApi.call}. Never holds the token.
+ * @publicApi
+ */
+export interface DownstreamApiResult<T = unknown> {
+  /** The 2xx status. */
+  status: number;
+  /** The parsed JSON (undefined for an empty body). */
+  body: T;
+  /** The URL called, without its query. */
+  url: string;
+  /** The token the answer came with: its credential, where it came from and when it expires. */
+  token: Pick<AccessToken, 'credential' | 'source' | 'expiresOn'>;
+  /**
+   * Set when the API refused the first token (401) and the call was re-sent with a new one: the
+   * challenge's error, `invalid_token` or `insufficient_claims`.
+   */
+  refused?: string;
+  /** How long the call took, token included (ms). */
+  durationMs: number;
 }
 
 /**
@@ -34,7 +67,9 @@ export interface DownstreamCallOptions {
  */
 export class DownstreamApi {
   readonly #agent: Agent;
-  readonly #fetch: AuthenticatedFetch;
+  readonly #options: DownstreamApiOptions;
+  /** One sender per credential and tenant a call asked for (the API's own under ''). */
+  readonly #senders = new Map<string, AuthenticatedSender>();
   readonly #timeoutMs: number;
 
   constructor(
@@ -56,20 +91,37 @@ export class DownstreamApi {
       connect: secureContext === undefined ? {} : { secureContext },
     });
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    this.#options = options;
+    this.#tokens = tokens;
     try {
-      this.#fetch = createAuthenticatedFetch(tokens, {
-        baseUrl: options.baseUrl,
-        scopes: options.scopes,
-        credential: options.credential,
-        tenantId: options.tenantId,
-        allowInsecureLoopback: options.allowInsecureLoopback,
-        fetch: undiciFetch as unknown as FetchFunction,
-        dispatcher: this.#agent,
-      });
+      // Built now: a base URL the origin policy refuses fails at start-up, not at the first call.
+      this.#sender(undefined, undefined);
     } catch (e) {
       void this.#agent.close();
       throw e;
     }
+  }
+
+  readonly #tokens: TokenService;
+
+  /** The sender for a credential and tenant, sharing the API's connections. */
+  #sender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
+    const key =
+      credential === undefined && tenantId === undefined ? '' : `${credential}\n${tenantId}`;
+    let sender = this.#senders.get(key);
+    if (sender === undefined) {
+      sender = createAuthenticatedSender(this.#tokens, {
+        baseUrl: this.#options.baseUrl,
+        scopes: this.#options.scopes,
+        credential: credential ?? this.#options.credential,
+        tenantId: tenantId ?? this.#options.tenantId,
+        allowInsecureLoopback: this.#options.allowInsecureLoopback,
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher: this.#agent,
+      });
+      this.#senders.set(key, sender);
+    }
+    return sender;
   }
 
   /** GET `path` (relative to the base URL); resolves to the parsed JSON (undefined for 204). */
@@ -108,6 +160,21 @@ export class DownstreamApi {
     body?: unknown,
     options: DownstreamCallOptions = {},
   ): Promise<T> {
+    return (await this.call<T>(method, path, body, options)).body;
+  }
+
+  /**
+   * Like {@link request}, resolving to how the call went as well: status, the token's source and
+   * expiry, and whether a refused token was replaced (for logs and metrics).
+   * @throws as {@link request}
+   */
+  async call<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: DownstreamCallOptions = {},
+  ): Promise<DownstreamApiResult<T>> {
+    const started = performance.now();
     const target = withQuery(path, options.query);
     const where: DownstreamApiErrorContext = { api: this.name, method, path: target.split('?')[0] };
     const timeout = AbortSignal.timeout(this.#timeoutMs);
@@ -115,9 +182,9 @@ export class DownstreamApi {
       options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
+    let exchange: Awaited<ReturnType<AuthenticatedSender>>;
     try {
-      res = await this.#fetch(target, {
+      exchange = await this.#sender(options.credential, options.tenantId)(target, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -132,11 +199,19 @@ export class DownstreamApi {
         { ...where, cause: e },
       );
     }
+    const { res, token, refused } = exchange;
     const text = await res.text();
     const parsed = parseJson(text);
     if (res.ok) {
-      if (text === '') return undefined as T;
-      if (parsed.ok) return parsed.value as T;
+      const result = {
+        status: res.status,
+        url: res.url.split('?')[0] || target.split('?')[0],
+        token: { credential: token.credential, source: token.source, expiresOn: token.expiresOn },
+        ...(refused === undefined ? {} : { refused }),
+      };
+      const durationMs = Math.round(performance.now() - started);
+      if (text === '') return { ...result, body: undefined as T, durationMs };
+      if (parsed.ok) return { ...result, body: parsed.value as T, durationMs };
       throw new DownstreamApiError(
         'api_invalid_response',
         `${method} ${where.path} of API '${this.name}' answered ${res.status} with a body that is not JSON.`,
