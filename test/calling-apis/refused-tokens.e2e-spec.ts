@@ -62,13 +62,13 @@ describe('TokenService: refused tokens and claims challenges', () => {
     );
 
     expect(count()).toBe(2);
-    expect(new Set(replaced.map((t) => t.token)).size).toBe(1);
-    expect(replaced[0].token).not.toBe(refused.token);
-    expect((await http.callApi(authority.apiUrl, replaced[0].token)).status).toBe(200);
+    expect(new Set(replaced.map((t) => t!.token)).size).toBe(1);
+    expect(replaced[0]!.token).not.toBe(refused.token);
+    expect((await http.callApi(authority.apiUrl, replaced[0]!.token)).status).toBe(200);
     // Later callers, and a late refusal of the old token, get the replacement from the cache.
-    expect((await tokens.getAccessToken(authority.apiScope)).token).toBe(replaced[0].token);
-    expect((await tokens.replaceRefusedToken(authority.apiScope, refused.token)).token).toBe(
-      replaced[0].token,
+    expect((await tokens.getAccessToken(authority.apiScope)).token).toBe(replaced[0]!.token);
+    expect((await tokens.replaceRefusedToken(authority.apiScope, refused.token))!.token).toBe(
+      replaced[0]!.token,
     );
     expect(count()).toBe(2);
   });
@@ -124,5 +124,24 @@ describe('TokenService: refused tokens and claims challenges', () => {
       DownstreamApiError,
     );
     expect(count()).toBe(0);
+  });
+
+  it('an API that refuses every token costs one replacement, not a token request per call', async () => {
+    const { tokens, count } = await start();
+    const first = await tokens.getAccessToken(authority.apiScope);
+
+    // The API refuses the first token, then its replacement at once (a wrong audience, say).
+    const second = await tokens.replaceRefusedToken(authority.apiScope, first.token);
+    expect(second).toBeDefined();
+    const answers = [];
+    for (let call = 0; call < 50; call++) {
+      const current = await tokens.getAccessToken(authority.apiScope);
+      answers.push(await tokens.replaceRefusedToken(authority.apiScope, current.token));
+    }
+
+    expect(count()).toBe(2);
+    // Callers keep the API's 401 (no new token) and the cache keeps serving the replacement.
+    expect(answers.every((a) => a === undefined)).toBe(true);
+    expect((await tokens.getAccessToken(authority.apiScope)).token).toBe(second!.token);
   });
 });

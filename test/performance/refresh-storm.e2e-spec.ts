@@ -29,7 +29,7 @@ describe('Refresh storms', () => {
     const late = authority.createTenant();
     for (const t of [...tenants, late]) {
       if (t !== home) t.createApp({ clientId: reg.clientId, secret });
-      authority.setAccessTokenLifetime(120, { tenantId: t.tenantId, refreshInSeconds: 3 });
+      authority.setAccessTokenLifetime(30, { tenantId: t.tenantId, refreshInSeconds: 3 });
     }
     app = await startTokenApp({
       credentials: {

@@ -21,7 +21,7 @@ describe('Shared cache: background refresh across replicas', () => {
 
   it('one replica refreshes a shared token; the other adopts the new one from Redis', async () => {
     const reg = register(authority);
-    authority.setAccessTokenLifetime(600, { tenantId: reg.tenantId, refreshInSeconds: 1 });
+    authority.setAccessTokenLifetime(30, { tenantId: reg.tenantId, refreshInSeconds: 3 });
     const shared = {
       redisUrl: redis.url,
       encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
@@ -35,7 +35,7 @@ describe('Shared cache: background refresh across replicas', () => {
     const first = await a.tokens.getAccessToken(authority.apiScope);
     expect((await b.tokens.getAccessToken(authority.apiScope)).token).toBe(first.token);
 
-    // Both replicas refresh the same token at the same instant (1 s in): one request between them.
+    // Both replicas refresh the same token at the same instant (3 s in): one request between them.
     const renewed = async (app: TokenApp) =>
       (await app.tokens.getAccessToken(authority.apiScope)).token !== first.token;
     let both = false;

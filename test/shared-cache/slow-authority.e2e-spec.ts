@@ -77,8 +77,8 @@ describe('Shared cache: a slow or failing authority, replicas in separate proces
     expect(sum(results, (r) => r.cacheStats?.lockWaitHits)).toBe(2);
   }, 90_000);
 
-  it('the holder is rejected (401 invalid_client): the waiters throw its error, 1 request in all', async () => {
-    const input = replicaInput({}, 'not-the-secret');
+  it('the holder request is refused (unknown resource): the waiters throw its error, 1 request in all', async () => {
+    const input = { ...replicaInput(), scopes: ['api://no-such-resource/.default'] };
     // Slow enough that the other replicas are surely waiting on the lock when the answer comes.
     authority.faults.add({ kind: 'latency', latencyMs: 3000, tenantId: input.tenantId });
 
@@ -87,18 +87,32 @@ describe('Shared cache: a slow or failing authority, replicas in separate proces
     expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(1);
     expect(results.map((r) => r.failed)).toEqual([20, 20, 20]);
     for (const r of results) {
-      expect(r.errorCodes).toEqual(['TokenRequestRejectedError:credential_rejected']);
+      expect(r.errorCodes).toEqual(['TokenRequestRejectedError:request_rejected']);
     }
-    expect(sum(results, (r) => r.tokenRequests)).toBe(1);
     // The two waiters learnt the failure from the lock: neither asked the authority.
     expect(sum(results, (r) => r.cacheStats?.lockWaitFailures)).toBe(2);
     const shared = results.filter((r) => r.tokenRequests === 0);
     expect(shared).toHaveLength(2);
     for (const r of shared) {
-      expect(r.errors[0]).toMatch(/AADSTS7000215/);
+      expect(r.errors[0]).toMatch(/AADSTS500011/);
       expect(r.errors[0]).toMatch(/shared through the token lock/);
+    }
+  }, 90_000);
+
+  it('a refusal of the holder own credential is not shared: each replica asks with its own', async () => {
+    // During a rolling secret rotation another replica's secret may be the good one.
+    const input = replicaInput({}, 'not-the-secret');
+    authority.faults.add({ kind: 'latency', latencyMs: 1000, tenantId: input.tenantId });
+
+    const results = await runReplicas(3, input);
+
+    expect(authority.countTokenRequests({ clientId: input.clientId })).toBe(3);
+    expect(results.map((r) => r.tokenRequests)).toEqual([1, 1, 1]);
+    for (const r of results) {
+      expect(r.errorCodes).toEqual(['TokenRequestRejectedError:credential_rejected']);
       expect(r.errors[0]).not.toContain('not-the-secret');
     }
+    expect(sum(results, (r) => r.cacheStats?.lockWaitFailures)).toBe(0);
   }, 90_000);
 
   it('the holder gets 503 on every attempt: it retries, the waiters throw its error, no more requests', async () => {

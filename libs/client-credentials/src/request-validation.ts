@@ -55,6 +55,7 @@ export function validateScopes(
   return valid;
 }
 
+const RESERVED: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$/;
 const OIDC_TENANT = /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/;
@@ -62,6 +63,9 @@ const OIDC_TENANT = /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/;
 /** What is wrong with a tenant, or undefined: a GUID or a verified domain, never a meta-tenant. */
 export function tenantProblem(tenantId: unknown, protocol: 'entra' | 'oidc'): string | undefined {
   if (typeof tenantId !== 'string' || tenantId.length === 0) return 'is empty';
+  // Names of JavaScript's object machinery: never a tenant, and never a key of anything of ours.
+  if (RESERVED.has(tenantId))
+    return 'is not a tenant ID — use the directory (tenant) ID GUID or a verified domain';
   if (META_TENANTS.has(tenantId.toLowerCase())) {
     return `'${tenantId}' is a meta-tenant — client credentials need the directory (tenant) ID GUID or a verified domain`;
   }

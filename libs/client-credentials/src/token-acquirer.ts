@@ -70,14 +70,15 @@ export class TokenAcquirer {
    * flight as a caller's miss — concurrent callers of the refused token, and with a shared cache
    * the replicas, share one token request — but neither memory nor any store may answer with the
    * refused token, nor with a token older than it. A replacement another replica already stored is
-   * adopted without a request.
+   * adopted without a request. Undefined while `refused` is itself a replacement refused at once
+   * (see {@link RefusedTokens}): no new token would help; the caller keeps the API's answer.
    */
   async replace(
     request: TokenRequest,
     refused: string,
     signal?: AbortSignal,
-  ): Promise<AccessToken> {
-    this.forget(request, refused);
+  ): Promise<AccessToken | undefined> {
+    if (!this.forget(request, refused)) return undefined;
     const token = await this.acquire(request, false, signal);
     // A caller that joined a flight started before the refusal was known: go once more.
     return token.token === refused ? this.acquire(request, false, signal) : token;
@@ -85,11 +86,13 @@ export class TokenAcquirer {
 
   /**
    * Records that an API refused `token` for `request`: memory stops serving it at once (the next
-   * caller misses and gets a new token), and no store read answers with it again.
+   * caller misses and gets a new token), and no store read answers with it again. False (nothing
+   * done) while the token is a replacement that was refused at once, within its hold-off.
    */
-  forget(request: TokenRequest, token: string): void {
+  forget(request: TokenRequest, token: string): boolean {
     const current = this.cache.entryOf(request);
     const known = current?.stored.token === token ? current : undefined;
+    if (!this.refused.mayRefuse(request.key, token, known)) return false;
     this.refused.add(request.key, token, known);
     if (known !== undefined) {
       const now = Date.now();
@@ -98,6 +101,7 @@ export class TokenAcquirer {
         new CachedEntry(request, { ...known.stored, expiresOn: now, refreshOn: now }, 0),
       );
     }
+    return true;
   }
 
   /**
@@ -149,6 +153,15 @@ export class TokenAcquirer {
   }
 
   private async load(request: TokenRequest, force: boolean): Promise<Acquired> {
+    if (!force) {
+      // A usable token in memory that the caller's lookup did not find (the same scopes asked
+      // for another way): served, never fetched again.
+      const current = this.cache.entryOf(request);
+      const usable = this.refused.filter(request.key, (e) => Date.now() < e.usableUntil);
+      if (current !== undefined && (usable === undefined || usable(current))) {
+        return { entry: current, token: current.hit };
+      }
+    }
     // The store first, even in a cool-down: another replica may have fetched the token since.
     const stored = force ? undefined : await this.fromStore(request);
     if (stored !== undefined) return stored;
@@ -257,9 +270,9 @@ export class TokenAcquirer {
   }
 
   /**
-   * When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter.
-   * Jitter never moves it before a tenth of the lifetime (or before the authority's own earlier
-   * refresh_in): a refresh point at the token's birth would make every cache hit a request.
+   * When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter;
+   * never before a tenth of the lifetime, whatever the authority says: a refresh point at the
+   * token's birth would make every token in use a request per second.
    */
   private refreshOn(obtainedAt: number, expiresOn: number, suggested?: number): number {
     const { refreshAt, jitter } = this.options.refresh;
@@ -268,7 +281,7 @@ export class TokenAcquirer {
       suggested !== undefined && suggested > obtainedAt && suggested < expiresOn;
     const base = fromAuthority ? suggested : obtainedAt + lifetime * refreshAt;
     const spread = (Math.random() * 2 - 1) * lifetime * jitter;
-    const earliest = Math.min(base, obtainedAt + lifetime * MIN_REFRESH_FRACTION);
+    const earliest = obtainedAt + lifetime * MIN_REFRESH_FRACTION;
     return Math.min(expiresOn, Math.max(earliest, base + spread));
   }
 }

@@ -218,7 +218,8 @@ export class TokenMetrics {
         tokenRequests: 0,
         refreshes: 0,
         failures: {},
-        tenants: {},
+        // No prototype: tenant ids come from callers ('__proto__' must stay a plain key).
+        tenants: Object.create(null) as Record<string, TenantStats>,
       };
       this.stats.set(credential, s);
     }
@@ -273,7 +274,10 @@ export class TokenMetrics {
 
   /** The counters of another tenant of a credential, created on first use, most recent last. */
   tenant(credential: string, tenant: string): TenantStats {
-    const tenants = (this.of(credential).tenants ??= {});
+    const tenants = (this.of(credential).tenants ??= Object.create(null) as Record<
+      string,
+      TenantStats
+    >);
     const t = tenants[tenant] ?? {};
     // Re-inserted so that the tenant heard of least recently is the first key, dropped when full.
     delete tenants[tenant];

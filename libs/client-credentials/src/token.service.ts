@@ -123,7 +123,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
       // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
       // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
-      const asked = typeof scopes === 'string' ? 1 : scopes.length;
+      const asked =
+        typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
       if (entry !== undefined && asked === entry.request.scopes.length) {
         const now = Date.now();
         if (now < entry.usableUntil) {
@@ -151,13 +152,18 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * say): never `refused` again, nor a token older than it. Concurrent callers share one token
    * request, and with `cache.shared` so do the replicas: a replacement another replica stored is
    * adopted without a request. Callers that come later get the replacement from the cache.
+   *
+   * Undefined when `refused` was itself obtained to replace a refused token, moments ago: an API
+   * that refuses every token (a scope of another API, say) gets no new one for a hold-off that
+   * doubles per refusal (10 s to 10 min), instead of a token request per call; the caller keeps
+   * the API's 401.
    * @throws as {@link getAccessToken}
    */
   async replaceRefusedToken(
     scopes: string | readonly string[],
     refused: string,
     options?: GetTokenOptions,
-  ): Promise<AccessToken> {
+  ): Promise<AccessToken | undefined> {
     const request = this.requestFor(scopes, options);
     const entry = this.cache.entryOf(request);
     // Another caller already replaced it.

@@ -28,11 +28,14 @@ const MAX_MESSAGE = 1000;
 
 /**
  * Whether a holder's failure is the authority's answer (or its silence), which every replica
- * would meet too. A failure of the holder itself (its shutdown, its certificate file, an
- * assertion callback of its own) is not shared: the waiters then fetch themselves.
+ * would meet too. Not shared: a failure of the holder itself (its shutdown, its certificate file,
+ * an assertion callback of its own), nor a refusal of its credential (a wrong or rotated secret,
+ * an unregistered certificate) — during a rolling rotation another replica's may be good. The
+ * waiters then fetch themselves.
  */
 export function isShareable(e: unknown): e is TokenRequestRejectedError | TokenEndpointError {
-  return e instanceof TokenRequestRejectedError || e instanceof TokenEndpointError;
+  if (e instanceof TokenEndpointError) return true;
+  return e instanceof TokenRequestRejectedError && e.code !== 'credential_rejected';
 }
 
 /**
