@@ -328,4 +328,25 @@ describe('TokenService: acquisition', () => {
 
     await expectAccepted(await app.tokens.getAccessToken(authority.apiScope));
   });
+
+  it('serves a scope list with a duplicate from the cache: one token request for 20 calls', async () => {
+    const tenant = authority.createTenant();
+    const appReg = tenant.createApp();
+    const secret = appReg.addSecret();
+    app = await startTokenApp({
+      credentials: {
+        api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret }]),
+      },
+    });
+
+    const sources = [];
+    for (let call = 0; call < 20; call++) {
+      sources.push(
+        (await app.tokens.getAccessToken([authority.apiScope, authority.apiScope])).source,
+      );
+    }
+
+    expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(1);
+    expect(sources.filter((s) => s === 'network')).toHaveLength(1);
+  });
 });
