@@ -1,7 +1,8 @@
 /**
- * One contender of the refresh-storm bench, in its own process: caches `scopeCount` tokens that the
- * authority makes come due together at `dueAt`, then, from that point on, `callers` concurrent
- * callers keep asking for them for `windowMs`. Prints one JSON line of results.
+ * One contender of the refresh-storm bench, in its own process: caches one token in each of
+ * `tenants` (a multi-tenant app), which the authority makes come due together at `dueAt`; then,
+ * from that point on, `callers` concurrent callers keep asking for them for `windowMs`. Prints
+ * one JSON line of results.
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -9,7 +10,8 @@ import { makeClient, type ClientConfig } from './clients';
 import { contenderMain, phase, pool, sleep, watchLoop, type LoopDelay } from './support';
 
 export interface StormInput extends ClientConfig {
-  scopeCount: number;
+  tenants: string[];
+  scope: string;
   /** Epoch ms at which every cached token comes due. */
   dueAt: number;
   windowMs: number;
@@ -37,23 +39,21 @@ export interface StormResult {
   failures?: Record<string, number>;
 }
 
-export const stormScope = (i: number): string => `api://storm-${i}/.default`;
-
 async function run(input: StormInput): Promise<StormResult> {
   const client = await makeClient(input);
-  const scopes = Array.from({ length: input.scopeCount }, (_, i) => stormScope(i));
+  const tenants = input.tenants;
   const fillStart = performance.now();
   let minDue = Infinity;
   let maxDue = -Infinity;
-  const cacheOne = async (s: string) => {
-    const r = await client.get(s);
+  const cacheOne = async (t: string) => {
+    const r = await client.get(input.scope, t);
     if (r.refreshOn !== undefined) {
       minDue = Math.min(minDue, r.refreshOn);
       maxDue = Math.max(maxDue, r.refreshOn);
     }
   };
   // A failed fill is set-up, not the storm: retried (and reported), a few at a time.
-  let fill = await pool(scopes, 50, cacheOne);
+  let fill = await pool(tenants, 50, cacheOne);
   const fillFailures = fill.failed.length;
   const fillError = fill.firstError;
   for (let round = 0; round < 3 && fill.failed.length > 0; round++)
@@ -63,7 +63,7 @@ async function run(input: StormInput): Promise<StormResult> {
   // In use: this library refreshes from its timers only tokens hit during their life, so one hit
   // each makes the 5,000 timers fire together — the storm. (msal-node and @azure/identity have no
   // timers: they refresh on the caller, in the window below.)
-  if (client.tokens !== undefined) await pool(scopes, 50, (s) => client.get(s));
+  if (client.tokens !== undefined) await pool(tenants, 50, (t) => client.get(input.scope, t));
   const fillMs = performance.now() - fillStart;
   phase('filled');
 
@@ -80,11 +80,11 @@ async function run(input: StormInput): Promise<StormResult> {
   // Caller c walks all tokens from its own offset; each call yields to the event loop, as calls
   // arriving over I/O would (a chain of resolved awaits alone would starve timers and sockets).
   const caller = async (c: number) => {
-    const offset = Math.floor((c * scopes.length) / input.callers);
+    const offset = Math.floor((c * tenants.length) / input.callers);
     for (let k = 0; Date.now() < end; k++) {
       const t0 = performance.now();
       try {
-        const r = await client.get(scopes[(offset + k) % scopes.length]);
+        const r = await client.get(input.scope, tenants[(offset + k) % tenants.length]);
         const ms = performance.now() - t0;
         if (r.fromCache !== undefined) knowsHits = true;
         if (r.fromCache === true) slowestHitMs = Math.max(slowestHitMs, ms);
