@@ -33,4 +33,7 @@ module.exports = {
     },
   ],
   testTimeout: 30000,
+  // Most e2e suites wait (on latency faults, refresh points, child processes) rather than compute:
+  // three at a time keep two cores busy and the whole run within a few minutes.
+  maxWorkers: 3,
 };
