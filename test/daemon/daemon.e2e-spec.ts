@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { AppModule } from '../../apps/daemon/src/app.module';
-import { startDevMode, type DevMode } from '../../apps/daemon/src/dev/dev-mode';
+import { REVOCATION_DEMO, startDevMode, type DevMode } from '../../apps/daemon/src/dev/dev-mode';
 import type { CredentialHealth } from '@app/client-credentials/health';
 import type { WorkerStatus } from '../../apps/daemon/src/workers/worker-scheduler.service';
 import { CapturingLogger } from '../support/capturing-logger';
@@ -224,6 +224,44 @@ describe('daemon (e2e)', () => {
     ).toBe(true);
     expect(errors.some((m) => m.includes('Hint: '))).toBe(true);
     expect(logger.text).not.toContain('not-the-secret');
+  });
+
+  it("recovers from dev mode's revocation demo: one refusal, one new token, logged, no failed run", async () => {
+    const { app, logger } = await start(fastConfig());
+    const { worker } = REVOCATION_DEMO;
+    const lines = () =>
+      logger.lines.map((l) => l.message).filter((m) => m.startsWith(`${worker}: `));
+    try {
+      await dev.revokeAfterFirstCall();
+      // Two successful runs after the refusal: the recovered one and one from the cache.
+      await until('the recovery and one more run', async () => {
+        const mine = lines();
+        const at = mine.findIndex((m) => m.includes('refused the token'));
+        return at >= 0 && mine.slice(at + 1).filter((m) => / -> 200 /.test(m)).length >= 2
+          ? true
+          : undefined;
+      });
+    } finally {
+      await expect(app.close()).resolves.toBeUndefined();
+    }
+
+    const mine = lines();
+    const refusals = mine.filter((m) => m.includes('refused the token'));
+    expect(refusals).toEqual([
+      expect.stringMatching(
+        /^sni-poller: API 'demo' refused the token \(401 invalid_token\); a new token \(from network\) was sent and the call succeeded \(credential demo-sni\)$/,
+      ),
+    ]);
+    const at = mine.indexOf(refusals[0]);
+    expect(mine[at + 1]).toMatch(/^sni-poller: GET \S+\/api\/data -> 200 .*token from network,/);
+    expect(mine[at + 2]).toMatch(/^sni-poller: GET \S+\/api\/data -> 200 .*token from cache,/);
+    // The authority saw it the same way: one refused call, and one token request after the first.
+    const clientId = dev.manifest.apps.sniCertificate.clientId;
+    const calls = apiCalls().filter((c) => c.clientId === clientId);
+    expect(calls.filter((c) => c.status === 401)).toHaveLength(1);
+    expect(dev.authority.countTokenRequests({ clientId })).toBe(2);
+    expect(logger.lines.filter((l) => l.level === 'error')).toEqual([]);
+    expect(logger.text).toContain(`revocation demo: the tokens of app demo-sni (sni-poller)`);
   });
 
   it('does not start a run while the previous one is still going, and shutdown waits for it', async () => {

@@ -3,8 +3,8 @@ import { ConfigModule } from '@nestjs/config';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { ClientCredentialsModule } from '@app/client-credentials';
+import { DownstreamApiModule } from '@app/client-credentials/downstream-api';
 import { ClientCredentialsHealthIndicator } from '@app/client-credentials/health';
-import { ProtectedApiClient } from './api/protected-api.client';
 import { toClientCredentialsOptions } from './config/credential-options';
 import { daemonConfig, DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
 import type { DaemonConfigSource } from './config/load-config';
@@ -31,14 +31,20 @@ export class AppModule {
         ScheduleModule.forRoot(),
         TerminusModule.forRoot({ logger: false }),
         ClientCredentialsModule.forRootAsync({
+          // Global: the downstream APIs below take their tokens from it.
+          isGlobal: true,
           inject: [DAEMON_CONFIG],
           useFactory: (config: DaemonConfiguration) => toClientCredentialsOptions(config),
+        }),
+        // The APIs the workers call, by name; their tokens come from the module above.
+        DownstreamApiModule.forRootAsync({
+          inject: [DAEMON_CONFIG],
+          useFactory: (config: DaemonConfiguration) => ({ apis: config.downstreamApis }),
         }),
       ],
       controllers: [HealthController, MetricsController],
       providers: [
         { provide: DaemonMetrics, useValue: metrics },
-        ProtectedApiClient,
         WorkerScheduler,
         ClientCredentialsHealthIndicator,
         ...extraProviders,

@@ -51,6 +51,8 @@ async function bootstrap(): Promise<void> {
     await app.listen(config.health.port, config.health.host);
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     logger.log(`health: ${url}/health/ready and ${url}/health/live; Ctrl-C stops the daemon`);
+    // Dev mode shows a revoked token recovering: one worker's app is revoked after its first call.
+    void dev?.revokeAfterFirstCall();
   } catch (e) {
     await dev?.close();
     throw e;

@@ -36,6 +36,18 @@ export const unknownCredential = (name: string, names: readonly string[]): strin
     ? `names credential '${name}' but no credentials are configured: add it under 'credentials'`
     : `unknown credential '${name}': use one of ${names.join(', ')}`;
 
+export const noApis = (): string =>
+  `required: name the API(s) the workers call under 'downstreamApis', e.g. { orders: { baseUrl: https://orders.contoso.com/api, scopes: api://<app-id>/.default } }`;
+
+export const whichApi = (names: readonly string[]): string =>
+  `several APIs are configured: name the one this worker calls with 'api' (one of ${names.join(', ')})`;
+
+export const unknownApi = (name: string, names: readonly string[]): string =>
+  `unknown API '${name}': use one of ${names.join(', ')} (the names under 'downstreamApis')`;
+
+export const apiTwice = (): string =>
+  `the 'api' section is read as downstreamApis.api, which is configured too: keep one of them`;
+
 export const noTenants = (): string =>
   `a tenant-sweep needs at least one tenant: list tenant ids under 'tenants'`;
 

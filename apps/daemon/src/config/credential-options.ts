@@ -6,36 +6,78 @@ import {
   type ClientCredentialsModuleOptions,
   type SharedCacheOptions,
 } from '@app/client-credentials';
+import {
+  downstreamApisFromConfig,
+  type DownstreamApiOptions,
+} from '@app/client-credentials/downstream-api';
 import type { DaemonConfig } from './daemon-config.schema';
 
 /** Source fields that name a file, resolved against the configuration file's folder. */
 const FILE_FIELDS = ['certificatePath', 'tokenFilePath'] as const;
 
 /**
- * The library's options for the daemon's `credentials` section, read by the library's own
- * configuration reader ({@link clientCredentialsOptionsFromConfig}): the daemon adds only what a
- * file-based configuration needs — paths relative to the file, `caPath` read into `ca` — and the
- * shared cache from the environment. Problems come back as `credentials.<name>.<field>: …` lines.
+ * The library's options for the daemon's `credentials` and `downstreamApis` sections, read by the
+ * library's own configuration readers ({@link clientCredentialsOptionsFromConfig},
+ * `downstreamApisFromConfig`) from one document: the daemon adds only what a file-based
+ * configuration needs — paths relative to the file, `caPath` read into `ca` — and the shared cache
+ * from the environment. Problems come back as `credentials.<name>.<field>: …` and
+ * `downstreamApis.<name>.<field>: …` lines.
  * @returns the options, or the problems found
  */
 export function readCredentials(
-  credentials: unknown,
+  sections: { credentials: unknown; downstreamApis?: unknown },
   base: string,
   env: Record<string, string | undefined>,
-): { options?: ClientCredentialsModuleOptions; problems: string[] } {
+): {
+  options?: ClientCredentialsModuleOptions;
+  apis?: Record<string, DownstreamApiOptions>;
+  problems: string[];
+} {
   const problems: string[] = [];
   const document: Record<string, unknown> = {
-    credentials: withFiles(credentials, base, problems),
+    credentials: withFiles(sections.credentials, base, problems),
   };
+  if (sections.downstreamApis !== undefined) {
+    document.downstreamApis = withCaFiles(
+      sections.downstreamApis,
+      base,
+      'downstreamApis',
+      problems,
+    );
+  }
   const shared = sharedCacheFromEnv(env);
   if (shared !== undefined) document.cache = { shared };
   try {
+    // The first reader checks both sections (an API's credential must be configured).
     const options = clientCredentialsOptionsFromConfig(document, env);
-    return problems.length > 0 ? { problems } : { options, problems };
+    const { apis } = downstreamApisFromConfig(document);
+    return problems.length > 0 ? { problems } : { options, apis, problems };
   } catch (e) {
     if (!(e instanceof ConfigurationError)) throw e;
     return { problems: [...problems, ...e.problems] };
   }
+}
+
+/** A copy of a section of named entries with each `caPath` replaced by the PEM it names (`ca`). */
+function withCaFiles(section: unknown, base: string, at: string, problems: string[]): unknown {
+  if (!isRecord(section)) return section;
+  const out: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(section)) {
+    if (!isRecord(entry) || entry.caPath === undefined) {
+      out[name] = entry;
+      continue;
+    }
+    const { caPath, ...rest } = entry;
+    out[name] = rest;
+    const path = `${at}.${name}.caPath`;
+    if (typeof caPath !== 'string' || caPath === '') {
+      problems.push(`${path}: must be the path of a PEM file of extra CAs to trust`);
+    } else {
+      const pem = readPem(isAbsolute(caPath) ? caPath : resolve(base, caPath), path, problems);
+      if (pem !== undefined) rest.ca = pem;
+    }
+  }
+  return out;
 }
 
 /**

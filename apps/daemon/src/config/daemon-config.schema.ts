@@ -1,6 +1,7 @@
 import { validateCronExpression } from 'cron';
 import { z } from 'zod';
 import type { ClientCredentialsModuleOptions } from '@app/client-credentials';
+import type { DownstreamApiOptions } from '@app/client-credentials/downstream-api';
 import * as m from './config.messages';
 
 const META_TENANTS = new Set(['common', 'organizations', 'consumers']);
@@ -45,6 +46,8 @@ const positive = (what: string) =>
 const schedule = {
   enabled: z.boolean({ error: 'must be true or false' }).default(true),
   credential: nonEmpty('the name of a credential under credentials'),
+  // The API the worker calls, by its name under downstreamApis; may be left out when there is one.
+  api: nonEmpty('the name of an API under downstreamApis').optional(),
   cron: nonEmpty("a cron expression, e.g. '0 */5 * * * *'")
     .superRefine((v, ctx) => {
       const result = validateCronExpression(v);
@@ -94,6 +97,7 @@ export const daemonConfigSchema = section(
       'health',
     ).default({ host: '127.0.0.1', port: 8080 }),
     shutdownTimeoutSeconds: positive('shutdownTimeoutSeconds').default(10),
+    // The one-API shorthand of earlier versions, read as `downstreamApis.api`.
     api: section(
       {
         url: httpsUrl('the base URL of the protected API (the workers GET <url>/data)'),
@@ -105,7 +109,14 @@ export const daemonConfigSchema = section(
         caPath: nonEmpty('a PEM file of extra CAs to trust for the API').optional(),
       },
       'api: its url and scope',
-    ),
+    ).optional(),
+    // The named APIs the workers call (the library's downstream API options, plus `caPath`), read
+    // by the library's own reader: its messages name `downstreamApis.<name>.<field>`.
+    downstreamApis: z
+      .record(z.string(), z.unknown(), {
+        error: 'must be a mapping of named APIs, e.g. { orders: { baseUrl, scopes } }',
+      })
+      .optional(),
     // Read by the library's own configuration reader (clientCredentialsOptionsFromConfig): the
     // daemon does not keep a second schema of it. Only its names are used here, by the workers.
     credentials: z.record(z.string(), z.unknown(), {
@@ -116,6 +127,13 @@ export const daemonConfigSchema = section(
   'the configuration',
 ).superRefine((config, ctx) => {
   const names = Object.keys(config.credentials);
+  const apis = apiNames(config);
+  if (config.api !== undefined && config.downstreamApis?.api !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['api'], message: m.apiTwice() });
+  }
+  if (apis.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['downstreamApis'], message: m.noApis() });
+  }
   let enabled = 0;
   for (const [name, w] of Object.entries(config.workers)) {
     if ((w.cron === undefined) === (w.intervalSeconds === undefined)) {
@@ -128,20 +146,40 @@ export const daemonConfigSchema = section(
         message: m.unknownCredential(w.credential, names),
       });
     }
+    if (w.api === undefined ? apis.length > 1 : !apis.includes(w.api)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers', name, 'api'],
+        message: w.api === undefined ? m.whichApi(apis) : m.unknownApi(w.api, apis),
+      });
+    }
     if (w.enabled) enabled++;
   }
   if (enabled === 0) ctx.addIssue({ code: 'custom', path: ['workers'], message: m.noWorkers() });
 });
 
+/** Names of the configured APIs: `downstreamApis`' and `api` (the shorthand) as `api`. */
+export function apiNames(config: {
+  api?: unknown;
+  downstreamApis?: Record<string, unknown>;
+}): string[] {
+  const names = Object.keys(config.downstreamApis ?? {});
+  return config.api === undefined || names.includes('api') ? names : [...names, 'api'];
+}
+
 /** The daemon's configuration as its schema validated it. */
 export type DaemonConfigDocument = z.output<typeof daemonConfigSchema>;
 
-/** The daemon's validated configuration, with the library's options read from `credentials`. */
-export type DaemonConfig = DaemonConfigDocument & {
+/** The daemon's validated configuration, with the library's options read from it. */
+export type DaemonConfig = Omit<DaemonConfigDocument, 'downstreamApis'> & {
   /** The `ClientCredentialsModule` options, from the library's configuration reader. */
   clientCredentials: ClientCredentialsModuleOptions;
-  /** The PEM of `api.caPath`, read at load time so that a bad path is a configuration problem. */
-  apiCa?: string;
+  /**
+   * The `DownstreamApiModule` APIs, from the library's reader: `downstreamApis` (each `caPath`
+   * read into `ca` at load time, so that a bad path is a configuration problem) and `api` as
+   * `api`. Every worker's `api` names one of them.
+   */
+  downstreamApis: Record<string, DownstreamApiOptions>;
 };
 /** One worker of {@link DaemonConfig}. */
 export type WorkerConfig = DaemonConfig['workers'][string];

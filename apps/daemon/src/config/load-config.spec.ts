@@ -8,7 +8,8 @@ const CLIENT = '11111111-2222-3333-4444-555555555555';
 
 /** A configuration object tests change freely. */
 interface Fixture {
-  api: Record<string, unknown>;
+  api?: Record<string, unknown>;
+  downstreamApis?: Record<string, Record<string, unknown>>;
   credentials: { orders: Record<string, unknown> };
   workers: Record<string, Record<string, unknown>>;
 }
@@ -65,7 +66,12 @@ describe('loadDaemonConfig', () => {
     const config = loadDaemonConfig({ config: valid(), env });
     expect(config.health).toEqual({ host: '127.0.0.1', port: 8080 });
     expect(config.shutdownTimeoutSeconds).toBe(10);
-    expect(config.api.url).toBe('https://api.contoso.com');
+    expect(config.api?.url).toBe('https://api.contoso.com');
+    // The one-API shorthand is the downstream API `api`, which every worker calls.
+    expect(config.downstreamApis).toEqual({
+      api: { baseUrl: 'https://api.contoso.com', scopes: 'api://orders/.default' },
+    });
+    expect(config.workers.poller.api).toBe('api');
     expect(config.clientCredentials.credentials.orders.sources[0]).toEqual({
       type: 'secret',
       secret: 's3cr3t-value',
@@ -83,15 +89,17 @@ describe('loadDaemonConfig', () => {
   });
 
   it('names a missing section', () => {
-    const { api: _api, ...config } = valid();
-    expect(problem(config)).toBe(`${header}  - api: required: set api: its url and scope`);
+    const { credentials: _credentials, ...config } = valid();
+    expect(problem(config)).toContain(
+      `${header}  - credentials: required: set credentials: one or more named app registrations`,
+    );
   });
 
   it('names a mistyped key and the keys allowed', () => {
     const config = valid();
     config.workers.poller = { type: 'poller', intervalSecond: 30, credential: 'orders' };
     expect(problem(config)).toBe(
-      `${header}  - workers.poller: unknown key 'intervalSecond': expected one of type, enabled, credential, cron, intervalSeconds, runAtStart\n` +
+      `${header}  - workers.poller: unknown key 'intervalSecond': expected one of type, enabled, credential, api, cron, intervalSeconds, runAtStart\n` +
         `  - workers.poller: set exactly one of 'cron' (e.g. '0 */5 * * * *') or 'intervalSeconds' (e.g. 30)`,
     );
   });
@@ -142,7 +150,7 @@ describe('loadDaemonConfig', () => {
 
   it('rejects a scope without /.default and an unknown source type', () => {
     const config = valid();
-    config.api.scope = 'api://orders/Data.Read';
+    config.api!.scope = 'api://orders/Data.Read';
     config.credentials.orders.sources = [{ type: 'password', password: 'x' }];
     expect(problem(config)).toBe(
       `${header}  - api.scope: must end in '/.default' (client credentials ask for all of an API's app roles): use e.g. 'api://<app-id>/.default'\n` +
@@ -163,6 +171,64 @@ describe('loadDaemonConfig', () => {
     expect(problem(config)).toBe(
       `${header}  - workers.sweep.tenants: a tenant-sweep needs at least one tenant: list tenant ids under 'tenants'`,
     );
+  });
+
+  describe('downstreamApis', () => {
+    /** Two named APIs instead of the shorthand; each worker names its own. */
+    function named(): Fixture {
+      const config = valid();
+      delete config.api;
+      config.downstreamApis = {
+        orders: { baseUrl: 'https://orders.contoso.com/api', scopes: 'api://orders/.default' },
+        billing: {
+          baseUrl: 'https://billing.contoso.com',
+          scopes: ['api://billing/.default'],
+          credential: 'orders',
+          timeoutMs: 5000,
+        },
+      };
+      config.workers.poller.api = 'orders';
+      config.workers.sweep.api = 'billing';
+      return config;
+    }
+
+    it('are read by the library and named by each worker', () => {
+      const config = loadDaemonConfig({ config: named(), env });
+      expect(config.downstreamApis).toEqual(named().downstreamApis);
+      expect(config.workers.sweep.api).toBe('billing');
+    });
+
+    it('a worker names an API that exists, or the only one there is', () => {
+      const config = named();
+      config.workers.poller.api = 'ordres';
+      delete config.workers.sweep.api;
+      expect(problem(config)).toBe(
+        `${header}  - workers.poller.api: unknown API 'ordres': use one of orders, billing (the names under 'downstreamApis')\n` +
+          `  - workers.sweep.api: several APIs are configured: name the one this worker calls with 'api' (one of orders, billing)`,
+      );
+      const one = named();
+      delete one.downstreamApis!.billing;
+      delete one.workers.poller.api;
+      delete one.workers.sweep.api;
+      expect(loadDaemonConfig({ config: one, env }).workers.sweep.api).toBe('orders');
+    });
+
+    it("reports a bad API with the library's messages, naming the path; no API at all", () => {
+      const config = named();
+      config.downstreamApis!.orders.baseUrl = 'http://orders.contoso.com';
+      config.downstreamApis!.billing.credential = 'mail';
+      config.downstreamApis!.billing.caPath = '/nonexistent/ca.pem';
+      expect(problem(config)).toBe(
+        `${header}  - downstreamApis.billing.caPath: cannot read '/nonexistent/ca.pem' (ENOENT): point it at a readable PEM file\n` +
+          '  - downstreamApis.orders.baseUrl: must be https: the API token is sent only over https (plain http only to a loopback host with allowInsecureLoopback: true)\n' +
+          "  - downstreamApis.billing.credential: names no configured credential — use one of 'orders', or leave it out for the default",
+      );
+      const none = valid();
+      delete none.api;
+      expect(problem(none)).toContain(
+        "downstreamApis: required: name the API(s) the workers call under 'downstreamApis'",
+      );
+    });
   });
 
   describe('from a file', () => {
@@ -189,7 +255,8 @@ describe('loadDaemonConfig', () => {
         ].join('\n'),
       );
       const config = loadDaemonConfig({ file, env: {} });
-      expect(config.api.caPath).toBe(join(dir, 'ca.pem'));
+      expect(config.api?.caPath).toBe(join(dir, 'ca.pem'));
+      expect(config.downstreamApis.api.ca).toBe('-----BEGIN CERTIFICATE-----\n');
       expect(config.clientCredentials.credentials.orders.sources[0]).toMatchObject({
         certificatePath: join(dir, 'certs/orders.pem'),
       });
@@ -201,5 +268,25 @@ describe('loadDaemonConfig', () => {
         `Cannot read the daemon configuration '${file}': ENOENT: no such file or directory, open '${file}'. Set DAEMON_CONFIG to a readable YAML or JSON file (see apps/daemon/config/daemon.example.yaml).`,
       );
     });
+  });
+});
+
+describe('the example configuration', () => {
+  it('loads with its variables set: every worker calls the named API', () => {
+    const config = loadDaemonConfig({
+      file: join(__dirname, '../../config/daemon.example.yaml'),
+      env: {
+        AZURE_TENANT_ID: TENANT,
+        // As AKS workload identity sets them for the pod.
+        AZURE_CLIENT_ID: CLIENT,
+        AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token',
+        ORDERS_CLIENT_ID: CLIENT,
+        ORDERS_CLIENT_SECRET: 's3cr3t-value',
+        ORDERS_CERT_CLIENT_ID: CLIENT,
+        ORDERS_SNI_CLIENT_ID: CLIENT,
+      },
+    });
+    expect(Object.keys(config.downstreamApis)).toEqual(['orders']);
+    expect(new Set(Object.values(config.workers).map((w) => w.api))).toEqual(new Set(['orders']));
   });
 });

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import * as m from './config.messages';
 import { readCredentials, readPem } from './credential-options';
 import {
+  apiNames,
   daemonConfigSchema,
   type DaemonConfig,
   type DaemonConfigDocument,
@@ -52,19 +53,43 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
   const fresh = (list: string[]) => list.filter((p) => !unset.has(p.slice(0, p.indexOf(': '))));
   if (!result.success) problems.push(...fresh(result.error.issues.flatMap(describe)));
   const base = source.file === undefined ? process.cwd() : dirname(resolve(source.file));
-  // The credentials are the library's to judge, with its own reader: its problems join the list.
-  const credentials = readCredentials((raw as { credentials?: unknown })?.credentials, base, env);
-  problems.push(...fresh(credentials.problems));
-  let apiCa: string | undefined;
-  if (result.success && result.data.api.caPath !== undefined) {
-    result.data.api.caPath = abs(result.data.api.caPath, base);
-    apiCa = readPem(result.data.api.caPath, 'api.caPath', problems);
+  const sections = raw as { credentials?: unknown; downstreamApis?: unknown; api?: unknown };
+  // The shorthand `api` becomes the API named `api` once the schema has checked it.
+  const legacy = result.success ? result.data.api : undefined;
+  let downstreamApis = sections?.downstreamApis;
+  if (legacy !== undefined) {
+    const ca =
+      legacy.caPath === undefined
+        ? undefined
+        : readPem((legacy.caPath = abs(legacy.caPath, base)), 'api.caPath', problems);
+    const api = { baseUrl: legacy.url, scopes: legacy.scope, ...(ca === undefined ? {} : { ca }) };
+    downstreamApis = { ...(isObject(downstreamApis) ? downstreamApis : {}), api };
   }
-  if (problems.length > 0 || !result.success || credentials.options === undefined) {
+  // Credentials and APIs are the library's to judge, with its own readers: their problems join
+  // the list.
+  const library = readCredentials(
+    { credentials: sections?.credentials, downstreamApis },
+    base,
+    env,
+  );
+  problems.push(...fresh(library.problems));
+  if (
+    problems.length > 0 ||
+    !result.success ||
+    library.options === undefined ||
+    library.apis === undefined
+  ) {
     throw new DaemonConfigError(m.invalidConfig(where, problems));
   }
   const config: DaemonConfigDocument = result.data;
-  return { ...config, clientCredentials: credentials.options, apiCa };
+  // A worker that names no API calls the only one (the schema refused it when there are several).
+  const only = apiNames(config)[0];
+  for (const w of Object.values(config.workers)) w.api ??= only;
+  return { ...config, clientCredentials: library.options, downstreamApis: library.apis };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
 /** `a.b[0].c` */

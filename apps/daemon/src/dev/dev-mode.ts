@@ -22,9 +22,22 @@ export interface DevMode {
   manifest: DevAuthorityManifest;
   /** The generated daemon configuration (YAML). */
   configFile: string;
-  /** Stops the token file refresh and the authority. */
+  /**
+   * The revocation demo: once the demo API has accepted a token of the `demo-sni` app (the
+   * `sni-poller`'s credential), revokes that app's tokens at the authority, as an admin's "revoke
+   * sessions" or a disabled app would. The API then refuses the token the daemon holds (401
+   * `invalid_token`), and the worker's next run logs the refusal, the new token and the call's
+   * success. Resolves once revoked (never, if the daemon stops first).
+   */
+  revokeAfterFirstCall(): Promise<void>;
+  /** Stops the token file refresh, the revocation demo and the authority. */
   close(): Promise<void>;
 }
+
+/** The worker whose app's tokens the revocation demo revokes, and its credential. */
+export const REVOCATION_DEMO = { worker: 'sni-poller', credential: 'demo-sni' } as const;
+/** How often the revocation demo reads the authority's request log for the first accepted call. */
+const REVOCATION_POLL_MS = 250;
 
 /**
  * Dev mode: starts the local Entra-compatible authority in this process, provisions one app per
@@ -75,12 +88,38 @@ export async function startDevMode(dir: string): Promise<DevMode> {
       );
     }, FEDERATED_TOKEN_REFRESH_MS);
     refresh.unref();
+    const watchers = new Set<NodeJS.Timeout>();
     return {
       authority,
       manifest,
       configFile,
+      revokeAfterFirstCall: () =>
+        new Promise<void>((resolve) => {
+          const clientId = manifest.apps.sniCertificate.clientId;
+          // The authority has no events: its request log is read a few times a second.
+          const watcher = setInterval(() => {
+            const accepted = authority.log.some(
+              (e) => e.target === 'api' && e.clientId === clientId && e.status === 200,
+            );
+            if (!accepted) return;
+            clearInterval(watcher);
+            watchers.delete(watcher);
+            // A plain `invalid_token` (a resource without CAE): one replacement token, then the
+            // cache again. CAE claims challenges are shown by the calling-apis e2e suites.
+            authority.revokeTokens(manifest.tenantId, clientId, 'invalid_token');
+            new Logger('DevMode').log(
+              `revocation demo: the tokens of app ${REVOCATION_DEMO.credential} (${REVOCATION_DEMO.worker}) ` +
+                `were revoked at the local authority; its next run shows the API refusing the token and the recovery`,
+            );
+            resolve();
+          }, REVOCATION_POLL_MS);
+          watcher.unref();
+          watchers.add(watcher);
+        }),
       close: async () => {
         clearInterval(refresh);
+        for (const w of watchers) clearInterval(w);
+        watchers.clear();
         await authority.close();
       },
     };
@@ -100,7 +139,10 @@ export function devConfig(
   return {
     health: { host: '127.0.0.1', port: files.port },
     shutdownTimeoutSeconds: 10,
-    api: { url: manifest.apiUrl, scope: manifest.apiScope, caPath },
+    // The workers' API, by name: the authority's demo API, which validates every token.
+    downstreamApis: {
+      demo: { baseUrl: manifest.apiUrl, scopes: manifest.apiScope, caPath },
+    },
     credentials: {
       'demo-secret': {
         ...authority,
@@ -139,28 +181,42 @@ export function devConfig(
       },
     },
     workers: {
-      'status-poller': { type: 'poller', intervalSeconds: 5, credential: 'demo-secret' },
-      'inventory-sync': { type: 'sync', cron: '*/10 * * * * *', credential: 'demo-certificate' },
-      'sni-poller': { type: 'poller', intervalSeconds: 7, credential: 'demo-sni' },
+      'status-poller': {
+        type: 'poller',
+        intervalSeconds: 5,
+        credential: 'demo-secret',
+        api: 'demo',
+      },
+      'inventory-sync': {
+        type: 'sync',
+        cron: '*/10 * * * * *',
+        credential: 'demo-certificate',
+        api: 'demo',
+      },
+      'sni-poller': { type: 'poller', intervalSeconds: 7, credential: 'demo-sni', api: 'demo' },
       'workload-sync': {
         type: 'sync',
         cron: '*/15 * * * * *',
         credential: 'demo-workload-identity',
+        api: 'demo',
       },
       'identity-poller': {
         type: 'poller',
         intervalSeconds: 9,
         credential: 'demo-managed-identity',
+        api: 'demo',
       },
       'system-identity-poller': {
         type: 'poller',
         intervalSeconds: 11,
         credential: 'demo-system-identity',
+        api: 'demo',
       },
       'tenant-sweep': {
         type: 'tenant-sweep',
         intervalSeconds: 12,
         credential: 'demo-secret',
+        api: 'demo',
         tenants: files.sweepTenants,
       },
     },

@@ -7,8 +7,8 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { ClientCredentialsError, TokenService } from '@app/client-credentials';
-import { ProtectedApiClient } from '../api/protected-api.client';
+import { ClientCredentialsError } from '@app/client-credentials';
+import { DownstreamApis } from '@app/client-credentials/downstream-api';
 import { DAEMON_CONFIG, type DaemonConfiguration } from '../config/daemon.config';
 import type { WorkerConfig } from '../config/daemon-config.schema';
 import { PollerWorker } from './poller.worker';
@@ -56,11 +56,11 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     @Inject(DAEMON_CONFIG) private readonly config: DaemonConfiguration,
     private readonly registry: SchedulerRegistry,
-    tokens: TokenService,
-    api: ProtectedApiClient,
+    apis: DownstreamApis,
   ) {
-    const deps: WorkerDeps = { tokens, api, scope: config.api.scope, logger: this.logger };
     for (const [name, w] of Object.entries(config.workers)) {
+      // Each worker calls the downstream API its configuration names (the loader filled it in).
+      const deps: WorkerDeps = { api: apis.get(w.api ?? ''), logger: this.logger };
       if (w.enabled) this.workers.push(new WORKER_CLASSES[w.type](name, w, deps));
     }
   }
@@ -93,7 +93,9 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
         failures: 0,
         skipped: 0,
       });
-      this.logger.log(`${w.name} (${w.config.type}): ${schedule}, credential ${credential}`);
+      this.logger.log(
+        `${w.name} (${w.config.type}): ${schedule}, API ${w.config.api}, credential ${credential}`,
+      );
       if (runAtStart) this.tick(w);
     }
   }

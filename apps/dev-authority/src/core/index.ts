@@ -6,6 +6,7 @@ export { DEMO_API_APP_ID_URI } from './authority';
 export { startDevAuthority } from './start';
 export { AADSTS, type AadstsCode, type EntraErrorBody } from './errors';
 export { TOKEN_EXCHANGE_AUDIENCE } from './directory';
+export type { RevocationChallenge } from './revocation';
 export type {
   App,
   ClientCertificate,

@@ -2,6 +2,7 @@
  * The public shapes of the local authority's in-process API. Library tests are written against these
  * names, so they change only together with those tests.
  */
+import type { RevocationChallenge } from './revocation';
 
 /** Options for {@link startDevAuthority}. */
 export interface DevAuthorityOptions {
@@ -49,6 +50,13 @@ export interface DevAuthority {
   readonly control: { url: string; token: string };
   /** Registers a tenant; the id defaults to a random GUID. */
   createTenant(options?: { tenantId?: string }): Tenant;
+  /**
+   * Revokes the tokens issued to an app (or a managed identity, by its client id) before now, as
+   * Entra does on a critical event: the demo API answers them 401 with a claims challenge
+   * (`insufficient_claims`, to clients with the `cp1` capability) or `invalid_token`; tokens issued
+   * from now on are accepted. Returns the instant (epoch s) before which tokens are refused.
+   */
+  revokeTokens(tenantId: string, clientId: string, challenge?: RevocationChallenge): number;
   /** Registers another API; its scope is `${appIdUri}/.default`; `roles` are granted to every client. */
   createResource(options: { appIdUri: string; roles?: string[] }): void;
   /**
