@@ -264,6 +264,32 @@ describe('daemon (e2e)', () => {
     expect(logger.text).toContain(`revocation demo: the tokens of app demo-sni (sni-poller)`);
   });
 
+  it('logs an API error as a failed run with the status and credential, then recovers', async () => {
+    dev.authority.faults.add({ target: 'api', kind: 'status', status: 503, times: 1 });
+    const { app, logger } = await start({
+      ...fastConfig(),
+      workers: {
+        'status-poller': { type: 'poller', intervalSeconds: 1, credential: 'demo-secret' },
+      },
+    });
+    try {
+      await until('a successful run after the failed one', async () =>
+        logger.lines.some((l) => / -> 200 /.test(l.message)) ? true : undefined,
+      );
+    } finally {
+      await expect(app.close()).resolves.toBeUndefined();
+    }
+    const errors = logger.lines.filter((l) => l.level === 'error').map((l) => l.message);
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^status-poller: run failed: status-poller: GET demo\/data -> 503 in \d+ ms \(credential demo-secret\): api_error\b/,
+      ),
+    ]);
+    // The shape operators' tooling (and the chaos campaign's parser) reads.
+    expect(errors[0]).toMatch(/run failed: \S+: GET \S+ -> (\d+) .*\(credential (\S+?)[,)]/);
+    expect(apiCalls().map((c) => c.status)).toEqual(expect.arrayContaining([503, 200]));
+  });
+
   it('does not start a run while the previous one is still going, and shutdown waits for it', async () => {
     // Every API call takes 1.5 s; the poller ticks every 0.25 s.
     dev.authority.faults.add({ target: 'api', kind: 'latency', latencyMs: 1500 });
