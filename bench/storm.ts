@@ -31,7 +31,7 @@ const FILL_BUDGET_MS: Record<ContenderKind, number> = {
   'ours-ca': scaled(8000, 3000),
   ours: scaled(8000, 3000),
   msal: scaled(12_000, 3000),
-  identity: scaled(20_000, 3000),
+  identity: scaled(30_000, 3000),
 };
 
 interface Row {
