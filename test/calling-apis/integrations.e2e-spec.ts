@@ -242,11 +242,16 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
         await revokeTokens(authority, tenantId, clientId, challenge);
         authority.resetLog();
 
+        const connections = authority.tlsConnections;
+
         const answers = await Promise.all(Array.from({ length: 1000 }, () => call('demo', 'data')));
 
         expect(answers.filter((a) => a.status === 200)).toHaveLength(1000);
         expect(tokenRequests()).toBe(1);
         expect(apiCalls()).toBe(2000);
+        // A bounded pool (16) for the API, at most one more for the token request: a burst that
+        // opened a connection (and a TLS handshake) per call made this suite take minutes.
+        expect(authority.tlsConnections - connections).toBeLessThanOrEqual(17);
       },
       120_000,
     );
