@@ -131,6 +131,8 @@ export class TokenMetrics {
     },
   );
   private readonly stats = new Map<string, CredentialStats>();
+  /** Per credential, its other tenants' stats, least recently heard of first. */
+  private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
   private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
 
   constructor() {
@@ -272,18 +274,29 @@ export class TokenMetrics {
     s.lastTokenExpiresOn = new Date(expiresOn);
   }
 
-  /** The counters of another tenant of a credential, created on first use, most recent last. */
+  /**
+   * The counters of another tenant of a credential, created on first use. At most
+   * {@link MAX_TENANT_STATS} per credential: the tenant heard of least recently goes first. The
+   * order lives in a Map (O(1) per token obtained, whatever the number of tenants).
+   */
   tenant(credential: string, tenant: string): TenantStats {
     const tenants = (this.of(credential).tenants ??= Object.create(null) as Record<
       string,
       TenantStats
     >);
-    const t = tenants[tenant] ?? {};
-    // Re-inserted so that the tenant heard of least recently is the first key, dropped when full.
-    delete tenants[tenant];
-    tenants[tenant] = t;
-    const keys = Object.keys(tenants);
-    if (keys.length > MAX_TENANT_STATS) delete tenants[keys[0]];
+    let order = this.tenantOrder.get(credential);
+    if (order === undefined) {
+      this.tenantOrder.set(credential, (order = new Map<string, TenantStats>()));
+    }
+    let t = order.get(tenant);
+    if (t === undefined) tenants[tenant] = t = {};
+    order.delete(tenant);
+    order.set(tenant, t);
+    if (order.size > MAX_TENANT_STATS) {
+      const oldest = order.keys().next().value as string;
+      order.delete(oldest);
+      delete tenants[oldest];
+    }
     return t;
   }
 }
