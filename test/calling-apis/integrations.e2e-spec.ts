@@ -283,6 +283,25 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
       ]);
     });
 
+    it('a 401 of another origin after a redirect (it never got the token) costs no token request', async () => {
+      const { call, tokenRequests } = await start();
+      expect((await call('demo', 'data')).status).toBe(200);
+      other.requests.length = 0;
+
+      for (let i = 0; i < 5; i++) {
+        const answer = await call(
+          'origin',
+          `redirect?to=${encodeURIComponent(`${other.url}/unauthorized`)}`,
+        );
+        expect(answer.status).toBe(401);
+      }
+
+      expect(tokenRequests()).toBe(1);
+      // Each call reached the other origin once, without the token: no re-send.
+      expect(other.requests).toHaveLength(5);
+      expect(other.requests.every((r) => r.authorization === undefined)).toBe(true);
+    });
+
     it('a 403 insufficient_scope is not retried', async () => {
       const { call, tokenRequests, apiCalls } = await start([]);
       const answer = await call('demo', 'data');

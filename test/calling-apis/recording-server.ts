@@ -29,7 +29,8 @@ export interface Recorded {
 
 /**
  * An HTTPS server on 127.0.0.1 that records every request's headers and answers 200 JSON, or —
- * on `/redirect?to=<url>&status=<code>` — redirects there.
+ * on `/redirect?to=<url>&status=<code>` — redirects there, or — on `/unauthorized` — 401 with a
+ * claims challenge.
  */
 export class RecordingServer {
   readonly requests: Recorded[] = [];
@@ -52,6 +53,16 @@ export class RecordingServer {
         if (url.pathname === '/redirect' && to !== null) {
           res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: to });
           res.end();
+          return;
+        }
+        if (url.pathname === '/unauthorized') {
+          // What a foreign origin could answer to make a client fetch tokens, with its claims.
+          res.writeHead(401, {
+            'content-type': 'application/json',
+            'www-authenticate':
+              'Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwidmFsdWUiOiIxIn19fQ=="',
+          });
+          res.end(JSON.stringify({ error: 'insufficient_claims' }));
           return;
         }
         res.writeHead(200, { 'content-type': 'application/json' });

@@ -99,8 +99,15 @@ export function createAuthenticatedSender(
     options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }
   ) as RequestInit;
 
-  /** Sends with the token, following redirects: the token only ever goes to the API's origin. */
-  const sendWith = async (url: URL, init: RequestInit, token: AccessToken): Promise<Response> => {
+  /**
+   * Sends with the token, following redirects: the token only ever goes to the API's origin.
+   * `carried`: whether the answer came from a hop that got the token (only such a 401 is about it).
+   */
+  const sendWith = async (
+    url: URL,
+    init: RequestInit,
+    token: AccessToken,
+  ): Promise<{ res: Response; carried: boolean }> => {
     let current = url;
     let method = (init.method ?? 'GET').toUpperCase();
     let body = init.body;
@@ -120,7 +127,9 @@ export function createAuthenticatedSender(
         redirect: 'manual',
       });
       const location = res.headers.get('location');
-      if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') return res;
+      if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') {
+        return { res, carried: carry };
+      }
       if (init.redirect === 'error' || redirects >= maxRedirects) {
         await res.body?.cancel();
         throw new TypeError(`fetch failed: too many redirects or redirect not allowed`);
@@ -142,13 +151,16 @@ export function createAuthenticatedSender(
       tenantId: target.tenantId,
       signal,
     });
-    const res = await sendWith(url, init, first);
-    if (res.status !== 401 || !replayable(init.body)) return { res, token: first };
+    const { res, carried } = await sendWith(url, init, first);
+    // A 401 of another origin (after a redirect, without the token) says nothing of the token:
+    // answering it would let that origin make us fetch tokens, with claims of its choosing.
+    if (res.status !== 401 || !carried || !replayable(init.body)) return { res, token: first };
     const challenge = parseBearerChallenge(res.headers.get('www-authenticate'));
     const next = await tokenAfterChallenge(tokens, target, first, challenge, signal);
     if (next === undefined) return { res, token: first };
     await res.body?.cancel();
-    return { res: await sendWith(url, init, next), token: next, refused: challenge?.error };
+    const again = await sendWith(url, init, next);
+    return { res: again.res, token: next, refused: challenge?.error };
   };
 }
 

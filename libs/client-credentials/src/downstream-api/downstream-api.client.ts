@@ -103,6 +103,8 @@ export class DownstreamApi {
   }
 
   readonly #tokens: TokenService;
+  /** Aborted on close: calls in flight end then. */
+  readonly #closing = new AbortController();
 
   /** The sender for a credential and tenant, sharing the API's connections. */
   #sender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
@@ -178,8 +180,11 @@ export class DownstreamApi {
     const target = withQuery(path, options.query);
     const where: DownstreamApiErrorContext = { api: this.name, method, path: target.split('?')[0] };
     const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal =
-      options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
+    const signal = AbortSignal.any(
+      options.signal === undefined
+        ? [timeout, this.#closing.signal]
+        : [options.signal, timeout, this.#closing.signal],
+    );
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let exchange: Awaited<ReturnType<AuthenticatedSender>>;
@@ -247,9 +252,13 @@ export class DownstreamApi {
     );
   }
 
-  /** Closes its connections. */
+  /**
+   * Closes its connections at once: calls in flight are aborted (shutdown must not wait for a slow
+   * API past a grace period).
+   */
   close(): Promise<void> {
-    return this.#agent.close();
+    this.#closing.abort(new Error(`API '${this.name}' is closed`));
+    return this.#agent.destroy();
   }
 
   toJSON(): Record<string, unknown> {

@@ -26,6 +26,8 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
 interface CallState {
   token?: AccessToken;
   retried?: boolean;
+  /** A redirect took the call to another origin (which never got the token). */
+  leftOrigin?: boolean;
 }
 type Config = InternalAxiosRequestConfig & { clientCredentials?: CallState };
 type RedirectOptions = {
@@ -81,9 +83,11 @@ export function useClientCredentials(
       } catch {
         origin = undefined;
       }
-      if (origin !== policy.origin && options.headers !== undefined) {
-        for (const name of Object.keys(options.headers)) {
-          if (name.toLowerCase() === 'authorization') delete options.headers[name];
+      if (origin !== policy.origin) {
+        // The answer will be another origin's: a 401 of it says nothing of our token.
+        state.leftOrigin = true;
+        for (const name of Object.keys(options.headers ?? {})) {
+          if (name.toLowerCase() === 'authorization') delete options.headers![name];
         }
       }
       theirs?.(redirect, responseDetails, requestDetails);
@@ -93,7 +97,9 @@ export function useClientCredentials(
   /** A re-send after a 401 that a new token can answer, else undefined. */
   const retry = async (config: Config | undefined, res: AxiosResponse | undefined) => {
     const state = config?.clientCredentials;
-    if (res?.status !== 401 || state?.token === undefined || state.retried) return undefined;
+    if (res?.status !== 401 || state?.token === undefined || state.retried || state.leftOrigin) {
+      return undefined;
+    }
     const header = res.headers['www-authenticate'] as string | string[] | undefined;
     const next = await tokenAfterChallenge(
       tokens,
