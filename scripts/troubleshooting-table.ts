@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CALLING_ERROR_CATALOG } from '../libs/client-credentials/src/calling/calling.errors';
 import { AADSTS_CATALOG, ERROR_CATALOG } from '../libs/client-credentials/src/errors/error-catalog';
 
 export const DOC_PATH = join(__dirname, '..', 'docs', 'troubleshooting.md');
@@ -12,9 +13,12 @@ const END = '<!-- END GENERATED -->';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 
-/** The generated part of the doc: one table of library codes, one of AADSTS numbers. */
+/** The generated part of the doc: library codes, codes of calls to APIs, AADSTS numbers. */
 export function renderTables(): string {
   const codes = Object.entries(ERROR_CATALOG).map(
+    ([code, h]) => `| \`${code}\` | ${cell(h.cause)} | ${cell(h.fix)} |`,
+  );
+  const calling = Object.entries(CALLING_ERROR_CATALOG).map(
     ([code, h]) => `| \`${code}\` | ${cell(h.cause)} | ${cell(h.fix)} |`,
   );
   const aadsts = Object.entries(AADSTS_CATALOG).map(
@@ -27,6 +31,12 @@ export function renderTables(): string {
     '| Code | Cause | Fix |',
     '| --- | --- | --- |',
     ...codes,
+    '',
+    '### Errors of calls to APIs (`DownstreamApiError.code`)',
+    '',
+    '| Code | Cause | Fix |',
+    '| --- | --- | --- |',
+    ...calling,
     '',
     '### Entra ID error numbers (`error.aadsts`)',
     '',
