@@ -58,7 +58,9 @@ const skewMs = (lifetimeMs: number) => Math.min(120_000, lifetimeMs / 4);
 
 /**
  * The tokens the authority issued, each usable from its arrival at a replica (issue time plus any
- * latency fault in force) until the expiry the replicas saw (run lines) minus the library's skew.
+ * latency fault in force) until the expiry the replicas saw (run lines) minus the library's skew,
+ * computed as the library does, from that expiry and the request (here: its arrival at the
+ * authority, which the replica's own start precedes by milliseconds).
  * A token no run used gets the authority's expiry less 1 s (msal counts whole seconds).
  */
 export function issuedTokens(rec: Recording, lifetimeMs: number): IssuedToken[] {
@@ -84,7 +86,10 @@ export function issuedTokens(rec: Recording, lifetimeMs: number): IssuedToken[] 
         clientId: e.clientId!,
         issuedAt,
         deliveredAt: issuedAt + latency,
-        usableUntil: (seen ?? issuedAt + lifetimeMs - 1000) - skew,
+        // The library's own rule: the skew is a quarter of the lifetime *it* sees (msal's expiry
+        // less the request's start), not of the nominal lifetime — a few tens of ms apart.
+        usableUntil:
+          seen === undefined ? issuedAt + lifetimeMs - 1000 - skew : seen - skewMs(seen - issuedAt),
       };
     });
 }
