@@ -65,7 +65,16 @@ const skewMs = (lifetimeMs: number) => Math.min(120_000, lifetimeMs / 4);
  */
 export function issuedTokens(rec: Recording, lifetimeMs: number): IssuedToken[] {
   const skew = skewMs(lifetimeMs);
-  const expiries = [...new Set(rec.runs.map((r) => r.expiresOn).filter((e) => e !== undefined))];
+  // The expiries each credential's runs saw: a token is matched with its own credential's only
+  // (the other credential's tokens expire a second or two apart and would lend it their expiry).
+  const expiriesOf = new Map<string | undefined, number[]>();
+  for (const r of rec.runs) {
+    if (r.expiresOn === undefined) continue;
+    const clientId = rec.clientIds[r.credential];
+    const list = expiriesOf.get(clientId) ?? [];
+    if (!list.includes(r.expiresOn)) list.push(r.expiresOn);
+    expiriesOf.set(clientId, list);
+  }
   return rec.authorityLog
     .filter((e) => e.target === 'token' && e.outcome === 'ok' && e.clientId !== undefined)
     .map((e) => {
@@ -79,9 +88,11 @@ export function issuedTokens(rec: Recording, lifetimeMs: number): IssuedToken[] 
             (w.tenantId === undefined || w.tenantId.toLowerCase() === e.tenantId),
         )
         .reduce((sum, w) => sum + w.fault.latencyMs!, 0);
-      const seen = expiries.find(
-        (x) => x >= issuedAt + lifetimeMs - 1500 && x <= issuedAt + lifetimeMs + 2500 + latency,
-      );
+      // The closest in range: two tokens of one credential issued a second apart have two.
+      const due = issuedAt + lifetimeMs;
+      const seen = (expiriesOf.get(e.clientId) ?? [])
+        .filter((x) => x >= due - 1500 && x <= due + 2500 + latency)
+        .sort((x, y) => Math.abs(x - due) - Math.abs(y - due))[0];
       return {
         clientId: e.clientId!,
         issuedAt,
