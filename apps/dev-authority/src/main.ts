@@ -65,8 +65,6 @@ async function main(): Promise<void> {
       console.error('dev-authority: could not refresh the federated token file:', err),
     );
   }, FEDERATED_TOKEN_REFRESH_MS);
-  console.log(summary(manifest, manifestPath));
-
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -83,6 +81,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Announced once it can be stopped: a supervisor (or a test) that signals on this line gets a
+  // clean stop, not a kill.
+  console.log(summary(manifest, manifestPath));
 }
 
 main().catch((err: unknown) => {
