@@ -4,6 +4,7 @@
  * certificate (a signed client assertion per request). Wall time and CPU time in the contender,
  * requests and TLS connections at the authority.
  */
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DevAuthority } from '../apps/dev-authority/src/core';
 import { CONTENDER_LABELS, type BenchSecret, type ContenderKind } from './clients';
@@ -17,6 +18,8 @@ interface Row {
   kind: ContenderKind;
   credential: BenchSecret['type'];
   result: SweepResult;
+  /** CPU time of the bench's own process during the sweep: the authority's work, ms. */
+  authorityCpuMs?: number;
   tokenRequests: number;
   otherRequests: number;
   tls: number;
@@ -63,11 +66,32 @@ export async function sweepSection(
         scope: authority.apiScope,
         concurrency: CONCURRENCY,
       };
+      // The authority runs in this process: its CPU time between the contender's phases is what
+      // serving the sweep cost (on 2 cores it competes with the contender).
+      let cpuAtStart: NodeJS.CpuUsage | undefined;
+      let authorityCpuMs: number | undefined;
       const result = await runContender<SweepResult>(
         join(__dirname, 'sweep-contender.ts'),
         input,
         authority.caPath,
+        {
+          onPhase: (m) => {
+            if (m.phase === 'sweep') cpuAtStart = process.cpuUsage();
+            else if (m.phase === 'swept' && cpuAtStart) {
+              const used = process.cpuUsage(cpuAtStart);
+              authorityCpuMs = (used.user + used.system) / 1000;
+            }
+          },
+        },
       );
+      // With BENCH_CPU_PROF, where each sweep ran on the profiles' clock: a profile of the
+      // contender or of this process (the authority) can then be cut to the sweep alone.
+      if (process.env.BENCH_CPU_PROF) {
+        appendFileSync(
+          join(process.env.BENCH_CPU_PROF, 'sweep-windows.jsonl'),
+          `${JSON.stringify({ kind, credential: credential.type, monotonicUs: result.monotonicUs, cpuMs: result.cpuMs, wallMs: result.wallMs })}\n`,
+        );
+      }
       if (result.firstError)
         process.stderr.write(`bench: ${kind}: ${result.failed} failed (${result.firstError})\n`);
       const served = authority.log.filter(
@@ -81,6 +105,7 @@ export async function sweepSection(
         kind,
         credential: credential.type,
         result,
+        authorityCpuMs,
         tokenRequests,
         otherRequests: served.length - tokenRequests,
         tls: authority.tlsConnections - tlsBefore,
@@ -95,9 +120,11 @@ function render(rows: Row[]): string[] {
     `## Cold sweep: one token in each of ${SWEEP_TENANTS.toLocaleString('en-US')} tenants, ${CONCURRENCY} at a time`,
     '',
     'A multi-tenant app, nothing cached: one token per tenant. Wall and CPU time (`process.cpuUsage()`) ' +
-      'of the sweep in the contender (client construction excluded); requests and TLS connections at ' +
-      'the authority. Ratios are to raw msal-node (one application per tenant, no discovery). The ' +
-      'loop delay max shows whether signing client assertions stalls the event loop.',
+      'of the sweep in the contender (client construction excluded), CPU time of the authority ' +
+      '(the bench process) meanwhile; requests and TLS connections at the authority. Ratios are ' +
+      'to raw msal-node (one application per tenant, no discovery). On 2 cores the contender and ' +
+      'the authority share the CPU. The loop delay max shows whether signing client assertions ' +
+      'stalls the event loop.',
     '',
   ];
   for (const credential of ['secret', 'certificate'] as const) {
@@ -111,6 +138,7 @@ function render(rows: Row[]): string[] {
           'contender',
           'wall, ms',
           'CPU, ms',
+          'authority CPU, ms',
           'loop delay p99 / max, ms',
           'token requests (other requests)',
           'TLS connections',
@@ -120,6 +148,7 @@ function render(rows: Row[]): string[] {
           CONTENDER_LABELS[r.kind],
           withRatio(r.result.wallMs, ref?.result.wallMs, r === ref),
           withRatio(r.result.cpuMs, ref?.result.cpuMs, r === ref),
+          fmt(r.authorityCpuMs),
           `${fmt(r.result.loop.p99)} / ${fmt(r.result.loop.max)}`,
           `${r.tokenRequests} (${r.otherRequests})`,
           String(r.tls),

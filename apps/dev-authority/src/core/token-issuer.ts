@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
+import { KeyObject, randomBytes } from 'node:crypto';
+import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import type { ResourceRecord } from './directory';
 import type { CryptoKey, CryptoKeyPair } from './crypto-types';
+import { signRs256 } from './jwt-sign';
 
 /**
  * First-party Microsoft resources whose tokens Entra issues in the v1.0 format (their service
@@ -29,11 +30,16 @@ export interface AppTokenRequest {
 
 /** The authority's token signing key (one for all tenants, like Entra's common keys). */
 export class TokenIssuer {
+  /** The private key as node:crypto signs with it, converted once (see {@link signRs256}). */
+  private readonly signingKey: KeyObject;
+
   private constructor(
     private readonly keys: CryptoKeyPair,
     readonly jwk: JWK,
     readonly origin: string,
-  ) {}
+  ) {
+    this.signingKey = KeyObject.from(keys.privateKey);
+  }
 
   /** Wraps a key pair; the kid is the key's JWK thumbprint. */
   static async create(keys: CryptoKeyPair, origin: string): Promise<TokenIssuer> {
@@ -79,15 +85,14 @@ export class TokenIssuer {
       ...(request.roles.length > 0 ? { roles: request.roles } : {}),
       ...request.extra,
     };
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.jwk.kid })
-      .setIssuer(this.issuer(request.tenantId))
-      .setAudience(request.resource.appId)
-      .setSubject(request.objectId)
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(iat + request.lifetimeSeconds)
-      .sign(this.keys.privateKey);
+    const token = this.sign(claims, {
+      iss: this.issuer(request.tenantId),
+      aud: request.resource.appId,
+      sub: request.objectId,
+      iat,
+      nbf: iat,
+      exp: iat + request.lifetimeSeconds,
+    });
     return { token, uti };
   }
 
@@ -110,15 +115,23 @@ export class TokenIssuer {
       ...(request.roles.length > 0 ? { roles: request.roles } : {}),
       ...request.extra,
     };
-    const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.jwk.kid })
-      .setIssuer(issuer)
-      .setAudience(request.resource.appIdUri)
-      .setSubject(request.objectId)
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(iat + request.lifetimeSeconds)
-      .sign(this.keys.privateKey);
+    const token = this.sign(claims, {
+      iss: issuer,
+      aud: request.resource.appIdUri,
+      sub: request.objectId,
+      iat,
+      nbf: iat,
+      exp: iat + request.lifetimeSeconds,
+    });
     return { token, uti };
+  }
+
+  /** An RS256 JWT of `claims` plus the registered ones, with this key's `kid`. */
+  private sign(claims: Record<string, unknown>, registered: Record<string, unknown>): string {
+    return signRs256(
+      { typ: 'JWT', kid: this.jwk.kid },
+      { ...claims, ...registered },
+      this.signingKey,
+    );
   }
 }
