@@ -1,3 +1,4 @@
+import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
 
 /**
@@ -43,31 +44,72 @@ export interface TokenCredentialOptions {
   /** Credential name. @default the default credential */
   credential?: string;
   /**
-   * A fixed tenant: every token is of this tenant, whatever tenant an SDK client asks for.
-   * @default the tenant the SDK asks for, else the credential's
+   * The credential's own tenant: the tenant of every token an SDK client asks for without naming
+   * one, and the one tenant it may name without `additionallyAllowedTenants`.
+   * @default the credential's `tenantId`
    */
   tenantId?: string;
+  /**
+   * Tenants other than its own that an SDK client may ask for (`getToken(…, { tenantId })`: SDKs
+   * pass the tenant of a resource's challenge, Key Vault's say); `'*'` allows any. Any other
+   * tenant is refused before a token request, as `@azure/identity`'s credentials do: a resource
+   * must not make the app get tokens of whatever tenant it names. Compared without case.
+   * @default [] (its own tenant only)
+   */
+  additionallyAllowedTenants?: readonly string[];
 }
 
 /**
  * An Azure SDK `TokenCredential` served from this library's cache: hand it to any Azure SDK
  * client (`new BlobServiceClient(url, credential)`). A call with `claims` (the SDK's answer to a
  * claims challenge) gets a fresh token carrying them, never served to callers without claims.
+ * A call naming a tenant other than the credential's own is refused (`tenant_not_allowed`) unless
+ * that tenant is in `additionallyAllowedTenants`.
  *
  * @example
  * const credential = createTokenCredential(tokens, { credential: 'storage' });
  * const blobs = new BlobServiceClient('https://acct.blob.core.windows.net', credential);
+ * @example
+ * // A Key Vault of a customer tenant, whose challenge names that tenant:
+ * const vaults = createTokenCredential(tokens, { additionallyAllowedTenants: [customerTenantId] });
  * @publicApi
  */
 export function createTokenCredential(
   tokens: TokenService,
   options: TokenCredentialOptions = {},
 ): AzureTokenCredential {
+  // Lower case → as listed: a tenant asked in another case shares the token of the listed one.
+  const allowed = new Map(
+    (options.additionallyAllowedTenants ?? []).map((t) => [t.toLowerCase(), t] as const),
+  );
+  // Read on first need: the token service may not be initialised when the credential is made
+  // (a provider factory runs before onModuleInit), and a credential's tenant never changes after.
+  let own: { tenantId?: string; credential?: string } | undefined;
+  const tenantFor = (asked: string | undefined): string | undefined => {
+    if (asked === undefined || asked === '') return options.tenantId;
+    if (allowed.has('*')) return asked;
+    const home = own ?? homeOf(tokens, options.credential, options.tenantId);
+    // An unknown credential (or a service not yet initialised): the token service refuses the
+    // call with its own error. Only a known tenant is kept.
+    if (home.tenantId === undefined) return asked;
+    own = home;
+    const key = asked.toLowerCase();
+    // Its own tenant as the calls that name none get it: the SDK's spelling (Key Vault's
+    // challenge, say) must not cost a token of its own.
+    if (key === home.tenantId.toLowerCase()) return options.tenantId;
+    if (allowed.has(key)) return allowed.get(key);
+    const which = home.credential === undefined ? '' : ` of credential '${home.credential}'`;
+    throw new InvalidRequestError(
+      'tenant_not_allowed',
+      `The TokenCredential${which} was asked for a token of tenant '${asked}', which is neither its own tenant '${home.tenantId}' nor listed in additionallyAllowedTenants.`,
+      { credential: home.credential, tenantId: asked },
+    );
+  };
   return {
     async getToken(scopes, getTokenOptions = {}) {
       const call = {
         credential: options.credential,
-        tenantId: options.tenantId ?? getTokenOptions.tenantId,
+        tenantId: tenantFor(getTokenOptions.tenantId),
         signal:
           getTokenOptions.abortSignal instanceof AbortSignal
             ? getTokenOptions.abortSignal
@@ -85,4 +127,31 @@ export function createTokenCredential(
       };
     },
   };
+}
+
+/**
+ * The credential's own tenant — `fixed` when given, else its configured tenant — and its name
+ * (default: the default credential), read through the token service's public description of its
+ * credentials; no tenant for a credential it does not know.
+ */
+function homeOf(
+  tokens: TokenService,
+  name: string | undefined,
+  fixed: string | undefined,
+): { tenantId?: string; credential?: string } {
+  let credential = name;
+  try {
+    // The default credential is the one whose counters `getStats()` without a name returns.
+    const stats = tokens.getStats(name);
+    credential ??= tokens.credentialNames.find((n) => tokens.getStats(n) === stats);
+  } catch {
+    return fixed === undefined ? {} : { tenantId: fixed };
+  }
+  if (fixed !== undefined) return { tenantId: fixed, credential };
+  const described = tokens.toJSON().credentials as Record<string, { tenantId?: unknown }>;
+  const tenantId =
+    credential !== undefined && Object.hasOwn(described, credential)
+      ? described[credential].tenantId
+      : undefined;
+  return typeof tenantId === 'string' ? { tenantId, credential } : {};
 }

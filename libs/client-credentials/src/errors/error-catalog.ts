@@ -35,6 +35,11 @@ export const ERROR_CATALOG = {
       'A token of another tenant was asked of a managed identity: a managed identity only has tokens of its own tenant.',
     fix: "Leave `tenantId` out of the call; for tokens of other tenants, use a multi-tenant app registration with the managed identity as its federated credential (source 'managed-identity-assertion').",
   },
+  tenant_not_allowed: {
+    cause:
+      "An Azure SDK client asked the TokenCredential for a token of a tenant other than the credential's own (the tenant of a resource's challenge, Key Vault's say), and that tenant is not listed in `additionallyAllowedTenants`.",
+    fix: "If the app is meant to get tokens of that tenant, add its id to `additionallyAllowedTenants` of createTokenCredential ('*' allows any tenant); otherwise check which resource the SDK client calls.",
+  },
   credential_rejected: {
     cause:
       'The identity provider rejected the client credential (secret, certificate or assertion).',
