@@ -29,8 +29,8 @@ export interface Recorded {
 
 /**
  * An HTTPS server on 127.0.0.1 that records every request's headers and answers 200 JSON, or —
- * on `/redirect?to=<url>&status=<code>` — redirects there, or — on `/unauthorized` — 401 with a
- * claims challenge.
+ * on `/redirect?to=<url>&status=<code>` — redirects there, or — on `/loop` — redirects to itself
+ * for ever, or — on `/unauthorized` — 401 with a claims challenge.
  */
 export class RecordingServer {
   readonly requests: Recorded[] = [];
@@ -52,6 +52,11 @@ export class RecordingServer {
         const to = url.searchParams.get('to');
         if (url.pathname === '/redirect' && to !== null) {
           res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: to });
+          res.end();
+          return;
+        }
+        if (url.pathname === '/loop') {
+          res.writeHead(302, { location: '/loop' });
           res.end();
           return;
         }

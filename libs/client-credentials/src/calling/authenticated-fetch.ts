@@ -1,5 +1,6 @@
 import type { AccessToken } from '../access-token';
 import type { TokenService } from '../token.service';
+import { DownstreamApiError } from './calling.errors';
 import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
 
@@ -29,7 +30,9 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
    */
   dispatcher?: unknown;
   /**
-   * Redirects followed. A redirect to another origin is followed without the token.
+   * Redirects followed. A redirect to another origin is followed without the token. One more
+   * rejects as fetch does, `TypeError('fetch failed')`, its `cause` a `DownstreamApiError`
+   * `redirect_refused`.
    * @default 5
    */
   maxRedirects?: number;
@@ -132,7 +135,20 @@ export function createAuthenticatedSender(
       }
       if (init.redirect === 'error' || redirects >= maxRedirects) {
         await res.body?.cancel();
-        throw new TypeError(`fetch failed: too many redirects or redirect not allowed`);
+        // fetch's own contract (undici: TypeError 'fetch failed', cause 'redirect count exceeded'
+        // or 'unexpected redirect'), which callers test for; the cause says which, with a code.
+        const asked = (init.method ?? 'GET').toUpperCase();
+        const why =
+          init.redirect === 'error'
+            ? `Unexpected redirect (${res.status}) under redirect: 'error'`
+            : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
+        throw new TypeError('fetch failed', {
+          cause: new DownstreamApiError(
+            'redirect_refused',
+            `${why} for ${asked} ${url.pathname}, the last to ${new URL(location, current).pathname}.`,
+            { method: asked, path: url.pathname, status: res.status },
+          ),
+        });
       }
       await res.body?.cancel();
       current = new URL(location, current);

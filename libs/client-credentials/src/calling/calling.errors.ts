@@ -33,9 +33,24 @@ export const CALLING_ERROR_CATALOG = {
     cause: 'The API answered 2xx with a body that is not JSON.',
     fix: 'Check that `baseUrl` points at the API and not at a proxy or error page.',
   },
+  api_response_too_large: {
+    cause:
+      'The API answered with a body larger than `maxResponseBytes`: it was not read past that bound.',
+    fix: 'Ask the API for less (paging, a filter), or raise `maxResponseBytes` of this API if such bodies are expected.',
+  },
   api_unreachable: {
     cause: 'The API could not be reached (DNS, TCP, TLS, reset) or did not answer in time.',
     fix: 'Check `baseUrl`, the network and `timeoutMs`; for a private CA set `ca`.',
+  },
+  api_closed: {
+    cause:
+      'The downstream API was closed (`close()`, application shutdown) while the call was in flight, or before it was made: calls in flight are aborted, not awaited.',
+    fix: 'Nothing to fix at shutdown; otherwise stop calling the API once the application is closing.',
+  },
+  redirect_refused: {
+    cause:
+      "A redirect was not followed: more than `maxRedirects` in a row (a loop?), or any under `redirect: 'error'`. The authenticated fetch rejects like fetch does — TypeError('fetch failed') — with this error as its `cause`.",
+    fix: "Check where the API redirects (a loop between two URLs, a login page); raise `maxRedirects` if the chain is expected, or leave `redirect: 'error'` out.",
   },
   origin_refused: {
     cause:

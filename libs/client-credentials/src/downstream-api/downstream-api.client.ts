@@ -9,7 +9,12 @@ import {
 } from '../calling/authenticated-fetch';
 import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
 import { parseBearerChallenge } from '../calling/challenge';
-import { DEFAULT_API_TIMEOUT_MS, type DownstreamApiOptions } from './downstream-api.options';
+import { readBounded } from './read-bounded';
+import {
+  DEFAULT_API_MAX_RESPONSE_BYTES,
+  DEFAULT_API_TIMEOUT_MS,
+  type DownstreamApiOptions,
+} from './downstream-api.options';
 
 /** Connections per API origin. */
 const MAX_CONNECTIONS = 16;
@@ -71,6 +76,7 @@ export class DownstreamApi {
   /** One sender per credential and tenant a call asked for (the API's own under ''). */
   readonly #senders = new Map<string, AuthenticatedSender>();
   readonly #timeoutMs: number;
+  readonly #maxResponseBytes: number;
 
   constructor(
     /** Its name in the configuration. */
@@ -91,6 +97,7 @@ export class DownstreamApi {
       connect: secureContext === undefined ? {} : { secureContext },
     });
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_API_MAX_RESPONSE_BYTES;
     this.#options = options;
     this.#tokens = tokens;
     try {
@@ -179,6 +186,7 @@ export class DownstreamApi {
     const started = performance.now();
     const target = withQuery(path, options.query);
     const where: DownstreamApiErrorContext = { api: this.name, method, path: target.split('?')[0] };
+    if (this.#closing.signal.aborted) throw this.#closed(where);
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = AbortSignal.any(
       options.signal === undefined
@@ -188,6 +196,7 @@ export class DownstreamApi {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let exchange: Awaited<ReturnType<AuthenticatedSender>>;
+    let text: string | undefined;
     try {
       exchange = await this.#sender(options.credential, options.tenantId)(target, {
         method,
@@ -195,8 +204,22 @@ export class DownstreamApi {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
       });
+      // Under the same signal: a body that stalls, or a close(), ends the call as the headers would.
+      text = await readBounded(exchange.res, this.#maxResponseBytes);
     } catch (e) {
-      if (e instanceof DownstreamApiError || !(e instanceof Error) || isOurs(e)) throw e;
+      // Whatever the abort surfaced as (fetch's, the body's, the token service's `aborted`).
+      if (this.#closing.signal.aborted) throw this.#closed(where, e);
+      // Not `instanceof Error`: an abort's reason is a DOMException, of another realm under jest.
+      if (e instanceof DownstreamApiError || isOurs(e)) throw e;
+      // The fetch's redirect failure (a TypeError, as fetch's): its typed cause, for this API.
+      const cause = (e as { cause?: unknown } | undefined)?.cause;
+      if (cause instanceof DownstreamApiError && cause.code === 'redirect_refused') {
+        throw new DownstreamApiError(
+          'redirect_refused',
+          `${method} ${where.path} of API '${this.name}' failed: ${cause.message.split(' Hint: ')[0]}`,
+          { ...where, status: cause.status, cause: e },
+        );
+      }
       const timedOut = timeout.aborted && !options.signal?.aborted;
       throw new DownstreamApiError(
         'api_unreachable',
@@ -205,7 +228,13 @@ export class DownstreamApi {
       );
     }
     const { res, token, refused } = exchange;
-    const text = await res.text();
+    if (text === undefined) {
+      throw new DownstreamApiError(
+        'api_response_too_large',
+        `${method} ${where.path} of API '${this.name}' answered ${res.status} with a body over ${this.#maxResponseBytes} bytes (maxResponseBytes); it was not read further.`,
+        { ...where, status: res.status },
+      );
+    }
     const parsed = parseJson(text);
     if (res.ok) {
       const result = {
@@ -254,11 +283,20 @@ export class DownstreamApi {
 
   /**
    * Closes its connections at once: calls in flight are aborted (shutdown must not wait for a slow
-   * API past a grace period).
+   * API past a grace period) and reject with `DownstreamApiError` `api_closed`, as do calls made
+   * after. `DownstreamApiModule` calls it at application shutdown.
    */
   close(): Promise<void> {
     this.#closing.abort(new Error(`API '${this.name}' is closed`));
     return this.#agent.destroy();
+  }
+
+  #closed(where: DownstreamApiErrorContext, cause?: unknown): DownstreamApiError {
+    return new DownstreamApiError(
+      'api_closed',
+      `${where.method} ${where.path} of API '${this.name}' ended: the API is closed (application shutdown).`,
+      { ...where, cause },
+    );
   }
 
   toJSON(): Record<string, unknown> {
@@ -267,13 +305,18 @@ export class DownstreamApi {
 }
 
 /** Errors of the token service pass through as they are (they are typed already). */
-function isOurs(e: Error): boolean {
-  return typeof (e as { code?: unknown }).code === 'string' && 'hint' in e;
+function isOurs(e: unknown): boolean {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof (e as { code?: unknown }).code === 'string' &&
+    'hint' in e
+  );
 }
 
-function causeOf(e: Error): string {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? e.message;
+function causeOf(e: unknown): string {
+  const error = e as { message?: string; cause?: { code?: string; message?: string } } | undefined;
+  return error?.cause?.code ?? error?.cause?.message ?? error?.message ?? String(e);
 }
 
 function withQuery(path: string, query: DownstreamCallOptions['query']): string {

@@ -54,6 +54,7 @@ describe('downstreamApisFromConfig', () => {
             orders: { baseUrl: 'http://orders.contoso.com', scopes: 'api://orders/.default' },
             billing: { basUrl: 'https://billing', scopes: [] },
             mail: { baseUrl: 'https://mail.contoso.com', scopes: 'x', timeoutMs: '30s' },
+            files: { baseUrl: 'https://files.contoso.com', scopes: 'x', maxResponseBytes: 2 ** 30 },
           },
         }),
       ),
@@ -63,6 +64,7 @@ describe('downstreamApisFromConfig', () => {
       "downstreamApis.billing.scopes: must list at least one scope, e.g. ['api://orders/.default']",
       "downstreamApis.billing: unknown option 'basUrl' — check the spelling",
       'downstreamApis.mail.timeoutMs: must be a number',
+      'downstreamApis.files.maxResponseBytes: must be at most 268435456',
     ]);
   });
 

@@ -21,6 +21,13 @@ export interface DownstreamApiOptions {
    */
   timeoutMs?: number;
   /**
+   * Largest response body read, in bytes (after content decoding): a larger one is not buffered
+   * — its reading stops there and the call fails with `api_response_too_large` — so that an API
+   * (or whatever answers at its URL) cannot make the app hold an unbounded body in memory.
+   * @default 10485760 (10 MiB)
+   */
+  maxResponseBytes?: number;
+  /**
    * Allow plain http to a loopback host (127.0.0.1, localhost, [::1]) — a local test API.
    * @default false
    */
@@ -39,6 +46,12 @@ export interface DownstreamApiModuleOptions {
 
 /** The default of {@link DownstreamApiOptions.timeoutMs}. */
 export const DEFAULT_API_TIMEOUT_MS = 30_000;
+
+/** The default of {@link DownstreamApiOptions.maxResponseBytes}: 10 MiB. */
+export const DEFAULT_API_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+/** The largest `maxResponseBytes` (256 MiB): a body is decoded to one string, and V8's are < 512 MiB. */
+const MAX_RESPONSE_BYTES_LIMIT = 256 * 1024 * 1024;
 
 const text = (fix: string) =>
   z
@@ -70,6 +83,12 @@ const api = z
       .int({ error: 'must be a whole number' })
       .min(1, { error: 'must be at least 1' })
       .max(600_000, { error: 'must be at most 600000' })
+      .optional(),
+    maxResponseBytes: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be a whole number of bytes' })
+      .min(1, { error: 'must be at least 1' })
+      .max(MAX_RESPONSE_BYTES_LIMIT, { error: `must be at most ${MAX_RESPONSE_BYTES_LIMIT}` })
       .optional(),
     allowInsecureLoopback: z.boolean({ error: 'must be true or false' }).optional(),
     ca: z.union([z.string(), z.array(z.string())]).optional(),
