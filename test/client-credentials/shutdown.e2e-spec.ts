@@ -9,28 +9,36 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Timers created while tracking runs and not yet cleared or fired, seen through async_hooks (which
  * sees unref'd timers too, unlike getActiveResourcesInfo()). Left out: the authority's server side,
- * this test's own sleep, and undici's process-wide clock, which stops by itself within a second.
+ * this test's own sleep, undici's process-wide clock, which stops by itself within a second, and
+ * jest's progress display (it ticks in this process when jest runs one file in band).
  */
 function timerTracker() {
-  const live = new Set<number>();
+  /** Live timers, and whether the library's code created them. */
+  const live = new Map<number, boolean>();
   const hook = createHook({
     init(id, type) {
       if (type !== 'Timeout') return;
       const stack = new Error().stack ?? '';
       if (
-        /dev-authority|_http_server|_http_outgoing|undici\/lib\/util\/timers|setTimeout \(\S*shutdown\.e2e-spec/.test(
+        /dev-authority|_http_server|_http_outgoing|undici\/lib\/util\/timers|@jest\/reporters|setTimeout \(\S*shutdown\.e2e-spec/.test(
           stack,
         )
       ) {
         return;
       }
-      live.add(id);
+      live.set(id, stack.includes('libs/client-credentials/src/'));
     },
     destroy(id) {
       live.delete(id);
     },
   });
-  return { start: () => hook.enable(), stop: () => hook.disable(), count: () => live.size };
+  return {
+    start: () => hook.enable(),
+    stop: () => hook.disable(),
+    count: () => live.size,
+    /** Live timers the library's own code created. */
+    library: () => [...live.values()].filter(Boolean).length,
+  };
 }
 
 /** Open client sockets to a port, as Node lists them. */
@@ -127,6 +135,35 @@ describe('TokenService shutdown', () => {
       expect(timers.count()).toBe(0);
     } finally {
       await redis.stop();
+    }
+  });
+
+  it('holds one refresh timer for all its tokens, and none for evicted ones', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const secret = reg.addSecret();
+    const tenants = [home, ...Array.from({ length: 49 }, () => authority.createTenant())];
+    for (const t of tenants) if (t !== home) t.createApp({ clientId: reg.clientId, secret });
+    const timers = timerTracker();
+    timers.start();
+    const app = await startTokenApp({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+      },
+      cache: { maxEntries: 20 },
+    });
+    try {
+      for (const t of tenants) {
+        await app.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId });
+        await app.tokens.getAccessToken(authority.apiScope, { tenantId: t.tenantId }); // in use
+      }
+      // Timers cleared just now are reported gone a tick later.
+      await sleep(100);
+      // 20 tokens in memory (30 evicted), each due for a refresh: one timer (50 before).
+      expect(timers.library()).toBe(1);
+    } finally {
+      await app.close();
+      timers.stop();
     }
   });
 });

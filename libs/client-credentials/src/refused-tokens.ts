@@ -40,8 +40,8 @@ export class RefusedTokens {
    */
   mayRefuse(key: string, token: string, known?: CachedEntry): boolean {
     const last = this.byKey.get(key);
-    if (last === undefined || known?.stored.token !== token) return true;
-    const replacement = known.stored.obtainedAt >= last.at;
+    if (last === undefined || known?.token !== token) return true;
+    const replacement = known.obtainedAt >= last.at;
     return !replacement || Date.now() >= last.at + holdOff(last.streak);
   }
 
@@ -52,14 +52,14 @@ export class RefusedTokens {
     const again =
       last !== undefined &&
       known !== undefined &&
-      known.stored.obtainedAt >= last.at &&
+      known.obtainedAt >= last.at &&
       now < last.at + 2 * holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
       token,
-      obtainedAt: known?.stored.obtainedAt,
+      obtainedAt: known?.obtainedAt,
       // Unknown expiry: long enough for any access token (Entra's longest CAE tokens live 28 h).
-      until: known?.stored.expiresOn ?? now + 28 * 3600_000,
+      until: known?.expiresOn ?? now + 28 * 3600_000,
       at: now,
       streak: again ? last.streak + 1 : 1,
     });
@@ -77,8 +77,8 @@ export class RefusedTokens {
     const refused = this.byKey.get(key);
     if (refused === undefined) return accept;
     return (e) =>
-      e.stored.token !== refused.token &&
-      (refused.obtainedAt === undefined || e.stored.obtainedAt > refused.obtainedAt) &&
+      e.token !== refused.token &&
+      (refused.obtainedAt === undefined || e.obtainedAt > refused.obtainedAt) &&
       (accept === undefined || accept(e));
   }
 }

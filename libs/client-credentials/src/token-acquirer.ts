@@ -8,7 +8,8 @@ import type { TokenPolicy } from './options.validation';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
-import { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
+import { requestKey } from './cached-entry';
+import type { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
 
 /**
  * A request whose token must satisfy `claims` (a resource's claims challenge): its key and store
@@ -53,10 +54,11 @@ export class TokenAcquirer {
   async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
     // A caller that gave up already starts nothing.
     if (signal?.aborted) throw abortedBy(request);
-    const flightKey = force ? `${request.key}\nforce` : request.key;
+    const key = requestKey(request);
+    const flightKey = force ? `${key}\nforce` : key;
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
-      flight = this.load(request, force).finally(() => this.flights.delete(flightKey));
+      flight = this.load(request, key, force).finally(() => this.flights.delete(flightKey));
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -90,17 +92,13 @@ export class TokenAcquirer {
    * done) while the token is a replacement that was refused at once, within its hold-off.
    */
   forget(request: TokenRequest, token: string): boolean {
+    const key = requestKey(request);
     const current = this.cache.entryOf(request);
-    const known = current?.stored.token === token ? current : undefined;
-    if (!this.refused.mayRefuse(request.key, token, known)) return false;
-    this.refused.add(request.key, token, known);
-    if (known !== undefined) {
-      const now = Date.now();
-      // Served no more: an entry that stops being usable now, in the refused one's place.
-      this.cache.adopt(
-        new CachedEntry(request, { ...known.stored, expiresOn: now, refreshOn: now }, 0),
-      );
-    }
+    const known = current?.token === token ? current : undefined;
+    if (!this.refused.mayRefuse(key, token, known)) return false;
+    this.refused.add(key, token, known);
+    // Served no more: an entry that stops being usable now, in the refused one's place.
+    if (known !== undefined) this.cache.adopt(known.withdrawn());
     return true;
   }
 
@@ -110,37 +108,42 @@ export class TokenAcquirer {
    */
   async refresh(current: CachedEntry): Promise<CachedEntry> {
     const request = current.request;
-    let flight = this.flights.get(request.key);
+    const key = requestKey(request);
+    let flight = this.flights.get(key);
     if (flight === undefined) {
-      const newer = (e: CachedEntry) =>
-        e.stored.expiresOn > current.stored.expiresOn && Date.now() < e.refreshAt;
+      const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && Date.now() < e.refreshAt;
       const fetch = async (): Promise<Acquired> => {
         try {
-          const entry = await this.fetch(request, Date.now() + this.options.timeouts.acquireMs, 1);
-          this.coolDowns.end(request.key);
+          const entry = await this.fetch(
+            request,
+            key,
+            Date.now() + this.options.timeouts.acquireMs,
+            1,
+          );
+          this.coolDowns.end(key);
           request.credential.stats.refreshes++;
           return { entry, token: entry.hit };
         } catch (e) {
           // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
-          throw this.coolDowns.start(request.key, e as ClientCredentialsError);
+          throw this.coolDowns.start(key, e as ClientCredentialsError);
         }
       };
       flight = (async (): Promise<Acquired> => {
-        const stored = await this.fromStore(request, newer);
+        const stored = await this.fromStore(request, key, newer);
         if (stored !== undefined) return stored;
         // Replicas that adopted the same shared token refresh it at the same time: one fetches.
         return this.flight === undefined
           ? fetch()
           : this.flight.run(
               this.lockName(request),
-              () => this.fromStore(request, newer),
+              () => this.fromStore(request, key, newer),
               fetch,
               this.shutdown.signal,
               // Keep a margin to fetch in before the token stops being served.
               current.usableUntil - this.options.timeouts.requestMs,
             );
-      })().finally(() => this.flights.delete(request.key));
-      this.flights.set(request.key, flight);
+      })().finally(() => this.flights.delete(key));
+      this.flights.set(key, flight);
     }
     return (await flight).entry;
   }
@@ -152,28 +155,28 @@ export class TokenAcquirer {
     );
   }
 
-  private async load(request: TokenRequest, force: boolean): Promise<Acquired> {
+  private async load(request: TokenRequest, key: string, force: boolean): Promise<Acquired> {
     if (!force) {
       // A usable token in memory that the caller's lookup did not find (the same scopes asked
       // for another way): served, never fetched again.
       const current = this.cache.entryOf(request);
-      const usable = this.refused.filter(request.key, (e) => Date.now() < e.usableUntil);
+      const usable = this.refused.filter(key, (e) => Date.now() < e.usableUntil);
       if (current !== undefined && (usable === undefined || usable(current))) {
         return { entry: current, token: current.hit };
       }
     }
     // The store first, even in a cool-down: another replica may have fetched the token since.
-    const stored = force ? undefined : await this.fromStore(request);
+    const stored = force ? undefined : await this.fromStore(request, key);
     if (stored !== undefined) return stored;
-    const cooling = this.coolDowns.current(request.key);
+    const cooling = this.coolDowns.current(key);
     if (cooling !== undefined) throw cooling;
-    if (force) return this.fetchForCaller(request);
+    if (force) return this.fetchForCaller(request, key);
     return this.flight === undefined
-      ? this.fetchForCaller(request)
+      ? this.fetchForCaller(request, key)
       : this.flight.run(
           this.lockName(request),
-          () => this.fromStore(request),
-          () => this.fetchForCaller(request),
+          () => this.fromStore(request, key),
+          () => this.fetchForCaller(request, key),
           this.shutdown.signal,
           Date.now() + this.options.timeouts.acquireMs,
         );
@@ -185,13 +188,14 @@ export class TokenAcquirer {
    */
   private async fromStore(
     request: TokenRequest,
+    key: string,
     accept?: (entry: CachedEntry) => boolean,
   ): Promise<Acquired | undefined> {
-    const stored = await this.cache.read(request, this.refused.filter(request.key, accept));
+    const stored = await this.cache.read(request, this.refused.filter(key, accept));
     if (stored === undefined) return undefined;
     request.credential.stats.storeHits++;
     // A token another replica fetched counts as this credential working, for health and readiness.
-    request.credential.recordSuccess(request.tenantId, stored.stored.expiresOn);
+    request.credential.recordSuccess(request.tenantId, stored.expiresOn);
     this.cache.adopt(stored);
     this.onCurrent(stored);
     return { entry: stored, token: stored.hit };
@@ -203,33 +207,35 @@ export class TokenAcquirer {
   }
 
   /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
-  private async fetchForCaller(request: TokenRequest): Promise<Acquired> {
+  private async fetchForCaller(request: TokenRequest, key: string): Promise<Acquired> {
     try {
       const entry = await this.fetch(
         request,
+        key,
         Date.now() + this.options.timeouts.acquireMs,
         this.options.retry.maxAttempts,
       );
-      this.coolDowns.end(request.key);
+      this.coolDowns.end(key);
       const h = entry.hit;
       const token = new AccessToken(
         h.token,
         h.tokenType,
-        h.expiresOn,
-        h.refreshOn,
+        h.expiresOnTimestamp,
+        h.refreshOnTimestamp,
         h.scopes,
         h.credential,
         'network',
       );
       return { entry, token };
     } catch (e) {
-      throw this.coolDowns.start(request.key, e as ClientCredentialsError);
+      throw this.coolDowns.start(key, e as ClientCredentialsError);
     }
   }
 
   /** Token requests until one succeeds, a failure is not transient, or time or attempts run out. */
   private async fetch(
     request: TokenRequest,
+    key: string,
     deadline: number,
     attempts: number,
   ): Promise<CachedEntry> {
@@ -263,7 +269,7 @@ export class TokenAcquirer {
         this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
         await sleep(delay, this.shutdown.signal);
         // Another replica may have stored the token while this one waited to retry.
-        const stored = await this.fromStore(request);
+        const stored = await this.fromStore(request, key);
         if (stored !== undefined) return stored.entry;
       }
     }

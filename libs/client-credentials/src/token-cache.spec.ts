@@ -11,7 +11,6 @@ const credential = {
 } as unknown as Credential;
 
 const request = (tenantId: string): TokenRequest => ({
-  key: `api\n${tenantId}\napi://x/.default`,
   credential,
   tenantId,
   scopes: ['api://x/.default'],

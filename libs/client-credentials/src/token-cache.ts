@@ -13,10 +13,18 @@ export { CachedEntry, type StoredToken, type TokenRequest } from './cached-entry
  * token is kept in process memory.
  */
 export class TokenCache {
-  /** credential → scope key → tenant → entry: lookups with the caller's own strings. */
-  private readonly index = new Map<Credential, Map<string, Map<string, CachedEntry>>>();
+  /**
+   * credential → scope key → the entry, or tenant → entry once a scope has tokens of several
+   * tenants: a lookup with the caller's own strings, and no map per scope for the usual one tenant.
+   */
+  private readonly index = new Map<
+    Credential,
+    Map<string, CachedEntry | Map<string, CachedEntry>>
+  >();
   /** Every indexed entry, oldest first: the eviction order. */
   private readonly order = new Set<CachedEntry>();
+  /** Called with every entry that leaves memory (replaced, evicted, cleared). */
+  onForget: (entry: CachedEntry) => void = () => undefined;
 
   /**
    * @param jitter fraction of a token's lifetime over which this process spreads its refresh of
@@ -32,7 +40,9 @@ export class TokenCache {
 
   /** The in-memory entry of a token, valid or not. The hot path. */
   peek(credential: Credential, tenantId: string, scopeKey: string): CachedEntry | undefined {
-    return this.index.get(credential)?.get(scopeKey)?.get(tenantId);
+    const slot = this.index.get(credential)?.get(scopeKey);
+    if (slot instanceof CachedEntry) return slot.tenantId === tenantId ? slot : undefined;
+    return slot?.get(tenantId);
   }
 
   /** The in-memory entry of a request's token, valid or not. */
@@ -79,7 +89,7 @@ export class TokenCache {
         const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
         const entry = new CachedEntry(request, value, this.skewMs, spread);
         if (now >= entry.usableUntil || !accept(entry)) continue;
-        if (level > 0) await this.fill(stores.slice(0, level), keys[i], entry);
+        if (level > 0) await this.fill(stores.slice(0, level), keys[i], value, entry);
         return entry;
       }
     }
@@ -103,11 +113,16 @@ export class TokenCache {
   }
 
   /** Copies a token found in a lower level into the levels above it. */
-  private async fill(levels: Cache['stores'], key: string, entry: CachedEntry): Promise<void> {
+  private async fill(
+    levels: Cache['stores'],
+    key: string,
+    stored: StoredToken,
+    entry: CachedEntry,
+  ): Promise<void> {
     const ttl = entry.usableUntil - Date.now();
     if (ttl <= 0) return;
     try {
-      await Promise.all(levels.map((l) => l.set(key, entry.stored, ttl)));
+      await Promise.all(levels.map((l) => l.set(key, stored, ttl)));
     } catch {
       // Only a copy: the entry is served from the level it came from.
     }
@@ -120,7 +135,7 @@ export class TokenCache {
 
   /** Forgets everything in memory (the store keeps its entries). */
   clear(): void {
-    for (const entry of this.order) entry.dispose();
+    for (const entry of this.order) this.onForget(entry);
     this.order.clear();
     this.index.clear();
   }
@@ -129,16 +144,37 @@ export class TokenCache {
     const { credential, scopeKey, tenantId } = entry.request;
     let byScope = this.index.get(credential);
     if (byScope === undefined) {
-      this.index.set(credential, (byScope = new Map<string, Map<string, CachedEntry>>()));
+      this.index.set(
+        credential,
+        (byScope = new Map<string, CachedEntry | Map<string, CachedEntry>>()),
+      );
     }
-    let byTenant = byScope.get(scopeKey);
-    if (byTenant === undefined) byScope.set(scopeKey, (byTenant = new Map<string, CachedEntry>()));
-    const previous = byTenant.get(tenantId);
+    const slot = byScope.get(scopeKey);
+    let previous: CachedEntry | undefined;
+    if (slot === undefined) {
+      byScope.set(scopeKey, entry);
+    } else if (slot instanceof CachedEntry) {
+      if (slot.tenantId === tenantId) {
+        previous = slot;
+        byScope.set(scopeKey, entry);
+      } else {
+        // A second tenant of this scope: from now on a map by tenant.
+        byScope.set(
+          scopeKey,
+          new Map([
+            [slot.tenantId, slot],
+            [tenantId, entry],
+          ]),
+        );
+      }
+    } else {
+      previous = slot.get(tenantId);
+      slot.set(tenantId, entry);
+    }
     if (previous !== undefined) {
-      previous.dispose();
       this.order.delete(previous);
+      this.onForget(previous);
     }
-    byTenant.set(tenantId, entry);
     this.order.add(entry);
     if (this.order.size > this.maxEntries) this.evictOne(entry);
     return entry;
@@ -166,14 +202,20 @@ export class TokenCache {
   }
 
   private forget(entry: CachedEntry): void {
-    entry.dispose();
+    this.onForget(entry);
     const { credential, scopeKey, tenantId } = entry.request;
     const byScope = this.index.get(credential);
-    const byTenant = byScope?.get(scopeKey);
-    if (byTenant?.get(tenantId) !== entry) return;
-    byTenant.delete(tenantId);
-    // Empty maps go too: a sweep over many scopes must not leave one behind each.
-    if (byTenant.size === 0) byScope!.delete(scopeKey);
+    const slot = byScope?.get(scopeKey);
+    if (slot === entry) {
+      byScope!.delete(scopeKey);
+    } else if (slot instanceof Map && slot.get(tenantId) === entry) {
+      slot.delete(tenantId);
+      // Back to the entry alone once one tenant is left; empty maps go too: a sweep over many
+      // scopes or tenants must not leave one behind each.
+      if (slot.size === 1) byScope!.set(scopeKey, slot.values().next().value as CachedEntry);
+    } else {
+      return;
+    }
     if (byScope!.size === 0) this.index.delete(credential);
   }
 }

@@ -4,6 +4,7 @@ import { backoffDelay, honouredRetryAfter } from './backoff';
 import type { ClientCredentialsError } from './errors/client-credentials.errors';
 import type { TokenPolicy } from './options.validation';
 import type { TokenAcquirer } from './token-acquirer';
+import { RefreshSchedule } from './refresh-schedule';
 import type { CachedEntry, TokenCache } from './token-cache';
 
 /**
@@ -15,10 +16,10 @@ export const REFRESH_CONCURRENCY = CONNECTIONS_PER_ORIGIN / 2;
 
 /**
  * Where tokens are refreshed: in the background, from an entry's `refreshAt` on, while callers
- * keep getting the cached token. A timer refreshes tokens that were used during their lifetime
- * (an unused one is left to expire); a cache hit past `refreshAt` starts one too. Failures are
- * retried with backoff and Retry-After until the token stops being served — never on a caller.
- * At most {@link REFRESH_CONCURRENCY} run at once; the rest wait their turn, oldest first.
+ * keep getting the cached token. The schedule refreshes tokens that were used during their
+ * lifetime (an unused one is left to expire); a cache hit past `refreshAt` starts one too.
+ * Failures are retried with backoff and Retry-After until the token stops being served — never on
+ * a caller. At most {@link REFRESH_CONCURRENCY} run at once; the rest wait their turn, oldest first.
  */
 export class TokenRefresher {
   private closed = false;
@@ -26,6 +27,10 @@ export class TokenRefresher {
   /** Refreshes (first attempts and retries) waiting for a free slot, in order. */
   private readonly queue: { entry: CachedEntry; failures: number }[] = [];
   private head = 0;
+  /** Every current entry's refresh point, or its next retry: one timer for all. */
+  private readonly schedule = new RefreshSchedule<CachedEntry>((entry) => this.due(entry));
+  /** Entries whose refresh failed and waits in the schedule for a retry: failures so far. */
+  private readonly retrying = new Map<CachedEntry, number>();
 
   constructor(
     private readonly acquirer: TokenAcquirer,
@@ -33,21 +38,47 @@ export class TokenRefresher {
     private readonly options: TokenPolicy,
     private readonly logger: LoggerService,
   ) {
-    acquirer.onCurrent = (entry) => this.schedule(entry);
+    // Only the entry memory serves is scheduled: one evicted (or replaced) while its store write
+    // was awaited would stay scheduled for nothing.
+    acquirer.onCurrent = (entry) => {
+      if (!this.closed && this.cache.isCurrent(entry)) this.schedule.set(entry, entry.refreshAt);
+    };
+    cache.onForget = (entry) => {
+      this.schedule.delete(entry);
+      this.retrying.delete(entry);
+    };
   }
 
   /** Starts a background refresh of `entry` unless one runs already. Never throws, never awaits. */
   refresh(entry: CachedEntry): void {
     if (entry.refreshing || this.closed || !this.cache.isCurrent(entry)) return;
     entry.refreshing = true;
-    entry.dispose();
+    this.schedule.delete(entry);
     this.enqueue(entry, 0);
+  }
+
+  /** Number of entries with a refresh or retry scheduled (for tests and diagnostics). */
+  get scheduled(): number {
+    return this.schedule.size;
   }
 
   close(): void {
     this.closed = true;
+    this.schedule.close();
+    this.retrying.clear();
     this.queue.length = 0;
     this.head = 0;
+  }
+
+  /** An entry's time came: its retry, or its refresh if it was used. */
+  private due(entry: CachedEntry): void {
+    const failures = this.retrying.get(entry);
+    if (failures !== undefined) {
+      this.retrying.delete(entry);
+      this.enqueue(entry, failures);
+    } else if (entry.hits > 0) {
+      this.refresh(entry);
+    }
   }
 
   private enqueue(entry: CachedEntry, failures: number): void {
@@ -71,21 +102,6 @@ export class TokenRefresher {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
-  }
-
-  private schedule(entry: CachedEntry): void {
-    entry.dispose();
-    // Only the entry memory serves gets a timer: one evicted (or replaced) while its store write
-    // was awaited would keep a timer nobody clears, past shutdown.
-    if (this.closed || !this.cache.isCurrent(entry)) return;
-    entry.timer = setTimeout(
-      () => {
-        entry.timer = undefined;
-        if (entry.hits > 0) this.refresh(entry);
-      },
-      Math.max(0, entry.refreshAt - Date.now()),
-    );
-    entry.timer.unref();
   }
 
   private async attempt(entry: CachedEntry, failures: number): Promise<void> {
@@ -113,11 +129,8 @@ export class TokenRefresher {
       if (failures === 0 || !retry) this.logger.warn?.(message);
       else this.logger.debug?.(message);
       if (!retry) return;
-      entry.timer = setTimeout(() => {
-        entry.timer = undefined;
-        this.enqueue(entry, failures + 1);
-      }, delay);
-      entry.timer.unref();
+      this.retrying.set(entry, failures + 1);
+      this.schedule.set(entry, Date.now() + delay);
     }
   }
 }

@@ -125,7 +125,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
       const asked =
         typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
-      if (entry !== undefined && asked === entry.request.scopes.length) {
+      if (entry !== undefined && asked === entry.scopeCount) {
         const now = Date.now();
         if (now < entry.usableUntil) {
           entry.hits++;
@@ -135,7 +135,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
         }
       }
     }
-    return this.miss(credential, tenantId, scopes, sk, `${name}\n${tenantId}\n${sk}`, options);
+    return this.miss(credential, tenantId, scopes, sk, options);
   }
 
   /** `"Bearer <token>"`, for an `Authorization` header. */
@@ -167,7 +167,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const request = this.requestFor(scopes, options);
     const entry = this.cache.entryOf(request);
     // Another caller already replaced it.
-    if (entry !== undefined && entry.stored.token !== refused && Date.now() < entry.usableUntil) {
+    if (entry !== undefined && entry.token !== refused && Date.now() < entry.usableUntil) {
       entry.hits++;
       request.credential.stats.cacheHits++;
       return entry.hit;
@@ -207,7 +207,6 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const id = claimsId(claims);
     const request: ClaimsTokenRequest = {
       ...base,
-      key: `${base.key}\nclaims:${id}`,
       scopeKey: `${base.scopeKey}|claims:${id}`,
       claims,
     };
@@ -269,15 +268,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     tenantId: string,
     scopes: string | readonly string[],
     sk: string,
-    key: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const request = this.validRequest(credential, tenantId, scopes, sk, key);
+    const request = this.validRequest(credential, tenantId, scopes, sk);
     credential.stats.cacheMisses++;
     return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
   }
 
-  /** The request of a call, validated: the same key as {@link getAccessToken} gives it. */
+  /** The request of a call, validated: the same index key as {@link getAccessToken} looks up. */
   private requestFor(
     scopes: string | readonly string[],
     options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
@@ -287,7 +285,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     if (credential === undefined) throw this.unknownCredential(name);
     const tenantId = options?.tenantId ?? credential.options.tenantId;
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
-    return this.validRequest(credential, tenantId, scopes, sk, `${name}\n${tenantId}\n${sk}`);
+    return this.validRequest(credential, tenantId, scopes, sk);
   }
 
   /** Checks scopes and tenant before any flight, lock or cool-down. */
@@ -296,7 +294,6 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     tenantId: string,
     scopes: string | readonly string[],
     sk: string,
-    key: string,
   ): TokenRequest {
     if (this.closed)
       throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
@@ -308,7 +305,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       const unsupported = credential.tenantProblem(tenantId);
       if (unsupported !== undefined) throw unsupported;
     }
-    return { key, credential, tenantId, scopes: list, scopeKey: sk };
+    return { credential, tenantId, scopes: list, scopeKey: sk };
   }
 
   private unknownCredential(name: string | undefined): InvalidRequestError {
