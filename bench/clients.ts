@@ -119,7 +119,7 @@ async function ours(config: ClientConfig): Promise<BenchClient> {
     tokens,
     async get(scope, tenantId) {
       const t = await tokens.getAccessToken(scope, tenantId ? { tenantId } : undefined);
-      return { fromCache: t.source === 'cache', refreshOn: t.refreshOn?.getTime() };
+      return { fromCache: t.source === 'cache', refreshOn: t.refreshOnTimestamp };
     },
     failures: () => ({ ...tokens.getStats().failures }),
     close: () => app.close(),

@@ -2,6 +2,8 @@
  * One contender of the cache-hit bench, run in its own process (so contenders never share a heap
  * or an event loop): µs per cache hit by number of cached tokens, and the token requests of 1,000
  * concurrent cold callers. For this library, also heap per cached token (run with --expose-gc).
+ * Each size's hits are timed in turn with the floor's (an awaited Map.get over as many entries) in
+ * the same process, so that the ratio holds on a machine that is busy with something else.
  *
  * Fetching 100,000 real tokens from the authority takes minutes, so this library's cache beyond
  * its first token is filled through `cache.store`: a cache-manager `Cache` pre-filled with
@@ -16,7 +18,7 @@ import { makeClient, type BenchClient, type ClientConfig } from './clients';
 import { contenderMain, pool } from './support';
 
 export interface ContenderInput extends Omit<ClientConfig, 'kind'> {
-  kind: 'floor' | 'ours' | 'msal' | 'identity';
+  kind: 'ours' | 'msal' | 'identity';
   sizes: number[];
   /** Scope for the cold-start run (nothing cached yet). */
   coldScope: string;
@@ -27,6 +29,10 @@ export interface ContenderResult {
   kind: string;
   /** µs per cache hit, by number of cached entries. */
   hitMicros: Record<number, number>;
+  /** µs per call of the floor over the same scopes, measured in turn with the hits. */
+  floorMicros: Record<number, number>;
+  /** Hit ÷ floor: the median of the ratios of runs measured one right after the other. */
+  ratio: Record<number, number>;
   /** Ours: heap bytes per cached token, by number of entries (over the one-token baseline). */
   bytesPerToken?: Record<number, number>;
   tokenLength?: number;
@@ -55,26 +61,53 @@ function floor(): Floor {
   };
 }
 
+/** µs per call, cycling through `scopes` (every cached entry is hit, in turn) for ≥ 250 ms. */
+async function timeRun(client: Floor, scopes: string[]): Promise<number> {
+  let calls = 0;
+  const start = process.hrtime.bigint();
+  let elapsed: bigint;
+  do {
+    for (let i = 0; i < Math.max(scopes.length, 1000); i++)
+      await client.get(scopes[i % scopes.length]);
+    calls += Math.max(scopes.length, 1000);
+    elapsed = process.hrtime.bigint() - start;
+  } while (elapsed < 250_000_000n);
+  return Number(elapsed) / 1000 / calls;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 /**
- * µs per call, cycling through `scopes` (every cached entry is hit, in turn) for at least 250 ms
- * per run; the median of 5 runs after a warm-up run.
+ * The client's hits and the floor's over the same scopes (a floor map of the same size, in the
+ * same process), in turn: 6 pairs of runs, the first a warm-up. The ratio is the median of the
+ * pairs' ratios, so a machine busy with something else for a while slows both sides of a pair.
  */
-async function measureHits(client: Floor, scopes: string[]): Promise<number> {
-  const runs: number[] = [];
+async function measureHits(
+  client: Floor,
+  scopes: string[],
+): Promise<{ micros: number; floorMicros: number; ratio: number }> {
+  const reference = floor();
+  for (const s of scopes) await reference.get(s);
+  const micros: number[] = [];
+  const floors: number[] = [];
+  const ratios: number[] = [];
   for (let run = 0; run < 6; run++) {
-    let calls = 0;
-    const start = process.hrtime.bigint();
-    let elapsed: bigint;
-    do {
-      for (let i = 0; i < Math.max(scopes.length, 1000); i++)
-        await client.get(scopes[i % scopes.length]);
-      calls += Math.max(scopes.length, 1000);
-      elapsed = process.hrtime.bigint() - start;
-    } while (elapsed < 250_000_000n);
-    if (run > 0) runs.push(Number(elapsed) / 1000 / calls); // the first run warms up
+    const f = await timeRun(reference, scopes);
+    const c = await timeRun(client, scopes);
+    if (run === 0) continue;
+    floors.push(f);
+    micros.push(c);
+    ratios.push(c / f);
   }
-  runs.sort((a, b) => a - b);
-  return runs[Math.floor(runs.length / 2)];
+  return { micros: median(micros), floorMicros: median(floors), ratio: median(ratios) };
+}
+
+/** Records the hits of `size` entries in `result`. */
+async function recordHits(result: ContenderResult, client: Floor, size: number): Promise<void> {
+  const m = await measureHits(client, scopeList(size));
+  result.hitMicros[size] = m.micros;
+  result.floorMicros[size] = m.floorMicros;
+  result.ratio[size] = m.ratio;
 }
 
 function heapUsed(): number {
@@ -101,6 +134,8 @@ async function ours(input: ContenderInput, result: ContenderResult): Promise<Ben
     maxEntries: Math.max(...input.sizes) + 1000,
   });
   const tokens = client.tokens!;
+  // Measured as the floor is: one awaited call, without the bench client's wrapper around it.
+  const direct: Floor = { get: (scope) => tokens.getAccessToken(scope) };
   await client.get(benchScope(0));
   const [[firstKey, firstValue]] = [...store.map];
   const template = (JSON.parse(firstValue) as { value: Record<string, unknown> }).value;
@@ -144,7 +179,7 @@ async function ours(input: ContenderInput, result: ContenderResult): Promise<Ben
       store.map.clear();
       result.bytesPerToken[size] = (heapUsed() - base) / (size - 1);
     }
-    result.hitMicros[size] = await measureHits(client, scopeList(size));
+    await recordHits(result, direct, size);
   }
   return client;
 }
@@ -152,13 +187,15 @@ async function ours(input: ContenderInput, result: ContenderResult): Promise<Ben
 const scopeList = (n: number) => Array.from({ length: n }, (_, i) => benchScope(i));
 
 async function run(input: ContenderInput): Promise<ContenderResult> {
-  const result: ContenderResult = { kind: input.kind, hitMicros: {}, coldErrors: 0 };
+  const result: ContenderResult = {
+    kind: input.kind,
+    hitMicros: {},
+    floorMicros: {},
+    ratio: {},
+    coldErrors: 0,
+  };
   let client: Floor & { close?(): Promise<void> };
-  if (input.kind === 'floor') {
-    client = floor();
-    for (const size of input.sizes)
-      result.hitMicros[size] = await measureHits(client, scopeList(size));
-  } else if (input.kind === 'ours') {
+  if (input.kind === 'ours') {
     client = await ours(input, result);
   } else {
     client = await makeClient({ ...input, kind: input.kind });
@@ -168,7 +205,7 @@ async function run(input: ContenderInput): Promise<ContenderResult> {
       // Real tokens, 32 requests at a time.
       for (; filled < size; filled += 32)
         await Promise.all(scopes.slice(filled, filled + 32).map((s) => client.get(s)));
-      result.hitMicros[size] = await measureHits(client, scopes);
+      await recordHits(result, client, size);
     }
   }
   if (input.coldCallers > 0) {
