@@ -130,6 +130,27 @@ describe('Tenants of one credential', () => {
     });
   });
 
+  it('a tenant spelt in another case is the same tenant: one token each, served to both spellings', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const customer = authority.createTenant();
+    customer.createApp({ clientId: reg.clientId });
+    const tokens = await start(home.tenantId, reg.clientId, [
+      { type: 'secret', secret: reg.addSecret() },
+    ]);
+    authority.resetLog();
+
+    const spellings = [home.tenantId, customer.tenantId].flatMap((t) => [t, t.toUpperCase()]);
+    const issued = [];
+    for (const tenantId of [...spellings, ...spellings])
+      issued.push(await tokens.getAccessToken(authority.apiScope, { tenantId }));
+
+    expect(log('token')).toHaveLength(2);
+    expect(new Set(issued.map((t) => t.token)).size).toBe(2);
+    expect(issued[1].token).toBe(issued[0].token);
+    expect(issued[3].token).toBe(issued[2].token);
+  });
+
   it('a source one tenant rejects is skipped for that tenant only', async () => {
     const home = authority.createTenant();
     const reg = home.createApp();

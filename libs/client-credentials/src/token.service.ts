@@ -236,6 +236,17 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return this.shared?.stats;
   }
 
+  /**
+   * The tenant a credential (default: the default credential) gets tokens of when a call names
+   * none: its `tenantId` as configured.
+   */
+  tenantOf(credential?: string): string {
+    const name = credential ?? this.defaultCredential;
+    const c = name === undefined ? undefined : this.credentials.get(name);
+    if (c === undefined) throw this.unknownCredential(name);
+    return c.options.tenantId;
+  }
+
   /** Names of the configured credentials. */
   get credentialNames(): string[] {
     return [...this.credentials.keys()];
@@ -297,15 +308,21 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   ): TokenRequest {
     if (this.closed)
       throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
-    const { protocol } = credential.options;
+    const { protocol, tenantId: home } = credential.options;
     const list = validateScopes(scopes, protocol, credential.name);
-    if (tenantId !== credential.options.tenantId) {
+    let tenant = tenantId;
+    if (tenantId !== home) {
       validateTenant(tenantId, protocol, credential.name);
       // E.g. a managed identity has no other tenant.
       const unsupported = credential.tenantProblem(tenantId);
       if (unsupported !== undefined) throw unsupported;
+      // Entra's tenant ids and domains ignore case: one token per tenant however it is spelt (the
+      // home tenant as configured, so that the hit path finds it). An OIDC realm may not.
+      if (protocol === 'entra') {
+        tenant = tenantId.toLowerCase() === home.toLowerCase() ? home : tenantId.toLowerCase();
+      }
     }
-    return { credential, tenantId, scopes: list, scopeKey: sk };
+    return { credential, tenantId: tenant, scopes: list, scopeKey: sk };
   }
 
   private unknownCredential(name: string | undefined): InvalidRequestError {

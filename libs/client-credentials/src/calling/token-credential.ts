@@ -121,8 +121,8 @@ export function createTokenCredential(
           : await tokens.getAccessTokenWithClaims(scopes, getTokenOptions.claims, call);
       return {
         token: token.token,
-        expiresOnTimestamp: token.expiresOn.getTime(),
-        refreshAfterTimestamp: token.refreshOn?.getTime(),
+        expiresOnTimestamp: token.expiresOnTimestamp,
+        refreshAfterTimestamp: token.refreshOnTimestamp,
         tokenType: 'Bearer',
       };
     },
@@ -131,8 +131,7 @@ export function createTokenCredential(
 
 /**
  * The credential's own tenant — `fixed` when given, else its configured tenant — and its name
- * (default: the default credential), read through the token service's public description of its
- * credentials; no tenant for a credential it does not know.
+ * (default: the default credential); no tenant for a credential the token service does not know.
  */
 function homeOf(
   tokens: TokenService,
@@ -147,11 +146,5 @@ function homeOf(
   } catch {
     return fixed === undefined ? {} : { tenantId: fixed };
   }
-  if (fixed !== undefined) return { tenantId: fixed, credential };
-  const described = tokens.toJSON().credentials as Record<string, { tenantId?: unknown }>;
-  const tenantId =
-    credential !== undefined && Object.hasOwn(described, credential)
-      ? described[credential].tenantId
-      : undefined;
-  return typeof tenantId === 'string' ? { tenantId, credential } : {};
+  return { tenantId: fixed ?? tokens.tenantOf(credential), credential };
 }
