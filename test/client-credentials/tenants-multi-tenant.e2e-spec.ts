@@ -149,6 +149,8 @@ describe('Tenants of one credential', () => {
     expect(new Set(issued.map((t) => t.token)).size).toBe(2);
     expect(issued[1].token).toBe(issued[0].token);
     expect(issued[3].token).toBe(issued[2].token);
+    // From the second round on, every spelling is a cache hit.
+    expect(tokens.getStats().cacheHits).toBeGreaterThanOrEqual(4);
   });
 
   it('a source one tenant rejects is skipped for that tenant only', async () => {

@@ -25,7 +25,7 @@ import { createSharedCache, type SharedCache } from './shared-cache/shared-cache
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import { scopeKey, validateScopes, validateTenant } from './request-validation';
 import { TokenAcquirer, type ClaimsTokenRequest } from './token-acquirer';
-import { TokenCache, type TokenRequest } from './token-cache';
+import { TokenCache, type CachedEntry, type TokenRequest } from './token-cache';
 import { CredentialStats, TokenMetrics } from './token-metrics';
 import { TokenRefresher } from './token-refresher';
 
@@ -119,21 +119,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const entry = this.cache.peek(credential, tenantId, sk);
-      // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
-      // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
-      // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
-      const asked =
-        typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
-      if (entry !== undefined && asked === entry.scopeCount) {
-        const now = Date.now();
-        if (now < entry.usableUntil) {
-          entry.hits++;
-          credential.stats.cacheHits++;
-          if (now >= entry.refreshAt && !entry.refreshing) this.refresher.refresh(entry);
-          return entry.hit;
-        }
-      }
+      const hit = this.fromMemory(this.cache.peek(credential, tenantId, sk), credential, scopes);
+      if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
   }
@@ -282,8 +269,34 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
     const request = this.validRequest(credential, tenantId, scopes, sk);
+    if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
+      // The tenant spelt in another case: its token may be in memory under the usual spelling.
+      const hit = this.fromMemory(this.cache.entryOf(request), credential, scopes);
+      if (hit !== undefined) return hit;
+    }
     credential.stats.cacheMisses++;
     return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
+  }
+
+  /** The answer of a cache hit, when `entry` may be served for `scopes` now. The hot path. */
+  private fromMemory(
+    entry: CachedEntry | undefined,
+    credential: Credential,
+    scopes: string | readonly string[],
+  ): AccessToken | undefined {
+    if (entry === undefined) return undefined;
+    // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
+    // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
+    // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
+    const asked =
+      typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
+    if (asked !== entry.scopeCount) return undefined;
+    const now = Date.now();
+    if (now >= entry.usableUntil) return undefined;
+    entry.hits++;
+    credential.stats.cacheHits++;
+    if (now >= entry.refreshAt && !entry.refreshing) this.refresher.refresh(entry);
+    return entry.hit;
   }
 
   /** The request of a call, validated: the same index key as {@link getAccessToken} looks up. */
