@@ -1,5 +1,5 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
-import { errors as undiciErrors, request } from 'undici';
+import { errors as undiciErrors } from 'undici';
 import {
   ENVIRONMENT_PROXY,
   leaseAgent,
@@ -8,6 +8,7 @@ import {
 } from './authority-agents';
 import { AuthorityFailure, AuthorityFailureDetail } from './authority-failure';
 import { MAX_RESPONSE_BYTES } from './client-credentials.constants';
+import { requestText, type TextResponse } from './text-request';
 
 /** The longest token lifetime accepted (7 days); Entra's are 60–90 minutes, 24 h at most. */
 const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
@@ -104,33 +105,24 @@ export class AuthorityNetworkClient implements INetworkModule {
     url: string,
     options: NetworkRequestOptions | undefined,
     timeout?: number,
-  ): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+  ): Promise<TextResponse> {
     const ms = timeout ? Math.min(timeout, this.requestTimeoutMs) : this.requestTimeoutMs;
     const correlationId = options?.correlationId;
-    // Not AbortSignal.timeout(): its timer outlives the request; this one is cleared in `finally`.
-    const abort = new AbortController();
-    const timer = setTimeout(
-      () => abort.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')),
-      ms,
-    );
-    timer.unref();
     try {
-      const res = await request(url, {
+      return await requestText(this.lease.agent, {
         method,
-        dispatcher: this.lease.agent,
+        url,
         headers: options?.headers,
         body: options?.body,
-        signal: abort.signal,
-        headersTimeout: ms,
-        bodyTimeout: ms,
+        timeoutMs: ms,
+        maxBytes: MAX_RESPONSE_BYTES,
+        tooLarge: (status) =>
+          new AuthorityFailure(
+            'invalid_response',
+            { status, correlationId },
+            `the authority's answer is larger than ${MAX_RESPONSE_BYTES} bytes`,
+          ),
       });
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(res.headers)) {
-        if (value !== undefined)
-          headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-      }
-      const text = await readBounded(res.body, headers, res.statusCode, correlationId);
-      return { status: res.statusCode, headers, text };
     } catch (e) {
       if (e instanceof AuthorityFailure) throw e;
       const err = e as { name?: string; code?: string; message?: string };
@@ -153,8 +145,6 @@ export class AuthorityNetworkClient implements INetworkModule {
         `could not reach ${describe(url)}: ${err.code ?? err.name ?? 'error'}${err.message ? ` (${err.message})` : ''}`,
         e,
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
@@ -163,36 +153,6 @@ export class AuthorityNetworkClient implements INetworkModule {
 function describe(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}`;
-}
-
-async function readBounded(
-  body: AsyncIterable<Buffer> & { destroy(): void },
-  headers: Record<string, string>,
-  status: number,
-  correlationId?: string,
-): Promise<string> {
-  const declared = Number(headers['content-length']);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const tooLarge = () =>
-    new AuthorityFailure(
-      'invalid_response',
-      { status, correlationId },
-      `the authority's answer is larger than ${MAX_RESPONSE_BYTES} bytes`,
-    );
-  if (declared > MAX_RESPONSE_BYTES) {
-    body.destroy();
-    throw tooLarge();
-  }
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      throw tooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string, status: number, headers: Record<string, string>): unknown {
