@@ -128,7 +128,7 @@ function renderMemory(results: ContenderResult[], msal: MsalMemoryResult): strin
     '',
     'Heap used after `global.gc()` (contenders run with `--expose-gc`), minus the heap with one ' +
       'token cached, divided by the tokens added. This library: entries read once from a pre-filled ' +
-      '`cache.store`, which is then emptied (only the in-process index is measured, refresh timers ' +
+      '`cache.store`, which is then emptied (only the in-process index is measured, its refresh schedule ' +
       'included). msal-node: its cache restored with `getTokenCache().deserialize()` from entries ' +
       'shaped like its first real token. Tokens are distinct, each as long as a real one.',
     '',
