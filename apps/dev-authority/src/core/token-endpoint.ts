@@ -72,9 +72,21 @@ export function resolveTenant(directory: Directory, tenant: string): string {
   return t;
 }
 
+/** Parsed token request bodies: the prelude and the handler of one request read the same form. */
+const forms = new WeakMap<RequestContext, URLSearchParams>();
+
+async function formOf(ctx: RequestContext): Promise<URLSearchParams> {
+  let form = forms.get(ctx);
+  if (form === undefined) {
+    form = new URLSearchParams(await ctx.body());
+    forms.set(ctx, form);
+  }
+  return form;
+}
+
 /** Reads who a token request is from (before faults and validation), for the request log. */
 export async function describeTokenRequest(ctx: RequestContext): Promise<void> {
-  const form = new URLSearchParams(await ctx.body());
+  const form = await formOf(ctx);
   // Only for the log: a malformed header is answered by handleTokenRequest, not here.
   let basic: ReturnType<typeof parseBasic>;
   try {
@@ -93,7 +105,7 @@ export async function handleTokenRequest(
   ctx: RequestContext,
   deps: TokenEndpointDeps,
 ): Promise<Reply> {
-  const form = new URLSearchParams(await ctx.body());
+  const form = await formOf(ctx);
   const basic = parseBasic(ctx.req.headers.authorization);
   const clientId = (form.get('client_id') ?? basic?.clientId ?? '').toLowerCase();
   const scope = form.get('scope') ?? undefined;
