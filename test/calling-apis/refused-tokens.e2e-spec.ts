@@ -1,5 +1,5 @@
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { DownstreamApiError } from '@app/client-credentials/calling';
+import { InvalidRequestError } from '@app/client-credentials';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
@@ -121,7 +121,7 @@ describe('TokenService: refused tokens and claims challenges', () => {
       { code: 'claims_invalid' },
     );
     await expect(tokens.getAccessTokenWithClaims(authority.apiScope, '[1]')).rejects.toBeInstanceOf(
-      DownstreamApiError,
+      InvalidRequestError,
     );
     expect(count()).toBe(0);
   });

@@ -6,26 +6,22 @@ import {
   OnApplicationShutdown,
   OnModuleInit,
 } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { Cache } from 'cache-manager';
 import type { AccessToken } from './access-token';
-import { DownstreamApiError } from './calling/calling.errors';
+import { claimsId } from './claims-request';
 import { LOG_CONTEXT } from './client-credentials.constants';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
 import { Credential } from './credential';
-import {
-  ClientCredentialsError,
-  ConfigurationError,
-  InvalidRequestError,
-} from './errors/client-credentials.errors';
+import { CredentialRegistry } from './credential-registry';
+import { ConfigurationError } from './errors/client-credentials.errors';
 import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.validation';
 import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
-import { scopeKey, validateScopes, validateTenant } from './request-validation';
+import { scopeKey } from './request-validation';
 import { TokenAcquirer, type ClaimsTokenRequest } from './token-acquirer';
-import { TokenCache, type CachedEntry, type TokenRequest } from './token-cache';
+import { TokenCache, type CachedEntry } from './token-cache';
 import { CredentialStats, TokenMetrics } from './token-metrics';
 import { TokenRefresher } from './token-refresher';
 
@@ -41,8 +37,8 @@ import { TokenRefresher } from './token-refresher';
 export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger: LoggerService;
   private readonly metrics = new TokenMetrics();
-  private readonly credentials = new Map<string, Credential>();
-  private defaultCredential?: string;
+  /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
+  private credentials = new CredentialRegistry(undefined);
   private cache!: TokenCache;
   private acquirer!: TokenAcquirer;
   private refresher!: TokenRefresher;
@@ -62,6 +58,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
     const resolved = resolveOptions(this.#options);
+    this.credentials = new CredentialRegistry(resolved.defaultCredential);
     const store = resolved.cache.store ?? (await this.createStore(resolved));
     this.cache = new TokenCache(
       store,
@@ -92,14 +89,13 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
         this.metrics,
         this.logger,
       );
-      this.credentials.set(name, credential);
+      this.credentials.add(credential);
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
     }
     if (problems.length > 0) {
       await this.onApplicationShutdown();
       throw new ConfigurationError(problems);
     }
-    this.defaultCredential = resolved.defaultCredential;
   }
 
   /**
@@ -112,9 +108,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     scopes: string | readonly string[],
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const name = options?.credential ?? this.defaultCredential;
-    const credential = name === undefined ? undefined : this.credentials.get(name);
-    if (credential === undefined) throw this.unknownCredential(name);
+    const credential = this.credentials.find(options?.credential);
+    if (credential === undefined) throw this.credentials.unknown(options?.credential);
     const tenantId = options?.tenantId ?? credential.options.tenantId;
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
@@ -151,14 +146,12 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     refused: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
-    const request = this.requestFor(scopes, options);
+    const request = this.credentials.request(scopes, options);
     const entry = this.cache.entryOf(request);
     // Another caller already replaced it.
-    if (entry !== undefined && entry.token !== refused && Date.now() < entry.usableUntil) {
-      entry.hits++;
-      request.credential.stats.cacheHits++;
-      return entry.hit;
-    }
+    const replaced =
+      entry?.token === refused ? undefined : this.fromMemory(entry, request.credential, scopes);
+    if (replaced !== undefined) return replaced;
     request.credential.stats.cacheMisses++;
     return this.acquirer.replace(request, refused, options?.signal);
   }
@@ -173,7 +166,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
   ): void {
-    this.acquirer.forget(this.requestFor(scopes, options), refused);
+    this.acquirer.forget(this.credentials.request(scopes, options), refused);
   }
 
   /**
@@ -182,7 +175,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * evaluation), sent to the authority with the `cp1` client capability. Such a token is cached
    * under its claims: it is served only to callers that ask for the same claims, never by
    * {@link getAccessToken}. Concurrent callers (and replicas) with the same claims share one request.
-   * @throws DownstreamApiError `claims_invalid` when `claims` is not a JSON object
+   * @throws InvalidRequestError `claims_invalid` when `claims` is not a JSON object
    * @throws as {@link getAccessToken}
    */
   async getAccessTokenWithClaims(
@@ -190,18 +183,16 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     claims: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const base = this.requestFor(scopes, options);
+    const base = this.credentials.request(scopes, options);
     const id = claimsId(claims);
     const request: ClaimsTokenRequest = {
       ...base,
       scopeKey: `${base.scopeKey}|claims:${id}`,
       claims,
     };
-    const entry = this.cache.entryOf(request);
-    if (options?.forceRefresh !== true && entry !== undefined && Date.now() < entry.usableUntil) {
-      entry.hits++;
-      request.credential.stats.cacheHits++;
-      return entry.hit;
+    if (options?.forceRefresh !== true) {
+      const hit = this.fromMemory(this.cache.entryOf(request), request.credential, scopes);
+      if (hit !== undefined) return hit;
     }
     request.credential.stats.cacheMisses++;
     return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
@@ -209,10 +200,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Counters of a credential (default: the default credential), for diagnostics and health. */
   getStats(credential?: string): Readonly<CredentialStats> {
-    const name = credential ?? this.defaultCredential;
-    const c = name === undefined ? undefined : this.credentials.get(name);
-    if (c === undefined) throw this.unknownCredential(name);
-    return c.stats;
+    return this.credentials.get(credential).stats;
   }
 
   /**
@@ -228,21 +216,18 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * none: its `tenantId` as configured.
    */
   tenantOf(credential?: string): string {
-    const name = credential ?? this.defaultCredential;
-    const c = name === undefined ? undefined : this.credentials.get(name);
-    if (c === undefined) throw this.unknownCredential(name);
-    return c.options.tenantId;
+    return this.credentials.get(credential).options.tenantId;
   }
 
   /** Names of the configured credentials. */
   get credentialNames(): string[] {
-    return [...this.credentials.keys()];
+    return this.credentials.names;
   }
 
   /** The configured credentials and their sources, without secrets. */
   toJSON(): Record<string, unknown> {
     return {
-      credentials: Object.fromEntries([...this.credentials].map(([n, c]) => [n, c.toJSON()])),
+      credentials: Object.fromEntries(this.credentials.all.map((c) => [c.name, c.toJSON()])),
     };
   }
 
@@ -254,10 +239,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.credentials.close();
     this.refresher?.close();
     this.acquirer?.close();
     this.cache?.clear();
-    await Promise.all([...this.credentials.values()].map((c) => c.close()));
+    await Promise.all(this.credentials.all.map((c) => c.close()));
     await this.shared?.close();
   }
 
@@ -268,7 +254,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     sk: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const request = this.validRequest(credential, tenantId, scopes, sk);
+    const request = this.credentials.validate(credential, tenantId, scopes, sk);
     if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
       // The tenant spelt in another case: its token may be in memory under the usual spelling.
       const hit = this.fromMemory(this.cache.entryOf(request), credential, scopes);
@@ -299,55 +285,6 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return entry.hit;
   }
 
-  /** The request of a call, validated: the same index key as {@link getAccessToken} looks up. */
-  private requestFor(
-    scopes: string | readonly string[],
-    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
-  ): TokenRequest {
-    const name = options?.credential ?? this.defaultCredential;
-    const credential = name === undefined ? undefined : this.credentials.get(name);
-    if (credential === undefined) throw this.unknownCredential(name);
-    const tenantId = options?.tenantId ?? credential.options.tenantId;
-    const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
-    return this.validRequest(credential, tenantId, scopes, sk);
-  }
-
-  /** Checks scopes and tenant before any flight, lock or cool-down. */
-  private validRequest(
-    credential: Credential,
-    tenantId: string,
-    scopes: string | readonly string[],
-    sk: string,
-  ): TokenRequest {
-    if (this.closed)
-      throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
-    const { protocol, tenantId: home } = credential.options;
-    const list = validateScopes(scopes, protocol, credential.name);
-    let tenant = tenantId;
-    if (tenantId !== home) {
-      validateTenant(tenantId, protocol, credential.name);
-      // E.g. a managed identity has no other tenant.
-      const unsupported = credential.tenantProblem(tenantId);
-      if (unsupported !== undefined) throw unsupported;
-      // Entra's tenant ids and domains ignore case: one token per tenant however it is spelt (the
-      // home tenant as configured, so that the hit path finds it). An OIDC realm may not.
-      if (protocol === 'entra') {
-        tenant = tenantId.toLowerCase() === home.toLowerCase() ? home : tenantId.toLowerCase();
-      }
-    }
-    return { credential, tenantId: tenant, scopes: list, scopeKey: sk };
-  }
-
-  private unknownCredential(name: string | undefined): InvalidRequestError {
-    const names = [...this.credentials.keys()].join(', ');
-    return new InvalidRequestError(
-      'credential_unknown',
-      name === undefined
-        ? `No credential named and no default credential: name one of ${names}.`
-        : `Unknown credential '${name}': configured are ${names}.`,
-    );
-  }
-
   /**
    * The store behind the in-process index: encrypted Redis with `cache.shared`; none otherwise
    * (the index is then the whole cache, and no second copy of each token is kept).
@@ -358,31 +295,4 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.shared = await createSharedCache(shared, keyPrefix, this.logger);
     return this.shared.store;
   }
-}
-
-/** The longest claims request accepted (a CAE challenge's is about a hundred bytes). */
-const MAX_CLAIMS_LENGTH = 16 * 1024;
-
-/**
- * A short, stable id of a claims request for cache keys and lock names (the claims themselves can
- * be long; they carry no secret, but keys stay short).
- * @throws DownstreamApiError `claims_invalid`
- */
-function claimsId(claims: string): string {
-  let parsed: unknown;
-  try {
-    parsed =
-      typeof claims === 'string' && claims.length <= MAX_CLAIMS_LENGTH
-        ? JSON.parse(claims)
-        : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new DownstreamApiError(
-      'claims_invalid',
-      `The claims request is not a JSON object of at most ${MAX_CLAIMS_LENGTH} characters.`,
-    );
-  }
-  return createHash('sha256').update(claims).digest('base64url').slice(0, 22);
 }

@@ -11,10 +11,6 @@ interface CallingErrorHint {
 
 /** Stable codes of {@link DownstreamApiError} (`error.code`), with their cause and fix. */
 export const CALLING_ERROR_CATALOG = {
-  claims_invalid: {
-    cause: 'A claims request is not a JSON object (or is too long).',
-    fix: 'Pass the decoded `claims` of the resource\'s WWW-Authenticate challenge, a JSON object such as {"access_token":{…}}.',
-  },
   api_unauthorized: {
     cause:
       'The API refused the token (401) again after one fresh token, or sent a challenge the library cannot answer.',

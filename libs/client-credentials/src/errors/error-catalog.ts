@@ -26,6 +26,10 @@ export const ERROR_CATALOG = {
     cause: 'The requested scopes cannot be used with the client credentials flow.',
     fix: 'Request exactly one `<resource>/.default` scope for Entra ID, e.g. `https://graph.microsoft.com/.default`.',
   },
+  claims_invalid: {
+    cause: 'A claims request is not a JSON object (or is too long).',
+    fix: 'Pass the decoded `claims` of the resource\'s WWW-Authenticate challenge, a JSON object such as {"access_token":{…}}.',
+  },
   tenant_invalid: {
     cause: 'The tenant is empty, malformed, or a meta-tenant (common, organizations, consumers).',
     fix: 'Use the directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com.',
