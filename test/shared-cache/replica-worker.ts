@@ -7,8 +7,9 @@
  *
  * With `rounds: true` the test drives it instead, one stdin line per round: `round <n> <scope>`
  * makes n concurrent calls for that scope plus one for every scope of earlier rounds, and
- * prints `round-done <RoundResult JSON>`; `end` prints the ReplicaResult and exits. So a test can
- * act (kill a Redis node) between rounds, or while one runs.
+ * prints `round-done <RoundResult JSON>`; `replace <n> <scope>` has n callers replace the token of
+ * `scope` an API refused and prints `replace-done <ReplaceResult JSON>`; `end` prints the
+ * ReplicaResult and exits. So a test can act (kill a Redis node) between rounds, or while one runs.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -51,6 +52,18 @@ export interface RoundResult {
   errors: string[];
   /** Token requests this replica sent so far. */
   tokenRequests: number;
+}
+
+/** What a replica prints after a driven `replace` (see {@link ReplicaInput.rounds}). */
+export interface ReplaceResult {
+  /** The token the replica held, which the API refused. */
+  refused: string;
+  /** The distinct answers its callers got ('none': no replacement). */
+  replacements: string[];
+  /** Token requests this replica sent for them. */
+  tokenRequests: number;
+  /** What a plain call gets afterwards. */
+  servedAfter: string;
 }
 
 /** What a replica prints. */
@@ -191,7 +204,11 @@ async function driven(
   };
   for await (const line of lines) {
     if (line === 'end') break;
-    const [, n, scope] = line.split(' ');
+    const [command, n, scope] = line.split(' ');
+    if (command === 'replace') {
+      process.stdout.write(`replace-done ${JSON.stringify(await replace(tokens, scope, +n))}\n`);
+      continue;
+    }
     const round: RoundResult = { calls: 0, failed: 0, errors: [], tokenRequests: 0 };
     const targets = [...Array<string>(Number(n)).fill(scope), ...seen];
     seen.push(scope);
@@ -222,6 +239,29 @@ async function driven(
   total.cacheStats = cacheStats && { ...cacheStats };
   await close();
   process.stdout.write(`${JSON.stringify(total)}\n`);
+}
+
+/**
+ * `replace <n> <scope>`: the API refused this replica's current token of `scope`; n concurrent
+ * callers ask for its replacement, as the authenticated fetch does after a 401.
+ */
+async function replace(tokens: TokenService, scope: string, n: number): Promise<ReplaceResult> {
+  const refused = (await tokens.getAccessToken(scope)).token;
+  const requestsBefore = tokens.getStats().tokenRequests;
+  const answers = await Promise.all(
+    Array.from({ length: n }, () =>
+      tokens.replaceRefusedToken(scope, refused).then(
+        (t) => t?.token ?? 'none',
+        (e: Error) => `failed: ${e.message}`,
+      ),
+    ),
+  );
+  return {
+    refused,
+    replacements: [...new Set(answers)],
+    tokenRequests: tokens.getStats().tokenRequests - requestsBefore,
+    servedAfter: (await tokens.getAccessToken(scope)).token,
+  };
 }
 
 main().catch((e: Error) => {

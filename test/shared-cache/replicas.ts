@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { ReplicaInput, ReplicaResult, RoundResult } from './replica-worker';
+import type { ReplaceResult, ReplicaInput, ReplicaResult, RoundResult } from './replica-worker';
 
 /** A replica process, initialised and waiting for `go`. */
 interface Started {
@@ -65,6 +65,8 @@ export interface DrivenReplicas {
    * rounds); each one's result.
    */
   round(scope: string, calls: number): Promise<RoundResult[]>;
+  /** Every replica's `calls` callers replace its token of `scope`, which an API refused. */
+  replace(scope: string, calls: number): Promise<ReplaceResult[]>;
   /** Ends the replicas; each one's totals. */
   end(): Promise<ReplicaResult[]>;
   /** Kills whatever is still running (afterAll, or a test that failed half-way). */
@@ -125,6 +127,14 @@ export async function startDrivenReplicas(
           r.child.stdin.write(`round ${calls} ${scope}\n`);
           const line = await answer;
           return JSON.parse(line.replace(/^round-done /, '')) as RoundResult;
+        }),
+      ),
+    replace: (scope, calls) =>
+      Promise.all(
+        replicas.map(async (r) => {
+          const answer = r.next();
+          r.child.stdin.write(`replace ${calls} ${scope}\n`);
+          return JSON.parse((await answer).replace(/^replace-done /, '')) as ReplaceResult;
         }),
       ),
     end: () =>

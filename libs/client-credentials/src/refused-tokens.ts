@@ -49,6 +49,10 @@ export class RefusedTokens {
   add(key: string, token: string, known?: CachedEntry): void {
     const now = Date.now();
     const last = this.byKey.get(key);
+    // Refused already (concurrent callers of one refusal): keep what the first record knew. The
+    // entry memory holds for it now is the withdrawn one, whose expiry is now: a record made from
+    // it would be dropped at once, and a store could serve the refused token again.
+    if (last?.token === token) return;
     const again =
       last !== undefined &&
       known !== undefined &&
