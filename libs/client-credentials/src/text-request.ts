@@ -24,11 +24,11 @@ export interface TextResponse {
  * Sends `request` through `dispatcher` and collects the answer's body as text, on undici's
  * dispatch API rather than `undici.request`: a token answer is one small chunk, and `request`
  * wraps every body in a Readable stream (read here through an async iterator) and every deadline
- * in an AbortController — stream, iterator and signal machinery that was about a tenth of this
- * library's CPU per token in a 1,000-tenant sweep. Same semantics: deadline, bounded body, and
- * undici's errors (connect, headers and body timeouts, socket errors) passed through as thrown.
- * A deadline that passes while the request waits for a pooled connection rejects at once; the
- * request is dropped when it gets one.
+ * in an AbortController. Without that machinery a token request costs about half the CPU in this
+ * layer (0.05 instead of 0.09–0.13 ms, 50 at a time over HTTPS, Node 20). Same semantics:
+ * deadline, bounded body, and undici's errors (connect, headers and body timeouts, socket
+ * errors) passed through as thrown. A deadline that passes while the request waits for a pooled
+ * connection rejects at once; the request is dropped when it gets one.
  */
 export function requestText(dispatcher: Dispatcher, request: TextRequest): Promise<TextResponse> {
   return new Promise<TextResponse>((resolve, reject) => {
