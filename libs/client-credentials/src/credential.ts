@@ -165,19 +165,21 @@ export class Credential {
    * One token request per source, in order, skipping sources in their cool-down, until one
    * succeeds or a failure is not about the source (an outage is not a reason to change identity).
    * Records the outcome in the stats of the tenant. `claims` (a resource's claims challenge) go
-   * with the request.
+   * with the request; `refused` is the token an API refused that this one replaces (see
+   * {@link SourceClient.acquire}).
    * @throws InvalidRequestError `tenant_unsupported` before any request (see {@link tenantProblem})
    */
   async fetch(
     tenantId: string,
     scopes: readonly string[],
     claims?: string,
+    refused?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const problem = this.tenantProblem(tenantId);
     if (problem !== undefined) throw problem;
     const tenant = tenantId.toLowerCase();
     try {
-      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims);
+      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, refused);
       this.recordSuccess(tenantId, fetched.issued.expiresOn);
       return fetched;
     } catch (e) {
@@ -206,6 +208,7 @@ export class Credential {
     tenant: string,
     scopes: readonly string[],
     claims?: string,
+    refused?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const now = Date.now();
     let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= now);
@@ -216,7 +219,7 @@ export class Credential {
       const client = this.clients[index];
       const started = Date.now();
       try {
-        const issued = await client.acquire(tenantId, scopes, randomUUID(), claims);
+        const issued = await client.acquire(tenantId, scopes, randomUUID(), claims, refused);
         const ms = Date.now() - started;
         this.metrics.request(this.name, client.source.id, 'ok', ms, managedIdentityHost(client));
         this.noteCertificates();

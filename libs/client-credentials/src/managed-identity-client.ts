@@ -13,19 +13,26 @@ import { AuthorityFailure } from './authority-failure';
 import {
   describeIdentity,
   hostOf,
+  refreshingUrl,
   throughMaintenance,
+  tokenSha256,
+  TOKEN_REFRESH_HOSTS,
   type ManagedIdentityHost,
 } from './managed-identity-hosts';
 import type { AuthorityNetworkClient } from './network-client';
 import { SourceUnavailableError } from './sources/source-unavailable';
 import type { TokenSource } from './sources/token-source';
-import type { IssuedToken, SourceClient } from './token-client';
+import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './token-client';
 
-/** Who is asking, set around each call: its network client, the host, and its shutdown signal. */
+/**
+ * Who is asking, set around each call: its network client, the host, its shutdown signal, and the
+ * SHA-256 of the token its request replaces, if any.
+ */
 interface Caller {
   readonly client: AuthorityNetworkClient;
   readonly host: ManagedIdentityHost;
   readonly stop: AbortSignal;
+  readonly refresh?: string;
 }
 
 /**
@@ -60,7 +67,11 @@ class IdentityNetwork implements INetworkModule {
   ): Promise<NetworkResponse<T>> {
     const caller = this.caller.getStore();
     const client = caller?.client ?? this.current();
-    const send = () => client.sendGetRequestAsync<T>(url, options, timeout);
+    // msal-node builds the request and has no parameter for the token to refresh on App Service
+    // (it hashes a token of its own cache, for Service Fabric only): added here.
+    const target =
+      caller?.refresh === undefined ? url : refreshingUrl(url, caller.refresh, CLIENT_CAPABILITIES);
+    const send = () => client.sendGetRequestAsync<T>(target, options, timeout);
     // Only IMDS says 410 for "being updated, back within 70 s".
     return caller?.host === 'imds' ? throughMaintenance(send, caller.stop) : send();
   }
@@ -112,6 +123,11 @@ export class ManagedIdentityClient implements SourceClient {
   readonly #unuse: () => void;
   /** Ends a wait for IMDS maintenance when the service shuts down. */
   readonly #stop = new AbortController();
+  /**
+   * The SHA-256 of the last token obtained per resource: the one a claims challenge refuses (the
+   * challenge does not say which), as msal-node hashes the token of its own cache.
+   */
+  readonly #lastIssued = new Map<string, string>();
 
   constructor(
     readonly source: TokenSource,
@@ -143,16 +159,33 @@ export class ManagedIdentityClient implements SourceClient {
   }
 
   /**
-   * A token for the resource of `scopes` (`<resource>/.default`); with `claims` (a resource's
-   * claims challenge), msal asks the endpoint for a token that satisfies them.
+   * A token for the resource of `scopes` (`<resource>/.default`), never from msal's cache. In place
+   * of a `refused` token, or for a claims challenge (`claims`, of the last token obtained), an
+   * App Service or Service Fabric endpoint is told the token's SHA-256 with the client
+   * capabilities: it would answer with the same token from its own cache otherwise. Other hosts
+   * have no such parameter (see {@link TOKEN_REFRESH_HOSTS}).
    */
   async acquire(
     _tenantId: string,
     scopes: readonly string[],
     _correlationId?: string,
     claims?: string,
+    refused?: string,
   ): Promise<IssuedToken> {
-    return this.request(scopes[0].replace(/\/\.default$/, ''), true, claims);
+    const resource = scopes[0].replace(/\/\.default$/, '');
+    let refresh: string | undefined;
+    if (TOKEN_REFRESH_HOSTS.has(this.host)) {
+      refresh =
+        refused !== undefined
+          ? tokenSha256(refused)
+          : claims !== undefined
+            ? this.#lastIssued.get(resource)
+            : undefined;
+    }
+    const issued = await this.request(resource, true, claims, refresh);
+    if (TOKEN_REFRESH_HOSTS.has(this.host))
+      this.#lastIssued.set(resource, tokenSha256(issued.token));
+    return issued;
   }
 
   /** A managed identity token for `audience`, to be used as a client assertion; msal caches it. */
@@ -164,9 +197,10 @@ export class ManagedIdentityClient implements SourceClient {
     resource: string,
     forceRefresh: boolean,
     claims?: string,
+    refresh?: string,
   ): Promise<IssuedToken> {
     try {
-      const caller = { client: this.network, host: this.host, stop: this.#stop.signal };
+      const caller = { client: this.network, host: this.host, stop: this.#stop.signal, refresh };
       const result = await identityNetwork.run(caller, () =>
         this.#app.acquireToken({
           resource,

@@ -1,4 +1,5 @@
 import type { ManagedIdentityIdParams, NetworkResponse } from '@azure/msal-node';
+import { createHash } from 'node:crypto';
 import { AuthorityFailure } from './authority-failure';
 import { sleep } from './backoff';
 
@@ -26,6 +27,38 @@ const MSAL_SOURCES: Record<string, ManagedIdentityHost> = {
 /** Our name of an msal-node managed identity source; IMDS for any name msal adds later. */
 export function hostOf(msalSource: string): ManagedIdentityHost {
   return MSAL_SOURCES[msalSource] ?? 'imds';
+}
+
+/**
+ * Hosts whose endpoint caches the tokens it hands out and answers a new request with the cached one
+ * until near its expiry — a revoked token included — unless the request names that token by its
+ * SHA-256 (`token_sha256_to_refresh`): then it gets a new one from Entra. The "MSI v1 token
+ * revocation" protocol of MSAL (msal-node sends it for Service Fabric only, MSAL Go for both).
+ * IMDS, Arc, Cloud Shell and Azure ML have no such parameter: there a replacement is an ordinary
+ * request.
+ */
+export const TOKEN_REFRESH_HOSTS: ReadonlySet<ManagedIdentityHost> = new Set([
+  'app-service',
+  'service-fabric',
+]);
+
+/** A token's name in `token_sha256_to_refresh`: the lower-case hex SHA-256 of its UTF-8 text. */
+export function tokenSha256(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * `url` (a managed identity GET, as msal-node built it) asking for a new token in place of the
+ * one whose SHA-256 is `sha256`, with the client capabilities (`xms_cc=cp1,...`) that go with it.
+ */
+export function refreshingUrl(
+  url: string,
+  sha256: string,
+  capabilities: readonly string[],
+): string {
+  const extra = new URLSearchParams({ token_sha256_to_refresh: sha256 });
+  if (capabilities.length > 0) extra.set('xms_cc', capabilities.join(','));
+  return `${url}${url.includes('?') ? '&' : '?'}${extra.toString()}`;
 }
 
 /** The identity in words, for messages: which one to assign to the host. */

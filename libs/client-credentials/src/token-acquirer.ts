@@ -50,15 +50,25 @@ export class TokenAcquirer {
     this.refused = new RefusedTokens(options.maxEntries);
   }
 
-  /** A token for a caller with nothing usable in memory; `force` skips the store. */
-  async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
+  /**
+   * A token for a caller with nothing usable in memory; `force` skips the store. `refused`: the
+   * token this one replaces, told to the source when the flight fetches (see {@link replace}).
+   */
+  async acquire(
+    request: TokenRequest,
+    force: boolean,
+    signal?: AbortSignal,
+    refused?: string,
+  ): Promise<AccessToken> {
     // A caller that gave up already starts nothing.
     if (signal?.aborted) throw abortedBy(request);
     const key = requestKey(request);
     const flightKey = force ? `${key}\nforce` : key;
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
-      flight = this.load(request, key, force).finally(() => this.flights.delete(flightKey));
+      flight = this.load(request, key, force, refused).finally(() =>
+        this.flights.delete(flightKey),
+      );
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -81,9 +91,11 @@ export class TokenAcquirer {
     signal?: AbortSignal,
   ): Promise<AccessToken | undefined> {
     if (!this.forget(request, refused)) return undefined;
-    const token = await this.acquire(request, false, signal);
+    // The source is told which token is refused: a managed identity endpoint, which caches tokens,
+    // would otherwise answer with that same token.
+    const token = await this.acquire(request, false, signal, refused);
     // A caller that joined a flight started before the refusal was known: go once more.
-    return token.token === refused ? this.acquire(request, false, signal) : token;
+    return token.token === refused ? this.acquire(request, false, signal, refused) : token;
   }
 
   /**
@@ -155,7 +167,12 @@ export class TokenAcquirer {
     );
   }
 
-  private async load(request: TokenRequest, key: string, force: boolean): Promise<Acquired> {
+  private async load(
+    request: TokenRequest,
+    key: string,
+    force: boolean,
+    refused?: string,
+  ): Promise<Acquired> {
     if (!force) {
       // A usable token in memory that the caller's lookup did not find (the same scopes asked
       // for another way): served, never fetched again.
@@ -170,13 +187,13 @@ export class TokenAcquirer {
     if (stored !== undefined) return stored;
     const cooling = this.coolDowns.current(key);
     if (cooling !== undefined) throw cooling;
-    if (force) return this.fetchForCaller(request, key);
+    if (force) return this.fetchForCaller(request, key, refused);
     return this.flight === undefined
-      ? this.fetchForCaller(request, key)
+      ? this.fetchForCaller(request, key, refused)
       : this.flight.run(
           this.lockName(request),
           () => this.fromStore(request, key),
-          () => this.fetchForCaller(request, key),
+          () => this.fetchForCaller(request, key, refused),
           this.shutdown.signal,
           Date.now() + this.options.timeouts.acquireMs,
         );
@@ -207,13 +224,18 @@ export class TokenAcquirer {
   }
 
   /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
-  private async fetchForCaller(request: TokenRequest, key: string): Promise<Acquired> {
+  private async fetchForCaller(
+    request: TokenRequest,
+    key: string,
+    refused?: string,
+  ): Promise<Acquired> {
     try {
       const entry = await this.fetch(
         request,
         key,
         Date.now() + this.options.timeouts.acquireMs,
         this.options.retry.maxAttempts,
+        refused,
       );
       this.coolDowns.end(key);
       const h = entry.hit;
@@ -238,6 +260,7 @@ export class TokenAcquirer {
     key: string,
     deadline: number,
     attempts: number,
+    refused?: string,
   ): Promise<CachedEntry> {
     const { credential, tenantId, scopes } = request;
     for (let attempt = 0; ; attempt++) {
@@ -245,7 +268,7 @@ export class TokenAcquirer {
       try {
         const obtainedAt = Date.now();
         const claims = (request as ClaimsTokenRequest).claims;
-        const { issued, index } = await credential.fetch(tenantId, scopes, claims);
+        const { issued, index } = await credential.fetch(tenantId, scopes, claims, refused);
         const stored: StoredToken = {
           v: 1,
           token: issued.token,

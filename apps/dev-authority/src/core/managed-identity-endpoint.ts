@@ -1,6 +1,7 @@
 import type { Directory, ManagedIdentityRecord, ResourceRecord } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
+import { IdentityTokenCache } from './identity-token-cache';
 import type { LifetimePolicy } from './token-endpoint';
 import { rolesFor } from './token-endpoint';
 import type { TokenIssuer } from './token-issuer';
@@ -16,6 +17,21 @@ export interface ManagedIdentityDeps {
   lifetime(tenantId: string): LifetimePolicy;
 }
 
+/**
+ * The endpoint's token cache, one per authority (keyed by its directory: the handler's deps are
+ * built per request).
+ */
+const caches = new WeakMap<Directory, IdentityTokenCache>();
+
+function cacheOf(directory: Directory): IdentityTokenCache {
+  let cache = caches.get(directory);
+  if (cache === undefined) {
+    cache = new IdentityTokenCache();
+    caches.set(directory, cache);
+  }
+  return cache;
+}
+
 function failure(status: number, error: string, message: string): Reply {
   // App Service answers with its own shape; Entra's fields are added so any client finds a reason.
   return {
@@ -27,6 +43,10 @@ function failure(status: number, error: string, message: string): Reply {
 /**
  * `GET /msi/token?api-version=2019-08-01&resource=...` with `X-IDENTITY-HEADER`: App Service's
  * managed identity contract (client_id / mi_res_id / object_id select a user-assigned identity).
+ * Like App Service it caches the tokens it hands out, per identity and resource, and answers repeat
+ * requests with them until near expiry (revoked or not), except the one `token_sha256_to_refresh`
+ * names: then it mints a new token, with the client capabilities of `xms_cc` (MSAL's "MSI v1 token
+ * revocation" parameters).
  */
 export async function handleManagedIdentity(
   ctx: RequestContext,
@@ -46,6 +66,19 @@ export async function handleManagedIdentity(
   const resourceParam = q.get('resource');
   if (!resourceParam)
     return failure(400, 'invalid_request', "The 'resource' parameter is required.");
+  const refresh = q.get('token_sha256_to_refresh')?.toLowerCase();
+  // A base64 or truncated hash would silently match nothing: told, so a client's bug shows.
+  if (refresh !== undefined && !/^[0-9a-f]{64}$/.test(refresh)) {
+    return failure(
+      400,
+      'invalid_request',
+      "'token_sha256_to_refresh' must be the hex SHA-256 of the token to refresh (64 hex digits).",
+    );
+  }
+  const capabilities = (q.get('xms_cc') ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c !== '');
   ctx.log.credentialKind = 'managed-identity';
   ctx.log.scope = `${resourceParam.replace(/\/\.default$/, '')}/.default`;
 
@@ -65,7 +98,32 @@ export async function handleManagedIdentity(
     ctx.log.errorCode = err.code;
     return failure(400, err.error, err.message);
   }
-  const { token, expiresOn } = await mintIdentityToken(identity, resource, deps, ctx.now());
+  const cache = cacheOf(deps.directory);
+  const now = ctx.now();
+  const cached = cache.answer(identity, resource, Math.floor(now.getTime() / 1000), refresh);
+  if (cached !== undefined)
+    return tokenReply(cached.token, cached.expiresOn, resourceParam, identity);
+  // A token minted in place of a refused one is issued from the next whole second, as the token
+  // endpoint issues after a revocation (see Revocations.issuedAt): never refused by the revocation
+  // that made its client ask, which refuses tokens issued before the whole second after it.
+  const issuedAt = refresh === undefined ? now : new Date(Math.ceil(now.getTime() / 1000) * 1000);
+  const { token, expiresOn } = await mintIdentityToken(
+    identity,
+    resource,
+    deps,
+    issuedAt,
+    capabilities,
+  );
+  cache.keep(identity, resource, token, expiresOn);
+  return tokenReply(token, expiresOn, resourceParam, identity);
+}
+
+function tokenReply(
+  token: string,
+  expiresOn: number,
+  resourceParam: string,
+  identity: ManagedIdentityRecord,
+): Reply {
   return {
     status: 200,
     json: {
@@ -80,13 +138,15 @@ export async function handleManagedIdentity(
 
 /**
  * A managed identity's access token for `resource`, as every managed identity host (App Service,
- * IMDS, Azure Arc) has Entra issue it; `expiresOn` in epoch seconds.
+ * IMDS, Azure Arc) has Entra issue it; `expiresOn` in epoch seconds. `capabilities` (the client's
+ * `xms_cc`, e.g. `cp1`) become the token's `xms_cc`, as for an app's token.
  */
 export async function mintIdentityToken(
   identity: ManagedIdentityRecord,
   resource: ResourceRecord,
   deps: Pick<ManagedIdentityDeps, 'directory' | 'issuer' | 'lifetime'>,
   now: Date,
+  capabilities: readonly string[] = [],
 ): Promise<{ token: string; expiresOn: number; lifetimeSeconds: number }> {
   const policy = deps.lifetime(identity.tenantId);
   const { token } = await deps.issuer.mint({
@@ -98,7 +158,10 @@ export async function mintIdentityToken(
     azpacr: '2',
     lifetimeSeconds: policy.seconds,
     now,
-    extra: { xms_mirid: identity.resourceId },
+    extra: {
+      xms_mirid: identity.resourceId,
+      ...(capabilities.length > 0 ? { xms_cc: [...capabilities] } : {}),
+    },
   });
   const expiresOn = Math.floor(now.getTime() / 1000) + policy.seconds;
   return { token, expiresOn, lifetimeSeconds: policy.seconds };
