@@ -58,7 +58,7 @@ export class ArcKeys {
 }
 
 /** What the Arc endpoint needs from the authority. */
-export interface ArcDeps extends Omit<ManagedIdentityDeps, 'header'> {
+export interface ArcDeps extends Omit<ManagedIdentityDeps, 'header' | 'cache'> {
   keys: ArcKeys;
 }
 

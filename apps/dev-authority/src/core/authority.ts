@@ -15,6 +15,7 @@ import {
   MANAGED_IDENTITY_PATH,
 } from './managed-identity-endpoint';
 import { ARC_TOKEN_PATH, ArcKeys, handleArc } from './arc-endpoint';
+import { IdentityTokenCache } from './identity-token-cache';
 import {
   describeIdentityRequest,
   handleImds,
@@ -93,6 +94,7 @@ export class LocalAuthority implements DevAuthority {
   private readonly requestLog = new RequestLog();
   private readonly directory: Directory;
   private readonly revocations = new Revocations();
+  private readonly identityTokens = new IdentityTokenCache();
   private readonly timers = new Set<NodeJS.Timeout>();
   private defaultLifetime: LifetimePolicy;
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
@@ -255,6 +257,7 @@ export class LocalAuthority implements DevAuthority {
             issuer: this.issuer,
             header: this.managedIdentity.header,
             lifetime,
+            cache: this.identityTokens,
           }),
       })
       .add('GET', IMDS_TOKEN_PATH, {

@@ -39,7 +39,7 @@ export class ImdsMaintenance {
 }
 
 /** What the IMDS endpoint needs from the authority. */
-export interface ImdsDeps extends Omit<ManagedIdentityDeps, 'header'> {
+export interface ImdsDeps extends Omit<ManagedIdentityDeps, 'header' | 'cache'> {
   maintenance: ImdsMaintenance;
 }
 

@@ -15,21 +15,8 @@ export interface ManagedIdentityDeps {
   issuer: TokenIssuer;
   header: string;
   lifetime(tenantId: string): LifetimePolicy;
-}
-
-/**
- * The endpoint's token cache, one per authority (keyed by its directory: the handler's deps are
- * built per request).
- */
-const caches = new WeakMap<Directory, IdentityTokenCache>();
-
-function cacheOf(directory: Directory): IdentityTokenCache {
-  let cache = caches.get(directory);
-  if (cache === undefined) {
-    cache = new IdentityTokenCache();
-    caches.set(directory, cache);
-  }
-  return cache;
+  /** The endpoint's token cache (App Service hands a token back until near its expiry). */
+  cache: IdentityTokenCache;
 }
 
 function failure(status: number, error: string, message: string): Reply {
@@ -98,7 +85,7 @@ export async function handleManagedIdentity(
     ctx.log.errorCode = err.code;
     return failure(400, err.error, err.message);
   }
-  const cache = cacheOf(deps.directory);
+  const { cache } = deps;
   const now = ctx.now();
   const cached = cache.answer(identity, resource, Math.floor(now.getTime() / 1000), refresh);
   if (cached !== undefined)
