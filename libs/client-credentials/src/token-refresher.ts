@@ -57,11 +57,6 @@ export class TokenRefresher {
     this.enqueue(entry, 0);
   }
 
-  /** Number of entries with a refresh or retry scheduled (for tests and diagnostics). */
-  get scheduled(): number {
-    return this.schedule.size;
-  }
-
   close(): void {
     this.closed = true;
     this.schedule.close();
