@@ -136,7 +136,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         }),
       );
     }
-    const ctx: ChaosContext = { authority, redis, monitor, daemons, log };
+    const ctx: ChaosContext = {
+      authority,
+      redis,
+      monitor,
+      daemons,
+      log,
+      lifetimeMs: options.lifetimeSeconds * 1000,
+    };
     const started = Date.now();
     await Promise.all(daemons.map((d) => d.start()));
     log(`${daemons.length} daemons up in ${Date.now() - started} ms`);

@@ -17,6 +17,8 @@ export interface ChaosContext {
   monitor: RedisMonitor;
   daemons: DaemonProcess[];
   log: (line: string) => void;
+  /** Lifetime of the tokens the authority issues in the campaign. */
+  lifetimeMs: number;
 }
 
 /** Undoes what {@link Fault.inject} did. */
@@ -124,7 +126,11 @@ const lockHolderKill: Fault = {
     // holds names the connection, and so the process.
     const from = monitor.ops.length;
     let victim: DaemonProcess | undefined;
-    for (let waited = 0; victim === undefined && waited < 5_000; waited += 20) {
+    // Up to half a token lifetime: the refresh point is spread by the jitter (±5% of the lifetime
+    // around the point, then up to 5% more per replica that adopted the token), and after an
+    // earlier fault the replicas may hold tokens of different ages; 5 s missed the lock in 2 runs.
+    const waitMs = ctx.lifetimeMs / 2;
+    for (let waited = 0; victim === undefined && waited < waitMs; waited += 20) {
       await sleep(20);
       const attempt = monitor.ops.slice(from).find((o) => o.owner !== undefined);
       if (attempt === undefined) continue;
@@ -135,7 +141,9 @@ const lockHolderKill: Fault = {
     }
     const hit = victim !== undefined;
     victim ??= daemons[0];
-    log(`  ${hit ? 'lock holder' : 'no lock taken within 5 s; killing'}: daemon ${victim.index}`);
+    log(
+      `  ${hit ? 'lock holder' : `no lock taken within ${waitMs / 1000} s; killing`}: daemon ${victim.index}`,
+    );
     await victim.kill();
     return {
       hit,
