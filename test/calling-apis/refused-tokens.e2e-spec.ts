@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import { InvalidRequestError } from '@app/client-credentials';
 import { AuthorityHttp } from '../support/dev-authority-client';
@@ -113,6 +114,21 @@ describe('TokenService: refused tokens and claims challenges', () => {
     expect(fresh[0].token).not.toBe(plain.token);
     expect(fresh[0].token).not.toBe(withClaims[0].token);
     expect((await http.callApi(authority.apiUrl, fresh[0].token)).status).toBe(200);
+  });
+
+  it('never serves a claims token to a plain call, whatever scope string names its key', async () => {
+    const { tokens } = await start();
+    const claims = '{"access_token":{"nbf":{"essential":true,"value":"1"}}}';
+    const withClaims = await tokens.getAccessTokenWithClaims(authority.apiScope, claims);
+    // The claims id as the library computes it (a prefix of the SHA-256 of the claims).
+    const id = createHash('sha256').update(claims).digest('base64url').slice(0, 22);
+    for (const crafted of [`|claims:${id}`, `\nclaims:${id}`].map((k) => authority.apiScope + k)) {
+      const answer = await tokens.getAccessToken(crafted).then(
+        (t) => (t.token === withClaims.token ? 'the claims token' : 'a token'),
+        (e: { code?: string }) => e.code,
+      );
+      expect(answer).toBe('scope_invalid');
+    }
   });
 
   it('refuses claims that are not a JSON object before any request', async () => {

@@ -9,6 +9,11 @@ export interface TokenRequest {
   readonly scopes: readonly string[];
   /** The scopes as one string (a claims request's carries its claims id too): the index key. */
   readonly scopeKey: string;
+  /**
+   * A claims request (a resource's claims challenge): its token is indexed under a key of its
+   * own and never served to a caller that did not ask for these claims.
+   */
+  readonly claims?: string;
 }
 
 /**
@@ -52,7 +57,10 @@ export class CachedEntry implements Scheduled {
   readonly obtainedAt: number;
   /** The request's tenant, read by the hit path without a step through `request`. */
   readonly tenantId: string;
-  /** Distinct scopes of the request: a hit must ask for as many (see `TokenService`). */
+  /**
+   * Distinct scopes of the request: a hit must ask for as many (see `TokenService`). Negative for
+   * a claims request's token, which a plain hit never matches whatever string it looks up with.
+   */
   readonly scopeCount: number;
   /**
    * Counted by every cache hit: a background refresh is only worth it for a token in use, and
@@ -81,7 +89,7 @@ export class CachedEntry implements Scheduled {
     this.refreshAt = Math.min(stored.refreshOn + refreshDelayMs, this.usableUntil);
     this.obtainedAt = stored.obtainedAt;
     this.tenantId = request.tenantId;
-    this.scopeCount = request.scopes.length;
+    this.scopeCount = request.claims === undefined ? request.scopes.length : -request.scopes.length;
     this.hit = new AccessToken(
       stored.token,
       // One shared string, not one per token read from a store.

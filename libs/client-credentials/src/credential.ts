@@ -5,6 +5,7 @@ import { ClientCredentialsError, InvalidRequestError } from './errors/client-cre
 import { toClientCredentialsError } from './errors/to-client-credentials-error';
 import type { ManagedIdentityHost } from './managed-identity-hosts';
 import { NO_PROXY } from './authority-agents';
+import { AuthorityFailure } from './authority-failure';
 import { AuthorityNetworkClient } from './network-client';
 import type { ResolvedCredential } from './options.validation';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
@@ -219,7 +220,10 @@ export class Credential {
       const client = this.clients[index];
       const started = Date.now();
       try {
-        const issued = await client.acquire(tenantId, scopes, randomUUID(), claims, refused);
+        const issued = checkIssued(
+          await client.acquire(tenantId, scopes, randomUUID(), claims, refused),
+          started,
+        );
         const ms = Date.now() - started;
         this.metrics.request(this.name, client.source.id, 'ok', ms, managedIdentityHost(client));
         this.noteCertificates();
@@ -291,4 +295,30 @@ export class Credential {
     }
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
+}
+
+/** The longest token lifetime accepted from any source (as for the token endpoint's expires_in). */
+const MAX_LIFETIME_MS = 7 * 24 * 3600_000;
+
+/**
+ * `issued`, when its times make sense: every source's answer goes through here (msal turns a
+ * managed identity endpoint's `expires_on` of 1e20 into an Invalid Date, whose NaN would make a
+ * token served forever and stall the refresh schedule).
+ * @throws AuthorityFailure `invalid_response`
+ */
+function checkIssued(issued: IssuedToken, requestedAt: number): IssuedToken {
+  const { expiresOn } = issued;
+  const problem = !Number.isFinite(expiresOn)
+    ? 'no valid expiry'
+    : expiresOn <= requestedAt
+      ? 'an expiry in the past'
+      : expiresOn > requestedAt + MAX_LIFETIME_MS
+        ? 'an expiry more than 7 days ahead'
+        : undefined;
+  if (problem === undefined) return issued;
+  throw new AuthorityFailure(
+    'invalid_response',
+    { correlationId: issued.correlationId },
+    `the token answer has ${problem}`,
+  );
 }

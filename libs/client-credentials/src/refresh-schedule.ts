@@ -31,8 +31,12 @@ export class RefreshSchedule<T extends Scheduled> {
     return this.items.length;
   }
 
-  /** Schedules `item` at `at` (epoch ms), instead of any time it had. */
+  /**
+   * Schedules `item` at `at` (epoch ms), instead of any time it had. A time that is not a finite
+   * number unschedules it: one NaN in the heap would break its order for every item.
+   */
   set(item: T, at: number): void {
+    if (!Number.isFinite(at)) return this.delete(item);
     if (this.closed) return;
     let i = item.slot;
     if (i < 0) {

@@ -73,6 +73,11 @@ export class RefusedTokens {
     }
   }
 
+  /** The token refused for `key` (while its record lasts), to name to a source that caches tokens. */
+  tokenOf(key: string): string | undefined {
+    return this.byKey.get(key)?.token;
+  }
+
   /** `accept`, narrowed to entries that are neither a refused token of `key` nor older than it. */
   filter(
     key: string,

@@ -11,12 +11,6 @@ import type { CrossProcessFlight } from './shared-cache/cross-process-flight';
 import { requestKey } from './cached-entry';
 import type { CachedEntry, StoredToken, TokenCache, TokenRequest } from './token-cache';
 
-/**
- * A request whose token must satisfy `claims` (a resource's claims challenge): its key and store
- * keys are its own, so such a token is never served to a caller that did not ask for the claims.
- */
-export type ClaimsTokenRequest = TokenRequest & { readonly claims?: string };
-
 /** The result of one acquisition, shared by every caller that waited for it. */
 interface Acquired {
   readonly entry: CachedEntry;
@@ -50,25 +44,15 @@ export class TokenAcquirer {
     this.refused = new RefusedTokens(options.maxEntries);
   }
 
-  /**
-   * A token for a caller with nothing usable in memory; `force` skips the store. `refused`: the
-   * token this one replaces, told to the source when the flight fetches (see {@link replace}).
-   */
-  async acquire(
-    request: TokenRequest,
-    force: boolean,
-    signal?: AbortSignal,
-    refused?: string,
-  ): Promise<AccessToken> {
+  /** A token for a caller with nothing usable in memory; `force` skips the store. */
+  async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
     // A caller that gave up already starts nothing.
     if (signal?.aborted) throw abortedBy(request);
     const key = requestKey(request);
     const flightKey = force ? `${key}\nforce` : key;
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
-      flight = this.load(request, key, force, refused).finally(() =>
-        this.flights.delete(flightKey),
-      );
+      flight = this.load(request, key, force).finally(() => this.flights.delete(flightKey));
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -91,11 +75,9 @@ export class TokenAcquirer {
     signal?: AbortSignal,
   ): Promise<AccessToken | undefined> {
     if (!this.forget(request, refused)) return undefined;
-    // The source is told which token is refused: a managed identity endpoint, which caches tokens,
-    // would otherwise answer with that same token.
-    const token = await this.acquire(request, false, signal, refused);
+    const token = await this.acquire(request, false, signal);
     // A caller that joined a flight started before the refusal was known: go once more.
-    return token.token === refused ? this.acquire(request, false, signal, refused) : token;
+    return token.token === refused ? this.acquire(request, false, signal) : token;
   }
 
   /**
@@ -167,12 +149,7 @@ export class TokenAcquirer {
     );
   }
 
-  private async load(
-    request: TokenRequest,
-    key: string,
-    force: boolean,
-    refused?: string,
-  ): Promise<Acquired> {
+  private async load(request: TokenRequest, key: string, force: boolean): Promise<Acquired> {
     if (!force) {
       // A usable token in memory that the caller's lookup did not find (the same scopes asked
       // for another way): served, never fetched again.
@@ -187,13 +164,13 @@ export class TokenAcquirer {
     if (stored !== undefined) return stored;
     const cooling = this.coolDowns.current(key);
     if (cooling !== undefined) throw cooling;
-    if (force) return this.fetchForCaller(request, key, refused);
+    if (force) return this.fetchForCaller(request, key);
     return this.flight === undefined
-      ? this.fetchForCaller(request, key, refused)
+      ? this.fetchForCaller(request, key)
       : this.flight.run(
           this.lockName(request),
           () => this.fromStore(request, key),
-          () => this.fetchForCaller(request, key, refused),
+          () => this.fetchForCaller(request, key),
           this.shutdown.signal,
           Date.now() + this.options.timeouts.acquireMs,
         );
@@ -224,18 +201,13 @@ export class TokenAcquirer {
   }
 
   /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
-  private async fetchForCaller(
-    request: TokenRequest,
-    key: string,
-    refused?: string,
-  ): Promise<Acquired> {
+  private async fetchForCaller(request: TokenRequest, key: string): Promise<Acquired> {
     try {
       const entry = await this.fetch(
         request,
         key,
         Date.now() + this.options.timeouts.acquireMs,
         this.options.retry.maxAttempts,
-        refused,
       );
       this.coolDowns.end(key);
       const h = entry.hit;
@@ -254,21 +226,31 @@ export class TokenAcquirer {
     }
   }
 
-  /** Token requests until one succeeds, a failure is not transient, or time or attempts run out. */
+  /**
+   * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
+   * A token an API refused for this request is named to the source (a managed identity endpoint,
+   * which caches tokens, would otherwise answer with that same token) — by a caller's replacement
+   * and by a background refresh that was already under way when the refusal came.
+   */
   private async fetch(
     request: TokenRequest,
     key: string,
     deadline: number,
     attempts: number,
-    refused?: string,
   ): Promise<CachedEntry> {
-    const { credential, tenantId, scopes } = request;
+    const { credential, tenantId, scopes, claims } = request;
     for (let attempt = 0; ; attempt++) {
       if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
       try {
         const obtainedAt = Date.now();
-        const claims = (request as ClaimsTokenRequest).claims;
-        const { issued, index } = await credential.fetch(tenantId, scopes, claims, refused);
+        const named = this.refused.tokenOf(key);
+        let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
+        // Refused while this request was under way, and answered with that same token (an
+        // endpoint's cache): asked once more, naming it, rather than made current again.
+        const refused = this.refused.tokenOf(key);
+        if (refused !== undefined && refused !== named && issued.token === refused) {
+          ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
+        }
         const stored: StoredToken = {
           v: 1,
           token: issued.token,

@@ -118,8 +118,14 @@ export class TokenRefresher {
       const retryAfter = honouredRetryAfter(error.retryAfterMs, this.options.retry);
       const delay = backoff < left || retryAfter >= left ? backoff : Math.max(left / 2, 0);
       const until = new Date(entry.usableUntil).toISOString();
-      const retry = delay < left && left > 50 && this.cache.isCurrent(entry);
-      const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${retry ? `Next attempt in ${Math.round(delay)} ms.` : 'No time left to retry.'} ${error.message}`;
+      const current = this.cache.isCurrent(entry);
+      const retry = delay < left && left > 50 && current;
+      const next = retry
+        ? `Next attempt in ${Math.round(delay)} ms.`
+        : current
+          ? 'No time left to retry.'
+          : 'No retry: memory no longer holds that token (replaced or evicted).';
+      const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${next} ${error.message}`;
       // First failure of a streak as a warning, the rest quietly: an outage must not flood the logs.
       if (failures === 0 || !retry) this.logger.warn?.(message);
       else this.logger.debug?.(message);

@@ -20,8 +20,8 @@ import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.val
 import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import { scopeKey } from './request-validation';
-import { TokenAcquirer, type ClaimsTokenRequest } from './token-acquirer';
-import { TokenCache, type CachedEntry } from './token-cache';
+import { TokenAcquirer } from './token-acquirer';
+import { TokenCache, type CachedEntry, type TokenRequest } from './token-cache';
 import { CredentialStats, TokenMetrics } from './token-metrics';
 import { TokenRefresher } from './token-refresher';
 
@@ -185,13 +185,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   ): Promise<AccessToken> {
     const base = this.credentials.request(scopes, options);
     const id = claimsId(claims);
-    const request: ClaimsTokenRequest = {
-      ...base,
-      scopeKey: `${base.scopeKey}|claims:${id}`,
-      claims,
-    };
+    // A line break, which no valid scope has: no scope string names this key.
+    const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
-      const hit = this.fromMemory(this.cache.entryOf(request), request.credential, scopes);
+      const hit = this.fromMemory(this.cache.entryOf(request), request.credential, scopes, true);
       if (hit !== undefined) return hit;
     }
     request.credential.stats.cacheMisses++;
@@ -264,11 +261,15 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
   }
 
-  /** The answer of a cache hit, when `entry` may be served for `scopes` now. The hot path. */
+  /**
+   * The answer of a cache hit, when `entry` may be served for `scopes` (of a claims request when
+   * `claims`) now. The hot path.
+   */
   private fromMemory(
     entry: CachedEntry | undefined,
     credential: Credential,
     scopes: string | readonly string[],
+    claims = false,
   ): AccessToken | undefined {
     if (entry === undefined) return undefined;
     // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
@@ -276,9 +277,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
     const asked =
       typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
-    if (asked !== entry.scopeCount) return undefined;
+    // A claims token's count is negative: a plain call never gets it, whatever key it names.
+    if ((claims ? -asked : asked) !== entry.scopeCount) return undefined;
     const now = Date.now();
-    if (now >= entry.usableUntil) return undefined;
+    // Written so that a time that is not a number never serves.
+    if (!(now < entry.usableUntil)) return undefined;
     entry.hits++;
     credential.stats.cacheHits++;
     if (now >= entry.refreshAt && !entry.refreshing) this.refresher.refresh(entry);
