@@ -83,8 +83,8 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
     expect(endpointRequests(mi)).toBe(7);
   });
 
-  it('an API refuses the revoked token: the authenticated fetch gets a new one with one request naming it, and the call succeeds', async () => {
-    const mi = newIdentity();
+  /** An app on the App Service identity `mi`, and an authenticated fetch of the protected API. */
+  async function startOn(mi: { clientId: string }) {
     app = await startTokenApp({
       credentials: {
         api: {
@@ -94,13 +94,18 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
         },
       },
     });
-    const { tokens } = app;
-    const api = createAuthenticatedFetch(tokens, {
+    const api = createAuthenticatedFetch(app.tokens, {
       baseUrl: authority.apiUrl,
       scopes: authority.apiScope,
       fetch: undiciFetch as unknown as FetchFunction,
       dispatcher,
     });
+    return { tokens: app.tokens, api };
+  }
+
+  it('an API refuses the revoked token: the authenticated fetch gets a new one with one request naming it, and the call succeeds', async () => {
+    const mi = newIdentity();
+    const { tokens, api } = await startOn(mi);
 
     expect((await api('data')).status).toBe(200);
     const revoked = await tokens.getAccessToken(authority.apiScope);
@@ -130,22 +135,7 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
 
   it('a claims challenge to the replacement (it carries cp1) gets a new token the same way', async () => {
     const mi = newIdentity();
-    app = await startTokenApp({
-      credentials: {
-        api: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity', clientId: mi.clientId }],
-        },
-      },
-    });
-    const { tokens } = app;
-    const api = createAuthenticatedFetch(tokens, {
-      baseUrl: authority.apiUrl,
-      scopes: authority.apiScope,
-      fetch: undiciFetch as unknown as FetchFunction,
-      dispatcher,
-    });
+    const { tokens, api } = await startOn(mi);
     const first = await tokens.getAccessToken(authority.apiScope);
     await revokeTokens(authority, tenantId, mi.clientId, 'invalid_token');
     const second = await tokens.replaceRefusedToken(authority.apiScope, first.token);

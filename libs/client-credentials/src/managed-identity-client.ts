@@ -173,18 +173,15 @@ export class ManagedIdentityClient implements SourceClient {
     refused?: string,
   ): Promise<IssuedToken> {
     const resource = scopes[0].replace(/\/\.default$/, '');
-    let refresh: string | undefined;
-    if (TOKEN_REFRESH_HOSTS.has(this.host)) {
-      refresh =
-        refused !== undefined
-          ? tokenSha256(refused)
-          : claims !== undefined
-            ? this.#lastIssued.get(resource)
-            : undefined;
-    }
+    if (!TOKEN_REFRESH_HOSTS.has(this.host)) return this.request(resource, true, claims);
+    const refresh =
+      refused !== undefined
+        ? tokenSha256(refused)
+        : claims !== undefined
+          ? this.#lastIssued.get(resource)
+          : undefined;
     const issued = await this.request(resource, true, claims, refresh);
-    if (TOKEN_REFRESH_HOSTS.has(this.host))
-      this.#lastIssued.set(resource, tokenSha256(issued.token));
+    this.#lastIssued.set(resource, tokenSha256(issued.token));
     return issued;
   }
 
