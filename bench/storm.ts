@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { DevAuthority } from '../apps/dev-authority/src/core';
 import { CONTENDER_LABELS, type ContenderKind } from './clients';
 import type { StormInput, StormResult } from './storm-contender';
-import { fmt, runContender, scaled, table, withRatio } from './support';
+import { fmt, multiTenantApp, runContender, scaled, table, withRatio } from './support';
 
 const STORM_TOKENS = scaled(5000, 50);
 const CALLERS = 50;
@@ -49,15 +49,8 @@ export async function stormSection(
   authority: DevAuthority,
   kinds: readonly ContenderKind[],
 ): Promise<string[]> {
-  const home = authority.createTenant();
-  const app = home.createApp();
+  const { home, app, tenants } = multiTenantApp(authority, STORM_TOKENS);
   const secret = app.addSecret();
-  const tenants = [home.tenantId];
-  for (let i = 1; i < STORM_TOKENS; i++) {
-    const t = authority.createTenant();
-    t.createApp({ clientId: app.clientId });
-    tenants.push(t.tenantId);
-  }
   const inStorm = new Set(tenants);
   const rows: Row[] = [];
   for (const kind of kinds) {

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { DevAuthority } from '../apps/dev-authority/src/core';
 import type { ContenderKind } from './clients';
 
 /**
@@ -163,3 +164,19 @@ export function table(header: string[], rows: string[][]): string[] {
 
 export const sleep = (ms: number): Promise<void> =>
   new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/**
+ * A multi-tenant app: registered in a home tenant and consented in `count - 1` more (same client
+ * id). Returns its home registration and every tenant id, the home one first.
+ */
+export function multiTenantApp(authority: DevAuthority, count: number) {
+  const home = authority.createTenant();
+  const app = home.createApp();
+  const tenants = [home.tenantId];
+  for (let i = 1; i < count; i++) {
+    const t = authority.createTenant();
+    t.createApp({ clientId: app.clientId });
+    tenants.push(t.tenantId);
+  }
+  return { home, app, tenants };
+}

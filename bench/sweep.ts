@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { DevAuthority } from '../apps/dev-authority/src/core';
 import { CONTENDER_LABELS, type BenchSecret, type ContenderKind } from './clients';
 import type { SweepInput, SweepResult } from './sweep-contender';
-import { fmt, runContender, scaled, table, withRatio } from './support';
+import { fmt, multiTenantApp, runContender, scaled, table, withRatio } from './support';
 
 const SWEEP_TENANTS = scaled(1000, 20);
 const CONCURRENCY = 50;
@@ -30,16 +30,9 @@ export async function sweepSection(
   authority: DevAuthority,
   kinds: readonly ContenderKind[],
 ): Promise<string[]> {
-  const home = authority.createTenant();
-  const app = home.createApp();
+  const { home, app, tenants } = multiTenantApp(authority, SWEEP_TENANTS);
   const secret = app.addSecret();
   const cert = await app.addCertificate();
-  const tenants = [home.tenantId];
-  for (let i = 1; i < SWEEP_TENANTS; i++) {
-    const t = authority.createTenant();
-    t.createApp({ clientId: app.clientId });
-    tenants.push(t.tenantId);
-  }
   const inSweep = new Set(tenants);
   const credentials: BenchSecret[] = [
     { type: 'secret', secret },
