@@ -29,7 +29,7 @@ export interface PhaseMessage {
  */
 export function runContender<
   R,
-  I extends { kind: ContenderKind | 'floor' } = { kind: ContenderKind | 'floor' },
+  I extends { kind: ContenderKind | 'floor' | 'wire' } = { kind: ContenderKind | 'floor' | 'wire' },
 >(
   entry: string,
   input: I,

@@ -8,14 +8,19 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DevAuthority } from '../apps/dev-authority/src/core';
 import { CONTENDER_LABELS, type BenchSecret, type ContenderKind } from './clients';
-import type { SweepInput, SweepResult } from './sweep-contender';
+import type { SweepInput, SweepKind, SweepResult } from './sweep-contender';
 import { fmt, multiTenantApp, runContender, scaled, table, withRatio } from './support';
 
 const SWEEP_TENANTS = scaled(1000, 20);
 const CONCURRENCY = 50;
 
+const LABELS: Record<SweepKind, string> = {
+  ...CONTENDER_LABELS,
+  wire: 'the requests alone (undici POST, no library)',
+};
+
 interface Row {
-  kind: ContenderKind;
+  kind: SweepKind;
   credential: BenchSecret['type'];
   result: SweepResult;
   /** CPU time of the bench's own process during the sweep: the authority's work, ms. */
@@ -45,7 +50,8 @@ export async function sweepSection(
   ];
   const rows: Row[] = [];
   for (const credential of credentials) {
-    for (const kind of kinds) {
+    // Last, the floor: the same requests with no token library at all.
+    for (const kind of [...kinds, 'wire'] as const) {
       process.stderr.write(`bench: sweep, ${credential.type}, ${kind}…\n`);
       const tlsBefore = authority.tlsConnections;
       const input: SweepInput = {
@@ -117,7 +123,8 @@ function render(rows: Row[]): string[] {
       '(the bench process) meanwhile; requests and TLS connections at the authority. Ratios are ' +
       'to raw msal-node (one application per tenant, no discovery). On 2 cores the contender and ' +
       'the authority share the CPU. The loop delay max shows whether signing client assertions ' +
-      'stalls the event loop.',
+      'stalls the event loop. The last row is the floor of any client: the same token requests ' +
+      'over one pool of 16 connections with no library (its answers parsed, nothing checked or cached).',
     '',
   ];
   for (const credential of ['secret', 'certificate'] as const) {
@@ -138,7 +145,7 @@ function render(rows: Row[]): string[] {
           'failed',
         ],
         these.map((r) => [
-          CONTENDER_LABELS[r.kind],
+          LABELS[r.kind],
           withRatio(r.result.wallMs, ref?.result.wallMs, r === ref),
           withRatio(r.result.cpuMs, ref?.result.cpuMs, r === ref),
           fmt(r.authorityCpuMs),
@@ -152,9 +159,13 @@ function render(rows: Row[]): string[] {
     );
     const withCa = these.find((r) => r.kind === 'ours-ca');
     const without = these.find((r) => r.kind === 'ours');
+    const wire = these.find((r) => r.kind === 'wire');
     if (withCa && without) {
       lines.push(
-        `This library with \`ca\` / without: ${(withCa.result.wallMs / without.result.wallMs).toFixed(2)}× wall time.`,
+        `This library with \`ca\` / without: ${(withCa.result.wallMs / without.result.wallMs).toFixed(2)}× wall time.` +
+          (wire
+            ? ` Without \`ca\` / the requests alone: ${(without.result.wallMs / wire.result.wallMs).toFixed(2)}× wall time, ${(without.result.cpuMs / wire.result.cpuMs).toFixed(2)}× CPU.`
+            : ''),
         '',
       );
     }
