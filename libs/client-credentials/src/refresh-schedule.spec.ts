@@ -56,6 +56,27 @@ describe('RefreshSchedule', () => {
     expect(fired).toEqual(items.map((_, k) => k).filter((k) => k % 3 !== 0));
   });
 
+  it('fires the rest of a batch when one throws, and keeps its timer', () => {
+    const fired: string[] = [];
+    const schedule = new RefreshSchedule<Item>((i) => {
+      fired.push(i.name);
+      if (i.name === 'a') throw new Error('bug');
+    });
+    const now = Date.now();
+    for (const [name, at] of [
+      ['a', 10],
+      ['b', 10],
+      ['c', 10],
+      ['later', 500],
+    ] as const) {
+      schedule.set(item(name), now + at);
+    }
+    expect(() => jest.advanceTimersByTime(100)).toThrow('bug');
+    expect(fired).toEqual(['a', 'b', 'c']);
+    jest.advanceTimersByTime(500);
+    expect(fired).toEqual(['a', 'b', 'c', 'later']);
+  });
+
   it('fires an item set again from its own firing on the next turn, not in a loop', () => {
     let fired = 0;
     const schedule: RefreshSchedule<Item> = new RefreshSchedule<Item>((i) => {

@@ -99,11 +99,18 @@ export class RefreshSchedule<T extends Scheduled> {
       this.delete(item);
       ready.push(item);
     }
-    try {
-      for (const item of ready) this.fire(item);
-    } finally {
-      this.arm();
+    // Every ready item fires, even after one threw (a bug: it is thrown once all have fired):
+    // those taken out of the heap would otherwise never be due again.
+    let failure: { error: unknown } | undefined;
+    for (const item of ready) {
+      try {
+        this.fire(item);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    this.arm();
+    if (failure) throw failure.error;
   }
 
   private place(item: T, at: number, i: number): void {

@@ -15,6 +15,7 @@ import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definiti
 import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
 import { Credential } from './credential';
 import { CredentialRegistry } from './credential-registry';
+import { guardedLogger } from './guarded-logger';
 import { ConfigurationError } from './errors/client-credentials.errors';
 import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.validation';
 import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
@@ -51,7 +52,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(@Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions) {
     this.#options = options;
-    this.logger = options?.logger ?? new Logger(LOG_CONTEXT);
+    this.logger = options?.logger ? guardedLogger(options.logger) : new Logger(LOG_CONTEXT);
     this.metrics.watchSharedCache(() => this.getCacheStats());
   }
 

@@ -1,0 +1,27 @@
+import type { LoggerService } from '@nestjs/common';
+
+type LogMethod = (message: unknown, ...rest: unknown[]) => void;
+const LEVELS = ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] as const;
+
+/**
+ * The app's logger, safe to call from anywhere in the library. The library logs inside msal's
+ * token pipeline (msal's own lines), from its refresh timer and from background promises: a
+ * logger that throws there (its transport down, a message it cannot serialise) would fail the
+ * token request, stop a failed refresh from being retried, or surface as an unhandled rejection.
+ * A line the logger cannot take is dropped instead; levels the logger lacks stay absent.
+ */
+export function guardedLogger(logger: LoggerService): LoggerService {
+  const guarded: Partial<Record<(typeof LEVELS)[number], LogMethod>> = {};
+  for (const level of LEVELS) {
+    const method = logger[level] as LogMethod | undefined;
+    if (typeof method !== 'function') continue;
+    guarded[level] = (message, ...rest) => {
+      try {
+        method.call(logger, message, ...rest);
+      } catch {
+        // Dropped: logging must never change what the library does.
+      }
+    };
+  }
+  return guarded as LoggerService;
+}
