@@ -62,6 +62,9 @@ describe('TokenService: acquisition', () => {
       `Bearer ${first.token}`,
     );
     expect(app.tokens.getStats()).toMatchObject({ cacheHits: 2, cacheMisses: 1, tokenRequests: 1 });
+    // A token request that went well logs nothing, at any level (msal warned on each one that
+    // the answer had no client_info, which a client-credentials answer never has).
+    expect(app.logger.text).toBe('');
   });
 
   it('signs a fresh assertion (own jti) for each certificate request', async () => {

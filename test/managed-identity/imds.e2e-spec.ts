@@ -71,7 +71,7 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
 
   it('system- and user-assigned (client, object, resource id) tokens the API accepts; stats, health and metrics say imds', async () => {
     authority.resetLog();
-    const { tokens } = await start({
+    const { tokens, logger } = await start({
       credentials: {
         system: identity(),
         byClientId: identity({ clientId: user.clientId }),
@@ -98,6 +98,8 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     }
     expect(imdsAnswers(system.clientId)).toEqual([200]);
     expect(imdsAnswers(user.clientId)).toEqual([200, 200, 200]);
+    // Token requests that went well log nothing, at any level.
+    expect(logger.text).toBe('');
 
     const health = new ClientCredentialsHealthIndicator(tokens, new HealthIndicatorService());
     const details = health.isHealthy('credentials').credentials.credentials as Record<

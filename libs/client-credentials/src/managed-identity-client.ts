@@ -142,7 +142,8 @@ export class ManagedIdentityClient implements SourceClient {
         networkClient: identityNetwork,
         loggerOptions: {
           piiLoggingEnabled: false,
-          logLevel: LogLevel.Warning,
+          // Errors only: every answer warns that it has no client_info (never true of this flow).
+          logLevel: LogLevel.Error,
           loggerCallback: (_level, message) => {
             logger.debug?.(`msal: ${message}`);
           },
@@ -150,6 +151,13 @@ export class ManagedIdentityClient implements SourceClient {
       },
     });
     this.host = hostOf(this.#app.getManagedIdentitySource());
+    // Service Fabric ignores a user-assigned identity asked for at runtime: its tokens are those
+    // of the identity the cluster gave the application (msal warns; its warnings are off above).
+    if (this.host === 'service-fabric' && idParams !== undefined) {
+      logger.warn(
+        `Managed identity source '${source.id}': Service Fabric does not choose a user-assigned identity per request; tokens are those of the identity the cluster assigns to this application (https://learn.microsoft.com/azure/service-fabric/configure-existing-cluster-enable-managed-identity-token-service).`,
+      );
+    }
   }
 
   /** Stops routing the shared forwarder through this client's network client; ends waits. */

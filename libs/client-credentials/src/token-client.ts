@@ -91,7 +91,9 @@ export class TokenClient implements SourceClient {
         loggerOptions: {
           piiLoggingEnabled: false,
           // Failures reach the caller as typed errors; msal's own lines are for debugging only.
-          logLevel: LogLevel.Warning,
+          // Its warnings are noise in this flow: every token answer warns that it has no
+          // client_info, which a client-credentials answer never has (a debug line per request).
+          logLevel: LogLevel.Error,
           loggerCallback: (_level, message) => {
             logger.debug?.(`msal: ${message}`);
           },
