@@ -1,4 +1,6 @@
 import { HealthIndicatorService } from '@nestjs/terminus';
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
 import { InvalidRequestError, type CredentialSource } from '@app/client-credentials';
 import {
@@ -151,6 +153,43 @@ describe('Tenants of one credential', () => {
     expect(issued[3].token).toBe(issued[2].token);
     // From the second round on, every spelling is a cache hit.
     expect(tokens.getStats().cacheHits).toBeGreaterThanOrEqual(4);
+  });
+
+  it("a token of one tenant found in the app's store under another tenant's key is a miss there", async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const customer = authority.createTenant();
+    customer.createApp({ clientId: reg.clientId });
+    const secret = reg.addSecret();
+    // A plain store the app supplies (cache.store): nothing binds a value to its key.
+    const keyv = new Keyv();
+    const startWithStore = async () => {
+      app = await startTokenApp({
+        credentials: {
+          api: localCredential(authority, home.tenantId, reg.clientId, [
+            { type: 'secret', secret },
+          ]),
+        },
+        cache: { store: createCache({ stores: [keyv] }) },
+      });
+      return app.tokens;
+    };
+    const homeToken = await (await startWithStore()).getAccessToken(authority.apiScope);
+    await app!.close();
+
+    // The home tenant's entry copied under the customer tenant's key (a mis-keyed or corrupted
+    // store; the keys differ only in the tenant).
+    const entries = (keyv as unknown as { store: Map<string, unknown> }).store;
+    const [homeKey] = [...entries.keys()];
+    entries.set(homeKey.replace(home.tenantId, customer.tenantId), entries.get(homeKey));
+    const tokens = await startWithStore();
+    authority.resetLog();
+
+    const t = await tokens.getAccessToken(authority.apiScope, { tenantId: customer.tenantId });
+    expect(t.source).toBe('network');
+    expect(t.token).not.toBe(homeToken.token);
+    expect(log('token')).toHaveLength(1);
+    expect(log('token')[0].tenantId).toBe(customer.tenantId);
   });
 
   it('a source one tenant rejects is skipped for that tenant only', async () => {

@@ -15,6 +15,7 @@ import {
 } from '@app/client-credentials';
 import { loadDaemonConfig } from '../../apps/daemon/src/config/load-config';
 import { toClientCredentialsOptions } from '../../apps/daemon/src/config/credential-options';
+import { Keyv } from 'keyv';
 import { startTokenApp, type TokenApp } from '../support/token-app';
 import {
   GOOD_ANSWER,
@@ -282,7 +283,40 @@ const OPTION_ROWS: [string, ClientCredentialsModuleOptions, string[]][] = [
   [
     'cache.store not a cache',
     options({}, { cache: { store: {} } }),
-    ['cache.store: must be a cache-manager Cache (createCache({ stores }))'],
+    [
+      'cache.store: must be a cache-manager 6+ Cache (createCache({ stores: [new Keyv(…)] })), not a Keyv or a store itself',
+    ],
+  ],
+  [
+    // A Keyv has get/set too: it passed, then every token call threw a TypeError.
+    'cache.store a Keyv',
+    options({}, { cache: { store: new Keyv() as never } }),
+    [
+      'cache.store: must be a cache-manager 6+ Cache (createCache({ stores: [new Keyv(…)] })), not a Keyv or a store itself',
+    ],
+  ],
+  [
+    'authorityHost with the tenant pasted in',
+    options({ authorityHost: `https://login.microsoftonline.com/${TENANT}` }),
+    [
+      `credentials.c.authorityHost: is the host only, without '${TENANT}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
+    ],
+  ],
+  [
+    'authorityHost with the token path',
+    options({
+      authorityHost: 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0',
+    }),
+    [
+      "credentials.c.authorityHost: is the host only, without 'contoso.onmicrosoft.com' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'",
+    ],
+  ],
+  [
+    'retry.initialDelayMs above maxDelayMs',
+    options({}, { retry: { initialDelayMs: 60_000, maxDelayMs: 1 } }),
+    [
+      'retry.initialDelayMs: leaves initialDelayMs (60000) above maxDelayMs (1): every delay would be 1 ms — raise maxDelayMs or lower initialDelayMs',
+    ],
   ],
   [
     'refresh.refreshAt 2',

@@ -90,6 +90,28 @@ const source = z.discriminatedUnion(
   },
 );
 
+/**
+ * A tenant pasted into an Entra authority host (`https://login.microsoftonline.com/<tenant>`, or
+ * its `/oauth2/v2.0/token` path): the part that does not belong there, if any. The host is joined
+ * with the tenant, so such a URL would only fail at the first token request, with an HTTP 404.
+ */
+function tenantInPath(url: string): string | undefined {
+  let path: string;
+  try {
+    path = new URL(url).pathname;
+  } catch {
+    return undefined; // reported by httpsUrl
+  }
+  return path
+    .split('/')
+    .find(
+      (segment) =>
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(segment) ||
+        /^(common|organizations|consumers|oauth2|v2\.0)$/i.test(segment) ||
+        /\.onmicrosoft\.com$/i.test(segment),
+    );
+}
+
 const httpsUrl = z.string().refine(
   (v) => {
     try {
@@ -208,6 +230,14 @@ const credential = z
     if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
     }
+    const pasted = c.authorityHost && tenantInPath(c.authorityHost);
+    if (pasted && (c.protocol ?? DEFAULTS.protocol) === 'entra') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['authorityHost'],
+        message: `is the host only, without '${pasted}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
+      });
+    }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });
     }
@@ -238,12 +268,16 @@ export const moduleOptionsSchema = z
       .strictObject({
         store: z
           .custom(
+            // A Keyv or a cache-manager 5 `caching()` has a `get` too, but no `stores`: it
+            // would pass here and fail every token call later.
             (v) =>
               typeof v === 'object' &&
               v !== null &&
-              typeof (v as { get?: unknown }).get === 'function',
+              typeof (v as { get?: unknown }).get === 'function' &&
+              Array.isArray((v as { stores?: unknown }).stores),
             {
-              error: 'must be a cache-manager Cache (createCache({ stores }))',
+              error:
+                'must be a cache-manager 6+ Cache (createCache({ stores: [new Keyv(…)] })), not a Keyv or a store itself',
             },
           )
           .optional(),
@@ -295,6 +329,18 @@ export const moduleOptionsSchema = z
           .max(60_000, { error: 'must be between 0 and 60000 — a longer wait locks callers out' })
           .optional(),
         sourceCoolDownMs: positiveInt(86_400_000).optional(),
+      })
+      .superRefine((r, ctx) => {
+        // The backoff is capped by maxDelayMs: a larger first delay would silently be the cap.
+        const initial = r.initialDelayMs ?? DEFAULTS.retry.initialDelayMs;
+        const max = r.maxDelayMs ?? DEFAULTS.retry.maxDelayMs;
+        if (initial > max) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [r.initialDelayMs === undefined ? 'maxDelayMs' : 'initialDelayMs'],
+            message: `leaves initialDelayMs (${initial}) above maxDelayMs (${max}): every delay would be ${max} ms — raise maxDelayMs or lower initialDelayMs`,
+          });
+        }
       })
       .optional(),
     timeouts: z

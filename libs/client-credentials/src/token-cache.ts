@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import { CachedEntry, isStoredToken, type StoredToken, type TokenRequest } from './cached-entry';
 import type { Credential } from './credential';
+import { scopeKey } from './request-validation';
 
 export { CachedEntry, type StoredToken, type TokenRequest } from './cached-entry';
 
@@ -85,7 +86,7 @@ export class TokenCache {
       const now = Date.now();
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
-        if (!isStoredToken(value)) continue;
+        if (!isStoredToken(value) || !issuedFor(value, request)) continue;
         const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
         const entry = new CachedEntry(request, value, this.skewMs, spread);
         if (now >= entry.usableUntil || !accept(entry)) continue;
@@ -218,4 +219,13 @@ export class TokenCache {
     }
     if (byScope!.size === 0) this.index.delete(credential);
   }
+}
+
+/**
+ * Whether a stored token was issued for `request`'s tenant and scopes. A store the app supplies
+ * (`cache.store`) keeps plain values: one copied or written under another token's key must be a
+ * miss, never another tenant's token. (The shared cache binds each value to its key by encryption.)
+ */
+function issuedFor(value: StoredToken, request: TokenRequest): boolean {
+  return value.tenantId === request.tenantId && scopeKey(value.scopes) === scopeKey(request.scopes);
 }
