@@ -59,7 +59,7 @@ async function bootstrap(): Promise<void> {
   }
 }
 
-/** `DAEMON_LOG_LEVEL=debug` adds debug lines (msal's among them); the default is `log`. */
+/** `DAEMON_LOG_LEVEL=debug` adds the library's debug lines; the default is `log`. */
 function logLevels(level = 'log'): LogLevel[] {
   const all: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
   const i = all.indexOf(level as LogLevel);

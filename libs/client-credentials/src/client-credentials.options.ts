@@ -163,7 +163,7 @@ export interface CacheOptions {
    * token of their choosing, and whoever can read it can use the tokens. Use it only with a store
    * as trusted as the process itself; for Redis shared by replicas use `shared`, which seals each
    * entry (AES-256-GCM, authenticated with its key) and rejects anything it did not seal.
-   * @default an in-memory cache-manager cache bounded to `maxEntries`
+   * @default none: tokens live in process memory only (bounded by `maxEntries`)
    */
   store?: Cache;
   /**

@@ -4,7 +4,7 @@ import { DownstreamApiError } from './calling.errors';
 import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
 
-/** The `fetch` this integration wraps: the global one, or undici's `fetch` (same shape). */
+/** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 /**

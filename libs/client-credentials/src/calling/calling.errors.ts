@@ -50,7 +50,7 @@ export const CALLING_ERROR_CATALOG = {
   },
   origin_refused: {
     cause:
-      "A request would have sent the API's token elsewhere: to another origin, over plain http, or to loopback without `allowLoopback`.",
+      "A request would have sent the API's token elsewhere: to another origin, over plain http, or to loopback without `allowInsecureLoopback`.",
     fix: 'Call paths under the API’s own `baseUrl` (https); a redirect to another origin is followed without the token.',
   },
 } as const satisfies Record<string, CallingErrorHint>;
