@@ -14,7 +14,8 @@ export interface CrossProcessFlightOptions {
 }
 
 // A failure record must live long enough for every waiter to read it (they look every pollMs);
-// longer when the authority asked for a pause (Retry-After), never longer than a lock would.
+// longer when the authority asked for a pause (Retry-After), never longer than a lock would
+// (readers refuse a record that claims more: see openFailure).
 const MIN_FAILURE_TTL_MS = 1000;
 
 /**
@@ -23,8 +24,10 @@ const MIN_FAILURE_TTL_MS = 1000;
  * authority does not free it; a holder that dies stops extending, and its lock expires).
  * The others poll the shared cache and end their wait on the first of:
  * - the holder's token in the store: they adopt it;
- * - the holder's failure, published in place of its lock: they throw it, without a request;
- * - the lock gone without either (the holder died): one of them takes the lock and fetches;
+ * - the holder's failure, published in place of its lock: they throw it, without a request
+ *   (only within the failure's sealed lifetime: a copy replayed later is a free lock);
+ * - the lock gone without either (the holder died), or left with no expiry: one of them takes
+ *   the lock and fetches;
  * - `waitMs` passed: they fetch themselves.
  * When Redis cannot be used, everyone fetches directly.
  */

@@ -9,11 +9,20 @@ import { openFailure, sealFailure } from './lock-failure';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
 import type { TokenCipher } from './token-cipher';
 
-// Each script touches one key only, and only while it still holds our owner id: a holder whose
-// lock expired and was taken by another replica must not release, extend or overwrite that lock.
+// Takes the lock (1), or answers the value that holds it. Every value we write has an expiry, so
+// one without (PTTL -1) was left by no holder — a replayed copy, a hand-made key — and would
+// block the token forever: it is taken over in the same step, as a free lock would be.
+// `pcall`: an ACL user set up before PTTL was needed (docs/shared-cache.md) is refused it; the
+// lock then works as it did, without this check, rather than not at all.
+const ACQUIRE = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.pcall('pttl', KEYS[1]) == -1 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return redis.call('get', KEYS[1])`;
+// The other scripts touch one key only, and only while it still holds the value we saw there (our
+// owner id, or the stale record we take over): a holder whose lock expired and was taken by
+// another replica must not release, extend or overwrite that lock.
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const FAIL = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
+const REPLACE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
 
 // A lock's value is its owner's random id, or this marker and a sealed failure record.
 const FAILED = 'failed:';
@@ -36,6 +45,10 @@ export type LockAttempt =
  * A holder whose request failed replaces its lock with a sealed failure record, in one
  * compare-and-set: no waiter can find the lock free before the failure is there to read, and
  * the record keeps the lock taken for its short life (replicas fail fast meanwhile).
+ *
+ * Redis is not trusted to keep time: a record carries its own sealed expiry, and one past it is a
+ * free lock (taken over by compare-and-set); a lock value without an expiry is taken over too.
+ * Whoever can write to Redis can then make replicas fetch, never stop them fetching.
  * Every command names one key, so the lock works on Redis Cluster as well.
  */
 export class DistributedLock {
@@ -55,20 +68,35 @@ export class DistributedLock {
   async tryAcquire(name: string): Promise<LockAttempt> {
     const owner = randomUUID();
     const key = this.#names.name('lock', name);
-    const client = this.#connection.client;
     const answer = await this.#connection.run('taking the token lock', () =>
-      client.set(key, owner, { NX: true, PX: this.#ttlMs }),
+      this.#connection.client.eval(ACQUIRE, {
+        keys: [key],
+        arguments: [owner, String(this.#ttlMs)],
+      }),
     );
     if (answer === UNAVAILABLE) return { state: 'unavailable' };
-    if (answer === 'OK') return { state: 'acquired', owner };
-    const value = await this.#connection.run('reading the token lock', () => client.get(key));
-    if (value === UNAVAILABLE) return { state: 'unavailable' };
-    if (value?.startsWith(FAILED)) {
-      const error = openFailure(value.slice(FAILED.length), this.#cipher, key);
+    if (answer === 1) return { state: 'acquired', owner };
+    if (typeof answer === 'string' && answer.startsWith(FAILED)) {
+      const slice = answer.slice(FAILED.length);
+      const error = openFailure(slice, this.#cipher, key, Date.now(), this.#ttlMs);
+      if (error === 'expired') return this.#takeOver(key, answer, owner);
       // A record that does not open (other keys, tampered) is a lock like any other: it expires.
       if (error !== undefined) return { state: 'failed', error };
     }
     return { state: 'held' };
+  }
+
+  /** Takes the lock over a failure record past its time, unless it changed since we read it. */
+  async #takeOver(key: string, stale: string, owner: string): Promise<LockAttempt> {
+    const answer = await this.#connection.run('taking over an expired token lock', () =>
+      this.#connection.client.eval(REPLACE, {
+        keys: [key],
+        arguments: [stale, owner, String(this.#ttlMs)],
+      }),
+    );
+    if (answer === UNAVAILABLE) return { state: 'unavailable' };
+    // Replaced meanwhile (another replica took it over, or a fresh record): look again later.
+    return answer === 1 ? { state: 'acquired', owner } : { state: 'held' };
   }
 
   /** Pushes the expiry of our lock one TTL ahead; `lost` when it is no longer ours. */
@@ -103,11 +131,13 @@ export class DistributedLock {
     ttlMs: number,
   ): Promise<boolean> {
     const key = this.#names.name('lock', name);
-    const record = FAILED + sealFailure(error, this.#cipher, key);
+    const ttl = Math.max(1, Math.round(ttlMs));
+    // The same TTL in the record and in Redis: the record ends with its key, copied or not.
+    const record = FAILED + sealFailure(error, this.#cipher, key, ttl);
     const answer = await this.#connection.run('publishing a failed token request', () =>
-      this.#connection.client.eval(FAIL, {
+      this.#connection.client.eval(REPLACE, {
         keys: [key],
-        arguments: [owner, record, String(Math.max(1, Math.round(ttlMs)))],
+        arguments: [owner, record, String(ttl)],
       }),
     );
     return answer === 1;

@@ -8,7 +8,14 @@ import type { TokenCipher } from './token-cipher';
 
 /** What a waiting replica learns of a lock holder's failed token request (sealed in Redis). */
 interface FailureRecord {
-  readonly v: 1;
+  // Version 2 added `exp`; a version 1 record (no expiry of its own) is not trusted.
+  readonly v: 2;
+  /**
+   * End of the record's life (epoch ms, the holder's clock). Sealed with the rest, so whoever can
+   * write to Redis can replay a record but not prolong it: Redis's own expiry of the key is not
+   * enough, a copy can be written back with none.
+   */
+  readonly exp: number;
   /** Which class to rebuild: a refusal, or an endpoint that could not be used. */
   readonly kind: 'rejected' | 'endpoint';
   readonly code: ClientCredentialsErrorCode;
@@ -39,21 +46,24 @@ export function isShareable(e: unknown): e is TokenRequestRejectedError | TokenE
 }
 
 /**
- * Seals a holder's failure for its waiters: AES-256-GCM like the tokens, bound to the Redis name
- * `aad`. Our error messages never hold a secret, an assertion or a token; the cause (which may
- * hold anything) is left out.
+ * Seals a holder's failure for its waiters, valid for `ttlMs` from `now`: AES-256-GCM like the
+ * tokens, bound to the Redis name `aad`. Our error messages never hold a secret, an assertion or
+ * a token; the cause (which may hold anything) is left out.
  */
 export function sealFailure(
   error: TokenRequestRejectedError | TokenEndpointError,
   cipher: TokenCipher,
   aad: string,
+  ttlMs: number,
+  now = Date.now(),
 ): string {
   const suffix = ` Hint: ${error.hint}`;
   const message = error.message.endsWith(suffix)
     ? error.message.slice(0, -suffix.length)
     : error.message;
   const record: FailureRecord = {
-    v: 1,
+    v: 2,
+    exp: now + ttlMs,
     kind: error instanceof TokenEndpointError ? 'endpoint' : 'rejected',
     code: error.code,
     message: message.slice(0, MAX_MESSAGE),
@@ -70,14 +80,19 @@ export function sealFailure(
 }
 
 /**
- * The holder's failure as this replica's typed error, or undefined when `sealed` does not open
- * or is not a failure record (the caller then treats the lock as held).
+ * The holder's failure as this replica's typed error; `expired` when it is a record past its
+ * time, or one that claims to live longer than `maxTtlMs` from `now` (a holder's clock far ahead:
+ * trusting it would let a replayed copy deny the token for as long as the clocks differ);
+ * undefined when `sealed` does not open or is not a current failure record (the caller then
+ * treats the lock as held, and its expiry in Redis frees it).
  */
 export function openFailure(
   sealed: string,
   cipher: TokenCipher,
   aad: string,
-): ClientCredentialsError | undefined {
+  now: number,
+  maxTtlMs: number,
+): ClientCredentialsError | 'expired' | undefined {
   const opened = cipher.open(sealed, aad);
   if (typeof opened === 'string') return undefined;
   let r: FailureRecord;
@@ -86,8 +101,9 @@ export function openFailure(
   } catch {
     return undefined;
   }
+  if (r?.v !== 2 || typeof r.exp !== 'number') return undefined;
+  if (!(r.exp > now && r.exp - now <= maxTtlMs)) return 'expired';
   if (
-    r?.v !== 1 ||
     !(r.kind === 'rejected' || r.kind === 'endpoint') ||
     typeof r.code !== 'string' ||
     !Object.hasOwn(ERROR_CATALOG, r.code) ||

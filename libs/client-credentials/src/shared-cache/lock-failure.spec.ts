@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import { TokenEndpointError } from '../errors/client-credentials.errors';
+import { openFailure, sealFailure } from './lock-failure';
+import { TokenCipher } from './token-cipher';
+
+/** The sealed failure record's own expiry: a copy replayed after it must not fail anyone. */
+describe('lock failure records', () => {
+  const cipher = new TokenCipher([{ id: 'k1', key: randomBytes(32) }]);
+  const aad = 'client-credentials:lock:{name}';
+  const now = 1_700_000_000_000;
+  const error = new TokenEndpointError(
+    'endpoint_unavailable',
+    'The token endpoint answered HTTP 503.',
+    { status: 503, tenantId: 't1', credential: 'api' },
+    true,
+  );
+
+  it('opens as the holder’s error within its time', () => {
+    const sealed = sealFailure(error, cipher, aad, 1000, now);
+
+    const opened = openFailure(sealed, cipher, aad, now + 999, 3000);
+
+    expect(opened).toBeInstanceOf(TokenEndpointError);
+    expect(opened).toMatchObject({ code: 'endpoint_unavailable', status: 503, tenantId: 't1' });
+  });
+
+  it('is expired from the end of its time on, whatever Redis kept', () => {
+    const sealed = sealFailure(error, cipher, aad, 1000, now);
+
+    expect(openFailure(sealed, cipher, aad, now + 1000, 3000)).toBe('expired');
+    expect(openFailure(sealed, cipher, aad, now + 86_400_000, 3000)).toBe('expired');
+  });
+
+  it('is expired when it claims to live longer than a lock (its writer’s clock far ahead)', () => {
+    const sealed = sealFailure(error, cipher, aad, 1000, now + 3_600_000);
+
+    expect(openFailure(sealed, cipher, aad, now, 3000)).toBe('expired');
+  });
+
+  it('does not open with its expiry altered, nor under another name', () => {
+    const sealed = sealFailure(error, cipher, aad, 1000, now);
+    const parts = sealed.split('.');
+    const ct = Buffer.from(parts[4], 'base64url');
+    // Flip one bit of the ciphertext: GCM rejects it, expiry included.
+    ct[10] ^= 1;
+    const altered = [...parts.slice(0, 4), ct.toString('base64url')].join('.');
+
+    expect(openFailure(altered, cipher, aad, now, 3000)).toBeUndefined();
+    expect(openFailure(sealed, cipher, `${aad}x`, now, 3000)).toBeUndefined();
+  });
+
+  it('ignores a record of the first format, which has no expiry of its own', () => {
+    const v1 = JSON.stringify({
+      v: 1,
+      kind: 'endpoint',
+      code: 'endpoint_unavailable',
+      message: 'm',
+    });
+
+    expect(openFailure(cipher.seal(v1, aad), cipher, aad, now, 3000)).toBeUndefined();
+  });
+});

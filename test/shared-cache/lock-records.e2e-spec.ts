@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { createClient } from '@keyv/redis';
+import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import type { SharedCacheOptions } from '@app/client-credentials';
+// The lock's Redis name is internal; the test names it the same way to play a Redis writer.
+import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
+import { releaseAll, startAll } from '../support/fixtures';
+import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { startTokenApp, type TokenApp } from '../support/token-app';
+import { register, type Registration } from './shared-app';
+
+type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * Values in a token's lock key that no live holder left there: a sealed failure record replayed
+ * after its time (with no expiry, or with a fresh one), and a value without an expiry. Anyone who
+ * can write to Redis can put them there; none may stop a replica from fetching its token, nor make
+ * it wait out its lock wait. A failure record within its time is still shared.
+ */
+describe('Shared cache: lock values no live holder left', () => {
+  let authority: DevAuthority;
+  let redis: RedisServer;
+  let raw: RedisClient | undefined;
+  const apps: TokenApp[] = [];
+  const key = randomBytes(32);
+  const shared: SharedCacheOptions = {
+    redisUrl: '',
+    encryptionKeys: [{ id: 'k1', key: key.toString('base64') }],
+    // A caller held up by a lock no holder extends gives up after this and fetches on its own
+    // (counted as a lock wait timeout); shorter than the default keeps a failing run short.
+    lockWaitMs: 2000,
+  };
+
+  beforeAll(async () => {
+    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
+    raw = createClient({ url: redis.url });
+    await raw.connect();
+  });
+  afterEach(async () => {
+    authority.faults.clear();
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+  afterAll(async () => {
+    raw?.destroy();
+    await releaseAll(authority, redis);
+  });
+
+  /** A replica that asks the authority once per call (no retry), so one 503 is one failure. */
+  async function replica(
+    reg: Registration,
+    login: Partial<SharedCacheOptions> = {},
+  ): Promise<TokenApp> {
+    const app = await startTokenApp({
+      credentials: {
+        api: {
+          tenantId: reg.tenantId,
+          clientId: reg.clientId,
+          authorityHost: authority.url,
+          ca: authority.caPem,
+          sources: [{ type: 'secret', secret: reg.secret }],
+        },
+      },
+      retry: { maxAttempts: 1 },
+      cache: { shared: { ...shared, redisUrl: redis.url, ...login } },
+    });
+    apps.push(app);
+    return app;
+  }
+
+  function lockName(reg: Registration): string {
+    const storeKey = `client-credentials:${authority.url}|${reg.tenantId}|${reg.clientId}|api/secret#0|${authority.apiScope}`;
+    return new KeyNamer('client-credentials:', [{ key }]).name('lock', storeKey);
+  }
+
+  /**
+   * A failure record as a holder seals it (a 503 from the authority), copied while it was there;
+   * resolves once Redis has expired it, so the copy is past its time.
+   */
+  async function expiredFailureRecord(reg: Registration): Promise<string> {
+    const holder = await replica(reg);
+    authority.faults.add({ kind: 'status', status: 503, tenantId: reg.tenantId, times: 1 });
+    const error = await holder.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'endpoint_unavailable' });
+    const record = await raw!.get(lockName(reg));
+    expect(record).toMatch(/^failed:/);
+    let gone = false;
+    for (let i = 0; i < 250 && !gone; i++) {
+      gone = (await raw!.exists(lockName(reg))) === 0;
+      if (!gone) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(gone).toBe(true);
+    return record!;
+  }
+
+  /** A fresh replica's first call, with the lock key as the test left it: one fetch, on its own lock. */
+  async function expectFetchedOnce(
+    reg: Registration,
+    login: Partial<SharedCacheOptions> = {},
+  ): Promise<void> {
+    const before = authority.countTokenRequests({ clientId: reg.clientId });
+    const app = await replica(reg, login);
+
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+
+    expect(token.source).toBe('network');
+    expect(authority.countTokenRequests({ clientId: reg.clientId }) - before).toBe(1);
+    // It took the lock at once: no wait, no wait bound reached, no failure read.
+    expect(app.tokens.getCacheStats()).toMatchObject({
+      lockWaits: 0,
+      lockWaitTimeouts: 0,
+      lockWaitFailures: 0,
+      lockAcquired: 1,
+    });
+    // Its own lock is released: the stale value is gone for every replica.
+    expect(await raw!.exists(lockName(reg))).toBe(0);
+  }
+
+  it('a failure record replayed without an expiry → the next caller fetches, once', async () => {
+    const reg = register(authority);
+    const record = await expiredFailureRecord(reg);
+    await raw!.set(lockName(reg), record);
+
+    await expectFetchedOnce(reg);
+  });
+
+  it('a failure record replayed with a fresh expiry, past its sealed one → the next caller fetches, once', async () => {
+    const reg = register(authority);
+    const record = await expiredFailureRecord(reg);
+    await raw!.set(lockName(reg), record, { PX: 60_000 });
+
+    await expectFetchedOnce(reg);
+  });
+
+  it('a lock value with no expiry is no live lock → a cold caller fetches without waiting', async () => {
+    const reg = register(authority);
+    await raw!.set(lockName(reg), 'no-holder-set-this');
+
+    await expectFetchedOnce(reg);
+  });
+
+  it('the same, as the least-privilege ACL user of docs/shared-cache.md (with +pttl)', async () => {
+    const reg = register(authority);
+    const password = randomBytes(18).toString('base64url');
+    const rules = ['get', 'set', 'del', 'eval', 'pexpire', 'pttl'].map((c) => `+${c}`);
+    await raw!.sendCommand(['ACL', 'SETUSER', 'token-cache', 'on', `>${password}`, 'resetkeys']);
+    await raw!.sendCommand([
+      'ACL',
+      'SETUSER',
+      'token-cache',
+      '~client-credentials:*',
+      '-@all',
+      ...rules,
+    ]);
+    await raw!.set(lockName(reg), 'no-holder-set-this');
+
+    await expectFetchedOnce(reg, { username: 'token-cache', password });
+  });
+
+  it('a failure record within its time is still shared: the waiter throws it, 0 requests', async () => {
+    const reg = register(authority);
+    const [holder, waiter] = [await replica(reg), await replica(reg)];
+    authority.faults.add({ kind: 'status', status: 503, tenantId: reg.tenantId, times: 1 });
+    await expect(holder.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'endpoint_unavailable',
+    });
+    const before = authority.countTokenRequests({ clientId: reg.clientId });
+
+    await expect(waiter.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'endpoint_unavailable',
+    });
+
+    expect(authority.countTokenRequests({ clientId: reg.clientId }) - before).toBe(0);
+    expect(waiter.tokens.getCacheStats()).toMatchObject({ lockWaitFailures: 1, lockAcquired: 0 });
+  });
+});
