@@ -7,9 +7,9 @@ import { startSecureRedis, type SecureRedis } from '../support/redis-topologies'
 import { eventually, register, startReplica, type Registration } from './shared-app';
 
 // What the shared cache needs, and nothing else: its own keys, and the commands of the store and
-// of the lock scripts (which run GET, SET, DEL and PEXPIRE inside EVAL).
+// of the lock scripts (which run GET, SET, DEL, PEXPIRE and PTTL inside EVAL).
 const CACHE_RULES = ['resetkeys', '~client-credentials:*', '-@all'].concat(
-  ['get', 'set', 'del', 'eval', 'pexpire'].map((c) => `+${c}`),
+  ['get', 'set', 'del', 'eval', 'pexpire', 'pttl'].map((c) => `+${c}`),
 );
 
 /**
