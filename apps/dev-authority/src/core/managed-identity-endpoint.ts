@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Directory, ManagedIdentityRecord, ResourceRecord } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
@@ -19,13 +20,26 @@ export interface ManagedIdentityDeps {
   cache: IdentityTokenCache;
 }
 
-function failure(status: number, error: string, message: string): Reply {
-  // App Service answers with its own shape; Entra's fields are added so any client finds a reason.
+/**
+ * App Service's refusal, in its own shape only: `{ statusCode, message, correlationId }` (the
+ * correlation id also in `X-CORRELATION-ID`), as its answers are quoted in Azure SDK and MSAL
+ * issues. No OAuth `error` / `error_description`: a client that reads only Entra's fields must
+ * meet here what it meets on App Service.
+ */
+function failure(status: number, message: string): Reply {
+  const correlationId = randomUUID();
   return {
     status,
-    json: { statusCode: status, message, error, error_description: message },
+    headers: { 'x-correlation-id': correlationId },
+    json: { statusCode: status, message, correlationId },
   };
 }
+
+/**
+ * App Service's reason when the identity a request names (or the system-assigned one, when it
+ * names none) is not assigned to the app.
+ */
+const UNASSIGNED_IDENTITY_MESSAGE = 'Unable to load the proper Managed Identity.';
 
 /**
  * `GET /msi/token?api-version=2019-08-01&resource=...` with `X-IDENTITY-HEADER`: App Service's
@@ -41,24 +55,18 @@ export async function handleManagedIdentity(
 ): Promise<Reply> {
   const q = ctx.url.searchParams;
   if (ctx.req.headers['x-identity-header'] !== deps.header) {
-    return failure(
-      401,
-      'unauthorized',
-      'The X-IDENTITY-HEADER header is missing or does not match.',
-    );
+    return failure(401, 'The X-IDENTITY-HEADER header is missing or does not match.');
   }
   if (q.get('api-version') !== '2019-08-01') {
-    return failure(400, 'invalid_request', "Only api-version '2019-08-01' is supported.");
+    return failure(400, "Only api-version '2019-08-01' is supported.");
   }
   const resourceParam = q.get('resource');
-  if (!resourceParam)
-    return failure(400, 'invalid_request', "The 'resource' parameter is required.");
+  if (!resourceParam) return failure(400, "The 'resource' parameter is required.");
   const refresh = q.get('token_sha256_to_refresh')?.toLowerCase();
   // A base64 or truncated hash would silently match nothing: told, so a client's bug shows.
   if (refresh !== undefined && !/^[0-9a-f]{64}$/.test(refresh)) {
     return failure(
       400,
-      'invalid_request',
       "'token_sha256_to_refresh' must be the hex SHA-256 of the token to refresh (64 hex digits).",
     );
   }
@@ -71,8 +79,8 @@ export async function handleManagedIdentity(
 
   const identity = pickIdentity(deps.directory, q);
   if (identity === undefined) {
-    // 400 rather than 404: msal retries 404s, which only slows the caller down.
-    return failure(400, 'invalid_request', 'No managed identity matches the request on this host.');
+    // 400, as App Service answers (msal retries a 404, which would only slow the caller down).
+    return failure(400, UNASSIGNED_IDENTITY_MESSAGE);
   }
   ctx.log.clientId = identity.clientId;
   ctx.log.tenantId = identity.tenantId;
@@ -83,7 +91,8 @@ export async function handleManagedIdentity(
       `The resource principal named ${resourceParam} was not found in the tenant named ${identity.tenantId}.`,
     );
     ctx.log.errorCode = err.code;
-    return failure(400, err.error, err.message);
+    // Entra's refusal relayed in App Service's shape: its reason, AADSTS number first.
+    return failure(400, err.message);
   }
   const { cache } = deps;
   const now = ctx.now();
