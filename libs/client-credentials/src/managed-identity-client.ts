@@ -10,6 +10,7 @@ import {
 import type { LoggerService } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthorityFailure } from './authority-failure';
+import { endpointReason } from './errors/to-client-credentials-error';
 import {
   describeIdentity,
   hostOf,
@@ -103,6 +104,16 @@ const HOST_NOUNS: Record<ManagedIdentityHost, string> = {
   'azure-arc': 'Arc-enabled server',
   imds: 'VM, scale set or AKS node pool',
 };
+
+/**
+ * How a managed identity endpoint says the identity asked for is not assigned to the host: IMDS
+ * (and Azure Arc) `400 {"error":"invalid_request","error_description":"Identity not found"}`;
+ * App Service, Functions and Container Apps `400 {"statusCode":400,"message":"Unable to load the
+ * proper Managed Identity.","correlationId":…}` — for a client id it does not have, and for a
+ * system-assigned identity the app lacks (answers quoted in Azure/azure-sdk-for-net#43691,
+ * microsoft/azure-container-apps#442, AzureAD/microsoft-authentication-library-for-dotnet#5263).
+ */
+const UNASSIGNED_IDENTITY = /identity not found|unable to load the proper managed identity/i;
 
 /**
  * A managed identity, through msal-node's ManagedIdentityApplication (App Service, Functions,
@@ -228,12 +239,14 @@ export class ManagedIdentityClient implements SourceClient {
           `no managed identity endpoint answers (${e.errorMessage})`,
         );
       }
-      // IMDS (and the App Service endpoint) answer 400 when the host has no such identity: a
-      // configuration fact, not an outage — no retry helps, the chain moves on.
-      if (e instanceof ServerError && /identity not found/i.test(e.errorMessage)) {
+      // The host has no such identity: a configuration fact, not an outage — no retry helps, the
+      // chain moves on. Each host says so in its own words (UNASSIGNED_IDENTITY).
+      const reason = e instanceof ServerError ? endpointReason(e) : undefined;
+      if (e instanceof ServerError && reason !== undefined && UNASSIGNED_IDENTITY.test(reason)) {
+        const correlation = e.correlationId ? ` (correlation id ${e.correlationId})` : '';
         throw new SourceUnavailableError(
           this.source.id,
-          `the ${this.host} endpoint answered "Identity not found": assign ${describeIdentity(this.idParams)} to this ${HOST_NOUNS[this.host]}, or fix the id in the options`,
+          `the ${this.host} endpoint answered "${reason}"${correlation}: assign ${describeIdentity(this.idParams)} to this ${HOST_NOUNS[this.host]}, or fix the id in the options`,
         );
       }
       throw e;

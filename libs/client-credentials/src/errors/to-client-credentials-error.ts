@@ -46,16 +46,21 @@ export function toClientCredentialsError(
     return new TokenEndpointError(e.kind, `${base} ${verb}: ${e.errorMessage}.`, ctx, true);
   }
   if (e instanceof ServerError) {
-    const aadsts = Number(e.errorNo) || undefined;
+    // Our network client turns every token endpoint refusal into an AuthorityFailure before msal
+    // reads it: a ServerError is msal's reading of a managed identity endpoint's refusal.
+    const reason = endpointReason(e);
+    const aadsts = Number(e.errorNo) || Number(/^AADSTS(\d+)/.exec(reason ?? '')?.[1]) || undefined;
+    const oauthError = e.errorCode || undefined;
+    const said = [oauthError, reason].filter((s) => s !== undefined).join(': ');
     return new TokenRequestRejectedError(
-      rejectionCode(aadsts, e.errorCode),
-      `${base} was rejected: ${e.errorCode}.`,
+      rejectionCode(aadsts, oauthError),
+      `${base} was rejected: the managed identity endpoint answered HTTP ${e.status ?? '?'}: ${said || 'no reason given'}.`,
       {
         ...where,
         aadsts,
-        oauthError: e.errorCode,
+        oauthError,
         status: e.status,
-        correlationId: e.correlationId,
+        correlationId: e.correlationId || undefined,
       },
     );
   }
@@ -71,6 +76,27 @@ export function toClientCredentialsError(
     `${base} failed: ${(e as Error)?.message ?? String(e)}.`,
     { ...where, cause: e },
   );
+}
+
+/** msal-common's stand-in for a field the answer did not have. */
+const NOT_AVAILABLE = 'Not Available';
+
+/**
+ * The reason a managed identity endpoint gave for a refusal, as msal-node put it in a ServerError:
+ * App Service's `message`, or IMDS's / Azure Arc's `error_description`, inside msal's
+ * "Error(s): … - Description: <reason> - Correlation ID: …" line. First line only, at most 200
+ * characters, anything shaped like a JWT cut out: the text ends up in logs and health details,
+ * and an endpoint's own words have no business carrying a token there.
+ */
+export function endpointReason(e: ServerError): string | undefined {
+  const text =
+    /Description: ([\s\S]*?) - Correlation ID: /.exec(e.errorMessage)?.[1] ?? e.errorMessage;
+  const line = text
+    .split(/\r?\n/)[0]
+    .replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '[token]')
+    .trim()
+    .slice(0, 200);
+  return line === '' || line === NOT_AVAILABLE ? undefined : line;
 }
 
 /** A refusal of the credential itself (the chain may move on) or of the request. */
