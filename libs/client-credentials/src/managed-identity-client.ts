@@ -107,7 +107,7 @@ const HOST_NOUNS: Record<ManagedIdentityHost, string> = {
 
 /**
  * How a managed identity endpoint says the identity asked for is not assigned to the host: IMDS
- * (and Azure Arc) `400 {"error":"invalid_request","error_description":"Identity not found"}`;
+ * `400 {"error":"invalid_request","error_description":"Identity not found"}`;
  * App Service, Functions and Container Apps `400 {"statusCode":400,"message":"Unable to load the
  * proper Managed Identity.","correlationId":…}` — for a client id it does not have, and for a
  * system-assigned identity the app lacks (answers quoted in Azure/azure-sdk-for-net#43691,

@@ -83,7 +83,7 @@ const NOT_AVAILABLE = 'Not Available';
 
 /**
  * The reason a managed identity endpoint gave for a refusal, as msal-node put it in a ServerError:
- * App Service's `message`, or IMDS's / Azure Arc's `error_description`, inside msal's
+ * App Service's `message`, or IMDS's (another host's) `error_description`, inside msal's
  * "Error(s): … - Description: <reason> - Correlation ID: …" line. First line only, at most 200
  * characters, anything shaped like a JWT cut out: the text ends up in logs and health details,
  * and an endpoint's own words have no business carrying a token there.
