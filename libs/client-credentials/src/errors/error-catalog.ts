@@ -51,7 +51,7 @@ export const ERROR_CATALOG = {
   },
   request_rejected: {
     cause: 'The identity provider rejected the token request (scope, resource, app or tenant).',
-    fix: 'Check the AADSTS hint; fix the scope, tenant or app registration it names.',
+    fix: 'Fix what the reason in the message names — the scope, resource, tenant, app registration or managed identity; an AADSTS code there has its own hint.',
   },
   endpoint_unavailable: {
     cause: 'The token endpoint answered with a server error (5xx).',
