@@ -73,8 +73,8 @@ export interface DownstreamApiResult<T = unknown> {
 export class DownstreamApi {
   readonly #agent: Agent;
   readonly #options: DownstreamApiOptions;
-  /** One sender per credential and tenant a call asked for (the API's own under ''). */
-  readonly #senders = new Map<string, AuthenticatedSender>();
+  /** The sender of the API's own credential and tenant, built once. */
+  readonly #own: AuthenticatedSender;
   readonly #timeoutMs: number;
   readonly #maxResponseBytes: number;
 
@@ -102,7 +102,7 @@ export class DownstreamApi {
     this.#tokens = tokens;
     try {
       // Built now: a base URL the origin policy refuses fails at start-up, not at the first call.
-      this.#sender(undefined, undefined);
+      this.#own = this.#newSender(undefined, undefined);
     } catch (e) {
       void this.#agent.close();
       throw e;
@@ -110,27 +110,37 @@ export class DownstreamApi {
   }
 
   readonly #tokens: TokenService;
-  /** Aborted on close: calls in flight end then. */
-  readonly #closing = new AbortController();
+  /**
+   * The controllers of the calls in flight, which close() aborts. Not one long-lived signal that
+   * each call combines with its own (`AbortSignal.any`): Node 20 keeps a reference in the source
+   * signal for every signal combined from it, so a client's lifetime signal grew with every call.
+   */
+  readonly #inFlight = new Set<AbortController>();
+  #closed = false;
 
-  /** The sender for a credential and tenant, sharing the API's connections. */
-  #sender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
-    const key =
-      credential === undefined && tenantId === undefined ? '' : `${credential}\n${tenantId}`;
-    let sender = this.#senders.get(key);
-    if (sender === undefined) {
-      sender = createAuthenticatedSender(this.#tokens, {
-        baseUrl: this.#options.baseUrl,
-        scopes: this.#options.scopes,
-        credential: credential ?? this.#options.credential,
-        tenantId: tenantId ?? this.#options.tenantId,
-        allowInsecureLoopback: this.#options.allowInsecureLoopback,
-        fetch: undiciFetch as unknown as FetchFunction,
-        dispatcher: this.#agent,
-      });
-      this.#senders.set(key, sender);
-    }
-    return sender;
+  /** A sender for a credential and tenant, sharing the API's connections. */
+  #newSender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
+    return createAuthenticatedSender(this.#tokens, {
+      baseUrl: this.#options.baseUrl,
+      scopes: this.#options.scopes,
+      credential: credential ?? this.#options.credential,
+      tenantId: tenantId ?? this.#options.tenantId,
+      allowInsecureLoopback: this.#options.allowInsecureLoopback,
+      fetch: undiciFetch as unknown as FetchFunction,
+      dispatcher: this.#agent,
+    });
+  }
+
+  /**
+   * The sender of a call. One for a call's own credential or tenant is built for that call and
+   * not kept: the tenant of a multi-tenant service's call comes from its request and can be any
+   * string, and a sender kept per string grew without bound (~1 KB each, invalid tenants
+   * included). A sender is stateless (the token cache is the token service's) and costs a URL
+   * parse and a few closures, next to an HTTPS call.
+   */
+  #senderOf(options: DownstreamCallOptions): AuthenticatedSender {
+    if (options.credential === undefined && options.tenantId === undefined) return this.#own;
+    return this.#newSender(options.credential, options.tenantId);
   }
 
   /** GET `path` (relative to the base URL); resolves to the parsed JSON (undefined for 204). */
@@ -186,29 +196,41 @@ export class DownstreamApi {
     const started = performance.now();
     const target = withQuery(path, options.query);
     const where: DownstreamApiErrorContext = { api: this.name, method, path: target.split('?')[0] };
-    if (this.#closing.signal.aborted) throw this.#closed(where);
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = AbortSignal.any(
-      options.signal === undefined
-        ? [timeout, this.#closing.signal]
-        : [options.signal, timeout, this.#closing.signal],
-    );
+    if (this.#closed) throw this.#closedError(where);
+    // One controller per call, aborted by the caller's signal, the timeout or close(), and
+    // detached from all three when the call ends: nothing long-lived keeps a trace of it.
+    const controller = new AbortController();
+    const caller = options.signal;
+    const onCallerAbort = () => controller.abort(caller?.reason);
+    if (caller?.aborted) controller.abort(caller.reason);
+    else caller?.addEventListener('abort', onCallerAbort, { once: true });
+    let timerFired = false;
+    const timer = setTimeout(() => {
+      timerFired = !controller.signal.aborted;
+      // AbortSignal.timeout's reason, which fetch rejects with.
+      controller.abort(
+        new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+      );
+    }, this.#timeoutMs);
+    // As AbortSignal.timeout's: the call's socket keeps the process up, not its deadline.
+    timer.unref();
+    this.#inFlight.add(controller);
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let exchange: Awaited<ReturnType<AuthenticatedSender>>;
     let text: string | undefined;
     try {
-      exchange = await this.#sender(options.credential, options.tenantId)(target, {
+      exchange = await this.#senderOf(options)(target, {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
+        signal: controller.signal,
       });
       // Under the same signal: a body that stalls, or a close(), ends the call as the headers would.
       text = await readBounded(exchange.res, this.#maxResponseBytes);
     } catch (e) {
       // Whatever the abort surfaced as (fetch's, the body's, the token service's `aborted`).
-      if (this.#closing.signal.aborted) throw this.#closed(where, e);
+      if (this.#closed) throw this.#closedError(where, e);
       // Not `instanceof Error`: an abort's reason is a DOMException, of another realm under jest.
       if (e instanceof DownstreamApiError || isOurs(e)) throw e;
       // The fetch's redirect failure (a TypeError, as fetch's): its typed cause, for this API.
@@ -220,12 +242,16 @@ export class DownstreamApi {
           { ...where, status: cause.status, cause: e },
         );
       }
-      const timedOut = timeout.aborted && !options.signal?.aborted;
+      const timedOut = timerFired && !caller?.aborted;
       throw new DownstreamApiError(
         'api_unreachable',
         `${method} ${where.path} of API '${this.name}' ${timedOut ? `did not answer within ${this.#timeoutMs} ms` : `failed: ${causeOf(e)}`}.`,
         { ...where, cause: e },
       );
+    } finally {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onCallerAbort);
+      this.#inFlight.delete(controller);
     }
     const { res, token, refused } = exchange;
     if (text === undefined) {
@@ -287,11 +313,13 @@ export class DownstreamApi {
    * after. `DownstreamApiModule` calls it at application shutdown.
    */
   close(): Promise<void> {
-    this.#closing.abort(new Error(`API '${this.name}' is closed`));
+    this.#closed = true;
+    const reason = new Error(`API '${this.name}' is closed`);
+    for (const call of this.#inFlight) call.abort(reason);
     return this.#agent.destroy();
   }
 
-  #closed(where: DownstreamApiErrorContext, cause?: unknown): DownstreamApiError {
+  #closedError(where: DownstreamApiErrorContext, cause?: unknown): DownstreamApiError {
     return new DownstreamApiError(
       'api_closed',
       `${where.method} ${where.path} of API '${this.name}' ended: the API is closed (application shutdown).`,
