@@ -118,6 +118,8 @@ describe('TokenService: refresh and outages', () => {
       // At refreshOn the refresh fails (503, logged as a warning: the logger throws), then its
       // retry 50–400 ms later gets a new token, long before the first one expires.
       await eventually(() => authority.countTokenRequests({ clientId, outcome: 'ok' }) === 2, 4000);
+      // Answered at the authority; in the cache once the library has read the answer.
+      await eventually(() => tokens.getStats().refreshes === 1);
       expect(authority.countTokenRequests({ clientId })).toBe(3);
       const after = await tokens.getAccessToken(authority.apiScope);
       expect(after.source).toBe('cache');
