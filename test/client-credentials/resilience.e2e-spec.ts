@@ -1,5 +1,6 @@
 import { startDevAuthority, type DevAuthority, type FaultSpec } from '@app/dev-authority';
 import { AccessToken, TokenEndpointError } from '@app/client-credentials';
+import { ConsoleLogger, Logger } from '@nestjs/common';
 import { startTokenApp, TokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -98,38 +99,52 @@ describe('TokenService: refresh and outages', () => {
     await eventually(() => authority.countTokenRequests({ clientId }) === 2);
   });
 
-  it('a logger that throws changes nothing: the failed refresh is retried, nothing is left unhandled', async () => {
-    // A user's logger may throw (a transport down, a message it cannot serialise). The library
-    // logs from timers and background promises, where a throw would be an uncaught exception.
-    const thrown: unknown[] = [];
-    const onUnhandled = (e: unknown) => thrown.push(e);
-    process.on('unhandledRejection', onUnhandled);
-    process.on('uncaughtException', onUnhandled);
-    try {
-      const failing = () => {
-        throw new Error('log transport down');
-      };
-      const logger = { log: failing, error: failing, warn: failing, debug: failing };
-      const { tenantId, clientId, tokens } = await setup(6, 1, { logger });
-      const first = await tokens.getAccessToken(authority.apiScope);
-      await tokens.getAccessToken(authority.apiScope); // in use: worth refreshing
-      authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503, times: 1 });
+  it.each(['the module option', "Nest's Logger (app.useLogger)"])(
+    'a logger that throws changes nothing (%s): the failed refresh is retried, nothing is left unhandled',
+    async (given) => {
+      // A user's logger may throw (a transport down, a message it cannot serialise). The library
+      // logs from timers and background promises, where a throw would be an uncaught exception.
+      const thrown: unknown[] = [];
+      const onUnhandled = (e: unknown) => thrown.push(e);
+      process.on('unhandledRejection', onUnhandled);
+      process.on('uncaughtException', onUnhandled);
+      try {
+        const failing = () => {
+          throw new Error('log transport down');
+        };
+        const logger = { log: failing, error: failing, warn: failing, debug: failing };
+        const { tenantId, clientId, tokens } = await setup(
+          6,
+          1,
+          given === 'the module option' ? { logger } : { logger: undefined },
+        );
+        // Nest's Logger hands its lines to the logger an app sets with useLogger() (what
+        // overrideLogger does; after the testing module's compile, which sets its own).
+        if (given !== 'the module option') Logger.overrideLogger(logger);
+        const first = await tokens.getAccessToken(authority.apiScope);
+        await tokens.getAccessToken(authority.apiScope); // in use: worth refreshing
+        authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503, times: 1 });
 
-      // At refreshOn the refresh fails (503, logged as a warning: the logger throws), then its
-      // retry 50–400 ms later gets a new token, long before the first one expires.
-      await eventually(() => authority.countTokenRequests({ clientId, outcome: 'ok' }) === 2, 4000);
-      // Answered at the authority; in the cache once the library has read the answer.
-      await eventually(() => tokens.getStats().refreshes === 1);
-      expect(authority.countTokenRequests({ clientId })).toBe(3);
-      const after = await tokens.getAccessToken(authority.apiScope);
-      expect(after.source).toBe('cache');
-      expect(after.token).not.toBe(first.token);
-      expect(thrown).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-      process.off('uncaughtException', onUnhandled);
-    }
-  });
+        // At refreshOn the refresh fails (503, logged as a warning: the logger throws), then its
+        // retry 50–400 ms later gets a new token, long before the first one expires.
+        await eventually(
+          () => authority.countTokenRequests({ clientId, outcome: 'ok' }) === 2,
+          4000,
+        );
+        // Answered at the authority; in the cache once the library has read the answer.
+        await eventually(() => tokens.getStats().refreshes === 1);
+        expect(authority.countTokenRequests({ clientId })).toBe(3);
+        const after = await tokens.getAccessToken(authority.apiScope);
+        expect(after.source).toBe('cache');
+        expect(after.token).not.toBe(first.token);
+        expect(thrown).toEqual([]);
+      } finally {
+        Logger.overrideLogger(new ConsoleLogger());
+        process.off('unhandledRejection', onUnhandled);
+        process.off('uncaughtException', onUnhandled);
+      }
+    },
+  );
 
   const storms: [string, Omit<FaultSpec, 'tenantId'>, string][] = [
     ['503 burst', { target: 'token', kind: 'status', status: 503 }, 'endpoint_unavailable'],

@@ -52,7 +52,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(@Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions) {
     this.#options = options;
-    this.logger = options?.logger ? guardedLogger(options.logger) : new Logger(LOG_CONTEXT);
+    // Nest's Logger too: it hands lines to whatever logger the app set with useLogger().
+    this.logger = guardedLogger(options?.logger ?? new Logger(LOG_CONTEXT));
     this.metrics.watchSharedCache(() => this.getCacheStats());
   }
 
