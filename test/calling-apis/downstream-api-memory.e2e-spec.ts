@@ -69,7 +69,8 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
         ClientCredentialsModule.forRoot({
           isGlobal: true,
           logger: new CapturingLogger(),
-          retry: { maxAttempts: 1 },
+          // Retries as configured by default: a pooled connection the authority closed as it was
+          // reused (a keep-alive race, seen once under load) is a network_error, retried.
           credentials: {
             api: localCredential(authority, home.tenantId, reg.clientId, [
               { type: 'secret', secret: reg.addSecret() },
@@ -131,7 +132,9 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
     authority.resetLog();
     const unknown = Array.from({ length: 100 }, () => randomUUID());
     expect(await callEach(api, unknown)).toEqual({ request_rejected: 100 });
-    expect(tokenRequests()).toBe(100);
+    // A refusal is not retried: one request each (a retried network failure may add one).
+    expect(tokenRequests()).toBeGreaterThanOrEqual(100);
+    expect(tokenRequests()).toBeLessThanOrEqual(102);
     await serve();
 
     // 2,108 calls naming 2,103 tenants later: not one more object kept (2,103 more before the fix).
