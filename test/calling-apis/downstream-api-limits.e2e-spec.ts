@@ -1,17 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { ClientCredentialsModule } from '@app/client-credentials';
 import { DownstreamApiError } from '@app/client-credentials/calling';
-import {
-  DownstreamApiModule,
-  getDownstreamApiToken,
-  type DownstreamApi,
-  type DownstreamApiOptions,
-} from '@app/client-credentials/downstream-api';
-import { CapturingLogger } from '../support/capturing-logger';
+import type { DownstreamApi, DownstreamApiOptions } from '@app/client-credentials/downstream-api';
 import { releaseAll, startAll } from '../support/fixtures';
 import { localCredential } from '../support/token-app';
+import { startDownstreamApp } from './downstream-app';
 import { createTestPki } from './recording-server';
 import { StreamingServer } from './streaming-server';
 
@@ -51,24 +44,19 @@ describe('DownstreamApi: bounded responses and close()', () => {
   async function start(api: Partial<DownstreamApiOptions> = {}): Promise<DownstreamApi> {
     const tenant = authority.createTenant();
     const reg = tenant.createApp();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        ClientCredentialsModule.forRoot({
-          isGlobal: true,
-          logger: new CapturingLogger(),
-          credentials: {
-            main: localCredential(authority, tenant.tenantId, reg.clientId, [
-              { type: 'secret', secret: reg.addSecret() },
-            ]),
-          },
-        }),
-        DownstreamApiModule.forRoot({
-          apis: { api: { baseUrl: server.url, scopes: authority.apiScope, ca, ...api } },
-        }),
-      ],
-    }).compile();
-    app = await moduleRef.init();
-    return app.get<DownstreamApi>(getDownstreamApiToken('api'));
+    let client: DownstreamApi;
+    ({ app, api: client } = await startDownstreamApp(
+      {
+        credentials: {
+          main: localCredential(authority, tenant.tenantId, reg.clientId, [
+            { type: 'secret', secret: reg.addSecret() },
+          ]),
+        },
+      },
+      'api',
+      { baseUrl: server.url, scopes: authority.apiScope, ca, ...api },
+    ));
+    return client;
   }
 
   describe('a body over maxResponseBytes', () => {

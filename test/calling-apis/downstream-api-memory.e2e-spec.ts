@@ -1,17 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { queryObjects } from 'node:v8';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { ClientCredentialsModule } from '@app/client-credentials';
 import { DownstreamApiError } from '@app/client-credentials/calling';
-import {
-  DownstreamApiModule,
-  getDownstreamApiToken,
-  type DownstreamApi,
-} from '@app/client-credentials/downstream-api';
-import { CapturingLogger } from '../support/capturing-logger';
+import type { DownstreamApi } from '@app/client-credentials/downstream-api';
 import { localCredential } from '../support/token-app';
+import { startDownstreamApp } from './downstream-app';
 
 /**
  * Live `URL` objects after a full GC (what `v8.queryObjects` does): a count of what is kept, not a
@@ -64,28 +58,20 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
     const reg = home.createApp();
     const customer = authority.createTenant();
     customer.createApp({ clientId: reg.clientId });
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        ClientCredentialsModule.forRoot({
-          isGlobal: true,
-          logger: new CapturingLogger(),
-          // Retries as configured by default: a pooled connection the authority closed as it was
-          // reused (a keep-alive race, seen once under load) is a network_error, retried.
-          credentials: {
-            api: localCredential(authority, home.tenantId, reg.clientId, [
-              { type: 'secret', secret: reg.addSecret() },
-            ]),
-          },
-        }),
-        DownstreamApiModule.forRoot({
-          apis: {
-            demo: { baseUrl: authority.apiUrl, scopes: authority.apiScope, ca: authority.caPem },
-          },
-        }),
-      ],
-    }).compile();
-    app = await moduleRef.init();
-    const api = app.get<DownstreamApi>(getDownstreamApiToken('demo'));
+    let api: DownstreamApi;
+    ({ app, api } = await startDownstreamApp(
+      {
+        // Retries as configured by default: a pooled connection the authority closed as it was
+        // reused (a keep-alive race, seen once under load) is a network_error, retried.
+        credentials: {
+          api: localCredential(authority, home.tenantId, reg.clientId, [
+            { type: 'secret', secret: reg.addSecret() },
+          ]),
+        },
+      },
+      'demo',
+      { baseUrl: authority.apiUrl, scopes: authority.apiScope, ca: authority.caPem },
+    ));
     const tokenRequests = (tenantId?: string) =>
       authority.countTokenRequests({ clientId: reg.clientId, tenantId });
     return { api, home: home.tenantId, customer: customer.tenantId, tokenRequests };

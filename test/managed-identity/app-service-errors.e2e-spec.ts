@@ -66,11 +66,9 @@ describe('Managed identity (App Service): refusals as App Service sends them', (
   it('a user-assigned identity the app does not have: source_unavailable naming the identity and App Service reason, after one request', async () => {
     app = await startTokenApp({
       credentials: {
-        mi: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity', clientId: missing }],
-        },
+        mi: localCredential(authority, undefined, undefined, [
+          { type: 'managed-identity', clientId: missing },
+        ]),
       },
     });
     const failure = await refusalOf(app.tokens.getAccessToken(authority.apiScope));
@@ -114,11 +112,9 @@ describe('Managed identity (App Service): refusals as App Service sends them', (
     const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
     app = await startTokenApp({
       credentials: {
-        mi: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity', clientId: mi.clientId }],
-        },
+        mi: localCredential(authority, undefined, undefined, [
+          { type: 'managed-identity', clientId: mi.clientId },
+        ]),
       },
       retry: { maxAttempts: 1 },
     });

@@ -5,7 +5,7 @@ import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app
 import { createAuthenticatedFetch, type FetchFunction } from '@app/client-credentials/calling';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll } from '../support/fixtures';
-import { startTokenApp, type TokenApp } from '../support/token-app';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 import { claimsOf, revokeTokens } from '../calling-apis/control';
 
 const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
@@ -90,11 +90,9 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
   async function startOn(mi: { clientId: string }) {
     app = await startTokenApp({
       credentials: {
-        api: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity', clientId: mi.clientId }],
-        },
+        api: localCredential(authority, undefined, undefined, [
+          { type: 'managed-identity', clientId: mi.clientId },
+        ]),
       },
     });
     const api = createAuthenticatedFetch(app.tokens, {

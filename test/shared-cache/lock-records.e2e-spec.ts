@@ -6,8 +6,8 @@ import type { SharedCacheOptions } from '@app/client-credentials';
 import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
 import { releaseAll, startAll } from '../support/fixtures';
 import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { startTokenApp, type TokenApp } from '../support/token-app';
-import { register, type Registration } from './shared-app';
+import type { TokenApp } from '../support/token-app';
+import { register, startReplica, type Registration } from './shared-app';
 
 type RedisClient = ReturnType<typeof createClient>;
 
@@ -50,19 +50,12 @@ describe('Shared cache: lock values no live holder left', () => {
     reg: Registration,
     login: Partial<SharedCacheOptions> = {},
   ): Promise<TokenApp> {
-    const app = await startTokenApp({
-      credentials: {
-        api: {
-          tenantId: reg.tenantId,
-          clientId: reg.clientId,
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'secret', secret: reg.secret }],
-        },
-      },
-      retry: { maxAttempts: 1 },
-      cache: { shared: { ...shared, redisUrl: redis.url, ...login } },
-    });
+    const app = await startReplica(
+      authority,
+      reg,
+      { ...shared, redisUrl: redis.url, ...login },
+      { retry: { maxAttempts: 1 } },
+    );
     apps.push(app);
     return app;
   }

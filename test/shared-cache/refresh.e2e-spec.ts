@@ -28,8 +28,8 @@ describe('Shared cache: background refresh across replicas', () => {
     };
     const refresh = { jitter: 0 };
     const [a, b] = await Promise.all([
-      startReplica(authority, reg, shared, refresh),
-      startReplica(authority, reg, shared, refresh),
+      startReplica(authority, reg, shared, { refresh }),
+      startReplica(authority, reg, shared, { refresh }),
     ]);
     apps.push(a, b);
     const first = await a.tokens.getAccessToken(authority.apiScope);

@@ -15,12 +15,12 @@ export function register(authority: DevAuthority): Registration {
   return { tenantId: tenant.tenantId, clientId: app.clientId, secret: app.addSecret() };
 }
 
-/** One replica in this process: its own memory, the shared Redis. */
+/** One replica in this process: its own memory, the shared Redis; `extra` options on top. */
 export function startReplica(
   authority: DevAuthority,
   reg: Registration,
   shared: SharedCacheOptions,
-  refresh?: ClientCredentialsModuleOptions['refresh'],
+  extra: Omit<ClientCredentialsModuleOptions, 'credentials' | 'cache'> = {},
 ): Promise<TokenApp> {
   return startTokenApp({
     credentials: {
@@ -33,7 +33,7 @@ export function startReplica(
       },
     },
     cache: { shared },
-    refresh,
+    ...extra,
   });
 }
 
