@@ -17,7 +17,7 @@ const shared = {
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider)/)'],
   moduleNameMapper: {
     '^@app/client-credentials(|/.*)$': '<rootDir>/libs/client-credentials/src$1',
-    '^@app/dev-authority(|/.*)$': '<rootDir>/apps/dev-authority/src/core$1',
+    '^@app/dev-authority(|/.*)$': '<rootDir>/libs/dev-authority/src$1',
   },
 };
 

@@ -4,7 +4,7 @@
  * cold callers, and heap bytes per cached token for this library and msal-node.
  */
 import { join } from 'node:path';
-import type { DevAuthority } from '../apps/dev-authority/src/core';
+import type { DevAuthority } from '../libs/dev-authority/src';
 import { CONTENDER_LABELS } from './clients';
 import { benchScope, type ContenderInput, type ContenderResult } from './contender';
 import type { MsalMemoryInput, MsalMemoryResult } from './memory-contender';

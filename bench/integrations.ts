@@ -17,7 +17,7 @@ import { Test } from '@nestjs/testing';
 import axios, { type AxiosInstance } from 'axios';
 import { Agent as HttpsAgent } from 'node:https';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { startDevAuthority, type DevAuthority } from '../apps/dev-authority/src/core';
+import { startDevAuthority, type DevAuthority } from '../libs/dev-authority/src';
 import { ClientCredentialsModule, TokenService } from '../libs/client-credentials/src';
 import {
   createAuthenticatedFetch,

@@ -11,7 +11,7 @@
  *   BENCH_ONLY=storm,sweep npm run bench # some sections: hits, storm, sweep
  *   BENCH_SCALE=0.1 npm run bench        # every count ÷ 10, for development
  */
-import { startDevAuthority } from '../apps/dev-authority/src/core';
+import { startDevAuthority } from '../libs/dev-authority/src';
 import type { ContenderKind } from './clients';
 import { hitSections } from './hits';
 import { stormSection } from './storm';

@@ -10,7 +10,7 @@
  * Needs `redis-server` on the PATH; everything runs on loopback.
  */
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority } from '../apps/dev-authority/src/core';
+import { startDevAuthority } from '../libs/dev-authority/src';
 import { startRedisServer } from '../test/support/redis-server';
 import { startRedisCluster } from '../test/support/redis-topologies';
 import type { ReplicaInput } from '../test/shared-cache/replica-worker';

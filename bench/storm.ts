@@ -9,7 +9,7 @@
  * is how a multi-tenant daemon uses msal-node, and @azure/identity does the same inside.
  */
 import { join } from 'node:path';
-import type { DevAuthority } from '../apps/dev-authority/src/core';
+import type { DevAuthority } from '../libs/dev-authority/src';
 import { CONTENDER_LABELS, type ContenderKind } from './clients';
 import type { StormInput, StormResult } from './storm-contender';
 import { fmt, multiTenantApp, runContender, scaled, table, withRatio } from './support';

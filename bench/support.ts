@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { DevAuthority } from '../apps/dev-authority/src/core';
+import type { DevAuthority } from '../libs/dev-authority/src';
 import type { ContenderKind } from './clients';
 
 /**

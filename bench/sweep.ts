@@ -6,7 +6,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DevAuthority } from '../apps/dev-authority/src/core';
+import type { DevAuthority } from '../libs/dev-authority/src';
 import { CONTENDER_LABELS, type BenchSecret, type ContenderKind } from './clients';
 import type { SweepInput, SweepKind, SweepResult } from './sweep-contender';
 import { fmt, multiTenantApp, runContender, scaled, table, withRatio } from './support';

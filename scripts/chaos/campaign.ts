@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startDevAuthority, type DevAuthority } from '../../apps/dev-authority/src/core';
+import { startDevAuthority, type DevAuthority } from '../../libs/dev-authority/src';
 import { startAll } from '../../test/support/fixtures';
 import { startRedisServer, type RedisServer } from '../../test/support/redis-server';
 import { DaemonProcess, type CredentialSnapshot, type LogLine, type Run } from './daemon-process';

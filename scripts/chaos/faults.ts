@@ -1,4 +1,4 @@
-import type { DevAuthority, FaultSpec } from '../../apps/dev-authority/src/core';
+import type { DevAuthority, FaultSpec } from '../../libs/dev-authority/src';
 import type { RedisServer } from '../../test/support/redis-server';
 import type { DaemonProcess } from './daemon-process';
 import type { RedisMonitor } from './redis-monitor';

@@ -1,4 +1,4 @@
-import type { RequestLogEntry } from '../../apps/dev-authority/src/core';
+import type { RequestLogEntry } from '../../libs/dev-authority/src';
 import type { CredentialSnapshot, LogLine, Run } from './daemon-process';
 import type { FaultWindow } from './faults';
 import type { RedisOp } from './redis-monitor';

@@ -6,7 +6,7 @@ import {
   writeFederatedToken,
   type DevAuthority,
   type DevAuthorityManifest,
-} from './core';
+} from '@app/dev-authority';
 
 /**
  * `npm run dev-authority`: the local authority on https://127.0.0.1:8443 (DEV_AUTHORITY_PORT; a free

@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
-import type { SharedCacheOptions } from './shared-cache/shared-cache.options';
+import type { SharedCacheOptions } from './shared-cache.options';
 
 /** A client secret registered on the app ("Certificates & secrets" → "Client secrets"). */
 export interface SecretSourceOptions {

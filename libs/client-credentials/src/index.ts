@@ -5,7 +5,7 @@ export {
   credentialFromEnvironment,
   ENVIRONMENT_CREDENTIAL,
   ENVIRONMENT_VARIABLES,
-} from './client-credentials.config';
+} from './options/options-from-config';
 export { ClientCredentialsModule } from './client-credentials.module';
 // The health indicator needs @nestjs/terminus: it is exported by `@app/client-credentials/health`.
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
@@ -37,12 +37,12 @@ export {
 } from './errors/client-credentials.errors';
 export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
-export type { CredentialStats, TenantStats } from './token-metrics';
+export type { CredentialStats, TenantStats } from './observability/token-metrics';
 export type {
   SharedCacheClusterOptions,
   SharedCacheKey,
   SharedCacheOptions,
   SharedCacheSentinelOptions,
-} from './shared-cache/shared-cache.options';
+} from './shared-cache.options';
 export type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 export { TokenService } from './token.service';

@@ -9,22 +9,22 @@ import {
 import { inspect } from 'node:util';
 import type { Cache } from 'cache-manager';
 import type { AccessToken } from './access-token';
-import { claimsId } from './claims-request';
-import { LOG_CONTEXT } from './client-credentials.constants';
+import { claimsId } from './options/claims-request';
+import { LOG_CONTEXT } from './options/defaults';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
-import { Credential } from './credential';
-import { CredentialRegistry } from './credential-registry';
-import { guardedLogger } from './guarded-logger';
+import { Credential } from './credentials/credential';
+import { CredentialRegistry } from './credentials/credential-registry';
+import { guardedLogger } from './observability/guarded-logger';
 import { ConfigurationError } from './errors/client-credentials.errors';
-import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options.validation';
+import { resolveOptions, ResolvedOptions, type TokenPolicy } from './options/resolve-options';
 import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
-import { scopeKey } from './request-validation';
-import { TokenAcquirer } from './token-acquirer';
-import { TokenCache, type CachedEntry, type TokenRequest } from './token-cache';
-import { CredentialStats, TokenMetrics } from './token-metrics';
-import { TokenRefresher } from './token-refresher';
+import { scopeKey } from './options/request-validation';
+import { TokenAcquirer } from './acquisition/token-acquirer';
+import { TokenCache, type CachedEntry, type TokenRequest } from './cache/token-cache';
+import { CredentialStats, TokenMetrics } from './observability/token-metrics';
+import { TokenRefresher } from './acquisition/token-refresher';
 
 /**
  * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.

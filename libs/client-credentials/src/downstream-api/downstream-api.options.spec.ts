@@ -1,4 +1,4 @@
-import { clientCredentialsOptionsFromConfig } from '../client-credentials.config';
+import { clientCredentialsOptionsFromConfig } from '../options/options-from-config';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { downstreamApisFromConfig } from './downstream-api.options';
 

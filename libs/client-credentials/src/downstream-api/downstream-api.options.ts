@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigurationError } from '../errors/client-credentials.errors';
-import { formatPath } from '../options.validation';
+import { formatPath } from '../options/resolve-options';
 
 /**
  * One downstream API: where it is and which token it takes.

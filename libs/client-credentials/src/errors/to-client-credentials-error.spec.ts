@@ -1,5 +1,5 @@
 import { ServerError } from '@azure/msal-node';
-import { AuthorityFailure } from '../authority-failure';
+import { AuthorityFailure } from './authority-failure';
 import { toClientCredentialsError } from './to-client-credentials-error';
 
 const where = { credential: 'api', tenantId: 'contoso.onmicrosoft.com' };

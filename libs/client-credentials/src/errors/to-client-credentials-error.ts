@@ -1,5 +1,5 @@
 import { AuthError, ServerError } from '@azure/msal-node';
-import { AuthorityFailure } from '../authority-failure';
+import { AuthorityFailure } from './authority-failure';
 import {
   ClientCredentialsError,
   ErrorContext,

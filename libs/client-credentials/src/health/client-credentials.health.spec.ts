@@ -3,7 +3,7 @@ import {
   ClientCredentialsHealthIndicator,
   type CredentialHealth,
 } from './client-credentials.health';
-import type { CredentialStats } from '../token-metrics';
+import type { CredentialStats } from '../observability/token-metrics';
 import type { TokenService } from '../token.service';
 
 const HOUR = 3600_000;

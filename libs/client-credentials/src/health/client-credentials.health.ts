@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import type { CredentialStats, RecordedError, TenantStats } from '../token-metrics';
+import type { CredentialStats, RecordedError, TenantStats } from '../observability/token-metrics';
 import { TokenService } from '../token.service';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

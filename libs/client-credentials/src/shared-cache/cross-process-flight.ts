@@ -1,4 +1,4 @@
-import { sleep } from '../backoff';
+import { sleep } from '../timing/backoff';
 import type { DistributedLock } from './distributed-lock';
 import { isShareable } from './lock-failure';
 import type { SharedCacheStats } from './shared-cache-stats';

@@ -1,8 +1,8 @@
 // The local Entra ID–compatible authority of this repository, shipped in the package's `./testing`
 // entry for users' own end-to-end tests. Imported by relative path: the package is built by tsc,
 // which does not rewrite path aliases.
-import { startDevAuthority } from '../../../../apps/dev-authority/src/core/start';
-import type { App, DevAuthority, Tenant } from '../../../../apps/dev-authority/src/core/types';
+import { startDevAuthority } from '../../../dev-authority/src/start';
+import type { App, DevAuthority, Tenant } from '../../../dev-authority/src/types';
 import type { CredentialOptions } from '../client-credentials.options';
 
 export { startDevAuthority as startLocalAuthority };
@@ -14,7 +14,7 @@ export type {
   RequestLogEntry,
   Tenant as LocalTenant,
   TokenRequestFilter,
-} from '../../../../apps/dev-authority/src/core/types';
+} from '../../../dev-authority/src/types';
 
 /** A tenant, an app registered in it with a client secret, and the credential that signs in as it. */
 export interface LocalApplication {

@@ -1,0 +1,57 @@
+import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
+import type { TokenRequest } from '../cache/cached-entry';
+
+/** The error of a caller that stopped waiting. */
+export function abortedBy(request: TokenRequest): ClientCredentialsError {
+  return new ClientCredentialsError('aborted', 'The caller aborted the token request.', {
+    credential: request.credential.name,
+    tenantId: request.tenantId,
+  });
+}
+
+/**
+ * Waits for a shared flight as one caller: no longer than `ms`, and not past the caller's signal.
+ * The flight itself goes on for the others (its own rejection is handled where it was started).
+ */
+export function waitAsCaller<T>(
+  flight: Promise<T>,
+  request: TokenRequest,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortedBy(request));
+  const where = { credential: request.credential.name, tenantId: request.tenantId };
+  return new Promise<T>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(
+        new TokenEndpointError(
+          'timeout',
+          `No token for credential '${where.credential}' within ${ms} ms.`,
+          where,
+          true,
+        ),
+      );
+    }, ms);
+    timer.unref();
+    const onAbort = () => {
+      done();
+      reject(abortedBy(request));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    flight.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: Error) => {
+        done();
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,93 @@
+import type { CachedEntry } from '../cache/cached-entry';
+
+/** A token an API refused (401): never served again for its request key. */
+interface RefusedToken {
+  readonly token: string;
+  /** When the refused token was obtained, if known: its replacement must be newer. */
+  readonly obtainedAt?: number;
+  /** After this, the refused token has expired and cannot come back from any store. */
+  readonly until: number;
+  /** When it was refused. */
+  readonly at: number;
+  /** Refusals in a row of tokens obtained after the one before (replacements refused too). */
+  readonly streak: number;
+}
+
+/** How long a replacement refused at once is kept (no new token), doubling per refusal in a row. */
+const HOLD_OFF_MS = 10_000;
+const MAX_HOLD_OFF_MS = 10 * 60_000;
+
+const holdOff = (streak: number) => Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
+
+/**
+ * Tokens that APIs refused (revoked, say), by request key: no store read — memory, Redis, another
+ * replica's write — may answer with one of them again, nor with a token older than it. Bounded to
+ * `maxEntries` keys, oldest first; a record goes once its token has expired anyway.
+ *
+ * A token obtained to replace a refused one and refused too is not replaced again at once: an API
+ * that refuses every token (a wrong audience, say) would otherwise cost a token request per call.
+ * It is kept for a hold-off that doubles per refusal in a row (10 s to 10 min); callers get the
+ * API's 401 meanwhile.
+ */
+export class RefusedTokens {
+  private readonly byKey = new Map<string, RefusedToken>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  /**
+   * Whether `token` may be refused now (forgotten and replaced); false while it is the
+   * replacement of a refusal less than a hold-off ago. `known` is its entry when memory holds it.
+   */
+  mayRefuse(key: string, token: string, known?: CachedEntry): boolean {
+    const last = this.byKey.get(key);
+    if (last === undefined || known?.token !== token) return true;
+    const replacement = known.obtainedAt >= last.at;
+    return !replacement || Date.now() >= last.at + holdOff(last.streak);
+  }
+
+  /** Records `token` as refused for `key`; `known` is its entry when memory holds it. */
+  add(key: string, token: string, known?: CachedEntry): void {
+    const now = Date.now();
+    const last = this.byKey.get(key);
+    // Refused already (concurrent callers of one refusal): keep what the first record knew. The
+    // entry memory holds for it now is the withdrawn one, whose expiry is now: a record made from
+    // it would be dropped at once, and a store could serve the refused token again.
+    if (last?.token === token) return;
+    const again =
+      last !== undefined &&
+      known !== undefined &&
+      known.obtainedAt >= last.at &&
+      now < last.at + 2 * holdOff(last.streak);
+    this.byKey.delete(key);
+    this.byKey.set(key, {
+      token,
+      obtainedAt: known?.obtainedAt,
+      // Unknown expiry: long enough for any access token (Entra's longest CAE tokens live 28 h).
+      until: known?.expiresOn ?? now + 28 * 3600_000,
+      at: now,
+      streak: again ? last.streak + 1 : 1,
+    });
+    for (const [k, r] of this.byKey) {
+      if (this.byKey.size <= this.maxEntries && r.until > now) break;
+      this.byKey.delete(k);
+    }
+  }
+
+  /** The token refused for `key` (while its record lasts), to name to a source that caches tokens. */
+  tokenOf(key: string): string | undefined {
+    return this.byKey.get(key)?.token;
+  }
+
+  /** `accept`, narrowed to entries that are neither a refused token of `key` nor older than it. */
+  filter(
+    key: string,
+    accept?: (entry: CachedEntry) => boolean,
+  ): ((entry: CachedEntry) => boolean) | undefined {
+    const refused = this.byKey.get(key);
+    if (refused === undefined) return accept;
+    return (e) =>
+      e.token !== refused.token &&
+      (refused.obtainedAt === undefined || e.obtainedAt > refused.obtainedAt) &&
+      (accept === undefined || accept(e));
+  }
+}

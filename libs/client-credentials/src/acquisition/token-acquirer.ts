@@ -1,0 +1,298 @@
+import type { LoggerService } from '@nestjs/common';
+import { AccessToken } from '../access-token';
+import { backoffDelay, sleep } from '../timing/backoff';
+import { MIN_REFRESH_FRACTION } from '../options/defaults';
+import { CoolDowns } from './cool-downs';
+import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import type { TokenPolicy } from '../options/resolve-options';
+import { abortedBy, waitAsCaller } from './caller-wait';
+import { RefusedTokens } from './refused-tokens';
+import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
+import { requestKey } from '../cache/cached-entry';
+import type { CachedEntry, StoredToken, TokenCache, TokenRequest } from '../cache/token-cache';
+
+/** The result of one acquisition, shared by every caller that waited for it. */
+interface Acquired {
+  readonly entry: CachedEntry;
+  readonly token: AccessToken;
+}
+
+/**
+ * Where a token is fetched: for a caller that found none in memory, and for background refresh.
+ * - single flight: concurrent callers of one token share one acquisition;
+ * - the store first (a token another replica or an earlier run cached), then the authority;
+ * - with a shared cache, single flight across replicas too: one fetches, the others wait for its
+ *   token in Redis (`flight`);
+ * - transient failures retried with backoff and Retry-After, within `timeouts.acquireMs`;
+ * - after a failure, a cool-down during which callers fail fast instead of storming the authority.
+ */
+export class TokenAcquirer {
+  private readonly flights = new Map<string, Promise<Acquired>>();
+  private readonly refused: RefusedTokens;
+  private readonly coolDowns: CoolDowns;
+  private readonly shutdown = new AbortController();
+  /** Called with every entry that becomes current, to schedule its refresh. */
+  onCurrent: (entry: CachedEntry) => void = () => undefined;
+
+  constructor(
+    private readonly cache: TokenCache,
+    private readonly options: TokenPolicy,
+    private readonly logger: LoggerService,
+    private readonly flight?: CrossProcessFlight,
+  ) {
+    this.coolDowns = new CoolDowns(options.retry, options.maxEntries);
+    this.refused = new RefusedTokens(options.maxEntries);
+  }
+
+  /** A token for a caller with nothing usable in memory; `force` skips the store. */
+  async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
+    // A caller that gave up already starts nothing.
+    if (signal?.aborted) throw abortedBy(request);
+    const key = requestKey(request);
+    const flightKey = force ? `${key}\nforce` : key;
+    let flight = this.flights.get(flightKey);
+    if (flight === undefined) {
+      flight = this.load(request, key, force).finally(() => this.flights.delete(flightKey));
+      // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
+      // see, never an unhandled rejection that would end the process.
+      flight.catch(() => undefined);
+      this.flights.set(flightKey, flight);
+    }
+    return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
+  }
+
+  /**
+   * A token to replace `refused`, which an API refused (401 `invalid_token`): the same single
+   * flight as a caller's miss — concurrent callers of the refused token, and with a shared cache
+   * the replicas, share one token request — but neither memory nor any store may answer with the
+   * refused token, nor with a token older than it. A replacement another replica already stored is
+   * adopted without a request. Undefined while `refused` is itself a replacement refused at once
+   * (see {@link RefusedTokens}): no new token would help; the caller keeps the API's answer.
+   */
+  async replace(
+    request: TokenRequest,
+    refused: string,
+    signal?: AbortSignal,
+  ): Promise<AccessToken | undefined> {
+    if (!this.forget(request, refused)) return undefined;
+    const token = await this.acquire(request, false, signal);
+    // A caller that joined a flight started before the refusal was known: go once more.
+    return token.token === refused ? this.acquire(request, false, signal) : token;
+  }
+
+  /**
+   * Records that an API refused `token` for `request`: memory stops serving it at once (the next
+   * caller misses and gets a new token), and no store read answers with it again. False (nothing
+   * done) while the token is a replacement that was refused at once, within its hold-off.
+   */
+  forget(request: TokenRequest, token: string): boolean {
+    const key = requestKey(request);
+    const current = this.cache.entryOf(request);
+    const known = current?.token === token ? current : undefined;
+    if (!this.refused.mayRefuse(key, token, known)) return false;
+    this.refused.add(key, token, known);
+    // Served no more: an entry that stops being usable now, in the refused one's place.
+    if (known !== undefined) this.cache.adopt(known.withdrawn());
+    return true;
+  }
+
+  /**
+   * Replaces `current` with a newer token: adopted from the store when another replica already
+   * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to retry.
+   */
+  async refresh(current: CachedEntry): Promise<CachedEntry> {
+    const request = current.request;
+    const key = requestKey(request);
+    let flight = this.flights.get(key);
+    if (flight === undefined) {
+      const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && Date.now() < e.refreshAt;
+      const fetch = async (): Promise<Acquired> => {
+        try {
+          const entry = await this.fetch(
+            request,
+            key,
+            Date.now() + this.options.timeouts.acquireMs,
+            1,
+          );
+          this.coolDowns.end(key);
+          request.credential.stats.refreshes++;
+          return { entry, token: entry.hit };
+        } catch (e) {
+          // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
+          throw this.coolDowns.start(key, e as ClientCredentialsError);
+        }
+      };
+      flight = (async (): Promise<Acquired> => {
+        const stored = await this.fromStore(request, key, newer);
+        if (stored !== undefined) return stored;
+        // Replicas that adopted the same shared token refresh it at the same time: one fetches.
+        return this.flight === undefined
+          ? fetch()
+          : this.flight.run(
+              this.lockName(request),
+              () => this.fromStore(request, key, newer),
+              fetch,
+              this.shutdown.signal,
+              // Keep a margin to fetch in before the token stops being served.
+              current.usableUntil - this.options.timeouts.requestMs,
+            );
+      })().finally(() => this.flights.delete(key));
+      this.flights.set(key, flight);
+    }
+    return (await flight).entry;
+  }
+
+  /** Stops retries and waits no more. */
+  close(): void {
+    this.shutdown.abort(
+      new ClientCredentialsError('shutdown', 'The token service is shutting down.'),
+    );
+  }
+
+  private async load(request: TokenRequest, key: string, force: boolean): Promise<Acquired> {
+    if (!force) {
+      // A usable token in memory that the caller's lookup did not find (the same scopes asked
+      // for another way): served, never fetched again.
+      const current = this.cache.entryOf(request);
+      const usable = this.refused.filter(key, (e) => Date.now() < e.usableUntil);
+      if (current !== undefined && (usable === undefined || usable(current))) {
+        return { entry: current, token: current.hit };
+      }
+    }
+    // The store first, even in a cool-down: another replica may have fetched the token since.
+    const stored = force ? undefined : await this.fromStore(request, key);
+    if (stored !== undefined) return stored;
+    const cooling = this.coolDowns.current(key);
+    if (cooling !== undefined) throw cooling;
+    if (force) return this.fetchForCaller(request, key);
+    return this.flight === undefined
+      ? this.fetchForCaller(request, key)
+      : this.flight.run(
+          this.lockName(request),
+          () => this.fromStore(request, key),
+          () => this.fetchForCaller(request, key),
+          this.shutdown.signal,
+          Date.now() + this.options.timeouts.acquireMs,
+        );
+  }
+
+  /**
+   * A usable token of the store (another replica's, an earlier run's), made current; never one an
+   * API refused, nor one older than it.
+   */
+  private async fromStore(
+    request: TokenRequest,
+    key: string,
+    accept?: (entry: CachedEntry) => boolean,
+  ): Promise<Acquired | undefined> {
+    const stored = await this.cache.read(request, this.refused.filter(key, accept));
+    if (stored === undefined) return undefined;
+    request.credential.stats.storeHits++;
+    // A token another replica fetched counts as this credential working, for health and readiness.
+    request.credential.recordSuccess(request.tenantId, stored.expiresOn);
+    this.cache.adopt(stored);
+    this.onCurrent(stored);
+    return { entry: stored, token: stored.hit };
+  }
+
+  /** The same name for the same token in every replica (the store key of its first source). */
+  private lockName(request: TokenRequest): string {
+    return request.credential.storeKeys(request.tenantId, request.scopeKey)[0];
+  }
+
+  /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
+  private async fetchForCaller(request: TokenRequest, key: string): Promise<Acquired> {
+    try {
+      const entry = await this.fetch(
+        request,
+        key,
+        Date.now() + this.options.timeouts.acquireMs,
+        this.options.retry.maxAttempts,
+      );
+      this.coolDowns.end(key);
+      const h = entry.hit;
+      const token = new AccessToken(
+        h.token,
+        h.tokenType,
+        h.expiresOnTimestamp,
+        h.refreshOnTimestamp,
+        h.scopes,
+        h.credential,
+        'network',
+      );
+      return { entry, token };
+    } catch (e) {
+      throw this.coolDowns.start(key, e as ClientCredentialsError);
+    }
+  }
+
+  /**
+   * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
+   * A token an API refused for this request is named to the source (a managed identity endpoint,
+   * which caches tokens, would otherwise answer with that same token) — by a caller's replacement
+   * and by a background refresh that was already under way when the refusal came.
+   */
+  private async fetch(
+    request: TokenRequest,
+    key: string,
+    deadline: number,
+    attempts: number,
+  ): Promise<CachedEntry> {
+    const { credential, tenantId, scopes, claims } = request;
+    for (let attempt = 0; ; attempt++) {
+      if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
+      try {
+        const obtainedAt = Date.now();
+        const named = this.refused.tokenOf(key);
+        let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
+        // Refused while this request was under way, and answered with that same token (an
+        // endpoint's cache): asked once more, naming it, rather than made current again.
+        const refused = this.refused.tokenOf(key);
+        if (refused !== undefined && refused !== named && issued.token === refused) {
+          ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
+        }
+        const stored: StoredToken = {
+          v: 1,
+          token: issued.token,
+          tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
+          obtainedAt,
+          expiresOn: issued.expiresOn,
+          refreshOn: this.refreshOn(obtainedAt, issued.expiresOn, issued.refreshOn),
+          scopes,
+          tenantId,
+          source: credential.sourceId(index),
+        };
+        const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
+        const entry = await this.cache.write(request, storeKey, stored);
+        this.onCurrent(entry);
+        return entry;
+      } catch (e) {
+        const error = e as ClientCredentialsError;
+        const delay = backoffDelay(attempt, this.options.retry, error.retryAfterMs);
+        if (!error.transient || attempt + 1 >= attempts || Date.now() + delay >= deadline)
+          throw error;
+        this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
+        await sleep(delay, this.shutdown.signal);
+        // Another replica may have stored the token while this one waited to retry.
+        const stored = await this.fromStore(request, key);
+        if (stored !== undefined) return stored.entry;
+      }
+    }
+  }
+
+  /**
+   * When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter;
+   * never before a tenth of the lifetime, whatever the authority says: a refresh point at the
+   * token's birth would make every token in use a request per second.
+   */
+  private refreshOn(obtainedAt: number, expiresOn: number, suggested?: number): number {
+    const { refreshAt, jitter } = this.options.refresh;
+    const lifetime = expiresOn - obtainedAt;
+    const fromAuthority =
+      suggested !== undefined && suggested > obtainedAt && suggested < expiresOn;
+    const base = fromAuthority ? suggested : obtainedAt + lifetime * refreshAt;
+    const spread = (Math.random() * 2 - 1) * lifetime * jitter;
+    const earliest = obtainedAt + lifetime * MIN_REFRESH_FRACTION;
+    return Math.min(expiresOn, Math.max(earliest, base + spread));
+  }
+}

@@ -1,0 +1,137 @@
+import type { LoggerService } from '@nestjs/common';
+import { CONNECTIONS_PER_ORIGIN } from '../authority/authority-agents';
+import { backoffDelay, honouredRetryAfter } from '../timing/backoff';
+import type { ClientCredentialsError } from '../errors/client-credentials.errors';
+import type { TokenPolicy } from '../options/resolve-options';
+import type { TokenAcquirer } from './token-acquirer';
+import { RefreshSchedule } from '../cache/refresh-schedule';
+import type { CachedEntry, TokenCache } from '../cache/token-cache';
+
+/**
+ * Background refreshes in flight at once, per service. Half the connections of an authority's
+ * pool: a storm of tokens due together queues here, and a caller's miss, which does not, always
+ * finds a free connection ahead of the queued refreshes.
+ */
+export const REFRESH_CONCURRENCY = CONNECTIONS_PER_ORIGIN / 2;
+
+/**
+ * Where tokens are refreshed: in the background, from an entry's `refreshAt` on, while callers
+ * keep getting the cached token. The schedule refreshes tokens that were used during their
+ * lifetime (an unused one is left to expire); a cache hit past `refreshAt` starts one too.
+ * Failures are retried with backoff and Retry-After until the token stops being served — never on
+ * a caller. At most {@link REFRESH_CONCURRENCY} run at once; the rest wait their turn, oldest first.
+ */
+export class TokenRefresher {
+  private closed = false;
+  private running = 0;
+  /** Refreshes (first attempts and retries) waiting for a free slot, in order. */
+  private readonly queue: { entry: CachedEntry; failures: number }[] = [];
+  private head = 0;
+  /** Every current entry's refresh point, or its next retry: one timer for all. */
+  private readonly schedule = new RefreshSchedule<CachedEntry>((entry) => this.due(entry));
+  /** Entries whose refresh failed and waits in the schedule for a retry: failures so far. */
+  private readonly retrying = new Map<CachedEntry, number>();
+
+  constructor(
+    private readonly acquirer: TokenAcquirer,
+    private readonly cache: TokenCache,
+    private readonly options: TokenPolicy,
+    private readonly logger: LoggerService,
+  ) {
+    // Only the entry memory serves is scheduled: one evicted (or replaced) while its store write
+    // was awaited would stay scheduled for nothing.
+    acquirer.onCurrent = (entry) => {
+      if (!this.closed && this.cache.isCurrent(entry)) this.schedule.set(entry, entry.refreshAt);
+    };
+    cache.onForget = (entry) => {
+      this.schedule.delete(entry);
+      this.retrying.delete(entry);
+    };
+  }
+
+  /** Starts a background refresh of `entry` unless one runs already. Never throws, never awaits. */
+  refresh(entry: CachedEntry): void {
+    if (entry.refreshing || this.closed || !this.cache.isCurrent(entry)) return;
+    entry.refreshing = true;
+    this.schedule.delete(entry);
+    this.enqueue(entry, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.schedule.close();
+    this.retrying.clear();
+    this.queue.length = 0;
+    this.head = 0;
+  }
+
+  /** An entry's time came: its retry, or its refresh if it was used. */
+  private due(entry: CachedEntry): void {
+    const failures = this.retrying.get(entry);
+    if (failures !== undefined) {
+      this.retrying.delete(entry);
+      this.enqueue(entry, failures);
+    } else if (entry.hits > 0) {
+      this.refresh(entry);
+    }
+  }
+
+  private enqueue(entry: CachedEntry, failures: number): void {
+    this.queue.push({ entry, failures });
+    this.pump();
+  }
+
+  /** Starts queued refreshes while slots are free; one no longer served is dropped. */
+  private pump(): void {
+    while (this.running < REFRESH_CONCURRENCY && this.head < this.queue.length && !this.closed) {
+      const { entry, failures } = this.queue[this.head++];
+      if (!this.cache.isCurrent(entry)) continue;
+      this.running++;
+      void this.attempt(entry, failures).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+    // Compact once the consumed head is large: shift() per item would be quadratic in a storm.
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private async attempt(entry: CachedEntry, failures: number): Promise<void> {
+    const name = entry.request.credential.name;
+    try {
+      await this.acquirer.refresh(entry);
+      if (failures > 0) {
+        this.logger.log?.(
+          `Token of credential '${name}' refreshed after ${failures} failed attempt(s).`,
+        );
+      }
+    } catch (e) {
+      const error = e as ClientCredentialsError;
+      if (this.closed || error.code === 'shutdown') return;
+      // A backoff that would outlast the token is cut short: one more attempt halfway to the end
+      // beats none (the endpoint may be back). A Retry-After is honoured as said.
+      const left = entry.usableUntil - Date.now();
+      const backoff = backoffDelay(failures, this.options.retry, error.retryAfterMs);
+      const retryAfter = honouredRetryAfter(error.retryAfterMs, this.options.retry);
+      const delay = backoff < left || retryAfter >= left ? backoff : Math.max(left / 2, 0);
+      const until = new Date(entry.usableUntil).toISOString();
+      const current = this.cache.isCurrent(entry);
+      const retry = delay < left && left > 50 && current;
+      const next = retry
+        ? `Next attempt in ${Math.round(delay)} ms.`
+        : current
+          ? 'No time left to retry.'
+          : 'No retry: memory no longer holds that token (replaced or evicted).';
+      const message = `Background refresh of credential '${name}' failed (${error.code}); the cached token stays in use until ${until}. ${next} ${error.message}`;
+      // First failure of a streak as a warning, the rest quietly: an outage must not flood the logs.
+      if (failures === 0 || !retry) this.logger.warn?.(message);
+      else this.logger.debug?.(message);
+      if (!retry) return;
+      this.retrying.set(entry, failures + 1);
+      this.schedule.set(entry, Date.now() + delay);
+    }
+  }
+}

@@ -1,0 +1,247 @@
+import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { errors as undiciErrors } from 'undici';
+import {
+  ENVIRONMENT_PROXY,
+  leaseAgent,
+  type AgentLease,
+  type ProxySetting,
+} from './authority-agents';
+import { AuthorityFailure, AuthorityFailureDetail } from '../errors/authority-failure';
+import { MAX_RESPONSE_BYTES } from '../options/defaults';
+import { requestText, type TextResponse } from './text-request';
+
+/** The longest token lifetime accepted (7 days); Entra's are 60–90 minutes, 24 h at most. */
+const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
+
+/**
+ * msal-node's HTTP layer, on undici: a timeout on every request (msal's own POST has none), a
+ * per-authority CA without `NODE_EXTRA_CA_CERTS`, a bounded body, and every failure of the token
+ * endpoint turned into an {@link AuthorityFailure} with the authority's error details. A 200 answer
+ * is checked before msal sees it: msal would otherwise turn `{}` into a token of `""`.
+ * Connections come from the process-wide pool of the authority's origin ({@link leaseAgent}).
+ */
+export class AuthorityNetworkClient implements INetworkModule {
+  private readonly lease: AgentLease;
+  /**
+   * The last transient failure of each discovery document URL. msal-node swallows any error of its
+   * discovery request and reports a permanent-looking `openid_config_error` instead; the token
+   * client reads the real cause back from here ({@link discoveryFailure}).
+   */
+  private readonly discoveryFailures = new Map<string, AuthorityFailure>();
+
+  constructor(
+    private readonly requestTimeoutMs: number,
+    ca?: readonly string[],
+    proxy: ProxySetting = ENVIRONMENT_PROXY,
+  ) {
+    this.lease = leaseAgent(ca, proxy);
+  }
+
+  /**
+   * Discovery documents (oidc protocol only). A transient failure (5xx, 429, timeout, network) is
+   * remembered for {@link discoveryFailure}; others are left for msal to report.
+   */
+  async sendGetRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+    timeout?: number,
+  ): Promise<NetworkResponse<T>> {
+    try {
+      const { status, headers, text } = await this.send('GET', url, options, timeout);
+      const body = parseJson(text, status, headers);
+      if (status === 429 || status >= 500) {
+        throw failureFromError(status, headers, body, 'the discovery endpoint');
+      }
+      this.discoveryFailures.delete(url);
+      return { status, headers, body: body as T };
+    } catch (e) {
+      if (e instanceof AuthorityFailure && e.kind !== 'rejected' && e.kind !== 'invalid_response') {
+        this.discoveryFailures.delete(url);
+        this.discoveryFailures.set(url, e);
+        // One entry per tenant's document at most: keep the newest few.
+        if (this.discoveryFailures.size > 100) {
+          this.discoveryFailures.delete(this.discoveryFailures.keys().next().value as string);
+        }
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The transient failure behind msal's report that it could not discover the metadata of
+   * `authority` (a URL prefix of the discovery document), if there was one; forgotten once read.
+   */
+  discoveryFailure(authority: string): AuthorityFailure | undefined {
+    for (const [url, failure] of this.discoveryFailures) {
+      if (url.startsWith(`${authority}/`)) {
+        this.discoveryFailures.delete(url);
+        return failure;
+      }
+    }
+    return undefined;
+  }
+
+  /** Token requests. */
+  async sendPostRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+  ): Promise<NetworkResponse<T>> {
+    const { status, headers, text } = await this.send('POST', url, options);
+    const body = parseJson(text, status, headers);
+    if (status === 200) {
+      checkTokenResponse(body, headers);
+      return { status, headers, body: body as T };
+    }
+    throw failureFromError(status, headers, body);
+  }
+
+  /** Gives up this client's share of the connection pool (closed with its last user). */
+  async close(): Promise<void> {
+    await this.lease.release();
+  }
+
+  private async send(
+    method: 'GET' | 'POST',
+    url: string,
+    options: NetworkRequestOptions | undefined,
+    timeout?: number,
+  ): Promise<TextResponse> {
+    const ms = timeout ? Math.min(timeout, this.requestTimeoutMs) : this.requestTimeoutMs;
+    const correlationId = options?.correlationId;
+    try {
+      return await requestText(this.lease.agent, {
+        method,
+        url,
+        headers: options?.headers,
+        body: options?.body,
+        timeoutMs: ms,
+        maxBytes: MAX_RESPONSE_BYTES,
+        tooLarge: (status) =>
+          new AuthorityFailure(
+            'invalid_response',
+            { status, correlationId },
+            `the authority's answer is larger than ${MAX_RESPONSE_BYTES} bytes`,
+          ),
+      });
+    } catch (e) {
+      if (e instanceof AuthorityFailure) throw e;
+      const err = e as { name?: string; code?: string; message?: string };
+      const timedOut =
+        err.name === 'TimeoutError' ||
+        e instanceof undiciErrors.HeadersTimeoutError ||
+        e instanceof undiciErrors.BodyTimeoutError ||
+        e instanceof undiciErrors.ConnectTimeoutError;
+      if (timedOut) {
+        throw new AuthorityFailure(
+          'timeout',
+          { correlationId },
+          `no answer from ${describe(url)} within ${ms} ms`,
+          e,
+        );
+      }
+      throw new AuthorityFailure(
+        'network_error',
+        { correlationId },
+        `could not reach ${describe(url)}: ${err.code ?? err.name ?? 'error'}${err.message ? ` (${err.message})` : ''}`,
+        e,
+      );
+    }
+  }
+}
+
+/** Host and path only: a URL's query may carry a client-request-id but never a secret; keep it short. */
+function describe(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+function parseJson(text: string, status: number, headers: Record<string, string>): unknown {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
+  } catch {
+    // reported below
+  }
+  const kind =
+    status >= 500 ? 'endpoint_unavailable' : status === 429 ? 'throttled' : 'invalid_response';
+  const type = headers['content-type']?.split(';')[0] ?? 'no content type';
+  throw new AuthorityFailure(
+    kind,
+    { status, retryAfterMs: retryAfterMs(headers) },
+    `the authority answered HTTP ${status} with a body that is not a JSON object (${type}, ${text.length} bytes)`,
+  );
+}
+
+function checkTokenResponse(body: unknown, headers: Record<string, string>): void {
+  const b = body as Record<string, unknown>;
+  const problem =
+    typeof b.access_token !== 'string' || b.access_token.length === 0
+      ? 'has no access_token'
+      : !/^[\x21-\x7E]+$/.test(b.access_token)
+        ? 'has an access_token with characters a bearer token cannot have'
+        : typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer'
+          ? `has token_type ${JSON.stringify(String(b.token_type)).slice(0, 40)} instead of Bearer`
+          : !isLifetime(b.expires_in)
+            ? `has an invalid expires_in (${JSON.stringify(b.expires_in ?? null).slice(0, 40)}): expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`
+            : undefined;
+  if (problem) {
+    throw new AuthorityFailure(
+      'invalid_response',
+      { status: 200, correlationId: headers['client-request-id'] },
+      `the token response ${problem}`,
+    );
+  }
+}
+
+function isLifetime(value: unknown): boolean {
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 1 && n <= MAX_EXPIRES_IN_SECONDS;
+}
+
+/** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function retryAfterMs(headers: Record<string, string>): number | undefined {
+  const value = headers['retry-after'];
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+const TRANSIENT_OAUTH_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
+
+/** An error answer of the authority (token endpoint or discovery), classified by its cause. */
+function failureFromError(
+  status: number,
+  headers: Record<string, string>,
+  body: unknown,
+  what = 'the token endpoint',
+): AuthorityFailure {
+  const b = body as Record<string, unknown>;
+  const description = typeof b.error_description === 'string' ? b.error_description : undefined;
+  const codes = Array.isArray(b.error_codes) ? b.error_codes : [];
+  const aadsts =
+    typeof codes[0] === 'number'
+      ? codes[0]
+      : Number(/^AADSTS(\d+)/.exec(description ?? '')?.[1]) || undefined;
+  const detail: AuthorityFailureDetail = {
+    status,
+    retryAfterMs: retryAfterMs(headers),
+    oauthError: typeof b.error === 'string' ? b.error.slice(0, 100) : undefined,
+    description: description?.split(/\r?\n/)[0].trim().slice(0, 400),
+    aadsts,
+    traceId: typeof b.trace_id === 'string' ? b.trace_id.slice(0, 100) : undefined,
+    correlationId:
+      typeof b.correlation_id === 'string'
+        ? b.correlation_id.slice(0, 100)
+        : headers['client-request-id'],
+  };
+  const kind =
+    status === 429 || aadsts === 50196
+      ? 'throttled'
+      : status >= 500 || TRANSIENT_OAUTH_ERRORS.has(detail.oauthError ?? '')
+        ? 'endpoint_unavailable'
+        : 'rejected';
+  const said = detail.description ?? detail.oauthError ?? 'no error description';
+  return new AuthorityFailure(kind, detail, `${what} answered HTTP ${status}: ${said}`);
+}

@@ -1,0 +1,218 @@
+import {
+  AuthError,
+  ConfidentialClientApplication,
+  LogLevel,
+  ProtocolMode,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+} from '@azure/msal-node';
+import type { LoggerService } from '@nestjs/common';
+import { AuthorityFailure } from '../errors/authority-failure';
+import { InvalidRequestError } from '../errors/client-credentials.errors';
+import type { AuthorityNetworkClient } from './msal-network';
+import type { ResolvedCredential } from '../options/resolve-options';
+import type { TokenSource } from './token-source';
+
+/** A token as the authority issued it. */
+export interface IssuedToken {
+  readonly token: string;
+  readonly tokenType: string;
+  readonly expiresOn: number;
+  /** When the authority suggests refreshing (`refresh_in`), if it said. */
+  readonly refreshOn?: number;
+  readonly correlationId?: string;
+}
+
+/** Gets tokens for one credential source. */
+export interface SourceClient {
+  readonly source: TokenSource;
+  /** Error codes, besides the credential ones, after which a chain moves on to its next source. */
+  readonly moveOnAfter?: ReadonlySet<string>;
+  /**
+   * A token from the authority. `claims` (a JSON claims request, e.g. a CAE challenge's) are sent
+   * with the request and the token issued must satisfy them. `refused`: the token an API refused,
+   * which this request replaces — a source whose endpoint caches tokens (a managed identity's)
+   * tells it not to answer with that one; the others ignore it.
+   */
+  acquire(
+    tenantId: string,
+    scopes: readonly string[],
+    correlationId: string,
+    claims?: string,
+    refused?: string,
+  ): Promise<IssuedToken>;
+}
+
+/**
+ * The client capabilities every request declares: `cp1` says this client handles claims
+ * challenges (continuous access evaluation), so resources may send it one instead of a plain 401.
+ */
+export const CLIENT_CAPABILITIES: readonly string[] = ['cp1'];
+
+/** What msal-node throws when it could not read an authority's discovery document. */
+const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
+  'openid_config_error',
+  'endpoints_resolution_error',
+]);
+
+/**
+ * The msal-node application of one credential source: created once, reused for every tenant
+ * and scope. msal is the protocol engine only; the cache is ours, so msal's cache is skipped
+ * on read and emptied after every request (it would otherwise grow per tenant and scope, and
+ * its lookups cost more as it grows).
+ */
+export class TokenClient implements SourceClient {
+  /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
+  readonly #app: ConfidentialClientApplication;
+
+  constructor(
+    private readonly credential: Omit<ResolvedCredential, 'sources'>,
+    readonly source: TokenSource,
+    private readonly network: AuthorityNetworkClient,
+    logger: LoggerService,
+  ) {
+    const host = new URL(credential.authorityHost).host;
+    const networkClient = credential.issuer === undefined ? network : new IssuerNetwork(network);
+    this.#app = new ConfidentialClientApplication({
+      auth: {
+        clientId: credential.clientId,
+        authority: this.authorityFor(credential.tenantId),
+        knownAuthorities: [host],
+        authorityMetadata:
+          credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
+        // msal merges it into the `claims` of every token request (xms_cc), with a call's claims.
+        clientCapabilities: [...CLIENT_CAPABILITIES],
+        ...source.msalCredential(),
+      },
+      system: {
+        networkClient,
+        protocolMode: credential.protocol === 'oidc' ? ProtocolMode.OIDC : ProtocolMode.AAD,
+        loggerOptions: {
+          piiLoggingEnabled: false,
+          // Failures reach the caller as typed errors; msal's own lines are for debugging only.
+          // Its warnings are noise in this flow: every token answer warns that it has no
+          // client_info, which a client-credentials answer never has (a debug line per request).
+          logLevel: LogLevel.Error,
+          loggerCallback: (_level, message) => {
+            logger.debug?.(`msal: ${message}`);
+          },
+        },
+      },
+    });
+  }
+
+  /** Asks the authority for a token; errors come out as thrown by msal or our network client. */
+  async acquire(
+    tenantId: string,
+    scopes: readonly string[],
+    correlationId: string,
+    claims?: string,
+  ): Promise<IssuedToken> {
+    // An issuer has one realm: a token of it must never be cached as another tenant's.
+    if (this.credential.issuer !== undefined && tenantId !== this.credential.tenantId) {
+      throw new InvalidRequestError(
+        'tenant_unsupported',
+        `Credential '${this.credential.name}' names an OIDC issuer: it has tokens of that issuer only, not of tenant '${tenantId}'.`,
+        { credential: this.credential.name, tenantId },
+      );
+    }
+    try {
+      const result = await this.#app.acquireTokenByClientCredential({
+        scopes: [...scopes],
+        authority: this.authorityFor(tenantId),
+        skipCache: true,
+        correlationId,
+        ...(claims === undefined ? {} : { claims }),
+      });
+      if (!result?.accessToken || !result.expiresOn) {
+        throw new AuthorityFailure(
+          'invalid_response',
+          { correlationId },
+          'msal returned no access token',
+        );
+      }
+      return {
+        token: result.accessToken,
+        tokenType: result.tokenType || 'Bearer',
+        expiresOn: result.expiresOn.getTime(),
+        refreshOn: result.refreshOn?.getTime(),
+        correlationId: result.correlationId,
+      };
+    } catch (e) {
+      // msal reports any failed discovery as a configuration error: give back the real,
+      // possibly transient cause (a 503 is retried like one of the token endpoint).
+      if (e instanceof AuthError && DISCOVERY_ERRORS.has(e.errorCode)) {
+        throw this.network.discoveryFailure(this.authorityFor(tenantId)) ?? e;
+      }
+      throw e;
+    } finally {
+      this.#app.clearCache();
+    }
+  }
+
+  private authorityFor(tenantId: string): string {
+    return this.credential.issuer ?? `${this.credential.authorityHost}/${tenantId}`;
+  }
+}
+
+/**
+ * The network client of a credential named by its OIDC issuer. msal sends a client secret in the
+ * body (client_secret_post); an issuer whose discovery document lists `client_secret_basic` but not
+ * `client_secret_post` gets it in the Authorization header instead (RFC 6749 §2.3.1).
+ */
+class IssuerNetwork implements INetworkModule {
+  #basic = false;
+
+  constructor(private readonly network: AuthorityNetworkClient) {}
+
+  async sendGetRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+    timeout?: number,
+  ): Promise<NetworkResponse<T>> {
+    const res = await this.network.sendGetRequestAsync<T>(url, options, timeout);
+    const methods = (res.body as { token_endpoint_auth_methods_supported?: unknown })
+      ?.token_endpoint_auth_methods_supported;
+    if (Array.isArray(methods)) {
+      this.#basic =
+        methods.includes('client_secret_basic') && !methods.includes('client_secret_post');
+    }
+    return res;
+  }
+
+  sendPostRequestAsync<T>(
+    url: string,
+    options?: NetworkRequestOptions,
+  ): Promise<NetworkResponse<T>> {
+    const form = new URLSearchParams(options?.body ?? '');
+    const secret = form.get('client_secret');
+    if (!this.#basic || secret === null) return this.network.sendPostRequestAsync<T>(url, options);
+    const id = form.get('client_id') ?? '';
+    form.delete('client_secret');
+    form.delete('client_id');
+    // RFC 6749 §2.3.1: each part form-encoded before the base64 of `id:secret`.
+    const encode = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
+    const basic = Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64');
+    return this.network.sendPostRequestAsync<T>(url, {
+      ...options,
+      headers: { ...options?.headers, authorization: `Basic ${basic}` },
+      body: form.toString(),
+    });
+  }
+}
+
+/**
+ * Entra ID's metadata, built locally with msal's `{tenant}` placeholder: msal then makes no
+ * discovery request, for any tenant, and a per-call tenant reuses the same application.
+ */
+function entraMetadata(host: string): string {
+  return JSON.stringify({
+    token_endpoint: `${host}/{tenant}/oauth2/v2.0/token`,
+    authorization_endpoint: `${host}/{tenant}/oauth2/v2.0/authorize`,
+    issuer: `${host}/{tenant}/v2.0`,
+    jwks_uri: `${host}/{tenant}/discovery/v2.0/keys`,
+    end_session_endpoint: `${host}/{tenant}/oauth2/v2.0/logout`,
+    response_modes_supported: ['query', 'fragment', 'form_post'],
+  });
+}

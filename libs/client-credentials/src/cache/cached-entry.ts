@@ -1,0 +1,155 @@
+import { AccessToken } from '../access-token';
+import type { Credential } from '../credentials/credential';
+import type { Scheduled } from './refresh-schedule';
+
+/** Which token a caller asks for. */
+export interface TokenRequest {
+  readonly credential: Credential;
+  readonly tenantId: string;
+  readonly scopes: readonly string[];
+  /** The scopes as one string (a claims request's carries its claims id too): the index key. */
+  readonly scopeKey: string;
+  /**
+   * A claims request (a resource's claims challenge): its token is indexed under a key of its
+   * own and never served to a caller that did not ask for these claims.
+   */
+  readonly claims?: string;
+}
+
+/**
+ * The name of a request's token among flights, cool-downs and refused tokens. Built when a token
+ * is fetched, never kept: a cache of 100,000 tokens would otherwise hold as many key strings.
+ */
+export function requestKey(request: TokenRequest): string {
+  return `${request.credential.name}\n${request.tenantId}\n${request.scopeKey}`;
+}
+
+/** A token as written to the cache-manager store: plain JSON, shared by every replica. */
+export interface StoredToken {
+  readonly v: 1;
+  readonly token: string;
+  readonly tokenType: string;
+  /** Epoch milliseconds. */
+  readonly obtainedAt: number;
+  readonly expiresOn: number;
+  readonly refreshOn: number;
+  readonly scopes: readonly string[];
+  readonly tenantId: string;
+  /** Id of the credential source that obtained it (`certificate#0`). */
+  readonly source: string;
+}
+
+/**
+ * A token held in process memory: the index the cache-hit path reads. It never outlives the
+ * token (`usableUntil` is the expiry minus the skew), and is refreshed from `refreshAt` on.
+ *
+ * Lean on purpose, a cache may hold 100,000: the token's strings and times live once, in `hit`;
+ * the stored form is not kept (the store has it); times are numbers, not `Date`s.
+ */
+export class CachedEntry implements Scheduled {
+  /** The answer of a cache hit, built once. */
+  readonly hit: AccessToken;
+  /** Epoch ms until which the token is served. */
+  readonly usableUntil: number;
+  /** When the background refresh should start (never after the token stops being served). */
+  readonly refreshAt: number;
+  /** When the token was obtained, epoch ms: a replacement of a refused token must be newer. */
+  readonly obtainedAt: number;
+  /** The request's tenant, read by the hit path without a step through `request`. */
+  readonly tenantId: string;
+  /**
+   * Distinct scopes of the request: a hit must ask for as many (see `TokenService`). Negative for
+   * a claims request's token, which a plain hit never matches whatever string it looks up with.
+   */
+  readonly scopeCount: number;
+  /**
+   * Counted by every cache hit: a background refresh is only worth it for a token in use, and
+   * eviction keeps entries hit since it last looked (`seenHits`).
+   */
+  hits = 0;
+  /** `hits` when eviction last passed over this entry. */
+  seenHits = 0;
+  /** A background refresh of this entry is running or has given up. */
+  refreshing = false;
+  /** Position in the refresh schedule; -1 when not scheduled. */
+  slot = -1;
+
+  /**
+   * @param refreshDelayMs this process's own delay after the stored refresh point: replicas that
+   * adopted one shared token must not all start refreshing it at the same instant.
+   */
+  constructor(
+    readonly request: TokenRequest,
+    stored: Omit<StoredToken, 'v' | 'source' | 'tenantId'>,
+    skewMs: number,
+    refreshDelayMs = 0,
+  ) {
+    const lifetime = stored.expiresOn - stored.obtainedAt;
+    this.usableUntil = stored.expiresOn - Math.min(skewMs, lifetime / 4);
+    this.refreshAt = Math.min(stored.refreshOn + refreshDelayMs, this.usableUntil);
+    this.obtainedAt = stored.obtainedAt;
+    this.tenantId = request.tenantId;
+    this.scopeCount = request.claims === undefined ? request.scopes.length : -request.scopes.length;
+    this.hit = new AccessToken(
+      stored.token,
+      // One shared string, not one per token read from a store.
+      stored.tokenType === 'Bearer' ? 'Bearer' : stored.tokenType,
+      stored.expiresOn,
+      stored.refreshOn,
+      request.scopes,
+      request.credential.name,
+      'cache',
+    );
+  }
+
+  /** The token itself. */
+  get token(): string {
+    return this.hit.token;
+  }
+
+  /** When the token expires, epoch ms (as the authority said). */
+  get expiresOn(): number {
+    return this.hit.expiresOnTimestamp;
+  }
+
+  /**
+   * An entry of the same token that stops being served now (an API refused it): in memory in
+   * its place, so that the next caller misses.
+   */
+  withdrawn(): CachedEntry {
+    const now = Date.now();
+    const h = this.hit;
+    return new CachedEntry(
+      this.request,
+      {
+        token: h.token,
+        tokenType: h.tokenType,
+        obtainedAt: this.obtainedAt,
+        expiresOn: now,
+        refreshOn: now,
+        scopes: h.scopes,
+      },
+      0,
+    );
+  }
+}
+
+/** Whether a value read from a store is a token this library wrote (anything else is a miss). */
+export function isStoredToken(v: unknown): v is StoredToken {
+  const s = v as StoredToken | undefined;
+  return (
+    typeof s === 'object' &&
+    s !== null &&
+    s.v === 1 &&
+    typeof s.token === 'string' &&
+    s.token.length > 0 &&
+    typeof s.tokenType === 'string' &&
+    Number.isFinite(s.obtainedAt) &&
+    Number.isFinite(s.expiresOn) &&
+    Number.isFinite(s.refreshOn) &&
+    s.expiresOn > s.obtainedAt &&
+    Array.isArray(s.scopes) &&
+    typeof s.tenantId === 'string' &&
+    typeof s.source === 'string'
+  );
+}

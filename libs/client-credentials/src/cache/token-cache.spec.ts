@@ -1,0 +1,88 @@
+import { Logger } from '@nestjs/common';
+import { createCache } from 'cache-manager';
+import type { Credential } from '../credentials/credential';
+import { Keyv } from 'keyv';
+import { StoredToken, TokenCache, TokenRequest } from './token-cache';
+
+// The cache's view of a credential: a name and its store keys.
+const credential = {
+  name: 'api',
+  storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
+} as unknown as Credential;
+
+const request = (tenantId: string): TokenRequest => ({
+  credential,
+  tenantId,
+  scopes: ['api://x/.default'],
+  scopeKey: 'api://x/.default',
+});
+
+function stored(tenantId: string, now = Date.now()): StoredToken {
+  return {
+    v: 1,
+    token: `token-of-${tenantId}`,
+    tokenType: 'Bearer',
+    obtainedAt: now,
+    expiresOn: now + 3_600_000,
+    refreshOn: now + 1_800_000,
+    scopes: ['api://x/.default'],
+    tenantId,
+    source: 'secret#0',
+  };
+}
+
+function cacheOf(maxEntries: number, jitter = 0) {
+  const store = createCache({ stores: [new Keyv()] });
+  return new TokenCache(store, maxEntries, 120_000, jitter, new Logger('test'));
+}
+
+describe('TokenCache', () => {
+  it('keeps a token that is being hit when the memory bound evicts (second chance, not FIFO)', async () => {
+    const cache = cacheOf(3);
+    for (const t of ['hot', 'b', 'c']) {
+      await cache.write(request(t), `k|${t}`, stored(t));
+    }
+    cache.entryOf(request('hot'))!.hits++; // a cache hit, as TokenService counts it
+
+    await cache.write(request('d'), 'k|d', stored('d'));
+    await cache.write(request('e'), 'k|e', stored('e'));
+
+    expect(cache.entryOf(request('hot'))).toBeDefined();
+    expect(cache.size).toBe(3);
+    // The cold ones went, oldest first.
+    expect(cache.entryOf(request('b'))).toBeUndefined();
+    expect(cache.entryOf(request('c'))).toBeUndefined();
+  });
+
+  it('evicts even when every entry is hot: the bound always holds', async () => {
+    const cache = cacheOf(2);
+    for (const t of ['a', 'b', 'c', 'd']) {
+      await cache.write(request(t), `k|${t}`, stored(t));
+      for (const u of ['a', 'b', 'c', 'd']) {
+        const e = cache.entryOf(request(u));
+        if (e) e.hits++;
+      }
+      expect(cache.size).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('spreads the refresh of a token read from the store (another replica’s) over the jitter', async () => {
+    const now = Date.now();
+    const cache = cacheOf(100, 0.05);
+    const entry = stored('shared', now);
+    const seen = new Set<number>();
+    for (let i = 0; i < 20; i++) {
+      const store = createCache({ stores: [new Keyv()] });
+      await store.set('k|shared|api://x/.default', entry, 60_000);
+      const reader = new TokenCache(store, 10, 120_000, 0.05, new Logger('test'));
+      const read = (await reader.read(request('shared')))!;
+      expect(read.refreshAt).toBeGreaterThanOrEqual(entry.refreshOn);
+      expect(read.refreshAt).toBeLessThanOrEqual(entry.refreshOn + 0.05 * 3_600_000);
+      seen.add(read.refreshAt);
+    }
+    expect(seen.size).toBeGreaterThan(1);
+    // A token this process fetched itself keeps the refresh point it computed.
+    const own = await cache.write(request('own'), 'k|own', stored('own', now));
+    expect(own.refreshAt).toBe(now + 1_800_000);
+  });
+});

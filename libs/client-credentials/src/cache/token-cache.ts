@@ -1,0 +1,231 @@
+import type { LoggerService } from '@nestjs/common';
+import type { Cache } from 'cache-manager';
+import { CachedEntry, isStoredToken, type StoredToken, type TokenRequest } from './cached-entry';
+import type { Credential } from '../credentials/credential';
+import { scopeKey } from '../options/request-validation';
+
+export { CachedEntry, type StoredToken, type TokenRequest } from './cached-entry';
+
+/**
+ * The token cache: an optional cache-manager `Cache` (the source of truth shared by replicas
+ * through Redis, or the app's own store) behind a bounded in-process index, so that a cache hit is
+ * two `Map.get`s and a clock check — no await on a store, no lock, no msal, no string built —
+ * whatever the number of entries. Without a store the index is the cache: no second copy of a
+ * token is kept in process memory.
+ */
+export class TokenCache {
+  /**
+   * credential → scope key → the entry, or tenant → entry once a scope has tokens of several
+   * tenants: a lookup with the caller's own strings, and no map per scope for the usual one tenant.
+   */
+  private readonly index = new Map<
+    Credential,
+    Map<string, CachedEntry | Map<string, CachedEntry>>
+  >();
+  /** Every indexed entry, oldest first: the eviction order. */
+  private readonly order = new Set<CachedEntry>();
+  /** Called with every entry that leaves memory (replaced, evicted, cleared). */
+  onForget: (entry: CachedEntry) => void = () => undefined;
+
+  /**
+   * @param jitter fraction of a token's lifetime over which this process spreads its refresh of
+   * a token read from the store (another replica's), after the stored refresh point
+   */
+  constructor(
+    private readonly store: Cache | undefined,
+    private readonly maxEntries: number,
+    private readonly skewMs: number,
+    private readonly jitter: number,
+    private readonly logger: LoggerService,
+  ) {}
+
+  /** The in-memory entry of a token, valid or not. The hot path. */
+  peek(credential: Credential, tenantId: string, scopeKey: string): CachedEntry | undefined {
+    const slot = this.index.get(credential)?.get(scopeKey);
+    if (slot instanceof CachedEntry) return slot.tenantId === tenantId ? slot : undefined;
+    return slot?.get(tenantId);
+  }
+
+  /** The in-memory entry of a request's token, valid or not. */
+  entryOf(request: TokenRequest): CachedEntry | undefined {
+    return this.peek(request.credential, request.tenantId, request.scopeKey);
+  }
+
+  /** Whether `entry` is the one memory serves for its token (not replaced, not evicted). */
+  isCurrent(entry: CachedEntry): boolean {
+    return this.entryOf(entry.request) === entry;
+  }
+
+  /** Number of entries in process memory. */
+  get size(): number {
+    return this.order.size;
+  }
+
+  /**
+   * Reads the first usable token of a request that `accept`s from the store; `adopt` it to serve
+   * it. With several stores they are read in order, and a token found in a later one is copied
+   * into the earlier ones, for no longer than it is usable.
+   */
+  async read(
+    request: TokenRequest,
+    accept: (entry: CachedEntry) => boolean = () => true,
+  ): Promise<CachedEntry | undefined> {
+    if (this.store === undefined) return undefined;
+    const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
+    const stores = this.store.stores;
+    for (let level = 0; level < stores.length; level++) {
+      let values: unknown[];
+      try {
+        values = await stores[level].getMany(keys);
+      } catch (e) {
+        this.logger.warn?.(
+          `Token cache read failed, asking the authority instead: ${(e as Error).message}`,
+        );
+        continue;
+      }
+      const now = Date.now();
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        if (!isStoredToken(value) || !issuedFor(value, request)) continue;
+        const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
+        const entry = new CachedEntry(request, value, this.skewMs, spread);
+        if (now >= entry.usableUntil || !accept(entry)) continue;
+        if (level > 0) await this.fill(stores.slice(0, level), keys[i], value, entry);
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  /** Writes a new token to the store (best effort: a failing store never fails the caller) and indexes it. */
+  async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
+    const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
+    const ttl = entry.usableUntil - Date.now();
+    if (ttl > 0 && this.store !== undefined) {
+      try {
+        await this.store.set(storeKey, stored, ttl);
+      } catch (e) {
+        this.logger.warn?.(
+          `Token cache write failed; the token is kept in memory: ${(e as Error).message}`,
+        );
+      }
+    }
+    return entry;
+  }
+
+  /** Copies a token found in a lower level into the levels above it. */
+  private async fill(
+    levels: Cache['stores'],
+    key: string,
+    stored: StoredToken,
+    entry: CachedEntry,
+  ): Promise<void> {
+    const ttl = entry.usableUntil - Date.now();
+    if (ttl <= 0) return;
+    try {
+      await Promise.all(levels.map((l) => l.set(key, stored, ttl)));
+    } catch {
+      // Only a copy: the entry is served from the level it came from.
+    }
+  }
+
+  /** Makes an entry read from the store the one served from memory. */
+  adopt(entry: CachedEntry): CachedEntry {
+    return this.remember(entry);
+  }
+
+  /** Forgets everything in memory (the store keeps its entries). */
+  clear(): void {
+    for (const entry of this.order) this.onForget(entry);
+    this.order.clear();
+    this.index.clear();
+  }
+
+  private remember(entry: CachedEntry): CachedEntry {
+    const { credential, scopeKey, tenantId } = entry.request;
+    let byScope = this.index.get(credential);
+    if (byScope === undefined) {
+      this.index.set(
+        credential,
+        (byScope = new Map<string, CachedEntry | Map<string, CachedEntry>>()),
+      );
+    }
+    const slot = byScope.get(scopeKey);
+    let previous: CachedEntry | undefined;
+    if (slot === undefined) {
+      byScope.set(scopeKey, entry);
+    } else if (slot instanceof CachedEntry) {
+      if (slot.tenantId === tenantId) {
+        previous = slot;
+        byScope.set(scopeKey, entry);
+      } else {
+        // A second tenant of this scope: from now on a map by tenant.
+        byScope.set(
+          scopeKey,
+          new Map([
+            [slot.tenantId, slot],
+            [tenantId, entry],
+          ]),
+        );
+      }
+    } else {
+      previous = slot.get(tenantId);
+      slot.set(tenantId, entry);
+    }
+    if (previous !== undefined) {
+      this.order.delete(previous);
+      this.onForget(previous);
+    }
+    this.order.add(entry);
+    if (this.order.size > this.maxEntries) this.evictOne(entry);
+    return entry;
+  }
+
+  /**
+   * Second-chance (CLOCK) eviction: from the oldest on, an entry hit since eviction last looked
+   * is moved to the back and spared once; the first one not hit goes. Hot tokens stay, and the hit
+   * path pays nothing beyond the counter it bumps anyway. `keep` (the entry just made current)
+   * never goes. An evicted token is read back from the store when asked for again.
+   */
+  private evictOne(keep: CachedEntry): void {
+    // Each spared entry has its mark cleared: after one pass, the next entry but `keep` goes.
+    for (let looked = 0; ; looked++) {
+      const entry = this.order.values().next().value as CachedEntry;
+      this.order.delete(entry);
+      if (entry === keep || (entry.hits !== entry.seenHits && looked < this.order.size)) {
+        entry.seenHits = entry.hits;
+        this.order.add(entry);
+        continue;
+      }
+      this.forget(entry);
+      return;
+    }
+  }
+
+  private forget(entry: CachedEntry): void {
+    this.onForget(entry);
+    const { credential, scopeKey, tenantId } = entry.request;
+    const byScope = this.index.get(credential);
+    const slot = byScope?.get(scopeKey);
+    if (slot === entry) {
+      byScope!.delete(scopeKey);
+    } else if (slot instanceof Map && slot.get(tenantId) === entry) {
+      slot.delete(tenantId);
+      // Back to the entry alone once one tenant is left; empty maps go too: a sweep over many
+      // scopes or tenants must not leave one behind each.
+      if (slot.size === 1) byScope!.set(scopeKey, slot.values().next().value as CachedEntry);
+    } else {
+      return;
+    }
+    if (byScope!.size === 0) this.index.delete(credential);
+  }
+}
+
+/**
+ * Whether a stored token was issued for `request`'s tenant and scopes. A store the app supplies
+ * (`cache.store`) keeps plain values: one copied or written under another token's key must be a
+ * miss, never another tenant's token. (The shared cache binds each value to its key by encryption.)
+ */
+function issuedFor(value: StoredToken, request: TokenRequest): boolean {
+  return value.tenantId === request.tenantId && scopeKey(value.scopes) === scopeKey(request.scopes);
+}

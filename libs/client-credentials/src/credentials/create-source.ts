@@ -1,0 +1,71 @@
+import type { LoggerService } from '@nestjs/common';
+import type { CredentialSource } from '../client-credentials.options';
+import { ManagedIdentityClient } from '../authority/managed-identity-client';
+import type { AuthorityNetworkClient } from '../authority/msal-network';
+import type { ResolvedCredential } from '../options/resolve-options';
+import { SourceClient, TokenClient } from '../authority/token-client';
+import { AssertionSource } from './sources/assertion.source';
+import { CertificateSource } from './sources/certificate.source';
+import {
+  ManagedIdentityAssertionSource,
+  managedIdentityId,
+  ManagedIdentitySource,
+} from './sources/managed-identity.source';
+import { SecretSource } from './sources/secret.source';
+import { WorkloadIdentitySource } from './sources/workload-identity.source';
+
+/** What a source client is built with. */
+export interface SourceContext {
+  credential: Omit<ResolvedCredential, 'sources'>;
+  /** HTTP to the authority. */
+  network: AuthorityNetworkClient;
+  /** HTTP to the managed identity endpoint (its own, shorter timeout). */
+  identityNetwork: AuthorityNetworkClient;
+  logger: LoggerService;
+}
+
+/**
+ * Builds the run-time client of one entry of `sources`; `index` names it (`certificate#1`).
+ * App sources get an msal ConfidentialClientApplication; a managed identity gets msal's
+ * ManagedIdentityApplication.
+ */
+export function createSourceClient(
+  options: CredentialSource,
+  index: number,
+  ctx: SourceContext,
+): SourceClient {
+  const id = `${options.type}#${index}`;
+  const app = (source: ConstructorParameters<typeof TokenClient>[1]) =>
+    new TokenClient(ctx.credential, source, ctx.network, ctx.logger);
+  switch (options.type) {
+    case 'secret':
+      return app(new SecretSource(options, id));
+    case 'certificate':
+      return app(new CertificateSource(options, id));
+    case 'assertion':
+      return app(new AssertionSource(options, id));
+    case 'workload-identity':
+      return app(new WorkloadIdentitySource(options, id));
+    case 'managed-identity-assertion': {
+      const identity = new ManagedIdentityClient(
+        new ManagedIdentitySource(
+          { type: 'managed-identity', clientId: options.managedIdentityClientId },
+          id,
+        ),
+        managedIdentityId({ clientId: options.managedIdentityClientId }),
+        ctx.identityNetwork,
+        ctx.logger,
+      );
+      return app(new ManagedIdentityAssertionSource(options, id, identity));
+    }
+    case 'managed-identity': {
+      const source = new ManagedIdentitySource(options, id);
+      return new ManagedIdentityClient(
+        source,
+        managedIdentityId(options),
+        ctx.identityNetwork,
+        ctx.logger,
+      );
+    }
+  }
+}

@@ -1,0 +1,230 @@
+import {
+  constants,
+  createHash,
+  createPrivateKey,
+  KeyObject,
+  randomUUID,
+  sign,
+  X509Certificate,
+} from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { CertificateSourceOptions } from '../../client-credentials.options';
+import { ClientCredentialsError } from '../../errors/client-credentials.errors';
+import { SourceUnavailableError } from '../../errors/source-unavailable';
+import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+
+/** Lifetime of the assertions we sign; Entra accepts up to 10 minutes ahead. */
+const ASSERTION_LIFETIME_SECONDS = 600;
+
+interface Material {
+  readonly key: KeyObject;
+  readonly thumbprintSha256: string;
+  /** Base64 DER of the certificate and its chain, for `x5c`. */
+  readonly x5c: readonly string[];
+  readonly notAfter: Date;
+  /** mtime + size + inode of the file it was read from, to notice a replaced file. */
+  readonly version?: string;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
+
+/**
+ * A certificate credential. It signs a new client assertion for every token request (its own
+ * `jti`), instead of msal's one assertion reused for 10 minutes, so authorities with replay
+ * detection accept it and a certificate replaced on disk is used at the next request.
+ */
+export class CertificateSource implements TokenSource {
+  readonly type = 'certificate';
+  readonly #options: CertificateSourceOptions;
+  #material?: Material;
+
+  constructor(
+    options: CertificateSourceOptions,
+    readonly id: string,
+  ) {
+    this.#options = options;
+  }
+
+  /** When the current certificate expires, for health reports. */
+  get notAfter(): Date | undefined {
+    return this.#material?.notAfter;
+  }
+
+  async init(): Promise<string[]> {
+    try {
+      this.#material = await this.load();
+      return [];
+    } catch (e) {
+      return [(e as Error).message];
+    }
+  }
+
+  /** A certificate file that does not exist (yet) makes the source unavailable, not invalid. */
+  async available(): Promise<string | undefined> {
+    const path = this.#options.certificatePath;
+    if (path === undefined) return undefined;
+    try {
+      await stat(path);
+      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      return code === 'ENOENT' ? `certificate file '${path}' does not exist` : undefined;
+    }
+  }
+
+  msalCredential(): MsalClientCredential {
+    return {
+      clientAssertion: ({ clientId, tokenEndpoint }) => this.sign(clientId, tokenEndpoint ?? ''),
+    };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      type: this.type,
+      id: this.id,
+      certificatePath: this.#options.certificatePath,
+      thumbprintSha256: this.#material?.thumbprintSha256,
+      sendX5c: this.#options.sendX5c ?? false,
+    };
+  }
+
+  /**
+   * A PS256 client assertion for one request, signed with node:crypto and the key object loaded
+   * once. Not through jose: jose 6 signs through WebCrypto, converting the KeyObject to a
+   * WebCrypto key on every call — 0.37 ms of CPU per assertion against 0.28 ms here (2,048-bit key,
+   * 500 at once, Node 20), and more under load; a certificate sweep signs one per tenant. The
+   * signature is synchronous: one ~0.3 ms step per request, far under any loop-delay budget.
+   */
+  private async sign(clientId: string, tokenEndpoint: string): Promise<string> {
+    const material = await this.current();
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      const header = {
+        alg: 'PS256',
+        typ: 'JWT',
+        'x5t#S256': material.thumbprintSha256,
+        ...(this.#options.sendX5c ? { x5c: material.x5c } : {}),
+      };
+      const claims = {
+        jti: randomUUID(),
+        iss: clientId,
+        sub: clientId,
+        aud: tokenEndpoint,
+        iat: now,
+        nbf: now,
+        exp: now + ASSERTION_LIFETIME_SECONDS,
+      };
+      const input = `${base64url(header)}.${base64url(claims)}`;
+      // PS256 (RFC 7518 §3.5): RSASSA-PSS, SHA-256, MGF1 with SHA-256, salt as long as the hash.
+      const signature = sign('sha256', Buffer.from(input), {
+        key: material.key,
+        padding: constants.RSA_PKCS1_PSS_PADDING,
+        saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+      });
+      return `${input}.${signature.toString('base64url')}`;
+    } catch (e) {
+      throw new ClientCredentialsError(
+        'assertion_failed',
+        `Certificate source '${this.id}' could not sign a client assertion: ${(e as Error).message}.`,
+      );
+    }
+  }
+
+  /** The material to sign with, re-read when the certificate file was replaced. */
+  private async current(): Promise<Material> {
+    const path = this.#options.certificatePath;
+    if (path === undefined && this.#material) return this.#material;
+    const version = path === undefined ? undefined : await fileVersion(path).catch(() => undefined);
+    if (this.#material && (version === undefined || version === this.#material.version)) {
+      return this.#material;
+    }
+    try {
+      this.#material = await this.load();
+    } catch (e) {
+      // A file being rewritten may be half-written: keep signing with the last good one.
+      if (!this.#material) {
+        const missing = await this.available();
+        if (missing !== undefined) throw new SourceUnavailableError(this.id, missing);
+        throw new ClientCredentialsError('assertion_failed', (e as Error).message);
+      }
+    }
+    return this.#material;
+  }
+
+  private async load(): Promise<Material> {
+    const o = this.#options;
+    let text = '';
+    let version: string | undefined;
+    if (o.certificatePath !== undefined) {
+      try {
+        version = await fileVersion(o.certificatePath);
+        text = await readFile(o.certificatePath, 'utf8');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? 'error';
+        throw new Error(
+          `certificatePath: cannot read '${o.certificatePath}' (${code}) — point it at a readable PEM file holding the certificate and its private key`,
+          { cause: e },
+        );
+      }
+    }
+    const blocks = [
+      ...`${text}\n${o.certificate ?? ''}\n${o.privateKey ?? ''}`.matchAll(PEM_BLOCK),
+    ];
+    const certs = blocks.filter((b) => b[1] === 'CERTIFICATE').map((b) => b[0]);
+    const keyPem = blocks.find((b) => b[1].endsWith('PRIVATE KEY'))?.[0];
+    const where = o.certificatePath === undefined ? 'certificate' : 'certificatePath';
+    if (certs.length === 0) {
+      throw new Error(
+        `${where}: no PEM certificate (-----BEGIN CERTIFICATE-----) found — provide the certificate in PEM form`,
+      );
+    }
+    if (keyPem === undefined) {
+      throw new Error(
+        `${o.privateKey === undefined ? where : 'privateKey'}: no PEM private key found — add the private key (PKCS#8 or PKCS#1) to the file or set privateKey`,
+      );
+    }
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(certs[0]);
+    } catch {
+      throw new Error(
+        `${where}: the certificate is not a valid X.509 certificate — check the PEM content`,
+      );
+    }
+    let key: KeyObject;
+    try {
+      key = createPrivateKey({ key: keyPem, passphrase: o.passphrase });
+    } catch {
+      throw new Error(
+        `${o.privateKey === undefined ? where : 'privateKey'}: the private key cannot be read — check the PEM and, if it is encrypted, the passphrase`,
+      );
+    }
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new Error(
+        `${where}: the key is ${key.asymmetricKeyType ?? 'unknown'}; Entra ID certificate credentials need an RSA key`,
+      );
+    }
+    if (!cert.checkPrivateKey(key)) {
+      throw new Error(
+        `${where}: the private key does not belong to the certificate — pair the certificate with its own key`,
+      );
+    }
+    return {
+      key,
+      thumbprintSha256: createHash('sha256').update(cert.raw).digest('base64url'),
+      x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
+      notAfter: new Date(cert.validTo),
+      version,
+    };
+  }
+}
+
+function base64url(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+async function fileVersion(path: string): Promise<string> {
+  const s = await stat(path);
+  if (!s.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
+  return `${s.mtimeMs}:${s.size}:${s.ino}`;
+}

@@ -1,0 +1,27 @@
+import type { SecretSourceOptions } from '../../client-credentials.options';
+import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+
+/** A client secret. */
+export class SecretSource implements TokenSource {
+  readonly type = 'secret';
+  readonly #secret: string;
+
+  constructor(
+    options: SecretSourceOptions,
+    readonly id: string,
+  ) {
+    this.#secret = options.secret;
+  }
+
+  async init(): Promise<string[]> {
+    return [];
+  }
+
+  msalCredential(): MsalClientCredential {
+    return { clientSecret: this.#secret };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { type: this.type, id: this.id, secret: '[redacted]' };
+  }
+}

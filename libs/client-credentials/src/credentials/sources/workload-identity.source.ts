@@ -1,0 +1,98 @@
+import { readFile, stat } from 'node:fs/promises';
+import { decodeJwt } from 'jose';
+import type { WorkloadIdentitySourceOptions } from '../../client-credentials.options';
+import { ClientCredentialsError } from '../../errors/client-credentials.errors';
+import { SourceUnavailableError } from '../../errors/source-unavailable';
+import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+
+/** Re-read the token file when the token it held has less than this left. */
+const REREAD_BEFORE_EXPIRY_MS = 5 * 60_000;
+
+/**
+ * Workload identity federation: a token from the platform (a Kubernetes projected service
+ * account token, a GitHub OIDC token…) read from a file and sent as the client assertion. The
+ * file is re-read whenever it changes and before the token it held expires — the kubelet rotates
+ * it, and a token read once at start-up fails after an hour with AADSTS700024.
+ */
+export class WorkloadIdentitySource implements TokenSource {
+  readonly type = 'workload-identity';
+  readonly #path: string | undefined;
+  #token?: { value: string; version: string; expiresAt: number };
+
+  constructor(
+    options: WorkloadIdentitySourceOptions,
+    readonly id: string,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.#path = options.tokenFilePath ?? (env.AZURE_FEDERATED_TOKEN_FILE || undefined);
+  }
+
+  async init(): Promise<string[]> {
+    if (this.#path === undefined) {
+      return [
+        'tokenFilePath: not set, and AZURE_FEDERATED_TOKEN_FILE is empty — set the path of the federated token file',
+      ];
+    }
+    return [];
+  }
+
+  /** Whether the token file exists now; a missing file makes the source unavailable, not invalid. */
+  async available(): Promise<string | undefined> {
+    if (this.#path === undefined) return 'no token file configured';
+    try {
+      await stat(this.#path);
+      return undefined;
+    } catch (e) {
+      return `cannot read '${this.#path}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
+  }
+
+  msalCredential(): MsalClientCredential {
+    return { clientAssertion: () => this.read() };
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { type: this.type, id: this.id, tokenFilePath: this.#path };
+  }
+
+  private async read(): Promise<string> {
+    const path = this.#path!;
+    let version: string;
+    try {
+      const s = await stat(path);
+      version = `${s.mtimeMs}:${s.size}:${s.ino}`;
+    } catch (e) {
+      throw new SourceUnavailableError(
+        this.id,
+        `cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+    const cached = this.#token;
+    if (
+      cached &&
+      cached.version === version &&
+      cached.expiresAt - Date.now() > REREAD_BEFORE_EXPIRY_MS
+    ) {
+      return cached.value;
+    }
+    const value = (await readFile(path, 'utf8')).trim();
+    let expiresAt: number;
+    try {
+      const exp = decodeJwt(value).exp;
+      expiresAt = typeof exp === 'number' ? exp * 1000 : Number.POSITIVE_INFINITY;
+    } catch {
+      throw new ClientCredentialsError(
+        'assertion_failed',
+        `The federated token file '${path}' of source '${this.id}' does not hold a JWT.`,
+      );
+    }
+    if (expiresAt <= Date.now()) {
+      throw new ClientCredentialsError(
+        'assertion_failed',
+        `The federated token in '${path}' (source '${this.id}') expired at ${new Date(expiresAt).toISOString()}; the platform should have replaced it.`,
+      );
+    }
+    this.#token = { value, version, expiresAt };
+    return value;
+  }
+}

@@ -1,0 +1,302 @@
+import type { Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
+import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
+
+/** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
+export interface RecordedError {
+  code: string;
+  aadsts?: number;
+  message: string;
+  at: Date;
+}
+
+/** A source passed over, with the reason and until when. */
+export interface RecordedSkip {
+  reason: string;
+  until: Date;
+}
+
+/**
+ * What is known of one tenant other than the credential's own (a customer tenant of a
+ * multi-tenant app): kept apart so that one tenant's refusal never marks the credential as failing.
+ */
+export interface TenantStats {
+  /** When a token of this tenant was last obtained. */
+  lastSuccessAt?: Date;
+  /** When the token of this tenant obtained last expires. */
+  lastTokenExpiresOn?: Date;
+  /** The last failure in this tenant. */
+  lastError?: RecordedError;
+  /** Sources this tenant rejected, passed over for this tenant only, by source id. */
+  skippedSources?: Record<string, RecordedSkip>;
+}
+
+/**
+ * Tenants kept per credential. A multi-tenant app may serve many customers; past this, the tenant
+ * heard of least recently is forgotten (its tokens are not: only these counters).
+ */
+export const MAX_TENANT_STATS = 1000;
+
+/**
+ * Counters of one credential, readable through `TokenService.getStats()`. The fields of the last
+ * success, token and error are of the credential's own (home) tenant; other tenants are in `tenants`.
+ */
+export interface CredentialStats {
+  /** Calls answered from process memory. */
+  cacheHits: number;
+  /** Calls that found no usable token in memory. */
+  cacheMisses: number;
+  /** Misses answered by the cache-manager store (e.g. a token another replica fetched). */
+  storeHits: number;
+  /** Token requests sent to the authority. */
+  tokenRequests: number;
+  /** Background refreshes that succeeded. */
+  refreshes: number;
+  /** Token requests that failed, by error code. */
+  failures: Record<string, number>;
+  /** When a token was last obtained. */
+  lastSuccessAt?: Date;
+  /** When the token obtained last expires. */
+  lastTokenExpiresOn?: Date;
+  /** When the certificate of a certificate source expires (the earliest, if several). */
+  certificateNotAfter?: Date;
+  /**
+   * Sources of the chain being passed over, by source id, with the reason: those unusable for
+   * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
+   */
+  skippedSources?: Record<string, RecordedSkip>;
+  /**
+   * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
+   * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
+   * for credentials without a managed identity source.
+   */
+  managedIdentityHost?: ManagedIdentityHost;
+  /** The last failure in the home tenant, without secrets. */
+  lastError?: RecordedError;
+  /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
+  tenants?: Record<string, TenantStats>;
+}
+
+/** The shared cache's counters exported as `client_credentials.shared_cache.<name>`. */
+const SHARED_CACHE_COUNTERS = [
+  ['reads', 'reads', 'Entries read from Redis and opened'],
+  ['writes', 'writes', 'Entries written to Redis'],
+  ['rejected_entries', 'rejectedEntries', 'Entries that failed to decrypt or authenticate'],
+  ['unknown_key_entries', 'unknownKeyEntries', 'Entries sealed under an unknown key id'],
+  ['errors', 'errors', 'Redis commands that failed, timed out or were skipped'],
+  ['lock_acquired', 'lockAcquired', 'Token fetches done under the cross-process lock'],
+  ['lock_waits', 'lockWaits', "Acquisitions that waited for another replica's token"],
+  ['lock_wait_timeouts', 'lockWaitTimeouts', 'Lock waits that gave up and fetched'],
+] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
+
+/** Instruments that record nothing: the meter of an app without @opentelemetry/api installed. */
+const NOOP_METER = {
+  createCounter: () => ({ add: () => undefined }),
+  createHistogram: () => ({ record: () => undefined }),
+  createObservableCounter: () => ({ addCallback: () => undefined }),
+  createObservableGauge: () => ({ addCallback: () => undefined }),
+} as unknown as Meter;
+
+/**
+ * The library's meter. @opentelemetry/api is an optional peer of the package: an app that does not
+ * install it gets no-op instruments, and the plain counters of `getStats()` still work.
+ */
+function loadMeter(): Meter {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, loaded only if present
+    const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+    return api.metrics.getMeter('nest-client-credentials');
+  } catch {
+    return NOOP_METER;
+  }
+}
+
+/**
+ * OpenTelemetry instruments (no-ops unless the app registers an SDK) and plain counters.
+ * The cache-hit path only bumps a number; an observable counter reports it at collection time.
+ */
+export class TokenMetrics {
+  private readonly meter = loadMeter();
+  private readonly requests: Counter = this.meter.createCounter(
+    'client_credentials.token_requests',
+    {
+      description: 'Token requests sent to the authority, by outcome',
+    },
+  );
+  private readonly duration: Histogram = this.meter.createHistogram(
+    'client_credentials.token_request.duration',
+    {
+      description: 'Duration of token requests to the authority',
+      unit: 'ms',
+    },
+  );
+  private readonly stats = new Map<string, CredentialStats>();
+  /** Per credential, its other tenants' stats, least recently heard of first. */
+  private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
+  private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
+
+  constructor() {
+    const observe =
+      (field: 'cacheHits' | 'cacheMisses' | 'storeHits' | 'refreshes') =>
+      (result: { observe(value: number, attributes: Record<string, string>): void }) => {
+        for (const [credential, s] of this.stats) result.observe(s[field], { credential });
+      };
+    this.meter
+      .createObservableCounter('client_credentials.cache.hits', {
+        description: 'Calls served from memory',
+      })
+      .addCallback(observe('cacheHits'));
+    this.meter
+      .createObservableCounter('client_credentials.cache.misses', {
+        description: 'Calls that missed memory',
+      })
+      .addCallback(observe('cacheMisses'));
+    this.meter
+      .createObservableCounter('client_credentials.cache.store_hits', {
+        description: 'Misses served by the store',
+      })
+      .addCallback(observe('storeHits'));
+    this.meter
+      .createObservableCounter('client_credentials.refreshes', {
+        description: 'Background refreshes done',
+      })
+      .addCallback(observe('refreshes'));
+    // Seconds left, read at collection time: an alert fires on a token or certificate about to
+    // expire without the hit path doing any work.
+    const left = (at: Date | undefined) => Math.round(((at?.getTime() ?? 0) - Date.now()) / 1000);
+    this.meter
+      .createObservableGauge('client_credentials.token.expires_in_seconds', {
+        description: 'Seconds until the token obtained last expires, per credential and tenant',
+        unit: 's',
+      })
+      .addCallback((result) => {
+        for (const [credential, s] of this.stats) {
+          if (s.lastTokenExpiresOn) result.observe(left(s.lastTokenExpiresOn), { credential });
+          for (const [tenant, t] of Object.entries(s.tenants ?? {})) {
+            if (t.lastTokenExpiresOn)
+              result.observe(left(t.lastTokenExpiresOn), { credential, tenant });
+          }
+        }
+      });
+    this.meter
+      .createObservableGauge('client_credentials.certificate.expires_in_seconds', {
+        description: "Seconds until a certificate source's certificate expires (the earliest)",
+        unit: 's',
+      })
+      .addCallback((result) => {
+        for (const [credential, s] of this.stats) {
+          if (s.certificateNotAfter) result.observe(left(s.certificateNotAfter), { credential });
+        }
+      });
+    const shared = (field: keyof Omit<SharedCacheStats, 'connected'>) => (r: ObservableResult) => {
+      for (const read of this.sharedCaches) {
+        const stats = read();
+        if (stats) r.observe(stats[field]);
+      }
+    };
+    for (const [name, field, description] of SHARED_CACHE_COUNTERS) {
+      this.meter
+        .createObservableCounter(`client_credentials.shared_cache.${name}`, { description })
+        .addCallback(shared(field));
+    }
+  }
+
+  /**
+   * Reports the shared (Redis) cache's counters — reads, writes, rejected entries, lock waits —
+   * through the instruments; `read` answers undefined while there is no shared cache.
+   */
+  watchSharedCache(read: () => Readonly<SharedCacheStats> | undefined): void {
+    this.sharedCaches.add(read);
+  }
+
+  /** The live counters of a credential (created on first use). */
+  of(credential: string): CredentialStats {
+    let s = this.stats.get(credential);
+    if (!s) {
+      s = {
+        cacheHits: 0,
+        cacheMisses: 0,
+        storeHits: 0,
+        tokenRequests: 0,
+        refreshes: 0,
+        failures: {},
+        // No prototype: tenant ids come from callers ('__proto__' must stay a plain key).
+        tenants: Object.create(null) as Record<string, TenantStats>,
+      };
+      this.stats.set(credential, s);
+    }
+    return s;
+  }
+
+  /**
+   * Counts one token request of a source; a managed identity's carries the host that answered
+   * (`managed_identity_host`), so dashboards tell IMDS from App Service or Arc.
+   */
+  request(
+    credential: string,
+    source: string,
+    outcome: string,
+    ms: number,
+    host?: ManagedIdentityHost,
+  ): void {
+    this.of(credential).tokenRequests++;
+    const attributes =
+      host === undefined
+        ? { credential, source, outcome }
+        : { credential, source, outcome, managed_identity_host: host };
+    this.requests.add(1, attributes);
+    this.duration.record(ms, attributes);
+  }
+
+  /**
+   * Records a failed token acquisition: counted by code for the credential, and kept as the last
+   * error of `tenant` (another tenant than the home one) or of the credential (home tenant).
+   */
+  failure(
+    credential: string,
+    code: string,
+    aadsts: number | undefined,
+    message: string,
+    tenant?: string,
+  ): void {
+    const s = this.of(credential);
+    s.failures[code] = (s.failures[code] ?? 0) + 1;
+    const error = { code, aadsts, message, at: new Date() };
+    if (tenant === undefined) s.lastError = error;
+    else this.tenant(credential, tenant).lastError = error;
+  }
+
+  /** Records a token obtained (or adopted from the store) for `tenant`, or for the home tenant. */
+  success(credential: string, expiresOn: number, tenant?: string): void {
+    const s: TenantStats =
+      tenant === undefined ? this.of(credential) : this.tenant(credential, tenant);
+    s.lastSuccessAt = new Date();
+    s.lastTokenExpiresOn = new Date(expiresOn);
+  }
+
+  /**
+   * The counters of another tenant of a credential, created on first use. At most
+   * {@link MAX_TENANT_STATS} per credential: the tenant heard of least recently goes first. The
+   * order lives in a Map (O(1) per token obtained, whatever the number of tenants).
+   */
+  tenant(credential: string, tenant: string): TenantStats {
+    const tenants = (this.of(credential).tenants ??= Object.create(null) as Record<
+      string,
+      TenantStats
+    >);
+    let order = this.tenantOrder.get(credential);
+    if (order === undefined) {
+      this.tenantOrder.set(credential, (order = new Map<string, TenantStats>()));
+    }
+    let t = order.get(tenant);
+    if (t === undefined) tenants[tenant] = t = {};
+    order.delete(tenant);
+    order.set(tenant, t);
+    if (order.size > MAX_TENANT_STATS) {
+      const oldest = order.keys().next().value as string;
+      order.delete(oldest);
+      delete tenants[oldest];
+    }
+    return t;
+  }
+}

@@ -1,0 +1,209 @@
+import {
+  clientCredentialsOptionsFromConfig,
+  credentialFromEnvironment,
+} from './options-from-config';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+
+const TENANT = '11111111-2222-3333-4444-555555555555';
+const SECRET = 'Zq8~not-to-be-echoed';
+
+function problemsOf(run: () => unknown): readonly string[] {
+  try {
+    run();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigurationError);
+    expect((e as Error).message).not.toContain(SECRET);
+    return (e as ConfigurationError).problems;
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+describe('credentialFromEnvironment', () => {
+  it('is undefined when no AZURE_* variable is set', () => {
+    expect(credentialFromEnvironment({ PATH: '/bin' })).toBeUndefined();
+  });
+
+  it('builds a secret credential', () => {
+    expect(
+      credentialFromEnvironment({
+        AZURE_TENANT_ID: TENANT,
+        AZURE_CLIENT_ID: 'app',
+        AZURE_CLIENT_SECRET: SECRET,
+      }),
+    ).toEqual({ tenantId: TENANT, clientId: 'app', sources: [{ type: 'secret', secret: SECRET }] });
+  });
+
+  it('chains every source present, in @azure/identity order, with the authority host', () => {
+    expect(
+      credentialFromEnvironment({
+        AZURE_TENANT_ID: TENANT,
+        AZURE_CLIENT_ID: 'app',
+        AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token',
+        AZURE_CLIENT_CERTIFICATE_PATH: '/etc/app/cert.pem',
+        AZURE_CLIENT_CERTIFICATE_PASSWORD: SECRET,
+        AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: 'true',
+        AZURE_CLIENT_SECRET: SECRET,
+        AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.us',
+      }),
+    ).toEqual({
+      tenantId: TENANT,
+      clientId: 'app',
+      authorityHost: 'https://login.microsoftonline.us',
+      sources: [
+        { type: 'secret', secret: SECRET },
+        {
+          type: 'certificate',
+          certificatePath: '/etc/app/cert.pem',
+          passphrase: SECRET,
+          sendX5c: true,
+        },
+        {
+          type: 'workload-identity',
+          tokenFilePath: '/var/run/secrets/azure/tokens/azure-identity-token',
+        },
+      ],
+    });
+  });
+
+  it.each([
+    [
+      { AZURE_CLIENT_SECRET: SECRET },
+      [
+        'AZURE_TENANT_ID: is required — set the directory (tenant) ID',
+        'AZURE_CLIENT_ID: is required — set the application (client) ID',
+      ],
+    ],
+    [
+      { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: 'app' },
+      [
+        'AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one, or unset the other AZURE_* variables',
+      ],
+    ],
+    [
+      {
+        AZURE_TENANT_ID: TENANT,
+        AZURE_CLIENT_ID: 'app',
+        AZURE_CLIENT_CERTIFICATE_PATH: '/c.pem',
+        AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: 'maybe',
+      },
+      ['AZURE_CLIENT_SEND_CERTIFICATE_CHAIN: must be true or false'],
+    ],
+    [
+      {
+        AZURE_TENANT_ID: TENANT,
+        AZURE_CLIENT_ID: 'app',
+        AZURE_CLIENT_SECRET: SECRET,
+        AZURE_CLIENT_CERTIFICATE_PASSWORD: SECRET,
+      },
+      [
+        'AZURE_CLIENT_CERTIFICATE_PATH: is required when AZURE_CLIENT_CERTIFICATE_PASSWORD or AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is set',
+      ],
+    ],
+  ])('rejects %j naming the variable', (env, expected) => {
+    expect(problemsOf(() => credentialFromEnvironment(env))).toEqual(expected);
+  });
+});
+
+describe('clientCredentialsOptionsFromConfig', () => {
+  const document = {
+    credentials: {
+      graph: {
+        tenantId: TENANT,
+        clientId: 'graph-app',
+        sources: [
+          { type: 'workload-identity', tokenFilePath: '/var/run/token' },
+          { type: 'certificate', certificatePath: '/etc/app/cert.pem', sendX5c: true },
+        ],
+      },
+      storage: { sources: [{ type: 'managed-identity', clientId: 'mi-client' }] },
+    },
+    defaultCredential: 'graph',
+    refresh: { refreshAt: 0.6 },
+  };
+
+  it('takes several named credentials with ordered sources from a document', () => {
+    expect(clientCredentialsOptionsFromConfig(document, {})).toEqual(document);
+  });
+
+  it('adds the environment credential as `default` unless the document names one', () => {
+    const options = clientCredentialsOptionsFromConfig(document, {
+      AZURE_TENANT_ID: TENANT,
+      AZURE_CLIENT_ID: 'env-app',
+      AZURE_CLIENT_SECRET: SECRET,
+    });
+    expect(Object.keys(options.credentials)).toEqual(['graph', 'storage', 'default']);
+    expect(options.credentials.default.clientId).toBe('env-app');
+    const named = clientCredentialsOptionsFromConfig(
+      { credentials: { default: document.credentials.graph } },
+      { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: 'env-app', AZURE_CLIENT_SECRET: SECRET },
+    );
+    expect(named.credentials.default.clientId).toBe('graph-app');
+  });
+
+  it('reports problems of the environment and of the document together', () => {
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          { credentials: { mail: { tenantId: TENANT, clientId: 'app', sources: [] } } },
+          { AZURE_CLIENT_SECRET: SECRET },
+        ),
+      ),
+    ).toEqual([
+      'AZURE_TENANT_ID: is required — set the directory (tenant) ID',
+      'AZURE_CLIENT_ID: is required — set the application (client) ID',
+      "credentials.mail.sources: must list at least one source, e.g. [{ type: 'secret', secret: '…' }]",
+    ]);
+  });
+
+  it.each([
+    [
+      {},
+      [
+        'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document',
+      ],
+    ],
+    [
+      'not an object',
+      ['the configuration document must be an object, e.g. { credentials: { … } }'],
+    ],
+    [
+      {
+        credentials: {
+          graph: {
+            tenantId: TENANT,
+            clientId: 'app',
+            sources: [
+              { type: 'secret', secret: SECRET },
+              { type: 'workload-identity', tokenFilePath: '' },
+              { type: 'vault' },
+            ],
+          },
+          mail: {
+            tenantId: TENANT,
+            sources: [
+              { type: 'managed-identity', clientId: 'a', objectId: 'b' },
+              { type: 'secret', secret: SECRET },
+            ],
+          },
+        },
+        timeouts: { requestMs: '10s' },
+      },
+      [
+        'credentials.graph.sources[1].tokenFilePath: must not be empty — set a value or leave the field out',
+        "credentials.graph.sources[2].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
+        'credentials.mail.sources[0]: names a user-assigned identity by one of `clientId`, `resourceId` or `objectId`, not several',
+        "credentials.mail.sources: mixes 'managed-identity' (the managed identity's own tokens) with app credentials: its tokens would be of two different identities under one name — give the managed identity a credential of its own, or use 'managed-identity-assertion' to sign in as the app",
+        'credentials.mail.clientId: is required — set the application (client) ID',
+        'timeouts.requestMs: must be a number',
+      ],
+    ],
+    [
+      {
+        credentials: { mail: { tenantId: TENANT, sources: [{ type: 'secret', secret: SECRET }] } },
+      },
+      ['credentials.mail.clientId: is required — set the application (client) ID'],
+    ],
+  ])('rejects document %j naming each path', (doc, expected) => {
+    expect(problemsOf(() => clientCredentialsOptionsFromConfig(doc, {}))).toEqual(expected);
+  });
+});

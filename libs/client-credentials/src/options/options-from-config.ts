@@ -1,0 +1,183 @@
+import type {
+  ClientCredentialsModuleOptions,
+  CredentialOptions,
+  CredentialSource,
+} from '../client-credentials.options';
+import { resolveDownstreamApis } from '../downstream-api/downstream-api.options';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+import { formatPath, resolveOptions } from './resolve-options';
+
+/** The environment variables read, as @azure/identity's EnvironmentCredential names them. */
+export const ENVIRONMENT_VARIABLES = [
+  'AZURE_TENANT_ID',
+  'AZURE_CLIENT_ID',
+  'AZURE_CLIENT_SECRET',
+  'AZURE_CLIENT_CERTIFICATE_PATH',
+  'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+  'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN',
+  'AZURE_FEDERATED_TOKEN_FILE',
+  'AZURE_AUTHORITY_HOST',
+] as const;
+
+/** Name of the credential built from the environment. */
+export const ENVIRONMENT_CREDENTIAL = 'default';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function flag(env: Env, name: string, problems: string[]): boolean | undefined {
+  const value = env[name]?.trim().toLowerCase();
+  if (value === undefined || value === '') return undefined;
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no'].includes(value)) return false;
+  problems.push(`${name}: must be true or false`);
+  return undefined;
+}
+
+/**
+ * The credential the `AZURE_*` environment variables describe, or undefined when none is set.
+ * Sources follow @azure/identity's order: client secret, then certificate, then the federated
+ * token file (workload identity) — each present variable adds one, so a chain falls back in order.
+ * @throws ConfigurationError naming each variable that is wrong (never its value)
+ */
+export function credentialFromEnvironment(env: Env = process.env): CredentialOptions | undefined {
+  const get = (name: string) => (env[name]?.trim() ? env[name].trim() : undefined);
+  if (!ENVIRONMENT_VARIABLES.some((n) => get(n) !== undefined)) return undefined;
+  const problems: string[] = [];
+  const sources: CredentialSource[] = [];
+  const secret = get('AZURE_CLIENT_SECRET');
+  if (secret !== undefined) sources.push({ type: 'secret', secret });
+  const certificatePath = get('AZURE_CLIENT_CERTIFICATE_PATH');
+  const sendX5c = flag(env, 'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN', problems);
+  const passphrase = get('AZURE_CLIENT_CERTIFICATE_PASSWORD');
+  if (certificatePath !== undefined) {
+    sources.push({
+      type: 'certificate',
+      certificatePath,
+      ...(passphrase === undefined ? {} : { passphrase }),
+      ...(sendX5c === undefined ? {} : { sendX5c }),
+    });
+  } else if (passphrase !== undefined || sendX5c !== undefined) {
+    problems.push(
+      'AZURE_CLIENT_CERTIFICATE_PATH: is required when AZURE_CLIENT_CERTIFICATE_PASSWORD or AZURE_CLIENT_SEND_CERTIFICATE_CHAIN is set',
+    );
+  }
+  const tokenFilePath = get('AZURE_FEDERATED_TOKEN_FILE');
+  if (tokenFilePath !== undefined) sources.push({ type: 'workload-identity', tokenFilePath });
+  for (const name of ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID'] as const) {
+    if (get(name) === undefined)
+      problems.push(
+        `${name}: is required — set the ${name === 'AZURE_TENANT_ID' ? 'directory (tenant)' : 'application (client)'} ID`,
+      );
+  }
+  if (sources.length === 0) {
+    problems.push(
+      'AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one, or unset the other AZURE_* variables',
+    );
+  }
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  const authorityHost = get('AZURE_AUTHORITY_HOST');
+  return {
+    tenantId: get('AZURE_TENANT_ID'),
+    clientId: get('AZURE_CLIENT_ID'),
+    ...(authorityHost === undefined ? {} : { authorityHost }),
+    sources,
+  };
+}
+
+/**
+ * Module options from configuration instead of code: a plain document (as loaded from JSON or
+ * YAML, e.g. by @nestjs/config) with any number of named credentials and their ordered sources,
+ * plus a `default` credential from the `AZURE_*` environment variables when the document does not
+ * name one. Validated at once: every problem names its path (`credentials.graph.sources[1].tokenFilePath`)
+ * or variable and says how to fix it, never echoing a value.
+ *
+ * The same document may hold the named downstream APIs (`downstreamApis`, read by
+ * `downstreamApisFromConfig` for `DownstreamApiModule`): they are validated here too, with the
+ * credentials (problems reported together; an API's `credential` must name a configured one), and
+ * left out of the returned module options.
+ *
+ * @example
+ * ClientCredentialsModule.forRootAsync({
+ *   imports: [ConfigModule],
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => clientCredentialsOptionsFromConfig(config.get('clientCredentials')),
+ * })
+ * @throws ConfigurationError
+ * @publicApi
+ */
+export function clientCredentialsOptionsFromConfig(
+  document: unknown = {},
+  env: Env = process.env,
+): ClientCredentialsModuleOptions {
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+    throw new ConfigurationError([
+      'the configuration document must be an object, e.g. { credentials: { … } }',
+    ]);
+  }
+  // `downstreamApis` is the downstream API module's section: checked below, never module options.
+  const { downstreamApis, ...doc } = document as Partial<ClientCredentialsModuleOptions> & {
+    downstreamApis?: unknown;
+  };
+  const credentials: Record<string, CredentialOptions> = {
+    ...doc.credentials,
+  };
+  // Problems of the environment and of the document are reported together.
+  const problems: string[] = [];
+  if (credentials[ENVIRONMENT_CREDENTIAL] === undefined) {
+    try {
+      const fromEnv = credentialFromEnvironment(env);
+      if (fromEnv !== undefined) credentials[ENVIRONMENT_CREDENTIAL] = fromEnv;
+    } catch (e) {
+      if (!(e instanceof ConfigurationError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
+  if (Object.keys(credentials).length === 0 && problems.length === 0) {
+    throw new ConfigurationError([
+      'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document',
+    ]);
+  }
+  const options = { ...doc, credentials };
+  if (Object.keys(credentials).length > 0) {
+    try {
+      resolveOptions(options);
+    } catch (e) {
+      if (!(e instanceof ConfigurationError)) throw e;
+      problems.push(...e.problems);
+    }
+  }
+  if (downstreamApis !== undefined)
+    problems.push(...downstreamApiProblems(downstreamApis, credentials));
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  return options;
+}
+
+/** What is wrong with the document's `downstreamApis`, given the credentials it names. */
+function downstreamApiProblems(
+  section: unknown,
+  credentials: Record<string, CredentialOptions>,
+): string[] {
+  const problems: string[] = [];
+  try {
+    resolveDownstreamApis(section);
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    problems.push(...e.problems);
+  }
+  // Checked on every entry, even one with other problems: each mistake is reported in one run.
+  const names = Object.keys(credentials);
+  // No credential at all is reported already, as such.
+  const entries =
+    names.length > 0 && section !== null && typeof section === 'object' && !Array.isArray(section)
+      ? Object.entries(section as Record<string, { credential?: unknown }>)
+      : [];
+  for (const [name, api] of entries) {
+    const credential = api?.credential;
+    if (typeof credential !== 'string' || credential.trim() === '') continue;
+    if (names.includes(credential.trim())) continue;
+    problems.push(
+      `${formatPath(['downstreamApis', name, 'credential'])}: names no configured credential — use one of ${names.map((n) => `'${n}'`).join(', ')}, or leave it out for the default`,
+    );
+  }
+  return problems;
+}

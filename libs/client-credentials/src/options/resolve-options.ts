@@ -1,0 +1,147 @@
+import { ENVIRONMENT_PROXY, NO_PROXY, type ProxySetting } from '../authority/authority-agents';
+import { DEFAULTS } from './defaults';
+import type {
+  ClientCredentialsModuleOptions,
+  CredentialSource,
+  ProxyOptions,
+  RefreshOptions,
+  RetryOptions,
+  TimeoutOptions,
+} from '../client-credentials.options';
+import type { SharedCacheOptions } from '../shared-cache.options';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+import { moduleOptionsSchema } from './options.schema';
+import type { ResolvedSharedCacheOptions } from '../shared-cache.options';
+import { resolveSharedCache } from './shared-cache.schema';
+
+/** A credential after validation, with defaults applied. */
+export interface ResolvedCredential {
+  readonly name: string;
+  readonly tenantId: string;
+  readonly clientId: string;
+  /** Origin and path of the authority host, without a trailing slash (the issuer, if one is set). */
+  readonly authorityHost: string;
+  readonly protocol: 'entra' | 'oidc';
+  /** The OIDC issuer URL, without a trailing slash: the authority itself, whatever the tenant. */
+  readonly issuer?: string;
+  readonly sources: readonly CredentialSource[];
+  readonly ca?: readonly string[];
+  /** How the authority is reached: the environment's proxy unless the credential names one. */
+  readonly proxy: ProxySetting;
+}
+
+/** The module options after validation, with defaults applied. */
+export interface ResolvedOptions {
+  readonly credentials: ReadonlyMap<string, ResolvedCredential>;
+  readonly defaultCredential?: string;
+  readonly cache: Required<
+    Omit<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store' | 'shared'>
+  > &
+    Pick<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'> & {
+      readonly shared?: ResolvedSharedCacheOptions;
+    };
+  readonly refresh: Required<NonNullable<ClientCredentialsModuleOptions['refresh']>>;
+  readonly retry: Required<NonNullable<ClientCredentialsModuleOptions['retry']>>;
+  readonly timeouts: Required<NonNullable<ClientCredentialsModuleOptions['timeouts']>>;
+}
+
+/** What the token path needs of the options: timings and bounds, never a credential's secrets. */
+export interface TokenPolicy {
+  readonly maxEntries: number;
+  readonly refresh: ResolvedOptions['refresh'];
+  readonly retry: ResolvedOptions['retry'];
+  readonly timeouts: ResolvedOptions['timeouts'];
+}
+
+function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
+  if (proxy === undefined) return ENVIRONMENT_PROXY;
+  if (proxy === false) return NO_PROXY;
+  return typeof proxy === 'string'
+    ? { kind: 'explicit', url: proxy, noProxy: [] }
+    : { kind: 'explicit', url: proxy.url, noProxy: proxy.noProxy ?? [] };
+}
+
+function managedIdentityName(sources: readonly { type: string }[]): string {
+  const s = sources[0] as { clientId?: string; resourceId?: string; objectId?: string };
+  return `managed-identity:${s.clientId ?? s.resourceId ?? s.objectId ?? 'system'}`;
+}
+
+/** `credentials.graph.sources[1].certificatePath` from zod's path array. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+/**
+ * Validates the module options and applies the defaults. Every problem is reported at once,
+ * each naming its field and how to fix it; no value is echoed, so no secret can leak.
+ * @throws ConfigurationError
+ */
+export function resolveOptions(options: ClientCredentialsModuleOptions): ResolvedOptions {
+  const parsed = moduleOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const path = formatPath(i.path);
+      const message =
+        i.code === 'unrecognized_keys'
+          ? `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} — check the spelling`
+          : i.message;
+      return path ? `${path}: ${message}` : message;
+    });
+    throw new ConfigurationError(problems);
+  }
+  const o = parsed.data;
+  const credentials = new Map<string, ResolvedCredential>();
+  for (const [name, c] of Object.entries(o.credentials)) {
+    const issuer = c.issuer?.replace(/\/+$/, '');
+    credentials.set(name, {
+      name,
+      // A managed identity has no tenant or app of its own to name: these keep its cache keys apart.
+      // An issuer's realm is the issuer itself; `tenantId`, if given, only labels its tokens.
+      tenantId: c.tenantId ?? (issuer === undefined ? 'managed-identity' : 'issuer'),
+      clientId: c.clientId ?? managedIdentityName(c.sources),
+      authorityHost: issuer ?? (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
+      protocol: c.protocol ?? DEFAULTS.protocol,
+      issuer,
+      // The validated sources: what is sent is what was checked (a secret without the newline a
+      // file left behind). Functions such as getAssertion are kept as the caller's own.
+      sources: c.sources as CredentialSource[],
+      ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
+      proxy: proxySetting(c.proxy),
+    });
+  }
+  const names = [...credentials.keys()];
+  const cache = withDefaults<{ maxEntries?: number; keyPrefix?: string }>(DEFAULTS.cache, o.cache);
+  const timeouts = withDefaults<TimeoutOptions>(DEFAULTS.timeouts, o.timeouts);
+  return {
+    credentials,
+    defaultCredential: o.defaultCredential ?? (names.length === 1 ? names[0] : undefined),
+    cache: {
+      ...cache,
+      store: o.cache?.store as ResolvedOptions['cache']['store'],
+      shared:
+        o.cache?.shared === undefined
+          ? undefined
+          : resolveSharedCache(o.cache.shared as SharedCacheOptions, timeouts),
+    },
+    refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
+    retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
+    timeouts,
+  };
+}
+
+/**
+ * `defaults` overlaid with the given values that are set: an option given as `undefined` (what a
+ * config service answers for an unset key) means its default, never "none".
+ */
+export function withDefaults<T extends object>(
+  defaults: Required<T>,
+  given: T | undefined,
+): Required<T> {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(given ?? {})) {
+    if (v !== undefined && k in defaults) out[k] = v;
+  }
+  return out as Required<T>;
+}
