@@ -1,6 +1,11 @@
 import { backoffDelay, honouredRetryAfter, type BackoffPolicy } from '../timing/backoff';
-import { MAX_COOL_DOWN_MS } from '../options/defaults';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
+
+/**
+ * The longest a failed acquisition makes later callers of the same token fail fast (unless the
+ * authority's Retry-After asks for longer): one request per token every few seconds is no storm.
+ */
+export const MAX_COOL_DOWN_MS = 5_000;
 
 interface CoolDown {
   readonly until: number;

@@ -4,7 +4,7 @@ import { backoffDelay, sleep } from '../timing/backoff';
 import { MIN_REFRESH_FRACTION } from '../options/defaults';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError } from '../errors/client-credentials.errors';
-import type { TokenPolicy } from '../options/resolve-options';
+import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';

@@ -2,7 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import { CONNECTIONS_PER_ORIGIN } from '../authority/authority-agents';
 import { backoffDelay, honouredRetryAfter } from '../timing/backoff';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
-import type { TokenPolicy } from '../options/resolve-options';
+import type { TokenPolicy } from '../options/resolved-options';
 import type { TokenAcquirer } from './token-acquirer';
 import { RefreshSchedule } from '../cache/refresh-schedule';
 import type { CachedEntry, TokenCache } from '../cache/token-cache';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent, Dispatcher, EnvHttpProxyAgent } from 'undici';
+import { ENVIRONMENT_PROXY, type ProxySetting } from '../options/resolved-options';
 
 /**
  * Connections kept per authority origin. A burst of token requests (a refresh storm, a tenant
@@ -14,23 +15,6 @@ export const CONNECTIONS_PER_ORIGIN = 16;
  * (`timeouts.requestMs`); this only bounds a connect that outlives it.
  */
 const CONNECT_TIMEOUT_MS = 30_000;
-
-/**
- * How requests reach an authority:
- * - `environment`: the proxy of `HTTPS_PROXY` / `HTTP_PROXY`, except `NO_PROXY` hosts and loopback
- *   (a machine-wide proxy is for the outside world, never for a local authority or sidecar);
- * - `direct`: never through a proxy (managed identity endpoints: IMDS refuses proxied requests);
- * - a proxy of the credential's own (`proxy` option), for every host but its `noProxy` ones.
- */
-export type ProxySetting =
-  | { readonly kind: 'environment' }
-  | { readonly kind: 'direct' }
-  | { readonly kind: 'explicit'; readonly url: string; readonly noProxy: readonly string[] };
-
-/** The proxy of the process environment. */
-export const ENVIRONMENT_PROXY: ProxySetting = { kind: 'environment' };
-/** No proxy. */
-export const NO_PROXY: ProxySetting = { kind: 'direct' };
 
 /** A lease on a shared agent; `release` closes the agent when its last user is gone. */
 export interface AgentLease {

@@ -1,14 +1,12 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { errors as undiciErrors } from 'undici';
-import {
-  ENVIRONMENT_PROXY,
-  leaseAgent,
-  type AgentLease,
-  type ProxySetting,
-} from './authority-agents';
+import { ENVIRONMENT_PROXY, type ProxySetting } from '../options/resolved-options';
+import { leaseAgent, type AgentLease } from './authority-agents';
 import { AuthorityFailure, AuthorityFailureDetail } from '../errors/authority-failure';
-import { MAX_RESPONSE_BYTES } from '../options/defaults';
 import { requestText, type TextResponse } from './text-request';
+
+/** The largest token response accepted from an authority (a real one is a few KiB). */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /** The longest token lifetime accepted (7 days); Entra's are 60–90 minutes, 24 h at most. */
 const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;

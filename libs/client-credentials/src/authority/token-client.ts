@@ -11,7 +11,7 @@ import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { AuthorityNetworkClient } from './msal-network';
-import type { ResolvedCredential } from '../options/resolve-options';
+import type { ResolvedCredential } from '../options/resolved-options';
 import type { TokenSource } from './token-source';
 
 /** A token as the authority issued it. */

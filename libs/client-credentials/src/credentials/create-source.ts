@@ -2,13 +2,13 @@ import type { LoggerService } from '@nestjs/common';
 import type { CredentialSource } from '../client-credentials.options';
 import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
-import type { ResolvedCredential } from '../options/resolve-options';
+import { managedIdentityId } from '../options/managed-identity-name';
+import type { ResolvedCredential } from '../options/resolved-options';
 import { SourceClient, TokenClient } from '../authority/token-client';
 import { AssertionSource } from './sources/assertion.source';
 import { CertificateSource } from './sources/certificate.source';
 import {
   ManagedIdentityAssertionSource,
-  managedIdentityId,
   ManagedIdentitySource,
 } from './sources/managed-identity.source';
 import { SecretSource } from './sources/secret.source';

@@ -1,5 +1,8 @@
 import type { LoggerService } from '@nestjs/common';
 
+/** Logger context of the library. */
+export const LOG_CONTEXT = 'ClientCredentials';
+
 type LogMethod = (message: unknown, ...rest: unknown[]) => void;
 const LEVELS = ['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] as const;
 

@@ -19,18 +19,3 @@ export const DEFAULTS = {
  * authority's tiny `refresh_in` or a refresh setting near 0 must not make every hit a request.
  */
 export const MIN_REFRESH_FRACTION = 0.1;
-
-/** Tenants that name no directory: client credentials need a real one. */
-export const META_TENANTS: ReadonlySet<string> = new Set(['common', 'organizations', 'consumers']);
-
-/** The largest token response accepted from an authority (a real one is a few KiB). */
-export const MAX_RESPONSE_BYTES = 1024 * 1024;
-
-/**
- * The longest a failed acquisition makes later callers of the same token fail fast (unless the
- * authority's Retry-After asks for longer): one request per token every few seconds is no storm.
- */
-export const MAX_COOL_DOWN_MS = 5_000;
-
-/** Logger context of the library. */
-export const LOG_CONTEXT = 'ClientCredentials';

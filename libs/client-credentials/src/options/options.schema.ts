@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DEFAULTS, MIN_REFRESH_FRACTION } from './defaults';
 import { tenantProblem } from './request-validation';
 import { sharedCacheSchema } from './shared-cache.schema';
-import { managedIdentityId } from '../credentials/sources/managed-identity.source';
+import { managedIdentityId } from './managed-identity-name';
 
 const nonEmpty = (what: string, fix: string) =>
   z

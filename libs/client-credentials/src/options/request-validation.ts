@@ -1,5 +1,7 @@
-import { META_TENANTS } from './defaults';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
+
+/** Tenants that name no directory: client credentials need a real one. */
+export const META_TENANTS: ReadonlySet<string> = new Set(['common', 'organizations', 'consumers']);
 
 /**
  * The cache key part of a scope request: the scope itself for the common single-scope call,

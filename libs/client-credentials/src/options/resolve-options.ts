@@ -1,4 +1,11 @@
-import { ENVIRONMENT_PROXY, NO_PROXY, type ProxySetting } from '../authority/authority-agents';
+import { managedIdentityName } from './managed-identity-name';
+import {
+  ENVIRONMENT_PROXY,
+  NO_PROXY,
+  type ProxySetting,
+  type ResolvedCredential,
+  type ResolvedOptions,
+} from './resolved-options';
 import { DEFAULTS } from './defaults';
 import type {
   ClientCredentialsModuleOptions,
@@ -11,47 +18,7 @@ import type {
 import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
-import type { ResolvedSharedCacheOptions } from '../shared-cache.options';
 import { resolveSharedCache } from './shared-cache.schema';
-
-/** A credential after validation, with defaults applied. */
-export interface ResolvedCredential {
-  readonly name: string;
-  readonly tenantId: string;
-  readonly clientId: string;
-  /** Origin and path of the authority host, without a trailing slash (the issuer, if one is set). */
-  readonly authorityHost: string;
-  readonly protocol: 'entra' | 'oidc';
-  /** The OIDC issuer URL, without a trailing slash: the authority itself, whatever the tenant. */
-  readonly issuer?: string;
-  readonly sources: readonly CredentialSource[];
-  readonly ca?: readonly string[];
-  /** How the authority is reached: the environment's proxy unless the credential names one. */
-  readonly proxy: ProxySetting;
-}
-
-/** The module options after validation, with defaults applied. */
-export interface ResolvedOptions {
-  readonly credentials: ReadonlyMap<string, ResolvedCredential>;
-  readonly defaultCredential?: string;
-  readonly cache: Required<
-    Omit<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store' | 'shared'>
-  > &
-    Pick<NonNullable<ClientCredentialsModuleOptions['cache']>, 'store'> & {
-      readonly shared?: ResolvedSharedCacheOptions;
-    };
-  readonly refresh: Required<NonNullable<ClientCredentialsModuleOptions['refresh']>>;
-  readonly retry: Required<NonNullable<ClientCredentialsModuleOptions['retry']>>;
-  readonly timeouts: Required<NonNullable<ClientCredentialsModuleOptions['timeouts']>>;
-}
-
-/** What the token path needs of the options: timings and bounds, never a credential's secrets. */
-export interface TokenPolicy {
-  readonly maxEntries: number;
-  readonly refresh: ResolvedOptions['refresh'];
-  readonly retry: ResolvedOptions['retry'];
-  readonly timeouts: ResolvedOptions['timeouts'];
-}
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
   if (proxy === undefined) return ENVIRONMENT_PROXY;
@@ -59,11 +26,6 @@ function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySe
   return typeof proxy === 'string'
     ? { kind: 'explicit', url: proxy, noProxy: [] }
     : { kind: 'explicit', url: proxy.url, noProxy: proxy.noProxy ?? [] };
-}
-
-function managedIdentityName(sources: readonly { type: string }[]): string {
-  const s = sources[0] as { clientId?: string; resourceId?: string; objectId?: string };
-  return `managed-identity:${s.clientId ?? s.resourceId ?? s.objectId ?? 'system'}`;
 }
 
 /** `credentials.graph.sources[1].certificatePath` from zod's path array. */

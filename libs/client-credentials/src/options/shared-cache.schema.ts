@@ -1,12 +1,13 @@
 import { z } from 'zod';
-import { decodeKey, KEY_ID_PATTERN } from '../shared-cache/token-cipher';
+import type { SharedCacheOptions } from '../shared-cache.options';
 import { DEFAULTS } from './defaults';
 import {
-  ResolvedSharedCacheOptions,
+  decodeKey,
+  KEY_ID_PATTERN,
   SHARED_CACHE_DEFAULTS,
-  SharedCacheOptions,
   SharedCacheSecrets,
-} from '../shared-cache.options';
+  type ResolvedSharedCacheOptions,
+} from './resolved-shared-cache';
 
 const ms = (min: number, max: number) =>
   z

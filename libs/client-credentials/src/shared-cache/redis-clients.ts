@@ -8,7 +8,7 @@ import {
   type RedisClusterType,
   type RedisSentinelType,
 } from '@keyv/redis';
-import type { ResolvedSharedCacheOptions } from '../shared-cache.options';
+import type { ResolvedSharedCacheOptions } from '../options/resolved-shared-cache';
 
 /** Where the shared cache lives: one Redis, a Redis Cluster, or a master behind Sentinel. */
 export type RedisTopology = 'standalone' | 'cluster' | 'sentinel';

@@ -4,7 +4,7 @@ import { Keyv } from 'keyv';
 import { CrossProcessFlight } from './cross-process-flight';
 import { KeyNamer } from './key-names';
 import type { ConnectionFields } from './redis-connection';
-import type { ResolvedSharedCacheOptions } from '../shared-cache.options';
+import type { ResolvedSharedCacheOptions } from '../options/resolved-shared-cache';
 import { ErrorReporter, newSharedCacheStats, SharedCacheStats } from './shared-cache-stats';
 import { TokenCipher } from './token-cipher';
 

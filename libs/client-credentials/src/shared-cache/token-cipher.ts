@@ -7,20 +7,6 @@ const TAG_BYTES = 16;
 /** Why a sealed entry could not be opened. */
 export type OpenFailure = 'unknown-key' | 'rejected';
 
-/** A key id: written in clear into every entry, so it must be plain and short. */
-export const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
-
-/** 32 bytes from base64 (44 characters) or hex (64 characters), else undefined. */
-export function decodeKey(text: string): Buffer | undefined {
-  const t = text.trim();
-  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
-  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) {
-    const b = Buffer.from(t, 'base64');
-    return b.length === 32 ? b : undefined;
-  }
-  return undefined;
-}
-
 /**
  * AES-256-GCM sealing of shared-cache entries: `e1.<key id>.<iv>.<tag>.<ciphertext>` (base64url).
  * The entry's own Redis key is authenticated with it (AAD), so an entry copied under another

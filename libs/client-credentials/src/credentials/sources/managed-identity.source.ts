@@ -1,4 +1,3 @@
-import type { ManagedIdentityIdParams } from '@azure/msal-node';
 import type {
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
@@ -11,16 +10,6 @@ import type { MsalClientCredential, TokenSource } from '../../authority/token-so
 
 /** The audience of a managed identity token used as a federated credential. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
-
-/** msal's id parameters for a system- (none) or user-assigned identity. */
-export function managedIdentityId(
-  o: Pick<ManagedIdentitySourceOptions, 'clientId' | 'resourceId' | 'objectId'>,
-): ManagedIdentityIdParams | undefined {
-  if (o.clientId) return { userAssignedClientId: o.clientId };
-  if (o.resourceId) return { userAssignedResourceId: o.resourceId };
-  if (o.objectId) return { userAssignedObjectId: o.objectId };
-  return undefined;
-}
 
 /**
  * The managed identity itself (system- or user-assigned) gets the tokens, through msal-node's
