@@ -3,7 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
 import { createTestPki } from './recording-server';
 
 const ROOT = join(__dirname, '..', '..');
@@ -28,6 +29,8 @@ function run(child: ChildProcess): Promise<{ code: number | null; out: string; e
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
 }
 
+const [authority] = useFixtures(startDevAuthority);
+
 /**
  * The proof of the TokenCredential: an unmodified Azure SDK client (@azure/storage-blob) against
  * Azurite with `--oauth basic` over HTTPS, which checks the token's issuer (sts.windows.net, a v1.0
@@ -35,7 +38,6 @@ function run(child: ChildProcess): Promise<{ code: number | null; out: string; e
  * Entra issues tokens for Azure Storage.
  */
 describe('TokenCredential: @azure/storage-blob against Azurite', () => {
-  let authority: DevAuthority;
   let azurite: ChildProcess | undefined;
   let dir: string;
   let blobUrl: string;
@@ -43,7 +45,6 @@ describe('TokenCredential: @azure/storage-blob against Azurite', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'azurite-'));
     const pki = await createTestPki();
-    authority = await startDevAuthority();
     await writeFile(join(dir, 'cert.pem'), pki.certificatePem);
     await writeFile(join(dir, 'key.pem'), pki.privateKeyPem);
     await writeFile(join(dir, 'cas.pem'), `${authority.caPem}\n${pki.caPem}`);
@@ -83,7 +84,6 @@ describe('TokenCredential: @azure/storage-blob against Azurite', () => {
       azurite.kill();
       await exited;
     }
-    await authority?.close();
     await rm(dir, { recursive: true, force: true });
   });
 

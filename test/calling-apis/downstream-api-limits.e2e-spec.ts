@@ -1,11 +1,11 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { DownstreamApiError } from '@app/client-credentials/calling';
 import type { DownstreamApi, DownstreamApiOptions } from '@app/client-credentials/downstream-api';
-import { releaseAll, startAll } from '../support/fixtures';
+import { useFixtures } from '../support/fixtures';
 import { localCredential } from '../support/token-app';
 import { startDownstreamApp } from './downstream-app';
-import { createTestPki } from './recording-server';
+import { createTestPki, type TestPki } from './recording-server';
 import { StreamingServer } from './streaming-server';
 
 const MiB = 1024 * 1024;
@@ -18,19 +18,21 @@ const OFFERED = 64 * MiB;
  */
 const SLACK = 4 * MiB;
 
+let pki: TestPki;
+beforeAll(async () => {
+  pki = await createTestPki();
+});
+const [authority, server] = useFixtures(startDevAuthority, () => StreamingServer.start(pki));
+
 /**
  * A named downstream API's limits against a real HTTPS server that counts what it wrote: a body
  * over `maxResponseBytes` is not read past the bound (bytes counted at the server, not time), and
  * `close()` ends calls in flight and every connection.
  */
 describe('DownstreamApi: bounded responses and close()', () => {
-  let authority: DevAuthority;
-  let server: StreamingServer;
   let app: INestApplicationContext | undefined;
 
-  beforeAll(async () => {
-    const pki = await createTestPki();
-    [authority, server] = await startAll([startDevAuthority(), StreamingServer.start(pki)]);
+  beforeAll(() => {
     ca = [authority.caPem, pki.caPem];
   });
   let ca: string[];
@@ -38,7 +40,6 @@ describe('DownstreamApi: bounded responses and close()', () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(() => releaseAll(server, authority));
 
   /** An app with one downstream API `api` on the streaming server. */
   async function start(api: Partial<DownstreamApiOptions> = {}): Promise<DownstreamApi> {

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { queryObjects } from 'node:v8';
 import type { INestApplicationContext } from '@nestjs/common';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { DownstreamApiError } from '@app/client-credentials/calling';
 import type { DownstreamApi } from '@app/client-credentials/downstream-api';
+import { useFixtures } from '../support/fixtures';
 import { localCredential } from '../support/token-app';
 import { startDownstreamApp } from './downstream-app';
 
@@ -34,23 +35,20 @@ function dependants(signal: AbortSignal): number {
   return typeof size === 'number' ? size : 0;
 }
 
+const [authority] = useFixtures(startDevAuthority);
+
 /**
  * A multi-tenant service passes each request's tenant to its downstream API: what the API client
  * keeps must not grow with the tenants it was asked for (random strings from a request can be
  * anything) nor with the calls it made.
  */
 describe('DownstreamApi: nothing kept per tenant or per call', () => {
-  let authority: DevAuthority;
   let app: INestApplicationContext | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(() => authority?.close());
 
   /** A multi-tenant app of `home`, consented to in `customer`, calling the authority's demo API. */
   async function start() {

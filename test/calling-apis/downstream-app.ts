@@ -1,16 +1,12 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import {
-  ClientCredentialsModule,
-  type ClientCredentialsModuleOptions,
-} from '@app/client-credentials';
+import type { ClientCredentialsModuleOptions } from '@app/client-credentials';
 import {
   DownstreamApiModule,
   getDownstreamApiToken,
   type DownstreamApi,
   type DownstreamApiOptions,
 } from '@app/client-credentials/downstream-api';
-import { CapturingLogger } from '../support/capturing-logger';
+import { startTokenApp } from '../support/token-app';
 
 /**
  * A Nest app with the token module (global, a capturing logger) and one downstream API `name`,
@@ -21,16 +17,8 @@ export async function startDownstreamApp(
   name: string,
   api: DownstreamApiOptions,
 ): Promise<{ app: INestApplicationContext; api: DownstreamApi }> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      ClientCredentialsModule.forRoot({
-        isGlobal: true,
-        logger: new CapturingLogger(),
-        ...options,
-      }),
-      DownstreamApiModule.forRoot({ apis: { [name]: api } }),
-    ],
-  }).compile();
-  const app = await moduleRef.init();
+  const { app } = await startTokenApp({ isGlobal: true, ...options }, [
+    DownstreamApiModule.forRoot({ apis: { [name]: api } }),
+  ]);
   return { app, api: app.get<DownstreamApi>(getDownstreamApiToken(name)) };
 }

@@ -1,12 +1,11 @@
 import { HttpModule, HttpService } from '@nestjs/axios';
 import type { INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import axios, { type AxiosInstance } from 'axios';
 import { Agent as HttpsAgent } from 'node:https';
 import { firstValueFrom } from 'rxjs';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { ClientCredentialsModule, TokenService } from '@app/client-credentials';
+import { startDevAuthority } from '@app/dev-authority';
+import { TokenService } from '@app/client-credentials';
 import {
   createAuthenticatedFetch,
   DownstreamApiError,
@@ -18,9 +17,8 @@ import {
   getDownstreamApiToken,
   type DownstreamApi,
 } from '@app/client-credentials/downstream-api';
-import { CapturingLogger } from '../support/capturing-logger';
-import { releaseAll, startAll } from '../support/fixtures';
-import { localCredential } from '../support/token-app';
+import { useFixtures } from '../support/fixtures';
+import { localCredential, startTokenApp } from '../support/token-app';
 import { revokeTokens } from './control';
 import { createTestPki, RecordingServer, type TestPki } from './recording-server';
 
@@ -54,27 +52,23 @@ interface Answer {
 describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
   'calling APIs with %s',
   (kind) => {
-    let authority: DevAuthority;
     let pki: TestPki;
-    let origin: RecordingServer;
-    let other: RecordingServer;
+    beforeAll(async () => {
+      pki = await createTestPki();
+    });
+    const [authority, origin, other] = useFixtures(
+      startDevAuthority,
+      () => RecordingServer.start(pki),
+      () => RecordingServer.start(pki),
+    );
     let app: INestApplicationContext | undefined;
     const closers: (() => Promise<unknown>)[] = [];
 
-    beforeAll(async () => {
-      pki = await createTestPki();
-      [authority, origin, other] = await startAll([
-        startDevAuthority(),
-        RecordingServer.start(pki),
-        RecordingServer.start(pki),
-      ]);
-    });
     afterEach(async () => {
       for (const close of closers.splice(0)) await close();
       await app?.close();
       app = undefined;
     });
-    afterAll(() => releaseAll(origin, other, authority));
 
     /** An app with its own registration; `call(api, path)` goes through the integration under test. */
     async function start(roles?: string[]) {
@@ -83,17 +77,16 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
       const secret = reg.addSecret();
       const ca = [authority.caPem, pki.caPem];
       const bases = { demo: authority.apiUrl, origin: origin.url };
-      const moduleRef = await Test.createTestingModule({
-        imports: [
-          ClientCredentialsModule.forRoot({
-            isGlobal: true,
-            logger: new CapturingLogger(),
-            credentials: {
-              api: localCredential(authority, tenant.tenantId, reg.clientId, [
-                { type: 'secret', secret },
-              ]),
-            },
-          }),
+      ({ app } = await startTokenApp(
+        {
+          isGlobal: true,
+          credentials: {
+            api: localCredential(authority, tenant.tenantId, reg.clientId, [
+              { type: 'secret', secret },
+            ]),
+          },
+        },
+        [
           // Only the integration under test: each downstream API builds its TLS context (the
           // public roots plus these CAs) at start-up, which the other cases need not pay.
           ...(kind === 'downstream-api'
@@ -110,8 +103,7 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
             ? [HttpModule.register({ httpsAgent: boundedAgent(ca) })]
             : []),
         ],
-      }).compile();
-      app = await moduleRef.init();
+      ));
       const tokens = app.get(TokenService);
       const call = caller(kind, app, tokens, bases, ca);
       const tokenRequests = () => authority.countTokenRequests({ clientId: reg.clientId });

@@ -1,8 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { ClientCredentialsModule, TokenService } from '@app/client-credentials';
+import { startDevAuthority } from '@app/dev-authority';
+import { TokenService } from '@app/client-credentials';
 import {
   createAuthenticatedFetch,
   DownstreamApiError,
@@ -13,10 +12,15 @@ import {
   getDownstreamApiToken,
   type DownstreamApi,
 } from '@app/client-credentials/downstream-api';
-import { CapturingLogger } from '../support/capturing-logger';
-import { releaseAll, startAll } from '../support/fixtures';
-import { localCredential } from '../support/token-app';
-import { createTestPki, RecordingServer } from './recording-server';
+import { releaseAll, useFixtures } from '../support/fixtures';
+import { localCredential, startTokenApp } from '../support/token-app';
+import { createTestPki, RecordingServer, type TestPki } from './recording-server';
+
+let pki: TestPki;
+beforeAll(async () => {
+  pki = await createTestPki();
+});
+const [authority, api] = useFixtures(startDevAuthority, () => RecordingServer.start(pki));
 
 /**
  * A redirect the authenticated fetch does not follow rejects as fetch itself does — a TypeError
@@ -25,39 +29,32 @@ import { createTestPki, RecordingServer } from './recording-server';
  * to itself for ever.
  */
 describe('authenticated fetch: redirects not followed', () => {
-  let authority: DevAuthority;
-  let api: RecordingServer;
   let app: INestApplicationContext;
   let dispatcher: Agent;
   let ca: string[];
 
   beforeAll(async () => {
-    const pki = await createTestPki();
-    [authority, api] = await startAll([startDevAuthority(), RecordingServer.start(pki)]);
     ca = [authority.caPem, pki.caPem];
     dispatcher = new Agent({ connect: { ca } });
     const tenant = authority.createTenant();
     const reg = tenant.createApp();
-    app = await (
-      await Test.createTestingModule({
-        imports: [
-          ClientCredentialsModule.forRoot({
-            isGlobal: true,
-            logger: new CapturingLogger(),
-            credentials: {
-              main: localCredential(authority, tenant.tenantId, reg.clientId, [
-                { type: 'secret', secret: reg.addSecret() },
-              ]),
-            },
-          }),
-          DownstreamApiModule.forRoot({
-            apis: { loop: { baseUrl: api.url, scopes: authority.apiScope, ca } },
-          }),
-        ],
-      }).compile()
-    ).init();
+    ({ app } = await startTokenApp(
+      {
+        isGlobal: true,
+        credentials: {
+          main: localCredential(authority, tenant.tenantId, reg.clientId, [
+            { type: 'secret', secret: reg.addSecret() },
+          ]),
+        },
+      },
+      [
+        DownstreamApiModule.forRoot({
+          apis: { loop: { baseUrl: api.url, scopes: authority.apiScope, ca } },
+        }),
+      ],
+    ));
   });
-  afterAll(() => releaseAll(app, dispatcher, api, authority));
+  afterAll(() => releaseAll(app, dispatcher));
   beforeEach(() => {
     api.requests.length = 0;
   });

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { InvalidRequestError } from '@app/client-credentials';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 import { claimsOf, revokeTokens } from './control';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * The token path after an API refused a token (issue 12), against the local authority over HTTPS:
@@ -12,19 +14,17 @@ import { claimsOf, revokeTokens } from './control';
  * a claims token satisfies the challenge and is never served to callers without claims.
  */
 describe('TokenService: refused tokens and claims challenges', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     http = new AuthorityHttp(authority);
   });
   afterEach(async () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(() => releaseAll(http, authority));
+  afterAll(() => releaseAll(http));
 
   async function start() {
     const tenant = authority.createTenant();

@@ -1,8 +1,11 @@
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { InvalidRequestError } from '@app/client-credentials';
 import { createTokenCredential } from '@app/client-credentials/calling';
+import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 import { claimsOf } from './control';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * The tenants an Azure SDK client may ask our TokenCredential for. SDKs pass the tenant of a
@@ -11,17 +14,12 @@ import { claimsOf } from './control';
  * cannot make the app get tokens of any tenant it names. Ours must do the same, before any request.
  */
 describe('TokenCredential: tenants an SDK asks for', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(() => authority?.close());
 
   /** A multi-tenant app of `home`, consented to in two customer tenants. */
   async function start() {

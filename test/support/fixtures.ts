@@ -54,3 +54,68 @@ export async function releaseAll(...fixtures: (Fixture | undefined | null)[]): P
   }
   if (failed) throw first;
 }
+
+/** What `useFixtures` hands back for each start: the fixture it resolves to. */
+type Started<T extends readonly (() => Promise<Fixture>)[]> = {
+  -readonly [K in keyof T]: Awaited<ReturnType<T[K]>>;
+};
+
+/**
+ * A suite's fixtures, started together in `beforeAll` (through {@link startAll}, so a failed start
+ * leaks none of the others) and released in `afterAll` (through {@link releaseAll}, in the order
+ * given). Returns a stand-in per fixture, usable in hooks and tests as the fixture itself: it
+ * forwards every property read and method call to the started fixture, and throws, naming the
+ * start, when read before `beforeAll` started it or after its start failed.
+ *
+ * Jest runs a block's `afterAll` hooks in the order they were declared, and a file's top-level ones
+ * after those of its `describe` blocks: call it at the top of the file (or first in the `describe`
+ * whose own `afterAll` needs none of them) so that the suite's apps and clients close first.
+ * @example
+ * const [authority] = useFixtures(startDevAuthority);
+ * const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
+ */
+export function useFixtures<const T extends readonly (() => Promise<Fixture>)[]>(
+  ...starts: T
+): Started<T> {
+  let started: Fixture[] | undefined;
+  let failed = false;
+  beforeAll(async () => {
+    failed = true;
+    started = await startAll(starts.map((start) => start()));
+    failed = false;
+  });
+  afterAll(async () => {
+    const fixtures = started;
+    started = undefined;
+    await releaseAll(...(fixtures ?? []));
+  });
+  return starts.map((start, i) =>
+    standIn(() => {
+      if (started !== undefined) return started[i];
+      const name = start.name || 'a fixture';
+      throw new Error(
+        failed
+          ? `${name}: not running, the suite's fixtures failed to start (the reason is reported above)`
+          : `${name}: not running, used outside the suite's tests and hooks`,
+      );
+    }),
+  ) as unknown as Started<T>;
+}
+
+/** An object that forwards to `current()`: methods are called on it, getters read from it. */
+function standIn(current: () => object): object {
+  return new Proxy(
+    {},
+    {
+      get(_, key) {
+        const target = current();
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function'
+          ? (value as (...args: unknown[]) => unknown).bind(target)
+          : value;
+      },
+      set: (_, key, value) => Reflect.set(current(), key, value),
+      has: (_, key) => key in current(),
+    },
+  );
+}
