@@ -7,24 +7,20 @@ import {
   OnModuleInit,
 } from '@nestjs/common';
 import { inspect } from 'node:util';
-import type { Cache } from 'cache-manager';
 import type { AccessToken } from './access-token';
-import { claimsId } from './options/claims-request';
+import { TokenRuntime } from './acquisition/token-runtime';
+import type { TokenAcquirer } from './acquisition/token-acquirer';
+import type { TokenCache } from './cache/token-cache';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
-import { Credential } from './credentials/credential';
+import type { Credential } from './credentials/credential';
 import { CredentialRegistry } from './credentials/credential-registry';
+import type { TokenRequest } from './credentials/token-request';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
-import { ConfigurationError } from './errors/client-credentials.errors';
-import { resolveOptions } from './options/resolve-options';
-import type { ResolvedOptions, TokenPolicy } from './options/resolved-options';
-import { createSharedCache, type SharedCache } from './shared-cache/shared-cache';
-import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
+import { TokenMetrics, type CredentialStats } from './observability/token-metrics';
+import { claimsId } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
-import { TokenAcquirer } from './acquisition/token-acquirer';
-import { TokenCache, type CachedEntry, type TokenRequest } from './cache/token-cache';
-import { CredentialStats, TokenMetrics } from './observability/token-metrics';
-import { TokenRefresher } from './acquisition/token-refresher';
+import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 
 /**
  * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.
@@ -40,12 +36,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics = new TokenMetrics();
   /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
   private credentials = new CredentialRegistry(undefined);
+  /** The token path, from `onModuleInit` on; its parts are kept apart for the hot path. */
+  private runtime?: TokenRuntime;
   private cache!: TokenCache;
   private acquirer!: TokenAcquirer;
-  private refresher!: TokenRefresher;
-  /** The Redis-backed cache of `cache.shared`. */
-  private shared?: SharedCache;
-  private closed = false;
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
@@ -59,45 +53,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
-    const resolved = resolveOptions(this.#options);
-    this.credentials = new CredentialRegistry(resolved.defaultCredential);
-    const store = resolved.cache.store ?? (await this.createStore(resolved));
-    this.cache = new TokenCache(
-      store,
-      resolved.cache.maxEntries,
-      resolved.refresh.expirySkewSeconds * 1000,
-      resolved.refresh.jitter,
-      this.logger,
-    );
-    // Timings and bounds only: no object reachable from this service holds a credential's secret.
-    const policy: TokenPolicy = {
-      maxEntries: resolved.cache.maxEntries,
-      refresh: resolved.refresh,
-      retry: resolved.retry,
-      timeouts: resolved.timeouts,
-    };
-    this.acquirer = new TokenAcquirer(this.cache, policy, this.logger, this.shared?.flight);
-    this.refresher = new TokenRefresher(this.acquirer, this.cache, policy, this.logger);
-    const problems: string[] = [];
-    for (const [name, options] of resolved.credentials) {
-      const credential = new Credential(
-        options,
-        {
-          requestMs: resolved.timeouts.requestMs,
-          managedIdentityMs: resolved.timeouts.managedIdentityMs,
-          sourceCoolDownMs: resolved.retry.sourceCoolDownMs,
-        },
-        resolved.cache.keyPrefix,
-        this.metrics,
-        this.logger,
-      );
-      this.credentials.add(credential);
-      problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
-    }
-    if (problems.length > 0) {
-      await this.onApplicationShutdown();
-      throw new ConfigurationError(problems);
-    }
+    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger);
+    this.runtime = runtime;
+    this.credentials = runtime.credentials;
+    this.cache = runtime.cache;
+    this.acquirer = runtime.acquirer;
   }
 
   /**
@@ -116,7 +76,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const hit = this.fromMemory(this.cache.peek(credential, tenantId, sk), credential, scopes);
+      const hit = this.cache.serve(this.cache.peek(credential, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
@@ -151,8 +111,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const request = this.credentials.request(scopes, options);
     const entry = this.cache.entryOf(request);
     // Another caller already replaced it.
-    const replaced =
-      entry?.token === refused ? undefined : this.fromMemory(entry, request.credential, scopes);
+    const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
     if (replaced !== undefined) return replaced;
     request.credential.stats.cacheMisses++;
     return this.acquirer.replace(request, refused, options?.signal);
@@ -190,7 +149,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // A line break, which no valid scope has: no scope string names this key.
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
-      const hit = this.fromMemory(this.cache.entryOf(request), request.credential, scopes, true);
+      const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
       if (hit !== undefined) return hit;
     }
     request.credential.stats.cacheMisses++;
@@ -207,7 +166,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * waits. Undefined without `cache.shared`.
    */
   getCacheStats(): Readonly<SharedCacheStats> | undefined {
-    return this.shared?.stats;
+    return this.runtime?.shared?.stats;
   }
 
   /**
@@ -236,14 +195,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
     this.credentials.close();
-    this.refresher?.close();
-    this.acquirer?.close();
-    this.cache?.clear();
-    await Promise.all(this.credentials.all.map((c) => c.close()));
-    await this.shared?.close();
+    await this.runtime?.close();
   }
 
   private async miss(
@@ -256,48 +209,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const request = this.credentials.validate(credential, tenantId, scopes, sk);
     if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
       // The tenant spelt in another case: its token may be in memory under the usual spelling.
-      const hit = this.fromMemory(this.cache.entryOf(request), credential, scopes);
+      const hit = this.cache.serve(this.cache.entryOf(request), scopes);
       if (hit !== undefined) return hit;
     }
     credential.stats.cacheMisses++;
     return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
-  }
-
-  /**
-   * The answer of a cache hit, when `entry` may be served for `scopes` (of a claims request when
-   * `claims`) now. The hot path.
-   */
-  private fromMemory(
-    entry: CachedEntry | undefined,
-    credential: Credential,
-    scopes: string | readonly string[],
-    claims = false,
-  ): AccessToken | undefined {
-    if (entry === undefined) return undefined;
-    // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
-    // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
-    // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
-    const asked =
-      typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
-    // A claims token's count is negative: a plain call never gets it, whatever key it names.
-    if ((claims ? -asked : asked) !== entry.scopeCount) return undefined;
-    const now = Date.now();
-    // Written so that a time that is not a number never serves.
-    if (!(now < entry.usableUntil)) return undefined;
-    entry.hits++;
-    credential.stats.cacheHits++;
-    if (now >= entry.refreshAt && !entry.refreshing) this.refresher.refresh(entry);
-    return entry.hit;
-  }
-
-  /**
-   * The store behind the in-process index: encrypted Redis with `cache.shared`; none otherwise
-   * (the index is then the whole cache, and no second copy of each token is kept).
-   */
-  private async createStore(resolved: ResolvedOptions): Promise<Cache | undefined> {
-    const { shared, keyPrefix } = resolved.cache;
-    if (shared === undefined) return undefined;
-    this.shared = await createSharedCache(shared, keyPrefix, this.logger);
-    return this.shared.store;
   }
 }

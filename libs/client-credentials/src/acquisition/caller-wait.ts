@@ -1,5 +1,5 @@
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
-import type { TokenRequest } from '../cache/cached-entry';
+import type { TokenRequest } from '../credentials/token-request';
 
 /** The error of a caller that stopped waiting. */
 export function abortedBy(request: TokenRequest): ClientCredentialsError {

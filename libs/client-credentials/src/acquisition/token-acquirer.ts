@@ -1,15 +1,15 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from '../access-token';
 import { backoffDelay, sleep } from '../timing/backoff';
-import { MIN_REFRESH_FRACTION } from '../options/defaults';
+import { refreshPoint } from '../cache/refresh-point';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError } from '../errors/client-credentials.errors';
 import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
-import { requestKey } from '../cache/cached-entry';
-import type { CachedEntry, StoredToken, TokenCache, TokenRequest } from '../cache/token-cache';
+import type { CachedEntry, StoredToken, TokenCache } from '../cache/token-cache';
+import { requestKey, type TokenRequest } from '../credentials/token-request';
 
 /** The result of one acquisition, shared by every caller that waited for it. */
 interface Acquired {
@@ -257,7 +257,7 @@ export class TokenAcquirer {
           tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
           obtainedAt,
           expiresOn: issued.expiresOn,
-          refreshOn: this.refreshOn(obtainedAt, issued.expiresOn, issued.refreshOn),
+          refreshOn: refreshPoint(obtainedAt, issued.expiresOn, issued.refreshOn, this.options.refresh),
           scopes,
           tenantId,
           source: credential.sourceId(index),
@@ -280,19 +280,4 @@ export class TokenAcquirer {
     }
   }
 
-  /**
-   * When to refresh: the authority's refresh_in, else a fraction of the lifetime, with jitter;
-   * never before a tenth of the lifetime, whatever the authority says: a refresh point at the
-   * token's birth would make every token in use a request per second.
-   */
-  private refreshOn(obtainedAt: number, expiresOn: number, suggested?: number): number {
-    const { refreshAt, jitter } = this.options.refresh;
-    const lifetime = expiresOn - obtainedAt;
-    const fromAuthority =
-      suggested !== undefined && suggested > obtainedAt && suggested < expiresOn;
-    const base = fromAuthority ? suggested : obtainedAt + lifetime * refreshAt;
-    const spread = (Math.random() * 2 - 1) * lifetime * jitter;
-    const earliest = obtainedAt + lifetime * MIN_REFRESH_FRACTION;
-    return Math.min(expiresOn, Math.max(earliest, base + spread));
-  }
 }

@@ -43,6 +43,7 @@ export class TokenRefresher {
     acquirer.onCurrent = (entry) => {
       if (!this.closed && this.cache.isCurrent(entry)) this.schedule.set(entry, entry.refreshAt);
     };
+    cache.onDue = (entry) => this.refresh(entry);
     cache.onForget = (entry) => {
       this.schedule.delete(entry);
       this.retrying.delete(entry);

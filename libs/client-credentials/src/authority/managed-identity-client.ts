@@ -22,8 +22,12 @@ import {
 } from './managed-identity-hosts';
 import type { AuthorityNetworkClient } from './msal-network';
 import { SourceUnavailableError } from '../errors/source-unavailable';
-import type { TokenSource } from './token-source';
-import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './token-client';
+import {
+  type TokenSource,
+  CLIENT_CAPABILITIES,
+  type IssuedToken,
+  type SourceClient,
+} from './source-client';
 
 /**
  * Who is asking, set around each call: its network client, the host, its shutdown signal, and the

@@ -2,14 +2,12 @@ import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@az
 import { errors as undiciErrors } from 'undici';
 import { ENVIRONMENT_PROXY, type ProxySetting } from '../options/resolved-options';
 import { leaseAgent, type AgentLease } from './authority-agents';
-import { AuthorityFailure, AuthorityFailureDetail } from '../errors/authority-failure';
+import { AuthorityFailure } from '../errors/authority-failure';
 import { requestText, type TextResponse } from './text-request';
+import { checkTokenResponse, failureFromError, parseJson } from './token-response';
 
 /** The largest token response accepted from an authority (a real one is a few KiB). */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
-
-/** The longest token lifetime accepted (7 days); Entra's are 60–90 minutes, 24 h at most. */
-const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
 
 /**
  * msal-node's HTTP layer, on undici: a timeout on every request (msal's own POST has none), a
@@ -151,95 +149,4 @@ export class AuthorityNetworkClient implements INetworkModule {
 function describe(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}`;
-}
-
-function parseJson(text: string, status: number, headers: Record<string, string>): unknown {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
-  } catch {
-    // reported below
-  }
-  const kind =
-    status >= 500 ? 'endpoint_unavailable' : status === 429 ? 'throttled' : 'invalid_response';
-  const type = headers['content-type']?.split(';')[0] ?? 'no content type';
-  throw new AuthorityFailure(
-    kind,
-    { status, retryAfterMs: retryAfterMs(headers) },
-    `the authority answered HTTP ${status} with a body that is not a JSON object (${type}, ${text.length} bytes)`,
-  );
-}
-
-function checkTokenResponse(body: unknown, headers: Record<string, string>): void {
-  const b = body as Record<string, unknown>;
-  const problem =
-    typeof b.access_token !== 'string' || b.access_token.length === 0
-      ? 'has no access_token'
-      : !/^[\x21-\x7E]+$/.test(b.access_token)
-        ? 'has an access_token with characters a bearer token cannot have'
-        : typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer'
-          ? `has token_type ${JSON.stringify(String(b.token_type)).slice(0, 40)} instead of Bearer`
-          : !isLifetime(b.expires_in)
-            ? `has an invalid expires_in (${JSON.stringify(b.expires_in ?? null).slice(0, 40)}): expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`
-            : undefined;
-  if (problem) {
-    throw new AuthorityFailure(
-      'invalid_response',
-      { status: 200, correlationId: headers['client-request-id'] },
-      `the token response ${problem}`,
-    );
-  }
-}
-
-function isLifetime(value: unknown): boolean {
-  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  return typeof n === 'number' && Number.isFinite(n) && n >= 1 && n <= MAX_EXPIRES_IN_SECONDS;
-}
-
-/** Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-export function retryAfterMs(headers: Record<string, string>): number | undefined {
-  const value = headers['retry-after'];
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-const TRANSIENT_OAUTH_ERRORS = new Set(['temporarily_unavailable', 'server_error']);
-
-/** An error answer of the authority (token endpoint or discovery), classified by its cause. */
-function failureFromError(
-  status: number,
-  headers: Record<string, string>,
-  body: unknown,
-  what = 'the token endpoint',
-): AuthorityFailure {
-  const b = body as Record<string, unknown>;
-  const description = typeof b.error_description === 'string' ? b.error_description : undefined;
-  const codes = Array.isArray(b.error_codes) ? b.error_codes : [];
-  const aadsts =
-    typeof codes[0] === 'number'
-      ? codes[0]
-      : Number(/^AADSTS(\d+)/.exec(description ?? '')?.[1]) || undefined;
-  const detail: AuthorityFailureDetail = {
-    status,
-    retryAfterMs: retryAfterMs(headers),
-    oauthError: typeof b.error === 'string' ? b.error.slice(0, 100) : undefined,
-    description: description?.split(/\r?\n/)[0].trim().slice(0, 400),
-    aadsts,
-    traceId: typeof b.trace_id === 'string' ? b.trace_id.slice(0, 100) : undefined,
-    correlationId:
-      typeof b.correlation_id === 'string'
-        ? b.correlation_id.slice(0, 100)
-        : headers['client-request-id'],
-  };
-  const kind =
-    status === 429 || aadsts === 50196
-      ? 'throttled'
-      : status >= 500 || TRANSIENT_OAUTH_ERRORS.has(detail.oauthError ?? '')
-        ? 'endpoint_unavailable'
-        : 'rejected';
-  const said = detail.description ?? detail.oauthError ?? 'no error description';
-  return new AuthorityFailure(kind, detail, `${what} answered HTTP ${status}: ${said}`);
 }

@@ -12,43 +12,8 @@ import { AuthorityFailure } from '../errors/authority-failure';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { AuthorityNetworkClient } from './msal-network';
 import type { ResolvedCredential } from '../options/resolved-options';
-import type { TokenSource } from './token-source';
-
-/** A token as the authority issued it. */
-export interface IssuedToken {
-  readonly token: string;
-  readonly tokenType: string;
-  readonly expiresOn: number;
-  /** When the authority suggests refreshing (`refresh_in`), if it said. */
-  readonly refreshOn?: number;
-  readonly correlationId?: string;
-}
-
-/** Gets tokens for one credential source. */
-export interface SourceClient {
-  readonly source: TokenSource;
-  /** Error codes, besides the credential ones, after which a chain moves on to its next source. */
-  readonly moveOnAfter?: ReadonlySet<string>;
-  /**
-   * A token from the authority. `claims` (a JSON claims request, e.g. a CAE challenge's) are sent
-   * with the request and the token issued must satisfy them. `refused`: the token an API refused,
-   * which this request replaces — a source whose endpoint caches tokens (a managed identity's)
-   * tells it not to answer with that one; the others ignore it.
-   */
-  acquire(
-    tenantId: string,
-    scopes: readonly string[],
-    correlationId: string,
-    claims?: string,
-    refused?: string,
-  ): Promise<IssuedToken>;
-}
-
-/**
- * The client capabilities every request declares: `cp1` says this client handles claims
- * challenges (continuous access evaluation), so resources may send it one instead of a plain 401.
- */
-export const CLIENT_CAPABILITIES: readonly string[] = ['cp1'];
+import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './source-client';
+import type { TokenSource } from './source-client';
 
 /** What msal-node throws when it could not read an authority's discovery document. */
 const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([

@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import { createCache } from 'cache-manager';
 import type { Credential } from '../credentials/credential';
 import { Keyv } from 'keyv';
-import { StoredToken, TokenCache, TokenRequest } from './token-cache';
+import { StoredToken, TokenCache } from './token-cache';
+import { TokenRequest } from '../credentials/token-request';
 
 // The cache's view of a credential: a name and its store keys.
 const credential = {

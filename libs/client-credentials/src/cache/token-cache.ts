@@ -1,10 +1,12 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
-import { CachedEntry, isStoredToken, type StoredToken, type TokenRequest } from './cached-entry';
+import type { AccessToken } from '../access-token';
+import { CachedEntry, isStoredToken, type StoredToken } from './cached-entry';
 import type { Credential } from '../credentials/credential';
 import { scopeKey } from '../options/request-validation';
+import type { TokenRequest } from '../credentials/token-request';
 
-export { CachedEntry, type StoredToken, type TokenRequest } from './cached-entry';
+export { CachedEntry, type StoredToken } from './cached-entry';
 
 /**
  * The token cache: an optional cache-manager `Cache` (the source of truth shared by replicas
@@ -26,6 +28,8 @@ export class TokenCache {
   private readonly order = new Set<CachedEntry>();
   /** Called with every entry that leaves memory (replaced, evicted, cleared). */
   onForget: (entry: CachedEntry) => void = () => undefined;
+  /** Called when a hit finds its entry past its refresh point and not being refreshed. */
+  onDue: (entry: CachedEntry) => void = () => undefined;
 
   /**
    * @param jitter fraction of a token's lifetime over which this process spreads its refresh of
@@ -44,6 +48,32 @@ export class TokenCache {
     const slot = this.index.get(credential)?.get(scopeKey);
     if (slot instanceof CachedEntry) return slot.tenantId === tenantId ? slot : undefined;
     return slot?.get(tenantId);
+  }
+
+  /**
+   * The answer of a cache hit, when `entry` may be served for `scopes` (of a claims request when
+   * `claims`) now; counts the hit and starts a refresh when one is due. The hot path.
+   */
+  serve(
+    entry: CachedEntry | undefined,
+    scopes: string | readonly string[],
+    claims = false,
+  ): AccessToken | undefined {
+    if (entry === undefined) return undefined;
+    // A scope key joins scopes with spaces, which no valid scope has: asking for as many scopes as
+    // the entry holds proves the asked ones have none either — `'a b'` or `['a b', 'c']` are
+    // not served from the entry of ['a', 'b'] or ['a', 'b', 'c'] (the miss path refuses them).
+    const asked =
+      typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
+    // A claims token's count is negative: a plain call never gets it, whatever key it names.
+    if ((claims ? -asked : asked) !== entry.scopeCount) return undefined;
+    const now = Date.now();
+    // Written so that a time that is not a number never serves.
+    if (!(now < entry.usableUntil)) return undefined;
+    entry.hits++;
+    entry.request.credential.stats.cacheHits++;
+    if (now >= entry.refreshAt && !entry.refreshing) this.onDue(entry);
+    return entry.hit;
   }
 
   /** The in-memory entry of a request's token, valid or not. */

@@ -4,7 +4,7 @@ import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
 import { managedIdentityId } from '../options/managed-identity-name';
 import type { ResolvedCredential } from '../options/resolved-options';
-import { SourceClient, TokenClient } from '../authority/token-client';
+import { TokenClient } from '../authority/token-client';
 import { AssertionSource } from './sources/assertion.source';
 import { CertificateSource } from './sources/certificate.source';
 import {
@@ -13,6 +13,7 @@ import {
 } from './sources/managed-identity.source';
 import { SecretSource } from './sources/secret.source';
 import { WorkloadIdentitySource } from './sources/workload-identity.source';
+import { SourceClient } from '../authority/source-client';
 
 /** What a source client is built with. */
 export interface SourceContext {

@@ -1,8 +1,8 @@
 import type { GetTokenOptions } from '../client-credentials.options';
 import type { Credential } from './credential';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
-import type { TokenRequest } from '../cache/cached-entry';
 import { scopeKey, validateScopes, validateTenant } from '../options/request-validation';
+import type { TokenRequest } from './token-request';
 
 /**
  * The configured credentials by name, and what turns a call (scopes, credential, tenant) into a

@@ -4,13 +4,13 @@ import { inspect } from 'node:util';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../errors/to-client-credentials-error';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
-import { AuthorityFailure } from '../errors/authority-failure';
 import { AuthorityNetworkClient } from '../authority/msal-network';
+import { checkIssued } from '../authority/token-response';
 import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient } from './create-source';
-import type { IssuedToken, SourceClient } from '../authority/token-client';
 import type { CredentialStats, TokenMetrics } from '../observability/token-metrics';
+import type { IssuedToken, SourceClient } from '../authority/source-client';
 
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
@@ -294,30 +294,4 @@ export class Credential {
     }
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
-}
-
-/** The longest token lifetime accepted from any source (as for the token endpoint's expires_in). */
-const MAX_LIFETIME_MS = 7 * 24 * 3600_000;
-
-/**
- * `issued`, when its times make sense: every source's answer goes through here (msal turns a
- * managed identity endpoint's `expires_on` of 1e20 into an Invalid Date, whose NaN would make a
- * token served forever and stall the refresh schedule).
- * @throws AuthorityFailure `invalid_response`
- */
-function checkIssued(issued: IssuedToken, requestedAt: number): IssuedToken {
-  const { expiresOn } = issued;
-  const problem = !Number.isFinite(expiresOn)
-    ? 'no valid expiry'
-    : expiresOn <= requestedAt
-      ? 'an expiry in the past'
-      : expiresOn > requestedAt + MAX_LIFETIME_MS
-        ? 'an expiry more than 7 days ahead'
-        : undefined;
-  if (problem === undefined) return issued;
-  throw new AuthorityFailure(
-    'invalid_response',
-    { correlationId: issued.correlationId },
-    `the token answer has ${problem}`,
-  );
 }

@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { CertificateSourceOptions } from '../../client-credentials.options';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
-import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 
 /** Lifetime of the assertions we sign; Entra accepts up to 10 minutes ahead. */
 const ASSERTION_LIFETIME_SECONDS = 600;

@@ -6,7 +6,7 @@ import { AuthorityFailure } from '../../errors/authority-failure';
 import type { ManagedIdentityClient } from '../../authority/managed-identity-client';
 import type { ManagedIdentityHost } from '../../authority/managed-identity-hosts';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
-import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 
 /** The audience of a managed identity token used as a federated credential. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';

@@ -1,5 +1,5 @@
 import type { SecretSourceOptions } from '../../client-credentials.options';
-import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 
 /** A client secret. */
 export class SecretSource implements TokenSource {

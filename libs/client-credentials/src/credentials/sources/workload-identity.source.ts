@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import type { WorkloadIdentitySourceOptions } from '../../client-credentials.options';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
-import type { MsalClientCredential, TokenSource } from '../../authority/token-source';
+import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 
 /** Re-read the token file when the token it held has less than this left. */
 const REREAD_BEFORE_EXPIRY_MS = 5 * 60_000;

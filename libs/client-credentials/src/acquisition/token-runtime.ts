@@ -1,0 +1,95 @@
+import type { LoggerService } from '@nestjs/common';
+import { TokenCache } from '../cache/token-cache';
+import type { ClientCredentialsModuleOptions } from '../client-credentials.options';
+import { Credential } from '../credentials/credential';
+import { CredentialRegistry } from '../credentials/credential-registry';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+import type { TokenMetrics } from '../observability/token-metrics';
+import { resolveOptions } from '../options/resolve-options';
+import type { TokenPolicy } from '../options/resolved-options';
+import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
+import { TokenAcquirer } from './token-acquirer';
+import { TokenRefresher } from './token-refresher';
+
+/**
+ * The token path of one `TokenService`, wired from its options: the credentials, the cache and its
+ * store (encrypted Redis with `cache.shared`), the acquirer and the background refresher. Built at
+ * `app.init()`; a bad option fails there, after whatever was opened is closed again.
+ */
+export class TokenRuntime {
+  private closed = false;
+
+  private constructor(
+    readonly credentials: CredentialRegistry,
+    readonly cache: TokenCache,
+    readonly acquirer: TokenAcquirer,
+    readonly refresher: TokenRefresher,
+    /** The Redis-backed cache of `cache.shared`. */
+    readonly shared: SharedCache | undefined,
+  ) {}
+
+  /**
+   * Validates `options`, connects the shared cache and loads every credential source.
+   * @throws ConfigurationError naming every problem found
+   */
+  static async start(
+    options: ClientCredentialsModuleOptions,
+    metrics: TokenMetrics,
+    logger: LoggerService,
+  ): Promise<TokenRuntime> {
+    const resolved = resolveOptions(options);
+    const { cache: cacheOptions, refresh, retry, timeouts } = resolved;
+    // The store behind the in-process index: encrypted Redis with `cache.shared`, the app's own
+    // store, or none (the index is then the whole cache: no second copy of each token is kept).
+    const shared =
+      cacheOptions.shared === undefined
+        ? undefined
+        : await createSharedCache(cacheOptions.shared, cacheOptions.keyPrefix, logger);
+    const cache = new TokenCache(
+      cacheOptions.store ?? shared?.store,
+      cacheOptions.maxEntries,
+      refresh.expirySkewSeconds * 1000,
+      refresh.jitter,
+      logger,
+    );
+    // Timings and bounds only: no object reachable from the service holds a credential's secret.
+    const policy: TokenPolicy = { maxEntries: cacheOptions.maxEntries, refresh, retry, timeouts };
+    const acquirer = new TokenAcquirer(cache, policy, logger, shared?.flight);
+    const refresher = new TokenRefresher(acquirer, cache, policy, logger);
+    const credentials = new CredentialRegistry(resolved.defaultCredential);
+    const runtime = new TokenRuntime(credentials, cache, acquirer, refresher, shared);
+    const problems: string[] = [];
+    for (const [name, credentialOptions] of resolved.credentials) {
+      const credential = new Credential(
+        credentialOptions,
+        {
+          requestMs: timeouts.requestMs,
+          managedIdentityMs: timeouts.managedIdentityMs,
+          sourceCoolDownMs: retry.sourceCoolDownMs,
+        },
+        cacheOptions.keyPrefix,
+        metrics,
+        logger,
+      );
+      credentials.add(credential);
+      problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
+    }
+    if (problems.length > 0) {
+      await runtime.close();
+      throw new ConfigurationError(problems);
+    }
+    return runtime;
+  }
+
+  /** Stops timers and retries, closes connections and the shared cache. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.credentials.close();
+    this.refresher.close();
+    this.acquirer.close();
+    this.cache.clear();
+    await Promise.all(this.credentials.all.map((c) => c.close()));
+    await this.shared?.close();
+  }
+}

@@ -1,0 +1,66 @@
+import type { ClientAssertionCallback } from '@azure/msal-node';
+import type { CredentialSource } from '../client-credentials.options';
+
+/** How msal-node authenticates the app for one source. */
+export type MsalClientCredential =
+  { clientSecret: string } | { clientAssertion: ClientAssertionCallback };
+
+/**
+ * One credential source at run time: the secret, certificate or assertion of an app.
+ * Secret material lives in private fields only, so no source can be logged or serialised with it.
+ */
+export interface TokenSource {
+  readonly type: CredentialSource['type'];
+  /** Names the source in cache keys, logs and diagnostics; never derived from a secret. */
+  readonly id: string;
+  /**
+   * Loads and checks what the source needs (files, keys). Returns the problems found, each as
+   * `field: what is wrong — how to fix it`, relative to the source.
+   */
+  init(): Promise<string[]>;
+  /**
+   * Why the source cannot be used right now (its file is missing…), or undefined. A source that
+   * is unavailable at start-up is skipped, not a configuration error, when another can be used.
+   */
+  available?(): Promise<string | undefined>;
+  /** What msal-node needs to authenticate with this source. */
+  msalCredential(): MsalClientCredential;
+  /** A description without secret material. */
+  toJSON(): Record<string, unknown>;
+}
+
+/** A token as the authority issued it. */
+export interface IssuedToken {
+  readonly token: string;
+  readonly tokenType: string;
+  readonly expiresOn: number;
+  /** When the authority suggests refreshing (`refresh_in`), if it said. */
+  readonly refreshOn?: number;
+  readonly correlationId?: string;
+}
+
+/** Gets tokens for one credential source. */
+export interface SourceClient {
+  readonly source: TokenSource;
+  /** Error codes, besides the credential ones, after which a chain moves on to its next source. */
+  readonly moveOnAfter?: ReadonlySet<string>;
+  /**
+   * A token from the authority. `claims` (a JSON claims request, e.g. a CAE challenge's) are sent
+   * with the request and the token issued must satisfy them. `refused`: the token an API refused,
+   * which this request replaces — a source whose endpoint caches tokens (a managed identity's)
+   * tells it not to answer with that one; the others ignore it.
+   */
+  acquire(
+    tenantId: string,
+    scopes: readonly string[],
+    correlationId: string,
+    claims?: string,
+    refused?: string,
+  ): Promise<IssuedToken>;
+}
+
+/**
+ * The client capabilities every request declares: `cp1` says this client handles claims
+ * challenges (continuous access evaluation), so resources may send it one instead of a plain 401.
+ */
+export const CLIENT_CAPABILITIES: readonly string[] = ['cp1'];
