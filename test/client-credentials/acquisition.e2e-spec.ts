@@ -1,4 +1,4 @@
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import {
   AccessToken,
   ClientCredentialsModule,
@@ -7,25 +7,21 @@ import {
   TokenService,
 } from '@app/client-credentials';
 import { Test } from '@nestjs/testing';
+import { useFixtures } from '../support/fixtures';
 import { callApi, localCredential, startTokenApp, TokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Every source type over real HTTPS against the local authority, with the authority's own
  * counters as the judge of how many token requests were made.
  */
 describe('TokenService: acquisition', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
-  });
-  afterAll(async () => {
-    await authority.close();
   });
 
   const credentialOf = (tenantId: string, clientId: string, sources: CredentialSource[]) =>

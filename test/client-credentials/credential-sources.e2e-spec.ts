@@ -1,25 +1,26 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { ClientCredentialsModuleOptions, CredentialSource } from '@app/client-credentials';
-import { callApi, startTokenApp, type TokenApp } from '../support/token-app';
+import { useFixtures } from '../support/fixtures';
+import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SUBJECT = 'system:serviceaccount:jobs:sync';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Every credential kind a daemon meets, and chains of them, against the local authority: its
  * Kubernetes-style issuer for workload identity and its App Service endpoint for managed identity.
  */
 describe('Credential sources and fallback chains', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'cc-sources-'));
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     // msal's managed identity picks the App Service endpoint from these; never IMDS.
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = authority.managedIdentity.header;
@@ -29,10 +30,9 @@ describe('Credential sources and fallback chains', () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(async () => {
+  afterAll(() => {
     process.env = env;
     rmSync(dir, { recursive: true, force: true });
-    await authority.close();
   });
 
   function newApp() {
@@ -48,7 +48,7 @@ describe('Credential sources and fallback chains', () => {
   ) {
     app = await startTokenApp({
       credentials: {
-        api: { tenantId, clientId, authorityHost: authority.url, ca: authority.caPem, sources },
+        api: localCredential(authority, tenantId, clientId, sources),
       },
       ...extra,
     });

@@ -1,5 +1,8 @@
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { callApi, startTokenApp, type TokenApp } from '../support/token-app';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { callApi, localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * msal-node sends every managed identity request of the process through one network client. Each
@@ -7,12 +10,10 @@ import { callApi, startTokenApp, type TokenApp } from '../support/token-app';
  * last. (The App Service endpoint is plain HTTP, as on Azure, so the timeouts tell them apart.)
  */
 describe('Managed identity requests go through the network client of their credential', () => {
-  let authority: DevAuthority;
   const apps: TokenApp[] = [];
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     // msal's managed identity picks the App Service endpoint from these; never IMDS.
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = authority.managedIdentity.header;
@@ -20,17 +21,12 @@ describe('Managed identity requests go through the network client of their crede
   afterAll(async () => {
     await Promise.all(apps.map((a) => a.close()));
     process.env = env;
-    await authority.close();
   });
 
   async function start(managedIdentityMs: number, clientId: string) {
     const app = await startTokenApp({
       credentials: {
-        mi: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity', clientId }],
-        },
+        mi: localManagedIdentity(authority, { clientId }),
       },
       retry: { maxAttempts: 1 },
       timeouts: { managedIdentityMs, acquireMs: 30_000 },

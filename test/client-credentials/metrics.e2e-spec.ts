@@ -5,25 +5,25 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /** The counters and histogram an app sees once it registers the OpenTelemetry SDK. */
 describe('TokenService metrics through OpenTelemetry', () => {
-  let authority: DevAuthority;
   let app: TokenApp;
   const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
   const provider = new MeterProvider({ readers: [reader] });
 
-  beforeAll(async () => {
+  beforeAll(() => {
     // As an app does: the SDK is registered before the module starts.
     metrics.setGlobalMeterProvider(provider);
-    authority = await startDevAuthority();
   });
   afterAll(async () => {
-    await releaseAll(app, authority);
+    await releaseAll(app);
     await provider.shutdown();
     metrics.disable();
   });

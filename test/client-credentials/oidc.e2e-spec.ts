@@ -7,6 +7,16 @@ import { startTokenApp, type TokenApp } from '../support/token-app';
 import { startTokenStub, type TokenStub } from '../support/token-stub';
 import { releaseAll } from '../support/fixtures';
 
+/** A client certificate of the local authority's PKI, from an authority started for it alone. */
+async function borrowCertificate(): Promise<ClientCertificate> {
+  const dev = await startDevAuthority();
+  try {
+    return await dev.createTenant().createApp().addCertificate();
+  } finally {
+    await dev.close();
+  }
+}
+
 /**
  * The same flows against oidc-provider, a certified third-party authorization server:
  * client_secret_post and private_key_jwt, with its replay detection of assertions on.
@@ -27,13 +37,7 @@ describe('TokenService against a third-party OIDC issuer (oidc-provider)', () =>
       .sign(await importPKCS8(cert.privateKeyPem, 'PS256'));
 
   beforeAll(async () => {
-    // Borrow a client certificate from the dev authority's PKI.
-    const dev = await startDevAuthority();
-    try {
-      cert = await dev.createTenant().createApp().addCertificate();
-    } finally {
-      await dev.close();
-    }
+    cert = await borrowCertificate();
     const publicJwk = await exportJWK(await importX509(cert.certificatePem, 'PS256'));
     oidc = await startOidcAuthority([
       {
@@ -223,13 +227,7 @@ describe.each([
   let app: TokenApp;
 
   beforeAll(async () => {
-    const dev = await startDevAuthority();
-    let cert: ClientCertificate;
-    try {
-      cert = await dev.createTenant().createApp().addCertificate();
-    } finally {
-      await dev.close();
-    }
+    const cert = await borrowCertificate();
     const publicJwk = await exportJWK(await importX509(cert.certificatePem, 'PS256'));
     oidc = await startOidcAuthority(
       [

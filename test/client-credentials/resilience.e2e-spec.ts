@@ -1,7 +1,8 @@
-import { startDevAuthority, type DevAuthority, type FaultSpec } from '@app/dev-authority';
+import { startDevAuthority, type FaultSpec } from '@app/dev-authority';
 import { AccessToken, TokenEndpointError } from '@app/client-credentials';
 import { ConsoleLogger, Logger } from '@nestjs/common';
-import { startTokenApp, TokenApp } from '../support/token-app';
+import { useFixtures } from '../support/fixtures';
+import { localCredential, startTokenApp, TokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -14,24 +15,19 @@ async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
+const [authority] = useFixtures(startDevAuthority);
+
 /**
  * Background refresh and outages, with token lifetimes of seconds. Assertions are about order
  * and counts (which token, which source, how many requests), never about durations.
  */
 describe('TokenService: refresh and outages', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterEach(async () => {
     authority.faults.clear();
     await app?.close();
     app = undefined;
-  });
-  afterAll(async () => {
-    await authority.close();
   });
 
   /** A fresh tenant and app whose tokens live `lifetime` s and should be refreshed after `refreshIn` s. */
@@ -48,13 +44,9 @@ describe('TokenService: refresh and outages', () => {
     const appReg = tenant.createApp();
     app = await startTokenApp({
       credentials: {
-        api: {
-          tenantId: tenant.tenantId,
-          clientId: appReg.clientId,
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'secret', secret: appReg.addSecret() }],
-        },
+        api: localCredential(authority, tenant.tenantId, appReg.clientId, [
+          { type: 'secret', secret: appReg.addSecret() },
+        ]),
       },
       refresh: { jitter: 0, expirySkewSeconds: 1 },
       retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 400 },

@@ -1,26 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { findLeaks } from '../support/leak-scan';
 import { startRedisServer } from '../support/redis-server';
-import { startTokenApp, TokenApp } from '../support/token-app';
-import { releaseAll } from '../support/fixtures';
+import { localCredential, startTokenApp, TokenApp } from '../support/token-app';
+import { releaseAll, useFixtures } from '../support/fixtures';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Runs success and failure flows with every log line, error and serialisation captured, and
  * checks that no secret, private key, client assertion or access token — nor a part of one — shows.
  */
 describe('TokenService: secrets stay secret', () => {
-  let authority: DevAuthority;
   const apps: TokenApp[] = [];
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterAll(async () => {
-    await releaseAll(...apps, authority);
+    await releaseAll(...apps);
   });
 
   it('shows none in logs, errors, stats or serialised objects', async () => {
@@ -31,26 +29,21 @@ describe('TokenService: secrets stay secret', () => {
     const app2 = tenant.createApp();
     const cert = await app2.addCertificate();
     const assertions: string[] = [];
-    const common = { authorityHost: authority.url, ca: authority.caPem, tenantId: tenant.tenantId };
     const app = await startTokenApp({
       credentials: {
-        secret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret }] },
-        wrongSecret: {
-          ...common,
-          clientId: app1.clientId,
-          sources: [{ type: 'secret', secret: `${secret}x` }],
-        },
-        cert: {
-          ...common,
-          clientId: app2.clientId,
-          sources: [
-            {
-              type: 'certificate',
-              certificate: cert.certificatePem,
-              privateKey: cert.privateKeyPem,
-            },
-          ],
-        },
+        secret: localCredential(authority, tenant.tenantId, app1.clientId, [
+          { type: 'secret', secret },
+        ]),
+        wrongSecret: localCredential(authority, tenant.tenantId, app1.clientId, [
+          { type: 'secret', secret: `${secret}x` },
+        ]),
+        cert: localCredential(authority, tenant.tenantId, app2.clientId, [
+          {
+            type: 'certificate',
+            certificate: cert.certificatePem,
+            privateKey: cert.privateKeyPem,
+          },
+        ]),
       },
       defaultCredential: 'secret',
       retry: { maxAttempts: 1, initialDelayMs: 20, maxDelayMs: 100 },
@@ -111,25 +104,18 @@ describe('TokenService: secrets stay secret', () => {
       const app2 = tenant.createApp();
       const cert = await app2.addCertificate();
       const encryptionKey = randomBytes(32);
-      const common = {
-        authorityHost: authority.url,
-        ca: authority.caPem,
-        tenantId: tenant.tenantId,
-      };
       const app = await startTokenApp({
         credentials: {
-          secret: { ...common, clientId: app1.clientId, sources: [{ type: 'secret', secret }] },
-          cert: {
-            ...common,
-            clientId: app2.clientId,
-            sources: [
-              {
-                type: 'certificate',
-                certificate: cert.certificatePem,
-                privateKey: cert.privateKeyPem,
-              },
-            ],
-          },
+          secret: localCredential(authority, tenant.tenantId, app1.clientId, [
+            { type: 'secret', secret },
+          ]),
+          cert: localCredential(authority, tenant.tenantId, app2.clientId, [
+            {
+              type: 'certificate',
+              certificate: cert.certificatePem,
+              privateKey: cert.privateKeyPem,
+            },
+          ]),
         },
         defaultCredential: 'secret',
         cache: {

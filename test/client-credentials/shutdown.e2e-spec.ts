@@ -1,6 +1,7 @@
 import { createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
 import { startRedisServer } from '../support/redis-server';
 import { localCredential, startTokenApp } from '../support/token-app';
 
@@ -49,17 +50,10 @@ function socketsTo(port: number): number {
   return handles.filter((h) => h.remotePort === port && !h.destroyed).length;
 }
 
+const [authority] = useFixtures(startDevAuthority);
+
 /** app.close() leaves no timer, socket or watcher of the library behind. */
 describe('TokenService shutdown', () => {
-  let authority: DevAuthority;
-
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
-  afterAll(async () => {
-    await authority.close();
-  });
-
   it('releases refresh timers, retry timers and connections on app.close()', async () => {
     const tenant = authority.createTenant();
     authority.setAccessTokenLifetime(60, { tenantId: tenant.tenantId, refreshInSeconds: 30 });

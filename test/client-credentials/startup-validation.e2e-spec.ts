@@ -1,21 +1,16 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { ClientCredentialsModuleOptions, ConfigurationError } from '@app/client-credentials';
+import { useFixtures } from '../support/fixtures';
 import { startTokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /** A bad option fails app.init() with one message that names the field and the fix. */
 describe('TokenService: startup validation', () => {
-  let authority: DevAuthority;
   const dir = mkdtempSync(join(tmpdir(), 'cc-startup-'));
-
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
-  afterAll(async () => {
-    await authority.close();
-  });
 
   const TENANT = '11111111-2222-3333-4444-555555555555';
   const withSource = (source: unknown, extra: object = {}): ClientCredentialsModuleOptions =>

@@ -1,14 +1,17 @@
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { InvalidRequestError, type CredentialSource } from '@app/client-credentials';
 import {
   ClientCredentialsHealthIndicator,
   type CredentialHealth,
 } from '@app/client-credentials/health';
+import { useFixtures } from '../support/fixtures';
 import { signClientAssertion } from '../support/client-assertion';
 import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * One credential, several tenants: a multi-tenant app asks for tokens of its customers' tenants
@@ -16,12 +19,10 @@ import { callApi, localCredential, startTokenApp, type TokenApp } from '../suppo
  * which lives in one tenant, must never answer for another.
  */
 describe('Tenants of one credential', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     // msal's managed identity picks the App Service endpoint from these; never IMDS.
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = authority.managedIdentity.header;
@@ -30,9 +31,8 @@ describe('Tenants of one credential', () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(async () => {
+  afterAll(() => {
     process.env = env;
-    await authority.close();
   });
 
   async function start(
