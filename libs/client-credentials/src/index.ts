@@ -11,23 +11,25 @@ export { ClientCredentialsModule } from './client-credentials.module';
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 export type { ClientCredentialsModuleAsyncOptions } from './client-credentials.module-definition';
 export type {
-  AssertionContext,
-  AssertionSourceOptions,
   CacheOptions,
-  CertificateSourceOptions,
   ClientCredentialsModuleOptions,
-  CredentialOptions,
-  ProxyOptions,
-  CredentialSource,
   GetTokenOptions,
-  ManagedIdentityAssertionSourceOptions,
-  ManagedIdentitySourceOptions,
   RefreshOptions,
   RetryOptions,
-  SecretSourceOptions,
   TimeoutOptions,
-  WorkloadIdentitySourceOptions,
 } from './client-credentials.options';
+export type {
+  AssertionContext,
+  AssertionSourceOptions,
+  CertificateSourceOptions,
+  CredentialOptions,
+  CredentialSource,
+  ManagedIdentityAssertionSourceOptions,
+  ManagedIdentitySourceOptions,
+  ProxyOptions,
+  SecretSourceOptions,
+  WorkloadIdentitySourceOptions,
+} from './credential.options';
 export {
   ClientCredentialsError,
   ConfigurationError,

@@ -47,14 +47,21 @@ export function readCredentials(
   }
   const shared = sharedCacheFromEnv(env);
   if (shared !== undefined) document.cache = { shared };
+  // Each reader checks its own section (the second: that an API's credential is configured); the
+  // problems of both are reported together.
+  const options = collect(() => clientCredentialsOptionsFromConfig(document, env), problems);
+  const apis = collect(() => downstreamApisFromConfig(document, env).apis, problems);
+  return problems.length > 0 ? { problems } : { options, apis, problems };
+}
+
+/** What `read` returns, or undefined with its configuration problems added to `problems`. */
+function collect<T>(read: () => T, problems: string[]): T | undefined {
   try {
-    // The first reader checks both sections (an API's credential must be configured).
-    const options = clientCredentialsOptionsFromConfig(document, env);
-    const { apis } = downstreamApisFromConfig(document);
-    return problems.length > 0 ? { problems } : { options, apis, problems };
+    return read();
   } catch (e) {
     if (!(e instanceof ConfigurationError)) throw e;
-    return { problems: [...problems, ...e.problems] };
+    problems.push(...e.problems);
+    return undefined;
   }
 }
 

@@ -257,7 +257,12 @@ export class TokenAcquirer {
           tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
           obtainedAt,
           expiresOn: issued.expiresOn,
-          refreshOn: refreshPoint(obtainedAt, issued.expiresOn, issued.refreshOn, this.options.refresh),
+          refreshOn: refreshPoint(
+            obtainedAt,
+            issued.expiresOn,
+            issued.refreshOn,
+            this.options.refresh,
+          ),
           scopes,
           tenantId,
           source: credential.sourceId(index),
@@ -279,5 +284,4 @@ export class TokenAcquirer {
       }
     }
   }
-
 }

@@ -1,5 +1,5 @@
 import type { ClientAssertionCallback } from '@azure/msal-node';
-import type { CredentialSource } from '../client-credentials.options';
+import type { CredentialSource } from '../credential.options';
 
 /** How msal-node authenticates the app for one source. */
 export type MsalClientCredential =

@@ -1,5 +1,4 @@
 import type { LoggerService } from '@nestjs/common';
-import type { CredentialSource } from '../client-credentials.options';
 import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
 import { managedIdentityId } from '../options/managed-identity-name';
@@ -14,6 +13,7 @@ import {
 import { SecretSource } from './sources/secret.source';
 import { WorkloadIdentitySource } from './sources/workload-identity.source';
 import { SourceClient } from '../authority/source-client';
+import type { CredentialSource } from '../credential.options';
 
 /** What a source client is built with. */
 export interface SourceContext {

@@ -4,6 +4,7 @@ import {
   Injectable,
   Module,
   type DynamicModule,
+  type OnApplicationBootstrap,
   type OnApplicationShutdown,
   type Provider,
 } from '@nestjs/common';
@@ -11,7 +12,13 @@ import { TokenService } from '../token.service';
 import { DownstreamApiError } from '../calling/calling.errors';
 import { DownstreamApi } from './downstream-api.client';
 import { getDownstreamApiToken } from './downstream-api.decorator';
-import { resolveDownstreamApis, type DownstreamApiModuleOptions } from './downstream-api.options';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+import {
+  resolveDownstreamApis,
+  unknownCredentials,
+  type DownstreamApiModuleOptions,
+  type DownstreamApiOptions,
+} from './downstream-api.options';
 
 const {
   ConfigurableModuleClass,
@@ -33,14 +40,16 @@ export type DownstreamApiModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
  * @publicApi
  */
 @Injectable()
-export class DownstreamApis implements OnApplicationShutdown {
+export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly #apis = new Map<string, DownstreamApi>();
+  readonly #options: Record<string, DownstreamApiOptions>;
 
   constructor(
     @Inject(DOWNSTREAM_API_OPTIONS) options: DownstreamApiModuleOptions,
-    tokens: TokenService,
+    private readonly tokens: TokenService,
   ) {
     const apis = resolveDownstreamApis(options?.apis, 'apis');
+    this.#options = apis;
     try {
       for (const [name, api] of Object.entries(apis)) {
         this.#apis.set(name, new DownstreamApi(name, api, tokens));
@@ -49,6 +58,17 @@ export class DownstreamApis implements OnApplicationShutdown {
       void this.onApplicationShutdown();
       throw e;
     }
+  }
+
+  /**
+   * Checks that each API's `credential` is one the token service has: once every module is
+   * initialised (the token service loads its credentials in its own `onModuleInit`), so that a
+   * misspelt name fails `app.init()` rather than the API's first call.
+   * @throws ConfigurationError `apis.<name>.credential: names no configured credential …`
+   */
+  onApplicationBootstrap(): void {
+    const problems = unknownCredentials(this.#options, this.tokens.credentialNames, 'apis');
+    if (problems.length > 0) throw new ConfigurationError(problems);
   }
 
   /**

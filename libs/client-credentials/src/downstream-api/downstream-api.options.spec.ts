@@ -83,20 +83,18 @@ describe('clientCredentialsOptionsFromConfig with downstreamApis in the document
   });
 
   it("reports a bad API with the credentials' problems, and a credential no one configured", () => {
-    expect(
-      problemsOf(() =>
-        clientCredentialsOptionsFromConfig(
-          {
-            credentials: { orders: { ...document.credentials.orders, clientId: undefined } },
-            downstreamApis: {
-              orders: { baseUrl: 'not a url', scopes: 'api://orders/.default' },
-              mail: { baseUrl: 'https://mail.contoso.com', scopes: 'x', credential: 'mail' },
-            },
-          },
-          {},
-        ),
-      ),
-    ).toEqual([
+    const bad = {
+      credentials: { orders: { ...document.credentials.orders, clientId: undefined } },
+      downstreamApis: {
+        orders: { baseUrl: 'not a url', scopes: 'api://orders/.default' },
+        mail: { baseUrl: 'https://mail.contoso.com', scopes: 'x', credential: 'mail' },
+      },
+    };
+    // Each section's reader reports its own problems; an app reads both (as the daemon does).
+    expect([
+      ...problemsOf(() => clientCredentialsOptionsFromConfig(bad, {})),
+      ...problemsOf(() => downstreamApisFromConfig(bad, {})),
+    ]).toEqual([
       'credentials.orders.clientId: is required — set the application (client) ID',
       'downstreamApis.orders.baseUrl: must be a URL, e.g. https://orders.contoso.com/api',
       "downstreamApis.mail.credential: names no configured credential — use one of 'orders', or leave it out for the default",

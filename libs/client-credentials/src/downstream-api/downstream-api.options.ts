@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { ConfigurationError } from '../errors/client-credentials.errors';
+import {
+  ENVIRONMENT_CREDENTIAL,
+  ENVIRONMENT_VARIABLES,
+  type Env,
+} from '../options/options-from-config';
 import { formatPath } from '../options/resolve-options';
 
 /**
@@ -150,7 +155,9 @@ export function resolveDownstreamApis(
 /**
  * The `downstreamApis` of a configuration document (the same document as the credentials', which
  * `clientCredentialsOptionsFromConfig` reads without refusing this section), validated, for
- * `DownstreamApiModule.forRootAsync`; no section → no APIs.
+ * `DownstreamApiModule.forRootAsync`; no section → no APIs. When the document names its
+ * credentials, an API's `credential` must be one of them (or `default`, which the `AZURE_*`
+ * variables of `env` make); every problem is reported at once.
  *
  * @example
  * DownstreamApiModule.forRootAsync({
@@ -160,12 +167,60 @@ export function resolveDownstreamApis(
  * @throws ConfigurationError
  * @publicApi
  */
-export function downstreamApisFromConfig(document: unknown = {}): DownstreamApiModuleOptions {
+export function downstreamApisFromConfig(
+  document: unknown = {},
+  env: Env = process.env,
+): DownstreamApiModuleOptions {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw new ConfigurationError([
       'the configuration document must be an object, e.g. { downstreamApis: { orders: { baseUrl, scopes } } }',
     ]);
   }
-  // Only its own section: the credentials and other keys of the document are not its business.
-  return { apis: resolveDownstreamApis((document as { downstreamApis?: unknown }).downstreamApis) };
+  const { downstreamApis: section, credentials } = document as {
+    downstreamApis?: unknown;
+    credentials?: unknown;
+  };
+  const problems: string[] = [];
+  let apis: Record<string, DownstreamApiOptions> = {};
+  try {
+    apis = resolveDownstreamApis(section);
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    problems.push(...e.problems);
+  }
+  // The names the document configures, and the environment's credential; none named (credentials
+  // given in code, or none at all, which their own reader reports): nothing to check against.
+  const names =
+    credentials !== null && typeof credentials === 'object' && !Array.isArray(credentials)
+      ? Object.keys(credentials)
+      : [];
+  if (names.length > 0 && ENVIRONMENT_VARIABLES.some((v) => env[v]?.trim())) {
+    if (!names.includes(ENVIRONMENT_CREDENTIAL)) names.push(ENVIRONMENT_CREDENTIAL);
+  }
+  if (names.length > 0) problems.push(...unknownCredentials(section, names, 'downstreamApis'));
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  return { apis };
+}
+
+/**
+ * `<path>.<api>.credential: names no configured credential …` for each API of `section` whose
+ * `credential` is not one of `names`. Every entry is checked, even one with other problems: each
+ * mistake is reported in one run.
+ */
+export function unknownCredentials(
+  section: unknown,
+  names: readonly string[],
+  path: string,
+): string[] {
+  if (section === null || typeof section !== 'object' || Array.isArray(section)) return [];
+  const problems: string[] = [];
+  for (const [name, api] of Object.entries(section as Record<string, { credential?: unknown }>)) {
+    const credential = api?.credential;
+    if (typeof credential !== 'string' || credential.trim() === '') continue;
+    if (names.includes(credential.trim())) continue;
+    problems.push(
+      `${formatPath([path, name, 'credential'])}: names no configured credential — use one of ${names.map((n) => `'${n}'`).join(', ')}, or leave it out for the default`,
+    );
+  }
+  return problems;
 }

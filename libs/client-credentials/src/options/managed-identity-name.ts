@@ -1,5 +1,5 @@
 import type { ManagedIdentityIdParams } from '@azure/msal-node';
-import type { ManagedIdentitySourceOptions } from '../client-credentials.options';
+import type { ManagedIdentitySourceOptions } from '../credential.options';
 
 /** msal's id parameters for a system- (none) or user-assigned identity. */
 export function managedIdentityId(

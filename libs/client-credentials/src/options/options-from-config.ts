@@ -1,11 +1,7 @@
-import type {
-  ClientCredentialsModuleOptions,
-  CredentialOptions,
-  CredentialSource,
-} from '../client-credentials.options';
-import { resolveDownstreamApis } from '../downstream-api/downstream-api.options';
+import type { ClientCredentialsModuleOptions } from '../client-credentials.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
-import { formatPath, resolveOptions } from './resolve-options';
+import { resolveOptions } from './resolve-options';
+import type { CredentialOptions, CredentialSource } from '../credential.options';
 
 /** The environment variables read, as @azure/identity's EnvironmentCredential names them. */
 export const ENVIRONMENT_VARIABLES = [
@@ -22,7 +18,8 @@ export const ENVIRONMENT_VARIABLES = [
 /** Name of the credential built from the environment. */
 export const ENVIRONMENT_CREDENTIAL = 'default';
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** Environment variables, as `process.env` holds them. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
 function flag(env: Env, name: string, problems: string[]): boolean | undefined {
   const value = env[name]?.trim().toLowerCase();
@@ -91,10 +88,9 @@ export function credentialFromEnvironment(env: Env = process.env): CredentialOpt
  * name one. Validated at once: every problem names its path (`credentials.graph.sources[1].tokenFilePath`)
  * or variable and says how to fix it, never echoing a value.
  *
- * The same document may hold the named downstream APIs (`downstreamApis`, read by
- * `downstreamApisFromConfig` for `DownstreamApiModule`): they are validated here too, with the
- * credentials (problems reported together; an API's `credential` must name a configured one), and
- * left out of the returned module options.
+ * The same document may hold the named downstream APIs (`downstreamApis`): they are left out of
+ * the returned module options, for `downstreamApisFromConfig` of
+ * `nest-client-credentials/downstream-api` to read and check.
  *
  * @example
  * ClientCredentialsModule.forRootAsync({
@@ -114,8 +110,9 @@ export function clientCredentialsOptionsFromConfig(
       'the configuration document must be an object, e.g. { credentials: { … } }',
     ]);
   }
-  // `downstreamApis` is the downstream API module's section: checked below, never module options.
-  const { downstreamApis, ...doc } = document as Partial<ClientCredentialsModuleOptions> & {
+  // `downstreamApis` is the downstream API module's section (`downstreamApisFromConfig` reads
+  // it): never module options.
+  const { downstreamApis: _apis, ...doc } = document as Partial<ClientCredentialsModuleOptions> & {
     downstreamApis?: unknown;
   };
   const credentials: Record<string, CredentialOptions> = {
@@ -146,38 +143,6 @@ export function clientCredentialsOptionsFromConfig(
       problems.push(...e.problems);
     }
   }
-  if (downstreamApis !== undefined)
-    problems.push(...downstreamApiProblems(downstreamApis, credentials));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return options;
-}
-
-/** What is wrong with the document's `downstreamApis`, given the credentials it names. */
-function downstreamApiProblems(
-  section: unknown,
-  credentials: Record<string, CredentialOptions>,
-): string[] {
-  const problems: string[] = [];
-  try {
-    resolveDownstreamApis(section);
-  } catch (e) {
-    if (!(e instanceof ConfigurationError)) throw e;
-    problems.push(...e.problems);
-  }
-  // Checked on every entry, even one with other problems: each mistake is reported in one run.
-  const names = Object.keys(credentials);
-  // No credential at all is reported already, as such.
-  const entries =
-    names.length > 0 && section !== null && typeof section === 'object' && !Array.isArray(section)
-      ? Object.entries(section as Record<string, { credential?: unknown }>)
-      : [];
-  for (const [name, api] of entries) {
-    const credential = api?.credential;
-    if (typeof credential !== 'string' || credential.trim() === '') continue;
-    if (names.includes(credential.trim())) continue;
-    problems.push(
-      `${formatPath(['downstreamApis', name, 'credential'])}: names no configured credential — use one of ${names.map((n) => `'${n}'`).join(', ')}, or leave it out for the default`,
-    );
-  }
-  return problems;
 }

@@ -9,8 +9,6 @@ import {
 import { DEFAULTS } from './defaults';
 import type {
   ClientCredentialsModuleOptions,
-  CredentialSource,
-  ProxyOptions,
   RefreshOptions,
   RetryOptions,
   TimeoutOptions,
@@ -19,6 +17,7 @@ import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
+import type { CredentialSource, ProxyOptions } from '../credential.options';
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
   if (proxy === undefined) return ENVIRONMENT_PROXY;

@@ -1,8 +1,6 @@
-import type {
-  ClientCredentialsModuleOptions,
-  CredentialSource,
-} from '../client-credentials.options';
+import type { ClientCredentialsModuleOptions } from '../client-credentials.options';
 import type { ResolvedSharedCacheOptions } from './resolved-shared-cache';
+import type { CredentialSource } from '../credential.options';
 
 /**
  * How requests reach an authority:

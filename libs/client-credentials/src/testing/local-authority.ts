@@ -3,7 +3,7 @@
 // which does not rewrite path aliases.
 import { startDevAuthority } from '../../../dev-authority/src/start';
 import type { App, DevAuthority, Tenant } from '../../../dev-authority/src/types';
-import type { CredentialOptions } from '../client-credentials.options';
+import type { CredentialOptions } from '../credential.options';
 
 export { startDevAuthority as startLocalAuthority };
 export type {

@@ -1,6 +1,6 @@
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
-import type { AssertionSourceOptions } from '../../client-credentials.options';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+import type { AssertionSourceOptions } from '../../credential.options';
 
 /** A client assertion made by the application's own callback, called for every token request. */
 export class AssertionSource implements TokenSource {

@@ -8,10 +8,10 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import type { CertificateSourceOptions } from '../../client-credentials.options';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+import type { CertificateSourceOptions } from '../../credential.options';
 
 /** Lifetime of the assertions we sign; Entra accepts up to 10 minutes ahead. */
 const ASSERTION_LIFETIME_SECONDS = 600;

@@ -1,12 +1,12 @@
-import type {
-  ManagedIdentityAssertionSourceOptions,
-  ManagedIdentitySourceOptions,
-} from '../../client-credentials.options';
 import { AuthorityFailure } from '../../errors/authority-failure';
 import type { ManagedIdentityClient } from '../../authority/managed-identity-client';
 import type { ManagedIdentityHost } from '../../authority/managed-identity-hosts';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+import type {
+  ManagedIdentityAssertionSourceOptions,
+  ManagedIdentitySourceOptions,
+} from '../../credential.options';
 
 /** The audience of a managed identity token used as a federated credential. */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';

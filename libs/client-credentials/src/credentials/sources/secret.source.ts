@@ -1,5 +1,5 @@
-import type { SecretSourceOptions } from '../../client-credentials.options';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+import type { SecretSourceOptions } from '../../credential.options';
 
 /** A client secret. */
 export class SecretSource implements TokenSource {

@@ -1,9 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { decodeJwt } from 'jose';
-import type { WorkloadIdentitySourceOptions } from '../../client-credentials.options';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+import type { WorkloadIdentitySourceOptions } from '../../credential.options';
 
 /** Re-read the token file when the token it held has less than this left. */
 const REREAD_BEFORE_EXPIRY_MS = 5 * 60_000;

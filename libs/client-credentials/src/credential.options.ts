@@ -1,0 +1,152 @@
+/** A client secret registered on the app ("Certificates & secrets" → "Client secrets"). */
+export interface SecretSourceOptions {
+  type: 'secret';
+  /** The secret's value (not its ID). Never logged, never serialised. */
+  secret: string;
+}
+
+/**
+ * A certificate registered on the app. The library signs a fresh client assertion (its own
+ * `jti`) for every token request, and re-reads `certificatePath` when the file changes, so a
+ * rotated certificate is used without a restart.
+ */
+export interface CertificateSourceOptions {
+  type: 'certificate';
+  /** A PEM file holding the certificate and its private key (as `AZURE_CLIENT_CERTIFICATE_PATH`). */
+  certificatePath?: string;
+  /** The certificate (PEM; a chain may follow it) when not read from `certificatePath`. */
+  certificate?: string;
+  /** The private key (PEM) when not read from `certificatePath`; defaults to the key found in the file. */
+  privateKey?: string;
+  /** Passphrase of an encrypted private key. */
+  passphrase?: string;
+  /**
+   * Send the certificate chain (`x5c`) with each assertion: needed for subject name + issuer
+   * (SNI) authentication.
+   * @default false
+   */
+  sendX5c?: boolean;
+}
+
+/** What the callback of an `assertion` source is told. */
+export interface AssertionContext {
+  clientId: string;
+  /** The token endpoint the assertion will be sent to: its `aud`. */
+  tokenEndpoint: string;
+}
+
+/** A client assertion (a signed JWT) produced by your own code, e.g. by a signing service. */
+export interface AssertionSourceOptions {
+  type: 'assertion';
+  /** Called for every token request; must return a JWT valid for `tokenEndpoint`. */
+  getAssertion: (context: AssertionContext) => Promise<string> | string;
+}
+
+/**
+ * Workload identity federation: a token issued by the platform (a Kubernetes projected service
+ * account token, a CI system's OIDC token) read from a file, trusted by a federated identity
+ * credential on the app. The file is re-read when it changes and before its token expires.
+ */
+export interface WorkloadIdentitySourceOptions {
+  type: 'workload-identity';
+  /**
+   * Path of the token file.
+   * @default process.env.AZURE_FEDERATED_TOKEN_FILE
+   */
+  tokenFilePath?: string;
+}
+
+/**
+ * Keyless app authentication on Azure compute: a managed identity token is the app's client
+ * assertion, through a federated identity credential on the app that trusts the identity.
+ */
+export interface ManagedIdentityAssertionSourceOptions {
+  type: 'managed-identity-assertion';
+  /** Client ID of a user-assigned managed identity. @default the system-assigned identity */
+  managedIdentityClientId?: string;
+  /** Audience of the managed identity token. @default 'api://AzureADTokenExchange' */
+  audience?: string;
+}
+
+/**
+ * The managed identity itself (system-assigned, or user-assigned by one of its ids) gets the
+ * tokens. A credential made only of such sources needs no `tenantId` or `clientId`.
+ */
+export interface ManagedIdentitySourceOptions {
+  type: 'managed-identity';
+  /** Client ID of a user-assigned identity. */
+  clientId?: string;
+  /** Azure resource ID of a user-assigned identity. */
+  resourceId?: string;
+  /** Object (principal) ID of a user-assigned identity. */
+  objectId?: string;
+}
+
+/** One way for an app to prove who it is. */
+export type CredentialSource =
+  | SecretSourceOptions
+  | CertificateSourceOptions
+  | AssertionSourceOptions
+  | WorkloadIdentitySourceOptions
+  | ManagedIdentityAssertionSourceOptions
+  | ManagedIdentitySourceOptions;
+
+/** An app registration (or OIDC client) and how it authenticates. */
+export interface CredentialOptions {
+  /**
+   * Directory (tenant) ID or verified domain; the default tenant of this credential's tokens.
+   * Optional only for a credential made of `managed-identity` sources.
+   */
+  tenantId?: string;
+  /** Application (client) ID. Optional only for a credential made of `managed-identity` sources. */
+  clientId?: string;
+  /**
+   * The authority host: Entra ID's public cloud, a sovereign cloud
+   * (`https://login.microsoftonline.us`, `https://login.chinacloudapi.cn`), or any https issuer.
+   * @default 'https://login.microsoftonline.com'
+   */
+  authorityHost?: string;
+  /**
+   * `entra` for Microsoft Entra ID (`<host>/<tenant>` authority, `/.default` scopes, metadata built
+   * locally: no discovery request); `oidc` for any standards-compliant OAuth 2.0 / OIDC issuer,
+   * whose metadata is discovered at `<host>/<tenant>/.well-known/openid-configuration`.
+   * @default 'entra'
+   */
+  protocol?: 'entra' | 'oidc';
+  /**
+   * With `protocol: 'oidc'`, the issuer's URL as its metadata states it — with a path or without
+   * (`https://tenant.example.com`) — instead of `authorityHost` + `tenantId`: its metadata is
+   * discovered at `{issuer}/.well-known/openid-configuration`, and a client secret goes in the
+   * Authorization header when the issuer allows `client_secret_basic` only. `tenantId` is then
+   * optional, and a token of another tenant is refused (`tenant_unsupported`).
+   */
+  issuer?: string;
+  /**
+   * How the app authenticates, tried in order: a source that is unavailable (file missing,
+   * endpoint absent) or whose credential is rejected is skipped — the reason logged once — and
+   * tried again after `retry.sourceCoolDownMs`.
+   */
+  sources: CredentialSource[];
+  /**
+   * Extra CA certificates (PEM) to trust for this authority, e.g. a private or local authority.
+   * Public roots stay trusted. No process-wide `NODE_EXTRA_CA_CERTS` is needed.
+   */
+  ca?: string | string[];
+  /**
+   * An HTTP proxy for the token endpoint and discovery (CONNECT tunnels):
+   * `'http://proxy.corp:3128'` (user and password may be in the URL; never logged), or
+   * `{ url, noProxy: ['login.microsoftonline.com', '.corp'] }` for hosts to reach directly, or
+   * `false` for none. Managed identity endpoints are never proxied.
+   * @default the environment's `HTTPS_PROXY` (or `HTTP_PROXY`) except `NO_PROXY` hosts and
+   *   loopback; no proxy when neither is set
+   */
+  proxy?: string | false | ProxyOptions;
+}
+
+/** An explicit proxy of a credential. */
+export interface ProxyOptions {
+  /** `http://[user:password@]host:port` (or `https://…`). */
+  url: string;
+  /** Hosts reached without the proxy: `host`, `.domain` (its subdomains), `host:port`, or `*`. */
+  noProxy?: string[];
+}

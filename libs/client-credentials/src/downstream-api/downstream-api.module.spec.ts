@@ -1,0 +1,53 @@
+import { Test } from '@nestjs/testing';
+import { ClientCredentialsModule } from '../client-credentials.module';
+import { DownstreamApiModule } from './downstream-api.module';
+
+const credentials = {
+  orders: {
+    tenantId: '11111111-2222-3333-4444-555555555555',
+    clientId: 'orders-app',
+    sources: [{ type: 'secret' as const, secret: 'not-a-real-secret' }],
+  },
+};
+
+async function init(apis: Parameters<typeof DownstreamApiModule.forRoot>[0]['apis']) {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ClientCredentialsModule.forRoot({ credentials, isGlobal: true }),
+      DownstreamApiModule.forRoot({ apis }),
+    ],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  try {
+    await app.init();
+  } finally {
+    await app.close();
+  }
+}
+
+describe('DownstreamApiModule', () => {
+  it('fails app.init() when an API names a credential the token service does not have', async () => {
+    await expect(
+      init({
+        orders: { baseUrl: 'https://orders.contoso.com', scopes: 'api://orders/.default' },
+        mail: { baseUrl: 'https://mail.contoso.com', scopes: 'x', credential: 'mail' },
+      }),
+    ).rejects.toMatchObject({
+      problems: [
+        "apis.mail.credential: names no configured credential — use one of 'orders', or leave it out for the default",
+      ],
+    });
+  });
+
+  it('starts when every credential it names is configured', async () => {
+    await expect(
+      init({
+        orders: {
+          baseUrl: 'https://orders.contoso.com',
+          scopes: 'api://orders/.default',
+          credential: 'orders',
+        },
+      }),
+    ).resolves.toBeUndefined();
+  });
+});
