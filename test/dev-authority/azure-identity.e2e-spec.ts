@@ -4,27 +4,27 @@ import {
   ClientSecretCredential,
   type TokenCredential,
 } from '@azure/identity';
-import { startDevAuthority, type DevAuthority, type Tenant } from '@app/dev-authority';
+import { startDevAuthority, type Tenant } from '@app/dev-authority';
 import { signClientAssertion } from '../support/client-assertion';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { trustingHttpClient } from '../support/trusting-http-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 describe('dev-authority with unmodified @azure/identity credentials', () => {
-  let authority: DevAuthority;
   let tenant: Tenant;
   let http: AuthorityHttp;
   let httpClient: ReturnType<typeof trustingHttpClient>;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     tenant = authority.createTenant();
     http = new AuthorityHttp(authority);
     httpClient = trustingHttpClient(authority.caPem);
   });
 
   afterAll(async () => {
-    await releaseAll(httpClient, http, authority);
+    await releaseAll(httpClient, http);
   });
 
   const options = () => ({

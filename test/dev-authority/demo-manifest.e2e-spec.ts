@@ -2,18 +2,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfidentialClientApplication } from '@azure/msal-node';
-import {
-  provisionDemo,
-  startDevAuthority,
-  type DevAuthority,
-  type DevAuthorityManifest,
-} from '@app/dev-authority';
+import { provisionDemo, startDevAuthority, type DevAuthorityManifest } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 describe('dev-authority demo provisioning and manifest', () => {
-  let authority: DevAuthority;
   let dir: string;
   let manifest: DevAuthorityManifest;
   let network: TrustingNetworkClient;
@@ -21,14 +17,13 @@ describe('dev-authority demo provisioning and manifest', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dev-authority-demo-'));
-    authority = await startDevAuthority();
     manifest = await provisionDemo(authority, dir);
     network = new TrustingNetworkClient(await readFile(manifest.caPath, 'utf8'));
     http = new AuthorityHttp(authority);
   });
 
   afterAll(async () => {
-    await releaseAll(network, http, authority);
+    await releaseAll(network, http);
     await rm(dir, { recursive: true, force: true });
   });
 

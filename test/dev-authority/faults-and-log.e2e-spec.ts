@@ -1,20 +1,20 @@
 import { AuthError, ConfidentialClientApplication } from '@azure/msal-node';
 import { decodeJwt } from 'jose';
-import { startDevAuthority, type App, type DevAuthority, type Tenant } from '@app/dev-authority';
+import { startDevAuthority, type App, type Tenant } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 describe('dev-authority faults, lifetimes, counters and request log', () => {
-  let authority: DevAuthority;
   let tenant: Tenant;
   let app: App;
   let secret: string;
   let http: AuthorityHttp;
   let tokenUrl: string;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     tenant = authority.createTenant();
     app = tenant.createApp();
     secret = app.addSecret();
@@ -28,7 +28,7 @@ describe('dev-authority faults, lifetimes, counters and request log', () => {
   });
 
   afterAll(async () => {
-    await releaseAll(http, authority);
+    await releaseAll(http);
   });
 
   const request = () =>

@@ -1,8 +1,10 @@
 import { CredentialUnavailableError, ManagedIdentityCredential } from '@azure/identity';
-import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app/dev-authority';
+import { startDevAuthority, type ManagedIdentity } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 import { trustingHttpClient } from '../support/trusting-http-client';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Fidelity: unmodified @azure/identity `ManagedIdentityCredential` (msal-node underneath, with the
@@ -10,15 +12,13 @@ import { trustingHttpClient } from '../support/trusting-http-client';
  * `AZURE_POD_IDENTITY_AUTHORITY_HOST`. Its own jest worker: msal picks its source once per process.
  */
 describe('dev-authority IMDS with unmodified @azure/identity ManagedIdentityCredential', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let httpClient: ReturnType<typeof trustingHttpClient>;
   let system: ManagedIdentity;
   let user: ManagedIdentity;
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     http = new AuthorityHttp(authority);
     httpClient = trustingHttpClient(authority.caPem);
     Object.assign(process.env, authority.imds.environment);
@@ -28,7 +28,7 @@ describe('dev-authority IMDS with unmodified @azure/identity ManagedIdentityCred
   });
   afterAll(async () => {
     process.env = env;
-    await releaseAll(httpClient, http, authority);
+    await releaseAll(httpClient, http);
   });
 
   it.each([

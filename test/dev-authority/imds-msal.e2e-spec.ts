@@ -4,10 +4,12 @@ import {
   type ManagedIdentityIdParams,
 } from '@azure/msal-node';
 import { decodeJwt } from 'jose';
-import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app/dev-authority';
+import { startDevAuthority, type ManagedIdentity } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Fidelity: unmodified msal-node `ManagedIdentityApplication` takes the IMDS path (no App Service,
@@ -16,15 +18,13 @@ import { TrustingNetworkClient } from '../support/trusting-network-client';
  * process: this file is its own jest worker and sets nothing else.
  */
 describe('dev-authority IMDS with unmodified msal-node ManagedIdentityApplication', () => {
-  let authority: DevAuthority;
   let network: TrustingNetworkClient;
   let http: AuthorityHttp;
   let system: ManagedIdentity;
   let user: ManagedIdentity;
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     network = new TrustingNetworkClient(authority.caPem);
     http = new AuthorityHttp(authority);
     Object.assign(process.env, authority.imds.environment);
@@ -34,7 +34,7 @@ describe('dev-authority IMDS with unmodified msal-node ManagedIdentityApplicatio
   });
   afterAll(async () => {
     process.env = env;
-    await releaseAll(network, http, authority);
+    await releaseAll(network, http);
   });
 
   const app = (managedIdentityIdParams?: ManagedIdentityIdParams) =>

@@ -1,6 +1,6 @@
-import { startDevAuthority, type DevAuthority, type Tenant } from '@app/dev-authority';
+import { startDevAuthority, type Tenant } from '@app/dev-authority';
 import { AuthorityHttp, type HttpAnswer } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 
 /** Entra's error body, with the code and the status it goes with. */
 function expectEntraError(answer: HttpAnswer, status: number, error: string, code: number): void {
@@ -24,20 +24,20 @@ function expectEntraError(answer: HttpAnswer, status: number, error: string, cod
 
 const basic = (raw: string) => `Basic ${Buffer.from(raw, 'utf8').toString('base64')}`;
 
+const [authority] = useFixtures(startDevAuthority);
+
 /** Requests no client sends on purpose answer as Entra does: an error body, never a 500. */
 describe('dev-authority: malformed requests', () => {
-  let authority: DevAuthority;
   let tenant: Tenant;
   let http: AuthorityHttp;
   let tokenUrl: string;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     tenant = authority.createTenant();
     http = new AuthorityHttp(authority);
     tokenUrl = `${authority.url}/${tenant.tenantId}/oauth2/v2.0/token`;
   });
-  afterAll(() => releaseAll(http, authority));
+  afterAll(() => releaseAll(http));
 
   const form = { grant_type: 'client_credentials', scope: 'api://dev-api/.default' };
 

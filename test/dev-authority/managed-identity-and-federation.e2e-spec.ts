@@ -1,24 +1,19 @@
 import { ConfidentialClientApplication, ManagedIdentityApplication } from '@azure/msal-node';
 import { decodeJwt } from 'jose';
-import {
-  startDevAuthority,
-  TOKEN_EXCHANGE_AUDIENCE,
-  type DevAuthority,
-  type Tenant,
-} from '@app/dev-authority';
+import { startDevAuthority, TOKEN_EXCHANGE_AUDIENCE, type Tenant } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 describe('dev-authority managed identity (App Service) and federated credentials with msal-node', () => {
-  let authority: DevAuthority;
   let tenant: Tenant;
   let network: TrustingNetworkClient;
   let http: AuthorityHttp;
   const savedEnv = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     tenant = authority.createTenant();
     network = new TrustingNetworkClient(authority.caPem);
     http = new AuthorityHttp(authority);
@@ -32,7 +27,7 @@ describe('dev-authority managed identity (App Service) and federated credentials
       if (savedEnv[key] === undefined) delete process.env[key];
       else process.env[key] = savedEnv[key];
     }
-    await releaseAll(network, http, authority);
+    await releaseAll(network, http);
   });
 
   const cca = (clientId: string, clientAssertion: () => Promise<string>) =>

@@ -1,26 +1,26 @@
 import { readFile } from 'node:fs/promises';
 import { ConfidentialClientApplication } from '@azure/msal-node';
-import { startDevAuthority, type DevAuthority, type Tenant } from '@app/dev-authority';
+import { startDevAuthority, type Tenant } from '@app/dev-authority';
 import { signClientAssertion } from '../support/client-assertion';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 describe('dev-authority with unmodified msal-node ConfidentialClientApplication', () => {
-  let authority: DevAuthority;
   let tenant: Tenant;
   let network: TrustingNetworkClient;
   let http: AuthorityHttp;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     tenant = authority.createTenant();
     network = new TrustingNetworkClient(authority.caPem);
     http = new AuthorityHttp(authority);
   });
 
   afterAll(async () => {
-    await releaseAll(network, http, authority);
+    await releaseAll(network, http);
   });
 
   const cca = (clientId: string, credentials: Record<string, unknown>) =>

@@ -1,10 +1,10 @@
 import { ConfidentialClientApplication, ServerError } from '@azure/msal-node';
-import { startDevAuthority, type App, type DevAuthority, type Tenant } from '@app/dev-authority';
+import { startDevAuthority, type App, type Tenant } from '@app/dev-authority';
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
 import { signClientAssertion } from '../support/client-assertion';
 import { AuthorityHttp, type HttpAnswer } from '../support/dev-authority-client';
 import { TrustingNetworkClient } from '../support/trusting-network-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -26,8 +26,9 @@ function expectEntraError(answer: HttpAnswer, status: number, error: string, cod
   );
 }
 
+const [authority] = useFixtures(startDevAuthority);
+
 describe('dev-authority negative cases: Entra error codes and bodies', () => {
-  let authority: DevAuthority;
   let tenant: Tenant;
   let http: AuthorityHttp;
   let tokenUrl: string;
@@ -35,7 +36,6 @@ describe('dev-authority negative cases: Entra error codes and bodies', () => {
   let cert: Awaited<ReturnType<App['addCertificate']>>;
 
   beforeAll(async () => {
-    authority = await startDevAuthority();
     tenant = authority.createTenant();
     http = new AuthorityHttp(authority);
     tokenUrl = `${authority.url}/${tenant.tenantId}/oauth2/v2.0/token`;
@@ -44,7 +44,7 @@ describe('dev-authority negative cases: Entra error codes and bodies', () => {
   });
 
   afterAll(async () => {
-    await releaseAll(http, authority);
+    await releaseAll(http);
   });
 
   const secretRequest = (clientId: string, secret: string, scope = authority.apiScope) => ({

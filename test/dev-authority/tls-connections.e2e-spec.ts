@@ -1,20 +1,18 @@
 import { Agent, request } from 'undici';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * `tlsConnections` counts handshakes at the server, whoever the client is: the bench compares
  * msal-node's and @azure/identity's default clients (whose pools it cannot see) with ours.
  */
 describe('dev-authority tlsConnections', () => {
-  let authority: DevAuthority;
   const agents: Agent[] = [];
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.destroy()));
-    await authority?.close();
   });
 
   const agent = () => {
