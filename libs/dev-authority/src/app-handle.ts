@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { AuthorityPki } from './authority';
+import type { AuthorityPki } from './pki';
 import { newSecretValue, TOKEN_EXCHANGE_AUDIENCE, type AppRecord } from './directory';
 import { issueCertificate, thumbprints } from './pki';
 import type { App, ClientCertificate, SniCertificate } from './types';

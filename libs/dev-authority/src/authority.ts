@@ -22,7 +22,7 @@ import {
   ImdsMaintenance,
   IMDS_TOKEN_PATH,
 } from './imds-endpoint';
-import type { IssuedCertificate } from './pki';
+import type { AuthorityPki, IssuedCertificate } from './pki';
 import { handleApiData } from './protected-api';
 import { RequestLog } from './request-log';
 import { Revocations, type RevocationChallenge } from './revocation';
@@ -57,13 +57,6 @@ export interface InfraKeys {
   sniRoot: CryptoKeyPair;
   sniIntermediate: CryptoKeyPair;
   externalIssuer: CryptoKeyPair;
-}
-
-/** The PKI material of one authority. */
-export interface AuthorityPki {
-  ca: IssuedCertificate;
-  sniRoot: IssuedCertificate;
-  sniIntermediate: IssuedCertificate;
 }
 
 /** What start-up hands the authority. */
@@ -398,3 +391,4 @@ export class LocalAuthority implements DevAuthority {
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }
 }
+

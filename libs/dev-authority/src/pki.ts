@@ -179,3 +179,10 @@ export function verifyChain(
   }
   return undefined;
 }
+
+/** The authority's certificates: its TLS CA, and the root and intermediate of SN+I certificates. */
+export interface AuthorityPki {
+  ca: IssuedCertificate;
+  sniRoot: IssuedCertificate;
+  sniIntermediate: IssuedCertificate;
+}
