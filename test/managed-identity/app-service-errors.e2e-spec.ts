@@ -1,8 +1,13 @@
 import type { ClientCredentialsError } from '@app/client-credentials';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
-import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import { releaseAll, useFixtures } from '../support/fixtures';
+import {
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
 
 /** The error `call` fails with (a call that succeeds fails the test). */
 const refusalOf = (call: Promise<unknown>): Promise<ClientCredentialsError> =>
@@ -16,6 +21,8 @@ const refusalOf = (call: Promise<unknown>): Promise<ClientCredentialsError> =>
 /** App Service's words for an identity the app does not have. */
 const UNASSIGNED = 'Unable to load the proper Managed Identity.';
 
+const [authority] = useFixtures(startDevAuthority);
+
 /**
  * App Service (Functions, Container Apps) refuses in its own shape, `{ statusCode, message,
  * correlationId }`, without Entra's `error` / `error_description`. Through msal-node, the
@@ -25,15 +32,13 @@ const UNASSIGNED = 'Unable to load the proper Managed Identity.';
  * this file to itself.
  */
 describe('Managed identity (App Service): refusals as App Service sends them', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let app: TokenApp | undefined;
   const env = { ...process.env };
   // A client id no identity of the authority has.
   const missing = '00000000-0000-4000-8000-0000000000dd';
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     http = new AuthorityHttp(authority);
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = authority.managedIdentity.header;
@@ -44,7 +49,7 @@ describe('Managed identity (App Service): refusals as App Service sends them', (
     app = undefined;
   });
   afterAll(async () => {
-    await releaseAll(http, authority);
+    await releaseAll(http);
     process.env = env;
   });
 
@@ -66,9 +71,7 @@ describe('Managed identity (App Service): refusals as App Service sends them', (
   it('a user-assigned identity the app does not have: source_unavailable naming the identity and App Service reason, after one request', async () => {
     app = await startTokenApp({
       credentials: {
-        mi: localCredential(authority, undefined, undefined, [
-          { type: 'managed-identity', clientId: missing },
-        ]),
+        mi: localManagedIdentity(authority, { clientId: missing }),
       },
     });
     const failure = await refusalOf(app.tokens.getAccessToken(authority.apiScope));
@@ -112,9 +115,7 @@ describe('Managed identity (App Service): refusals as App Service sends them', (
     const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
     app = await startTokenApp({
       credentials: {
-        mi: localCredential(authority, undefined, undefined, [
-          { type: 'managed-identity', clientId: mi.clientId },
-        ]),
+        mi: localManagedIdentity(authority, { clientId: mi.clientId }),
       },
       retry: { maxAttempts: 1 },
     });

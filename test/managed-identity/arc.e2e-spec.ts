@@ -2,8 +2,8 @@ import { access, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
-import { startTokenApp, type TokenApp } from '../support/token-app';
+import { releaseAll, useFixtures } from '../support/fixtures';
+import { localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
 
 /**
  * msal-node reads the Arc agent's key file only from the agent's own folder on Linux. The test
@@ -26,6 +26,25 @@ async function writable(dir: string): Promise<{ ok: boolean; created: boolean }>
   }
 }
 
+let folder: { ok: boolean; created: boolean } | undefined;
+
+/** The local authority writing its Arc key files to the agent's folder, once it can. */
+async function startArcAuthority(): Promise<DevAuthority> {
+  folder = await writable(ARC_TOKENS);
+  if (!folder.ok) throw new Error(`this suite needs write access to ${ARC_TOKENS} (run as root)`);
+  return startDevAuthority({ arcKeyDirectory: ARC_TOKENS });
+}
+
+const [authority] = useFixtures(startArcAuthority);
+afterAll(async () => {
+  // After the authority closed (jest runs top-level afterAll hooks in order).
+  if (folder?.created) {
+    await rm(ARC_TOKENS, { recursive: true, force: true });
+    // The parent too, when this suite made it (rmdir refuses a folder that is not empty).
+    await rmdir('/var/opt/azcmagent').catch(() => undefined);
+  }
+});
+
 /**
  * The managed identity source on an Azure Arc-enabled server: `IDENTITY_ENDPOINT` and
  * `IMDS_ENDPOINT` send msal-node to the Arc agent, which answers the first request with a 401
@@ -33,17 +52,12 @@ async function writable(dir: string): Promise<{ ok: boolean; created: boolean }>
  * its source once per process.
  */
 describe('Managed identity on an Azure Arc-enabled server', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let app: TokenApp | undefined;
   let system: ManagedIdentity;
-  let folder: { ok: boolean; created: boolean };
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    folder = await writable(ARC_TOKENS);
-    if (!folder.ok) throw new Error(`this suite needs write access to ${ARC_TOKENS} (run as root)`);
-    authority = await startDevAuthority({ arcKeyDirectory: ARC_TOKENS });
+  beforeAll(() => {
     http = new AuthorityHttp(authority);
     Object.assign(process.env, authority.arc.environment);
     system = authority.createManagedIdentity({
@@ -53,22 +67,13 @@ describe('Managed identity on an Azure Arc-enabled server', () => {
   });
   afterAll(async () => {
     process.env = env;
-    await releaseAll(app, http, authority);
-    if (folder?.created) {
-      await rm(ARC_TOKENS, { recursive: true, force: true });
-      // The parent too, when this suite made it (rmdir refuses a folder that is not empty).
-      await rmdir('/var/opt/azcmagent').catch(() => undefined);
-    }
+    await releaseAll(app, http);
   });
 
   it('the challenge, then the key file: a system-assigned token the API accepts; stats say azure-arc', async () => {
     app = await startTokenApp({
       credentials: {
-        arc: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity' }],
-        },
+        arc: localManagedIdentity(authority),
       },
     });
     const token = await app.tokens.getAccessToken(authority.apiScope);

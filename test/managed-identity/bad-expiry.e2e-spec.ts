@@ -1,9 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * A managed identity endpoint whose `expires_on` is not a usable time (msal-node turns 1e20 into
@@ -12,7 +15,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * The endpoint is a loopback stub in App Service's shape (IDENTITY_ENDPOINT / IDENTITY_HEADER).
  */
 describe('A managed identity answer without a usable expiry', () => {
-  let authority: DevAuthority;
   let stub: Server;
   let expiresOn: unknown;
   let requests = 0;
@@ -20,7 +22,6 @@ describe('A managed identity answer without a usable expiry', () => {
   const env = { ...process.env };
 
   beforeAll(async () => {
-    authority = await startDevAuthority();
     stub = createServer((req, res) => {
       requests++;
       res.writeHead(200, { 'content-type': 'application/json' }).end(
@@ -43,7 +44,6 @@ describe('A managed identity answer without a usable expiry', () => {
   afterAll(async () => {
     process.env = env;
     await new Promise((resolve) => stub.close(resolve));
-    await authority.close();
   });
 
   it.each([

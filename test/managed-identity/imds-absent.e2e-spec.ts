@@ -1,9 +1,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Off Azure, IMDS's address swallows packets: a request neither connects nor fails, it hangs.
@@ -13,7 +15,6 @@ import { localCredential, startTokenApp, type TokenApp } from '../support/token-
  * or the token path's retries (users report tens of seconds elsewhere).
  */
 describe('A chain falls past an absent IMDS within the managed identity timeout', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let app: TokenApp | undefined;
   let silent: Server;
@@ -23,7 +24,6 @@ describe('A chain falls past an absent IMDS within the managed identity timeout'
   const env = { ...process.env };
 
   beforeAll(async () => {
-    authority = await startDevAuthority();
     http = new AuthorityHttp(authority);
     silent = createServer((socket) => {
       connections++;
@@ -41,7 +41,7 @@ describe('A chain falls past an absent IMDS within the managed identity timeout'
     process.env = env;
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
-    await releaseAll(app, http, authority);
+    await releaseAll(app, http);
   });
 
   it('one IMDS request, then the next source; later calls skip IMDS during its cool-down', async () => {

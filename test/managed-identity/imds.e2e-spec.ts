@@ -6,15 +6,16 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app/dev-authority';
-import type { CredentialOptions, ManagedIdentitySourceOptions } from '@app/client-credentials';
+import { startDevAuthority, type ManagedIdentity } from '@app/dev-authority';
 import {
   ClientCredentialsHealthIndicator,
   type CredentialHealth,
 } from '@app/client-credentials/health';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
-import { startTokenApp, type TokenApp } from '../support/token-app';
+import { releaseAll, useFixtures } from '../support/fixtures';
+import { localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * The managed identity source on VMs, scale sets and AKS nodes: msal-node finds no App Service,
@@ -23,7 +24,6 @@ import { startTokenApp, type TokenApp } from '../support/token-app';
  * process, so IMDS has this file (its own jest worker) to itself.
  */
 describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let tenantId: string;
   let system: ManagedIdentity;
@@ -34,9 +34,8 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
   const provider = new MeterProvider({ readers: [reader] });
 
-  beforeAll(async () => {
+  beforeAll(() => {
     metrics.setGlobalMeterProvider(provider);
-    authority = await startDevAuthority();
     http = new AuthorityHttp(authority);
     Object.assign(process.env, authority.imds.environment);
     tenantId = authority.createTenant().tenantId;
@@ -44,18 +43,10 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     user = authority.createManagedIdentity({ tenantId, kind: 'user' });
   });
   afterAll(async () => {
-    await releaseAll(...apps, http, authority);
+    await releaseAll(...apps, http);
     process.env = env;
     await provider.shutdown();
     metrics.disable();
-  });
-
-  const identity = (
-    source: Omit<ManagedIdentitySourceOptions, 'type'> = {},
-  ): CredentialOptions => ({
-    authorityHost: authority.url,
-    ca: authority.caPem,
-    sources: [{ type: 'managed-identity', ...source }],
   });
 
   async function start(...args: Parameters<typeof startTokenApp>): Promise<TokenApp> {
@@ -73,10 +64,10 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     authority.resetLog();
     const { tokens, logger } = await start({
       credentials: {
-        system: identity(),
-        byClientId: identity({ clientId: user.clientId }),
-        byObjectId: identity({ objectId: user.objectId }),
-        byResourceId: identity({ resourceId: user.resourceId }),
+        system: localManagedIdentity(authority),
+        byClientId: localManagedIdentity(authority, { clientId: user.clientId }),
+        byObjectId: localManagedIdentity(authority, { objectId: user.objectId }),
+        byResourceId: localManagedIdentity(authority, { resourceId: user.resourceId }),
       },
       defaultCredential: 'system',
     });
@@ -123,7 +114,9 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
   it('an identity the VM does not have: a typed error naming the identity to assign, after one IMDS request', async () => {
     authority.resetLog();
     const missing = '00000000-0000-0000-0000-0000000000cc';
-    const { tokens } = await start({ credentials: { missing: identity({ clientId: missing }) } });
+    const { tokens } = await start({
+      credentials: { missing: localManagedIdentity(authority, { clientId: missing }) },
+    });
     const failure = await tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: 'source_unavailable', transient: false });
     expect(String(failure)).toContain(
@@ -137,7 +130,7 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
   it('a 503 of IMDS is retried with backoff by the token path', async () => {
     authority.resetLog();
     const { tokens } = await start({
-      credentials: { flaky: identity({ clientId: user.clientId }) },
+      credentials: { flaky: localManagedIdentity(authority, { clientId: user.clientId }) },
       retry: { maxAttempts: 3, initialDelayMs: 50 },
     });
     authority.faults.add({ target: 'imds', kind: 'status', status: 503, times: 2 });
@@ -159,11 +152,11 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
       kind: 'user',
     });
     const warm = await start({
-      credentials: { warm: identity({ clientId: warmIdentity.clientId }) },
+      credentials: { warm: localManagedIdentity(authority, { clientId: warmIdentity.clientId }) },
       refresh: { refreshAt: 0.1, jitter: 0 },
     });
     const cold = await start({
-      credentials: { cold: identity({ clientId: coldIdentity.clientId }) },
+      credentials: { cold: localManagedIdentity(authority, { clientId: coldIdentity.clientId }) },
       // One attempt: every further request is the 410 rule's, not the token path's retries.
       retry: { maxAttempts: 1 },
     });

@@ -1,10 +1,17 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
+import { releaseAll, useFixtures } from '../support/fixtures';
 import type { CredentialOptions } from '@app/client-credentials';
-import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import {
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Token requests through a corporate proxy (here a real proxy server, npm `proxy`, in a child
@@ -13,7 +20,6 @@ import { localCredential, startTokenApp, type TokenApp } from '../support/token-
  * loopback authority; managed identity requests (IMDS here) never take a proxy.
  */
 describe('Token requests through an HTTPS proxy', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let proxy: ChildProcess;
   let proxyUrl: string;
@@ -22,7 +28,6 @@ describe('Token requests through an HTTPS proxy', () => {
   const env = { ...process.env };
 
   beforeAll(async () => {
-    authority = await startDevAuthority();
     http = new AuthorityHttp(authority);
     proxy = fork(join(__dirname, 'connect-proxy.mjs'), { stdio: 'inherit' });
     const port = await new Promise<number>((resolve, reject) => {
@@ -37,7 +42,7 @@ describe('Token requests through an HTTPS proxy', () => {
   });
   afterAll(async () => {
     process.env = env;
-    await releaseAll(...apps, http, authority);
+    await releaseAll(...apps, http);
     if (proxy.exitCode === null) {
       const exited = new Promise((resolve) => proxy.once('exit', resolve));
       proxy.send('stop');
@@ -61,12 +66,7 @@ describe('Token requests through an HTTPS proxy', () => {
           ...localCredential(authority, tenantId, clientId, [{ type: 'secret', secret }]),
           proxy,
         },
-        mi: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          proxy,
-          sources: [{ type: 'managed-identity', clientId: miClientId }],
-        },
+        mi: { ...localManagedIdentity(authority, { clientId: miClientId }), proxy },
       },
       defaultCredential: 'app',
     });

@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { startDevAuthority, type DevAuthority, type ManagedIdentity } from '@app/dev-authority';
+import { startDevAuthority, type ManagedIdentity } from '@app/dev-authority';
 import { createAuthenticatedFetch, type FetchFunction } from '@app/client-credentials/calling';
 import { AuthorityHttp } from '../support/dev-authority-client';
-import { releaseAll } from '../support/fixtures';
-import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import { releaseAll, useFixtures } from '../support/fixtures';
+import { localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
 import { claimsOf, revokeTokens } from '../calling-apis/control';
 
 const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * A revoked managed identity token on App Service (Functions, Container Apps): the endpoint caches
@@ -18,15 +20,13 @@ const sha256 = (token: string) => createHash('sha256').update(token).digest('hex
  * its managed identity source once per process: App Service has this file to itself.
  */
 describe('Managed identity (App Service): a revoked token is replaced, not served again', () => {
-  let authority: DevAuthority;
   let http: AuthorityHttp;
   let dispatcher: Agent;
   let tenantId: string;
   let app: TokenApp | undefined;
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
+  beforeAll(() => {
     http = new AuthorityHttp(authority);
     dispatcher = new Agent({ connect: { ca: authority.caPem } });
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
@@ -38,7 +38,7 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
     app = undefined;
   });
   afterAll(async () => {
-    await releaseAll(http, dispatcher, authority);
+    await releaseAll(http, dispatcher);
     process.env = env;
   });
 
@@ -90,9 +90,7 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
   async function startOn(mi: { clientId: string }) {
     app = await startTokenApp({
       credentials: {
-        api: localCredential(authority, undefined, undefined, [
-          { type: 'managed-identity', clientId: mi.clientId },
-        ]),
+        api: localManagedIdentity(authority, { clientId: mi.clientId }),
       },
     });
     const api = createAuthenticatedFetch(app.tokens, {
