@@ -1,6 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import tls from 'node:tls';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 /** TLS connections undici opens, as its diagnostics channel reports them. */
@@ -11,20 +12,17 @@ function connectionCounter() {
   return { count: () => count, stop: () => unsubscribe('undici:client:connected', onConnect) };
 }
 
+const [authority] = useFixtures(startDevAuthority);
+
 /**
  * A burst of token requests to one authority shares one bounded, kept-alive pool, and a private
  * CA costs one TLS secure context, not one per connection (each is ~20 ms of blocking CPU).
  */
 describe('Connections to the authority', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterAll(async () => {
     await app?.close();
-    await authority?.close();
   });
 
   it('a burst of 500 token requests opens at most the pool size and builds the CA context once', async () => {

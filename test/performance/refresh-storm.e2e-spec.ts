@@ -1,8 +1,10 @@
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { releaseAll } from '../support/fixtures';
+import { startDevAuthority } from '@app/dev-authority';
+import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const [authority] = useFixtures(startDevAuthority);
 
 /**
  * Tokens that come due together are refreshed a few at a time, and a caller's miss does not wait
@@ -10,14 +12,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * authority's request log (arrival order), not by durations.
  */
 describe('Refresh storms', () => {
-  let authority: DevAuthority;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    authority = await startDevAuthority();
-  });
   afterAll(async () => {
-    await releaseAll(app, authority);
+    await releaseAll(app);
   });
 
   it('a miss during a storm of 100 due tokens reaches the authority ahead of the queued refreshes', async () => {

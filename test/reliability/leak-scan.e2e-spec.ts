@@ -4,16 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createClient } from '@keyv/redis';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { CredentialOptions, SharedCacheOptions } from '@app/client-credentials';
 import { signClientAssertion } from '../support/client-assertion';
 import { captureOutput, errorText, findLeaks } from '../support/leak-scan';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { startTokenApp, type TokenApp } from '../support/token-app';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
+import {
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SUBJECT = 'system:serviceaccount:jobs:leak-scan';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
  * Every source kind, their failures, background refresh failures and a shared Redis cache that
@@ -23,21 +30,17 @@ const SUBJECT = 'system:serviceaccount:jobs:leak-scan';
  * key, client assertion, federated token, encryption key and access token, by 16-character windows.
  */
 describe('Leak scan: no secret shows anywhere, in success or failure', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   const dir = mkdtempSync(join(tmpdir(), 'cc-leak-'));
   const apps: TokenApp[] = [];
   const env = { ...process.env };
 
-  beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
+  beforeAll(() => {
     process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
     process.env.IDENTITY_HEADER = authority.managedIdentity.header;
   });
   afterAll(async () => {
     process.env = env;
     await Promise.all(apps.map((a) => a.close()));
-    await releaseAll(authority, redis);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -56,7 +59,6 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       const { tenantId } = tenant;
       authority.setAccessTokenLifetime(4, { tenantId, refreshInSeconds: 1 });
       const reg = () => tenant.createApp();
-      const common = { tenantId, authorityHost: authority.url, ca: authority.caPem };
 
       const s = reg();
       secrets.secret = s.addSecret();
@@ -108,64 +110,40 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       shared.encryptionKeys.forEach((k, i) => (secrets[`encryptionKey${i}`] = k.key));
 
       const credentials: Record<string, CredentialOptions> = {
-        secret: {
-          ...common,
-          clientId: s.clientId,
-          sources: [{ type: 'secret', secret: secrets.secret }],
-        },
-        wrongSecret: {
-          ...common,
-          clientId: s.clientId,
-          sources: [{ type: 'secret', secret: secrets.wrongSecret }],
-        },
-        certificate: {
-          ...common,
-          clientId: c.clientId,
-          sources: [
-            {
-              type: 'certificate',
-              certificate: cert.certificatePem,
-              privateKey: cert.privateKeyPem,
-            },
-          ],
-        },
-        sni: {
-          ...common,
-          clientId: sni.clientId,
-          sources: [
-            {
-              type: 'certificate',
-              certificate: sniCert.chainPem,
-              privateKey: sniCert.privateKeyPem,
-              sendX5c: true,
-            },
-          ],
-        },
-        assertion: {
-          ...common,
-          clientId: a.clientId,
-          sources: [{ type: 'assertion', getAssertion: assertion(aCert) }],
-        },
-        badAssertion: {
-          ...common,
-          clientId: a.clientId,
-          sources: [{ type: 'assertion', getAssertion: assertion(unregistered) }],
-        },
-        workload: {
-          ...common,
-          clientId: w.clientId,
-          sources: [{ type: 'workload-identity', tokenFilePath: wiFile }],
-        },
-        badWorkload: {
-          ...common,
-          clientId: w.clientId,
-          sources: [{ type: 'workload-identity', tokenFilePath: badWiFile }],
-        },
-        managedIdentity: {
-          authorityHost: authority.url,
-          ca: authority.caPem,
-          sources: [{ type: 'managed-identity' }],
-        },
+        secret: localCredential(authority, tenantId, s.clientId, [
+          { type: 'secret', secret: secrets.secret },
+        ]),
+        wrongSecret: localCredential(authority, tenantId, s.clientId, [
+          { type: 'secret', secret: secrets.wrongSecret },
+        ]),
+        certificate: localCredential(authority, tenantId, c.clientId, [
+          {
+            type: 'certificate',
+            certificate: cert.certificatePem,
+            privateKey: cert.privateKeyPem,
+          },
+        ]),
+        sni: localCredential(authority, tenantId, sni.clientId, [
+          {
+            type: 'certificate',
+            certificate: sniCert.chainPem,
+            privateKey: sniCert.privateKeyPem,
+            sendX5c: true,
+          },
+        ]),
+        assertion: localCredential(authority, tenantId, a.clientId, [
+          { type: 'assertion', getAssertion: assertion(aCert) },
+        ]),
+        badAssertion: localCredential(authority, tenantId, a.clientId, [
+          { type: 'assertion', getAssertion: assertion(unregistered) },
+        ]),
+        workload: localCredential(authority, tenantId, w.clientId, [
+          { type: 'workload-identity', tokenFilePath: wiFile },
+        ]),
+        badWorkload: localCredential(authority, tenantId, w.clientId, [
+          { type: 'workload-identity', tokenFilePath: badWiFile },
+        ]),
+        managedIdentity: localManagedIdentity(authority),
       };
       const options = {
         credentials,
