@@ -1,6 +1,6 @@
 // `@app/client-credentials/downstream-api`: named downstream APIs from configuration.
 export { DownstreamApi } from './downstream-api.client';
-export type { DownstreamApiResult, DownstreamCallOptions } from './downstream-api.client';
+export type { DownstreamApiResult, DownstreamCallOptions } from './downstream-call';
 export { getDownstreamApiToken, InjectDownstreamApi } from './downstream-api.decorator';
 export { DownstreamApiModule, DownstreamApis } from './downstream-api.module';
 export type { DownstreamApiModuleAsyncOptions } from './downstream-api.module';
