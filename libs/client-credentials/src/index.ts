@@ -39,7 +39,7 @@ export {
 } from './errors/client-credentials.errors';
 export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
-export type { CredentialStats, TenantStats } from './observability/token-metrics';
+export type { CredentialStats, TenantStats } from './observability/credential-stats';
 export type {
   SharedCacheClusterOptions,
   SharedCacheKey,

@@ -17,10 +17,11 @@ import type { Credential } from './credentials/credential';
 import { CredentialRegistry } from './credentials/credential-registry';
 import type { TokenRequest } from './credentials/token-request';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
-import { TokenMetrics, type CredentialStats } from './observability/token-metrics';
+import { TokenMetrics } from './observability/token-metrics';
 import { claimsId } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
+import type { CredentialStats } from './observability/credential-stats';
 
 /**
  * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.

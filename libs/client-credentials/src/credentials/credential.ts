@@ -9,8 +9,9 @@ import { checkIssued } from '../authority/token-response';
 import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient } from './create-source';
-import type { CredentialStats, TokenMetrics } from '../observability/token-metrics';
+import type { TokenMetrics } from '../observability/token-metrics';
 import type { IssuedToken, SourceClient } from '../authority/source-client';
+import type { CredentialStats } from '../observability/credential-stats';
 
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {

@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
-import type { CredentialStats, TokenMetrics } from '../observability/token-metrics';
+import type { TokenMetrics } from '../observability/token-metrics';
+import type { CredentialStats } from '../observability/credential-stats';
 
 /** Why a source of the chain is being passed over, and until when. */
 export interface SkippedSource {

@@ -3,8 +3,8 @@ import {
   ClientCredentialsHealthIndicator,
   type CredentialHealth,
 } from './client-credentials.health';
-import type { CredentialStats } from '../observability/token-metrics';
 import type { TokenService } from '../token.service';
+import type { CredentialStats } from '../observability/credential-stats';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import type { CredentialStats, RecordedError, TenantStats } from '../observability/token-metrics';
 import { TokenService } from '../token.service';
+import type {
+  CredentialStats,
+  RecordedError,
+  TenantStats,
+} from '../observability/credential-stats';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 

@@ -1,81 +1,8 @@
-import type { Counter, Histogram, Meter, ObservableResult } from '@opentelemetry/api';
+import type { Counter, Histogram, ObservableResult } from '@opentelemetry/api';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
+import { MAX_TENANT_STATS, type CredentialStats, type TenantStats } from './credential-stats';
+import { loadMeter } from './meter';
 import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
-
-/** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
-export interface RecordedError {
-  code: string;
-  aadsts?: number;
-  message: string;
-  at: Date;
-}
-
-/** A source passed over, with the reason and until when. */
-export interface RecordedSkip {
-  reason: string;
-  until: Date;
-}
-
-/**
- * What is known of one tenant other than the credential's own (a customer tenant of a
- * multi-tenant app): kept apart so that one tenant's refusal never marks the credential as failing.
- */
-export interface TenantStats {
-  /** When a token of this tenant was last obtained. */
-  lastSuccessAt?: Date;
-  /** When the token of this tenant obtained last expires. */
-  lastTokenExpiresOn?: Date;
-  /** The last failure in this tenant. */
-  lastError?: RecordedError;
-  /** Sources this tenant rejected, passed over for this tenant only, by source id. */
-  skippedSources?: Record<string, RecordedSkip>;
-}
-
-/**
- * Tenants kept per credential. A multi-tenant app may serve many customers; past this, the tenant
- * heard of least recently is forgotten (its tokens are not: only these counters).
- */
-export const MAX_TENANT_STATS = 1000;
-
-/**
- * Counters of one credential, readable through `TokenService.getStats()`. The fields of the last
- * success, token and error are of the credential's own (home) tenant; other tenants are in `tenants`.
- */
-export interface CredentialStats {
-  /** Calls answered from process memory. */
-  cacheHits: number;
-  /** Calls that found no usable token in memory. */
-  cacheMisses: number;
-  /** Misses answered by the cache-manager store (e.g. a token another replica fetched). */
-  storeHits: number;
-  /** Token requests sent to the authority. */
-  tokenRequests: number;
-  /** Background refreshes that succeeded. */
-  refreshes: number;
-  /** Token requests that failed, by error code. */
-  failures: Record<string, number>;
-  /** When a token was last obtained. */
-  lastSuccessAt?: Date;
-  /** When the token obtained last expires. */
-  lastTokenExpiresOn?: Date;
-  /** When the certificate of a certificate source expires (the earliest, if several). */
-  certificateNotAfter?: Date;
-  /**
-   * Sources of the chain being passed over, by source id, with the reason: those unusable for
-   * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
-   */
-  skippedSources?: Record<string, RecordedSkip>;
-  /**
-   * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
-   * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
-   * for credentials without a managed identity source.
-   */
-  managedIdentityHost?: ManagedIdentityHost;
-  /** The last failure in the home tenant, without secrets. */
-  lastError?: RecordedError;
-  /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
-  tenants?: Record<string, TenantStats>;
-}
 
 /** The shared cache's counters exported as `client_credentials.shared_cache.<name>`. */
 const SHARED_CACHE_COUNTERS = [
@@ -88,28 +15,6 @@ const SHARED_CACHE_COUNTERS = [
   ['lock_waits', 'lockWaits', "Acquisitions that waited for another replica's token"],
   ['lock_wait_timeouts', 'lockWaitTimeouts', 'Lock waits that gave up and fetched'],
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
-
-/** Instruments that record nothing: the meter of an app without @opentelemetry/api installed. */
-const NOOP_METER = {
-  createCounter: () => ({ add: () => undefined }),
-  createHistogram: () => ({ record: () => undefined }),
-  createObservableCounter: () => ({ addCallback: () => undefined }),
-  createObservableGauge: () => ({ addCallback: () => undefined }),
-} as unknown as Meter;
-
-/**
- * The library's meter. @opentelemetry/api is an optional peer of the package: an app that does not
- * install it gets no-op instruments, and the plain counters of `getStats()` still work.
- */
-function loadMeter(): Meter {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, loaded only if present
-    const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
-    return api.metrics.getMeter('nest-client-credentials');
-  } catch {
-    return NOOP_METER;
-  }
-}
 
 /**
  * OpenTelemetry instruments (no-ops unless the app registers an SDK) and plain counters.

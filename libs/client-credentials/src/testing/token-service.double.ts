@@ -1,7 +1,7 @@
 import { AccessToken } from '../access-token';
 import type { GetTokenOptions } from '../client-credentials.options';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
-import type { CredentialStats } from '../observability/token-metrics';
+import type { CredentialStats } from '../observability/credential-stats';
 
 /** One call the double answered, as the code under test made it. @publicApi */
 export interface RecordedTokenCall {

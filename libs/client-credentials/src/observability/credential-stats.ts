@@ -1,0 +1,76 @@
+import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
+
+/** A failure as kept in stats: its stable code, AADSTS number, message (no secret) and time. */
+export interface RecordedError {
+  code: string;
+  aadsts?: number;
+  message: string;
+  at: Date;
+}
+
+/** A source passed over, with the reason and until when. */
+export interface RecordedSkip {
+  reason: string;
+  until: Date;
+}
+
+/**
+ * What is known of one tenant other than the credential's own (a customer tenant of a
+ * multi-tenant app): kept apart so that one tenant's refusal never marks the credential as failing.
+ */
+export interface TenantStats {
+  /** When a token of this tenant was last obtained. */
+  lastSuccessAt?: Date;
+  /** When the token of this tenant obtained last expires. */
+  lastTokenExpiresOn?: Date;
+  /** The last failure in this tenant. */
+  lastError?: RecordedError;
+  /** Sources this tenant rejected, passed over for this tenant only, by source id. */
+  skippedSources?: Record<string, RecordedSkip>;
+}
+
+/**
+ * Tenants kept per credential. A multi-tenant app may serve many customers; past this, the tenant
+ * heard of least recently is forgotten (its tokens are not: only these counters).
+ */
+export const MAX_TENANT_STATS = 1000;
+
+/**
+ * Counters of one credential, readable through `TokenService.getStats()`. The fields of the last
+ * success, token and error are of the credential's own (home) tenant; other tenants are in `tenants`.
+ */
+export interface CredentialStats {
+  /** Calls answered from process memory. */
+  cacheHits: number;
+  /** Calls that found no usable token in memory. */
+  cacheMisses: number;
+  /** Misses answered by the cache-manager store (e.g. a token another replica fetched). */
+  storeHits: number;
+  /** Token requests sent to the authority. */
+  tokenRequests: number;
+  /** Background refreshes that succeeded. */
+  refreshes: number;
+  /** Token requests that failed, by error code. */
+  failures: Record<string, number>;
+  /** When a token was last obtained. */
+  lastSuccessAt?: Date;
+  /** When the token obtained last expires. */
+  lastTokenExpiresOn?: Date;
+  /** When the certificate of a certificate source expires (the earliest, if several). */
+  certificateNotAfter?: Date;
+  /**
+   * Sources of the chain being passed over, by source id, with the reason: those unusable for
+   * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
+   */
+  skippedSources?: Record<string, RecordedSkip>;
+  /**
+   * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
+   * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
+   * for credentials without a managed identity source.
+   */
+  managedIdentityHost?: ManagedIdentityHost;
+  /** The last failure in the home tenant, without secrets. */
+  lastError?: RecordedError;
+  /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
+  tenants?: Record<string, TenantStats>;
+}
