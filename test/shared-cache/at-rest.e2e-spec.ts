@@ -1,22 +1,21 @@
 import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { createClient } from '@keyv/redis';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /** What is in Redis is sealed: unreadable, tamper-evident, and keyed without secrets or tokens. */
 describe('Shared cache: entries at rest', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   let raw: ReturnType<typeof createClient>;
   const apps: TokenApp[] = [];
   const k1 = { id: 'k1', key: randomBytes(32).toString('base64') };
   const k2 = { id: 'k2', key: randomBytes(32).toString('base64') };
 
   beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
     raw = createClient({ url: redis.url });
     await raw.connect();
   });
@@ -24,12 +23,8 @@ describe('Shared cache: entries at rest', () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
     await raw.flushAll();
   });
-  afterAll(async () => {
-    try {
-      raw?.destroy();
-    } finally {
-      await releaseAll(authority, redis);
-    }
+  afterAll(() => {
+    raw?.destroy();
   });
 
   async function replica(reg: ReturnType<typeof register>, keys: { id: string; key: string }[]) {

@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { releaseAll, startAll } from '../support/fixtures';
-import { adminCommand, startRedisCluster, type RedisCluster } from '../support/redis-topologies';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { adminCommand, startRedisCluster } from '../support/redis-topologies';
 import type { ReplicaInput } from './replica-worker';
-import { runReplicas, startDrivenReplicas, type DrivenReplicas } from './replicas';
+import {
+  replicaCredential,
+  runReplicas,
+  startDrivenReplicas,
+  type DrivenReplicas,
+} from './replicas';
+import { register } from './shared-app';
+
+const [authority, cluster] = useFixtures(startDevAuthority, startRedisCluster);
 
 /**
  * The shared cache on a Redis Cluster of 3 masters, each with a replica; 4 replicas of the app in
@@ -12,21 +20,12 @@ import { runReplicas, startDrivenReplicas, type DrivenReplicas } from './replica
  * anything. Each test uses fresh scopes, so token requests are counted per scope.
  */
 describe('Shared cache: Redis Cluster (3 masters + 3 replicas)', () => {
-  let authority: DevAuthority;
-  let cluster: RedisCluster;
   let replicas: DrivenReplicas | undefined;
   let input: ReplicaInput;
 
   beforeAll(async () => {
-    [authority, cluster] = await startAll([startDevAuthority(), startRedisCluster()]);
-    const tenant = authority.createTenant();
-    const app = tenant.createApp();
     input = {
-      authorityUrl: authority.url,
-      caPath: authority.caPath,
-      tenantId: tenant.tenantId,
-      clientId: app.clientId,
-      secret: app.addSecret(),
+      ...replicaCredential(authority, register(authority)),
       encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
       sharedOptions: { cluster: { nodes: cluster.urls } },
       scopes: [],
@@ -36,7 +35,6 @@ describe('Shared cache: Redis Cluster (3 masters + 3 replicas)', () => {
   }, 30_000);
   afterAll(async () => {
     replicas?.kill();
-    await releaseAll(authority, cluster);
   });
 
   function newScopes(n: number, tag: string): string[] {

@@ -1,25 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from '@keyv/redis';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 // The lock's Redis name is internal; the test names it the same way to play a replica that died.
 import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
 import type { TokenApp } from '../support/token-app';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /** A replica that took the cross-process lock and died: the lock's expiry frees the token. */
 describe('Shared cache: a lock holder that dies', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   let app: TokenApp | undefined;
 
-  beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
-  });
   afterAll(async () => {
     await app?.close();
-    await releaseAll(authority, redis);
   });
 
   it('waits for the dead holder’s lock to expire, then fetches the token itself, once', async () => {

@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from '@keyv/redis';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { SharedCacheOptions } from '@app/client-credentials';
 // The lock's Redis name is internal; the test names it the same way to play a Redis writer.
 import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import type { TokenApp } from '../support/token-app';
 import { register, startReplica, type Registration } from './shared-app';
 
 type RedisClient = ReturnType<typeof createClient>;
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
  * Values in a token's lock key that no live holder left there: a sealed failure record replayed
@@ -18,8 +20,6 @@ type RedisClient = ReturnType<typeof createClient>;
  * it wait out its lock wait. A failure record within its time is still shared.
  */
 describe('Shared cache: lock values no live holder left', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   let raw: RedisClient | undefined;
   const apps: TokenApp[] = [];
   const key = randomBytes(32);
@@ -32,7 +32,6 @@ describe('Shared cache: lock values no live holder left', () => {
   };
 
   beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
     raw = createClient({ url: redis.url });
     await raw.connect();
   });
@@ -40,9 +39,8 @@ describe('Shared cache: lock values no live holder left', () => {
     authority.faults.clear();
     await Promise.all(apps.splice(0).map((a) => a.close()));
   });
-  afterAll(async () => {
+  afterAll(() => {
     raw?.destroy();
-    await releaseAll(authority, redis);
   });
 
   /** A replica that asks the authority once per call (no retry), so one 503 is one failure. */

@@ -1,28 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import { eventually, register, startReplica } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /** Redis trouble never becomes the caller's trouble, and the shared cache comes back by itself. */
 describe('Shared cache: Redis outage', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   const apps: TokenApp[] = [];
   const shared = () => ({
     redisUrl: redis.url,
     encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('hex') }],
   });
 
-  beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
-  });
   afterEach(async () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await releaseAll(authority, redis);
   });
 
   it('Redis killed mid-run and restarted: zero failed calls, and writes land in Redis again', async () => {

@@ -1,22 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import { eventually, register, startReplica } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /** Replicas sharing a token refresh it once between them. */
 describe('Shared cache: background refresh across replicas', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   const apps: TokenApp[] = [];
 
-  beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
-  });
   afterAll(async () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
-    await releaseAll(authority, redis);
   });
 
   it('one replica refreshes a shared token; the other adopts the new one from Redis', async () => {

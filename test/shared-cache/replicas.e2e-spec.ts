@@ -1,38 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import type { ReplicaInput } from './replica-worker';
-import { runReplicas } from './replicas';
+import { replicaCredential, runReplicas } from './replicas';
+import { register } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
  * Several replica processes sharing one Redis: however many callers miss at once, across
  * processes, the authority sees one token request per token.
  */
 describe('Shared cache: replicas in separate processes', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
-
-  beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
-  });
-  afterAll(async () => {
-    await releaseAll(authority, redis);
-  });
 
   function replicaInput(
     scopes: string[],
     callsPerScope: number,
   ): ReplicaInput & { clientId: string } {
-    const tenant = authority.createTenant();
-    const app = tenant.createApp();
     return {
-      authorityUrl: authority.url,
-      caPath: authority.caPath,
-      tenantId: tenant.tenantId,
-      clientId: app.clientId,
-      secret: app.addSecret(),
+      ...replicaCredential(authority, register(authority)),
       redisUrl: redis.url,
       encryptionKeys,
       scopes,

@@ -1,7 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { DevAuthority } from '@app/dev-authority';
 import type { ReplaceResult, ReplicaInput, ReplicaResult, RoundResult } from './replica-worker';
+import type { Registration } from './shared-app';
+
+/** What a replica process is told of its credential: `reg`, at the local authority, trusting its CA. */
+export function replicaCredential(
+  authority: Pick<DevAuthority, 'url' | 'caPath'>,
+  reg: Registration,
+): Pick<ReplicaInput, 'authorityUrl' | 'caPath' | 'tenantId' | 'clientId' | 'secret'> {
+  return { authorityUrl: authority.url, caPath: authority.caPath, ...reg };
+}
 
 /** A replica process, initialised and waiting for `go`. */
 interface Started {

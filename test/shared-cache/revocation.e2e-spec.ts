@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import type { ReplicaInput } from './replica-worker';
-import { startDrivenReplicas, type DrivenReplicas } from './replicas';
+import { replicaCredential, startDrivenReplicas, type DrivenReplicas } from './replicas';
+import { register } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
  * A token an API refused (revoked, say), held by every replica of an app through Redis: the
@@ -11,21 +14,12 @@ import { startDrivenReplicas, type DrivenReplicas } from './replicas';
  * them serves the refused token again.
  */
 describe('Shared cache: a refused token across replicas', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   let replicas: DrivenReplicas | undefined;
   let input: ReplicaInput;
 
   beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
-    const tenant = authority.createTenant();
-    const app = tenant.createApp();
     input = {
-      authorityUrl: authority.url,
-      caPath: authority.caPath,
-      tenantId: tenant.tenantId,
-      clientId: app.clientId,
-      secret: app.addSecret(),
+      ...replicaCredential(authority, register(authority)),
       redisUrl: redis.url,
       encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
       scopes: [],
@@ -35,7 +29,6 @@ describe('Shared cache: a refused token across replicas', () => {
   }, 30_000);
   afterAll(async () => {
     replicas?.kill();
-    await releaseAll(authority, redis);
   });
 
   it('3 replicas × 20 callers replace a refused token with one token request', async () => {

@@ -1,24 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { createClient } from '@keyv/redis';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import { register, startReplica } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
  * The shared cache's secrets — encryption keys and a password in the Redis URL — are used but
  * never reachable by walking the service's properties (a debugger's view, `inspect`, a serialiser).
  */
 describe('Shared cache: secrets in memory', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   let app: TokenApp | undefined;
   const password = randomBytes(18).toString('base64url');
 
   beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
     // A Redis that needs the password: the URL's password must really be used.
     const admin = createClient({ url: redis.url });
     await admin.connect();
@@ -27,7 +26,6 @@ describe('Shared cache: secrets in memory', () => {
   });
   afterAll(async () => {
     await app?.close();
-    await releaseAll(authority, redis);
   });
 
   it('a property walk of TokenService reaches neither an encryption key nor the Redis password', async () => {

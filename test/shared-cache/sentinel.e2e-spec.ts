@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisSentinel, type RedisSentinelSet } from '../support/redis-topologies';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { startRedisSentinel } from '../support/redis-topologies';
 import type { ReplicaInput } from './replica-worker';
-import { startDrivenReplicas, type DrivenReplicas } from './replicas';
+import { replicaCredential, startDrivenReplicas, type DrivenReplicas } from './replicas';
+import { register } from './shared-app';
+
+const [authority, sentinel] = useFixtures(startDevAuthority, startRedisSentinel);
 
 /**
  * The shared cache on a master and its replica watched by 3 sentinels; 3 replicas of the app in
@@ -11,22 +14,12 @@ import { startDrivenReplicas, type DrivenReplicas } from './replicas';
  * the sentinels promoted the replica the processes share tokens through it, without a restart.
  */
 describe('Shared cache: Redis Sentinel (master, replica, 3 sentinels)', () => {
-  let authority: DevAuthority;
-  let sentinel: RedisSentinelSet;
   let replicas: DrivenReplicas | undefined;
   let clientId: string;
 
   beforeAll(async () => {
-    [authority, sentinel] = await startAll([startDevAuthority(), startRedisSentinel()]);
-    const tenant = authority.createTenant();
-    const app = tenant.createApp();
-    clientId = app.clientId;
     const input: ReplicaInput = {
-      authorityUrl: authority.url,
-      caPath: authority.caPath,
-      tenantId: tenant.tenantId,
-      clientId,
-      secret: app.addSecret(),
+      ...replicaCredential(authority, register(authority)),
       encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
       sharedOptions: {
         sentinel: { masterName: sentinel.masterName, nodes: sentinel.sentinelUrls },
@@ -34,11 +27,11 @@ describe('Shared cache: Redis Sentinel (master, replica, 3 sentinels)', () => {
       scopes: [],
       callsPerScope: 0,
     };
+    clientId = input.clientId;
     replicas = await startDrivenReplicas(3, input);
   }, 30_000);
   afterAll(async () => {
     replicas?.kill();
-    await releaseAll(authority, sentinel);
   });
 
   it('master killed under load: 0 failed calls, failover followed, the cache shared again', async () => {

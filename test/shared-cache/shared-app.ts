@@ -1,6 +1,6 @@
 import type { DevAuthority } from '@app/dev-authority';
 import type { ClientCredentialsModuleOptions, SharedCacheOptions } from '@app/client-credentials';
-import { startTokenApp, type TokenApp } from '../support/token-app';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
 /** An app registration of a fresh tenant, as the credential of a shared-cache replica. */
 export interface Registration {
@@ -24,13 +24,9 @@ export function startReplica(
 ): Promise<TokenApp> {
   return startTokenApp({
     credentials: {
-      api: {
-        tenantId: reg.tenantId,
-        clientId: reg.clientId,
-        authorityHost: authority.url,
-        ca: authority.caPem,
-        sources: [{ type: 'secret', secret: reg.secret }],
-      },
+      api: localCredential(authority, reg.tenantId, reg.clientId, [
+        { type: 'secret', secret: reg.secret },
+      ]),
     },
     cache: { shared },
     ...extra,

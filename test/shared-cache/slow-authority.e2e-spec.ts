@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { startDevAuthority } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
 import type { ReplicaInput, ReplicaResult } from './replica-worker';
-import { runReplicas } from './replicas';
+import { replicaCredential, runReplicas } from './replicas';
+import { register } from './shared-app';
 
 const sum = (results: ReplicaResult[], count: (r: ReplicaResult) => number | undefined) =>
   results.reduce((n, r) => n + (count(r) ?? 0), 0);
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
  * Replica processes sharing one Redis while the authority is slow or failing: still one token
@@ -14,31 +17,18 @@ const sum = (results: ReplicaResult[], count: (r: ReplicaResult) => number | und
  * may take), and a holder's failure reaches the waiters instead of each one retrying in turn.
  */
 describe('Shared cache: a slow or failing authority, replicas in separate processes', () => {
-  let authority: DevAuthority;
-  let redis: RedisServer;
   const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
 
-  beforeAll(async () => {
-    [authority, redis] = await startAll([startDevAuthority(), startRedisServer()]);
-  });
   afterEach(() => authority.faults.clear());
-  afterAll(async () => {
-    await releaseAll(authority, redis);
-  });
 
   function replicaInput(
     sharedOptions: ReplicaInput['sharedOptions'] = {},
     secret?: string,
   ): ReplicaInput & { clientId: string } {
-    const tenant = authority.createTenant();
-    const app = tenant.createApp();
-    const realSecret = app.addSecret();
+    const credential = replicaCredential(authority, register(authority));
     return {
-      authorityUrl: authority.url,
-      caPath: authority.caPath,
-      tenantId: tenant.tenantId,
-      clientId: app.clientId,
-      secret: secret ?? realSecret,
+      ...credential,
+      secret: secret ?? credential.secret,
       redisUrl: redis.url,
       encryptionKeys,
       sharedOptions,

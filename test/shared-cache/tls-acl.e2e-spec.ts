@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { startDevAuthority, type DevAuthority } from '@app/dev-authority';
+import { startDevAuthority } from '@app/dev-authority';
 import { ConfigurationError, type SharedCacheOptions } from '@app/client-credentials';
 import type { TokenApp } from '../support/token-app';
-import { releaseAll, startAll } from '../support/fixtures';
-import { startSecureRedis, type SecureRedis } from '../support/redis-topologies';
+import { useFixtures } from '../support/fixtures';
+import { startSecureRedis } from '../support/redis-topologies';
 import { eventually, register, startReplica, type Registration } from './shared-app';
 
 // What the shared cache needs, and nothing else: its own keys, and the commands of the store and
@@ -19,27 +19,19 @@ const CACHE_RULES = ['resetkeys', '~client-credentials:*', '-@all'].concat(
  * that is merely down is no startup error.
  */
 describe('Shared cache: TLS and ACL users', () => {
-  let authority: DevAuthority;
-  let redis: SecureRedis;
   const apps: TokenApp[] = [];
   const cachePassword = randomBytes(18).toString('base64url');
   const rotatingPassword = { current: randomBytes(18).toString('base64url') };
   const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
 
-  beforeAll(async () => {
-    [authority, redis] = await startAll([
-      startDevAuthority(),
-      startSecureRedis([
-        { name: 'cache', password: cachePassword, rules: CACHE_RULES },
-        { name: 'rotating', password: rotatingPassword.current, rules: CACHE_RULES },
-      ]),
-    ]);
-  });
+  const [authority, redis] = useFixtures(startDevAuthority, () =>
+    startSecureRedis([
+      { name: 'cache', password: cachePassword, rules: CACHE_RULES },
+      { name: 'rotating', password: rotatingPassword.current, rules: CACHE_RULES },
+    ]),
+  );
   afterEach(async () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
-  });
-  afterAll(async () => {
-    await releaseAll(authority, redis);
   });
 
   const shared = (more: Partial<SharedCacheOptions>): SharedCacheOptions => ({
