@@ -1,4 +1,4 @@
-import type { RedisClientType, RedisClusterType, RedisSentinelType } from '@keyv/redis';
+import type { RedisClientLike } from './shared-cache/redis-client-like';
 
 /** One AES-256 key of the shared cache. */
 export interface SharedCacheKey {
@@ -55,11 +55,12 @@ export interface SharedCacheOptions {
   /** A master behind Redis Sentinel. */
   sentinel?: SharedCacheSentinelOptions;
   /**
-   * A node-redis client the app already has (`createClient`, `createCluster` or `createSentinel`
-   * from `@keyv/redis`), connected or not: its own credentials and TLS settings apply. The library
-   * uses it but never closes it.
+   * A node-redis client the app already has (`createClient`, RESP2 or RESP3, `createCluster` or
+   * `createSentinel` from `@keyv/redis`), connected or not: its own credentials and TLS settings
+   * apply. The library uses it but never closes it. Typed by the members the library uses
+   * ({@link RedisClientLike}), so this package's types do not need `@keyv/redis` installed.
    */
-  redisClient?: RedisClientType | RedisClusterType | RedisSentinelType;
+  redisClient?: RedisClientLike;
   /**
    * ACL user to log in as (Redis 6+). With `redisUrl` it may be in the URL instead.
    * @default the `default` user

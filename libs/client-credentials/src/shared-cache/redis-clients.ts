@@ -1,40 +1,7 @@
 import { rootCertificates } from 'node:tls';
-import {
-  createClient,
-  createCluster,
-  createSentinel,
-  type RedisClientOptions,
-  type RedisClientType,
-  type RedisClusterType,
-  type RedisSentinelType,
-} from '@keyv/redis';
+import { createClient, createCluster, createSentinel, type RedisClientOptions } from '@keyv/redis';
 import type { ResolvedSharedCacheOptions } from '../options/resolved-shared-cache';
-
-/** Where the shared cache lives: one Redis, a Redis Cluster, or a master behind Sentinel. */
-export type RedisTopology = 'standalone' | 'cluster' | 'sentinel';
-
-/**
- * The commands the store and the lock send, each naming one key: the same calls work on a client,
- * a cluster (routed by the key's slot) and a sentinel set (sent to the current master).
- */
-export interface RedisCommands {
-  get(key: string): Promise<string | null>;
-  set(key: string, value: string, options: { NX?: true; PX: number }): Promise<string | null>;
-  del(key: string): Promise<number>;
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-}
-
-/** Any of the three node-redis clients, as far as the connection drives it. */
-export type AnyRedisClient = RedisClientType | RedisClusterType | RedisSentinelType;
-
-/** Which kind of node-redis client `client` is. */
-export function topologyOf(client: AnyRedisClient): RedisTopology {
-  if (Array.isArray((client as { masters?: unknown }).masters)) return 'cluster';
-  if (typeof (client as { getMasterNode?: unknown }).getMasterNode === 'function') {
-    return 'sentinel';
-  }
-  return 'standalone';
-}
+import type { RedisClientLike } from './redis-client-like';
 
 /** Backoff between connection attempts: up to 2 s, with jitter so replicas do not align. */
 export function reconnectDelay(retries: number): number {
@@ -47,7 +14,7 @@ export function reconnectDelay(retries: number): number {
  * Credentials are given per connection through a credentials provider, so that a
  * `passwordProvider` is asked again at each reconnection (a rotated password, a fresh token).
  */
-export function createRedisClient(options: ResolvedSharedCacheOptions): AnyRedisClient {
+export function createRedisClient(options: ResolvedSharedCacheOptions): RedisClientLike {
   const socket = {
     connectTimeout: 2000,
     reconnectStrategy: reconnectDelay,

@@ -1,13 +1,16 @@
-import type { RedisClusterType } from '@keyv/redis';
-import { ConfigurationError } from '../errors/client-credentials.errors';
+import type { ConfigurationError } from '../errors/client-credentials.errors';
+import { ClusterTopology } from './cluster-topology';
 import {
-  reconnectDelay,
   topologyOf,
-  type AnyRedisClient,
+  type RedisClientLike,
   type RedisCommands,
   type RedisTopology,
-} from './redis-clients';
+} from './redis-client-like';
+import { reconnectDelay } from './redis-clients';
+import { configurationErrorOf, type ConnectionFields } from './redis-errors';
 import { ErrorReporter, SharedCacheStats } from './shared-cache-stats';
+
+export type { ConnectionFields } from './redis-errors';
 
 /** What `run` answers when Redis could not be used. */
 export const UNAVAILABLE: unique symbol = Symbol('redis unavailable');
@@ -20,33 +23,10 @@ class OperationTimeout extends Error {
   }
 }
 
-/** Which option a refused login or an untrusted certificate points at (for startup errors). */
-export interface ConnectionFields {
-  /** The option holding the login: `password`, `passwordProvider`, `redisUrl` or `redisClient`. */
-  readonly login: string;
-  /** The option deciding TLS trust: `ca`, or `redisClient` for an app's own client. */
-  readonly trust: string;
-}
-
 /** How the connection gets its client: one it makes (and may remake), or the app's own. */
 export type ClientSource =
-  | { readonly owned: true; readonly create: () => AnyRedisClient }
-  | { readonly owned: false; readonly client: AnyRedisClient };
-
-// Replies and errors that no retry fixes: the configuration must change. Messages of node-redis
-// wrap the server's reply (`Master Client (host:port): WRONGPASS …`), so they are searched.
-const LOGIN_REFUSED = /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|invalid username/;
-const UNTRUSTED_CERT = new Set([
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-// After a failure, at most one re-read of a cluster's slot map per this interval.
-const TOPOLOGY_REFRESH_MS = 500;
+  | { readonly owned: true; readonly create: () => RedisClientLike }
+  | { readonly owned: false; readonly client: RedisClientLike };
 
 /**
  * The Redis connection of the shared cache, whatever the topology: every command time-bounded,
@@ -58,7 +38,7 @@ const TOPOLOGY_REFRESH_MS = 500;
  * service that owns this connection must not lead a property walk to it.
  */
 export class RedisConnection {
-  #client: AnyRedisClient;
+  #client: RedisClientLike;
   readonly #source: ClientSource;
   readonly #topology: RedisTopology;
   readonly #fields: ConnectionFields;
@@ -70,8 +50,7 @@ export class RedisConnection {
   #fatal?: ConfigurationError;
   #retryTimer?: NodeJS.Timeout;
   #retries = 0;
-  #refreshing?: Promise<void>;
-  #lastRefresh = 0;
+  readonly #clusterTopology: ClusterTopology;
   /** A cluster's slot map has been read (its 'connect'), and it was not closed since. */
   #mapped = false;
   readonly #readyWaiters = new Set<() => void>();
@@ -88,6 +67,7 @@ export class RedisConnection {
     this.#operationTimeoutMs = operationTimeoutMs;
     this.#stats = stats;
     this.#reporter = reporter;
+    this.#clusterTopology = new ClusterTopology(reporter);
     this.#client = source.owned ? source.create() : source.client;
     this.#topology = topologyOf(this.#client);
     this.#listen(this.#client);
@@ -100,13 +80,12 @@ export class RedisConnection {
 
   /** Whether commands can be sent now (a cluster: its slot map has been read). */
   get ready(): boolean {
-    const c = this.#client as { isReady?: boolean; isOpen: boolean };
+    const c = this.#client;
     // A cluster is "open" from the start of connect(), before it knows a single slot.
     return this.#topology === 'cluster' ? c.isOpen && this.#mapped : c.isReady === true;
   }
 
-  #listen(client: AnyRedisClient): void {
-    const c = client as unknown as NodeJS.EventEmitter;
+  #listen(c: RedisClientLike): void {
     c.on('error', this.#onError);
     c.on('ready', this.#onReady);
     // A cluster reports its nodes apart: a node lost or back, the slot map (re)read.
@@ -117,8 +96,7 @@ export class RedisConnection {
     c.on('topology-change', this.#onReady);
   }
 
-  #unlisten(client: AnyRedisClient): void {
-    const c = client as unknown as NodeJS.EventEmitter;
+  #unlisten(c: RedisClientLike): void {
     c.off('error', this.#onError);
     c.off('ready', this.#onReady);
     c.off('node-error', this.#onNodeError);
@@ -162,18 +140,7 @@ export class RedisConnection {
 
   /** Remembers the first error no retry can fix; the startup wait then fails with it. */
   #noteFatal(e: unknown): void {
-    if (this.#fatal !== undefined) return;
-    const text = messages(e);
-    if (LOGIN_REFUSED.test(text)) {
-      const reply = /\b(WRONGPASS|NOAUTH|NOPERM)\b/.exec(text)?.[1] ?? 'refused';
-      this.#fatal = new ConfigurationError([
-        `cache.shared.${this.#fields.login}: Redis refused the login (${reply}) — check the user name and password (or what the provider returns) and the user's ACL; they are not shown here`,
-      ]);
-    } else if (codes(e).some((c) => UNTRUSTED_CERT.has(c))) {
-      this.#fatal = new ConfigurationError([
-        `cache.shared.${this.#fields.trust}: the Redis server's TLS certificate is not trusted (${codes(e).find((c) => UNTRUSTED_CERT.has(c))}) — add the CA that issued it (PEM) to \`ca\`, and connect by a name or address the certificate holds`,
-      ]);
-    }
+    this.#fatal ??= configurationErrorOf(e, this.#fields);
   }
 
   /**
@@ -183,8 +150,7 @@ export class RedisConnection {
    * certificate is not trusted.
    */
   async connect(ms: number): Promise<boolean> {
-    const c = this.#client as { isOpen: boolean };
-    if (!c.isOpen) this.#open();
+    if (!this.#client.isOpen) this.#open();
     if (!this.ready && this.#fatal === undefined) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -215,7 +181,7 @@ export class RedisConnection {
    */
   #open(): void {
     const client = this.#client;
-    (client as { connect(): Promise<unknown> })
+    client
       .connect()
       .then(() => this.#onReady())
       .catch((e: unknown) => {
@@ -241,35 +207,16 @@ export class RedisConnection {
       this.#client = this.#source.create();
       this.#listen(this.#client);
     }
-    if (!(this.#client as { isOpen: boolean }).isOpen) this.#open();
+    if (!this.#client.isOpen) this.#open();
   }
 
   /**
-   * A cluster keeps its slot map until a node answers MOVED; a master that died never does, and
-   * node-redis would send its slots' commands to the dead address after its replica took over.
-   * So after a failure we ask the client to re-read the map from the nodes (at most once per
-   * {@link TOPOLOGY_REFRESH_MS}): the dead node is dropped and the promoted replica used.
-   * Resolves when that re-read (or the one under way) is over; at once when there is none to do.
+   * After a failure, has a cluster's slot map re-read ({@link ClusterTopology}); resolves when that
+   * re-read is over, at once when there is none to do (not a cluster, closed, one done just now).
    */
   #refreshTopology(): Promise<void> {
     if (this.#topology !== 'cluster' || this.#closed) return Promise.resolve();
-    if (this.#refreshing !== undefined) return this.#refreshing;
-    if (Date.now() - this.#lastRefresh < TOPOLOGY_REFRESH_MS) return Promise.resolve();
-    const cluster = this.#client as RedisClusterType;
-    const slots = (cluster as unknown as { _slots?: { rediscover?(c: unknown): Promise<void> } })
-      ._slots;
-    const start =
-      cluster.masters.find((m) => m.client?.isReady)?.client ?? cluster.masters[0]?.client;
-    if (typeof slots?.rediscover !== 'function' || start === undefined) return Promise.resolve();
-    this.#lastRefresh = Date.now();
-    this.#refreshing = slots
-      .rediscover(start)
-      .catch((e: unknown) => this.#reporter.report('re-reading the cluster slot map', e))
-      .finally(() => {
-        this.#refreshing = undefined;
-        this.#lastRefresh = Date.now();
-      });
-    return this.#refreshing;
+    return this.#clusterTopology.refresh(this.#client);
   }
 
   /**
@@ -337,29 +284,6 @@ export class RedisConnection {
   }
 }
 
-function destroy(client: AnyRedisClient): unknown {
-  const c = client as { isOpen: boolean; destroy(): unknown };
-  return c.isOpen ? c.destroy() : undefined;
-}
-
-// Errors are read by shape, not `instanceof Error`: Node's TLS errors come from another realm
-// than the code's own under some runners (a jest VM context), and would be missed.
-type ErrorLike = { message?: unknown; code?: unknown; cause?: unknown };
-const asError = (e: unknown): ErrorLike | undefined =>
-  typeof e === 'object' && e !== null ? e : undefined;
-
-/** Every message of an error and its causes, for matching server replies however wrapped. */
-function messages(e: unknown, depth = 0): string {
-  if (typeof e === 'string') return e;
-  const err = asError(e);
-  if (depth > 3 || err === undefined) return '';
-  return `${typeof err.message === 'string' ? err.message : ''} ${messages(err.cause, depth + 1)}`;
-}
-
-/** Every `code` of an error and its causes (Node's TLS verification codes among them). */
-function codes(e: unknown, depth = 0): string[] {
-  const err = asError(e);
-  if (depth > 3 || err === undefined) return [];
-  const code = typeof err.code === 'string' ? [err.code] : [];
-  return [...code, ...codes(err.cause, depth + 1)];
+function destroy(client: RedisClientLike): unknown {
+  return client.isOpen ? client.destroy() : undefined;
 }
