@@ -20,9 +20,12 @@ execFileSync(
 for (const file of ['package.json', 'README.md', 'LICENSE'])
   copyFileSync(join(lib, file), join(out, file));
 if (process.argv.includes('--pack')) {
-  const name = execFileSync('npm', ['pack', '--silent', '--pack-destination', join(root, 'dist')], {
+  // npm prints its summary (every file with its size, then the tarball's size and integrity) to
+  // stderr, passed through; stdout is the tarball's name, printed here as a path, last.
+  const name = execFileSync('npm', ['pack', '--pack-destination', join(root, 'dist')], {
     cwd: out,
     encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
   }).trim();
   console.log(join(root, 'dist', name.split('\n').pop() ?? name));
 }
