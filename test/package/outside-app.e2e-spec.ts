@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,32 +65,50 @@ main().catch((e: unknown) => {
 });
 `;
 
+/** The package's optional peers: none of them is installed in the outside app. */
+const OPTIONAL_PEERS = [
+  '@keyv/redis',
+  '@nestjs/terminus',
+  '@opentelemetry/api',
+  'axios',
+  '@peculiar/x509',
+];
+
 /**
  * The package as a user gets it: built and packed (npm pack), installed with the peers it declares
- * into a new Nest app in a folder outside the repository — without @nestjs/terminus, @keyv/redis or
- * @opentelemetry/api — compiled with tsc --strict, and run against the local authority: it gets a
- * token the protected API accepts, then exits.
+ * into a new Nest app in a folder outside the repository — without any of its optional peers
+ * (@nestjs/terminus, @keyv/redis, @opentelemetry/api, axios, @peculiar/x509) — compiled with
+ * tsc --strict, and run against the local authority: it gets a token the protected API accepts,
+ * then exits. The same app also type-checks the package's declarations (`skipLibCheck: false`):
+ * the root entry's types must not name an optional peer.
  */
 describe('the packed package in an app outside the repository', () => {
   let dir: string;
   let authority: DevAuthority;
+  let tarball: string;
+
+  /** Runs the app's tsc on `project`; on failure, throws with tsc's diagnostics (its stdout). */
+  const tsc = async (project: string) => {
+    try {
+      await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project], {
+        cwd: dir,
+      });
+    } catch (e) {
+      const { stdout, message } = e as { stdout?: string; message: string };
+      throw new Error(`tsc -p ${project} failed:\n${stdout || message}`, { cause: e });
+    }
+  };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'outside-app-'));
     authority = await startDevAuthority();
-  });
-  afterAll(async () => {
-    await authority?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
 
-  it('installs, compiles with --strict, gets a token and calls the API', async () => {
     const { stdout } = await run(
       process.execPath,
       ['-r', '@swc-node/register', 'scripts/build-package.ts', '--pack'],
       { cwd: ROOT },
     );
-    const tarball = stdout.trim().split('\n').pop()!;
+    tarball = stdout.trim().split('\n').pop()!;
     const version = (name: string) =>
       (
         JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
@@ -145,14 +163,41 @@ describe('the packed package in an app outside the repository', () => {
         timeout: 150_000,
       },
     );
+  }, 300_000);
+  afterAll(async () => {
+    await authority?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('packs the local authority from libs/dev-authority and no file under apps/', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball], { maxBuffer: 16 * 1024 * 1024 });
+    const files = stdout.trim().split('\n');
+    expect(files).toContain('package/libs/client-credentials/src/index.d.ts');
+    expect(files).toContain('package/libs/dev-authority/src/start.js');
+    expect(files.filter((f) => f.startsWith('package/apps/'))).toEqual([]);
+  });
+
+  it('type-checks its declarations with skipLibCheck false and no optional peer installed', async () => {
+    for (const peer of OPTIONAL_PEERS)
+      expect(existsSync(join(dir, 'node_modules', peer))).toBe(false);
+    await writeFile(
+      join(dir, 'tsconfig.libcheck.json'),
+      JSON.stringify({
+        extends: './tsconfig.json',
+        compilerOptions: { strict: true, skipLibCheck: false, noEmit: true },
+      }),
+    );
+    // src/main.ts imports the root entry: every declaration file it reaches is checked.
+    await tsc('tsconfig.libcheck.json');
+  }, 120_000);
+
+  it('installs, compiles with --strict, gets a token and calls the API', async () => {
     const installed = await readdir(join(dir, 'node_modules/@nestjs'));
     expect(installed).not.toContain('terminus');
     expect(await readdir(join(dir, 'node_modules/@keyv'))).not.toContain('redis');
     expect(await readdir(join(dir, 'node_modules'))).not.toContain('@opentelemetry');
 
-    await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], {
-      cwd: dir,
-    });
+    await tsc('tsconfig.json');
 
     const tenant = authority.createTenant();
     const app = tenant.createApp();
@@ -172,5 +217,5 @@ describe('the packed package in an app outside the repository', () => {
     });
     expect(out.stdout.trim()).toBe('api status 200');
     expect(authority.countTokenRequests({ clientId: app.clientId, outcome: 'ok' })).toBe(1);
-  }, 300_000);
+  }, 120_000);
 });
