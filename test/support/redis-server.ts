@@ -38,11 +38,12 @@ export class RedisStartError extends Error {
  * The program started as Redis: `REDIS_SERVER_BIN` when set (a build elsewhere, or a path that
  * does not exist to exercise the missing-Redis path), else `redis-server` from the PATH.
  */
-function redisBinary(): string {
+export function redisBinary(): string {
   return process.env.REDIS_SERVER_BIN || 'redis-server';
 }
 
-function freePort(): Promise<number> {
+/** A port nothing listens on at the moment, on 127.0.0.1. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -70,7 +71,7 @@ function send(port: number, args: string[]): Promise<string> {
 }
 
 /** Signals `child` and resolves once it has exited (at once if it never ran or already exited). */
-function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+export function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve();
   }

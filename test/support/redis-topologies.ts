@@ -10,12 +10,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@keyv/redis';
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
-import { RedisStartError } from './redis-server';
+import { freePort, RedisStartError, redisBinary, terminate } from './redis-server';
 
 /** One `redis-server` process of a deployment. */
 export interface RedisProcess {
@@ -31,21 +31,6 @@ interface Spawned extends RedisProcess {
   stop(): Promise<void>;
 }
 
-function redisBinary(): string {
-  return process.env.REDIS_SERVER_BIN || 'redis-server';
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -54,16 +39,6 @@ function listening(port: number): Promise<boolean> {
       resolve(true);
     });
     socket.once('error', () => resolve(false));
-  });
-}
-
-function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve();
-  }
-  return new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill(signal);
   });
 }
 
