@@ -42,6 +42,8 @@ export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catal
 export type { CredentialStats, TenantStats } from './observability/credential-stats';
 export type {
   SharedCacheClusterOptions,
+  RedisClientLike,
+  RedisCommands,
   SharedCacheKey,
   SharedCacheOptions,
   SharedCacheSentinelOptions,

@@ -1,10 +1,6 @@
 import { z } from 'zod';
 import { ConfigurationError } from '../errors/client-credentials.errors';
-import {
-  ENVIRONMENT_CREDENTIAL,
-  ENVIRONMENT_VARIABLES,
-  type Env,
-} from '../options/options-from-config';
+import { ENVIRONMENT_CREDENTIAL, ENVIRONMENT_VARIABLES } from '../options/options-from-config';
 import { formatPath } from '../options/resolve-options';
 
 /**
@@ -169,7 +165,7 @@ export function resolveDownstreamApis(
  */
 export function downstreamApisFromConfig(
   document: unknown = {},
-  env: Env = process.env,
+  env: Readonly<Record<string, string | undefined>> = process.env,
 ): DownstreamApiModuleOptions {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw new ConfigurationError([

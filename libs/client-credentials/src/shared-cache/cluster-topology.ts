@@ -1,5 +1,5 @@
-import type { RedisClientLike } from './redis-client-like';
 import type { ErrorReporter } from './shared-cache-stats';
+import type { RedisClientLike } from '../shared-cache.options';
 
 // After a failure, at most one re-read of a cluster's slot map per this interval.
 const TOPOLOGY_REFRESH_MS = 500;

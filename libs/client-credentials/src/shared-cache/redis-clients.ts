@@ -1,7 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import { createClient, createCluster, createSentinel, type RedisClientOptions } from '@keyv/redis';
 import type { ResolvedSharedCacheOptions } from '../options/resolved-shared-cache';
-import type { RedisClientLike } from './redis-client-like';
+import type { RedisClientLike } from '../shared-cache.options';
 
 /** Backoff between connection attempts: up to 2 s, with jitter so replicas do not align. */
 export function reconnectDelay(retries: number): number {

@@ -1,14 +1,10 @@
 import type { ConfigurationError } from '../errors/client-credentials.errors';
 import { ClusterTopology } from './cluster-topology';
-import {
-  topologyOf,
-  type RedisClientLike,
-  type RedisCommands,
-  type RedisTopology,
-} from './redis-client-like';
+import { topologyOf, type RedisTopology } from './redis-client-like';
 import { reconnectDelay } from './redis-clients';
 import { configurationErrorOf, type ConnectionFields } from './redis-errors';
 import { ErrorReporter, SharedCacheStats } from './shared-cache-stats';
+import type { RedisClientLike, RedisCommands } from '../shared-cache.options';
 
 export type { ConnectionFields } from './redis-errors';
 
