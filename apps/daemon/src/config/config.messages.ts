@@ -19,6 +19,12 @@ export const badPort = (): string => 'must be a whole number from 0 to 65535 (0 
 
 export const notPositive = (what: string): string => `must be a number above 0: set ${what}`;
 
+export const intervalTooLong = (max: number): string =>
+  `must be at most ${max} (7 days): an interval counts from the daemon's start, so every restart moves it; for a longer schedule use 'cron', e.g. '0 0 3 1 * *' (03:00 on the 1st of each month)`;
+
+export const shutdownTooLong = (max: number): string =>
+  `must be at most ${max} (an hour): the orchestrator stops waiting long before (Kubernetes kills a pod 30 s after SIGTERM unless terminationGracePeriodSeconds says otherwise); keep it below its grace period`;
+
 export const unknownKey = (key: string, allowed: readonly string[]): string =>
   `unknown key '${key}': expected one of ${allowed.join(', ')}`;
 

@@ -40,8 +40,27 @@ const tenantId = nonEmpty('the directory (tenant) ID, a GUID or verified domain'
     error: m.notGuid('the directory (tenant) ID'),
   });
 
-const positive = (what: string) =>
-  z.number({ error: m.notPositive(what) }).positive({ error: m.notPositive(what) });
+/**
+ * A number of seconds above 0 and at most `max`. Every duration is bounded: the daemon hands it to
+ * a timer, and a value far beyond what the setting means is a mistake to report, not to run.
+ */
+const seconds = (what: string, max: number, tooLong: string) =>
+  z
+    .number({ error: m.notPositive(what) })
+    .positive({ error: m.notPositive(what), abort: true })
+    .max(max, { error: tooLong });
+
+/**
+ * The longest `intervalSeconds`, 7 days: an interval counts from the process's start, so a longer
+ * one is reset by restarts (deploys) and may never run; cron follows the calendar instead.
+ */
+export const MAX_INTERVAL_SECONDS = 7 * 86_400;
+
+/**
+ * The longest `shutdownTimeoutSeconds`, an hour: orchestrators kill a stopping process long
+ * before (Kubernetes after 30 s by default, systemd after 90 s).
+ */
+export const MAX_SHUTDOWN_TIMEOUT_SECONDS = 3_600;
 
 const schedule = {
   enabled: z.boolean({ error: 'must be true or false' }).default(true),
@@ -58,7 +77,11 @@ const schedule = {
         });
     })
     .optional(),
-  intervalSeconds: positive('intervalSeconds, e.g. 30').optional(),
+  intervalSeconds: seconds(
+    'intervalSeconds, e.g. 30',
+    MAX_INTERVAL_SECONDS,
+    m.intervalTooLong(MAX_INTERVAL_SECONDS),
+  ).optional(),
   runAtStart: z.boolean({ error: 'must be true or false' }).default(true),
 };
 
@@ -96,7 +119,11 @@ export const daemonConfigSchema = section(
       },
       'health',
     ).default({ host: '127.0.0.1', port: 8080 }),
-    shutdownTimeoutSeconds: positive('shutdownTimeoutSeconds').default(10),
+    shutdownTimeoutSeconds: seconds(
+      'shutdownTimeoutSeconds',
+      MAX_SHUTDOWN_TIMEOUT_SECONDS,
+      m.shutdownTooLong(MAX_SHUTDOWN_TIMEOUT_SECONDS),
+    ).default(10),
     // The one-API shorthand of earlier versions, read as `downstreamApis.api`.
     api: section(
       {

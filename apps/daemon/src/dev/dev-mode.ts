@@ -10,6 +10,7 @@ import {
   type DevAuthority,
   type DevAuthorityManifest,
 } from '@app/dev-authority';
+import { setSafeInterval } from '../timing/safe-timers';
 
 /** Preferred health port of the demo (a free one is used if it is taken). */
 const DEV_HEALTH_PORT = 8080;
@@ -82,7 +83,7 @@ export async function startDevMode(dir: string): Promise<DevMode> {
         stringify(config),
       { mode: 0o600 },
     );
-    const refresh = setInterval(() => {
+    const refresh = setSafeInterval(() => {
       writeFederatedToken(authority, manifest).catch((e: unknown) =>
         new Logger('DevMode').error(`cannot refresh the federated token file: ${String(e)}`),
       );
@@ -97,7 +98,7 @@ export async function startDevMode(dir: string): Promise<DevMode> {
         new Promise<void>((resolve) => {
           const clientId = manifest.apps.sniCertificate.clientId;
           // The authority has no events: its request log is read a few times a second.
-          const watcher = setInterval(() => {
+          const watcher = setSafeInterval(() => {
             const accepted = authority.log.some(
               (e) => e.target === 'api' && e.clientId === clientId && e.status === 200,
             );

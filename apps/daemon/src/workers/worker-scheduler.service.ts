@@ -11,6 +11,7 @@ import { ClientCredentialsError } from '@app/client-credentials';
 import { DownstreamApis } from '@app/client-credentials/downstream-api';
 import { DAEMON_CONFIG, type DaemonConfiguration } from '../config/daemon.config';
 import type { WorkerConfig } from '../config/daemon-config.schema';
+import { setSafeInterval, setSafeTimeout } from '../timing/safe-timers';
 import { PollerWorker } from './poller.worker';
 import { SyncWorker } from './sync.worker';
 import { TenantSweepWorker } from './tenant-sweep.worker';
@@ -82,7 +83,7 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
         schedule = `every ${intervalSeconds} s`;
         this.registry.addInterval(
           w.name,
-          setInterval(() => this.tick(w), intervalSeconds! * 1000),
+          setSafeInterval(() => this.tick(w), intervalSeconds! * 1000),
         );
       }
       this.status.set(w.name, {
@@ -189,7 +190,7 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
 async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+    timer = setSafeTimeout(() => resolve(false), ms);
   });
   try {
     return await Promise.race([Promise.allSettled(promises).then(() => true), timeout]);

@@ -1,0 +1,60 @@
+import { loadDaemonConfig } from './load-config';
+
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const CLIENT = '11111111-2222-3333-4444-555555555555';
+
+/** A valid configuration with one interval worker, changed by `patch`. */
+function config(patch: { intervalSeconds?: unknown; shutdownTimeoutSeconds?: unknown }) {
+  return {
+    ...(patch.shutdownTimeoutSeconds === undefined
+      ? {}
+      : { shutdownTimeoutSeconds: patch.shutdownTimeoutSeconds }),
+    downstreamApis: {
+      orders: { baseUrl: 'https://orders.contoso.com', scopes: 'api://orders/.default' },
+    },
+    credentials: {
+      orders: { tenantId: TENANT, clientId: CLIENT, sources: [{ type: 'secret', secret: 's' }] },
+    },
+    workers: {
+      poller: {
+        type: 'poller',
+        intervalSeconds: patch.intervalSeconds ?? 30,
+        credential: 'orders',
+      },
+    },
+  };
+}
+
+function problems(patch: Parameters<typeof config>[0]): string[] {
+  try {
+    loadDaemonConfig({ config: config(patch), env: {} });
+  } catch (e) {
+    return (e as Error).message.split('\n').slice(1);
+  }
+  return [];
+}
+
+/** Durations the daemon hands to timers: bounded, so that none is above what a schedule means. */
+describe('daemon configuration: durations', () => {
+  it('takes an intervalSeconds up to 7 days', () => {
+    expect(problems({ intervalSeconds: 0.25 })).toEqual([]);
+    expect(problems({ intervalSeconds: 7 * 86_400 })).toEqual([]);
+  });
+
+  it('refuses a longer intervalSeconds (a monthly job) and names cron', () => {
+    expect(problems({ intervalSeconds: 30 * 86_400 })).toEqual([
+      "  - workers.poller.intervalSeconds: must be at most 604800 (7 days): an interval counts from the daemon's start, so every restart moves it; for a longer schedule use 'cron', e.g. '0 0 3 1 * *' (03:00 on the 1st of each month)",
+    ]);
+    expect(problems({ intervalSeconds: Infinity })).toHaveLength(1);
+    expect(problems({ intervalSeconds: 0 })).toEqual([
+      '  - workers.poller.intervalSeconds: must be a number above 0: set intervalSeconds, e.g. 30',
+    ]);
+  });
+
+  it('takes a shutdownTimeoutSeconds up to an hour and refuses a longer one', () => {
+    expect(problems({ shutdownTimeoutSeconds: 3_600 })).toEqual([]);
+    expect(problems({ shutdownTimeoutSeconds: 30 * 86_400 })).toEqual([
+      '  - shutdownTimeoutSeconds: must be at most 3600 (an hour): the orchestrator stops waiting long before (Kubernetes kills a pod 30 s after SIGTERM unless terminationGracePeriodSeconds says otherwise); keep it below its grace period',
+    ]);
+  });
+});
