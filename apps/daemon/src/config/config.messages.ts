@@ -63,6 +63,9 @@ export const noWorkers = (): string =>
 export const missingEnv = (name: string): string =>
   `uses \${${name}} but the environment variable ${name} is not set: export it (or write the value)`;
 
+export const selfReference = (): string =>
+  `refers to itself (a YAML alias inside its own anchor): write the value out instead of '*alias'`;
+
 export const badFile = (file: string, why: string): string =>
   `Cannot read the daemon configuration '${file}': ${why}. Set DAEMON_CONFIG to a readable YAML or JSON file (see apps/daemon/config/daemon.example.yaml).`;
 

@@ -45,7 +45,7 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
     }
   }
   const problems: string[] = [];
-  raw = interpolate(structuredClone(raw ?? {}), env, [], problems);
+  raw = interpolate(raw ?? {}, env, [], problems);
   applyOverrides(raw, env, problems);
   const result = daemonConfigSchema.safeParse(raw);
   // A field whose ${VAR} is unset is reported once, for the variable.
@@ -108,12 +108,20 @@ function describe(issue: z.core.$ZodIssue): string[] {
   return [`${at(issue.path)}: ${issue.message}`];
 }
 
-/** Replaces `${NAME}` in every string with the environment variable's value. */
+/**
+ * A copy of `value` with `${NAME}` in every string replaced by the environment variable's value.
+ * A copy, never an edit in place: a YAML alias is the very object of its anchor, so one object
+ * can sit at several paths; edited in place, its strings were expanded again at the next path (a
+ * value holding `${…}` included) and an override of one path changed the others. An object
+ * inside itself (`x: &a [*a]`) is reported and cut (null), instead of recursing until the stack
+ * overflows.
+ */
 function interpolate(
   value: unknown,
   env: Record<string, string | undefined>,
   path: PropertyKey[],
   problems: string[],
+  ancestors = new Set<object>(),
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string) => {
@@ -122,12 +130,20 @@ function interpolate(
       return v ?? '';
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], problems));
-  if (value !== null && typeof value === 'object') {
-    const o = value as Record<string, unknown>;
-    for (const k of Object.keys(o)) o[k] = interpolate(o[k], env, [...path, k], problems);
+  if (value === null || typeof value !== 'object') return value;
+  if (ancestors.has(value)) {
+    problems.push(`${formatPath(path)}: ${m.selfReference()}`);
+    return null;
   }
-  return value;
+  ancestors.add(value);
+  try {
+    const at = (v: unknown, key: PropertyKey) =>
+      interpolate(v, env, [...path, key], problems, ancestors);
+    if (Array.isArray(value)) return value.map(at);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, at(v, k)]));
+  } finally {
+    ancestors.delete(value);
+  }
 }
 
 /** `DAEMON__a__b=value` sets `a.b` (created if missing); the value is read as a YAML scalar. */
