@@ -1,8 +1,9 @@
 import type { AccessToken } from '../access-token';
 import type { TokenService } from '../token.service';
 import { DownstreamApiError } from './calling.errors';
-import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from './challenge';
+import type { TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
+import { tokenToResend } from './resend';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -65,7 +66,8 @@ export type AuthenticatedSender = (
  *   any other status, including 403, is returned as is;
  * - the token goes to the API's own origin only, over https; a redirect to another origin is
  *   followed without it;
- * - a request whose body is a stream is not re-sent (it cannot be read twice): its 401 is returned.
+ * - a request whose body cannot be read twice (a stream, an async iterable) is not re-sent: its
+ *   401 is returned, and the refused token is withdrawn so that the next request gets a new one.
  *
  * @example
  * const orders = createAuthenticatedFetch(tokens, { baseUrl: 'https://orders.contoso.com/api', scopes: 'api://orders/.default' });
@@ -168,28 +170,17 @@ export function createAuthenticatedSender(
       signal,
     });
     const { res, carried } = await sendWith(url, init, first);
-    // A 401 of another origin (after a redirect, without the token) says nothing of the token:
-    // answering it would let that origin make us fetch tokens, with claims of its choosing.
-    if (res.status !== 401 || !carried || !replayable(init.body)) return { res, token: first };
-    const challenge = parseBearerChallenge(res.headers.get('www-authenticate'));
-    const next = await tokenAfterChallenge(tokens, target, first, challenge, signal);
+    if (res.status !== 401) return { res, token: first };
+    const { token: next, error } = await tokenToResend(
+      tokens,
+      target,
+      first,
+      { challenge: res.headers.get('www-authenticate'), fromApi: carried, body: init.body },
+      signal,
+    );
     if (next === undefined) return { res, token: first };
     await res.body?.cancel();
     const again = await sendWith(url, init, next);
-    return { res: again.res, token: next, refused: challenge?.error };
+    return { res: again.res, token: next, refused: error };
   };
-}
-
-/** Whether a body can be sent a second time (a stream cannot). */
-function replayable(body: RequestInit['body']): boolean {
-  return (
-    body === undefined ||
-    body === null ||
-    typeof body === 'string' ||
-    body instanceof URLSearchParams ||
-    body instanceof ArrayBuffer ||
-    ArrayBuffer.isView(body) ||
-    body instanceof Blob ||
-    body instanceof FormData
-  );
 }

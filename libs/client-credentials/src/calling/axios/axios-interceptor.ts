@@ -2,8 +2,9 @@
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { AccessToken } from '../../access-token';
 import type { TokenService } from '../../token.service';
-import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from '../challenge';
+import type { TokenTarget } from '../challenge';
 import { OriginPolicy } from '../origin-policy';
+import { tokenToResend } from '../resend';
 
 /**
  * Options of {@link useClientCredentials}.
@@ -42,7 +43,9 @@ type RedirectOptions = {
  * `Authorization` from the token cache on every request to its origin; after a 401
  * `invalid_token` one replacement token (shared by every caller refused the same token) and one
  * re-send; after a 401 `insufficient_claims` (CAE) a token with the challenge's claims and one
- * re-send; a 403 is never retried. A redirect to another origin is followed without the token.
+ * re-send; a 403 is never retried. A redirect to another origin is followed without the token. A request whose body cannot be read twice (a stream, a
+ * `form-data` form) is not re-sent: its 401 is returned, and the refused token withdrawn so that
+ * the next request gets a new one.
  * Returns a function that removes the interceptors.
  *
  * @example
@@ -97,21 +100,22 @@ export function useClientCredentials(
   /** A re-send after a 401 that a new token can answer, else undefined. */
   const retry = async (config: Config | undefined, res: AxiosResponse | undefined) => {
     const state = config?.clientCredentials;
-    if (res?.status !== 401 || state?.token === undefined || state.retried || state.leftOrigin) {
-      return undefined;
-    }
-    const header = res.headers['www-authenticate'] as string | string[] | undefined;
-    const next = await tokenAfterChallenge(
+    if (res?.status !== 401 || state?.token === undefined || state.retried) return undefined;
+    const { token } = await tokenToResend(
       tokens,
       target,
       state.token,
-      parseBearerChallenge(header),
+      {
+        challenge: res.headers['www-authenticate'] as string | string[] | undefined,
+        fromApi: !state.leftOrigin,
+        body: config?.data,
+      },
       config?.signal as AbortSignal | undefined,
     );
-    if (next === undefined) return undefined;
+    if (token === undefined) return undefined;
     return instance.request({
       ...config,
-      clientCredentials: { token: next, retried: true },
+      clientCredentials: { token, retried: true },
     } as Config);
   };
   // A 401 arrives as an error by default, as a response when validateStatus accepts it.
