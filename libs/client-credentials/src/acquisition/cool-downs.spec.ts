@@ -6,20 +6,16 @@ const policy = { initialDelayMs: 1000, maxDelayMs: 30_000, maxRetryAfterMs: 60_0
 const failure = (retryAfterMs?: number) =>
   new TokenEndpointError('endpoint_unavailable', 'HTTP 503.', { retryAfterMs }, true);
 
-/** How long `key` cools down from now: advanced 1 ms at a time would be slow, so searched. */
-function coolingFor(coolDowns: CoolDowns, key: string): number {
-  const start = Date.now();
-  let low = 0;
-  let high = 24 * 3600_000;
-  // The first ms at which `key` no longer cools down, by bisection on the fake clock.
-  while (low < high) {
-    const mid = Math.floor((low + high) / 2);
-    jest.setSystemTime(start + mid);
-    if (coolDowns.current(key) === undefined) high = mid;
-    else low = mid + 1;
-  }
-  jest.setSystemTime(start);
-  return low;
+/**
+ * Checks that `key` cools down for exactly `ms` from now, moving the clock forward by `ms` (never
+ * back: the library's clock is monotonic, so the wall clock is never set in these specs).
+ */
+function expectCoolingFor(coolDowns: CoolDowns, key: string, ms: number): void {
+  expect(coolDowns.current(key)).toBeDefined();
+  jest.advanceTimersByTime(ms - 1);
+  expect(coolDowns.current(key)).toBeDefined();
+  jest.advanceTimersByTime(1);
+  expect(coolDowns.current(key)).toBeUndefined();
 }
 
 describe('CoolDowns', () => {
@@ -51,25 +47,21 @@ describe('CoolDowns', () => {
 
   it('grows with each failure in a row and is capped at 5 s', () => {
     const coolDowns = new CoolDowns(policy, 10);
-    const seen: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      coolDowns.start('k', failure());
-      seen.push(coolingFor(coolDowns, 'k'));
-    }
-    // Half of initial · 2^n (jitter at its lowest), then the cap.
     expect(MAX_COOL_DOWN_MS).toBe(5000);
-    expect(seen).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
+    // Half of initial · 2^n (jitter at its lowest), then the cap.
+    for (const ms of [500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]) {
+      coolDowns.start('k', failure());
+      expectCoolingFor(coolDowns, 'k', ms);
+    }
   });
 
   it('is capped at 5 s at the highest jitter too', () => {
     jest.spyOn(Math, 'random').mockReturnValue(0.999999);
     const coolDowns = new CoolDowns(policy, 10);
-    const seen: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (const ms of [1000, 2000, 4000, 5000, 5000]) {
       coolDowns.start('k', failure());
-      seen.push(coolingFor(coolDowns, 'k'));
+      expectCoolingFor(coolDowns, 'k', ms);
     }
-    expect(seen).toEqual([1000, 2000, 4000, 5000, 5000]);
   });
 
   it('starts over after a success ends it', () => {
@@ -77,28 +69,28 @@ describe('CoolDowns', () => {
     coolDowns.start('k', failure());
     coolDowns.start('k', failure());
     coolDowns.start('k', failure());
-    expect(coolingFor(coolDowns, 'k')).toBe(2000);
+    jest.advanceTimersByTime(1000);
+    expect(coolDowns.current('k')).toBeDefined();
 
     coolDowns.end('k');
 
     expect(coolDowns.current('k')).toBeUndefined();
     coolDowns.start('k', failure());
-    expect(coolingFor(coolDowns, 'k')).toBe(500);
+    expectCoolingFor(coolDowns, 'k', 500);
   });
 
   it('honours a Retry-After longer than the backoff, up to retry.maxRetryAfterMs', () => {
     const coolDowns = new CoolDowns(policy, 10);
 
-    coolDowns.start('asked', failure(20_000));
-    coolDowns.start('excessive', failure(3_600_000));
-    coolDowns.start('short', failure(100));
-
     // Beyond the 5 s cap: the authority asked for it.
-    expect(coolingFor(coolDowns, 'asked')).toBe(20_000);
+    coolDowns.start('asked', failure(20_000));
+    expectCoolingFor(coolDowns, 'asked', 20_000);
     // One misbehaving answer does not lock callers out for an hour.
-    expect(coolingFor(coolDowns, 'excessive')).toBe(60_000);
+    coolDowns.start('excessive', failure(3_600_000));
+    expectCoolingFor(coolDowns, 'excessive', 60_000);
     // Shorter than the backoff: the backoff.
-    expect(coolingFor(coolDowns, 'short')).toBe(500);
+    coolDowns.start('short', failure(100));
+    expectCoolingFor(coolDowns, 'short', 500);
   });
 
   it('keeps at most maxEntries keys, forgetting the one that failed least recently', () => {
@@ -115,6 +107,6 @@ describe('CoolDowns', () => {
     expect(coolDowns.current('c')).toBeDefined();
     // `b` forgotten: its next failure counts as its first.
     coolDowns.start('b', failure());
-    expect(coolingFor(coolDowns, 'b')).toBe(500);
+    expectCoolingFor(coolDowns, 'b', 500);
   });
 });

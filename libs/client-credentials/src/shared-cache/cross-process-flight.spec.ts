@@ -3,7 +3,7 @@ import { TokenEndpointError, TokenRequestRejectedError } from '../errors/client-
 import { CrossProcessFlight } from './cross-process-flight';
 import { DistributedLock } from './distributed-lock';
 import { KeyNamer } from './key-names';
-import type { RedisCommands } from './redis-client-like';
+import type { RedisCommands } from '../shared-cache.options';
 import { UNAVAILABLE, type RedisConnection } from './redis-connection';
 import { newSharedCacheStats, type SharedCacheStats } from './shared-cache-stats';
 import { TokenCipher } from './token-cipher';
