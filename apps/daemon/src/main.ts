@@ -1,26 +1,28 @@
 import { Logger, type LogLevel, type Provider } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { resolve } from 'node:path';
 import { AppModule } from './app.module';
 import { DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
 import { DaemonConfigError, loadDaemonConfig } from './config/load-config';
+import { startupMode } from './config/startup-mode';
 import { startDevMode, type DevMode } from './dev/dev-mode';
 
 /**
- * `node dist/apps/daemon/main.js [--config file]` (or DAEMON_CONFIG=file): runs the daemon from
- * that configuration, e.g. against Entra ID. Without one: dev mode, against the local authority
- * started in this process.
+ * `node dist/apps/daemon/main.js --config <file>` (or `--config=<file>`, or DAEMON_CONFIG=<file>):
+ * runs the daemon from that configuration, e.g. against Entra ID. `--dev` (or DAEMON_DEV=1), what
+ * `npm start` runs: dev mode, against a local authority started for it. Anything else, a lost
+ * `--config` value or dev mode under NODE_ENV=production included, stops with one line.
  */
 async function bootstrap(): Promise<void> {
   const logger = new Logger('Daemon');
-  const args = process.argv.slice(2);
-  const flag = args.indexOf('--config');
-  const file = flag >= 0 ? args[flag + 1] : process.env.DAEMON_CONFIG;
+  // Decided before anything starts: a daemon that misses its configuration must not run the demo.
+  const mode = startupMode(process.argv.slice(2), process.env);
   let dev: DevMode | undefined;
+  let configFile: string;
   const extras: Provider[] = [];
-  if (file === undefined || file === '') {
-    dev = await startDevMode(resolve(process.env.DAEMON_DEV_DIR ?? '.dev/daemon'));
-    const d = dev;
+  if (mode.kind === 'dev') {
+    const d = await startDevMode(mode.dir);
+    dev = d;
+    configFile = d.configFile;
     logger.log(
       `dev mode: local authority at ${d.manifest.authorityHost} (tenant ${d.manifest.tenantId}); configuration ${d.configFile}`,
     );
@@ -34,8 +36,9 @@ async function bootstrap(): Promise<void> {
         },
       },
     });
+  } else {
+    configFile = mode.file;
   }
-  const configFile = resolve(file ?? dev!.configFile);
   try {
     // Checked before Nest starts: a configuration problem is printed once, as its list, instead
     // of by Nest's ExceptionHandler with a stack first.

@@ -74,3 +74,27 @@ export const badEnvOverride = (name: string): string =>
 
 export const invalidConfig = (where: string, problems: readonly string[]): string =>
   `Invalid daemon configuration (${where}):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+
+export const noConfiguration = (): string =>
+  'No configuration: run with --config <file> (or DAEMON_CONFIG=<file>), e.g. a copy of apps/daemon/config/daemon.example.yaml (docs/daemon.md); for the demo against a local test authority, ask for dev mode with --dev (or DAEMON_DEV=1), as npm start does';
+
+export const configWithoutFile = (): string =>
+  '--config has no file after it (a variable that was empty or unset in the command?): write --config <file> or --config=<file>, or set DAEMON_CONFIG=<file>';
+
+export const configEnvEmpty = (): string =>
+  'DAEMON_CONFIG is set but empty (a variable that was empty or unset?): set it to the configuration file, or unset it and pass --config <file>';
+
+export const configTwice = (files: readonly string[]): string =>
+  `--config is given more than once (${files.join(', ')}): keep one`;
+
+export const unknownArgument = (arg: string): string =>
+  `unknown argument '${arg}': the daemon takes --config <file> (or --config=<file>) or --dev`;
+
+export const badDevEnv = (value: string): string =>
+  `DAEMON_DEV='${value}' is neither 1 (dev mode) nor 0: set DAEMON_DEV=1 to ask for dev mode, or unset it`;
+
+export const devAndConfig = (): string =>
+  'both dev mode (--dev or DAEMON_DEV) and a configuration (--config or DAEMON_CONFIG) were asked for: keep one (dev mode generates its own configuration for a local test authority)';
+
+export const devInProduction = (): string =>
+  'dev mode is refused with NODE_ENV=production: it starts a local test authority with demo apps and workers, not your configuration. Run with --config <file> (or DAEMON_CONFIG=<file>); to try the demo, run it without NODE_ENV=production';
