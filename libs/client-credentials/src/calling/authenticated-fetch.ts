@@ -133,7 +133,12 @@ export function createAuthenticatedSender(
       });
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') {
-        return { res, carried: carry };
+        // A fetch that followed redirects itself (ignoring 'manual') answers from wherever they
+        // led: only its final URL says whether that hop got the token.
+        return {
+          res,
+          carried: carry && (res.url === '' || policy.mayCarryToken(new URL(res.url))),
+        };
       }
       if (init.redirect === 'error' || redirects >= maxRedirects) {
         await res.body?.cancel();

@@ -5,6 +5,7 @@ import type { TokenService } from '../../token.service';
 import type { TokenTarget } from '../challenge';
 import { OriginPolicy } from '../origin-policy';
 import { tokenToResend } from '../resend';
+import { answeredAt, recordingFetch } from './final-url';
 
 /**
  * Options of {@link useClientCredentials}.
@@ -43,7 +44,8 @@ type RedirectOptions = {
  * `Authorization` from the token cache on every request to its origin; after a 401
  * `invalid_token` one replacement token (shared by every caller refused the same token) and one
  * re-send; after a 401 `insufficient_claims` (CAE) a token with the challenge's claims and one
- * re-send; a 403 is never retried. A redirect to another origin is followed without the token. A request whose body cannot be read twice (a stream, a
+ * re-send; a 403 is never retried. A redirect to another origin is followed without the token, and
+ * that origin's 401 is returned as is. A request whose body cannot be read twice (a stream, a
  * `form-data` form) is not re-sent: its 401 is returned, and the refused token withdrawn so that
  * the next request gets a new one.
  * Returns a function that removes the interceptors.
@@ -76,6 +78,11 @@ export function useClientCredentials(
       signal: config.signal as AbortSignal | undefined,
     });
     config.headers.set('Authorization', `${state.token.tokenType} ${state.token.token}`);
+    // axios's fetch adapter follows redirects inside fetch: only the response's URL tells whose
+    // answer it is. Recorded by a wrapper of the fetch it uses (one per fetch: axios keeps an
+    // adapter per `env.fetch`); the http adapter ignores it.
+    const fetch = recordingFetch(config.env?.fetch ?? globalThis.fetch);
+    if (fetch !== undefined) config.env = { ...config.env, fetch };
     const theirs = config.beforeRedirect;
     // follow-redirects keeps Authorization on a subdomain; the token stays on this exact origin.
     config.beforeRedirect = (redirect, responseDetails, requestDetails) => {
@@ -101,13 +108,14 @@ export function useClientCredentials(
   const retry = async (config: Config | undefined, res: AxiosResponse | undefined) => {
     const state = config?.clientCredentials;
     if (res?.status !== 401 || state?.token === undefined || state.retried) return undefined;
+    const at = answeredAt(res);
     const { token } = await tokenToResend(
       tokens,
       target,
       state.token,
       {
         challenge: res.headers['www-authenticate'] as string | string[] | undefined,
-        fromApi: !state.leftOrigin,
+        fromApi: !state.leftOrigin && (at === undefined || policy.mayCarryToken(at)),
         body: config?.data,
       },
       config?.signal as AbortSignal | undefined,
