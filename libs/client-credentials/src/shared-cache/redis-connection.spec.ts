@@ -1,0 +1,292 @@
+import { EventEmitter } from 'node:events';
+import { ConfigurationError } from '../errors/client-credentials.errors';
+import type { RedisClientLike } from '../shared-cache.options';
+import { RedisConnection, UNAVAILABLE } from './redis-connection';
+import { ErrorReporter, newSharedCacheStats, type SharedCacheStats } from './shared-cache-stats';
+
+const OP_TIMEOUT = 500;
+
+/** A node-redis client as the connection sees it: events, open/ready flags, connect() scripted. */
+class FakeClient extends EventEmitter implements RedisClientLike {
+  isOpen = false;
+  isReady = false;
+  connects = 0;
+  /** What connect() does; by default it opens and becomes ready at once. */
+  onConnect: () => Promise<unknown> = async () => {
+    this.isOpen = true;
+    this.isReady = true;
+    this.emit('ready');
+  };
+
+  connect(): Promise<unknown> {
+    this.connects++;
+    return this.onConnect();
+  }
+
+  destroy(): void {
+    this.isOpen = false;
+    this.isReady = false;
+  }
+
+  get = jest.fn(async (): Promise<string | null> => null);
+  set = jest.fn(async (): Promise<string | null> => 'OK');
+  del = jest.fn(async () => 0);
+  eval = jest.fn(async (): Promise<unknown> => 0);
+}
+
+/** A cluster: masters, and the slot map node-redis keeps in `_slots` (re-read by `rediscover`). */
+class FakeCluster extends FakeClient {
+  readonly masters = [{ client: { isReady: true } }];
+  readonly _slots = { rediscover: jest.fn(async () => undefined) };
+
+  constructor() {
+    super();
+    // A cluster has no isReady: it is open, then maps its slots ('connect').
+    this.onConnect = async () => {
+      this.isOpen = true;
+      this.emit('connect');
+    };
+  }
+}
+
+/** Lets every pending promise callback run (setImmediate is not faked). */
+async function flush(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+}
+
+describe('RedisConnection', () => {
+  let stats: SharedCacheStats;
+  let warnings: string[];
+  let logs: string[];
+  let connection: RedisConnection;
+
+  function connect(client: FakeClient, owned = true): RedisConnection {
+    stats = newSharedCacheStats();
+    const reporter = new ErrorReporter(
+      stats,
+      {
+        log: (m: string) => logs.push(m),
+        warn: (m: string) => warnings.push(m),
+        error() {},
+      },
+      0,
+    );
+    connection = new RedisConnection(
+      owned ? { owned: true, create: () => client } : { owned: false, client },
+      { login: 'password', trust: 'ca' },
+      OP_TIMEOUT,
+      stats,
+      reporter,
+    );
+    return connection;
+  }
+
+  beforeEach(() => {
+    jest.useFakeTimers({
+      now: 1_700_000_000_000,
+      doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'],
+    });
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    warnings = [];
+    logs = [];
+  });
+
+  afterEach(async () => {
+    await connection.close();
+    jest.restoreAllMocks();
+    jest.useRealTimers();
+  });
+
+  describe('run', () => {
+    it('sends nothing while not ready: UNAVAILABLE at once, counted', async () => {
+      const c = connect(new FakeClient());
+      const op = jest.fn(async () => 'value');
+
+      expect(await c.run('reading', op)).toBe(UNAVAILABLE);
+
+      expect(op).not.toHaveBeenCalled();
+      expect(stats.errors).toBe(1);
+    });
+
+    it('answers what the command answered', async () => {
+      const client = new FakeClient();
+      const c = connect(client);
+      expect(await c.connect(1000)).toBe(true);
+
+      expect(await c.run('reading', async () => 'value')).toBe('value');
+      expect(stats).toMatchObject({ connected: true, errors: 0 });
+    });
+
+    it('gives up a command slower than operationTimeoutMs, counted as a timeout', async () => {
+      const c = connect(new FakeClient());
+      await c.connect(1000);
+      let outcome: unknown = 'pending';
+
+      void c.run('reading', () => new Promise(() => undefined)).then((v) => (outcome = v));
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT - 1);
+      expect(outcome).toBe('pending');
+      await jest.advanceTimersByTimeAsync(1);
+
+      expect(outcome).toBe(UNAVAILABLE);
+      expect(stats).toMatchObject({ timeouts: 1, errors: 1 });
+      expect(warnings[0]).toContain(`reading took longer than ${OP_TIMEOUT} ms`);
+      // Its timer is gone with it; a command that answers in time leaves none either.
+      await c.run('reading', async () => 'fast');
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('never throws: a command that fails, or throws at once, is UNAVAILABLE', async () => {
+      const c = connect(new FakeClient());
+      await c.connect(1000);
+
+      expect(await c.run('writing', () => Promise.reject(new Error('READONLY')))).toBe(UNAVAILABLE);
+      expect(
+        await c.run('writing', () => {
+          throw new Error('The client is closed');
+        }),
+      ).toBe(UNAVAILABLE);
+      expect(stats.errors).toBe(2);
+    });
+
+    it('sends a failed command once more on a cluster, after its slot map was re-read', async () => {
+      const cluster = new FakeCluster();
+      const c = connect(cluster);
+      expect(await c.connect(1000)).toBe(true);
+      let calls = 0;
+
+      const answer = await c.run('reading', async () => {
+        if (++calls === 1) throw new Error('connect ECONNREFUSED (the old master)');
+        return 'from the promoted replica';
+      });
+
+      expect(answer).toBe('from the promoted replica');
+      expect(calls).toBe(2);
+      expect(cluster._slots.rediscover).toHaveBeenCalledTimes(1);
+    });
+
+    it('does not send a timed-out command again, even on a cluster', async () => {
+      const cluster = new FakeCluster();
+      const c = connect(cluster);
+      await c.connect(1000);
+      let calls = 0;
+
+      const answer = c.run('reading', () => {
+        calls++;
+        return new Promise(() => undefined);
+      });
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
+
+      expect(await answer).toBe(UNAVAILABLE);
+      expect(calls).toBe(1);
+    });
+  });
+
+  describe('connect', () => {
+    it('waits for the client to be ready, no longer than asked', async () => {
+      const client = new FakeClient();
+      client.onConnect = async () => {
+        client.isOpen = true;
+      };
+      const c = connect(client);
+
+      let ready: boolean | undefined;
+      void c.connect(1000).then((r) => (ready = r));
+      await jest.advanceTimersByTimeAsync(300);
+      expect(ready).toBeUndefined();
+      client.isReady = true;
+      client.emit('ready');
+      await flush();
+
+      expect(ready).toBe(true);
+      expect(stats.connected).toBe(true);
+    });
+
+    it('answers false at the bound when Redis is down, and keeps the client trying', async () => {
+      const client = new FakeClient();
+      client.onConnect = async () => {
+        client.isOpen = true;
+        client.emit('error', new Error('connect ECONNREFUSED 127.0.0.1:6379'));
+      };
+      const c = connect(client);
+
+      let ready: boolean | undefined;
+      void c.connect(1000).then((r) => (ready = r));
+      await jest.advanceTimersByTimeAsync(999);
+      expect(ready).toBeUndefined();
+      await jest.advanceTimersByTimeAsync(1);
+
+      expect(ready).toBe(false);
+      expect(stats.connected).toBe(false);
+      // The client (node-redis) reconnects by itself: once back, commands go through again.
+      client.isReady = true;
+      client.emit('ready');
+      expect(await c.run('reading', async () => 'value')).toBe('value');
+      expect(logs).toEqual(['Shared token cache: Redis connection is back.']);
+    });
+
+    it('fails at once with a ConfigurationError naming the option when Redis refuses the login', async () => {
+      const client = new FakeClient();
+      client.onConnect = async () => {
+        client.isOpen = true;
+        client.emit('error', new Error('WRONGPASS invalid username-password pair'));
+      };
+      const c = connect(client);
+
+      let error: unknown;
+      c.connect(60_000).catch((e: unknown) => (error = e));
+      await flush();
+
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as ConfigurationError).problems[0]).toMatch(/^cache\.shared\.password: /);
+      // Closed: the client it made is destroyed.
+      expect(client.isOpen).toBe(false);
+    });
+
+    it('tries a cluster whose connect failed again after a backoff', async () => {
+      const cluster = new FakeCluster();
+      const connected = cluster.onConnect;
+      cluster.onConnect = () => Promise.reject(new Error('None of the root nodes is available'));
+      const c = connect(cluster);
+
+      void c.connect(10_000);
+      await flush();
+      expect(cluster.connects).toBe(1);
+      // 100 ms, then 200 ms (jitter at its lowest).
+      await jest.advanceTimersByTimeAsync(99);
+      expect(cluster.connects).toBe(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(cluster.connects).toBe(2);
+      cluster.onConnect = connected;
+      await jest.advanceTimersByTimeAsync(200);
+
+      expect(cluster.connects).toBe(3);
+      expect(c.ready).toBe(true);
+    });
+
+    it('stops trying once closed', async () => {
+      const cluster = new FakeCluster();
+      cluster.onConnect = () => Promise.reject(new Error('None of the root nodes is available'));
+      const c = connect(cluster);
+      void c.connect(10_000);
+      await flush();
+
+      await c.close();
+      await jest.advanceTimersByTimeAsync(10_000);
+
+      expect(cluster.connects).toBe(1);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+  });
+
+  it('leaves an app’s own client open at close, and stops listening to it', async () => {
+    const client = new FakeClient();
+    const c = connect(client, false);
+    await c.connect(1000);
+
+    await c.close();
+
+    expect(client.isOpen).toBe(true);
+    expect(client.listenerCount('error')).toBe(0);
+    expect(client.listenerCount('ready')).toBe(0);
+  });
+});
