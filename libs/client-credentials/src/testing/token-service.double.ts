@@ -1,18 +1,32 @@
+import { inspect } from 'node:util';
 import { AccessToken } from '../access-token';
 import type { GetTokenOptions } from '../client-credentials.options';
-import { InvalidRequestError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { CredentialStats } from '../observability/credential-stats';
+import { claimsId } from '../options/claims-request';
 
 /** One call the double answered, as the code under test made it. @publicApi */
 export interface RecordedTokenCall {
+  /**
+   * Which method was called: `token` (`getAccessToken`, `getAuthorizationHeader`), `replace`
+   * (`replaceRefusedToken`), `forget` (`forgetRefusedToken`), `claims` (`getAccessTokenWithClaims`).
+   */
+  readonly kind: 'token' | 'replace' | 'forget' | 'claims';
   /** The scopes asked for. */
   readonly scopes: readonly string[];
   /** The credential named (or the double's default). */
   readonly credential: string;
   readonly tenantId?: string;
   readonly forceRefresh: boolean;
-  /** What the call got: the token's value, or the error's code. */
-  readonly outcome: { token: string } | { error: string };
+  /** `replace` and `forget`: the token the API refused. */
+  readonly refused?: string;
+  /** `claims`: the claims asked for (a JSON object, as decoded from the challenge). */
+  readonly claims?: string;
+  /**
+   * What the call got: the token's value, the error's code, or none — a `forget`, and a `replace`
+   * that found no new token (the integrations then return the API's 401).
+   */
+  readonly outcome: { token: string } | { error: string } | { none: true };
 }
 
 /** What a scripted call answers: a token value, or an error to throw (e.g. a real library error). */
@@ -26,20 +40,34 @@ export interface TokenServiceDoubleOptions {
   defaultCredential?: string;
   /** Credentials the double knows; a call naming another fails with `credential_unknown`. @default any */
   credentials?: string[];
+  /** The tenant of every credential (`tenantOf`), e.g. for a `TokenCredential` under test. @default 'test-tenant' */
+  tenantId?: string;
   /** Lifetime of the tokens it answers. @default 3600 */
   expiresInSeconds?: number;
 }
 
+/** Where a call went and what it asked, before its answer. */
+type CallOf = Omit<RecordedTokenCall, 'outcome'>;
+
 /**
- * A stand-in for `TokenService` in unit tests: no authority, no network, no timers. It answers a
- * fixed token, or scripted tokens and failures in order (use the library's own error classes, so
- * that the code under test meets the errors it will meet in production), and records every call.
+ * A stand-in for `TokenService` in unit tests: no authority, no network, no timers, no cache. It
+ * answers a fixed token, or scripted tokens and failures in order (use the library's own error
+ * classes, so that the code under test meets the errors it will meet in production), and records
+ * every call with its kind. It has every public method of `TokenService`, so the library's calling
+ * integrations work with it: after a 401 `invalid_token` their `replaceRefusedToken` gets the next
+ * scripted answer, after a claims challenge their `forgetRefusedToken` is recorded and
+ * `getAccessTokenWithClaims` gets the next scripted answer.
  *
  * @example
  * const tokens = new TokenServiceDouble().willAnswer('t1', new TokenEndpointError('endpoint_unavailable', 'down', {}, true));
  * await job.run(); // gets 't1'
  * await expect(job.run()).rejects.toMatchObject({ code: 'endpoint_unavailable' });
  * expect(tokens.calls).toHaveLength(2);
+ * @example
+ * // The API refuses 'revoked' (401 invalid_token): the integration re-sends with 'fresh'.
+ * const tokens = new TokenServiceDouble().willAnswer('revoked', 'fresh');
+ * await orders.get('items');
+ * expect(tokens.calls.map((c) => c.kind)).toEqual(['token', 'replace']);
  * @publicApi
  */
 export class TokenServiceDouble {
@@ -54,12 +82,16 @@ export class TokenServiceDouble {
     this.options = {
       token: options.token ?? 'test-access-token',
       defaultCredential: options.defaultCredential ?? 'default',
+      tenantId: options.tenantId ?? 'test-tenant',
       expiresInSeconds: options.expiresInSeconds ?? 3600,
       credentials: options.credentials,
     };
   }
 
-  /** Queues answers for the next calls, in order; once used up, calls get the fixed token again. */
+  /**
+   * Queues answers for the next calls that get a token (`getAccessToken`, `replaceRefusedToken`,
+   * `getAccessTokenWithClaims`), in order; once used up, calls get the fixed token again.
+   */
   willAnswer(...answers: ScriptedAnswer[]): this {
     this.script.push(...answers);
     return this;
@@ -82,32 +114,7 @@ export class TokenServiceDouble {
     scopes: string | readonly string[],
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const credential = options?.credential ?? this.options.defaultCredential;
-    const list = typeof scopes === 'string' ? [scopes] : [...scopes];
-    const record = (outcome: RecordedTokenCall['outcome']) =>
-      this.calls.push({
-        scopes: list,
-        credential,
-        tenantId: options?.tenantId,
-        forceRefresh: options?.forceRefresh === true,
-        outcome,
-      });
-    const known = this.options.credentials;
-    const answer: ScriptedAnswer =
-      known !== undefined && !known.includes(credential)
-        ? new InvalidRequestError(
-            'credential_unknown',
-            `No credential named '${credential}'; configured: ${known.join(', ')}.`,
-            { credential },
-          )
-        : (this.script.shift() ?? this.options.token);
-    if (answer instanceof Error) {
-      record({ error: (answer as { code?: string }).code ?? answer.name });
-      throw answer;
-    }
-    record({ token: answer });
-    const expiresOn = new Date(Date.now() + this.options.expiresInSeconds * 1000);
-    return new AccessToken(answer, 'Bearer', expiresOn, undefined, list, credential, 'network');
+    return this.answer(this.callOf('token', scopes, options), options?.signal);
   }
 
   /** As `TokenService.getAuthorizationHeader`: `"Bearer <token>"`. */
@@ -119,9 +126,58 @@ export class TokenServiceDouble {
     return `${token.tokenType} ${token.token}`;
   }
 
-  /** Counters derived from the recorded calls: every answered call counts as a token request. */
+  /**
+   * As `TokenService.replaceRefusedToken` (after a 401 `invalid_token`): the next scripted answer,
+   * or the fixed token. Never `refused` itself, as the real service: an answer equal to it gives
+   * undefined — no new token, the caller keeps the API's 401.
+   */
+  async replaceRefusedToken(
+    scopes: string | readonly string[],
+    refused: string,
+    options?: GetTokenOptions,
+  ): Promise<AccessToken | undefined> {
+    const call = { ...this.callOf('replace', scopes, options), refused };
+    return this.answer(call, options?.signal, refused);
+  }
+
+  /** As `TokenService.forgetRefusedToken` (after a claims challenge): recorded, nothing else. */
+  forgetRefusedToken(
+    scopes: string | readonly string[],
+    refused: string,
+    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
+  ): void {
+    const call = { ...this.callOf('forget', scopes, options), refused };
+    const unknown = this.unknownCredential(call.credential);
+    if (unknown !== undefined) this.fail(call, unknown);
+    this.calls.push({ ...call, outcome: { none: true } });
+  }
+
+  /**
+   * As `TokenService.getAccessTokenWithClaims` (after a claims challenge): the next scripted
+   * answer, or the fixed token; claims that are not a JSON object fail with `claims_invalid`.
+   */
+  async getAccessTokenWithClaims(
+    scopes: string | readonly string[],
+    claims: string,
+    options?: GetTokenOptions,
+  ): Promise<AccessToken> {
+    const call = { ...this.callOf('claims', scopes, options), claims };
+    try {
+      claimsId(claims);
+    } catch (e) {
+      this.fail(call, e as Error);
+    }
+    return this.answer(call, options?.signal);
+  }
+
+  /**
+   * Counters derived from the recorded calls: every call that got a token, or failed to, counts
+   * as a token request (`forget` does not).
+   */
   getStats(credential = this.options.defaultCredential): Readonly<CredentialStats> {
-    const mine = this.calls.filter((c) => c.credential === credential);
+    const unknown = this.unknownCredential(credential);
+    if (unknown !== undefined) throw unknown;
+    const mine = this.calls.filter((c) => c.credential === credential && c.kind !== 'forget');
     const failures: Record<string, number> = {};
     for (const c of mine) {
       if ('error' in c.outcome) failures[c.outcome.error] = (failures[c.outcome.error] ?? 0) + 1;
@@ -141,8 +197,96 @@ export class TokenServiceDouble {
     return undefined;
   }
 
+  /** As `TokenService.tenantOf`: the `tenantId` option, for every credential it knows. */
+  tenantOf(credential = this.options.defaultCredential): string {
+    const unknown = this.unknownCredential(credential);
+    if (unknown !== undefined) throw unknown;
+    return this.options.tenantId;
+  }
+
   /** The credentials the double knows. */
   get credentialNames(): string[] {
     return this.options.credentials ?? [this.options.defaultCredential];
+  }
+
+  /** What the double is, without the calls. */
+  toJSON(): Record<string, unknown> {
+    return { double: true, credentials: this.credentialNames, tenantId: this.options.tenantId };
+  }
+
+  [inspect.custom](): string {
+    return `TokenServiceDouble ${inspect(this.toJSON())}`;
+  }
+
+  private callOf(
+    kind: RecordedTokenCall['kind'],
+    scopes: string | readonly string[],
+    options: GetTokenOptions | undefined,
+  ): CallOf {
+    return {
+      kind,
+      scopes: typeof scopes === 'string' ? [scopes] : [...scopes],
+      credential: options?.credential ?? this.options.defaultCredential,
+      tenantId: options?.tenantId,
+      forceRefresh: options?.forceRefresh === true,
+    };
+  }
+
+  /** `credential_unknown` for a credential the double does not know, as the real service. */
+  private unknownCredential(credential: string): InvalidRequestError | undefined {
+    const known = this.options.credentials;
+    if (known === undefined || known.includes(credential)) return undefined;
+    return new InvalidRequestError(
+      'credential_unknown',
+      `No credential named '${credential}'; configured: ${known.join(', ')}.`,
+      { credential },
+    );
+  }
+
+  /** Records `error` as the call's outcome and throws it. */
+  private fail(call: CallOf, error: Error): never {
+    this.calls.push({
+      ...call,
+      outcome: { error: (error as { code?: string }).code ?? error.name },
+    });
+    throw error;
+  }
+
+  /**
+   * The call's answer: a refusal of the call itself (unknown credential, aborted signal), else the
+   * next scripted answer or the fixed token — none when it is the `refused` token.
+   */
+  private answer(call: CallOf, signal: AbortSignal | undefined): AccessToken;
+  private answer(
+    call: CallOf,
+    signal: AbortSignal | undefined,
+    refused: string,
+  ): AccessToken | undefined;
+  private answer(
+    call: CallOf,
+    signal: AbortSignal | undefined,
+    refused?: string,
+  ): AccessToken | undefined {
+    const unknown = this.unknownCredential(call.credential);
+    if (unknown !== undefined) this.fail(call, unknown);
+    if (signal?.aborted) {
+      this.fail(
+        call,
+        new ClientCredentialsError('aborted', 'The caller aborted the token request.', {
+          credential: call.credential,
+          tenantId: call.tenantId,
+        }),
+      );
+    }
+    const answer = this.script.shift() ?? this.options.token;
+    if (answer instanceof Error) this.fail(call, answer);
+    if (answer === refused) {
+      this.calls.push({ ...call, outcome: { none: true } });
+      return undefined;
+    }
+    this.calls.push({ ...call, outcome: { token: answer } });
+    const expiresOn = Date.now() + this.options.expiresInSeconds * 1000;
+    const { scopes, credential } = call;
+    return new AccessToken(answer, 'Bearer', expiresOn, undefined, scopes, credential, 'network');
   }
 }
