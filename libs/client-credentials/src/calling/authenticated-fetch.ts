@@ -1,4 +1,5 @@
 import type { AccessToken } from '../access-token';
+import { ClientCredentialsError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
 import { DownstreamApiError } from './calling.errors';
 import type { TokenTarget } from './challenge';
@@ -67,7 +68,9 @@ export type AuthenticatedSender = (
  * - the token goes to the API's own origin only, over https; a redirect to another origin is
  *   followed without it;
  * - a request whose body cannot be read twice (a stream, an async iterable) is not re-sent: its
- *   401 is returned, and the refused token is withdrawn so that the next request gets a new one.
+ *   401 is returned, and the refused token is withdrawn so that the next request gets a new one;
+ * - `init.signal` ends the call as fetch's does, with the signal's reason (a `TimeoutError` for
+ *   `AbortSignal.timeout()`), whether the request or its token was awaited.
  *
  * @example
  * const orders = createAuthenticatedFetch(tokens, { baseUrl: 'https://orders.contoso.com/api', scopes: 'api://orders/.default' });
@@ -79,7 +82,20 @@ export function createAuthenticatedFetch(
   options: AuthenticatedFetchOptions,
 ): AuthenticatedFetch {
   const send = createAuthenticatedSender(tokens, options);
-  return async (input, init) => (await send(input, init)).res;
+  return async (input, init) => {
+    try {
+      return (await send(input, init)).res;
+    } catch (e) {
+      // fetch's contract: a call its signal ends rejects with the signal's reason (TimeoutError for
+      // AbortSignal.timeout()) — also while it waits for its token, which the token service
+      // reports as `aborted`.
+      const signal = init?.signal;
+      if (signal?.aborted && e instanceof ClientCredentialsError && e.code === 'aborted') {
+        throw signal.reason;
+      }
+      throw e;
+    }
+  };
 }
 
 /**

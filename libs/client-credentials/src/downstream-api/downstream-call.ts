@@ -2,6 +2,7 @@ import type { AuthenticatedSender } from '../calling/authenticated-fetch';
 import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
 import { parseBearerChallenge } from '../calling/challenge';
 import type { AccessToken } from '../access-token';
+import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 
 /**
  * Per-call options of {@link DownstreamApi}.
@@ -100,8 +101,9 @@ export class CallDeadline {
 
 /**
  * The typed error of a call that got no answer: the token service's own errors as they are, a
- * refused redirect as such, anything else `api_unreachable` (`timeoutMs` set: the call's time
- * was up).
+ * refused redirect as such, anything else `api_unreachable`. `timeoutMs` set: the call's time was
+ * up — while it waited for a token, a `timeout` (the token service calls any end of a caller's
+ * wait `aborted`, and the call's deadline aborts its signal), else the API's `api_unreachable`.
  */
 export function exchangeFailure(
   e: unknown,
@@ -110,6 +112,14 @@ export function exchangeFailure(
   timeoutMs: number | undefined,
 ): Error {
   const { method, path } = where;
+  if (timeoutMs !== undefined && e instanceof ClientCredentialsError && e.code === 'aborted') {
+    return new TokenEndpointError(
+      'timeout',
+      `${method} ${path} of API '${api}' got no token within ${timeoutMs} ms (timeoutMs); the token request${e.credential === undefined ? '' : ` of credential '${e.credential}'`} carries on for other callers.`,
+      { credential: e.credential, tenantId: e.tenantId, cause: e },
+      true,
+    );
+  }
   // Not `instanceof Error`: an abort's reason is a DOMException, of another realm under jest.
   if (e instanceof DownstreamApiError || isOurs(e)) return e as Error;
   // The fetch's redirect failure (a TypeError, as fetch's): its typed cause, for this API.
