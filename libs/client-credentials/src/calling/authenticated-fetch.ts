@@ -32,9 +32,9 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
    */
   dispatcher?: unknown;
   /**
-   * Redirects followed. A redirect to another origin is followed without the token. One more
-   * rejects as fetch does, `TypeError('fetch failed')`, its `cause` a `DownstreamApiError`
-   * `redirect_refused`.
+   * Redirects followed. A redirect to another origin is followed without the token. One more —
+   * or one whose `Location` is not an http(s) URL — rejects as fetch does,
+   * `TypeError('fetch failed')`, its `cause` a `DownstreamApiError` `redirect_refused`.
    * @default 5
    */
   maxRedirects?: number;
@@ -44,6 +44,17 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
 export type AuthenticatedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
 
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+
+/** Where a redirect leads, or undefined when fetch would not follow it: not a URL, not http(s). */
+function redirectTarget(location: string, from: URL): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(location, from);
+  } catch {
+    return undefined;
+  }
+  return url.protocol === 'https:' || url.protocol === 'http:' ? url : undefined;
+}
 
 /** A response and how it was obtained: the token it was sent with, and the refusal it recovered from. */
 export interface AuthenticatedExchange {
@@ -156,25 +167,30 @@ export function createAuthenticatedSender(
           carried: carry && (res.url === '' || policy.mayCarryToken(new URL(res.url))),
         };
       }
-      if (init.redirect === 'error' || redirects >= maxRedirects) {
+      const next = redirectTarget(location, current);
+      if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined) {
         await res.body?.cancel();
-        // fetch's own contract (undici: TypeError 'fetch failed', cause 'redirect count exceeded'
-        // or 'unexpected redirect'), which callers test for; the cause says which, with a code.
+        // fetch's own contract (undici: TypeError 'fetch failed', cause 'redirect count exceeded',
+        // 'unexpected redirect', 'Invalid URL' or 'URL scheme must be a HTTP(S) scheme'), which
+        // callers test for; the cause says which, with a code.
         const asked = (init.method ?? 'GET').toUpperCase();
         const why =
           init.redirect === 'error'
             ? `Unexpected redirect (${res.status}) under redirect: 'error'`
-            : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
+            : next === undefined
+              ? `Redirect (${res.status}) to a Location that is not an http(s) URL`
+              : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
+        const last = next === undefined ? '' : `, the last to ${next.pathname}`;
         throw new TypeError('fetch failed', {
           cause: new DownstreamApiError(
             'redirect_refused',
-            `${why} for ${asked} ${url.pathname}, the last to ${new URL(location, current).pathname}.`,
+            `${why} for ${asked} ${url.pathname}${last}.`,
             { method: asked, path: url.pathname, status: res.status },
           ),
         });
       }
       await res.body?.cancel();
-      current = new URL(location, current);
+      current = next;
       if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
         method = method === 'HEAD' ? 'HEAD' : 'GET';
         body = undefined;
