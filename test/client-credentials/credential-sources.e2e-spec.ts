@@ -254,6 +254,52 @@ describe('Credential sources and fallback chains', () => {
     expect(tokenEntries(tenantId)).toEqual([]);
   });
 
+  it('a getAssertion callback that never settles once: the caller gets its token from the next attempt, within acquireMs', async () => {
+    const { tenantId, reg } = newApp();
+    reg.addFederatedCredential({ issuer: authority.externalIssuer.url, subject: SUBJECT });
+    let calls = 0;
+    const tokens = await start(
+      tenantId,
+      reg.clientId,
+      [
+        {
+          type: 'assertion',
+          getAssertion: () =>
+            ++calls === 1
+              ? new Promise<string>(() => undefined)
+              : authority.externalIssuer.mintToken({ subject: SUBJECT }),
+        },
+      ],
+      { timeouts: { requestMs: 300, acquireMs: 5000 } },
+    );
+
+    const token = await tokens.getAccessToken(authority.apiScope);
+
+    expect(token.source).toBe('network');
+    expect(calls).toBe(2);
+    expect(tokenEntries(tenantId).map((e) => e.outcome)).toEqual(['ok']);
+  });
+
+  it('a getAssertion callback that never settles moves the chain on to its next source', async () => {
+    const { tenantId, reg } = newApp();
+    const tokens = await start(
+      tenantId,
+      reg.clientId,
+      [
+        { type: 'assertion', getAssertion: () => new Promise<string>(() => undefined) },
+        { type: 'secret', secret: reg.addSecret() },
+      ],
+      { timeouts: { requestMs: 300 } },
+    );
+
+    await tokens.getAccessToken(authority.apiScope);
+
+    expect(tokenEntries(tenantId).map((e) => e.credentialKind)).toEqual(['secret']);
+    expect(tokens.getStats().skippedSources?.['assertion#0']?.reason).toContain(
+      "The getAssertion callback of source 'assertion#0' did not settle within 300 ms",
+    );
+  });
+
   it('a chain whose first source is rejected uses the next and leaves the first alone for its cool-down', async () => {
     const { tenantId, reg } = newApp();
     const tokens = await start(tenantId, reg.clientId, [

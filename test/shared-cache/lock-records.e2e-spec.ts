@@ -129,6 +129,38 @@ describe('Shared cache: lock values no live holder left', () => {
     await expectFetchedOnce(reg);
   });
 
+  it('a lock value expiring later than any holder sets (PX 3600000) is no live lock → a cold caller fetches without waiting', async () => {
+    const reg = register(authority);
+    await raw!.set(lockName(reg), 'no-holder-set-this', { PX: 3_600_000 });
+
+    await expectFetchedOnce(reg);
+  });
+
+  it("a waiter behind a slow holder fetches on its own in time for its caller's deadline", async () => {
+    const reg = register(authority);
+    // A holder whose one token request takes 6 s (the authority's latency, once); the request
+    // after it takes 0.3 s.
+    const holder = await replica(reg);
+    authority.faults.add({ kind: 'latency', latencyMs: 6000, tenantId: reg.tenantId, times: 1 });
+    const slow = holder.tokens.getAccessToken(authority.apiScope);
+    authority.faults.add({ kind: 'latency', latencyMs: 300, tenantId: reg.tenantId, times: 1 });
+    // The waiter's callers wait 3 s (acquireMs); one request of its own takes at most 1 s.
+    const app = await startReplica(
+      authority,
+      reg,
+      { ...shared, redisUrl: redis.url, lockWaitMs: 60_000 },
+      { timeouts: { acquireMs: 3000, requestMs: 1000 } },
+    );
+    apps.push(app);
+
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+
+    // It waited for the holder, gave up in time to fetch, and got its own token: no timeout.
+    expect(token.source).toBe('network');
+    expect(app.tokens.getCacheStats()).toMatchObject({ lockWaits: 1, lockWaitTimeouts: 1 });
+    await slow;
+  });
+
   it('the same, as the least-privilege ACL user of docs/shared-cache.md (with +pttl)', async () => {
     const reg = register(authority);
     const password = randomBytes(18).toString('base64url');

@@ -1,3 +1,4 @@
+import { after } from '../timing/timers';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import type { TokenRequest } from '../credentials/token-request';
 
@@ -23,10 +24,10 @@ export function waitAsCaller<T>(
   const where = { credential: request.credential.name, tenantId: request.tenantId };
   return new Promise<T>((resolve, reject) => {
     const done = () => {
-      clearTimeout(timer);
+      timer.clear();
       signal?.removeEventListener('abort', onAbort);
     };
-    const timer = setTimeout(() => {
+    const timer = after(ms, () => {
       done();
       reject(
         new TokenEndpointError(
@@ -36,8 +37,7 @@ export function waitAsCaller<T>(
           true,
         ),
       );
-    }, ms);
-    timer.unref();
+    });
     const onAbort = () => {
       done();
       reject(abortedBy(request));

@@ -1,3 +1,4 @@
+import { now } from '../timing/clock';
 import { backoffDelay, honouredRetryAfter, type BackoffPolicy } from '../timing/backoff';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
 
@@ -29,7 +30,7 @@ export class CoolDowns {
   /** The error to fail fast with, while `key` is cooling down. */
   current(key: string): ClientCredentialsError | undefined {
     const cool = this.byKey.get(key);
-    return cool !== undefined && Date.now() < cool.until ? cool.error : undefined;
+    return cool !== undefined && now() < cool.until ? cool.error : undefined;
   }
 
   /** Records a failure of `key`; returns the error, for `throw coolDowns.start(…)`. */
@@ -37,8 +38,7 @@ export class CoolDowns {
     const failures = (this.byKey.get(key)?.failures ?? 0) + 1;
     // Short enough that callers recover within seconds of an outage's end.
     const backoff = Math.min(backoffDelay(failures - 1, this.policy), MAX_COOL_DOWN_MS);
-    const until =
-      Date.now() + Math.max(backoff, honouredRetryAfter(error.retryAfterMs, this.policy));
+    const until = now() + Math.max(backoff, honouredRetryAfter(error.retryAfterMs, this.policy));
     this.byKey.delete(key);
     this.byKey.set(key, { until, failures, error });
     if (this.byKey.size > this.maxEntries) {

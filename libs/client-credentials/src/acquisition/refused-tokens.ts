@@ -1,3 +1,4 @@
+import { now } from '../timing/clock';
 import type { CachedEntry } from '../cache/cached-entry';
 
 /** A token an API refused (401): never served again for its request key. */
@@ -42,12 +43,12 @@ export class RefusedTokens {
     const last = this.byKey.get(key);
     if (last === undefined || known?.token !== token) return true;
     const replacement = known.obtainedAt >= last.at;
-    return !replacement || Date.now() >= last.at + holdOff(last.streak);
+    return !replacement || now() >= last.at + holdOff(last.streak);
   }
 
   /** Records `token` as refused for `key`; `known` is its entry when memory holds it. */
   add(key: string, token: string, known?: CachedEntry): void {
-    const now = Date.now();
+    const time = now();
     const last = this.byKey.get(key);
     // Refused already (concurrent callers of one refusal): keep what the first record knew. The
     // entry memory holds for it now is the withdrawn one, whose expiry is now: a record made from
@@ -57,18 +58,18 @@ export class RefusedTokens {
       last !== undefined &&
       known !== undefined &&
       known.obtainedAt >= last.at &&
-      now < last.at + 2 * holdOff(last.streak);
+      time < last.at + 2 * holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
       token,
       obtainedAt: known?.obtainedAt,
       // Unknown expiry: long enough for any access token (Entra's longest CAE tokens live 28 h).
-      until: known?.expiresOn ?? now + 28 * 3600_000,
-      at: now,
+      until: known?.usableUntil ?? time + 28 * 3600_000,
+      at: time,
       streak: again ? last.streak + 1 : 1,
     });
     for (const [k, r] of this.byKey) {
-      if (this.byKey.size <= this.maxEntries && r.until > now) break;
+      if (this.byKey.size <= this.maxEntries && r.until > time) break;
       this.byKey.delete(k);
     }
   }

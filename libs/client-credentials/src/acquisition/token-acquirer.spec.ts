@@ -546,18 +546,12 @@ describe('TokenAcquirer', () => {
       refresher.close();
     });
 
-    // DEFECT (TokenAcquirer.refresh): `refresh` joins whatever flight runs for the request key,
-    // including a caller's plain flight. A plain flight whose `load` finds the current entry
-    // usable in memory (a caller that asked for the same scopes another way, so that its lookup
-    // missed: see the comment in `load`) answers with that very entry, and `refresh` resolves
-    // with it: no newer token, no request. TokenRefresher.attempt takes that as a success; the
-    // entry stays current with `refreshing = true` and out of the schedule, so neither its
-    // refresh point nor a cache hit (TokenCache.serve checks `!entry.refreshing`) ever starts
-    // another refresh: the token is served until it stops being usable, then callers miss and
-    // wait for a token request (and in an outage there is no cached token to fall back on).
-    // It takes a hit past the refresh point in the same tick as such a miss (concurrent calls
-    // with scopes spelt two ways). Expected: `refresh` resolves with a newer entry (or fails).
-    it.skip('DEFECT: refresh joining a plain flight answers with the entry it was to replace', async () => {
+    // `refresh` joins a caller's flight under way for the request key; a plain flight whose
+    // `load` found the current entry usable in memory (a caller that asked for the same scopes
+    // another way) answers with that very entry: the refresh must still ask for a newer token,
+    // else TokenRefresher took it as done and the entry, marked `refreshing` and out of the
+    // schedule, was never refreshed again (found by this spec).
+    it('a refresh joining a plain flight that answered with the entry it was to replace still refreshes', async () => {
       const refresher = new TokenRefresher(acquirer, cache, policy(), silent);
       await acquirer.acquire(request(), false);
       const entry = cache.entryOf(request())!;

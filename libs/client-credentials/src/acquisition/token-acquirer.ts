@@ -3,7 +3,9 @@ import { AccessToken } from '../access-token';
 import { backoffDelay, sleep } from '../timing/backoff';
 import { refreshPoint } from '../cache/refresh-point';
 import { CoolDowns } from './cool-downs';
-import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
+import { now } from '../timing/clock';
+import { withDeadline } from '../timing/timers';
 import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
@@ -24,7 +26,10 @@ interface Acquired {
  * - with a shared cache, single flight across replicas too: one fetches, the others wait for its
  *   token in Redis (`flight`);
  * - transient failures retried with backoff and Retry-After, within `timeouts.acquireMs`;
- * - after a failure, a cool-down during which callers fail fast instead of storming the authority.
+ * - after a failure, a cool-down during which callers fail fast instead of storming the authority;
+ * - one deadline per flight (`timeouts.acquireMs`) that bounds whatever it awaits — a store, a
+ *   client assertion callback, another replica's lock — so that nothing that never answers can
+ *   hold a token, and every caller and refresh that joins it, for longer.
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
@@ -52,7 +57,10 @@ export class TokenAcquirer {
     const flightKey = force ? `${key}\nforce` : key;
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
-      flight = this.load(request, key, force).finally(() => this.flights.delete(flightKey));
+      const deadline = now() + this.options.timeouts.acquireMs;
+      flight = this.bounded(this.load(request, key, force, deadline), request, key).finally(() =>
+        this.flights.delete(flightKey),
+      );
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -103,17 +111,20 @@ export class TokenAcquirer {
   async refresh(current: CachedEntry): Promise<CachedEntry> {
     const request = current.request;
     const key = requestKey(request);
+    // A caller's flight under way may bring a newer token; it may also answer with `current`
+    // itself (a caller that found it in memory): then this refresh is still to be done.
+    const joined = this.flights.get(key);
+    if (joined !== undefined) {
+      const { entry } = await joined;
+      if (entry.obtainedAt > current.obtainedAt) return entry;
+    }
     let flight = this.flights.get(key);
     if (flight === undefined) {
-      const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && Date.now() < e.refreshAt;
+      const deadline = now() + this.options.timeouts.acquireMs;
+      const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && now() < e.refreshAt;
       const fetch = async (): Promise<Acquired> => {
         try {
-          const entry = await this.fetch(
-            request,
-            key,
-            Date.now() + this.options.timeouts.acquireMs,
-            1,
-          );
+          const entry = await this.fetch(request, key, deadline, 1);
           this.coolDowns.end(key);
           request.credential.stats.refreshes++;
           return { entry, token: entry.hit };
@@ -122,7 +133,7 @@ export class TokenAcquirer {
           throw this.coolDowns.start(key, e as ClientCredentialsError);
         }
       };
-      flight = (async (): Promise<Acquired> => {
+      const work = (async (): Promise<Acquired> => {
         const stored = await this.fromStore(request, key, newer);
         if (stored !== undefined) return stored;
         // Replicas that adopted the same shared token refresh it at the same time: one fetches.
@@ -133,10 +144,15 @@ export class TokenAcquirer {
               () => this.fromStore(request, key, newer),
               fetch,
               this.shutdown.signal,
-              // Keep a margin to fetch in before the token stops being served.
-              current.usableUntil - this.options.timeouts.requestMs,
+              // Keep a margin to fetch in, before the token stops being served and before the
+              // flight's deadline.
+              Math.min(
+                current.usableUntil - this.options.timeouts.requestMs,
+                this.waitUntil(deadline),
+              ),
             );
-      })().finally(() => this.flights.delete(key));
+      })();
+      flight = this.bounded(work, request, key).finally(() => this.flights.delete(key));
       this.flights.set(key, flight);
     }
     return (await flight).entry;
@@ -149,12 +165,49 @@ export class TokenAcquirer {
     );
   }
 
-  private async load(request: TokenRequest, key: string, force: boolean): Promise<Acquired> {
+  /**
+   * `work`, bounded by the flight's deadline: past it the flight fails `timeout` (and the token
+   * cools down, so that the callers of a token whose acquisition hangs fail fast for a moment
+   * rather than each waiting out a deadline); the work is abandoned, and the next call starts a
+   * new flight. A token the abandoned work still obtains is cached as any other.
+   */
+  private bounded(work: Promise<Acquired>, request: TokenRequest, key: string): Promise<Acquired> {
+    const ms = this.options.timeouts.acquireMs;
+    return withDeadline(work, ms, () =>
+      this.coolDowns.start(
+        key,
+        new TokenEndpointError(
+          'timeout',
+          // As a caller's own wait says it (both end at acquireMs): the cause is in the logs of
+          // what was slow, whatever it was — the network, a store, a callback of the app's.
+          `No token for credential '${request.credential.name}' within ${ms} ms.`,
+          { credential: request.credential.name, tenantId: request.tenantId },
+          true,
+        ),
+      ),
+    );
+  }
+
+  /**
+   * Until when a replica waits for another replica's token before it fetches one itself: early
+   * enough to fetch before `deadline` (one request's time), not at the deadline itself.
+   */
+  private waitUntil(deadline: number): number {
+    const { requestMs, acquireMs } = this.options.timeouts;
+    return deadline - Math.min(requestMs, acquireMs / 2);
+  }
+
+  private async load(
+    request: TokenRequest,
+    key: string,
+    force: boolean,
+    deadline: number,
+  ): Promise<Acquired> {
     if (!force) {
       // A usable token in memory that the caller's lookup did not find (the same scopes asked
       // for another way): served, never fetched again.
       const current = this.cache.entryOf(request);
-      const usable = this.refused.filter(key, (e) => Date.now() < e.usableUntil);
+      const usable = this.refused.filter(key, (e) => now() < e.usableUntil);
       if (current !== undefined && (usable === undefined || usable(current))) {
         return { entry: current, token: current.hit };
       }
@@ -164,15 +217,15 @@ export class TokenAcquirer {
     if (stored !== undefined) return stored;
     const cooling = this.coolDowns.current(key);
     if (cooling !== undefined) throw cooling;
-    if (force) return this.fetchForCaller(request, key);
+    if (force) return this.fetchForCaller(request, key, deadline);
     return this.flight === undefined
-      ? this.fetchForCaller(request, key)
+      ? this.fetchForCaller(request, key, deadline)
       : this.flight.run(
           this.lockName(request),
           () => this.fromStore(request, key),
-          () => this.fetchForCaller(request, key),
+          () => this.fetchForCaller(request, key, deadline),
           this.shutdown.signal,
-          Date.now() + this.options.timeouts.acquireMs,
+          this.waitUntil(deadline),
         );
   }
 
@@ -201,14 +254,13 @@ export class TokenAcquirer {
   }
 
   /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
-  private async fetchForCaller(request: TokenRequest, key: string): Promise<Acquired> {
+  private async fetchForCaller(
+    request: TokenRequest,
+    key: string,
+    deadline: number,
+  ): Promise<Acquired> {
     try {
-      const entry = await this.fetch(
-        request,
-        key,
-        Date.now() + this.options.timeouts.acquireMs,
-        this.options.retry.maxAttempts,
-      );
+      const entry = await this.fetch(request, key, deadline, this.options.retry.maxAttempts);
       this.coolDowns.end(key);
       const h = entry.hit;
       const token = new AccessToken(
@@ -274,8 +326,7 @@ export class TokenAcquirer {
       } catch (e) {
         const error = e as ClientCredentialsError;
         const delay = backoffDelay(attempt, this.options.retry, error.retryAfterMs);
-        if (!error.transient || attempt + 1 >= attempts || Date.now() + delay >= deadline)
-          throw error;
+        if (!error.transient || attempt + 1 >= attempts || now() + delay >= deadline) throw error;
         this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
         await sleep(delay, this.shutdown.signal);
         // Another replica may have stored the token while this one waited to retry.

@@ -1,3 +1,4 @@
+import { now, toWallClock } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
 import { CONNECTIONS_PER_ORIGIN } from '../authority/authority-agents';
 import { backoffDelay, honouredRetryAfter } from '../timing/backoff';
@@ -114,11 +115,11 @@ export class TokenRefresher {
       if (this.closed || error.code === 'shutdown') return;
       // A backoff that would outlast the token is cut short: one more attempt halfway to the end
       // beats none (the endpoint may be back). A Retry-After is honoured as said.
-      const left = entry.usableUntil - Date.now();
+      const left = entry.usableUntil - now();
       const backoff = backoffDelay(failures, this.options.retry, error.retryAfterMs);
       const retryAfter = honouredRetryAfter(error.retryAfterMs, this.options.retry);
       const delay = backoff < left || retryAfter >= left ? backoff : Math.max(left / 2, 0);
-      const until = new Date(entry.usableUntil).toISOString();
+      const until = new Date(toWallClock(entry.usableUntil)).toISOString();
       const current = this.cache.isCurrent(entry);
       const retry = delay < left && left > 50 && current;
       const next = retry
@@ -132,7 +133,7 @@ export class TokenRefresher {
       else this.logger.debug?.(message);
       if (!retry) return;
       this.retrying.set(entry, failures + 1);
-      this.schedule.set(entry, Date.now() + delay);
+      this.schedule.set(entry, now() + delay);
     }
   }
 }

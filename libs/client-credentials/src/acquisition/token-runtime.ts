@@ -51,6 +51,7 @@ export class TokenRuntime {
       refresh.expirySkewSeconds * 1000,
       refresh.jitter,
       logger,
+      timeouts.requestMs,
     );
     // Timings and bounds only: no object reachable from the service holds a credential's secret.
     const policy: TokenPolicy = { maxEntries: cacheOptions.maxEntries, refresh, retry, timeouts };

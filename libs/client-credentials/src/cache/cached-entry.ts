@@ -1,3 +1,4 @@
+import { now, toWallClock } from '../timing/clock';
 import { AccessToken } from '../access-token';
 import type { TokenRequest } from '../credentials/token-request';
 import type { Scheduled } from './refresh-schedule';
@@ -27,11 +28,11 @@ export interface StoredToken {
 export class CachedEntry implements Scheduled {
   /** The answer of a cache hit, built once. */
   readonly hit: AccessToken;
-  /** Epoch ms until which the token is served. */
+  /** Until when the token is served (ms on the library's clock, as every time here: {@link now}). */
   readonly usableUntil: number;
   /** When the background refresh should start (never after the token stops being served). */
   readonly refreshAt: number;
-  /** When the token was obtained, epoch ms: a replacement of a refused token must be newer. */
+  /** When the token was obtained: a replacement of a refused token must be newer. */
   readonly obtainedAt: number;
   /** The request's tenant, read by the hit path without a step through `request`. */
   readonly tenantId: string;
@@ -53,6 +54,8 @@ export class CachedEntry implements Scheduled {
   slot = -1;
 
   /**
+   * @param stored the token with its wall-clock times (epoch ms: the store's form), converted here
+   * to the library's clock, which a wall clock set back or forth does not move
    * @param refreshDelayMs this process's own delay after the stored refresh point: replicas that
    * adopted one shared token must not all start refreshing it at the same instant.
    */
@@ -62,10 +65,11 @@ export class CachedEntry implements Scheduled {
     skewMs: number,
     refreshDelayMs = 0,
   ) {
+    const shift = now() - Date.now();
     const lifetime = stored.expiresOn - stored.obtainedAt;
-    this.usableUntil = stored.expiresOn - Math.min(skewMs, lifetime / 4);
-    this.refreshAt = Math.min(stored.refreshOn + refreshDelayMs, this.usableUntil);
-    this.obtainedAt = stored.obtainedAt;
+    this.usableUntil = stored.expiresOn + shift - Math.min(skewMs, lifetime / 4);
+    this.refreshAt = Math.min(stored.refreshOn + shift + refreshDelayMs, this.usableUntil);
+    this.obtainedAt = stored.obtainedAt + shift;
     this.tenantId = request.tenantId;
     this.scopeCount = request.claims === undefined ? request.scopes.length : -request.scopes.length;
     this.hit = new AccessToken(
@@ -95,16 +99,16 @@ export class CachedEntry implements Scheduled {
    * its place, so that the next caller misses.
    */
   withdrawn(): CachedEntry {
-    const now = Date.now();
+    const wallNow = Date.now();
     const h = this.hit;
     return new CachedEntry(
       this.request,
       {
         token: h.token,
         tokenType: h.tokenType,
-        obtainedAt: this.obtainedAt,
-        expiresOn: now,
-        refreshOn: now,
+        obtainedAt: toWallClock(this.obtainedAt),
+        expiresOn: wallNow,
+        refreshOn: wallNow,
         scopes: h.scopes,
       },
       0,

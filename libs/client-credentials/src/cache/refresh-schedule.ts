@@ -1,10 +1,10 @@
+import { now } from '../timing/clock';
+import { after, type Timer } from '../timing/timers';
+
 /** Something the schedule holds: it keeps its own position there, -1 when not scheduled. */
 export interface Scheduled {
   slot: number;
 }
-
-/** The longest delay `setTimeout` takes (a longer one fires at once, with a warning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * When each token in memory is next due — its refresh, or the retry of a failed one — on one
@@ -20,7 +20,7 @@ export class RefreshSchedule<T extends Scheduled> {
   private readonly items: T[] = [];
   /** Due times, epoch ms, parallel to `items`: a packed array of doubles, no box per number. */
   private readonly due: number[] = [];
-  private timer?: NodeJS.Timeout;
+  private timer?: Timer;
   private timerAt = Infinity;
   private closed = false;
 
@@ -32,7 +32,7 @@ export class RefreshSchedule<T extends Scheduled> {
   }
 
   /**
-   * Schedules `item` at `at` (epoch ms), instead of any time it had. A time that is not a finite
+   * Schedules `item` at `at` (ms on the library's clock, {@link now}), instead of any time it had. A time that is not a finite
    * number unschedules it: one NaN in the heap would break its order for every item.
    */
   set(item: T, at: number): void {
@@ -67,7 +67,7 @@ export class RefreshSchedule<T extends Scheduled> {
   /** Forgets everything and stops the timer; schedules nothing more. */
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer?.clear();
     this.timer = undefined;
     for (const item of this.items) item.slot = -1;
     this.items.length = 0;
@@ -78,13 +78,9 @@ export class RefreshSchedule<T extends Scheduled> {
   private arm(): void {
     const next = this.due.length > 0 ? this.due[0] : Infinity;
     if (next >= this.timerAt || this.closed) return;
-    clearTimeout(this.timer);
+    this.timer?.clear();
     this.timerAt = next;
-    this.timer = setTimeout(
-      () => this.run(),
-      Math.min(Math.max(0, next - Date.now()), MAX_TIMER_MS),
-    );
-    this.timer.unref();
+    this.timer = after(next - now(), () => this.run());
   }
 
   private run(): void {
@@ -93,8 +89,8 @@ export class RefreshSchedule<T extends Scheduled> {
     // Taken out first, then fired: an item that `fire` schedules again at once waits for the next
     // turn of the timer, instead of looping here.
     const ready: T[] = [];
-    const now = Date.now();
-    while (this.due.length > 0 && this.due[0] <= now) {
+    const time = now();
+    while (this.due.length > 0 && this.due[0] <= time) {
       const item = this.items[0];
       this.delete(item);
       ready.push(item);

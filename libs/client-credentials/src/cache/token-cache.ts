@@ -1,3 +1,6 @@
+import { DEFAULTS } from '../options/defaults';
+import { now } from '../timing/clock';
+import { withDeadline } from '../timing/timers';
 import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import type { AccessToken } from '../access-token';
@@ -34,6 +37,8 @@ export class TokenCache {
   /**
    * @param jitter fraction of a token's lifetime over which this process spreads its refresh of
    * a token read from the store (another replica's), after the stored refresh point
+   * @param storeTimeoutMs the longest a store read or write is awaited (`timeouts.requestMs`): a
+   * store that never answers is a store that failed
    */
   constructor(
     private readonly store: Cache | undefined,
@@ -41,6 +46,7 @@ export class TokenCache {
     private readonly skewMs: number,
     private readonly jitter: number,
     private readonly logger: LoggerService,
+    private readonly storeTimeoutMs: number = DEFAULTS.timeouts.requestMs,
   ) {}
 
   /** The in-memory entry of a token, valid or not. The hot path. */
@@ -67,12 +73,12 @@ export class TokenCache {
       typeof scopes === 'string' ? 1 : scopes.length < 2 ? scopes.length : new Set(scopes).size;
     // A claims token's count is negative: a plain call never gets it, whatever key it names.
     if ((claims ? -asked : asked) !== entry.scopeCount) return undefined;
-    const now = Date.now();
+    const time = now();
     // Written so that a time that is not a number never serves.
-    if (!(now < entry.usableUntil)) return undefined;
+    if (!(time < entry.usableUntil)) return undefined;
     entry.hits++;
     entry.request.credential.stats.cacheHits++;
-    if (now >= entry.refreshAt && !entry.refreshing) this.onDue(entry);
+    if (time >= entry.refreshAt && !entry.refreshing) this.onDue(entry);
     return entry.hit;
   }
 
@@ -106,20 +112,20 @@ export class TokenCache {
     for (let level = 0; level < stores.length; level++) {
       let values: unknown[];
       try {
-        values = await stores[level].getMany(keys);
+        values = await this.bounded(stores[level].getMany(keys));
       } catch (e) {
         this.logger.warn?.(
           `Token cache read failed, asking the authority instead: ${(e as Error).message}`,
         );
         continue;
       }
-      const now = Date.now();
+      const time = now();
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
         if (!isStoredToken(value) || !issuedFor(value, request)) continue;
         const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
         const entry = new CachedEntry(request, value, this.skewMs, spread);
-        if (now >= entry.usableUntil || !accept(entry)) continue;
+        if (time >= entry.usableUntil || !accept(entry)) continue;
         if (level > 0) await this.fill(stores.slice(0, level), keys[i], value, entry);
         return entry;
       }
@@ -130,10 +136,10 @@ export class TokenCache {
   /** Writes a new token to the store (best effort: a failing store never fails the caller) and indexes it. */
   async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
     const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
-    const ttl = entry.usableUntil - Date.now();
+    const ttl = entry.usableUntil - now();
     if (ttl > 0 && this.store !== undefined) {
       try {
-        await this.store.set(storeKey, stored, ttl);
+        await this.bounded(this.store.set(storeKey, stored, ttl));
       } catch (e) {
         this.logger.warn?.(
           `Token cache write failed; the token is kept in memory: ${(e as Error).message}`,
@@ -150,13 +156,19 @@ export class TokenCache {
     stored: StoredToken,
     entry: CachedEntry,
   ): Promise<void> {
-    const ttl = entry.usableUntil - Date.now();
+    const ttl = entry.usableUntil - now();
     if (ttl <= 0) return;
     try {
-      await Promise.all(levels.map((l) => l.set(key, stored, ttl)));
+      await this.bounded(Promise.all(levels.map((l) => l.set(key, stored, ttl))));
     } catch {
       // Only a copy: the entry is served from the level it came from.
     }
+  }
+
+  /** A store operation, failed once it takes longer than {@link storeTimeoutMs}. */
+  private bounded<T>(operation: Promise<T>): Promise<T> {
+    const ms = this.storeTimeoutMs;
+    return withDeadline(operation, ms, () => new Error(`the store did not answer within ${ms} ms`));
   }
 
   /** Makes an entry read from the store the one served from memory. */

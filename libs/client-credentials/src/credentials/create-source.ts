@@ -22,6 +22,8 @@ export interface SourceContext {
   network: AuthorityNetworkClient;
   /** HTTP to the managed identity endpoint (its own, shorter timeout). */
   identityNetwork: AuthorityNetworkClient;
+  /** The longest one request may take: a callback of the app's into a request is bounded by it. */
+  requestMs: number;
   logger: LoggerService;
 }
 
@@ -44,7 +46,7 @@ export function createSourceClient(
     case 'certificate':
       return app(new CertificateSource(options, id));
     case 'assertion':
-      return app(new AssertionSource(options, id));
+      return app(new AssertionSource(options, id, ctx.requestMs));
     case 'workload-identity':
       return app(new WorkloadIdentitySource(options, id));
     case 'managed-identity-assertion': {

@@ -1,3 +1,4 @@
+import { now } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
@@ -81,6 +82,7 @@ export class Credential {
       credential: options,
       network: this.network,
       identityNetwork: this.identityNetwork,
+      requestMs: timings.requestMs,
       logger,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
@@ -211,27 +213,29 @@ export class Credential {
     claims?: string,
     refused?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
-    const now = Date.now();
-    let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= now);
+    const time = now();
+    let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= time);
     // Every source is cooling down: trying them all beats failing without a try.
     if (order.length === 0) order = this.clients.map((_, i) => i);
     let last: ClientCredentialsError | undefined;
     for (const [position, index] of order.entries()) {
       const client = this.clients[index];
-      const started = Date.now();
+      const started = now();
+      // The issued token's times are the wall clock's (the authority's expiry): checked against it.
+      const requestedAt = Date.now();
       try {
         const issued = checkIssued(
           await client.acquire(tenantId, scopes, randomUUID(), claims, refused),
-          started,
+          requestedAt,
         );
-        const ms = Date.now() - started;
+        const ms = now() - started;
         this.metrics.request(this.name, client.source.id, 'ok', ms, managedIdentityHost(client));
         this.noteCertificates();
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
-        const ms = Date.now() - started;
+        const ms = now() - started;
         this.metrics.request(
           this.name,
           client.source.id,

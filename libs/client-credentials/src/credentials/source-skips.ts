@@ -1,3 +1,4 @@
+import { now, toWallClock } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { CredentialStats } from '../observability/credential-stats';
@@ -60,13 +61,13 @@ export class SourceSkips {
    * each skip; logs the first skip.
    */
   skip(index: number, tenant: string, reason: string): void {
-    const now = Date.now();
-    this.forgetExpired(now);
+    const time = now();
+    this.forgetExpired(time);
     let skips = this.skipped.get(tenant);
     if (skips === undefined) this.skipped.set(tenant, (skips = new Map<number, SkippedSource>()));
     const count = (skips.get(index)?.skips ?? 0) + 1;
     const coolDown = this.coolDownMs * 2 ** Math.min(count - 1, 5);
-    skips.set(index, { until: now + coolDown, reason, skips: count });
+    skips.set(index, { until: time + coolDown, reason, skips: count });
     this.note();
     const after = coolDown < 1000 ? `${coolDown} ms` : `${Math.round(coolDown / 1000)} s`;
     const scope = tenant === EVERY_TENANT || tenant === this.home ? '' : ` for tenant ${tenant}`;
@@ -79,8 +80,8 @@ export class SourceSkips {
    * Drops the skips of other tenants that ended long ago (a tenant asked for once must not be
    * remembered for ever); a recent one is kept, as its count doubles the next cool-down.
    */
-  private forgetExpired(now: number): void {
-    const horizon = now - this.coolDownMs * 2 ** 6;
+  private forgetExpired(time: number): void {
+    const horizon = time - this.coolDownMs * 2 ** 6;
     for (const [tenant, skips] of this.skipped) {
       if (tenant === EVERY_TENANT || tenant === this.home) continue;
       for (const [index, s] of skips) if (s.until < horizon) skips.delete(index);
@@ -95,7 +96,8 @@ export class SourceSkips {
   private note(): void {
     const shown = (skips: Map<number, SkippedSource> | undefined) =>
       [...(skips ?? [])].map(
-        ([i, s]) => [this.sourceId(i), { reason: s.reason, until: new Date(s.until) }] as const,
+        ([i, s]) =>
+          [this.sourceId(i), { reason: s.reason, until: new Date(toWallClock(s.until)) }] as const,
       );
     this.stats.skippedSources = Object.fromEntries([
       ...shown(this.skipped.get(this.home)),

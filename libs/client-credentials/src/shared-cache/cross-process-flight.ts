@@ -1,3 +1,4 @@
+import { now } from '../timing/clock';
 import { sleep } from '../timing/backoff';
 import type { DistributedLock } from './distributed-lock';
 import { isShareable } from './lock-failure';
@@ -57,7 +58,7 @@ export class CrossProcessFlight {
     until = Infinity,
   ): Promise<T> {
     const { waitMs, pollMs } = this.#options;
-    const deadline = Math.min(Date.now() + waitMs, until);
+    const deadline = Math.min(now() + waitMs, until);
     let waited = false;
     for (;;) {
       const attempt = await this.#lock.tryAcquire(name);
@@ -73,7 +74,7 @@ export class CrossProcessFlight {
         this.#stats.lockWaitFailures++;
         throw attempt.error;
       }
-      if (Date.now() + pollMs > deadline) {
+      if (now() + pollMs > deadline) {
         this.#stats.lockWaitTimeouts++;
         return fetch();
       }

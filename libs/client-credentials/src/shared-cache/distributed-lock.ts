@@ -9,13 +9,19 @@ import { openFailure, sealFailure } from './lock-failure';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
 import type { TokenCipher } from './token-cipher';
 
-// Takes the lock (1), or answers the value that holds it. Every value we write has an expiry, so
-// one without (PTTL -1) was left by no holder — a replayed copy, a hand-made key — and would
-// block the token forever: it is taken over in the same step, as a free lock would be.
-// `pcall`: an ACL user set up before PTTL was needed (docs/shared-cache.md) is refused it; the
-// lock then works as it did, without this check, rather than not at all.
+// Takes the lock (1), or answers the value that holds it. Every value we write expires within one
+// lock TTL (a holder extends its lock by one TTL at a time, a failure record lives at most one):
+// a value without an expiry (PTTL -1), or with more time left than a TTL, was left by no holder —
+// a replayed copy, a hand-made key — and would block the token until it expires (for ever, or an
+// hour for a `PX 3600000`): it is taken over in the same step, as a free lock would be.
+// `pcall`: an ACL user set up before PTTL was needed (docs/shared-cache.md) is refused it (the
+// answer is then an error table, not a number); the lock then works as it did, without this
+// check, rather than not at all.
 const ACQUIRE = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.pcall('pttl', KEYS[1]) == -1 then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+local left = redis.pcall('pttl', KEYS[1])
+if type(left) == 'number' and (left == -1 or left > tonumber(ARGV[2])) then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1
+end
 return redis.call('get', KEYS[1])`;
 // The other scripts touch one key only, and only while it still holds the value we saw there (our
 // owner id, or the stale record we take over): a holder whose lock expired and was taken by

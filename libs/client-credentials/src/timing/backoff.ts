@@ -1,3 +1,5 @@
+import { after } from './timers';
+
 /** The retry settings backoff reads. */
 export interface BackoffPolicy {
   readonly initialDelayMs: number;
@@ -30,17 +32,16 @@ export function backoffDelay(
   return Math.max(jittered, honouredRetryAfter(retryAfterMs, policy));
 }
 
-/** Resolves after `ms`, on an unref'd timer; rejects with `signal.reason` when aborted. */
+/** Resolves after `ms` (any delay: see {@link after}); rejects with `signal.reason` when aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
-    const timer = setTimeout(() => {
+    const timer = after(ms, () => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
-    timer.unref();
+    });
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal!.reason as Error);
     };
     signal?.addEventListener('abort', onAbort, { once: true });

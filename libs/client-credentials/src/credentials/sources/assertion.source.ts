@@ -1,4 +1,5 @@
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
+import { withDeadline } from '../../timing/timers';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { AssertionSourceOptions } from '../../credential.options';
 
@@ -7,9 +8,11 @@ export class AssertionSource implements TokenSource {
   readonly type = 'assertion';
   readonly #getAssertion: AssertionSourceOptions['getAssertion'];
 
+  /** @param timeoutMs the longest `getAssertion` may take (`timeouts.requestMs`) */
   constructor(
     options: AssertionSourceOptions,
     readonly id: string,
+    private readonly timeoutMs: number,
   ) {
     this.#getAssertion = options.getAssertion;
   }
@@ -22,9 +25,23 @@ export class AssertionSource implements TokenSource {
     return {
       clientAssertion: async ({ clientId, tokenEndpoint }) => {
         let assertion: unknown;
+        // The app's own code: one that never settles must not hold the token request (nor a
+        // chain's next source) for longer than a request may take.
+        let timedOut: ClientCredentialsError | undefined;
         try {
-          assertion = await this.#getAssertion({ clientId, tokenEndpoint: tokenEndpoint ?? '' });
+          assertion = await withDeadline(
+            (async () => this.#getAssertion({ clientId, tokenEndpoint: tokenEndpoint ?? '' }))(),
+            this.timeoutMs,
+            () =>
+              (timedOut = new ClientCredentialsError(
+                'assertion_failed',
+                `The getAssertion callback of source '${this.id}' did not settle within ${this.timeoutMs} ms (timeouts.requestMs).`,
+                {},
+                true,
+              )),
+          );
         } catch (e) {
+          if (e === timedOut) throw e;
           throw new ClientCredentialsError(
             'assertion_failed',
             `The getAssertion callback of source '${this.id}' failed: ${(e as Error)?.message ?? String(e)}.`,
