@@ -45,7 +45,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, timeout: () => Err
       },
       (error: unknown) => {
         timer.clear();
-        reject(error as Error);
+        reject(error);
       },
     );
   });
