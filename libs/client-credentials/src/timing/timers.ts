@@ -43,7 +43,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, timeout: () => Err
         timer.clear();
         resolve(value);
       },
-      (error: unknown) => {
+      (error: Error) => {
         timer.clear();
         reject(error);
       },
