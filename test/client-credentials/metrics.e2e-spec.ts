@@ -71,4 +71,56 @@ describe('TokenService metrics through OpenTelemetry', () => {
       value('client_credentials.token_request.duration', { credential: 'api', outcome: 'ok' }),
     ).toMatchObject({ count: 1 });
   });
+
+  it('keeps one series per credential however many tenants it serves: no tenant id is a label', async () => {
+    const home = authority.createTenant();
+    const reg = home.createApp();
+    const secret = reg.addSecret();
+    const customers = Array.from({ length: 30 }, () => authority.createTenant());
+    customers.forEach((c, i) => {
+      // Two thirds consented (the app has a service principal there); the rest did not.
+      if (i % 3 !== 0) c.createApp({ clientId: reg.clientId });
+    });
+    const tenants = await startTokenApp({
+      credentials: {
+        multi: localCredential(authority, home.tenantId, reg.clientId, [
+          { type: 'secret', secret },
+        ]),
+      },
+      retry: { maxAttempts: 1 },
+    });
+    try {
+      await tenants.tokens.getAccessToken(authority.apiScope);
+      for (const c of customers) {
+        await tenants.tokens
+          .getAccessToken(authority.apiScope, { tenantId: c.tenantId })
+          .catch(() => undefined);
+      }
+
+      exporter.reset();
+      await reader.forceFlush();
+      const all = exporter
+        .getMetrics()
+        .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics))
+        .filter((m) => m.descriptor.name.startsWith('client_credentials.'));
+      const series = (name: string) =>
+        all.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints);
+      for (const m of all) {
+        for (const p of m.dataPoints) expect(Object.keys(p.attributes)).not.toContain('tenant');
+      }
+      expect(
+        series('client_credentials.token.expires_in_seconds').filter(
+          (p) => p.attributes.credential === 'multi',
+        ),
+      ).toHaveLength(1);
+      const tenantsGauge = series('client_credentials.tenants').filter(
+        (p) => p.attributes.credential === 'multi',
+      );
+      expect(
+        Object.fromEntries(tenantsGauge.map((p) => [p.attributes.state as string, p.value])),
+      ).toEqual({ ok: 20, failing: 10 });
+    } finally {
+      await tenants.close();
+    }
+  });
 });

@@ -69,18 +69,35 @@ export class TokenMetrics {
     // Seconds left, read at collection time: an alert fires on a token or certificate about to
     // expire without the hit path doing any work.
     const left = (at: Date | undefined) => Math.round(((at?.getTime() ?? 0) - Date.now()) / 1000);
+    // Labelled by credential only, never by tenant: a multi-tenant app serves any number of
+    // customer tenants, and a series per tenant would grow past what a metrics backend keeps (the
+    // OpenTelemetry SDK folds series past 2,000 into one), freeze forgotten tenants at their last
+    // value, and list customers' tenant ids on a metrics page. Other tenants are counted instead.
     this.meter
       .createObservableGauge('client_credentials.token.expires_in_seconds', {
-        description: 'Seconds until the token obtained last expires, per credential and tenant',
+        description: "Seconds until the token obtained last in the credential's own tenant expires",
         unit: 's',
       })
       .addCallback((result) => {
         for (const [credential, s] of this.stats) {
           if (s.lastTokenExpiresOn) result.observe(left(s.lastTokenExpiresOn), { credential });
-          for (const [tenant, t] of Object.entries(s.tenants ?? {})) {
-            if (t.lastTokenExpiresOn)
-              result.observe(left(t.lastTokenExpiresOn), { credential, tenant });
+        }
+      });
+    this.meter
+      .createObservableGauge('client_credentials.tenants', {
+        description:
+          'Other tenants a credential got tokens of, or failed to (at most 1,000 kept), by whether their last request failed',
+      })
+      .addCallback((result) => {
+        for (const [credential, s] of this.stats) {
+          let failing = 0;
+          let ok = 0;
+          for (const t of Object.values(s.tenants ?? {})) {
+            if (isFailing(t)) failing++;
+            else ok++;
           }
+          result.observe(ok, { credential, state: 'ok' });
+          result.observe(failing, { credential, state: 'failing' });
         }
       });
     this.meter
@@ -204,4 +221,9 @@ export class TokenMetrics {
     }
     return t;
   }
+}
+
+/** Whether a tenant's last outcome was a failure. */
+function isFailing(t: TenantStats): boolean {
+  return t.lastError !== undefined && !(t.lastSuccessAt && t.lastSuccessAt >= t.lastError.at);
 }
