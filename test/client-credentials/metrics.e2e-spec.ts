@@ -104,7 +104,11 @@ describe('TokenService metrics through OpenTelemetry', () => {
         .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics))
         .filter((m) => m.descriptor.name.startsWith('client_credentials.'));
       const series = (name: string) =>
-        all.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints);
+        all
+          .filter((m) => m.descriptor.name === name)
+          .flatMap(
+            (m) => m.dataPoints as { attributes: Record<string, unknown>; value: unknown }[],
+          );
       for (const m of all) {
         for (const p of m.dataPoints) expect(Object.keys(p.attributes)).not.toContain('tenant');
       }
