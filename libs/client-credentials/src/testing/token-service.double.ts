@@ -214,6 +214,7 @@ export class TokenServiceDouble {
     return { double: true, credentials: this.credentialNames, tenantId: this.options.tenantId };
   }
 
+  /** What `console.log` and `util.inspect` show: the double, as {@link toJSON}. */
   [inspect.custom](): string {
     return `TokenServiceDouble ${inspect(this.toJSON())}`;
   }
