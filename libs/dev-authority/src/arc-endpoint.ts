@@ -1,7 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { sameSecret } from './directory';
+import type { ArcKeys } from './arc-keys';
 import type { Reply, RequestContext } from './http';
 import { imdsError, IMDS_TOKEN_PATH } from './imds-endpoint';
 import { mintIdentityToken, type ManagedIdentityDeps } from './managed-identity-endpoint';
@@ -14,48 +11,6 @@ export const ARC_TOKEN_PATH = `/arc${IMDS_TOKEN_PATH}`;
 
 /** api-versions of the Arc identity endpoint (msal-node sends 2020-06-01). */
 const ARC_API_VERSIONS: ReadonlySet<string> = new Set(['2019-11-01', '2020-06-01']);
-
-/** How long a challenge's key file is honoured; the real agent's are short-lived too. */
-const KEY_LIFETIME_MS = 5 * 60_000;
-
-/**
- * The key files of the Arc challenge. The agent proves the caller runs on the machine with
- * enough rights: it names a file only local administrators (and the `himds` group) can read,
- * and the caller sends its content back. On Linux clients insist on `/var/opt/azcmagent/tokens/`.
- */
-export class ArcKeys {
-  private readonly issued = new Map<string, { secret: string; path: string; until: number }>();
-
-  constructor(readonly directory: string) {}
-
-  /** Writes a fresh key file (readable by its owner only) and returns its path. */
-  async challenge(): Promise<string> {
-    await mkdir(this.directory, { recursive: true });
-    const id = randomUUID();
-    const path = join(this.directory, `${id}.key`);
-    const secret = randomBytes(32).toString('hex');
-    await writeFile(path, secret, { mode: 0o600 });
-    this.issued.set(id, { secret, path, until: Date.now() + KEY_LIFETIME_MS });
-    return path;
-  }
-
-  /** Whether `secret` is the content of a key file issued and not yet used; uses it up. */
-  async redeem(secret: string): Promise<boolean> {
-    for (const [id, key] of this.issued) {
-      if (key.until < Date.now() || !sameSecret(key.secret, secret)) continue;
-      this.issued.delete(id);
-      await rm(key.path, { force: true });
-      return true;
-    }
-    return false;
-  }
-
-  /** Removes every key file still on disk. */
-  async close(): Promise<void> {
-    await Promise.all([...this.issued.values()].map((k) => rm(k.path, { force: true })));
-    this.issued.clear();
-  }
-}
 
 /** What the Arc endpoint needs from the authority. */
 export interface ArcDeps extends Omit<ManagedIdentityDeps, 'header' | 'cache'> {

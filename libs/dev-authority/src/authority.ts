@@ -14,7 +14,8 @@ import {
   handleManagedIdentity,
   MANAGED_IDENTITY_PATH,
 } from './managed-identity-endpoint';
-import { ARC_TOKEN_PATH, ArcKeys, handleArc } from './arc-endpoint';
+import { ARC_TOKEN_PATH, handleArc } from './arc-endpoint';
+import { ArcKeys } from './arc-keys';
 import { IdentityTokenCache } from './identity-token-cache';
 import {
   describeIdentityRequest,
