@@ -85,7 +85,7 @@ export class LocalAuthority implements DevAuthority {
   readonly control: { url: string; token: string };
   readonly faults: DevAuthority['faults'];
   private readonly faultSet = new Faults();
-  private readonly requestLog = new RequestLog();
+  private readonly requestLog: RequestLog;
   private readonly directory: Directory;
   private readonly revocations = new Revocations();
   private readonly identityTokens = new IdentityTokenCache();
@@ -125,6 +125,7 @@ export class LocalAuthority implements DevAuthority {
       environment: { IDENTITY_ENDPOINT: `${url}${ARC_TOKEN_PATH}`, IMDS_ENDPOINT: `${url}/arc` },
     };
     this.control = { url: `${url}/_control`, token: randomBytes(16).toString('hex') };
+    this.requestLog = new RequestLog(options.requestLogSize);
     this.directory = new Directory({ appIdUri: DEMO_API_APP_ID_URI, appId: this.apiAppId });
     this.defaultLifetime = { seconds: options.accessTokenLifetimeSeconds ?? 3600 };
     this.faults = {
@@ -392,4 +393,3 @@ export class LocalAuthority implements DevAuthority {
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }
 }
-

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalAuthority, type InfraKeys } from './authority';
 import { createCa, generateKeys, issueCertificate } from './pki';
+import { checkRequestLogSize } from './request-log';
 import type { DevAuthority, DevAuthorityOptions } from './types';
 
 // RSA generation dominates start-up; authorities started in one process (test suites) share keys.
@@ -28,6 +29,7 @@ function infraKeys(): Promise<InfraKeys> {
  * const secret = app.addSecret();
  */
 export async function startDevAuthority(options: DevAuthorityOptions = {}): Promise<DevAuthority> {
+  checkRequestLogSize(options.requestLogSize);
   const keys = await infraKeys();
   const ownsStateDir = options.stateDir === undefined;
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'dev-authority-')));

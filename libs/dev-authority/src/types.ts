@@ -20,6 +20,16 @@ export interface DevAuthorityOptions {
    * @default `<stateDir>/azcmagent-tokens`
    */
   arcKeyDirectory?: string;
+  /**
+   * How many requests {@link DevAuthority.log} keeps: the most recent ones, older ones dropped as
+   * new ones come. {@link DevAuthority.countTokenRequests} counts every request since the last
+   * `resetLog` all the same. `0` keeps none (counters only).
+   * @default 10000
+   * @example
+   * // The last 500 requests (a few hundred kB), however long it runs.
+   * await startDevAuthority({ requestLogSize: 500 });
+   */
+  requestLogSize?: number;
 }
 
 /** A running local authority: the handle tests use to provision, inject faults and read the log. */
@@ -69,11 +79,18 @@ export interface DevAuthority {
   ): void;
   /** Fault injection: `add` returns an id for `remove`. */
   readonly faults: { add(fault: FaultSpec): string; remove(id: string): void; clear(): void };
-  /** Every request served, oldest first (control API requests excluded). */
+  /**
+   * The most recent requests served ({@link DevAuthorityOptions.requestLogSize}, 10,000 by
+   * default), oldest first, control API requests excluded: a copy, which later requests do not
+   * change.
+   */
   readonly log: ReadonlyArray<RequestLogEntry>;
   /** TLS connections accepted since start (handshakes completed; `resetLog` keeps it). */
   readonly tlsConnections: number;
-  /** Counts token requests (token endpoint and managed identity endpoint) matching the filter. */
+  /**
+   * Counts token requests (token endpoint and managed identity endpoints) matching the filter, since
+   * start or the last `resetLog`: those the log no longer keeps included.
+   */
   countTokenRequests(filter?: TokenRequestFilter): number;
   /** Empties the log (and so the counters). */
   resetLog(): void;
