@@ -1,51 +1,34 @@
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
+import { join } from 'node:path';
 import { createApp } from './app-handle';
-import { createControlApi } from './control-api';
-import { openIdConfiguration, signingKeys } from './discovery';
-import { Directory } from './directory';
-import { EXTERNAL_ISSUER_PATH, ServiceAccountIssuer } from './external-issuer';
-import { entraErrorBody, EntraError } from './errors';
-import { Faults } from './faults';
-import { Router } from './http';
-import {
-  describeManagedIdentityRequest,
-  handleManagedIdentity,
-  MANAGED_IDENTITY_PATH,
-} from './managed-identity-endpoint';
-import { ARC_TOKEN_PATH, handleArc } from './arc-endpoint';
+import { ARC_TOKEN_PATH } from './arc-endpoint';
 import { ArcKeys } from './arc-keys';
+import { createControlApi } from './control-api';
+import type { CryptoKeyPair } from './crypto-types';
+import { Directory } from './directory';
+import { ServiceAccountIssuer } from './external-issuer';
+import { Faults } from './faults';
 import { IdentityTokenCache } from './identity-token-cache';
-import {
-  describeIdentityRequest,
-  handleImds,
-  ImdsMaintenance,
-  IMDS_TOKEN_PATH,
-} from './imds-endpoint';
-import type { AuthorityPki, IssuedCertificate } from './pki';
-import { handleApiData } from './protected-api';
+import { ImdsMaintenance } from './imds-endpoint';
+import { MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
+import type { AuthorityPki } from './pki';
 import { RequestLog } from './request-log';
 import { Revocations, type RevocationChallenge } from './revocation';
-import { dispatch, type Route } from './server';
-import {
-  describeTokenRequest,
-  handleTokenRequest,
-  resolveTenant,
-  type LifetimePolicy,
-} from './token-endpoint';
-import type { RequestContext } from './http';
+import { authorityRoutes } from './routes';
+import { requestListener } from './server';
+import type { LifetimePolicy } from './token-endpoint';
 import { TokenIssuer } from './token-issuer';
-import { join } from 'node:path';
 import type {
   ArcEmulation,
   DevAuthority,
   DevAuthorityOptions,
   ImdsEmulation,
   ManagedIdentity,
+  RequestLogEntry,
   Tenant,
 } from './types';
-import type { CryptoKey, CryptoKeyPair } from './crypto-types';
 
 /** App ID URI of the demo API. */
 export const DEMO_API_APP_ID_URI = 'api://dev-api';
@@ -153,7 +136,7 @@ export class LocalAuthority implements DevAuthority {
     return authority;
   }
 
-  get log(): ReadonlyArray<import('./types').RequestLogEntry> {
+  get log(): ReadonlyArray<RequestLogEntry> {
     return this.requestLog.all;
   }
 
@@ -164,137 +147,32 @@ export class LocalAuthority implements DevAuthority {
 
   private listen(): void {
     this.server.on('secureConnection', () => this.tlsCount++);
-    const control = createControlApi(this);
-    const router = this.routes();
-    this.server.on('request', (req, res) => {
-      dispatch(
-        {
-          origin: this.url,
-          router,
-          faults: this.faultSet,
-          log: this.requestLog,
-          sleep: (ms) => this.sleep(ms),
-          control,
-        },
-        req,
-        res,
-      ).catch(() => {
-        // A bug of this authority, not an answer Entra gives: still Entra's 500 body, which
-        // clients parse, and no internal error text (it could carry request content).
-        if (!res.headersSent) {
-          const err = new EntraError(
-            50000,
-            'There was an error issuing a token or an issue with our sign-in service.',
-          );
-          res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
-          res.end(JSON.stringify(entraErrorBody(err, this.url, new Date())));
-        }
-      });
-    });
-  }
-
-  private routes(): Router<Route> {
-    const tenantParam = async (ctx: RequestContext) => {
-      ctx.log.tenantId = ctx.params.tenant.toLowerCase();
-    };
-    const lifetime = (tenantId: string) =>
-      this.tenantLifetimes.get(tenantId) ?? this.defaultLifetime;
-    const tokenDeps = {
+    const router = authorityRoutes({
       origin: this.url,
       directory: this.directory,
       issuer: this.issuer,
+      externalIssuer: this.externalIssuer,
       clockToleranceSeconds: this.options.clockToleranceSeconds ?? 300,
       sniRoot: new X509Certificate(this.setup.pki.sniRoot.certificatePem),
-      lifetime,
-      federatedKey: (iss: string) => this.federatedKey(iss),
-      resourceUri: (aud: string) => this.directory.findResource(aud)?.appIdUri,
+      lifetime: (tenantId) => this.tenantLifetimes.get(tenantId) ?? this.defaultLifetime,
       revocations: this.revocations,
-    };
-    const discovery: Route = {
-      target: 'discovery',
-      prelude: tenantParam,
-      handle: async (ctx) => {
-        const tenantId = resolveTenant(this.directory, ctx.params.tenant);
-        ctx.log.tenantId = tenantId;
-        return openIdConfiguration(this.url, tenantId, this.issuer);
-      },
-    };
-    const keys: Route = {
-      target: 'keys',
-      prelude: tenantParam,
-      handle: async (ctx) => signingKeys(ctx, this.issuer),
-    };
-    // The issuer's routes go first: '/:tenant/.well-known/...' would otherwise take them.
-    return new Router<Route>()
-      .add('GET', `${EXTERNAL_ISSUER_PATH}/.well-known/openid-configuration`, {
-        target: 'issuer',
-        handle: async () => this.externalIssuer.discovery(),
-      })
-      .add('GET', `${EXTERNAL_ISSUER_PATH}/openid/v1/jwks`, {
-        target: 'issuer',
-        handle: async () => this.externalIssuer.jwks(),
-      })
-      .add('GET', '/:tenant/v2.0/.well-known/openid-configuration', discovery)
-      .add('GET', '/:tenant/.well-known/openid-configuration', discovery)
-      .add('GET', '/:tenant/discovery/v2.0/keys', keys)
-      .add('GET', '/:tenant/discovery/keys', keys)
-      .add('POST', '/:tenant/oauth2/v2.0/token', {
-        target: 'token',
-        prelude: describeTokenRequest,
-        handle: (ctx) => handleTokenRequest(ctx, tokenDeps),
-      })
-      .add('GET', MANAGED_IDENTITY_PATH, {
-        target: 'managed-identity',
-        prelude: async (ctx) => describeManagedIdentityRequest(ctx, this.directory),
-        handle: (ctx) =>
-          handleManagedIdentity(ctx, {
-            directory: this.directory,
-            issuer: this.issuer,
-            header: this.managedIdentity.header,
-            lifetime,
-            cache: this.identityTokens,
-          }),
-      })
-      .add('GET', IMDS_TOKEN_PATH, {
-        target: 'imds',
-        prelude: async (ctx) => describeIdentityRequest(ctx, this.directory),
-        handle: (ctx) =>
-          handleImds(ctx, {
-            directory: this.directory,
-            issuer: this.issuer,
-            lifetime,
-            maintenance: this.imdsMaintenance,
-          }),
-      })
-      .add('GET', ARC_TOKEN_PATH, {
-        target: 'arc',
-        prelude: async (ctx) => describeIdentityRequest(ctx, this.directory, true),
-        handle: (ctx) =>
-          handleArc(ctx, {
-            directory: this.directory,
-            issuer: this.issuer,
-            lifetime,
-            keys: this.arcKeys,
-          }),
-      })
-      .add('GET', '/api/data', {
-        target: 'api',
-        handle: (ctx) =>
-          handleApiData(ctx, {
-            issuer: this.issuer,
-            audiences: [this.apiAppId, DEMO_API_APP_ID_URI],
-            isTenant: (t) => this.directory.hasTenant(t),
-            revocations: this.revocations,
-          }),
-      });
-  }
-
-  private federatedKey(iss: string): CryptoKey | undefined {
-    if (iss === this.externalIssuer.url) return this.externalIssuer.publicKey;
-    const m = /^(.*)\/([^/]+)\/v2\.0$/.exec(iss);
-    if (m !== null && m[1] === this.url && this.directory.hasTenant(m[2]))
-      return this.issuer.publicKey;
-    return undefined;
+      identityTokens: this.identityTokens,
+      identityHeader: this.managedIdentity.header,
+      imdsMaintenance: this.imdsMaintenance,
+      arcKeys: this.arcKeys,
+      apiAudiences: [this.apiAppId, DEMO_API_APP_ID_URI],
+    });
+    this.server.on(
+      'request',
+      requestListener({
+        origin: this.url,
+        router,
+        faults: this.faultSet,
+        log: this.requestLog,
+        sleep: (ms) => this.sleep(ms),
+        control: createControlApi(this),
+      }),
+    );
   }
 
   private sleep(ms: number): Promise<void> {

@@ -106,6 +106,27 @@ export async function dispatch(
   writeReply(res, reply);
 }
 
+/**
+ * The server's `request` listener: {@link dispatch}, and for an error of this authority (a bug, not
+ * an answer Entra gives) still Entra's 500 body, which clients parse, without the error's own text
+ * (it could carry request content).
+ */
+export function requestListener(
+  deps: DispatchDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    dispatch(deps, req, res).catch(() => {
+      if (res.headersSent) return;
+      const err = new EntraError(
+        50000,
+        'There was an error issuing a token or an issue with our sign-in service.',
+      );
+      res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify(entraErrorBody(err, deps.origin, new Date())));
+    });
+  };
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
