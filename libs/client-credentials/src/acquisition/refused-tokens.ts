@@ -8,8 +8,10 @@ interface RefusedToken {
   readonly obtainedAt?: number;
   /** After this, the refused token has expired and cannot come back from any store. */
   readonly until: number;
-  /** When it was refused. */
+  /** When it was refused (the library's clock: hold-offs are lengths of time). */
   readonly at: number;
+  /** When it was refused by the wall clock, to compare with tokens' `obtainedAt` (epoch ms). */
+  readonly atWall: number;
   /** Refusals in a row of tokens obtained after the one before (replacements refused too). */
   readonly streak: number;
 }
@@ -42,7 +44,7 @@ export class RefusedTokens {
   mayRefuse(key: string, token: string, known?: CachedEntry): boolean {
     const last = this.byKey.get(key);
     if (last === undefined || known?.token !== token) return true;
-    const replacement = known.obtainedAt >= last.at;
+    const replacement = known.obtainedAt >= last.atWall;
     return !replacement || now() >= last.at + holdOff(last.streak);
   }
 
@@ -57,7 +59,7 @@ export class RefusedTokens {
     const again =
       last !== undefined &&
       known !== undefined &&
-      known.obtainedAt >= last.at &&
+      known.obtainedAt >= last.atWall &&
       time < last.at + 2 * holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
@@ -66,6 +68,7 @@ export class RefusedTokens {
       // Unknown expiry: long enough for any access token (Entra's longest CAE tokens live 28 h).
       until: known?.usableUntil ?? time + 28 * 3600_000,
       at: time,
+      atWall: Date.now(),
       streak: again ? last.streak + 1 : 1,
     });
     for (const [k, r] of this.byKey) {

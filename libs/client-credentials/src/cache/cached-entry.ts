@@ -1,4 +1,4 @@
-import { now, toWallClock } from '../timing/clock';
+import { now } from '../timing/clock';
 import { AccessToken } from '../access-token';
 import type { TokenRequest } from '../credentials/token-request';
 import type { Scheduled } from './refresh-schedule';
@@ -32,7 +32,10 @@ export class CachedEntry implements Scheduled {
   readonly usableUntil: number;
   /** When the background refresh should start (never after the token stops being served). */
   readonly refreshAt: number;
-  /** When the token was obtained: a replacement of a refused token must be newer. */
+  /**
+   * When the token was obtained, by the wall clock (epoch ms, as stored: the order of tokens
+   * across replicas): a replacement of a refused token must be newer.
+   */
   readonly obtainedAt: number;
   /** The request's tenant, read by the hit path without a step through `request`. */
   readonly tenantId: string;
@@ -69,7 +72,7 @@ export class CachedEntry implements Scheduled {
     const lifetime = stored.expiresOn - stored.obtainedAt;
     this.usableUntil = stored.expiresOn + shift - Math.min(skewMs, lifetime / 4);
     this.refreshAt = Math.min(stored.refreshOn + shift + refreshDelayMs, this.usableUntil);
-    this.obtainedAt = stored.obtainedAt + shift;
+    this.obtainedAt = stored.obtainedAt;
     this.tenantId = request.tenantId;
     this.scopeCount = request.claims === undefined ? request.scopes.length : -request.scopes.length;
     this.hit = new AccessToken(
@@ -106,7 +109,7 @@ export class CachedEntry implements Scheduled {
       {
         token: h.token,
         tokenType: h.tokenType,
-        obtainedAt: toWallClock(this.obtainedAt),
+        obtainedAt: this.obtainedAt,
         expiresOn: wallNow,
         refreshOn: wallNow,
         scopes: h.scopes,
