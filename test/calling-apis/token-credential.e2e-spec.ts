@@ -2,7 +2,12 @@ import { startDevAuthority } from '@app/dev-authority';
 import { InvalidRequestError } from '@app/client-credentials';
 import { createTokenCredential } from '@app/client-credentials/calling';
 import { useFixtures } from '../support/fixtures';
-import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import {
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
 import { claimsOf } from './control';
 
 const [authority] = useFixtures(startDevAuthority);
@@ -119,5 +124,74 @@ describe('TokenCredential: tenants an SDK asks for', () => {
     );
     expect(requests(customer)).toBe(1);
     expect(requests(home)).toBe(0);
+  });
+});
+
+/**
+ * A managed identity configured as docs/credentials.md shows (no tenantId) behind the Azure SDK
+ * credential: SDKs that follow a resource's challenge (Key Vault, Storage, Service Bus) name the
+ * tenant of the challenge — the identity's own. It must be served, as @azure/identity's
+ * ManagedIdentityCredential serves it; any other tenant refused before a request.
+ */
+describe('TokenCredential: a managed identity named by its own tenant', () => {
+  let app: TokenApp | undefined;
+  const env = { ...process.env };
+
+  beforeAll(() => {
+    // msal's managed identity picks the App Service endpoint from these; never IMDS.
+    process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER = authority.managedIdentity.header;
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(() => {
+    process.env = env;
+  });
+
+  async function start() {
+    const home = authority.createTenant().tenantId;
+    const other = authority.createTenant().tenantId;
+    const identity = authority.createManagedIdentity({ tenantId: home, kind: 'user' });
+    app = await startTokenApp({
+      credentials: { mi: localManagedIdentity(authority, { clientId: identity.clientId }) },
+    });
+    authority.resetLog();
+    return { tokens: app.tokens, home, other };
+  }
+
+  it.each([[undefined], [['*']]])(
+    'serves its own tenant named before any token, and refuses another (additionallyAllowedTenants: %j)',
+    async (additionallyAllowedTenants) => {
+      const { tokens, home, other } = await start();
+      const credential = createTokenCredential(tokens, { additionallyAllowedTenants });
+
+      const token = await credential.getToken(authority.apiScope, { tenantId: home });
+      expect(claimsOf(token!.token).tid).toBe(home);
+      expect(tokens.tenantOf()).toBe(home);
+      // Named again (in another case) or not at all: the same token, from the cache.
+      const again = await credential.getToken(authority.apiScope, { tenantId: home.toUpperCase() });
+      const plain = await credential.getToken(authority.apiScope);
+      expect(again!.token).toBe(token!.token);
+      expect(plain!.token).toBe(token!.token);
+      await expect(
+        credential.getToken(authority.apiScope, { tenantId: other }),
+      ).rejects.toMatchObject({ code: 'tenant_unsupported', tenantId: other });
+      expect(authority.countTokenRequests({ target: 'managed-identity' })).toBe(1);
+    },
+  );
+
+  it('refuses another tenant named before any token, once its own token shows its tenant — and caches nothing for it', async () => {
+    const { tokens, home, other } = await start();
+    const credential = createTokenCredential(tokens);
+
+    await expect(
+      credential.getToken(authority.apiScope, { tenantId: other }),
+    ).rejects.toMatchObject({ code: 'tenant_unsupported', tenantId: other });
+    // The token it got is its own tenant's, kept as such.
+    const own = await credential.getToken(authority.apiScope, { tenantId: home });
+    expect(claimsOf(own!.token).tid).toBe(home);
+    expect(authority.countTokenRequests({ target: 'managed-identity' })).toBe(1);
   });
 });

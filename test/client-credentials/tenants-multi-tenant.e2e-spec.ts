@@ -50,7 +50,7 @@ describe('Tenants of one credential', () => {
   const log = (target: 'token' | 'managed-identity') =>
     authority.log.filter((e) => e.target === target);
 
-  it('a managed identity refuses a token of another tenant, before any request and without caching one', async () => {
+  it('a managed identity refuses a token of another tenant, and never caches one for it', async () => {
     const home = authority.createTenant().tenantId;
     const other = authority.createTenant().tenantId;
     authority.createManagedIdentity({ tenantId: home, kind: 'system' });
@@ -64,10 +64,15 @@ describe('Tenants of one credential', () => {
       tenantId: other,
       message: expect.stringContaining('managed-identity-assertion'),
     });
-    expect(log('managed-identity')).toHaveLength(0);
+    // Its tenant is configured nowhere: the one request was for its own token (whose `tid` says
+    // which tenant is its own), kept as its own.
+    expect(log('managed-identity')).toHaveLength(1);
+    expect(tokens.tenantOf()).toBe(home);
 
-    // Its own token, then the other tenant again: still refused, never the own token under its key.
+    // Its own token (from the cache), then the other tenant again: still refused, at once, never
+    // the own token under its key.
     const own = await tokens.getAccessToken(authority.apiScope);
+    expect(own.source).toBe('cache');
     expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${own.token}`)).toBe(200);
     await expect(
       tokens.getAccessToken(authority.apiScope, { tenantId: other }),

@@ -113,9 +113,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const entry = this.cache.entryOf(request);
     // Another caller already replaced it.
     const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
-    if (replaced !== undefined) return replaced;
+    if (replaced !== undefined) return this.ofTenant(request, options?.tenantId, replaced);
     request.credential.stats.cacheMisses++;
-    return this.acquirer.replace(request, refused, options?.signal);
+    const token = await this.acquirer.replace(request, refused, options?.signal);
+    return token && this.ofTenant(request, options?.tenantId, token);
   }
 
   /**
@@ -151,10 +152,15 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
       const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return this.ofTenant(request, options?.tenantId, hit);
     }
     request.credential.stats.cacheMisses++;
-    return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
+    const token = await this.acquirer.acquire(
+      request,
+      options?.forceRefresh === true,
+      options?.signal,
+    );
+    return this.ofTenant(request, options?.tenantId, token);
   }
 
   /** Counters of a credential (default: the default credential), for diagnostics and health. */
@@ -172,10 +178,22 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * The tenant a credential (default: the default credential) gets tokens of when a call names
-   * none: its `tenantId` as configured.
+   * none: its `tenantId` as configured; for a managed identity, the tenant its tokens name (`tid`)
+   * once it got one.
    */
   tenantOf(credential?: string): string {
-    return this.credentials.get(credential).options.tenantId;
+    return this.credentials.get(credential).tenantId;
+  }
+
+  /**
+   * Whether a credential (default: the default credential) has tokens of its own tenant only — a
+   * managed identity, or an OIDC issuer named by its URL: a `tenantId` asked of it is served when
+   * it is that tenant (however spelt, or learned from a managed identity's first token) and
+   * refused (`tenant_unsupported`) otherwise. Other credentials get tokens of any tenant that
+   * consented to their app.
+   */
+  isSingleTenant(credential?: string): boolean {
+    return this.credentials.get(credential).ownTenantOnly;
   }
 
   /** Names of the configured credentials. */
@@ -209,11 +227,33 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   ): Promise<AccessToken> {
     const request = this.credentials.validate(credential, tenantId, scopes, sk);
     if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
-      // The tenant spelt in another case: its token may be in memory under the usual spelling.
+      // The tenant spelt in another case, or a single-tenant credential's own tenant named: its
+      // token may be in memory under the usual key.
       const hit = this.cache.serve(this.cache.entryOf(request), scopes);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) return this.ofTenant(request, tenantId, hit);
     }
     credential.stats.cacheMisses++;
-    return this.acquirer.acquire(request, options?.forceRefresh === true, options?.signal);
+    const token = await this.acquirer.acquire(
+      request,
+      options?.forceRefresh === true,
+      options?.signal,
+    );
+    return this.ofTenant(request, tenantId, token);
+  }
+
+  /**
+   * `token`, when the tenant the call named (`asked`) is the token's: a managed identity named a
+   * tenant before its own was known is checked once its token shows it.
+   * @throws InvalidRequestError `tenant_unsupported`
+   */
+  private ofTenant(
+    request: TokenRequest,
+    asked: string | undefined,
+    token: AccessToken,
+  ): AccessToken {
+    if (asked !== undefined && asked !== request.tenantId) {
+      request.credential.assertOwnTenant(asked);
+    }
+    return token;
   }
 }

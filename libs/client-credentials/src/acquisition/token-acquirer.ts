@@ -242,7 +242,7 @@ export class TokenAcquirer {
     if (stored === undefined) return undefined;
     request.credential.stats.storeHits++;
     // A token another replica fetched counts as this credential working, for health and readiness.
-    request.credential.recordSuccess(request.tenantId, stored.expiresOn);
+    request.credential.recordSuccess(request.tenantId, stored.expiresOn, stored.token);
     this.cache.adopt(stored);
     this.onCurrent(stored);
     return { entry: stored, token: stored.hit };

@@ -88,6 +88,10 @@ export function createTokenCredential(
   const tenantFor = (asked: string | undefined): string | undefined => {
     if (asked === undefined || asked === '') return options.tenantId;
     if (allowed.has('*')) return asked;
+    // A managed identity (or an issuer named by URL) has one tenant, its own: the token service
+    // serves it when the SDK names it (a managed identity's is learned from its first token) and
+    // refuses any other (`tenant_unsupported`) — there is no other tenant to allow.
+    if (options.tenantId === undefined && singleTenant(tokens, options.credential)) return asked;
     const home = own ?? homeOf(tokens, options.credential, options.tenantId);
     // An unknown credential (or a service not yet initialised): the token service refuses the
     // call with its own error. Only a known tenant is kept.
@@ -147,4 +151,13 @@ function homeOf(
     return fixed === undefined ? {} : { tenantId: fixed };
   }
   return { tenantId: fixed ?? tokens.tenantOf(credential), credential };
+}
+
+/** Whether the credential has tokens of its own tenant only; false when it cannot be told yet. */
+function singleTenant(tokens: TokenService, credential: string | undefined): boolean {
+  try {
+    return tokens.isSingleTenant(credential);
+  } catch {
+    return false;
+  }
 }

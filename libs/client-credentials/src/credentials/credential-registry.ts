@@ -67,9 +67,14 @@ export class CredentialRegistry {
       // E.g. a managed identity has no other tenant.
       const unsupported = credential.tenantProblem(tenantId);
       if (unsupported !== undefined) throw unsupported;
-      // Entra's tenant ids and domains ignore case: one token per tenant however it is spelt (the
-      // home tenant as configured, so that the hit path finds it). An OIDC realm may not.
-      if (protocol === 'entra') {
+      if (credential.ownTenantOnly) {
+        // Its own tenant, named (an SDK names the tenant of a resource's challenge): its tokens
+        // are those of the home key. A managed identity's is checked against its token's `tid`
+        // by whoever gets the token (Credential.assertOwnTenant).
+        tenant = home;
+      } else if (protocol === 'entra') {
+        // Entra's tenant ids and domains ignore case: one token per tenant however it is spelt
+        // (the home tenant as configured, so that the hit path finds it). An OIDC realm may not.
         tenant = tenantId.toLowerCase() === home.toLowerCase() ? home : tenantId.toLowerCase();
       }
     }

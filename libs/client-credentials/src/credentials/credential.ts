@@ -7,6 +7,7 @@ import { toClientCredentialsError } from '../errors/to-client-credentials-error'
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
 import { checkIssued } from '../authority/token-response';
+import { tenantOfToken } from './token-tenant';
 import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient } from './create-source';
@@ -55,6 +56,12 @@ export class Credential {
   private readonly home: string;
   /** A managed identity has tokens of its own tenant only. */
   private readonly identityOnly: boolean;
+  /**
+   * A managed identity's own tenant (lower case), read from the `tid` of its tokens: it is
+   * configured nowhere (its `tenantId` is a placeholder), yet an SDK that follows a resource's
+   * challenge names it (Key Vault, Storage, Service Bus).
+   */
+  #ownTenant?: string;
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
@@ -149,10 +156,16 @@ export class Credential {
    * it would answer with a token of its own tenant, which must never be cached as the other's.
    */
   tenantProblem(tenantId: string): InvalidRequestError | undefined {
-    if (tenantId.toLowerCase() === this.home) return undefined;
+    const tenant = tenantId.toLowerCase();
+    if (tenant === this.home) return undefined;
+    // A managed identity's own tenant, once known from its tokens; while unknown, any tenant may
+    // be it: the caller checks it against the token's (see assertOwnTenant).
+    if (this.identityOnly && (this.#ownTenant === undefined || this.#ownTenant === tenant)) {
+      return undefined;
+    }
     // A managed identity, or an issuer named by its URL, has one realm: no other tenant to ask.
     const what = this.identityOnly
-      ? 'is a managed identity: it has tokens of its own tenant only'
+      ? `is a managed identity of tenant '${this.#ownTenant}': it has tokens of its own tenant only`
       : this.options.issuer !== undefined
         ? `names its issuer (${this.options.issuer}), which has no other tenants`
         : undefined;
@@ -160,6 +173,39 @@ export class Credential {
     return new InvalidRequestError(
       'tenant_unsupported',
       `Credential '${this.name}' ${what}, not tenant '${tenantId}'.`,
+      { credential: this.name, tenantId },
+    );
+  }
+
+  /**
+   * Whether this credential has tokens of one tenant only, its own: a managed identity, or an
+   * issuer named by its URL. A tenant asked of it is then its own or refused ({@link tenantProblem}).
+   */
+  get ownTenantOnly(): boolean {
+    return this.identityOnly || this.options.issuer !== undefined;
+  }
+
+  /**
+   * The tenant of this credential's tokens: a managed identity's own tenant once a token showed
+   * it, else the configured `tenantId`.
+   */
+  get tenantId(): string {
+    return this.#ownTenant ?? this.options.tenantId;
+  }
+
+  /**
+   * Checks that `tenantId`, asked of a managed identity while its tenant was not known, is the
+   * tenant its token showed.
+   * @throws InvalidRequestError `tenant_unsupported` when it is not (or no token showed one)
+   */
+  assertOwnTenant(tenantId: string): void {
+    if (!this.identityOnly || tenantId.toLowerCase() === this.home) return;
+    if (this.#ownTenant === tenantId.toLowerCase()) return;
+    throw new InvalidRequestError(
+      'tenant_unsupported',
+      this.#ownTenant === undefined
+        ? `Credential '${this.name}' is a managed identity whose tokens do not name their tenant (no 'tid'): it cannot tell whether tenant '${tenantId}' is its own.`
+        : `Credential '${this.name}' is a managed identity of tenant '${this.#ownTenant}': it has tokens of its own tenant only, not tenant '${tenantId}'.`,
       { credential: this.name, tenantId },
     );
   }
@@ -183,7 +229,7 @@ export class Credential {
     const tenant = tenantId.toLowerCase();
     try {
       const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, refused);
-      this.recordSuccess(tenantId, fetched.issued.expiresOn);
+      this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
       return fetched;
     } catch (e) {
       const error = e as ClientCredentialsError;
@@ -202,7 +248,8 @@ export class Credential {
    * Records a token of `tenantId` obtained or adopted from the store (another replica's): for
    * health and readiness, it counts as this credential working in that tenant.
    */
-  recordSuccess(tenantId: string, expiresOn: number): void {
+  recordSuccess(tenantId: string, expiresOn: number, token: string): void {
+    if (this.identityOnly && this.#ownTenant === undefined) this.#ownTenant = tenantOfToken(token);
     this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId));
   }
 

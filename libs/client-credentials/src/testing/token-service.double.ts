@@ -204,6 +204,16 @@ export class TokenServiceDouble {
     return this.options.tenantId;
   }
 
+  /**
+   * As `TokenService.isSingleTenant`: false — the double serves whatever tenant a call names (a
+   * `TokenCredential` under test applies its own `additionallyAllowedTenants`).
+   */
+  isSingleTenant(credential = this.options.defaultCredential): boolean {
+    const unknown = this.unknownCredential(credential);
+    if (unknown !== undefined) throw unknown;
+    return false;
+  }
+
   /** The credentials the double knows. */
   get credentialNames(): string[] {
     return this.options.credentials ?? [this.options.defaultCredential];
