@@ -30,7 +30,8 @@ export interface Recorded {
 /**
  * An HTTPS server on 127.0.0.1 that records every request's headers and answers 200 JSON, or —
  * on `/redirect?to=<url>&status=<code>` — redirects there, or — on `/loop` — redirects to itself
- * for ever, or — on `/unauthorized` — 401 with a claims challenge.
+ * for ever, or — on `/unauthorized` — 401 with a claims challenge, or — on `/challenge-every-time`
+ * — 401 with a claims challenge whose claims are new each time.
  */
 export class RecordingServer {
   readonly requests: Recorded[] = [];
@@ -39,6 +40,7 @@ export class RecordingServer {
 
   static async start(pki: TestPki): Promise<RecordingServer> {
     const recorder = new RecordingServer();
+    let challenges = 0;
     const server = createServer(
       { cert: pki.certificatePem, key: pki.privateKeyPem },
       (req, res) => {
@@ -66,6 +68,18 @@ export class RecordingServer {
             'content-type': 'application/json',
             'www-authenticate':
               'Bearer error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwidmFsdWUiOiIxIn19fQ=="',
+          });
+          res.end(JSON.stringify({ error: 'insufficient_claims' }));
+          return;
+        }
+        if (url.pathname === '/challenge-every-time') {
+          // An API that answers every call with a claims challenge whose claims differ each time.
+          const claims = {
+            access_token: { nbf: { essential: true, value: String(++challenges) } },
+          };
+          res.writeHead(401, {
+            'content-type': 'application/json',
+            'www-authenticate': `Bearer error="insufficient_claims", claims="${Buffer.from(JSON.stringify(claims)).toString('base64')}"`,
           });
           res.end(JSON.stringify({ error: 'insufficient_claims' }));
           return;

@@ -122,14 +122,20 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /**
    * Stops serving `refused`, which an API refused, without asking for a new token now: the next
    * call of these scopes gets a new one (from the store when another replica fetched it, else from
-   * the authority). Used after a claims challenge, which a claims token answers.
+   * the authority). Used after a claims challenge, which a claims token answers, and when a request
+   * that cannot be sent again was refused.
+   *
+   * False, and nothing done, while `refused` is itself a token obtained after a refusal of these
+   * scopes moments ago (the same hold-off as {@link replaceRefusedToken}'s, whatever the kind of
+   * refusal): an API that refuses every token gets no new one, claims token or other, until it
+   * ends; the caller keeps the API's 401.
    */
   forgetRefusedToken(
     scopes: string | readonly string[],
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
-  ): void {
-    this.acquirer.forget(this.credentials.request(scopes, options), refused);
+  ): boolean {
+    return this.acquirer.forget(this.credentials.request(scopes, options), refused);
   }
 
   /**

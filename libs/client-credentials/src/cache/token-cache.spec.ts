@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createCache } from 'cache-manager';
 import type { Credential } from '../credentials/credential';
 import { Keyv } from 'keyv';
-import { StoredToken, TokenCache } from './token-cache';
+import { MAX_CLAIMS_TOKENS, StoredToken, TokenCache } from './token-cache';
 import { TokenRequest } from '../credentials/token-request';
 
 // The cache's view of a credential: a name and its store keys.
@@ -88,5 +88,28 @@ describe('TokenCache', () => {
     // A token this process fetched itself keeps the refresh point it computed.
     const own = await cache.write(request('own'), 'k|own', stored('own', now));
     expect(toWallClock(own.refreshAt)).toBeCloseTo(now + 1_800_000, -1);
+  });
+});
+
+describe('TokenCache claims tokens', () => {
+  it('keeps at most MAX_CLAIMS_TOKENS claims tokens, the oldest going first, and never evicts a plain token for them', async () => {
+    const cache = cacheOf(1000);
+    await cache.write(request('plain'), 'k|plain', stored('plain'));
+    for (let i = 0; i < MAX_CLAIMS_TOKENS + 50; i++) {
+      const claims: TokenRequest = {
+        ...request('plain'),
+        scopeKey: `api://x/.default\nclaims:${i}`,
+        claims: `{"n":${i}}`,
+      };
+      await cache.write(claims, `k|claims|${i}`, stored('plain'));
+    }
+    expect(cache.size).toBe(1 + MAX_CLAIMS_TOKENS);
+    expect(cache.entryOf(request('plain'))).toBeDefined();
+    const claimsOf = (i: number) =>
+      cache.entryOf({ ...request('plain'), scopeKey: `api://x/.default\nclaims:${i}` });
+    expect(claimsOf(0)).toBeUndefined();
+    expect(claimsOf(49)).toBeUndefined();
+    expect(claimsOf(50)).toBeDefined();
+    expect(claimsOf(MAX_CLAIMS_TOKENS + 49)).toBeDefined();
   });
 });

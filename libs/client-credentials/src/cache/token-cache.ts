@@ -11,6 +11,9 @@ import type { TokenRequest } from '../credentials/token-request';
 
 export { CachedEntry, type StoredToken } from './cached-entry';
 
+/** The most claims tokens kept in memory (see {@link TokenCache.claimsOrder}). */
+export const MAX_CLAIMS_TOKENS = 100;
+
 /**
  * The token cache: an optional cache-manager `Cache` (the source of truth shared by replicas
  * through Redis, or the app's own store) behind a bounded in-process index, so that a cache hit is
@@ -29,6 +32,13 @@ export class TokenCache {
   >();
   /** Every indexed entry, oldest first: the eviction order. */
   private readonly order = new Set<CachedEntry>();
+  /**
+   * The claims tokens among them (answers to claims challenges), oldest first: at most
+   * {@link MAX_CLAIMS_TOKENS}, whatever `maxEntries` allows — each is for one challenge's claims,
+   * and an API that sends new claims with every challenge must not fill memory with them, nor
+   * evict the tokens callers use.
+   */
+  private readonly claimsOrder = new Set<CachedEntry>();
   /** Called with every entry that leaves memory (replaced, evicted, cleared). */
   onForget: (entry: CachedEntry) => void = () => undefined;
   /** Called when a hit finds its entry past its refresh point and not being refreshed. */
@@ -180,6 +190,7 @@ export class TokenCache {
   clear(): void {
     for (const entry of this.order) this.onForget(entry);
     this.order.clear();
+    this.claimsOrder.clear();
     this.index.clear();
   }
 
@@ -216,9 +227,18 @@ export class TokenCache {
     }
     if (previous !== undefined) {
       this.order.delete(previous);
+      this.claimsOrder.delete(previous);
       this.onForget(previous);
     }
     this.order.add(entry);
+    if (entry.scopeCount < 0) {
+      this.claimsOrder.add(entry);
+      if (this.claimsOrder.size > MAX_CLAIMS_TOKENS) {
+        const oldest = this.claimsOrder.values().next().value as CachedEntry;
+        this.order.delete(oldest);
+        this.forget(oldest);
+      }
+    }
     if (this.order.size > this.maxEntries) this.evictOne(entry);
     return entry;
   }
@@ -245,6 +265,7 @@ export class TokenCache {
   }
 
   private forget(entry: CachedEntry): void {
+    this.claimsOrder.delete(entry);
     this.onForget(entry);
     const { credential, scopeKey, tenantId } = entry.request;
     const byScope = this.index.get(credential);

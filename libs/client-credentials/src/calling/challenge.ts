@@ -63,7 +63,8 @@ function decodeClaims(value: string | undefined): string | undefined {
  * The token to re-send a request with after the API answered 401, or undefined when no new
  * token can help (the caller then gets the 401):
  * - `insufficient_claims` with `claims` (a CAE claims challenge): a token requested with those
- *   claims, and the refused token is no longer served to anyone;
+ *   claims, and the refused token is no longer served to anyone — unless the refused token was
+ *   itself obtained after a refusal moments ago (the hold-off of `forgetRefusedToken`);
  * - `invalid_token`: a replacement of the refused token (revoked, say) — one token request for all
  *   the callers that were refused it, in every replica sharing the cache.
  */
@@ -76,7 +77,9 @@ export async function tokenAfterChallenge(
 ): Promise<AccessToken | undefined> {
   const options = { credential: target.credential, tenantId: target.tenantId, signal };
   if (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined) {
-    tokens.forgetRefusedToken(target.scopes, refused.token, options);
+    // One hold-off for every kind of refusal: an API that challenges every token (with claims
+    // that differ each time, say) gets no new one while the last was obtained after a refusal.
+    if (!tokens.forgetRefusedToken(target.scopes, refused.token, options)) return undefined;
     return tokens.getAccessTokenWithClaims(target.scopes, challenge.claims, options);
   }
   if (challenge?.error === 'invalid_token') {

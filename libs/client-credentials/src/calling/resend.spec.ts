@@ -26,7 +26,8 @@ function tokens() {
       calls.push(`replace ${refused}`);
       return token('replacement');
     },
-    forgetRefusedToken: (_: unknown, refused: string) => void calls.push(`forget ${refused}`),
+    // True: forgotten (no hold-off in this fake).
+    forgetRefusedToken: (_: unknown, refused: string) => calls.push(`forget ${refused}`) > 0,
     getAccessTokenWithClaims: async (_: unknown, claims: string) => {
       calls.push(`claims ${claims}`);
       return token('claims');

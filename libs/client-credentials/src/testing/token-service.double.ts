@@ -140,16 +140,20 @@ export class TokenServiceDouble {
     return this.answer(call, options?.signal, refused);
   }
 
-  /** As `TokenService.forgetRefusedToken` (after a claims challenge): recorded, nothing else. */
+  /**
+   * As `TokenService.forgetRefusedToken` (after a claims challenge): recorded, and true (the double
+   * has no hold-off).
+   */
   forgetRefusedToken(
     scopes: string | readonly string[],
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
-  ): void {
+  ): boolean {
     const call = { ...this.callOf('forget', scopes, options), refused };
     const unknown = this.unknownCredential(call.credential);
     if (unknown !== undefined) this.fail(call, unknown);
     this.calls.push({ ...call, outcome: { none: true } });
+    return true;
   }
 
   /**
