@@ -2,7 +2,7 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
-import { createApp } from './app-handle';
+import { createAgentBlueprint, createApp } from './app-handle';
 import { ARC_TOKEN_PATH } from './arc-endpoint';
 import { ArcKeys } from './arc-keys';
 import { createControlApi } from './control-api';
@@ -196,6 +196,14 @@ export class LocalAuthority implements DevAuthority {
           record.secrets.push({ value: secret, expiresAt: new Date(Date.now() + 180 * 86400_000) });
         }
         return createApp(record, this.setup.pki);
+      },
+      createAgentBlueprint: (appOptions = {}) => {
+        const record = this.directory.addApp(tenantId, appOptions);
+        return createAgentBlueprint(record, {
+          directory: this.directory,
+          pki: this.setup.pki,
+          issuer: (t) => this.issuer.issuer(t),
+        });
       },
     };
   }
