@@ -141,6 +141,41 @@ export interface CredentialOptions {
    *   loopback; no proxy when neither is set
    */
   proxy?: string | false | ProxyOptions;
+  /**
+   * Makes this credential an agent identity blueprint (Microsoft Entra Agent ID): besides its own
+   * tokens, it gets tokens for the agent identities created from it, chosen per call with
+   * `getAccessToken(scope, { agent: '<agent app id>' })`. Each agent token takes two requests,
+   * both cached: the blueprint's token exchange token for the agent (`fmi_path`), then the agent's
+   * own client credentials request with it as client assertion. Entra ID only (`protocol:
+   * 'entra'`); any source but `managed-identity` (a blueprint is an app registration).
+   * See docs/agents.md.
+   * @default undefined (not a blueprint: a call naming an agent fails `agent_unsupported`)
+   * @example
+   * agentBlueprint: { agents: { billing: '6c1e…', support: '0f2b…' } }
+   */
+  agentBlueprint?: boolean | AgentBlueprintOptions;
+}
+
+/** The agent identities of a blueprint credential (Microsoft Entra Agent ID). */
+export interface AgentBlueprintOptions {
+  /**
+   * Agent identities by name, each its application (client) ID: a call may name an agent by
+   * either (`{ agent: 'billing' }` or `{ agent: '<its app id>' }`).
+   * @default {}
+   */
+  agents?: Record<string, string>;
+  /**
+   * Refuse (`agent_unknown`) an agent app id not listed in `agents`. Leave it off for fleets whose
+   * agents are created at run time and named by app id.
+   * @default false
+   */
+  onlyNamedAgents?: boolean;
+  /**
+   * The scope of the blueprint's token exchange token (the first leg). Sovereign clouds have their
+   * own (`api://AzureADTokenExchangeChina/.default`, …).
+   * @default 'api://AzureADTokenExchange/.default'
+   */
+  tokenExchangeScope?: string;
 }
 
 /** An explicit proxy of a credential. */

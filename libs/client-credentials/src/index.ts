@@ -19,6 +19,7 @@ export type {
   TimeoutOptions,
 } from './client-credentials.options';
 export type {
+  AgentBlueprintOptions,
   AssertionContext,
   AssertionSourceOptions,
   CertificateSourceOptions,
@@ -37,7 +38,7 @@ export {
   TokenEndpointError,
   TokenRequestRejectedError,
 } from './errors/client-credentials.errors';
-export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
+export { AADSTS_CATALOG, AGENT_AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
 export type { CredentialStats, TenantStats } from './observability/credential-stats';
 export type {

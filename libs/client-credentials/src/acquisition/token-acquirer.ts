@@ -318,6 +318,7 @@ export class TokenAcquirer {
           scopes,
           tenantId,
           source: credential.sourceId(index),
+          ...(credential.subject === undefined ? {} : { subject: credential.subject }),
         };
         const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
         const entry = await this.cache.write(request, storeKey, stored);

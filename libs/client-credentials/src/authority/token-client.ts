@@ -1,6 +1,7 @@
 import {
   AuthError,
   ConfidentialClientApplication,
+  type AuthenticationResult,
   LogLevel,
   ProtocolMode,
   type INetworkModule,
@@ -8,12 +9,37 @@ import {
   type NetworkResponse,
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { AuthorityNetworkClient } from './msal-network';
 import type { ResolvedCredential } from '../options/resolved-options';
-import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './source-client';
+import {
+  CLIENT_CAPABILITIES,
+  type IssuedToken,
+  type MsalClientCredential,
+  type SourceClient,
+  type SourceRequest,
+} from './source-client';
 import type { TokenSource } from './source-client';
+
+/**
+ * The client assertion of the request under way, when it brings its own (an agent identity's is
+ * its blueprint's token exchange token). msal-node takes a per-request `clientAssertion`, but asks
+ * the application's configured callback all the same on every request, before it looks at the
+ * request's: so the request's assertion is what that callback answers.
+ */
+const REQUEST_ASSERTION = new AsyncLocalStorage<string>();
+
+/** `credential`, its assertion callback answering a request's own assertion first. */
+function withRequestAssertion(credential: MsalClientCredential): MsalClientCredential {
+  if (!('clientAssertion' in credential)) return credential;
+  const own = credential.clientAssertion;
+  return { clientAssertion: async (config) => REQUEST_ASSERTION.getStore() ?? own(config) };
+}
+
+/** An agent user, by its object id or its user principal name (msal's two ways). */
+export type AgentUserName = { readonly userObjectId: string } | { readonly username: string };
 
 /** What msal-node throws when it could not read an authority's discovery document. */
 const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
@@ -48,7 +74,7 @@ export class TokenClient implements SourceClient {
           credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
         // msal merges it into the `claims` of every token request (xms_cc), with a call's claims.
         clientCapabilities: [...CLIENT_CAPABILITIES],
-        ...source.msalCredential(),
+        ...withRequestAssertion(source.msalCredential()),
       },
       system: {
         networkClient,
@@ -68,12 +94,8 @@ export class TokenClient implements SourceClient {
   }
 
   /** Asks the authority for a token; errors come out as thrown by msal or our network client. */
-  async acquire(
-    tenantId: string,
-    scopes: readonly string[],
-    correlationId: string,
-    claims?: string,
-  ): Promise<IssuedToken> {
+  async acquire(request: SourceRequest): Promise<IssuedToken> {
+    const { tenantId, scopes, correlationId, claims, fmiPath, clientAssertion } = request;
     // An issuer has one realm: a token of it must never be cached as another tenant's.
     if (this.credential.issuer !== undefined && tenantId !== this.credential.tenantId) {
       throw new InvalidRequestError(
@@ -82,14 +104,62 @@ export class TokenClient implements SourceClient {
         { credential: this.credential.name, tenantId },
       );
     }
+    return this.run(
+      tenantId,
+      correlationId,
+      () =>
+        this.#app.acquireTokenByClientCredential({
+          scopes: [...scopes],
+          authority: this.authorityFor(tenantId),
+          skipCache: true,
+          correlationId,
+          ...(claims === undefined ? {} : { claims }),
+          // Entra Agent ID: msal sends it as `fmi_path` (the blueprint's token exchange token).
+          ...(fmiPath === undefined ? {} : { fmiPath }),
+        }),
+      clientAssertion,
+    );
+  }
+
+  /**
+   * An agent user's delegated token (Entra Agent ID, the `user_fic` grant), through msal-node's
+   * `acquireTokenByUserFederatedIdentityCredential`: `clientAssertion` is the blueprint's token
+   * exchange token, `userAssertion` the agent's own token for the token exchange scope, and the
+   * user is named by its object id or its UPN.
+   */
+  async acquireForUser(
+    request: SourceRequest & { readonly userAssertion: string; readonly user: AgentUserName },
+  ): Promise<IssuedToken> {
+    const { tenantId, scopes, correlationId, clientAssertion, userAssertion, user } = request;
+    return this.run(
+      tenantId,
+      correlationId,
+      () =>
+        this.#app.acquireTokenByUserFederatedIdentityCredential({
+          scopes: [...scopes],
+          authority: this.authorityFor(tenantId),
+          correlationId,
+          assertion: userAssertion,
+          ...user,
+        }),
+      clientAssertion,
+    );
+  }
+
+  /**
+   * One msal request, its answer checked and msal's cache emptied after it; `clientAssertion`,
+   * when given, is the request's client assertion.
+   */
+  private async run(
+    tenantId: string,
+    correlationId: string,
+    call: () => Promise<AuthenticationResult | null>,
+    clientAssertion?: string,
+  ): Promise<IssuedToken> {
     try {
-      const result = await this.#app.acquireTokenByClientCredential({
-        scopes: [...scopes],
-        authority: this.authorityFor(tenantId),
-        skipCache: true,
-        correlationId,
-        ...(claims === undefined ? {} : { claims }),
-      });
+      const result = await (clientAssertion === undefined
+        ? call()
+        : REQUEST_ASSERTION.run(clientAssertion, call));
       if (!result?.accessToken || !result.expiresOn) {
         throw new AuthorityFailure(
           'invalid_response',

@@ -16,6 +16,12 @@ export interface StoredToken {
   readonly tenantId: string;
   /** Id of the credential source that obtained it (`certificate#0`). */
   readonly source: string;
+  /**
+   * Whom the token is for when not the credential itself: an agent's leg (Entra Agent ID), as
+   * `Principal.subject` names it. A store read checks it: a value copied under another
+   * agent's key is a miss.
+   */
+  readonly subject?: string;
 }
 
 /**
@@ -135,6 +141,7 @@ export function isStoredToken(v: unknown): v is StoredToken {
     s.expiresOn > s.obtainedAt &&
     Array.isArray(s.scopes) &&
     typeof s.tenantId === 'string' &&
-    typeof s.source === 'string'
+    typeof s.source === 'string' &&
+    (s.subject === undefined || typeof s.subject === 'string')
   );
 }

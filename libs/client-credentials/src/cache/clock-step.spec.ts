@@ -12,6 +12,7 @@ const HOUR = 60 * MINUTE;
 
 const credential = {
   name: 'api',
+  key: 'api',
   stats: { cacheHits: 0 },
   storeKeys: () => ['k'],
 } as unknown as Credential;

@@ -9,6 +9,7 @@ import { TokenRequest } from '../credentials/token-request';
 // The cache's view of a credential: a name and its store keys.
 const credential = {
   name: 'api',
+  key: 'api',
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
 } as unknown as Credential;
 

@@ -73,4 +73,11 @@ export interface CredentialStats {
   lastError?: RecordedError;
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
   tenants?: Record<string, TenantStats>;
+  /**
+   * An agent identity blueprint's agents whose tokens were asked for (`agent` option), by agent
+   * app id: the outcome of their last requests, either leg, in any tenant. Kept apart from the
+   * blueprint's own: one agent's failure (a deleted agent) never marks the blueprint as failing.
+   * At most {@link MAX_TENANT_STATS}, the agent heard of least recently forgotten first.
+   */
+  agents?: Record<string, TenantStats>;
 }

@@ -150,6 +150,37 @@ const noProxyList = z
   )
   .optional();
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const agentBlueprint = z.union(
+  [
+    z.boolean(),
+    z.strictObject({
+      agents: z
+        .record(
+          z.string().refine((name) => name.trim() !== '' && !GUID.test(name), {
+            error:
+              "names an agent by a GUID or an empty string — use a name (the GUID is the value: the agent identity's app id)",
+          }),
+          z.string({ error: "must be the agent identity's application (client) ID" }).regex(GUID, {
+            error: "must be the agent identity's application (client) ID, a GUID",
+          }),
+          { error: "must map names to agent identities' app ids, e.g. { billing: '<guid>' }" },
+        )
+        .optional(),
+      onlyNamedAgents: z.boolean({ error: 'must be true or false' }).optional(),
+      tokenExchangeScope: z
+        .string({ error: 'must be a string' })
+        .regex(/^[\x21\x23-\x5B\x5D-\x7E]+\/\.default$/, {
+          error:
+            "must be a '<resource>/.default' scope, e.g. 'api://AzureADTokenExchange/.default'",
+        })
+        .optional(),
+    }),
+  ],
+  { error: 'must be true or { agents?, onlyNamedAgents?, tokenExchangeScope? }' },
+);
+
 /** The zod schema of one credential (`credentials.<name>`) and its sources. */
 export const credentialSchema = z
   .strictObject({
@@ -173,6 +204,7 @@ export const credentialSchema = z
         },
       )
       .optional(),
+    agentBlueprint: agentBlueprint.optional(),
   })
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.
@@ -237,6 +269,24 @@ export const credentialSchema = z
         path: ['authorityHost'],
         message: `is the host only, without '${pasted}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
       });
+    }
+    if (c.agentBlueprint !== undefined && c.agentBlueprint !== false) {
+      // An agent identity blueprint is an Entra app registration: its agents are Entra's.
+      if (c.protocol === 'oidc') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentBlueprint'],
+          message: "needs protocol 'entra' — agent identities are Microsoft Entra Agent ID's",
+        });
+      }
+      if (c.sources.some((s) => s.type === 'managed-identity')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentBlueprint'],
+          message:
+            "is an app registration, not a managed identity — authenticate the blueprint with a certificate, 'managed-identity-assertion' (the identity as its federated credential) or, for local work, a secret",
+        });
+      }
     }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });

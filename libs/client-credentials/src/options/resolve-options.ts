@@ -3,6 +3,7 @@ import {
   ENVIRONMENT_PROXY,
   NO_PROXY,
   type ProxySetting,
+  type ResolvedBlueprint,
   type ResolvedCredential,
   type ResolvedOptions,
 } from './resolved-options';
@@ -17,7 +18,7 @@ import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
-import type { CredentialSource, ProxyOptions } from '../credential.options';
+import type { AgentBlueprintOptions, CredentialSource, ProxyOptions } from '../credential.options';
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
   if (proxy === undefined) return ENVIRONMENT_PROXY;
@@ -70,6 +71,10 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       sources: c.sources as CredentialSource[],
       ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
       proxy: proxySetting(c.proxy),
+      agentBlueprint:
+        c.agentBlueprint === undefined || c.agentBlueprint === false
+          ? undefined
+          : resolveBlueprint(c.agentBlueprint === true ? {} : c.agentBlueprint),
     });
   }
   const names = [...credentials.keys()];
@@ -89,6 +94,16 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
     refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
     retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
     timeouts,
+  };
+}
+
+function resolveBlueprint(o: AgentBlueprintOptions): ResolvedBlueprint {
+  return {
+    agents: new Map(
+      Object.entries(o.agents ?? {}).map(([name, id]) => [name, id.toLowerCase()] as const),
+    ),
+    onlyNamedAgents: o.onlyNamedAgents ?? false,
+    tokenExchangeScope: o.tokenExchangeScope ?? DEFAULTS.tokenExchangeScope,
   };
 }
 

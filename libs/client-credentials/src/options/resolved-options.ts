@@ -33,6 +33,16 @@ export interface ResolvedCredential {
   readonly ca?: readonly string[];
   /** How the authority is reached: the environment's proxy unless the credential names one. */
   readonly proxy: ProxySetting;
+  /** Set when the credential is an agent identity blueprint. */
+  readonly agentBlueprint?: ResolvedBlueprint;
+}
+
+/** An agent identity blueprint's settings, resolved. */
+export interface ResolvedBlueprint {
+  /** Agent app ids (lower case) by name. */
+  readonly agents: ReadonlyMap<string, string>;
+  readonly onlyNamedAgents: boolean;
+  readonly tokenExchangeScope: string;
 }
 
 /** The module options after validation, with defaults applied. */
