@@ -9,7 +9,6 @@ import {
   type NetworkResponse,
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { AuthorityNetworkClient } from './msal-network';
@@ -17,26 +16,10 @@ import type { ResolvedCredential } from '../options/resolved-options';
 import {
   CLIENT_CAPABILITIES,
   type IssuedToken,
-  type MsalClientCredential,
   type SourceClient,
   type SourceRequest,
 } from './source-client';
 import type { TokenSource } from './source-client';
-
-/**
- * The client assertion of the request under way, when it brings its own (an agent identity's is
- * its blueprint's token exchange token). msal-node takes a per-request `clientAssertion`, but asks
- * the application's configured callback all the same on every request, before it looks at the
- * request's: so the request's assertion is what that callback answers.
- */
-const REQUEST_ASSERTION = new AsyncLocalStorage<string>();
-
-/** `credential`, its assertion callback answering a request's own assertion first. */
-function withRequestAssertion(credential: MsalClientCredential): MsalClientCredential {
-  if (!('clientAssertion' in credential)) return credential;
-  const own = credential.clientAssertion;
-  return { clientAssertion: async (config) => REQUEST_ASSERTION.getStore() ?? own(config) };
-}
 
 /** An agent user, by its object id or its user principal name (msal's two ways). */
 export type AgentUserName = { readonly userObjectId: string } | { readonly username: string };
@@ -74,7 +57,7 @@ export class TokenClient implements SourceClient {
           credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
         // msal merges it into the `claims` of every token request (xms_cc), with a call's claims.
         clientCapabilities: [...CLIENT_CAPABILITIES],
-        ...withRequestAssertion(source.msalCredential()),
+        ...source.msalCredential(),
       },
       system: {
         networkClient,
@@ -104,20 +87,18 @@ export class TokenClient implements SourceClient {
         { credential: this.credential.name, tenantId },
       );
     }
-    return this.run(
-      tenantId,
-      correlationId,
-      () =>
-        this.#app.acquireTokenByClientCredential({
-          scopes: [...scopes],
-          authority: this.authorityFor(tenantId),
-          skipCache: true,
-          correlationId,
-          ...(claims === undefined ? {} : { claims }),
-          // Entra Agent ID: msal sends it as `fmi_path` (the blueprint's token exchange token).
-          ...(fmiPath === undefined ? {} : { fmiPath }),
-        }),
-      clientAssertion,
+    return this.run(tenantId, correlationId, () =>
+      this.#app.acquireTokenByClientCredential({
+        scopes: [...scopes],
+        authority: this.authorityFor(tenantId),
+        skipCache: true,
+        correlationId,
+        ...(claims === undefined ? {} : { claims }),
+        // Entra Agent ID: msal sends it as `fmi_path` (the blueprint's token exchange token).
+        ...(fmiPath === undefined ? {} : { fmiPath }),
+        // msal sends the request's own assertion in place of the application's.
+        ...(clientAssertion === undefined ? {} : { clientAssertion }),
+      }),
     );
   }
 
@@ -131,35 +112,26 @@ export class TokenClient implements SourceClient {
     request: SourceRequest & { readonly userAssertion: string; readonly user: AgentUserName },
   ): Promise<IssuedToken> {
     const { tenantId, scopes, correlationId, clientAssertion, userAssertion, user } = request;
-    return this.run(
-      tenantId,
-      correlationId,
-      () =>
-        this.#app.acquireTokenByUserFederatedIdentityCredential({
-          scopes: [...scopes],
-          authority: this.authorityFor(tenantId),
-          correlationId,
-          assertion: userAssertion,
-          ...user,
-        }),
-      clientAssertion,
+    return this.run(tenantId, correlationId, () =>
+      this.#app.acquireTokenByUserFederatedIdentityCredential({
+        scopes: [...scopes],
+        authority: this.authorityFor(tenantId),
+        correlationId,
+        assertion: userAssertion,
+        ...user,
+        ...(clientAssertion === undefined ? {} : { clientAssertion }),
+      }),
     );
   }
 
-  /**
-   * One msal request, its answer checked and msal's cache emptied after it; `clientAssertion`,
-   * when given, is the request's client assertion.
-   */
+  /** One msal request, its answer checked and msal's cache emptied after it. */
   private async run(
     tenantId: string,
     correlationId: string,
     call: () => Promise<AuthenticationResult | null>,
-    clientAssertion?: string,
   ): Promise<IssuedToken> {
     try {
-      const result = await (clientAssertion === undefined
-        ? call()
-        : REQUEST_ASSERTION.run(clientAssertion, call));
+      const result = await call();
       if (!result?.accessToken || !result.expiresOn) {
         throw new AuthorityFailure(
           'invalid_response',

@@ -74,15 +74,15 @@ export class AgentExchange implements Principal {
  * name the agent (`azp`/`oid`); they are indexed under this object and stored under keys naming
  * the agent, so no agent's token is ever served for another.
  *
- * Its msal client is made on first use (an agent identity has no credential of its own: every
- * request carries T1 as its client assertion).
+ * Its msal client is made for each request and dropped after it: an agent identity has no
+ * credential of its own (every request carries T1 as its client assertion), msal's cache is not
+ * used, and a client costs ~7 µs to make but 3.3 KB to keep — per agent, for fleets of thousands.
  */
 export class AgentIdentity implements Principal {
   readonly key: string;
   readonly subject: string;
   /** Leg 1: the blueprint's token exchange token for this agent. */
   readonly exchange: AgentExchange;
-  #client?: TokenClient;
   /** This agent's agent users, by the names calls give them (filled by its directory). */
   users?: Map<string, Principal>;
 
@@ -104,9 +104,9 @@ export class AgentIdentity implements Principal {
     return this.directory.blueprint.stats;
   }
 
-  /** The agent's msal client, made on first use. */
-  get client(): TokenClient {
-    return (this.#client ??= this.directory.createClient(this.id));
+  /** An msal client of this agent, for one request. */
+  client(): TokenClient {
+    return this.directory.createClient(this.id);
   }
 
   storeKeys(tenantId: string, scopeKey: string): string[] {
@@ -132,7 +132,7 @@ export class AgentIdentity implements Principal {
   async fetch(tenantId: string, scopes: readonly string[], claims?: string): Promise<Fetched> {
     const t1 = this.exchange.request(tenantId);
     return this.leg('agent', tenantId, t1, (assertion) =>
-      this.client.acquire({
+      this.client().acquire({
         tenantId,
         scopes,
         correlationId: randomUUID(),
@@ -181,10 +181,5 @@ export class AgentIdentity implements Principal {
     const tokens = this.directory.tokens;
     if (tokens === undefined) throw new Error('agent identities are not wired to a token path');
     return tokens;
-  }
-
-  /** Forgets the agent's msal client (shutdown). */
-  release(): void {
-    this.#client = undefined;
   }
 }

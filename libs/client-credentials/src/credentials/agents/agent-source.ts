@@ -1,11 +1,17 @@
-import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+
+/**
+ * What msal-node sends should a request of an agent come without its own assertion: not a JWT, so
+ * Entra would refuse it (AADSTS50027) — never another agent's token.
+ */
+export const NO_ASSERTION = 'agent-identity-assertion-is-per-request';
 
 /**
  * The credential of an agent identity's msal client. An agent identity holds no credential of its
  * own (Entra refuses them): each of its requests carries its blueprint's token exchange token as
- * the client assertion of that request only. msal-node wants a credential on the client all the
- * same; this one is never asked for, and says so if it were.
+ * the client assertion of that request (msal's per-request `clientAssertion`, which msal sends in
+ * place of the application's). msal-node wants a credential on the client all the same, and calls
+ * its callback on every request before it looks at the request's: this one answers a placeholder.
  */
 export class AgentSource implements TokenSource {
   readonly type = 'agent';
@@ -16,14 +22,7 @@ export class AgentSource implements TokenSource {
   }
 
   msalCredential(): MsalClientCredential {
-    return {
-      clientAssertion: () => {
-        throw new ClientCredentialsError(
-          'assertion_failed',
-          "An agent identity's request went out without its blueprint's token exchange token.",
-        );
-      },
-    };
+    return { clientAssertion: async () => NO_ASSERTION };
   }
 
   toJSON(): Record<string, unknown> {

@@ -85,7 +85,7 @@ export class AgentUser implements Principal {
         tenantId,
         this.agent.exchange.request(tenantId),
         (t1) =>
-          this.agent.client.acquireForUser({
+          this.agent.client().acquireForUser({
             tenantId,
             scopes,
             correlationId: randomUUID(),
