@@ -30,6 +30,7 @@ export type {
 export {
   provisionDemo,
   writeFederatedToken,
+  DEMO_AGENTS,
   DEMO_SERVICE_ACCOUNT,
   type DemoApp,
   type DevAuthorityManifest,

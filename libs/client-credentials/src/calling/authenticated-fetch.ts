@@ -125,6 +125,7 @@ export function createAuthenticatedSender(
     scopes: options.scopes,
     credential: options.credential,
     tenantId: options.tenantId,
+    agent: options.agent,
   };
   // Not part of the DOM RequestInit type: undici's fetch (and Node's) read it.
   const extra = (
@@ -204,6 +205,7 @@ export function createAuthenticatedSender(
     const first = await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
+      agent: target.agent,
       signal,
     });
     const { res, carried } = await sendWith(url, init, first);

@@ -67,6 +67,7 @@ export function useClientCredentials(
     scopes: options.scopes,
     credential: options.credential,
     tenantId: options.tenantId,
+    agent: options.agent,
   };
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
@@ -75,6 +76,7 @@ export function useClientCredentials(
     state.token ??= await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
+      agent: target.agent,
       signal: config.signal as AbortSignal | undefined,
     });
     config.headers.set('Authorization', `${state.token.tokenType} ${state.token.token}`);
