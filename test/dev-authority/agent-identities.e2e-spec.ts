@@ -209,6 +209,39 @@ describe('dev-authority: agent identities with unmodified msal-node', () => {
       skipCache: true,
     });
 
+  it('the control API provisions blueprints, agents and agent users for standalone runs', async () => {
+    const control = (path: string, json: object = {}) =>
+      http.postJson(`${authority.control.url}${path}`, json, {
+        'x-control-token': authority.control.token,
+      });
+    const bp = await control(`/tenants/${tenant.tenantId}/agent-blueprints`);
+    expect(bp.status).toBe(201);
+    const bpId = (bp.json as { clientId: string }).clientId;
+    const bpSecret = (await control(`/tenants/${tenant.tenantId}/apps/${bpId}/secrets`)).json as {
+      secret: string;
+    };
+    const created = await control(`/tenants/${tenant.tenantId}/agent-blueprints/${bpId}/agents`);
+    expect(created.status).toBe(201);
+    const agentId = (created.json as { clientId: string; blueprintId: string }).clientId;
+    expect(created.json).toMatchObject({ blueprintId: bpId });
+    const user = await control(`/tenants/${tenant.tenantId}/agents/${agentId}/users`, {
+      userPrincipalName: 'controlled@contoso.example',
+    });
+    expect(user.json).toMatchObject({
+      agentId,
+      userPrincipalName: 'controlled@contoso.example',
+    });
+    const exchange = await cca(bpId, {
+      clientSecret: bpSecret.secret,
+    }).acquireTokenByClientCredential({
+      scopes: [EXCHANGE_SCOPE],
+      fmiPath: agentId,
+      skipCache: true,
+    });
+    expect(decodeJwt(await leg2(agentId, exchange!.accessToken)).azp).toBe(agentId);
+    expect((await control(`/tenants/${tenant.tenantId}/agents/${bpId}/users`)).status).toBe(400);
+  });
+
   describe('agent user (user_fic)', () => {
     it("gets the agent user's delegated token by object id and by UPN; the API sees the user", async () => {
       const user = agent.createAgentUser({ userPrincipalName: 'agent-a@contoso.example' });

@@ -119,20 +119,25 @@ export function createAgentBlueprint(record: AppRecord, deps: AgentHandleDeps): 
         issuer: deps.issuer(tenantId),
         subject: (id) => exchangeSubject(tenantId, record.clientId, id),
       });
+      return agentIdentityHandle(agent, deps.directory);
+    },
+  };
+}
+
+/** The {@link AgentIdentity} handle over a stored agent identity. */
+export function agentIdentityHandle(agent: AppRecord, directory: Directory): AgentIdentity {
+  return {
+    tenantId: agent.tenantId,
+    clientId: agent.clientId,
+    objectId: agent.objectId,
+    blueprintId: agent.parentBlueprint ?? '',
+    createAgentUser: (userOptions = {}) => {
+      const user = directory.addAgentUser(agent, userOptions);
       return {
-        tenantId,
-        clientId: agent.clientId,
-        objectId: agent.objectId,
-        blueprintId: record.clientId,
-        createAgentUser: (userOptions = {}) => {
-          const user = deps.directory.addAgentUser(agent, userOptions);
-          return {
-            tenantId: user.tenantId,
-            objectId: user.objectId,
-            userPrincipalName: user.userPrincipalName,
-            agentId: agent.clientId,
-          };
-        },
+        tenantId: user.tenantId,
+        objectId: user.objectId,
+        userPrincipalName: user.userPrincipalName,
+        agentId: agent.clientId,
       };
     },
   };
