@@ -284,6 +284,9 @@ describe('the example configuration', () => {
         ORDERS_CLIENT_SECRET: 's3cr3t-value',
         ORDERS_CERT_CLIENT_ID: CLIENT,
         ORDERS_SNI_CLIENT_ID: CLIENT,
+        BLUEPRINT_CLIENT_ID: CLIENT,
+        BILLING_AGENT_ID: '6c1e8a61-1b2c-4d3e-8f90-0a1b2c3d4e5f',
+        SUPPORT_AGENT_ID: '0f2b7c44-5d6e-4f70-8a9b-1c2d3e4f5a6b',
       },
     });
     expect(Object.keys(config.downstreamApis)).toEqual(['orders']);
