@@ -20,6 +20,9 @@ interface RefusedToken {
 const HOLD_OFF_MS = 10_000;
 const MAX_HOLD_OFF_MS = 10 * 60_000;
 
+/** How far ahead of this clock a revocation time may be (the authority's clock may run ahead). */
+const FUTURE_REVOCATION_SLACK_MS = 60_000;
+
 const holdOff = (streak: number) => Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
 
 /**
@@ -39,11 +42,22 @@ export class RefusedTokens {
 
   /**
    * Whether `token` may be refused now (forgotten and replaced); false while it is the
-   * replacement of a refusal less than a hold-off ago. `known` is its entry when memory holds it.
+   * replacement of a refusal less than a hold-off ago — unless the refusal names a revocation
+   * after the token was obtained (`revokedBefore`, wall-clock ms: a CAE claims challenge's `nbf`),
+   * which a new token satisfies. `known` is its entry when memory holds it.
    */
-  mayRefuse(key: string, token: string, known?: CachedEntry): boolean {
+  mayRefuse(key: string, token: string, known?: CachedEntry, revokedBefore?: number): boolean {
     const last = this.byKey.get(key);
     if (last === undefined || known?.token !== token) return true;
+    // A revocation later than the token, and not in the future (an API cannot make every new
+    // token "too old" by naming a time to come).
+    if (
+      revokedBefore !== undefined &&
+      known.obtainedAt < revokedBefore &&
+      revokedBefore <= Date.now() + FUTURE_REVOCATION_SLACK_MS
+    ) {
+      return true;
+    }
     const replacement = known.obtainedAt >= last.atWall;
     return !replacement || now() >= last.at + holdOff(last.streak);
   }

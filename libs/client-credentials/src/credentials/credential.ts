@@ -35,6 +35,8 @@ export interface CredentialTimings {
   requestMs: number;
   managedIdentityMs: number;
   sourceCoolDownMs: number;
+  /** The longest Retry-After honoured: an error says no more. */
+  maxRetryAfterMs: number;
 }
 
 /**
@@ -281,7 +283,11 @@ export class Credential {
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
-        last = toClientCredentialsError(e, { credential: this.name, tenantId });
+        last = toClientCredentialsError(
+          e,
+          { credential: this.name, tenantId },
+          this.timings.maxRetryAfterMs,
+        );
         const ms = now() - started;
         this.metrics.request(
           this.name,
