@@ -14,6 +14,8 @@ interface RefusedToken {
   readonly atWall: number;
   /** Refusals in a row of tokens obtained after the one before (replacements refused too). */
   readonly streak: number;
+  /** The token that replaced it here, fetched or adopted (see {@link RefusedTokens.replacedBy}). */
+  replacement?: string;
 }
 
 /** How long a replacement refused at once is kept (no new token), doubling per refusal in a row. */
@@ -58,8 +60,7 @@ export class RefusedTokens {
     ) {
       return true;
     }
-    const replacement = known.obtainedAt >= last.atWall;
-    return !replacement || now() >= last.at + holdOff(last.streak);
+    return !isReplacement(known, last) || now() >= last.at + holdOff(last.streak);
   }
 
   /** Records `token` as refused for `key`; `known` is its entry when memory holds it. */
@@ -73,7 +74,7 @@ export class RefusedTokens {
     const again =
       last !== undefined &&
       known !== undefined &&
-      known.obtainedAt >= last.atWall &&
+      isReplacement(known, last) &&
       time < last.at + 2 * holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
@@ -89,6 +90,12 @@ export class RefusedTokens {
       if (this.byKey.size <= this.maxEntries && r.until > time) break;
       this.byKey.delete(k);
     }
+  }
+
+  /** Records `token` as what replaced the token refused for `key`, whoever fetched it. */
+  replacedBy(key: string, token: string): void {
+    const record = this.byKey.get(key);
+    if (record !== undefined && record.token !== token) record.replacement = token;
   }
 
   /** The token refused for `key` (while its record lasts), to name to a source that caches tokens. */
@@ -108,4 +115,14 @@ export class RefusedTokens {
       (refused.obtainedAt === undefined || e.obtainedAt > refused.obtainedAt) &&
       (accept === undefined || accept(e));
   }
+}
+
+/**
+ * Whether `entry` replaced `refused`: obtained after the refusal, or the token that replaced it
+ * here — whoever fetched it: a replacement another replica fetched before this one's refusal, and
+ * this one adopted from the shared cache, is a replacement here too (else each replica would ask
+ * for one more).
+ */
+function isReplacement(entry: CachedEntry, refused: RefusedToken): boolean {
+  return entry.obtainedAt >= refused.atWall || entry.token === refused.replacement;
 }

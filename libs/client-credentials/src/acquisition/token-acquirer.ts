@@ -83,9 +83,11 @@ export class TokenAcquirer {
     signal?: AbortSignal,
   ): Promise<AccessToken | undefined> {
     if (!this.forget(request, refused)) return undefined;
-    const token = await this.acquire(request, false, signal);
+    let token = await this.acquire(request, false, signal);
     // A caller that joined a flight started before the refusal was known: go once more.
-    return token.token === refused ? this.acquire(request, false, signal) : token;
+    if (token.token === refused) token = await this.acquire(request, false, signal);
+    this.refused.replacedBy(requestKey(request), token.token);
+    return token;
   }
 
   /**
