@@ -19,7 +19,7 @@ import { CredentialRegistry } from './credentials/credential-registry';
 import type { TokenRequest } from './credentials/token-request';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
 import { TokenMetrics } from './observability/token-metrics';
-import { claimsId } from './options/claims-request';
+import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import type { CredentialStats } from './observability/credential-stats';
@@ -38,10 +38,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics = new TokenMetrics();
   /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
   private credentials = new CredentialRegistry(undefined);
-  /** The token path, from `onModuleInit` on; its parts are kept apart for the hot path. */
-  private runtime?: TokenRuntime;
-  private cache!: TokenCache;
-  private acquirer!: TokenAcquirer;
+  /**
+   * The token path, from `onModuleInit` on; its parts are kept apart for the hot path, in #private
+   * fields: the cache holds the tokens, and no property walk of the service (a debugger's view, a
+   * serialiser, `inspect` without its custom hook) may reach them.
+   */
+  #runtime?: TokenRuntime;
+  #cache!: TokenCache;
+  #acquirer!: TokenAcquirer;
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
@@ -56,10 +60,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
     const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger);
-    this.runtime = runtime;
+    this.#runtime = runtime;
     this.credentials = runtime.credentials;
-    this.cache = runtime.cache;
-    this.acquirer = runtime.acquirer;
+    this.#cache = runtime.cache;
+    this.#acquirer = runtime.acquirer;
   }
 
   /**
@@ -81,7 +85,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       // gives: one map lookup more, no string built.
       const principal = options?.agent === undefined ? credential : agentOf(credential, options);
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const hit = principal && this.cache.serve(this.cache.peek(principal, tenantId, sk), scopes);
+      const hit = principal && this.#cache.serve(this.#cache.peek(principal, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
@@ -114,13 +118,25 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
     const request = this.credentials.request(scopes, options);
-    const entry = this.cache.entryOf(request);
+    const entry = this.#cache.entryOf(request);
     // Another caller already replaced it.
-    const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
+    const replaced = entry?.token === refused ? undefined : this.#cache.serve(entry, scopes);
     if (replaced !== undefined) return this.ofTenant(request, options, replaced);
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.replace(request, refused, options?.signal);
+    const token = await this.#acquirer.replace(request, refused, options?.signal);
     return token && this.ofTenant(request, options, token);
+  }
+
+  /**
+   * Checks a call as {@link getAccessToken} would — credential, scopes, tenant — without asking
+   * for a token: for configuration that names them (a downstream API's), checked at startup.
+   * @throws InvalidRequestError as {@link getAccessToken} would before any network call
+   */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>,
+  ): void {
+    this.credentials.request(scopes, options);
   }
 
   /**
@@ -132,14 +148,20 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * False, and nothing done, while `refused` is itself a token obtained after a refusal of these
    * scopes moments ago (the same hold-off as {@link replaceRefusedToken}'s, whatever the kind of
    * refusal): an API that refuses every token gets no new one, claims token or other, until it
-   * ends; the caller keeps the API's 401.
+   * ends; the caller keeps the API's 401. `claims`, the decoded claims of the challenge that
+   * refused it: a continuous access evaluation challenge naming a revocation after `refused` was
+   * obtained (`access_token.nbf`) is a new event, answered even within the hold-off.
    */
   forgetRefusedToken(
     scopes: string | readonly string[],
     refused: string,
-    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
+    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    return this.acquirer.forget(this.credentials.request(scopes, options), refused);
+    return this.#acquirer.forget(
+      this.credentials.request(scopes, options),
+      refused,
+      revokedBefore(options?.claims),
+    );
   }
 
   /**
@@ -161,11 +183,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // A line break, which no valid scope has: no scope string names this key.
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes, true);
       if (hit !== undefined) return this.ofTenant(request, options, hit);
     }
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,
@@ -183,7 +205,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * waits. Undefined without `cache.shared`.
    */
   getCacheStats(): Readonly<SharedCacheStats> | undefined {
-    return this.runtime?.shared?.stats;
+    return this.#runtime?.shared?.stats;
   }
 
   /**
@@ -225,7 +247,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
     this.credentials.close();
-    await this.runtime?.close();
+    await this.#runtime?.close();
   }
 
   private async miss(
@@ -240,11 +262,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       // The tenant spelt in another case, a single-tenant credential's own tenant named, or an
       // agent named in another way (by name, by id in other case): its token may be in memory
       // under the usual key.
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes);
       if (hit !== undefined) return this.ofTenant(request, options, hit);
     }
     credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,

@@ -14,6 +14,13 @@ interface RefusedToken {
   readonly atWall: number;
   /** Refusals in a row of tokens obtained after the one before (replacements refused too). */
   readonly streak: number;
+  /** The token that replaced it here, fetched or adopted (see {@link RefusedTokens.replacedBy}). */
+  replacement?: string;
+  /**
+   * It was refused within the hold-off because it named a revocation after the token: at most one
+   * such refusal per hold-off (an API naming "now" in every challenge is no new event each time).
+   */
+  readonly byRevocation: boolean;
 }
 
 /** How long a replacement refused at once is kept (no new token), doubling per refusal in a row. */
@@ -39,17 +46,23 @@ export class RefusedTokens {
 
   /**
    * Whether `token` may be refused now (forgotten and replaced); false while it is the
-   * replacement of a refusal less than a hold-off ago. `known` is its entry when memory holds it.
+   * replacement of a refusal less than a hold-off ago — unless the refusal names a revocation
+   * after the token was obtained (`revokedBefore`, wall-clock ms: a CAE claims challenge's `nbf`),
+   * which a new token satisfies; once per hold-off. `known` is its entry when memory holds it.
    */
-  mayRefuse(key: string, token: string, known?: CachedEntry): boolean {
+  mayRefuse(key: string, token: string, known?: CachedEntry, revokedBefore?: number): boolean {
     const last = this.byKey.get(key);
     if (last === undefined || known?.token !== token) return true;
-    const replacement = known.obtainedAt >= last.atWall;
-    return !replacement || now() >= last.at + holdOff(last.streak);
+    if (!isReplacement(known, last)) return true;
+    const held = now() < last.at + holdOff(last.streak);
+    return !held || (!last.byRevocation && revokes(known, revokedBefore));
   }
 
-  /** Records `token` as refused for `key`; `known` is its entry when memory holds it. */
-  add(key: string, token: string, known?: CachedEntry): void {
+  /**
+   * Records `token` as refused for `key`; `known` is its entry when memory holds it,
+   * `revokedBefore` the revocation the refusal named (see {@link mayRefuse}).
+   */
+  add(key: string, token: string, known?: CachedEntry, revokedBefore?: number): void {
     const time = now();
     const last = this.byKey.get(key);
     // Refused already (concurrent callers of one refusal): keep what the first record knew. The
@@ -59,8 +72,13 @@ export class RefusedTokens {
     const again =
       last !== undefined &&
       known !== undefined &&
-      known.obtainedAt >= last.atWall &&
+      isReplacement(known, last) &&
       time < last.at + 2 * holdOff(last.streak);
+    const held =
+      last !== undefined &&
+      known !== undefined &&
+      isReplacement(known, last) &&
+      time < last.at + holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
       token,
@@ -70,11 +88,18 @@ export class RefusedTokens {
       at: time,
       atWall: Date.now(),
       streak: again ? last.streak + 1 : 1,
+      byRevocation: held && revokes(known, revokedBefore),
     });
     for (const [k, r] of this.byKey) {
       if (this.byKey.size <= this.maxEntries && r.until > time) break;
       this.byKey.delete(k);
     }
+  }
+
+  /** Records `token` as what replaced the token refused for `key`, whoever fetched it. */
+  replacedBy(key: string, token: string): void {
+    const record = this.byKey.get(key);
+    if (record !== undefined && record.token !== token) record.replacement = token;
   }
 
   /** The token refused for `key` (while its record lasts), to name to a source that caches tokens. */
@@ -94,4 +119,31 @@ export class RefusedTokens {
       (refused.obtainedAt === undefined || e.obtainedAt > refused.obtainedAt) &&
       (accept === undefined || accept(e));
   }
+}
+
+/**
+ * Whether `entry` replaced `refused`: obtained after the refusal, or the token that replaced it
+ * here — whoever fetched it: a replacement another replica fetched before this one's refusal, and
+ * this one adopted from the shared cache, is a replacement here too (else each replica would ask
+ * for one more).
+ */
+function isReplacement(entry: CachedEntry, refused: RefusedToken): boolean {
+  return entry.obtainedAt >= refused.atWall || entry.token === refused.replacement;
+}
+
+/** JWT times are whole seconds: a revocation "before the next second" is no time to come. */
+const JWT_SECOND_MS = 1000;
+
+/**
+ * Whether a refusal naming `revokedBefore` (wall-clock ms) is a revocation after `entry` was
+ * obtained, which a new token satisfies: after it, and past already (a time to come is no event a
+ * new token could answer: an API naming one would make every token "too old").
+ */
+function revokes(entry: CachedEntry | undefined, revokedBefore: number | undefined): boolean {
+  return (
+    entry !== undefined &&
+    revokedBefore !== undefined &&
+    entry.obtainedAt < revokedBefore &&
+    revokedBefore <= Date.now() + JWT_SECOND_MS
+  );
 }

@@ -8,6 +8,7 @@ import type { TokenMetrics } from '../observability/token-metrics';
 import { resolveOptions } from '../options/resolve-options';
 import type { TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
+import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
 
@@ -18,6 +19,8 @@ import { TokenRefresher } from './token-refresher';
  */
 export class TokenRuntime {
   private closed = false;
+  /** Compares the wall clock with the library's every second (see observeWallClock). */
+  private readonly clockWatch = setInterval(observeWallClock, 1000).unref();
 
   private constructor(
     readonly credentials: CredentialRegistry,
@@ -68,6 +71,7 @@ export class TokenRuntime {
           managedIdentityMs: timeouts.managedIdentityMs,
           sourceCoolDownMs: retry.sourceCoolDownMs,
           maxAgents: cacheOptions.maxEntries,
+          maxRetryAfterMs: retry.maxRetryAfterMs,
         },
         cacheOptions.keyPrefix,
         metrics,
@@ -95,6 +99,7 @@ export class TokenRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.clockWatch);
     this.credentials.close();
     this.refresher.close();
     this.acquirer.close();

@@ -1,6 +1,9 @@
-import { InvalidRequestError } from '../errors/client-credentials.errors';
+import { ConfigurationError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { ResolvedCredential } from '../options/resolved-options';
 import { tenantOfToken } from './token-tenant';
+
+/** A tenant id (not a domain name). */
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Which tenants a credential has tokens of: any that consented to its app, or — a managed identity,
@@ -33,6 +36,22 @@ export class CredentialTenants {
   /** The tenant of its tokens: a managed identity's own once known, else the configured one. */
   get current(): string {
     return this.#own ?? this.options.tenantId;
+  }
+
+  /**
+   * A managed identity configured with a `tenantId`: its tokens must be of that tenant — else the
+   * setting names another tenant, and a call naming it would get the identity's own tenant's
+   * tokens as if they were that tenant's.
+   * @throws ConfigurationError naming `credentials.<name>.tenantId`
+   */
+  checkConfigured(token: string): void {
+    // A tenant configured by a domain name cannot be compared with a token's tenant id.
+    if (!this.identityOnly || !GUID.test(this.home)) return;
+    const tid = tenantOfToken(token);
+    if (tid === undefined || tid === this.home) return;
+    throw new ConfigurationError([
+      `credentials.${this.options.name}.tenantId: names tenant '${this.options.tenantId}', but the managed identity's tokens are of tenant '${tid}' — leave tenantId out (a managed identity needs none) or set it to '${tid}'`,
+    ]);
   }
 
   /** Learns a managed identity's own tenant from one of its tokens. */

@@ -40,6 +40,8 @@ export interface CredentialTimings {
   sourceCoolDownMs: number;
   /** The most agent identities a blueprint keeps (`cache.maxEntries`). */
   maxAgents?: number;
+  /** The longest Retry-After honoured: an error says no more. */
+  maxRetryAfterMs: number;
 }
 
 /**
@@ -118,6 +120,7 @@ export class Credential implements Blueprint {
         metrics,
         logger,
         maxAgents: timings.maxAgents,
+        maxRetryAfterMs: timings.maxRetryAfterMs,
       });
     }
   }
@@ -202,6 +205,7 @@ export class Credential implements Blueprint {
     try {
       const fetched = await this.fetchFromChain(tenantId, tenant, scopes, request);
       if (agent === undefined) {
+        this.tenants.checkConfigured(fetched.issued.token);
         this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
       } else {
         this.metrics.success(this.name, fetched.issued.expiresOn, undefined, agent);
@@ -266,7 +270,11 @@ export class Credential implements Blueprint {
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
-        last = toClientCredentialsError(e, { credential: this.name, tenantId, agent: fmiPath });
+        last = toClientCredentialsError(
+          e,
+          { credential: this.name, tenantId, agent: fmiPath },
+          this.timings.maxRetryAfterMs,
+        );
         const ms = now() - started;
         const host = managedIdentityHost(client);
         this.metrics.request(this.name, client.source.id, last.code, ms, host, leg);

@@ -80,4 +80,10 @@ export interface CredentialStats {
    * At most {@link MAX_TENANT_STATS}, the agent heard of least recently forgotten first.
    */
   agents?: Record<string, TenantStats>;
+  /**
+   * Tenants no longer in `tenants` (it keeps the 1,000 heard of most recently) whose last token
+   * request had succeeded, and not heard of since: the credential works there, whatever the kept
+   * tenants say (at most 1,000 counted).
+   */
+  forgottenWorkingTenants?: number;
 }

@@ -150,7 +150,7 @@ export class TokenServiceDouble {
   forgetRefusedToken(
     scopes: string | readonly string[],
     refused: string,
-    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
+    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
     const call = { ...this.callOf('forget', scopes, options), refused };
     const unknown = this.unknownCredential(call.credential);
@@ -209,6 +209,16 @@ export class TokenServiceDouble {
     const unknown = this.unknownCredential(credential);
     if (unknown !== undefined) throw unknown;
     return this.options.tenantId;
+  }
+
+  /** As `TokenService.checkRequest`: refuses an unknown credential, as the real service does. */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+  ): void {
+    void scopes; // any scopes: the double answers what it is scripted to
+    const unknown = this.unknownCredential(options?.credential ?? this.options.defaultCredential);
+    if (unknown !== undefined) throw unknown;
   }
 
   /**

@@ -164,11 +164,11 @@ export class AgentIdentity implements Principal {
       metrics.success(this.name, issued.expiresOn, undefined, this.id);
       return { issued, index: 0 };
     } catch (e) {
-      const error: ClientCredentialsError = toClientCredentialsError(e, {
-        credential: this.name,
-        tenantId,
-        agent: this.id,
-      });
+      const error: ClientCredentialsError = toClientCredentialsError(
+        e,
+        { credential: this.name, tenantId, agent: this.id },
+        this.directory.context.maxRetryAfterMs,
+      );
       metrics.request(this.name, 'agent#0', error.code, now() - started, undefined, leg);
       metrics.failure(this.name, error.code, error.aadsts, error.message, undefined, this.id);
       if (error.code === 'credential_rejected') tokens.refuse(t1, assertion);

@@ -28,6 +28,8 @@ export interface AgentContext {
    * tokens are read back from the store, or asked for again, when it is named next.
    */
   readonly maxAgents?: number;
+  /** The longest Retry-After honoured (`retry.maxRetryAfterMs`): an error says no more. */
+  readonly maxRetryAfterMs?: number;
 }
 
 /** What an agent identity needs of its blueprint's directory of agents. */
