@@ -154,6 +154,51 @@ export interface CredentialOptions {
    * agentBlueprint: { agents: { billing: '6c1e…', support: '0f2b…' } }
    */
   agentBlueprint?: boolean | AgentBlueprintOptions;
+  /**
+   * What the credential's token requests carry besides what the protocol needs: form parameters
+   * an issuer wants (Auth0's `audience`, RFC 8707's `resource`) and HTTP headers, fixed or per
+   * request. Not for managed identity credentials (no token endpoint of theirs is called).
+   * @example
+   * tokenRequest: { parameters: { audience: 'https://api.example.com' } }
+   */
+  tokenRequest?: TokenRequestOptions;
+}
+
+/** What a credential's token requests carry besides the protocol's own parameters. */
+export interface TokenRequestOptions {
+  /**
+   * Form parameters added to every token request. The protocol's own (`client_id`,
+   * `client_secret`, `client_assertion*`, `grant_type`, `scope`, `claims`, `fmi_path`, …) cannot
+   * be overridden: options naming one fail at start-up.
+   * @example { resource: 'api://orders' }
+   */
+  parameters?: Record<string, string>;
+  /**
+   * HTTP headers added to every token request (not `authorization`, `content-type`,
+   * `content-length` or `host`). Values are never logged.
+   */
+  headers?: Record<string, string>;
+  /**
+   * Called before each token request with what it asks for — never a secret — and may return
+   * more form parameters (over `parameters`). Its answer must depend on nothing else: tokens are
+   * cached by credential, tenant and scopes. Bounded by `timeouts.requestMs`; a throw or a
+   * protocol parameter fails the request (`request_parameters_invalid`).
+   * @example
+   * customize: ({ scopes }) => ({ audience: scopes[0].replace(/\/\.default$/, '') })
+   */
+  customize?: (
+    request: TokenRequestContext,
+  ) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+}
+
+/** What {@link TokenRequestOptions.customize} is told of a token request. */
+export interface TokenRequestContext {
+  /** The configured credential's name. */
+  readonly credential: string;
+  /** The client id the request authenticates as (an agent's, for an agent identity's request). */
+  readonly clientId: string;
+  readonly tenantId: string;
+  readonly scopes: readonly string[];
 }
 
 /** The agent identities of a blueprint credential (Microsoft Entra Agent ID). */

@@ -29,6 +29,8 @@ export type {
   ManagedIdentitySourceOptions,
   ProxyOptions,
   SecretSourceOptions,
+  TokenRequestContext,
+  TokenRequestOptions,
   WorkloadIdentitySourceOptions,
 } from './credential.options';
 export {

@@ -10,7 +10,12 @@ import {
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from '../errors/authority-failure';
-import { InvalidRequestError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
+import type { TokenRequestContext } from '../credential.options';
+import { DEFAULTS } from '../options/defaults';
+import { parameterProblems } from '../options/token-request-parameters';
+import { withDeadline } from '../timing/timers';
+import { ParameterNetwork, type RequestExtras } from './request-parameters';
 import type { AuthorityNetworkClient } from './msal-network';
 import type { ResolvedCredential } from '../options/resolved-options';
 import {
@@ -39,15 +44,23 @@ const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
 export class TokenClient implements SourceClient {
   /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
   readonly #app: ConfidentialClientApplication;
+  /** Adds the credential's `tokenRequest` parameters and headers to its token requests. */
+  readonly #extras?: ParameterNetwork;
 
+  /** @param requestMs the longest a `tokenRequest.customize` hook may take */
   constructor(
     private readonly credential: Omit<ResolvedCredential, 'sources'>,
     readonly source: TokenSource,
     private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
+    private readonly requestMs: number = DEFAULTS.timeouts.requestMs,
   ) {
     const host = new URL(credential.authorityHost).host;
-    const networkClient = credential.issuer === undefined ? network : new IssuerNetwork(network);
+    let networkClient: INetworkModule =
+      credential.issuer === undefined ? network : new IssuerNetwork(network);
+    if (credential.tokenRequest !== undefined) {
+      networkClient = this.#extras = new ParameterNetwork(networkClient);
+    }
     this.#app = new ConfidentialClientApplication({
       auth: {
         clientId: credential.clientId,
@@ -87,7 +100,8 @@ export class TokenClient implements SourceClient {
         { credential: this.credential.name, tenantId },
       );
     }
-    return this.run(tenantId, correlationId, () =>
+    const extras = await this.extrasFor(request);
+    return this.run(tenantId, correlationId, extras, () =>
       this.#app.acquireTokenByClientCredential({
         scopes: [...scopes],
         authority: this.authorityFor(tenantId),
@@ -112,7 +126,8 @@ export class TokenClient implements SourceClient {
     request: SourceRequest & { readonly userAssertion: string; readonly user: AgentUserName },
   ): Promise<IssuedToken> {
     const { tenantId, scopes, correlationId, clientAssertion, userAssertion, user } = request;
-    return this.run(tenantId, correlationId, () =>
+    const extras = await this.extrasFor(request);
+    return this.run(tenantId, correlationId, extras, () =>
       this.#app.acquireTokenByUserFederatedIdentityCredential({
         scopes: [...scopes],
         authority: this.authorityFor(tenantId),
@@ -124,14 +139,60 @@ export class TokenClient implements SourceClient {
     );
   }
 
-  /** One msal request, its answer checked and msal's cache emptied after it. */
+  /**
+   * The extra parameters and headers of a request (`tokenRequest`): the fixed ones, and what the
+   * customize hook adds — told the request's credential, client, tenant and scopes, never a secret.
+   * @throws ClientCredentialsError `request_parameters_invalid`
+   */
+  private async extrasFor(request: SourceRequest): Promise<RequestExtras | undefined> {
+    const t = this.credential.tokenRequest;
+    if (t === undefined) return undefined;
+    if (t.customize === undefined) return t;
+    const customize = t.customize;
+    const { name, clientId } = this.credential;
+    const where = { credential: name, tenantId: request.tenantId };
+    const fail = (what: string, cause?: unknown) =>
+      new ClientCredentialsError(
+        'request_parameters_invalid',
+        `The tokenRequest.customize hook of credential '${name}' ${what}.`,
+        { ...where, cause },
+      );
+    const context: TokenRequestContext = Object.freeze({
+      credential: name,
+      clientId,
+      tenantId: request.tenantId,
+      scopes: Object.freeze([...request.scopes]),
+    });
+    let added: unknown;
+    let timedOut: ClientCredentialsError | undefined;
+    try {
+      // The app's own code: one that never settles must not hold the token request.
+      added = await withDeadline(
+        (async () => customize(context))(),
+        this.requestMs,
+        () => (timedOut = fail(`did not settle within ${this.requestMs} ms (timeouts.requestMs)`)),
+      );
+    } catch (e) {
+      if (e === timedOut) throw e;
+      throw fail(`failed: ${(e as Error)?.message ?? String(e)}`, e);
+    }
+    const problems = parameterProblems(added ?? undefined, 'parameters');
+    if (problems.length > 0) throw fail(`returned ${problems.join('; ')}`);
+    const parameters = { ...t.parameters, ...(added as Record<string, string> | undefined) };
+    return { parameters, headers: t.headers };
+  }
+
+  /** One msal request, with its extras, its answer checked and msal's cache emptied after it. */
   private async run(
     tenantId: string,
     correlationId: string,
+    extras: RequestExtras | undefined,
     call: () => Promise<AuthenticationResult | null>,
   ): Promise<IssuedToken> {
     try {
-      const result = await call();
+      const result = await (extras === undefined || this.#extras === undefined
+        ? call()
+        : this.#extras.with(correlationId, extras, call));
       if (!result?.accessToken || !result.expiresOn) {
         throw new AuthorityFailure(
           'invalid_response',

@@ -39,7 +39,7 @@ export function createSourceClient(
 ): SourceClient {
   const id = `${options.type}#${index}`;
   const app = (source: ConstructorParameters<typeof TokenClient>[1]) =>
-    new TokenClient(ctx.credential, source, ctx.network, ctx.logger);
+    new TokenClient(ctx.credential, source, ctx.network, ctx.logger, ctx.requestMs);
   switch (options.type) {
     case 'secret':
       return app(new SecretSource(options, id));

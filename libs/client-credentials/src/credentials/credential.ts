@@ -121,6 +121,7 @@ export class Credential implements Blueprint {
         logger,
         maxAgents: timings.maxAgents,
         maxRetryAfterMs: timings.maxRetryAfterMs,
+        requestMs: timings.requestMs,
       });
     }
   }
@@ -164,10 +165,12 @@ export class Credential implements Blueprint {
    * replicas, which share their configuration, do.
    */
   storeKeys(tenantId: string, scopeKey: string): string[] {
-    const { authorityHost, clientId, name } = this.options;
+    const { authorityHost, clientId, name, tokenRequest } = this.options;
+    // Tokens asked with other fixed parameters (another `audience`) are other tokens.
+    const extras = tokenRequest === undefined ? '' : `~${tokenRequest.digest}`;
     return this.clients.map(
       (c) =>
-        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}|${scopeKey}`,
+        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}|${scopeKey}`,
     );
   }
 

@@ -60,6 +60,11 @@ export const ERROR_CATALOG = {
       'The `agentUser` of a call is neither a user principal name (user@domain) nor an object ID (a GUID).',
     fix: "Pass the agent user's UPN or its object ID, as Microsoft Graph lists it (`/users/{id}`).",
   },
+  request_parameters_invalid: {
+    cause:
+      "A credential's tokenRequest.customize hook failed, took longer than timeouts.requestMs, or returned a parameter the protocol owns (client_id, scope, client_assertion…) or a value that is not a string.",
+    fix: "Make the hook return { name: string } pairs of your own parameters only (the library sets the protocol's), quickly; the message names the parameter, never its value.",
+  },
   credential_rejected: {
     cause:
       'The identity provider rejected the client credential (secret, certificate or assertion).',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DEFAULTS } from './defaults';
 import { managedIdentityId } from './managed-identity-name';
 import { tenantProblem } from './request-validation';
+import { parameterProblems } from './token-request-parameters';
 
 const nonEmpty = (what: string, fix: string) =>
   z
@@ -205,6 +206,27 @@ export const credentialSchema = z
       )
       .optional(),
     agentBlueprint: agentBlueprint.optional(),
+    tokenRequest: z
+      .strictObject(
+        {
+          parameters: z.record(z.string(), z.unknown()).optional(),
+          headers: z.record(z.string(), z.unknown()).optional(),
+          customize: z
+            .custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+              error: 'must be a function returning more form parameters (or nothing)',
+            })
+            .optional(),
+        },
+        { error: 'must be { parameters?, headers?, customize? }' },
+      )
+      .superRefine((t, ctx) => {
+        for (const kind of ['parameters', 'headers'] as const) {
+          for (const problem of parameterProblems(t[kind], kind)) {
+            ctx.addIssue({ code: 'custom', message: problem });
+          }
+        }
+      })
+      .optional(),
   })
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.
@@ -287,6 +309,14 @@ export const credentialSchema = z
             "is an app registration, not a managed identity — authenticate the blueprint with a certificate, 'managed-identity-assertion' (the identity as its federated credential) or, for local work, a secret",
         });
       }
+    }
+    if (c.tokenRequest !== undefined && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenRequest'],
+        message:
+          'is for token endpoints: a managed identity credential calls none — remove it, or use a managed-identity-assertion source of an app',
+      });
     }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });

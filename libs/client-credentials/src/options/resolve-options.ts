@@ -6,6 +6,7 @@ import {
   type ProxySetting,
   type ResolvedBlueprint,
   type ResolvedCredential,
+  type ResolvedTokenRequest,
   type ResolvedOptions,
 } from './resolved-options';
 import { DEFAULTS } from './defaults';
@@ -19,7 +20,13 @@ import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
-import type { AgentBlueprintOptions, CredentialSource, ProxyOptions } from '../credential.options';
+import { createHash } from 'node:crypto';
+import type {
+  AgentBlueprintOptions,
+  CredentialSource,
+  ProxyOptions,
+  TokenRequestOptions,
+} from '../credential.options';
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
   if (proxy === undefined) return ENVIRONMENT_PROXY;
@@ -76,6 +83,10 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
         c.agentBlueprint === undefined || c.agentBlueprint === false
           ? undefined
           : resolveBlueprint(c.agentBlueprint === true ? {} : c.agentBlueprint),
+      tokenRequest:
+        c.tokenRequest === undefined
+          ? undefined
+          : resolveTokenRequest(c.tokenRequest as TokenRequestOptions),
     });
   }
   const names = [...credentials.keys()];
@@ -96,6 +107,20 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
     retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
     timeouts,
   };
+}
+
+function resolveTokenRequest(o: TokenRequestOptions): ResolvedTokenRequest {
+  const parameters = { ...o.parameters };
+  const headers = Object.fromEntries(
+    Object.entries(o.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+  );
+  const sorted = (r: Record<string, string>) =>
+    Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1));
+  const digest = createHash('sha256')
+    .update(JSON.stringify([sorted(parameters), sorted(headers)]))
+    .digest('base64url')
+    .slice(0, 16);
+  return { parameters, headers, customize: o.customize, digest };
 }
 
 function resolveBlueprint(o: AgentBlueprintOptions): ResolvedBlueprint {

@@ -1,6 +1,6 @@
 import type { ClientCredentialsModuleOptions } from '../client-credentials.options';
 import type { ResolvedSharedCacheOptions } from './resolved-shared-cache';
-import type { CredentialSource } from '../credential.options';
+import type { CredentialSource, TokenRequestOptions } from '../credential.options';
 
 /**
  * How requests reach an authority:
@@ -41,6 +41,20 @@ export interface ResolvedCredential {
   readonly proxy: ProxySetting;
   /** Set when the credential is an agent identity blueprint. */
   readonly agentBlueprint?: ResolvedBlueprint;
+  /** Extra parameters and headers of its token requests (`tokenRequest`). */
+  readonly tokenRequest?: ResolvedTokenRequest;
+}
+
+/** A credential's `tokenRequest`, resolved. */
+export interface ResolvedTokenRequest {
+  readonly parameters: Readonly<Record<string, string>>;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly customize?: TokenRequestOptions['customize'];
+  /**
+   * Names the fixed parameters and headers in the credential's store keys: replicas configured
+   * differently (a rolling deploy that changes an `audience`) never share tokens.
+   */
+  readonly digest: string;
 }
 
 /** An agent identity blueprint's settings, resolved. */

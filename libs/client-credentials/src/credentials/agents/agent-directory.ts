@@ -83,7 +83,8 @@ export class AgentDirectory implements AgentHome {
   /** An msal client of the agent identity `id`: its own client id, the blueprint's authority. */
   createClient(id: string): TokenClient {
     const options = { ...this.blueprint.options, clientId: id };
-    return new TokenClient(options, new AgentSource(), this.context.network, this.context.logger);
+    const { network, logger, requestMs } = this.context;
+    return new TokenClient(options, new AgentSource(), network, logger, requestMs);
   }
 
   /** The agents' names and ids known now, for diagnostics. */

@@ -110,9 +110,10 @@ export class AgentIdentity implements Principal {
   }
 
   storeKeys(tenantId: string, scopeKey: string): string[] {
-    const { authorityHost, name } = this.directory.blueprint.options;
+    const { authorityHost, name, tokenRequest } = this.directory.blueprint.options;
     const prefix = this.directory.context.keyPrefix;
-    return [`${prefix}${authorityHost}|${tenantId}|${this.id}|${name}/agent|${scopeKey}`];
+    const extras = tokenRequest === undefined ? '' : `~${tokenRequest.digest}`;
+    return [`${prefix}${authorityHost}|${tenantId}|${this.id}|${name}/agent${extras}|${scopeKey}`];
   }
 
   sourceId(): string {

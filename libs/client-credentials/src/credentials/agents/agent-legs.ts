@@ -30,6 +30,8 @@ export interface AgentContext {
   readonly maxAgents?: number;
   /** The longest Retry-After honoured (`retry.maxRetryAfterMs`): an error says no more. */
   readonly maxRetryAfterMs?: number;
+  /** The longest one request (and a `tokenRequest.customize` hook) may take. */
+  readonly requestMs?: number;
 }
 
 /** What an agent identity needs of its blueprint's directory of agents. */

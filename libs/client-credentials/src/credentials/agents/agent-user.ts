@@ -57,7 +57,7 @@ export class AgentUser implements Principal {
   storeKeys(tenantId: string, scopeKey: string): string[] {
     return this.agent
       .storeKeys(tenantId, scopeKey)
-      .map((k) => k.replace(/\/agent\|/, `/agent-user:${this.user}|`));
+      .map((k) => k.replace(/\/agent(~[\w-]+)?\|/, `/agent-user:${this.user}$1|`));
   }
 
   sourceId(): string {
