@@ -21,13 +21,19 @@ export type {
 export type {
   AssertionContext,
   AssertionSourceOptions,
+  CertificateSigner,
   CertificateSourceOptions,
   CredentialOptions,
   CredentialSource,
+  KeyVaultSourceOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
+  Pkcs11SourceOptions,
   ProxyOptions,
   SecretSourceOptions,
+  SignatureAlgorithm,
+  SignerSourceBase,
+  SignerSourceOptions,
   WorkloadIdentitySourceOptions,
 } from './credential.options';
 export {

@@ -21,6 +21,7 @@ import { TokenMetrics } from './observability/token-metrics';
 import { claimsId } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
+import type { CredentialTokens } from './signing/vault-credential';
 import type { CredentialStats } from './observability/credential-stats';
 
 /**
@@ -54,7 +55,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
-    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger);
+    // A key-vault source's vault takes tokens of another credential, from this service's cache.
+    const tokensOf = (name: string): CredentialTokens => ({
+      name,
+      getAccessToken: (scopes, o) => this.getAccessToken(scopes, { ...o, credential: name }),
+      tenantOf: () => this.tenantOf(name),
+      isSingleTenant: () => this.isSingleTenant(name),
+    });
+    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, tokensOf);
     this.runtime = runtime;
     this.credentials = runtime.credentials;
     this.cache = runtime.cache;

@@ -17,6 +17,7 @@ export type {
   ExternalIssuer,
   FaultSpec,
   FaultTarget,
+  KeyCertificate,
   ManagedIdentity,
   RequestLogEntry,
   SniCertificate,

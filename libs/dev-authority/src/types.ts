@@ -176,6 +176,14 @@ export interface App {
   addSecret(options?: { expiresAt?: Date }): string;
   /** Adds an uploaded certificate (with its private key for the test to sign with). */
   addCertificate(options?: { expiresAt?: Date; subject?: string }): Promise<ClientCertificate>;
+  /**
+   * Registers a certificate the authority's CA issues for a public key it is given (PEM, SPKI) —
+   * the key of an HSM or a key vault, which never leaves it — as a CA signs a CSR.
+   */
+  addCertificateForKey(
+    publicKeyPem: string,
+    options?: { expiresAt?: Date; subject?: string },
+  ): Promise<KeyCertificate>;
   /** Adds a "trusted subject name + issuer" (SNI) certificate chaining to the authority's SNI root. */
   addSniCertificate(options?: { subject?: string }): Promise<SniCertificate>;
   /** Adds a federated identity credential; audience defaults to `api://AzureADTokenExchange`. */
@@ -188,6 +196,13 @@ export interface App {
 export interface ClientCertificate {
   certificatePem: string;
   privateKeyPem: string;
+  thumbprintSha1: string;
+  thumbprintSha256: string;
+}
+
+/** A certificate issued for a key held elsewhere. Thumbprints are uppercase hex. */
+export interface KeyCertificate {
+  certificatePem: string;
   thumbprintSha1: string;
   thumbprintSha256: string;
 }

@@ -8,6 +8,7 @@ import type { TokenMetrics } from '../observability/token-metrics';
 import { resolveOptions } from '../options/resolve-options';
 import type { TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
+import type { CredentialTokens } from '../signing/vault-credential';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
 
@@ -36,6 +37,8 @@ export class TokenRuntime {
     options: ClientCredentialsModuleOptions,
     metrics: TokenMetrics,
     logger: LoggerService,
+    /** Tokens of a credential by name, for the vaults of `key-vault` sources. */
+    tokensOf?: (credential: string) => CredentialTokens,
   ): Promise<TokenRuntime> {
     const resolved = resolveOptions(options);
     const { cache: cacheOptions, refresh, retry, timeouts } = resolved;
@@ -71,6 +74,7 @@ export class TokenRuntime {
         cacheOptions.keyPrefix,
         metrics,
         logger,
+        tokensOf,
       );
       credentials.add(credential);
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));

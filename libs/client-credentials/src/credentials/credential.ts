@@ -10,7 +10,7 @@ import { checkIssued } from '../authority/token-response';
 import { tenantOfToken } from './token-tenant';
 import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
-import { createSourceClient } from './create-source';
+import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { IssuedToken, SourceClient } from '../authority/source-client';
 import type { CredentialStats } from '../observability/credential-stats';
@@ -27,6 +27,7 @@ function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefi
 const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'credential_rejected',
   'assertion_failed',
+  'signer_failed',
   'source_unavailable',
 ]);
 
@@ -74,6 +75,8 @@ export class Credential {
     private readonly keyPrefix: string,
     private readonly metrics: TokenMetrics,
     private readonly logger: LoggerService,
+    /** Tokens of the module's other credentials (a `key-vault` source's vault takes them). */
+    tokensOf?: SourceContext['tokensOf'],
   ) {
     const { sources, ...options } = resolved;
     this.options = options;
@@ -91,6 +94,7 @@ export class Credential {
       identityNetwork: this.identityNetwork,
       requestMs: timings.requestMs,
       logger,
+      tokensOf,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
     // Known from the environment at once: health shows where tokens will come from before any.
@@ -282,6 +286,10 @@ export class Credential {
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(e, { credential: this.name, tenantId });
+        // An assertion the authority refused is not handed out again (a signer's are reused).
+        if (last.code === 'credential_rejected') {
+          (client.source as { rejected?: () => void }).rejected?.();
+        }
         const ms = now() - started;
         this.metrics.request(
           this.name,
@@ -340,10 +348,12 @@ export class Credential {
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) {
-      (c as { release?: () => void }).release?.();
-      (c.source as { release?: () => void }).release?.();
-    }
+    await Promise.all(
+      this.clients.map(async (c) => {
+        (c as { release?: () => void }).release?.();
+        await (c.source as { release?: () => Promise<void> | void }).release?.();
+      }),
+    );
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

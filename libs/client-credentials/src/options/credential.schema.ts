@@ -46,6 +46,108 @@ const assertionSource = z.strictObject({
   }),
 });
 
+const signerFields = {
+  algorithm: z
+    .enum(['PS256', 'RS256', 'ES256'], { error: "must be 'PS256', 'RS256' or 'ES256'" })
+    .optional(),
+  sendX5c: z.boolean({ error: 'must be true or false' }).optional(),
+};
+
+const signerSource = z.strictObject({
+  type: z.literal('signer'),
+  signer: z.custom<object>(
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as { sign?: unknown }).sign === 'function' &&
+      typeof (v as { getCertificate?: unknown }).getCertificate === 'function',
+    { error: 'must be an object with getCertificate() and sign(data, algorithm, { signal })' },
+  ),
+  ...signerFields,
+});
+
+const oneOf = (fields: string[], s: Record<string, unknown>) =>
+  fields.filter((f) => s[f] !== undefined).length === 1;
+
+const pkcs11Source = z
+  .strictObject({
+    type: z.literal('pkcs11'),
+    modulePath: nonEmpty(
+      "set the PKCS#11 module's path",
+      "set the PKCS#11 module's path, e.g. /usr/lib/softhsm/libsofthsm2.so",
+    ),
+    tokenLabel: optionalText.optional(),
+    slot: z.number({ error: 'must be a slot id (a number)' }).int().min(0).optional(),
+    keyLabel: optionalText.optional(),
+    keyId: z
+      .string({ error: 'must be a string' })
+      .regex(/^([0-9a-fA-F]{2})+$/, { error: 'must be the CKA_ID in hex, e.g. "01a2"' })
+      .optional(),
+    pinFile: optionalText.optional(),
+    pinEnv: optionalText.optional(),
+    certificatePath: optionalText.optional(),
+    certificate: pemLike.optional(),
+    ...signerFields,
+  })
+  .refine((s) => oneOf(['tokenLabel', 'slot'], s), {
+    error: 'names its token by one of `tokenLabel` or `slot`',
+  })
+  .refine((s) => oneOf(['keyLabel', 'keyId'], s), {
+    error: 'names its key by one of `keyLabel` or `keyId`',
+  })
+  .refine((s) => oneOf(['pinFile', 'pinEnv'], s), {
+    error:
+      'takes the user PIN from one of `pinFile` (a file) or `pinEnv` (an environment variable)',
+  })
+  .refine((s) => s.certificatePath === undefined || s.certificate === undefined, {
+    error: 'takes `certificatePath` or `certificate`, not both',
+  });
+
+const keyVaultKeyId = z
+  .string({ error: 'is required — the key identifier, https://<vault>.vault.azure.net/keys/<name>' })
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        const parts = u.pathname.split('/').filter(Boolean);
+        return (
+          u.protocol === 'https:' &&
+          !u.search &&
+          !u.username &&
+          parts[0] === 'keys' &&
+          (parts.length === 2 || parts.length === 3)
+        );
+      } catch {
+        return false;
+      }
+    },
+    {
+      error:
+        'must be a key identifier, https://<vault>.vault.azure.net/keys/<name> or …/keys/<name>/<version>',
+    },
+  );
+
+const keyVaultSource = z
+  .strictObject({
+    type: z.literal('key-vault'),
+    keyId: keyVaultKeyId,
+    credential: nonEmpty(
+      'name the credential whose tokens the vault accepts',
+      'name the credential (of this module) whose tokens the vault accepts, e.g. a managed identity',
+    ),
+    certificatePath: optionalText.optional(),
+    certificate: pemLike.optional(),
+    ca: z.union([pemLike, z.array(pemLike)]).optional(),
+    disableChallengeResourceVerification: z
+      .boolean({ error: 'must be true or false' })
+      .optional(),
+    ...signerFields,
+  })
+  .refine((s) => oneOf(['certificatePath', 'certificate'], s), {
+    error:
+      "needs the key's certificate: `certificatePath` (a PEM file, e.g. az keyvault certificate download --encoding PEM) or `certificate`",
+  });
+
 const workloadIdentitySource = z.strictObject({
   type: z.literal('workload-identity'),
   tokenFilePath: optionalText.optional(),
@@ -71,7 +173,7 @@ const managedIdentitySource = z
 
 /** The source types, in the words of error messages. */
 export const SOURCE_TYPES =
-  "'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
+  "'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
 
 const source = z.discriminatedUnion(
   'type',
@@ -79,6 +181,9 @@ const source = z.discriminatedUnion(
     secretSource,
     certificateSource,
     assertionSource,
+    signerSource,
+    pkcs11Source,
+    keyVaultSource,
     workloadIdentitySource,
     managedIdentityAssertionSource,
     managedIdentitySource,
@@ -230,6 +335,19 @@ export const credentialSchema = z
     if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
     }
+    // Entra ID verifies certificate assertions with RSA keys only.
+    if ((c.protocol ?? DEFAULTS.protocol) === 'entra') {
+      c.sources.forEach((s, i) => {
+        if ('algorithm' in s && s.algorithm === 'ES256') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, 'algorithm'],
+            message:
+              "ES256 is not accepted by Entra ID, which takes RSA keys (PS256 or RS256) — use an RSA key, or protocol: 'oidc' for an issuer that takes ES256",
+          });
+        }
+      });
+    }
     const pasted = c.authorityHost && tenantInPath(c.authorityHost);
     if (pasted && (c.protocol ?? DEFAULTS.protocol) === 'entra') {
       ctx.addIssue({
@@ -242,3 +360,58 @@ export const credentialSchema = z
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });
     }
   });
+
+/** A problem found across credentials, in zod's issue shape. */
+interface CrossIssue {
+  code: 'custom';
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * A `key-vault` source names the credential whose tokens its vault takes: it must be another
+ * configured credential, and no chain of them may lead back (each would wait for the other's
+ * token until its deadline).
+ */
+export function keyVaultProblems(
+  credentials: Record<string, { sources: readonly { type: string; credential?: string }[] }>,
+): CrossIssue[] {
+  const names = Object.keys(credentials);
+  const uses = (name: string) =>
+    (credentials[name]?.sources ?? []).flatMap((s) =>
+      s.type === 'key-vault' && s.credential !== undefined ? [s.credential] : [],
+    );
+  const issues: CrossIssue[] = [];
+  for (const name of names) {
+    credentials[name].sources.forEach((s, i) => {
+      if (s.type !== 'key-vault' || s.credential === undefined) return;
+      const path = ['credentials', name, 'sources', i, 'credential'];
+      if (!names.includes(s.credential)) {
+        issues.push({
+          code: 'custom',
+          path,
+          message: `'${s.credential}' is not a configured credential — name the credential whose tokens the vault accepts (one of: ${names.join(', ')})`,
+        });
+        return;
+      }
+      // Depth-first from the named credential: does any path come back here?
+      const seen = new Set<string>();
+      const stack = [s.credential];
+      while (stack.length > 0) {
+        const next = stack.pop()!;
+        if (next === name) {
+          issues.push({
+            code: 'custom',
+            path,
+            message: `'${s.credential}' gets its own vault tokens through '${name}' (directly or by a chain): each would wait for the other — give the vault a credential that signs no assertion with a vault key, a managed identity typically`,
+          });
+          return;
+        }
+        if (seen.has(next)) continue;
+        seen.add(next);
+        stack.push(...uses(next));
+      }
+    });
+  }
+  return issues;
+}
