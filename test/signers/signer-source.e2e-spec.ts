@@ -93,7 +93,7 @@ describe('signer source (a key held elsewhere)', () => {
     );
     const token = await app.tokens.getAccessToken(authority.apiScope);
     expect(token.token).toBeTruthy();
-    expect(app.tokens.getStats().skippedSources['signer#0']?.reason).toMatch(
+    expect(app.tokens.getStats().skippedSources?.['signer#0']?.reason).toMatch(
       /did not answer sign within 300 ms/,
     );
     expect(authority.countTokenRequests()).toBe(1);
@@ -118,7 +118,7 @@ describe('signer source (a key held elsewhere)', () => {
       { type: 'secret', secret },
     ]);
     await app.tokens.getAccessToken(authority.apiScope);
-    expect(app.tokens.getStats().skippedSources['signer#0']?.reason).toMatch(
+    expect(app.tokens.getStats().skippedSources?.['signer#0']?.reason).toMatch(
       /the signer failed \(sign\): PIN locked/,
     );
   });
