@@ -26,7 +26,12 @@ async function ecCertificate(): Promise<{ certificatePem: string; privateKeyPem:
     ),
   };
   const ca = await createCa('es256 test CA');
-  const issued = await issueCertificate({ subject: 'es256-client', issuer: ca, kind: 'client', keys });
+  const issued = await issueCertificate({
+    subject: 'es256-client',
+    issuer: ca,
+    kind: 'client',
+    keys,
+  });
   return { certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
 }
 
@@ -93,7 +98,11 @@ describe('signer source with ES256 against oidc-provider', () => {
       }),
     ).rejects.toMatchObject({
       code: 'options_invalid',
-      problems: [expect.stringMatching(/^credentials\.entra\.sources\[0\]\.algorithm: ES256 is not accepted by Entra ID/)],
+      problems: [
+        expect.stringMatching(
+          /^credentials\.entra\.sources\[0\]\.algorithm: ES256 is not accepted by Entra ID/,
+        ),
+      ],
     });
   });
 });

@@ -96,7 +96,10 @@ describe('pkcs11 source (SoftHSM2)', () => {
     const wrong = join(hsm.dir, 'wrong-pin');
     await writeFile(wrong, '000000\n');
     const secret = registered.addSecret();
-    app = await start([{ ...source, pinFile: wrong }, { type: 'secret', secret }]);
+    app = await start([
+      { ...source, pinFile: wrong },
+      { type: 'secret', secret },
+    ]);
     await app.tokens.getAccessToken(authority.apiScope);
     const reason = app.tokens.getStats().skippedSources?.['pkcs11#0']?.reason ?? '';
     expect(reason).toContain('CKR_PIN_INCORRECT');
@@ -108,7 +111,10 @@ describe('pkcs11 source (SoftHSM2)', () => {
   it('the key removed from the token: signer_failed with the fix, the next source serves', async () => {
     await hsm.generateKey({ label: 'doomed', id: '02' });
     const secret = registered.addSecret();
-    app = await start([{ ...source, keyLabel: 'doomed' }, { type: 'secret', secret }]);
+    app = await start([
+      { ...source, keyLabel: 'doomed' },
+      { type: 'secret', secret },
+    ]);
     await hsm.destroyKey('doomed');
     await app.tokens.getAccessToken(authority.apiScope);
     expect(app.tokens.getStats().skippedSources?.['pkcs11#0']?.reason).toMatch(

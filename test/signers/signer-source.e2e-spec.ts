@@ -170,4 +170,3 @@ describe('signer source (a key held elsewhere)', () => {
     expect(new Set(assertions().map((e) => e.jti)).size).toBe(1000);
   }, 60_000);
 });
-

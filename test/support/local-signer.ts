@@ -18,8 +18,7 @@ export interface LocalSigner extends CertificateSigner {
 export function localSigner(certificatePem: string, privateKeyPem: string): LocalSigner {
   let key: KeyObject | undefined;
   let override:
-    | ((data: Uint8Array, algorithm: SignatureAlgorithm) => Promise<Uint8Array>)
-    | undefined;
+    ((data: Uint8Array, algorithm: SignatureAlgorithm) => Promise<Uint8Array>) | undefined;
   const signer: LocalSigner = {
     signatures: 0,
     algorithms: [],

@@ -130,7 +130,12 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
                   { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
                 ]
               : // The DER OID of P-256 (prime256v1).
-                [{ type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') }]),
+                [
+                  {
+                    type: pkcs11js.CKA_EC_PARAMS,
+                    value: Buffer.from('06082a8648ce3d030107', 'hex'),
+                  },
+                ]),
           ],
           [
             ...common,
@@ -151,7 +156,9 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
             e: (e.value as Buffer).toString('base64url'),
           });
         }
-        const [point] = p.C_GetAttributeValue(session, publicKey, [{ type: pkcs11js.CKA_EC_POINT }]);
+        const [point] = p.C_GetAttributeValue(session, publicKey, [
+          { type: pkcs11js.CKA_EC_POINT },
+        ]);
         // An OCTET STRING holding 04 ‖ x ‖ y.
         const raw = (point.value as Buffer).subarray(-65);
         return publicPem({
@@ -183,7 +190,10 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
           { type: pkcs11js.CKA_EXTRACTABLE },
           { type: pkcs11js.CKA_SENSITIVE },
         ]);
-        return { extractable: (x.value as Buffer)[0] === 1, sensitive: (s.value as Buffer)[0] === 1 };
+        return {
+          extractable: (x.value as Buffer)[0] === 1,
+          sensitive: (s.value as Buffer)[0] === 1,
+        };
       }),
     destroyKey: (label) =>
       withSession((p, session) => {
@@ -210,5 +220,8 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
 }
 
 function publicPem(jwk: Record<string, string>): string {
-  return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+  return createPublicKey({ key: jwk, format: 'jwk' }).export({
+    type: 'spki',
+    format: 'pem',
+  }) as string;
 }

@@ -18,11 +18,13 @@ export type {
   FaultSpec,
   FaultTarget,
   KeyCertificate,
+  KeyVault,
   ManagedIdentity,
   RequestLogEntry,
   SniCertificate,
   Tenant,
   TokenRequestFilter,
+  VaultKeyVersion,
 } from './types';
 export {
   provisionDemo,

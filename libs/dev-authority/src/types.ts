@@ -100,8 +100,40 @@ export interface DevAuthority {
     kind: 'system' | 'user';
     roles?: string[];
   }): ManagedIdentity;
+  /**
+   * Creates the Azure Key Vault this authority emulates at its own origin (one per authority), in
+   * `tenantId`: keys, key versions, access policies; `GET` key and `sign` behind Key Vault's
+   * challenge. Registers the resource `https://vault.azure.net`. Log and fault target `vault`.
+   */
+  createKeyVault(options: { tenantId: string }): KeyVault;
   /** Stops the server, drops every socket and timer, removes a temp state dir. */
   close(): Promise<void>;
+}
+
+/** The emulated Key Vault (see {@link DevAuthority.createKeyVault}). */
+export interface KeyVault {
+  /** The vault URL (`https://127.0.0.1:PORT`): key ids are `${url}/keys/<name>[/<version>]`. */
+  readonly url: string;
+  readonly tenantId: string;
+  /** Creates an RSA 2048 key, or a new version of it (a rotation); the new version is current. */
+  createKey(name: string): Promise<VaultKeyVersion>;
+  /** Enables or disables a version of a key (default: its current version). */
+  setKeyEnabled(name: string, enabled: boolean, version?: string): void;
+  /** Grants a principal, by object id, key permissions: an access policy. */
+  grant(objectId: string, permissions: ('get' | 'sign')[]): void;
+  /** Signatures made so far. */
+  readonly signatures: number;
+}
+
+/** A version of a vault key. */
+export interface VaultKeyVersion {
+  /** `${url}/keys/<name>/<version>`. */
+  readonly id: string;
+  /** `${url}/keys/<name>`: the key, whichever its current version. */
+  readonly keyId: string;
+  readonly version: string;
+  /** SPKI PEM of the public key, for its certificate. */
+  readonly publicKeyPem: string;
 }
 
 /** Filter for {@link DevAuthority.countTokenRequests}. */
@@ -239,7 +271,7 @@ export interface ManagedIdentity {
 
 /** What a fault targets. */
 export type FaultTarget =
-  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer';
+  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer' | 'vault';
 
 /** A fault to inject into matching requests. */
 export interface FaultSpec {

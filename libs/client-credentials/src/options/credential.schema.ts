@@ -104,7 +104,9 @@ const pkcs11Source = z
   });
 
 const keyVaultKeyId = z
-  .string({ error: 'is required — the key identifier, https://<vault>.vault.azure.net/keys/<name>' })
+  .string({
+    error: 'is required — the key identifier, https://<vault>.vault.azure.net/keys/<name>',
+  })
   .refine(
     (v) => {
       try {
@@ -138,9 +140,7 @@ const keyVaultSource = z
     certificatePath: optionalText.optional(),
     certificate: pemLike.optional(),
     ca: z.union([pemLike, z.array(pemLike)]).optional(),
-    disableChallengeResourceVerification: z
-      .boolean({ error: 'must be true or false' })
-      .optional(),
+    disableChallengeResourceVerification: z.boolean({ error: 'must be true or false' }).optional(),
     ...signerFields,
   })
   .refine((s) => oneOf(['certificatePath', 'certificate'], s), {

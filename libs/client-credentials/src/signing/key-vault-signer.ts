@@ -25,7 +25,8 @@ interface VaultFailure {
   statusCode?: number;
   code?: string;
   message?: string;
-  details?: { error?: { code?: string; message?: string; innererror?: { code?: string } } };
+  /** The SDK's reading of Key Vault's `{ error: { code, message, innererror } }`. */
+  details?: { error?: { code?: string; message?: string; innerError?: { code?: string } } };
 }
 
 /**
@@ -91,7 +92,9 @@ export class KeyVaultSigner {
   ): Promise<Uint8Array> {
     const digest = createHash('sha256').update(data).digest();
     try {
-      const { result } = await this.client().sign(algorithm, digest, { abortSignal: options.signal });
+      const { result } = await this.client().sign(algorithm, digest, {
+        abortSignal: options.signal,
+      });
       return result;
     } catch (e) {
       throw this.failure(e);
@@ -121,7 +124,7 @@ export class KeyVaultSigner {
     const f = e as VaultFailure;
     const status = f.statusCode;
     const error = f.details?.error;
-    const code = error?.innererror?.code ?? error?.code ?? f.code;
+    const code = error?.innerError?.code ?? error?.code ?? f.code;
     const said = (error?.message ?? f.message ?? String(e)).split('\n')[0].slice(0, 300);
     const where = `key '${this.options.keyId}'`;
     if (status === 403) {

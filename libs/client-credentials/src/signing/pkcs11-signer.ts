@@ -31,7 +31,12 @@ const LOST = new Set([
   'CKR_TOKEN_NOT_RECOGNIZED',
 ]);
 /** Errors of a device that may work again without a change of configuration. */
-const TRANSIENT = new Set([...LOST, 'CKR_DEVICE_ERROR', 'CKR_DEVICE_MEMORY', 'CKR_FUNCTION_FAILED']);
+const TRANSIENT = new Set([
+  ...LOST,
+  'CKR_DEVICE_ERROR',
+  'CKR_DEVICE_MEMORY',
+  'CKR_FUNCTION_FAILED',
+]);
 
 /** The open state of the token: its slot, the key, and sessions logged in. */
 interface Opened {
@@ -245,7 +250,9 @@ export class Pkcs11Signer {
     if (o.pinEnv !== undefined) {
       const pin = process.env[o.pinEnv];
       if (pin === undefined || pin === '') {
-        throw new SignerError(`pinEnv: the variable ${o.pinEnv} is not set — set it to the token's user PIN`);
+        throw new SignerError(
+          `pinEnv: the variable ${o.pinEnv} is not set — set it to the token's user PIN`,
+        );
       }
       return pin;
     }
@@ -262,7 +269,10 @@ export class Pkcs11Signer {
   }
 
   private pinFailure(ckr: string | undefined, e: unknown): SignerError {
-    const where = this.options.pinEnv !== undefined ? `pinEnv (${this.options.pinEnv})` : `pinFile ('${this.options.pinFile}')`;
+    const where =
+      this.options.pinEnv !== undefined
+        ? `pinEnv (${this.options.pinEnv})`
+        : `pinFile ('${this.options.pinFile}')`;
     const field = this.options.pinEnv !== undefined ? 'pinEnv' : 'pinFile';
     switch (ckr) {
       case 'CKR_PIN_INCORRECT':
@@ -328,7 +338,9 @@ export class Pkcs11Signer {
         "certificatePath: the token holds no certificate with the key's id — import it next to the key (pkcs11-tool --write-object cert.der --type cert --id <id>), or set certificatePath",
       );
     }
-    const [value] = this.#library!.C_GetAttributeValue(session, cert, [{ type: ck(js, 'CKA_VALUE') }]);
+    const [value] = this.#library!.C_GetAttributeValue(session, cert, [
+      { type: ck(js, 'CKA_VALUE') },
+    ]);
     return new X509Certificate(value.value as Buffer).toString();
   }
 

@@ -90,7 +90,9 @@ export class SignerSource implements TokenSource {
       clientAssertion: ({ clientId, tokenEndpoint }) => {
         const audience = tokenEndpoint ?? '';
         const sign = () => this.signAssertion(clientId, audience);
-        return this.#reuse === undefined ? sign() : this.#reuse.get(`${clientId} ${audience}`, sign);
+        return this.#reuse === undefined
+          ? sign()
+          : this.#reuse.get(`${clientId} ${audience}`, sign);
       },
     };
   }
@@ -111,7 +113,9 @@ export class SignerSource implements TokenSource {
       type: this.type,
       id: this.id,
       ...own,
-      algorithm: this.settings.algorithm ?? (this.#certificate && defaultAlgorithm(this.#certificate.parsed)),
+      algorithm:
+        this.settings.algorithm ??
+        (this.#certificate && defaultAlgorithm(this.#certificate.parsed)),
       thumbprintSha256: this.#certificate?.parsed.thumbprintSha256,
       sendX5c: this.settings.sendX5c ?? false,
     };
@@ -194,7 +198,10 @@ export class SignerSource implements TokenSource {
    * One call into the signer, bounded by `timeoutMs`: past it the call's signal aborts and the
    * source fails `signer_failed` (transient), whatever the signer does after.
    */
-  private async bounded<T>(what: string, call: (signal: AbortSignal) => Promise<T> | T): Promise<T> {
+  private async bounded<T>(
+    what: string,
+    call: (signal: AbortSignal) => Promise<T> | T,
+  ): Promise<T> {
     const abort = new AbortController();
     const ms = this.settings.timeoutMs;
     let timedOut: SignerError | undefined;
