@@ -202,13 +202,14 @@ export class KeyVaultEmulation {
         },
       };
     }
-    const oid = String(claims.oid ?? '').toLowerCase();
+    const text = (v: unknown) => (typeof v === 'string' ? v : '');
+    const oid = text(claims.oid).toLowerCase();
     ctx.log.clientId = typeof claims.azp === 'string' ? claims.azp : undefined;
     if (!this.grants.get(oid)?.has(permission)) {
       return vaultError(
         403,
         'Forbidden',
-        `The user, group or application 'appid=${String(claims.azp ?? claims.appid ?? '')};oid=${oid};iss=${String(claims.iss)}' does not have keys ${permission} permission on key vault 'dev-authority'.`,
+        `The user, group or application 'appid=${text(claims.azp) || text(claims.appid)};oid=${oid};iss=${String(claims.iss)}' does not have keys ${permission} permission on key vault 'dev-authority'.`,
         'AccessDenied',
       );
     }
@@ -266,7 +267,7 @@ const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420',
  * (RFC 8017 §9.1.1: MGF1-SHA-256, a 32-byte salt) with no padding (PS256). No library of ours
  * signs a precomputed digest with PSS.
  */
-function signDigest(key: KeyObject, alg: 'RS256' | 'PS256', digest: Buffer): Buffer {
+export function signDigest(key: KeyObject, alg: 'RS256' | 'PS256', digest: Buffer): Buffer {
   if (alg === 'RS256') {
     return privateEncrypt(
       { key, padding: constants.RSA_PKCS1_PADDING },
