@@ -152,15 +152,15 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
           ]);
           return publicPem({
             kty: 'RSA',
-            n: (n.value).toString('base64url'),
-            e: (e.value).toString('base64url'),
+            n: n.value.toString('base64url'),
+            e: e.value.toString('base64url'),
           });
         }
         const [point] = p.C_GetAttributeValue(session, publicKey, [
           { type: pkcs11js.CKA_EC_POINT },
         ]);
         // An OCTET STRING holding 04 ‖ x ‖ y.
-        const raw = (point.value).subarray(-65);
+        const raw = point.value.subarray(-65);
         return publicPem({
           kty: 'EC',
           crv: 'P-256',
@@ -191,8 +191,8 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
           { type: pkcs11js.CKA_SENSITIVE },
         ]);
         return {
-          extractable: (x.value)[0] === 1,
-          sensitive: (s.value)[0] === 1,
+          extractable: x.value[0] === 1,
+          sensitive: s.value[0] === 1,
         };
       }),
     destroyKey: (label) =>
