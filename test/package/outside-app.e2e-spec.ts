@@ -72,12 +72,15 @@ const OPTIONAL_PEERS = [
   '@opentelemetry/api',
   'axios',
   '@peculiar/x509',
+  'pkcs11js',
+  '@azure/keyvault-keys',
 ];
 
 /**
  * The package as a user gets it: built and packed (npm pack), installed with the peers it declares
  * into a new Nest app in a folder outside the repository — without any of its optional peers
- * (@nestjs/terminus, @keyv/redis, @opentelemetry/api, axios, @peculiar/x509) — compiled with
+ * (@nestjs/terminus, @keyv/redis, @opentelemetry/api, axios, @peculiar/x509, pkcs11js,
+ * @azure/keyvault-keys) — compiled with
  * tsc --strict, and run against the local authority: it gets a token the protected API accepts,
  * then exits. The same app also type-checks the package's declarations (`skipLibCheck: false`):
  * the root entry's types must not name an optional peer.

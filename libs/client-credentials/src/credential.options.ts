@@ -96,6 +96,7 @@ export interface SignerSourceBase {
  */
 export interface SignerSourceOptions extends SignerSourceBase {
   type: 'signer';
+  /** The key's certificate and signatures. Not configurable from YAML/JSON (it is an object of code). */
   signer: CertificateSigner;
 }
 
