@@ -1,6 +1,7 @@
 /* The module options' schema (a credential's is in credential.schema.ts); resolve-options.ts applies it and the defaults. */
 import { z } from 'zod';
-import { credentialSchema, keyVaultProblems } from './credential.schema';
+import { credentialSchema } from './credential.schema';
+import { keyVaultProblems } from './signer-source.schema';
 import { DEFAULTS, MIN_REFRESH_FRACTION } from './defaults';
 import { sharedCacheSchema } from './shared-cache.schema';
 

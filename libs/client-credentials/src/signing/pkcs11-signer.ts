@@ -1,43 +1,24 @@
-import { createHash, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import type { Pkcs11SourceOptions, SignatureAlgorithm } from '../credential.options';
 import { CertificateText } from './certificate-text';
+import { PinLogin } from './pkcs11-login';
 import {
   ck,
   ckrOf,
   loadPkcs11Js,
   openModule,
   releaseModule,
-  type Attribute,
   type Handle,
   type Pkcs11Js,
   type Pkcs11Library,
 } from './pkcs11-module';
+import { certificateOnToken, findKey, findSlot, LOST, pkcs11Failure } from './pkcs11-token';
 import { SignerError } from './signer-error';
 
 /** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2): RS256 signs it with the digest. */
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 /** Sessions open at most per signer: concurrent signatures beyond wait for one. */
 const MAX_SESSIONS = 4;
-/** Errors after which the token's sessions, login and handles are gone: open, log in, find again. */
-const LOST = new Set([
-  'CKR_SESSION_HANDLE_INVALID',
-  'CKR_SESSION_CLOSED',
-  'CKR_TOKEN_NOT_PRESENT',
-  'CKR_DEVICE_REMOVED',
-  'CKR_USER_NOT_LOGGED_IN',
-  'CKR_KEY_HANDLE_INVALID',
-  'CKR_OBJECT_HANDLE_INVALID',
-  'CKR_TOKEN_NOT_RECOGNIZED',
-]);
-/** Errors of a device that may work again without a change of configuration. */
-const TRANSIENT = new Set([
-  ...LOST,
-  'CKR_DEVICE_ERROR',
-  'CKR_DEVICE_MEMORY',
-  'CKR_FUNCTION_FAILED',
-]);
-
 /** The open state of the token: its slot, the key, and sessions logged in. */
 interface Opened {
   slot: Handle;
@@ -67,11 +48,11 @@ export class Pkcs11Signer {
   #opened?: Promise<Opened>;
   readonly #certificate?: CertificateText;
   #tokenCertificate?: string;
-  /** The hash of a PIN the token refused, with why: no login with that PIN again. */
-  #refusedPin?: { hash: string; error: SignerError };
+  readonly #login: PinLogin;
   #closed = false;
 
   constructor(private readonly options: Pkcs11SourceOptions) {
+    this.#login = new PinLogin(options);
     if (options.certificatePath !== undefined) {
       this.#certificate = new CertificateText({ path: options.certificatePath }, 'certificatePath');
     } else if (options.certificate !== undefined) {
@@ -89,7 +70,13 @@ export class Pkcs11Signer {
     if (this.#certificate !== undefined) return this.#certificate.read();
     if (this.#tokenCertificate !== undefined) return this.#tokenCertificate;
     return this.withSession(async (session, opened) => {
-      this.#tokenCertificate ??= this.certificateOnToken(session, opened.key);
+      this.#tokenCertificate ??= certificateOnToken(
+        this.#js,
+        this.#library!,
+        session,
+        opened.key,
+        this.options,
+      );
       return this.#tokenCertificate;
     });
   }
@@ -118,7 +105,7 @@ export class Pkcs11Signer {
         library.C_SignInit(session, mechanism, opened.key);
         return Buffer.from(await library.C_SignAsync(session, input, Buffer.alloc(1024)));
       } catch (e) {
-        throw this.failure('sign', e);
+        throw pkcs11Failure(this.#js, 'sign', e);
       }
     });
   }
@@ -177,11 +164,11 @@ export class Pkcs11Signer {
   private async open(): Promise<Opened> {
     try {
       this.#library ??= openModule(this.#js, this.options.modulePath);
-      const slot = this.findSlot();
+      const slot = findSlot(this.#js, this.#library, this.options);
       const session = this.openSession(slot);
       try {
-        await this.login(session);
-        const key = this.findKey(session);
+        await this.#login.login(this.#js, this.#library, session);
+        const key = findKey(this.#js, this.#library, session, this.options);
         return { slot, key, idle: [session], open: 1, waiting: [], stale: false };
       } catch (e) {
         this.closeSession(session);
@@ -193,168 +180,11 @@ export class Pkcs11Signer {
     }
   }
 
-  private findSlot(): Handle {
-    const library = this.#library!;
-    const o = this.options;
-    let slots: Handle[];
-    try {
-      slots = library.C_GetSlotList(true);
-    } catch (e) {
-      throw this.failure('list slots', e);
-    }
-    const slot = slots.find((s) =>
-      o.tokenLabel !== undefined
-        ? library.C_GetTokenInfo(s).label.trim() === o.tokenLabel
-        : s.readUIntLE(0, Math.min(s.length, 6)) === o.slot,
-    );
-    if (slot === undefined) {
-      const which = o.tokenLabel !== undefined ? `labelled '${o.tokenLabel}'` : `in slot ${o.slot}`;
-      // A token may be out of its reader for a moment: worth trying again later.
-      throw new SignerError(
-        `${o.tokenLabel !== undefined ? 'tokenLabel' : 'slot'}: no token ${which} is present (${slots.length} token(s) seen) — insert it, or check the label (softhsm2-util --show-slots, pkcs11-tool -L)`,
-        true,
-      );
-    }
-    return slot;
-  }
-
   private openSession(slot: Handle): Handle {
     try {
       return this.#library!.C_OpenSession(slot, ck(this.#js, 'CKF_SERIAL_SESSION'));
     } catch (e) {
-      throw this.failure('open a session', e);
-    }
-  }
-
-  /** Logs the token in with the PIN as it is now; a PIN it refused before is not tried again. */
-  private async login(session: Handle): Promise<void> {
-    const pin = await this.readPin();
-    const hash = createHash('sha256').update(pin).digest('hex');
-    if (this.#refusedPin?.hash === hash) throw this.#refusedPin.error;
-    try {
-      this.#library!.C_Login(session, ck(this.#js, 'CKU_USER'), pin);
-    } catch (e) {
-      const ckr = ckrOf(this.#js, e);
-      if (ckr === 'CKR_USER_ALREADY_LOGGED_IN') return;
-      const error = this.pinFailure(ckr, e);
-      if (ckr === 'CKR_PIN_INCORRECT' || ckr === 'CKR_PIN_LOCKED' || ckr === 'CKR_PIN_INVALID') {
-        this.#refusedPin = { hash, error };
-      }
-      throw error;
-    }
-    this.#refusedPin = undefined;
-  }
-
-  private async readPin(): Promise<string> {
-    const o = this.options;
-    if (o.pinEnv !== undefined) {
-      const pin = process.env[o.pinEnv];
-      if (pin === undefined || pin === '') {
-        throw new SignerError(
-          `pinEnv: the variable ${o.pinEnv} is not set — set it to the token's user PIN`,
-        );
-      }
-      return pin;
-    }
-    try {
-      return (await readFile(o.pinFile!, 'utf8')).replace(/\r?\n$/, '');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      throw new SignerError(
-        `pinFile: cannot read '${o.pinFile}' (${code}) — point it at a readable file holding the token's user PIN`,
-        false,
-        { cause: e },
-      );
-    }
-  }
-
-  private pinFailure(ckr: string | undefined, e: unknown): SignerError {
-    const where =
-      this.options.pinEnv !== undefined
-        ? `pinEnv (${this.options.pinEnv})`
-        : `pinFile ('${this.options.pinFile}')`;
-    const field = this.options.pinEnv !== undefined ? 'pinEnv' : 'pinFile';
-    switch (ckr) {
-      case 'CKR_PIN_INCORRECT':
-        return new SignerError(
-          `${field}: the token refused the PIN (CKR_PIN_INCORRECT) — check the PIN of ${where}; it is not presented again until it changes, as a token locks its PIN after a few wrong ones`,
-        );
-      case 'CKR_PIN_LOCKED':
-        return new SignerError(
-          `${field}: the token's user PIN is locked (CKR_PIN_LOCKED) — unlock or reset it with the security officer PIN (the HSM's tools; SoftHSM: softhsm2-util --init-token again)`,
-        );
-      case 'CKR_PIN_EXPIRED':
-        return new SignerError(
-          `${field}: the token's user PIN has expired (CKR_PIN_EXPIRED) — set a new PIN with the HSM's tools and update ${where}`,
-        );
-      default:
-        return this.failure('log in', e);
-    }
-  }
-
-  private findKey(session: Handle): Handle {
-    const js = this.#js;
-    const o = this.options;
-    const template: Attribute[] = [
-      { type: ck(js, 'CKA_CLASS'), value: ck(js, 'CKO_PRIVATE_KEY') },
-      o.keyLabel !== undefined
-        ? { type: ck(js, 'CKA_LABEL'), value: o.keyLabel }
-        : { type: ck(js, 'CKA_ID'), value: Buffer.from(o.keyId!, 'hex') },
-    ];
-    const found = this.find(session, template);
-    const name = o.keyLabel !== undefined ? `labelled '${o.keyLabel}'` : `with id ${o.keyId}`;
-    const field = o.keyLabel !== undefined ? 'keyLabel' : 'keyId';
-    if (found.length === 0) {
-      throw new SignerError(
-        `${field}: no private key ${name} on the token — check the label or id (pkcs11-tool -O --login), and that the PIN is the token user's`,
-      );
-    }
-    if (found.length > 1) {
-      throw new SignerError(
-        `${field}: ${found.length} private keys ${name} on the token — name the key by keyId (its CKA_ID), which is unique`,
-      );
-    }
-    return found[0];
-  }
-
-  /** The certificate object with the key's `CKA_ID`, as PEM. */
-  private certificateOnToken(session: Handle, key: Handle): string {
-    const js = this.#js;
-    let id: Buffer | undefined;
-    try {
-      const [attr] = this.#library!.C_GetAttributeValue(session, key, [{ type: ck(js, 'CKA_ID') }]);
-      id = attr?.value as Buffer | undefined;
-    } catch (e) {
-      throw this.failure('read the key', e);
-    }
-    const template: Attribute[] = [{ type: ck(js, 'CKA_CLASS'), value: ck(js, 'CKO_CERTIFICATE') }];
-    if (id !== undefined && id.length > 0) template.push({ type: ck(js, 'CKA_ID'), value: id });
-    else if (this.options.keyLabel !== undefined) {
-      template.push({ type: ck(js, 'CKA_LABEL'), value: this.options.keyLabel });
-    }
-    const [cert] = this.find(session, template);
-    if (cert === undefined) {
-      throw new SignerError(
-        "certificatePath: the token holds no certificate with the key's id — import it next to the key (pkcs11-tool --write-object cert.der --type cert --id <id>), or set certificatePath",
-      );
-    }
-    const [value] = this.#library!.C_GetAttributeValue(session, cert, [
-      { type: ck(js, 'CKA_VALUE') },
-    ]);
-    return new X509Certificate(value.value as Buffer).toString();
-  }
-
-  private find(session: Handle, template: Attribute[]): Handle[] {
-    const library = this.#library!;
-    try {
-      library.C_FindObjectsInit(session, template);
-      try {
-        return library.C_FindObjects(session, 2);
-      } finally {
-        library.C_FindObjectsFinal(session);
-      }
-    } catch (e) {
-      throw this.failure('find objects', e);
+      throw pkcs11Failure(this.#js, 'open a session', e);
     }
   }
 
@@ -406,17 +236,5 @@ export class Pkcs11Signer {
     } catch {
       // Already closed with the token's other sessions.
     }
-  }
-
-  private failure(what: string, e: unknown): SignerError {
-    if (e instanceof SignerError) return e;
-    const ckr = ckrOf(this.#js, e);
-    const why = ckr ?? (e as Error)?.message?.split('\n')[0] ?? String(e);
-    const error = new SignerError(
-      `the PKCS#11 module failed to ${what} (${why}) — check the token and the module's log`,
-      ckr === undefined || TRANSIENT.has(ckr),
-      { cause: e },
-    );
-    return error;
   }
 }

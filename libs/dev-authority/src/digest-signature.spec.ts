@@ -1,5 +1,5 @@
 import { constants, createHash, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
-import { signDigest } from './key-vault';
+import { signDigest } from './digest-signature';
 
 describe("the emulated vault's signature of a digest", () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
