@@ -70,6 +70,7 @@ export class TokenRuntime {
           requestMs: timeouts.requestMs,
           managedIdentityMs: timeouts.managedIdentityMs,
           sourceCoolDownMs: retry.sourceCoolDownMs,
+          maxRetryAfterMs: retry.maxRetryAfterMs,
         },
         cacheOptions.keyPrefix,
         metrics,

@@ -36,6 +36,8 @@ export interface CredentialTimings {
   requestMs: number;
   managedIdentityMs: number;
   sourceCoolDownMs: number;
+  /** The longest Retry-After honoured: an error says no more. */
+  maxRetryAfterMs: number;
 }
 
 /**
@@ -285,7 +287,11 @@ export class Credential {
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
-        last = toClientCredentialsError(e, { credential: this.name, tenantId });
+        last = toClientCredentialsError(
+          e,
+          { credential: this.name, tenantId },
+          this.timings.maxRetryAfterMs,
+        );
         // An assertion the authority refused is not handed out again (a signer's are reused).
         if (last.code === 'credential_rejected') {
           (client.source as { rejected?: () => void }).rejected?.();
