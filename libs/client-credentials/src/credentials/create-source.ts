@@ -58,7 +58,12 @@ export function createSourceClient(
       return app(new SignerSource('signer', id, options.signer, signerSettings(options, ctx)));
     case 'pkcs11':
       return app(
-        new SignerSource('pkcs11', id, new Pkcs11Signer(options), signerSettings(options, ctx)),
+        new SignerSource(
+          'pkcs11',
+          id,
+          new Pkcs11Signer(options),
+          signerSettings(options, ctx, true),
+        ),
       );
     case 'key-vault': {
       const vault = () => {
@@ -69,7 +74,7 @@ export function createSourceClient(
         return vaultTokenCredential(tokens);
       };
       const signer = new KeyVaultSigner(options, vault);
-      return app(new SignerSource('key-vault', id, signer, signerSettings(options, ctx)));
+      return app(new SignerSource('key-vault', id, signer, signerSettings(options, ctx, true)));
     }
     case 'workload-identity':
       return app(new WorkloadIdentitySource(options, id));
@@ -102,8 +107,9 @@ export function createSourceClient(
  * minutes), so one is reused per tenant; an OIDC issuer may refuse a `jti` it has seen (RFC 7523
  * §3 allows it; oidc-provider does), so there each token request gets a new one.
  */
-function signerSettings(options: SignerSourceBase, ctx: SourceContext) {
+function signerSettings(options: SignerSourceBase, ctx: SourceContext, owned = false) {
   return {
+    owned,
     algorithm: options.algorithm,
     sendX5c: options.sendX5c,
     reuse: ctx.credential.protocol === 'entra',

@@ -31,6 +31,8 @@ export interface SignerSettings {
   reuse: boolean;
   /** The longest one call into the signer may take (`timeouts.requestMs`). */
   timeoutMs: number;
+  /** The library made the signer (PKCS#11, Key Vault): an {@link OwnedSigner}. */
+  owned?: boolean;
 }
 
 /**
@@ -40,7 +42,9 @@ export interface SignerSettings {
  * (a chain moves on); one that did not answer in time is transient (a lone source is retried).
  */
 export class SignerSource implements TokenSource {
-  readonly #signer: CertificateSigner | OwnedSigner;
+  readonly #signer: CertificateSigner;
+  /** A signer the library made: described in diagnostics, closed with the app. */
+  readonly #owned?: OwnedSigner;
   readonly #reuse?: AssertionReuse;
   #certificate?: { pem: string; parsed: SigningCertificate };
 
@@ -51,6 +55,7 @@ export class SignerSource implements TokenSource {
     private readonly settings: SignerSettings,
   ) {
     this.#signer = signer;
+    if (settings.owned === true) this.#owned = signer as OwnedSigner;
     if (settings.reuse) this.#reuse = new AssertionReuse(REUSE_MS);
   }
 
@@ -104,11 +109,11 @@ export class SignerSource implements TokenSource {
 
   /** Closes a signer the library made (sessions, connections); the app's own is left to it. */
   async release(): Promise<void> {
-    if ('close' in this.#signer && 'describe' in this.#signer) await this.#signer.close();
+    await this.#owned?.close();
   }
 
   toJSON(): Record<string, unknown> {
-    const own = 'describe' in this.#signer ? this.#signer.describe() : {};
+    const own = this.#owned?.describe() ?? {};
     return {
       type: this.type,
       id: this.id,
