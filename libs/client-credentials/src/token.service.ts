@@ -38,10 +38,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics = new TokenMetrics();
   /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
   private credentials = new CredentialRegistry(undefined);
-  /** The token path, from `onModuleInit` on; its parts are kept apart for the hot path. */
-  private runtime?: TokenRuntime;
-  private cache!: TokenCache;
-  private acquirer!: TokenAcquirer;
+  /**
+   * The token path, from `onModuleInit` on; its parts are kept apart for the hot path, in #private
+   * fields: the cache holds the tokens, and no property walk of the service (a debugger's view, a
+   * serialiser, `inspect` without its custom hook) may reach them.
+   */
+  #runtime?: TokenRuntime;
+  #cache!: TokenCache;
+  #acquirer!: TokenAcquirer;
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
@@ -63,10 +67,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       isSingleTenant: () => this.isSingleTenant(name),
     });
     const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, tokensOf);
-    this.runtime = runtime;
+    this.#runtime = runtime;
     this.credentials = runtime.credentials;
-    this.cache = runtime.cache;
-    this.acquirer = runtime.acquirer;
+    this.#cache = runtime.cache;
+    this.#acquirer = runtime.acquirer;
   }
 
   /**
@@ -85,7 +89,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const hit = this.cache.serve(this.cache.peek(credential, tenantId, sk), scopes);
+      const hit = this.#cache.serve(this.#cache.peek(credential, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
@@ -118,13 +122,25 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
     const request = this.credentials.request(scopes, options);
-    const entry = this.cache.entryOf(request);
+    const entry = this.#cache.entryOf(request);
     // Another caller already replaced it.
-    const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
+    const replaced = entry?.token === refused ? undefined : this.#cache.serve(entry, scopes);
     if (replaced !== undefined) return this.ofTenant(request, options?.tenantId, replaced);
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.replace(request, refused, options?.signal);
+    const token = await this.#acquirer.replace(request, refused, options?.signal);
     return token && this.ofTenant(request, options?.tenantId, token);
+  }
+
+  /**
+   * Checks a call as {@link getAccessToken} would — credential, scopes, tenant — without asking
+   * for a token: for configuration that names them (a downstream API's), checked at startup.
+   * @throws InvalidRequestError as {@link getAccessToken} would before any network call
+   */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+  ): void {
+    this.credentials.request(scopes, options);
   }
 
   /**
@@ -145,7 +161,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    return this.acquirer.forget(
+    return this.#acquirer.forget(
       this.credentials.request(scopes, options),
       refused,
       revokedBefore(options?.claims),
@@ -171,11 +187,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // A line break, which no valid scope has: no scope string names this key.
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes, true);
       if (hit !== undefined) return this.ofTenant(request, options?.tenantId, hit);
     }
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,
@@ -193,7 +209,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * waits. Undefined without `cache.shared`.
    */
   getCacheStats(): Readonly<SharedCacheStats> | undefined {
-    return this.runtime?.shared?.stats;
+    return this.#runtime?.shared?.stats;
   }
 
   /**
@@ -235,7 +251,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
     this.credentials.close();
-    await this.runtime?.close();
+    await this.#runtime?.close();
   }
 
   private async miss(
@@ -249,11 +265,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
       // The tenant spelt in another case, or a single-tenant credential's own tenant named: its
       // token may be in memory under the usual key.
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes);
       if (hit !== undefined) return this.ofTenant(request, tenantId, hit);
     }
     credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,

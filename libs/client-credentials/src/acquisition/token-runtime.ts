@@ -9,6 +9,7 @@ import { resolveOptions } from '../options/resolve-options';
 import type { TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
 import type { CredentialTokens } from '../signing/vault-credential';
+import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
 
@@ -19,6 +20,8 @@ import { TokenRefresher } from './token-refresher';
  */
 export class TokenRuntime {
   private closed = false;
+  /** Compares the wall clock with the library's every second (see observeWallClock). */
+  private readonly clockWatch = setInterval(observeWallClock, 1000).unref();
 
   private constructor(
     readonly credentials: CredentialRegistry,
@@ -91,6 +94,7 @@ export class TokenRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.clockWatch);
     this.credentials.close();
     this.refresher.close();
     this.acquirer.close();

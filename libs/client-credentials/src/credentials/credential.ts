@@ -2,7 +2,11 @@ import { now } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
-import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
+import {
+  ClientCredentialsError,
+  ConfigurationError,
+  InvalidRequestError,
+} from '../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../errors/to-client-credentials-error';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
@@ -14,6 +18,9 @@ import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { IssuedToken, SourceClient } from '../authority/source-client';
 import type { CredentialStats } from '../observability/credential-stats';
+
+/** A tenant id (not a domain name). */
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
@@ -235,6 +242,7 @@ export class Credential {
     const tenant = tenantId.toLowerCase();
     try {
       const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, refused);
+      this.checkConfiguredTenant(fetched.issued.token);
       this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
       return fetched;
     } catch (e) {
@@ -248,6 +256,22 @@ export class Credential {
       );
       throw error;
     }
+  }
+
+  /**
+   * A managed identity configured with a `tenantId`: its tokens must be of that tenant — else the
+   * setting names another tenant, and a call naming it would get the identity's own tenant's
+   * tokens as if they were that tenant's.
+   * @throws ConfigurationError naming `credentials.<name>.tenantId`
+   */
+  private checkConfiguredTenant(token: string): void {
+    // A tenant configured by a domain name cannot be compared with a token's tenant id.
+    if (!this.identityOnly || !GUID.test(this.home)) return;
+    const tid = tenantOfToken(token);
+    if (tid === undefined || tid === this.home) return;
+    throw new ConfigurationError([
+      `credentials.${this.name}.tenantId: names tenant '${this.options.tenantId}', but the managed identity's tokens are of tenant '${tid}' — leave tenantId out (a managed identity needs none) or set it to '${tid}'`,
+    ]);
   }
 
   /**

@@ -15,7 +15,8 @@ export interface ErrorHint {
 /** Stable error codes of the library (`ClientCredentialsError.code`). */
 export const ERROR_CATALOG = {
   options_invalid: {
-    cause: 'The module options are invalid; the message names each field.',
+    cause:
+      "Options are invalid: the module's, or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names each field.",
     fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options.',
   },
   credential_unknown: {
