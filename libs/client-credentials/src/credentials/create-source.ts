@@ -2,7 +2,8 @@ import type { LoggerService } from '@nestjs/common';
 import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
 import { managedIdentityId } from '../options/managed-identity-name';
-import type { ResolvedCredential } from '../options/resolved-options';
+import type { CredentialSettings } from '../options/resolved-options';
+import type { DpopKey } from '../authority/dpop-key';
 import { TokenClient } from '../authority/token-client';
 import { AssertionSource } from './sources/assertion.source';
 import { CertificateSource } from './sources/certificate.source';
@@ -17,7 +18,7 @@ import type { CredentialSource } from '../credential.options';
 
 /** What a source client is built with. */
 export interface SourceContext {
-  credential: Omit<ResolvedCredential, 'sources'>;
+  credential: CredentialSettings;
   /** HTTP to the authority. */
   network: AuthorityNetworkClient;
   /** HTTP to the managed identity endpoint (its own, shorter timeout). */
@@ -25,6 +26,8 @@ export interface SourceContext {
   /** The longest one request may take: a callback of the app's into a request is bounded by it. */
   requestMs: number;
   logger: LoggerService;
+  /** The credential's DPoP key: its app sources' tokens are bound to it. */
+  dpop?: DpopKey;
 }
 
 /**
@@ -39,7 +42,7 @@ export function createSourceClient(
 ): SourceClient {
   const id = `${options.type}#${index}`;
   const app = (source: ConstructorParameters<typeof TokenClient>[1]) =>
-    new TokenClient(ctx.credential, source, ctx.network, ctx.logger);
+    new TokenClient(ctx.credential, source, ctx.network, ctx.logger, ctx.dpop);
   switch (options.type) {
     case 'secret':
       return app(new SecretSource(options, id));
