@@ -14,9 +14,12 @@ export type {
   CacheOptions,
   ClientCredentialsModuleOptions,
   GetTokenOptions,
+  ProofRequest,
   RefreshOptions,
+  RequestHeaders,
   RetryOptions,
   TimeoutOptions,
+  TokenBinding,
 } from './client-credentials.options';
 export type {
   AssertionContext,
@@ -24,6 +27,7 @@ export type {
   CertificateSourceOptions,
   CredentialOptions,
   CredentialSource,
+  DpopOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
   ProxyOptions,

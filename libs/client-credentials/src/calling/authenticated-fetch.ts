@@ -218,19 +218,17 @@ export function createAuthenticatedSender(
       tenantId: target.tenantId,
       signal,
     });
-    let { res, carried, nonce: sentNonce } = await sendWith(url, init, first);
+    let sent = await sendWith(url, init, first);
+    const noted = (token: AccessToken, sentNonce?: string) =>
+      sent.carried &&
+      nonceAnswer(token, sent.res.status, (n) => sent.res.headers.get(n), nonce, sentNonce);
     // A DPoP API asking for (another) nonce: one re-send with it, same token (RFC 9449 §9).
-    const header = (name: string) => res.headers.get(name);
-    if (
-      carried &&
-      nonceAnswer(first, res.status, header, nonce, sentNonce) &&
-      isReplayableBody(init.body)
-    ) {
-      await res.body?.cancel();
-      ({ res, carried } = await sendWith(url, init, first));
-      if (carried)
-        nonceAnswer(first, res.status, (name) => res.headers.get(name), nonce, undefined);
+    if (noted(first, sent.nonce) && isReplayableBody(init.body)) {
+      await sent.res.body?.cancel();
+      sent = await sendWith(url, init, first);
+      noted(first);
     }
+    const { res, carried } = sent;
     if (res.status !== 401) return { res, token: first };
     const { token: next, error } = await tokenToResend(
       tokens,
@@ -241,9 +239,8 @@ export function createAuthenticatedSender(
     );
     if (next === undefined) return { res, token: first };
     await res.body?.cancel();
-    const again = await sendWith(url, init, next);
-    if (again.carried)
-      nonceAnswer(next, again.res.status, (n) => again.res.headers.get(n), nonce, undefined);
-    return { res: again.res, token: next, refused: error };
+    sent = await sendWith(url, init, next);
+    noted(next);
+    return { res: sent.res, token: next, refused: error };
   };
 }
