@@ -98,7 +98,7 @@ export class DpopKey {
 
   /** A fresh proof JWT for one request (the `DPoP` header's value). */
   proof(target: ProofTarget): string {
-    const url = new URL(String(target.url));
+    const url = typeof target.url === 'string' ? new URL(target.url) : target.url;
     const payload: Record<string, unknown> = {
       jti: randomUUID(),
       htm: target.method.toUpperCase(),
