@@ -322,6 +322,11 @@ describe('TokenService: refresh and outages', () => {
       });
       await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
         code: 'throttled',
+        // What the library does, not the day the authority asked for.
+        retryAfterMs: 300,
+        message: expect.stringContaining(
+          'The authority asked to wait 86400 s (Retry-After); the library tries again after 300 ms at most (retry.maxRetryAfterMs).',
+        ),
       });
 
       // The authority is fine again: within the cap (not a day) a caller gets a token.

@@ -25,7 +25,7 @@ import { CredentialRegistry } from './credentials/credential-registry';
 import type { TokenRequest } from './credentials/token-request';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
 import { TokenMetrics } from './observability/token-metrics';
-import { claimsId } from './options/claims-request';
+import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import type { CredentialStats } from './observability/credential-stats';
@@ -189,14 +189,20 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * False, and nothing done, while `refused` is itself a token obtained after a refusal of these
    * scopes moments ago (the same hold-off as {@link replaceRefusedToken}'s, whatever the kind of
    * refusal): an API that refuses every token gets no new one, claims token or other, until it
-   * ends; the caller keeps the API's 401.
+   * ends; the caller keeps the API's 401. `claims`, the decoded claims of the challenge that
+   * refused it: a continuous access evaluation challenge naming a revocation after `refused` was
+   * obtained (`access_token.nbf`) is a new event, answered even within the hold-off.
    */
   forgetRefusedToken(
     scopes: string | readonly string[],
     refused: string,
-    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
+    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    return this.acquirer.forget(this.credentials.request(scopes, options), refused);
+    return this.acquirer.forget(
+      this.credentials.request(scopes, options),
+      refused,
+      revokedBefore(options?.claims),
+    );
   }
 
   /**

@@ -173,4 +173,17 @@ describe('RefusedTokens', () => {
     expect(refused.filter('a')).toBeUndefined();
     expect(['b', 'c', 'd'].map((k) => refused.tokenOf(k))).toEqual(['tb', 'tc', 'td']);
   });
+
+  it('answers a refusal naming a revocation after the token was obtained, even within the hold-off (a new CAE event)', () => {
+    const refused = new RefusedTokens(10);
+    refused.add('k', 't0', entry('t0', 60 * S));
+    const t1 = entry('t1');
+    jest.advanceTimersByTime(2 * S);
+    // Within the hold-off: held off, unless the challenge names a revocation after t1.
+    expect(refused.mayRefuse('k', 't1', t1)).toBe(false);
+    expect(refused.mayRefuse('k', 't1', t1, t1.obtainedAt - S)).toBe(false);
+    expect(refused.mayRefuse('k', 't1', t1, Date.now() - S)).toBe(true);
+    // A revocation "to come" (an API naming the future to refuse every token) is held off.
+    expect(refused.mayRefuse('k', 't1', t1, Date.now() + 3_600_000)).toBe(false);
+  });
 });

@@ -14,11 +14,16 @@ interface RefusedToken {
   readonly atWall: number;
   /** Refusals in a row of tokens obtained after the one before (replacements refused too). */
   readonly streak: number;
+  /** The token that replaced it here, fetched or adopted (see {@link RefusedTokens.replacedBy}). */
+  replacement?: string;
 }
 
 /** How long a replacement refused at once is kept (no new token), doubling per refusal in a row. */
 const HOLD_OFF_MS = 10_000;
 const MAX_HOLD_OFF_MS = 10 * 60_000;
+
+/** How far ahead of this clock a revocation time may be (the authority's clock may run ahead). */
+const FUTURE_REVOCATION_SLACK_MS = 60_000;
 
 const holdOff = (streak: number) => Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
 
@@ -39,13 +44,23 @@ export class RefusedTokens {
 
   /**
    * Whether `token` may be refused now (forgotten and replaced); false while it is the
-   * replacement of a refusal less than a hold-off ago. `known` is its entry when memory holds it.
+   * replacement of a refusal less than a hold-off ago — unless the refusal names a revocation
+   * after the token was obtained (`revokedBefore`, wall-clock ms: a CAE claims challenge's `nbf`),
+   * which a new token satisfies. `known` is its entry when memory holds it.
    */
-  mayRefuse(key: string, token: string, known?: CachedEntry): boolean {
+  mayRefuse(key: string, token: string, known?: CachedEntry, revokedBefore?: number): boolean {
     const last = this.byKey.get(key);
     if (last === undefined || known?.token !== token) return true;
-    const replacement = known.obtainedAt >= last.atWall;
-    return !replacement || now() >= last.at + holdOff(last.streak);
+    // A revocation later than the token, and not in the future (an API cannot make every new
+    // token "too old" by naming a time to come).
+    if (
+      revokedBefore !== undefined &&
+      known.obtainedAt < revokedBefore &&
+      revokedBefore <= Date.now() + FUTURE_REVOCATION_SLACK_MS
+    ) {
+      return true;
+    }
+    return !isReplacement(known, last) || now() >= last.at + holdOff(last.streak);
   }
 
   /** Records `token` as refused for `key`; `known` is its entry when memory holds it. */
@@ -59,7 +74,7 @@ export class RefusedTokens {
     const again =
       last !== undefined &&
       known !== undefined &&
-      known.obtainedAt >= last.atWall &&
+      isReplacement(known, last) &&
       time < last.at + 2 * holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
@@ -75,6 +90,12 @@ export class RefusedTokens {
       if (this.byKey.size <= this.maxEntries && r.until > time) break;
       this.byKey.delete(k);
     }
+  }
+
+  /** Records `token` as what replaced the token refused for `key`, whoever fetched it. */
+  replacedBy(key: string, token: string): void {
+    const record = this.byKey.get(key);
+    if (record !== undefined && record.token !== token) record.replacement = token;
   }
 
   /** The token refused for `key` (while its record lasts), to name to a source that caches tokens. */
@@ -94,4 +115,14 @@ export class RefusedTokens {
       (refused.obtainedAt === undefined || e.obtainedAt > refused.obtainedAt) &&
       (accept === undefined || accept(e));
   }
+}
+
+/**
+ * Whether `entry` replaced `refused`: obtained after the refusal, or the token that replaced it
+ * here — whoever fetched it: a replacement another replica fetched before this one's refusal, and
+ * this one adopted from the shared cache, is a replacement here too (else each replica would ask
+ * for one more).
+ */
+function isReplacement(entry: CachedEntry, refused: RefusedToken): boolean {
+  return entry.obtainedAt >= refused.atWall || entry.token === refused.replacement;
 }

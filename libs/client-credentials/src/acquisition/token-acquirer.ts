@@ -83,9 +83,11 @@ export class TokenAcquirer {
     signal?: AbortSignal,
   ): Promise<AccessToken | undefined> {
     if (!this.forget(request, refused)) return undefined;
-    const token = await this.acquire(request, false, signal);
+    let token = await this.acquire(request, false, signal);
     // A caller that joined a flight started before the refusal was known: go once more.
-    return token.token === refused ? this.acquire(request, false, signal) : token;
+    if (token.token === refused) token = await this.acquire(request, false, signal);
+    this.refused.replacedBy(requestKey(request), token.token);
+    return token;
   }
 
   /**
@@ -93,11 +95,11 @@ export class TokenAcquirer {
    * caller misses and gets a new token), and no store read answers with it again. False (nothing
    * done) while the token is a replacement that was refused at once, within its hold-off.
    */
-  forget(request: TokenRequest, token: string): boolean {
+  forget(request: TokenRequest, token: string, revokedBefore?: number): boolean {
     const key = requestKey(request);
     const current = this.cache.entryOf(request);
     const known = current?.token === token ? current : undefined;
-    if (!this.refused.mayRefuse(key, token, known)) return false;
+    if (!this.refused.mayRefuse(key, token, known, revokedBefore)) return false;
     this.refused.add(key, token, known);
     // Served no more: an entry that stops being usable now, in the refused one's place.
     if (known !== undefined) this.cache.adopt(known.withdrawn());

@@ -67,6 +67,7 @@ export class TokenRuntime {
           requestMs: timeouts.requestMs,
           managedIdentityMs: timeouts.managedIdentityMs,
           sourceCoolDownMs: retry.sourceCoolDownMs,
+          maxRetryAfterMs: retry.maxRetryAfterMs,
         },
         cacheOptions.keyPrefix,
         metrics,

@@ -120,6 +120,12 @@ const HOST_NOUNS: Record<ManagedIdentityHost, string> = {
 const UNASSIGNED_IDENTITY = /identity not found|unable to load the proper managed identity/i;
 
 /**
+ * Resources whose last token's hash a managed identity client keeps (for a claims challenge, which
+ * names no token): more than a service calls, however many it calls.
+ */
+const MAX_RESOURCES_REMEMBERED = 1000;
+
+/**
  * A managed identity, through msal-node's ManagedIdentityApplication (App Service, Functions,
  * Container Apps, AKS, VMs, Arc — msal picks the endpoint from the environment). Its requests go
  * through our network client, so they have a timeout and never hang a caller. Where msal's own
@@ -204,7 +210,13 @@ export class ManagedIdentityClient implements SourceClient {
           ? this.#lastIssued.get(resource)
           : undefined;
     const issued = await this.request(resource, true, claims, refresh);
+    // Most recent last; the oldest resource goes past the bound (a service asking for tokens of
+    // ever new resources must not grow this map without end).
+    this.#lastIssued.delete(resource);
     this.#lastIssued.set(resource, tokenSha256(issued.token));
+    if (this.#lastIssued.size > MAX_RESOURCES_REMEMBERED) {
+      this.#lastIssued.delete(this.#lastIssued.keys().next().value as string);
+    }
     return issued;
   }
 

@@ -6,6 +6,9 @@ import type { IssuedToken } from './source-client';
 /** The longest token lifetime accepted (7 days); Entra's are 60–90 minutes, 24 h at most. */
 const MAX_EXPIRES_IN_SECONDS = 7 * 24 * 3600;
 
+/** The longest token lifetime accepted from any source, or read from any store, in ms. */
+export const MAX_LIFETIME_MS = MAX_EXPIRES_IN_SECONDS * 1000;
+
 /**
  * The JSON object of an answer. Anything else fails as the status says (a 5xx or 429 body of a
  * proxy's HTML page is an outage, not a protocol error): msal-node would turn `{}` into a token.
@@ -116,9 +119,6 @@ export function failureFromError(
   const said = detail.description ?? detail.oauthError ?? 'no error description';
   return new AuthorityFailure(kind, detail, `${what} answered HTTP ${status}: ${said}`);
 }
-
-/** The longest token lifetime accepted from any source (as for the token endpoint's expires_in). */
-const MAX_LIFETIME_MS = MAX_EXPIRES_IN_SECONDS * 1000;
 
 /**
  * `issued`, when its times make sense: every source's answer goes through here (msal turns a

@@ -1,5 +1,6 @@
 import { now } from '../timing/clock';
 import { AccessToken } from '../access-token';
+import { MAX_LIFETIME_MS } from '../authority/token-response';
 import type { TokenRequest } from '../credentials/token-request';
 import type { Scheduled } from './refresh-schedule';
 
@@ -119,6 +120,9 @@ export class CachedEntry implements Scheduled {
   }
 }
 
+/** The largest time a `Date` holds (ECMA-262 §21.4.1.1). */
+const MAX_DATE_MS = 8.64e15;
+
 /** Whether a value read from a store is a token this library wrote (anything else is a miss). */
 export function isStoredToken(v: unknown): v is StoredToken {
   const s = v as StoredToken | undefined;
@@ -129,10 +133,14 @@ export function isStoredToken(v: unknown): v is StoredToken {
     typeof s.token === 'string' &&
     s.token.length > 0 &&
     typeof s.tokenType === 'string' &&
-    Number.isFinite(s.obtainedAt) &&
-    Number.isFinite(s.expiresOn) &&
-    Number.isFinite(s.refreshOn) &&
+    // Times a Date can hold (±8.64e15 ms), and a lifetime a token endpoint may give: an entry of
+    // a store the app supplies is plain JSON, and an expiry of 1e16 would make an Invalid Date
+    // wherever the token's times are shown (health, logs).
+    s.obtainedAt >= 0 &&
     s.expiresOn > s.obtainedAt &&
+    s.expiresOn <= MAX_DATE_MS &&
+    s.expiresOn - s.obtainedAt <= MAX_LIFETIME_MS &&
+    Number.isFinite(s.refreshOn) &&
     Array.isArray(s.scopes) &&
     typeof s.tenantId === 'string' &&
     typeof s.source === 'string'

@@ -113,3 +113,20 @@ describe('TokenCache claims tokens', () => {
     expect(claimsOf(MAX_CLAIMS_TOKENS + 49)).toBeDefined();
   });
 });
+
+describe('TokenCache reading an app store', () => {
+  it.each<[string, Partial<StoredToken>]>([
+    ['an expiry no Date can hold', { expiresOn: 1e16, refreshOn: 1e16 - 1 }],
+    [
+      'a lifetime longer than any token endpoint gives',
+      { expiresOn: Date.now() + 30 * 86_400_000 },
+    ],
+    ['a negative obtainedAt', { obtainedAt: -1 }],
+    ['a refresh point that is not a number', { refreshOn: NaN }],
+  ])('takes an entry with %s for a miss', async (_, bad) => {
+    const store = createCache({ stores: [new Keyv()] });
+    await store.set('k|t1|api://x/.default', { ...stored('t1'), ...bad }, 60_000);
+    const cache = new TokenCache(store, 10, 120_000, 0, new Logger('test'));
+    expect(await cache.read(request('t1'))).toBeUndefined();
+  });
+});

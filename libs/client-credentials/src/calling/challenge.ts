@@ -85,7 +85,11 @@ export async function tokenAfterChallenge(
   if (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined) {
     // One hold-off for every kind of refusal: an API that challenges every token (with claims
     // that differ each time, say) gets no new one while the last was obtained after a refusal.
-    if (!tokens.forgetRefusedToken(target.scopes, refused.token, options)) return undefined;
+    const forgotten = tokens.forgetRefusedToken(target.scopes, refused.token, {
+      ...options,
+      claims: challenge.claims,
+    });
+    if (!forgotten) return undefined;
     return tokens.getAccessTokenWithClaims(target.scopes, challenge.claims, options);
   }
   if (challenge?.error === 'invalid_token') {

@@ -72,6 +72,7 @@ export async function tokenToResend(
     tokens.forgetRefusedToken(target.scopes, refused.token, {
       credential: target.credential,
       tenantId: target.tenantId,
+      claims: challenge?.claims,
     });
   }
   return { error: challenge?.error };

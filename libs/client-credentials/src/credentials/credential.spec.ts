@@ -90,7 +90,12 @@ describe('Credential (the chain of sources)', () => {
     };
     credential = new Credential(
       resolved,
-      { requestMs: 10 * S, managedIdentityMs: 5 * S, sourceCoolDownMs: COOL_DOWN },
+      {
+        requestMs: 10 * S,
+        managedIdentityMs: 5 * S,
+        sourceCoolDownMs: COOL_DOWN,
+        maxRetryAfterMs: 60 * S,
+      },
       'p:',
       new TokenMetrics(),
       silent,

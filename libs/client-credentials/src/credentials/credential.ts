@@ -40,6 +40,8 @@ export interface CredentialTimings {
   requestMs: number;
   managedIdentityMs: number;
   sourceCoolDownMs: number;
+  /** The longest Retry-After honoured: an error says no more. */
+  maxRetryAfterMs: number;
 }
 
 /**
@@ -304,7 +306,11 @@ export class Credential {
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
-        last = toClientCredentialsError(e, { credential: this.name, tenantId });
+        last = toClientCredentialsError(
+          e,
+          { credential: this.name, tenantId },
+          this.timings.maxRetryAfterMs,
+        );
         const ms = now() - started;
         this.metrics.request(
           this.name,

@@ -45,3 +45,21 @@ describe('toClientCredentialsError: is it the credential or the request?', () =>
     expect(error).toMatchObject({ code: 'request_rejected', aadsts, tenantId: where.tenantId });
   });
 });
+
+describe('toClientCredentialsError: messages', () => {
+  it('ends an AADSTS description with one full stop before the hint, not two', () => {
+    const failure = new AuthorityFailure(
+      'rejected',
+      { status: 400, aadsts: 700016, oauthError: 'unauthorized_client' },
+      "the token endpoint answered HTTP 400: AADSTS700016: Application with identifier 'x' was not found in the directory 'y'.",
+    );
+    const { message } = toClientCredentialsError(failure, where);
+    expect(message).toContain("directory 'y'. Hint:");
+    expect(message).not.toContain('..');
+  });
+
+  it('adds the full stop a description without one lacks', () => {
+    const failure = new AuthorityFailure('endpoint_unavailable', { status: 503 }, 'HTTP 503');
+    expect(toClientCredentialsError(failure, where).message).toMatch(/HTTP 503\. Hint:/);
+  });
+});

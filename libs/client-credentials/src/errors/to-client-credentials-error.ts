@@ -24,10 +24,12 @@ export const CREDENTIAL_AADSTS: ReadonlySet<number> = new Set([
 /**
  * Turns whatever a token request threw (our network client's AuthorityFailure, an msal error,
  * an error of ours) into one typed {@link ClientCredentialsError} naming credential and tenant.
+ * Its `retryAfterMs` is what the library honours: the authority's, at most `maxRetryAfterMs`.
  */
 export function toClientCredentialsError(
   e: unknown,
   where: { credential: string; tenantId: string },
+  maxRetryAfterMs = Infinity,
 ): ClientCredentialsError {
   if (e instanceof ClientCredentialsError) return e;
   const base = `Token request for credential '${where.credential}' (tenant ${where.tenantId})`;
@@ -36,7 +38,7 @@ export function toClientCredentialsError(
     if (e.kind === 'rejected') {
       return new TokenRequestRejectedError(
         rejectionCode(ctx.aadsts, ctx.oauthError),
-        `${base} was rejected: ${e.errorMessage}.`,
+        sentence(`${base} was rejected: ${e.errorMessage}`),
         ctx,
       );
     }
@@ -50,7 +52,19 @@ export function toClientCredentialsError(
     // Every other kind is a transient endpoint failure whose code is the kind itself.
     const verb =
       e.kind === 'throttled' ? 'was throttled' : e.kind === 'timeout' ? 'timed out' : 'failed';
-    return new TokenEndpointError(e.kind, `${base} ${verb}: ${e.errorMessage}.`, ctx, true);
+    // The error says what the library does: a Retry-After past the longest it honours is cut
+    // (a proxy's `Retry-After: 86400` must not read as "wait a day").
+    let waits = '';
+    if (ctx.retryAfterMs !== undefined && ctx.retryAfterMs > maxRetryAfterMs) {
+      waits = ` The authority asked to wait ${duration(ctx.retryAfterMs)} (Retry-After); the library tries again after ${duration(maxRetryAfterMs)} at most (retry.maxRetryAfterMs).`;
+      ctx.retryAfterMs = maxRetryAfterMs;
+    }
+    return new TokenEndpointError(
+      e.kind,
+      `${sentence(`${base} ${verb}: ${e.errorMessage}`)}${waits}`,
+      ctx,
+      true,
+    );
   }
   if (e instanceof ServerError) {
     // Our network client turns every token endpoint refusal into an AuthorityFailure before msal
@@ -61,7 +75,9 @@ export function toClientCredentialsError(
     const said = [oauthError, reason].filter((s) => s !== undefined).join(': ');
     return new TokenRequestRejectedError(
       rejectionCode(aadsts, oauthError),
-      `${base} was rejected: the managed identity endpoint answered HTTP ${e.status ?? '?'}: ${said || 'no reason given'}.`,
+      sentence(
+        `${base} was rejected: the managed identity endpoint answered HTTP ${e.status ?? '?'}: ${said || 'no reason given'}`,
+      ),
       {
         ...where,
         aadsts,
@@ -80,7 +96,7 @@ export function toClientCredentialsError(
   }
   return new ClientCredentialsError(
     'authority_error',
-    `${base} failed: ${(e as Error)?.message ?? String(e)}.`,
+    sentence(`${base} failed: ${(e as Error)?.message ?? String(e)}`),
     { ...where, cause: e },
   );
 }
@@ -117,4 +133,17 @@ function rejectionCode(
   const credential =
     (aadsts !== undefined && CREDENTIAL_AADSTS.has(aadsts)) || oauthError === 'invalid_client';
   return credential ? 'credential_rejected' : 'request_rejected';
+}
+
+/** `300 ms`, `60 s`. */
+function duration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 1000)} s`;
+}
+
+/**
+ * `text` ending with one full stop: an authority's description (AADSTS texts end with one) is
+ * not given a second before the hint.
+ */
+function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }

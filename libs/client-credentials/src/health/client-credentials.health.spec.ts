@@ -133,4 +133,15 @@ describe('ClientCredentialsHealthIndicator', () => {
       reason: 'token requests failed in every tenant (credential_rejected)',
     });
   });
+
+  it('is not down while a tenant past the 1,000 kept still works, however the kept ones fail', () => {
+    const failing = Object.fromEntries(
+      Array.from({ length: 1000 }, (_, i) => [`new-${i}`, { lastError: error(ago(10)) }]),
+    );
+    const result = indicator({
+      multi: { tenants: failing, forgottenWorkingTenants: 1 },
+    }).isHealthy('credentials');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.multi.status).toBe('up');
+  });
 });

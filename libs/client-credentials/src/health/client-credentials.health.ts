@@ -139,7 +139,11 @@ function credentialHealth(
   }
   // A credential used for other tenants only (a multi-tenant app) is judged on them.
   const homeUsed = s.lastSuccessAt !== undefined || s.lastError !== undefined;
-  const anotherWorks = others.some((t) => t.lastSuccessAt !== undefined && !failing(t));
+  // Tenants past the 1,000 kept count too: the most recent ones failing (new customers that have
+  // not consented) does not make the credential down where it still works.
+  const anotherWorks =
+    others.some((t) => t.lastSuccessAt !== undefined && !failing(t)) ||
+    (s.forgottenWorkingTenants ?? 0) > 0;
   if (failing(s)) {
     const tokenValid = s.lastTokenExpiresOn !== undefined && s.lastTokenExpiresOn.getTime() > now;
     problems.push(

@@ -73,4 +73,10 @@ export interface CredentialStats {
   lastError?: RecordedError;
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
   tenants?: Record<string, TenantStats>;
+  /**
+   * Tenants no longer in `tenants` (it keeps the 1,000 heard of most recently) whose last token
+   * request had succeeded, and not heard of since: the credential works there, whatever the kept
+   * tenants say (at most 1,000 counted).
+   */
+  forgottenWorkingTenants?: number;
 }

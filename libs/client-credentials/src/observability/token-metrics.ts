@@ -38,6 +38,8 @@ export class TokenMetrics {
   private readonly stats = new Map<string, CredentialStats>();
   /** Per credential, its other tenants' stats, least recently heard of first. */
   private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
+  /** Per credential, tenants forgotten while working (see `forgottenWorkingTenants`), oldest first. */
+  private readonly forgottenWorking = new Map<string, Set<string>>();
   private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
 
   constructor() {
@@ -214,12 +216,28 @@ export class TokenMetrics {
     if (t === undefined) tenants[tenant] = t = {};
     order.delete(tenant);
     order.set(tenant, t);
+    const forgotten = this.forgottenWorking.get(credential);
+    // Heard of again: judged on what it says now.
+    if (forgotten?.delete(tenant)) this.of(credential).forgottenWorkingTenants = forgotten.size;
     if (order.size > MAX_TENANT_STATS) {
-      const oldest = order.keys().next().value as string;
+      const [oldest, stats] = order.entries().next().value as [string, TenantStats];
       order.delete(oldest);
       delete tenants[oldest];
+      if (stats.lastSuccessAt !== undefined && !isFailing(stats))
+        this.forgetWorking(credential, oldest);
     }
     return t;
+  }
+
+  /** Counts `tenant`, leaving `tenants` while its last request had succeeded (bounded). */
+  private forgetWorking(credential: string, tenant: string): void {
+    let forgotten = this.forgottenWorking.get(credential);
+    if (forgotten === undefined) this.forgottenWorking.set(credential, (forgotten = new Set()));
+    forgotten.add(tenant);
+    if (forgotten.size > MAX_TENANT_STATS) {
+      forgotten.delete(forgotten.values().next().value as string);
+    }
+    this.of(credential).forgottenWorkingTenants = forgotten.size;
   }
 }
 

@@ -27,3 +27,23 @@ export function claimsId(claims: string): string {
   }
   return createHash('sha256').update(claims).digest('base64url').slice(0, 22);
 }
+
+/**
+ * The revocation a continuous access evaluation claims challenge names, as a wall-clock time
+ * (epoch ms): its `access_token.nbf` essential value (epoch seconds) — tokens issued before it are
+ * refused, a token issued after it satisfies the challenge. Undefined for other claims, or claims
+ * that are not valid JSON.
+ */
+export function revokedBefore(claims: string | undefined): number | undefined {
+  if (claims === undefined || claims.length > MAX_CLAIMS_LENGTH) return undefined;
+  try {
+    const value = (JSON.parse(claims) as { access_token?: { nbf?: { value?: unknown } } } | null)
+      ?.access_token?.nbf?.value;
+    const seconds = typeof value === 'string' && /^\d{1,12}$/.test(value) ? Number(value) : value;
+    return typeof seconds === 'number' && Number.isSafeInteger(seconds) && seconds > 0
+      ? seconds * 1000
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -49,6 +49,14 @@ export const moduleOptionsSchema = z
       .refine((c) => c.store === undefined || c.shared === undefined, {
         error: 'takes `store` or `shared`, not both — `shared` builds its own Redis-backed store',
       })
+      // Redis Cluster hashes the text between the first `{` and the next `}` of a name: each
+      // shared-cache name tags its entry and lock with one digest (one slot); a brace in the
+      // prefix would move the tag, and an entry and its lock would land in different slots.
+      .refine((c) => c.shared === undefined || !/[{}]/.test(c.keyPrefix ?? ''), {
+        path: ['keyPrefix'],
+        error:
+          "must not contain '{' or '}' with `shared` — Redis Cluster reads them as a hash tag, and the library tags each name itself",
+      })
       .optional(),
     refresh: z
       .strictObject({

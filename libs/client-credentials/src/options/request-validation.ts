@@ -60,7 +60,9 @@ export function validateScopes(
 const RESERVED: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$/;
-const OIDC_TENANT = /^[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/;
+// Path segments of an OIDC realm (`tenant`, `realms/tenant`), none of them `.` or `..`: a per-call
+// tenant is joined to the issuer's host, and must not move the token path outside its realms.
+const OIDC_TENANT = /^(?!\.\.?(?:\/|$))[A-Za-z0-9._~-]+(\/(?!\.\.?(?:\/|$))[A-Za-z0-9._~-]+)*$/;
 
 /** What is wrong with a tenant, or undefined: a GUID or a verified domain, never a meta-tenant. */
 export function tenantProblem(tenantId: unknown, protocol: 'entra' | 'oidc'): string | undefined {

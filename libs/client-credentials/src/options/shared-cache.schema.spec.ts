@@ -172,3 +172,36 @@ describe('cache.shared topologies, login and TLS', () => {
     );
   });
 });
+
+describe('cache.keyPrefix with a shared cache', () => {
+  const credentials = {
+    api: {
+      tenantId: '11111111-2222-3333-4444-555555555555',
+      clientId: 'app',
+      sources: [{ type: 'secret' as const, secret: 'not-a-secret' }],
+    },
+  };
+
+  it.each(['tenant{a}:', 'x{', 'x}', '{}'])(
+    'refuses %s: a brace would move the Redis Cluster hash tag (an entry and its lock in different slots)',
+    (keyPrefix) => {
+      try {
+        resolveOptions({ credentials, cache: { keyPrefix, shared: base() } });
+        throw new Error('accepted');
+      } catch (e) {
+        expect((e as ConfigurationError).problems).toEqual([
+          "cache.keyPrefix: must not contain '{' or '}' with `shared` — Redis Cluster reads them as a hash tag, and the library tags each name itself",
+        ]);
+      }
+    },
+  );
+
+  it('takes a brace in the prefix of an app store, and a plain prefix with a shared cache', () => {
+    expect(() =>
+      resolveOptions({ credentials, cache: { keyPrefix: 'svc:{eu}:', shared: undefined } }),
+    ).not.toThrow();
+    expect(() =>
+      resolveOptions({ credentials, cache: { keyPrefix: 'svc:eu:', shared: base() } }),
+    ).not.toThrow();
+  });
+});

@@ -174,7 +174,7 @@ export class TokenServiceDouble {
   forgetRefusedToken(
     scopes: string | readonly string[],
     refused: string,
-    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'>,
+    options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
     const call = { ...this.callOf('forget', scopes, options), refused };
     const unknown = this.unknownCredential(call.credential);

@@ -1,5 +1,4 @@
 import { readFile, stat } from 'node:fs/promises';
-import { decodeJwt } from 'jose';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
@@ -78,7 +77,7 @@ export class WorkloadIdentitySource implements TokenSource {
     const value = (await readFile(path, 'utf8')).trim();
     let expiresAt: number;
     try {
-      const exp = decodeJwt(value).exp;
+      const exp = jwtExpiry(value);
       expiresAt = typeof exp === 'number' ? exp * 1000 : Number.POSITIVE_INFINITY;
     } catch {
       throw new ClientCredentialsError(
@@ -95,4 +94,20 @@ export class WorkloadIdentitySource implements TokenSource {
     this.#token = { value, version, expiresAt };
     return value;
   }
+}
+
+/**
+ * The `exp` claim of a compact JWT, read without verifying it (the authority verifies it; the
+ * source only needs to know when to read the file again). Not through jose: jose is ESM-only, and
+ * a library compiled to CommonJS that require()s it breaks users' jest (its module system cannot
+ * require ESM before Node 24.9) unless they transform jose — for three lines of base64url.
+ * Throws when `token` is no JWT.
+ */
+function jwtExpiry(token: string): unknown {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw new Error('not a compact JWS');
+  const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload))
+    throw new Error('payload is not a JSON object');
+  return (payload as { exp?: unknown }).exp;
 }
