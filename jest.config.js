@@ -14,7 +14,7 @@ const swc = [
 const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider|oauth4webapi)/)'],
   moduleNameMapper: {
     '^@app/client-credentials(|/.*)$': '<rootDir>/libs/client-credentials/src$1',
     '^@app/dev-authority(|/.*)$': '<rootDir>/libs/dev-authority/src$1',

@@ -265,6 +265,32 @@ export interface CredentialOptions {
    *   loopback; no proxy when neither is set
    */
   proxy?: string | false | ProxyOptions;
+  /**
+   * Sender-constrained tokens with DPoP (RFC 9449), `protocol: 'oidc'` only: every token request
+   * carries a proof signed with this credential's key, the authority binds the token to the key
+   * (`cnf.jkt`), and the calling integrations sign a fresh proof for every API request. `true`: an
+   * ES256 key generated in memory at start (it never leaves the process; a restart means a new
+   * key and new tokens). See docs/proof-of-possession.md.
+   * @default undefined (bearer tokens)
+   * @example dpop: true
+   * @example dpop: { algorithm: 'PS256', privateKey: process.env.DPOP_KEY_PEM }
+   */
+  dpop?: boolean | DpopOptions;
+}
+
+/** The DPoP key of a credential. */
+export interface DpopOptions {
+  /**
+   * The proofs' signature algorithm: `ES256` (P-256), `RS256` or `PS256` (RSA, 2048 bits or more).
+   * @default 'ES256'
+   */
+  algorithm?: 'ES256' | 'RS256' | 'PS256';
+  /**
+   * The private key (PEM, PKCS#8 or SEC1/PKCS#1), when replicas must share one key — and so, with
+   * `cache.shared`, their tokens. Never logged; only its thumbprint (`jkt`) is shown.
+   * @default a key generated in memory at start
+   */
+  privateKey?: string;
 }
 
 /** An explicit proxy of a credential. */

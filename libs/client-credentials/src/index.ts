@@ -14,9 +14,12 @@ export type {
   CacheOptions,
   ClientCredentialsModuleOptions,
   GetTokenOptions,
+  ProofRequest,
   RefreshOptions,
+  RequestHeaders,
   RetryOptions,
   TimeoutOptions,
+  TokenBinding,
 } from './client-credentials.options';
 export type {
   AssertionContext,
@@ -25,6 +28,7 @@ export type {
   CertificateSourceOptions,
   CredentialOptions,
   CredentialSource,
+  DpopOptions,
   KeyVaultSourceOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,

@@ -11,7 +11,9 @@ import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { AuthorityNetworkClient } from './msal-network';
-import type { ResolvedCredential } from '../options/resolved-options';
+import type { CredentialSettings } from '../options/resolved-options';
+import type { DpopKey } from './dpop-key';
+import { DpopNetwork } from './dpop-network';
 import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './source-client';
 import type { TokenSource } from './source-client';
 
@@ -31,14 +33,18 @@ export class TokenClient implements SourceClient {
   /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
   readonly #app: ConfidentialClientApplication;
 
+  /** @param dpop the credential's DPoP key: every request carries a proof, every token is bound */
   constructor(
-    private readonly credential: Omit<ResolvedCredential, 'sources'>,
+    private readonly credential: CredentialSettings,
     readonly source: TokenSource,
     private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
+    private readonly dpop?: DpopKey,
   ) {
     const host = new URL(credential.authorityHost).host;
-    const networkClient = credential.issuer === undefined ? network : new IssuerNetwork(network);
+    let networkClient: INetworkModule =
+      dpop === undefined ? network : new DpopNetwork(network, dpop);
+    if (credential.issuer !== undefined) networkClient = new IssuerNetwork(networkClient);
     this.#app = new ConfidentialClientApplication({
       auth: {
         clientId: credential.clientId,
@@ -99,7 +105,8 @@ export class TokenClient implements SourceClient {
       }
       return {
         token: result.accessToken,
-        tokenType: result.tokenType || 'Bearer',
+        // A DPoP answer was checked as one on its way in, and shown to msal as opaque.
+        tokenType: this.dpop === undefined ? result.tokenType || 'Bearer' : 'DPoP',
         expiresOn: result.expiresOn.getTime(),
         refreshOn: result.refreshOn?.getTime(),
         correlationId: result.correlationId,
@@ -129,7 +136,7 @@ export class TokenClient implements SourceClient {
 class IssuerNetwork implements INetworkModule {
   #basic = false;
 
-  constructor(private readonly network: AuthorityNetworkClient) {}
+  constructor(private readonly network: INetworkModule) {}
 
   async sendGetRequestAsync<T>(
     url: string,

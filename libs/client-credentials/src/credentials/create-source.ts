@@ -2,7 +2,8 @@ import type { LoggerService } from '@nestjs/common';
 import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
 import { managedIdentityId } from '../options/managed-identity-name';
-import type { ResolvedCredential } from '../options/resolved-options';
+import type { CredentialSettings } from '../options/resolved-options';
+import type { DpopKey } from '../authority/dpop-key';
 import { TokenClient } from '../authority/token-client';
 import { AssertionSource } from './sources/assertion.source';
 import { CertificateSource } from './sources/certificate.source';
@@ -22,7 +23,7 @@ import { SignerSource } from './sources/signer.source';
 
 /** What a source client is built with. */
 export interface SourceContext {
-  credential: Omit<ResolvedCredential, 'sources'>;
+  credential: CredentialSettings;
   /** HTTP to the authority. */
   network: AuthorityNetworkClient;
   /** HTTP to the managed identity endpoint (its own, shorter timeout). */
@@ -32,6 +33,8 @@ export interface SourceContext {
   logger: LoggerService;
   /** Tokens of another credential of the module, for a `key-vault` source's vault. */
   tokensOf?: (credential: string) => CredentialTokens;
+  /** The credential's DPoP key: its app sources' tokens are bound to it. */
+  dpop?: DpopKey;
 }
 
 /**
@@ -46,7 +49,7 @@ export function createSourceClient(
 ): SourceClient {
   const id = `${options.type}#${index}`;
   const app = (source: ConstructorParameters<typeof TokenClient>[1]) =>
-    new TokenClient(ctx.credential, source, ctx.network, ctx.logger);
+    new TokenClient(ctx.credential, source, ctx.network, ctx.logger, ctx.dpop);
   switch (options.type) {
     case 'secret':
       return app(new SecretSource(options, id));

@@ -12,7 +12,12 @@ import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
 import { checkIssued } from '../authority/token-response';
 import { tenantOfToken } from './token-tenant';
-import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
+import {
+  NO_PROXY,
+  type CredentialSettings,
+  type ResolvedCredential,
+} from '../options/resolved-options';
+import { DpopKey } from '../authority/dpop-key';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
@@ -75,8 +80,15 @@ export class Credential {
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
-  /** The credential's settings, without its sources (they hold secrets). */
-  readonly options: Omit<ResolvedCredential, 'sources'>;
+  /** The credential's settings, without its sources and DPoP key (they hold secrets). */
+  readonly options: CredentialSettings;
+  /**
+   * The key its tokens are bound to (DPoP), made at start: every token request and every API
+   * call of the integrations carries a proof of it.
+   */
+  readonly dpop?: DpopKey;
+  /** Why the configured DPoP key cannot be used, reported by {@link init}. */
+  readonly #dpopProblem?: string;
 
   constructor(
     resolved: ResolvedCredential,
@@ -87,8 +99,15 @@ export class Credential {
     /** Tokens of the module's other credentials (a `key-vault` source's vault takes them). */
     tokensOf?: SourceContext['tokensOf'],
   ) {
-    const { sources, ...options } = resolved;
+    const { sources, dpop, ...options } = resolved;
     this.options = options;
+    if (dpop !== undefined) {
+      try {
+        this.dpop = DpopKey.create(dpop);
+      } catch (e) {
+        this.#dpopProblem = `dpop.${(e as Error).message}`;
+      }
+    }
     this.stats = metrics.of(options.name);
     this.network = new AuthorityNetworkClient(timings.requestMs, options.ca, options.proxy);
     // Managed identity endpoints are local to the host: never through a proxy (IMDS refuses it).
@@ -104,6 +123,7 @@ export class Credential {
       requestMs: timings.requestMs,
       logger,
       tokensOf,
+      dpop: this.dpop,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
     // Known from the environment at once: health shows where tokens will come from before any.
@@ -146,7 +166,7 @@ export class Credential {
       }),
     );
     this.noteCertificates();
-    return problems.flat();
+    return [...(this.#dpopProblem === undefined ? [] : [this.#dpopProblem]), ...problems.flat()];
   }
 
   /**
@@ -157,9 +177,12 @@ export class Credential {
    */
   storeKeys(tenantId: string, scopeKey: string): string[] {
     const { authorityHost, clientId, name } = this.options;
+    // A bound token is of use only with its key: replicas with a key of their own never adopt
+    // each other's, and those sharing one (a configured `privateKey`) share its tokens.
+    const bound = this.dpop === undefined ? '' : `@dpop:${this.dpop.jkt}`;
     return this.clients.map(
       (c) =>
-        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}|${scopeKey}`,
+        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${bound}|${scopeKey}`,
     );
   }
 
@@ -370,7 +393,11 @@ export class Credential {
   }
 
   toJSON(): Record<string, unknown> {
-    return { ...this.options, sources: this.describeSources() };
+    return {
+      ...this.options,
+      sources: this.describeSources(),
+      ...(this.dpop === undefined ? {} : { dpop: this.dpop.toJSON() }),
+    };
   }
 
   [inspect.custom](): string {

@@ -6,6 +6,7 @@ import {
   type AuthenticatedSender,
   type FetchFunction,
 } from '../calling/authenticated-fetch';
+import type { ApiNonce } from '../calling/dpop-proof';
 import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
 import {
   answerOf,
@@ -76,19 +77,25 @@ export class DownstreamApi {
    * signal for every signal combined from it, so a client's lifetime signal grew with every call.
    */
   readonly #inFlight = new Set<CallDeadline>();
+  /** The API's DPoP nonce, shared by the senders of every credential and tenant it is called with. */
+  readonly #nonce: ApiNonce = {};
   #closed = false;
 
   /** A sender for a credential and tenant, sharing the API's connections. */
   #newSender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
-    return createAuthenticatedSender(this.#tokens, {
-      baseUrl: this.#options.baseUrl,
-      scopes: this.#options.scopes,
-      credential: credential ?? this.#options.credential,
-      tenantId: tenantId ?? this.#options.tenantId,
-      allowInsecureLoopback: this.#options.allowInsecureLoopback,
-      fetch: undiciFetch as unknown as FetchFunction,
-      dispatcher: this.#agent,
-    });
+    return createAuthenticatedSender(
+      this.#tokens,
+      {
+        baseUrl: this.#options.baseUrl,
+        scopes: this.#options.scopes,
+        credential: credential ?? this.#options.credential,
+        tenantId: tenantId ?? this.#options.tenantId,
+        allowInsecureLoopback: this.#options.allowInsecureLoopback,
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher: this.#agent,
+      },
+      this.#nonce,
+    );
   }
 
   /**

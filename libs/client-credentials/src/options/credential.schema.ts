@@ -162,6 +162,20 @@ export const credentialSchema = z
         },
       )
       .optional(),
+    dpop: z
+      .union(
+        [
+          z.boolean(),
+          z.strictObject({
+            algorithm: z
+              .enum(['ES256', 'RS256', 'PS256'], { error: "must be 'ES256', 'RS256' or 'PS256'" })
+              .optional(),
+            privateKey: pemLike.optional(),
+          }),
+        ],
+        { error: "must be true, or { algorithm?: 'ES256' | 'RS256' | 'PS256', privateKey?: PEM }" },
+      )
+      .optional(),
   })
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.
@@ -238,6 +252,21 @@ export const credentialSchema = z
         code: 'custom',
         path: ['authorityHost'],
         message: `is the host only, without '${pasted}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
+      });
+    }
+    // Entra ID binds no client-credentials token to a DPoP key; a managed identity endpoint takes no proof.
+    if (c.dpop !== undefined && c.dpop !== false && c.protocol !== 'oidc') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dpop'],
+        message:
+          "needs protocol: 'oidc' — Entra ID issues no DPoP-bound tokens to client credentials; remove `dpop` for Entra",
+      });
+    } else if (c.dpop !== undefined && c.dpop !== false && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dpop'],
+        message: 'cannot bind managed identity tokens to a key — remove `dpop`',
       });
     }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {

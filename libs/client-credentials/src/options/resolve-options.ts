@@ -71,6 +71,13 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       sources: c.sources as CredentialSource[],
       ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
       proxy: proxySetting(c.proxy),
+      dpop:
+        c.dpop === undefined || c.dpop === false
+          ? undefined
+          : {
+              algorithm: (c.dpop === true ? undefined : c.dpop.algorithm) ?? 'ES256',
+              privateKey: c.dpop === true ? undefined : c.dpop.privateKey,
+            },
     });
   }
   const names = [...credentials.keys()];

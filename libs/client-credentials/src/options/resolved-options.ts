@@ -39,7 +39,19 @@ export interface ResolvedCredential {
   readonly ca?: readonly string[];
   /** How the authority is reached: the environment's proxy unless the credential names one. */
   readonly proxy: ProxySetting;
+  /** The DPoP key to bind tokens to (its private key is secret, like the sources). */
+  readonly dpop?: DpopSetting;
 }
+
+/** A credential's DPoP key, as configured. */
+export interface DpopSetting {
+  readonly algorithm: 'ES256' | 'RS256' | 'PS256';
+  /** PEM; none: generated at start. */
+  readonly privateKey?: string;
+}
+
+/** A credential's settings without what holds secrets (its sources and its DPoP key). */
+export type CredentialSettings = Omit<ResolvedCredential, 'sources' | 'dpop'>;
 
 /** The module options after validation, with defaults applied. */
 export interface ResolvedOptions {
