@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,8 @@ export interface OidcClient {
   client_secret?: string;
   token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   jwks?: { keys: object[] };
+  /** Tokens only with a DPoP proof (RFC 9449 §5.2): a request without one is refused. */
+  dpop_bound_access_tokens?: boolean;
 }
 
 /** oidc-provider, a certified OAuth 2.0 / OIDC server, on loopback over HTTPS, as a second authority. */
@@ -34,6 +37,11 @@ export interface OidcAuthority {
   requests: { clientId: string; ok: boolean; error?: string }[];
   /** The HTTP headers of every token request, in order. */
   tokenRequestHeaders: Record<string, string | string[] | undefined>[];
+  /** The `DPoP` header of each token request, in order (undefined: none was sent). */
+  proofs: (string | undefined)[];
+  /** The token endpoint URL and the JWKS URL, for a resource server. */
+  tokenEndpoint: string;
+  jwksUri: string;
   close(): Promise<void>;
 }
 
@@ -54,6 +62,12 @@ export interface OidcAuthorityOptions {
    * @default 'scope'
    */
   resourceFrom?: 'scope' | 'resource' | 'audience';
+  /**
+   * oidc-provider's DPoP (`features.dPoP`): `nonce` makes its token endpoint require its nonces
+   * (`use_dpop_nonce` first); `algorithms` its `dPoPSigningAlgValues`.
+   * @default DPoP on, no nonce required, ES256 / EdDSA
+   */
+  dpop?: { nonce?: boolean; algorithms?: ('ES256' | 'PS256' | 'RS256' | 'EdDSA')[] };
 }
 
 /**
@@ -134,7 +148,15 @@ async function serveProvider(
       keys: [{ ...(await exportJWK(signing.privateKey)), alg: 'RS256', use: 'sig', kid: 'k1' }],
     },
     routes: { token: '/oauth2/v2.0/token' },
+    ...(options.dpop?.algorithms
+      ? { enabledJWA: { dPoPSigningAlgValues: options.dpop.algorithms } }
+      : {}),
     features: {
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => options.dpop?.nonce === true,
+      },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
@@ -168,8 +190,13 @@ async function serveProvider(
     requests.push({ clientId: ctx.oidc?.client?.clientId ?? '?', ok: false, error: err.message }),
   );
   const callback = provider.callback();
+  const proofs: (string | undefined)[] = [];
+  const tokenPath = `${mount}/oauth2/v2.0/token`;
   // Mounted below its issuer's path, as a framework would mount it.
   setHandler((req, res) => {
+    if (req.method === 'POST' && req.url?.split('?')[0] === tokenPath) {
+      proofs.push(req.headers.dpop as string | undefined);
+    }
     if (!req.url?.startsWith(mount)) {
       res.statusCode = 404;
       res.end();
@@ -192,6 +219,9 @@ async function serveProvider(
     scope: `${resource}/.default`,
     requests,
     tokenRequestHeaders,
+    proofs,
+    tokenEndpoint: `https://127.0.0.1:${port}${tokenPath}`,
+    jwksUri: `${issuer}/jwks`,
     close,
   };
 }

@@ -155,3 +155,27 @@ export interface GetTokenOptions {
   /** Stop waiting; the request itself carries on for other callers. */
   signal?: AbortSignal;
 }
+
+/**
+ * How a credential's tokens are sent: `bearer` — as they are (`Authorization: Bearer`); `dpop` —
+ * bound to the credential's DPoP key (`Authorization: DPoP` plus a proof per request).
+ */
+export type TokenBinding = 'bearer' | 'dpop';
+
+/** The request a set of headers authenticates (what a DPoP proof is signed for). */
+export interface ProofRequest {
+  /** HTTP method, e.g. `GET`. */
+  method: string;
+  /** The request's URL (its query and fragment are not part of the proof). */
+  url: string | URL;
+  /** The API's latest `DPoP-Nonce`, when it gave one. */
+  nonce?: string;
+}
+
+/** The headers of one authenticated request. */
+export interface RequestHeaders {
+  /** `Bearer <token>` or `DPoP <token>`. */
+  authorization: string;
+  /** The DPoP proof of this request (DPoP credentials only). */
+  dpop?: string;
+}

@@ -12,7 +12,14 @@ import { TokenRuntime } from './acquisition/token-runtime';
 import type { TokenAcquirer } from './acquisition/token-acquirer';
 import type { TokenCache } from './cache/token-cache';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
-import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
+import type {
+  ClientCredentialsModuleOptions,
+  GetTokenOptions,
+  ProofRequest,
+  RequestHeaders,
+  TokenBinding,
+} from './client-credentials.options';
+import { InvalidRequestError } from './errors/client-credentials.errors';
 import type { Credential } from './credentials/credential';
 import type { Principal } from './credentials/principal';
 import { CredentialRegistry } from './credentials/credential-registry';
@@ -22,6 +29,7 @@ import { TokenMetrics } from './observability/token-metrics';
 import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
+import type { CredentialTokens } from './signing/vault-credential';
 import type { CredentialStats } from './observability/credential-stats';
 
 /**
@@ -59,7 +67,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
-    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger);
+    // A key-vault source's vault takes tokens of another credential, from this service's cache.
+    const tokensOf = (name: string): CredentialTokens => ({
+      name,
+      getAccessToken: (scopes, o) => this.getAccessToken(scopes, { ...o, credential: name }),
+      tenantOf: () => this.tenantOf(name),
+      isSingleTenant: () => this.isSingleTenant(name),
+    });
+    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, tokensOf);
     this.#runtime = runtime;
     this.credentials = runtime.credentials;
     this.#cache = runtime.cache;
@@ -91,13 +106,67 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return this.miss(credential, tenantId, scopes, sk, options);
   }
 
-  /** `"Bearer <token>"`, for an `Authorization` header. */
+  /**
+   * `"Bearer <token>"`, for an `Authorization` header.
+   * @throws InvalidRequestError `proof_required` for a DPoP credential, whose token is of no use
+   * without a proof per request: use {@link getRequestHeaders}
+   */
   async getAuthorizationHeader(
     scopes: string | readonly string[],
     options?: GetTokenOptions,
   ): Promise<string> {
+    const credential = this.credentials.find(options?.credential);
+    if (credential?.dpop !== undefined)
+      throw proofRequired(credential.name, 'getAuthorizationHeader()');
     const token = await this.getAccessToken(scopes, options);
     return `${token.tokenType} ${token.token}`;
+  }
+
+  /**
+   * The headers that authenticate one request to `request.url`: `authorization`, and for a DPoP
+   * credential `dpop`, a fresh proof of this request — its method, its URL without query, the
+   * token's hash (`ath`) and the API's nonce when it gave one (`DPoP-Nonce`). The integrations
+   * (fetch, axios, downstream APIs) do this on every request themselves.
+   * @example
+   * const headers = await tokens.getRequestHeaders('api://orders/.default', { method: 'GET', url });
+   * await fetch(url, { headers });
+   * @throws as {@link getAccessToken}
+   */
+  async getRequestHeaders(
+    scopes: string | readonly string[],
+    request: ProofRequest,
+    options?: GetTokenOptions,
+  ): Promise<RequestHeaders> {
+    return this.requestHeaders(await this.getAccessToken(scopes, options), request);
+  }
+
+  /**
+   * The headers that send `token` (from {@link getAccessToken}) with one request: see
+   * {@link getRequestHeaders}. A DPoP-bound token gets a proof signed with its credential's key.
+   * @throws InvalidRequestError `proof_required` for a DPoP token whose credential has no key here
+   */
+  requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
+    const authorization = `${token.tokenType} ${token.token}`;
+    if (token.tokenType !== 'DPoP') return { authorization };
+    const key = this.credentials.find(token.credential)?.dpop;
+    if (key === undefined) throw proofRequired(token.credential, 'requestHeaders()');
+    return {
+      authorization,
+      dpop: key.proof({
+        method: request.method,
+        url: request.url,
+        accessToken: token.token,
+        nonce: request.nonce,
+      }),
+    };
+  }
+
+  /**
+   * How a credential's (default: the default credential's) tokens are sent: `bearer` — as they
+   * are; `dpop` — bound to its DPoP key, each request with a proof ({@link requestHeaders}).
+   */
+  tokenBinding(credential?: string): TokenBinding {
+    return this.credentials.get(credential).dpop === undefined ? 'bearer' : 'dpop';
   }
 
   /**
@@ -296,4 +365,12 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 function agentOf(credential: Credential, options: GetTokenOptions): Principal | undefined {
   const agent = credential.agents?.find(options.agent!);
   return options.agentUser === undefined ? agent : agent?.user(options.agentUser);
+}
+
+function proofRequired(credential: string, where: string): InvalidRequestError {
+  return new InvalidRequestError(
+    'proof_required',
+    `Credential '${credential}' gets DPoP-bound tokens: ${where} cannot send one without a proof of its key per request.`,
+    { credential },
+  );
 }

@@ -1,7 +1,7 @@
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import type { AuthorityPki } from './pki';
 import { newSecretValue, TOKEN_EXCHANGE_AUDIENCE, type AppRecord } from './directory';
-import { issueCertificate, thumbprints } from './pki';
+import { issueCertificate, issueCertificateForKey, thumbprints } from './pki';
 import { exchangeSubject } from './agent-id';
 import type { Directory } from './directory';
 import type {
@@ -9,6 +9,7 @@ import type {
   AgentIdentity,
   App,
   ClientCertificate,
+  KeyCertificate,
   SniCertificate,
 } from './types';
 
@@ -55,6 +56,39 @@ export function createApp(record: AppRecord, pki: AuthorityPki): App {
         thumbprintSha1: sha1,
         thumbprintSha256: sha256,
       };
+    },
+
+    async addCertificateForKey(publicKeyPem, options = {}): Promise<KeyCertificate> {
+      // A CA issuing a certificate for a key it never sees, as for a CSR of an HSM's key.
+      const publicKey = await webcrypto.subtle.importKey(
+        'spki',
+        createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }),
+        publicKeyAlgorithm(publicKeyPem),
+        true,
+        ['verify'],
+      );
+      const notAfter = options.expiresAt ?? new Date(Date.now() + 365 * DAY);
+      const notBefore = new Date(Math.min(Date.now(), notAfter.getTime()) - DAY);
+      const certificatePem = await issueCertificateForKey(
+        {
+          subject: options.subject ?? `CN=${record.displayName}`,
+          issuer: pki.ca,
+          kind: 'client',
+          notBefore,
+          notAfter,
+        },
+        publicKey,
+      );
+      const der = Buffer.from(new X509Certificate(certificatePem).raw);
+      const { sha1, sha256 } = thumbprints(der);
+      record.certificates.push({
+        certificatePem,
+        thumbprintSha1: sha1,
+        thumbprintSha256: sha256,
+        notBefore,
+        notAfter,
+      });
+      return { certificatePem, thumbprintSha1: sha1, thumbprintSha256: sha256 };
     },
 
     async addSniCertificate(options = {}): Promise<SniCertificate> {
@@ -141,4 +175,11 @@ export function agentIdentityHandle(agent: AppRecord, directory: Directory): Age
       };
     },
   };
+}
+
+/** The WebCrypto import algorithm of an SPKI public key: RSA, or EC P-256. */
+function publicKeyAlgorithm(pem: string): Parameters<typeof webcrypto.subtle.importKey>[2] {
+  const key = createPublicKey(pem);
+  if (key.asymmetricKeyType === 'ec') return { name: 'ECDSA', namedCurve: 'P-256' };
+  return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
 }

@@ -8,6 +8,7 @@ import type { TokenMetrics } from '../observability/token-metrics';
 import { resolveOptions } from '../options/resolve-options';
 import type { TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
+import type { CredentialTokens } from '../signing/vault-credential';
 import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
@@ -39,6 +40,8 @@ export class TokenRuntime {
     options: ClientCredentialsModuleOptions,
     metrics: TokenMetrics,
     logger: LoggerService,
+    /** Tokens of a credential by name, for the vaults of `key-vault` sources. */
+    tokensOf?: (credential: string) => CredentialTokens,
   ): Promise<TokenRuntime> {
     const resolved = resolveOptions(options);
     const { cache: cacheOptions, refresh, retry, timeouts } = resolved;
@@ -76,6 +79,7 @@ export class TokenRuntime {
         cacheOptions.keyPrefix,
         metrics,
         logger,
+        tokensOf,
       );
       credentials.add(credential);
       // An agent's legs get each other's tokens through the same acquirer: one cache, one flight

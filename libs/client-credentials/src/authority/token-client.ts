@@ -17,7 +17,9 @@ import { parameterProblems } from '../options/token-request-parameters';
 import { withDeadline } from '../timing/timers';
 import { ParameterNetwork, type RequestExtras } from './request-parameters';
 import type { AuthorityNetworkClient } from './msal-network';
-import type { ResolvedCredential } from '../options/resolved-options';
+import type { CredentialSettings } from '../options/resolved-options';
+import type { DpopKey } from './dpop-key';
+import { DpopNetwork } from './dpop-network';
 import {
   CLIENT_CAPABILITIES,
   type IssuedToken,
@@ -46,18 +48,32 @@ export class TokenClient implements SourceClient {
   readonly #app: ConfidentialClientApplication;
   /** Adds the credential's `tokenRequest` parameters and headers to its token requests. */
   readonly #extras?: ParameterNetwork;
+  /** The longest a `tokenRequest.customize` hook may take. */
+  private readonly requestMs: number;
+  /** The credential's DPoP key, when its tokens are bound to one. */
+  private readonly dpop?: DpopKey;
 
-  /** @param requestMs the longest a `tokenRequest.customize` hook may take */
+  /**
+   * @param settings.requestMs the longest a `tokenRequest.customize` hook may take
+   * @param settings.dpop the credential's DPoP key: every request carries a proof, every token
+   * is bound
+   */
   constructor(
-    private readonly credential: Omit<ResolvedCredential, 'sources'>,
+    private readonly credential: CredentialSettings,
     readonly source: TokenSource,
     private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
-    private readonly requestMs: number = DEFAULTS.timeouts.requestMs,
+    settings: { readonly requestMs?: number; readonly dpop?: DpopKey } = {},
   ) {
+    this.requestMs = settings.requestMs ?? DEFAULTS.timeouts.requestMs;
+    this.dpop = settings.dpop;
     const host = new URL(credential.authorityHost).host;
+    // msal calls the outermost first: the `tokenRequest` parameters are added to the form, a
+    // secret moved to the Authorization header for an issuer that takes it there only, and the
+    // DPoP proof added (its nonce retry re-sends the same form).
     let networkClient: INetworkModule =
-      credential.issuer === undefined ? network : new IssuerNetwork(network);
+      settings.dpop === undefined ? network : new DpopNetwork(network, settings.dpop);
+    if (credential.issuer !== undefined) networkClient = new IssuerNetwork(networkClient);
     if (credential.tokenRequest !== undefined) {
       networkClient = this.#extras = new ParameterNetwork(networkClient);
     }
@@ -202,7 +218,8 @@ export class TokenClient implements SourceClient {
       }
       return {
         token: result.accessToken,
-        tokenType: result.tokenType || 'Bearer',
+        // A DPoP answer was checked as one on its way in, and shown to msal as opaque.
+        tokenType: this.dpop === undefined ? result.tokenType || 'Bearer' : 'DPoP',
         expiresOn: result.expiresOn.getTime(),
         refreshOn: result.refreshOn?.getTime(),
         correlationId: result.correlationId,
@@ -232,7 +249,7 @@ export class TokenClient implements SourceClient {
 class IssuerNetwork implements INetworkModule {
   #basic = false;
 
-  constructor(private readonly network: AuthorityNetworkClient) {}
+  constructor(private readonly network: INetworkModule) {}
 
   async sendGetRequestAsync<T>(
     url: string,

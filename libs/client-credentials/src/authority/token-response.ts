@@ -32,27 +32,37 @@ export function parseJson(text: string, status: number, headers: Record<string, 
 }
 
 /**
- * Checks a 200 token answer: a token a bearer header can carry, `token_type` Bearer and a lifetime
- * of 1 s to 7 days.
- * @throws AuthorityFailure `invalid_response`
+ * Checks a 200 token answer: a token a header can carry, the `token_type` asked for (`Bearer`, or
+ * `DPoP` for a request with a proof) and a lifetime of 1 s to 7 days.
+ * @throws AuthorityFailure `invalid_response`; `unbound` when a DPoP request got a Bearer token
  */
-export function checkTokenResponse(body: unknown, headers: Record<string, string>): void {
+export function checkTokenResponse(
+  body: unknown,
+  headers: Record<string, string>,
+  tokenType: 'Bearer' | 'DPoP' = 'Bearer',
+): void {
   const b = body as Record<string, unknown>;
+  const type = typeof b.token_type === 'string' ? b.token_type.toLowerCase() : undefined;
+  const said = JSON.stringify(String(b.token_type)).slice(0, 40);
   const problem =
     typeof b.access_token !== 'string' || b.access_token.length === 0
       ? 'has no access_token'
       : !isBearerText(b.access_token)
         ? 'has an access_token with characters a bearer token cannot have'
-        : typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer'
-          ? `has token_type ${JSON.stringify(String(b.token_type)).slice(0, 40)} instead of Bearer`
+        : type !== tokenType.toLowerCase()
+          ? `has token_type ${said} instead of ${tokenType}`
           : !isLifetime(b.expires_in)
             ? `has an invalid expires_in (${JSON.stringify(b.expires_in ?? null).slice(0, 40)}): expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`
             : undefined;
   if (problem) {
+    // RFC 9449 §5: an authorization server may ignore the proof and issue a bearer token.
+    const unbound = tokenType === 'DPoP' && type === 'bearer';
     throw new AuthorityFailure(
-      'invalid_response',
+      unbound ? 'unbound' : 'invalid_response',
       { status: 200, correlationId: headers['client-request-id'] },
-      `the token response ${problem}`,
+      unbound
+        ? 'the authority ignored the DPoP proof and issued a bearer token (token_type Bearer), which is not bound to the key'
+        : `the token response ${problem}`,
     );
   }
 }

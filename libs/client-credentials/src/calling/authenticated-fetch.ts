@@ -5,6 +5,7 @@ import { DownstreamApiError } from './calling.errors';
 import type { TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
 import { isReplayableBody, tokenToResend } from './resend';
+import { authorizationOf, nonceAnswer, type ApiNonce } from './dpop-proof';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -120,6 +121,7 @@ const MAX_REDIRECTS = 20;
 export function createAuthenticatedSender(
   tokens: TokenService,
   options: AuthenticatedFetchOptions,
+  nonce: ApiNonce = {},
 ): AuthenticatedSender {
   const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
   const send = options.fetch ?? globalThis.fetch;
@@ -149,7 +151,7 @@ export function createAuthenticatedSender(
     url: URL,
     init: RequestInit,
     token: AccessToken,
-  ): Promise<{ res: Response; carried: boolean }> => {
+  ): Promise<{ res: Response; carried: boolean; nonce?: string }> => {
     let current = url;
     let method = (init.method ?? 'GET').toUpperCase();
     let body = init.body;
@@ -157,8 +159,17 @@ export function createAuthenticatedSender(
     for (let redirects = 0; ; redirects++) {
       const headers = new Headers(init.headers);
       carry &&= policy.mayCarryToken(current);
-      if (carry) headers.set('authorization', `${token.tokenType} ${token.token}`);
-      else headers.delete('authorization');
+      // The nonce this hop's proof is signed with (DPoP): a 401 asking for another one is re-sent.
+      const sentNonce = nonce.value;
+      if (carry) {
+        // A DPoP-bound token goes with a proof of this hop: its method and URL.
+        const auth = authorizationOf(tokens, token, method, current, nonce);
+        headers.set('authorization', auth.authorization);
+        if (auth.dpop !== undefined) headers.set('dpop', auth.dpop);
+      } else {
+        headers.delete('authorization');
+        if (token.tokenType === 'DPoP') headers.delete('dpop');
+      }
       if (body === undefined) headers.delete('content-type');
       const res = await send(current, {
         ...init,
@@ -175,6 +186,7 @@ export function createAuthenticatedSender(
         return {
           res,
           carried: carry && (res.url === '' || policy.mayCarryToken(new URL(res.url))),
+          nonce: sentNonce,
         };
       }
       const next = redirectTarget(location, current);
@@ -223,7 +235,17 @@ export function createAuthenticatedSender(
       agent: target.agent,
       signal,
     });
-    const { res, carried } = await sendWith(url, init, first);
+    let sent = await sendWith(url, init, first);
+    const noted = (token: AccessToken, sentNonce?: string) =>
+      sent.carried &&
+      nonceAnswer(token, sent.res.status, (n) => sent.res.headers.get(n), nonce, sentNonce);
+    // A DPoP API asking for (another) nonce: one re-send with it, same token (RFC 9449 §9).
+    if (noted(first, sent.nonce) && isReplayableBody(init.body)) {
+      await sent.res.body?.cancel();
+      sent = await sendWith(url, init, first);
+      noted(first);
+    }
+    const { res, carried } = sent;
     if (res.status !== 401) return { res, token: first };
     const { token: next, error } = await tokenToResend(
       tokens,
@@ -234,7 +256,8 @@ export function createAuthenticatedSender(
     );
     if (next === undefined) return { res, token: first };
     await res.body?.cancel();
-    const again = await sendWith(url, init, next);
-    return { res: again.res, token: next, refused: error };
+    sent = await sendWith(url, init, next);
+    noted(next);
+    return { res: sent.res, token: next, refused: error };
   };
 }

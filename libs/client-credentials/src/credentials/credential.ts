@@ -8,9 +8,14 @@ import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
 import { checkIssued } from '../authority/token-response';
 import { CredentialTenants } from './credential-tenants';
-import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
+import {
+  NO_PROXY,
+  type CredentialSettings,
+  type ResolvedCredential,
+} from '../options/resolved-options';
+import { DpopKey } from '../authority/dpop-key';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
-import { createSourceClient } from './create-source';
+import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { SourceClient } from '../authority/source-client';
 import type { CredentialStats } from '../observability/credential-stats';
@@ -30,6 +35,7 @@ function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefi
 const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'credential_rejected',
   'assertion_failed',
+  'signer_failed',
   'source_unavailable',
 ]);
 
@@ -67,10 +73,17 @@ export class Credential implements Blueprint {
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
-  /** The credential's settings, without its sources (they hold secrets). */
-  readonly options: Omit<ResolvedCredential, 'sources'>;
+  /** The credential's settings, without its sources and DPoP key (they hold secrets). */
+  readonly options: CredentialSettings;
   /** The agent identities of an agent identity blueprint (`agentBlueprint`); undefined otherwise. */
   readonly agents?: AgentDirectory;
+  /**
+   * The key its tokens are bound to (DPoP), made at start: every token request and every API
+   * call of the integrations carries a proof of it.
+   */
+  readonly dpop?: DpopKey;
+  /** Why the configured DPoP key cannot be used, reported by {@link init}. */
+  readonly #dpopProblem?: string;
 
   constructor(
     resolved: ResolvedCredential,
@@ -78,9 +91,18 @@ export class Credential implements Blueprint {
     private readonly keyPrefix: string,
     private readonly metrics: TokenMetrics,
     private readonly logger: LoggerService,
+    /** Tokens of the module's other credentials (a `key-vault` source's vault takes them). */
+    tokensOf?: SourceContext['tokensOf'],
   ) {
-    const { sources, ...options } = resolved;
+    const { sources, dpop, ...options } = resolved;
     this.options = options;
+    if (dpop !== undefined) {
+      try {
+        this.dpop = DpopKey.create(dpop);
+      } catch (e) {
+        this.#dpopProblem = `dpop.${(e as Error).message}`;
+      }
+    }
     this.stats = metrics.of(options.name);
     this.network = new AuthorityNetworkClient(timings.requestMs, options.ca, options.proxy);
     // Managed identity endpoints are local to the host: never through a proxy (IMDS refuses it).
@@ -95,6 +117,8 @@ export class Credential implements Blueprint {
       identityNetwork: this.identityNetwork,
       requestMs: timings.requestMs,
       logger,
+      tokensOf,
+      dpop: this.dpop,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
     // Known from the environment at once: health shows where tokens will come from before any.
@@ -155,7 +179,7 @@ export class Credential implements Blueprint {
       }),
     );
     this.noteCertificates();
-    return problems.flat();
+    return [...(this.#dpopProblem === undefined ? [] : [this.#dpopProblem]), ...problems.flat()];
   }
 
   /**
@@ -168,9 +192,12 @@ export class Credential implements Blueprint {
     const { authorityHost, clientId, name, tokenRequest } = this.options;
     // Tokens asked with other fixed parameters (another `audience`) are other tokens.
     const extras = tokenRequest === undefined ? '' : `~${tokenRequest.digest}`;
+    // A bound token is of use only with its key: replicas with a key of their own never adopt
+    // each other's, and those sharing one (a configured `privateKey`) share its tokens.
+    const bound = this.dpop === undefined ? '' : `@dpop:${this.dpop.jkt}`;
     return this.clients.map(
       (c) =>
-        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}|${scopeKey}`,
+        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}${bound}|${scopeKey}`,
     );
   }
 
@@ -278,6 +305,10 @@ export class Credential implements Blueprint {
           { credential: this.name, tenantId, agent: fmiPath },
           this.timings.maxRetryAfterMs,
         );
+        // An assertion the authority refused is not handed out again (a signer's are reused).
+        if (last.code === 'credential_rejected') {
+          (client.source as { rejected?: () => void }).rejected?.();
+        }
         const ms = now() - started;
         const host = managedIdentityHost(client);
         this.metrics.request(this.name, client.source.id, last.code, ms, host, leg);
@@ -323,7 +354,11 @@ export class Credential implements Blueprint {
   }
 
   toJSON(): Record<string, unknown> {
-    return { ...this.options, sources: this.describeSources() };
+    return {
+      ...this.options,
+      sources: this.describeSources(),
+      ...(this.dpop === undefined ? {} : { dpop: this.dpop.toJSON() }),
+    };
   }
 
   [inspect.custom](): string {
@@ -331,10 +366,12 @@ export class Credential implements Blueprint {
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) {
-      (c as { release?: () => void }).release?.();
-      (c.source as { release?: () => void }).release?.();
-    }
+    await Promise.all(
+      this.clients.map(async (c) => {
+        (c as { release?: () => void }).release?.();
+        await (c.source as { release?: () => Promise<void> | void }).release?.();
+      }),
+    );
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

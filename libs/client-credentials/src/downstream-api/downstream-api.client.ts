@@ -6,6 +6,7 @@ import {
   type AuthenticatedSender,
   type FetchFunction,
 } from '../calling/authenticated-fetch';
+import type { ApiNonce } from '../calling/dpop-proof';
 import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
 import {
   answerOf,
@@ -76,22 +77,28 @@ export class DownstreamApi {
    * signal for every signal combined from it, so a client's lifetime signal grew with every call.
    */
   readonly #inFlight = new Set<CallDeadline>();
+  /** The API's DPoP nonce, shared by the senders of every credential and tenant it is called with. */
+  readonly #nonce: ApiNonce = {};
   #closed = false;
 
   /** A sender for a credential and tenant, sharing the API's connections. */
   #newSender(
     call: Pick<DownstreamCallOptions, 'credential' | 'tenantId' | 'agent'>,
   ): AuthenticatedSender {
-    return createAuthenticatedSender(this.#tokens, {
-      baseUrl: this.#options.baseUrl,
-      scopes: this.#options.scopes,
-      credential: call.credential ?? this.#options.credential,
-      tenantId: call.tenantId ?? this.#options.tenantId,
-      agent: call.agent ?? this.#options.agent,
-      allowInsecureLoopback: this.#options.allowInsecureLoopback,
-      fetch: undiciFetch as unknown as FetchFunction,
-      dispatcher: this.#agent,
-    });
+    return createAuthenticatedSender(
+      this.#tokens,
+      {
+        baseUrl: this.#options.baseUrl,
+        scopes: this.#options.scopes,
+        credential: call.credential ?? this.#options.credential,
+        tenantId: call.tenantId ?? this.#options.tenantId,
+        agent: call.agent ?? this.#options.agent,
+        allowInsecureLoopback: this.#options.allowInsecureLoopback,
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher: this.#agent,
+      },
+      this.#nonce,
+    );
   }
 
   /**

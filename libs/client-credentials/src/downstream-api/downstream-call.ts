@@ -194,7 +194,10 @@ export function answerOf<T>(
     );
   }
   const challenge = res.headers.get('www-authenticate') ?? undefined;
-  const error = parseBearerChallenge(challenge)?.error;
+  const error = parseBearerChallenge(
+    challenge,
+    token.tokenType === 'DPoP' ? 'DPoP' : 'Bearer',
+  )?.error;
   const context = {
     ...where,
     status: res.status,

@@ -109,6 +109,21 @@ export const ERROR_CATALOG = {
       'The client assertion could not be produced (callback failed or the certificate could not be used).',
     fix: 'Check the `getAssertion` callback or the certificate file and key named in the message.',
   },
+  signer_failed: {
+    cause:
+      "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, or signed with a key that is not the certificate's.",
+    fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too. A chain moves on to its next source meanwhile.",
+  },
+  binding_refused: {
+    cause:
+      "The authority answered a token request for a bound token (DPoP) with a token that is not bound to the credential's key (token_type Bearer): sent as such, it would be a bearer token again.",
+    fix: 'Enable DPoP for this client at the authorization server (e.g. `dpop_bound_access_tokens`), or remove `dpop` from the credential if the API accepts bearer tokens.',
+  },
+  proof_required: {
+    cause:
+      "A token bound to the credential's key (DPoP) was asked for where its proof cannot go with it: getAuthorizationHeader(), or an Azure SDK TokenCredential, which sends Bearer tokens only.",
+    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or sign each request with TokenService.getRequestHeaders(); use a credential without `dpop` for Azure SDK clients.',
+  },
   aborted: {
     cause: 'The caller aborted the request through its AbortSignal.',
     fix: 'Nothing to fix; the token request carries on for other callers.',

@@ -43,6 +43,13 @@ export function toClientCredentialsError(
         ctx,
       );
     }
+    if (e.kind === 'unbound') {
+      return new TokenRequestRejectedError(
+        'binding_refused',
+        `${base} was answered with an unbound token: ${e.errorMessage}.`,
+        ctx,
+      );
+    }
     // Every other kind is a transient endpoint failure whose code is the kind itself.
     const verb =
       e.kind === 'throttled' ? 'was throttled' : e.kind === 'timeout' ? 'timed out' : 'failed';

@@ -3,28 +3,14 @@ import { z } from 'zod';
 import { DEFAULTS } from './defaults';
 import { managedIdentityId } from './managed-identity-name';
 import { tenantProblem } from './request-validation';
+import { nonEmpty, optionalText, pemLike } from './schema-fields';
+import { keyVaultSource, pkcs11Source, signerSource } from './signer-source.schema';
 import { parameterProblems } from './token-request-parameters';
-
-const nonEmpty = (what: string, fix: string) =>
-  z
-    .string({
-      error: (i) => (i.input === undefined ? `is required — ${fix}` : `must be a string — ${fix}`),
-    })
-    .trim()
-    .min(1, { error: `must not be empty — ${what}` });
-
-const pemLike = z.string().refine((v) => v.includes('-----BEGIN '), {
-  error: 'must be PEM text (-----BEGIN …) — pass the file contents, not a path',
-});
 
 const secretSource = z.strictObject({
   type: z.literal('secret'),
   secret: nonEmpty('set the client secret value', 'set the client secret value (not its ID)'),
 });
-
-const optionalText = z
-  .string({ error: 'must be a string' })
-  .min(1, { error: 'must not be empty — set a value or leave the field out' });
 
 const certificateSource = z
   .strictObject({
@@ -72,7 +58,7 @@ const managedIdentitySource = z
 
 /** The source types, in the words of error messages. */
 export const SOURCE_TYPES =
-  "'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
+  "'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
 
 const source = z.discriminatedUnion(
   'type',
@@ -80,6 +66,9 @@ const source = z.discriminatedUnion(
     secretSource,
     certificateSource,
     assertionSource,
+    signerSource,
+    pkcs11Source,
+    keyVaultSource,
     workloadIdentitySource,
     managedIdentityAssertionSource,
     managedIdentitySource,
@@ -227,6 +216,20 @@ export const credentialSchema = z
         }
       })
       .optional(),
+    dpop: z
+      .union(
+        [
+          z.boolean(),
+          z.strictObject({
+            algorithm: z
+              .enum(['ES256', 'RS256', 'PS256'], { error: "must be 'ES256', 'RS256' or 'PS256'" })
+              .optional(),
+            privateKey: pemLike.optional(),
+          }),
+        ],
+        { error: "must be true, or { algorithm?: 'ES256' | 'RS256' | 'PS256', privateKey?: PEM }" },
+      )
+      .optional(),
   })
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.
@@ -284,6 +287,19 @@ export const credentialSchema = z
     if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
     }
+    // Entra ID verifies certificate assertions with RSA keys only.
+    if ((c.protocol ?? DEFAULTS.protocol) === 'entra') {
+      c.sources.forEach((s, i) => {
+        if ('algorithm' in s && s.algorithm === 'ES256') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, 'algorithm'],
+            message:
+              "ES256 is not accepted by Entra ID, which takes RSA keys (PS256 or RS256) — use an RSA key, or protocol: 'oidc' for an issuer that takes ES256",
+          });
+        }
+      });
+    }
     const pasted = c.authorityHost && tenantInPath(c.authorityHost);
     if (pasted && (c.protocol ?? DEFAULTS.protocol) === 'entra') {
       ctx.addIssue({
@@ -316,6 +332,21 @@ export const credentialSchema = z
         path: ['tokenRequest'],
         message:
           'is for token endpoints: a managed identity credential calls none — remove it, or use a managed-identity-assertion source of an app',
+      });
+    }
+    // Entra ID binds no client-credentials token to a DPoP key; a managed identity endpoint takes no proof.
+    if (c.dpop !== undefined && c.dpop !== false && c.protocol !== 'oidc') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dpop'],
+        message:
+          "needs protocol: 'oidc' — Entra ID issues no DPoP-bound tokens to client credentials; remove `dpop` for Entra",
+      });
+    } else if (c.dpop !== undefined && c.dpop !== false && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dpop'],
+        message: 'cannot bind managed identity tokens to a key — remove `dpop`',
       });
     }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {

@@ -87,6 +87,13 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
         c.tokenRequest === undefined
           ? undefined
           : resolveTokenRequest(c.tokenRequest as TokenRequestOptions),
+      dpop:
+        c.dpop === undefined || c.dpop === false
+          ? undefined
+          : {
+              algorithm: (c.dpop === true ? undefined : c.dpop.algorithm) ?? 'ES256',
+              privateKey: c.dpop === true ? undefined : c.dpop.privateKey,
+            },
     });
   }
   const names = [...credentials.keys()];

@@ -43,7 +43,19 @@ export interface ResolvedCredential {
   readonly agentBlueprint?: ResolvedBlueprint;
   /** Extra parameters and headers of its token requests (`tokenRequest`). */
   readonly tokenRequest?: ResolvedTokenRequest;
+  /** The DPoP key to bind tokens to (its private key is secret, like the sources). */
+  readonly dpop?: DpopSetting;
 }
+
+/** A credential's DPoP key, as configured. */
+export interface DpopSetting {
+  readonly algorithm: 'ES256' | 'RS256' | 'PS256';
+  /** PEM; none: generated at start. */
+  readonly privateKey?: string;
+}
+
+/** A credential's settings without what holds secrets (its sources and its DPoP key). */
+export type CredentialSettings = Omit<ResolvedCredential, 'sources' | 'dpop'>;
 
 /** A credential's `tokenRequest`, resolved. */
 export interface ResolvedTokenRequest {

@@ -1,6 +1,11 @@
 import { inspect } from 'node:util';
 import { AccessToken } from '../access-token';
-import type { GetTokenOptions } from '../client-credentials.options';
+import type {
+  GetTokenOptions,
+  ProofRequest,
+  RequestHeaders,
+  TokenBinding,
+} from '../client-credentials.options';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { CredentialStats } from '../observability/credential-stats';
 import { claimsId } from '../options/claims-request';
@@ -127,6 +132,28 @@ export class TokenServiceDouble {
   ): Promise<string> {
     const token = await this.getAccessToken(scopes, options);
     return `${token.tokenType} ${token.token}`;
+  }
+
+  /** As `TokenService.getRequestHeaders`: `{ authorization: 'Bearer <token>' }` (bearer tokens only). */
+  async getRequestHeaders(
+    scopes: string | readonly string[],
+    request: ProofRequest,
+    options?: GetTokenOptions,
+  ): Promise<RequestHeaders> {
+    return this.requestHeaders(await this.getAccessToken(scopes, options), request);
+  }
+
+  /** As `TokenService.requestHeaders`: the token's `Authorization` header; the double signs no proofs. */
+  requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
+    void request;
+    return { authorization: `${token.tokenType} ${token.token}` };
+  }
+
+  /** As `TokenService.tokenBinding`: `bearer` — the double's tokens are not bound to a key. */
+  tokenBinding(credential = this.options.defaultCredential): TokenBinding {
+    const unknown = this.unknownCredential(credential);
+    if (unknown !== undefined) throw unknown;
+    return 'bearer';
   }
 
   /**

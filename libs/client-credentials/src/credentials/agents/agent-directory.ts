@@ -84,7 +84,7 @@ export class AgentDirectory implements AgentHome {
   createClient(id: string): TokenClient {
     const options = { ...this.blueprint.options, clientId: id };
     const { network, logger, requestMs } = this.context;
-    return new TokenClient(options, new AgentSource(), network, logger, requestMs);
+    return new TokenClient(options, new AgentSource(), network, logger, { requestMs });
   }
 
   /** The agents' names and ids known now, for diagnostics. */
