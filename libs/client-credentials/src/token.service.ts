@@ -5,8 +5,11 @@ import {
   LoggerService,
   OnApplicationShutdown,
   OnModuleInit,
+  Optional,
 } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { inspect } from 'node:util';
+import { Observable } from 'rxjs';
 import type { AccessToken } from './access-token';
 import { TokenRuntime } from './acquisition/token-runtime';
 import type { TokenAcquirer } from './acquisition/token-acquirer';
@@ -31,6 +34,8 @@ import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import type { CredentialTokens } from './signing/vault-credential';
 import type { CredentialStats } from './observability/credential-stats';
+import type { ClientCredentialsEvent } from './client-credentials.events';
+import { bridgeEventEmitter } from './observability/event-emitter-bridge';
 
 /**
  * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.
@@ -57,16 +62,50 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
+  /** Where the app's `@nestjs/event-emitter` is found, if it has one. */
+  readonly #providers?: ModuleRef;
+  /** Disconnects the event-emitter bridge. */
+  #unbridge?: () => void;
 
-  constructor(@Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions) {
+  /**
+   * What happens in the background, as it happens: each background refresh's outcome, failed
+   * acquisitions, sources of a chain skipped and restored, refused tokens, the warm-up's end
+   * ({@link ClientCredentialsEvent}, told apart by `type`). Hot: an event is seen by those
+   * subscribed when it happens; it completes when the app shuts down. An event is built only while
+   * someone subscribes, and never on the cache-hit path. No event holds a token or a secret.
+   *
+   * With `@nestjs/event-emitter` installed and `EventEmitterModule.forRoot()` imported, the same
+   * events are emitted as `client-credentials.<type>` for `@OnEvent` handlers.
+   * @example
+   * tokens.events
+   *   .pipe(filter((e) => e.type === 'refresh' && e.outcome === 'failed'))
+   *   .subscribe((e) => alerts.raise(`token refresh failed: ${e.credential}`));
+   */
+  readonly events: Observable<ClientCredentialsEvent> = new Observable<ClientCredentialsEvent>(
+    (subscriber) =>
+      this.metrics.events.listen({
+        wants: () => !subscriber.closed,
+        next: (event) => subscriber.next(event),
+        complete: () => subscriber.complete(),
+      }),
+  );
+
+  constructor(
+    @Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions,
+    @Optional() providers?: ModuleRef,
+  ) {
     this.#options = options;
+    this.#providers = providers;
     // Nest's Logger too: it hands lines to whatever logger the app set with useLogger().
     this.logger = guardedLogger(options?.logger ?? new Logger(LOG_CONTEXT));
     this.metrics.watchSharedCache(() => this.getCacheStats());
+    this.metrics.events.onListenerError = (e) =>
+      this.logger.warn(`An event listener threw; the token path goes on. ${String(e)}`);
   }
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
+    this.#unbridge = bridgeEventEmitter(this.#providers, this.metrics.events);
     // A key-vault source's vault takes tokens of another credential, from this service's cache.
     const tokensOf = (name: string): CredentialTokens => ({
       name,
@@ -315,6 +354,8 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
+    this.#unbridge?.();
+    this.metrics.events.close();
     this.credentials.close();
     await this.#runtime?.close();
   }

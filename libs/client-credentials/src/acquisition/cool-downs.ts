@@ -47,6 +47,12 @@ export class CoolDowns {
     return error;
   }
 
+  /** When the cool-down of `key` ends (the library's clock), while it lasts. */
+  until(key: string): number | undefined {
+    const until = this.byKey.get(key)?.until;
+    return until !== undefined && now() < until ? until : undefined;
+  }
+
   /** A success ends the cool-down of `key`. */
   end(key: string): void {
     this.byKey.delete(key);

@@ -12,6 +12,8 @@ import {
 import type { TokenPolicy } from '../options/resolved-options';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
+import { TokenMetrics } from '../observability/token-metrics';
+import type { ClientCredentialsEvent } from '../client-credentials.events';
 
 const HOUR = 3_600_000;
 const silent = { log() {}, warn() {}, debug() {}, error() {} };
@@ -116,6 +118,7 @@ describe('TokenAcquirer', () => {
   let cache: TokenCache;
   let acquirer: TokenAcquirer;
   let current: string[];
+  let metrics: TokenMetrics;
 
   const request = (tenantId = 't1', scope = 'api://x/.default'): TokenRequest => ({
     credential: credential as unknown as Credential,
@@ -143,7 +146,8 @@ describe('TokenAcquirer', () => {
   function build(options: { store?: boolean; policy?: TokenPolicy } = {}): void {
     store = options.store ? createCache({ stores: [new Keyv()] }) : undefined;
     cache = new TokenCache(store, 100, 120_000, 0, silent);
-    acquirer = new TokenAcquirer(cache, options.policy ?? policy(), silent);
+    metrics = new TokenMetrics();
+    acquirer = new TokenAcquirer(cache, options.policy ?? policy(), silent, undefined, metrics);
     current = [];
     acquirer.onCurrent = (entry) => current.push(entry.token);
   }
@@ -612,5 +616,59 @@ describe('TokenAcquirer', () => {
     await jest.advanceTimersByTimeAsync(60_000);
     expect(credential.calls).toHaveLength(1);
     expect(jest.getTimerCount()).toBe(0);
+  });
+
+  describe('events', () => {
+    /** Every event while the test runs. */
+    function events(): ClientCredentialsEvent[] {
+      const seen: ClientCredentialsEvent[] = [];
+      metrics.events.listen({ wants: () => true, next: (e) => seen.push(e) });
+      return seen;
+    }
+
+    it('a failed acquisition is one failure event, however many callers waited; its cool-down adds none', async () => {
+      const seen = events();
+      credential.script.push(rejected());
+      const callers = [1, 2, 3].map(() => track(acquirer.acquire(request(), false)));
+      await flush();
+      expect(callers.map((c) => c.error?.code)).toEqual(Array(3).fill('request_rejected'));
+      expect(seen).toEqual([
+        {
+          type: 'failure',
+          at: new Date(Date.now()),
+          credential: 'api',
+          tenantId: 't1',
+          scopes: ['api://x/.default'],
+          error: {
+            code: 'request_rejected',
+            message: expect.stringContaining('AADSTS500011.') as string,
+            transient: false,
+          },
+          // The first cool-down, jitter at its lowest: half of 200 ms.
+          coolDownUntil: new Date(Date.now() + 100),
+        },
+      ]);
+
+      // In the cool-down: the same error at once, no request, no new event.
+      const cooled = track(acquirer.acquire(request(), false));
+      await flush();
+      expect(cooled.error?.code).toBe('request_rejected');
+      expect(credential.calls).toHaveLength(1);
+      expect(seen).toHaveLength(1);
+    });
+
+    it('a refused token is told; a replacement refused at once is told as held off', async () => {
+      const seen = events();
+      const first = await acquirer.acquire(request(), false);
+      const replacement = await acquirer.replace(request(), first.token);
+      expect(acquirer.forget(request(), replacement!.token)).toBe(false);
+      expect(seen.map((e) => e.type === 'token-refused' && [e.by, e.heldOff])).toEqual([
+        ['api', false],
+        ['api', true],
+      ]);
+      // Names only: no token in any event.
+      expect(JSON.stringify(seen)).not.toContain(first.token);
+      expect(JSON.stringify(seen)).not.toContain(replacement!.token);
+    });
   });
 });

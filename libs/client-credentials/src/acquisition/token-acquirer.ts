@@ -4,19 +4,26 @@ import { backoffDelay, sleep } from '../timing/backoff';
 import { refreshPoint } from '../cache/refresh-point';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
-import { now } from '../timing/clock';
+import { now, toWallClock } from '../timing/clock';
 import { withDeadline } from '../timing/timers';
 import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
 import type { CachedEntry, StoredToken, TokenCache } from '../cache/token-cache';
-import { requestKey, type TokenRequest } from '../credentials/token-request';
+import { eventTarget, requestKey, type TokenRequest } from '../credentials/token-request';
+import { eventError } from '../observability/token-events';
+import { TokenMetrics } from '../observability/token-metrics';
+
+/** Why a token is being obtained: a caller waits for it, or the background refresh. */
+type Trigger = 'caller' | 'refresh';
 
 /** The result of one acquisition, shared by every caller that waited for it. */
 interface Acquired {
   readonly entry: CachedEntry;
   readonly token: AccessToken;
+  /** Adopted from the store: a token another replica (or an earlier run) had obtained. */
+  readonly adopted?: boolean;
 }
 
 /**
@@ -44,6 +51,8 @@ export class TokenAcquirer {
     private readonly options: TokenPolicy,
     private readonly logger: LoggerService,
     private readonly flight?: CrossProcessFlight,
+    /** Where failures, refusals and remaining lifetimes are reported. */
+    private readonly metrics: TokenMetrics = new TokenMetrics(),
   ) {
     this.coolDowns = new CoolDowns(options.retry, options.maxEntries);
     this.refused = new RefusedTokens(options.maxEntries);
@@ -58,9 +67,12 @@ export class TokenAcquirer {
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      flight = this.bounded(this.load(request, key, force, deadline), request, key).finally(() =>
-        this.flights.delete(flightKey),
-      );
+      flight = this.bounded(
+        this.load(request, key, force, deadline),
+        request,
+        key,
+        'caller',
+      ).finally(() => this.flights.delete(flightKey));
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -95,11 +107,22 @@ export class TokenAcquirer {
    * caller misses and gets a new token), and no store read answers with it again. False (nothing
    * done) while the token is a replacement that was refused at once, within its hold-off.
    */
-  forget(request: TokenRequest, token: string, revokedBefore?: number): boolean {
+  forget(
+    request: TokenRequest,
+    token: string,
+    revokedBefore?: number,
+    by: 'api' | 'authority' = 'api',
+  ): boolean {
     const key = requestKey(request);
     const current = this.cache.entryOf(request);
     const known = current?.token === token ? current : undefined;
-    if (!this.refused.mayRefuse(key, token, known, revokedBefore)) return false;
+    const may = this.refused.mayRefuse(key, token, known, revokedBefore);
+    const { events } = this.metrics;
+    if (events.wants('token-refused')) {
+      const at = new Date();
+      events.emit({ type: 'token-refused', at, ...eventTarget(request), by, heldOff: !may });
+    }
+    if (!may) return false;
     this.refused.add(key, token, known, revokedBefore);
     // Served no more: an entry that stops being usable now, in the refused one's place.
     if (known !== undefined) this.cache.adopt(known.withdrawn());
@@ -111,14 +134,19 @@ export class TokenAcquirer {
    * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to retry.
    */
   async refresh(current: CachedEntry): Promise<CachedEntry> {
+    return (await this.refreshed(current)).entry;
+  }
+
+  /** {@link refresh}, and whether the newer token was adopted from the store (another replica's). */
+  async refreshed(current: CachedEntry): Promise<{ entry: CachedEntry; adopted: boolean }> {
     const request = current.request;
     const key = requestKey(request);
     // A caller's flight under way may bring a newer token; it may also answer with `current`
     // itself (a caller that found it in memory): then this refresh is still to be done.
     const joined = this.flights.get(key);
     if (joined !== undefined) {
-      const { entry } = await joined;
-      if (entry.obtainedAt > current.obtainedAt) return entry;
+      const { entry, adopted } = await joined;
+      if (entry.obtainedAt > current.obtainedAt) return { entry, adopted: adopted === true };
     }
     let flight = this.flights.get(key);
     if (flight === undefined) {
@@ -126,7 +154,7 @@ export class TokenAcquirer {
       const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && now() < e.refreshAt;
       const fetch = async (): Promise<Acquired> => {
         try {
-          const entry = await this.fetch(request, key, deadline, 1);
+          const entry = await this.fetch(request, key, deadline, 1, 'refresh');
           this.coolDowns.end(key);
           request.credential.stats.refreshes++;
           return { entry, token: entry.hit };
@@ -136,14 +164,14 @@ export class TokenAcquirer {
         }
       };
       const work = (async (): Promise<Acquired> => {
-        const stored = await this.fromStore(request, key, newer);
+        const stored = await this.fromStore(request, key, 'refresh', newer);
         if (stored !== undefined) return stored;
         // Replicas that adopted the same shared token refresh it at the same time: one fetches.
         return this.flight === undefined
           ? fetch()
           : this.flight.run(
               this.lockName(request),
-              () => this.fromStore(request, key, newer),
+              () => this.fromStore(request, key, 'refresh', newer),
               fetch,
               this.shutdown.signal,
               // Keep a margin to fetch in, before the token stops being served and before the
@@ -154,10 +182,11 @@ export class TokenAcquirer {
               ),
             );
       })();
-      flight = this.bounded(work, request, key).finally(() => this.flights.delete(key));
+      flight = this.bounded(work, request, key, 'refresh').finally(() => this.flights.delete(key));
       this.flights.set(key, flight);
     }
-    return (await flight).entry;
+    const { entry, adopted } = await flight;
+    return { entry, adopted: adopted === true };
   }
 
   /** Stops retries and waits no more. */
@@ -173,11 +202,18 @@ export class TokenAcquirer {
    * rather than each waiting out a deadline); the work is abandoned, and the next call starts a
    * new flight. A token the abandoned work still obtains is cached as any other.
    */
-  private bounded(work: Promise<Acquired>, request: TokenRequest, key: string): Promise<Acquired> {
+  private bounded(
+    work: Promise<Acquired>,
+    request: TokenRequest,
+    key: string,
+    trigger: Trigger,
+  ): Promise<Acquired> {
     const ms = this.options.timeouts.acquireMs;
     return withDeadline(work, ms, () =>
-      this.coolDowns.start(
+      this.failed(
+        request,
         key,
+        trigger,
         new TokenEndpointError(
           'timeout',
           // As a caller's own wait says it (both end at acquireMs): the cause is in the logs of
@@ -215,7 +251,7 @@ export class TokenAcquirer {
       }
     }
     // The store first, even in a cool-down: another replica may have fetched the token since.
-    const stored = force ? undefined : await this.fromStore(request, key);
+    const stored = force ? undefined : await this.fromStore(request, key, 'caller');
     if (stored !== undefined) return stored;
     const cooling = this.coolDowns.current(key);
     if (cooling !== undefined) throw cooling;
@@ -224,7 +260,7 @@ export class TokenAcquirer {
       ? this.fetchForCaller(request, key, deadline)
       : this.flight.run(
           this.lockName(request),
-          () => this.fromStore(request, key),
+          () => this.fromStore(request, key, 'caller'),
           () => this.fetchForCaller(request, key, deadline),
           this.shutdown.signal,
           this.waitUntil(deadline),
@@ -238,16 +274,18 @@ export class TokenAcquirer {
   private async fromStore(
     request: TokenRequest,
     key: string,
+    trigger: Trigger,
     accept?: (entry: CachedEntry) => boolean,
   ): Promise<Acquired | undefined> {
     const stored = await this.cache.read(request, this.refused.filter(key, accept));
     if (stored === undefined) return undefined;
     request.credential.stats.storeHits++;
+    this.metrics.remainingLifetime(request.credential.name, stored.expiresOn, 'store', trigger);
     // A token another replica fetched counts as this credential working, for health and readiness.
     request.credential.recordSuccess(request.tenantId, stored.expiresOn, stored.token);
     this.cache.adopt(stored);
     this.onCurrent(stored);
-    return { entry: stored, token: stored.hit };
+    return { entry: stored, token: stored.hit, adopted: true };
   }
 
   /** The same name for the same token in every replica (the store key of its first source). */
@@ -262,7 +300,13 @@ export class TokenAcquirer {
     deadline: number,
   ): Promise<Acquired> {
     try {
-      const entry = await this.fetch(request, key, deadline, this.options.retry.maxAttempts);
+      const entry = await this.fetch(
+        request,
+        key,
+        deadline,
+        this.options.retry.maxAttempts,
+        'caller',
+      );
       this.coolDowns.end(key);
       const h = entry.hit;
       const token = new AccessToken(
@@ -276,8 +320,33 @@ export class TokenAcquirer {
       );
       return { entry, token };
     } catch (e) {
-      throw this.coolDowns.start(key, e as ClientCredentialsError);
+      throw this.failed(request, key, 'caller', e as ClientCredentialsError);
     }
+  }
+
+  /**
+   * Starts the cool-down of a failed acquisition; returns its error, for `throw`. A caller's
+   * failure is an event (`failure`); a background refresh's is the refresher's to tell.
+   */
+  private failed(
+    request: TokenRequest,
+    key: string,
+    trigger: Trigger,
+    error: ClientCredentialsError,
+  ): ClientCredentialsError {
+    this.coolDowns.start(key, error);
+    const { events } = this.metrics;
+    if (trigger === 'caller' && events.wants('failure')) {
+      const until = this.coolDowns.until(key);
+      events.emit({
+        type: 'failure',
+        at: new Date(),
+        ...eventTarget(request),
+        error: eventError(error),
+        ...(until === undefined ? {} : { coolDownUntil: new Date(toWallClock(until)) }),
+      });
+    }
+    return error;
   }
 
   /**
@@ -291,6 +360,7 @@ export class TokenAcquirer {
     key: string,
     deadline: number,
     attempts: number,
+    trigger: Trigger,
   ): Promise<CachedEntry> {
     const { credential, tenantId, scopes, claims } = request;
     for (let attempt = 0; ; attempt++) {
@@ -324,6 +394,7 @@ export class TokenAcquirer {
         };
         const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
         const entry = await this.cache.write(request, storeKey, stored);
+        this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);
         this.onCurrent(entry);
         return entry;
       } catch (e) {
@@ -333,7 +404,7 @@ export class TokenAcquirer {
         this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
         await sleep(delay, this.shutdown.signal);
         // Another replica may have stored the token while this one waited to retry.
-        const stored = await this.fromStore(request, key);
+        const stored = await this.fromStore(request, key, trigger);
         if (stored !== undefined) return stored.entry;
       }
     }

@@ -6,6 +6,8 @@ import { TokenEndpointError } from '../errors/client-credentials.errors';
 import type { TokenPolicy } from '../options/resolved-options';
 import type { TokenAcquirer } from './token-acquirer';
 import { REFRESH_CONCURRENCY, TokenRefresher } from './token-refresher';
+import { TokenMetrics } from '../observability/token-metrics';
+import type { TokenRefreshEvent } from '../client-credentials.events';
 
 const S = 1000;
 const MIN = 60 * S;
@@ -72,6 +74,11 @@ class FakeAcquirer {
     return answer.promise;
   }
 
+  /** What the refresher calls: {@link refresh}, never adopted from a store. */
+  async refreshed(entry: CachedEntry): Promise<{ entry: CachedEntry; adopted: boolean }> {
+    return { entry: await this.refresh(entry), adopted: false };
+  }
+
   get running(): number {
     return this.calls.filter((c) => !c.settled).length;
   }
@@ -97,6 +104,7 @@ describe('TokenRefresher', () => {
   let cache: TokenCache;
   let acquirer: FakeAcquirer;
   let refresher: TokenRefresher;
+  let metrics: TokenMetrics;
   let logs: { warn: string[]; debug: string[]; log: string[] };
   let start: number;
 
@@ -149,7 +157,14 @@ describe('TokenRefresher', () => {
     };
     cache = new TokenCache(undefined, 1000, 0, 0, logger);
     acquirer = new FakeAcquirer();
-    refresher = new TokenRefresher(acquirer as unknown as TokenAcquirer, cache, policy, logger);
+    metrics = new TokenMetrics();
+    refresher = new TokenRefresher(
+      acquirer as unknown as TokenAcquirer,
+      cache,
+      policy,
+      logger,
+      metrics,
+    );
   });
 
   afterEach(() => {
@@ -240,6 +255,77 @@ describe('TokenRefresher', () => {
         `t${REFRESH_CONCURRENCY}`,
         't0',
       ]);
+    });
+  });
+
+  describe('events', () => {
+    /** The events of type `refresh` while the test runs. */
+    function refreshEvents(): TokenRefreshEvent[] {
+      const seen: TokenRefreshEvent[] = [];
+      metrics.events.listen({
+        wants: (type) => type === 'refresh',
+        next: (e) => seen.push(e as TokenRefreshEvent),
+      });
+      return seen;
+    }
+
+    it("tells each attempt's outcome: the failure, when the next attempt starts, then the success", async () => {
+      const seen = refreshEvents();
+      await current('flaky', { hits: 1 });
+      await jest.advanceTimersByTimeAsync(30 * MIN);
+      acquirer.calls[0].answer.reject(transient());
+      await flush();
+
+      expect(seen).toEqual([
+        {
+          type: 'refresh',
+          at: new Date(Date.now()),
+          credential: 'api',
+          tenantId: 'flaky',
+          scopes: ['api://x/.default'],
+          outcome: 'failed',
+          previousFailures: 0,
+          error: {
+            code: 'endpoint_unavailable',
+            message: expect.stringContaining('HTTP 503.') as string,
+            transient: true,
+          },
+          servedUntil: new Date(start + 60 * MIN),
+          willRetry: true,
+          // The backoff of a first failure, jitter at its lowest: 500 ms.
+          retryAt: new Date(Date.now() + 500),
+        },
+      ]);
+      expect(Object.isFrozen(seen[0])).toBe(true);
+
+      await jest.advanceTimersByTimeAsync(500);
+      await succeed(acquirer.calls[1]);
+      expect(seen[1]).toMatchObject({
+        outcome: 'refreshed',
+        previousFailures: 1,
+        expiresOn: new Date(Date.now() + 60 * MIN),
+      });
+      expect(seen[1].error).toBeUndefined();
+      expect(seen).toHaveLength(2);
+    });
+
+    it('says when no time is left to retry', async () => {
+      const seen = refreshEvents();
+      acquirer.failWith = () => transient(40 * S);
+      await current('late', { refreshInMs: 80 * S, lifetimeMs: 100 * S, hits: 1 });
+      await jest.advanceTimersByTimeAsync(80 * S);
+      expect(seen.map((e) => [e.outcome, e.willRetry, e.retryAt])).toEqual([
+        ['failed', false, undefined],
+      ]);
+    });
+
+    it('builds no event while nobody listens', async () => {
+      const emit = jest.spyOn(metrics.events, 'emit');
+      acquirer.failWith = () => transient();
+      await current('quiet', { refreshInMs: 50 * S, lifetimeMs: 100 * S, hits: 1 });
+      await jest.advanceTimersByTimeAsync(60 * S);
+      expect(acquirer.calls.length).toBeGreaterThan(1);
+      expect(emit).not.toHaveBeenCalled();
     });
   });
 

@@ -7,6 +7,9 @@ import type { TokenPolicy } from '../options/resolved-options';
 import type { TokenAcquirer } from './token-acquirer';
 import { RefreshSchedule } from '../cache/refresh-schedule';
 import type { CachedEntry, TokenCache } from '../cache/token-cache';
+import { eventTarget } from '../credentials/token-request';
+import { eventError } from '../observability/token-events';
+import { TokenMetrics } from '../observability/token-metrics';
 
 /**
  * Background refreshes in flight at once, per service. Half the connections of an authority's
@@ -38,6 +41,8 @@ export class TokenRefresher {
     private readonly cache: TokenCache,
     private readonly options: TokenPolicy,
     private readonly logger: LoggerService,
+    /** Where each attempt's outcome is told (event `refresh`) and traced (a root span). */
+    private readonly metrics: TokenMetrics = new TokenMetrics(),
   ) {
     // Only the entry memory serves is scheduled: one evicted (or replaced) while its store write
     // was awaited would stay scheduled for nothing.
@@ -102,9 +107,29 @@ export class TokenRefresher {
   }
 
   private async attempt(entry: CachedEntry, failures: number): Promise<void> {
-    const name = entry.request.credential.name;
+    const request = entry.request;
+    const name = request.credential.name;
+    const { events, tracing } = this.metrics;
+    const span = {
+      credential: name,
+      tenantId: request.tenantId,
+      leg: request.credential.agentLeg?.leg,
+      previousFailures: failures,
+    };
     try {
-      await this.acquirer.refresh(entry);
+      const { entry: next, adopted } = await tracing.refresh(span, () =>
+        this.acquirer.refreshed(entry),
+      );
+      if (events.wants('refresh')) {
+        events.emit({
+          type: 'refresh',
+          at: new Date(),
+          ...eventTarget(request),
+          outcome: adopted ? 'adopted' : 'refreshed',
+          previousFailures: failures,
+          expiresOn: next.hit.expiresOn,
+        });
+      }
       if (failures > 0) {
         this.logger.log?.(
           `Token of credential '${name}' refreshed after ${failures} failed attempt(s).`,
@@ -131,6 +156,19 @@ export class TokenRefresher {
       // First failure of a streak as a warning, the rest quietly: an outage must not flood the logs.
       if (failures === 0 || !retry) this.logger.warn?.(message);
       else this.logger.debug?.(message);
+      if (events.wants('refresh')) {
+        events.emit({
+          type: 'refresh',
+          at: new Date(),
+          ...eventTarget(request),
+          outcome: 'failed',
+          previousFailures: failures,
+          error: eventError(error),
+          servedUntil: new Date(toWallClock(entry.usableUntil)),
+          willRetry: retry,
+          ...(retry ? { retryAt: new Date(toWallClock(now() + delay)) } : {}),
+        });
+      }
       if (!retry) return;
       this.retrying.set(entry, failures + 1);
       this.schedule.set(entry, now() + delay);

@@ -61,8 +61,8 @@ export class TokenRuntime {
     );
     // Timings and bounds only: no object reachable from the service holds a credential's secret.
     const policy: TokenPolicy = { maxEntries: cacheOptions.maxEntries, refresh, retry, timeouts };
-    const acquirer = new TokenAcquirer(cache, policy, logger, shared?.flight);
-    const refresher = new TokenRefresher(acquirer, cache, policy, logger);
+    const acquirer = new TokenAcquirer(cache, policy, logger, shared?.flight, metrics);
+    const refresher = new TokenRefresher(acquirer, cache, policy, logger, metrics);
     const credentials = new CredentialRegistry(resolved.defaultCredential);
     const runtime = new TokenRuntime(credentials, cache, acquirer, refresher, shared);
     const problems: string[] = [];
@@ -87,7 +87,8 @@ export class TokenRuntime {
       if (credential.agents !== undefined) {
         credential.agents.tokens = {
           token: async (request) => (await acquirer.acquire(request, false)).token,
-          refuse: (request, token) => void acquirer.forget(request, token),
+          // The authority refused the leg's token as a client assertion (or user credential).
+          refuse: (request, token) => void acquirer.forget(request, token, undefined, 'authority'),
         };
       }
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));

@@ -16,7 +16,7 @@ import {
 import { DpopKey } from '../authority/dpop-key';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient, type SourceContext } from './create-source';
-import type { TokenMetrics } from '../observability/token-metrics';
+import type { AgentLeg, TokenMetrics } from '../observability/token-metrics';
 import type { SourceClient } from '../authority/source-client';
 import type { CredentialStats } from '../observability/credential-stats';
 import type { Fetched } from './principal';
@@ -270,7 +270,7 @@ export class Credential implements Blueprint {
     scopes: readonly string[],
     { claims, refused, fmiPath }: ChainRequest,
   ): Promise<Fetched> {
-    const leg = fmiPath === undefined ? undefined : 'exchange';
+    const leg: AgentLeg | undefined = fmiPath === undefined ? undefined : 'exchange';
     const time = now();
     let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= time);
     // Every source is cooling down: trying them all beats failing without a try.
@@ -278,39 +278,44 @@ export class Credential implements Blueprint {
     let last: ClientCredentialsError | undefined;
     for (const [position, index] of order.entries()) {
       const client = this.clients[index];
+      const host = managedIdentityHost(client);
       const started = now();
       // The issued token's times are the wall clock's (the authority's expiry): checked against it.
       const requestedAt = Date.now();
-      try {
-        const issued = checkIssued(
-          await client.acquire({
+      const where = { credential: this.name, tenantId, agent: fmiPath };
+      const request = async () => {
+        try {
+          const answer = await client.acquire({
             tenantId,
             scopes,
             correlationId: randomUUID(),
             claims,
             refused,
             fmiPath,
-          }),
-          requestedAt,
+          });
+          return checkIssued(answer, requestedAt);
+        } catch (e) {
+          throw toClientCredentialsError(e, where, this.timings.maxRetryAfterMs);
+        }
+      };
+      const span = { credential: this.name, source: client.source.id, tenantId, leg };
+      try {
+        const issued = await this.metrics.tracing.request(
+          host === undefined ? span : { ...span, managedIdentityHost: host },
+          request,
         );
         const ms = now() - started;
-        const host = managedIdentityHost(client);
         this.metrics.request(this.name, client.source.id, 'ok', ms, host, leg);
         this.noteCertificates();
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
-        last = toClientCredentialsError(
-          e,
-          { credential: this.name, tenantId, agent: fmiPath },
-          this.timings.maxRetryAfterMs,
-        );
+        last = e as ClientCredentialsError;
         // An assertion the authority refused is not handed out again (a signer's are reused).
         if (last.code === 'credential_rejected') {
           (client.source as { rejected?: () => void }).rejected?.();
         }
         const ms = now() - started;
-        const host = managedIdentityHost(client);
         this.metrics.request(this.name, client.source.id, last.code, ms, host, leg);
         const another = position + 1 < order.length;
         const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);

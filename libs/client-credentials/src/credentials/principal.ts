@@ -1,5 +1,15 @@
 import type { IssuedToken } from '../authority/source-client';
 import type { CredentialStats } from '../observability/credential-stats';
+import type { AgentLeg } from '../observability/token-metrics';
+
+/** Which agent's leg a principal is (Entra Agent ID): what events and spans name. */
+export interface AgentLegOf {
+  /** The agent identity's app id (lower case). */
+  readonly agent: string;
+  readonly leg: AgentLeg;
+  /** The agent user of an `agent_user` leg. */
+  readonly user?: string;
+}
 
 /** A token as a principal fetched it, and which of its sources did (its store key's index). */
 export interface Fetched {
@@ -25,6 +35,8 @@ export interface Principal {
    * exchange token), `agent=<id>;user=<user>` (its agent user's). Undefined for a credential.
    */
   readonly subject?: string;
+  /** For a leg of an agent's token: the agent, the leg, its user. Undefined for a credential. */
+  readonly agentLeg?: AgentLegOf;
   /** The counters of the configured credential. */
   readonly stats: CredentialStats;
   /**

@@ -49,10 +49,20 @@ export class SourceSkips {
       if (skips?.size === 0) this.skipped.delete(scope);
     }
     if (was) {
-      this.logger.log?.(
-        `Credential '${this.credential}': source '${this.sourceId(index)}' works again.`,
-      );
+      const source = this.sourceId(index);
+      this.logger.log?.(`Credential '${this.credential}': source '${source}' works again.`);
       this.note();
+      const { events } = this.metrics;
+      if (events.wants('source-restored')) {
+        const at = new Date();
+        events.emit({
+          type: 'source-restored',
+          at,
+          credential: this.credential,
+          source,
+          tenantId: tenant,
+        });
+      }
     }
   }
 
@@ -74,6 +84,19 @@ export class SourceSkips {
     const message = `Credential '${this.credential}': source '${this.sourceId(index)}' skipped${scope}, moving on to the next; tried again in ${after}. ${reason}`;
     if (count === 1) this.logger.warn?.(message);
     else this.logger.debug?.(message);
+    const { events } = this.metrics;
+    if (events.wants('source-skipped')) {
+      events.emit({
+        type: 'source-skipped',
+        at: new Date(),
+        credential: this.credential,
+        source: this.sourceId(index),
+        ...(tenant === EVERY_TENANT ? {} : { tenantId: tenant }),
+        reason,
+        skips: count,
+        until: new Date(toWallClock(time + coolDown)),
+      });
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { TokenEventTarget } from '../client-credentials.events';
 import type { Principal } from './principal';
 
 /** Which token a caller asks for. */
@@ -21,4 +22,22 @@ export interface TokenRequest {
  */
 export function requestKey(request: TokenRequest): string {
   return `${request.credential.key}\n${request.tenantId}\n${request.scopeKey}`;
+}
+
+/** Which token an event is about: names and ids only, never a secret. */
+export function eventTarget(request: TokenRequest): TokenEventTarget {
+  const { credential, tenantId, scopes } = request;
+  const leg = credential.agentLeg;
+  return {
+    credential: credential.name,
+    tenantId,
+    scopes: [...scopes],
+    ...(leg === undefined
+      ? {}
+      : {
+          agent: leg.agent,
+          agentLeg: leg.leg,
+          ...(leg.user === undefined ? {} : { agentUser: leg.user }),
+        }),
+  };
 }

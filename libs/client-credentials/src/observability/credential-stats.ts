@@ -87,3 +87,32 @@ export interface CredentialStats {
    */
   forgottenWorkingTenants?: number;
 }
+
+/**
+ * The entry `id` of `record`, created on first use and made the most recent of `orders`' list for
+ * `credential`; past {@link MAX_TENANT_STATS} entries the least recent goes. O(1) per use.
+ */
+export function lru(
+  orders: Map<string, Map<string, TenantStats>>,
+  credential: string,
+  record: Record<string, TenantStats>,
+  id: string,
+): TenantStats {
+  let order = orders.get(credential);
+  if (order === undefined) orders.set(credential, (order = new Map<string, TenantStats>()));
+  let t = order.get(id);
+  if (t === undefined) record[id] = t = {};
+  order.delete(id);
+  order.set(id, t);
+  if (order.size > MAX_TENANT_STATS) {
+    const oldest = order.keys().next().value as string;
+    order.delete(oldest);
+    delete record[oldest];
+  }
+  return t;
+}
+
+/** Whether a tenant's last outcome was a failure. */
+export function isFailing(t: TenantStats): boolean {
+  return t.lastError !== undefined && !(t.lastSuccessAt && t.lastSuccessAt >= t.lastError.at);
+}

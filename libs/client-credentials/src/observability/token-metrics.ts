@@ -1,7 +1,16 @@
 import type { Counter, Histogram, ObservableResult } from '@opentelemetry/api';
+import type { AgentLegName } from '../client-credentials.events';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
-import { MAX_TENANT_STATS, type CredentialStats, type TenantStats } from './credential-stats';
+import {
+  isFailing,
+  lru,
+  MAX_TENANT_STATS,
+  type CredentialStats,
+  type TenantStats,
+} from './credential-stats';
 import { loadMeter } from './meter';
+import { TokenEvents } from './token-events';
+import { TokenTracing } from './token-tracing';
 import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
 
 /** The shared cache's counters exported as `client_credentials.shared_cache.<name>`. */
@@ -17,10 +26,21 @@ const SHARED_CACHE_COUNTERS = [
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
 /**
- * OpenTelemetry instruments (no-ops unless the app registers an SDK) and plain counters.
+ * Seconds of remaining lifetime: bucket bounds from a minute to a day (OpenTelemetry's default
+ * bounds, up to 10,000, would put every token of an hour or more in one bucket).
+ */
+const LIFETIME_BUCKETS_S = [60, 300, 600, 1200, 1800, 2700, 3600, 5400, 7200, 14400, 43200, 86400];
+
+/**
+ * What one token service reports: OpenTelemetry instruments (no-ops unless the app registers an
+ * SDK), plain counters, and — handed to the same parts of the token path — its events and spans.
  * The cache-hit path only bumps a number; an observable counter reports it at collection time.
  */
 export class TokenMetrics {
+  /** The service's events (`TokenService.events`, the event-emitter bridge). */
+  readonly events = new TokenEvents();
+  /** Spans of token requests and background refreshes. */
+  readonly tracing = new TokenTracing();
   private readonly meter = loadMeter();
   private readonly requests: Counter = this.meter.createCounter(
     'client_credentials.token_requests',
@@ -33,6 +53,15 @@ export class TokenMetrics {
     {
       description: 'Duration of token requests to the authority',
       unit: 'ms',
+    },
+  );
+  private readonly lifetime: Histogram = this.meter.createHistogram(
+    'client_credentials.token.remaining_lifetime',
+    {
+      description:
+        'Remaining lifetime of each token obtained — from the authority, or from the store another replica filled — when it was obtained',
+      unit: 's',
+      advice: { explicitBucketBoundaries: LIFETIME_BUCKETS_S },
     },
   );
   private readonly stats = new Map<string, CredentialStats>();
@@ -175,6 +204,22 @@ export class TokenMetrics {
   }
 
   /**
+   * Records the remaining lifetime of a token just obtained (MSAL .NET's
+   * `MsalRemainingTokenLifetime`): per token obtained, never per cache hit. Labelled by credential,
+   * where it came from (`authority`, or the `store` another replica filled) and why (`caller`, or
+   * a background `refresh`) — never by tenant or agent, whose number has no bound.
+   */
+  remainingLifetime(
+    credential: string,
+    expiresOn: number,
+    origin: 'authority' | 'store',
+    trigger: 'caller' | 'refresh',
+  ): void {
+    const seconds = Math.max(0, Math.round((expiresOn - Date.now()) / 1000));
+    this.lifetime.record(seconds, { credential, origin, trigger });
+  }
+
+  /**
    * Records a failed token acquisition: counted by code for the credential, and kept as the last
    * error of `tenant` (another tenant than the home one) or of the credential (home tenant).
    */
@@ -261,33 +306,4 @@ export class TokenMetrics {
 }
 
 /** A leg of an agent identity's token (Entra Agent ID), as the request metric names it. */
-export type AgentLeg = 'exchange' | 'agent' | 'agent_user';
-
-/**
- * The entry `id` of `record`, created on first use and made the most recent of `orders`' list for
- * `credential`; past {@link MAX_TENANT_STATS} entries the least recent goes. O(1) per use.
- */
-function lru(
-  orders: Map<string, Map<string, TenantStats>>,
-  credential: string,
-  record: Record<string, TenantStats>,
-  id: string,
-): TenantStats {
-  let order = orders.get(credential);
-  if (order === undefined) orders.set(credential, (order = new Map<string, TenantStats>()));
-  let t = order.get(id);
-  if (t === undefined) record[id] = t = {};
-  order.delete(id);
-  order.set(id, t);
-  if (order.size > MAX_TENANT_STATS) {
-    const oldest = order.keys().next().value as string;
-    order.delete(oldest);
-    delete record[oldest];
-  }
-  return t;
-}
-
-/** Whether a tenant's last outcome was a failure. */
-function isFailing(t: TenantStats): boolean {
-  return t.lastError !== undefined && !(t.lastSuccessAt && t.lastSuccessAt >= t.lastError.at);
-}
+export type AgentLeg = AgentLegName;

@@ -1,4 +1,6 @@
 import { inspect } from 'node:util';
+import { Subject, type Observable } from 'rxjs';
+import type { ClientCredentialsEvent } from '../client-credentials.events';
 import { AccessToken } from '../access-token';
 import type {
   GetTokenOptions,
@@ -81,6 +83,9 @@ type CallOf = Omit<RecordedTokenCall, 'outcome'>;
 export class TokenServiceDouble {
   /** Every call answered, oldest first. */
   readonly calls: RecordedTokenCall[] = [];
+  readonly #events = new Subject<ClientCredentialsEvent>();
+  /** As `TokenService.events`: what {@link emit} is given, and nothing else. */
+  readonly events: Observable<ClientCredentialsEvent> = this.#events.asObservable();
   private readonly script: ScriptedAnswer[] = [];
   private readonly options: Required<Omit<TokenServiceDoubleOptions, 'credentials'>> & {
     credentials?: string[];
@@ -108,6 +113,15 @@ export class TokenServiceDouble {
   /** Changes the fixed token answered when nothing is scripted. */
   willAlwaysAnswer(token: string): this {
     this.options.token = token;
+    return this;
+  }
+
+  /**
+   * Hands `event` to the subscribers of {@link events}, as the real service would when it happens:
+   * to test what an app does on a failed refresh, say.
+   */
+  emit(event: ClientCredentialsEvent): this {
+    this.#events.next(event);
     return this;
   }
 

@@ -6,7 +6,7 @@ import type { ClientCredentialsError } from '../../errors/client-credentials.err
 import { toClientCredentialsError } from '../../errors/to-client-credentials-error';
 import type { AgentLeg } from '../../observability/token-metrics';
 import { now } from '../../timing/clock';
-import type { Fetched, Principal } from '../principal';
+import type { AgentLegOf, Fetched, Principal } from '../principal';
 import type { TokenRequest } from '../token-request';
 import type { AgentHome, LegTokens } from './agent-legs';
 
@@ -19,6 +19,7 @@ import type { AgentHome, LegTokens } from './agent-legs';
 export class AgentExchange implements Principal {
   readonly key: string;
   readonly subject: string;
+  readonly agentLeg: AgentLegOf;
 
   constructor(
     private readonly directory: AgentHome,
@@ -27,6 +28,7 @@ export class AgentExchange implements Principal {
   ) {
     this.key = `${directory.blueprint.key}\u0000fmi_path\u0000${agent}`;
     this.subject = `fmi_path=${agent}`;
+    this.agentLeg = { agent, leg: 'exchange' };
   }
 
   get name(): string {
@@ -81,6 +83,7 @@ export class AgentExchange implements Principal {
 export class AgentIdentity implements Principal {
   readonly key: string;
   readonly subject: string;
+  readonly agentLeg: AgentLegOf;
   /** Leg 1: the blueprint's token exchange token for this agent. */
   readonly exchange: AgentExchange;
   /** This agent's agent users, by the names calls give them (filled by its directory). */
@@ -93,6 +96,7 @@ export class AgentIdentity implements Principal {
   ) {
     this.key = `${directory.blueprint.key}\u0000agent\u0000${id}`;
     this.subject = `agent=${id}`;
+    this.agentLeg = { agent: id, leg: 'agent' };
     this.exchange = new AgentExchange(directory, id);
   }
 
@@ -159,17 +163,23 @@ export class AgentIdentity implements Principal {
     const assertion = await tokens.token(t1);
     const started = now();
     const requestedAt = Date.now();
+    const where = { credential: this.name, tenantId, agent: this.id };
+    const { maxRetryAfterMs } = this.directory.context;
+    const request = async () => {
+      try {
+        return checkIssued(await send(assertion), requestedAt);
+      } catch (e) {
+        throw toClientCredentialsError(e, where, maxRetryAfterMs);
+      }
+    };
     try {
-      const issued = checkIssued(await send(assertion), requestedAt);
+      const span = { credential: this.name, source: 'agent#0', tenantId, leg };
+      const issued = await metrics.tracing.request(span, request);
       metrics.request(this.name, 'agent#0', 'ok', now() - started, undefined, leg);
       metrics.success(this.name, issued.expiresOn, undefined, this.id);
       return { issued, index: 0 };
     } catch (e) {
-      const error: ClientCredentialsError = toClientCredentialsError(
-        e,
-        { credential: this.name, tenantId, agent: this.id },
-        this.directory.context.maxRetryAfterMs,
-      );
+      const error = e as ClientCredentialsError;
       metrics.request(this.name, 'agent#0', error.code, now() - started, undefined, leg);
       metrics.failure(this.name, error.code, error.aadsts, error.message, undefined, this.id);
       if (error.code === 'credential_rejected') tokens.refuse(t1, assertion);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AgentUserName } from '../../authority/token-client';
 import { InvalidRequestError } from '../../errors/client-credentials.errors';
-import type { Fetched, Principal } from '../principal';
+import type { AgentLegOf, Fetched, Principal } from '../principal';
 import type { TokenRequest } from '../token-request';
 import type { AgentIdentity } from './agent-identity';
 
@@ -35,6 +35,7 @@ export function agentUserName(user: unknown, agent: AgentIdentity): AgentUserNam
 export class AgentUser implements Principal {
   readonly key: string;
   readonly subject: string;
+  readonly agentLeg: AgentLegOf;
   private readonly user: string;
 
   constructor(
@@ -44,6 +45,7 @@ export class AgentUser implements Principal {
     this.user = 'userObjectId' in userName ? userName.userObjectId : userName.username;
     this.key = `${agent.key}\u0000user\u0000${this.user}`;
     this.subject = `${agent.subject};user=${this.user}`;
+    this.agentLeg = { agent: agent.id, leg: 'agent_user', user: this.user };
   }
 
   get name(): string {
