@@ -99,8 +99,9 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // Nest's Logger too: it hands lines to whatever logger the app set with useLogger().
     this.logger = guardedLogger(options?.logger ?? new Logger(LOG_CONTEXT));
     this.metrics.watchSharedCache(() => this.getCacheStats());
-    this.metrics.events.onListenerError = (e) =>
+    this.metrics.events.onListenerError = (e) => {
       this.logger.warn(`An event listener threw; the token path goes on. ${String(e)}`);
+    };
   }
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
