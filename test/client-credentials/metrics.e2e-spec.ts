@@ -70,6 +70,15 @@ describe('TokenService metrics through OpenTelemetry', () => {
     expect(
       value('client_credentials.token_request.duration', { credential: 'api', outcome: 'ok' }),
     ).toMatchObject({ count: 1 });
+    // Per token obtained, never per hit: one token, one lifetime recorded (about its lifetime).
+    const lifetime = value('client_credentials.token.remaining_lifetime', {
+      credential: 'api',
+      origin: 'authority',
+      trigger: 'caller',
+    }) as { count: number; sum: number };
+    expect(lifetime.count).toBe(1);
+    expect(lifetime.sum).toBeGreaterThan(60);
+    expect(lifetime.sum).toBeLessThanOrEqual(86_400);
   });
 
   it('keeps one series per credential however many tenants it serves: no tenant id is a label', async () => {

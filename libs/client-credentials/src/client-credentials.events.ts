@@ -25,7 +25,9 @@ export interface EventError {
 export interface TokenEventTarget {
   /** The credential's name in the module options. */
   readonly credential: string;
+  /** The tenant the token is of. */
   readonly tenantId: string;
+  /** The scopes it is asked for. */
   readonly scopes: readonly string[];
   /** The agent identity's app id, for a token of an agent's leg (Entra Agent ID). */
   readonly agent?: string;
@@ -41,7 +43,9 @@ export interface TokenEventTarget {
  * refresh is retried with backoff while that token is still served (`willRetry`).
  */
 export interface TokenRefreshEvent extends TokenEventTarget {
+  /** Tells the events apart. */
   readonly type: 'refresh';
+  /** When it happened. */
   readonly at: Date;
   /** `refreshed`: a new token; `adopted`: one another replica had stored; `failed`: none. */
   readonly outcome: 'refreshed' | 'adopted' | 'failed';
@@ -65,8 +69,11 @@ export interface TokenRefreshEvent extends TokenEventTarget {
  * each asking the authority. One event per failed acquisition, however many callers waited.
  */
 export interface TokenFailureEvent extends TokenEventTarget {
+  /** Tells the events apart. */
   readonly type: 'failure';
+  /** When it happened. */
   readonly at: Date;
+  /** Why. */
   readonly error: EventError;
   /** Until when callers of this token get this error without a request. */
   readonly coolDownUntil?: Date;
@@ -78,8 +85,11 @@ export interface TokenFailureEvent extends TokenEventTarget {
  * `until`; the next source is tried.
  */
 export interface SourceSkippedEvent {
+  /** Tells the events apart. */
   readonly type: 'source-skipped';
+  /** When it happened. */
   readonly at: Date;
+  /** The credential's name in the module options. */
   readonly credential: string;
   /** The source's id: its type and position (`certificate#0`). */
   readonly source: string;
@@ -95,9 +105,13 @@ export interface SourceSkippedEvent {
 
 /** A source that was being skipped obtained a token again. */
 export interface SourceRestoredEvent {
+  /** Tells the events apart. */
   readonly type: 'source-restored';
+  /** When it happened. */
   readonly at: Date;
+  /** The credential's name in the module options. */
   readonly credential: string;
+  /** The source's id (`certificate#0`). */
   readonly source: string;
   /** The tenant of the request it worked for. */
   readonly tenantId: string;
@@ -109,8 +123,11 @@ export interface SourceRestoredEvent {
  * agent's token exchange token refused as its client assertion).
  */
 export interface TokenRefusedEvent extends TokenEventTarget {
+  /** Tells the events apart. */
   readonly type: 'token-refused';
+  /** When it happened. */
   readonly at: Date;
+  /** Who refused it: an API the token was sent to, or the authority (as a client assertion). */
   readonly by: 'api' | 'authority';
   /**
    * True when the refused token was itself a replacement refused at once: no new token is
@@ -122,6 +139,7 @@ export interface TokenRefusedEvent extends TokenEventTarget {
 
 /** A warm-up token that could not be obtained, and why. */
 export interface WarmUpFailure extends TokenEventTarget {
+  /** Why it was not obtained: the last failure. */
   readonly error: EventError;
 }
 
@@ -130,11 +148,14 @@ export interface WarmUpFailure extends TokenEventTarget {
  * without some of them (a failure no retry helps, or `warmUp.timeoutMs` passed).
  */
 export interface WarmUpEvent {
+  /** Tells the events apart. */
   readonly type: 'warm-up';
+  /** When it happened. */
   readonly at: Date;
   readonly outcome: 'completed' | 'failed';
   /** Tokens declared (every combination of scopes, tenants and agents). */
   readonly declared: number;
+  /** Tokens obtained. */
   readonly obtained: number;
   /** From the start of the warm-up to its end. */
   readonly durationMs: number;

@@ -7,6 +7,21 @@ export {
   ENVIRONMENT_VARIABLES,
 } from './options/options-from-config';
 export { ClientCredentialsModule } from './client-credentials.module';
+export { CLIENT_CREDENTIALS_EVENT_PREFIX } from './client-credentials.events';
+export type {
+  AgentLegName,
+  ClientCredentialsEvent,
+  ClientCredentialsEventType,
+  EventError,
+  SourceRestoredEvent,
+  SourceSkippedEvent,
+  TokenEventTarget,
+  TokenFailureEvent,
+  TokenRefreshEvent,
+  TokenRefusedEvent,
+  WarmUpEvent,
+  WarmUpFailure,
+} from './client-credentials.events';
 // The health indicator needs @nestjs/terminus: it is exported by `@app/client-credentials/health`.
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 export type { ClientCredentialsModuleAsyncOptions } from './client-credentials.module-definition';
