@@ -163,6 +163,27 @@ export interface WarmUpEvent {
   readonly failures: readonly WarmUpFailure[];
 }
 
+/** Where the warm-up is (`TokenService.getWarmUpStatus()`), for health and diagnostics. */
+export interface WarmUpStatus {
+  /** `pending` while it runs; `failed` when it ended without some of its tokens. */
+  readonly state: 'pending' | 'completed' | 'failed';
+  /** Tokens declared (every combination of scopes, tenants and agents). */
+  readonly declared: number;
+  /** Tokens obtained so far. */
+  readonly obtained: number;
+  /** Per credential: its tokens declared, obtained, and given up on. */
+  readonly credentials: Readonly<Record<string, WarmUpProgress>>;
+  /** The tokens given up on, and why. */
+  readonly failures: readonly WarmUpFailure[];
+}
+
+/** A credential's part of the warm-up. */
+export interface WarmUpProgress {
+  readonly declared: number;
+  readonly obtained: number;
+  readonly failed: number;
+}
+
 /**
  * Every event of the token path; `type` tells them apart. With `@nestjs/event-emitter`, each is
  * emitted as `client-credentials.<type>` (e.g. `@OnEvent('client-credentials.refresh')`).

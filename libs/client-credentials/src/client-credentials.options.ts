@@ -112,6 +112,60 @@ export interface TimeoutOptions {
 }
 
 /**
+ * A token the warm-up obtains — once for each tenant of `tenants` and each agent of `agents`
+ * (every combination): what the app will ask for first, declared so that it is cached before the
+ * first call needs it.
+ */
+export interface WarmUpToken {
+  /**
+   * The credential.
+   * @default the default credential
+   */
+  credential?: string;
+  /** The scopes, as `getAccessToken` takes them (Entra ID: one `<resource>/.default`). */
+  scopes: string | string[];
+  /**
+   * Tenants to get it in (a multi-tenant app's customers).
+   * @default the credential's own tenant
+   */
+  tenants?: string[];
+  /**
+   * Agent identities of a blueprint credential whose own tokens to get (names of
+   * `agentBlueprint.agents` or agent app ids): each one's two legs are obtained.
+   * @default none: the credential's own token
+   */
+  agents?: string[];
+}
+
+/**
+ * Tokens obtained when the app starts, before it needs them: the first scheduled run after a
+ * deploy does not pay the token request, and a managed identity endpoint that is still starting
+ * (seconds after a container starts) is waited for within a bound rather than failing a call.
+ * @example
+ * warmUp: { tokens: [{ scopes: 'https://graph.microsoft.com/.default' }], wait: 'background' }
+ */
+export interface WarmUpOptions {
+  /** The tokens to obtain. */
+  tokens: WarmUpToken[];
+  /**
+   * `init`: `app.init()` (and `app.listen()`) waits until every token is obtained, and fails with
+   * `warm_up_failed` when one cannot be within `timeoutMs` — for a worker that must not start
+   * without its tokens. `background`: the app starts at once; the health indicator reports the
+   * credentials `down` (not ready) until their tokens are obtained — for a server behind a
+   * readiness probe.
+   * @default 'init'
+   */
+  wait?: 'init' | 'background';
+  /**
+   * How long the warm-up keeps trying a token whose failure may pass — a managed identity
+   * endpoint not answering yet, an identity not yet assigned, a 5xx, a timeout — from its start.
+   * A failure no retry helps (a rejected secret, an unknown scope) ends it at once.
+   * @default 60000
+   */
+  timeoutMs?: number;
+}
+
+/**
  * Options of {@link ClientCredentialsModule}.
  * @publicApi
  */
@@ -124,6 +178,11 @@ export interface ClientCredentialsModuleOptions {
   refresh?: RefreshOptions;
   retry?: RetryOptions;
   timeouts?: TimeoutOptions;
+  /**
+   * Tokens obtained when the app starts (see {@link WarmUpOptions}).
+   * @default none
+   */
+  warmUp?: WarmUpOptions;
   /**
    * Where the library logs (never a secret or token).
    * @default Nest's Logger with context 'ClientCredentials'

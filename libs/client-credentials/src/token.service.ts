@@ -3,6 +3,7 @@ import {
   Injectable,
   Logger,
   LoggerService,
+  OnApplicationBootstrap,
   OnApplicationShutdown,
   OnModuleInit,
   Optional,
@@ -34,7 +35,9 @@ import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import type { CredentialTokens } from './signing/vault-credential';
 import type { CredentialStats } from './observability/credential-stats';
-import type { ClientCredentialsEvent } from './client-credentials.events';
+import type { ClientCredentialsEvent, WarmUpStatus } from './client-credentials.events';
+import { WarmUp, warmUpFailed } from './acquisition/warm-up';
+import { ConfigurationError } from './errors/client-credentials.errors';
 import { bridgeEventEmitter } from './observability/event-emitter-bridge';
 
 /**
@@ -46,7 +49,7 @@ import { bridgeEventEmitter } from './observability/event-emitter-bridge';
  * @publicApi
  */
 @Injectable()
-export class TokenService implements OnModuleInit, OnApplicationShutdown {
+export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: LoggerService;
   private readonly metrics = new TokenMetrics();
   /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
@@ -66,6 +69,9 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   readonly #providers?: ModuleRef;
   /** Disconnects the event-emitter bridge. */
   #unbridge?: () => void;
+  /** The `warmUp` option's tokens, obtained at `app.init()` or in the background. */
+  #warmUp?: WarmUp;
+  #warmUpWait: 'init' | 'background' = 'init';
 
   /**
    * What happens in the background, as it happens: each background refresh's outcome, failed
@@ -119,6 +125,57 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.credentials = runtime.credentials;
     this.#cache = runtime.cache;
     this.#acquirer = runtime.acquirer;
+    const warmUp = runtime.warmUp;
+    if (warmUp === undefined) return;
+    // The declared tokens are checked as calls are: a wrong one fails app.init() like an option.
+    const problems = warmUp.targets.flatMap(({ declaredAt, scopes, ...call }) => {
+      try {
+        this.checkRequest(scopes, call);
+        return [];
+      } catch (e) {
+        return [`${declaredAt}: ${(e as Error).message}`];
+      }
+    });
+    if (problems.length > 0) {
+      await runtime.close();
+      throw new ConfigurationError(problems);
+    }
+    this.#warmUpWait = warmUp.wait;
+    this.#warmUp = new WarmUp(
+      warmUp,
+      runtime.retry,
+      {
+        get: ({ scopes, ...call }, signal) => this.getAccessToken(scopes, { ...call, signal }),
+        describe: (t) => ({
+          credential: this.credentials.get(t.credential).name,
+          tenantId: t.tenantId ?? this.tenantOf(t.credential),
+          scopes: typeof t.scopes === 'string' ? [t.scopes] : [...t.scopes],
+          ...(t.agent === undefined ? {} : { agent: t.agent }),
+        }),
+      },
+      this.metrics.events,
+      this.logger,
+    );
+  }
+
+  /**
+   * Runs the warm-up (`warmUp` option): with `wait: 'init'`, `app.init()` waits for it and fails
+   * with `warm_up_failed` when a token is not obtained; with `wait: 'background'`, it runs on.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const run = this.#warmUp?.run();
+    if (run === undefined || this.#warmUpWait === 'background') return;
+    const ended = await run;
+    if (ended.outcome === 'failed') throw warmUpFailed(ended);
+  }
+
+  /**
+   * Where the warm-up (`warmUp` option) is: its tokens declared and obtained, per credential and in
+   * all, and those given up on; undefined without the option. The health indicator reports a
+   * credential `down` while its warm-up tokens are pending.
+   */
+  getWarmUpStatus(): WarmUpStatus | undefined {
+    return this.#warmUp?.status();
   }
 
   /**
@@ -355,6 +412,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
+    this.#warmUp?.close();
     this.#unbridge?.();
     this.metrics.events.close();
     this.credentials.close();

@@ -6,7 +6,7 @@ import { CredentialRegistry } from '../credentials/credential-registry';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import type { TokenMetrics } from '../observability/token-metrics';
 import { resolveOptions } from '../options/resolve-options';
-import type { TokenPolicy } from '../options/resolved-options';
+import type { ResolvedWarmUp, TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
 import type { CredentialTokens } from '../signing/vault-credential';
 import { observeWallClock } from '../timing/clock';
@@ -30,6 +30,10 @@ export class TokenRuntime {
     readonly refresher: TokenRefresher,
     /** The Redis-backed cache of `cache.shared`. */
     readonly shared: SharedCache | undefined,
+    /** The retry settings (a warm-up's backoff). */
+    readonly retry: TokenPolicy['retry'],
+    /** The `warmUp` option. */
+    readonly warmUp: ResolvedWarmUp | undefined,
   ) {}
 
   /**
@@ -64,7 +68,15 @@ export class TokenRuntime {
     const acquirer = new TokenAcquirer(cache, policy, logger, shared?.flight, metrics);
     const refresher = new TokenRefresher(acquirer, cache, policy, logger, metrics);
     const credentials = new CredentialRegistry(resolved.defaultCredential);
-    const runtime = new TokenRuntime(credentials, cache, acquirer, refresher, shared);
+    const runtime = new TokenRuntime(
+      credentials,
+      cache,
+      acquirer,
+      refresher,
+      shared,
+      retry,
+      resolved.warmUp,
+    );
     const problems: string[] = [];
     for (const [name, credentialOptions] of resolved.credentials) {
       const credential = new Credential(

@@ -114,6 +114,11 @@ export const ERROR_CATALOG = {
       "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, or signed with a key that is not the certificate's.",
     fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too. A chain moves on to its next source meanwhile.",
   },
+  warm_up_failed: {
+    cause:
+      "A token declared in `warmUp.tokens` could not be obtained while `app.init()` waited for it (`wait: 'init'`): a failure no retry helps, or one that lasted past `warmUp.timeoutMs`; the message names each token and its cause.",
+    fix: "Fix the cause named for each token (its own code has a hint); for a managed identity endpoint that takes longer to start, raise `warmUp.timeoutMs`, or use `wait: 'background'` and a readiness probe.",
+  },
   binding_refused: {
     cause:
       "The authority answered a token request for a bound token (DPoP) with a token that is not bound to the credential's key (token_type Bearer): sent as such, it would be a bearer token again.",

@@ -5,13 +5,15 @@ import {
 } from './client-credentials.health';
 import type { TokenService } from '../token.service';
 import type { CredentialStats } from '../observability/credential-stats';
+import type { WarmUpStatus } from '../client-credentials.events';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
-function indicator(stats: Record<string, Partial<CredentialStats>>) {
+function indicator(stats: Record<string, Partial<CredentialStats>>, warmUp?: WarmUpStatus) {
   const tokens = {
     credentialNames: Object.keys(stats),
+    getWarmUpStatus: () => warmUp,
     getStats: (name: string) => {
       if (!(name in stats)) throw new Error(`Unknown credential '${name}'`);
       return { failures: {}, ...stats[name] };
@@ -25,6 +27,40 @@ const ahead = (ms: number) => new Date(Date.now() + ms);
 const error = (at: Date) => ({ code: 'credential_rejected', aadsts: 7000215, message: 'x', at });
 
 describe('ClientCredentialsHealthIndicator', () => {
+  describe('with a warm-up', () => {
+    const warmUp = (state: WarmUpStatus['state'], obtained: number): WarmUpStatus => ({
+      state,
+      declared: 2,
+      obtained,
+      credentials: { api: { declared: 2, obtained, failed: 0 } },
+      failures: [],
+    });
+    const working = { lastSuccessAt: ago(1000), lastTokenExpiresOn: ahead(HOUR) };
+
+    it('is down (not ready) while a credential has warm-up tokens pending, even with a token', () => {
+      const result = indicator({ api: working, other: working }, warmUp('pending', 1)).isHealthy(
+        'credentials',
+      );
+      expect(result.credentials.status).toBe('down');
+      const credentials = result.credentials.credentials as Record<string, CredentialHealth>;
+      expect(credentials.api).toMatchObject({
+        status: 'down',
+        reason: 'warming up (1 of 2 tokens obtained)',
+        warmUp: { declared: 2, obtained: 1, failed: 0 },
+      });
+      expect(credentials.other.status).toBe('up');
+    });
+
+    it('is up once the warm-up ended; a liveness check never waits for it', () => {
+      const done = indicator({ api: working }, warmUp('completed', 2)).isHealthy('c');
+      expect(done.c.status).toBe('up');
+      const live = indicator({ api: {} }, warmUp('pending', 0)).isHealthy('c', {
+        requireToken: false,
+      });
+      expect(live.c.status).toBe('up');
+    });
+  });
+
   it('is up when every credential has a token, with its expiry and certificate days', () => {
     const result = indicator({
       secret: { lastSuccessAt: ago(1000), lastTokenExpiresOn: ahead(HOUR) },

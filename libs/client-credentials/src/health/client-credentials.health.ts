@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { TokenService } from '../token.service';
+import type { WarmUpProgress } from '../client-credentials.events';
 import type {
   CredentialStats,
   RecordedError,
@@ -66,6 +67,11 @@ export interface CredentialHealth {
    * itself or for another agent.
    */
   failingAgents?: Record<string, TenantFailure>;
+  /**
+   * Its tokens of the warm-up (`warmUp` option): declared, obtained, given up on. While some are
+   * pending, the credential is `down` (not ready), unless `requireToken: false`.
+   */
+  warmUp?: WarmUpProgress;
 }
 
 /**
@@ -105,6 +111,7 @@ export class ClientCredentialsHealthIndicator {
   ): HealthIndicatorResult<Key> {
     const session = this.indicators.check(key);
     const names = options.credentials ?? this.tokens.credentialNames;
+    const warmUp = this.tokens.getWarmUpStatus();
     const credentials: Record<string, CredentialHealth> = {};
     for (const name of names) {
       let stats: Readonly<CredentialStats>;
@@ -114,7 +121,9 @@ export class ClientCredentialsHealthIndicator {
         credentials[name] = { status: 'down', reason: 'not a configured credential' };
         continue;
       }
-      credentials[name] = credentialHealth(stats, options, Date.now());
+      const progress = warmUp?.credentials[name];
+      const warming = warmUp?.state === 'pending' ? progress : undefined;
+      credentials[name] = credentialHealth(stats, options, Date.now(), progress, warming);
     }
     const statuses = Object.values(credentials).map((c) => c.status);
     if (statuses.includes('down')) return session.down({ credentials });
@@ -127,6 +136,9 @@ function credentialHealth(
   s: Readonly<CredentialStats>,
   options: ClientCredentialsHealthOptions,
   now: number,
+  warmUp?: WarmUpProgress,
+  /** Its warm-up's progress while the warm-up runs. */
+  warming?: WarmUpProgress,
 ): CredentialHealth {
   const health: CredentialHealth = {
     status: 'up',
@@ -136,6 +148,18 @@ function credentialHealth(
     managedIdentityHost: s.managedIdentityHost,
   };
   const problems: { status: 'degraded' | 'down'; reason: string }[] = [];
+  if (warmUp !== undefined) health.warmUp = { ...warmUp };
+  const requireToken = options.requireToken ?? true;
+  if (
+    warming !== undefined &&
+    requireToken &&
+    warming.obtained + warming.failed < warming.declared
+  ) {
+    problems.push({
+      status: 'down',
+      reason: `warming up (${warming.obtained} of ${warming.declared} tokens obtained)`,
+    });
+  }
   // Other tenants, and a blueprint's agents: what one of them says is its own.
   const others = [...Object.values(s.tenants ?? {}), ...Object.values(s.agents ?? {})];
   const failingTenants = Object.entries(s.tenants ?? {}).filter(([, t]) => failing(t));
@@ -169,7 +193,7 @@ function credentialHealth(
     const code = failingTenants[0][1].lastError!.code;
     const where = s.agents === undefined ? 'in every tenant' : 'for every tenant and agent';
     problems.push({ status: 'down', reason: `token requests failed ${where} (${code})` });
-  } else if (!homeUsed && !anotherWorks && (options.requireToken ?? true)) {
+  } else if (!homeUsed && !anotherWorks && requireToken) {
     problems.push({ status: 'down', reason: 'no token obtained yet' });
   }
   if (s.certificateNotAfter !== undefined) {

@@ -14,6 +14,7 @@ export const DEFAULTS = {
     sourceCoolDownMs: 60_000,
   },
   timeouts: { requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 },
+  warmUp: { wait: 'init', timeoutMs: 60_000 },
 } as const;
 
 /**

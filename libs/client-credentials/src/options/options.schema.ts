@@ -16,6 +16,12 @@ const fraction = z
   .min(0, { error: 'must be between 0 and 1' })
   .max(1, { error: 'must be between 0 and 1' });
 
+/** A non-empty list of strings (tenants, agents). */
+const nonEmptyNames = (what: string) =>
+  z
+    .array(z.string(), { error: `must be a list of ${what}` })
+    .min(1, { error: `must list at least one, or be left out` });
+
 /** The zod schema of the module options: every message names how to fix the field. */
 export const moduleOptionsSchema = z
   .strictObject({
@@ -118,6 +124,29 @@ export const moduleOptionsSchema = z
         requestMs: positiveInt(300_000).optional(),
         acquireMs: positiveInt(600_000).optional(),
         managedIdentityMs: positiveInt(300_000).optional(),
+      })
+      .optional(),
+    warmUp: z
+      .strictObject({
+        tokens: z
+          .array(
+            z.strictObject({
+              credential: z.string({ error: 'must be the name of a credential' }).optional(),
+              scopes: z.union([z.string(), z.array(z.string())], {
+                error:
+                  "must be a scope or a list of scopes, e.g. 'https://graph.microsoft.com/.default'",
+              }),
+              tenants: nonEmptyNames('tenant ids').optional(),
+              agents: nonEmptyNames("agents' names or app ids").optional(),
+            }),
+            { error: 'must be a list of tokens, e.g. [{ scopes: "api://orders/.default" }]' },
+          )
+          .min(1, { error: 'must declare at least one token, or leave warmUp out' })
+          .max(10_000, { error: 'must declare at most 10000 tokens' }),
+        wait: z
+          .enum(['init', 'background'], { error: "must be 'init' or 'background'" })
+          .optional(),
+        timeoutMs: positiveInt(3_600_000).optional(),
       })
       .optional(),
     logger: z.any().optional(),

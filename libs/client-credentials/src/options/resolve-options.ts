@@ -8,6 +8,7 @@ import {
   type ResolvedCredential,
   type ResolvedTokenRequest,
   type ResolvedOptions,
+  type ResolvedWarmUp,
 } from './resolved-options';
 import { DEFAULTS } from './defaults';
 import type {
@@ -15,6 +16,7 @@ import type {
   RefreshOptions,
   RetryOptions,
   TimeoutOptions,
+  WarmUpOptions,
 } from '../client-credentials.options';
 import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
@@ -113,6 +115,35 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
     refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
     retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
     timeouts,
+    warmUp: o.warmUp === undefined ? undefined : resolveWarmUp(o.warmUp),
+  };
+}
+
+/** The most tokens a warm-up obtains (every combination of tenants and agents counted). */
+const MAX_WARM_UP_TOKENS = 10_000;
+
+/** Every combination of each declared token's tenants and agents. */
+function resolveWarmUp(o: WarmUpOptions): ResolvedWarmUp {
+  const targets = o.tokens.flatMap((t, i) =>
+    (t.tenants ?? [undefined]).flatMap((tenantId) =>
+      (t.agents ?? [undefined]).map((agent) => ({
+        credential: t.credential,
+        scopes: t.scopes,
+        tenantId,
+        agent,
+        declaredAt: `warmUp.tokens[${i}]`,
+      })),
+    ),
+  );
+  if (targets.length > MAX_WARM_UP_TOKENS) {
+    throw new ConfigurationError([
+      `warmUp.tokens: declare ${targets.length} tokens (each tenant × each agent) — at most ${MAX_WARM_UP_TOKENS}; leave the rest to be obtained on first use`,
+    ]);
+  }
+  return {
+    targets,
+    wait: o.wait ?? DEFAULTS.warmUp.wait,
+    timeoutMs: o.timeoutMs ?? DEFAULTS.warmUp.timeoutMs,
   };
 }
 

@@ -77,6 +77,23 @@ export interface ResolvedBlueprint {
   readonly tokenExchangeScope: string;
 }
 
+/** One token of the warm-up: a combination of its declaration's tenants and agents. */
+export interface WarmUpTarget {
+  readonly credential?: string;
+  readonly scopes: string | readonly string[];
+  readonly tenantId?: string;
+  readonly agent?: string;
+  /** Where it was declared, for messages: `warmUp.tokens[0]`. */
+  readonly declaredAt: string;
+}
+
+/** The `warmUp` option, resolved. */
+export interface ResolvedWarmUp {
+  readonly targets: readonly WarmUpTarget[];
+  readonly wait: 'init' | 'background';
+  readonly timeoutMs: number;
+}
+
 /** The module options after validation, with defaults applied. */
 export interface ResolvedOptions {
   readonly credentials: ReadonlyMap<string, ResolvedCredential>;
@@ -90,6 +107,7 @@ export interface ResolvedOptions {
   readonly refresh: Required<NonNullable<ClientCredentialsModuleOptions['refresh']>>;
   readonly retry: Required<NonNullable<ClientCredentialsModuleOptions['retry']>>;
   readonly timeouts: Required<NonNullable<ClientCredentialsModuleOptions['timeouts']>>;
+  readonly warmUp?: ResolvedWarmUp;
 }
 
 /** What the token path needs of the options: timings and bounds, never a credential's secrets. */

@@ -50,7 +50,7 @@ describe('docs/testing.md: TokenServiceDouble', () => {
 });
 
 /** Nest's lifecycle hooks of the real service: a double has nothing to load or close. */
-type Lifecycle = 'onModuleInit' | 'onApplicationShutdown';
+type Lifecycle = 'onModuleInit' | 'onApplicationBootstrap' | 'onApplicationShutdown';
 
 /**
  * Compile-time: the double has every public member of `TokenService`, each of a type the real

@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { Subject, type Observable } from 'rxjs';
-import type { ClientCredentialsEvent } from '../client-credentials.events';
+import type { ClientCredentialsEvent, WarmUpStatus } from '../client-credentials.events';
 import { AccessToken } from '../access-token';
 import type {
   GetTokenOptions,
@@ -123,6 +123,11 @@ export class TokenServiceDouble {
   emit(event: ClientCredentialsEvent): this {
     this.#events.next(event);
     return this;
+  }
+
+  /** As `TokenService.getWarmUpStatus`: undefined — the double warms nothing up. */
+  getWarmUpStatus(): WarmUpStatus | undefined {
+    return undefined;
   }
 
   /** Forgets the calls and the answers still queued. */

@@ -1,0 +1,235 @@
+import { Test } from '@nestjs/testing';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { ClientCredentialsModule, type ClientCredentialsError } from '@app/client-credentials';
+import { ClientCredentialsHealthIndicator } from '@app/client-credentials/health';
+import { startDevAuthority } from '@app/dev-authority';
+import { CapturingLogger } from '../support/capturing-logger';
+import { useFixtures } from '../support/fixtures';
+import {
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually(check: () => boolean, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('condition not reached in time');
+    await sleep(25);
+  }
+}
+
+type ForRootOptions = Parameters<typeof ClientCredentialsModule.forRoot>[0];
+
+/** What `app.init()` fails with (an init that succeeds fails the test); the app is closed. */
+async function initFailure(options: ForRootOptions): Promise<ClientCredentialsError> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [ClientCredentialsModule.forRoot({ logger: new CapturingLogger(), ...options })],
+  }).compile();
+  try {
+    await moduleRef.init();
+  } catch (e) {
+    return e as ClientCredentialsError;
+  } finally {
+    await moduleRef.close();
+  }
+  throw new Error('expected app.init() to fail');
+}
+
+const [authority] = useFixtures(startDevAuthority);
+
+/**
+ * The warm-up (`warmUp` option) against the local authority through msal: the declared tokens are
+ * obtained once each, before `app.init()` returns or in the background with readiness down until
+ * then; a managed identity endpoint that refuses connections for a while (a container starting) is
+ * waited for within `warmUp.timeoutMs`. Counted at the authority, never timed.
+ */
+describe('Warm-up', () => {
+  let app: TokenApp | undefined;
+  const env = { ...process.env };
+
+  beforeAll(() => {
+    // msal-node picks its managed identity source once per process: App Service, for this file.
+    process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER = authority.managedIdentity.header;
+  });
+  afterEach(async () => {
+    authority.faults.clear();
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(() => {
+    process.env = env;
+  });
+
+  /** A multi-tenant app of a fresh home tenant, consented in one more tenant. */
+  function multiTenantApp() {
+    const home = authority.createTenant();
+    const customer = authority.createTenant();
+    const reg = home.createApp();
+    customer.createApp({ clientId: reg.clientId });
+    return { home, customer, reg, secret: reg.addSecret() };
+  }
+
+  it("wait 'init': app.init() returns with exactly the declared tokens, each obtained once", async () => {
+    const { home, customer, reg, secret } = multiTenantApp();
+    app = await startTokenApp({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+      },
+      warmUp: {
+        tokens: [
+          { scopes: authority.apiScope, tenants: [home.tenantId, customer.tenantId] },
+          { credential: 'api', scopes: [authority.apiScope] },
+        ],
+      },
+    });
+
+    // Three declared, two distinct: the home tenant's token is one token, asked for once.
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    expect(
+      authority.countTokenRequests({ clientId: reg.clientId, tenantId: customer.tenantId }),
+    ).toBe(1);
+    expect(app.tokens.getWarmUpStatus()).toMatchObject({
+      state: 'completed',
+      declared: 3,
+      obtained: 3,
+      credentials: { api: { declared: 3, obtained: 3, failed: 0 } },
+      failures: [],
+    });
+    // The first calls are cache hits.
+    const first = await app.tokens.getAccessToken(authority.apiScope);
+    const other = await app.tokens.getAccessToken(authority.apiScope, {
+      tenantId: customer.tenantId,
+    });
+    expect([first.source, other.source]).toEqual(['cache', 'cache']);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    expect(app.logger.text).toContain('Warm-up: 3 token(s) obtained');
+  });
+
+  it("wait 'background': readiness is down until the tokens are obtained, then up", async () => {
+    const { home, reg, secret } = multiTenantApp();
+    // The authority is slow at first: the app is up before its token is.
+    authority.faults.add({ tenantId: home.tenantId, kind: 'latency', latencyMs: 1500, times: 1 });
+    app = await startTokenApp({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+      },
+      warmUp: { tokens: [{ scopes: authority.apiScope }], wait: 'background' },
+    });
+    const health = new ClientCredentialsHealthIndicator(app.tokens, new HealthIndicatorService());
+    const ready = () => health.isHealthy('credentials');
+
+    expect(app.tokens.getWarmUpStatus()?.state).toBe('pending');
+    expect(ready().credentials).toMatchObject({
+      status: 'down',
+      credentials: {
+        api: {
+          status: 'down',
+          reason: expect.stringContaining('warming up (0 of 1 tokens obtained)') as string,
+        },
+      },
+    });
+    // Liveness does not wait for the warm-up.
+    expect(health.isHealthy('live', { requireToken: false }).live.status).toBe('up');
+
+    await eventually(() => app!.tokens.getWarmUpStatus()?.state === 'completed');
+    expect(ready().credentials).toMatchObject({
+      status: 'up',
+      credentials: { api: { status: 'up', warmUp: { declared: 1, obtained: 1, failed: 0 } } },
+    });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+  });
+
+  it('waits for a managed identity endpoint that refuses connections at first, within the bound', async () => {
+    const tenantId = authority.createTenant().tenantId;
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    // The endpoint resets the first three connections, as one that is still starting.
+    authority.faults.add({ target: 'managed-identity', kind: 'reset', times: 3 });
+    app = await startTokenApp({
+      credentials: { mi: localManagedIdentity(authority, { clientId: mi.clientId }) },
+      retry: { initialDelayMs: 100, maxDelayMs: 400 },
+      warmUp: { tokens: [{ scopes: authority.apiScope }], timeoutMs: 30_000 },
+    });
+
+    const asked = (outcome: 'ok' | 'fault') =>
+      authority.countTokenRequests({ target: 'managed-identity', clientId: mi.clientId, outcome });
+    expect([asked('fault'), asked('ok')]).toEqual([3, 1]);
+    expect(app.tokens.getWarmUpStatus()).toMatchObject({ state: 'completed', obtained: 1 });
+    expect((await app.tokens.getAccessToken(authority.apiScope)).source).toBe('cache');
+    expect(asked('ok')).toBe(1);
+  });
+
+  it('gives up at warmUp.timeoutMs on an endpoint that never answers: app.init() fails, naming why', async () => {
+    const tenantId = authority.createTenant().tenantId;
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    authority.faults.add({ target: 'managed-identity', kind: 'reset' });
+    const error = await initFailure({
+      credentials: { mi: localManagedIdentity(authority, { clientId: mi.clientId }) },
+      retry: { initialDelayMs: 100, maxDelayMs: 400 },
+      warmUp: { tokens: [{ scopes: authority.apiScope }], timeoutMs: 1500 },
+    });
+
+    expect(error).toMatchObject({ code: 'warm_up_failed', credential: 'mi', transient: false });
+    expect(error.message).toContain('1 of 1 token(s) not obtained');
+    expect(error.message).toContain('source_unavailable');
+    expect(error.message).toContain('no managed identity endpoint answers');
+    expect(error.hint).toContain('warmUp.timeoutMs');
+    // Retried within the bound, and no more: a request every few hundred ms at most.
+    const tries = authority.countTokenRequests({
+      target: 'managed-identity',
+      clientId: mi.clientId,
+    });
+    expect(tries).toBeGreaterThan(1);
+    expect(tries).toBeLessThan(20);
+  });
+
+  it('a failure no retry helps ends the warm-up at once; a wrong declaration fails like an option', async () => {
+    const { home, reg } = multiTenantApp();
+    const rejected = await initFailure({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [
+          { type: 'secret', secret: 'wrong-secret-value' },
+        ]),
+      },
+      warmUp: { tokens: [{ scopes: authority.apiScope }] },
+    });
+    expect(rejected).toMatchObject({ code: 'warm_up_failed' });
+    expect(rejected.message).toContain('credential_rejected');
+    expect(rejected.message).not.toContain('wrong-secret-value');
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+
+    const badWait = await initFailure({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [
+          { type: 'secret', secret: 'wrong-secret-value' },
+        ]),
+      },
+      warmUp: { tokens: [{ scopes: authority.apiScope }], wait: 'later' as 'init' },
+    });
+    expect(badWait).toMatchObject({ code: 'options_invalid' });
+    expect(badWait.message).toContain("warmUp.wait: must be 'init' or 'background'");
+
+    const unknown = await initFailure({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [
+          { type: 'secret', secret: 'wrong-secret-value' },
+        ]),
+      },
+      warmUp: {
+        tokens: [
+          { credential: 'nope', scopes: authority.apiScope },
+          { scopes: authority.apiScope, tenants: ['common'] },
+        ],
+      },
+    });
+    expect(unknown).toMatchObject({ code: 'options_invalid' });
+    expect(unknown.message).toMatch(/warmUp\.tokens\[0\]: .*'nope'/);
+    expect(unknown.message).toMatch(/warmUp\.tokens\[1\]: .*common/);
+    // Checked before any request.
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+  });
+});
