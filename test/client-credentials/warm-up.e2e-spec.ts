@@ -110,6 +110,31 @@ describe('Warm-up', () => {
     expect(app.logger.text).toContain('Warm-up: 3 token(s) obtained');
   });
 
+  it("an agent blueprint's declared agents: both legs of each agent's token, once", async () => {
+    const tenant = authority.createTenant();
+    const blueprint = tenant.createAgentBlueprint();
+    const agents = [1, 2].map((i) => blueprint.createAgentIdentity({ displayName: `agent ${i}` }));
+    app = await startTokenApp({
+      credentials: {
+        fleet: {
+          ...localCredential(authority, tenant.tenantId, blueprint.clientId, [
+            { type: 'secret', secret: blueprint.addSecret() },
+          ]),
+          agentBlueprint: { agents: { billing: agents[0].clientId } },
+        },
+      },
+      warmUp: { tokens: [{ scopes: authority.apiScope, agents: ['billing', agents[1].clientId] }] },
+    });
+
+    const exchange = 'api://AzureADTokenExchange/.default';
+    expect(authority.countTokenRequests({ clientId: blueprint.clientId, scope: exchange })).toBe(2);
+    for (const agent of agents)
+      expect(authority.countTokenRequests({ clientId: agent.clientId })).toBe(1);
+    const billing = await app.tokens.getAccessToken(authority.apiScope, { agent: 'billing' });
+    expect(billing.source).toBe('cache');
+    expect(app.tokens.getWarmUpStatus()).toMatchObject({ state: 'completed', obtained: 2 });
+  });
+
   it("wait 'background': readiness is down until the tokens are obtained, then up", async () => {
     const { home, reg, secret } = multiTenantApp();
     // The authority is slow at first: the app is up before its token is.

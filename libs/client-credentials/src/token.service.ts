@@ -36,7 +36,7 @@ import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import type { CredentialTokens } from './signing/vault-credential';
 import type { CredentialStats } from './observability/credential-stats';
 import type { ClientCredentialsEvent, WarmUpStatus } from './client-credentials.events';
-import { WarmUp, warmUpFailed } from './acquisition/warm-up';
+import { WarmUp, warmUpCalls, warmUpFailed, warmUpProblems } from './acquisition/warm-up';
 import { ConfigurationError } from './errors/client-credentials.errors';
 import { bridgeEventEmitter } from './observability/event-emitter-bridge';
 
@@ -128,34 +128,15 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     const warmUp = runtime.warmUp;
     if (warmUp === undefined) return;
     // The declared tokens are checked as calls are: a wrong one fails app.init() like an option.
-    const problems = warmUp.targets.flatMap(({ declaredAt, scopes, ...call }) => {
-      try {
-        this.checkRequest(scopes, call);
-        return [];
-      } catch (e) {
-        return [`${declaredAt}: ${(e as Error).message}`];
-      }
-    });
+    const problems = warmUpProblems(warmUp, this);
     if (problems.length > 0) {
       await runtime.close();
       throw new ConfigurationError(problems);
     }
     this.#warmUpWait = warmUp.wait;
-    this.#warmUp = new WarmUp(
-      warmUp,
-      runtime.retry,
-      {
-        get: ({ scopes, ...call }, signal) => this.getAccessToken(scopes, { ...call, signal }),
-        describe: (t) => ({
-          credential: this.credentials.get(t.credential).name,
-          tenantId: t.tenantId ?? this.tenantOf(t.credential),
-          scopes: typeof t.scopes === 'string' ? [t.scopes] : [...t.scopes],
-          ...(t.agent === undefined ? {} : { agent: t.agent }),
-        }),
-      },
-      this.metrics.events,
-      this.logger,
-    );
+    const nameOf = (credential?: string) => this.credentials.get(credential).name;
+    const calls = warmUpCalls(this, nameOf);
+    this.#warmUp = new WarmUp(warmUp, runtime.retry, calls, this.metrics.events, this.logger);
   }
 
   /**
