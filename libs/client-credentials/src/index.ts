@@ -21,6 +21,8 @@ export type {
   TokenRefusedEvent,
   WarmUpEvent,
   WarmUpFailure,
+  WarmUpProgress,
+  WarmUpStatus,
 } from './client-credentials.events';
 // The health indicator needs @nestjs/terminus: it is exported by `@app/client-credentials/health`.
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
@@ -35,6 +37,8 @@ export type {
   RetryOptions,
   TimeoutOptions,
   TokenBinding,
+  WarmUpOptions,
+  WarmUpToken,
 } from './client-credentials.options';
 export type {
   AgentBlueprintOptions,
