@@ -138,7 +138,7 @@ describe('Warm-up', () => {
   it("wait 'background': readiness is down until the tokens are obtained, then up", async () => {
     const { home, reg, secret } = multiTenantApp();
     // The authority is slow at first: the app is up before its token is.
-    authority.faults.add({ tenantId: home.tenantId, kind: 'latency', latencyMs: 1500, times: 1 });
+    authority.faults.add({ tenantId: home.tenantId, kind: 'latency', latencyMs: 4000, times: 1 });
     app = await startTokenApp({
       credentials: {
         api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
