@@ -273,6 +273,7 @@ export class TokenAcquirer {
         h.scopes,
         h.credential,
         'network',
+        h.certificateThumbprint,
       );
       return { entry, token };
     } catch (e) {
@@ -320,8 +321,16 @@ export class TokenAcquirer {
           scopes,
           tenantId,
           source: credential.sourceId(index),
+          ...(issued.certificateThumbprint === undefined
+            ? {}
+            : { certificateThumbprint: issued.certificateThumbprint }),
         };
-        const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
+        // Under the certificate the token is bound to, which may have rotated since.
+        const storeKey = credential.storeKeys(
+          tenantId,
+          request.scopeKey,
+          issued.certificateThumbprint,
+        )[index];
         const entry = await this.cache.write(request, storeKey, stored);
         this.onCurrent(entry);
         return entry;

@@ -35,6 +35,7 @@ const credential = {
   name: 'api',
   stats: { cacheHits: 0 },
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
+  boundThumbprint: () => undefined,
 } as unknown as Credential;
 
 /** One token per name: the name is the tenant. */

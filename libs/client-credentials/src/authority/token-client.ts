@@ -14,6 +14,7 @@ import type { AuthorityNetworkClient } from './msal-network';
 import type { CredentialSettings } from '../options/resolved-options';
 import type { DpopKey } from './dpop-key';
 import { DpopNetwork } from './dpop-network';
+import { MtlsNetwork } from './mtls-network';
 import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './source-client';
 import type { TokenSource } from './source-client';
 
@@ -32,6 +33,8 @@ const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
 export class TokenClient implements SourceClient {
   /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
   readonly #app: ConfidentialClientApplication;
+  /** The network client of a credential whose tokens are bound to the source's certificate. */
+  readonly #mtls?: MtlsNetwork;
 
   /** @param dpop the credential's DPoP key: every request carries a proof, every token is bound */
   constructor(
@@ -42,8 +45,11 @@ export class TokenClient implements SourceClient {
     private readonly dpop?: DpopKey,
   ) {
     const host = new URL(credential.authorityHost).host;
-    let networkClient: INetworkModule =
-      dpop === undefined ? network : new DpopNetwork(network, dpop);
+    let networkClient: INetworkModule = network;
+    if (dpop !== undefined) networkClient = new DpopNetwork(network, dpop);
+    else if (credential.mtls !== undefined) {
+      networkClient = this.#mtls = new MtlsNetwork(network, credential.mtls.entraOrigin);
+    }
     if (credential.issuer !== undefined) networkClient = new IssuerNetwork(networkClient);
     this.#app = new ConfidentialClientApplication({
       auth: {
@@ -54,7 +60,11 @@ export class TokenClient implements SourceClient {
           credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
         // msal merges it into the `claims` of every token request (xms_cc), with a call's claims.
         clientCapabilities: [...CLIENT_CAPABILITIES],
-        ...source.msalCredential(),
+        // With mTLS the certificate of the handshake authenticates the app: msal insists on a
+        // credential, whose stand-in the network client takes out of each request.
+        ...(this.#mtls === undefined
+          ? source.msalCredential()
+          : { clientAssertion: async () => 'presented-in-the-tls-handshake' }),
       },
       system: {
         networkClient,
@@ -88,6 +98,8 @@ export class TokenClient implements SourceClient {
         { credential: this.credential.name, tenantId },
       );
     }
+    const certificate = await this.#mtls?.certificateOf(this.source);
+    const forget = certificate && this.#mtls!.present(correlationId, certificate);
     try {
       const result = await this.#app.acquireTokenByClientCredential({
         scopes: [...scopes],
@@ -105,11 +117,17 @@ export class TokenClient implements SourceClient {
       }
       return {
         token: result.accessToken,
-        // A DPoP answer was checked as one on its way in, and shown to msal as opaque.
-        tokenType: this.dpop === undefined ? result.tokenType || 'Bearer' : 'DPoP',
+        // A DPoP or mtls_pop answer was checked as one on its way in, and shown to msal as opaque.
+        tokenType:
+          this.dpop !== undefined
+            ? 'DPoP'
+            : this.credential.mtls?.entraOrigin !== undefined
+              ? 'mtls_pop'
+              : result.tokenType || 'Bearer',
         expiresOn: result.expiresOn.getTime(),
         refreshOn: result.refreshOn?.getTime(),
         correlationId: result.correlationId,
+        certificateThumbprint: certificate?.thumbprint,
       };
     } catch (e) {
       // msal reports any failed discovery as a configuration error: give back the real,
@@ -119,6 +137,7 @@ export class TokenClient implements SourceClient {
       }
       throw e;
     } finally {
+      forget?.();
       this.#app.clearCache();
     }
   }

@@ -17,6 +17,8 @@ export interface StoredToken {
   readonly tenantId: string;
   /** Id of the credential source that obtained it (`certificate#0`). */
   readonly source: string;
+  /** The `x5t#S256` of the certificate it is bound to (mTLS); none for other tokens. */
+  readonly certificateThumbprint?: string;
 }
 
 /**
@@ -85,6 +87,7 @@ export class CachedEntry implements Scheduled {
       request.scopes,
       request.credential.name,
       'cache',
+      stored.certificateThumbprint,
     );
   }
 
@@ -114,6 +117,7 @@ export class CachedEntry implements Scheduled {
         expiresOn: wallNow,
         refreshOn: wallNow,
         scopes: h.scopes,
+        certificateThumbprint: h.certificateThumbprint,
       },
       0,
     );
@@ -143,6 +147,7 @@ export function isStoredToken(v: unknown): v is StoredToken {
     Number.isFinite(s.refreshOn) &&
     Array.isArray(s.scopes) &&
     typeof s.tenantId === 'string' &&
-    typeof s.source === 'string'
+    typeof s.source === 'string' &&
+    (s.certificateThumbprint === undefined || typeof s.certificateThumbprint === 'string')
   );
 }

@@ -14,6 +14,7 @@ const credential = {
   name: 'api',
   stats: { cacheHits: 0 },
   storeKeys: () => ['k'],
+  boundThumbprint: () => undefined,
 } as unknown as Credential;
 const request: TokenRequest = {
   credential,

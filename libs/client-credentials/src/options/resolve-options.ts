@@ -2,6 +2,7 @@ import { managedIdentityName } from './managed-identity-name';
 import {
   ENVIRONMENT_PROXY,
   NO_PROXY,
+  type MtlsSetting,
   type ProxySetting,
   type ResolvedCredential,
   type ResolvedOptions,
@@ -17,6 +18,7 @@ import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
+import { entraMtlsOrigin } from './mtls.schema';
 import type { CredentialSource, ProxyOptions } from '../credential.options';
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
@@ -77,6 +79,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
               algorithm: (c.dpop === true ? undefined : c.dpop.algorithm) ?? 'ES256',
               privateKey: c.dpop === true ? undefined : c.dpop.privateKey,
             },
+      mtls: mtlsSetting(c),
     });
   }
   const names = [...credentials.keys()];
@@ -112,4 +115,19 @@ export function withDefaults<T extends object>(
     if (v !== undefined && k in defaults) out[k] = v;
   }
   return out as Required<T>;
+}
+
+/** The `mtls` option resolved (validated by the schema: an Entra endpoint it cannot derive is refused). */
+function mtlsSetting(c: {
+  protocol?: 'entra' | 'oidc';
+  authorityHost?: string;
+  mtls?: boolean | { region?: string; authorityHost?: string };
+}): MtlsSetting | undefined {
+  if (c.mtls === undefined || c.mtls === false) return undefined;
+  if (c.protocol === 'oidc') return {};
+  const where = entraMtlsOrigin(
+    c.authorityHost ?? DEFAULTS.authorityHost,
+    c.mtls === true ? {} : c.mtls,
+  );
+  return 'origin' in where ? { entraOrigin: where.origin } : {};
 }

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { AccessToken } from '../access-token';
 import type {
+  BoundCertificate,
   GetTokenOptions,
   ProofRequest,
   RequestHeaders,
@@ -144,6 +145,12 @@ export class TokenServiceDouble {
   requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
     void request;
     return { authorization: `${token.tokenType} ${token.token}` };
+  }
+
+  /** As `TokenService.boundCertificate`: undefined — the double's tokens are bound to no certificate. */
+  boundCertificate(token: AccessToken): BoundCertificate | undefined {
+    void token;
+    return undefined;
   }
 
   /** As `TokenService.tokenBinding`: `bearer` — the double's tokens are not bound to a key. */
