@@ -1,5 +1,6 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
-import { validateAssertion } from './assertion';
+import { guessKind, validateAssertion } from './assertion';
+import { authenticateByCertificate, type MtlsClient } from './mtls';
 import { sameSecret, type AppRecord, type Directory, type ResourceRecord } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
@@ -29,6 +30,11 @@ export interface TokenEndpointDeps {
   resourceUri(audience: string): string | undefined;
   /** Revoked tokens: a token issued after a revocation is never older than it. */
   revocations: Revocations;
+  /**
+   * The mTLS listener's token endpoint (Entra's `mtlsauth` host): the certificate of the TLS
+   * handshake authenticates the client, and `token_type=mtls_pop` binds the token to it.
+   */
+  mtls?: boolean;
 }
 
 /** Builds Entra's `expires_in` / `ext_expires_in` / `refresh_in` fields. */
@@ -132,7 +138,9 @@ export async function handleTokenRequest(
   const resourceId = parseScope(scope);
   // Client capabilities (cp1) and a claims challenge's claims, merged by msal into one parameter.
   const claims = parseClaimsRequest(form.get('claims'));
-  await authenticate(ctx, deps, app, form, basic?.secret);
+  let mtls: MtlsClient | undefined;
+  if (deps.mtls === true) mtls = authenticateByCertificate(ctx, app, form);
+  else await authenticate(ctx, deps, app, form, basic?.secret);
   const resource = deps.directory.findResource(resourceId);
   if (resource === undefined) {
     throw new EntraError(
@@ -153,11 +161,19 @@ export async function handleTokenRequest(
     azpacr: ctx.log.credentialKind === 'secret' ? '1' : '2',
     lifetimeSeconds: policy.seconds,
     now: new Date(deps.revocations.issuedAt(tenantId, app.clientId, ctx.now(), claims) * 1000),
-    extra: claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : undefined,
+    extra: {
+      ...(claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : {}),
+      // RFC 8705 §3.1: the token names the certificate it is bound to.
+      ...(mtls?.bound ? { cnf: { 'x5t#S256': mtls.thumbprint } } : {}),
+    },
   });
   return {
     status: 200,
-    json: { token_type: 'Bearer', ...lifetimeFields(policy), access_token: token },
+    json: {
+      token_type: mtls?.bound ? 'mtls_pop' : 'Bearer',
+      ...lifetimeFields(policy),
+      access_token: token,
+    },
   };
 }
 
@@ -282,17 +298,4 @@ async function authenticate(
   });
   ctx.log.credentialKind = result.kind;
   ctx.log.jti = result.jti;
-}
-
-function guessKind(assertion: string): RequestContext['log']['credentialKind'] {
-  try {
-    const [h, p] = assertion
-      .split('.')
-      .map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()) as Record<string, unknown>);
-    if (Array.isArray(h.x5c)) return 'sni-certificate';
-    if (h.x5t !== undefined || h['x5t#S256'] !== undefined) return 'certificate';
-    return p.iss !== p.sub || typeof p.iss !== 'string' ? 'federated' : 'assertion';
-  } catch {
-    return 'assertion';
-  }
 }
