@@ -4,6 +4,8 @@ import * as https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import axios from 'axios';
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
 import { decodeJwt, exportJWK, importX509 } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { TokenService } from '@app/client-credentials';
@@ -239,6 +241,56 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
     expect(byHand.status).toBe(200);
     await byHand.body?.cancel();
     expect(api.requests.at(-1)).toEqual({ status: 200, certificate: thumbprintOf(selfSigned[0]) });
+  });
+
+  it('shares tokens through the store with replicas of the same certificate only', async () => {
+    const store = createCache({ stores: [new Keyv()] });
+    const another = await issueCertificate({
+      subject: 'CN=orders-sync',
+      issuer: clientCa,
+      kind: 'client',
+    });
+    const replica = (certificate: IssuedCertificate) =>
+      startTokenApp({
+        cache: { store },
+        credentials: {
+          tls: {
+            authorityHost: oidc.authorityHost,
+            tenantId: oidc.tenant,
+            protocol: 'oidc',
+            ca: oidc.caPem,
+            clientId: 'tls-client',
+            mtls: true,
+            sources: [
+              {
+                type: 'certificate',
+                certificate: certificate.certificatePem,
+                privateKey: certificate.privateKeyPem,
+              },
+            ],
+          },
+        },
+      });
+    const replicas = [await replica(issued), await replica(issued), await replica(another)];
+    try {
+      const requests = oidc.tokenRequests.length;
+      const tokens = [];
+      for (const r of replicas) tokens.push(await r.tokens.getAccessToken(oidc.scope));
+      // The second replica adopts the first one's token (same certificate: same store key); the
+      // third, with a certificate of its own, gets a token bound to it.
+      expect(tokens[1].token).toBe(tokens[0].token);
+      expect(tokens[1].certificateThumbprint).toBe(thumbprintOf(issued));
+      expect(tokens[2].token).not.toBe(tokens[0].token);
+      expect(tokens[2].certificateThumbprint).toBe(thumbprintOf(another));
+      expect(oidc.tokenRequests.slice(requests)).toEqual([
+        { listener: 'mtls', certificate: thumbprintOf(issued) },
+        { listener: 'mtls', certificate: thumbprintOf(another) },
+      ]);
+      // The adopted token goes with its certificate, held by the replica that adopted it.
+      expect(replicas[1].tokens.boundCertificate(tokens[1])?.thumbprint).toBe(thumbprintOf(issued));
+    } finally {
+      await releaseAll(...replicas);
+    }
   });
 
   it('refuses a token the authority did not bind to the certificate, and caches none', async () => {

@@ -11,6 +11,7 @@ export { ClientCredentialsModule } from './client-credentials.module';
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 export type { ClientCredentialsModuleAsyncOptions } from './client-credentials.module-definition';
 export type {
+  BoundCertificate,
   CacheOptions,
   ClientCredentialsModuleOptions,
   GetTokenOptions,
@@ -20,6 +21,7 @@ export type {
   RetryOptions,
   TimeoutOptions,
   TokenBinding,
+  TrustOptions,
 } from './client-credentials.options';
 export type {
   AssertionContext,
@@ -30,6 +32,7 @@ export type {
   DpopOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
+  MtlsOptions,
   ProxyOptions,
   SecretSourceOptions,
   WorkloadIdentitySourceOptions,
