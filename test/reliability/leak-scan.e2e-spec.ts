@@ -44,7 +44,7 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('across secret, certificate, SNI, assertion, workload and managed identity, and Redis', async () => {
+  it('across secret, certificate, SNI, mTLS PoP, assertion, workload and managed identity, and Redis', async () => {
     const output = captureOutput();
     const secrets: Record<string, string> = {};
     const publicText = [authority.caPem];
@@ -71,6 +71,10 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       const sniCert = await sni.addSniCertificate();
       secrets.sniKey = sniCert.privateKeyPem;
       publicText.push(sniCert.chainPem);
+      const mp = reg();
+      const mtlsCert = await mp.addSniCertificate();
+      secrets.mtlsKey = mtlsCert.privateKeyPem;
+      publicText.push(mtlsCert.chainPem);
       const a = reg();
       const aCert = await a.addCertificate();
       secrets.assertionSigningKey = aCert.privateKeyPem;
@@ -131,6 +135,17 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
             sendX5c: true,
           },
         ]),
+        mtlsPop: {
+          ...localCredential(authority, tenantId, mp.clientId, [
+            {
+              type: 'certificate',
+              certificate: mtlsCert.chainPem,
+              privateKey: mtlsCert.privateKeyPem,
+              sendX5c: true,
+            },
+          ]),
+          mtls: { authorityHost: authority.mtlsUrl },
+        },
         assertion: localCredential(authority, tenantId, a.clientId, [
           { type: 'assertion', getAssertion: assertion(aCert) },
         ]),
@@ -155,7 +170,15 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       apps.push(first);
       const scope = authority.apiScope;
 
-      const good = ['secret', 'certificate', 'sni', 'assertion', 'workload', 'managedIdentity'];
+      const good = [
+        'secret',
+        'certificate',
+        'sni',
+        'mtlsPop',
+        'assertion',
+        'workload',
+        'managedIdentity',
+      ];
       const tokens = await Promise.all(
         good.map((credential) => first.tokens.getAccessToken(scope, { credential })),
       );
