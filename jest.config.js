@@ -30,6 +30,9 @@ module.exports = {
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/loopback-only.ts'],
+      // SoftHSM2's configuration must be in the real environment before the workers start.
+      globalSetup: '<rootDir>/test/support/softhsm-setup.ts',
+      globalTeardown: '<rootDir>/test/support/softhsm-teardown.ts',
     },
   ],
   testTimeout: 30000,

@@ -197,10 +197,18 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       for (const key of await raw.keys('*')) seen.push(key, (await raw.get(key)) ?? '');
       raw.destroy();
 
-      // Background refreshes fail (the token endpoint and the managed identity endpoint are down).
+      // Background refreshes fail (the token endpoint and the managed identity endpoint are down):
+      // of fresh tokens, in use, whose refresh falls due 1 s from now — however late a loaded
+      // machine gets here.
+      for (const credential of good) {
+        tokens.push(await first.tokens.getAccessToken(scope, { credential, forceRefresh: true }));
+      }
       authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503 });
       authority.faults.add({ target: 'managed-identity', kind: 'non-json' });
-      for (const credential of good) await first.tokens.getAccessToken(scope, { credential });
+      // A token already past its 3 s of use (a loaded machine gets here late) is asked for instead,
+      // and fails the same way: its error is scanned too.
+      for (const credential of good)
+        await failure(first.tokens.getAccessToken(scope, { credential }));
       await sleep(1600);
       authority.faults.clear();
       // Garbage answers, and Redis gone while tokens are fetched and written.

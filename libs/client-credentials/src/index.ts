@@ -26,15 +26,21 @@ export type {
 export type {
   AssertionContext,
   AssertionSourceOptions,
+  CertificateSigner,
   CertificateSourceOptions,
   CredentialOptions,
   CredentialSource,
   DpopOptions,
+  KeyVaultSourceOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
   MtlsOptions,
+  Pkcs11SourceOptions,
   ProxyOptions,
   SecretSourceOptions,
+  SignatureAlgorithm,
+  SignerSourceBase,
+  SignerSourceOptions,
   WorkloadIdentitySourceOptions,
 } from './credential.options';
 export {

@@ -29,6 +29,7 @@ import { TokenMetrics } from './observability/token-metrics';
 import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
+import type { CredentialTokens } from './signing/vault-credential';
 import type { CredentialStats } from './observability/credential-stats';
 
 /**
@@ -45,10 +46,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics = new TokenMetrics();
   /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
   private credentials = new CredentialRegistry(undefined);
-  /** The token path, from `onModuleInit` on; its parts are kept apart for the hot path. */
-  private runtime?: TokenRuntime;
-  private cache!: TokenCache;
-  private acquirer!: TokenAcquirer;
+  /**
+   * The token path, from `onModuleInit` on; its parts are kept apart for the hot path, in #private
+   * fields: the cache holds the tokens, and no property walk of the service (a debugger's view, a
+   * serialiser, `inspect` without its custom hook) may reach them.
+   */
+  #runtime?: TokenRuntime;
+  #cache!: TokenCache;
+  #acquirer!: TokenAcquirer;
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
@@ -62,11 +67,18 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
-    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger);
-    this.runtime = runtime;
+    // A key-vault source's vault takes tokens of another credential, from this service's cache.
+    const tokensOf = (name: string): CredentialTokens => ({
+      name,
+      getAccessToken: (scopes, o) => this.getAccessToken(scopes, { ...o, credential: name }),
+      tenantOf: () => this.tenantOf(name),
+      isSingleTenant: () => this.isSingleTenant(name),
+    });
+    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, tokensOf);
+    this.#runtime = runtime;
     this.credentials = runtime.credentials;
-    this.cache = runtime.cache;
-    this.acquirer = runtime.acquirer;
+    this.#cache = runtime.cache;
+    this.#acquirer = runtime.acquirer;
   }
 
   /**
@@ -85,7 +97,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const hit = this.cache.serve(this.cache.peek(credential, tenantId, sk), scopes);
+      const hit = this.#cache.serve(this.#cache.peek(credential, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
@@ -200,13 +212,25 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
     const request = this.credentials.request(scopes, options);
-    const entry = this.cache.entryOf(request);
+    const entry = this.#cache.entryOf(request);
     // Another caller already replaced it.
-    const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
+    const replaced = entry?.token === refused ? undefined : this.#cache.serve(entry, scopes);
     if (replaced !== undefined) return this.ofTenant(request, options?.tenantId, replaced);
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.replace(request, refused, options?.signal);
+    const token = await this.#acquirer.replace(request, refused, options?.signal);
     return token && this.ofTenant(request, options?.tenantId, token);
+  }
+
+  /**
+   * Checks a call as {@link getAccessToken} would — credential, scopes, tenant — without asking
+   * for a token: for configuration that names them (a downstream API's), checked at startup.
+   * @throws InvalidRequestError as {@link getAccessToken} would before any network call
+   */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+  ): void {
+    this.credentials.request(scopes, options);
   }
 
   /**
@@ -227,7 +251,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    return this.acquirer.forget(
+    return this.#acquirer.forget(
       this.credentials.request(scopes, options),
       refused,
       revokedBefore(options?.claims),
@@ -253,11 +277,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // A line break, which no valid scope has: no scope string names this key.
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes, true);
       if (hit !== undefined) return this.ofTenant(request, options?.tenantId, hit);
     }
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,
@@ -275,7 +299,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * waits. Undefined without `cache.shared`.
    */
   getCacheStats(): Readonly<SharedCacheStats> | undefined {
-    return this.runtime?.shared?.stats;
+    return this.#runtime?.shared?.stats;
   }
 
   /**
@@ -317,7 +341,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
     this.credentials.close();
-    await this.runtime?.close();
+    await this.#runtime?.close();
   }
 
   private async miss(
@@ -331,11 +355,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
       // The tenant spelt in another case, or a single-tenant credential's own tenant named: its
       // token may be in memory under the usual key.
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes);
       if (hit !== undefined) return this.ofTenant(request, tenantId, hit);
     }
     credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,

@@ -11,6 +11,7 @@ import { Directory } from './directory';
 import { ServiceAccountIssuer } from './external-issuer';
 import { Faults } from './faults';
 import { IdentityTokenCache } from './identity-token-cache';
+import { KEY_VAULT_RESOURCE, KeyVaultEmulation } from './key-vault';
 import { ImdsMaintenance } from './imds-endpoint';
 import { MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
 import type { AuthorityPki } from './pki';
@@ -25,6 +26,7 @@ import type {
   DevAuthority,
   DevAuthorityOptions,
   ImdsEmulation,
+  KeyVault,
   ManagedIdentity,
   RequestLogEntry,
   Tenant,
@@ -80,6 +82,7 @@ export class LocalAuthority implements DevAuthority {
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
   private closed = false;
   private tlsCount = 0;
+  private vault?: KeyVaultEmulation;
 
   private constructor(
     private readonly server: Server,
@@ -165,6 +168,7 @@ export class LocalAuthority implements DevAuthority {
       imdsMaintenance: this.imdsMaintenance,
       arcKeys: this.arcKeys,
       apiAudiences: [this.apiAppId, DEMO_API_APP_ID_URI],
+      keyVault: () => this.vault,
     };
     const common = {
       faults: this.faultSet,
@@ -275,6 +279,27 @@ export class LocalAuthority implements DevAuthority {
       resourceId: record.resourceId,
       kind: record.kind,
       tenantId: record.tenantId,
+    };
+  }
+
+  createKeyVault(options: { tenantId: string }): KeyVault {
+    if (this.vault !== undefined) throw new Error('dev-authority: a key vault exists already');
+    const appId = randomUUID();
+    this.directory.addResource({ appIdUri: KEY_VAULT_RESOURCE, appId, roles: [] });
+    const vault = new KeyVaultEmulation(
+      { origin: this.url, issuer: this.issuer, audiences: [appId, KEY_VAULT_RESOURCE] },
+      options.tenantId.toLowerCase(),
+    );
+    this.vault = vault;
+    return {
+      url: this.url,
+      tenantId: vault.tenantId,
+      createKey: (name) => vault.createKey(name),
+      setKeyEnabled: (name, enabled, version) => vault.setEnabled(name, enabled, version),
+      grant: (objectId, permissions) => vault.grant(objectId, permissions),
+      get signatures() {
+        return vault.signatures;
+      },
     };
   }
 

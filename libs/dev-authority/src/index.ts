@@ -17,11 +17,14 @@ export type {
   ExternalIssuer,
   FaultSpec,
   FaultTarget,
+  KeyCertificate,
+  KeyVault,
   ManagedIdentity,
   RequestLogEntry,
   SniCertificate,
   Tenant,
   TokenRequestFilter,
+  VaultKeyVersion,
 } from './types';
 export {
   provisionDemo,

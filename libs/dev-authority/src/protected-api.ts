@@ -43,7 +43,10 @@ const verifiedByKey = new WeakMap<CryptoKey, Map<string, JWTPayload>>();
  * same string always has the same answer, and an RSA verification per call was most of the CPU of
  * a 1,000-call burst in the tests. Lifetime, audience and revocation are still checked per call.
  */
-async function verifiedClaims(token: string, key: CryptoKey): Promise<JWTPayload | undefined> {
+export async function verifiedClaims(
+  token: string,
+  key: CryptoKey,
+): Promise<JWTPayload | undefined> {
   let verified = verifiedByKey.get(key);
   if (verified === undefined) {
     verified = new Map<string, JWTPayload>();

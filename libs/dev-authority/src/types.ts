@@ -112,8 +112,40 @@ export interface DevAuthority {
     kind: 'system' | 'user';
     roles?: string[];
   }): ManagedIdentity;
+  /**
+   * Creates the Azure Key Vault this authority emulates at its own origin (one per authority), in
+   * `tenantId`: keys, key versions, access policies; `GET` key and `sign` behind Key Vault's
+   * challenge. Registers the resource `https://vault.azure.net`. Log and fault target `vault`.
+   */
+  createKeyVault(options: { tenantId: string }): KeyVault;
   /** Stops the server, drops every socket and timer, removes a temp state dir. */
   close(): Promise<void>;
+}
+
+/** The emulated Key Vault (see {@link DevAuthority.createKeyVault}). */
+export interface KeyVault {
+  /** The vault URL (`https://127.0.0.1:PORT`): key ids are `${url}/keys/<name>[/<version>]`. */
+  readonly url: string;
+  readonly tenantId: string;
+  /** Creates an RSA 2048 key, or a new version of it (a rotation); the new version is current. */
+  createKey(name: string): Promise<VaultKeyVersion>;
+  /** Enables or disables a version of a key (default: its current version). */
+  setKeyEnabled(name: string, enabled: boolean, version?: string): void;
+  /** Grants a principal, by object id, key permissions: an access policy. */
+  grant(objectId: string, permissions: ('get' | 'sign')[]): void;
+  /** Signatures made so far. */
+  readonly signatures: number;
+}
+
+/** A version of a vault key. */
+export interface VaultKeyVersion {
+  /** `${url}/keys/<name>/<version>`. */
+  readonly id: string;
+  /** `${url}/keys/<name>`: the key, whichever its current version. */
+  readonly keyId: string;
+  readonly version: string;
+  /** SPKI PEM of the public key, for its certificate. */
+  readonly publicKeyPem: string;
 }
 
 /** Filter for {@link DevAuthority.countTokenRequests}. */
@@ -188,6 +220,14 @@ export interface App {
   addSecret(options?: { expiresAt?: Date }): string;
   /** Adds an uploaded certificate (with its private key for the test to sign with). */
   addCertificate(options?: { expiresAt?: Date; subject?: string }): Promise<ClientCertificate>;
+  /**
+   * Registers a certificate the authority's CA issues for a public key it is given (PEM, SPKI) —
+   * the key of an HSM or a key vault, which never leaves it — as a CA signs a CSR.
+   */
+  addCertificateForKey(
+    publicKeyPem: string,
+    options?: { expiresAt?: Date; subject?: string },
+  ): Promise<KeyCertificate>;
   /** Adds a "trusted subject name + issuer" (SNI) certificate chaining to the authority's SNI root. */
   addSniCertificate(options?: { subject?: string }): Promise<SniCertificate>;
   /** Adds a federated identity credential; audience defaults to `api://AzureADTokenExchange`. */
@@ -200,6 +240,13 @@ export interface App {
 export interface ClientCertificate {
   certificatePem: string;
   privateKeyPem: string;
+  thumbprintSha1: string;
+  thumbprintSha256: string;
+}
+
+/** A certificate issued for a key held elsewhere. Thumbprints are uppercase hex. */
+export interface KeyCertificate {
+  certificatePem: string;
   thumbprintSha1: string;
   thumbprintSha256: string;
 }
@@ -236,7 +283,7 @@ export interface ManagedIdentity {
 
 /** What a fault targets. */
 export type FaultTarget =
-  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer';
+  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer' | 'vault';
 
 /** A fault to inject into matching requests. */
 export interface FaultSpec {

@@ -8,6 +8,8 @@ import type { TokenMetrics } from '../observability/token-metrics';
 import { resolveOptions } from '../options/resolve-options';
 import type { TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
+import type { CredentialTokens } from '../signing/vault-credential';
+import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
 
@@ -18,6 +20,8 @@ import { TokenRefresher } from './token-refresher';
  */
 export class TokenRuntime {
   private closed = false;
+  /** Compares the wall clock with the library's every second (see observeWallClock). */
+  private readonly clockWatch = setInterval(observeWallClock, 1000).unref();
 
   private constructor(
     readonly credentials: CredentialRegistry,
@@ -36,6 +40,8 @@ export class TokenRuntime {
     options: ClientCredentialsModuleOptions,
     metrics: TokenMetrics,
     logger: LoggerService,
+    /** Tokens of a credential by name, for the vaults of `key-vault` sources. */
+    tokensOf?: (credential: string) => CredentialTokens,
   ): Promise<TokenRuntime> {
     const resolved = resolveOptions(options);
     const { cache: cacheOptions, refresh, retry, timeouts } = resolved;
@@ -72,6 +78,7 @@ export class TokenRuntime {
         cacheOptions.keyPrefix,
         metrics,
         logger,
+        tokensOf,
       );
       credentials.add(credential);
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
@@ -87,6 +94,7 @@ export class TokenRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.clockWatch);
     this.credentials.close();
     this.refresher.close();
     this.acquirer.close();

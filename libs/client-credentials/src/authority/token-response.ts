@@ -51,7 +51,7 @@ export function checkTokenResponse(
   const problem =
     typeof b.access_token !== 'string' || b.access_token.length === 0
       ? 'has no access_token'
-      : !/^[\x21-\x7E]+$/.test(b.access_token)
+      : !isBearerText(b.access_token)
         ? 'has an access_token with characters a bearer token cannot have'
         : type !== tokenType.toLowerCase()
           ? `has token_type ${said} instead of ${tokenType}`
@@ -178,24 +178,35 @@ export function failureFromError(
 }
 
 /**
- * `issued`, when its times make sense: every source's answer goes through here (msal turns a
- * managed identity endpoint's `expires_on` of 1e20 into an Invalid Date, whose NaN would make a
- * token served forever and stall the refresh schedule).
+ * `issued`, when its token and times make sense: every source's answer goes through here (msal
+ * turns a managed identity endpoint's `expires_on` of 1e20 into an Invalid Date, whose NaN would
+ * make a token served forever and stall the refresh schedule; a token with a line break would make
+ * a header's error message carry it).
  * @throws AuthorityFailure `invalid_response`
  */
 export function checkIssued(issued: IssuedToken, requestedAt: number): IssuedToken {
   const { expiresOn } = issued;
-  const problem = !Number.isFinite(expiresOn)
-    ? 'no valid expiry'
-    : expiresOn <= requestedAt
-      ? 'an expiry in the past'
-      : expiresOn > requestedAt + MAX_LIFETIME_MS
-        ? 'an expiry more than 7 days ahead'
-        : undefined;
+  const problem = !isBearerText(issued.token)
+    ? 'a token with characters a bearer token cannot have'
+    : !Number.isFinite(expiresOn)
+      ? 'no valid expiry'
+      : expiresOn <= requestedAt
+        ? 'an expiry in the past'
+        : expiresOn > requestedAt + MAX_LIFETIME_MS
+          ? 'an expiry more than 7 days ahead'
+          : undefined;
   if (problem === undefined) return issued;
   throw new AuthorityFailure(
     'invalid_response',
     { correlationId: issued.correlationId },
     `the token answer has ${problem}`,
   );
+}
+
+/**
+ * Whether `token` is text an `Authorization` header can carry as a bearer token: visible ASCII
+ * only (RFC 6750's b64token and then some), at least one character.
+ */
+export function isBearerText(token: unknown): token is string {
+  return typeof token === 'string' && /^[\x21-\x7E]+$/.test(token);
 }

@@ -1,5 +1,5 @@
 import type { AccessToken } from '../access-token';
-import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
 import { DownstreamApiError } from './calling.errors';
 import type { TokenTarget } from './challenge';
@@ -121,6 +121,9 @@ export function createAuthenticatedFetch(
   };
 }
 
+/** The most redirects `maxRedirects` may allow (fetch's own limit is 20). */
+const MAX_REDIRECTS = 20;
+
 /**
  * {@link createAuthenticatedFetch}'s work, returning with the response the token used and the
  * refusal recovered from (for a caller that reports them, e.g. the downstream API client).
@@ -134,6 +137,12 @@ export function createAuthenticatedSender(
   const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
   const send = options.fetch ?? globalThis.fetch;
   const maxRedirects = options.maxRedirects ?? 5;
+  if (!Number.isSafeInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > MAX_REDIRECTS) {
+    throw new InvalidRequestError(
+      'options_invalid',
+      `createAuthenticatedFetch option maxRedirects: must be a whole number from 0 to ${MAX_REDIRECTS}, not ${String(options.maxRedirects)} — a redirect loop would otherwise be followed without end.`,
+    );
+  }
   const target: TokenTarget = {
     scopes: options.scopes,
     credential: options.credential,
@@ -200,7 +209,11 @@ export function createAuthenticatedSender(
         };
       }
       const next = redirectTarget(location, current);
-      if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined) {
+      // 307 and 308 keep method and body: a body that cannot be sent again (a stream the first
+      // hop consumed) is not followed with nothing in its place — the same rule as a re-send.
+      const spent =
+        (res.status === 307 || res.status === 308) && body != null && !isReplayableBody(body);
+      if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined || spent) {
         await res.body?.cancel();
         // fetch's own contract (undici: TypeError 'fetch failed', cause 'redirect count exceeded',
         // 'unexpected redirect', 'Invalid URL' or 'URL scheme must be a HTTP(S) scheme'), which
@@ -209,9 +222,11 @@ export function createAuthenticatedSender(
         const why =
           init.redirect === 'error'
             ? `Unexpected redirect (${res.status}) under redirect: 'error'`
-            : next === undefined
-              ? `Redirect (${res.status}) to a Location that is not an http(s) URL`
-              : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
+            : spent
+              ? `Redirect (${res.status}) of a request whose body cannot be sent again (a stream)`
+              : next === undefined
+                ? `Redirect (${res.status}) to a Location that is not an http(s) URL`
+                : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
         const last = next === undefined ? '' : `, the last to ${next.pathname}`;
         throw new TypeError('fetch failed', {
           cause: new DownstreamApiError(

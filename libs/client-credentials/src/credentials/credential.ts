@@ -2,7 +2,11 @@ import { now } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
-import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
+import {
+  ClientCredentialsError,
+  ConfigurationError,
+  InvalidRequestError,
+} from '../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../errors/to-client-credentials-error';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
@@ -15,11 +19,14 @@ import {
 } from '../options/resolved-options';
 import { DpopKey } from '../authority/dpop-key';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
-import { createSourceClient } from './create-source';
+import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { IssuedToken, SourceClient } from '../authority/source-client';
 import type { ClientCertificate } from '../authority/client-certificate';
 import type { CredentialStats } from '../observability/credential-stats';
+
+/** A tenant id (not a domain name). */
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
@@ -33,6 +40,7 @@ function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefi
 const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'credential_rejected',
   'assertion_failed',
+  'signer_failed',
   'source_unavailable',
 ]);
 
@@ -89,6 +97,8 @@ export class Credential {
     private readonly keyPrefix: string,
     private readonly metrics: TokenMetrics,
     private readonly logger: LoggerService,
+    /** Tokens of the module's other credentials (a `key-vault` source's vault takes them). */
+    tokensOf?: SourceContext['tokensOf'],
   ) {
     const { sources, dpop, ...options } = resolved;
     this.options = options;
@@ -113,6 +123,7 @@ export class Credential {
       identityNetwork: this.identityNetwork,
       requestMs: timings.requestMs,
       logger,
+      tokensOf,
       dpop: this.dpop,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
@@ -278,6 +289,7 @@ export class Credential {
     const tenant = tenantId.toLowerCase();
     try {
       const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, refused);
+      this.checkConfiguredTenant(fetched.issued.token);
       this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
       return fetched;
     } catch (e) {
@@ -291,6 +303,22 @@ export class Credential {
       );
       throw error;
     }
+  }
+
+  /**
+   * A managed identity configured with a `tenantId`: its tokens must be of that tenant — else the
+   * setting names another tenant, and a call naming it would get the identity's own tenant's
+   * tokens as if they were that tenant's.
+   * @throws ConfigurationError naming `credentials.<name>.tenantId`
+   */
+  private checkConfiguredTenant(token: string): void {
+    // A tenant configured by a domain name cannot be compared with a token's tenant id.
+    if (!this.identityOnly || !GUID.test(this.home)) return;
+    const tid = tenantOfToken(token);
+    if (tid === undefined || tid === this.home) return;
+    throw new ConfigurationError([
+      `credentials.${this.name}.tenantId: names tenant '${this.options.tenantId}', but the managed identity's tokens are of tenant '${tid}' — leave tenantId out (a managed identity needs none) or set it to '${tid}'`,
+    ]);
   }
 
   /**
@@ -335,6 +363,10 @@ export class Credential {
           { credential: this.name, tenantId },
           this.timings.maxRetryAfterMs,
         );
+        // An assertion the authority refused is not handed out again (a signer's are reused).
+        if (last.code === 'credential_rejected') {
+          (client.source as { rejected?: () => void }).rejected?.();
+        }
         const ms = now() - started;
         this.metrics.request(
           this.name,
@@ -397,10 +429,12 @@ export class Credential {
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) {
-      (c as { release?: () => void }).release?.();
-      (c.source as { release?: () => void }).release?.();
-    }
+    await Promise.all(
+      this.clients.map(async (c) => {
+        (c as { release?: () => void }).release?.();
+        await (c.source as { release?: () => Promise<void> | void }).release?.();
+      }),
+    );
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

@@ -15,7 +15,8 @@ export interface ErrorHint {
 /** Stable error codes of the library (`ClientCredentialsError.code`). */
 export const ERROR_CATALOG = {
   options_invalid: {
-    cause: 'The module options are invalid; the message names each field.',
+    cause:
+      "Options are invalid: the module's, or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names each field.",
     fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options.',
   },
   credential_unknown: {
@@ -87,6 +88,11 @@ export const ERROR_CATALOG = {
     cause:
       'The client assertion could not be produced (callback failed or the certificate could not be used).',
     fix: 'Check the `getAssertion` callback or the certificate file and key named in the message.',
+  },
+  signer_failed: {
+    cause:
+      "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, or signed with a key that is not the certificate's.",
+    fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too. A chain moves on to its next source meanwhile.",
   },
   binding_refused: {
     cause:

@@ -4,27 +4,13 @@ import { DEFAULTS } from './defaults';
 import { managedIdentityId } from './managed-identity-name';
 import { mtlsProblems, mtlsSchema } from './mtls.schema';
 import { tenantProblem } from './request-validation';
-
-const nonEmpty = (what: string, fix: string) =>
-  z
-    .string({
-      error: (i) => (i.input === undefined ? `is required — ${fix}` : `must be a string — ${fix}`),
-    })
-    .trim()
-    .min(1, { error: `must not be empty — ${what}` });
-
-const pemLike = z.string().refine((v) => v.includes('-----BEGIN '), {
-  error: 'must be PEM text (-----BEGIN …) — pass the file contents, not a path',
-});
+import { nonEmpty, optionalText, pemLike } from './schema-fields';
+import { keyVaultSource, pkcs11Source, signerSource } from './signer-source.schema';
 
 const secretSource = z.strictObject({
   type: z.literal('secret'),
   secret: nonEmpty('set the client secret value', 'set the client secret value (not its ID)'),
 });
-
-const optionalText = z
-  .string({ error: 'must be a string' })
-  .min(1, { error: 'must not be empty — set a value or leave the field out' });
 
 const certificateSource = z
   .strictObject({
@@ -72,7 +58,7 @@ const managedIdentitySource = z
 
 /** The source types, in the words of error messages. */
 export const SOURCE_TYPES =
-  "'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
+  "'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
 
 const source = z.discriminatedUnion(
   'type',
@@ -80,6 +66,9 @@ const source = z.discriminatedUnion(
     secretSource,
     certificateSource,
     assertionSource,
+    signerSource,
+    pkcs11Source,
+    keyVaultSource,
     workloadIdentitySource,
     managedIdentityAssertionSource,
     managedIdentitySource,
@@ -245,6 +234,19 @@ export const credentialSchema = z
         : tenantProblem(c.tenantId, c.protocol ?? DEFAULTS.protocol);
     if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
+    }
+    // Entra ID verifies certificate assertions with RSA keys only.
+    if ((c.protocol ?? DEFAULTS.protocol) === 'entra') {
+      c.sources.forEach((s, i) => {
+        if ('algorithm' in s && s.algorithm === 'ES256') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, 'algorithm'],
+            message:
+              "ES256 is not accepted by Entra ID, which takes RSA keys (PS256 or RS256) — use an RSA key, or protocol: 'oidc' for an issuer that takes ES256",
+          });
+        }
+      });
     }
     const pasted = c.authorityHost && tenantInPath(c.authorityHost);
     if (pasted && (c.protocol ?? DEFAULTS.protocol) === 'entra') {

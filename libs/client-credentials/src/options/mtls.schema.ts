@@ -74,7 +74,7 @@ export function mtlsProblems(c: MtlsCredential): [(string | number)[], string][]
     if (s.type !== 'certificate') {
       problems.push([
         ['sources', i],
-        `is a '${s.type}' source: with \`mtls\`, only a certificate can authenticate in the TLS handshake — use 'certificate' sources or remove \`mtls\``,
+        `is a '${s.type}' source: with \`mtls\`, only a certificate whose key the process holds can authenticate in the TLS handshake — use 'certificate' sources or remove \`mtls\``,
       ]);
     } else if ((c.protocol ?? 'entra') === 'entra' && s.sendX5c !== true) {
       problems.push([

@@ -1,6 +1,7 @@
 import { managedIdentityName } from './managed-identity-name';
 import {
   ENVIRONMENT_PROXY,
+  MANAGED_IDENTITY_TENANT,
   NO_PROXY,
   type MtlsSetting,
   type ProxySetting,
@@ -62,7 +63,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       name,
       // A managed identity has no tenant or app of its own to name: these keep its cache keys apart.
       // An issuer's realm is the issuer itself; `tenantId`, if given, only labels its tokens.
-      tenantId: c.tenantId ?? (issuer === undefined ? 'managed-identity' : 'issuer'),
+      tenantId: c.tenantId ?? (issuer === undefined ? MANAGED_IDENTITY_TENANT : 'issuer'),
       clientId: c.clientId ?? managedIdentityName(c.sources),
       authorityHost: issuer ?? (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
       protocol: c.protocol ?? DEFAULTS.protocol,

@@ -19,6 +19,12 @@ export const ENVIRONMENT_PROXY: ProxySetting = { kind: 'environment' };
 /** No proxy. */
 export const NO_PROXY: ProxySetting = { kind: 'direct' };
 
+/**
+ * The `tenantId` a credential made of managed identity sources has when none is configured (its
+ * own tenant is learned from its tokens): a key part only, never a tenant asked of anyone.
+ */
+export const MANAGED_IDENTITY_TENANT = 'managed-identity';
+
 /** A credential after validation, with defaults applied. */
 export interface ResolvedCredential {
   readonly name: string;

@@ -242,6 +242,16 @@ export class TokenServiceDouble {
     return this.options.tenantId;
   }
 
+  /** As `TokenService.checkRequest`: refuses an unknown credential, as the real service does. */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+  ): void {
+    void scopes; // any scopes: the double answers what it is scripted to
+    const unknown = this.unknownCredential(options?.credential ?? this.options.defaultCredential);
+    if (unknown !== undefined) throw unknown;
+  }
+
   /**
    * As `TokenService.isSingleTenant`: false — the double serves whatever tenant a call names (a
    * `TokenCredential` under test applies its own `additionallyAllowedTenants`).
