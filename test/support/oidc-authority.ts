@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
 import { certificateThumbprint, oidcProviderMtls, peerCertificate } from './tls-client-certificate';
 
@@ -45,6 +45,8 @@ export interface OidcAuthority {
   scope: string;
   /** Token requests answered, by client id and outcome. */
   requests: { clientId: string; ok: boolean; error?: string }[];
+  /** The HTTP headers of every token request, in order. */
+  tokenRequestHeaders: Record<string, string | string[] | undefined>[];
   /** The `DPoP` header of each token request, in order (undefined: none was sent). */
   proofs: (string | undefined)[];
   /**
@@ -70,6 +72,13 @@ export interface OidcAuthorityOptions {
   mount?: 'path' | 'root';
   /** @default the methods the clients use */
   authMethods?: OidcClient['token_endpoint_auth_method'][];
+  /**
+   * How a token request names its resource (`api://oidc-api`): `scope`, its `/.default` scope is
+   * enough; `resource`, the RFC 8707 `resource` parameter is required; `audience`, Auth0's
+   * `audience` parameter is required. Without it the request is refused.
+   * @default 'scope'
+   */
+  resourceFrom?: 'scope' | 'resource' | 'audience';
   /**
    * oidc-provider's DPoP (`features.dPoP`): `nonce` makes its token endpoint require its nonces
    * (`use_dpop_nonce` first); `algorithms` its `dPoPSigningAlgValues`.
@@ -186,6 +195,7 @@ async function serveProvider(
   ];
   const resource = 'api://oidc-api';
   const signing = await generateKeyPair('RS256', { extractable: true });
+  const from = options.resourceFrom ?? 'scope';
   const provider = new Provider(issuer, {
     clientAuthMethods: authMethods,
     clients: clients.map((c) => ({
@@ -221,7 +231,15 @@ async function serveProvider(
       mTLS: oidcProviderMtls(mtlsPort !== undefined),
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resource,
+        // Without the parameter it needs, the issuer refuses (RFC 8707 invalid_target) rather
+        // than issue a token for no resource.
+        defaultResource: (ctx: { oidc: { body?: Record<string, unknown> } }) => {
+          if (from === 'scope') return resource;
+          // The token endpoint's own parameters do not include it: read from the form body.
+          const audience = ctx.oidc.body?.audience;
+          if (from === 'audience' && typeof audience === 'string') return audience;
+          throw new errors.InvalidTarget(`the ${from} parameter is required`);
+        },
         useGrantedResource: () => true,
         getResourceServerInfo: () => ({
           scope: `${resource}/.default`,
@@ -234,6 +252,7 @@ async function serveProvider(
   });
   provider.proxy = false;
   const requests: OidcAuthority['requests'] = [];
+  const tokenRequestHeaders: OidcAuthority['tokenRequestHeaders'] = [];
   provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string } } }) =>
     requests.push({ clientId: ctx.oidc.client?.clientId ?? '?', ok: true }),
   );
@@ -256,6 +275,9 @@ async function serveProvider(
       res.end();
       return;
     }
+    if (req.method === 'POST' && req.url.split('?')[0].endsWith('/oauth2/v2.0/token')) {
+      tokenRequestHeaders.push({ ...req.headers });
+    }
     // As express does: oidc-provider derives its mount path from originalUrl.
     (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
     req.url = req.url.slice(mount.length) || '/';
@@ -269,6 +291,7 @@ async function serveProvider(
     caPem,
     scope: `${resource}/.default`,
     requests,
+    tokenRequestHeaders,
     proofs,
     tokenRequests,
     mtlsTokenEndpoint:

@@ -139,6 +139,19 @@ export interface GetTokenOptions {
   credential?: string;
   /** Tenant to get the token in (multi-tenant apps). @default the credential's `tenantId` */
   tenantId?: string;
+  /**
+   * An agent identity of the credential, an agent identity blueprint (`agentBlueprint`): its
+   * application (client) ID, or a name of `agentBlueprint.agents`. The token is the agent's own
+   * (`azp`/`oid` the agent), in the call's tenant (the agent's home tenant). See docs/agents.md.
+   * @default none: the credential's own token
+   */
+  agent?: string;
+  /**
+   * The agent user of `agent` (its user principal name, or its object ID): a delegated token of
+   * that user, through the `user_fic` grant (a third leg). Needs `agent`. Scopes are the
+   * delegated scopes to ask for, e.g. `https://graph.microsoft.com/User.Read`.
+   */
+  agentUser?: string;
   /** Skip the cache and ask the authority (still shared with concurrent callers). */
   forceRefresh?: boolean;
   /** Stop waiting; the request itself carries on for other callers. */

@@ -266,6 +266,27 @@ export interface CredentialOptions {
    */
   proxy?: string | false | ProxyOptions;
   /**
+   * Makes this credential an agent identity blueprint (Microsoft Entra Agent ID): besides its own
+   * tokens, it gets tokens for the agent identities created from it, chosen per call with
+   * `getAccessToken(scope, { agent: '<agent app id>' })`. Each agent token takes two requests,
+   * both cached: the blueprint's token exchange token for the agent (`fmi_path`), then the agent's
+   * own client credentials request with it as client assertion. Entra ID only (`protocol:
+   * 'entra'`); any source but `managed-identity` (a blueprint is an app registration).
+   * See docs/agents.md.
+   * @default undefined (not a blueprint: a call naming an agent fails `agent_unsupported`)
+   * @example
+   * agentBlueprint: { agents: { billing: '6c1e…', support: '0f2b…' } }
+   */
+  agentBlueprint?: boolean | AgentBlueprintOptions;
+  /**
+   * What the credential's token requests carry besides what the protocol needs: form parameters
+   * an issuer wants (Auth0's `audience`, RFC 8707's `resource`) and HTTP headers, fixed or per
+   * request. Not for managed identity credentials (no token endpoint of theirs is called).
+   * @example
+   * tokenRequest: { parameters: { audience: 'https://api.example.com' } }
+   */
+  tokenRequest?: TokenRequestOptions;
+  /**
    * Sender-constrained tokens with DPoP (RFC 9449), `protocol: 'oidc'` only: every token request
    * carries a proof signed with this credential's key, the authority binds the token to the key
    * (`cnf.jkt`), and the calling integrations sign a fresh proof for every API request. `true`: an
@@ -327,6 +348,65 @@ export interface DpopOptions {
    * @default a key generated in memory at start
    */
   privateKey?: string;
+}
+
+/** What a credential's token requests carry besides the protocol's own parameters. */
+export interface TokenRequestOptions {
+  /**
+   * Form parameters added to every token request. The protocol's own (`client_id`,
+   * `client_secret`, `client_assertion*`, `grant_type`, `scope`, `claims`, `fmi_path`, …) cannot
+   * be overridden: options naming one fail at start-up.
+   * @example { resource: 'api://orders' }
+   */
+  parameters?: Record<string, string>;
+  /**
+   * HTTP headers added to every token request (not `authorization`, `content-type`,
+   * `content-length` or `host`). Values are never logged.
+   */
+  headers?: Record<string, string>;
+  /**
+   * Called before each token request with what it asks for — never a secret — and may return
+   * more form parameters (over `parameters`). Its answer must depend on nothing else: tokens are
+   * cached by credential, tenant and scopes. Bounded by `timeouts.requestMs`; a throw or a
+   * protocol parameter fails the request (`request_parameters_invalid`).
+   * @example
+   * customize: ({ scopes }) => ({ audience: scopes[0].replace(/\/\.default$/, '') })
+   */
+  customize?: (
+    request: TokenRequestContext,
+  ) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+}
+
+/** What {@link TokenRequestOptions.customize} is told of a token request. */
+export interface TokenRequestContext {
+  /** The configured credential's name. */
+  readonly credential: string;
+  /** The client id the request authenticates as (an agent's, for an agent identity's request). */
+  readonly clientId: string;
+  readonly tenantId: string;
+  readonly scopes: readonly string[];
+}
+
+/** The agent identities of a blueprint credential (Microsoft Entra Agent ID). */
+export interface AgentBlueprintOptions {
+  /**
+   * Agent identities by name, each its application (client) ID: a call may name an agent by
+   * either (`{ agent: 'billing' }` or `{ agent: '<its app id>' }`).
+   * @default {}
+   */
+  agents?: Record<string, string>;
+  /**
+   * Refuse (`agent_unknown`) an agent app id not listed in `agents`. Leave it off for fleets whose
+   * agents are created at run time and named by app id.
+   * @default false
+   */
+  onlyNamedAgents?: boolean;
+  /**
+   * The scope of the blueprint's token exchange token (the first leg). Sovereign clouds have their
+   * own (`api://AzureADTokenExchangeChina/.default`, …).
+   * @default 'api://AzureADTokenExchange/.default'
+   */
+  tokenExchangeScope?: string;
 }
 
 /** An explicit proxy of a credential. */

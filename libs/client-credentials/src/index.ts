@@ -24,6 +24,7 @@ export type {
   TrustOptions,
 } from './client-credentials.options';
 export type {
+  AgentBlueprintOptions,
   AssertionContext,
   AssertionSourceOptions,
   CertificateSigner,
@@ -41,6 +42,8 @@ export type {
   SignatureAlgorithm,
   SignerSourceBase,
   SignerSourceOptions,
+  TokenRequestContext,
+  TokenRequestOptions,
   WorkloadIdentitySourceOptions,
 } from './credential.options';
 export {
@@ -50,7 +53,7 @@ export {
   TokenEndpointError,
   TokenRequestRejectedError,
 } from './errors/client-credentials.errors';
-export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
+export { AADSTS_CATALOG, AGENT_AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
 export type { CredentialStats, TenantStats } from './observability/credential-stats';
 export type {

@@ -22,6 +22,7 @@ import type {
 } from './client-credentials.options';
 import { InvalidRequestError } from './errors/client-credentials.errors';
 import type { Credential } from './credentials/credential';
+import type { Principal } from './credentials/principal';
 import { CredentialRegistry } from './credentials/credential-registry';
 import type { TokenRequest } from './credentials/token-request';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
@@ -96,8 +97,11 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const tenantId = options?.tenantId ?? credential.options.tenantId;
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
+      // An agent's token (Entra Agent ID) is indexed under its agent, found by the name the call
+      // gives: one map lookup more, no string built.
+      const principal = options?.agent === undefined ? credential : agentOf(credential, options);
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const hit = this.#cache.serve(this.#cache.peek(credential, tenantId, sk), scopes);
+      const hit = principal && this.#cache.serve(this.#cache.peek(principal, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
@@ -215,10 +219,10 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const entry = this.#cache.entryOf(request);
     // Another caller already replaced it.
     const replaced = entry?.token === refused ? undefined : this.#cache.serve(entry, scopes);
-    if (replaced !== undefined) return this.ofTenant(request, options?.tenantId, replaced);
+    if (replaced !== undefined) return this.ofTenant(request, options, replaced);
     request.credential.stats.cacheMisses++;
     const token = await this.#acquirer.replace(request, refused, options?.signal);
-    return token && this.ofTenant(request, options?.tenantId, token);
+    return token && this.ofTenant(request, options, token);
   }
 
   /**
@@ -228,7 +232,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    */
   checkRequest(
     scopes: string | readonly string[],
-    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>,
   ): void {
     this.credentials.request(scopes, options);
   }
@@ -278,7 +282,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
       const hit = this.#cache.serve(this.#cache.entryOf(request), scopes, true);
-      if (hit !== undefined) return this.ofTenant(request, options?.tenantId, hit);
+      if (hit !== undefined) return this.ofTenant(request, options, hit);
     }
     request.credential.stats.cacheMisses++;
     const token = await this.#acquirer.acquire(
@@ -286,7 +290,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       options?.forceRefresh === true,
       options?.signal,
     );
-    return this.ofTenant(request, options?.tenantId, token);
+    return this.ofTenant(request, options, token);
   }
 
   /** Counters of a credential (default: the default credential), for diagnostics and health. */
@@ -308,7 +312,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * once it got one.
    */
   tenantOf(credential?: string): string {
-    return this.credentials.get(credential).tenantId;
+    return this.credentials.get(credential).tenants.current;
   }
 
   /**
@@ -319,7 +323,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * consented to their app.
    */
   isSingleTenant(credential?: string): boolean {
-    return this.credentials.get(credential).ownTenantOnly;
+    return this.credentials.get(credential).tenants.ownOnly;
   }
 
   /** Names of the configured credentials. */
@@ -351,12 +355,13 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     sk: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const request = this.credentials.validate(credential, tenantId, scopes, sk);
-    if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
-      // The tenant spelt in another case, or a single-tenant credential's own tenant named: its
-      // token may be in memory under the usual key.
+    const request = this.credentials.validate(credential, tenantId, scopes, sk, options);
+    if (options?.forceRefresh !== true && (request.tenantId !== tenantId || options?.agent)) {
+      // The tenant spelt in another case, a single-tenant credential's own tenant named, or an
+      // agent named in another way (by name, by id in other case): its token may be in memory
+      // under the usual key.
       const hit = this.#cache.serve(this.#cache.entryOf(request), scopes);
-      if (hit !== undefined) return this.ofTenant(request, tenantId, hit);
+      if (hit !== undefined) return this.ofTenant(request, options, hit);
     }
     credential.stats.cacheMisses++;
     const token = await this.#acquirer.acquire(
@@ -364,24 +369,31 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
       options?.forceRefresh === true,
       options?.signal,
     );
-    return this.ofTenant(request, tenantId, token);
+    return this.ofTenant(request, options, token);
   }
 
   /**
-   * `token`, when the tenant the call named (`asked`) is the token's: a managed identity named a
-   * tenant before its own was known is checked once its token shows it.
+   * `token`, when the tenant the call named is the token's: a managed identity named a tenant
+   * before its own was known is checked once its token shows it.
    * @throws InvalidRequestError `tenant_unsupported`
    */
   private ofTenant(
     request: TokenRequest,
-    asked: string | undefined,
+    options: Pick<GetTokenOptions, 'credential' | 'tenantId'> | undefined,
     token: AccessToken,
   ): AccessToken {
+    const asked = options?.tenantId;
     if (asked !== undefined && asked !== request.tenantId) {
-      request.credential.assertOwnTenant(asked);
+      this.credentials.get(options?.credential).tenants.assertOwn(asked);
     }
     return token;
   }
+}
+
+/** The agent (or agent user) a call names, when its credential already knows it. The hot path. */
+function agentOf(credential: Credential, options: GetTokenOptions): Principal | undefined {
+  const agent = credential.agents?.find(options.agent!);
+  return options.agentUser === undefined ? agent : agent?.user(options.agentUser);
 }
 
 /** How a credential's tokens are sent. */

@@ -2,7 +2,16 @@ import { createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import type { AuthorityPki } from './pki';
 import { newSecretValue, TOKEN_EXCHANGE_AUDIENCE, type AppRecord } from './directory';
 import { issueCertificate, issueCertificateForKey, thumbprints } from './pki';
-import type { App, ClientCertificate, KeyCertificate, SniCertificate } from './types';
+import { exchangeSubject } from './agent-id';
+import type { Directory } from './directory';
+import type {
+  AgentBlueprint,
+  AgentIdentity,
+  App,
+  ClientCertificate,
+  KeyCertificate,
+  SniCertificate,
+} from './types';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -113,6 +122,57 @@ export function createApp(record: AppRecord, pki: AuthorityPki): App {
       record.certificates.length = 0;
       record.sniSubjects.length = 0;
       record.federated.length = 0;
+    },
+  };
+}
+
+/** What an agent blueprint's handle needs from the authority. */
+export interface AgentHandleDeps {
+  directory: Directory;
+  pki: AuthorityPki;
+  /** The token issuer of a tenant (a T1's `iss`). */
+  issuer(tenantId: string): string;
+}
+
+/** The {@link AgentBlueprint} handle over a stored blueprint. */
+export function createAgentBlueprint(record: AppRecord, deps: AgentHandleDeps): AgentBlueprint {
+  record.blueprint = true;
+  return {
+    ...createApp(record, deps.pki),
+    createAgentIdentity(options = {}): AgentIdentity {
+      const tenantId = options.tenantId?.toLowerCase() ?? record.tenantId;
+      const blueprint = deps.directory.findApp(tenantId, record.clientId);
+      if (blueprint === undefined || !blueprint.blueprint) {
+        throw new Error(
+          `dev-authority: blueprint ${record.clientId} has no service principal in tenant ${tenantId}`,
+        );
+      }
+      const agent = deps.directory.addAgentIdentity(blueprint, tenantId, {
+        displayName: options.displayName,
+        roles: options.roles,
+        issuer: deps.issuer(tenantId),
+        subject: (id) => exchangeSubject(tenantId, record.clientId, id),
+      });
+      return agentIdentityHandle(agent, deps.directory);
+    },
+  };
+}
+
+/** The {@link AgentIdentity} handle over a stored agent identity. */
+export function agentIdentityHandle(agent: AppRecord, directory: Directory): AgentIdentity {
+  return {
+    tenantId: agent.tenantId,
+    clientId: agent.clientId,
+    objectId: agent.objectId,
+    blueprintId: agent.parentBlueprint ?? '',
+    createAgentUser: (userOptions = {}) => {
+      const user = directory.addAgentUser(agent, userOptions);
+      return {
+        tenantId: user.tenantId,
+        objectId: user.objectId,
+        userPrincipalName: user.userPrincipalName,
+        agentId: agent.clientId,
+      };
     },
   };
 }

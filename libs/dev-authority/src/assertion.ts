@@ -168,17 +168,3 @@ async function validateFederated(
   }
   checkTimes(payload, ctx);
 }
-
-/** The kind of credential a client assertion that failed validation was (for the request log). */
-export function guessKind(assertion: string): CredentialKind {
-  try {
-    const [h, p] = assertion
-      .split('.')
-      .map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()) as Record<string, unknown>);
-    if (Array.isArray(h.x5c)) return 'sni-certificate';
-    if (h.x5t !== undefined || h['x5t#S256'] !== undefined) return 'certificate';
-    return p.iss !== p.sub || typeof p.iss !== 'string' ? 'federated' : 'assertion';
-  } catch {
-    return 'assertion';
-  }
-}

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
-import { createApp } from './app-handle';
+import { agentIdentityHandle, createAgentBlueprint, createApp } from './app-handle';
 import { ARC_TOKEN_PATH } from './arc-endpoint';
 import { ArcKeys } from './arc-keys';
 import { createControlApi } from './control-api';
@@ -22,6 +22,8 @@ import { requestListener } from './server';
 import type { LifetimePolicy } from './token-endpoint';
 import { TokenIssuer } from './token-issuer';
 import type {
+  AgentBlueprint,
+  AgentIdentity,
   ArcEmulation,
   DevAuthority,
   DevAuthorityOptions,
@@ -220,7 +222,34 @@ export class LocalAuthority implements DevAuthority {
         }
         return createApp(record, this.setup.pki);
       },
+      createAgentBlueprint: (appOptions = {}) => {
+        const record = this.directory.addApp(tenantId, appOptions);
+        return createAgentBlueprint(record, {
+          directory: this.directory,
+          pki: this.setup.pki,
+          issuer: (t) => this.issuer.issuer(t),
+        });
+      },
     };
+  }
+
+  /** Handle of an existing agent identity blueprint (for the control API). */
+  agentBlueprint(tenantId: string, clientId: string): AgentBlueprint | undefined {
+    const record = this.directory.findApp(tenantId, clientId);
+    if (record?.blueprint !== true) return undefined;
+    return createAgentBlueprint(record, {
+      directory: this.directory,
+      pki: this.setup.pki,
+      issuer: (t) => this.issuer.issuer(t),
+    });
+  }
+
+  /** Handle of an existing agent identity (for the control API). */
+  agentIdentity(tenantId: string, clientId: string): AgentIdentity | undefined {
+    const record = this.directory.findApp(tenantId, clientId);
+    return record?.parentBlueprint === undefined
+      ? undefined
+      : agentIdentityHandle(record, this.directory);
   }
 
   /** Handle of an existing app (for the control API). */

@@ -200,6 +200,52 @@ export interface Tenant {
    * secret value to the app registration if it is not there yet.
    */
   createApp(options?: CreateAppOptions): App;
+  /**
+   * Registers an agent identity blueprint (Microsoft Entra Agent ID): an app whose credentials
+   * (secret, certificate, federated) get token exchange tokens for its agent identities. With the
+   * `clientId` of a blueprint of another tenant, adds its service principal here (multi-tenant).
+   */
+  createAgentBlueprint(options?: CreateAppOptions): AgentBlueprint;
+}
+
+/** An agent identity blueprint (Entra Agent ID) and its service principal in one tenant. */
+export interface AgentBlueprint extends App {
+  /**
+   * Creates an agent identity of this blueprint in this tenant (or, for a multi-tenant blueprint,
+   * in `tenantId`, where the blueprint has a service principal): an app with no credential of its
+   * own that trusts this blueprint's token exchange tokens for it. `roles` are granted on the demo
+   * API (default `['Data.Read']`).
+   */
+  createAgentIdentity(options?: {
+    displayName?: string;
+    roles?: string[];
+    tenantId?: string;
+  }): AgentIdentity;
+}
+
+/** An agent identity (Entra Agent ID): it gets tokens with its blueprint's token exchange token. */
+export interface AgentIdentity {
+  readonly tenantId: string;
+  /** Its application id: the `fmi_path` of its blueprint's token exchange token, its `azp`. */
+  readonly clientId: string;
+  /** Object id of its service principal: the `oid` of its tokens. */
+  readonly objectId: string;
+  /** The blueprint's app id: its tokens' `xms_par_app_azp`. */
+  readonly blueprintId: string;
+  /**
+   * Creates its agent user, granted `scopes` (default `['Data.Read']`) of the demo API — what
+   * an `oauth2PermissionGrant` of the agent for that user does in Entra.
+   */
+  createAgentUser(options?: { userPrincipalName?: string; scopes?: string[] }): AgentUser;
+}
+
+/** The agent user of an agent identity (`identityParentId`). */
+export interface AgentUser {
+  readonly tenantId: string;
+  readonly objectId: string;
+  readonly userPrincipalName: string;
+  /** The agent identity's app id. */
+  readonly agentId: string;
 }
 
 /** Options of {@link Tenant.createApp}. */

@@ -324,6 +324,7 @@ export class TokenAcquirer {
           ...(issued.certificateThumbprint === undefined
             ? {}
             : { certificateThumbprint: issued.certificateThumbprint }),
+          ...(credential.subject === undefined ? {} : { subject: credential.subject }),
         };
         // Under the certificate the token is bound to, which may have rotated since.
         const storeKey = credential.storeKeys(

@@ -33,6 +33,7 @@ async function flush(): Promise<void> {
 
 const credential = {
   name: 'api',
+  key: 'api',
   stats: { cacheHits: 0 },
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
   boundThumbprint: () => undefined,

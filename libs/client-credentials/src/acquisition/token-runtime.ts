@@ -73,6 +73,7 @@ export class TokenRuntime {
           requestMs: timeouts.requestMs,
           managedIdentityMs: timeouts.managedIdentityMs,
           sourceCoolDownMs: retry.sourceCoolDownMs,
+          maxAgents: cacheOptions.maxEntries,
           maxRetryAfterMs: retry.maxRetryAfterMs,
         },
         cacheOptions.keyPrefix,
@@ -81,6 +82,14 @@ export class TokenRuntime {
         tokensOf,
       );
       credentials.add(credential);
+      // An agent's legs get each other's tokens through the same acquirer: one cache, one flight
+      // per leg (across replicas too), cool-downs and refusals as for any token.
+      if (credential.agents !== undefined) {
+        credential.agents.tokens = {
+          token: async (request) => (await acquirer.acquire(request, false)).token,
+          refuse: (request, token) => void acquirer.forget(request, token),
+        };
+      }
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
     }
     if (problems.length > 0) {

@@ -27,6 +27,7 @@ import {
   CLIENT_CAPABILITIES,
   type IssuedToken,
   type SourceClient,
+  type SourceRequest,
 } from './source-client';
 
 /**
@@ -194,13 +195,7 @@ export class ManagedIdentityClient implements SourceClient {
    * capabilities: it would answer with the same token from its own cache otherwise. Other hosts
    * have no such parameter (see {@link TOKEN_REFRESH_HOSTS}).
    */
-  async acquire(
-    _tenantId: string,
-    scopes: readonly string[],
-    _correlationId?: string,
-    claims?: string,
-    refused?: string,
-  ): Promise<IssuedToken> {
+  async acquire({ scopes, claims, refused }: SourceRequest): Promise<IssuedToken> {
     const resource = scopes[0].replace(/\/\.default$/, '');
     if (!TOKEN_REFRESH_HOSTS.has(this.host)) return this.request(resource, true, claims);
     const refresh =

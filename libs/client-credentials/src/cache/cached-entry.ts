@@ -19,6 +19,12 @@ export interface StoredToken {
   readonly source: string;
   /** The `x5t#S256` of the certificate it is bound to (mTLS); none for other tokens. */
   readonly certificateThumbprint?: string;
+  /**
+   * Whom the token is for when not the credential itself: an agent's leg (Entra Agent ID), as
+   * `Principal.subject` names it. A store read checks it: a value copied under another
+   * agent's key is a miss.
+   */
+  readonly subject?: string;
 }
 
 /**
@@ -148,6 +154,7 @@ export function isStoredToken(v: unknown): v is StoredToken {
     Array.isArray(s.scopes) &&
     typeof s.tenantId === 'string' &&
     typeof s.source === 'string' &&
-    (s.certificateThumbprint === undefined || typeof s.certificateThumbprint === 'string')
+    (s.certificateThumbprint === undefined || typeof s.certificateThumbprint === 'string') &&
+    (s.subject === undefined || typeof s.subject === 'string')
   );
 }

@@ -13,6 +13,7 @@ const HOUR = 60 * MINUTE;
 
 const credential = {
   name: 'api',
+  key: 'api',
   stats: { cacheHits: 0 },
   storeKeys: () => ['k'],
   boundThumbprint: () => undefined,

@@ -9,6 +9,7 @@ import { TokenRequest } from '../credentials/token-request';
 // The cache's view of a credential: a name, its store keys, and no certificate binding its tokens.
 const credential = {
   name: 'api',
+  key: 'api',
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
   boundThumbprint: () => undefined,
 } as unknown as Credential;

@@ -147,6 +147,7 @@ export function createAuthenticatedSender(
     scopes: options.scopes,
     credential: options.credential,
     tenantId: options.tenantId,
+    agent: options.agent,
   };
   // Not part of the DOM RequestInit type: undici's fetch (and Node's) read it.
   const extra = (
@@ -251,6 +252,7 @@ export function createAuthenticatedSender(
     const first = await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
+      agent: target.agent,
       signal,
     });
     let sent = await sendWith(url, init, first);

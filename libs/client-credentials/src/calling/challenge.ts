@@ -18,6 +18,12 @@ export interface TokenTarget {
   readonly credential?: string;
   /** Tenant of the tokens. @default the credential's tenant */
   readonly tenantId?: string;
+  /**
+   * An agent identity of the credential, an agent identity blueprint (its app id or configured
+   * name): the calls carry the agent's own tokens. See docs/agents.md.
+   * @default none: the credential's own tokens
+   */
+  readonly agent?: string;
 }
 
 /**
@@ -81,7 +87,12 @@ export async function tokenAfterChallenge(
   challenge: BearerChallenge | undefined,
   signal?: AbortSignal,
 ): Promise<AccessToken | undefined> {
-  const options = { credential: target.credential, tenantId: target.tenantId, signal };
+  const options = {
+    credential: target.credential,
+    tenantId: target.tenantId,
+    agent: target.agent,
+    signal,
+  };
   if (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined) {
     // One hold-off for every kind of refusal: an API that challenges every token (with claims
     // that differ each time, say) gets no new one while the last was obtained after a refusal.

@@ -50,6 +50,11 @@ export interface TokenCredentialOptions {
    */
   tenantId?: string;
   /**
+   * An agent identity of the credential, an agent identity blueprint (its app id or configured
+   * name): the SDK client authenticates as the agent. See docs/agents.md.
+   */
+  agent?: string;
+  /**
    * Tenants other than its own that an SDK client may ask for (`getToken(…, { tenantId })`: SDKs
    * pass the tenant of a resource's challenge, Key Vault's say); `'*'` allows any. Any other
    * tenant is refused before a token request, as `@azure/identity`'s credentials do: a resource
@@ -117,6 +122,7 @@ export function createTokenCredential(
       refuseBound(tokens, options.credential);
       const call = {
         credential: options.credential,
+        agent: options.agent,
         tenantId: tenantFor(getTokenOptions.tenantId),
         signal:
           getTokenOptions.abortSignal instanceof AbortSignal

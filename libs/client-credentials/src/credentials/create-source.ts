@@ -49,7 +49,10 @@ export function createSourceClient(
 ): SourceClient {
   const id = `${options.type}#${index}`;
   const app = (source: ConstructorParameters<typeof TokenClient>[1]) =>
-    new TokenClient(ctx.credential, source, ctx.network, ctx.logger, ctx.dpop);
+    new TokenClient(ctx.credential, source, ctx.network, ctx.logger, {
+      requestMs: ctx.requestMs,
+      dpop: ctx.dpop,
+    });
   switch (options.type) {
     case 'secret':
       return app(new SecretSource(options, id));

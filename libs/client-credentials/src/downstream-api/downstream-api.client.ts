@@ -63,7 +63,7 @@ export class DownstreamApi {
     this.#tokens = tokens;
     try {
       // Built now: a base URL the origin policy refuses fails at start-up, not at the first call.
-      this.#own = this.#newSender(undefined, undefined);
+      this.#own = this.#newSender({});
     } catch (e) {
       void this.#agent.close();
       throw e;
@@ -82,14 +82,17 @@ export class DownstreamApi {
   #closed = false;
 
   /** A sender for a credential and tenant, sharing the API's connections. */
-  #newSender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
+  #newSender(
+    call: Pick<DownstreamCallOptions, 'credential' | 'tenantId' | 'agent'>,
+  ): AuthenticatedSender {
     return createAuthenticatedSender(
       this.#tokens,
       {
         baseUrl: this.#options.baseUrl,
         scopes: this.#options.scopes,
-        credential: credential ?? this.#options.credential,
-        tenantId: tenantId ?? this.#options.tenantId,
+        credential: call.credential ?? this.#options.credential,
+        tenantId: call.tenantId ?? this.#options.tenantId,
+        agent: call.agent ?? this.#options.agent,
         allowInsecureLoopback: this.#options.allowInsecureLoopback,
         fetch: undiciFetch as unknown as FetchFunction,
         dispatcher: this.#agent,
@@ -108,8 +111,9 @@ export class DownstreamApi {
    * parse and a few closures, next to an HTTPS call.
    */
   #senderOf(options: DownstreamCallOptions): AuthenticatedSender {
-    if (options.credential === undefined && options.tenantId === undefined) return this.#own;
-    return this.#newSender(options.credential, options.tenantId);
+    const { credential, tenantId, agent } = options;
+    if (credential === undefined && tenantId === undefined && agent === undefined) return this.#own;
+    return this.#newSender(options);
   }
 
   /** GET `path` (relative to the base URL); resolves to the parsed JSON (undefined for 204). */

@@ -25,6 +25,12 @@ export interface DownstreamCallOptions {
    * @default the API's `tenantId`
    */
   tenantId?: string;
+  /**
+   * This call's agent identity (Entra Agent ID: an agent of the credential, a blueprint), by app
+   * id or configured name, instead of the API's.
+   * @default the API's `agent`
+   */
+  agent?: string;
 }
 
 /**

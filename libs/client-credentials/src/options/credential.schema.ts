@@ -6,6 +6,7 @@ import { mtlsProblems, mtlsSchema } from './mtls.schema';
 import { tenantProblem } from './request-validation';
 import { nonEmpty, optionalText, pemLike } from './schema-fields';
 import { keyVaultSource, pkcs11Source, signerSource } from './signer-source.schema';
+import { parameterProblems } from './token-request-parameters';
 
 const secretSource = z.strictObject({
   type: z.literal('secret'),
@@ -140,6 +141,37 @@ const noProxyList = z
   )
   .optional();
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const agentBlueprint = z.union(
+  [
+    z.boolean(),
+    z.strictObject({
+      agents: z
+        .record(
+          z.string().refine((name) => name.trim() !== '' && !GUID.test(name), {
+            error:
+              "names an agent by a GUID or an empty string — use a name (the GUID is the value: the agent identity's app id)",
+          }),
+          z.string({ error: "must be the agent identity's application (client) ID" }).regex(GUID, {
+            error: "must be the agent identity's application (client) ID, a GUID",
+          }),
+          { error: "must map names to agent identities' app ids, e.g. { billing: '<guid>' }" },
+        )
+        .optional(),
+      onlyNamedAgents: z.boolean({ error: 'must be true or false' }).optional(),
+      tokenExchangeScope: z
+        .string({ error: 'must be a string' })
+        .regex(/^[\x21\x23-\x5B\x5D-\x7E]+\/\.default$/, {
+          error:
+            "must be a '<resource>/.default' scope, e.g. 'api://AzureADTokenExchange/.default'",
+        })
+        .optional(),
+    }),
+  ],
+  { error: 'must be true or { agents?, onlyNamedAgents?, tokenExchangeScope? }' },
+);
+
 /** The zod schema of one credential (`credentials.<name>`) and its sources. */
 export const credentialSchema = z
   .strictObject({
@@ -162,6 +194,28 @@ export const credentialSchema = z
           error: "must be a proxy URL ('http://proxy:3128'), { url, noProxy: [hosts] } or false",
         },
       )
+      .optional(),
+    agentBlueprint: agentBlueprint.optional(),
+    tokenRequest: z
+      .strictObject(
+        {
+          parameters: z.record(z.string(), z.unknown()).optional(),
+          headers: z.record(z.string(), z.unknown()).optional(),
+          customize: z
+            .custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+              error: 'must be a function returning more form parameters (or nothing)',
+            })
+            .optional(),
+        },
+        { error: 'must be { parameters?, headers?, customize? }' },
+      )
+      .superRefine((t, ctx) => {
+        for (const kind of ['parameters', 'headers'] as const) {
+          for (const problem of parameterProblems(t[kind], kind)) {
+            ctx.addIssue({ code: 'custom', message: problem });
+          }
+        }
+      })
       .optional(),
     dpop: z
       .union(
@@ -254,6 +308,32 @@ export const credentialSchema = z
         code: 'custom',
         path: ['authorityHost'],
         message: `is the host only, without '${pasted}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
+      });
+    }
+    if (c.agentBlueprint !== undefined && c.agentBlueprint !== false) {
+      // An agent identity blueprint is an Entra app registration: its agents are Entra's.
+      if (c.protocol === 'oidc') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentBlueprint'],
+          message: "needs protocol 'entra' — agent identities are Microsoft Entra Agent ID's",
+        });
+      }
+      if (c.sources.some((s) => s.type === 'managed-identity')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentBlueprint'],
+          message:
+            "is an app registration, not a managed identity — authenticate the blueprint with a certificate, 'managed-identity-assertion' (the identity as its federated credential) or, for local work, a secret",
+        });
+      }
+    }
+    if (c.tokenRequest !== undefined && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenRequest'],
+        message:
+          'is for token endpoints: a managed identity credential calls none — remove it, or use a managed-identity-assertion source of an app',
       });
     }
     // Entra ID binds no client-credentials token to a DPoP key; a managed identity endpoint takes no proof.

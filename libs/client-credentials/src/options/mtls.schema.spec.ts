@@ -110,6 +110,9 @@ describe('the mtls option', () => {
     expect(
       problems({ mtls: { region: 'westeurope', authorityHost: 'https://mtls.example' } }),
     ).toEqual([expect.stringMatching(/^credentials\.a\.mtls\.region: takes `region` or/)]);
+    expect(problems({ mtls: true, agentBlueprint: true })).toEqual([
+      expect.stringMatching(/^credentials\.a\.mtls: cannot bind an agent identity blueprint/),
+    ]);
     expect(problems({ authorityHost: 'https://127.0.0.1:8443', mtls: true })).toEqual([
       expect.stringMatching(/^credentials\.a\.mtls: cannot derive .*127\.0\.0\.1:8443/),
     ]);

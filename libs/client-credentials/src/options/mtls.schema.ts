@@ -52,6 +52,7 @@ interface MtlsCredential {
   readonly protocol?: 'entra' | 'oidc';
   readonly authorityHost?: string;
   readonly dpop?: unknown;
+  readonly agentBlueprint?: unknown;
   readonly mtls?: Mtls;
   readonly sources: readonly { readonly type: string; readonly sendX5c?: boolean }[];
 }
@@ -68,6 +69,13 @@ export function mtlsProblems(c: MtlsCredential): [(string | number)[], string][]
     problems.push([
       ['mtls'],
       'takes one binding, not two: keep `dpop` (a key) or `mtls` (the certificate)',
+    ]);
+  }
+  if (c.agentBlueprint !== undefined && c.agentBlueprint !== false) {
+    // An agent's tokens are asked with the blueprint's token as the client assertion.
+    problems.push([
+      ['mtls'],
+      "cannot bind an agent identity blueprint's agents' tokens to its certificate (their requests authenticate with the blueprint's token) — remove `mtls`",
     ]);
   }
   c.sources.forEach((s, i) => {

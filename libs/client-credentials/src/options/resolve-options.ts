@@ -5,7 +5,9 @@ import {
   NO_PROXY,
   type MtlsSetting,
   type ProxySetting,
+  type ResolvedBlueprint,
   type ResolvedCredential,
+  type ResolvedTokenRequest,
   type ResolvedOptions,
 } from './resolved-options';
 import { DEFAULTS } from './defaults';
@@ -20,7 +22,13 @@ import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
 import { entraMtlsOrigin } from './mtls.schema';
-import type { CredentialSource, ProxyOptions } from '../credential.options';
+import { createHash } from 'node:crypto';
+import type {
+  AgentBlueprintOptions,
+  CredentialSource,
+  ProxyOptions,
+  TokenRequestOptions,
+} from '../credential.options';
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
   if (proxy === undefined) return ENVIRONMENT_PROXY;
@@ -73,6 +81,14 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       sources: c.sources as CredentialSource[],
       ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
       proxy: proxySetting(c.proxy),
+      agentBlueprint:
+        c.agentBlueprint === undefined || c.agentBlueprint === false
+          ? undefined
+          : resolveBlueprint(c.agentBlueprint === true ? {} : c.agentBlueprint),
+      tokenRequest:
+        c.tokenRequest === undefined
+          ? undefined
+          : resolveTokenRequest(c.tokenRequest as TokenRequestOptions),
       dpop:
         c.dpop === undefined || c.dpop === false
           ? undefined
@@ -100,6 +116,30 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
     refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
     retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
     timeouts,
+  };
+}
+
+function resolveTokenRequest(o: TokenRequestOptions): ResolvedTokenRequest {
+  const parameters = { ...o.parameters };
+  const headers = Object.fromEntries(
+    Object.entries(o.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+  );
+  const sorted = (r: Record<string, string>) =>
+    Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1));
+  const digest = createHash('sha256')
+    .update(JSON.stringify([sorted(parameters), sorted(headers)]))
+    .digest('base64url')
+    .slice(0, 16);
+  return { parameters, headers, customize: o.customize, digest };
+}
+
+function resolveBlueprint(o: AgentBlueprintOptions): ResolvedBlueprint {
+  return {
+    agents: new Map(
+      Object.entries(o.agents ?? {}).map(([name, id]) => [name, id.toLowerCase()] as const),
+    ),
+    onlyNamedAgents: o.onlyNamedAgents ?? false,
+    tokenExchangeScope: o.tokenExchangeScope ?? DEFAULTS.tokenExchangeScope,
   };
 }
 

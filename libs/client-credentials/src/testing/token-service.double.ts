@@ -23,6 +23,9 @@ export interface RecordedTokenCall {
   /** The credential named (or the double's default). */
   readonly credential: string;
   readonly tenantId?: string;
+  /** The agent identity named (`agent`), and its agent user (`agentUser`), if any. */
+  readonly agent?: string;
+  readonly agentUser?: string;
   readonly forceRefresh: boolean;
   /** `replace` and `forget`: the token the API refused. */
   readonly refused?: string;
@@ -287,6 +290,8 @@ export class TokenServiceDouble {
       scopes: typeof scopes === 'string' ? [scopes] : [...scopes],
       credential: options?.credential ?? this.options.defaultCredential,
       tenantId: options?.tenantId,
+      ...(options?.agent === undefined ? {} : { agent: options.agent }),
+      ...(options?.agentUser === undefined ? {} : { agentUser: options.agentUser }),
       forceRefresh: options?.forceRefresh === true,
     };
   }

@@ -82,6 +82,7 @@ export function useClientCredentials(
     scopes: options.scopes,
     credential: options.credential,
     tenantId: options.tenantId,
+    agent: options.agent,
   };
   // The API's DPoP nonce, shared by every request of this instance to it.
   const nonce: ApiNonce = {};
@@ -93,6 +94,7 @@ export function useClientCredentials(
     state.token ??= await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
+      agent: target.agent,
       signal: config.signal as AbortSignal | undefined,
     });
     const token = state.token;
