@@ -44,7 +44,7 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('across secret, certificate, SNI, assertion, workload and managed identity, and Redis', async () => {
+  it('across secret, certificate, SNI, mTLS PoP, assertion, workload and managed identity, and Redis', async () => {
     const output = captureOutput();
     const secrets: Record<string, string> = {};
     const publicText = [authority.caPem];
@@ -71,6 +71,10 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       const sniCert = await sni.addSniCertificate();
       secrets.sniKey = sniCert.privateKeyPem;
       publicText.push(sniCert.chainPem);
+      const mp = reg();
+      const mtlsCert = await mp.addSniCertificate();
+      secrets.mtlsKey = mtlsCert.privateKeyPem;
+      publicText.push(mtlsCert.chainPem);
       const a = reg();
       const aCert = await a.addCertificate();
       secrets.assertionSigningKey = aCert.privateKeyPem;
@@ -131,6 +135,17 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
             sendX5c: true,
           },
         ]),
+        mtlsPop: {
+          ...localCredential(authority, tenantId, mp.clientId, [
+            {
+              type: 'certificate',
+              certificate: mtlsCert.chainPem,
+              privateKey: mtlsCert.privateKeyPem,
+              sendX5c: true,
+            },
+          ]),
+          mtls: { authorityHost: authority.mtlsUrl },
+        },
         assertion: localCredential(authority, tenantId, a.clientId, [
           { type: 'assertion', getAssertion: assertion(aCert) },
         ]),
@@ -155,7 +170,15 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       apps.push(first);
       const scope = authority.apiScope;
 
-      const good = ['secret', 'certificate', 'sni', 'assertion', 'workload', 'managedIdentity'];
+      const good = [
+        'secret',
+        'certificate',
+        'sni',
+        'mtlsPop',
+        'assertion',
+        'workload',
+        'managedIdentity',
+      ];
       const tokens = await Promise.all(
         good.map((credential) => first.tokens.getAccessToken(scope, { credential })),
       );
@@ -174,10 +197,18 @@ describe('Leak scan: no secret shows anywhere, in success or failure', () => {
       for (const key of await raw.keys('*')) seen.push(key, (await raw.get(key)) ?? '');
       raw.destroy();
 
-      // Background refreshes fail (the token endpoint and the managed identity endpoint are down).
+      // Background refreshes fail (the token endpoint and the managed identity endpoint are down):
+      // of fresh tokens, in use, whose refresh falls due 1 s from now — however late a loaded
+      // machine gets here.
+      for (const credential of good) {
+        tokens.push(await first.tokens.getAccessToken(scope, { credential, forceRefresh: true }));
+      }
       authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503 });
       authority.faults.add({ target: 'managed-identity', kind: 'non-json' });
-      for (const credential of good) await first.tokens.getAccessToken(scope, { credential });
+      // A token already past its 3 s of use (a loaded machine gets here late) is asked for instead,
+      // and fails the same way: its error is scanned too.
+      for (const credential of good)
+        await failure(first.tokens.getAccessToken(scope, { credential }));
       await sleep(1600);
       authority.faults.clear();
       // Garbage answers, and Redis gone while tokens are fetched and written.

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
+import { certificateThumbprint, oidcProviderMtls, peerCertificate } from './tls-client-certificate';
 
 // jest runs tests in a vm context; the global structuredClone makes objects of the outer realm,
 // which oidc-provider's `a.constructor === Object` checks then reject (client jwks "invalid").
@@ -15,10 +16,19 @@ globalThis.structuredClone = <T>(value: T): T => JSON.parse(JSON.stringify(value
 export interface OidcClient {
   client_id: string;
   client_secret?: string;
-  token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  token_endpoint_auth_method:
+    | 'client_secret_basic'
+    | 'client_secret_post'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth';
   jwks?: { keys: object[] };
   /** Tokens only with a DPoP proof (RFC 9449 §5.2): a request without one is refused. */
   dpop_bound_access_tokens?: boolean;
+  /** `tls_client_auth`: the subject of the certificate (RFC 8705 §2.1.2), e.g. `CN=orders`. */
+  tls_client_auth_subject_dn?: string;
+  /** Tokens bound to the client certificate of the request (RFC 8705 §3). */
+  tls_client_certificate_bound_access_tokens?: boolean;
 }
 
 /** oidc-provider, a certified OAuth 2.0 / OIDC server, on loopback over HTTPS, as a second authority. */
@@ -39,6 +49,13 @@ export interface OidcAuthority {
   tokenRequestHeaders: Record<string, string | string[] | undefined>[];
   /** The `DPoP` header of each token request, in order (undefined: none was sent). */
   proofs: (string | undefined)[];
+  /**
+   * Each token request, in order: which listener it reached (`mtls`: the mTLS alias) and the
+   * `x5t#S256` of the client certificate it presented, if any.
+   */
+  tokenRequests: { listener: 'plain' | 'mtls'; certificate?: string }[];
+  /** With `mtls`: the token endpoint of the listener that asks for client certificates. */
+  mtlsTokenEndpoint?: string;
   /** The token endpoint URL and the JWKS URL, for a resource server. */
   tokenEndpoint: string;
   jwksUri: string;
@@ -68,6 +85,13 @@ export interface OidcAuthorityOptions {
    * @default DPoP on, no nonce required, ES256 / EdDSA
    */
   dpop?: { nonce?: boolean; algorithms?: ('ES256' | 'PS256' | 'RS256' | 'EdDSA')[] };
+  /**
+   * oidc-provider's mTLS (`features.mTLS`: certificate-bound tokens, `tls_client_auth` and
+   * `self_signed_tls_client_auth`), on a second listener that asks for client certificates, named
+   * by the discovery document's `mtls_endpoint_aliases`; the first listener asks for none.
+   * `clientCa`: the CA that issues `tls_client_auth` certificates (PEM).
+   */
+  mtls?: { clientCa: string };
 }
 
 /**
@@ -81,26 +105,46 @@ export async function startOidcAuthority(
 ): Promise<OidcAuthority> {
   const ca = await createCa('oidc-provider test CA');
   const tls = await issueCertificate({ subject: 'localhost', issuer: ca, kind: 'server' });
-  let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  const server: Server = createServer(
-    { key: tls.privateKeyPem, cert: tls.certificatePem },
-    (req, res) => handler(req, res),
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  let handler: Handler = (_req, res) => res.end();
+  const servers: Server[] = [];
   const close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+    Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
   try {
+    const server = await listen(
+      createServer({ key: tls.privateKeyPem, cert: tls.certificatePem }, (req, res) =>
+        handler(req, res, 'plain'),
+      ),
+      servers,
+    );
+    // RFC 8705's alias: a listener that asks for client certificates, and takes any — the provider
+    // decides (tls_client_auth: chained to `clientCa`; self-signed: registered in the client's jwks).
+    const mtls =
+      options.mtls === undefined
+        ? undefined
+        : await listen(
+            createServer(
+              {
+                key: tls.privateKeyPem,
+                cert: tls.certificatePem,
+                requestCert: true,
+                rejectUnauthorized: false,
+                ca: [options.mtls.clientCa],
+              },
+              (req, res) => handler(req, res, 'mtls'),
+            ),
+            servers,
+          );
     return await serveProvider(
       server,
+      mtls,
       close,
       ca.certificatePem,
       clients,
@@ -115,16 +159,32 @@ export async function startOidcAuthority(
   }
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse, listener: 'plain' | 'mtls') => void;
+
+async function listen(server: Server, servers: Server[]): Promise<Server> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  servers.push(server);
+  return server;
+}
+
 /** Configures oidc-provider behind the listening `server`. */
 async function serveProvider(
   server: Server,
+  mtlsServer: Server | undefined,
   close: () => Promise<void>,
   caPem: string,
   clients: OidcClient[],
   options: OidcAuthorityOptions,
-  setHandler: (h: (req: IncomingMessage, res: ServerResponse) => void) => void,
+  setHandler: (h: Handler) => void,
 ): Promise<OidcAuthority> {
   const { port } = server.address() as AddressInfo;
+  const mtlsPort = (mtlsServer?.address() as AddressInfo | undefined)?.port;
   const root = options.mount === 'root';
   const authorityHost = root ? `https://127.0.0.1:${port}` : `https://127.0.0.1:${port}/oidc`;
   const tenant = root ? '' : 'tenant-a';
@@ -148,6 +208,15 @@ async function serveProvider(
       keys: [{ ...(await exportJWK(signing.privateKey)), alg: 'RS256', use: 'sig', kid: 'k1' }],
     },
     routes: { token: '/oauth2/v2.0/token' },
+    ...(mtlsPort === undefined
+      ? {}
+      : {
+          discovery: {
+            mtls_endpoint_aliases: {
+              token_endpoint: `https://127.0.0.1:${mtlsPort}${mount}/oauth2/v2.0/token`,
+            },
+          },
+        }),
     ...(options.dpop?.algorithms
       ? { enabledJWA: { dPoPSigningAlgValues: options.dpop.algorithms } }
       : {}),
@@ -159,6 +228,7 @@ async function serveProvider(
       },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      mTLS: oidcProviderMtls(mtlsPort !== undefined),
       resourceIndicators: {
         enabled: true,
         // Without the parameter it needs, the issuer refuses (RFC 8707 invalid_target) rather
@@ -191,11 +261,14 @@ async function serveProvider(
   );
   const callback = provider.callback();
   const proofs: (string | undefined)[] = [];
+  const tokenRequests: OidcAuthority['tokenRequests'] = [];
   const tokenPath = `${mount}/oauth2/v2.0/token`;
   // Mounted below its issuer's path, as a framework would mount it.
-  setHandler((req, res) => {
+  setHandler((req, res, listener) => {
     if (req.method === 'POST' && req.url?.split('?')[0] === tokenPath) {
       proofs.push(req.headers.dpop as string | undefined);
+      const presented = peerCertificate(req.socket);
+      tokenRequests.push({ listener, certificate: presented && certificateThumbprint(presented) });
     }
     if (!req.url?.startsWith(mount)) {
       res.statusCode = 404;
@@ -220,6 +293,9 @@ async function serveProvider(
     requests,
     tokenRequestHeaders,
     proofs,
+    tokenRequests,
+    mtlsTokenEndpoint:
+      mtlsPort === undefined ? undefined : `https://127.0.0.1:${mtlsPort}${tokenPath}`,
     tokenEndpoint: `https://127.0.0.1:${port}${tokenPath}`,
     jwksUri: `${issuer}/jwks`,
     close,

@@ -35,6 +35,7 @@ function summary(m: DevAuthorityManifest, manifestPath: string): string {
     `  tenant        ${m.tenantId}`,
     `  CA            ${m.caPath}  (NODE_EXTRA_CA_CERTS=${m.caPath})`,
     `  API           GET ${m.apiUrl}/data  scope ${m.apiScope}`,
+    `  mTLS          ${m.mtlsUrl}  (token endpoint and API asking for client certificates)`,
     `  apps          secret ${m.apps.secret.clientId}, certificate ${m.apps.certificate.clientId},`,
     `                sni ${m.apps.sniCertificate.clientId}, federated ${m.apps.federated.clientId},`,
     `                mi-federated ${m.apps.managedIdentityFederated.clientId}`,

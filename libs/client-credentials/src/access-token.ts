@@ -15,7 +15,7 @@ export class AccessToken {
   constructor(
     /** The token to send as `Authorization: Bearer <token>`. */
     readonly token: string,
-    /** Token type, `Bearer`. */
+    /** Token type: `Bearer`; `DPoP` or `mtls_pop` for a bound token. */
     readonly tokenType: string,
     expiresOn: Date | number,
     refreshOn: Date | number | undefined,
@@ -25,6 +25,12 @@ export class AccessToken {
     readonly credential: string,
     /** Whether this call was served from the cache or had to ask the authority. */
     readonly source: 'cache' | 'network',
+    /**
+     * The certificate the token is bound to (mTLS: RFC 8705, Entra mTLS PoP), by its `x5t#S256`
+     * thumbprint — the token's `cnf`: the API takes the token only over a connection presenting
+     * that certificate (`TokenService.boundCertificate(token)`). Undefined for other tokens.
+     */
+    readonly certificateThumbprint?: string,
   ) {
     this.#expiresOn = +expiresOn;
     this.#refreshOn = refreshOn === undefined ? undefined : +refreshOn;
@@ -61,6 +67,7 @@ export class AccessToken {
       this.scopes,
       this.credential,
       'cache',
+      this.certificateThumbprint,
     );
   }
 
@@ -73,6 +80,9 @@ export class AccessToken {
       scopes: this.scopes,
       credential: this.credential,
       source: this.source,
+      ...(this.certificateThumbprint === undefined
+        ? {}
+        : { certificateThumbprint: this.certificateThumbprint }),
     };
   }
 

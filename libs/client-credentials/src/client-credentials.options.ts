@@ -1,5 +1,7 @@
+import type { SecureContext } from 'node:tls';
 import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
+import type { Dispatcher } from 'undici';
 import type { CredentialOptions } from './credential.options';
 import type { SharedCacheOptions } from './shared-cache.options';
 
@@ -217,9 +219,42 @@ export interface GetTokenOptions {
 
 /**
  * How a credential's tokens are sent: `bearer` — as they are (`Authorization: Bearer`); `dpop` —
- * bound to the credential's DPoP key (`Authorization: DPoP` plus a proof per request).
+ * bound to the credential's DPoP key (`Authorization: DPoP` plus a proof per request); `mtls` —
+ * bound to its certificate (RFC 8705 `Bearer`, Entra `mtls_pop`), over connections presenting that
+ * certificate ({@link BoundCertificate}).
  */
-export type TokenBinding = 'bearer' | 'dpop';
+export type TokenBinding = 'bearer' | 'dpop' | 'mtls';
+
+/** The CA certificates a connection to an API trusts, besides the public roots. */
+export interface TrustOptions {
+  /** PEM; none: the public roots (and `NODE_EXTRA_CA_CERTS`) only. */
+  ca?: string | readonly string[];
+}
+
+/**
+ * The certificate a token is bound to (mTLS: RFC 8705, Entra mTLS PoP), as it is presented on a
+ * connection to the API: the API refuses the token on a connection that does not present it. Its
+ * private key stays inside: logging or serialising it shows the thumbprint and expiry only.
+ * @publicApi
+ */
+export interface BoundCertificate {
+  /** The certificate's SHA-256 thumbprint (base64url): the token's `cnf.x5t#S256`. */
+  readonly thumbprint: string;
+  /** When the certificate expires. */
+  readonly notAfter: Date;
+  /**
+   * An undici dispatcher whose connections present the certificate, trusting `ca` and the public
+   * roots: one kept-alive pool per certificate and CA set, closed at application shutdown.
+   * @example
+   * await fetch(url, { headers, dispatcher: tokens.boundCertificate(token)!.dispatcher({ ca }) });
+   */
+  dispatcher(options?: TrustOptions): Dispatcher;
+  /**
+   * A TLS secure context presenting the certificate and trusting `ca` and the public roots, for
+   * another client: `new https.Agent({ secureContext })`, `tls.connect({ secureContext })`.
+   */
+  secureContext(options?: TrustOptions): SecureContext;
+}
 
 /** The request a set of headers authenticates (what a DPoP proof is signed for). */
 export interface ProofRequest {
@@ -233,7 +268,7 @@ export interface ProofRequest {
 
 /** The headers of one authenticated request. */
 export interface RequestHeaders {
-  /** `Bearer <token>` or `DPoP <token>`. */
+  /** `Bearer <token>`, `DPoP <token>` or `mtls_pop <token>`. */
   authorization: string;
   /** The DPoP proof of this request (DPoP credentials only). */
   dpop?: string;

@@ -297,6 +297,42 @@ export interface CredentialOptions {
    * @example dpop: { algorithm: 'PS256', privateKey: process.env.DPOP_KEY_PEM }
    */
   dpop?: boolean | DpopOptions;
+  /**
+   * Tokens bound to the credential's certificate (RFC 8705): the certificate authenticates the app
+   * in the TLS handshake with the token endpoint — no secret, no client assertion is sent — and the
+   * token names its thumbprint (`cnf.x5t#S256`); the calling integrations present the same
+   * certificate on their connections to the API. Every source must be a `certificate`.
+   * - `protocol: 'oidc'`: mutual-TLS client authentication (`tls_client_auth` or
+   *   `self_signed_tls_client_auth`, as the client is registered) at the issuer's mTLS token
+   *   endpoint (`mtls_endpoint_aliases` of its discovery document, else its `token_endpoint`).
+   * - `protocol: 'entra'`: Entra ID's mTLS proof of possession (a **preview** of Entra's, for subject
+   *   name + issuer certificates: `sendX5c: true`): `token_type=mtls_pop` over Entra's mTLS endpoint
+   *   (`https://mtlsauth.microsoft.com`, or `{region}.mtlsauth.microsoft.com`); the API gets
+   *   `Authorization: mtls_pop <token>`.
+   *
+   * See docs/proof-of-possession.md.
+   * @default undefined (bearer tokens)
+   * @example mtls: true
+   * @example mtls: { region: 'westeurope' } // Entra: the regional mTLS endpoint
+   */
+  mtls?: boolean | MtlsOptions;
+}
+
+/** Where a credential's certificate-bound tokens are requested (Entra ID only: an OIDC issuer's discovery says). */
+export interface MtlsOptions {
+  /**
+   * Entra ID: the Azure region of the token endpoint (`westeurope`, `eastus2`: letters and digits),
+   * `https://{region}.mtlsauth.microsoft.com`, as MSAL .NET's `WithAzureRegion`.
+   * @default the global endpoint, https://mtlsauth.microsoft.com
+   */
+  region?: string;
+  /**
+   * Entra ID: the host of the mTLS token endpoint (`{authorityHost}/{tenant}/oauth2/v2.0/token`),
+   * for an authority whose host does not start with `login.` (a private cloud, a local authority).
+   * @default derived from `authorityHost`: `login.X` → `mtlsauth.X`, the public cloud's →
+   *   `mtlsauth.microsoft.com`
+   */
+  authorityHost?: string;
 }
 
 /** The DPoP key of a credential. */

@@ -28,6 +28,7 @@ export type {
 export { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 export type { ClientCredentialsModuleAsyncOptions } from './client-credentials.module-definition';
 export type {
+  BoundCertificate,
   CacheOptions,
   ClientCredentialsModuleOptions,
   GetTokenOptions,
@@ -37,6 +38,7 @@ export type {
   RetryOptions,
   TimeoutOptions,
   TokenBinding,
+  TrustOptions,
   WarmUpOptions,
   WarmUpToken,
 } from './client-credentials.options';
@@ -52,6 +54,7 @@ export type {
   KeyVaultSourceOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
+  MtlsOptions,
   Pkcs11SourceOptions,
   ProxyOptions,
   SecretSourceOptions,

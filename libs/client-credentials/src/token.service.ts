@@ -17,6 +17,7 @@ import type { TokenAcquirer } from './acquisition/token-acquirer';
 import type { TokenCache } from './cache/token-cache';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 import type {
+  BoundCertificate,
   ClientCredentialsModuleOptions,
   GetTokenOptions,
   ProofRequest,
@@ -186,16 +187,18 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
 
   /**
    * `"Bearer <token>"`, for an `Authorization` header.
-   * @throws InvalidRequestError `proof_required` for a DPoP credential, whose token is of no use
-   * without a proof per request: use {@link getRequestHeaders}
+   * @throws InvalidRequestError `proof_required` for a credential whose tokens are bound (`dpop`,
+   * `mtls`): of no use without a proof per request or the certificate on the connection — use
+   * {@link getRequestHeaders} (and {@link boundCertificate})
    */
   async getAuthorizationHeader(
     scopes: string | readonly string[],
     options?: GetTokenOptions,
   ): Promise<string> {
     const credential = this.credentials.find(options?.credential);
-    if (credential?.dpop !== undefined)
-      throw proofRequired(credential.name, 'getAuthorizationHeader()');
+    if (credential !== undefined && bindingOf(credential) !== 'bearer') {
+      throw proofRequired(credential.name, bindingOf(credential), 'getAuthorizationHeader()');
+    }
     const token = await this.getAccessToken(scopes, options);
     return `${token.tokenType} ${token.token}`;
   }
@@ -227,7 +230,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     const authorization = `${token.tokenType} ${token.token}`;
     if (token.tokenType !== 'DPoP') return { authorization };
     const key = this.credentials.find(token.credential)?.dpop;
-    if (key === undefined) throw proofRequired(token.credential, 'requestHeaders()');
+    if (key === undefined) throw proofRequired(token.credential, 'dpop', 'requestHeaders()');
     return {
       authorization,
       dpop: key.proof({
@@ -241,10 +244,36 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
 
   /**
    * How a credential's (default: the default credential's) tokens are sent: `bearer` — as they
-   * are; `dpop` — bound to its DPoP key, each request with a proof ({@link requestHeaders}).
+   * are; `dpop` — bound to its DPoP key, each request with a proof ({@link requestHeaders});
+   * `mtls` — bound to its certificate, over connections presenting it ({@link boundCertificate}).
    */
   tokenBinding(credential?: string): TokenBinding {
-    return this.credentials.get(credential).dpop === undefined ? 'bearer' : 'dpop';
+    return bindingOf(this.credentials.get(credential));
+  }
+
+  /**
+   * The certificate `token` is bound to (a credential with `mtls`), to present on the connection
+   * that sends it to the API — the calling integrations do so themselves; undefined for a token
+   * bound to no certificate.
+   * @example
+   * const token = await tokens.getAccessToken('api://orders/.default');
+   * const headers = tokens.requestHeaders(token, { method: 'GET', url });
+   * await fetch(url, { headers, dispatcher: tokens.boundCertificate(token)?.dispatcher({ ca }) });
+   * @throws InvalidRequestError `proof_required` when the certificate is no longer held here (its
+   * credential is gone, or several rotations have passed since the token was issued)
+   */
+  boundCertificate(token: AccessToken): BoundCertificate | undefined {
+    const thumbprint = token.certificateThumbprint;
+    if (thumbprint === undefined) return undefined;
+    const certificate = this.credentials.find(token.credential)?.boundCertificate(thumbprint);
+    if (certificate === undefined) {
+      throw new InvalidRequestError(
+        'proof_required',
+        `The certificate ${thumbprint} that credential '${token.credential}' bound this token to is no longer held: the token cannot be sent without it.`,
+        { credential: token.credential },
+      );
+    }
+    return certificate;
   }
 
   /**
@@ -448,10 +477,26 @@ function agentOf(credential: Credential, options: GetTokenOptions): Principal | 
   return options.agentUser === undefined ? agent : agent?.user(options.agentUser);
 }
 
-function proofRequired(credential: string, where: string): InvalidRequestError {
+/** How a credential's tokens are sent. */
+function bindingOf(credential: Credential): TokenBinding {
+  return credential.dpop !== undefined
+    ? 'dpop'
+    : credential.options.mtls !== undefined
+      ? 'mtls'
+      : 'bearer';
+}
+
+/** A bound token asked for where it would go without its proof or its certificate. */
+function proofRequired(
+  credential: string,
+  binding: TokenBinding,
+  where: string,
+): InvalidRequestError {
   return new InvalidRequestError(
     'proof_required',
-    `Credential '${credential}' gets DPoP-bound tokens: ${where} cannot send one without a proof of its key per request.`,
+    binding === 'mtls'
+      ? `Credential '${credential}' gets tokens bound to its certificate: ${where} cannot send one over a connection presenting it.`
+      : `Credential '${credential}' gets DPoP-bound tokens: ${where} cannot send one without a proof of its key per request.`,
     { credential },
   );
 }

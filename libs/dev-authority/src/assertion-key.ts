@@ -150,7 +150,7 @@ export function sniKey(header: AssertionHeader, ctx: CertificateKeyContext): Key
 }
 
 /** Compares a registered subject ("CN=x" or "x") with a certificate subject ("CN=x"). */
-function sameSubject(registered: string, certSubject: string): boolean {
+export function sameSubject(registered: string, certSubject: string): boolean {
   const norm = (s: string) =>
     s
       .split(/[,\n]/)

@@ -17,7 +17,7 @@ import { MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
 import type { AuthorityPki } from './pki';
 import { RequestLog } from './request-log';
 import { Revocations, type RevocationChallenge } from './revocation';
-import { authorityRoutes } from './routes';
+import { authorityRoutes, mtlsRoutes, type RouteDeps } from './routes';
 import { requestListener } from './server';
 import type { LifetimePolicy } from './token-endpoint';
 import { TokenIssuer } from './token-issuer';
@@ -54,6 +54,8 @@ export interface Setup {
   caPath: string;
   pki: AuthorityPki;
   keys: InfraKeys;
+  /** The listener that asks clients for a certificate (Entra's mtlsauth host), and its origin. */
+  mtls: { server: Server; url: string };
 }
 
 /** The running authority behind the {@link DevAuthority} handle. */
@@ -62,6 +64,7 @@ export class LocalAuthority implements DevAuthority {
   readonly caPem: string;
   readonly caPath: string;
   readonly apiUrl: string;
+  readonly mtlsUrl: string;
   readonly apiScope = `${DEMO_API_APP_ID_URI}/.default`;
   readonly apiAppId = randomUUID();
   readonly managedIdentity: { endpoint: string; header: string };
@@ -95,6 +98,7 @@ export class LocalAuthority implements DevAuthority {
     this.caPem = setup.pki.ca.certificatePem;
     this.caPath = setup.caPath;
     this.apiUrl = `${url}/api`;
+    this.mtlsUrl = setup.mtls.url;
     this.managedIdentity = {
       endpoint: `${url}${MANAGED_IDENTITY_PATH}`,
       header: randomBytes(16).toString('hex'),
@@ -152,7 +156,7 @@ export class LocalAuthority implements DevAuthority {
 
   private listen(): void {
     this.server.on('secureConnection', () => this.tlsCount++);
-    const router = authorityRoutes({
+    const routeDeps: RouteDeps = {
       origin: this.url,
       directory: this.directory,
       issuer: this.issuer,
@@ -167,16 +171,31 @@ export class LocalAuthority implements DevAuthority {
       arcKeys: this.arcKeys,
       apiAudiences: [this.apiAppId, DEMO_API_APP_ID_URI],
       keyVault: () => this.vault,
-    });
+    };
+    const common = {
+      faults: this.faultSet,
+      log: this.requestLog,
+      sleep: (ms: number) => this.sleep(ms),
+    };
     this.server.on(
       'request',
       requestListener({
+        ...common,
         origin: this.url,
-        router,
-        faults: this.faultSet,
-        log: this.requestLog,
-        sleep: (ms) => this.sleep(ms),
+        router: authorityRoutes(routeDeps),
         control: createControlApi(this),
+      }),
+    );
+    // Its token endpoint and the demo API, seeing the client certificate; no control API.
+    this.setup.mtls.server.on(
+      'request',
+      requestListener({
+        ...common,
+        origin: this.mtlsUrl,
+        router: mtlsRoutes(routeDeps),
+        control: async (_req, res) => {
+          res.writeHead(404).end();
+        },
       }),
     );
   }
@@ -318,9 +337,12 @@ export class LocalAuthority implements DevAuthority {
     this.closed = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await closed;
+    const closed = [this.server, this.setup.mtls.server].map((server) => {
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      return done;
+    });
+    await Promise.all(closed);
     await this.arcKeys.close();
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }

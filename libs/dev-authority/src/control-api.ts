@@ -74,6 +74,7 @@ async function route(a: Controllable, method: string, url: URL, body: Json): Pro
       return ok({
         url: a.url,
         apiUrl: a.apiUrl,
+        mtlsUrl: a.mtlsUrl,
         apiScope: a.apiScope,
         managedIdentity: a.managedIdentity,
       });

@@ -16,6 +16,8 @@ export interface DevAuthorityManifest {
   /** CA certificate (PEM) to trust for TLS. */
   caPath: string;
   apiUrl: string;
+  /** The mTLS listener (Entra's mtlsauth host, emulated): the SN+I app's `mtls.authorityHost`. */
+  mtlsUrl: string;
   apiScope: string;
   apiAppId: string;
   /** Loopback-only control API and its `x-control-token`. */
@@ -155,6 +157,7 @@ export async function provisionDemo(
     host: authority.host,
     caPath: authority.caPath,
     apiUrl: authority.apiUrl,
+    mtlsUrl: authority.mtlsUrl,
     apiScope: authority.apiScope,
     apiAppId: authority.apiAppId,
     controlUrl: authority.control.url,

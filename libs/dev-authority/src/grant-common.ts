@@ -17,6 +17,11 @@ export interface TokenEndpointDeps extends ClientAuthDeps {
   lifetime(tenantId: string): LifetimePolicy;
   /** Revoked tokens: a token issued after a revocation is never older than it. */
   revocations: Revocations;
+  /**
+   * The mTLS listener's token endpoint (Entra's `mtlsauth` host): the certificate of the TLS
+   * handshake authenticates the client, and `token_type=mtls_pop` binds the token to it.
+   */
+  mtls?: boolean;
 }
 
 /** Builds Entra's `expires_in` / `ext_expires_in` / `refresh_in` fields. */

@@ -15,6 +15,12 @@ export interface ProtectedApiDeps {
   isTenant(tenantId: string): boolean;
   /** Revoked tokens are answered with a claims challenge (CAE) or a plain 401. */
   revocations: Revocations;
+  /**
+   * The `x5t#S256` of the client certificate the connection presented (the mTLS listener asks for
+   * one); undefined on a connection that presented none. A token bound to a certificate (`cnf`)
+   * is accepted only as `mtls_pop` over a connection presenting that very certificate.
+   */
+  presented?: string;
 }
 
 function unauthorized(description: string): Reply {
@@ -66,7 +72,7 @@ export async function verifiedClaims(
  */
 export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps): Promise<Reply> {
   const auth = ctx.req.headers.authorization;
-  const match = auth === undefined ? null : /^Bearer\s+(\S+)$/i.exec(auth);
+  const match = auth === undefined ? null : /^(Bearer|mtls_pop)\s+(\S+)$/i.exec(auth);
   if (match === null) {
     return {
       status: 401,
@@ -74,7 +80,7 @@ export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps)
       json: { ok: false, error: 'invalid_token', error_description: 'no bearer token' },
     };
   }
-  const claims = await verifiedClaims(match[1], deps.issuer.publicKey);
+  const claims = await verifiedClaims(match[2], deps.issuer.publicKey);
   if (claims === undefined) return unauthorized('the token signature is invalid');
   const tid = typeof claims.tid === 'string' ? claims.tid : '';
   ctx.log.tenantId = tid || undefined;
@@ -92,6 +98,8 @@ export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps)
   if (claims.exp === undefined || claims.exp <= now || (claims.nbf ?? 0) > now + 1) {
     return unauthorized('the token is expired');
   }
+  const binding = bindingProblem(match[1].toLowerCase(), claims, deps.presented);
+  if (binding !== undefined) return unauthorized(binding);
   // After the token's own checks, as a CAE-aware resource does: a revoked but otherwise valid token.
   const challenge = deps.revocations.challenge(claims);
   if (challenge !== undefined) {
@@ -134,4 +142,27 @@ export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps)
       data: ['alpha', 'beta'],
     },
   };
+}
+
+/**
+ * Why a token may not be used over this connection (RFC 8705 §3, Entra mTLS PoP): a token bound
+ * to a certificate (`cnf.x5t#S256`) goes as `mtls_pop` over a connection presenting that very
+ * certificate; the `mtls_pop` scheme is for such tokens only.
+ */
+function bindingProblem(
+  scheme: string,
+  claims: JWTPayload,
+  presented: string | undefined,
+): string | undefined {
+  const bound = (claims.cnf as { 'x5t#S256'?: unknown } | undefined)?.['x5t#S256'];
+  if (bound === undefined) {
+    return scheme === 'mtls_pop' ? 'the token is not bound to a certificate' : undefined;
+  }
+  if (scheme !== 'mtls_pop') return 'a certificate-bound token is sent as mtls_pop';
+  if (presented === undefined) {
+    return 'the token is bound to a certificate the connection did not present';
+  }
+  return bound === presented
+    ? undefined
+    : 'the token is bound to another certificate than the one presented';
 }

@@ -22,11 +22,13 @@ import {
 import { handleApiData } from './protected-api';
 import type { Revocations } from './revocation';
 import type { Route } from './server';
+import { presentedCertificate, thumbprintOf } from './mtls';
 import {
   describeTokenRequest,
   handleTokenRequest,
   resolveTenant,
   type LifetimePolicy,
+  type TokenEndpointDeps,
 } from './token-endpoint';
 import type { TokenIssuer } from './token-issuer';
 
@@ -62,17 +64,7 @@ export function authorityRoutes(deps: RouteDeps): Router<Route> {
   const tenantParam = async (ctx: RequestContext) => {
     ctx.log.tenantId = ctx.params.tenant.toLowerCase();
   };
-  const tokenDeps = {
-    origin,
-    directory,
-    issuer,
-    clockToleranceSeconds: deps.clockToleranceSeconds,
-    sniRoot: deps.sniRoot,
-    lifetime,
-    federatedKey: (iss: string) => federatedKey(deps, iss),
-    resourceUri: (aud: string) => directory.findResource(aud)?.appIdUri,
-    revocations: deps.revocations,
-  };
+  const tokenDeps = tokenEndpointDeps(deps);
   const discovery: Route = {
     target: 'discovery',
     prelude: tenantParam,
@@ -168,6 +160,49 @@ export function authorityRoutes(deps: RouteDeps): Router<Route> {
           revocations: deps.revocations,
         }),
     });
+}
+
+/**
+ * The routes of the mTLS listener (Entra's `mtlsauth` host, emulated): the token endpoint, where
+ * the certificate of the TLS handshake authenticates the client and `token_type=mtls_pop` binds
+ * the token to it, and the demo API, which sees the certificate a connection presents.
+ */
+export function mtlsRoutes(deps: RouteDeps): Router<Route> {
+  const tokenDeps = { ...tokenEndpointDeps(deps), mtls: true };
+  return new Router<Route>()
+    .add('POST', '/:tenant/oauth2/v2.0/token', {
+      target: 'token',
+      prelude: describeTokenRequest,
+      handle: (ctx) => handleTokenRequest(ctx, tokenDeps),
+    })
+    .add('GET', '/api/data', {
+      target: 'api',
+      handle: (ctx) => {
+        const presented = presentedCertificate(ctx);
+        return handleApiData(ctx, {
+          issuer: deps.issuer,
+          audiences: deps.apiAudiences,
+          isTenant: (t) => deps.directory.hasTenant(t),
+          revocations: deps.revocations,
+          presented: presented && thumbprintOf(presented.certificate),
+        });
+      },
+    });
+}
+
+function tokenEndpointDeps(deps: RouteDeps): TokenEndpointDeps {
+  const { directory } = deps;
+  return {
+    origin: deps.origin,
+    directory,
+    issuer: deps.issuer,
+    clockToleranceSeconds: deps.clockToleranceSeconds,
+    sniRoot: deps.sniRoot,
+    lifetime: deps.lifetime,
+    federatedKey: (iss: string) => federatedKey(deps, iss),
+    resourceUri: (aud: string) => directory.findResource(aud)?.appIdUri,
+    revocations: deps.revocations,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,25 +53,48 @@ export async function startDevAuthority(options: DevAuthorityOptions = {}): Prom
   await writeFile(join(stateDir, 'sni-root.pem'), sniRoot.certificatePem);
 
   const server = createServer({ key: serverCert.privateKeyPem, cert: serverCert.certificatePem });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
+  // Entra's mtlsauth host: every client is asked for a certificate, whose chain Node checks
+  // against the SN+I root; a connection without one (or with another) is still served, and
+  // answered as Entra would (the token endpoint and the demo API decide).
+  const mtlsServer = createServer({
+    key: serverCert.privateKeyPem,
+    cert: serverCert.certificatePem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    ca: [sniRoot.certificatePem],
   });
-  const port = (server.address() as AddressInfo).port;
-  const origin = `https://127.0.0.1:${port}`;
+  const listening: Server[] = [];
   try {
-    return await LocalAuthority.create(server, origin, options, {
+    const port = await listen(server, options.port ?? 0, listening);
+    const mtlsPort = await listen(mtlsServer, options.mtlsPort ?? 0, listening);
+    return await LocalAuthority.create(server, `https://127.0.0.1:${port}`, options, {
       stateDir,
       ownsStateDir,
       caPath,
       pki: { ca, sniRoot, sniIntermediate },
       keys,
+      mtls: { server: mtlsServer, url: `https://127.0.0.1:${mtlsPort}` },
     });
   } catch (err) {
-    server.close();
+    for (const s of listening) s.close();
     throw err;
   }
+}
+
+async function listen(server: Server, port: number, listening: Server[]): Promise<number> {
+  // Idle kept-alive connections stay open longer than clients keep theirs (undici's pools keep
+  // them 4–30 s; Node's agent until the server closes): a server that closes first races a
+  // client reusing the connection, which then sees ECONNRESET (as behind a load balancer, whose
+  // idle timeout is set above its backends'). A deep backlog takes a burst of new connections.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: '127.0.0.1', backlog: 2048 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  listening.push(server);
+  return (server.address() as AddressInfo).port;
 }

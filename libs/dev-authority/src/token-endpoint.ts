@@ -1,6 +1,7 @@
 import { agentTokenClaims, exchangeGrant, exchangeTokenClaims } from './agent-id';
 import { authenticate, parseBasic } from './client-authentication';
 import type { Directory, ResourceRecord } from './directory';
+import { authenticateByCertificate, type MtlsClient } from './mtls';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
 import { lifetimeFields, missing, type TokenEndpointDeps } from './grant-common';
@@ -101,7 +102,9 @@ export async function handleTokenRequest(
   const resourceId = parseScope(scope);
   // Client capabilities (cp1) and a claims challenge's claims, merged by msal into one parameter.
   const claims = parseClaimsRequest(form.get('claims'));
-  await authenticate(ctx, deps, app, form, basic?.secret);
+  let mtls: MtlsClient | undefined;
+  if (deps.mtls === true) mtls = authenticateByCertificate(ctx, app, form);
+  else await authenticate(ctx, deps, app, form, basic?.secret);
   const resource = deps.directory.findResource(resourceId);
   if (resource === undefined) {
     throw new EntraError(
@@ -127,12 +130,18 @@ export async function handleTokenRequest(
     now: new Date(deps.revocations.issuedAt(tenantId, app.clientId, ctx.now(), claims) * 1000),
     extra: {
       ...(claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : {}),
+      // RFC 8705 §3.1: the token names the certificate it is bound to.
+      ...(mtls?.bound ? { cnf: { 'x5t#S256': mtls.thumbprint } } : {}),
       ...(exchange ? exchangeTokenClaims() : agentTokenClaims(app)),
     },
   });
   return {
     status: 200,
-    json: { token_type: 'Bearer', ...lifetimeFields(policy), access_token: token },
+    json: {
+      token_type: mtls?.bound ? 'mtls_pop' : 'Bearer',
+      ...lifetimeFields(policy),
+      access_token: token,
+    },
   };
 }
 

@@ -8,6 +8,8 @@ import type { RevocationChallenge } from './revocation';
 export interface DevAuthorityOptions {
   /** TCP port on 127.0.0.1. @default 0 (a free port) */
   port?: number;
+  /** TCP port of the mTLS listener ({@link DevAuthority.mtlsUrl}) on 127.0.0.1. @default 0 (a free port) */
+  mtlsPort?: number;
   /** Folder for the CA, keys and certificates. @default a fresh temp dir, removed on close */
   stateDir?: string;
   /** Lifetime of issued access tokens. @default 3600 */
@@ -44,6 +46,16 @@ export interface DevAuthority {
   readonly caPath: string;
   /** Base URL of the protected demo API; `GET ${apiUrl}/data`. */
   readonly apiUrl: string;
+  /**
+   * `https://127.0.0.1:PORT2`: a second listener that asks every client for a certificate, as
+   * Entra's mTLS host (`mtlsauth.microsoft.com`) does for mTLS proof of possession (a preview of
+   * Entra's). `POST {mtlsUrl}/{tenant}/oauth2/v2.0/token` authenticates the app by the subject
+   * name + issuer certificate of the TLS handshake (no secret, no assertion) and, with
+   * `token_type=mtls_pop`, binds the token to it (`cnf.x5t#S256`, `token_type: mtls_pop`);
+   * `GET {mtlsUrl}/api/data` is the demo API, accepting such a token as `mtls_pop` over a
+   * connection presenting that certificate only. Use it as a credential's `mtls.authorityHost`.
+   */
+  readonly mtlsUrl: string;
   /** `api://dev-api/.default`: the demo API, always registered. */
   readonly apiScope: string;
   /** Application (client) id of the demo API: the `aud` of v2.0 tokens issued for it. */
@@ -340,7 +352,13 @@ export interface FaultSpec {
 
 /** The kind of client credential a request authenticated (or tried to) with. */
 export type CredentialKind =
-  'secret' | 'certificate' | 'sni-certificate' | 'federated' | 'managed-identity' | 'assertion';
+  | 'secret'
+  | 'certificate'
+  | 'sni-certificate'
+  | 'mtls-certificate'
+  | 'federated'
+  | 'managed-identity'
+  | 'assertion';
 
 /** One served request. */
 export interface RequestLogEntry {

@@ -30,6 +30,7 @@ function credentialThatHangs(hangs: number) {
     key: 'api',
     stats: { refreshes: 0, storeHits: 0 },
     storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
+    boundThumbprint: () => undefined,
     sourceId: () => 'assertion#0',
     recordSuccess: () => undefined,
     fetch: () => {

@@ -71,6 +71,10 @@ class FakeCredential {
     return [`k|${tenantId}|${scopeKey}`];
   }
 
+  boundThumbprint(): string | undefined {
+    return undefined;
+  }
+
   sourceId(index: number): string {
     return `secret#${index}`;
   }

@@ -317,6 +317,7 @@ export class TokenAcquirer {
         h.scopes,
         h.credential,
         'network',
+        h.certificateThumbprint,
       );
       return { entry, token };
     } catch (e) {
@@ -390,9 +391,17 @@ export class TokenAcquirer {
           scopes,
           tenantId,
           source: credential.sourceId(index),
+          ...(issued.certificateThumbprint === undefined
+            ? {}
+            : { certificateThumbprint: issued.certificateThumbprint }),
           ...(credential.subject === undefined ? {} : { subject: credential.subject }),
         };
-        const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
+        // Under the certificate the token is bound to, which may have rotated since.
+        const storeKey = credential.storeKeys(
+          tenantId,
+          request.scopeKey,
+          issued.certificateThumbprint,
+        )[index];
         const entry = await this.cache.write(request, storeKey, stored);
         this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);
         this.onCurrent(entry);

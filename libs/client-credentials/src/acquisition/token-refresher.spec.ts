@@ -38,6 +38,7 @@ const credential = {
   key: 'api',
   stats: { cacheHits: 0 },
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
+  boundThumbprint: () => undefined,
 } as unknown as Credential;
 
 /** One token per name: the name is the tenant. */

@@ -81,6 +81,14 @@ class ProxyRouting extends Dispatcher {
   }
 }
 
+/** A client certificate to present in the TLS handshake (mTLS): its context holds the CA set too. */
+export interface PresentedCertificate {
+  /** Its SHA-256 thumbprint (`x5t#S256`): which pool. */
+  readonly thumbprint: string;
+  /** A TLS context presenting it and trusting `ca` (none: the default roots), built once per CA set. */
+  secureContext(options: { ca?: readonly string[] }): SecureContext;
+}
+
 interface SharedAgent {
   readonly agent: Dispatcher;
   users: number;
@@ -89,9 +97,10 @@ interface SharedAgent {
 const agents = new Map<string, SharedAgent>();
 
 /**
- * The process-wide HTTP agent for authorities trusted through `ca` (none: the public roots) and
- * reached as `proxy` says: one per such pair, shared by every credential and source — one
- * kept-alive, bounded pool per authority origin (undici keeps a pool per origin inside an agent).
+ * The process-wide HTTP agent for authorities trusted through `ca` (none: the public roots),
+ * reached as `proxy` says, presenting `certificate` when given (mTLS): one per such set, shared by
+ * every credential and source — one kept-alive, bounded pool per authority origin (undici keeps a
+ * pool per origin inside an agent).
  *
  * With `ca`, the TLS secure context is built here, once. Passing `ca` to each connection instead
  * makes Node build a context of ~145 roots plus the CA for every new connection: ~20 ms of
@@ -101,19 +110,25 @@ const agents = new Map<string, SharedAgent>();
 export function leaseAgent(
   ca?: readonly string[],
   proxySetting: ProxySetting = ENVIRONMENT_PROXY,
+  certificate?: PresentedCertificate,
 ): AgentLease {
   const proxy = resolveProxy(proxySetting);
   const caKey = ca?.length ? createHash('sha256').update(ca.join('\n')).digest('hex') : '';
-  // A proxy URL may hold a password: the registry's key holds only its digest.
+  // A proxy URL may hold a password: the registry's key holds only its digest. A client
+  // certificate has a pool of its own: a connection is bound to the certificate of its handshake.
   const key =
-    proxy === undefined
+    (proxy === undefined
       ? caKey
-      : `${caKey}|${createHash('sha256').update(JSON.stringify(proxy)).digest('hex')}`;
+      : `${caKey}|${createHash('sha256').update(JSON.stringify(proxy)).digest('hex')}`) +
+    (certificate === undefined ? '' : `|x5t:${certificate.thumbprint}`);
   let shared = agents.get(key);
   if (shared === undefined) {
-    const secureContext: SecureContext | undefined = ca?.length
-      ? createSecureContext({ ca: [...rootCertificates, ...ca] })
-      : undefined;
+    const secureContext: SecureContext | undefined =
+      certificate !== undefined
+        ? certificate.secureContext({ ca })
+        : ca?.length
+          ? createSecureContext({ ca: [...rootCertificates, ...ca] })
+          : undefined;
     const options = {
       connect: secureContext ? { secureContext } : {},
       connectTimeout: CONNECT_TIMEOUT_MS,

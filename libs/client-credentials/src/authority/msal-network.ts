@@ -1,13 +1,22 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { errors as undiciErrors } from 'undici';
 import { ENVIRONMENT_PROXY, type ProxySetting } from '../options/resolved-options';
-import { leaseAgent, type AgentLease } from './authority-agents';
+import type { Dispatcher } from 'undici';
+import { leaseAgent, type AgentLease, type PresentedCertificate } from './authority-agents';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { requestText, type TextResponse } from './text-request';
-import { checkTokenResponse, failureFromError, parseJson } from './token-response';
+import {
+  checkTokenResponse,
+  failureFromError,
+  parseJson,
+  type BoundTokenType,
+} from './token-response';
 
 /** The largest token response accepted from an authority (a real one is a few KiB). */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** Client certificates a network client keeps a pool for: the current one and a few rotated out. */
+const MAX_PRESENTED = 4;
 
 /**
  * msal-node's HTTP layer, on undici: a timeout on every request (msal's own POST has none), a
@@ -24,11 +33,13 @@ export class AuthorityNetworkClient implements INetworkModule {
    * client reads the real cause back from here ({@link discoveryFailure}).
    */
   private readonly discoveryFailures = new Map<string, AuthorityFailure>();
+  /** The pools presenting a client certificate (mTLS), by thumbprint, oldest first. */
+  private readonly presenting = new Map<string, AgentLease>();
 
   constructor(
     private readonly requestTimeoutMs: number,
-    ca?: readonly string[],
-    proxy: ProxySetting = ENVIRONMENT_PROXY,
+    private readonly ca?: readonly string[],
+    private readonly proxy: ProxySetting = ENVIRONMENT_PROXY,
   ) {
     this.lease = leaseAgent(ca, proxy);
   }
@@ -94,9 +105,34 @@ export class AuthorityNetworkClient implements INetworkModule {
     return { status, headers, body: parseJson(text, status, headers) };
   }
 
-  /** Gives up this client's share of the connection pool (closed with its last user). */
+  /**
+   * {@link post} over a connection that presents `certificate` in its TLS handshake (RFC 8705
+   * client authentication): a pool of the authority's CA set and proxy per certificate.
+   */
+  async postPresenting(
+    certificate: PresentedCertificate,
+    url: string,
+    options?: NetworkRequestOptions,
+  ): Promise<NetworkResponse<unknown>> {
+    let lease = this.presenting.get(certificate.thumbprint);
+    if (lease === undefined) {
+      lease = leaseAgent(this.ca, this.proxy, certificate);
+      this.presenting.set(certificate.thumbprint, lease);
+      if (this.presenting.size > MAX_PRESENTED) {
+        const oldest = this.presenting.keys().next().value as string;
+        void this.presenting.get(oldest)?.release();
+        this.presenting.delete(oldest);
+      }
+    }
+    const { status, headers, text } = await this.send('POST', url, options, undefined, lease.agent);
+    return { status, headers, body: parseJson(text, status, headers) };
+  }
+
+  /** Gives up this client's share of the connection pools (each closed with its last user). */
   async close(): Promise<void> {
-    await this.lease.release();
+    const leases = [this.lease, ...this.presenting.values()];
+    this.presenting.clear();
+    await Promise.all(leases.map((l) => l.release()));
   }
 
   private async send(
@@ -104,11 +140,12 @@ export class AuthorityNetworkClient implements INetworkModule {
     url: string,
     options: NetworkRequestOptions | undefined,
     timeout?: number,
+    agent: Dispatcher = this.lease.agent,
   ): Promise<TextResponse> {
     const ms = timeout ? Math.min(timeout, this.requestTimeoutMs) : this.requestTimeoutMs;
     const correlationId = options?.correlationId;
     try {
-      return await requestText(this.lease.agent, {
+      return await requestText(agent, {
         method,
         url,
         headers: options?.headers,
@@ -155,7 +192,7 @@ export class AuthorityNetworkClient implements INetworkModule {
  */
 export function tokenAnswer<T>(
   answer: NetworkResponse<unknown>,
-  tokenType: 'Bearer' | 'DPoP' = 'Bearer',
+  tokenType: BoundTokenType = 'Bearer',
 ): NetworkResponse<T> {
   const { status, headers, body } = answer;
   if (status !== 200) throw failureFromError(status, headers, body);

@@ -1,5 +1,6 @@
 import type { ClientAssertionCallback } from '@azure/msal-node';
 import type { CredentialSource } from '../credential.options';
+import type { ClientCertificate } from './client-certificate';
 
 /** How msal-node authenticates the app for one source. */
 export type MsalClientCredential =
@@ -26,6 +27,11 @@ export interface TokenSource {
   available?(): Promise<string | undefined>;
   /** What msal-node needs to authenticate with this source. */
   msalCredential(): MsalClientCredential;
+  /**
+   * The certificate to present in the TLS handshake (mTLS), as of now: a certificate source's,
+   * re-read when its file changed. Sources that have none leave it out.
+   */
+  clientCertificate?(): Promise<ClientCertificate>;
   /** A description without secret material. */
   toJSON(): Record<string, unknown>;
 }
@@ -38,6 +44,8 @@ export interface IssuedToken {
   /** When the authority suggests refreshing (`refresh_in`), if it said. */
   readonly refreshOn?: number;
   readonly correlationId?: string;
+  /** The `x5t#S256` of the client certificate the token is bound to (mTLS). */
+  readonly certificateThumbprint?: string;
 }
 
 /** One token request of a source. */

@@ -5,8 +5,6 @@ import {
   LogLevel,
   ProtocolMode,
   type INetworkModule,
-  type NetworkRequestOptions,
-  type NetworkResponse,
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from '../errors/authority-failure';
@@ -20,6 +18,8 @@ import type { AuthorityNetworkClient } from './msal-network';
 import type { CredentialSettings } from '../options/resolved-options';
 import type { DpopKey } from './dpop-key';
 import { DpopNetwork } from './dpop-network';
+import { IssuerNetwork } from './issuer-network';
+import { MtlsNetwork } from './mtls-network';
 import {
   CLIENT_CAPABILITIES,
   type IssuedToken,
@@ -46,6 +46,8 @@ const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
 export class TokenClient implements SourceClient {
   /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
   readonly #app: ConfidentialClientApplication;
+  /** The network client of a credential whose tokens are bound to the source's certificate. */
+  readonly #mtls?: MtlsNetwork;
   /** Adds the credential's `tokenRequest` parameters and headers to its token requests. */
   readonly #extras?: ParameterNetwork;
   /** The longest a `tokenRequest.customize` hook may take. */
@@ -70,9 +72,13 @@ export class TokenClient implements SourceClient {
     const host = new URL(credential.authorityHost).host;
     // msal calls the outermost first: the `tokenRequest` parameters are added to the form, a
     // secret moved to the Authorization header for an issuer that takes it there only, and the
-    // DPoP proof added (its nonce retry re-sends the same form).
-    let networkClient: INetworkModule =
-      settings.dpop === undefined ? network : new DpopNetwork(network, settings.dpop);
+    // DPoP proof added (its nonce retry re-sends the same form) — or, with mTLS, the request sent
+    // over a connection presenting the source's certificate.
+    let networkClient: INetworkModule = network;
+    if (settings.dpop !== undefined) networkClient = new DpopNetwork(network, settings.dpop);
+    else if (credential.mtls !== undefined) {
+      networkClient = this.#mtls = new MtlsNetwork(network, credential.mtls.entraOrigin);
+    }
     if (credential.issuer !== undefined) networkClient = new IssuerNetwork(networkClient);
     if (credential.tokenRequest !== undefined) {
       networkClient = this.#extras = new ParameterNetwork(networkClient);
@@ -86,7 +92,11 @@ export class TokenClient implements SourceClient {
           credential.protocol === 'entra' ? entraMetadata(credential.authorityHost) : undefined,
         // msal merges it into the `claims` of every token request (xms_cc), with a call's claims.
         clientCapabilities: [...CLIENT_CAPABILITIES],
-        ...source.msalCredential(),
+        // With mTLS the certificate of the handshake authenticates the app: msal insists on a
+        // credential, whose stand-in the network client takes out of each request.
+        ...(this.#mtls === undefined
+          ? source.msalCredential()
+          : { clientAssertion: async () => 'presented-in-the-tls-handshake' }),
       },
       system: {
         networkClient,
@@ -205,6 +215,10 @@ export class TokenClient implements SourceClient {
     extras: RequestExtras | undefined,
     call: () => Promise<AuthenticationResult | null>,
   ): Promise<IssuedToken> {
+    // mTLS: the certificate the source presents now (re-read when its file changed), for this
+    // request's connection; the token must come back bound to it.
+    const certificate = await this.#mtls?.certificateOf(this.source);
+    const forget = certificate && this.#mtls!.present(correlationId, certificate);
     try {
       const result = await (extras === undefined || this.#extras === undefined
         ? call()
@@ -218,11 +232,17 @@ export class TokenClient implements SourceClient {
       }
       return {
         token: result.accessToken,
-        // A DPoP answer was checked as one on its way in, and shown to msal as opaque.
-        tokenType: this.dpop === undefined ? result.tokenType || 'Bearer' : 'DPoP',
+        // A DPoP or mtls_pop answer was checked as one on its way in, and shown to msal as opaque.
+        tokenType:
+          this.dpop !== undefined
+            ? 'DPoP'
+            : this.credential.mtls?.entraOrigin !== undefined
+              ? 'mtls_pop'
+              : result.tokenType || 'Bearer',
         expiresOn: result.expiresOn.getTime(),
         refreshOn: result.refreshOn?.getTime(),
         correlationId: result.correlationId,
+        certificateThumbprint: certificate?.thumbprint,
       };
     } catch (e) {
       // msal reports any failed discovery as a configuration error: give back the real,
@@ -232,58 +252,13 @@ export class TokenClient implements SourceClient {
       }
       throw e;
     } finally {
+      forget?.();
       this.#app.clearCache();
     }
   }
 
   private authorityFor(tenantId: string): string {
     return this.credential.issuer ?? `${this.credential.authorityHost}/${tenantId}`;
-  }
-}
-
-/**
- * The network client of a credential named by its OIDC issuer. msal sends a client secret in the
- * body (client_secret_post); an issuer whose discovery document lists `client_secret_basic` but not
- * `client_secret_post` gets it in the Authorization header instead (RFC 6749 §2.3.1).
- */
-class IssuerNetwork implements INetworkModule {
-  #basic = false;
-
-  constructor(private readonly network: INetworkModule) {}
-
-  async sendGetRequestAsync<T>(
-    url: string,
-    options?: NetworkRequestOptions,
-    timeout?: number,
-  ): Promise<NetworkResponse<T>> {
-    const res = await this.network.sendGetRequestAsync<T>(url, options, timeout);
-    const methods = (res.body as { token_endpoint_auth_methods_supported?: unknown })
-      ?.token_endpoint_auth_methods_supported;
-    if (Array.isArray(methods)) {
-      this.#basic =
-        methods.includes('client_secret_basic') && !methods.includes('client_secret_post');
-    }
-    return res;
-  }
-
-  sendPostRequestAsync<T>(
-    url: string,
-    options?: NetworkRequestOptions,
-  ): Promise<NetworkResponse<T>> {
-    const form = new URLSearchParams(options?.body ?? '');
-    const secret = form.get('client_secret');
-    if (!this.#basic || secret === null) return this.network.sendPostRequestAsync<T>(url, options);
-    const id = form.get('client_id') ?? '';
-    form.delete('client_secret');
-    form.delete('client_id');
-    // RFC 6749 §2.3.1: each part form-encoded before the base64 of `id:secret`.
-    const encode = (v: string) => encodeURIComponent(v).replace(/%20/g, '+');
-    const basic = Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64');
-    return this.network.sendPostRequestAsync<T>(url, {
-      ...options,
-      headers: { ...options?.headers, authorization: `Basic ${basic}` },
-      body: form.toString(),
-    });
   }
 }
 

@@ -31,15 +31,19 @@ export function parseJson(text: string, status: number, headers: Record<string, 
   );
 }
 
+/** The `token_type` of an answer: `DPoP` (RFC 9449) and Entra's `mtls_pop` are bound tokens. */
+export type BoundTokenType = 'Bearer' | 'DPoP' | 'mtls_pop';
+
 /**
- * Checks a 200 token answer: a token a header can carry, the `token_type` asked for (`Bearer`, or
- * `DPoP` for a request with a proof) and a lifetime of 1 s to 7 days.
- * @throws AuthorityFailure `invalid_response`; `unbound` when a DPoP request got a Bearer token
+ * Checks a 200 token answer: a token a header can carry, the `token_type` asked for (`Bearer`;
+ * `DPoP` for a request with a proof, `mtls_pop` for Entra's mTLS PoP) and a lifetime of 1 s to 7 days.
+ * @throws AuthorityFailure `invalid_response`; `unbound` when a bound token was asked for and a
+ * Bearer one came
  */
 export function checkTokenResponse(
   body: unknown,
   headers: Record<string, string>,
-  tokenType: 'Bearer' | 'DPoP' = 'Bearer',
+  tokenType: BoundTokenType = 'Bearer',
 ): void {
   const b = body as Record<string, unknown>;
   const type = typeof b.token_type === 'string' ? b.token_type.toLowerCase() : undefined;
@@ -56,15 +60,68 @@ export function checkTokenResponse(
             : undefined;
   if (problem) {
     // RFC 9449 §5: an authorization server may ignore the proof and issue a bearer token.
-    const unbound = tokenType === 'DPoP' && type === 'bearer';
+    const unbound = tokenType !== 'Bearer' && type === 'bearer';
     throw new AuthorityFailure(
       unbound ? 'unbound' : 'invalid_response',
       { status: 200, correlationId: headers['client-request-id'] },
       unbound
-        ? 'the authority ignored the DPoP proof and issued a bearer token (token_type Bearer), which is not bound to the key'
+        ? tokenType === 'DPoP'
+          ? 'the authority ignored the DPoP proof and issued a bearer token (token_type Bearer), which is not bound to the key'
+          : 'the authority issued a bearer token (token_type Bearer) where mtls_pop was asked for, which is not bound to the certificate'
         : `the token response ${problem}`,
     );
   }
+}
+
+/**
+ * Checks that a token issued over a connection presenting a client certificate is bound to it
+ * (RFC 8705 §3): a JWT access token names the certificate's thumbprint in `cnf.x5t#S256`; an
+ * opaque one cannot be read, and is taken as bound when the authority's metadata says it binds
+ * tokens (`tls_client_certificate_bound_access_tokens`; Entra's `mtls_pop` tokens always are).
+ * A token bound to no certificate would work for whoever holds it: it is refused, never cached.
+ * @throws AuthorityFailure `unbound`
+ */
+export function checkCertificateBinding(
+  token: string,
+  thumbprint: string,
+  bindsOpaqueTokens: boolean,
+  correlationId?: string,
+): void {
+  const cnf = jwtConfirmation(token);
+  const problem =
+    cnf === undefined
+      ? bindsOpaqueTokens
+        ? undefined
+        : 'its metadata does not say it binds tokens to certificates (tls_client_certificate_bound_access_tokens) and the token is not a JWT naming one'
+      : cnf === null
+        ? 'the token names no certificate (no cnf.x5t#S256): it is a bearer token'
+        : cnf !== thumbprint
+          ? 'the token is bound to another certificate than the one presented (cnf.x5t#S256)'
+          : undefined;
+  if (problem === undefined) return;
+  throw new AuthorityFailure(
+    'unbound',
+    { status: 200, correlationId },
+    `the authority did not bind the token to the client certificate: ${problem}`,
+  );
+}
+
+/**
+ * The `cnf.x5t#S256` of a JWT access token: its value, null for a JWT without one, undefined for
+ * a token that is not a JWT (opaque).
+ */
+function jwtConfirmation(token: string): string | null | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (payload === null || typeof payload !== 'object') return undefined;
+  const x5t = (payload as { cnf?: { 'x5t#S256'?: unknown } }).cnf?.['x5t#S256'];
+  return typeof x5t === 'string' ? x5t : null;
 }
 
 function isLifetime(value: unknown): boolean {

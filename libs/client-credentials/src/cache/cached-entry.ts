@@ -17,6 +17,8 @@ export interface StoredToken {
   readonly tenantId: string;
   /** Id of the credential source that obtained it (`certificate#0`). */
   readonly source: string;
+  /** The `x5t#S256` of the certificate it is bound to (mTLS); none for other tokens. */
+  readonly certificateThumbprint?: string;
   /**
    * Whom the token is for when not the credential itself: an agent's leg (Entra Agent ID), as
    * `Principal.subject` names it. A store read checks it: a value copied under another
@@ -92,6 +94,7 @@ export class CachedEntry implements Scheduled {
       request.scopes,
       request.credential.name,
       'cache',
+      stored.certificateThumbprint,
     );
   }
 
@@ -121,6 +124,7 @@ export class CachedEntry implements Scheduled {
         expiresOn: wallNow,
         refreshOn: wallNow,
         scopes: h.scopes,
+        certificateThumbprint: h.certificateThumbprint,
       },
       0,
     );
@@ -150,6 +154,7 @@ export function isStoredToken(v: unknown): v is StoredToken {
     Array.isArray(s.scopes) &&
     typeof s.tenantId === 'string' &&
     typeof s.source === 'string' &&
+    (s.certificateThumbprint === undefined || typeof s.certificateThumbprint === 'string') &&
     (s.subject === undefined || typeof s.subject === 'string')
   );
 }

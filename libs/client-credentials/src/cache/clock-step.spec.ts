@@ -16,6 +16,7 @@ const credential = {
   key: 'api',
   stats: { cacheHits: 0 },
   storeKeys: () => ['k'],
+  boundThumbprint: () => undefined,
 } as unknown as Credential;
 const request: TokenRequest = {
   credential,

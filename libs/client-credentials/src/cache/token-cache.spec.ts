@@ -6,11 +6,12 @@ import { Keyv } from 'keyv';
 import { MAX_CLAIMS_TOKENS, StoredToken, TokenCache } from './token-cache';
 import { TokenRequest } from '../credentials/token-request';
 
-// The cache's view of a credential: a name and its store keys.
+// The cache's view of a credential: a name, its store keys, and no certificate binding its tokens.
 const credential = {
   name: 'api',
   key: 'api',
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
+  boundThumbprint: () => undefined,
 } as unknown as Credential;
 
 const request = (tenantId: string): TokenRequest => ({

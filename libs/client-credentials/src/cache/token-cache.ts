@@ -133,6 +133,8 @@ export class TokenCache {
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
         if (!isStoredToken(value) || !issuedFor(value, request)) continue;
+        // A token bound to another certificate than the source's (a copy under another key).
+        if (value.certificateThumbprint !== request.credential.boundThumbprint?.(i)) continue;
         const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
         const entry = new CachedEntry(request, value, this.skewMs, spread);
         if (time >= entry.usableUntil || !accept(entry)) continue;

@@ -28,10 +28,19 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
   /** The fetch to wrap, e.g. undici's. @default globalThis.fetch */
   fetch?: FetchFunction;
   /**
-   * Passed to every request as `dispatcher` (an undici `Agent` with a private CA, a proxy agent).
+   * Passed to every request as `dispatcher` (an undici `Agent` with a private CA, a proxy agent) —
+   * but those that carry a token bound to a certificate (`mtls`), which go over the certificate's
+   * own connections ({@link AuthenticatedFetchOptions.ca}).
    * @default none: the fetch's own
    */
   dispatcher?: unknown;
+  /**
+   * The CA certificate(s) (PEM) the API's TLS certificate is trusted through, besides the public
+   * roots, on the connections that present the certificate a token is bound to (a credential with
+   * `mtls`): the library makes those connections, one pool per certificate.
+   * @default the public roots (and `NODE_EXTRA_CA_CERTS`)
+   */
+  ca?: string | string[];
   /**
    * Redirects followed. A redirect to another origin is followed without the token. One more —
    * or one whose `Location` is not an http(s) URL — rejects as fetch does,
@@ -79,6 +88,8 @@ export type AuthenticatedSender = (
  *   any other status, including 403, is returned as is;
  * - the token goes to the API's own origin only, over https; a redirect to another origin is
  *   followed without it;
+ * - a bound token goes with what binds it: a DPoP proof of each request (`dpop`), or a connection
+ *   presenting the credential's certificate (`mtls`, trusting {@link AuthenticatedFetchOptions.ca});
  * - a request whose body cannot be read twice (a stream, an async iterable) is not re-sent: its
  *   401 is returned, and the refused token is withdrawn so that the next request gets a new one;
  * - `init.signal` ends the call as fetch's does, with the signal's reason (a `TimeoutError` for
@@ -161,11 +172,20 @@ export function createAuthenticatedSender(
       carry &&= policy.mayCarryToken(current);
       // The nonce this hop's proof is signed with (DPoP): a 401 asking for another one is re-sent.
       const sentNonce = nonce.value;
+      // A certificate-bound token goes over a connection presenting its certificate.
+      let through = extra;
       if (carry) {
         // A DPoP-bound token goes with a proof of this hop: its method and URL.
         const auth = authorizationOf(tokens, token, method, current, nonce);
         headers.set('authorization', auth.authorization);
         if (auth.dpop !== undefined) headers.set('dpop', auth.dpop);
+        const certificate = tokens.boundCertificate(token);
+        if (certificate !== undefined) {
+          // Cast: the DOM type names the dispatcher of undici-types, not of undici.
+          through = {
+            dispatcher: certificate.dispatcher({ ca: options.ca }),
+          } as unknown as RequestInit;
+        }
       } else {
         headers.delete('authorization');
         if (token.tokenType === 'DPoP') headers.delete('dpop');
@@ -173,7 +193,7 @@ export function createAuthenticatedSender(
       if (body === undefined) headers.delete('content-type');
       const res = await send(current, {
         ...init,
-        ...extra,
+        ...through,
         method,
         body,
         headers,

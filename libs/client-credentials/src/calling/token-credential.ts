@@ -67,8 +67,9 @@ export interface TokenCredentialOptions {
 /**
  * An Azure SDK `TokenCredential` served from this library's cache: hand it to any Azure SDK
  * client (`new BlobServiceClient(url, credential)`). Bearer tokens only: Azure SDK clients send
- * tokens without proofs, so a credential whose tokens are bound to a key (`dpop`) is refused
- * (`proof_required`) before any token request. A call with `claims` (the SDK's answer to a
+ * tokens without proofs and presents no client certificate, so a credential whose tokens are
+ * bound to a key (`dpop`) or a certificate (`mtls`) is refused (`proof_required`) before any
+ * token request. A call with `claims` (the SDK's answer to a
  * claims challenge) gets a fresh token carrying them, never served to callers without claims.
  * A call naming a tenant other than the credential's own is refused (`tenant_not_allowed`) unless
  * that tenant is in `additionallyAllowedTenants`.
@@ -144,7 +145,8 @@ export function createTokenCredential(
 
 /**
  * Azure SDK clients send what `getToken` answers as a Bearer token (`@azure/core-auth` knows no
- * DPoP): a bound token would go without its proof. Refused before any token request.
+ * DPoP, and their HTTP pipeline presents no client certificate): a bound token would go without
+ * its proof or certificate. Refused before any token request.
  * @throws InvalidRequestError `proof_required`
  */
 function refuseBound(tokens: TokenService, credential: string | undefined): void {

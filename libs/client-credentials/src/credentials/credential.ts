@@ -18,6 +18,7 @@ import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient, type SourceContext } from './create-source';
 import type { AgentLeg, TokenMetrics } from '../observability/token-metrics';
 import type { SourceClient } from '../authority/source-client';
+import type { ClientCertificate } from '../authority/client-certificate';
 import type { CredentialStats } from '../observability/credential-stats';
 import type { Fetched } from './principal';
 import { AgentDirectory } from './agents/agent-directory';
@@ -188,17 +189,40 @@ export class Credential implements Blueprint {
    * them so that two credentials of one app (say, a right and a wrong secret) never share tokens;
    * replicas, which share their configuration, do.
    */
-  storeKeys(tenantId: string, scopeKey: string): string[] {
+  storeKeys(tenantId: string, scopeKey: string, certificateThumbprint?: string): string[] {
     const { authorityHost, clientId, name, tokenRequest } = this.options;
     // Tokens asked with other fixed parameters (another `audience`) are other tokens.
     const extras = tokenRequest === undefined ? '' : `~${tokenRequest.digest}`;
-    // A bound token is of use only with its key: replicas with a key of their own never adopt
-    // each other's, and those sharing one (a configured `privateKey`) share its tokens.
-    const bound = this.dpop === undefined ? '' : `@dpop:${this.dpop.jkt}`;
-    return this.clients.map(
-      (c) =>
-        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}${bound}|${scopeKey}`,
-    );
+    // A bound token is of use only with its key or certificate: replicas with a key of their own
+    // never adopt each other's, those sharing one (a configured `privateKey`, the same
+    // certificate) share its tokens, and a rotated certificate has tokens of its own. A token
+    // just issued is stored under the certificate it is bound to (`certificateThumbprint`).
+    return this.clients.map((c, i) => {
+      const x5t = certificateThumbprint ?? this.boundThumbprint(i);
+      const bound =
+        this.dpop !== undefined ? `@dpop:${this.dpop.jkt}` : x5t !== undefined ? `@x5t:${x5t}` : '';
+      return `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}${bound}|${scopeKey}`;
+    });
+  }
+
+  /**
+   * The `x5t#S256` of the certificate source `index` presents now, when this credential's tokens
+   * are bound to certificates (`mtls`); undefined otherwise.
+   */
+  boundThumbprint(index: number): string | undefined {
+    if (this.options.mtls === undefined) return undefined;
+    return (this.clients[index].source as { certificateThumbprint?: string }).certificateThumbprint;
+  }
+
+  /** The certificate of this thumbprint among its sources', current or rotated out lately. */
+  boundCertificate(thumbprint: string): ClientCertificate | undefined {
+    for (const c of this.clients) {
+      const found = (
+        c.source as { certificateOf?: (t: string) => ClientCertificate | undefined }
+      ).certificateOf?.(thumbprint);
+      if (found !== undefined) return found;
+    }
+    return undefined;
   }
 
   /**

@@ -41,9 +41,15 @@ export interface Principal {
   readonly stats: CredentialStats;
   /**
    * Store keys of a token, one per source in source order; they carry no secret, and tell this
-   * principal's tokens apart from any other's (an agent's id is in them).
+   * principal's tokens apart from any other's (an agent's id is in them). `certificateThumbprint`:
+   * of a token just issued bound to that certificate (mTLS), which names its key.
    */
-  storeKeys(tenantId: string, scopeKey: string): string[];
+  storeKeys(tenantId: string, scopeKey: string, certificateThumbprint?: string): string[];
+  /**
+   * The `x5t#S256` of the certificate source `index` presents now, when the principal's tokens
+   * are bound to certificates (`mtls`): a token read from the store must be bound to it.
+   */
+  boundThumbprint?(index: number): string | undefined;
   /**
    * A token from the authority. `claims` (a resource's claims challenge) go with the request;
    * `refused` is the token an API refused that this one replaces.

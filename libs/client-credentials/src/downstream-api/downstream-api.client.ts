@@ -96,6 +96,8 @@ export class DownstreamApi {
         allowInsecureLoopback: this.#options.allowInsecureLoopback,
         fetch: undiciFetch as unknown as FetchFunction,
         dispatcher: this.#agent,
+        // A certificate-bound token's calls go over the certificate's connections, same trust.
+        ca: this.#options.ca,
       },
       this.#nonce,
     );

@@ -8,7 +8,7 @@ export type AuthorityFailureKind =
   | 'timeout'
   | 'network_error'
   | 'invalid_response'
-  /** A token requested bound to a key (DPoP) came back unbound (token_type Bearer). */
+  /** A token requested bound to a key (DPoP) or a certificate (mTLS) came back unbound. */
   | 'unbound';
 
 /** What the authority said, parsed from an OAuth 2.0 / Entra error body. */

@@ -121,13 +121,13 @@ export const ERROR_CATALOG = {
   },
   binding_refused: {
     cause:
-      "The authority answered a token request for a bound token (DPoP) with a token that is not bound to the credential's key (token_type Bearer): sent as such, it would be a bearer token again.",
-    fix: 'Enable DPoP for this client at the authorization server (e.g. `dpop_bound_access_tokens`), or remove `dpop` from the credential if the API accepts bearer tokens.',
+      "The authority answered a token request for a bound token with a token that is not bound to the credential's key or certificate (DPoP: token_type Bearer; mTLS: no `cnf.x5t#S256` of the certificate presented, or Bearer where `mtls_pop` was asked for): sent as such, it would be a bearer token again.",
+    fix: 'Enable the binding for this client at the authorization server (DPoP: `dpop_bound_access_tokens`; RFC 8705: `tls_client_certificate_bound_access_tokens`), or remove `dpop` / `mtls` from the credential if the API accepts bearer tokens.',
   },
   proof_required: {
     cause:
-      "A token bound to the credential's key (DPoP) was asked for where its proof cannot go with it: getAuthorizationHeader(), or an Azure SDK TokenCredential, which sends Bearer tokens only.",
-    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or sign each request with TokenService.getRequestHeaders(); use a credential without `dpop` for Azure SDK clients.',
+      "A token bound to the credential's key (DPoP) or certificate (mTLS) was asked for where its proof or certificate cannot go with it: getAuthorizationHeader(), or an Azure SDK TokenCredential, which sends Bearer tokens only; or the certificate a token is bound to is no longer held.",
+    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or send each request with TokenService.getRequestHeaders() (and, for mTLS, over TokenService.boundCertificate(token).dispatcher()); use a credential without `dpop` / `mtls` for Azure SDK clients.',
   },
   aborted: {
     cause: 'The caller aborted the request through its AbortSignal.',

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { DEFAULTS } from './defaults';
 import { managedIdentityId } from './managed-identity-name';
+import { mtlsProblems, mtlsSchema } from './mtls.schema';
 import { tenantProblem } from './request-validation';
 import { nonEmpty, optionalText, pemLike } from './schema-fields';
 import { keyVaultSource, pkcs11Source, signerSource } from './signer-source.schema';
@@ -230,6 +231,7 @@ export const credentialSchema = z
         { error: "must be true, or { algorithm?: 'ES256' | 'RS256' | 'PS256', privateKey?: PEM }" },
       )
       .optional(),
+    mtls: mtlsSchema.optional(),
   })
   .superRefine((c, ctx) => {
     // Only a managed identity is its own app: every other source authenticates an app registration.
@@ -348,6 +350,16 @@ export const credentialSchema = z
         path: ['dpop'],
         message: 'cannot bind managed identity tokens to a key — remove `dpop`',
       });
+    }
+    if (c.mtls !== undefined && c.mtls !== false && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mtls'],
+        message: 'cannot bind managed identity tokens to a certificate — remove `mtls`',
+      });
+    } else {
+      for (const [path, message] of mtlsProblems(c))
+        ctx.addIssue({ code: 'custom', path, message });
     }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {
       ctx.addIssue({ code: 'custom', path: ['clientId'], message: 'must not contain spaces' });

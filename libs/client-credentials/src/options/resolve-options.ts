@@ -3,6 +3,7 @@ import {
   ENVIRONMENT_PROXY,
   MANAGED_IDENTITY_TENANT,
   NO_PROXY,
+  type MtlsSetting,
   type ProxySetting,
   type ResolvedBlueprint,
   type ResolvedCredential,
@@ -22,6 +23,7 @@ import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
+import { entraMtlsOrigin } from './mtls.schema';
 import { createHash } from 'node:crypto';
 import type {
   AgentBlueprintOptions,
@@ -96,6 +98,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
               algorithm: (c.dpop === true ? undefined : c.dpop.algorithm) ?? 'ES256',
               privateKey: c.dpop === true ? undefined : c.dpop.privateKey,
             },
+      mtls: mtlsSetting(c),
     });
   }
   const names = [...credentials.keys()];
@@ -184,4 +187,19 @@ export function withDefaults<T extends object>(
     if (v !== undefined && k in defaults) out[k] = v;
   }
   return out as Required<T>;
+}
+
+/** The `mtls` option resolved (validated by the schema: an Entra endpoint it cannot derive is refused). */
+function mtlsSetting(c: {
+  protocol?: 'entra' | 'oidc';
+  authorityHost?: string;
+  mtls?: boolean | { region?: string; authorityHost?: string };
+}): MtlsSetting | undefined {
+  if (c.mtls === undefined || c.mtls === false) return undefined;
+  if (c.protocol === 'oidc') return {};
+  const where = entraMtlsOrigin(
+    c.authorityHost ?? DEFAULTS.authorityHost,
+    c.mtls === true ? {} : c.mtls,
+  );
+  return 'origin' in where ? { entraOrigin: where.origin } : {};
 }

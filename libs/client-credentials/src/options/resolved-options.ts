@@ -45,6 +45,17 @@ export interface ResolvedCredential {
   readonly tokenRequest?: ResolvedTokenRequest;
   /** The DPoP key to bind tokens to (its private key is secret, like the sources). */
   readonly dpop?: DpopSetting;
+  /** Tokens bound to the certificate of each source (RFC 8705 / Entra mTLS PoP). */
+  readonly mtls?: MtlsSetting;
+}
+
+/** Where and how a credential's certificate-bound tokens are requested. */
+export interface MtlsSetting {
+  /**
+   * Entra ID: the origin of the mTLS token endpoint (`https://mtlsauth.microsoft.com`), where
+   * `token_type=mtls_pop` is asked for. None for an OIDC issuer: its discovery document names it.
+   */
+  readonly entraOrigin?: string;
 }
 
 /** A credential's DPoP key, as configured. */

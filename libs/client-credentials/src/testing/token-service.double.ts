@@ -3,6 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { ClientCredentialsEvent, WarmUpStatus } from '../client-credentials.events';
 import { AccessToken } from '../access-token';
 import type {
+  BoundCertificate,
   GetTokenOptions,
   ProofRequest,
   RequestHeaders,
@@ -166,6 +167,12 @@ export class TokenServiceDouble {
   requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
     void request;
     return { authorization: `${token.tokenType} ${token.token}` };
+  }
+
+  /** As `TokenService.boundCertificate`: undefined — the double's tokens are bound to no certificate. */
+  boundCertificate(token: AccessToken): BoundCertificate | undefined {
+    void token;
+    return undefined;
   }
 
   /** As `TokenService.tokenBinding`: `bearer` — the double's tokens are not bound to a key. */

@@ -1,6 +1,8 @@
 // Types only: axios is an optional peer, never loaded by this library — the app passes its instance.
 import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
+import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { AccessToken } from '../../access-token';
+import type { BoundCertificate } from '../../client-credentials.options';
 import type { TokenService } from '../../token.service';
 import type { TokenTarget } from '../challenge';
 import { OriginPolicy } from '../origin-policy';
@@ -23,7 +25,16 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
    * @default false
    */
   allowInsecureLoopback?: boolean;
+  /**
+   * The CA certificate(s) (PEM) the API is trusted through, besides the public roots, on the
+   * connections that present the certificate a token is bound to (a credential with `mtls`).
+   * @default the `ca` of the request's `httpsAgent`, else the public roots
+   */
+  ca?: string | string[];
 }
+
+/** Agents presenting a certificate, kept per interceptor: the current ones and a few rotated out. */
+const MAX_CERTIFICATE_AGENTS = 8;
 
 /** What the interceptors keep on a request's config (a plain key: axios keeps it on a re-send). */
 interface CallState {
@@ -75,6 +86,7 @@ export function useClientCredentials(
   };
   // The API's DPoP nonce, shared by every request of this instance to it.
   const nonce: ApiNonce = {};
+  const presenting = new CertificateAgents(options.ca);
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
     if (!policy.mayCarryToken(url)) return config;
@@ -92,6 +104,10 @@ export function useClientCredentials(
     const auth = authorizationOf(tokens, token, method, url, nonce);
     config.headers.set('Authorization', auth.authorization);
     if (auth.dpop !== undefined) config.headers.set('DPoP', auth.dpop);
+    // A certificate-bound token goes over a connection presenting its certificate: the http
+    // adapter's agent, or the fetch adapter's dispatcher.
+    const certificate = tokens.boundCertificate(token);
+    if (certificate !== undefined) presenting.apply(config, certificate);
     // axios's fetch adapter follows redirects inside fetch: only the response's URL tells whose
     // answer it is. Recorded by a wrapper of the fetch it uses (one per fetch: axios keeps an
     // adapter per `env.fetch`); the http adapter ignores it.
@@ -178,5 +194,51 @@ export function useClientCredentials(
   return () => {
     instance.interceptors.request.eject(request);
     instance.interceptors.response.eject(response);
+    presenting.destroy();
   };
+}
+
+/**
+ * The https agents of one interceptor that present a certificate (mTLS), one per certificate:
+ * the request's own agent's settings (keep-alive, socket limits) with a TLS context presenting the
+ * certificate and trusting `ca` — given, or the request agent's own.
+ */
+class CertificateAgents {
+  readonly #agents = new Map<string, HttpsAgent>();
+
+  constructor(private readonly ca: string | string[] | undefined) {}
+
+  apply(config: Config, certificate: BoundCertificate): void {
+    const base =
+      config.httpsAgent instanceof HttpsAgent
+        ? (config.httpsAgent as HttpsAgent & { options: AgentOptions }).options
+        : {};
+    const ca = this.ca ?? pemList(base.ca);
+    let agent = this.#agents.get(certificate.thumbprint);
+    if (agent === undefined) {
+      agent = new HttpsAgent({
+        ...base,
+        keepAlive: base.keepAlive ?? true,
+        secureContext: certificate.secureContext({ ca }),
+      });
+      this.#agents.set(certificate.thumbprint, agent);
+      if (this.#agents.size > MAX_CERTIFICATE_AGENTS) {
+        const oldest = this.#agents.keys().next().value as string;
+        this.#agents.get(oldest)?.destroy();
+        this.#agents.delete(oldest);
+      }
+    }
+    config.httpsAgent = agent;
+    config.fetchOptions = { ...config.fetchOptions, dispatcher: certificate.dispatcher({ ca }) };
+  }
+
+  destroy(): void {
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
+}
+
+function pemList(ca: AgentOptions['ca']): string[] | undefined {
+  if (ca === undefined) return undefined;
+  return ([] as (string | Buffer)[]).concat(ca).map((c) => c.toString());
 }

@@ -9,9 +9,16 @@ import {
 import { readFile, stat } from 'node:fs/promises';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
+import { ClientCertificate } from '../../authority/client-certificate';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSourceOptions } from '../../credential.options';
 import { assertionInput, compactAssertion } from '../client-assertion';
+
+/**
+ * Certificates kept after a rotation, for the tokens bound to them (mTLS) that are still served:
+ * each call presents the certificate of its token. Tokens live hours; certificates rotate rarely.
+ */
+const MAX_ROTATED = 4;
 
 interface Material {
   readonly key: KeyObject;
@@ -21,6 +28,8 @@ interface Material {
   readonly notAfter: Date;
   /** mtime + size + inode of the file it was read from, to notice a replaced file. */
   readonly version?: string;
+  /** The certificate as presented in TLS handshakes (mTLS). */
+  readonly certificate: ClientCertificate;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
@@ -34,6 +43,8 @@ export class CertificateSource implements TokenSource {
   readonly type = 'certificate';
   readonly #options: CertificateSourceOptions;
   #material?: Material;
+  /** The certificates read so far, by thumbprint, oldest first: the current one and a few before. */
+  readonly #certificates = new Map<string, ClientCertificate>();
 
   constructor(
     options: CertificateSourceOptions,
@@ -49,7 +60,7 @@ export class CertificateSource implements TokenSource {
 
   async init(): Promise<string[]> {
     try {
-      this.#material = await this.load();
+      this.adopt(await this.load());
       return [];
     } catch (e) {
       return [(e as Error).message];
@@ -67,6 +78,27 @@ export class CertificateSource implements TokenSource {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
       return code === 'ENOENT' ? `certificate file '${path}' does not exist` : undefined;
     }
+  }
+
+  /** The current certificate's `x5t#S256` (undefined until loaded): names its tokens' cache keys. */
+  get certificateThumbprint(): string | undefined {
+    return this.#material?.thumbprintSha256;
+  }
+
+  /** The certificate to present (mTLS), re-read when its file was replaced. */
+  async clientCertificate(): Promise<ClientCertificate> {
+    return (await this.current()).certificate;
+  }
+
+  /** The certificate of this thumbprint, current or rotated out not long ago. */
+  certificateOf(thumbprint: string): ClientCertificate | undefined {
+    return this.#certificates.get(thumbprint);
+  }
+
+  /** Closes the connections opened to present its certificates. */
+  release(): void {
+    for (const certificate of this.#certificates.values()) void certificate.release();
+    this.#certificates.clear();
   }
 
   msalCredential(): MsalClientCredential {
@@ -126,7 +158,7 @@ export class CertificateSource implements TokenSource {
       return this.#material;
     }
     try {
-      this.#material = await this.load();
+      this.adopt(await this.load());
     } catch (e) {
       // A file being rewritten may be half-written: keep signing with the last good one.
       if (!this.#material) {
@@ -135,7 +167,24 @@ export class CertificateSource implements TokenSource {
         throw new ClientCredentialsError('assertion_failed', (e as Error).message);
       }
     }
-    return this.#material;
+    return this.#material!;
+  }
+
+  /** Makes `material` current; its certificate joins those a bound token may name. */
+  private adopt(material: Material): void {
+    this.#material = material;
+    const known = this.#certificates.get(material.thumbprintSha256);
+    if (known !== undefined) {
+      // The same certificate read again (a touched file): its pools stay.
+      this.#material = { ...material, certificate: known };
+      return;
+    }
+    this.#certificates.set(material.thumbprintSha256, material.certificate);
+    if (this.#certificates.size > 1 + MAX_ROTATED) {
+      const oldest = this.#certificates.keys().next().value as string;
+      void this.#certificates.get(oldest)?.release();
+      this.#certificates.delete(oldest);
+    }
   }
 
   private async load(): Promise<Material> {
@@ -196,12 +245,15 @@ export class CertificateSource implements TokenSource {
         `${where}: the private key does not belong to the certificate — pair the certificate with its own key`,
       );
     }
+    const thumbprintSha256 = createHash('sha256').update(cert.raw).digest('base64url');
+    const notAfter = new Date(cert.validTo);
     return {
       key,
-      thumbprintSha256: createHash('sha256').update(cert.raw).digest('base64url'),
+      thumbprintSha256,
       x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
-      notAfter: new Date(cert.validTo),
+      notAfter,
       version,
+      certificate: new ClientCertificate(certs, key, thumbprintSha256, notAfter),
     };
   }
 }

@@ -1,0 +1,168 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import * as https from 'node:https';
+import axios from 'axios';
+import { decodeJwt } from 'jose';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { startDevAuthority, type App, type SniCertificate } from '@app/dev-authority';
+import { createAuthenticatedFetch, createTokenCredential } from '@app/client-credentials/calling';
+import { useClientCredentials } from '@app/client-credentials/calling/axios';
+import { DownstreamApiModule, DownstreamApis } from '@app/client-credentials/downstream-api';
+import { releaseAll, useFixtures } from '../support/fixtures';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+
+const [authority] = useFixtures(startDevAuthority);
+
+const thumbprintOf = (certificate: SniCertificate) =>
+  createHash('sha256')
+    .update(new X509Certificate(certificate.certificatePem).raw)
+    .digest('base64url');
+
+/**
+ * Entra ID's mTLS proof of possession (a preview of Entra's), as MSAL .NET's
+ * `WithMtlsProofOfPossession` does it, against the local authority's mTLS listener: the subject
+ * name + issuer certificate authenticates the app in the TLS handshake (Node's own check of the
+ * chain to the SN+I root), `token_type=mtls_pop` binds the token to it, and the demo API takes
+ * it as `Authorization: mtls_pop` over a connection presenting that certificate only.
+ */
+describe('Entra mTLS PoP: mtls_pop tokens from the mTLS endpoint to the API call', () => {
+  let app: TokenApp;
+  let registered: App;
+  let sni: SniCertificate;
+  let api: string;
+
+  beforeAll(async () => {
+    const tenant = authority.createTenant();
+    registered = tenant.createApp();
+    sni = await registered.addSniCertificate();
+    // Another app's SN+I certificate: chained to the trusted root, its subject not this app's.
+    const stranger = await tenant.createApp().addSniCertificate();
+    api = `${authority.mtlsUrl}/api`;
+    const bound = (certificate: SniCertificate) => ({
+      ...localCredential(authority, tenant.tenantId, registered.clientId, [
+        {
+          type: 'certificate',
+          certificate: certificate.chainPem,
+          privateKey: certificate.privateKeyPem,
+          sendX5c: true,
+        },
+      ]),
+      mtls: { authorityHost: authority.mtlsUrl },
+    });
+    app = await startTokenApp(
+      {
+        isGlobal: true,
+        defaultCredential: 'pop',
+        credentials: { pop: bound(sni), stranger: bound(stranger) },
+      },
+      [
+        DownstreamApiModule.forRoot({
+          apis: { data: { baseUrl: api, scopes: authority.apiScope, ca: authority.caPem } },
+        }),
+      ],
+    );
+  });
+  afterAll(() => releaseAll(app));
+
+  const tokenRequests = () =>
+    authority.log.filter((e) => e.target === 'token' && e.clientId === registered.clientId);
+
+  it('gets an mtls_pop token bound to the certificate of the handshake, with no assertion', async () => {
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(token.tokenType).toBe('mtls_pop');
+    expect(token.certificateThumbprint).toBe(thumbprintOf(sni));
+    expect(decodeJwt(token.token)).toMatchObject({
+      cnf: { 'x5t#S256': thumbprintOf(sni) },
+      azp: registered.clientId,
+    });
+    expect(app.tokens.tokenBinding()).toBe('mtls');
+    // At the mTLS endpoint, authenticated by the certificate: no assertion (no jti) was sent —
+    // the endpoint refuses a request with one.
+    expect(tokenRequests()).toEqual([
+      expect.objectContaining({ credentialKind: 'mtls-certificate', outcome: 'ok' }),
+    ]);
+    expect(tokenRequests()[0]).not.toHaveProperty('jti');
+    await expect(app.tokens.getAccessToken(authority.apiScope)).resolves.toMatchObject({
+      source: 'cache',
+    });
+    expect(authority.countTokenRequests({ clientId: registered.clientId })).toBe(1);
+  });
+
+  it('calls the API as mtls_pop over connections presenting the certificate: fetch, axios, a downstream API', async () => {
+    const apiCalls = () => authority.log.filter((e) => e.target === 'api' && e.status === 200);
+    const before = apiCalls().length;
+    const data = createAuthenticatedFetch(app.tokens, {
+      baseUrl: api,
+      scopes: authority.apiScope,
+      ca: authority.caPem,
+    });
+    const res = await data('data');
+    await expect(res.json()).resolves.toMatchObject({ ok: true, appid: registered.clientId });
+
+    const instance = axios.create({ httpsAgent: new https.Agent({ ca: authority.caPem }) });
+    const eject = useClientCredentials(instance, app.tokens, {
+      baseUrl: api,
+      scopes: authority.apiScope,
+    });
+    await expect(instance.get(`${api}/data`)).resolves.toMatchObject({ data: { ok: true } });
+    eject();
+
+    const downstream = app.app.get(DownstreamApis).get('data');
+    await expect(downstream.get('data')).resolves.toMatchObject({ ok: true });
+    expect(apiCalls().length - before).toBe(3);
+    expect(authority.countTokenRequests({ clientId: registered.clientId })).toBe(1);
+  });
+
+  it('has the API refuse the token without its certificate, with another, as a bearer token, or at the plain endpoint', async () => {
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    const thief = await authority.createTenant().createApp().addSniCertificate();
+    const without = new Agent({ connect: { ca: [authority.caPem] } });
+    const another = new Agent({
+      connect: { ca: [authority.caPem], cert: thief.chainPem, key: thief.privateKeyPem },
+    });
+    const right = app.tokens.boundCertificate(token)!.dispatcher({ ca: authority.caPem });
+    const call = async (url: string, scheme: string, dispatcher: unknown) => {
+      const res = await undiciFetch(`${url}/data`, {
+        headers: { authorization: `${scheme} ${token.token}` },
+        dispatcher: dispatcher as Agent,
+      });
+      const body = (await res.json()) as { error_description?: string };
+      return `${res.status} ${body.error_description ?? 'ok'}`;
+    };
+    try {
+      expect(await call(api, 'mtls_pop', without)).toBe(
+        '401 the token is bound to a certificate the connection did not present',
+      );
+      expect(await call(api, 'mtls_pop', another)).toBe(
+        '401 the token is bound to another certificate than the one presented',
+      );
+      expect(await call(api, 'Bearer', right)).toBe(
+        '401 a certificate-bound token is sent as mtls_pop',
+      );
+      expect(await call(authority.apiUrl, 'mtls_pop', without)).toBe(
+        '401 the token is bound to a certificate the connection did not present',
+      );
+      expect(await call(api, 'mtls_pop', right)).toBe('200 ok');
+    } finally {
+      await Promise.all([without.close(), another.close()]);
+    }
+  });
+
+  it('is refused by the authority for a certificate whose subject the app does not trust', async () => {
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { credential: 'stranger' }),
+    ).rejects.toMatchObject({ code: 'credential_rejected', aadsts: 700030 });
+    expect(tokenRequests().at(-1)).toMatchObject({
+      credentialKind: 'mtls-certificate',
+      errorCode: 700030,
+    });
+  });
+
+  it('refuses the bearer-only paths an mtls_pop token cannot take', async () => {
+    await expect(app.tokens.getAuthorizationHeader(authority.apiScope)).rejects.toMatchObject({
+      code: 'proof_required',
+    });
+    await expect(
+      createTokenCredential(app.tokens).getToken(authority.apiScope),
+    ).rejects.toMatchObject({ code: 'proof_required' });
+  });
+});
