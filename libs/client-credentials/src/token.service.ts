@@ -21,7 +21,7 @@ import { TokenMetrics } from './observability/token-metrics';
 import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
-import type { CredentialStats } from './observability/credential-stats';
+import { snapshotOf, type CredentialStats } from './observability/credential-stats';
 
 /**
  * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.
@@ -49,7 +49,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.#options = options;
     // Nest's Logger too: it hands lines to whatever logger the app set with useLogger().
     this.logger = guardedLogger(options?.logger ?? new Logger(LOG_CONTEXT));
-    this.metrics.watchSharedCache(() => this.getCacheStats());
+    this.metrics.watchSharedCache(() => this.runtime?.shared?.stats);
   }
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
@@ -175,17 +175,22 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     return this.ofTenant(request, options?.tenantId, token);
   }
 
-  /** Counters of a credential (default: the default credential), for diagnostics and health. */
-  getStats(credential?: string): Readonly<CredentialStats> {
-    return this.credentials.get(credential).stats;
+  /**
+   * Counters of a credential (default: the default credential), for diagnostics and health: a
+   * snapshot, which later calls do not change.
+   * @throws InvalidRequestError `credential_unknown` for a name that is not configured
+   */
+  getStats(credential?: string): CredentialStats {
+    return snapshotOf(this.credentials.get(credential).stats);
   }
 
   /**
    * Counters of the shared (Redis) cache: reads, writes, rejected entries, Redis errors, lock
-   * waits. Undefined without `cache.shared`.
+   * waits — a snapshot, which later calls do not change. Undefined without `cache.shared`.
    */
-  getCacheStats(): Readonly<SharedCacheStats> | undefined {
-    return this.runtime?.shared?.stats;
+  getCacheStats(): SharedCacheStats | undefined {
+    const live = this.runtime?.shared?.stats;
+    return live && { ...live };
   }
 
   /**
