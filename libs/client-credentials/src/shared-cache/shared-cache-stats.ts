@@ -81,6 +81,11 @@ export class ErrorReporter {
     );
   }
 
+  /** Logs a warning about the setup (not a failure: nothing is counted), once per call. */
+  notice(message: string): void {
+    this.logger.warn?.(`Shared token cache: ${message}`);
+  }
+
   /** Logs a recovery; resets the rate so that the next outage is reported at once. */
   recovered(message: string): void {
     this.lastLogAt = -Infinity;
