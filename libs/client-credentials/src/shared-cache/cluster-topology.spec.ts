@@ -37,7 +37,9 @@ async function fakeNode(): Promise<FakeNode> {
         if (name === 'CLUSTER SLOTS') {
           node.slotQueries++;
           const port = node.owner();
-          socket.write(`*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${port}\r\n$2\r\nid\r\n`);
+          socket.write(
+            `*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${port}\r\n$2\r\nid\r\n`,
+          );
         } else {
           socket.write('+OK\r\n');
         }
@@ -97,9 +99,7 @@ describe('ClusterTopology: the slot map re-read node-redis does not document', (
       a.owner = () => b.port;
       const asked = a.slotQueries;
       const stats = newSharedCacheStats();
-      await new ClusterTopology(new ErrorReporter(stats, quiet, 1000)).refresh(
-        cluster,
-      );
+      await new ClusterTopology(new ErrorReporter(stats, quiet, 1000)).refresh(cluster);
 
       expect(a.slotQueries).toBe(asked + 1);
       // Read through node-redis's public getters: the map it routes commands by.
