@@ -14,6 +14,8 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access']);
 export interface LifetimePolicy {
   seconds: number;
   refreshInSeconds?: number;
+  /** How long before expiry the managed identity endpoints stop answering from their cache. */
+  identityCacheMarginSeconds?: number;
 }
 
 /** What the token endpoint needs from the authority. */

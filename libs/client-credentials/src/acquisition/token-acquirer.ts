@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from '../access-token';
 import { backoffDelay, sleep } from '../timing/backoff';
-import { refreshPoint } from '../cache/refresh-point';
+import { afterEndpointCache, refreshPoint } from '../cache/refresh-point';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import { now } from '../timing/clock';
@@ -123,10 +123,16 @@ export class TokenAcquirer {
     let flight = this.flights.get(key);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && now() < e.refreshAt;
+      // A newer token, or this one stored again with a later refresh point: another replica's
+      // refresh got it back unchanged (an endpoint's cache) and learned when to ask again.
+      const newer = (e: CachedEntry) =>
+        (e.expiresOn > current.expiresOn ||
+          (e.token === current.token &&
+            (e.hit.refreshOnTimestamp ?? 0) > (current.hit.refreshOnTimestamp ?? 0))) &&
+        now() < e.refreshAt;
       const fetch = async (): Promise<Acquired> => {
         try {
-          const entry = await this.fetch(request, key, deadline, 1);
+          const entry = await this.fetch(request, key, deadline, 1, current);
           this.coolDowns.end(key);
           request.credential.stats.refreshes++;
           return { entry, token: entry.hit };
@@ -282,22 +288,26 @@ export class TokenAcquirer {
 
   /**
    * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
-   * A token an API refused for this request is named to the source (a managed identity endpoint,
-   * which caches tokens, would otherwise answer with that same token) — by a caller's replacement
-   * and by a background refresh that was already under way when the refusal came.
+   * The token this request replaces is named to the source — a managed identity endpoint, which
+   * caches tokens, would otherwise answer with that same token: one an API refused (by a caller's
+   * replacement, and by a background refresh that was already under way when the refusal came),
+   * else the one a background refresh `renews`. An endpoint that cannot be told (IMDS) may still
+   * answer with the token renewed: it is then refreshed again once the endpoint mints
+   * ({@link afterEndpointCache}), not at half the time it has left.
    */
   private async fetch(
     request: TokenRequest,
     key: string,
     deadline: number,
     attempts: number,
+    renews?: CachedEntry,
   ): Promise<CachedEntry> {
     const { credential, tenantId, scopes, claims } = request;
     for (let attempt = 0; ; attempt++) {
       if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
       try {
-        const obtainedAt = Date.now();
-        const named = this.refused.tokenOf(key);
+        const requestedAt = Date.now();
+        const named = this.refused.tokenOf(key) ?? renews?.token;
         let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
         // Refused while this request was under way, and answered with that same token (an
         // endpoint's cache): asked once more, naming it, rather than made current again.
@@ -305,18 +315,23 @@ export class TokenAcquirer {
         if (refused !== undefined && refused !== named && issued.token === refused) {
           ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
         }
+        // The token renewed, unchanged: obtained when it was first, due when the endpoint mints.
+        const unchanged = renews !== undefined && issued.token === renews.token;
+        const obtainedAt = unchanged ? renews.obtainedAt : requestedAt;
         const stored: StoredToken = {
           v: 1,
           token: issued.token,
           tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
           obtainedAt,
           expiresOn: issued.expiresOn,
-          refreshOn: refreshPoint(
-            obtainedAt,
-            issued.expiresOn,
-            issued.refreshOn,
-            this.options.refresh,
-          ),
+          refreshOn: unchanged
+            ? afterEndpointCache(
+                obtainedAt,
+                issued.expiresOn,
+                Date.now(),
+                this.options.refresh.expirySkewSeconds * 1000,
+              )
+            : refreshPoint(obtainedAt, issued.expiresOn, issued.refreshOn, this.options.refresh),
           scopes,
           tenantId,
           source: credential.sourceId(index),

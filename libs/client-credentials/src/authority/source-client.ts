@@ -46,16 +46,17 @@ export interface SourceClient {
   readonly moveOnAfter?: ReadonlySet<string>;
   /**
    * A token from the authority. `claims` (a JSON claims request, e.g. a CAE challenge's) are sent
-   * with the request and the token issued must satisfy them. `refused`: the token an API refused,
-   * which this request replaces — a source whose endpoint caches tokens (a managed identity's)
-   * tells it not to answer with that one; the others ignore it.
+   * with the request and the token issued must satisfy them. `replaces`: the token this request
+   * replaces — one an API refused, or the one a background refresh renews — which a source whose
+   * endpoint caches tokens (a managed identity's) tells it not to answer with, where it can; the
+   * others ignore it.
    */
   acquire(
     tenantId: string,
     scopes: readonly string[],
     correlationId: string,
     claims?: string,
-    refused?: string,
+    replaces?: string,
   ): Promise<IssuedToken>;
 }
 

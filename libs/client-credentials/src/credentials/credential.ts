@@ -216,21 +216,21 @@ export class Credential {
    * One token request per source, in order, skipping sources in their cool-down, until one
    * succeeds or a failure is not about the source (an outage is not a reason to change identity).
    * Records the outcome in the stats of the tenant. `claims` (a resource's claims challenge) go
-   * with the request; `refused` is the token an API refused that this one replaces (see
-   * {@link SourceClient.acquire}).
+   * with the request; `replaces` is the token this one replaces, refused by an API or renewed by a
+   * background refresh (see {@link SourceClient.acquire}).
    * @throws InvalidRequestError `tenant_unsupported` before any request (see {@link tenantProblem})
    */
   async fetch(
     tenantId: string,
     scopes: readonly string[],
     claims?: string,
-    refused?: string,
+    replaces?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const problem = this.tenantProblem(tenantId);
     if (problem !== undefined) throw problem;
     const tenant = tenantId.toLowerCase();
     try {
-      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, refused);
+      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, replaces);
       this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
       return fetched;
     } catch (e) {
@@ -260,7 +260,7 @@ export class Credential {
     tenant: string,
     scopes: readonly string[],
     claims?: string,
-    refused?: string,
+    replaces?: string,
   ): Promise<{ issued: IssuedToken; index: number }> {
     const time = now();
     let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= time);
@@ -274,7 +274,7 @@ export class Credential {
       const requestedAt = Date.now();
       try {
         const issued = checkIssued(
-          await client.acquire(tenantId, scopes, randomUUID(), claims, refused),
+          await client.acquire(tenantId, scopes, randomUUID(), claims, replaces),
           requestedAt,
         );
         const ms = now() - started;
