@@ -108,7 +108,9 @@ export class TokenAcquirer {
 
   /**
    * Replaces `current` with a newer token: adopted from the store when another replica already
-   * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to retry.
+   * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to
+   * retry. Throws `RefreshHeld`, without a request, while the shared cache cannot be used and the
+   * token has time to spare: the replicas refresh it together once Redis is back, one for all.
    */
   async refresh(current: CachedEntry): Promise<CachedEntry> {
     const request = current.request;
@@ -158,6 +160,9 @@ export class TokenAcquirer {
                 current.usableUntil - this.options.timeouts.requestMs,
                 this.waitUntil(deadline),
               ),
+              // While Redis cannot be used, wait for it rather than each replica fetching: until
+              // halfway from the refresh point to the end of use, the token has time to spare.
+              current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
             );
       })();
       flight = this.bounded(work, request, key).finally(() => this.flights.delete(key));

@@ -18,6 +18,8 @@ const SHARED_CACHE_COUNTERS = [
   ['lock_wait_timeouts', 'lockWaitTimeouts', 'Lock waits that gave up and fetched'],
   ['lock_wait_failures', 'lockWaitFailures', "Lock waits that ended with the holder's failure"],
   ['lock_extensions', 'lockExtensions', 'Extensions of a lock this replica held'],
+  ['refreshes_held', 'refreshesHeld', 'Background refreshes put off while Redis could not be used'],
+  ['master_switches', 'masterSwitches', 'Sentinel master switches followed at their announcement'],
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
 /**

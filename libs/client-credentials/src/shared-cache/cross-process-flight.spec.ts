@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenEndpointError, TokenRequestRejectedError } from '../errors/client-credentials.errors';
 import { CrossProcessFlight } from './cross-process-flight';
+import { RefreshHeld } from './refresh-held';
 import { DistributedLock } from './distributed-lock';
 import { KeyNamer } from './key-names';
 import type { RedisCommands } from '../shared-cache.options';
@@ -163,8 +164,8 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
         store.set(NAME, token);
         return token;
       },
-      run: (signal = new AbortController().signal, until?: number) =>
-        track(flight.run(NAME, async () => store.get(NAME), r.fetch, signal, until)),
+      run: (signal = new AbortController().signal, until?: number, holdUntil?: number) =>
+        track(flight.run(NAME, async () => store.get(NAME), r.fetch, signal, until, holdUntil)),
       name,
     };
     return r;
@@ -361,6 +362,41 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     await flush();
 
     expect([a.fetches, b.fetches]).toEqual([[0], [0]]);
+  });
+
+  it('has a refresh that can wait hold off while Redis cannot be used, then one replica fetch for all once it is back', async () => {
+    redis.down = true;
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => replica(n));
+    const holdUntil = Date.now() + 10_000;
+
+    const held = [a, b, c].map((r) => r.run(undefined, undefined, holdUntil));
+    await flush();
+
+    // Nobody asked the authority: each is told to wait for Redis.
+    expect(held.every((h) => h.error instanceof RefreshHeld)).toBe(true);
+    expect([a, b, c].map((r) => [r.fetches, r.stats.refreshesHeld])).toEqual([
+      [[], 1],
+      [[], 1],
+      [[], 1],
+    ]);
+
+    // Redis is back: tried again, the three meet at the lock and one fetches.
+    redis.down = false;
+    const again = [a, b, c].map((r) => r.run(undefined, undefined, holdUntil));
+    await flush();
+    a.answer.resolve('token-after');
+    await jest.advanceTimersByTimeAsync(POLL);
+    expect(again.map((o) => o.value)).toEqual(['token-after', 'token-after', 'token-after']);
+    expect([a, b, c].flatMap((r) => r.fetches)).toHaveLength(1);
+  });
+
+  it('has a refresh fetch itself when Redis is still away past the time it could wait', async () => {
+    redis.down = true;
+    const a = replica('a');
+    a.run(undefined, undefined, Date.now() - 1);
+    await flush();
+    expect(a.fetches).toEqual([0]);
+    expect(a.stats.refreshesHeld).toBe(0);
   });
 
   it('stops a waiter on its signal', async () => {

@@ -2,6 +2,7 @@ import { now } from '../timing/clock';
 import { sleep } from '../timing/backoff';
 import type { DistributedLock } from './distributed-lock';
 import { isShareable } from './lock-failure';
+import { RefreshHeld } from './refresh-held';
 import type { SharedCacheStats } from './shared-cache-stats';
 
 /** Settings of {@link CrossProcessFlight}. */
@@ -48,7 +49,9 @@ export class CrossProcessFlight {
    * `poll` answers undefined until then. Throws the holder's failure (a `TokenRequestRejectedError`
    * or `TokenEndpointError`) when the replica that held the lock got one. A waiter fetches itself
    * at `until` at the latest: a background refresh must not wait for another replica past the end
-   * of the token it refreshes, nor a caller past its own deadline.
+   * of the token it refreshes, nor a caller past its own deadline. When Redis cannot be used, the
+   * caller fetches — unless it is before `holdUntil`: it then gets {@link RefreshHeld}, and asks
+   * again later (a background refresh, which can wait for Redis to be back).
    */
   async run<T>(
     name: string,
@@ -56,13 +59,20 @@ export class CrossProcessFlight {
     fetch: () => Promise<T>,
     signal: AbortSignal,
     until = Infinity,
+    holdUntil = -Infinity,
   ): Promise<T> {
     const { waitMs, pollMs } = this.#options;
     const deadline = Math.min(now() + waitMs, until);
     let waited = false;
     for (;;) {
       const attempt = await this.#lock.tryAcquire(name);
-      if (attempt.state === 'unavailable') return fetch();
+      if (attempt.state === 'unavailable') {
+        if (now() < holdUntil) {
+          this.#stats.refreshesHeld++;
+          throw new RefreshHeld();
+        }
+        return fetch();
+      }
       if (attempt.state === 'acquired') {
         return this.#hold(name, attempt.owner, poll, fetch, waited);
       }

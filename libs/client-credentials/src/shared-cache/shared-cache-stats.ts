@@ -31,6 +31,13 @@ export interface SharedCacheStats {
   lockWaitFailures: number;
   /** Times this replica pushed back the expiry of a lock it held while its fetch ran. */
   lockExtensions: number;
+  /**
+   * Background refreshes put off because Redis could not be used (an outage, a failover): tried
+   * again once it is back, so that one replica fetches for all, while the token has time left.
+   */
+  refreshesHeld: number;
+  /** Sentinel master switches this replica followed as the sentinels announced them. */
+  masterSwitches: number;
 }
 
 /** Fresh counters. */
@@ -49,6 +56,8 @@ export function newSharedCacheStats(): SharedCacheStats {
     lockWaitTimeouts: 0,
     lockWaitFailures: 0,
     lockExtensions: 0,
+    refreshesHeld: 0,
+    masterSwitches: 0,
   };
 }
 
