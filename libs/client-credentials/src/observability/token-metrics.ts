@@ -6,6 +6,7 @@ import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
 
 /** The shared cache's counters exported as `client_credentials.shared_cache.<name>`. */
 const SHARED_CACHE_COUNTERS = [
+  ['commands', 'commands', 'Redis commands sent'],
   ['reads', 'reads', 'Entries read from Redis and opened'],
   ['writes', 'writes', 'Entries written to Redis'],
   ['rejected_entries', 'rejectedEntries', 'Entries that failed to decrypt or authenticate'],

@@ -8,15 +8,23 @@ export class OperationTimeout extends Error {
 
 /**
  * One deadline for the attempts of one Redis command (a cluster's command may be sent twice):
- * each {@link race} rejects with {@link OperationTimeout} once `ms` have passed since it was set.
+ * each {@link race} rejects with {@link OperationTimeout} once `ms` have passed since it was set,
+ * unless the answer is already there. A process whose event loop was held up past the deadline
+ * (a burst of work, a GC pause, a CPU shared with others) finds the timer and Redis's answer ready
+ * together, and timers run first: the timeout is declared in the next check phase instead, after
+ * the loop has read its sockets, so that an answer that came in time wins. A command is slow when
+ * Redis is slow, not when this process was.
  */
 export class CommandDeadline {
   readonly #bound: Promise<never>;
   #timer?: NodeJS.Timeout;
+  #check?: NodeJS.Immediate;
 
   constructor(what: string, ms: number) {
     this.#bound = new Promise<never>((_, reject) => {
-      this.#timer = setTimeout(() => reject(new OperationTimeout(what, ms)), ms);
+      this.#timer = setTimeout(() => {
+        this.#check = setImmediate(() => reject(new OperationTimeout(what, ms)));
+      }, ms);
     });
     this.#bound.catch(() => undefined);
   }
@@ -33,5 +41,6 @@ export class CommandDeadline {
 
   clear(): void {
     clearTimeout(this.#timer);
+    clearImmediate(this.#check);
   }
 }

@@ -254,11 +254,12 @@ export class RedisConnection {
   }
 
   /**
-   * Runs one command, bounded in time; never throws. On a cluster, a command that fails (not one
-   * that is slow) is sent once more after the slot map was re-read, within the same bound: the
-   * first command after a failover reaches the promoted replica instead of failing.
+   * Runs one command (or `commands` pipelined), bounded in time; never throws. On a cluster, a
+   * command that fails (not one that is slow) is sent once more after the slot map was re-read,
+   * within the same bound: the first command after a failover reaches the promoted replica
+   * instead of failing.
    */
-  async run<T>(what: string, op: () => Promise<T>): Promise<T | typeof UNAVAILABLE> {
+  async run<T>(what: string, op: () => Promise<T>, commands = 1): Promise<T | typeof UNAVAILABLE> {
     this.#stats.connected = this.ready;
     if (!this.ready) {
       // Reported by the connection's own error events; counting each skipped call is enough.
@@ -266,6 +267,7 @@ export class RedisConnection {
       this.#recovery.failed();
       return UNAVAILABLE;
     }
+    this.#stats.commands += commands;
     const deadline = new CommandDeadline(what, this.#operationTimeoutMs);
     try {
       let result: T;
@@ -274,6 +276,7 @@ export class RedisConnection {
       } catch (e) {
         if (this.#topology !== 'cluster' || e instanceof OperationTimeout) throw e;
         await deadline.race(() => this.#refreshTopology());
+        this.#stats.commands += commands;
         result = await deadline.race(op);
       }
       this.#recovery.succeeded();

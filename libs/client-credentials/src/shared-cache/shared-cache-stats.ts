@@ -7,6 +7,11 @@ import type { LoggerService } from '@nestjs/common';
 export interface SharedCacheStats {
   /** Whether the Redis connection is ready now. */
   connected: boolean;
+  /**
+   * Redis commands this replica sent (a pipelined read of several names counts each; a lock
+   * script counts once, whatever it calls inside).
+   */
+  commands: number;
   /** Entries read from Redis and opened. */
   reads: number;
   /** Entries written to Redis. */
@@ -44,6 +49,7 @@ export interface SharedCacheStats {
 export function newSharedCacheStats(): SharedCacheStats {
   return {
     connected: false,
+    commands: 0,
     reads: 0,
     writes: 0,
     rejectedEntries: 0,
