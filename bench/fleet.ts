@@ -249,6 +249,12 @@ async function runFleet(authority: DevAuthority, kind: string): Promise<Run> {
       process.stderr.write(`bench:fleet: ${PROCESSES} replicas up; cold start…\n`);
       await Promise.all(replicas.map((r) => (r.send('warm'), r.next('warm'))));
       const coldRequests = authority.countTokenRequests({ clientId: app.clientId });
+      if (process.env.FLEET_DEBUG) {
+        for (const r of replicas) {
+          r.send('snap');
+          process.stderr.write(`cold: ${JSON.stringify(await r.next('snap'))}\n`);
+        }
+      }
       for (const r of replicas) r.send('load');
       await sleep(1000);
       const windowMs = LIFETIMES * LIFETIME_S * 1000;

@@ -11,6 +11,8 @@ import { TokenCipher } from './token-cipher';
 
 const TTL = 3000;
 const POLL = 100;
+/** The longest a waiter goes between two looks (its lookups slow down to 4 × POLL). */
+const SLOWEST = 4 * POLL;
 
 /**
  * One Redis in memory, on the fake clock: GET, SET NX PX, DEL, and EVAL of the lock's four
@@ -195,7 +197,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     expect(waiters.some((w) => w.settled)).toBe(false);
 
     a.answer.resolve('T');
-    await jest.advanceTimersByTimeAsync(POLL);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
 
     expect([holder, ...waiters].map((o) => o.value)).toEqual(['T', 'T', 'T']);
     expect(b.fetches).toEqual([]);
@@ -234,6 +236,23 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('looks less and less often while a holder takes long: 10 s of waiting, 26 looks rather than 100', async () => {
+    const a = replica('a', 60_000);
+    a.run();
+    await flush();
+    const waiter = replica('b', 60_000).run();
+    const acquires = () => redis.ran.filter((r) => r === 'acquire').length;
+    const before = acquires();
+
+    await jest.advanceTimersByTimeAsync(10_000);
+
+    // POLL, then ×1.5 each time up to 4 × POLL: at 100, 250, 475, 812, 1212, 1612… ms.
+    expect(acquires() - before).toBe(26);
+    a.answer.resolve('LATE');
+    await jest.advanceTimersByTimeAsync(SLOWEST);
+    expect(waiter.value).toBe('LATE');
+  });
+
   it('stops extending a lock it lost (expired and taken by another replica)', async () => {
     const a = replica('a');
     a.run();
@@ -256,8 +275,10 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     const waiter = b.run();
     await jest.advanceTimersByTimeAsync(TTL - 1);
     expect(b.fetches).toEqual([]);
-    await jest.advanceTimersByTimeAsync(POLL);
-    expect(b.fetches).toEqual([TTL]);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
+    expect(b.fetches).toHaveLength(1);
+    expect(b.fetches[0]).toBeGreaterThanOrEqual(TTL);
+    expect(b.fetches[0]).toBeLessThanOrEqual(TTL + SLOWEST);
     b.answer.resolve('MINE');
     await flush();
 
@@ -279,7 +300,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     );
 
     a.answer.reject(outage);
-    await jest.advanceTimersByTimeAsync(POLL);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
 
     expect(holder.error).toBe(outage);
     for (const w of waiters) {
@@ -289,7 +310,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     expect([b.fetches, c.fetches]).toEqual([[], []]);
     expect(b.stats.lockWaitFailures).toBe(1);
     // Published for its Retry-After (at least 1 s, at most a lock's TTL)…
-    expect(redis.pttl(lockKey)).toBe(2000 - POLL);
+    expect(redis.pttl(lockKey)).toBe(2000 - SLOWEST);
     const during = replica('d').run();
     await flush();
     expect(during.error).toMatchObject({ code: 'endpoint_unavailable' });
@@ -315,7 +336,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     });
 
     a.answer.reject(refusal);
-    await jest.advanceTimersByTimeAsync(POLL);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
 
     expect(holder.error).toBe(refusal);
     expect(b.fetches).toHaveLength(1);

@@ -15,6 +15,9 @@ export interface CrossProcessFlightOptions {
   readonly ttlMs: number;
 }
 
+/** A waiter's lookups slow down to at most this many `pollMs` apart. */
+const MAX_POLL_FACTOR = 4;
+
 // A failure record must live long enough for every waiter to read it (they look every pollMs);
 // longer when the authority asked for a pause (Retry-After), never longer than a lock would
 // (readers refuse a record that claims more: see openFailure).
@@ -63,6 +66,7 @@ export class CrossProcessFlight {
   ): Promise<T> {
     const { waitMs, pollMs } = this.#options;
     const deadline = Math.min(now() + waitMs, until);
+    let delay = pollMs;
     let waited = false;
     for (;;) {
       const attempt = await this.#lock.tryAcquire(name);
@@ -84,11 +88,15 @@ export class CrossProcessFlight {
         this.#stats.lockWaitFailures++;
         throw attempt.error;
       }
-      if (now() + pollMs > deadline) {
+      if (now() >= deadline) {
         this.#stats.lockWaitTimeouts++;
         return fetch();
       }
-      await sleep(pollMs, signal);
+      await sleep(Math.min(delay, deadline - now()), signal);
+      // A holder's request usually answers within a few polls; one that takes long (a slow
+      // authority, or thousands of cold tokens at once) is looked at less and less often, so that
+      // the waiters of a fleet do not load Redis with lookups (up to 4 × pollMs apart).
+      delay = Math.min(delay * 1.5, pollMs * MAX_POLL_FACTOR);
       const found = await poll();
       if (found !== undefined) {
         this.#stats.lockWaitHits++;
