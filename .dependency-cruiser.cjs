@@ -14,6 +14,8 @@ const LAYERS = [
   ['authority', `${SRC}authority/`],
   ['shared-cache', `${SRC}shared-cache/`],
   ['observability', `${SRC}observability/`],
+  // Keys held elsewhere (PKCS#11, Key Vault): what signs a certificate's assertions.
+  ['signing', `${SRC}signing/`],
   ['credentials', `${SRC}credentials/`],
   ['cache', `${SRC}cache/`],
   ['acquisition', `${SRC}acquisition/`],

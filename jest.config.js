@@ -14,7 +14,7 @@ const swc = [
 const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },
-  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider|oauth4webapi)/)'],
   moduleNameMapper: {
     '^@app/client-credentials(|/.*)$': '<rootDir>/libs/client-credentials/src$1',
     '^@app/dev-authority(|/.*)$': '<rootDir>/libs/dev-authority/src$1',
@@ -30,6 +30,9 @@ module.exports = {
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/support/loopback-only.ts'],
+      // SoftHSM2's configuration must be in the real environment before the workers start.
+      globalSetup: '<rootDir>/test/support/softhsm-setup.ts',
+      globalTeardown: '<rootDir>/test/support/softhsm-teardown.ts',
     },
   ],
   testTimeout: 30000,

@@ -42,12 +42,13 @@ export interface ContenderResult {
 /** Scopes of the cache-size runs: the first `sizes` of these. */
 export const benchScope = (i: number): string => `api://bench-${i}/.default`;
 
-interface Floor {
+/** Something the hit timer calls: one awaited lookup per key. */
+export interface Floor {
   get(scope: string): Promise<unknown>;
 }
 
 /** The floor: an awaited Map.get with an expiry check, what any cache hit must at least cost. */
-function floor(): Floor {
+export function floor(): Floor {
   const map = new Map<string, { token: string; expiresOn: number }>();
   return {
     async get(scope) {
@@ -62,7 +63,7 @@ function floor(): Floor {
 }
 
 /** µs per call, cycling through `scopes` (every cached entry is hit, in turn) for ≥ 250 ms. */
-async function timeRun(client: Floor, scopes: string[]): Promise<number> {
+export async function timeRun(client: Floor, scopes: string[]): Promise<number> {
   let calls = 0;
   const start = process.hrtime.bigint();
   let elapsed: bigint;
@@ -75,7 +76,7 @@ async function timeRun(client: Floor, scopes: string[]): Promise<number> {
   return Number(elapsed) / 1000 / calls;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * The client's hits and the floor's over the same scopes (a floor map of the same size, in the

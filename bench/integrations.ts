@@ -4,7 +4,8 @@
  *   - authenticated fetch (`createAuthenticatedFetch`) vs undici `fetch`;
  *   - the axios interceptor (`useClientCredentials`) vs the same axios instance's agent;
  *   - a named downstream API (`DownstreamApi.get` → parsed JSON) vs undici `fetch` + `JSON.parse`;
- *   - the Azure SDK `TokenCredential` (`getToken` before each request) vs undici `fetch`.
+ *   - the Azure SDK `TokenCredential` (`getToken` before each request) vs undici `fetch`;
+ *   - a DPoP credential's fetch vs a bearer one's, and a nonce rotation (bench/dpop-calls.ts).
  * Requests go to the local authority's demo API over HTTPS (which validates every token) with the
  * token already cached: what differs is our per-request work. Rounds of each pair alternate, and
  * the median round is kept, so that a noisy neighbour moves both sides. Prints Markdown.
@@ -25,6 +26,7 @@ import {
   type FetchFunction,
 } from '../libs/client-credentials/src/calling';
 import { useClientCredentials } from '../libs/client-credentials/src/calling/axios';
+import { dpopRows } from './dpop-calls';
 import {
   DownstreamApiModule,
   getDownstreamApiToken,
@@ -168,6 +170,25 @@ async function main(): Promise<void> {
       '',
       `A cache hit alone (\`TokenService.getAccessToken\`): ${(await perCall(() => tokens.getAccessToken(scope))).toFixed(1)} µs.`,
     ];
+    // The DPoP rows: the same alternating rounds, their own authority and APIs.
+    const dpop = await dpopRows(async (plain, ours) => {
+      for (let i = 0; i < 200; i++) await Promise.all([plain(), ours()]);
+      const p: number[] = [];
+      const o: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        // Alternating order, as above.
+        if (r % 2 === 0) {
+          p.push(await perRequest(plain));
+          o.push(await perRequest(ours));
+        } else {
+          o.push(await perRequest(ours));
+          p.push(await perRequest(plain));
+        }
+      }
+      return { plainUs: median(p), oursUs: median(o) };
+    }, CONNECTIONS);
+    out.splice(out.length - 2, 0, dpop[0]);
+    out.push('', ...dpop.slice(2));
     console.log(out.join('\n'));
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);

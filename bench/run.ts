@@ -4,21 +4,23 @@
  *   1. cache hit against the floor (an awaited Map.get) at 1 to 100,000 entries, and cold callers;
  *   2. memory per cached token at 10,000 and 100,000;
  *   3. a refresh storm: 5,000 tokens due at once while 50 callers keep asking;
- *   4. a cold sweep: one token in each of 1,000 tenants, with a secret and with a certificate.
+ *   4. a cold sweep: one token in each of 1,000 tenants, with a secret and with a certificate;
+ *   5. agent identities: 1,000 agents under one blueprint, cold (requests per leg), hits, memory.
  * Prints Markdown (ratios in each table). Requests and TLS connections are counted at the authority.
  *
  *   npm run bench                        # everything (about 5 minutes on 2 quiet cores)
- *   BENCH_ONLY=storm,sweep npm run bench # some sections: hits, storm, sweep
+ *   BENCH_ONLY=storm,sweep npm run bench # some sections: hits, storm, sweep, agents
  *   BENCH_SCALE=0.1 npm run bench        # every count ÷ 10, for development
  */
 import { startDevAuthority } from '../libs/dev-authority/src';
 import type { ContenderKind } from './clients';
+import { agentsSection } from './agents';
 import { hitSections } from './hits';
 import { stormSection } from './storm';
 import { sweepSection } from './sweep';
 
 const CONTENDERS: readonly ContenderKind[] = ['ours-ca', 'ours', 'msal', 'identity'];
-const SECTIONS = ['hits', 'storm', 'sweep'] as const;
+const SECTIONS = ['hits', 'storm', 'sweep', 'agents'] as const;
 
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
     if (selected.includes('hits')) out.push(...(await hitSections(authority)), '');
     if (selected.includes('storm')) out.push(...(await stormSection(authority, CONTENDERS)), '');
     if (selected.includes('sweep')) out.push(...(await sweepSection(authority, CONTENDERS)), '');
+    if (selected.includes('agents')) out.push(...(await agentsSection(authority)), '');
   } finally {
     await authority.close();
   }

@@ -5,7 +5,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CALLING_ERROR_CATALOG } from '../libs/client-credentials/src/calling/calling.errors';
-import { AADSTS_CATALOG, ERROR_CATALOG } from '../libs/client-credentials/src/errors/error-catalog';
+import {
+  AADSTS_CATALOG,
+  AGENT_AADSTS_CATALOG,
+  ERROR_CATALOG,
+} from '../libs/client-credentials/src/errors/error-catalog';
 
 export const DOC_PATH = join(__dirname, '..', 'docs', 'troubleshooting.md');
 const BEGIN = '<!-- BEGIN GENERATED: npm run docs:errors -->';
@@ -22,6 +26,9 @@ export function renderTables(): string {
     ([code, h]) => `| \`${code}\` | ${cell(h.cause)} | ${cell(h.fix)} |`,
   );
   const aadsts = Object.entries(AADSTS_CATALOG).map(
+    ([n, h]) => `| AADSTS${n} | ${cell(h.cause)} | ${cell(h.fix)} |`,
+  );
+  const agent = Object.entries(AGENT_AADSTS_CATALOG).map(
     ([n, h]) => `| AADSTS${n} | ${cell(h.cause)} | ${cell(h.fix)} |`,
   );
   return [
@@ -43,6 +50,14 @@ export function renderTables(): string {
     '| AADSTS | Cause | Fix |',
     '| --- | --- | --- |',
     ...aadsts,
+    '',
+    '### Entra ID error numbers of agent identities (`error.agent` set)',
+    '',
+    "An error of an agent's token request (Microsoft Entra Agent ID: the blueprint's token exchange token, the agent's own token, its agent user's; [agents.md](agents.md)) takes its hint from this table first.",
+    '',
+    '| AADSTS | Cause | Fix |',
+    '| --- | --- | --- |',
+    ...agent,
     END,
   ].join('\n');
 }

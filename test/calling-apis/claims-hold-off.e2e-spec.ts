@@ -59,4 +59,23 @@ describe('claims challenges and the refusal hold-off', () => {
     // 40 calls, and one re-send (with the one claims token).
     expect(api.requests.filter((r) => r.path === '/challenge-every-time')).toHaveLength(41);
   });
+
+  it('an API naming a revocation "now" in every challenge gets one such answer per hold-off, not one per call', async () => {
+    const before = authority.countTokenRequests({ clientId });
+    const fetch = createAuthenticatedFetch(app.get(TokenService), {
+      baseUrl: api.url,
+      scopes: authority.apiScope,
+      fetch: undiciFetch as unknown as FetchFunction,
+      dispatcher,
+    });
+    for (let call = 0; call < 40; call++) {
+      const res = await fetch('/challenge-now');
+      await res.arrayBuffer();
+      expect(res.status).toBe(401);
+    }
+
+    // Within the hold-off (10 s), a revocation after the token is answered once: at most a
+    // plain token and a claims token for it, past the first refusal's two.
+    expect(authority.countTokenRequests({ clientId }) - before).toBeLessThanOrEqual(5);
+  });
 });

@@ -72,10 +72,16 @@ export class RecordingServer {
           res.end(JSON.stringify({ error: 'insufficient_claims' }));
           return;
         }
-        if (url.pathname === '/challenge-every-time') {
-          // An API that answers every call with a claims challenge whose claims differ each time.
+        if (url.pathname === '/challenge-every-time' || url.pathname === '/challenge-now') {
+          // An API that answers every call with a claims challenge whose claims differ each time:
+          // a counter, or a revocation "now" (the next whole second, as JWT times go; as a policy
+          // loop would name it).
+          const value =
+            url.pathname === '/challenge-now'
+              ? String(Math.floor(Date.now() / 1000) + 1)
+              : String(++challenges);
           const claims = {
-            access_token: { nbf: { essential: true, value: String(++challenges) } },
+            access_token: { nbf: { essential: true, value } },
           };
           res.writeHead(401, {
             'content-type': 'application/json',

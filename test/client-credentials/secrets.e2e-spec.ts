@@ -126,8 +126,10 @@ describe('TokenService: secrets stay secret', () => {
         },
       });
       apps.push(app);
-      await app.tokens.getAccessToken(authority.apiScope);
-      await app.tokens.getAccessToken(authority.apiScope, { credential: 'cert' });
+      const tokens = [
+        await app.tokens.getAccessToken(authority.apiScope),
+        await app.tokens.getAccessToken(authority.apiScope, { credential: 'cert' }),
+      ];
 
       // What a debugger or a careless `inspect` walks: every property, hidden ones too, with no
       // custom inspector to hide behind. Only #private fields and closures are out of reach.
@@ -142,6 +144,9 @@ describe('TokenService: secrets stay secret', () => {
       const hex = encryptionKey.toString('hex');
       const forms = {
         secret,
+        // The cached tokens too: they are bearer credentials of their own.
+        secretToken: tokens[0].token,
+        certificateToken: tokens[1].token,
         encryptionKeyBase64: encryptionKey.toString('base64'),
         // How inspect prints a Buffer (and its ArrayBuffer): hex bytes.
         encryptionKeyBytes: hex.match(/../g)!.join(' '),

@@ -81,6 +81,27 @@ describe('Tenants of one credential', () => {
     expect(tokens.getStats().lastError).toBeUndefined();
   });
 
+  it("a managed identity configured with another tenant's id fails naming the setting, and serves no token as that tenant's", async () => {
+    const home = authority.createTenant().tenantId;
+    const other = authority.createTenant().tenantId;
+    const mi = authority.createManagedIdentity({ tenantId: home, kind: 'user' });
+    const tokens = await start(other, undefined, [
+      { type: 'managed-identity', clientId: mi.clientId },
+    ]);
+
+    for (const call of [
+      () => tokens.getAccessToken(authority.apiScope),
+      () => tokens.getAccessToken(authority.apiScope, { tenantId: other }),
+    ]) {
+      await expect(call()).rejects.toMatchObject({
+        code: 'options_invalid',
+        problems: [
+          `credentials.api.tenantId: names tenant '${other}', but the managed identity's tokens are of tenant '${home}' — leave tenantId out (a managed identity needs none) or set it to '${home}'`,
+        ],
+      });
+    }
+  });
+
   it('an app signing in with a managed identity (managed-identity-assertion) gets tokens of a customer tenant', async () => {
     const home = authority.createTenant();
     const reg = home.createApp();

@@ -181,7 +181,7 @@ const OPTION_ROWS: [string, ClientCredentialsModuleOptions, string[]][] = [
     'source type unknown',
     source({ type: 'password', password: 'p' }),
     [
-      "credentials.c.sources[0].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
+      "credentials.c.sources[0].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
     ],
   ],
   [

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
 
 // jest runs tests in a vm context; the global structuredClone makes objects of the outer realm,
@@ -16,6 +17,8 @@ export interface OidcClient {
   client_secret?: string;
   token_endpoint_auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   jwks?: { keys: object[] };
+  /** Tokens only with a DPoP proof (RFC 9449 §5.2): a request without one is refused. */
+  dpop_bound_access_tokens?: boolean;
 }
 
 /** oidc-provider, a certified OAuth 2.0 / OIDC server, on loopback over HTTPS, as a second authority. */
@@ -32,6 +35,13 @@ export interface OidcAuthority {
   scope: string;
   /** Token requests answered, by client id and outcome. */
   requests: { clientId: string; ok: boolean; error?: string }[];
+  /** The HTTP headers of every token request, in order. */
+  tokenRequestHeaders: Record<string, string | string[] | undefined>[];
+  /** The `DPoP` header of each token request, in order (undefined: none was sent). */
+  proofs: (string | undefined)[];
+  /** The token endpoint URL and the JWKS URL, for a resource server. */
+  tokenEndpoint: string;
+  jwksUri: string;
   close(): Promise<void>;
 }
 
@@ -45,6 +55,19 @@ export interface OidcAuthorityOptions {
   mount?: 'path' | 'root';
   /** @default the methods the clients use */
   authMethods?: OidcClient['token_endpoint_auth_method'][];
+  /**
+   * How a token request names its resource (`api://oidc-api`): `scope`, its `/.default` scope is
+   * enough; `resource`, the RFC 8707 `resource` parameter is required; `audience`, Auth0's
+   * `audience` parameter is required. Without it the request is refused.
+   * @default 'scope'
+   */
+  resourceFrom?: 'scope' | 'resource' | 'audience';
+  /**
+   * oidc-provider's DPoP (`features.dPoP`): `nonce` makes its token endpoint require its nonces
+   * (`use_dpop_nonce` first); `algorithms` its `dPoPSigningAlgValues`.
+   * @default DPoP on, no nonce required, ES256 / EdDSA
+   */
+  dpop?: { nonce?: boolean; algorithms?: ('ES256' | 'PS256' | 'RS256' | 'EdDSA')[] };
 }
 
 /**
@@ -112,6 +135,7 @@ async function serveProvider(
   ];
   const resource = 'api://oidc-api';
   const signing = await generateKeyPair('RS256', { extractable: true });
+  const from = options.resourceFrom ?? 'scope';
   const provider = new Provider(issuer, {
     clientAuthMethods: authMethods,
     clients: clients.map((c) => ({
@@ -124,12 +148,28 @@ async function serveProvider(
       keys: [{ ...(await exportJWK(signing.privateKey)), alg: 'RS256', use: 'sig', kid: 'k1' }],
     },
     routes: { token: '/oauth2/v2.0/token' },
+    ...(options.dpop?.algorithms
+      ? { enabledJWA: { dPoPSigningAlgValues: options.dpop.algorithms } }
+      : {}),
     features: {
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        requireNonce: () => options.dpop?.nonce === true,
+      },
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resource,
+        // Without the parameter it needs, the issuer refuses (RFC 8707 invalid_target) rather
+        // than issue a token for no resource.
+        defaultResource: (ctx: { oidc: { body?: Record<string, unknown> } }) => {
+          if (from === 'scope') return resource;
+          // The token endpoint's own parameters do not include it: read from the form body.
+          const audience = ctx.oidc.body?.audience;
+          if (from === 'audience' && typeof audience === 'string') return audience;
+          throw new errors.InvalidTarget(`the ${from} parameter is required`);
+        },
         useGrantedResource: () => true,
         getResourceServerInfo: () => ({
           scope: `${resource}/.default`,
@@ -142,6 +182,7 @@ async function serveProvider(
   });
   provider.proxy = false;
   const requests: OidcAuthority['requests'] = [];
+  const tokenRequestHeaders: OidcAuthority['tokenRequestHeaders'] = [];
   provider.on('grant.success', (ctx: { oidc: { client?: { clientId: string } } }) =>
     requests.push({ clientId: ctx.oidc.client?.clientId ?? '?', ok: true }),
   );
@@ -149,12 +190,20 @@ async function serveProvider(
     requests.push({ clientId: ctx.oidc?.client?.clientId ?? '?', ok: false, error: err.message }),
   );
   const callback = provider.callback();
+  const proofs: (string | undefined)[] = [];
+  const tokenPath = `${mount}/oauth2/v2.0/token`;
   // Mounted below its issuer's path, as a framework would mount it.
   setHandler((req, res) => {
+    if (req.method === 'POST' && req.url?.split('?')[0] === tokenPath) {
+      proofs.push(req.headers.dpop as string | undefined);
+    }
     if (!req.url?.startsWith(mount)) {
       res.statusCode = 404;
       res.end();
       return;
+    }
+    if (req.method === 'POST' && req.url.split('?')[0].endsWith('/oauth2/v2.0/token')) {
+      tokenRequestHeaders.push({ ...req.headers });
     }
     // As express does: oidc-provider derives its mount path from originalUrl.
     (req as IncomingMessage & { originalUrl?: string }).originalUrl = req.url;
@@ -169,6 +218,10 @@ async function serveProvider(
     caPem,
     scope: `${resource}/.default`,
     requests,
+    tokenRequestHeaders,
+    proofs,
+    tokenEndpoint: `https://127.0.0.1:${port}${tokenPath}`,
+    jwksUri: `${issuer}/jwks`,
     close,
   };
 }

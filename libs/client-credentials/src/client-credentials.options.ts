@@ -137,8 +137,45 @@ export interface GetTokenOptions {
   credential?: string;
   /** Tenant to get the token in (multi-tenant apps). @default the credential's `tenantId` */
   tenantId?: string;
+  /**
+   * An agent identity of the credential, an agent identity blueprint (`agentBlueprint`): its
+   * application (client) ID, or a name of `agentBlueprint.agents`. The token is the agent's own
+   * (`azp`/`oid` the agent), in the call's tenant (the agent's home tenant). See docs/agents.md.
+   * @default none: the credential's own token
+   */
+  agent?: string;
+  /**
+   * The agent user of `agent` (its user principal name, or its object ID): a delegated token of
+   * that user, through the `user_fic` grant (a third leg). Needs `agent`. Scopes are the
+   * delegated scopes to ask for, e.g. `https://graph.microsoft.com/User.Read`.
+   */
+  agentUser?: string;
   /** Skip the cache and ask the authority (still shared with concurrent callers). */
   forceRefresh?: boolean;
   /** Stop waiting; the request itself carries on for other callers. */
   signal?: AbortSignal;
+}
+
+/**
+ * How a credential's tokens are sent: `bearer` — as they are (`Authorization: Bearer`); `dpop` —
+ * bound to the credential's DPoP key (`Authorization: DPoP` plus a proof per request).
+ */
+export type TokenBinding = 'bearer' | 'dpop';
+
+/** The request a set of headers authenticates (what a DPoP proof is signed for). */
+export interface ProofRequest {
+  /** HTTP method, e.g. `GET`. */
+  method: string;
+  /** The request's URL (its query and fragment are not part of the proof). */
+  url: string | URL;
+  /** The API's latest `DPoP-Nonce`, when it gave one. */
+  nonce?: string;
+}
+
+/** The headers of one authenticated request. */
+export interface RequestHeaders {
+  /** `Bearer <token>` or `DPoP <token>`. */
+  authorization: string;
+  /** The DPoP proof of this request (DPoP credentials only). */
+  dpop?: string;
 }

@@ -14,20 +14,33 @@ export type {
   CacheOptions,
   ClientCredentialsModuleOptions,
   GetTokenOptions,
+  ProofRequest,
   RefreshOptions,
+  RequestHeaders,
   RetryOptions,
   TimeoutOptions,
+  TokenBinding,
 } from './client-credentials.options';
 export type {
+  AgentBlueprintOptions,
   AssertionContext,
   AssertionSourceOptions,
+  CertificateSigner,
   CertificateSourceOptions,
   CredentialOptions,
   CredentialSource,
+  DpopOptions,
+  KeyVaultSourceOptions,
   ManagedIdentityAssertionSourceOptions,
   ManagedIdentitySourceOptions,
+  Pkcs11SourceOptions,
   ProxyOptions,
   SecretSourceOptions,
+  SignatureAlgorithm,
+  SignerSourceBase,
+  SignerSourceOptions,
+  TokenRequestContext,
+  TokenRequestOptions,
   WorkloadIdentitySourceOptions,
 } from './credential.options';
 export {
@@ -37,7 +50,7 @@ export {
   TokenEndpointError,
   TokenRequestRejectedError,
 } from './errors/client-credentials.errors';
-export { AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
+export { AADSTS_CATALOG, AGENT_AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
 export type { CredentialStats, TenantStats } from './observability/credential-stats';
 export type {

@@ -12,8 +12,16 @@ import { TokenRuntime } from './acquisition/token-runtime';
 import type { TokenAcquirer } from './acquisition/token-acquirer';
 import type { TokenCache } from './cache/token-cache';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
-import type { ClientCredentialsModuleOptions, GetTokenOptions } from './client-credentials.options';
+import type {
+  ClientCredentialsModuleOptions,
+  GetTokenOptions,
+  ProofRequest,
+  RequestHeaders,
+  TokenBinding,
+} from './client-credentials.options';
+import { InvalidRequestError } from './errors/client-credentials.errors';
 import type { Credential } from './credentials/credential';
+import type { Principal } from './credentials/principal';
 import { CredentialRegistry } from './credentials/credential-registry';
 import type { TokenRequest } from './credentials/token-request';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
@@ -21,6 +29,7 @@ import { TokenMetrics } from './observability/token-metrics';
 import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
+import type { CredentialTokens } from './signing/vault-credential';
 import { snapshotOf, type CredentialStats } from './observability/credential-stats';
 
 /**
@@ -37,10 +46,14 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   private readonly metrics = new TokenMetrics();
   /** Empty until `onModuleInit`: every call fails `credential_unknown` before. */
   private credentials = new CredentialRegistry(undefined);
-  /** The token path, from `onModuleInit` on; its parts are kept apart for the hot path. */
-  private runtime?: TokenRuntime;
-  private cache!: TokenCache;
-  private acquirer!: TokenAcquirer;
+  /**
+   * The token path, from `onModuleInit` on; its parts are kept apart for the hot path, in #private
+   * fields: the cache holds the tokens, and no property walk of the service (a debugger's view, a
+   * serialiser, `inspect` without its custom hook) may reach them.
+   */
+  #runtime?: TokenRuntime;
+  #cache!: TokenCache;
+  #acquirer!: TokenAcquirer;
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
@@ -49,16 +62,23 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     this.#options = options;
     // Nest's Logger too: it hands lines to whatever logger the app set with useLogger().
     this.logger = guardedLogger(options?.logger ?? new Logger(LOG_CONTEXT));
-    this.metrics.watchSharedCache(() => this.runtime?.shared?.stats);
+    this.metrics.watchSharedCache(() => this.#runtime?.shared?.stats);
   }
 
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
-    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger);
-    this.runtime = runtime;
+    // A key-vault source's vault takes tokens of another credential, from this service's cache.
+    const tokensOf = (name: string): CredentialTokens => ({
+      name,
+      getAccessToken: (scopes, o) => this.getAccessToken(scopes, { ...o, credential: name }),
+      tenantOf: () => this.tenantOf(name),
+      isSingleTenant: () => this.isSingleTenant(name),
+    });
+    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, tokensOf);
+    this.#runtime = runtime;
     this.credentials = runtime.credentials;
-    this.cache = runtime.cache;
-    this.acquirer = runtime.acquirer;
+    this.#cache = runtime.cache;
+    this.#acquirer = runtime.acquirer;
   }
 
   /**
@@ -76,20 +96,77 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     const tenantId = options?.tenantId ?? credential.options.tenantId;
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
+      // An agent's token (Entra Agent ID) is indexed under its agent, found by the name the call
+      // gives: one map lookup more, no string built.
+      const principal = options?.agent === undefined ? credential : agentOf(credential, options);
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
-      const hit = this.cache.serve(this.cache.peek(credential, tenantId, sk), scopes);
+      const hit = principal && this.#cache.serve(this.#cache.peek(principal, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
     return this.miss(credential, tenantId, scopes, sk, options);
   }
 
-  /** `"Bearer <token>"`, for an `Authorization` header. */
+  /**
+   * `"Bearer <token>"`, for an `Authorization` header.
+   * @throws InvalidRequestError `proof_required` for a DPoP credential, whose token is of no use
+   * without a proof per request: use {@link getRequestHeaders}
+   */
   async getAuthorizationHeader(
     scopes: string | readonly string[],
     options?: GetTokenOptions,
   ): Promise<string> {
+    const credential = this.credentials.find(options?.credential);
+    if (credential?.dpop !== undefined)
+      throw proofRequired(credential.name, 'getAuthorizationHeader()');
     const token = await this.getAccessToken(scopes, options);
     return `${token.tokenType} ${token.token}`;
+  }
+
+  /**
+   * The headers that authenticate one request to `request.url`: `authorization`, and for a DPoP
+   * credential `dpop`, a fresh proof of this request — its method, its URL without query, the
+   * token's hash (`ath`) and the API's nonce when it gave one (`DPoP-Nonce`). The integrations
+   * (fetch, axios, downstream APIs) do this on every request themselves.
+   * @example
+   * const headers = await tokens.getRequestHeaders('api://orders/.default', { method: 'GET', url });
+   * await fetch(url, { headers });
+   * @throws as {@link getAccessToken}
+   */
+  async getRequestHeaders(
+    scopes: string | readonly string[],
+    request: ProofRequest,
+    options?: GetTokenOptions,
+  ): Promise<RequestHeaders> {
+    return this.requestHeaders(await this.getAccessToken(scopes, options), request);
+  }
+
+  /**
+   * The headers that send `token` (from {@link getAccessToken}) with one request: see
+   * {@link getRequestHeaders}. A DPoP-bound token gets a proof signed with its credential's key.
+   * @throws InvalidRequestError `proof_required` for a DPoP token whose credential has no key here
+   */
+  requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
+    const authorization = `${token.tokenType} ${token.token}`;
+    if (token.tokenType !== 'DPoP') return { authorization };
+    const key = this.credentials.find(token.credential)?.dpop;
+    if (key === undefined) throw proofRequired(token.credential, 'requestHeaders()');
+    return {
+      authorization,
+      dpop: key.proof({
+        method: request.method,
+        url: request.url,
+        accessToken: token.token,
+        nonce: request.nonce,
+      }),
+    };
+  }
+
+  /**
+   * How a credential's (default: the default credential's) tokens are sent: `bearer` — as they
+   * are; `dpop` — bound to its DPoP key, each request with a proof ({@link requestHeaders}).
+   */
+  tokenBinding(credential?: string): TokenBinding {
+    return this.credentials.get(credential).dpop === undefined ? 'bearer' : 'dpop';
   }
 
   /**
@@ -110,13 +187,25 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
     const request = this.credentials.request(scopes, options);
-    const entry = this.cache.entryOf(request);
+    const entry = this.#cache.entryOf(request);
     // Another caller already replaced it.
-    const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
-    if (replaced !== undefined) return this.ofTenant(request, options?.tenantId, replaced);
+    const replaced = entry?.token === refused ? undefined : this.#cache.serve(entry, scopes);
+    if (replaced !== undefined) return this.ofTenant(request, options, replaced);
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.replace(request, refused, options?.signal);
-    return token && this.ofTenant(request, options?.tenantId, token);
+    const token = await this.#acquirer.replace(request, refused, options?.signal);
+    return token && this.ofTenant(request, options, token);
+  }
+
+  /**
+   * Checks a call as {@link getAccessToken} would — credential, scopes, tenant — without asking
+   * for a token: for configuration that names them (a downstream API's), checked at startup.
+   * @throws InvalidRequestError as {@link getAccessToken} would before any network call
+   */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>,
+  ): void {
+    this.credentials.request(scopes, options);
   }
 
   /**
@@ -137,7 +226,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    return this.acquirer.forget(
+    return this.#acquirer.forget(
       this.credentials.request(scopes, options),
       refused,
       revokedBefore(options?.claims),
@@ -163,16 +252,16 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     // A line break, which no valid scope has: no scope string names this key.
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
     if (options?.forceRefresh !== true) {
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
-      if (hit !== undefined) return this.ofTenant(request, options?.tenantId, hit);
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes, true);
+      if (hit !== undefined) return this.ofTenant(request, options, hit);
     }
     request.credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,
     );
-    return this.ofTenant(request, options?.tenantId, token);
+    return this.ofTenant(request, options, token);
   }
 
   /**
@@ -189,7 +278,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * waits — a snapshot, which later calls do not change. Undefined without `cache.shared`.
    */
   getCacheStats(): SharedCacheStats | undefined {
-    const live = this.runtime?.shared?.stats;
+    const live = this.#runtime?.shared?.stats;
     return live && { ...live };
   }
 
@@ -199,7 +288,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * once it got one.
    */
   tenantOf(credential?: string): string {
-    return this.credentials.get(credential).tenantId;
+    return this.credentials.get(credential).tenants.current;
   }
 
   /**
@@ -210,7 +299,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
    * consented to their app.
    */
   isSingleTenant(credential?: string): boolean {
-    return this.credentials.get(credential).ownTenantOnly;
+    return this.credentials.get(credential).tenants.ownOnly;
   }
 
   /** Names of the configured credentials. */
@@ -232,7 +321,7 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
   /** Stops timers and retries, closes connections and the cache it created. */
   async onApplicationShutdown(): Promise<void> {
     this.credentials.close();
-    await this.runtime?.close();
+    await this.#runtime?.close();
   }
 
   private async miss(
@@ -242,35 +331,51 @@ export class TokenService implements OnModuleInit, OnApplicationShutdown {
     sk: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const request = this.credentials.validate(credential, tenantId, scopes, sk);
-    if (request.tenantId !== tenantId && options?.forceRefresh !== true) {
-      // The tenant spelt in another case, or a single-tenant credential's own tenant named: its
-      // token may be in memory under the usual key.
-      const hit = this.cache.serve(this.cache.entryOf(request), scopes);
-      if (hit !== undefined) return this.ofTenant(request, tenantId, hit);
+    const request = this.credentials.validate(credential, tenantId, scopes, sk, options);
+    if (options?.forceRefresh !== true && (request.tenantId !== tenantId || options?.agent)) {
+      // The tenant spelt in another case, a single-tenant credential's own tenant named, or an
+      // agent named in another way (by name, by id in other case): its token may be in memory
+      // under the usual key.
+      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes);
+      if (hit !== undefined) return this.ofTenant(request, options, hit);
     }
     credential.stats.cacheMisses++;
-    const token = await this.acquirer.acquire(
+    const token = await this.#acquirer.acquire(
       request,
       options?.forceRefresh === true,
       options?.signal,
     );
-    return this.ofTenant(request, tenantId, token);
+    return this.ofTenant(request, options, token);
   }
 
   /**
-   * `token`, when the tenant the call named (`asked`) is the token's: a managed identity named a
-   * tenant before its own was known is checked once its token shows it.
+   * `token`, when the tenant the call named is the token's: a managed identity named a tenant
+   * before its own was known is checked once its token shows it.
    * @throws InvalidRequestError `tenant_unsupported`
    */
   private ofTenant(
     request: TokenRequest,
-    asked: string | undefined,
+    options: Pick<GetTokenOptions, 'credential' | 'tenantId'> | undefined,
     token: AccessToken,
   ): AccessToken {
+    const asked = options?.tenantId;
     if (asked !== undefined && asked !== request.tenantId) {
-      request.credential.assertOwnTenant(asked);
+      this.credentials.get(options?.credential).tenants.assertOwn(asked);
     }
     return token;
   }
+}
+
+/** The agent (or agent user) a call names, when its credential already knows it. The hot path. */
+function agentOf(credential: Credential, options: GetTokenOptions): Principal | undefined {
+  const agent = credential.agents?.find(options.agent!);
+  return options.agentUser === undefined ? agent : agent?.user(options.agentUser);
+}
+
+function proofRequired(credential: string, where: string): InvalidRequestError {
+  return new InvalidRequestError(
+    'proof_required',
+    `Credential '${credential}' gets DPoP-bound tokens: ${where} cannot send one without a proof of its key per request.`,
+    { credential },
+  );
 }

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
-import { createApp } from './app-handle';
+import { agentIdentityHandle, createAgentBlueprint, createApp } from './app-handle';
 import { ARC_TOKEN_PATH } from './arc-endpoint';
 import { ArcKeys } from './arc-keys';
 import { createControlApi } from './control-api';
@@ -11,6 +11,7 @@ import { Directory } from './directory';
 import { ServiceAccountIssuer } from './external-issuer';
 import { Faults } from './faults';
 import { IdentityTokenCache } from './identity-token-cache';
+import { KEY_VAULT_RESOURCE, KeyVaultEmulation } from './key-vault';
 import { ImdsMaintenance } from './imds-endpoint';
 import { MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
 import type { AuthorityPki } from './pki';
@@ -21,10 +22,13 @@ import { requestListener } from './server';
 import type { LifetimePolicy } from './token-endpoint';
 import { TokenIssuer } from './token-issuer';
 import type {
+  AgentBlueprint,
+  AgentIdentity,
   ArcEmulation,
   DevAuthority,
   DevAuthorityOptions,
   ImdsEmulation,
+  KeyVault,
   ManagedIdentity,
   RequestLogEntry,
   Tenant,
@@ -81,6 +85,7 @@ export class LocalAuthority implements DevAuthority {
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
   private closed = false;
   private tlsCount = 0;
+  private vault?: KeyVaultEmulation;
 
   private constructor(
     private readonly server: Server,
@@ -165,6 +170,7 @@ export class LocalAuthority implements DevAuthority {
       imdsMaintenance: this.imdsMaintenance,
       arcKeys: this.arcKeys,
       apiAudiences: [this.apiAppId, DEMO_API_APP_ID_URI],
+      keyVault: () => this.vault,
     });
     this.server.on(
       'request',
@@ -201,7 +207,34 @@ export class LocalAuthority implements DevAuthority {
         }
         return createApp(record, this.setup.pki);
       },
+      createAgentBlueprint: (appOptions = {}) => {
+        const record = this.directory.addApp(tenantId, appOptions);
+        return createAgentBlueprint(record, {
+          directory: this.directory,
+          pki: this.setup.pki,
+          issuer: (t) => this.issuer.issuer(t),
+        });
+      },
     };
+  }
+
+  /** Handle of an existing agent identity blueprint (for the control API). */
+  agentBlueprint(tenantId: string, clientId: string): AgentBlueprint | undefined {
+    const record = this.directory.findApp(tenantId, clientId);
+    if (record?.blueprint !== true) return undefined;
+    return createAgentBlueprint(record, {
+      directory: this.directory,
+      pki: this.setup.pki,
+      issuer: (t) => this.issuer.issuer(t),
+    });
+  }
+
+  /** Handle of an existing agent identity (for the control API). */
+  agentIdentity(tenantId: string, clientId: string): AgentIdentity | undefined {
+    const record = this.directory.findApp(tenantId, clientId);
+    return record?.parentBlueprint === undefined
+      ? undefined
+      : agentIdentityHandle(record, this.directory);
   }
 
   /** Handle of an existing app (for the control API). */
@@ -268,6 +301,27 @@ export class LocalAuthority implements DevAuthority {
       resourceId: record.resourceId,
       kind: record.kind,
       tenantId: record.tenantId,
+    };
+  }
+
+  createKeyVault(options: { tenantId: string }): KeyVault {
+    if (this.vault !== undefined) throw new Error('dev-authority: a key vault exists already');
+    const appId = randomUUID();
+    this.directory.addResource({ appIdUri: KEY_VAULT_RESOURCE, appId, roles: [] });
+    const vault = new KeyVaultEmulation(
+      { origin: this.url, issuer: this.issuer, audiences: [appId, KEY_VAULT_RESOURCE] },
+      options.tenantId.toLowerCase(),
+    );
+    this.vault = vault;
+    return {
+      url: this.url,
+      tenantId: vault.tenantId,
+      createKey: (name) => vault.createKey(name),
+      setKeyEnabled: (name, enabled, version) => vault.setEnabled(name, enabled, version),
+      grant: (objectId, permissions) => vault.grant(objectId, permissions),
+      get signatures() {
+        return vault.signatures;
+      },
     };
   }
 

@@ -1,11 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, writeReply, type Reply } from './http';
-import type { App, DevAuthority, FaultSpec } from './types';
+import type { AgentBlueprint, AgentIdentity, App, DevAuthority, FaultSpec } from './types';
 
 /** What the control API drives: the in-process handle plus app lookup. */
 export interface Controllable extends DevAuthority {
   app(tenantId: string, clientId: string): App | undefined;
+  /** An agent identity blueprint of a tenant, and an agent identity, by app id. */
+  agentBlueprint(tenantId: string, clientId: string): AgentBlueprint | undefined;
+  agentIdentity(tenantId: string, clientId: string): AgentIdentity | undefined;
   /** Revokes the tokens an app was issued before now; returns that instant (epoch s). */
   revokeTokens(
     tenantId: string,
@@ -82,6 +85,35 @@ async function route(a: Controllable, method: string, url: URL, body: Json): Pro
         .createApp({ displayName: str('displayName'), roles });
       return ok(
         { tenantId: created.tenantId, clientId: created.clientId, objectId: created.objectId },
+        201,
+      );
+    }
+    case 'POST /tenants/:/agent-blueprints': {
+      const created = a
+        .createTenant({ tenantId: parts[1] })
+        .createAgentBlueprint({ displayName: str('displayName'), roles });
+      return ok(
+        { tenantId: created.tenantId, clientId: created.clientId, objectId: created.objectId },
+        201,
+      );
+    }
+    case 'POST /tenants/:/agent-blueprints/:/agents': {
+      const blueprint = a.agentBlueprint(parts[1], parts[3]);
+      if (blueprint === undefined)
+        throw new Error(`no blueprint ${parts[3]} in tenant ${parts[1]}`);
+      const { createAgentUser: _, ...agent } = blueprint.createAgentIdentity({
+        displayName: str('displayName'),
+        roles,
+      });
+      return ok(agent, 201);
+    }
+    case 'POST /tenants/:/agents/:/users': {
+      const agent = a.agentIdentity(parts[1], parts[3]);
+      if (agent === undefined)
+        throw new Error(`no agent identity ${parts[3]} in tenant ${parts[1]}`);
+      const scopes = Array.isArray(body.scopes) ? (body.scopes as string[]) : undefined;
+      return ok(
+        agent.createAgentUser({ userPrincipalName: str('userPrincipalName'), scopes }),
         201,
       );
     }
@@ -173,7 +205,10 @@ async function route(a: Controllable, method: string, url: URL, body: Json): Pro
   }
 }
 
-/** Path positions holding ids: /tenants/:id/apps/:id/..., /faults/:id. */
+/**
+ * Path positions holding ids: /tenants/:id/apps/:id/..., /tenants/:id/agent-blueprints/:id/...,
+ * /tenants/:id/agents/:id/..., /faults/:id.
+ */
 function isParam(parts: string[], i: number): boolean {
   return (parts[0] === 'tenants' && (i === 1 || i === 3)) || (parts[0] === 'faults' && i === 1);
 }

@@ -59,8 +59,21 @@ export interface DevAuthorityManifest {
       issuer: string;
       subject: string;
     };
+    /**
+     * An agent identity blueprint (Entra Agent ID) authenticating with a subject name + issuer
+     * certificate, and its agent identities by name (app ids).
+     */
+    agentBlueprint: DemoApp & {
+      chainPath: string;
+      privateKeyPath: string;
+      subject: string;
+      agents: Record<string, string>;
+    };
   };
 }
+
+/** Names of the demo blueprint's agent identities. */
+export const DEMO_AGENTS = ['billing', 'support', 'research'] as const;
 
 /** An app of the demo tenant. */
 export interface DemoApp {
@@ -119,6 +132,23 @@ export async function provisionDemo(
   const miIssuer = `${authority.url}/${tenantId}/v2.0`;
   miFedApp.addFederatedCredential({ issuer: miIssuer, subject: user.objectId });
 
+  // Entra Agent ID: a blueprint with an SN+I certificate (what Microsoft recommends for it) and
+  // three agent identities.
+  const blueprint = tenant.createAgentBlueprint({ displayName: 'demo-agent-blueprint' });
+  const blueprintCert = await blueprint.addSniCertificate();
+  const blueprintChainPath = join(dir, 'demo-blueprint-chain.pem');
+  await writeFile(blueprintChainPath, blueprintCert.chainPem);
+  const blueprintKeyPath = await writePrivate(
+    join(dir, 'demo-blueprint.key'),
+    blueprintCert.privateKeyPem,
+  );
+  const agents = Object.fromEntries(
+    DEMO_AGENTS.map((name) => [
+      name,
+      blueprint.createAgentIdentity({ displayName: `demo-agent-${name}` }).clientId,
+    ]),
+  );
+
   const manifest: DevAuthorityManifest = {
     version: 1,
     authorityHost: authority.url,
@@ -171,6 +201,14 @@ export async function provisionDemo(
         managedIdentityClientId: user.clientId,
         issuer: miIssuer,
         subject: user.objectId,
+      },
+      agentBlueprint: {
+        tenantId,
+        clientId: blueprint.clientId,
+        chainPath: blueprintChainPath,
+        privateKeyPath: blueprintKeyPath,
+        subject: blueprintCert.subject,
+        agents,
       },
     },
   };

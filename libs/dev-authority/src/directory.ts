@@ -37,6 +37,21 @@ export interface AppRecord {
   certificates: CertificateRecord[];
   sniSubjects: string[];
   federated: FederatedRecord[];
+  /** An agent identity blueprint (Entra Agent ID): may ask token exchange tokens for its agents. */
+  blueprint?: boolean;
+  /** An agent identity: the app id of the blueprint it was created from. */
+  parentBlueprint?: string;
+}
+
+/** An agent user: the user account of one agent identity (Entra Agent ID). */
+export interface AgentUserRecord {
+  tenantId: string;
+  objectId: string;
+  userPrincipalName: string;
+  /** The agent identity it belongs to (`identityParentId`), by app id. */
+  agentId: string;
+  /** Delegated scopes granted to the agent for this user (an oauth2PermissionGrant), on the demo API unless named by resource. */
+  scopes: string[];
 }
 
 /** A managed identity's service principal. */
@@ -57,10 +72,13 @@ export interface ResourceRecord {
   roles?: string[];
 }
 
+/** The application id of Entra's token exchange app: the `aud` of its tokens. */
+export const TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
+
 /** The audience of the token exchange: always known, never carries roles. */
 const TOKEN_EXCHANGE_RESOURCE: ResourceRecord = {
   appIdUri: TOKEN_EXCHANGE_AUDIENCE,
-  appId: 'fb60f99c-7a34-4190-8149-302f77469936',
+  appId: TOKEN_EXCHANGE_APP_ID,
   roles: [],
 };
 
@@ -70,6 +88,8 @@ export class Directory {
   private readonly apps = new Map<string, AppRecord>();
   private readonly identities = new Map<string, ManagedIdentityRecord>();
   private readonly resources = new Map<string, ResourceRecord>();
+  /** Agent users by tenant and object id, and by tenant and UPN. */
+  private readonly agentUsers = new Map<string, AgentUserRecord>();
 
   constructor(readonly demoApi: ResourceRecord) {
     this.addResource(demoApi);
@@ -119,6 +139,74 @@ export class Directory {
   /** An app of `tenantId` (an app id from another tenant is "not found in the directory"). */
   findApp(tenantId: string, clientId: string): AppRecord | undefined {
     return this.apps.get(`${tenantId.toLowerCase()}|${clientId.toLowerCase()}`);
+  }
+
+  /**
+   * Registers an agent identity of `blueprint` in `tenantId` (where the blueprint has a service
+   * principal): an app with no credential of its own, which trusts its blueprint's token exchange
+   * tokens for it — a federated record of the tenant's issuer, subject `subject` (the T1 `sub`).
+   */
+  addAgentIdentity(
+    blueprint: AppRecord,
+    tenantId: string,
+    options: {
+      displayName?: string;
+      roles?: string[];
+      issuer: string;
+      subject(id: string): string;
+    },
+  ): AppRecord {
+    const clientId = randomUUID();
+    const agent: AppRecord = {
+      tenantId,
+      clientId,
+      objectId: randomUUID(),
+      displayName: options.displayName ?? `agent-${clientId.slice(0, 8)}`,
+      roles: options.roles ?? ['Data.Read'],
+      secrets: [],
+      certificates: [],
+      sniSubjects: [],
+      federated: [
+        {
+          issuer: options.issuer,
+          subject: options.subject(clientId),
+          audience: TOKEN_EXCHANGE_AUDIENCE,
+        },
+      ],
+      parentBlueprint: blueprint.clientId,
+    };
+    this.apps.set(`${tenantId}|${clientId}`, agent);
+    return agent;
+  }
+
+  /** Registers the agent user of an agent identity. */
+  addAgentUser(
+    agent: AppRecord,
+    options: { userPrincipalName?: string; scopes?: string[] },
+  ): AgentUserRecord {
+    const objectId = randomUUID();
+    const user: AgentUserRecord = {
+      tenantId: agent.tenantId,
+      objectId,
+      userPrincipalName:
+        options.userPrincipalName?.toLowerCase() ??
+        `agent-user-${objectId.slice(0, 8)}@dev-authority.local`,
+      agentId: agent.clientId,
+      scopes: options.scopes ?? ['Data.Read'],
+    };
+    this.agentUsers.set(`${user.tenantId}|id|${objectId}`, user);
+    this.agentUsers.set(`${user.tenantId}|upn|${user.userPrincipalName}`, user);
+    return user;
+  }
+
+  /** An agent user of `tenantId` by object id or UPN (case-insensitive). */
+  findAgentUser(
+    tenantId: string,
+    by: { objectId?: string; userPrincipalName?: string },
+  ): AgentUserRecord | undefined {
+    const key =
+      by.objectId !== undefined ? `id|${by.objectId}` : `upn|${by.userPrincipalName ?? ''}`;
+    return this.agentUsers.get(`${tenantId.toLowerCase()}|${key.toLowerCase()}`);
   }
 
   addResource(resource: ResourceRecord): void {

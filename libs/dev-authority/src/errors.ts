@@ -65,6 +65,16 @@ export const AADSTS = {
   700212: { error: 'invalid_client', status: 401 },
   /** No federated identity record for the assertion subject. */
   700213: { error: 'invalid_client', status: 401 },
+  /** A blueprint asked for a token exchange token without `fmi_path` (Entra Agent ID). */
+  82008: { error: 'invalid_request', status: 400 },
+  /** No client credential in a client credentials request (as answered to agent identities). */
+  7000216: { error: 'invalid_request', status: 400 },
+  /** Invalid assertion (the agent's token presented as an agent user's credential). */
+  50013: { error: 'invalid_grant', status: 400 },
+  /** The user account does not exist in the directory. */
+  50034: { error: 'invalid_grant', status: 400 },
+  /** The user or administrator has not consented to the scopes. */
+  65001: { error: 'invalid_grant', status: 400 },
   /** Token issuance error (fault injection: 500). */
   50000: { error: 'server_error', status: 500 },
   /** Service temporarily unavailable (fault injection: 503). */

@@ -75,6 +75,26 @@ export interface IssueOptions {
 /** Issues a certificate signed by `issuer`. */
 export async function issueCertificate(options: IssueOptions): Promise<IssuedCertificate> {
   const pair = options.keys ?? (await generateKeys());
+  return finish(await createCertificate(options, pair.publicKey), pair);
+}
+
+/**
+ * A certificate (PEM) for a public key whose private key the issuer never sees — an HSM's, a key
+ * vault's — as a CA answers a CSR.
+ */
+export async function issueCertificateForKey(
+  options: Omit<IssueOptions, 'keys'>,
+  publicKey: CryptoKey,
+): Promise<string> {
+  return (await createCertificate(options, publicKey)).toString('pem') + '\n';
+}
+
+/** The certificate of `publicKey`, signed by the issuer. */
+async function createCertificate(
+  options: IssueOptions,
+  publicKey: CryptoKey,
+): Promise<x509.X509Certificate> {
+  const pair = { publicKey };
   const extensions: x509.Extension[] = [
     await x509.SubjectKeyIdentifierExtension.create(pair.publicKey),
     await x509.AuthorityKeyIdentifierExtension.create(options.issuer.keys.publicKey),
@@ -119,7 +139,7 @@ export async function issueCertificate(options: IssueOptions): Promise<IssuedCer
     signingAlgorithm: RSA,
     extensions,
   });
-  return finish(cert, pair);
+  return cert;
 }
 
 async function finish(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<IssuedCertificate> {

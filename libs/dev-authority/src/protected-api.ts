@@ -37,7 +37,10 @@ const verifiedByKey = new WeakMap<CryptoKey, Map<string, JWTPayload>>();
  * same string always has the same answer, and an RSA verification per call was most of the CPU of
  * a 1,000-call burst in the tests. Lifetime, audience and revocation are still checked per call.
  */
-async function verifiedClaims(token: string, key: CryptoKey): Promise<JWTPayload | undefined> {
+export async function verifiedClaims(
+  token: string,
+  key: CryptoKey,
+): Promise<JWTPayload | undefined> {
   let verified = verifiedByKey.get(key);
   if (verified === undefined) {
     verified = new Map<string, JWTPayload>();
@@ -104,7 +107,9 @@ export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps)
     };
   }
   const roles = Array.isArray(claims.roles) ? (claims.roles as string[]) : [];
-  if (!roles.includes(REQUIRED_ROLE)) {
+  // A delegated token (an agent user's) carries the permission as a scope, not a role.
+  const scopes = typeof claims.scp === 'string' ? claims.scp.split(' ') : [];
+  if (!roles.includes(REQUIRED_ROLE) && !scopes.includes(REQUIRED_ROLE)) {
     return {
       status: 403,
       headers: {
@@ -115,6 +120,18 @@ export async function handleApiData(ctx: RequestContext, deps: ProtectedApiDeps)
   }
   return {
     status: 200,
-    json: { ok: true, appid: claims.appid ?? claims.azp, tid, roles, data: ['alpha', 'beta'] },
+    json: {
+      ok: true,
+      appid: claims.appid ?? claims.azp,
+      tid,
+      roles,
+      // Who called, as an API reads it: the caller's object id, whether an app or a user, and
+      // for an agent identity (Entra Agent ID) the blueprint it acts for.
+      oid: claims.oid,
+      idtyp: claims.idtyp,
+      ...(scopes.length > 0 ? { scp: claims.scp } : {}),
+      ...(typeof claims.xms_par_app_azp === 'string' ? { parentApp: claims.xms_par_app_azp } : {}),
+      data: ['alpha', 'beta'],
+    },
   };
 }

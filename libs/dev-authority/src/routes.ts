@@ -5,7 +5,8 @@ import type { CryptoKey } from './crypto-types';
 import type { Directory } from './directory';
 import { openIdConfiguration, signingKeys } from './discovery';
 import { EXTERNAL_ISSUER_PATH, type ServiceAccountIssuer } from './external-issuer';
-import { Router, type RequestContext } from './http';
+import { Router, type Reply, type RequestContext } from './http';
+import type { KeyVaultEmulation } from './key-vault';
 import type { IdentityTokenCache } from './identity-token-cache';
 import {
   describeIdentityRequest,
@@ -56,6 +57,8 @@ export interface RouteDeps {
   arcKeys: ArcKeys;
   /** What the demo API accepts as `aud`: its application id and App ID URI. */
   apiAudiences: string[];
+  /** The emulated Key Vault, once created. */
+  keyVault(): KeyVaultEmulation | undefined;
 }
 
 /** The route table: which endpoint answers a method and path, and its log/fault target. */
@@ -89,8 +92,37 @@ export function authorityRoutes(deps: RouteDeps): Router<Route> {
     prelude: tenantParam,
     handle: async (ctx) => signingKeys(ctx, issuer),
   };
-  // The issuer's routes go first: '/:tenant/.well-known/...' would otherwise take them.
+  const vault = (handle: (v: KeyVaultEmulation, ctx: RequestContext) => Promise<Reply>): Route => ({
+    target: 'vault',
+    handle: async (ctx) => {
+      const v = deps.keyVault();
+      return v === undefined
+        ? { status: 404, json: { error: { code: 'NotFound', message: 'No key vault here.' } } }
+        : handle(v, ctx);
+    },
+  });
+  // The issuer's and the vault's routes go first: '/:tenant/...' patterns would otherwise take them.
   return new Router<Route>()
+    .add(
+      'GET',
+      '/keys/:name',
+      vault((v, ctx) => v.getKey(ctx)),
+    )
+    .add(
+      'GET',
+      '/keys/:name/:version',
+      vault((v, ctx) => v.getKey(ctx)),
+    )
+    .add(
+      'POST',
+      '/keys/:name/sign',
+      vault((v, ctx) => v.sign(ctx)),
+    )
+    .add(
+      'POST',
+      '/keys/:name/:version/sign',
+      vault((v, ctx) => v.sign(ctx)),
+    )
     .add('GET', `${EXTERNAL_ISSUER_PATH}/.well-known/openid-configuration`, {
       target: 'issuer',
       handle: async () => externalIssuer.discovery(),

@@ -1,50 +1,15 @@
-import type { KeyObject, X509Certificate } from 'node:crypto';
-import { validateAssertion } from './assertion';
-import { sameSecret, type AppRecord, type Directory, type ResourceRecord } from './directory';
+import { agentTokenClaims, exchangeGrant, exchangeTokenClaims } from './agent-id';
+import { authenticate, parseBasic } from './client-authentication';
+import type { Directory, ResourceRecord } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
-import { parseClaimsRequest, type Revocations } from './revocation';
-import type { TokenIssuer } from './token-issuer';
-import type { CryptoKey } from './crypto-types';
+import { lifetimeFields, missing, type TokenEndpointDeps } from './grant-common';
+import { parseClaimsRequest } from './revocation';
+import { handleUserFic } from './user-fic';
 
-const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access']);
 
-/** Lifetime settings in force for a tenant. */
-export interface LifetimePolicy {
-  seconds: number;
-  refreshInSeconds?: number;
-  /** How long before expiry the managed identity endpoints stop answering from their cache. */
-  identityCacheMarginSeconds?: number;
-}
-
-/** What the token endpoint needs from the authority. */
-export interface TokenEndpointDeps {
-  origin: string;
-  directory: Directory;
-  issuer: TokenIssuer;
-  clockToleranceSeconds: number;
-  sniRoot: X509Certificate;
-  lifetime(tenantId: string): LifetimePolicy;
-  federatedKey(issuer: string): CryptoKey | KeyObject | undefined;
-  /** App ID URI of the resource with this application id or URI. */
-  resourceUri(audience: string): string | undefined;
-  /** Revoked tokens: a token issued after a revocation is never older than it. */
-  revocations: Revocations;
-}
-
-/** Builds Entra's `expires_in` / `ext_expires_in` / `refresh_in` fields. */
-export function lifetimeFields(policy: LifetimePolicy): Record<string, number> {
-  // Entra sends refresh_in for long-lived tokens (2 h and more): half the lifetime.
-  const refreshIn =
-    policy.refreshInSeconds ??
-    (policy.seconds >= 7200 ? Math.floor(policy.seconds / 2) : undefined);
-  return {
-    expires_in: policy.seconds,
-    ext_expires_in: policy.seconds,
-    ...(refreshIn !== undefined ? { refresh_in: refreshIn } : {}),
-  };
-}
+export { lifetimeFields, type LifetimePolicy, type TokenEndpointDeps } from './grant-common';
 
 /** Checks the tenant segment of a token or discovery URL; returns the canonical tenant id. */
 export function resolveTenant(directory: Directory, tenant: string): string {
@@ -117,6 +82,8 @@ export async function handleTokenRequest(
   ctx.log.tenantId = tenantId;
   const grantType = form.get('grant_type');
   if (!grantType) throw missing('grant_type');
+  // An agent user's token (Entra Agent ID): the agent's own grant.
+  if (grantType === 'user_fic') return handleUserFic(ctx, deps, form, tenantId, clientId);
   if (grantType !== 'client_credentials') {
     throw new EntraError(70003, `The app requested an unsupported grant type '${grantType}'.`);
   }
@@ -145,17 +112,23 @@ export async function handleTokenRequest(
         `request to the wrong tenant.`,
     );
   }
+  // Entra Agent ID: a blueprint's token exchange token for one of its agents (T1).
+  const exchange = exchangeGrant(deps.directory, app, resource, form.get('fmi_path'));
   const policy = deps.lifetime(tenantId);
   const { token } = await deps.issuer.mint({
     tenantId,
     clientId: app.clientId,
     objectId: app.objectId,
+    subject: exchange?.subject,
     resource,
-    roles: rolesFor(deps.directory, resource, app.roles),
+    roles: exchange ? [] : rolesFor(deps.directory, resource, app.roles),
     azpacr: ctx.log.credentialKind === 'secret' ? '1' : '2',
     lifetimeSeconds: policy.seconds,
     now: new Date(deps.revocations.issuedAt(tenantId, app.clientId, ctx.now(), claims) * 1000),
-    extra: claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : undefined,
+    extra: {
+      ...(claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : {}),
+      ...(exchange ? exchangeTokenClaims() : agentTokenClaims(app)),
+    },
   });
   return {
     status: 200,
@@ -173,15 +146,8 @@ export function rolesFor(
   return resource === directory.demoApi ? [...granted] : [];
 }
 
-function missing(name: string): EntraError {
-  return new EntraError(
-    900144,
-    `The request body must contain the following parameter: '${name}'.`,
-  );
-}
-
 /** Client credentials need exactly one `<resource>/.default`; returns the resource part. */
-function parseScope(scope: string | undefined): string {
+export function parseScope(scope: string | undefined): string {
   if (scope === undefined || scope.trim() === '') throw missing('scope');
   const scopes = scope.split(/\s+/).filter((s) => s && !OIDC_SCOPES.has(s.toLowerCase()));
   const bad = scopes.find((s) => !s.toLowerCase().endsWith('/.default'));
@@ -199,102 +165,4 @@ function parseScope(scope: string | undefined): string {
     );
   }
   return scopes[0].slice(0, -'/.default'.length);
-}
-
-/**
- * Client id and secret of an HTTP Basic `Authorization` header (RFC 6749 section 2.3.1); undefined
- * without one. A Basic header that does not decode (not base64, no colon, a bad `%` escape) is
- * answered as Entra answers a malformed request, AADSTS9002313, rather than ignored or a 500.
- */
-function parseBasic(header: string | undefined): { clientId: string; secret: string } | undefined {
-  if (header === undefined || !/^basic /i.test(header)) return undefined;
-  const encoded = header.slice(6).trim();
-  // Buffer.from(…, 'base64') skips what is not base64; a header it half-read must not pass.
-  const decoded = /^[A-Za-z0-9+/]+={0,2}$/.test(encoded)
-    ? Buffer.from(encoded, 'base64').toString('utf8')
-    : '';
-  const colon = decoded.indexOf(':');
-  // Both parts are form-urlencoded before Basic encoding; decodeURIComponent throws URIError on
-  // a bad escape.
-  const dec = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '));
-  try {
-    if (colon < 0) throw new URIError('no colon');
-    return { clientId: dec(decoded.slice(0, colon)), secret: dec(decoded.slice(colon + 1)) };
-  } catch {
-    throw new EntraError(9002313, 'Invalid request. Request is malformed or invalid.');
-  }
-}
-
-async function authenticate(
-  ctx: RequestContext,
-  deps: TokenEndpointDeps,
-  app: AppRecord,
-  form: URLSearchParams,
-  basicSecret: string | undefined,
-): Promise<void> {
-  const secret = form.get('client_secret') ?? basicSecret;
-  const assertion = form.get('client_assertion');
-  if (secret !== undefined && secret !== null) {
-    ctx.log.credentialKind = 'secret';
-    const found = app.secrets.find((s) => sameSecret(s.value, secret));
-    if (found === undefined) {
-      throw new EntraError(
-        7000215,
-        `Invalid client secret provided. Ensure the secret being sent in the request is the client ` +
-          `secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`,
-      );
-    }
-    if (found.expiresAt <= ctx.now()) {
-      throw new EntraError(
-        7000222,
-        `The provided client secret keys for app '${app.clientId}' are expired. Visit the Azure ` +
-          `portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using ` +
-          `certificate credentials for added security: https://aka.ms/certCreds.`,
-      );
-    }
-    return;
-  }
-  if (assertion === null) {
-    throw new EntraError(
-      7000218,
-      "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-    );
-  }
-  ctx.log.credentialKind = 'assertion';
-  if (form.get('client_assertion_type') !== JWT_BEARER) {
-    throw new EntraError(7000219, `'client_assertion_type' must be '${JWT_BEARER}'.`);
-  }
-  const tokenUrl = `${deps.origin}/${app.tenantId}/oauth2/v2.0/token`;
-  const result = await validateAssertion(assertion, {
-    app,
-    audiences: [
-      tokenUrl,
-      `${deps.origin}/${app.tenantId}/oauth2/token`,
-      deps.issuer.issuer(app.tenantId),
-    ],
-    now: ctx.now(),
-    clockToleranceSeconds: deps.clockToleranceSeconds,
-    sniRoot: deps.sniRoot,
-    federatedKey: deps.federatedKey,
-    resourceUri: deps.resourceUri,
-  }).catch((err: unknown) => {
-    // Record what was attempted even when it failed.
-    ctx.log.credentialKind = guessKind(assertion);
-    throw err;
-  });
-  ctx.log.credentialKind = result.kind;
-  ctx.log.jti = result.jti;
-}
-
-function guessKind(assertion: string): RequestContext['log']['credentialKind'] {
-  try {
-    const [h, p] = assertion
-      .split('.')
-      .map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()) as Record<string, unknown>);
-    if (Array.isArray(h.x5c)) return 'sni-certificate';
-    if (h.x5t !== undefined || h['x5t#S256'] !== undefined) return 'certificate';
-    return p.iss !== p.sub || typeof p.iss !== 'string' ? 'federated' : 'assertion';
-  } catch {
-    return 'assertion';
-  }
 }

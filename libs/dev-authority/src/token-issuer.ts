@@ -18,6 +18,8 @@ export interface AppTokenRequest {
   clientId: string;
   /** Service principal object id of the caller: `oid` / `sub`. */
   objectId: string;
+  /** `sub` when it is not the object id (an agent blueprint's token exchange token). */
+  subject?: string;
   resource: ResourceRecord;
   roles: string[];
   /** 1 = client secret, 2 = certificate / assertion. */
@@ -88,7 +90,7 @@ export class TokenIssuer {
     const token = this.sign(claims, {
       iss: this.issuer(request.tenantId),
       aud: request.resource.appId,
-      sub: request.objectId,
+      sub: request.subject ?? request.objectId,
       iat,
       nbf: iat,
       exp: iat + request.lifetimeSeconds,
@@ -118,7 +120,7 @@ export class TokenIssuer {
     const token = this.sign(claims, {
       iss: issuer,
       aud: request.resource.appIdUri,
-      sub: request.objectId,
+      sub: request.subject ?? request.objectId,
       iat,
       nbf: iat,
       exp: iat + request.lifetimeSeconds,

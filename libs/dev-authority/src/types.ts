@@ -104,8 +104,40 @@ export interface DevAuthority {
     kind: 'system' | 'user';
     roles?: string[];
   }): ManagedIdentity;
+  /**
+   * Creates the Azure Key Vault this authority emulates at its own origin (one per authority), in
+   * `tenantId`: keys, key versions, access policies; `GET` key and `sign` behind Key Vault's
+   * challenge. Registers the resource `https://vault.azure.net`. Log and fault target `vault`.
+   */
+  createKeyVault(options: { tenantId: string }): KeyVault;
   /** Stops the server, drops every socket and timer, removes a temp state dir. */
   close(): Promise<void>;
+}
+
+/** The emulated Key Vault (see {@link DevAuthority.createKeyVault}). */
+export interface KeyVault {
+  /** The vault URL (`https://127.0.0.1:PORT`): key ids are `${url}/keys/<name>[/<version>]`. */
+  readonly url: string;
+  readonly tenantId: string;
+  /** Creates an RSA 2048 key, or a new version of it (a rotation); the new version is current. */
+  createKey(name: string): Promise<VaultKeyVersion>;
+  /** Enables or disables a version of a key (default: its current version). */
+  setKeyEnabled(name: string, enabled: boolean, version?: string): void;
+  /** Grants a principal, by object id, key permissions: an access policy. */
+  grant(objectId: string, permissions: ('get' | 'sign')[]): void;
+  /** Signatures made so far. */
+  readonly signatures: number;
+}
+
+/** A version of a vault key. */
+export interface VaultKeyVersion {
+  /** `${url}/keys/<name>/<version>`. */
+  readonly id: string;
+  /** `${url}/keys/<name>`: the key, whichever its current version. */
+  readonly keyId: string;
+  readonly version: string;
+  /** SPKI PEM of the public key, for its certificate. */
+  readonly publicKeyPem: string;
 }
 
 /** Filter for {@link DevAuthority.countTokenRequests}. */
@@ -160,6 +192,52 @@ export interface Tenant {
    * secret value to the app registration if it is not there yet.
    */
   createApp(options?: CreateAppOptions): App;
+  /**
+   * Registers an agent identity blueprint (Microsoft Entra Agent ID): an app whose credentials
+   * (secret, certificate, federated) get token exchange tokens for its agent identities. With the
+   * `clientId` of a blueprint of another tenant, adds its service principal here (multi-tenant).
+   */
+  createAgentBlueprint(options?: CreateAppOptions): AgentBlueprint;
+}
+
+/** An agent identity blueprint (Entra Agent ID) and its service principal in one tenant. */
+export interface AgentBlueprint extends App {
+  /**
+   * Creates an agent identity of this blueprint in this tenant (or, for a multi-tenant blueprint,
+   * in `tenantId`, where the blueprint has a service principal): an app with no credential of its
+   * own that trusts this blueprint's token exchange tokens for it. `roles` are granted on the demo
+   * API (default `['Data.Read']`).
+   */
+  createAgentIdentity(options?: {
+    displayName?: string;
+    roles?: string[];
+    tenantId?: string;
+  }): AgentIdentity;
+}
+
+/** An agent identity (Entra Agent ID): it gets tokens with its blueprint's token exchange token. */
+export interface AgentIdentity {
+  readonly tenantId: string;
+  /** Its application id: the `fmi_path` of its blueprint's token exchange token, its `azp`. */
+  readonly clientId: string;
+  /** Object id of its service principal: the `oid` of its tokens. */
+  readonly objectId: string;
+  /** The blueprint's app id: its tokens' `xms_par_app_azp`. */
+  readonly blueprintId: string;
+  /**
+   * Creates its agent user, granted `scopes` (default `['Data.Read']`) of the demo API — what
+   * an `oauth2PermissionGrant` of the agent for that user does in Entra.
+   */
+  createAgentUser(options?: { userPrincipalName?: string; scopes?: string[] }): AgentUser;
+}
+
+/** The agent user of an agent identity (`identityParentId`). */
+export interface AgentUser {
+  readonly tenantId: string;
+  readonly objectId: string;
+  readonly userPrincipalName: string;
+  /** The agent identity's app id. */
+  readonly agentId: string;
 }
 
 /** Options of {@link Tenant.createApp}. */
@@ -180,6 +258,14 @@ export interface App {
   addSecret(options?: { expiresAt?: Date }): string;
   /** Adds an uploaded certificate (with its private key for the test to sign with). */
   addCertificate(options?: { expiresAt?: Date; subject?: string }): Promise<ClientCertificate>;
+  /**
+   * Registers a certificate the authority's CA issues for a public key it is given (PEM, SPKI) —
+   * the key of an HSM or a key vault, which never leaves it — as a CA signs a CSR.
+   */
+  addCertificateForKey(
+    publicKeyPem: string,
+    options?: { expiresAt?: Date; subject?: string },
+  ): Promise<KeyCertificate>;
   /** Adds a "trusted subject name + issuer" (SNI) certificate chaining to the authority's SNI root. */
   addSniCertificate(options?: { subject?: string }): Promise<SniCertificate>;
   /** Adds a federated identity credential; audience defaults to `api://AzureADTokenExchange`. */
@@ -192,6 +278,13 @@ export interface App {
 export interface ClientCertificate {
   certificatePem: string;
   privateKeyPem: string;
+  thumbprintSha1: string;
+  thumbprintSha256: string;
+}
+
+/** A certificate issued for a key held elsewhere. Thumbprints are uppercase hex. */
+export interface KeyCertificate {
+  certificatePem: string;
   thumbprintSha1: string;
   thumbprintSha256: string;
 }
@@ -228,7 +321,7 @@ export interface ManagedIdentity {
 
 /** What a fault targets. */
 export type FaultTarget =
-  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer';
+  'token' | 'discovery' | 'keys' | 'managed-identity' | 'imds' | 'arc' | 'api' | 'issuer' | 'vault';
 
 /** A fault to inject into matching requests. */
 export interface FaultSpec {

@@ -54,6 +54,12 @@ export const unknownApi = (name: string, names: readonly string[]): string =>
 export const apiTwice = (): string =>
   `the 'api' section is read as downstreamApis.api, which is configured too: keep one of them`;
 
+export const noAgents = (): string =>
+  `an agents worker needs at least one agent: list agent identities (names of the credential's agentBlueprint.agents, or app ids) under 'agents'`;
+
+export const notBlueprint = (name: string): string =>
+  `credential '${name}' is not an agent identity blueprint: an agents worker needs one — set 'agentBlueprint' on it (see docs/agents.md)`;
+
 export const noTenants = (): string =>
   `a tenant-sweep needs at least one tenant: list tenant ids under 'tenants'`;
 

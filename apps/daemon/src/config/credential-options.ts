@@ -13,7 +13,7 @@ import {
 import type { DaemonConfig } from './daemon-config.schema';
 
 /** Source fields that name a file, resolved against the configuration file's folder. */
-const FILE_FIELDS = ['certificatePath', 'tokenFilePath'] as const;
+const FILE_FIELDS = ['certificatePath', 'tokenFilePath', 'pinFile'] as const;
 
 /**
  * The library's options for the daemon's `credentials` and `downstreamApis` sections, read by the
@@ -135,10 +135,20 @@ function withFiles(credentials: unknown, base: string, problems: string[]): unkn
     const { caPath, ...rest } = c;
     const credential: Record<string, unknown> = { ...rest };
     if (Array.isArray(rest.sources)) {
-      credential.sources = rest.sources.map((s: unknown) => {
+      credential.sources = rest.sources.map((s: unknown, i: number) => {
         if (!isRecord(s)) return s;
-        const source = { ...s };
+        const { caPath: sourceCa, ...source } = s;
         for (const field of FILE_FIELDS) if (field in source) source[field] = abs(source[field]);
+        // A key-vault source's extra CAs for its vault, from a file as the credential's are.
+        if (sourceCa !== undefined) {
+          const path = `credentials.${name}.sources[${i}].caPath`;
+          if (typeof sourceCa !== 'string' || sourceCa === '') {
+            problems.push(`${path}: must be the path of a PEM file of extra CAs to trust`);
+          } else {
+            const pem = readPem(abs(sourceCa) as string, path, problems);
+            if (pem !== undefined) source.ca = pem;
+          }
+        }
         return source;
       });
     }

@@ -58,3 +58,47 @@ describe('daemon configuration: durations', () => {
     ]);
   });
 });
+
+/** The agents worker: a blueprint credential and at least one of its agents. */
+describe('daemon configuration: agents worker', () => {
+  const AGENT = '6c1e8a61-1b2c-4d3e-8f90-0a1b2c3d4e5f';
+  function load(credential: Record<string, unknown>, agents: unknown): string[] {
+    try {
+      loadDaemonConfig({
+        config: {
+          downstreamApis: {
+            orders: { baseUrl: 'https://orders.contoso.com', scopes: 'api://orders/.default' },
+          },
+          credentials: {
+            fleet: {
+              tenantId: TENANT,
+              clientId: CLIENT,
+              sources: [{ type: 'secret', secret: 's' }],
+              ...credential,
+            },
+          },
+          workers: { fleet: { type: 'agents', intervalSeconds: 30, credential: 'fleet', agents } },
+        },
+        env: {},
+      });
+    } catch (e) {
+      return (e as Error).message.split('\n').slice(1);
+    }
+    return [];
+  }
+
+  it('takes agents of a blueprint, by name or app id', () => {
+    expect(load({ agentBlueprint: { agents: { billing: AGENT } } }, ['billing', AGENT])).toEqual(
+      [],
+    );
+  });
+
+  it('refuses a credential that is no blueprint, and an empty list', () => {
+    expect(load({}, ['billing'])).toEqual([
+      "  - workers.fleet.credential: credential 'fleet' is not an agent identity blueprint: an agents worker needs one — set 'agentBlueprint' on it (see docs/agents.md)",
+    ]);
+    expect(load({ agentBlueprint: true }, [])).toEqual([
+      "  - workers.fleet.agents: an agents worker needs at least one agent: list agent identities (names of the credential's agentBlueprint.agents, or app ids) under 'agents'",
+    ]);
+  });
+});

@@ -85,7 +85,7 @@ const schedule = {
   runAtStart: z.boolean({ error: 'must be true or false' }).default(true),
 };
 
-const WORKER_TYPES = ['sync', 'poller', 'tenant-sweep'] as const;
+const WORKER_TYPES = ['sync', 'poller', 'tenant-sweep', 'agents'] as const;
 
 const worker = z.discriminatedUnion(
   'type',
@@ -97,6 +97,23 @@ const worker = z.discriminatedUnion(
         type: z.literal('tenant-sweep'),
         ...schedule,
         tenants: z.array(tenantId, { error: m.noTenants() }).min(1, { error: m.noTenants() }),
+      },
+      'the worker',
+    ),
+    section(
+      {
+        type: z.literal('agents'),
+        ...schedule,
+        agents: z
+          .array(
+            nonEmpty(
+              "an agent identity: a name of the credential's agentBlueprint.agents, or its app id",
+            ),
+            {
+              error: m.noAgents(),
+            },
+          )
+          .min(1, { error: m.noAgents() }),
       },
       'the worker',
     ),
@@ -172,6 +189,12 @@ export const daemonConfigSchema = section(
         path: ['workers', name, 'credential'],
         message: m.unknownCredential(w.credential, names),
       });
+    } else if (w.type === 'agents' && !isBlueprint(config.credentials[w.credential])) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workers', name, 'credential'],
+        message: m.notBlueprint(w.credential),
+      });
     }
     if (w.api === undefined ? apis.length > 1 : !apis.includes(w.api)) {
       ctx.addIssue({
@@ -184,6 +207,12 @@ export const daemonConfigSchema = section(
   }
   if (enabled === 0) ctx.addIssue({ code: 'custom', path: ['workers'], message: m.noWorkers() });
 });
+
+/** Whether a configured credential is an agent identity blueprint (`agentBlueprint` set). */
+function isBlueprint(credential: unknown): boolean {
+  const blueprint = (credential as { agentBlueprint?: unknown } | null)?.agentBlueprint;
+  return blueprint !== undefined && blueprint !== false;
+}
 
 /** Names of the configured APIs: `downstreamApis`' and `api` (the shorthand) as `api`. */
 export function apiNames(config: {

@@ -154,7 +154,7 @@ describe('loadDaemonConfig', () => {
     config.credentials.orders.sources = [{ type: 'password', password: 'x' }];
     expect(problem(config)).toBe(
       `${header}  - api.scope: must end in '/.default' (client credentials ask for all of an API's app roles): use e.g. 'api://<app-id>/.default'\n` +
-        "  - credentials.orders.sources[0].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
+        "  - credentials.orders.sources[0].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
     );
   });
 
@@ -271,6 +271,46 @@ describe('loadDaemonConfig', () => {
   });
 });
 
+describe('signer-backed credentials from configuration', () => {
+  it('reads a pkcs11 and a key-vault source: files relative to the file, the vault CA from caPath', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'daemon-signers-'));
+    try {
+      writeFileSync(
+        join(dir, 'vault-ca.pem'),
+        '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+      );
+      const file = join(dir, 'daemon.yaml');
+      writeFileSync(
+        file,
+        [
+          'downstreamApis: { orders: { baseUrl: https://orders.contoso.com/api, scopes: api://orders/.default } }',
+          'credentials:',
+          '  hsm:',
+          `    { tenantId: ${TENANT}, clientId: ${CLIENT}, sources: [{ type: pkcs11, modulePath: /usr/lib/softhsm/libsofthsm2.so, tokenLabel: daemon, keyLabel: k, pinFile: ./pin, certificatePath: ./hsm.pem }] }`,
+          '  kv:',
+          `    { tenantId: ${TENANT}, clientId: ${CLIENT}, sources: [{ type: key-vault, keyId: https://v.vault.azure.net/keys/k, credential: vault, certificatePath: ./kv.pem, caPath: ./vault-ca.pem }] }`,
+          '  vault: { sources: [{ type: managed-identity }] }',
+          'workers: { hsm-sync: { type: sync, intervalSeconds: 60, credential: hsm }, kv-sync: { type: sync, intervalSeconds: 60, credential: kv } }',
+        ].join('\n'),
+      );
+      const { credentials } = loadDaemonConfig({ file, env: {} }).clientCredentials;
+      expect(credentials.hsm.sources[0]).toMatchObject({
+        type: 'pkcs11',
+        pinFile: join(dir, 'pin'),
+        certificatePath: join(dir, 'hsm.pem'),
+      });
+      expect(credentials.kv.sources[0]).toMatchObject({
+        type: 'key-vault',
+        certificatePath: join(dir, 'kv.pem'),
+        ca: expect.stringContaining('BEGIN CERTIFICATE'),
+      });
+      expect(credentials.kv.sources[0]).not.toHaveProperty('caPath');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the example configuration', () => {
   it('loads with its variables set: every worker calls the named API', () => {
     const config = loadDaemonConfig({
@@ -284,6 +324,11 @@ describe('the example configuration', () => {
         ORDERS_CLIENT_SECRET: 's3cr3t-value',
         ORDERS_CERT_CLIENT_ID: CLIENT,
         ORDERS_SNI_CLIENT_ID: CLIENT,
+        BLUEPRINT_CLIENT_ID: CLIENT,
+        BILLING_AGENT_ID: '6c1e8a61-1b2c-4d3e-8f90-0a1b2c3d4e5f',
+        SUPPORT_AGENT_ID: '0f2b7c44-5d6e-4f70-8a9b-1c2d3e4f5a6b',
+        ORDERS_HSM_CLIENT_ID: CLIENT,
+        ORDERS_KV_CLIENT_ID: CLIENT,
       },
     });
     expect(Object.keys(config.downstreamApis)).toEqual(['orders']);

@@ -14,6 +14,7 @@ import type { WorkerConfig } from '../config/daemon-config.schema';
 import { setSafeInterval, setSafeTimeout } from '../timing/safe-timers';
 import { PollerWorker } from './poller.worker';
 import { SyncWorker } from './sync.worker';
+import { AgentsWorker } from './agents.worker';
 import { TenantSweepWorker } from './tenant-sweep.worker';
 import type { Worker, WorkerDeps } from './worker';
 
@@ -21,6 +22,7 @@ const WORKER_CLASSES = {
   sync: SyncWorker,
   poller: PollerWorker,
   'tenant-sweep': TenantSweepWorker,
+  agents: AgentsWorker,
 } satisfies Record<
   WorkerConfig['type'],
   new (...args: ConstructorParameters<typeof SyncWorker>) => Worker
@@ -156,7 +158,7 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
         const aadsts = err.aadsts === undefined ? '' : ` AADSTS${err.aadsts}`;
         const ids = err.correlationId === undefined ? '' : ` correlationId=${err.correlationId}`;
         this.logger.error(
-          `${w.name}: run failed: ${err.code}${aadsts} (credential ${err.credential ?? w.config.credential}${err.tenantId ? `, tenant ${err.tenantId}` : ''})${ids}: ${err.message.replace(` Hint: ${err.hint}`, '')} Hint: ${err.hint}`,
+          `${w.name}: run failed: ${err.code}${aadsts} (credential ${err.credential ?? w.config.credential}${err.tenantId ? `, tenant ${err.tenantId}` : ''}${err.agent ? `, agent ${err.agent}` : ''})${ids}: ${err.message.replace(` Hint: ${err.hint}`, '')} Hint: ${err.hint}`,
         );
       } else {
         this.logger.error(`${w.name}: run failed: ${entry.message}`);

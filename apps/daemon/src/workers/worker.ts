@@ -40,16 +40,29 @@ export abstract class Worker {
 
   /**
    * GETs the API's data through the named downstream API, with the worker's credential (and a
-   * customer tenant for a sweep): the token comes from the cache, and a token the API refuses is
+   * customer tenant for a sweep, an agent identity of a blueprint for an agents worker): the token
+   * comes from the cache, and a token the API refuses is
    * replaced and the call re-sent once — logged, so a revocation shows in the log.
    */
-  protected async callApi(signal: AbortSignal, tenantId?: string): Promise<unknown> {
+  protected async callApi(
+    signal: AbortSignal,
+    tenantId?: string,
+    agent?: string,
+  ): Promise<unknown> {
     const { api, logger } = this.deps;
     const credential = this.config.credential;
-    const where = `credential ${credential}${tenantId === undefined ? '' : ` tenant ${tenantId}`}`;
+    const where =
+      `credential ${credential}` +
+      (tenantId === undefined ? '' : ` tenant ${tenantId}`) +
+      (agent === undefined ? '' : ` agent ${agent}`);
     const started = performance.now();
     try {
-      const result = await api.call('GET', DATA_PATH, undefined, { credential, tenantId, signal });
+      const result = await api.call('GET', DATA_PATH, undefined, {
+        credential,
+        tenantId,
+        agent,
+        signal,
+      });
       if (result.refused !== undefined) {
         logger.warn(
           `${this.name}: API '${api.name}' refused the token (401 ${result.refused}); ` +

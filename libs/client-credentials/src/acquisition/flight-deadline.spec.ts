@@ -27,6 +27,7 @@ function credentialThatHangs(hangs: number) {
   const calls: number[] = [];
   const credential = {
     name: 'api',
+    key: 'api',
     stats: { refreshes: 0, storeHits: 0 },
     storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
     sourceId: () => 'assertion#0',

@@ -4,7 +4,7 @@ import type { TokenRequest } from '../credentials/token-request';
 import { RefusedTokens } from './refused-tokens';
 
 const request: TokenRequest = {
-  credential: { name: 'api' } as unknown as Credential,
+  credential: { name: 'api', key: 'api' } as unknown as Credential,
   tenantId: 't1',
   scopes: ['api://x/.default'],
   scopeKey: 'api://x/.default',

@@ -16,14 +16,16 @@ interface RefusedToken {
   readonly streak: number;
   /** The token that replaced it here, fetched or adopted (see {@link RefusedTokens.replacedBy}). */
   replacement?: string;
+  /**
+   * It was refused within the hold-off because it named a revocation after the token: at most one
+   * such refusal per hold-off (an API naming "now" in every challenge is no new event each time).
+   */
+  readonly byRevocation: boolean;
 }
 
 /** How long a replacement refused at once is kept (no new token), doubling per refusal in a row. */
 const HOLD_OFF_MS = 10_000;
 const MAX_HOLD_OFF_MS = 10 * 60_000;
-
-/** How far ahead of this clock a revocation time may be (the authority's clock may run ahead). */
-const FUTURE_REVOCATION_SLACK_MS = 60_000;
 
 const holdOff = (streak: number) => Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
 
@@ -46,25 +48,21 @@ export class RefusedTokens {
    * Whether `token` may be refused now (forgotten and replaced); false while it is the
    * replacement of a refusal less than a hold-off ago — unless the refusal names a revocation
    * after the token was obtained (`revokedBefore`, wall-clock ms: a CAE claims challenge's `nbf`),
-   * which a new token satisfies. `known` is its entry when memory holds it.
+   * which a new token satisfies; once per hold-off. `known` is its entry when memory holds it.
    */
   mayRefuse(key: string, token: string, known?: CachedEntry, revokedBefore?: number): boolean {
     const last = this.byKey.get(key);
     if (last === undefined || known?.token !== token) return true;
-    // A revocation later than the token, and not in the future (an API cannot make every new
-    // token "too old" by naming a time to come).
-    if (
-      revokedBefore !== undefined &&
-      known.obtainedAt < revokedBefore &&
-      revokedBefore <= Date.now() + FUTURE_REVOCATION_SLACK_MS
-    ) {
-      return true;
-    }
-    return !isReplacement(known, last) || now() >= last.at + holdOff(last.streak);
+    if (!isReplacement(known, last)) return true;
+    const held = now() < last.at + holdOff(last.streak);
+    return !held || (!last.byRevocation && revokes(known, revokedBefore));
   }
 
-  /** Records `token` as refused for `key`; `known` is its entry when memory holds it. */
-  add(key: string, token: string, known?: CachedEntry): void {
+  /**
+   * Records `token` as refused for `key`; `known` is its entry when memory holds it,
+   * `revokedBefore` the revocation the refusal named (see {@link mayRefuse}).
+   */
+  add(key: string, token: string, known?: CachedEntry, revokedBefore?: number): void {
     const time = now();
     const last = this.byKey.get(key);
     // Refused already (concurrent callers of one refusal): keep what the first record knew. The
@@ -76,6 +74,11 @@ export class RefusedTokens {
       known !== undefined &&
       isReplacement(known, last) &&
       time < last.at + 2 * holdOff(last.streak);
+    const held =
+      last !== undefined &&
+      known !== undefined &&
+      isReplacement(known, last) &&
+      time < last.at + holdOff(last.streak);
     this.byKey.delete(key);
     this.byKey.set(key, {
       token,
@@ -85,6 +88,7 @@ export class RefusedTokens {
       at: time,
       atWall: Date.now(),
       streak: again ? last.streak + 1 : 1,
+      byRevocation: held && revokes(known, revokedBefore),
     });
     for (const [k, r] of this.byKey) {
       if (this.byKey.size <= this.maxEntries && r.until > time) break;
@@ -125,4 +129,21 @@ export class RefusedTokens {
  */
 function isReplacement(entry: CachedEntry, refused: RefusedToken): boolean {
   return entry.obtainedAt >= refused.atWall || entry.token === refused.replacement;
+}
+
+/** JWT times are whole seconds: a revocation "before the next second" is no time to come. */
+const JWT_SECOND_MS = 1000;
+
+/**
+ * Whether a refusal naming `revokedBefore` (wall-clock ms) is a revocation after `entry` was
+ * obtained, which a new token satisfies: after it, and past already (a time to come is no event a
+ * new token could answer: an API naming one would make every token "too old").
+ */
+function revokes(entry: CachedEntry | undefined, revokedBefore: number | undefined): boolean {
+  return (
+    entry !== undefined &&
+    revokedBefore !== undefined &&
+    entry.obtainedAt < revokedBefore &&
+    revokedBefore <= Date.now() + JWT_SECOND_MS
+  );
 }

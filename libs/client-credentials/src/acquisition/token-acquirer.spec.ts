@@ -59,6 +59,7 @@ type Step = string | Error | Deferred<string>;
 /** The acquirer's view of a credential: a name, store keys, and `fetch` playing a script. */
 class FakeCredential {
   readonly name = 'api';
+  readonly key = 'api';
   readonly stats = { cacheHits: 0, storeHits: 0, refreshes: 0 };
   readonly calls: { tenantId: string; refused?: string }[] = [];
   readonly successes: string[] = [];

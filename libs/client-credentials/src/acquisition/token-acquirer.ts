@@ -100,7 +100,7 @@ export class TokenAcquirer {
     const current = this.cache.entryOf(request);
     const known = current?.token === token ? current : undefined;
     if (!this.refused.mayRefuse(key, token, known, revokedBefore)) return false;
-    this.refused.add(key, token, known);
+    this.refused.add(key, token, known, revokedBefore);
     // Served no more: an entry that stops being usable now, in the refused one's place.
     if (known !== undefined) this.cache.adopt(known.withdrawn());
     return true;
@@ -340,6 +340,7 @@ export class TokenAcquirer {
           scopes,
           tenantId,
           source: credential.sourceId(index),
+          ...(credential.subject === undefined ? {} : { subject: credential.subject }),
         };
         const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
         const entry = await this.cache.write(request, storeKey, stored);

@@ -34,6 +34,7 @@ async function flush(): Promise<void> {
 
 const credential = {
   name: 'api',
+  key: 'api',
   stats: { cacheHits: 0 },
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
 } as unknown as Credential;

@@ -8,6 +8,8 @@ import type { TokenMetrics } from '../observability/token-metrics';
 import { resolveOptions } from '../options/resolve-options';
 import type { TokenPolicy } from '../options/resolved-options';
 import { createSharedCache, type SharedCache } from '../shared-cache/shared-cache';
+import type { CredentialTokens } from '../signing/vault-credential';
+import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
 
@@ -18,6 +20,8 @@ import { TokenRefresher } from './token-refresher';
  */
 export class TokenRuntime {
   private closed = false;
+  /** Compares the wall clock with the library's every second (see observeWallClock). */
+  private readonly clockWatch = setInterval(observeWallClock, 1000).unref();
 
   private constructor(
     readonly credentials: CredentialRegistry,
@@ -36,6 +40,8 @@ export class TokenRuntime {
     options: ClientCredentialsModuleOptions,
     metrics: TokenMetrics,
     logger: LoggerService,
+    /** Tokens of a credential by name, for the vaults of `key-vault` sources. */
+    tokensOf?: (credential: string) => CredentialTokens,
   ): Promise<TokenRuntime> {
     const resolved = resolveOptions(options);
     const { cache: cacheOptions, refresh, retry, timeouts } = resolved;
@@ -69,13 +75,23 @@ export class TokenRuntime {
           requestMs: timeouts.requestMs,
           managedIdentityMs: timeouts.managedIdentityMs,
           sourceCoolDownMs: retry.sourceCoolDownMs,
+          maxAgents: cacheOptions.maxEntries,
           maxRetryAfterMs: retry.maxRetryAfterMs,
         },
         cacheOptions.keyPrefix,
         metrics,
         logger,
+        tokensOf,
       );
       credentials.add(credential);
+      // An agent's legs get each other's tokens through the same acquirer: one cache, one flight
+      // per leg (across replicas too), cool-downs and refusals as for any token.
+      if (credential.agents !== undefined) {
+        credential.agents.tokens = {
+          token: async (request) => (await acquirer.acquire(request, false)).token,
+          refuse: (request, token) => void acquirer.forget(request, token),
+        };
+      }
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));
     }
     if (problems.length > 0) {
@@ -89,6 +105,7 @@ export class TokenRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.clockWatch);
     this.credentials.close();
     this.refresher.close();
     this.acquirer.close();

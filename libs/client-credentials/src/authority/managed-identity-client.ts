@@ -27,6 +27,7 @@ import {
   CLIENT_CAPABILITIES,
   type IssuedToken,
   type SourceClient,
+  type SourceRequest,
 } from './source-client';
 
 /**
@@ -189,24 +190,18 @@ export class ManagedIdentityClient implements SourceClient {
 
   /**
    * A token for the resource of `scopes` (`<resource>/.default`), never from msal's cache. In place
-   * of a token it `replaces` (refused by an API, or renewed by a background refresh), or for a
+   * of the token it replaces (`refused` by an API, or renewed by a background refresh), or for a
    * claims challenge (`claims`, of the last token obtained), an App Service or Service Fabric
    * endpoint is told the token's SHA-256 with the client capabilities: it would answer with the
    * same token from its own cache otherwise. Other hosts have no such parameter (see
    * {@link TOKEN_REFRESH_HOSTS}): they answer from their cache until the token nears its end.
    */
-  async acquire(
-    _tenantId: string,
-    scopes: readonly string[],
-    _correlationId?: string,
-    claims?: string,
-    replaces?: string,
-  ): Promise<IssuedToken> {
+  async acquire({ scopes, claims, refused }: SourceRequest): Promise<IssuedToken> {
     const resource = scopes[0].replace(/\/\.default$/, '');
     if (!TOKEN_REFRESH_HOSTS.has(this.host)) return this.request(resource, true, claims);
     const refresh =
-      replaces !== undefined
-        ? tokenSha256(replaces)
+      refused !== undefined
+        ? tokenSha256(refused)
         : claims !== undefined
           ? this.#lastIssued.get(resource)
           : undefined;

@@ -82,13 +82,16 @@ export class AuthorityNetworkClient implements INetworkModule {
     url: string,
     options?: NetworkRequestOptions,
   ): Promise<NetworkResponse<T>> {
+    return tokenAnswer<T>(await this.post(url, options));
+  }
+
+  /**
+   * A token request's answer as the authority sent it, whatever its status (the JSON object of its
+   * body): for a client that reads more of it than msal (a DPoP nonce) before {@link tokenAnswer}.
+   */
+  async post(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<unknown>> {
     const { status, headers, text } = await this.send('POST', url, options);
-    const body = parseJson(text, status, headers);
-    if (status === 200) {
-      checkTokenResponse(body, headers);
-      return { status, headers, body: body as T };
-    }
-    throw failureFromError(status, headers, body);
+    return { status, headers, body: parseJson(text, status, headers) };
   }
 
   /** Gives up this client's share of the connection pool (closed with its last user). */
@@ -143,6 +146,21 @@ export class AuthorityNetworkClient implements INetworkModule {
       );
     }
   }
+}
+
+/**
+ * What msal may read of a token endpoint's answer: a checked 200 answer of `tokenType`; anything
+ * else becomes the {@link AuthorityFailure} it means.
+ * @throws AuthorityFailure
+ */
+export function tokenAnswer<T>(
+  answer: NetworkResponse<unknown>,
+  tokenType: 'Bearer' | 'DPoP' = 'Bearer',
+): NetworkResponse<T> {
+  const { status, headers, body } = answer;
+  if (status !== 200) throw failureFromError(status, headers, body);
+  checkTokenResponse(body, headers, tokenType);
+  return answer as NetworkResponse<T>;
 }
 
 /** Host and path only: a URL's query may carry a client-request-id but never a secret; keep it short. */

@@ -10,7 +10,8 @@ export type MsalClientCredential =
  * Secret material lives in private fields only, so no source can be logged or serialised with it.
  */
 export interface TokenSource {
-  readonly type: CredentialSource['type'];
+  /** The source's kind: a configured type, or `agent` (an agent identity's blueprint token). */
+  readonly type: CredentialSource['type'] | 'agent';
   /** Names the source in cache keys, logs and diagnostics; never derived from a secret. */
   readonly id: string;
   /**
@@ -39,25 +40,41 @@ export interface IssuedToken {
   readonly correlationId?: string;
 }
 
+/** One token request of a source. */
+export interface SourceRequest {
+  readonly tenantId: string;
+  readonly scopes: readonly string[];
+  readonly correlationId: string;
+  /**
+   * A JSON claims request (e.g. a CAE challenge's), sent with the request: the token issued must
+   * satisfy it.
+   */
+  readonly claims?: string;
+  /**
+   * The token this request replaces — one an API refused, or the one a background refresh renews:
+   * a source whose endpoint caches tokens (a managed identity's) tells it not to answer with that
+   * one, where it can; the others ignore it.
+   */
+  readonly refused?: string;
+  /**
+   * Entra Agent ID: the agent identity (its app id) a blueprint's token exchange token is for,
+   * sent as `fmi_path` (msal-node's `fmiPath`).
+   */
+  readonly fmiPath?: string;
+  /**
+   * A client assertion for this request only, in place of the source's own: an agent identity's
+   * is its blueprint's token exchange token.
+   */
+  readonly clientAssertion?: string;
+}
+
 /** Gets tokens for one credential source. */
 export interface SourceClient {
   readonly source: TokenSource;
   /** Error codes, besides the credential ones, after which a chain moves on to its next source. */
   readonly moveOnAfter?: ReadonlySet<string>;
-  /**
-   * A token from the authority. `claims` (a JSON claims request, e.g. a CAE challenge's) are sent
-   * with the request and the token issued must satisfy them. `replaces`: the token this request
-   * replaces — one an API refused, or the one a background refresh renews — which a source whose
-   * endpoint caches tokens (a managed identity's) tells it not to answer with, where it can; the
-   * others ignore it.
-   */
-  acquire(
-    tenantId: string,
-    scopes: readonly string[],
-    correlationId: string,
-    claims?: string,
-    replaces?: string,
-  ): Promise<IssuedToken>;
+  /** A token from the authority. */
+  acquire(request: SourceRequest): Promise<IssuedToken>;
 }
 
 /**

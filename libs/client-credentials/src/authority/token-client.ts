@@ -1,6 +1,7 @@
 import {
   AuthError,
   ConfidentialClientApplication,
+  type AuthenticationResult,
   LogLevel,
   ProtocolMode,
   type INetworkModule,
@@ -9,11 +10,26 @@ import {
 } from '@azure/msal-node';
 import type { LoggerService } from '@nestjs/common';
 import { AuthorityFailure } from '../errors/authority-failure';
-import { InvalidRequestError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
+import type { TokenRequestContext } from '../credential.options';
+import { DEFAULTS } from '../options/defaults';
+import { parameterProblems } from '../options/token-request-parameters';
+import { withDeadline } from '../timing/timers';
+import { ParameterNetwork, type RequestExtras } from './request-parameters';
 import type { AuthorityNetworkClient } from './msal-network';
-import type { ResolvedCredential } from '../options/resolved-options';
-import { CLIENT_CAPABILITIES, type IssuedToken, type SourceClient } from './source-client';
+import type { CredentialSettings } from '../options/resolved-options';
+import type { DpopKey } from './dpop-key';
+import { DpopNetwork } from './dpop-network';
+import {
+  CLIENT_CAPABILITIES,
+  type IssuedToken,
+  type SourceClient,
+  type SourceRequest,
+} from './source-client';
 import type { TokenSource } from './source-client';
+
+/** An agent user, by its object id or its user principal name (msal's two ways). */
+export type AgentUserName = { readonly userObjectId: string } | { readonly username: string };
 
 /** What msal-node throws when it could not read an authority's discovery document. */
 const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
@@ -30,15 +46,37 @@ const DISCOVERY_ERRORS: ReadonlySet<string> = new Set([
 export class TokenClient implements SourceClient {
   /** Private (#) so that no inspect or serialisation reaches the secret in msal's configuration. */
   readonly #app: ConfidentialClientApplication;
+  /** Adds the credential's `tokenRequest` parameters and headers to its token requests. */
+  readonly #extras?: ParameterNetwork;
+  /** The longest a `tokenRequest.customize` hook may take. */
+  private readonly requestMs: number;
+  /** The credential's DPoP key, when its tokens are bound to one. */
+  private readonly dpop?: DpopKey;
 
+  /**
+   * @param settings.requestMs the longest a `tokenRequest.customize` hook may take
+   * @param settings.dpop the credential's DPoP key: every request carries a proof, every token
+   * is bound
+   */
   constructor(
-    private readonly credential: Omit<ResolvedCredential, 'sources'>,
+    private readonly credential: CredentialSettings,
     readonly source: TokenSource,
     private readonly network: AuthorityNetworkClient,
     logger: LoggerService,
+    settings: { readonly requestMs?: number; readonly dpop?: DpopKey } = {},
   ) {
+    this.requestMs = settings.requestMs ?? DEFAULTS.timeouts.requestMs;
+    this.dpop = settings.dpop;
     const host = new URL(credential.authorityHost).host;
-    const networkClient = credential.issuer === undefined ? network : new IssuerNetwork(network);
+    // msal calls the outermost first: the `tokenRequest` parameters are added to the form, a
+    // secret moved to the Authorization header for an issuer that takes it there only, and the
+    // DPoP proof added (its nonce retry re-sends the same form).
+    let networkClient: INetworkModule =
+      settings.dpop === undefined ? network : new DpopNetwork(network, settings.dpop);
+    if (credential.issuer !== undefined) networkClient = new IssuerNetwork(networkClient);
+    if (credential.tokenRequest !== undefined) {
+      networkClient = this.#extras = new ParameterNetwork(networkClient);
+    }
     this.#app = new ConfidentialClientApplication({
       auth: {
         clientId: credential.clientId,
@@ -68,12 +106,8 @@ export class TokenClient implements SourceClient {
   }
 
   /** Asks the authority for a token; errors come out as thrown by msal or our network client. */
-  async acquire(
-    tenantId: string,
-    scopes: readonly string[],
-    correlationId: string,
-    claims?: string,
-  ): Promise<IssuedToken> {
+  async acquire(request: SourceRequest): Promise<IssuedToken> {
+    const { tenantId, scopes, correlationId, claims, fmiPath, clientAssertion } = request;
     // An issuer has one realm: a token of it must never be cached as another tenant's.
     if (this.credential.issuer !== undefined && tenantId !== this.credential.tenantId) {
       throw new InvalidRequestError(
@@ -82,14 +116,99 @@ export class TokenClient implements SourceClient {
         { credential: this.credential.name, tenantId },
       );
     }
-    try {
-      const result = await this.#app.acquireTokenByClientCredential({
+    const extras = await this.extrasFor(request);
+    return this.run(tenantId, correlationId, extras, () =>
+      this.#app.acquireTokenByClientCredential({
         scopes: [...scopes],
         authority: this.authorityFor(tenantId),
         skipCache: true,
         correlationId,
         ...(claims === undefined ? {} : { claims }),
-      });
+        // Entra Agent ID: msal sends it as `fmi_path` (the blueprint's token exchange token).
+        ...(fmiPath === undefined ? {} : { fmiPath }),
+        // msal sends the request's own assertion in place of the application's.
+        ...(clientAssertion === undefined ? {} : { clientAssertion }),
+      }),
+    );
+  }
+
+  /**
+   * An agent user's delegated token (Entra Agent ID, the `user_fic` grant), through msal-node's
+   * `acquireTokenByUserFederatedIdentityCredential`: `clientAssertion` is the blueprint's token
+   * exchange token, `userAssertion` the agent's own token for the token exchange scope, and the
+   * user is named by its object id or its UPN.
+   */
+  async acquireForUser(
+    request: SourceRequest & { readonly userAssertion: string; readonly user: AgentUserName },
+  ): Promise<IssuedToken> {
+    const { tenantId, scopes, correlationId, clientAssertion, userAssertion, user } = request;
+    const extras = await this.extrasFor(request);
+    return this.run(tenantId, correlationId, extras, () =>
+      this.#app.acquireTokenByUserFederatedIdentityCredential({
+        scopes: [...scopes],
+        authority: this.authorityFor(tenantId),
+        correlationId,
+        assertion: userAssertion,
+        ...user,
+        ...(clientAssertion === undefined ? {} : { clientAssertion }),
+      }),
+    );
+  }
+
+  /**
+   * The extra parameters and headers of a request (`tokenRequest`): the fixed ones, and what the
+   * customize hook adds — told the request's credential, client, tenant and scopes, never a secret.
+   * @throws ClientCredentialsError `request_parameters_invalid`
+   */
+  private async extrasFor(request: SourceRequest): Promise<RequestExtras | undefined> {
+    const t = this.credential.tokenRequest;
+    if (t === undefined) return undefined;
+    if (t.customize === undefined) return t;
+    const customize = t.customize;
+    const { name, clientId } = this.credential;
+    const where = { credential: name, tenantId: request.tenantId };
+    const fail = (what: string, cause?: unknown) =>
+      new ClientCredentialsError(
+        'request_parameters_invalid',
+        `The tokenRequest.customize hook of credential '${name}' ${what}.`,
+        { ...where, cause },
+      );
+    const context: TokenRequestContext = Object.freeze({
+      credential: name,
+      clientId,
+      tenantId: request.tenantId,
+      scopes: Object.freeze([...request.scopes]),
+    });
+    let added: unknown;
+    let timedOut: ClientCredentialsError | undefined;
+    try {
+      // The app's own code: one that never settles must not hold the token request.
+      added = await withDeadline(
+        (async () => customize(context))(),
+        this.requestMs,
+        () => (timedOut = fail(`did not settle within ${this.requestMs} ms (timeouts.requestMs)`)),
+      );
+    } catch (e) {
+      if (e === timedOut) throw e;
+      throw fail(`failed: ${(e as Error)?.message ?? String(e)}`, e);
+    }
+    const problems = parameterProblems(added ?? undefined, 'parameters');
+    if (problems.length > 0) throw fail(`returned ${problems.join('; ')}`);
+    const parameters = { ...t.parameters, ...(added as Record<string, string> | undefined) };
+    return { parameters, headers: t.headers };
+  }
+
+  /** One msal request, with its extras, its answer checked and msal's cache emptied after it. */
+  private async run(
+    tenantId: string,
+    correlationId: string,
+    extras: RequestExtras | undefined,
+    call: () => Promise<AuthenticationResult | null>,
+  ): Promise<IssuedToken> {
+    try {
+      const result = await (extras === undefined || this.#extras === undefined
+        ? call()
+        : this.#extras.with(correlationId, extras, call));
       if (!result?.accessToken || !result.expiresOn) {
         throw new AuthorityFailure(
           'invalid_response',
@@ -99,7 +218,8 @@ export class TokenClient implements SourceClient {
       }
       return {
         token: result.accessToken,
-        tokenType: result.tokenType || 'Bearer',
+        // A DPoP answer was checked as one on its way in, and shown to msal as opaque.
+        tokenType: this.dpop === undefined ? result.tokenType || 'Bearer' : 'DPoP',
         expiresOn: result.expiresOn.getTime(),
         refreshOn: result.refreshOn?.getTime(),
         correlationId: result.correlationId,
@@ -129,7 +249,7 @@ export class TokenClient implements SourceClient {
 class IssuerNetwork implements INetworkModule {
   #basic = false;
 
-  constructor(private readonly network: AuthorityNetworkClient) {}
+  constructor(private readonly network: INetworkModule) {}
 
   async sendGetRequestAsync<T>(
     url: string,

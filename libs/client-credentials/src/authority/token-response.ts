@@ -32,27 +32,37 @@ export function parseJson(text: string, status: number, headers: Record<string, 
 }
 
 /**
- * Checks a 200 token answer: a token a bearer header can carry, `token_type` Bearer and a lifetime
- * of 1 s to 7 days.
- * @throws AuthorityFailure `invalid_response`
+ * Checks a 200 token answer: a token a header can carry, the `token_type` asked for (`Bearer`, or
+ * `DPoP` for a request with a proof) and a lifetime of 1 s to 7 days.
+ * @throws AuthorityFailure `invalid_response`; `unbound` when a DPoP request got a Bearer token
  */
-export function checkTokenResponse(body: unknown, headers: Record<string, string>): void {
+export function checkTokenResponse(
+  body: unknown,
+  headers: Record<string, string>,
+  tokenType: 'Bearer' | 'DPoP' = 'Bearer',
+): void {
   const b = body as Record<string, unknown>;
+  const type = typeof b.token_type === 'string' ? b.token_type.toLowerCase() : undefined;
+  const said = JSON.stringify(String(b.token_type)).slice(0, 40);
   const problem =
     typeof b.access_token !== 'string' || b.access_token.length === 0
       ? 'has no access_token'
-      : !/^[\x21-\x7E]+$/.test(b.access_token)
+      : !isBearerText(b.access_token)
         ? 'has an access_token with characters a bearer token cannot have'
-        : typeof b.token_type !== 'string' || b.token_type.toLowerCase() !== 'bearer'
-          ? `has token_type ${JSON.stringify(String(b.token_type)).slice(0, 40)} instead of Bearer`
+        : type !== tokenType.toLowerCase()
+          ? `has token_type ${said} instead of ${tokenType}`
           : !isLifetime(b.expires_in)
             ? `has an invalid expires_in (${JSON.stringify(b.expires_in ?? null).slice(0, 40)}): expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`
             : undefined;
   if (problem) {
+    // RFC 9449 §5: an authorization server may ignore the proof and issue a bearer token.
+    const unbound = tokenType === 'DPoP' && type === 'bearer';
     throw new AuthorityFailure(
-      'invalid_response',
+      unbound ? 'unbound' : 'invalid_response',
       { status: 200, correlationId: headers['client-request-id'] },
-      `the token response ${problem}`,
+      unbound
+        ? 'the authority ignored the DPoP proof and issued a bearer token (token_type Bearer), which is not bound to the key'
+        : `the token response ${problem}`,
     );
   }
 }
@@ -111,24 +121,35 @@ export function failureFromError(
 }
 
 /**
- * `issued`, when its times make sense: every source's answer goes through here (msal turns a
- * managed identity endpoint's `expires_on` of 1e20 into an Invalid Date, whose NaN would make a
- * token served forever and stall the refresh schedule).
+ * `issued`, when its token and times make sense: every source's answer goes through here (msal
+ * turns a managed identity endpoint's `expires_on` of 1e20 into an Invalid Date, whose NaN would
+ * make a token served forever and stall the refresh schedule; a token with a line break would make
+ * a header's error message carry it).
  * @throws AuthorityFailure `invalid_response`
  */
 export function checkIssued(issued: IssuedToken, requestedAt: number): IssuedToken {
   const { expiresOn } = issued;
-  const problem = !Number.isFinite(expiresOn)
-    ? 'no valid expiry'
-    : expiresOn <= requestedAt
-      ? 'an expiry in the past'
-      : expiresOn > requestedAt + MAX_LIFETIME_MS
-        ? 'an expiry more than 7 days ahead'
-        : undefined;
+  const problem = !isBearerText(issued.token)
+    ? 'a token with characters a bearer token cannot have'
+    : !Number.isFinite(expiresOn)
+      ? 'no valid expiry'
+      : expiresOn <= requestedAt
+        ? 'an expiry in the past'
+        : expiresOn > requestedAt + MAX_LIFETIME_MS
+          ? 'an expiry more than 7 days ahead'
+          : undefined;
   if (problem === undefined) return issued;
   throw new AuthorityFailure(
     'invalid_response',
     { correlationId: issued.correlationId },
     `the token answer has ${problem}`,
   );
+}
+
+/**
+ * Whether `token` is text an `Authorization` header can carry as a bearer token: visible ASCII
+ * only (RFC 6750's b64token and then some), at least one character.
+ */
+export function isBearerText(token: unknown): token is string {
+  return typeof token === 'string' && /^[\x21-\x7E]+$/.test(token);
 }

@@ -1,6 +1,6 @@
-import { now } from '../timing/clock';
+import { now, observeWallClock } from '../timing/clock';
 import { AccessToken } from '../access-token';
-import { MAX_LIFETIME_MS } from '../authority/token-response';
+import { isBearerText, MAX_LIFETIME_MS } from '../authority/token-response';
 import type { TokenRequest } from '../credentials/token-request';
 import type { Scheduled } from './refresh-schedule';
 
@@ -17,6 +17,12 @@ export interface StoredToken {
   readonly tenantId: string;
   /** Id of the credential source that obtained it (`certificate#0`). */
   readonly source: string;
+  /**
+   * Whom the token is for when not the credential itself: an agent's leg (Entra Agent ID), as
+   * `Principal.subject` names it. A store read checks it: a value copied under another
+   * agent's key is a miss.
+   */
+  readonly subject?: string;
 }
 
 /**
@@ -69,6 +75,7 @@ export class CachedEntry implements Scheduled {
     skewMs: number,
     refreshDelayMs = 0,
   ) {
+    observeWallClock();
     const shift = now() - Date.now();
     const lifetime = stored.expiresOn - stored.obtainedAt;
     this.usableUntil = stored.expiresOn + shift - Math.min(skewMs, lifetime / 4);
@@ -134,8 +141,7 @@ export function isStoredToken(v: unknown): v is StoredToken {
     typeof s === 'object' &&
     s !== null &&
     s.v === 1 &&
-    typeof s.token === 'string' &&
-    s.token.length > 0 &&
+    isBearerText(s.token) &&
     typeof s.tokenType === 'string' &&
     // Times a Date can hold (±8.64e15 ms), and a lifetime a token endpoint may give: an entry of
     // a store the app supplies is plain JSON, and an expiry of 1e16 would make an Invalid Date
@@ -147,6 +153,7 @@ export function isStoredToken(v: unknown): v is StoredToken {
     Number.isFinite(s.refreshOn) &&
     Array.isArray(s.scopes) &&
     typeof s.tenantId === 'string' &&
-    typeof s.source === 'string'
+    typeof s.source === 'string' &&
+    (s.subject === undefined || typeof s.subject === 'string')
   );
 }

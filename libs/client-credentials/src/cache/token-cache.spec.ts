@@ -9,6 +9,7 @@ import { TokenRequest } from '../credentials/token-request';
 // The cache's view of a credential: a name and its store keys.
 const credential = {
   name: 'api',
+  key: 'api',
   storeKeys: (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`],
 } as unknown as Credential;
 
@@ -123,6 +124,7 @@ describe('TokenCache reading an app store', () => {
     ],
     ['a negative obtainedAt', { obtainedAt: -1 }],
     ['a refresh point that is not a number', { refreshOn: NaN }],
+    ['a token with a line break', { token: 'abc\r\nx-evil: 1' }],
   ])('takes an entry with %s for a miss', async (_, bad) => {
     const store = createCache({ stores: [new Keyv()] });
     await store.set('k|t1|api://x/.default', { ...stored('t1'), ...bad }, 60_000);

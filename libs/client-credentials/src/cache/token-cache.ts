@@ -5,7 +5,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import type { AccessToken } from '../access-token';
 import { CachedEntry, isStoredToken, type StoredToken } from './cached-entry';
-import type { Credential } from '../credentials/credential';
+import type { Principal } from '../credentials/principal';
 import { scopeKey } from '../options/request-validation';
 import type { TokenRequest } from '../credentials/token-request';
 
@@ -23,11 +23,11 @@ export const MAX_CLAIMS_TOKENS = 100;
  */
 export class TokenCache {
   /**
-   * credential → scope key → the entry, or tenant → entry once a scope has tokens of several
+   * principal (a credential, or a leg of one of its agents) → scope key → the entry, or tenant → entry once a scope has tokens of several
    * tenants: a lookup with the caller's own strings, and no map per scope for the usual one tenant.
    */
   private readonly index = new Map<
-    Credential,
+    Principal,
     Map<string, CachedEntry | Map<string, CachedEntry>>
   >();
   /** Every indexed entry, oldest first: the eviction order. */
@@ -60,7 +60,7 @@ export class TokenCache {
   ) {}
 
   /** The in-memory entry of a token, valid or not. The hot path. */
-  peek(credential: Credential, tenantId: string, scopeKey: string): CachedEntry | undefined {
+  peek(credential: Principal, tenantId: string, scopeKey: string): CachedEntry | undefined {
     const slot = this.index.get(credential)?.get(scopeKey);
     if (slot instanceof CachedEntry) return slot.tenantId === tenantId ? slot : undefined;
     return slot?.get(tenantId);
@@ -285,10 +285,14 @@ export class TokenCache {
 }
 
 /**
- * Whether a stored token was issued for `request`'s tenant and scopes. A store the app supplies
- * (`cache.store`) keeps plain values: one copied or written under another token's key must be a
- * miss, never another tenant's token. (The shared cache binds each value to its key by encryption.)
+ * Whether a stored token was issued for `request`'s tenant, scopes and principal. A store the app
+ * supplies (`cache.store`) keeps plain values: one copied or written under another token's key must
+ * be a miss, never another tenant's token, nor another agent's. (The shared cache binds each value to its key by encryption.)
  */
 function issuedFor(value: StoredToken, request: TokenRequest): boolean {
-  return value.tenantId === request.tenantId && scopeKey(value.scopes) === scopeKey(request.scopes);
+  return (
+    value.tenantId === request.tenantId &&
+    value.subject === request.credential.subject &&
+    scopeKey(value.scopes) === scopeKey(request.scopes)
+  );
 }

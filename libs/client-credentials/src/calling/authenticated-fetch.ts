@@ -1,10 +1,11 @@
 import type { AccessToken } from '../access-token';
-import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
 import { DownstreamApiError } from './calling.errors';
 import type { TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
-import { tokenToResend } from './resend';
+import { isReplayableBody, tokenToResend } from './resend';
+import { authorizationOf, nonceAnswer, type ApiNonce } from './dpop-proof';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -109,6 +110,9 @@ export function createAuthenticatedFetch(
   };
 }
 
+/** The most redirects `maxRedirects` may allow (fetch's own limit is 20). */
+const MAX_REDIRECTS = 20;
+
 /**
  * {@link createAuthenticatedFetch}'s work, returning with the response the token used and the
  * refusal recovered from (for a caller that reports them, e.g. the downstream API client).
@@ -117,14 +121,22 @@ export function createAuthenticatedFetch(
 export function createAuthenticatedSender(
   tokens: TokenService,
   options: AuthenticatedFetchOptions,
+  nonce: ApiNonce = {},
 ): AuthenticatedSender {
   const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
   const send = options.fetch ?? globalThis.fetch;
   const maxRedirects = options.maxRedirects ?? 5;
+  if (!Number.isSafeInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > MAX_REDIRECTS) {
+    throw new InvalidRequestError(
+      'options_invalid',
+      `createAuthenticatedFetch option maxRedirects: must be a whole number from 0 to ${MAX_REDIRECTS}, not ${String(options.maxRedirects)} — a redirect loop would otherwise be followed without end.`,
+    );
+  }
   const target: TokenTarget = {
     scopes: options.scopes,
     credential: options.credential,
     tenantId: options.tenantId,
+    agent: options.agent,
   };
   // Not part of the DOM RequestInit type: undici's fetch (and Node's) read it.
   const extra = (
@@ -139,7 +151,7 @@ export function createAuthenticatedSender(
     url: URL,
     init: RequestInit,
     token: AccessToken,
-  ): Promise<{ res: Response; carried: boolean }> => {
+  ): Promise<{ res: Response; carried: boolean; nonce?: string }> => {
     let current = url;
     let method = (init.method ?? 'GET').toUpperCase();
     let body = init.body;
@@ -147,8 +159,17 @@ export function createAuthenticatedSender(
     for (let redirects = 0; ; redirects++) {
       const headers = new Headers(init.headers);
       carry &&= policy.mayCarryToken(current);
-      if (carry) headers.set('authorization', `${token.tokenType} ${token.token}`);
-      else headers.delete('authorization');
+      // The nonce this hop's proof is signed with (DPoP): a 401 asking for another one is re-sent.
+      const sentNonce = nonce.value;
+      if (carry) {
+        // A DPoP-bound token goes with a proof of this hop: its method and URL.
+        const auth = authorizationOf(tokens, token, method, current, nonce);
+        headers.set('authorization', auth.authorization);
+        if (auth.dpop !== undefined) headers.set('dpop', auth.dpop);
+      } else {
+        headers.delete('authorization');
+        if (token.tokenType === 'DPoP') headers.delete('dpop');
+      }
       if (body === undefined) headers.delete('content-type');
       const res = await send(current, {
         ...init,
@@ -165,10 +186,15 @@ export function createAuthenticatedSender(
         return {
           res,
           carried: carry && (res.url === '' || policy.mayCarryToken(new URL(res.url))),
+          nonce: sentNonce,
         };
       }
       const next = redirectTarget(location, current);
-      if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined) {
+      // 307 and 308 keep method and body: a body that cannot be sent again (a stream the first
+      // hop consumed) is not followed with nothing in its place — the same rule as a re-send.
+      const spent =
+        (res.status === 307 || res.status === 308) && body != null && !isReplayableBody(body);
+      if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined || spent) {
         await res.body?.cancel();
         // fetch's own contract (undici: TypeError 'fetch failed', cause 'redirect count exceeded',
         // 'unexpected redirect', 'Invalid URL' or 'URL scheme must be a HTTP(S) scheme'), which
@@ -177,9 +203,11 @@ export function createAuthenticatedSender(
         const why =
           init.redirect === 'error'
             ? `Unexpected redirect (${res.status}) under redirect: 'error'`
-            : next === undefined
-              ? `Redirect (${res.status}) to a Location that is not an http(s) URL`
-              : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
+            : spent
+              ? `Redirect (${res.status}) of a request whose body cannot be sent again (a stream)`
+              : next === undefined
+                ? `Redirect (${res.status}) to a Location that is not an http(s) URL`
+                : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
         const last = next === undefined ? '' : `, the last to ${next.pathname}`;
         throw new TypeError('fetch failed', {
           cause: new DownstreamApiError(
@@ -204,9 +232,20 @@ export function createAuthenticatedSender(
     const first = await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
+      agent: target.agent,
       signal,
     });
-    const { res, carried } = await sendWith(url, init, first);
+    let sent = await sendWith(url, init, first);
+    const noted = (token: AccessToken, sentNonce?: string) =>
+      sent.carried &&
+      nonceAnswer(token, sent.res.status, (n) => sent.res.headers.get(n), nonce, sentNonce);
+    // A DPoP API asking for (another) nonce: one re-send with it, same token (RFC 9449 §9).
+    if (noted(first, sent.nonce) && isReplayableBody(init.body)) {
+      await sent.res.body?.cancel();
+      sent = await sendWith(url, init, first);
+      noted(first);
+    }
+    const { res, carried } = sent;
     if (res.status !== 401) return { res, token: first };
     const { token: next, error } = await tokenToResend(
       tokens,
@@ -217,7 +256,8 @@ export function createAuthenticatedSender(
     );
     if (next === undefined) return { res, token: first };
     await res.body?.cancel();
-    const again = await sendWith(url, init, next);
-    return { res: again.res, token: next, refused: error };
+    sent = await sendWith(url, init, next);
+    noted(next);
+    return { res: sent.res, token: next, refused: error };
   };
 }

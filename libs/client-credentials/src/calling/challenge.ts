@@ -18,18 +18,27 @@ export interface TokenTarget {
   readonly credential?: string;
   /** Tenant of the tokens. @default the credential's tenant */
   readonly tenantId?: string;
+  /**
+   * An agent identity of the credential, an agent identity blueprint (its app id or configured
+   * name): the calls carry the agent's own tokens. See docs/agents.md.
+   * @default none: the credential's own tokens
+   */
+  readonly agent?: string;
 }
 
 /**
  * The Bearer challenge of a `WWW-Authenticate` header (or headers), undefined without one. Other
  * schemes in the same header are skipped; quoted values may hold commas and escaped quotes.
+ * `scheme`: the challenge of another scheme with the same parameters — `DPoP` (RFC 9449 §7.1),
+ * whose `error` is `invalid_token`, `invalid_dpop_proof` or `use_dpop_nonce`.
  */
 export function parseBearerChallenge(
   header: string | readonly string[] | null | undefined,
+  scheme: 'Bearer' | 'DPoP' = 'Bearer',
 ): BearerChallenge | undefined {
   const text = Array.isArray(header) ? header.join(', ') : (header as string | null | undefined);
   if (!text) return undefined;
-  const bearer = /(?:^|,)\s*Bearer(?:\s+|$)/i.exec(text);
+  const bearer = (scheme === 'Bearer' ? BEARER : DPOP).exec(text);
   if (bearer === null) return undefined;
   const params: Record<string, string> = {};
   const param = /\s*([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?/y;
@@ -44,6 +53,9 @@ export function parseBearerChallenge(
     claims: decodeClaims(params.claims),
   };
 }
+
+const BEARER = /(?:^|,)\s*Bearer(?:\s+|$)/i;
+const DPOP = /(?:^|,)\s*DPoP(?:\s+|$)/i;
 
 /** A challenge's `claims`: base64 (standard or url-safe) of a JSON object, else undefined. */
 function decodeClaims(value: string | undefined): string | undefined {
@@ -75,7 +87,12 @@ export async function tokenAfterChallenge(
   challenge: BearerChallenge | undefined,
   signal?: AbortSignal,
 ): Promise<AccessToken | undefined> {
-  const options = { credential: target.credential, tenantId: target.tenantId, signal };
+  const options = {
+    credential: target.credential,
+    tenantId: target.tenantId,
+    agent: target.agent,
+    signal,
+  };
   if (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined) {
     // One hold-off for every kind of refusal: an API that challenges every token (with claims
     // that differ each time, say) gets no new one while the last was obtained after a refusal.

@@ -56,7 +56,11 @@ export async function tokenToResend(
   signal?: AbortSignal,
 ): Promise<{ token?: AccessToken; error?: string }> {
   if (!refusal.fromApi) return {};
-  const challenge = parseBearerChallenge(refusal.challenge);
+  // A DPoP-bound token is refused in a challenge of its own scheme (RFC 9449 §7.1).
+  const challenge = parseBearerChallenge(
+    refusal.challenge,
+    refused.tokenType === 'DPoP' ? 'DPoP' : 'Bearer',
+  );
   if (isReplayableBody(refusal.body)) {
     const token = await tokenAfterChallenge(tokens, target, refused, challenge, signal);
     return { token, error: challenge?.error };

@@ -50,6 +50,11 @@ export interface TokenCredentialOptions {
    */
   tenantId?: string;
   /**
+   * An agent identity of the credential, an agent identity blueprint (its app id or configured
+   * name): the SDK client authenticates as the agent. See docs/agents.md.
+   */
+  agent?: string;
+  /**
    * Tenants other than its own that an SDK client may ask for (`getToken(…, { tenantId })`: SDKs
    * pass the tenant of a resource's challenge, Key Vault's say); `'*'` allows any. Any other
    * tenant is refused before a token request, as `@azure/identity`'s credentials do: a resource
@@ -61,7 +66,9 @@ export interface TokenCredentialOptions {
 
 /**
  * An Azure SDK `TokenCredential` served from this library's cache: hand it to any Azure SDK
- * client (`new BlobServiceClient(url, credential)`). A call with `claims` (the SDK's answer to a
+ * client (`new BlobServiceClient(url, credential)`). Bearer tokens only: Azure SDK clients send
+ * tokens without proofs, so a credential whose tokens are bound to a key (`dpop`) is refused
+ * (`proof_required`) before any token request. A call with `claims` (the SDK's answer to a
  * claims challenge) gets a fresh token carrying them, never served to callers without claims.
  * A call naming a tenant other than the credential's own is refused (`tenant_not_allowed`) unless
  * that tenant is in `additionallyAllowedTenants`.
@@ -111,8 +118,10 @@ export function createTokenCredential(
   };
   return {
     async getToken(scopes, getTokenOptions = {}) {
+      refuseBound(tokens, options.credential);
       const call = {
         credential: options.credential,
+        agent: options.agent,
         tenantId: tenantFor(getTokenOptions.tenantId),
         signal:
           getTokenOptions.abortSignal instanceof AbortSignal
@@ -131,6 +140,26 @@ export function createTokenCredential(
       };
     },
   };
+}
+
+/**
+ * Azure SDK clients send what `getToken` answers as a Bearer token (`@azure/core-auth` knows no
+ * DPoP): a bound token would go without its proof. Refused before any token request.
+ * @throws InvalidRequestError `proof_required`
+ */
+function refuseBound(tokens: TokenService, credential: string | undefined): void {
+  let binding: string;
+  try {
+    binding = tokens.tokenBinding(credential);
+  } catch {
+    return; // an unknown credential: the token service refuses the call with its own error
+  }
+  if (binding === 'bearer') return;
+  throw new InvalidRequestError(
+    'proof_required',
+    `The TokenCredential${credential === undefined ? '' : ` of credential '${credential}'`} was asked for a token, but the credential's tokens are bound to its ${binding === 'dpop' ? 'DPoP key' : 'certificate'}: Azure SDK clients send Bearer tokens only.`,
+    { credential },
+  );
 }
 
 /**

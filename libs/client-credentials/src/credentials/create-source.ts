@@ -2,7 +2,8 @@ import type { LoggerService } from '@nestjs/common';
 import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
 import { managedIdentityId } from '../options/managed-identity-name';
-import type { ResolvedCredential } from '../options/resolved-options';
+import type { CredentialSettings } from '../options/resolved-options';
+import type { DpopKey } from '../authority/dpop-key';
 import { TokenClient } from '../authority/token-client';
 import { AssertionSource } from './sources/assertion.source';
 import { CertificateSource } from './sources/certificate.source';
@@ -13,11 +14,16 @@ import {
 import { SecretSource } from './sources/secret.source';
 import { WorkloadIdentitySource } from './sources/workload-identity.source';
 import { SourceClient } from '../authority/source-client';
-import type { CredentialSource } from '../credential.options';
+import type { CredentialSource, SignerSourceBase } from '../credential.options';
+import { KeyVaultSigner } from '../signing/key-vault-signer';
+import { Pkcs11Signer } from '../signing/pkcs11-signer';
+import { SignerError } from '../signing/signer-error';
+import { vaultTokenCredential, type CredentialTokens } from '../signing/vault-credential';
+import { SignerSource } from './sources/signer.source';
 
 /** What a source client is built with. */
 export interface SourceContext {
-  credential: Omit<ResolvedCredential, 'sources'>;
+  credential: CredentialSettings;
   /** HTTP to the authority. */
   network: AuthorityNetworkClient;
   /** HTTP to the managed identity endpoint (its own, shorter timeout). */
@@ -25,6 +31,10 @@ export interface SourceContext {
   /** The longest one request may take: a callback of the app's into a request is bounded by it. */
   requestMs: number;
   logger: LoggerService;
+  /** Tokens of another credential of the module, for a `key-vault` source's vault. */
+  tokensOf?: (credential: string) => CredentialTokens;
+  /** The credential's DPoP key: its app sources' tokens are bound to it. */
+  dpop?: DpopKey;
 }
 
 /**
@@ -39,7 +49,10 @@ export function createSourceClient(
 ): SourceClient {
   const id = `${options.type}#${index}`;
   const app = (source: ConstructorParameters<typeof TokenClient>[1]) =>
-    new TokenClient(ctx.credential, source, ctx.network, ctx.logger);
+    new TokenClient(ctx.credential, source, ctx.network, ctx.logger, {
+      requestMs: ctx.requestMs,
+      dpop: ctx.dpop,
+    });
   switch (options.type) {
     case 'secret':
       return app(new SecretSource(options, id));
@@ -47,6 +60,28 @@ export function createSourceClient(
       return app(new CertificateSource(options, id));
     case 'assertion':
       return app(new AssertionSource(options, id, ctx.requestMs));
+    case 'signer':
+      return app(new SignerSource('signer', id, options.signer, signerSettings(options, ctx)));
+    case 'pkcs11':
+      return app(
+        new SignerSource(
+          'pkcs11',
+          id,
+          new Pkcs11Signer(options),
+          signerSettings(options, ctx, true),
+        ),
+      );
+    case 'key-vault': {
+      const vault = () => {
+        const tokens = ctx.tokensOf?.(options.credential);
+        if (tokens === undefined) {
+          throw new SignerError(`credential: '${options.credential}' gives no tokens here`);
+        }
+        return vaultTokenCredential(tokens);
+      };
+      const signer = new KeyVaultSigner(options, vault);
+      return app(new SignerSource('key-vault', id, signer, signerSettings(options, ctx, true)));
+    }
     case 'workload-identity':
       return app(new WorkloadIdentitySource(options, id));
     case 'managed-identity-assertion': {
@@ -71,4 +106,19 @@ export function createSourceClient(
       );
     }
   }
+}
+
+/**
+ * How a signer source signs: Entra ID takes an assertion until its `exp` (msal reuses one for 10
+ * minutes), so one is reused per tenant; an OIDC issuer may refuse a `jti` it has seen (RFC 7523
+ * §3 allows it; oidc-provider does), so there each token request gets a new one.
+ */
+function signerSettings(options: SignerSourceBase, ctx: SourceContext, owned = false) {
+  return {
+    owned,
+    algorithm: options.algorithm,
+    sendX5c: options.sendX5c,
+    reuse: ctx.credential.protocol === 'entra',
+    timeoutMs: ctx.requestMs,
+  };
 }

@@ -2,7 +2,39 @@ import type { GetTokenOptions } from '../client-credentials.options';
 import type { Credential } from './credential';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import { scopeKey, validateScopes, validateTenant } from '../options/request-validation';
+import type { Principal } from './principal';
 import type { TokenRequest } from './token-request';
+
+/** What a call names besides its scopes. */
+export type CallOptions = Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>;
+
+/**
+ * Whom a call's token is for: the credential itself, or an agent identity of a blueprint
+ * credential, or that agent's agent user.
+ * @throws InvalidRequestError `agent_unsupported`, `agent_unknown`, `agent_user_invalid`
+ */
+function principalOf(
+  credential: Credential,
+  who: Pick<GetTokenOptions, 'agent' | 'agentUser'> | undefined,
+): Principal {
+  if (who?.agent === undefined) {
+    if (who?.agentUser === undefined) return credential;
+    throw new InvalidRequestError(
+      'agent_unsupported',
+      `An agent user was named without its agent identity (credential '${credential.name}'): pass \`agent\` too.`,
+      { credential: credential.name },
+    );
+  }
+  if (credential.agents === undefined) {
+    throw new InvalidRequestError(
+      'agent_unsupported',
+      `Credential '${credential.name}' is not an agent identity blueprint: it has no agents (set \`agentBlueprint\` in its options if it is one).`,
+      { credential: credential.name },
+    );
+  }
+  const agent = credential.agents.resolve(who.agent);
+  return who.agentUser === undefined ? agent : credential.agents.resolveUser(agent, who.agentUser);
+}
 
 /**
  * The configured credentials by name, and what turns a call (scopes, credential, tenant) into a
@@ -41,36 +73,43 @@ export class CredentialRegistry {
   }
 
   /** The request of a call, validated: the same index key as a cache hit looks up. */
-  request(
-    scopes: string | readonly string[],
-    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
-  ): TokenRequest {
+  request(scopes: string | readonly string[], options?: CallOptions): TokenRequest {
     const credential = this.get(options?.credential);
     const tenantId = options?.tenantId ?? credential.options.tenantId;
-    return this.validate(credential, tenantId, scopes, scopeKey(scopes));
+    return this.validate(credential, tenantId, scopes, scopeKey(scopes), options);
   }
 
-  /** Checks scopes and tenant; `sk` is the scopes' {@link scopeKey}. */
+  /**
+   * Checks scopes, tenant and agent; `sk` is the scopes' {@link scopeKey}. The request's principal
+   * is the credential, or the agent (or agent user) of a blueprint the call names.
+   */
   validate(
     credential: Credential,
     tenantId: string,
     scopes: string | readonly string[],
     sk: string,
+    who?: Pick<GetTokenOptions, 'agent' | 'agentUser'>,
   ): TokenRequest {
     if (this.closed)
       throw new ClientCredentialsError('shutdown', 'The token service is shut down.');
+    const principal = principalOf(credential, who);
     const { protocol, tenantId: home } = credential.options;
-    const list = validateScopes(scopes, protocol, credential.name);
+    // An agent user's token is delegated: its scopes are the user's, not `<resource>/.default`.
+    const list = validateScopes(
+      scopes,
+      who?.agentUser === undefined ? protocol : 'oidc',
+      credential.name,
+    );
     let tenant = tenantId;
     if (tenantId !== home) {
       validateTenant(tenantId, protocol, credential.name);
       // E.g. a managed identity has no other tenant.
-      const unsupported = credential.tenantProblem(tenantId);
+      const unsupported = credential.tenants.problem(tenantId);
       if (unsupported !== undefined) throw unsupported;
-      if (credential.ownTenantOnly) {
+      if (credential.tenants.ownOnly) {
         // Its own tenant, named (an SDK names the tenant of a resource's challenge): its tokens
         // are those of the home key. A managed identity's is checked against its token's `tid`
-        // by whoever gets the token (Credential.assertOwnTenant).
+        // by whoever gets the token (CredentialTenants.assertOwn).
         tenant = home;
       } else if (protocol === 'entra') {
         // Entra's tenant ids and domains ignore case: one token per tenant however it is spelt
@@ -78,7 +117,7 @@ export class CredentialRegistry {
         tenant = tenantId.toLowerCase() === home.toLowerCase() ? home : tenantId.toLowerCase();
       }
     }
-    return { credential, tenantId: tenant, scopes: list, scopeKey: sk };
+    return { credential: principal, tenantId: tenant, scopes: list, scopeKey: sk };
   }
 
   /** Refuses every request from now on (`shutdown`). */
@@ -86,6 +125,7 @@ export class CredentialRegistry {
     this.closed = true;
   }
 
+  /** @throws InvalidRequestError `credential_unknown` */
   unknown(name: string | undefined): InvalidRequestError {
     const names = this.names.join(', ');
     return new InvalidRequestError(

@@ -47,7 +47,7 @@ class FakeClient implements SourceClient {
     };
   }
 
-  async acquire(tenantId: string): Promise<IssuedToken> {
+  async acquire({ tenantId }: { tenantId: string }): Promise<IssuedToken> {
     requests.push(`${this.index}:${tenantId}`);
     const error = this.fail(tenantId);
     if (error !== undefined) throw error;

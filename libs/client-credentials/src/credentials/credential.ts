@@ -2,18 +2,26 @@ import { now } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
-import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
+import type { ClientCredentialsError } from '../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../errors/to-client-credentials-error';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
 import { checkIssued } from '../authority/token-response';
-import { tenantOfToken } from './token-tenant';
-import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
+import { CredentialTenants } from './credential-tenants';
+import {
+  NO_PROXY,
+  type CredentialSettings,
+  type ResolvedCredential,
+} from '../options/resolved-options';
+import { DpopKey } from '../authority/dpop-key';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
-import { createSourceClient } from './create-source';
+import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
-import type { IssuedToken, SourceClient } from '../authority/source-client';
+import type { SourceClient } from '../authority/source-client';
 import type { CredentialStats } from '../observability/credential-stats';
+import type { Fetched } from './principal';
+import { AgentDirectory } from './agents/agent-directory';
+import type { Blueprint, ChainRequest } from './agents/blueprint';
 
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
@@ -27,6 +35,7 @@ function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefi
 const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'credential_rejected',
   'assertion_failed',
+  'signer_failed',
   'source_unavailable',
 ]);
 
@@ -35,6 +44,8 @@ export interface CredentialTimings {
   requestMs: number;
   managedIdentityMs: number;
   sourceCoolDownMs: number;
+  /** The most agent identities a blueprint keeps (`cache.maxEntries`). */
+  maxAgents?: number;
   /** The longest Retry-After honoured: an error says no more. */
   maxRetryAfterMs: number;
 }
@@ -48,27 +59,31 @@ export interface CredentialTimings {
  * says (a rejection, a failure) is kept for that tenant only, so that a customer that has not
  * consented neither skips a source for the others nor marks the credential as failing.
  */
-export class Credential {
+export class Credential implements Blueprint {
   private readonly network: AuthorityNetworkClient;
   private readonly identityNetwork: AuthorityNetworkClient;
   private readonly clients: SourceClient[];
   /** Sources of the chain being passed over, per tenant or for every tenant. */
   private readonly skips: SourceSkips;
-  /** The home tenant, lower case: tenant ids and domains are not case-sensitive. */
-  private readonly home: string;
-  /** A managed identity has tokens of its own tenant only. */
-  private readonly identityOnly: boolean;
   /**
-   * A managed identity's own tenant (lower case), read from the `tid` of its tokens: it is
-   * configured nowhere (its `tenantId` is a placeholder), yet an SDK that follows a resource's
-   * challenge names it (Key Vault, Storage, Service Bus).
+   * Which tenants the credential has tokens of: any that consented to its app, or — a managed
+   * identity, an issuer named by its URL — its own only (its `tenantProblem` for any other).
    */
-  #ownTenant?: string;
+  readonly tenants: CredentialTenants;
   /** Live counters of this credential. */
   readonly stats: CredentialStats;
 
-  /** The credential's settings, without its sources (they hold secrets). */
-  readonly options: Omit<ResolvedCredential, 'sources'>;
+  /** The credential's settings, without its sources and DPoP key (they hold secrets). */
+  readonly options: CredentialSettings;
+  /** The agent identities of an agent identity blueprint (`agentBlueprint`); undefined otherwise. */
+  readonly agents?: AgentDirectory;
+  /**
+   * The key its tokens are bound to (DPoP), made at start: every token request and every API
+   * call of the integrations carries a proof of it.
+   */
+  readonly dpop?: DpopKey;
+  /** Why the configured DPoP key cannot be used, reported by {@link init}. */
+  readonly #dpopProblem?: string;
 
   constructor(
     resolved: ResolvedCredential,
@@ -76,9 +91,18 @@ export class Credential {
     private readonly keyPrefix: string,
     private readonly metrics: TokenMetrics,
     private readonly logger: LoggerService,
+    /** Tokens of the module's other credentials (a `key-vault` source's vault takes them). */
+    tokensOf?: SourceContext['tokensOf'],
   ) {
-    const { sources, ...options } = resolved;
+    const { sources, dpop, ...options } = resolved;
     this.options = options;
+    if (dpop !== undefined) {
+      try {
+        this.dpop = DpopKey.create(dpop);
+      } catch (e) {
+        this.#dpopProblem = `dpop.${(e as Error).message}`;
+      }
+    }
     this.stats = metrics.of(options.name);
     this.network = new AuthorityNetworkClient(timings.requestMs, options.ca, options.proxy);
     // Managed identity endpoints are local to the host: never through a proxy (IMDS refuses it).
@@ -93,25 +117,45 @@ export class Credential {
       identityNetwork: this.identityNetwork,
       requestMs: timings.requestMs,
       logger,
+      tokensOf,
+      dpop: this.dpop,
     };
     this.clients = sources.map((s, i) => createSourceClient(s, i, context));
     // Known from the environment at once: health shows where tokens will come from before any.
     const host = this.clients.map(managedIdentityHost).find((h) => h !== undefined);
     if (host !== undefined) this.stats.managedIdentityHost = host;
-    this.home = options.tenantId.toLowerCase();
-    this.identityOnly = sources.some((s) => s.type === 'managed-identity');
+    this.tenants = new CredentialTenants(
+      options,
+      sources.some((s) => s.type === 'managed-identity'),
+    );
     this.skips = new SourceSkips(
       options.name,
-      this.home,
+      this.tenants.home,
       timings.sourceCoolDownMs,
       (i) => this.sourceId(i),
       this.stats,
       metrics,
       logger,
     );
+    if (options.agentBlueprint !== undefined) {
+      this.agents = new AgentDirectory(this, options.agentBlueprint, {
+        keyPrefix,
+        network: this.network,
+        metrics,
+        logger,
+        maxAgents: timings.maxAgents,
+        maxRetryAfterMs: timings.maxRetryAfterMs,
+        requestMs: timings.requestMs,
+      });
+    }
   }
 
   get name(): string {
+    return this.options.name;
+  }
+
+  /** The credential's own tokens are keyed by its name (see {@link Principal.key}). */
+  get key(): string {
     return this.options.name;
   }
 
@@ -135,7 +179,7 @@ export class Credential {
       }),
     );
     this.noteCertificates();
-    return problems.flat();
+    return [...(this.#dpopProblem === undefined ? [] : [this.#dpopProblem]), ...problems.flat()];
   }
 
   /**
@@ -145,70 +189,15 @@ export class Credential {
    * replicas, which share their configuration, do.
    */
   storeKeys(tenantId: string, scopeKey: string): string[] {
-    const { authorityHost, clientId, name } = this.options;
+    const { authorityHost, clientId, name, tokenRequest } = this.options;
+    // Tokens asked with other fixed parameters (another `audience`) are other tokens.
+    const extras = tokenRequest === undefined ? '' : `~${tokenRequest.digest}`;
+    // A bound token is of use only with its key: replicas with a key of their own never adopt
+    // each other's, and those sharing one (a configured `privateKey`) share its tokens.
+    const bound = this.dpop === undefined ? '' : `@dpop:${this.dpop.jkt}`;
     return this.clients.map(
       (c) =>
-        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}|${scopeKey}`,
-    );
-  }
-
-  /**
-   * Why this credential cannot get tokens of `tenantId`, as a typed error; undefined when it can.
-   * A managed identity lives in one tenant and has tokens of that tenant only: asked for another,
-   * it would answer with a token of its own tenant, which must never be cached as the other's.
-   */
-  tenantProblem(tenantId: string): InvalidRequestError | undefined {
-    const tenant = tenantId.toLowerCase();
-    if (tenant === this.home) return undefined;
-    // A managed identity's own tenant, once known from its tokens; while unknown, any tenant may
-    // be it: the caller checks it against the token's (see assertOwnTenant).
-    if (this.identityOnly && (this.#ownTenant === undefined || this.#ownTenant === tenant)) {
-      return undefined;
-    }
-    // A managed identity, or an issuer named by its URL, has one realm: no other tenant to ask.
-    const what = this.identityOnly
-      ? `is a managed identity of tenant '${this.#ownTenant}': it has tokens of its own tenant only`
-      : this.options.issuer !== undefined
-        ? `names its issuer (${this.options.issuer}), which has no other tenants`
-        : undefined;
-    if (what === undefined) return undefined;
-    return new InvalidRequestError(
-      'tenant_unsupported',
-      `Credential '${this.name}' ${what}, not tenant '${tenantId}'.`,
-      { credential: this.name, tenantId },
-    );
-  }
-
-  /**
-   * Whether this credential has tokens of one tenant only, its own: a managed identity, or an
-   * issuer named by its URL. A tenant asked of it is then its own or refused ({@link tenantProblem}).
-   */
-  get ownTenantOnly(): boolean {
-    return this.identityOnly || this.options.issuer !== undefined;
-  }
-
-  /**
-   * The tenant of this credential's tokens: a managed identity's own tenant once a token showed
-   * it, else the configured `tenantId`.
-   */
-  get tenantId(): string {
-    return this.#ownTenant ?? this.options.tenantId;
-  }
-
-  /**
-   * Checks that `tenantId`, asked of a managed identity while its tenant was not known, is the
-   * tenant its token showed.
-   * @throws InvalidRequestError `tenant_unsupported` when it is not (or no token showed one)
-   */
-  assertOwnTenant(tenantId: string): void {
-    if (!this.identityOnly || tenantId.toLowerCase() === this.home) return;
-    if (this.#ownTenant === tenantId.toLowerCase()) return;
-    throw new InvalidRequestError(
-      'tenant_unsupported',
-      this.#ownTenant === undefined
-        ? `Credential '${this.name}' is a managed identity whose tokens do not name their tenant (no 'tid'): it cannot tell whether tenant '${tenantId}' is its own.`
-        : `Credential '${this.name}' is a managed identity of tenant '${this.#ownTenant}': it has tokens of its own tenant only, not tenant '${tenantId}'.`,
-      { credential: this.name, tenantId },
+        `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}${bound}|${scopeKey}`,
     );
   }
 
@@ -216,22 +205,41 @@ export class Credential {
    * One token request per source, in order, skipping sources in their cool-down, until one
    * succeeds or a failure is not about the source (an outage is not a reason to change identity).
    * Records the outcome in the stats of the tenant. `claims` (a resource's claims challenge) go
-   * with the request; `replaces` is the token this one replaces, refused by an API or renewed by a
-   * background refresh (see {@link SourceClient.acquire}).
-   * @throws InvalidRequestError `tenant_unsupported` before any request (see {@link tenantProblem})
+   * with the request; `refused` is the token this one replaces — refused by an API, or renewed by
+   * a background refresh (see {@link SourceRequest.refused}).
+   * @throws InvalidRequestError `tenant_unsupported` before any request (see
+   *   {@link CredentialTenants.problem})
    */
   async fetch(
     tenantId: string,
     scopes: readonly string[],
     claims?: string,
-    replaces?: string,
-  ): Promise<{ issued: IssuedToken; index: number }> {
-    const problem = this.tenantProblem(tenantId);
+    refused?: string,
+  ): Promise<Fetched> {
+    return this.fetchFor(tenantId, scopes, { claims, refused });
+  }
+
+  /**
+   * {@link fetch}, and, with `fmiPath`, a blueprint's token exchange token for that agent identity
+   * (its outcome recorded as the agent's).
+   */
+  async fetchFor(
+    tenantId: string,
+    scopes: readonly string[],
+    request: ChainRequest,
+  ): Promise<Fetched> {
+    const problem = this.tenants.problem(tenantId);
     if (problem !== undefined) throw problem;
     const tenant = tenantId.toLowerCase();
+    const agent = request.fmiPath;
     try {
-      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, claims, replaces);
-      this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
+      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, request);
+      if (agent === undefined) {
+        this.tenants.checkConfigured(fetched.issued.token);
+        this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
+      } else {
+        this.metrics.success(this.name, fetched.issued.expiresOn, undefined, agent);
+      }
       return fetched;
     } catch (e) {
       const error = e as ClientCredentialsError;
@@ -241,6 +249,7 @@ export class Credential {
         error.aadsts,
         error.message,
         this.otherTenant(tenantId),
+        agent,
       );
       throw error;
     }
@@ -251,7 +260,7 @@ export class Credential {
    * health and readiness, it counts as this credential working in that tenant.
    */
   recordSuccess(tenantId: string, expiresOn: number, token: string): void {
-    if (this.identityOnly && this.#ownTenant === undefined) this.#ownTenant = tenantOfToken(token);
+    this.tenants.learnFrom(token);
     this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId));
   }
 
@@ -259,9 +268,9 @@ export class Credential {
     tenantId: string,
     tenant: string,
     scopes: readonly string[],
-    claims?: string,
-    replaces?: string,
-  ): Promise<{ issued: IssuedToken; index: number }> {
+    { claims, refused, fmiPath }: ChainRequest,
+  ): Promise<Fetched> {
+    const leg = fmiPath === undefined ? undefined : 'exchange';
     const time = now();
     let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= time);
     // Every source is cooling down: trying them all beats failing without a try.
@@ -274,28 +283,35 @@ export class Credential {
       const requestedAt = Date.now();
       try {
         const issued = checkIssued(
-          await client.acquire(tenantId, scopes, randomUUID(), claims, replaces),
+          await client.acquire({
+            tenantId,
+            scopes,
+            correlationId: randomUUID(),
+            claims,
+            refused,
+            fmiPath,
+          }),
           requestedAt,
         );
         const ms = now() - started;
-        this.metrics.request(this.name, client.source.id, 'ok', ms, managedIdentityHost(client));
+        const host = managedIdentityHost(client);
+        this.metrics.request(this.name, client.source.id, 'ok', ms, host, leg);
         this.noteCertificates();
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
         last = toClientCredentialsError(
           e,
-          { credential: this.name, tenantId },
+          { credential: this.name, tenantId, agent: fmiPath },
           this.timings.maxRetryAfterMs,
         );
+        // An assertion the authority refused is not handed out again (a signer's are reused).
+        if (last.code === 'credential_rejected') {
+          (client.source as { rejected?: () => void }).rejected?.();
+        }
         const ms = now() - started;
-        this.metrics.request(
-          this.name,
-          client.source.id,
-          last.code,
-          ms,
-          managedIdentityHost(client),
-        );
+        const host = managedIdentityHost(client);
+        this.metrics.request(this.name, client.source.id, last.code, ms, host, leg);
         const another = position + 1 < order.length;
         const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
         if (!moveOn || this.clients.length === 1) throw last;
@@ -315,7 +331,7 @@ export class Credential {
   /** The tenant to record under: undefined for the home tenant, whose stats are the credential's. */
   private otherTenant(tenantId: string): string | undefined {
     const tenant = tenantId.toLowerCase();
-    return tenant === this.home ? undefined : tenant;
+    return tenant === this.tenants.home ? undefined : tenant;
   }
 
   /** Records the earliest certificate expiry of the sources, for health reports. */
@@ -338,7 +354,11 @@ export class Credential {
   }
 
   toJSON(): Record<string, unknown> {
-    return { ...this.options, sources: this.describeSources() };
+    return {
+      ...this.options,
+      sources: this.describeSources(),
+      ...(this.dpop === undefined ? {} : { dpop: this.dpop.toJSON() }),
+    };
   }
 
   [inspect.custom](): string {
@@ -346,10 +366,12 @@ export class Credential {
   }
 
   async close(): Promise<void> {
-    for (const c of this.clients) {
-      (c as { release?: () => void }).release?.();
-      (c.source as { release?: () => void }).release?.();
-    }
+    await Promise.all(
+      this.clients.map(async (c) => {
+        (c as { release?: () => void }).release?.();
+        await (c.source as { release?: () => Promise<void> | void }).release?.();
+      }),
+    );
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

@@ -1,8 +1,9 @@
-import type { Credential } from './credential';
+import type { Principal } from './principal';
 
 /** Which token a caller asks for. */
 export interface TokenRequest {
-  readonly credential: Credential;
+  /** Whom the token is for: a credential, or a leg of one of its agents (see {@link Principal}). */
+  readonly credential: Principal;
   readonly tenantId: string;
   readonly scopes: readonly string[];
   /** The scopes as one string (a claims request's carries its claims id too): the index key. */
@@ -19,5 +20,5 @@ export interface TokenRequest {
  * is fetched, never kept: a cache of 100,000 tokens would otherwise hold as many key strings.
  */
 export function requestKey(request: TokenRequest): string {
-  return `${request.credential.name}\n${request.tenantId}\n${request.scopeKey}`;
+  return `${request.credential.key}\n${request.tenantId}\n${request.scopeKey}`;
 }

@@ -6,6 +6,7 @@ import {
   type AuthenticatedSender,
   type FetchFunction,
 } from '../calling/authenticated-fetch';
+import type { ApiNonce } from '../calling/dpop-proof';
 import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/calling.errors';
 import {
   answerOf,
@@ -62,7 +63,7 @@ export class DownstreamApi {
     this.#tokens = tokens;
     try {
       // Built now: a base URL the origin policy refuses fails at start-up, not at the first call.
-      this.#own = this.#newSender(undefined, undefined);
+      this.#own = this.#newSender({});
     } catch (e) {
       void this.#agent.close();
       throw e;
@@ -76,19 +77,28 @@ export class DownstreamApi {
    * signal for every signal combined from it, so a client's lifetime signal grew with every call.
    */
   readonly #inFlight = new Set<CallDeadline>();
+  /** The API's DPoP nonce, shared by the senders of every credential and tenant it is called with. */
+  readonly #nonce: ApiNonce = {};
   #closed = false;
 
   /** A sender for a credential and tenant, sharing the API's connections. */
-  #newSender(credential: string | undefined, tenantId: string | undefined): AuthenticatedSender {
-    return createAuthenticatedSender(this.#tokens, {
-      baseUrl: this.#options.baseUrl,
-      scopes: this.#options.scopes,
-      credential: credential ?? this.#options.credential,
-      tenantId: tenantId ?? this.#options.tenantId,
-      allowInsecureLoopback: this.#options.allowInsecureLoopback,
-      fetch: undiciFetch as unknown as FetchFunction,
-      dispatcher: this.#agent,
-    });
+  #newSender(
+    call: Pick<DownstreamCallOptions, 'credential' | 'tenantId' | 'agent'>,
+  ): AuthenticatedSender {
+    return createAuthenticatedSender(
+      this.#tokens,
+      {
+        baseUrl: this.#options.baseUrl,
+        scopes: this.#options.scopes,
+        credential: call.credential ?? this.#options.credential,
+        tenantId: call.tenantId ?? this.#options.tenantId,
+        agent: call.agent ?? this.#options.agent,
+        allowInsecureLoopback: this.#options.allowInsecureLoopback,
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher: this.#agent,
+      },
+      this.#nonce,
+    );
   }
 
   /**
@@ -99,8 +109,9 @@ export class DownstreamApi {
    * parse and a few closures, next to an HTTPS call.
    */
   #senderOf(options: DownstreamCallOptions): AuthenticatedSender {
-    if (options.credential === undefined && options.tenantId === undefined) return this.#own;
-    return this.#newSender(options.credential, options.tenantId);
+    const { credential, tenantId, agent } = options;
+    if (credential === undefined && tenantId === undefined && agent === undefined) return this.#own;
+    return this.#newSender(options);
   }
 
   /** GET `path` (relative to the base URL); resolves to the parsed JSON (undefined for 204). */

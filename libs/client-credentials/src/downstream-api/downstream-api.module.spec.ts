@@ -51,3 +51,25 @@ describe('DownstreamApiModule', () => {
     ).resolves.toBeUndefined();
   });
 });
+
+describe('DownstreamApiModule: scopes and tenants at startup', () => {
+  it('fails app.init() naming an API whose scope or tenant no call could use', async () => {
+    await expect(
+      init({
+        noDefault: { baseUrl: 'https://orders.contoso.com', scopes: 'api://orders' },
+        meta: {
+          baseUrl: 'https://mail.contoso.com',
+          scopes: 'api://mail/.default',
+          tenantId: 'common',
+        },
+      }),
+    ).rejects.toMatchObject({
+      problems: [
+        expect.stringMatching(
+          /^apis\.noDefault\.scopes: Scopes for credential 'orders' name 'api:\/\/orders'/,
+        ),
+        expect.stringMatching(/^apis\.meta\.tenantId: Tenant 'common' is a meta-tenant/),
+      ],
+    });
+  });
+});

@@ -12,7 +12,7 @@ import { TokenService } from '../token.service';
 import { DownstreamApiError } from '../calling/calling.errors';
 import { DownstreamApi } from './downstream-api.client';
 import { getDownstreamApiToken } from './downstream-api.decorator';
-import { ConfigurationError } from '../errors/client-credentials.errors';
+import { ConfigurationError, InvalidRequestError } from '../errors/client-credentials.errors';
 import {
   resolveDownstreamApis,
   unknownCredentials,
@@ -61,13 +61,30 @@ export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
-   * Checks that each API's `credential` is one the token service has: once every module is
-   * initialised (the token service loads its credentials in its own `onModuleInit`), so that a
-   * misspelt name fails `app.init()` rather than the API's first call.
-   * @throws ConfigurationError `apis.<name>.credential: names no configured credential …`
+   * Checks each API's `credential`, `scopes` and `tenantId` against the token service, once every
+   * module is initialised (the token service loads its credentials in its own `onModuleInit`), so
+   * that a misspelt name, a scope the credential's authority cannot take or a meta-tenant fails
+   * `app.init()` rather than the API's first call.
+   * @throws ConfigurationError `apis.<name>.<field>: …`
    */
   onApplicationBootstrap(): void {
-    const problems = unknownCredentials(this.#options, this.tokens.credentialNames, 'apis');
+    const names = this.tokens.credentialNames;
+    const problems = unknownCredentials(this.#options, names, 'apis');
+    for (const [name, api] of Object.entries(this.#options)) {
+      if (api.credential !== undefined && !names.includes(api.credential)) continue;
+      try {
+        this.tokens.checkRequest(api.scopes, {
+          credential: api.credential,
+          tenantId: api.tenantId,
+        });
+      } catch (e) {
+        if (!(e instanceof InvalidRequestError)) throw e;
+        // No credential named and no default one: each call names its own (`credential` option).
+        if (e.code === 'credential_unknown') continue;
+        const field = e.code === 'scope_invalid' ? 'scopes' : 'tenantId';
+        problems.push(`apis.${name}.${field}: ${e.message.split(' Hint: ')[0]}`);
+      }
+    }
     if (problems.length > 0) throw new ConfigurationError(problems);
   }
 

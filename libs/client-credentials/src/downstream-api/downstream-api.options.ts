@@ -17,6 +17,11 @@ export interface DownstreamApiOptions {
   /** Tenant of the tokens. @default the credential's tenant */
   tenantId?: string;
   /**
+   * An agent identity of the credential, an agent identity blueprint (its app id or configured
+   * name): the API is called as the agent. See docs/agents.md.
+   */
+  agent?: string;
+  /**
    * Longest a call may take, token included.
    * @default 30000
    */
@@ -79,6 +84,7 @@ const api = z
     ),
     credential: text('name a configured credential, or leave it out').optional(),
     tenantId: text('set a tenant id, or leave it out').optional(),
+    agent: text("set an agent identity's app id or name, or leave it out").optional(),
     timeoutMs: z
       .number({ error: 'must be a number' })
       .int({ error: 'must be a whole number' })

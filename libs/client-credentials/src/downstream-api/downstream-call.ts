@@ -25,6 +25,12 @@ export interface DownstreamCallOptions {
    * @default the API's `tenantId`
    */
   tenantId?: string;
+  /**
+   * This call's agent identity (Entra Agent ID: an agent of the credential, a blueprint), by app
+   * id or configured name, instead of the API's.
+   * @default the API's `agent`
+   */
+  agent?: string;
 }
 
 /**
@@ -188,7 +194,10 @@ export function answerOf<T>(
     );
   }
   const challenge = res.headers.get('www-authenticate') ?? undefined;
-  const error = parseBearerChallenge(challenge)?.error;
+  const error = parseBearerChallenge(
+    challenge,
+    token.tokenType === 'DPoP' ? 'DPoP' : 'Bearer',
+  )?.error;
   const context = {
     ...where,
     status: res.status,

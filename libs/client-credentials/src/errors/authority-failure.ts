@@ -7,7 +7,9 @@ export type AuthorityFailureKind =
   | 'throttled'
   | 'timeout'
   | 'network_error'
-  | 'invalid_response';
+  | 'invalid_response'
+  /** A token requested bound to a key (DPoP) came back unbound (token_type Bearer). */
+  | 'unbound';
 
 /** What the authority said, parsed from an OAuth 2.0 / Entra error body. */
 export interface AuthorityFailureDetail {

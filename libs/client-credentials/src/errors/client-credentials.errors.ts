@@ -5,6 +5,8 @@ export interface ErrorContext {
   /** Name of the credential in the module options. */
   credential?: string;
   tenantId?: string;
+  /** The agent identity (its app id) whose token was asked for, in an agent's flow. */
+  agent?: string;
   /** Entra ID error number (the nnnn of AADSTSnnnn). */
   aadsts?: number;
   /** OAuth 2.0 `error` value from the token endpoint, e.g. `invalid_client`. */
@@ -33,6 +35,8 @@ export class ClientCredentialsError extends Error {
   readonly transient: boolean;
   readonly credential?: string;
   readonly tenantId?: string;
+  /** The agent identity (app id) of an agent's token request (Entra Agent ID). */
+  readonly agent?: string;
   readonly aadsts?: number;
   readonly oauthError?: string;
   readonly status?: number;
@@ -46,7 +50,7 @@ export class ClientCredentialsError extends Error {
     context: ErrorContext = {},
     transient = false,
   ) {
-    const hint = hintFor(code, context.aadsts);
+    const hint = hintFor(code, context.aadsts, context.agent !== undefined);
     super(
       `${message} Hint: ${hint}`,
       context.cause === undefined ? undefined : { cause: context.cause },
@@ -57,6 +61,7 @@ export class ClientCredentialsError extends Error {
     this.transient = transient;
     this.credential = context.credential;
     this.tenantId = context.tenantId;
+    this.agent = context.agent;
     this.aadsts = context.aadsts;
     this.oauthError = context.oauthError;
     this.status = context.status;

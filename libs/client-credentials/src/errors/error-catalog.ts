@@ -15,7 +15,8 @@ export interface ErrorHint {
 /** Stable error codes of the library (`ClientCredentialsError.code`). */
 export const ERROR_CATALOG = {
   options_invalid: {
-    cause: 'The module options are invalid; the message names each field.',
+    cause:
+      "Options are invalid: the module's, or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names each field.",
     fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options.',
   },
   credential_unknown: {
@@ -43,6 +44,26 @@ export const ERROR_CATALOG = {
     cause:
       "An Azure SDK client asked the TokenCredential for a token of a tenant other than the credential's own (the tenant of a resource's challenge, Key Vault's say), and that tenant is not listed in `additionallyAllowedTenants`.",
     fix: "If the app is meant to get tokens of that tenant, add its id to `additionallyAllowedTenants` of createTokenCredential ('*' allows any tenant); otherwise check which resource the SDK client calls.",
+  },
+  agent_unsupported: {
+    cause:
+      "A call named an agent identity (`agent`) of a credential that is not an agent identity blueprint, or asked for an agent user's token without an agent.",
+    fix: 'Name the blueprint credential (`agentBlueprint` set in its options) with `agent`; an `agentUser` needs its `agent` too.',
+  },
+  agent_unknown: {
+    cause:
+      "The `agent` of a call is neither an agent identity's application (client) ID (a GUID) nor a name listed in the blueprint's `agentBlueprint.agents`, or the blueprint takes named agents only.",
+    fix: "Pass the agent identity's app id, or one of the names of `agentBlueprint.agents`; with `onlyNamedAgents: true`, add it to that list.",
+  },
+  agent_user_invalid: {
+    cause:
+      'The `agentUser` of a call is neither a user principal name (user@domain) nor an object ID (a GUID).',
+    fix: "Pass the agent user's UPN or its object ID, as Microsoft Graph lists it (`/users/{id}`).",
+  },
+  request_parameters_invalid: {
+    cause:
+      "A credential's tokenRequest.customize hook failed, took longer than timeouts.requestMs, or returned a parameter the protocol owns (client_id, scope, client_assertion…) or a value that is not a string.",
+    fix: "Make the hook return { name: string } pairs of your own parameters only (the library sets the protocol's), quickly; the message names the parameter, never its value.",
   },
   credential_rejected: {
     cause:
@@ -87,6 +108,21 @@ export const ERROR_CATALOG = {
     cause:
       'The client assertion could not be produced (callback failed or the certificate could not be used).',
     fix: 'Check the `getAssertion` callback or the certificate file and key named in the message.',
+  },
+  signer_failed: {
+    cause:
+      "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, or signed with a key that is not the certificate's.",
+    fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too. A chain moves on to its next source meanwhile.",
+  },
+  binding_refused: {
+    cause:
+      "The authority answered a token request for a bound token (DPoP) with a token that is not bound to the credential's key (token_type Bearer): sent as such, it would be a bearer token again.",
+    fix: 'Enable DPoP for this client at the authorization server (e.g. `dpop_bound_access_tokens`), or remove `dpop` from the credential if the API accepts bearer tokens.',
+  },
+  proof_required: {
+    cause:
+      "A token bound to the credential's key (DPoP) was asked for where its proof cannot go with it: getAuthorizationHeader(), or an Azure SDK TokenCredential, which sends Bearer tokens only.",
+    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or sign each request with TokenService.getRequestHeaders(); use a credential without `dpop` for Azure SDK clients.',
   },
   aborted: {
     cause: 'The caller aborted the request through its AbortSignal.',
@@ -215,8 +251,60 @@ export const AADSTS_CATALOG: Readonly<Record<number, ErrorHint>> = {
   },
 };
 
-/** The hint text shown on an error: the AADSTS hint when there is one, else the code's. */
-export function hintFor(code: ClientCredentialsErrorCode, aadsts?: number): string {
-  const row = (aadsts !== undefined && AADSTS_CATALOG[aadsts]) || ERROR_CATALOG[code];
+/**
+ * Entra ID error numbers of the agent identity flows (Microsoft Entra Agent ID: the blueprint's
+ * token exchange token, the agent's token, the agent user's token), where they mean something
+ * else than in an app's own request, or occur only there. An error of an agent's request takes
+ * its hint from here first.
+ */
+export const AGENT_AADSTS_CATALOG: Readonly<Record<number, ErrorHint>> = {
+  82008: {
+    cause:
+      'The blueprint asked for a token exchange token (api://AzureADTokenExchange) without `fmi_path`: every agentic application must name the agent identity it asks for.',
+    fix: 'Ask through the blueprint credential with `{ agent }` (the library sends `fmi_path`); do not request the token exchange scope of a blueprint yourself.',
+  },
+  82001: {
+    cause:
+      'The token exchange of an agent identity was asked with a grant Entra does not take for it (e.g. the RFC 8693 token-exchange grant).',
+    fix: "Agent identities use client credentials with the blueprint's token as client assertion (and `user_fic` for agent users): use the library's `agent` / `agentUser` options.",
+  },
+  700211: {
+    cause:
+      "Entra found no federated identity record for the assertion: for an agent identity, the blueprint's token exchange token was obtained in another tenant than the agent's own (a multi-tenant blueprint), or the agent is not a child of this blueprint.",
+    fix: "Call with the agent identity's home tenant (`tenantId`): every leg runs in that tenant. Check that the agent identity was created from this blueprint (its `agentIdentityBlueprintId`).",
+  },
+  700016: {
+    cause:
+      'The agent identity (or the blueprint) was not found in the tenant: a wrong agent app id, an agent of another tenant, or a deleted agent.',
+    fix: "Check the agent identity's app id and its tenant in Entra (Agent ID → agent identities); pass the tenant it lives in as `tenantId`.",
+  },
+  7000215: {
+    cause: "The blueprint's client secret is wrong (often the secret ID instead of its value).",
+    fix: "Copy the blueprint's secret *value*; secrets are for local development only — use a certificate (SN+I) or a managed identity as federated credential in production.",
+  },
+  7000216: {
+    cause:
+      "The agent's request carried no client credential: its blueprint's token exchange token (client_assertion) was not sent.",
+    fix: 'Get agent tokens through the blueprint credential with `{ agent }`; an agent identity cannot hold credentials of its own.',
+  },
+  50000: {
+    cause:
+      "Entra failed to issue the agent user's token: a user principal name sent as `user_id` (object id), or an agent user not linked to this agent identity.",
+    fix: "Pass the agent user's object ID or its UPN as `agentUser` (the library sends each in its own parameter); check that the agent user's `identityParentId` is this agent identity.",
+  },
+  82014: {
+    cause: 'An interactive or user consent flow was attempted for an agent identity.',
+    fix: 'Agent identities get permissions by admin grants (app roles, or an oauth2PermissionGrant for an agent user), never by an interactive prompt.',
+  },
+};
+
+/**
+ * The hint text shown on an error: the AADSTS hint when there is one (of an agent's flow when the
+ * error is an agent's), else the code's.
+ */
+export function hintFor(code: ClientCredentialsErrorCode, aadsts?: number, agent = false): string {
+  const row =
+    (aadsts !== undefined && ((agent && AGENT_AADSTS_CATALOG[aadsts]) || AADSTS_CATALOG[aadsts])) ||
+    ERROR_CATALOG[code];
   return row.fix;
 }

@@ -28,17 +28,25 @@ export const CREDENTIAL_AADSTS: ReadonlySet<number> = new Set([
  */
 export function toClientCredentialsError(
   e: unknown,
-  where: { credential: string; tenantId: string },
+  where: { credential: string; tenantId: string; agent?: string },
   maxRetryAfterMs = Infinity,
 ): ClientCredentialsError {
   if (e instanceof ClientCredentialsError) return e;
-  const base = `Token request for credential '${where.credential}' (tenant ${where.tenantId})`;
+  const agent = where.agent === undefined ? '' : `, agent identity ${where.agent}`;
+  const base = `Token request for credential '${where.credential}' (tenant ${where.tenantId}${agent})`;
   if (e instanceof AuthorityFailure) {
     const ctx: ErrorContext = { ...where, ...e.detail, cause: e.reason };
     if (e.kind === 'rejected') {
       return new TokenRequestRejectedError(
         rejectionCode(ctx.aadsts, ctx.oauthError),
         sentence(`${base} was rejected: ${e.errorMessage}`),
+        ctx,
+      );
+    }
+    if (e.kind === 'unbound') {
+      return new TokenRequestRejectedError(
+        'binding_refused',
+        `${base} was answered with an unbound token: ${e.errorMessage}.`,
         ctx,
       );
     }

@@ -60,6 +60,12 @@ export interface CredentialHealth {
    * tenant works.
    */
   failingTenants?: Record<string, TenantFailure>;
+  /**
+   * An agent identity blueprint's agents whose last token request failed, by agent app id (a
+   * deleted agent, say). Like other tenants, they do not fail the blueprint while it works for
+   * itself or for another agent.
+   */
+  failingAgents?: Record<string, TenantFailure>;
 }
 
 /**
@@ -130,13 +136,21 @@ function credentialHealth(
     managedIdentityHost: s.managedIdentityHost,
   };
   const problems: { status: 'degraded' | 'down'; reason: string }[] = [];
-  const others = Object.values(s.tenants ?? {});
+  // Other tenants, and a blueprint's agents: what one of them says is its own.
+  const others = [...Object.values(s.tenants ?? {}), ...Object.values(s.agents ?? {})];
   const failingTenants = Object.entries(s.tenants ?? {}).filter(([, t]) => failing(t));
   if (failingTenants.length > 0) {
     health.failingTenants = Object.fromEntries(
       failingTenants.map(([tenant, t]) => [tenant, failure(t.lastError!)]),
     );
   }
+  const failingAgents = Object.entries(s.agents ?? {}).filter(([, t]) => failing(t));
+  if (failingAgents.length > 0) {
+    health.failingAgents = Object.fromEntries(
+      failingAgents.map(([agent, t]) => [agent, failure(t.lastError!)]),
+    );
+  }
+  failingTenants.push(...failingAgents);
   // A credential used for other tenants only (a multi-tenant app) is judged on them.
   const homeUsed = s.lastSuccessAt !== undefined || s.lastError !== undefined;
   // Tenants past the 1,000 kept count too: the most recent ones failing (new customers that have
@@ -153,7 +167,8 @@ function credentialHealth(
     );
   } else if (!homeUsed && !anotherWorks && failingTenants.length > 0) {
     const code = failingTenants[0][1].lastError!.code;
-    problems.push({ status: 'down', reason: `token requests failed in every tenant (${code})` });
+    const where = s.agents === undefined ? 'in every tenant' : 'for every tenant and agent';
+    problems.push({ status: 'down', reason: `token requests failed ${where} (${code})` });
   } else if (!homeUsed && !anotherWorks && (options.requireToken ?? true)) {
     problems.push({ status: 'down', reason: 'no token obtained yet' });
   }

@@ -78,6 +78,13 @@ export interface CredentialStats {
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
   tenants?: Record<string, TenantStats>;
   /**
+   * An agent identity blueprint's agents whose tokens were asked for (`agent` option), by agent
+   * app id: the outcome of their last requests, either leg, in any tenant. Kept apart from the
+   * blueprint's own: one agent's failure (a deleted agent) never marks the blueprint as failing.
+   * At most {@link MAX_TENANT_STATS}, the agent heard of least recently forgotten first.
+   */
+  agents?: Record<string, TenantStats>;
+  /**
    * Tenants no longer in `tenants` (it keeps the 1,000 heard of most recently) whose last token
    * request had succeeded, and not heard of since: the credential works there, whatever the kept
    * tenants say (at most 1,000 counted).

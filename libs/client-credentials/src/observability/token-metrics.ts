@@ -43,8 +43,9 @@ export class TokenMetrics {
     },
   );
   private readonly stats = new Map<string, CredentialStats>();
-  /** Per credential, its other tenants' stats, least recently heard of first. */
+  /** Per credential, its other tenants' (or agents') stats, least recently heard of first. */
   private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
+  private readonly agentOrder = new Map<string, Map<string, TenantStats>>();
   /** Per credential, tenants forgotten while working (see `forgottenWorkingTenants`), oldest first. */
   private readonly forgottenWorking = new Map<string, Set<string>>();
   private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
@@ -181,12 +182,13 @@ export class TokenMetrics {
     outcome: string,
     ms: number,
     host?: ManagedIdentityHost,
+    leg?: AgentLeg,
   ): void {
     this.of(credential).tokenRequests++;
-    const attributes =
-      host === undefined
-        ? { credential, source, outcome }
-        : { credential, source, outcome, managed_identity_host: host };
+    // Never the agent's id: a fleet has thousands; the leg is one of three.
+    const attributes: Record<string, string> = { credential, source, outcome };
+    if (host !== undefined) attributes.managed_identity_host = host;
+    if (leg !== undefined) attributes.agent_leg = leg;
     this.requests.add(1, attributes);
     this.duration.record(ms, attributes);
   }
@@ -201,20 +203,37 @@ export class TokenMetrics {
     aadsts: number | undefined,
     message: string,
     tenant?: string,
+    agent?: string,
   ): void {
     const s = this.of(credential);
     s.failures[code] = (s.failures[code] ?? 0) + 1;
     const error = { code, aadsts, message, at: new Date() };
-    if (tenant === undefined) s.lastError = error;
-    else this.tenant(credential, tenant).lastError = error;
+    this.outcomeOf(credential, tenant, agent).lastError = error;
   }
 
-  /** Records a token obtained (or adopted from the store) for `tenant`, or for the home tenant. */
-  success(credential: string, expiresOn: number, tenant?: string): void {
-    const s: TenantStats =
-      tenant === undefined ? this.of(credential) : this.tenant(credential, tenant);
+  /**
+   * Records a token obtained (or adopted from the store) for `agent`, for `tenant`, or for the
+   * home tenant.
+   */
+  success(credential: string, expiresOn: number, tenant?: string, agent?: string): void {
+    const s = this.outcomeOf(credential, tenant, agent);
     s.lastSuccessAt = new Date();
     s.lastTokenExpiresOn = new Date(expiresOn);
+  }
+
+  /** Where an outcome is kept: an agent's, another tenant's, or the credential's own. */
+  private outcomeOf(credential: string, tenant?: string, agent?: string): TenantStats {
+    if (agent !== undefined) return this.agent(credential, agent);
+    return tenant === undefined ? this.of(credential) : this.tenant(credential, tenant);
+  }
+
+  /** The counters of an agent of a blueprint credential, created on first use (bounded as tenants). */
+  agent(credential: string, agent: string): TenantStats {
+    const agents = (this.of(credential).agents ??= Object.create(null) as Record<
+      string,
+      TenantStats
+    >);
+    return lru(this.agentOrder, credential, agents, agent);
   }
 
   /**
@@ -258,6 +277,33 @@ export class TokenMetrics {
     }
     this.of(credential).forgottenWorkingTenants = forgotten.size;
   }
+}
+
+/** A leg of an agent identity's token (Entra Agent ID), as the request metric names it. */
+export type AgentLeg = 'exchange' | 'agent' | 'agent_user';
+
+/**
+ * The entry `id` of `record`, created on first use and made the most recent of `orders`' list for
+ * `credential`; past {@link MAX_TENANT_STATS} entries the least recent goes. O(1) per use.
+ */
+function lru(
+  orders: Map<string, Map<string, TenantStats>>,
+  credential: string,
+  record: Record<string, TenantStats>,
+  id: string,
+): TenantStats {
+  let order = orders.get(credential);
+  if (order === undefined) orders.set(credential, (order = new Map<string, TenantStats>()));
+  let t = order.get(id);
+  if (t === undefined) record[id] = t = {};
+  order.delete(id);
+  order.set(id, t);
+  if (order.size > MAX_TENANT_STATS) {
+    const oldest = order.keys().next().value as string;
+    order.delete(oldest);
+    delete record[oldest];
+  }
+  return t;
 }
 
 /** Whether a tenant's last outcome was a failure. */

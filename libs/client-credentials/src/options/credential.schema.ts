@@ -3,27 +3,14 @@ import { z } from 'zod';
 import { DEFAULTS } from './defaults';
 import { managedIdentityId } from './managed-identity-name';
 import { tenantProblem } from './request-validation';
-
-const nonEmpty = (what: string, fix: string) =>
-  z
-    .string({
-      error: (i) => (i.input === undefined ? `is required — ${fix}` : `must be a string — ${fix}`),
-    })
-    .trim()
-    .min(1, { error: `must not be empty — ${what}` });
-
-const pemLike = z.string().refine((v) => v.includes('-----BEGIN '), {
-  error: 'must be PEM text (-----BEGIN …) — pass the file contents, not a path',
-});
+import { nonEmpty, optionalText, pemLike } from './schema-fields';
+import { keyVaultSource, pkcs11Source, signerSource } from './signer-source.schema';
+import { parameterProblems } from './token-request-parameters';
 
 const secretSource = z.strictObject({
   type: z.literal('secret'),
   secret: nonEmpty('set the client secret value', 'set the client secret value (not its ID)'),
 });
-
-const optionalText = z
-  .string({ error: 'must be a string' })
-  .min(1, { error: 'must not be empty — set a value or leave the field out' });
 
 const certificateSource = z
   .strictObject({
@@ -71,7 +58,7 @@ const managedIdentitySource = z
 
 /** The source types, in the words of error messages. */
 export const SOURCE_TYPES =
-  "'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
+  "'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'";
 
 const source = z.discriminatedUnion(
   'type',
@@ -79,6 +66,9 @@ const source = z.discriminatedUnion(
     secretSource,
     certificateSource,
     assertionSource,
+    signerSource,
+    pkcs11Source,
+    keyVaultSource,
     workloadIdentitySource,
     managedIdentityAssertionSource,
     managedIdentitySource,
@@ -150,6 +140,37 @@ const noProxyList = z
   )
   .optional();
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const agentBlueprint = z.union(
+  [
+    z.boolean(),
+    z.strictObject({
+      agents: z
+        .record(
+          z.string().refine((name) => name.trim() !== '' && !GUID.test(name), {
+            error:
+              "names an agent by a GUID or an empty string — use a name (the GUID is the value: the agent identity's app id)",
+          }),
+          z.string({ error: "must be the agent identity's application (client) ID" }).regex(GUID, {
+            error: "must be the agent identity's application (client) ID, a GUID",
+          }),
+          { error: "must map names to agent identities' app ids, e.g. { billing: '<guid>' }" },
+        )
+        .optional(),
+      onlyNamedAgents: z.boolean({ error: 'must be true or false' }).optional(),
+      tokenExchangeScope: z
+        .string({ error: 'must be a string' })
+        .regex(/^[\x21\x23-\x5B\x5D-\x7E]+\/\.default$/, {
+          error:
+            "must be a '<resource>/.default' scope, e.g. 'api://AzureADTokenExchange/.default'",
+        })
+        .optional(),
+    }),
+  ],
+  { error: 'must be true or { agents?, onlyNamedAgents?, tokenExchangeScope? }' },
+);
+
 /** The zod schema of one credential (`credentials.<name>`) and its sources. */
 export const credentialSchema = z
   .strictObject({
@@ -171,6 +192,42 @@ export const credentialSchema = z
         {
           error: "must be a proxy URL ('http://proxy:3128'), { url, noProxy: [hosts] } or false",
         },
+      )
+      .optional(),
+    agentBlueprint: agentBlueprint.optional(),
+    tokenRequest: z
+      .strictObject(
+        {
+          parameters: z.record(z.string(), z.unknown()).optional(),
+          headers: z.record(z.string(), z.unknown()).optional(),
+          customize: z
+            .custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+              error: 'must be a function returning more form parameters (or nothing)',
+            })
+            .optional(),
+        },
+        { error: 'must be { parameters?, headers?, customize? }' },
+      )
+      .superRefine((t, ctx) => {
+        for (const kind of ['parameters', 'headers'] as const) {
+          for (const problem of parameterProblems(t[kind], kind)) {
+            ctx.addIssue({ code: 'custom', message: problem });
+          }
+        }
+      })
+      .optional(),
+    dpop: z
+      .union(
+        [
+          z.boolean(),
+          z.strictObject({
+            algorithm: z
+              .enum(['ES256', 'RS256', 'PS256'], { error: "must be 'ES256', 'RS256' or 'PS256'" })
+              .optional(),
+            privateKey: pemLike.optional(),
+          }),
+        ],
+        { error: "must be true, or { algorithm?: 'ES256' | 'RS256' | 'PS256', privateKey?: PEM }" },
       )
       .optional(),
   })
@@ -230,12 +287,66 @@ export const credentialSchema = z
     if (problem !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tenantId'], message: problem });
     }
+    // Entra ID verifies certificate assertions with RSA keys only.
+    if ((c.protocol ?? DEFAULTS.protocol) === 'entra') {
+      c.sources.forEach((s, i) => {
+        if ('algorithm' in s && s.algorithm === 'ES256') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['sources', i, 'algorithm'],
+            message:
+              "ES256 is not accepted by Entra ID, which takes RSA keys (PS256 or RS256) — use an RSA key, or protocol: 'oidc' for an issuer that takes ES256",
+          });
+        }
+      });
+    }
     const pasted = c.authorityHost && tenantInPath(c.authorityHost);
     if (pasted && (c.protocol ?? DEFAULTS.protocol) === 'entra') {
       ctx.addIssue({
         code: 'custom',
         path: ['authorityHost'],
         message: `is the host only, without '${pasted}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
+      });
+    }
+    if (c.agentBlueprint !== undefined && c.agentBlueprint !== false) {
+      // An agent identity blueprint is an Entra app registration: its agents are Entra's.
+      if (c.protocol === 'oidc') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentBlueprint'],
+          message: "needs protocol 'entra' — agent identities are Microsoft Entra Agent ID's",
+        });
+      }
+      if (c.sources.some((s) => s.type === 'managed-identity')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['agentBlueprint'],
+          message:
+            "is an app registration, not a managed identity — authenticate the blueprint with a certificate, 'managed-identity-assertion' (the identity as its federated credential) or, for local work, a secret",
+        });
+      }
+    }
+    if (c.tokenRequest !== undefined && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenRequest'],
+        message:
+          'is for token endpoints: a managed identity credential calls none — remove it, or use a managed-identity-assertion source of an app',
+      });
+    }
+    // Entra ID binds no client-credentials token to a DPoP key; a managed identity endpoint takes no proof.
+    if (c.dpop !== undefined && c.dpop !== false && c.protocol !== 'oidc') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dpop'],
+        message:
+          "needs protocol: 'oidc' — Entra ID issues no DPoP-bound tokens to client credentials; remove `dpop` for Entra",
+      });
+    } else if (c.dpop !== undefined && c.dpop !== false && identityOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dpop'],
+        message: 'cannot bind managed identity tokens to a key — remove `dpop`',
       });
     }
     if (c.clientId !== undefined && /\s/.test(c.clientId)) {

@@ -2,6 +2,8 @@
 export const DEFAULTS = {
   authorityHost: 'https://login.microsoftonline.com',
   protocol: 'entra',
+  /** The scope of an agent identity blueprint's token exchange token (Entra Agent ID, leg 1). */
+  tokenExchangeScope: 'api://AzureADTokenExchange/.default',
   cache: { maxEntries: 10_000, keyPrefix: 'client-credentials:' },
   refresh: { refreshAt: 0.5, jitter: 0.05, expirySkewSeconds: 120 },
   retry: {

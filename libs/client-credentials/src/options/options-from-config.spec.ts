@@ -190,7 +190,7 @@ describe('clientCredentialsOptionsFromConfig', () => {
       },
       [
         'credentials.graph.sources[1].tokenFilePath: must not be empty — set a value or leave the field out',
-        "credentials.graph.sources[2].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
+        "credentials.graph.sources[2].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
         'credentials.mail.sources[0]: names a user-assigned identity by one of `clientId`, `resourceId` or `objectId`, not several',
         "credentials.mail.sources: mixes 'managed-identity' (the managed identity's own tokens) with app credentials: its tokens would be of two different identities under one name — give the managed identity a credential of its own, or use 'managed-identity-assertion' to sign in as the app",
         'credentials.mail.clientId: is required — set the application (client) ID',

@@ -1,6 +1,7 @@
 /* The module options' schema (a credential's is in credential.schema.ts); resolve-options.ts applies it and the defaults. */
 import { z } from 'zod';
 import { credentialSchema } from './credential.schema';
+import { keyVaultProblems } from './signer-source.schema';
 import { DEFAULTS, MIN_REFRESH_FRACTION } from './defaults';
 import { sharedCacheSchema } from './shared-cache.schema';
 
@@ -123,6 +124,7 @@ export const moduleOptionsSchema = z
   })
   .superRefine((o, ctx) => {
     const names = Object.keys(o.credentials ?? {});
+    keyVaultProblems(o.credentials ?? {}).forEach((issue) => ctx.addIssue({ ...issue }));
     if (o.defaultCredential !== undefined && !names.includes(o.defaultCredential)) {
       ctx.addIssue({
         code: 'custom',

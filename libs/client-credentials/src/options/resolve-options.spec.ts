@@ -209,7 +209,7 @@ describe('resolveOptions', () => {
       },
       [
         'credentials.graph.sources[0].secret: must not be empty — set the client secret value',
-        "credentials.graph.sources[1].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
+        "credentials.graph.sources[1].type: has an unknown `type` — use 'secret', 'certificate', 'assertion', 'signer', 'pkcs11', 'key-vault', 'workload-identity', 'managed-identity-assertion' or 'managed-identity'",
         'credentials.graph.sources[2]: needs `certificatePath` (a PEM file with certificate and key) or `certificate` + `privateKey`',
         'credentials.graph.sources[3].certificate: must be PEM text (-----BEGIN …) — pass the file contents, not a path',
         'credentials.graph.sources[4].getAssertion: must be a function returning the client assertion (a JWT)',

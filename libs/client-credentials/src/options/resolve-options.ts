@@ -1,9 +1,12 @@
 import { managedIdentityName } from './managed-identity-name';
 import {
   ENVIRONMENT_PROXY,
+  MANAGED_IDENTITY_TENANT,
   NO_PROXY,
   type ProxySetting,
+  type ResolvedBlueprint,
   type ResolvedCredential,
+  type ResolvedTokenRequest,
   type ResolvedOptions,
 } from './resolved-options';
 import { DEFAULTS } from './defaults';
@@ -17,7 +20,13 @@ import type { SharedCacheOptions } from '../shared-cache.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
-import type { CredentialSource, ProxyOptions } from '../credential.options';
+import { createHash } from 'node:crypto';
+import type {
+  AgentBlueprintOptions,
+  CredentialSource,
+  ProxyOptions,
+  TokenRequestOptions,
+} from '../credential.options';
 
 function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySetting {
   if (proxy === undefined) return ENVIRONMENT_PROXY;
@@ -60,7 +69,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       name,
       // A managed identity has no tenant or app of its own to name: these keep its cache keys apart.
       // An issuer's realm is the issuer itself; `tenantId`, if given, only labels its tokens.
-      tenantId: c.tenantId ?? (issuer === undefined ? 'managed-identity' : 'issuer'),
+      tenantId: c.tenantId ?? (issuer === undefined ? MANAGED_IDENTITY_TENANT : 'issuer'),
       clientId: c.clientId ?? managedIdentityName(c.sources),
       authorityHost: issuer ?? (c.authorityHost ?? DEFAULTS.authorityHost).replace(/\/+$/, ''),
       protocol: c.protocol ?? DEFAULTS.protocol,
@@ -70,6 +79,21 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
       sources: c.sources as CredentialSource[],
       ca: c.ca === undefined ? undefined : ([] as string[]).concat(c.ca),
       proxy: proxySetting(c.proxy),
+      agentBlueprint:
+        c.agentBlueprint === undefined || c.agentBlueprint === false
+          ? undefined
+          : resolveBlueprint(c.agentBlueprint === true ? {} : c.agentBlueprint),
+      tokenRequest:
+        c.tokenRequest === undefined
+          ? undefined
+          : resolveTokenRequest(c.tokenRequest as TokenRequestOptions),
+      dpop:
+        c.dpop === undefined || c.dpop === false
+          ? undefined
+          : {
+              algorithm: (c.dpop === true ? undefined : c.dpop.algorithm) ?? 'ES256',
+              privateKey: c.dpop === true ? undefined : c.dpop.privateKey,
+            },
     });
   }
   const names = [...credentials.keys()];
@@ -89,6 +113,30 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
     refresh: withDefaults<RefreshOptions>(DEFAULTS.refresh, o.refresh),
     retry: withDefaults<RetryOptions>(DEFAULTS.retry, o.retry),
     timeouts,
+  };
+}
+
+function resolveTokenRequest(o: TokenRequestOptions): ResolvedTokenRequest {
+  const parameters = { ...o.parameters };
+  const headers = Object.fromEntries(
+    Object.entries(o.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+  );
+  const sorted = (r: Record<string, string>) =>
+    Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1));
+  const digest = createHash('sha256')
+    .update(JSON.stringify([sorted(parameters), sorted(headers)]))
+    .digest('base64url')
+    .slice(0, 16);
+  return { parameters, headers, customize: o.customize, digest };
+}
+
+function resolveBlueprint(o: AgentBlueprintOptions): ResolvedBlueprint {
+  return {
+    agents: new Map(
+      Object.entries(o.agents ?? {}).map(([name, id]) => [name, id.toLowerCase()] as const),
+    ),
+    onlyNamedAgents: o.onlyNamedAgents ?? false,
+    tokenExchangeScope: o.tokenExchangeScope ?? DEFAULTS.tokenExchangeScope,
   };
 }
 

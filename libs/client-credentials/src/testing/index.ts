@@ -10,11 +10,14 @@ export type {
 export { createLocalApplication, startLocalAuthority } from './local-authority';
 export type {
   FaultSpec,
+  KeyCertificate,
   LocalApp,
   LocalApplication,
   LocalAuthority,
   LocalAuthorityOptions,
+  LocalKeyVault,
   LocalTenant,
   RequestLogEntry,
   TokenRequestFilter,
+  VaultKeyVersion,
 } from './local-authority';

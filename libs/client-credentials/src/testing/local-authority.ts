@@ -37,9 +37,12 @@ export type {
   DevAuthority as LocalAuthority,
   DevAuthorityOptions as LocalAuthorityOptions,
   FaultSpec,
+  KeyCertificate,
+  KeyVault as LocalKeyVault,
   RequestLogEntry,
   Tenant as LocalTenant,
   TokenRequestFilter,
+  VaultKeyVersion,
 } from '../../../dev-authority/src/types';
 
 /** A tenant, an app registered in it with a client secret, and the credential that signs in as it. */

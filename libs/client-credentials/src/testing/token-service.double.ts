@@ -1,6 +1,11 @@
 import { inspect } from 'node:util';
 import { AccessToken } from '../access-token';
-import type { GetTokenOptions } from '../client-credentials.options';
+import type {
+  GetTokenOptions,
+  ProofRequest,
+  RequestHeaders,
+  TokenBinding,
+} from '../client-credentials.options';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { CredentialStats } from '../observability/credential-stats';
 import { claimsId } from '../options/claims-request';
@@ -17,6 +22,9 @@ export interface RecordedTokenCall {
   /** The credential named (or the double's default). */
   readonly credential: string;
   readonly tenantId?: string;
+  /** The agent identity named (`agent`), and its agent user (`agentUser`), if any. */
+  readonly agent?: string;
+  readonly agentUser?: string;
   readonly forceRefresh: boolean;
   /** `replace` and `forget`: the token the API refused. */
   readonly refused?: string;
@@ -126,6 +134,28 @@ export class TokenServiceDouble {
     return `${token.tokenType} ${token.token}`;
   }
 
+  /** As `TokenService.getRequestHeaders`: `{ authorization: 'Bearer <token>' }` (bearer tokens only). */
+  async getRequestHeaders(
+    scopes: string | readonly string[],
+    request: ProofRequest,
+    options?: GetTokenOptions,
+  ): Promise<RequestHeaders> {
+    return this.requestHeaders(await this.getAccessToken(scopes, options), request);
+  }
+
+  /** As `TokenService.requestHeaders`: the token's `Authorization` header; the double signs no proofs. */
+  requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
+    void request;
+    return { authorization: `${token.tokenType} ${token.token}` };
+  }
+
+  /** As `TokenService.tokenBinding`: `bearer` — the double's tokens are not bound to a key. */
+  tokenBinding(credential = this.options.defaultCredential): TokenBinding {
+    const unknown = this.unknownCredential(credential);
+    if (unknown !== undefined) throw unknown;
+    return 'bearer';
+  }
+
   /**
    * As `TokenService.replaceRefusedToken` (after a 401 `invalid_token`): the next scripted answer,
    * or the fixed token. Never `refused` itself, as the real service: an answer equal to it gives
@@ -209,6 +239,16 @@ export class TokenServiceDouble {
     return this.options.tenantId;
   }
 
+  /** As `TokenService.checkRequest`: refuses an unknown credential, as the real service does. */
+  checkRequest(
+    scopes: string | readonly string[],
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+  ): void {
+    void scopes; // any scopes: the double answers what it is scripted to
+    const unknown = this.unknownCredential(options?.credential ?? this.options.defaultCredential);
+    if (unknown !== undefined) throw unknown;
+  }
+
   /**
    * As `TokenService.isSingleTenant`: false — the double serves whatever tenant a call names (a
    * `TokenCredential` under test applies its own `additionallyAllowedTenants`).
@@ -244,6 +284,8 @@ export class TokenServiceDouble {
       scopes: typeof scopes === 'string' ? [scopes] : [...scopes],
       credential: options?.credential ?? this.options.defaultCredential,
       tenantId: options?.tenantId,
+      ...(options?.agent === undefined ? {} : { agent: options.agent }),
+      ...(options?.agentUser === undefined ? {} : { agentUser: options.agentUser }),
       forceRefresh: options?.forceRefresh === true,
     };
   }

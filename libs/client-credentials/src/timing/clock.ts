@@ -1,8 +1,11 @@
 /**
  * The library's clock: milliseconds since the epoch as the wall clock said when the process
- * started, then counted by the monotonic clock. It never jumps when the wall clock is set back or
- * forth (NTP step, VM resume, a hand-set clock): a token's lifetime, a refresh point, a cool-down
- * and a deadline are lengths of time, and keep their length however the wall clock moves.
+ * started, then counted by the monotonic clock. It never follows the wall clock back (an NTP step,
+ * a hand-set clock): a token's lifetime, a refresh point, a cool-down and a deadline are lengths
+ * of time, and keep their length. It does follow the wall clock forward, once it sees it jump
+ * ({@link observeWallClock}): the monotonic clock stands still while the host is suspended (a
+ * laptop, a VM paused and resumed), and tokens that expired meanwhile must not be served. A wall
+ * clock set forward by mistake then costs tokens refreshed early — never a token served too late.
  *
  * Times that cross the process boundary are wall-clock times — an authority's expiry, a token in
  * a store another replica reads, a time shown to users — and are converted where they cross it
@@ -11,11 +14,39 @@
  * It costs what `Date.now()` costs (both ~50 ns on Node 20): the cache-hit path reads it.
  */
 export function now(): number {
-  return performance.timeOrigin + performance.now();
+  return performance.timeOrigin + performance.now() + ahead;
+}
+
+/** How far the wall clock has jumped ahead of the monotonic clock since the process started. */
+let ahead = 0;
+/** The wall clock's lead over the monotonic clock when last observed. */
+let lastGap = 0;
+/** The time origin the two above were measured from (constant, but for a test's fake clocks). */
+let origin = performance.timeOrigin;
+
+/** A change of the lead smaller than this is the clocks' own drift (NTP slewing), not a jump. */
+const JUMP_MS = 1000;
+
+/**
+ * Compares the clocks, and moves the library's clock forward by as much as the wall clock jumped
+ * ahead since the last look (never back: a wall clock set back is not followed, and the next jump
+ * is measured from there). Called every second by each running token service, and wherever the
+ * two clocks are read together.
+ */
+export function observeWallClock(): void {
+  const gap = Date.now() - (performance.timeOrigin + performance.now());
+  if (performance.timeOrigin !== origin) {
+    origin = performance.timeOrigin;
+    ahead = 0;
+  } else if (gap > lastGap + JUMP_MS) {
+    ahead += gap - lastGap;
+  }
+  lastGap = gap;
 }
 
 /** A wall-clock time (epoch ms: an authority's expiry, a stored token's) on the library's clock. */
 export function fromWallClock(wallTime: number): number {
+  observeWallClock();
   return now() + (wallTime - Date.now());
 }
 

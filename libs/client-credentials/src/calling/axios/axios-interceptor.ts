@@ -4,7 +4,8 @@ import type { AccessToken } from '../../access-token';
 import type { TokenService } from '../../token.service';
 import type { TokenTarget } from '../challenge';
 import { OriginPolicy } from '../origin-policy';
-import { tokenToResend } from '../resend';
+import { isReplayableBody, tokenToResend } from '../resend';
+import { authorizationOf, nonceAnswer, type ApiNonce } from '../dpop-proof';
 import { answeredAt, recordingFetch } from './final-url';
 
 /**
@@ -28,6 +29,9 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
 interface CallState {
   token?: AccessToken;
   retried?: boolean;
+  /** The DPoP nonce the last proof was signed with, and whether a new nonce was asked for once. */
+  nonce?: string;
+  nonceRetried?: boolean;
   /** A redirect took the call to another origin (which never got the token). */
   leftOrigin?: boolean;
 }
@@ -67,7 +71,10 @@ export function useClientCredentials(
     scopes: options.scopes,
     credential: options.credential,
     tenantId: options.tenantId,
+    agent: options.agent,
   };
+  // The API's DPoP nonce, shared by every request of this instance to it.
+  const nonce: ApiNonce = {};
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
     if (!policy.mayCarryToken(url)) return config;
@@ -75,9 +82,16 @@ export function useClientCredentials(
     state.token ??= await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
+      agent: target.agent,
       signal: config.signal as AbortSignal | undefined,
     });
-    config.headers.set('Authorization', `${state.token.tokenType} ${state.token.token}`);
+    const token = state.token;
+    const method = (config.method ?? 'get').toUpperCase();
+    state.nonce = nonce.value;
+    // A DPoP-bound token goes with a proof of this request: its method and URL.
+    const auth = authorizationOf(tokens, token, method, url, nonce);
+    config.headers.set('Authorization', auth.authorization);
+    if (auth.dpop !== undefined) config.headers.set('DPoP', auth.dpop);
     // axios's fetch adapter follows redirects inside fetch: only the response's URL tells whose
     // answer it is. Recorded by a wrapper of the fetch it uses (one per fetch: axios keeps an
     // adapter per `env.fetch`); the http adapter ignores it.
@@ -97,25 +111,51 @@ export function useClientCredentials(
         // The answer will be another origin's: a 401 of it says nothing of our token.
         state.leftOrigin = true;
         for (const name of Object.keys(options.headers ?? {})) {
-          if (name.toLowerCase() === 'authorization') delete options.headers![name];
+          const lower = name.toLowerCase();
+          if (lower === 'authorization' || (lower === 'dpop' && token.tokenType === 'DPoP')) {
+            delete options.headers![name];
+          }
         }
+      } else if (token.tokenType === 'DPoP' && options.headers !== undefined) {
+        // Another URL of the API: a proof of this hop (a proof names its URL and method).
+        const hop = (redirect as { method?: string }).method ?? method;
+        const href = options.href ?? `${options.protocol}//${options.host}`;
+        for (const name of Object.keys(options.headers)) {
+          if (name.toLowerCase() === 'dpop') delete options.headers[name];
+        }
+        options.headers.DPoP = authorizationOf(tokens, token, hop, href, nonce).dpop;
       }
       theirs?.(redirect, responseDetails, requestDetails);
     };
     return config;
   });
-  /** A re-send after a 401 that a new token can answer, else undefined. */
+  /** A re-send after a 401 that a new token (or a DPoP API's new nonce) can answer, else undefined. */
   const retry = async (config: Config | undefined, res: AxiosResponse | undefined) => {
     const state = config?.clientCredentials;
-    if (res?.status !== 401 || state?.token === undefined || state.retried) return undefined;
+    if (res === undefined || state?.token === undefined) return undefined;
     const at = answeredAt(res);
+    const fromApi = !state.leftOrigin && (at === undefined || policy.mayCarryToken(at));
+    const header = (name: string) => res.headers[name] as string | undefined;
+    if (
+      fromApi &&
+      nonceAnswer(state.token, res.status, header, nonce, state.nonce) &&
+      !state.nonceRetried &&
+      isReplayableBody(config?.data)
+    ) {
+      // RFC 9449 §9: the same token, a proof with the API's new nonce, once.
+      return instance.request({
+        ...config,
+        clientCredentials: { token: state.token, retried: state.retried, nonceRetried: true },
+      } as Config);
+    }
+    if (res.status !== 401 || state.retried) return undefined;
     const { token } = await tokenToResend(
       tokens,
       target,
       state.token,
       {
         challenge: res.headers['www-authenticate'] as string | string[] | undefined,
-        fromApi: !state.leftOrigin && (at === undefined || policy.mayCarryToken(at)),
+        fromApi,
         body: config?.data,
       },
       config?.signal as AbortSignal | undefined,

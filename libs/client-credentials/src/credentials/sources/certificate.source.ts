@@ -3,7 +3,6 @@ import {
   createHash,
   createPrivateKey,
   KeyObject,
-  randomUUID,
   sign,
   X509Certificate,
 } from 'node:crypto';
@@ -12,9 +11,7 @@ import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSourceOptions } from '../../credential.options';
-
-/** Lifetime of the assertions we sign; Entra accepts up to 10 minutes ahead. */
-const ASSERTION_LIFETIME_SECONDS = 600;
+import { assertionInput, compactAssertion } from '../client-assertion';
 
 interface Material {
   readonly key: KeyObject;
@@ -97,31 +94,21 @@ export class CertificateSource implements TokenSource {
    */
   private async sign(clientId: string, tokenEndpoint: string): Promise<string> {
     const material = await this.current();
-    const now = Math.floor(Date.now() / 1000);
     try {
-      const header = {
-        alg: 'PS256',
-        typ: 'JWT',
-        'x5t#S256': material.thumbprintSha256,
-        ...(this.#options.sendX5c ? { x5c: material.x5c } : {}),
-      };
-      const claims = {
-        jti: randomUUID(),
-        iss: clientId,
-        sub: clientId,
-        aud: tokenEndpoint,
-        iat: now,
-        nbf: now,
-        exp: now + ASSERTION_LIFETIME_SECONDS,
-      };
-      const input = `${base64url(header)}.${base64url(claims)}`;
+      const input = assertionInput(
+        clientId,
+        tokenEndpoint,
+        material,
+        'PS256',
+        this.#options.sendX5c ?? false,
+      );
       // PS256 (RFC 7518 §3.5): RSASSA-PSS, SHA-256, MGF1 with SHA-256, salt as long as the hash.
       const signature = sign('sha256', Buffer.from(input), {
         key: material.key,
         padding: constants.RSA_PKCS1_PSS_PADDING,
         saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
       });
-      return `${input}.${signature.toString('base64url')}`;
+      return compactAssertion(input, signature);
     } catch (e) {
       throw new ClientCredentialsError(
         'assertion_failed',
@@ -217,10 +204,6 @@ export class CertificateSource implements TokenSource {
       version,
     };
   }
-}
-
-function base64url(value: object): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
 async function fileVersion(path: string): Promise<string> {

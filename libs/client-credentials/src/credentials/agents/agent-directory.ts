@@ -1,0 +1,115 @@
+import { TokenClient } from '../../authority/token-client';
+import { InvalidRequestError } from '../../errors/client-credentials.errors';
+import type { ResolvedBlueprint } from '../../options/resolved-options';
+import type { Blueprint } from './blueprint';
+import { AgentIdentity } from './agent-identity';
+import type { AgentContext, AgentHome, LegTokens } from './agent-legs';
+import { AgentSource } from './agent-source';
+import { AgentUser, agentUserName } from './agent-user';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The agent identities of an agent identity blueprint (Microsoft Entra Agent ID), created on
+ * first use: by the name a call gives (a name of `agentBlueprint.agents`, or the agent's app id as
+ * spelt), so that a cache hit finds its agent with one map lookup.
+ */
+export class AgentDirectory implements AgentHome {
+  /** Agents by the names calls give them: configured names, app ids as spelt, lower-case ids. */
+  private readonly byName = new Map<string, AgentIdentity>();
+  private readonly maxAgents: number;
+  /** The legs' tokens, wired by the token runtime once its acquirer exists. */
+  tokens?: LegTokens;
+
+  constructor(
+    readonly blueprint: Blueprint,
+    readonly settings: ResolvedBlueprint,
+    readonly context: AgentContext,
+  ) {
+    this.maxAgents = context.maxAgents ?? 10_000;
+  }
+
+  /** The scope of the blueprint's token exchange tokens (leg 1). */
+  get tokenExchangeScope(): string {
+    return this.settings.tokenExchangeScope;
+  }
+
+  /** The agent a call names, spelt as the call spells it, once known. The hot path. */
+  find(agent: string): AgentIdentity | undefined {
+    return this.byName.get(agent);
+  }
+
+  /**
+   * The agent a call names — a configured name or an agent app id — created on first use.
+   * @throws InvalidRequestError `agent_unknown`
+   */
+  resolve(agent: unknown): AgentIdentity {
+    const name = typeof agent === 'string' ? agent : '';
+    const named = this.settings.agents.get(name);
+    const id = named ?? (GUID.test(name) ? name.toLowerCase() : undefined);
+    const listed = named !== undefined || [...this.settings.agents.values()].includes(id ?? '');
+    if (id === undefined || (this.settings.onlyNamedAgents && !listed)) {
+      throw this.unknown(agent);
+    }
+    let identity = this.byName.get(id);
+    if (identity === undefined) {
+      identity = new AgentIdentity(this, id);
+      this.remember(id, identity);
+    }
+    if (name !== id) this.remember(name, identity);
+    return identity;
+  }
+
+  /**
+   * The agent user of `agent` a call names (a UPN or an object id), created on first use.
+   * @throws InvalidRequestError `agent_user_invalid`
+   */
+  resolveUser(agent: AgentIdentity, user: unknown): AgentUser {
+    const known = typeof user === 'string' ? agent.user(user) : undefined;
+    if (known instanceof AgentUser) return known;
+    const name = agentUserName(user, agent);
+    const canonical = 'userObjectId' in name ? name.userObjectId : name.username;
+    const users = (agent.users ??= new Map<string, AgentUser>());
+    const existing = users.get(canonical);
+    const agentUser = existing instanceof AgentUser ? existing : new AgentUser(agent, name);
+    users.set(canonical, agentUser);
+    // A string: agentUserName refused anything else.
+    users.set(String(user), agentUser);
+    // An agent has one agent user in Entra; a handful of spellings at most are worth keeping.
+    if (users.size > 16) users.delete(users.keys().next().value as string);
+    return agentUser;
+  }
+
+  /** An msal client of the agent identity `id`: its own client id, the blueprint's authority. */
+  createClient(id: string): TokenClient {
+    const options = { ...this.blueprint.options, clientId: id };
+    const { network, logger, requestMs } = this.context;
+    return new TokenClient(options, new AgentSource(), network, logger, { requestMs });
+  }
+
+  /** The agents' names and ids known now, for diagnostics. */
+  get size(): number {
+    return this.byName.size;
+  }
+
+  private remember(name: string, identity: AgentIdentity): void {
+    this.byName.set(name, identity);
+    if (this.byName.size > this.maxAgents) {
+      this.byName.delete(this.byName.keys().next().value as string);
+    }
+  }
+
+  private unknown(agent: unknown): InvalidRequestError {
+    const credential = this.blueprint.name;
+    const names = [...this.settings.agents.keys()];
+    const listed = names.length === 0 ? 'none' : names.map((n) => `'${n}'`).join(', ');
+    const what = typeof agent === 'string' ? `'${agent.slice(0, 100)}'` : `a ${typeof agent} value`;
+    return new InvalidRequestError(
+      'agent_unknown',
+      this.settings.onlyNamedAgents
+        ? `Agent ${what} of credential '${credential}' is not one of its named agents (${listed}), and the blueprint takes named agents only.`
+        : `Agent ${what} of credential '${credential}' is neither an agent identity's app id (a GUID) nor one of its named agents (${listed}).`,
+      { credential },
+    );
+  }
+}

@@ -1,0 +1,228 @@
+import { ClientCredentialsError } from '../../errors/client-credentials.errors';
+import {
+  algorithmProblem,
+  checkedSignature,
+  defaultAlgorithm,
+  parseCertificate,
+  type SigningCertificate,
+} from '../../signing/signing-certificate';
+import { SignerError } from '../../signing/signer-error';
+import { withDeadline } from '../../timing/timers';
+import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
+import type { CertificateSigner, SignatureAlgorithm } from '../../credential.options';
+import { AssertionReuse } from '../assertion-reuse';
+import { assertionInput, compactAssertion } from '../client-assertion';
+
+/** How long Entra ID gets the same assertion again: half of its 10-minute lifetime. */
+const REUSE_MS = 5 * 60_000;
+
+/** A signer the library made (PKCS#11, Key Vault): it describes itself and is closed with the app. */
+export interface OwnedSigner extends CertificateSigner {
+  /** What to show of it in diagnostics (never a PIN or token). */
+  describe(): Record<string, unknown>;
+  close(): Promise<void> | void;
+}
+
+/** The settings of a {@link SignerSource}. */
+export interface SignerSettings {
+  algorithm?: SignatureAlgorithm;
+  sendX5c?: boolean;
+  /** Reuse an assertion per audience ({@link AssertionReuse}): with Entra ID, not with OIDC issuers. */
+  reuse: boolean;
+  /** The longest one call into the signer may take (`timeouts.requestMs`). */
+  timeoutMs: number;
+  /** The library made the signer (PKCS#11, Key Vault): an {@link OwnedSigner}. */
+  owned?: boolean;
+}
+
+/**
+ * A certificate credential whose key is held by a signer: the assertion is built here (the one
+ * builder of every certificate source), only its signature comes from the signer — bounded by
+ * `timeoutMs`, checked against the certificate before it is sent. Failures are `signer_failed`
+ * (a chain moves on); one that did not answer in time is transient (a lone source is retried).
+ */
+export class SignerSource implements TokenSource {
+  readonly #signer: CertificateSigner;
+  /** A signer the library made: described in diagnostics, closed with the app. */
+  readonly #owned?: OwnedSigner;
+  readonly #reuse?: AssertionReuse;
+  #certificate?: { pem: string; parsed: SigningCertificate };
+
+  constructor(
+    readonly type: 'signer' | 'pkcs11' | 'key-vault',
+    readonly id: string,
+    signer: CertificateSigner | OwnedSigner,
+    private readonly settings: SignerSettings,
+  ) {
+    this.#signer = signer;
+    if (settings.owned === true) this.#owned = signer as OwnedSigner;
+    if (settings.reuse) this.#reuse = new AssertionReuse(REUSE_MS);
+  }
+
+  /** When the certificate expires, for health reports. */
+  get notAfter(): Date | undefined {
+    return this.#certificate?.parsed.notAfter;
+  }
+
+  /** A certificate that cannot be had now (signer down, file missing) makes the source unavailable. */
+  async available(): Promise<string | undefined> {
+    try {
+      await this.loadCertificate();
+      return undefined;
+    } catch (e) {
+      return (e as Error)?.message ?? String(e);
+    }
+  }
+
+  async init(): Promise<string[]> {
+    let cert: SigningCertificate;
+    try {
+      cert = await this.loadCertificate();
+    } catch (e) {
+      return [
+        e instanceof SignerError
+          ? e.message
+          : `certificate: the signer failed: ${(e as Error)?.message ?? String(e)}`,
+      ];
+    }
+    const problem = algorithmProblem(cert, this.settings.algorithm ?? defaultAlgorithm(cert));
+    const field = this.settings.algorithm === undefined ? 'certificate' : 'algorithm';
+    return problem === undefined ? [] : [`${field}: ${problem}`];
+  }
+
+  msalCredential(): MsalClientCredential {
+    return {
+      clientAssertion: ({ clientId, tokenEndpoint }) => {
+        const audience = tokenEndpoint ?? '';
+        const sign = () => this.signAssertion(clientId, audience);
+        return this.#reuse === undefined
+          ? sign()
+          : this.#reuse.get(`${clientId} ${audience}`, sign);
+      },
+    };
+  }
+
+  /** The authority refused an assertion: none is reused again. */
+  rejected(): void {
+    this.#reuse?.clear();
+  }
+
+  /** Closes a signer the library made (sessions, connections); the app's own is left to it. */
+  async release(): Promise<void> {
+    await this.#owned?.close();
+  }
+
+  toJSON(): Record<string, unknown> {
+    const own = this.#owned?.describe() ?? {};
+    return {
+      type: this.type,
+      id: this.id,
+      ...own,
+      algorithm:
+        this.settings.algorithm ??
+        (this.#certificate && defaultAlgorithm(this.#certificate.parsed)),
+      thumbprintSha256: this.#certificate?.parsed.thumbprintSha256,
+      sendX5c: this.settings.sendX5c ?? false,
+    };
+  }
+
+  private async signAssertion(clientId: string, tokenEndpoint: string): Promise<string> {
+    const cert = await this.certificate();
+    const algorithm = this.settings.algorithm ?? defaultAlgorithm(cert);
+    const problem = algorithmProblem(cert, algorithm);
+    if (problem !== undefined || algorithm === undefined) {
+      throw new ClientCredentialsError('signer_failed', `Source '${this.id}': ${problem}.`);
+    }
+    const input = assertionInput(clientId, tokenEndpoint, cert, algorithm, !!this.settings.sendX5c);
+    const data = Buffer.from(input);
+    let signature: unknown;
+    try {
+      signature = await this.bounded('sign', (signal) =>
+        this.#signer.sign(data, algorithm, { signal }),
+      );
+    } catch (e) {
+      throw this.failure('sign', e);
+    }
+    if (!(signature instanceof Uint8Array)) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `The signer of source '${this.id}' returned ${typeof signature}, not the signature's bytes.`,
+      );
+    }
+    const checked = checkedSignature(cert, algorithm, data, signature);
+    if (checked === undefined) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `The signer of source '${this.id}' signed with a key that is not the certificate's (x5t#S256 ${cert.thumbprintSha256}): the signature does not verify with the certificate's public key — deploy the certificate of the key that signs (a rotated key needs its new certificate), or pin the key version.`,
+      );
+    }
+    return compactAssertion(input, checked);
+  }
+
+  /** The certificate of the signer, as a typed error when it cannot be had. */
+  private async certificate(): Promise<SigningCertificate> {
+    try {
+      return await this.loadCertificate();
+    } catch (e) {
+      throw this.failure('getCertificate', e);
+    }
+  }
+
+  /** The certificate of the signer, parsed again when its text changed. */
+  private async loadCertificate(): Promise<SigningCertificate> {
+    const pem = await this.bounded('getCertificate', () => this.#signer.getCertificate());
+    if (typeof pem !== 'string') {
+      throw new SignerError(`certificate: the signer gave ${typeof pem}, not PEM text`);
+    }
+    if (this.#certificate?.pem !== pem) {
+      try {
+        this.#certificate = { pem, parsed: parseCertificate(pem, 'certificate') };
+      } catch (e) {
+        throw new SignerError((e as Error).message);
+      }
+    }
+    return this.#certificate.parsed;
+  }
+
+  /** What a failed call into the signer is reported as: `signer_failed`, naming the source. */
+  private failure(what: string, e: unknown): ClientCredentialsError {
+    if (e instanceof ClientCredentialsError) return e;
+    const reason =
+      e instanceof SignerError
+        ? e.message
+        : `the signer failed (${what}): ${(e as Error)?.message ?? String(e)}`;
+    return new ClientCredentialsError(
+      'signer_failed',
+      `Source '${this.id}': ${reason}.`,
+      { cause: e },
+      e instanceof SignerError && e.transient,
+    );
+  }
+
+  /**
+   * One call into the signer, bounded by `timeoutMs`: past it the call's signal aborts and the
+   * source fails `signer_failed` (transient), whatever the signer does after.
+   */
+  private async bounded<T>(
+    what: string,
+    call: (signal: AbortSignal) => Promise<T> | T,
+  ): Promise<T> {
+    const abort = new AbortController();
+    const ms = this.settings.timeoutMs;
+    let timedOut: SignerError | undefined;
+    try {
+      return await withDeadline(
+        (async () => call(abort.signal))(),
+        ms,
+        () =>
+          (timedOut = new SignerError(
+            `the signer did not answer ${what} within ${ms} ms (timeouts.requestMs)`,
+            true,
+          )),
+      );
+    } catch (e) {
+      if (e === timedOut) abort.abort(e);
+      throw e;
+    }
+  }
+}

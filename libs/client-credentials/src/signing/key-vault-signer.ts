@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
+import type { KeyVaultSourceOptions, SignatureAlgorithm } from '../credential.options';
+import { CertificateText } from './certificate-text';
+import { SignerError } from './signer-error';
+import type { VaultTokenCredential } from './vault-credential';
+
+/** `CryptographyClient` of `@azure/keyvault-keys`, as far as this signer calls it. */
+interface CryptographyClientLike {
+  sign(
+    algorithm: string,
+    digest: Uint8Array,
+    options?: { abortSignal?: AbortSignal },
+  ): Promise<{ result: Uint8Array; keyID?: string }>;
+}
+
+type CryptographyClientClass = new (
+  keyId: string,
+  credential: VaultTokenCredential,
+  options: Record<string, unknown>,
+) => CryptographyClientLike;
+
+/** What a failed call of the Key Vault client carries (core-rest-pipeline's RestError). */
+interface VaultFailure {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  /** The SDK's reading of Key Vault's `{ error: { code, message, innererror } }`. */
+  details?: { error?: { code?: string; message?: string; innerError?: { code?: string } } };
+}
+
+/**
+ * Signs with an Azure Key Vault (or Managed HSM) key through `@azure/keyvault-keys` (an optional
+ * peer): the digest goes to the vault's `sign` operation, the key never leaves it. The vault takes
+ * tokens of another credential of the module (see {@link vaultTokenCredential}). A `keyId`
+ * without a version signs with the key's current version: a rotated key is used at once, and its
+ * new certificate (re-read from `certificatePath` when the file changes) must follow — a signature
+ * that does not match the certificate is refused by the source before any token request.
+ *
+ * The SDK's own retries are off: the token path retries transient failures within its deadline,
+ * and a signature is bounded by `timeouts.requestMs` (its request aborted past it).
+ */
+export class KeyVaultSigner {
+  #client?: CryptographyClientLike;
+  readonly #certificate: CertificateText;
+
+  constructor(
+    private readonly options: KeyVaultSourceOptions,
+    private readonly credential: () => VaultTokenCredential,
+  ) {
+    this.#certificate =
+      options.certificatePath !== undefined
+        ? new CertificateText({ path: options.certificatePath }, 'certificatePath')
+        : new CertificateText({ pem: options.certificate! }, 'certificate');
+  }
+
+  /** The SDK's client, made on first use (the package is loaded then). */
+  private client(): CryptographyClientLike {
+    if (this.#client !== undefined) return this.#client;
+    const options = this.options;
+    let CryptographyClient: CryptographyClientClass;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, loaded only when a key-vault source is configured
+      ({ CryptographyClient } = require('@azure/keyvault-keys') as {
+        CryptographyClient: CryptographyClientClass;
+      });
+    } catch (e) {
+      throw new SignerError(
+        "keyId: the package '@azure/keyvault-keys' is not installed — npm install @azure/keyvault-keys",
+        false,
+        { cause: e },
+      );
+    }
+    const ca = options.ca === undefined ? [] : ([] as string[]).concat(options.ca);
+    this.#client = new CryptographyClient(options.keyId, this.credential(), {
+      retryOptions: { maxRetries: 0 },
+      disableChallengeResourceVerification: options.disableChallengeResourceVerification ?? false,
+      // `ca` replaces Node's trust store: keep the public roots beside the extra CAs.
+      ...(ca.length > 0 ? { tlsOptions: { ca: [...rootCertificates, ...ca].join('\n') } } : {}),
+    });
+    return this.#client;
+  }
+
+  getCertificate(): Promise<string> {
+    return this.#certificate.read();
+  }
+
+  async sign(
+    data: Uint8Array,
+    algorithm: SignatureAlgorithm,
+    options: { signal: AbortSignal },
+  ): Promise<Uint8Array> {
+    const digest = createHash('sha256').update(data).digest();
+    try {
+      const { result } = await this.client().sign(algorithm, digest, {
+        abortSignal: options.signal,
+      });
+      return result;
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  describe(): Record<string, unknown> {
+    return { keyId: this.options.keyId, credential: this.options.credential };
+  }
+
+  close(): void {
+    // The SDK's client holds no socket of its own between requests.
+  }
+
+  /** The vault's refusal, as what to fix. */
+  private failure(e: unknown): SignerError {
+    if (e instanceof SignerError) return e;
+    // A token of the vault's credential could not be had: its own typed error says why.
+    if ((e as { code?: unknown })?.code !== undefined && 'hint' in (e as object)) {
+      const inner = e as { message: string; transient?: boolean };
+      return new SignerError(
+        `credential: no token of credential '${this.options.credential}' for the vault: ${inner.message}`,
+        inner.transient ?? false,
+        { cause: e },
+      );
+    }
+    const f = e as VaultFailure;
+    const status = f.statusCode;
+    const error = f.details?.error;
+    const code = error?.innerError?.code ?? error?.code ?? f.code;
+    const said = (error?.message ?? f.message ?? String(e)).split('\n')[0].slice(0, 300);
+    const where = `key '${this.options.keyId}'`;
+    if (status === 403) {
+      return new SignerError(
+        `keyId: the vault refused to sign with ${where} (403 ${code ?? 'Forbidden'}: ${said}) — ${
+          /disabled/i.test(said) || code === 'KeyDisabled'
+            ? 'enable the key (or its version), or pin an enabled version'
+            : `grant credential '${this.options.credential}' the keys/sign permission (role Key Vault Crypto User, or an access policy with sign)`
+        }`,
+        false,
+        { cause: e },
+      );
+    }
+    if (status === 404) {
+      return new SignerError(
+        `keyId: the vault has no ${where} (404 ${code ?? 'KeyNotFound'}) — check the vault URL, the key name and version`,
+        false,
+        { cause: e },
+      );
+    }
+    if (status === 401) {
+      return new SignerError(
+        `credential: the vault did not accept the token of credential '${this.options.credential}' (401: ${said}) — check that it is an identity of the vault's tenant`,
+        false,
+        { cause: e },
+      );
+    }
+    if (status === 400) {
+      return new SignerError(
+        `keyId: the vault refused the request (400 ${code ?? ''}: ${said}) — check that ${where} can sign with this algorithm (an RSA key for PS256/RS256)`,
+        false,
+        { cause: e },
+      );
+    }
+    // 429, 5xx, a dropped connection, an aborted request: the vault may answer later.
+    return new SignerError(
+      `the vault could not sign with ${where} (${status === undefined ? (f.code ?? said) : `${status} ${code ?? ''}`.trim()}) — transient: the vault is throttling or unreachable`,
+      true,
+      { cause: e },
+    );
+  }
+}

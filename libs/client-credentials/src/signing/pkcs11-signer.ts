@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import type { Pkcs11SourceOptions, SignatureAlgorithm } from '../credential.options';
+import { CertificateText } from './certificate-text';
+import { PinLogin } from './pkcs11-login';
+import {
+  ck,
+  ckrOf,
+  loadPkcs11Js,
+  openModule,
+  releaseModule,
+  type Handle,
+  type Pkcs11Js,
+  type Pkcs11Library,
+} from './pkcs11-module';
+import { certificateOnToken, findKey, findSlot, LOST, pkcs11Failure } from './pkcs11-token';
+import { SignerError } from './signer-error';
+
+/** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2): RS256 signs it with the digest. */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+/** Sessions open at most per signer: concurrent signatures beyond wait for one. */
+const MAX_SESSIONS = 4;
+/** The open state of the token: its slot, the key, and sessions logged in. */
+interface Opened {
+  slot: Handle;
+  key: Handle;
+  idle: Handle[];
+  open: number;
+  /** Callers waiting for a session; given `null` when the state is dropped (they start over). */
+  waiting: ((session: Handle | null) => void)[];
+  /** The token's sessions were lost: sessions given back are closed, not reused. */
+  stale: boolean;
+}
+
+/**
+ * Signs with a private key on a PKCS#11 token (an HSM, a smart card, SoftHSM) that never leaves it:
+ * only digests go in and signatures come out (RSA PKCS#1 v1.5 and PSS, ECDSA; the digest is
+ * computed here, the most widely supported way). The token is found by label (or slot id), the key
+ * by label (or id); one login per token, up to 4 sessions pooled. After the token was removed or
+ * its sessions closed, the next signature opens, logs in and finds the key again.
+ *
+ * A PIN the token refused is not presented again until the PIN itself changes (the file or the
+ * variable): a token locks its PIN after a few wrong ones. The PIN is read at each login, never
+ * kept in a field, never logged.
+ */
+export class Pkcs11Signer {
+  #module?: Pkcs11Js;
+  #library?: Pkcs11Library;
+  #opened?: Promise<Opened>;
+  readonly #certificate?: CertificateText;
+  #tokenCertificate?: string;
+  readonly #login: PinLogin;
+  #closed = false;
+
+  constructor(private readonly options: Pkcs11SourceOptions) {
+    this.#login = new PinLogin(options);
+    if (options.certificatePath !== undefined) {
+      this.#certificate = new CertificateText({ path: options.certificatePath }, 'certificatePath');
+    } else if (options.certificate !== undefined) {
+      this.#certificate = new CertificateText({ pem: options.certificate }, 'certificate');
+    }
+  }
+
+  /** pkcs11js, loaded on first use: a missing package is a problem of the source, reported then. */
+  get #js(): Pkcs11Js {
+    return (this.#module ??= loadPkcs11Js());
+  }
+
+  /** The key's certificate: from the options' file or text, else the token's certificate object. */
+  async getCertificate(): Promise<string> {
+    if (this.#certificate !== undefined) return this.#certificate.read();
+    if (this.#tokenCertificate !== undefined) return this.#tokenCertificate;
+    return this.withSession(async (session, opened) => {
+      this.#tokenCertificate ??= certificateOnToken(
+        this.#js,
+        this.#library!,
+        session,
+        opened.key,
+        this.options,
+      );
+      return this.#tokenCertificate;
+    });
+  }
+
+  async sign(data: Uint8Array, algorithm: SignatureAlgorithm): Promise<Uint8Array> {
+    const digest = createHash('sha256').update(data).digest();
+    const js = this.#js;
+    const mechanism =
+      algorithm === 'ES256'
+        ? { mechanism: ck(js, 'CKM_ECDSA') }
+        : algorithm === 'RS256'
+          ? { mechanism: ck(js, 'CKM_RSA_PKCS') }
+          : {
+              mechanism: ck(js, 'CKM_RSA_PKCS_PSS'),
+              parameter: {
+                type: ck(js, 'CK_PARAMS_RSA_PSS'),
+                hashAlg: ck(js, 'CKM_SHA256'),
+                mgf: ck(js, 'CKG_MGF1_SHA256'),
+                saltLen: 32,
+              },
+            };
+    const input = algorithm === 'RS256' ? Buffer.concat([SHA256_DIGEST_INFO, digest]) : digest;
+    return this.withSession(async (session, opened) => {
+      const library = this.#library!;
+      try {
+        library.C_SignInit(session, mechanism, opened.key);
+        return Buffer.from(await library.C_SignAsync(session, input, Buffer.alloc(1024)));
+      } catch (e) {
+        throw pkcs11Failure(this.#js, 'sign', e);
+      }
+    });
+  }
+
+  describe(): Record<string, unknown> {
+    const o = this.options;
+    return {
+      modulePath: o.modulePath,
+      ...(o.tokenLabel === undefined ? { slot: o.slot } : { tokenLabel: o.tokenLabel }),
+      ...(o.keyLabel === undefined ? { keyId: o.keyId } : { keyLabel: o.keyLabel }),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const opened = await this.#opened?.catch(() => undefined);
+    this.#opened = undefined;
+    for (const session of opened?.idle ?? []) this.closeSession(session);
+    if (this.#library !== undefined) releaseModule(this.options.modulePath);
+    this.#library = undefined;
+  }
+
+  /**
+   * `work` with a logged-in session of the token; once more after the token's sessions were lost
+   * (a token removed and inserted again, sessions closed by another application).
+   */
+  private async withSession<T>(work: (session: Handle, opened: Opened) => Promise<T>): Promise<T> {
+    let reopened = false;
+    for (;;) {
+      if (this.#closed) {
+        throw new SignerError('the source is closed (the application is shutting down)');
+      }
+      const opened = await (this.#opened ??= this.open());
+      const session = await this.acquire(opened);
+      // The state was dropped while this call waited for a session: start over with the new one.
+      if (session === null) continue;
+      try {
+        const result = await work(session, opened);
+        this.giveBack(opened, session);
+        return result;
+      } catch (e) {
+        const ckr = ckrOf(this.#js, e);
+        if (ckr !== undefined && LOST.has(ckr) && !reopened) {
+          reopened = true;
+          this.forget(opened, session);
+          continue;
+        }
+        this.giveBack(opened, session);
+        throw e;
+      }
+    }
+  }
+
+  /** Finds the token and the key, with a first session logged in. */
+  private async open(): Promise<Opened> {
+    try {
+      this.#library ??= openModule(this.#js, this.options.modulePath);
+      const slot = findSlot(this.#js, this.#library, this.options);
+      const session = this.openSession(slot);
+      try {
+        await this.#login.login(this.#js, this.#library, session);
+        const key = findKey(this.#js, this.#library, session, this.options);
+        return { slot, key, idle: [session], open: 1, waiting: [], stale: false };
+      } catch (e) {
+        this.closeSession(session);
+        throw e;
+      }
+    } catch (e) {
+      this.#opened = undefined;
+      throw e;
+    }
+  }
+
+  private openSession(slot: Handle): Handle {
+    try {
+      return this.#library!.C_OpenSession(slot, ck(this.#js, 'CKF_SERIAL_SESSION'));
+    } catch (e) {
+      throw pkcs11Failure(this.#js, 'open a session', e);
+    }
+  }
+
+  /** An idle session, a new one (up to {@link MAX_SESSIONS}), or the next one given back. */
+  private async acquire(opened: Opened): Promise<Handle | null> {
+    if (opened.stale) return null;
+    const idle = opened.idle.pop();
+    if (idle !== undefined) return idle;
+    if (opened.open < MAX_SESSIONS) {
+      opened.open++;
+      try {
+        // The login holds for every session of the application on the token.
+        return this.openSession(opened.slot);
+      } catch (e) {
+        opened.open--;
+        throw e;
+      }
+    }
+    return new Promise((resolve) => opened.waiting.push(resolve));
+  }
+
+  private giveBack(opened: Opened, session: Handle): void {
+    if (opened.stale) {
+      this.closeSession(session);
+      return;
+    }
+    const next = opened.waiting.shift();
+    if (next !== undefined) next(session);
+    else opened.idle.push(session);
+  }
+
+  /** The token's sessions are gone: the next call opens, logs in and finds the key again. */
+  private forget(opened: Opened, session: Handle): void {
+    opened.stale = true;
+    this.closeSession(session);
+    for (const s of opened.idle.splice(0)) this.closeSession(s);
+    for (const waiter of opened.waiting.splice(0)) waiter(null);
+    this.#tokenCertificate = undefined;
+    if (this.#opened !== undefined) {
+      void this.#opened.then((current) => {
+        if (current === opened) this.#opened = undefined;
+      });
+    }
+  }
+
+  private closeSession(session: Handle): void {
+    try {
+      this.#library?.C_CloseSession(session);
+    } catch {
+      // Already closed with the token's other sessions.
+    }
+  }
+}

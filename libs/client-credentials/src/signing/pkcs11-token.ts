@@ -1,0 +1,153 @@
+import { X509Certificate } from 'node:crypto';
+import type { Pkcs11SourceOptions } from '../credential.options';
+import {
+  ck,
+  ckrOf,
+  type Attribute,
+  type Handle,
+  type Pkcs11Js,
+  type Pkcs11Library,
+} from './pkcs11-module';
+import { SignerError } from './signer-error';
+
+/* What a PKCS#11 signer finds on its token — the slot, the key, the key's certificate — and how a
+   module's failure is reported. */
+
+/** Errors after which the token's sessions, login and handles are gone: open, log in, find again. */
+export const LOST = new Set([
+  'CKR_SESSION_HANDLE_INVALID',
+  'CKR_SESSION_CLOSED',
+  'CKR_TOKEN_NOT_PRESENT',
+  'CKR_DEVICE_REMOVED',
+  'CKR_USER_NOT_LOGGED_IN',
+  'CKR_KEY_HANDLE_INVALID',
+  'CKR_OBJECT_HANDLE_INVALID',
+  'CKR_TOKEN_NOT_RECOGNIZED',
+]);
+/** Errors of a device that may work again without a change of configuration. */
+const TRANSIENT = new Set([
+  ...LOST,
+  'CKR_DEVICE_ERROR',
+  'CKR_DEVICE_MEMORY',
+  'CKR_FUNCTION_FAILED',
+]);
+
+/** The slot of the token the options name (by label or slot id). */
+export function findSlot(
+  js: Pkcs11Js,
+  library: Pkcs11Library,
+  options: Pkcs11SourceOptions,
+): Handle {
+  const o = options;
+  let slots: Handle[];
+  try {
+    slots = library.C_GetSlotList(true);
+  } catch (e) {
+    throw pkcs11Failure(js, 'list slots', e);
+  }
+  const slot = slots.find((s) =>
+    o.tokenLabel !== undefined
+      ? library.C_GetTokenInfo(s).label.trim() === o.tokenLabel
+      : s.readUIntLE(0, Math.min(s.length, 6)) === o.slot,
+  );
+  if (slot === undefined) {
+    const which = o.tokenLabel !== undefined ? `labelled '${o.tokenLabel}'` : `in slot ${o.slot}`;
+    // A token may be out of its reader for a moment: worth trying again later.
+    throw new SignerError(
+      `${o.tokenLabel !== undefined ? 'tokenLabel' : 'slot'}: no token ${which} is present (${slots.length} token(s) seen) — insert it, or check the label (softhsm2-util --show-slots, pkcs11-tool -L)`,
+      true,
+    );
+  }
+  return slot;
+}
+
+/** The private key the options name (by label or id) on the token of `session`. */
+export function findKey(
+  js: Pkcs11Js,
+  library: Pkcs11Library,
+  session: Handle,
+  options: Pkcs11SourceOptions,
+): Handle {
+  const o = options;
+  const template: Attribute[] = [
+    { type: ck(js, 'CKA_CLASS'), value: ck(js, 'CKO_PRIVATE_KEY') },
+    o.keyLabel !== undefined
+      ? { type: ck(js, 'CKA_LABEL'), value: o.keyLabel }
+      : { type: ck(js, 'CKA_ID'), value: Buffer.from(o.keyId!, 'hex') },
+  ];
+  const found = findObjects(js, library, session, template);
+  const name = o.keyLabel !== undefined ? `labelled '${o.keyLabel}'` : `with id ${o.keyId}`;
+  const field = o.keyLabel !== undefined ? 'keyLabel' : 'keyId';
+  if (found.length === 0) {
+    throw new SignerError(
+      `${field}: no private key ${name} on the token — check the label or id (pkcs11-tool -O --login), and that the PIN is the token user's`,
+    );
+  }
+  if (found.length > 1) {
+    throw new SignerError(
+      `${field}: ${found.length} private keys ${name} on the token — name the key by keyId (its CKA_ID), which is unique`,
+    );
+  }
+  return found[0];
+}
+
+/** The certificate object with the key's `CKA_ID`, as PEM. */
+export function certificateOnToken(
+  js: Pkcs11Js,
+  library: Pkcs11Library,
+  session: Handle,
+  key: Handle,
+  options: Pkcs11SourceOptions,
+): string {
+  let id: Buffer | undefined;
+  try {
+    const [attr] = library.C_GetAttributeValue(session, key, [{ type: ck(js, 'CKA_ID') }]);
+    id = attr?.value as Buffer | undefined;
+  } catch (e) {
+    throw pkcs11Failure(js, 'read the key', e);
+  }
+  const template: Attribute[] = [{ type: ck(js, 'CKA_CLASS'), value: ck(js, 'CKO_CERTIFICATE') }];
+  if (id !== undefined && id.length > 0) template.push({ type: ck(js, 'CKA_ID'), value: id });
+  else if (options.keyLabel !== undefined) {
+    template.push({ type: ck(js, 'CKA_LABEL'), value: options.keyLabel });
+  }
+  const [cert] = findObjects(js, library, session, template);
+  if (cert === undefined) {
+    throw new SignerError(
+      "certificatePath: the token holds no certificate with the key's id — import it next to the key (pkcs11-tool --write-object cert.der --type cert --id <id>), or set certificatePath",
+    );
+  }
+  const [value] = library.C_GetAttributeValue(session, cert, [{ type: ck(js, 'CKA_VALUE') }]);
+  return new X509Certificate(value.value as Buffer).toString();
+}
+
+/** Up to two objects matching `template` (two: enough to tell that a name is not unique). */
+function findObjects(
+  js: Pkcs11Js,
+  library: Pkcs11Library,
+  session: Handle,
+  template: Attribute[],
+): Handle[] {
+  try {
+    library.C_FindObjectsInit(session, template);
+    try {
+      return library.C_FindObjects(session, 2);
+    } finally {
+      library.C_FindObjectsFinal(session);
+    }
+  } catch (e) {
+    throw pkcs11Failure(js, 'find objects', e);
+  }
+}
+
+/** A PKCS#11 failure as a SignerError naming the step and the `CKR_…`. */
+export function pkcs11Failure(js: Pkcs11Js, what: string, e: unknown): SignerError {
+  if (e instanceof SignerError) return e;
+  const ckr = ckrOf(js, e);
+  const why = ckr ?? (e as Error)?.message?.split('\n')[0] ?? String(e);
+  return new SignerError(
+    `the PKCS#11 module failed to ${what} (${why}) — check the token and the module's log`,
+    ckr === undefined || TRANSIENT.has(ckr),
+    { cause: e },
+  );
+}

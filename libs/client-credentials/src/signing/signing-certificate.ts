@@ -1,0 +1,119 @@
+import { constants, createHash, KeyObject, verify, X509Certificate } from 'node:crypto';
+import type { SignatureAlgorithm } from '../credential.options';
+
+/** The public half of a signing key, as the assertions of its certificate name it. */
+export interface SigningCertificate {
+  readonly publicKey: KeyObject;
+  /** `x5t#S256`: base64url SHA-256 of the DER certificate. */
+  readonly thumbprintSha256: string;
+  /** `x5t`: base64url SHA-1 of the DER certificate (sent with RS256, as Entra documented it). */
+  readonly thumbprintSha1: string;
+  /** Base64 DER of the certificate and its chain, for `x5c`. */
+  readonly x5c: readonly string[];
+  readonly notAfter: Date;
+  /** `rsa`, `ec-p256`, or what else the key is (no algorithm of ours signs with it). */
+  readonly keyType: string;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/**
+ * The certificate (the first in `pem`) and its chain.
+ * @throws Error `${where}: what is wrong — how to fix it`
+ */
+export function parseCertificate(pem: string, where: string): SigningCertificate {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) {
+    throw new Error(
+      `${where}: no PEM certificate (-----BEGIN CERTIFICATE-----) found — provide the key's certificate in PEM form`,
+    );
+  }
+  let chain: X509Certificate[];
+  try {
+    chain = blocks.map((b) => new X509Certificate(b));
+  } catch {
+    throw new Error(`${where}: a certificate is not valid X.509 — check the PEM content`);
+  }
+  const leaf = chain[0];
+  const key = leaf.publicKey;
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  const keyType =
+    key.asymmetricKeyType === 'rsa'
+      ? 'rsa'
+      : key.asymmetricKeyType === 'ec' && curve === 'prime256v1'
+        ? 'ec-p256'
+        : `${key.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''}`;
+  return {
+    publicKey: key,
+    thumbprintSha256: createHash('sha256').update(leaf.raw).digest('base64url'),
+    thumbprintSha1: createHash('sha1').update(leaf.raw).digest('base64url'),
+    x5c: chain.map((c) => c.raw.toString('base64')),
+    notAfter: new Date(leaf.validTo),
+    keyType,
+  };
+}
+
+/** The algorithm of a key when none is configured: PS256 for RSA (what Entra asks), ES256 for P-256. */
+export function defaultAlgorithm(cert: SigningCertificate): SignatureAlgorithm | undefined {
+  return cert.keyType === 'rsa' ? 'PS256' : cert.keyType === 'ec-p256' ? 'ES256' : undefined;
+}
+
+/** Why `algorithm` cannot sign with the certificate's key, or undefined. */
+export function algorithmProblem(
+  cert: SigningCertificate,
+  algorithm: SignatureAlgorithm | undefined,
+): string | undefined {
+  if (algorithm === undefined) {
+    return `the certificate's key is ${cert.keyType}: use an RSA key (PS256, RS256) or an EC P-256 key (ES256)`;
+  }
+  const wanted = algorithm === 'ES256' ? 'ec-p256' : 'rsa';
+  if (cert.keyType === wanted) return undefined;
+  return `${algorithm} needs ${wanted === 'rsa' ? 'an RSA' : 'an EC P-256'} key, and the certificate's key is ${cert.keyType} — set algorithm to ${defaultAlgorithm(cert) ?? 'one its key can sign with'}, or use the certificate of the signing key`;
+}
+
+/**
+ * The signature in JWS form when it verifies with the certificate's public key, else undefined:
+ * a signer holding another key (a rotated key whose certificate was not deployed, a wrong label)
+ * is told at once, rather than by an authority's AADSTS700027. ES256 comes back as `r ‖ s`,
+ * whether the signer gave that or DER.
+ */
+export function checkedSignature(
+  cert: SigningCertificate,
+  algorithm: SignatureAlgorithm,
+  data: Uint8Array,
+  signature: Uint8Array,
+): Buffer | undefined {
+  const sig = Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength);
+  if (algorithm === 'ES256') {
+    const p1363 = sig.length === 64 ? sig : derToP1363(sig);
+    if (p1363 === undefined) return undefined;
+    const ok = verify('sha256', data, { key: cert.publicKey, dsaEncoding: 'ieee-p1363' }, p1363);
+    return ok ? p1363 : undefined;
+  }
+  const key =
+    algorithm === 'PS256'
+      ? {
+          key: cert.publicKey,
+          padding: constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+        }
+      : cert.publicKey;
+  return verify('sha256', data, key, sig) ? sig : undefined;
+}
+
+/** An ECDSA P-256 signature `SEQUENCE { r INTEGER, s INTEGER }` as 32-byte `r ‖ s`. */
+function derToP1363(der: Buffer): Buffer | undefined {
+  if (der.length < 8 || der[0] !== 0x30 || der[1] !== der.length - 2) return undefined;
+  const out = Buffer.alloc(64);
+  let at = 2;
+  for (const offset of [0, 32]) {
+    if (der[at] !== 0x02) return undefined;
+    const len = der[at + 1];
+    let int = der.subarray(at + 2, at + 2 + len);
+    at += 2 + len;
+    while (int.length > 32 && int[0] === 0) int = int.subarray(1);
+    if (int.length > 32) return undefined;
+    int.copy(out, offset + 32 - int.length);
+  }
+  return at === der.length ? out : undefined;
+}

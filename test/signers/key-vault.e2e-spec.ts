@@ -1,0 +1,197 @@
+import { writeFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  startDevAuthority,
+  type App,
+  type KeyVault,
+  type ManagedIdentity,
+  type VaultKeyVersion,
+} from '@app/dev-authority';
+import type { KeyVaultSourceOptions } from '@app/client-credentials';
+import { useFixtures } from '../support/fixtures';
+import {
+  callApi,
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
+
+/**
+ * An Azure Key Vault key signs the app's assertions through the unmodified @azure/keyvault-keys
+ * client, against the vault the local authority emulates (challenge, access policy, versions):
+ * the vault takes tokens of the module's managed identity credential, which has keys/sign only.
+ */
+describe('key-vault source (emulated vault, unmodified SDK)', () => {
+  const [authority] = useFixtures(startDevAuthority);
+  const dir = mkdtempSync(join(tmpdir(), 'key-vault-'));
+  let app: TokenApp | undefined;
+  let registered: App;
+  let vault: KeyVault;
+  let identity: ManagedIdentity;
+  let first: VaultKeyVersion;
+  let certificatePath: string;
+
+  beforeAll(async () => {
+    const tenant = authority.createTenant();
+    registered = tenant.createApp();
+    vault = authority.createKeyVault({ tenantId: tenant.tenantId });
+    identity = authority.createManagedIdentity({ tenantId: tenant.tenantId, kind: 'user' });
+    vault.grant(identity.objectId, ['sign']);
+    first = await vault.createKey('daemon');
+    certificatePath = join(dir, 'daemon.pem');
+    await writeFile(
+      certificatePath,
+      (await registered.addCertificateForKey(first.publicKeyPem)).certificatePem,
+    );
+    // msal's managed identity picks the App Service endpoint from these; never IMDS.
+    process.env.IDENTITY_ENDPOINT = authority.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER = authority.managedIdentity.header;
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    authority.faults.clear();
+    authority.resetLog();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const keyVault = (over: Partial<KeyVaultSourceOptions> = {}): KeyVaultSourceOptions => ({
+    type: 'key-vault',
+    keyId: first.keyId,
+    credential: 'vault',
+    certificatePath,
+    ca: authority.caPem,
+    // The vault is at 127.0.0.1, not under vault.azure.net.
+    disableChallengeResourceVerification: true,
+    ...over,
+  });
+  const start = (sources: Parameters<typeof localCredential>[3], timeouts = {}) =>
+    startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, sources),
+        vault: localManagedIdentity(authority, { clientId: identity.clientId }),
+      },
+      defaultCredential: 'app',
+      timeouts,
+    });
+  const vaultCalls = () => authority.log.filter((e) => e.target === 'vault');
+
+  it('signs through the vault; the API accepts the token; one signature and one vault token serve many requests', async () => {
+    app = await start([keyVault()]);
+    const before = vault.signatures;
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(vault.signatures - before).toBe(1);
+    // The SDK: GET key after the challenge (no keys/get: 403, it signs remotely), then sign.
+    expect(vaultCalls().map((e) => `${e.method} ${e.status}`)).toEqual([
+      'GET 401',
+      'GET 403',
+      'POST 200',
+    ]);
+    expect(authority.countTokenRequests({ target: 'managed-identity' })).toBe(1);
+    expect(authority.countTokenRequests({ target: 'token', outcome: 'ok' })).toBe(2);
+  });
+
+  it('a key rotated without its certificate: signer_failed before any token request', async () => {
+    const rotated = await vault.createKey('rotating');
+    const path = join(dir, 'rotating.pem');
+    await writeFile(
+      path,
+      (await registered.addCertificateForKey(rotated.publicKeyPem)).certificatePem,
+    );
+    vault.grant(identity.objectId, ['sign']);
+    app = await start([keyVault({ keyId: rotated.keyId, certificatePath: path })]);
+    await app.tokens.getAccessToken(authority.apiScope);
+    const next = await vault.createKey('rotating');
+    const other = authority.createTenant();
+    other.createApp({ clientId: registered.clientId });
+    // Another tenant needs a new assertion: the vault signs with the new version, the file still
+    // holds the old certificate.
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId }),
+    ).rejects.toMatchObject({
+      code: 'signer_failed',
+      message: expect.stringContaining("not the certificate's"),
+    });
+    expect(authority.countTokenRequests({ tenantId: other.tenantId })).toBe(0);
+    // The new certificate deployed (registered, and the file replaced): used at the next assertion.
+    await writeFile(
+      path,
+      (await registered.addCertificateForKey(next.publicKeyPem)).certificatePem,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the failure's cool-down
+    const token = await app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId });
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+  });
+
+  it('a pinned version keeps signing with that version after a rotation', async () => {
+    const pinned = await vault.createKey('pinned');
+    const path = join(dir, 'pinned.pem');
+    await writeFile(
+      path,
+      (await registered.addCertificateForKey(pinned.publicKeyPem)).certificatePem,
+    );
+    await vault.createKey('pinned');
+    app = await start([keyVault({ keyId: pinned.id, certificatePath: path })]);
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+  });
+
+  it('a disabled key: 403 KeyDisabled is signer_failed saying so; the chain moves on', async () => {
+    const disabled = await vault.createKey('disabled');
+    const path = join(dir, 'disabled.pem');
+    await writeFile(
+      path,
+      (await registered.addCertificateForKey(disabled.publicKeyPem)).certificatePem,
+    );
+    vault.setKeyEnabled('disabled', false);
+    const secret = registered.addSecret();
+    app = await start([
+      keyVault({ keyId: disabled.keyId, certificatePath: path }),
+      { type: 'secret', secret },
+    ]);
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(app.tokens.getStats('app').skippedSources?.['key-vault#0']?.reason).toMatch(
+      /403 KeyDisabled: Operation sign is not allowed on a disabled key\.\) — enable the key/,
+    );
+  });
+
+  it('no keys/sign permission: signer_failed naming the permission to grant', async () => {
+    const other = authority.createManagedIdentity({ tenantId: registered.tenantId, kind: 'user' });
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, [keyVault()]),
+        vault: localManagedIdentity(authority, { clientId: other.clientId }),
+      },
+      defaultCredential: 'app',
+    });
+    await expect(app.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'signer_failed',
+      transient: false,
+      message: expect.stringMatching(
+        /AccessDenied.*grant credential 'vault' the keys\/sign permission/,
+      ),
+    });
+  });
+
+  it('a vault that does not answer: signer_failed within timeouts.requestMs, transient', async () => {
+    authority.faults.add({ target: 'vault', kind: 'latency', latencyMs: 5000 });
+    app = await start([keyVault()], { requestMs: 500, acquireMs: 4000 });
+    const started = Date.now();
+    const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'signer_failed', transient: true });
+    expect(Date.now() - started).toBeLessThan(4500);
+    expect(authority.countTokenRequests({ target: 'token' })).toBe(0);
+  });
+
+  it('a vault answering 503: transient signer_failed, retried, then served when it recovers', async () => {
+    authority.faults.add({ target: 'vault', kind: 'status', status: 503, times: 1 });
+    app = await start([keyVault()]);
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(token.token).toBeTruthy();
+  });
+});

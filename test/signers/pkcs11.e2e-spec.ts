@@ -1,0 +1,124 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { startDevAuthority, type App } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { startSoftHsm } from '../support/softhsm';
+import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import type { Pkcs11SourceOptions } from '@app/client-credentials';
+
+/**
+ * A key generated inside a SoftHSM2 token (sensitive, not extractable) signs the app's client
+ * assertions through the `pkcs11` source: the local authority issues a token its demo API
+ * accepts; the token's sessions lost, the key removed, a wrong PIN are each a typed failure or a
+ * recovery, and the chain moves on.
+ */
+describe('pkcs11 source (SoftHSM2)', () => {
+  const [authority, hsm] = useFixtures(startDevAuthority, () => startSoftHsm());
+  let app: TokenApp | undefined;
+  let registered: App;
+  let certificatePath: string;
+  let source: Pkcs11SourceOptions;
+
+  beforeAll(async () => {
+    registered = authority.createTenant().createApp();
+    const publicKeyPem = await hsm.generateKey({ label: 'daemon-key', id: '01' });
+    const cert = await registered.addCertificateForKey(publicKeyPem, { subject: 'CN=daemon' });
+    certificatePath = join(hsm.dir, 'daemon.pem');
+    await writeFile(certificatePath, cert.certificatePem);
+    source = {
+      type: 'pkcs11',
+      modulePath: hsm.modulePath,
+      tokenLabel: hsm.tokenLabel,
+      keyLabel: 'daemon-key',
+      pinFile: hsm.pinFile,
+      certificatePath,
+    };
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    authority.resetLog();
+  });
+  const start = (sources: Parameters<typeof localCredential>[3]) =>
+    startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, sources),
+      },
+    });
+
+  it('signs with a key that cannot leave the token; the demo API accepts the token', async () => {
+    expect(await hsm.keyAttributes('daemon-key')).toEqual({ extractable: false, sensitive: true });
+    app = await start([source]);
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    expect(JSON.stringify(app.tokens)).not.toContain(hsm.pin);
+    expect(app.tokens.toJSON()).toMatchObject({
+      credentials: {
+        app: {
+          sources: [
+            { type: 'pkcs11', id: 'pkcs11#0', tokenLabel: hsm.tokenLabel, keyLabel: 'daemon-key' },
+          ],
+        },
+      },
+    });
+  });
+
+  it('reads the certificate from the token, signs concurrent tenants over pooled sessions', async () => {
+    const der = new X509Certificate(await readFile(certificatePath, 'utf8')).raw;
+    await hsm.importCertificate({ label: 'daemon-key', id: '01', der });
+    const tenants = Array.from({ length: 20 }, () => authority.createTenant().tenantId);
+    for (const t of tenants) {
+      authority.createTenant({ tenantId: t }).createApp({ clientId: registered.clientId });
+    }
+    const { certificatePath: _unused, ...fromToken } = source;
+    void _unused;
+    app = await start([fromToken]);
+    await Promise.all(
+      tenants.map((tenantId) => app!.tokens.getAccessToken(authority.apiScope, { tenantId })),
+    );
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(20);
+  });
+
+  it('logs in again after the token lost its sessions (removed and inserted again)', async () => {
+    const other = authority.createTenant();
+    other.createApp({ clientId: registered.clientId });
+    app = await start([source]);
+    await app.tokens.getAccessToken(authority.apiScope);
+    await hsm.closeAllSessions();
+    // Another tenant: a new assertion, so a signature over the sessions closed under it.
+    await app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId });
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(2);
+    expect(new Set(authority.log.map((e) => e.jti).filter(Boolean)).size).toBe(2);
+  });
+
+  it('a wrong PIN: signer_failed naming the PIN file, never the PIN; the chain moves on', async () => {
+    const wrong = join(hsm.dir, 'wrong-pin');
+    await writeFile(wrong, '000000\n');
+    const secret = registered.addSecret();
+    app = await start([
+      { ...source, pinFile: wrong },
+      { type: 'secret', secret },
+    ]);
+    await app.tokens.getAccessToken(authority.apiScope);
+    const reason = app.tokens.getStats().skippedSources?.['pkcs11#0']?.reason ?? '';
+    expect(reason).toContain('CKR_PIN_INCORRECT');
+    expect(reason).toContain(wrong);
+    expect(reason).not.toContain('000000');
+    expect(JSON.stringify(app.logger.lines)).not.toContain('000000');
+  });
+
+  it('the key removed from the token: signer_failed with the fix, the next source serves', async () => {
+    await hsm.generateKey({ label: 'doomed', id: '02' });
+    const secret = registered.addSecret();
+    app = await start([
+      { ...source, keyLabel: 'doomed' },
+      { type: 'secret', secret },
+    ]);
+    await hsm.destroyKey('doomed');
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(app.tokens.getStats().skippedSources?.['pkcs11#0']?.reason).toMatch(
+      /no private key labelled 'doomed' on the token/,
+    );
+  });
+});

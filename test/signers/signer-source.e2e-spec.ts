@@ -1,0 +1,172 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { decodeProtectedHeader } from 'jose';
+import { startDevAuthority, type App } from '@app/dev-authority';
+import { useFixtures } from '../support/fixtures';
+import { localSigner, signWith, type LocalSigner } from '../support/local-signer';
+import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+
+/**
+ * A certificate credential whose key is held by a signer of the app: the library builds the
+ * assertion (the one builder of the PEM key's too) and asks only for its signature, checks it
+ * against the certificate, bounds the call, and with Entra ID reuses an assertion per tenant.
+ */
+describe('signer source (a key held elsewhere)', () => {
+  const [authority] = useFixtures(startDevAuthority);
+  let app: TokenApp | undefined;
+  let registered: App;
+  let signer: LocalSigner;
+  let secret: string;
+
+  beforeAll(async () => {
+    registered = authority.createTenant().createApp();
+    const cert = await registered.addCertificate();
+    signer = localSigner(cert.certificatePem, cert.privateKeyPem);
+    secret = registered.addSecret();
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    signer.behave();
+    signer.signatures = 0;
+    signer.algorithms = [];
+    authority.faults.clear();
+    authority.resetLog();
+  });
+
+  const start = (sources: Parameters<typeof localCredential>[3], timeouts = {}) =>
+    startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, sources),
+      },
+      timeouts,
+    });
+  const assertions = () =>
+    authority.log.filter((e) => e.target === 'token' && e.credentialKind === 'certificate');
+
+  it('gets a token the API accepts, PS256 with x5t#S256, one signature reused per tenant', async () => {
+    app = await start([{ type: 'signer', signer }]);
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    // Three token requests, one signature: Entra takes an assertion until its exp.
+    expect(assertions().map((e) => e.status)).toEqual([200, 200, 200]);
+    expect(new Set(assertions().map((e) => e.jti)).size).toBe(1);
+    expect(signer.signatures).toBe(1);
+    expect(signer.algorithms).toEqual(['PS256']);
+  });
+
+  it('signs RS256 when asked, naming the certificate by x5t and x5t#S256', async () => {
+    let header: Record<string, unknown> | undefined;
+    const seen = localSigner(await signer.getCertificate(), '');
+    seen.behave(async (data, algorithm) => {
+      header = decodeProtectedHeader(Buffer.from(data).toString().split('.')[0] + '..');
+      return signer.sign(data, algorithm, { signal: new AbortController().signal });
+    });
+    app = await start([{ type: 'signer', signer: seen, algorithm: 'RS256' }]);
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(header).toMatchObject({ alg: 'RS256', typ: 'JWT' });
+    expect(Object.keys(header!).sort()).toEqual(['alg', 'typ', 'x5t', 'x5t#S256']);
+    expect(assertions().map((e) => e.status)).toEqual([200]);
+  });
+
+  it('refuses a signature of another key before any token request: signer_failed, typed', async () => {
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    signer.behave(async (data, algorithm) => signWith(other, data, algorithm));
+    app = await start([{ type: 'signer', signer }]);
+    await expect(app.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'signer_failed',
+      hint: expect.stringContaining('new key version'),
+      message: expect.stringContaining("not the certificate's"),
+    });
+    expect(authority.countTokenRequests()).toBe(0);
+  });
+
+  it('a signer that never answers fails in timeouts.requestMs and the chain moves on', async () => {
+    signer.behave(() => new Promise<Uint8Array>(() => undefined));
+    app = await start(
+      [
+        { type: 'signer', signer },
+        { type: 'secret', secret },
+      ],
+      { requestMs: 300, acquireMs: 5000 },
+    );
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(token.token).toBeTruthy();
+    expect(app.tokens.getStats().skippedSources?.['signer#0']?.reason).toMatch(
+      /did not answer sign within 300 ms/,
+    );
+    expect(authority.countTokenRequests()).toBe(1);
+  });
+
+  it('a lone signer that never answers: the caller fails by its deadline, typed and transient', async () => {
+    signer.behave(() => new Promise<Uint8Array>(() => undefined));
+    app = await start([{ type: 'signer', signer }], { requestMs: 200, acquireMs: 1500 });
+    const started = Date.now();
+    const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error).toMatchObject({ code: 'signer_failed', transient: true });
+    expect(authority.countTokenRequests()).toBe(0);
+  });
+
+  it('a refusing signer: signer_failed with its reason, the next source serves, nothing logged of it', async () => {
+    signer.behave(async () => {
+      throw new Error('PIN locked');
+    });
+    app = await start([
+      { type: 'signer', signer },
+      { type: 'secret', secret },
+    ]);
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(app.tokens.getStats().skippedSources?.['signer#0']?.reason).toMatch(
+      /the signer failed \(sign\): PIN locked/,
+    );
+  });
+
+  it('a rejected assertion is not reused: the next request signs again', async () => {
+    const own = authority.createTenant().createApp();
+    const cert = await own.addCertificate();
+    const counted = localSigner(cert.certificatePem, cert.privateKeyPem);
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, own.tenantId, own.clientId, [
+          { type: 'signer', signer: counted },
+        ]),
+      },
+      retry: { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 10 },
+    });
+    await app.tokens.getAccessToken(authority.apiScope);
+    own.removeCredentials();
+    for (let i = 0; i < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // past the failure's cool-down
+      await expect(
+        app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true }),
+      ).rejects.toMatchObject({ code: 'credential_rejected', aadsts: 700027 });
+    }
+    // The first assertion served the token and its first refusal; after a refusal, a new one.
+    expect(counted.signatures).toBe(2);
+    const sent = authority.log.filter((e) => e.target === 'token' && e.clientId === own.clientId);
+    expect(sent.map((e) => e.status)).toEqual([200, 401, 401]);
+    expect(new Set(sent.map((e) => e.jti)).size).toBe(2);
+  });
+
+  it('1,000 cold tenants through one signer: one signature per token request, none twice', async () => {
+    const tenants = Array.from({ length: 1000 }, () => authority.createTenant().tenantId);
+    for (const t of tenants) {
+      authority.createTenant({ tenantId: t }).createApp({ clientId: registered.clientId });
+    }
+    app = await start([{ type: 'signer', signer }]);
+    authority.resetLog();
+    for (let i = 0; i < tenants.length; i += 50) {
+      await Promise.all(
+        tenants
+          .slice(i, i + 50)
+          .map((tenantId) => app!.tokens.getAccessToken(authority.apiScope, { tenantId })),
+      );
+    }
+    const requests = authority.countTokenRequests();
+    expect(requests).toBe(1000);
+    expect(signer.signatures).toBe(1000);
+    expect(new Set(assertions().map((e) => e.jti)).size).toBe(1000);
+  }, 60_000);
+});
