@@ -10,6 +10,7 @@ import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
+import { RefreshHeld } from '../shared-cache/refresh-held';
 import type { CachedEntry, StoredToken, TokenCache } from '../cache/token-cache';
 import { requestKey, type TokenRequest } from '../credentials/token-request';
 
@@ -66,7 +67,14 @@ export class TokenAcquirer {
       flight.catch(() => undefined);
       this.flights.set(flightKey, flight);
     }
-    return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
+    try {
+      return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
+    } catch (e) {
+      // The flight joined was a background refresh, which waits for Redis (RefreshHeld): this
+      // caller, who has no token to wait with, gets one now in a flight of its own.
+      if (!(e instanceof RefreshHeld) || this.flights.get(flightKey) === flight) throw e;
+      return this.acquire(request, force, signal);
+    }
   }
 
   /**
