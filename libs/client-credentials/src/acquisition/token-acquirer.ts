@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from '../access-token';
 import { backoffDelay, sleep } from '../timing/backoff';
-import { afterEndpointCache, refreshPoint } from '../cache/refresh-point';
+import { storedTokenOf } from '../cache/issued-token';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import { now } from '../timing/clock';
@@ -11,7 +11,7 @@ import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
 import { RefreshHeld } from '../shared-cache/refresh-held';
-import type { CachedEntry, StoredToken, TokenCache } from '../cache/token-cache';
+import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { requestKey, type TokenRequest } from '../credentials/token-request';
 
 /** The result of one acquisition, shared by every caller that waited for it. */
@@ -328,28 +328,14 @@ export class TokenAcquirer {
         if (refused !== undefined && refused !== named && issued.token === refused) {
           ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
         }
-        // The token renewed, unchanged: obtained when it was first, due when the endpoint mints.
-        const unchanged = renews !== undefined && issued.token === renews.token;
-        const obtainedAt = unchanged ? renews.obtainedAt : requestedAt;
-        const stored: StoredToken = {
-          v: 1,
-          token: issued.token,
-          tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
-          obtainedAt,
-          expiresOn: issued.expiresOn,
-          refreshOn: unchanged
-            ? afterEndpointCache(
-                obtainedAt,
-                issued.expiresOn,
-                Date.now(),
-                this.options.refresh.expirySkewSeconds * 1000,
-              )
-            : refreshPoint(obtainedAt, issued.expiresOn, issued.refreshOn, this.options.refresh),
-          scopes,
-          tenantId,
-          source: credential.sourceId(index),
-          ...(credential.subject === undefined ? {} : { subject: credential.subject }),
-        };
+        const stored = storedTokenOf(
+          issued,
+          request,
+          index,
+          requestedAt,
+          this.options.refresh,
+          renews,
+        );
         const storeKey = credential.storeKeys(tenantId, request.scopeKey)[index];
         const entry = await this.cache.write(request, storeKey, stored);
         this.onCurrent(entry);
