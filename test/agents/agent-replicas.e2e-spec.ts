@@ -33,7 +33,10 @@ describe('Agent identities across replicas', () => {
               agentBlueprint: true,
             },
           },
-          cache: { shared: { redisUrl: redis.url, encryptionKeys } },
+          // A long lock and generous deadlines: this counts single flight across replicas, and
+          // four replicas in one loaded process may stall longer than the default lock lives.
+          cache: { shared: { redisUrl: redis.url, encryptionKeys, lockTtlMs: 15_000 } },
+          timeouts: { requestMs: 60_000, acquireMs: 120_000 },
         }),
       );
     }

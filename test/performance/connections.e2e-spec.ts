@@ -41,6 +41,9 @@ describe('Connections to the authority', () => {
           b: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
         },
         defaultCredential: 'a',
+        // 500 requests queue on 16 connections: on a loaded machine the last ones wait seconds for
+        // a connection, and a request deadline passed in the queue would be retried (counted twice).
+        timeouts: { requestMs: 120_000, acquireMs: 300_000 },
       });
       const tokens = await Promise.all(
         tenants.map((t, i) =>

@@ -53,9 +53,15 @@ export async function startDevAuthority(options: DevAuthorityOptions = {}): Prom
   await writeFile(join(stateDir, 'sni-root.pem'), sniRoot.certificatePem);
 
   const server = createServer({ key: serverCert.privateKeyPem, cert: serverCert.certificatePem });
+  // Idle kept-alive connections stay open longer than clients keep theirs (undici's pools keep
+  // them 4–30 s; Node's agent until the server closes): a server that closes first races a
+  // client reusing the connection, which then sees ECONNRESET (as behind a load balancer, whose
+  // idle timeout is set above its backends'). A deep backlog takes a burst of new connections.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
+    server.listen({ port: options.port ?? 0, host: '127.0.0.1', backlog: 2048 }, () => {
       server.off('error', reject);
       resolve();
     });
