@@ -14,6 +14,7 @@ import {
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import { localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
+import { useSteadily } from './steady-use';
 
 const [authority] = useFixtures(startDevAuthority);
 
@@ -198,4 +199,25 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     expect(coldAnswers.length - 1).toBeGreaterThanOrEqual(5);
     expect(cold.tokens.getStats('cold').tokenRequests).toBe(1);
   }, 30_000);
+
+  it('IMDS hands its cached token back: a background refresh that gets it unchanged asks again once IMDS mints, not at half of what is left', async () => {
+    // Tokens of 20 s that IMDS keeps until 4 s before expiry (Azure: 24 h, until the last
+    // minutes): as a day of a real token, in 24 s.
+    const own = authority.createTenant().tenantId;
+    authority.setAccessTokenLifetime(20, { tenantId: own, identityCacheMarginSeconds: 4 });
+    const mi = authority.createManagedIdentity({ tenantId: own, kind: 'user' });
+    const { tokens } = await start({
+      credentials: { api: localManagedIdentity(authority, { clientId: mi.clientId }) },
+      refresh: { expirySkewSeconds: 1 },
+    });
+
+    const use = await useSteadily(tokens, authority.apiScope, 24_000);
+
+    // The first token (0 s), the same one back at half-life (~10 s), a new one once IMDS mints
+    // (~18.5 s). Halving what is left after each unchanged answer asked at 10, 15 and 17.5 s.
+    expect(authority.countTokenRequests({ clientId: mi.clientId, target: 'imds' })).toBe(3);
+    expect(use.failed).toBe(0);
+    expect(use.tokens).toHaveLength(2);
+    expect((await http.callApi(authority.apiUrl, use.tokens[1])).status).toBe(200);
+  }, 40_000);
 });

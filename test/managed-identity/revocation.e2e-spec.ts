@@ -7,6 +7,7 @@ import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import { localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
 import { claimsOf, revokeTokens } from '../calling-apis/control';
+import { useSteadily } from './steady-use';
 
 const sha256 = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -159,4 +160,23 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
     expect(third).not.toBe(second!.token);
     expect((await http.callApi(authority.apiUrl, third)).status).toBe(200);
   });
+
+  it('a background refresh names the token it renews: the endpoint mints a new one rather than handing its cached one back', async () => {
+    // Tokens of 20 s that the endpoint keeps until 4 s before expiry (Azure: 24 h).
+    const own = authority.createTenant().tenantId;
+    authority.setAccessTokenLifetime(20, { tenantId: own, identityCacheMarginSeconds: 4 });
+    const mi = authority.createManagedIdentity({ tenantId: own, kind: 'user' });
+    app = await startTokenApp({
+      credentials: { api: localManagedIdentity(authority, { clientId: mi.clientId }) },
+      refresh: { expirySkewSeconds: 1 },
+    });
+
+    const use = await useSteadily(app.tokens, authority.apiScope, 24_000);
+
+    // One request per half-life (0, ~10, ~20 s), each answered with a new token. Without the
+    // name, the endpoint handed the first one back at 10 and 15 s, and minted only at 17.5 s.
+    expect(endpointRequests(mi)).toBe(3);
+    expect(use.failed).toBe(0);
+    expect(use.tokens).toHaveLength(3);
+  }, 40_000);
 });

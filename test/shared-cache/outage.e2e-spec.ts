@@ -41,6 +41,7 @@ describe('Shared cache: Redis outage', () => {
 
     await calls(scopes[0], 50);
     expect(a.tokens.getCacheStats()).toMatchObject({ connected: true, writes: 1 });
+    const beforeOutage = a.tokens.getCacheStats()!;
 
     // Mid-run: calls in flight while Redis dies; cached and cold tokens alike keep coming.
     const during = Promise.all([calls(scopes[0], 100), calls(scopes[1], 100)]);
@@ -50,6 +51,8 @@ describe('Shared cache: Redis outage', () => {
     expect(failed).toBe(0);
     expect(await eventually(() => a.tokens.getCacheStats()?.connected === false)).toBe(true);
     expect(a.tokens.getCacheStats()!.errors).toBeGreaterThan(0);
+    // A snapshot: the counters as they were before the outage.
+    expect(beforeOutage).toMatchObject({ connected: true, errors: 0, writes: 1 });
 
     await redis.restart();
     expect(await eventually(() => a.tokens.getCacheStats()?.connected === true)).toBe(true);

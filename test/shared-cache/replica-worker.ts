@@ -7,9 +7,11 @@
  *
  * With `rounds: true` the test drives it instead, one stdin line per round: `round <n> <scope>`
  * makes n concurrent calls for that scope plus one for every scope of earlier rounds, and
- * prints `round-done <RoundResult JSON>`; `replace <n> <scope>` has n callers replace the token of
- * `scope` an API refused and prints `replace-done <ReplaceResult JSON>`; `end` prints the
- * ReplicaResult and exits. So a test can act (kill a Redis node) between rounds, or while one runs.
+ * prints `round-done <RoundResult JSON>`; `calls <n> <scope> [<scope>…]` makes n concurrent calls
+ * for each of those scopes only (steady load on tokens already held) and prints `calls-done
+ * <RoundResult JSON>`; `replace <n> <scope>` has n callers replace the token of `scope` an API
+ * refused and prints `replace-done <ReplaceResult JSON>`; `end` prints the ReplicaResult and exits.
+ * So a test can act (kill a Redis node) between rounds, or while one runs.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -37,6 +39,8 @@ export interface ReplicaInput {
     SharedCacheOptions,
     'redisUrl' | 'redisClient' | 'encryptionKeys' | 'passwordProvider'
   >;
+  /** The module's `timeouts` (short-lived test tokens want a shorter `requestMs`). */
+  timeouts?: { requestMs?: number; acquireMs?: number };
   /** Driven round by round over stdin (see above) rather than one burst. */
   rounds?: boolean;
   scopes: string[];
@@ -52,6 +56,8 @@ export interface RoundResult {
   errors: string[];
   /** Token requests this replica sent so far. */
   tokenRequests: number;
+  /** The shared cache's counters so far (`calls` rounds only). */
+  cacheStats?: SharedCacheStats;
 }
 
 /** What a replica prints after a driven `replace` (see {@link ReplicaInput.rounds}). */
@@ -94,6 +100,7 @@ async function main(): Promise<void> {
     imports: [
       ClientCredentialsModule.forRoot({
         logger: silent,
+        timeouts: input.timeouts,
         credentials: {
           api: {
             tenantId: input.tenantId,
@@ -204,14 +211,17 @@ async function driven(
   };
   for await (const line of lines) {
     if (line === 'end') break;
-    const [command, n, scope] = line.split(' ');
+    const [command, n, scope, ...more] = line.split(' ');
     if (command === 'replace') {
       process.stdout.write(`replace-done ${JSON.stringify(await replace(tokens, scope, +n))}\n`);
       continue;
     }
     const round: RoundResult = { calls: 0, failed: 0, errors: [], tokenRequests: 0 };
-    const targets = [...Array<string>(Number(n)).fill(scope), ...seen];
-    seen.push(scope);
+    const steady = command === 'calls';
+    const targets = steady
+      ? [scope, ...more].flatMap((s) => Array<string>(Number(n)).fill(s))
+      : [...Array<string>(Number(n)).fill(scope), ...seen];
+    if (!steady) seen.push(scope);
     await Promise.all(
       targets.map(async (s) => {
         round.calls++;
@@ -225,10 +235,11 @@ async function driven(
       }),
     );
     round.tokenRequests = tokens.getStats().tokenRequests;
+    if (steady) round.cacheStats = tokens.getCacheStats();
     total.calls += round.calls;
     total.failed += round.failed;
     total.errors.push(...round.errors.slice(0, 5 - total.errors.length));
-    process.stdout.write(`round-done ${JSON.stringify(round)}\n`);
+    process.stdout.write(`${steady ? 'calls' : 'round'}-done ${JSON.stringify(round)}\n`);
   }
   lines.close();
   process.stdin.destroy();

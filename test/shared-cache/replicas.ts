@@ -75,6 +75,8 @@ export interface DrivenReplicas {
    * rounds); each one's result.
    */
   round(scope: string, calls: number): Promise<RoundResult[]>;
+  /** Every replica makes `calls` concurrent calls for each of `scopes` (tokens it holds already). */
+  calls(scopes: readonly string[], calls: number): Promise<RoundResult[]>;
   /** Every replica's `calls` callers replace its token of `scope`, which an API refused. */
   replace(scope: string, calls: number): Promise<ReplaceResult[]>;
   /** Ends the replicas; each one's totals. */
@@ -137,6 +139,14 @@ export async function startDrivenReplicas(
           r.child.stdin.write(`round ${calls} ${scope}\n`);
           const line = await answer;
           return JSON.parse(line.replace(/^round-done /, '')) as RoundResult;
+        }),
+      ),
+    calls: (scopes, calls) =>
+      Promise.all(
+        replicas.map(async (r) => {
+          const answer = r.next();
+          r.child.stdin.write(`calls ${calls} ${scopes.join(' ')}\n`);
+          return JSON.parse((await answer).replace(/^calls-done /, '')) as RoundResult;
         }),
       ),
     replace: (scope, calls) =>

@@ -117,7 +117,8 @@ export interface SharedCacheOptions {
    */
   lockWaitMs?: number;
   /**
-   * How often a waiting replica looks for the token in Redis.
+   * How soon a waiting replica first looks for the token in Redis; each later look comes 1.5 times
+   * later than the one before, up to 4 × `lockPollMs` apart.
    * @default 50
    */
   lockPollMs?: number;

@@ -35,7 +35,7 @@ import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
 import type { CredentialTokens } from './signing/vault-credential';
-import type { CredentialStats } from './observability/credential-stats';
+import { snapshotOf, type CredentialStats } from './observability/credential-stats';
 import type { ClientCredentialsEvent, WarmUpStatus } from './client-credentials.events';
 import { WarmUp, warmUpCalls, warmUpFailed, warmUpProblems } from './acquisition/warm-up';
 import { ConfigurationError } from './errors/client-credentials.errors';
@@ -105,7 +105,8 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     this.#providers = providers;
     // Nest's Logger too: it hands lines to whatever logger the app set with useLogger().
     this.logger = guardedLogger(options?.logger ?? new Logger(LOG_CONTEXT));
-    this.metrics.watchSharedCache(() => this.getCacheStats());
+    // Live counters, read at each collection (getCacheStats() hands out copies).
+    this.metrics.watchSharedCache(() => this.#runtime?.shared?.stats);
     this.metrics.events.onListenerError = (e) => {
       this.logger.warn(`An event listener threw; the token path goes on. ${String(e)}`);
     };
@@ -371,17 +372,22 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     return this.ofTenant(request, options, token);
   }
 
-  /** Counters of a credential (default: the default credential), for diagnostics and health. */
-  getStats(credential?: string): Readonly<CredentialStats> {
-    return this.credentials.get(credential).stats;
+  /**
+   * Counters of a credential (default: the default credential), for diagnostics and health: a
+   * snapshot, which later calls do not change.
+   * @throws InvalidRequestError `credential_unknown` for a name that is not configured
+   */
+  getStats(credential?: string): CredentialStats {
+    return snapshotOf(this.credentials.get(credential).stats);
   }
 
   /**
    * Counters of the shared (Redis) cache: reads, writes, rejected entries, Redis errors, lock
-   * waits. Undefined without `cache.shared`.
+   * waits — a snapshot, which later calls do not change. Undefined without `cache.shared`.
    */
-  getCacheStats(): Readonly<SharedCacheStats> | undefined {
-    return this.#runtime?.shared?.stats;
+  getCacheStats(): SharedCacheStats | undefined {
+    const live = this.#runtime?.shared?.stats;
+    return live && { ...live };
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { ArcKeys } from './arc-keys';
 import type { Reply, RequestContext } from './http';
 import { imdsError, IMDS_TOKEN_PATH } from './imds-endpoint';
-import { mintIdentityToken, type ManagedIdentityDeps } from './managed-identity-endpoint';
+import { cachedOrMinted, type ManagedIdentityDeps } from './managed-identity-endpoint';
 
 /**
  * Where the Azure Arc agent emulation answers: its own prefix, since the real agent (HIMDS, at
@@ -13,7 +13,7 @@ export const ARC_TOKEN_PATH = `/arc${IMDS_TOKEN_PATH}`;
 const ARC_API_VERSIONS: ReadonlySet<string> = new Set(['2019-11-01', '2020-06-01']);
 
 /** What the Arc endpoint needs from the authority. */
-export interface ArcDeps extends Omit<ManagedIdentityDeps, 'header' | 'cache'> {
+export interface ArcDeps extends Omit<ManagedIdentityDeps, 'header'> {
   keys: ArcKeys;
 }
 
@@ -65,20 +65,16 @@ export async function handleArc(ctx: RequestContext, deps: ArcDeps): Promise<Rep
       `AADSTS500011: The resource principal named ${resourceParam} was not found in the tenant named ${identity.tenantId}.`,
     );
   }
+  // The agent caches like IMDS: the same token until it nears its end.
   const now = ctx.now();
-  const { token, expiresOn, lifetimeSeconds } = await mintIdentityToken(
-    identity,
-    resource,
-    deps,
-    now,
-  );
+  const { token, issuedAt, expiresOn } = await cachedOrMinted(deps, identity, resource, now);
   return {
     status: 200,
     json: {
       access_token: token,
-      expires_in: String(lifetimeSeconds),
+      expires_in: String(expiresOn - Math.floor(now.getTime() / 1000)),
       expires_on: String(expiresOn),
-      not_before: String(Math.floor(now.getTime() / 1000)),
+      not_before: String(issuedAt),
       resource: resourceParam,
       token_type: 'Bearer',
     },

@@ -78,7 +78,11 @@ export class LocalAuthority implements DevAuthority {
   private readonly requestLog: RequestLog;
   private readonly directory: Directory;
   private readonly revocations = new Revocations();
-  private readonly identityTokens = new IdentityTokenCache();
+  private readonly identityTokens = {
+    appService: new IdentityTokenCache(),
+    imds: new IdentityTokenCache(),
+    arc: new IdentityTokenCache(),
+  };
   private readonly timers = new Set<NodeJS.Timeout>();
   private defaultLifetime: LifetimePolicy;
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
@@ -281,9 +285,17 @@ export class LocalAuthority implements DevAuthority {
 
   setAccessTokenLifetime(
     seconds: number,
-    options: { tenantId?: string; refreshInSeconds?: number } = {},
+    options: {
+      tenantId?: string;
+      refreshInSeconds?: number;
+      identityCacheMarginSeconds?: number;
+    } = {},
   ): void {
-    const policy = { seconds, refreshInSeconds: options.refreshInSeconds };
+    const policy = {
+      seconds,
+      refreshInSeconds: options.refreshInSeconds,
+      identityCacheMarginSeconds: options.identityCacheMarginSeconds,
+    };
     if (options.tenantId === undefined) this.defaultLifetime = policy;
     else this.tenantLifetimes.set(options.tenantId.toLowerCase(), policy);
   }

@@ -161,6 +161,10 @@ async function route(a: Controllable, method: string, url: URL, body: Json): Pro
         tenantId: str('tenantId'),
         refreshInSeconds:
           body.refreshInSeconds === undefined ? undefined : Number(body.refreshInSeconds),
+        identityCacheMarginSeconds:
+          body.identityCacheMarginSeconds === undefined
+            ? undefined
+            : Number(body.identityCacheMarginSeconds),
       });
       return ok({});
     case 'POST /faults':

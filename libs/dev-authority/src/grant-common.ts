@@ -9,6 +9,8 @@ import type { Revocations } from './revocation';
 export interface LifetimePolicy {
   seconds: number;
   refreshInSeconds?: number;
+  /** How long before expiry the managed identity endpoints stop answering from their cache. */
+  identityCacheMarginSeconds?: number;
 }
 
 /** What the token endpoint needs from the authority. */

@@ -2,7 +2,7 @@ import type { Directory } from './directory';
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
 import {
-  mintIdentityToken,
+  cachedOrMinted,
   pickIdentity,
   type ManagedIdentityDeps,
 } from './managed-identity-endpoint';
@@ -39,7 +39,7 @@ export class ImdsMaintenance {
 }
 
 /** What the IMDS endpoint needs from the authority. */
-export interface ImdsDeps extends Omit<ManagedIdentityDeps, 'header' | 'cache'> {
+export interface ImdsDeps extends Omit<ManagedIdentityDeps, 'header'> {
   maintenance: ImdsMaintenance;
 }
 
@@ -88,24 +88,22 @@ export async function handleImds(ctx: RequestContext, deps: ImdsDeps): Promise<R
     ctx.log.errorCode = err.code;
     return imdsError(400, 'invalid_resource', err.message);
   }
+  // Like App Service, IMDS answers from its cache until the token nears its end; it has no
+  // parameter to name a token to replace (a `token_sha256_to_refresh` is ignored).
   const now = ctx.now();
-  const { token, expiresOn, lifetimeSeconds } = await mintIdentityToken(
-    identity,
-    resource,
-    deps,
-    now,
-  );
-  // IMDS sends every number as a string.
+  const { token, issuedAt, expiresOn } = await cachedOrMinted(deps, identity, resource, now);
+  // IMDS sends every number as a string; `expires_in` is what is left of a cached token.
+  const left = String(expiresOn - Math.floor(now.getTime() / 1000));
   return {
     status: 200,
     headers: { server: 'IMDS/dev-authority' },
     json: {
       access_token: token,
       client_id: identity.clientId,
-      expires_in: String(lifetimeSeconds),
+      expires_in: left,
       expires_on: String(expiresOn),
-      ext_expires_in: String(lifetimeSeconds),
-      not_before: String(Math.floor(now.getTime() / 1000)),
+      ext_expires_in: left,
+      not_before: String(issuedAt),
       resource: resourceParam,
       token_type: 'Bearer',
     },

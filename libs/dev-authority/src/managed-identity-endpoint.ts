@@ -16,7 +16,7 @@ export interface ManagedIdentityDeps {
   issuer: TokenIssuer;
   header: string;
   lifetime(tenantId: string): LifetimePolicy;
-  /** The endpoint's token cache (App Service hands a token back until near its expiry). */
+  /** The endpoint's token cache (it hands a token back until near its expiry). */
   cache: IdentityTokenCache;
 }
 
@@ -94,11 +94,34 @@ export async function handleManagedIdentity(
     // Entra's refusal relayed in App Service's shape: its reason, AADSTS number first.
     return failure(400, err.message);
   }
-  const { cache } = deps;
-  const now = ctx.now();
-  const cached = cache.answer(identity, resource, Math.floor(now.getTime() / 1000), refresh);
-  if (cached !== undefined)
-    return tokenReply(cached.token, cached.expiresOn, resourceParam, identity);
+  const { token, expiresOn } = await cachedOrMinted(
+    deps,
+    identity,
+    resource,
+    ctx.now(),
+    refresh,
+    capabilities,
+  );
+  return tokenReply(token, expiresOn, resourceParam, identity);
+}
+
+/**
+ * The token a caching endpoint answers with: its cached one (see {@link IdentityTokenCache}), else
+ * one minted now and kept. `refresh` (App Service's `token_sha256_to_refresh`) naming the cached
+ * token has a new one minted; endpoints without that parameter pass none. Times in epoch seconds.
+ */
+export async function cachedOrMinted(
+  deps: Pick<ManagedIdentityDeps, 'directory' | 'issuer' | 'lifetime' | 'cache'>,
+  identity: ManagedIdentityRecord,
+  resource: ResourceRecord,
+  now: Date,
+  refresh?: string,
+  capabilities: readonly string[] = [],
+): Promise<{ token: string; issuedAt: number; expiresOn: number }> {
+  const margin = deps.lifetime(identity.tenantId).identityCacheMarginSeconds;
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  const cached = deps.cache.answer(identity, resource, nowSeconds, margin, refresh);
+  if (cached !== undefined) return cached;
   // A token minted in place of a refused one is issued from the next whole second, as the token
   // endpoint issues after a revocation (see Revocations.issuedAt): never refused by the revocation
   // that made its client ask, which refuses tokens issued before the whole second after it.
@@ -110,8 +133,9 @@ export async function handleManagedIdentity(
     issuedAt,
     capabilities,
   );
-  cache.keep(identity, resource, token, expiresOn);
-  return tokenReply(token, expiresOn, resourceParam, identity);
+  const issuedSeconds = Math.floor(issuedAt.getTime() / 1000);
+  deps.cache.keep(identity, resource, token, issuedSeconds, expiresOn);
+  return { token, issuedAt: issuedSeconds, expiresOn };
 }
 
 function tokenReply(

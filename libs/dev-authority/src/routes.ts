@@ -47,7 +47,12 @@ export interface RouteDeps {
   lifetime(tenantId: string): LifetimePolicy;
   revocations: Revocations;
   /** The App Service endpoint's token cache. */
-  identityTokens: IdentityTokenCache;
+  /** The token caches of the managed identity endpoints, one per host kind. */
+  identityTokens: {
+    appService: IdentityTokenCache;
+    imds: IdentityTokenCache;
+    arc: IdentityTokenCache;
+  };
   /** The `x-identity-header` value the App Service endpoint requires. */
   identityHeader: string;
   imdsMaintenance: ImdsMaintenance;
@@ -136,19 +141,32 @@ export function authorityRoutes(deps: RouteDeps): Router<Route> {
           issuer,
           header: deps.identityHeader,
           lifetime,
-          cache: deps.identityTokens,
+          cache: deps.identityTokens.appService,
         }),
     })
     .add('GET', IMDS_TOKEN_PATH, {
       target: 'imds',
       prelude: async (ctx) => describeIdentityRequest(ctx, directory),
       handle: (ctx) =>
-        handleImds(ctx, { directory, issuer, lifetime, maintenance: deps.imdsMaintenance }),
+        handleImds(ctx, {
+          directory,
+          issuer,
+          lifetime,
+          maintenance: deps.imdsMaintenance,
+          cache: deps.identityTokens.imds,
+        }),
     })
     .add('GET', ARC_TOKEN_PATH, {
       target: 'arc',
       prelude: async (ctx) => describeIdentityRequest(ctx, directory, true),
-      handle: (ctx) => handleArc(ctx, { directory, issuer, lifetime, keys: deps.arcKeys }),
+      handle: (ctx) =>
+        handleArc(ctx, {
+          directory,
+          issuer,
+          lifetime,
+          keys: deps.arcKeys,
+          cache: deps.identityTokens.arc,
+        }),
     })
     .add('GET', '/api/data', {
       target: 'api',

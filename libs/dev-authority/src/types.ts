@@ -84,10 +84,14 @@ export interface DevAuthority {
   /**
    * Changes the lifetime of tokens issued from now on (all tenants, or one). `refresh_in` is sent like
    * Entra for lifetimes of 2 h or more (half the lifetime); `refreshInSeconds` forces a value.
+   * `identityCacheMarginSeconds` (default 300): how long before expiry the managed identity endpoints
+   * (App Service, IMDS, Arc), which answer from their cache like Azure's, mint a new token of the
+   * tenant's identities — tokens no longer-lived than it are never cached, so tests with short
+   * lifetimes that want the cache set a shorter margin.
    */
   setAccessTokenLifetime(
     seconds: number,
-    options?: { tenantId?: string; refreshInSeconds?: number },
+    options?: { tenantId?: string; refreshInSeconds?: number; identityCacheMarginSeconds?: number },
   ): void;
   /** Fault injection: `add` returns an id for `remove`. */
   readonly faults: { add(fault: FaultSpec): string; remove(id: string): void; clear(): void };

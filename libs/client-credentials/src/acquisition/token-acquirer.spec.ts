@@ -14,6 +14,8 @@ import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
 import { TokenMetrics } from '../observability/token-metrics';
 import type { ClientCredentialsEvent } from '../client-credentials.events';
+import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
+import { RefreshHeld } from '../shared-cache/refresh-held';
 
 const HOUR = 3_600_000;
 const silent = { log() {}, warn() {}, debug() {}, error() {} };
@@ -578,6 +580,41 @@ describe('TokenAcquirer', () => {
       expect(credential.calls).toHaveLength(2);
       expect(cache.entryOf(request())).not.toBe(entry);
       refresher.close();
+    });
+
+    it('a caller that joined a refresh held for Redis gets its token in a flight of its own', async () => {
+      // The shared cache's flight while Redis is away: a refresh waits (RefreshHeld), a caller
+      // (no holdUntil) fetches.
+      const gate = deferred<void>();
+      const flight = {
+        run: async (
+          _name: string,
+          _poll: unknown,
+          fetch: () => Promise<unknown>,
+          _signal: AbortSignal,
+          _until: number,
+          holdUntil = -Infinity,
+        ) => {
+          await gate.promise;
+          if (Date.now() < holdUntil) throw new RefreshHeld();
+          return fetch();
+        },
+      } as unknown as CrossProcessFlight;
+      acquirer = new TokenAcquirer(cache, policy(), silent, flight);
+      gate.resolve();
+      await acquirer.acquire(request(), false);
+      const held = cache.entryOf(request())!;
+      await jest.advanceTimersByTimeAsync(held.refreshAt - Date.now());
+
+      const refresh = track(acquirer.refresh(held));
+      // An API refused the token meanwhile: the caller misses, and joins the refresh's flight.
+      expect(acquirer.forget(request(), held.token)).toBe(true);
+      const caller = track(acquirer.acquire(request(), false));
+      await flush();
+
+      expect(refresh.error).toBeInstanceOf(RefreshHeld);
+      expect(caller.value?.token).toBe('token-2');
+      expect(credential.calls).toHaveLength(2);
     });
 
     it('makes one attempt, no retry', async () => {

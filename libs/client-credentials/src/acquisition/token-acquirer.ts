@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from '../access-token';
 import { backoffDelay, sleep } from '../timing/backoff';
-import { refreshPoint } from '../cache/refresh-point';
+import { storedTokenOf } from '../cache/issued-token';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import { now, toWallClock } from '../timing/clock';
@@ -10,7 +10,8 @@ import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
-import type { CachedEntry, StoredToken, TokenCache } from '../cache/token-cache';
+import { RefreshHeld } from '../shared-cache/refresh-held';
+import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { eventTarget, requestKey, type TokenRequest } from '../credentials/token-request';
 import { eventError } from '../observability/token-events';
 import { TokenMetrics } from '../observability/token-metrics';
@@ -78,7 +79,14 @@ export class TokenAcquirer {
       flight.catch(() => undefined);
       this.flights.set(flightKey, flight);
     }
-    return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
+    try {
+      return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
+    } catch (e) {
+      // The flight joined was a background refresh, which waits for Redis (RefreshHeld): this
+      // caller, who has no token to wait with, gets one now in a flight of its own.
+      if (!(e instanceof RefreshHeld) || this.flights.get(flightKey) === flight) throw e;
+      return this.acquire(request, force, signal);
+    }
   }
 
   /**
@@ -131,7 +139,9 @@ export class TokenAcquirer {
 
   /**
    * Replaces `current` with a newer token: adopted from the store when another replica already
-   * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to retry.
+   * refreshed it, else fetched with one request. Throws on failure; the refresher decides when to
+   * retry. Throws `RefreshHeld`, without a request, while the shared cache cannot be used and the
+   * token has time to spare: the replicas refresh it together once Redis is back, one for all.
    */
   async refresh(current: CachedEntry): Promise<CachedEntry> {
     return (await this.refreshed(current)).entry;
@@ -151,10 +161,16 @@ export class TokenAcquirer {
     let flight = this.flights.get(key);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      const newer = (e: CachedEntry) => e.expiresOn > current.expiresOn && now() < e.refreshAt;
+      // A newer token, or this one stored again with a later refresh point: another replica's
+      // refresh got it back unchanged (an endpoint's cache) and learned when to ask again.
+      const newer = (e: CachedEntry) =>
+        (e.expiresOn > current.expiresOn ||
+          (e.token === current.token &&
+            (e.hit.refreshOnTimestamp ?? 0) > (current.hit.refreshOnTimestamp ?? 0))) &&
+        now() < e.refreshAt;
       const fetch = async (): Promise<Acquired> => {
         try {
-          const entry = await this.fetch(request, key, deadline, 1, 'refresh');
+          const entry = await this.fetch(request, key, deadline, 1, 'refresh', current);
           this.coolDowns.end(key);
           request.credential.stats.refreshes++;
           return { entry, token: entry.hit };
@@ -180,6 +196,9 @@ export class TokenAcquirer {
                 current.usableUntil - this.options.timeouts.requestMs,
                 this.waitUntil(deadline),
               ),
+              // While Redis cannot be used, wait for it rather than each replica fetching: until
+              // halfway from the refresh point to the end of use, the token has time to spare.
+              current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
             );
       })();
       flight = this.bounded(work, request, key, 'refresh').finally(() => this.flights.delete(key));
@@ -352,9 +371,12 @@ export class TokenAcquirer {
 
   /**
    * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
-   * A token an API refused for this request is named to the source (a managed identity endpoint,
-   * which caches tokens, would otherwise answer with that same token) — by a caller's replacement
-   * and by a background refresh that was already under way when the refusal came.
+   * The token this request replaces is named to the source — a managed identity endpoint, which
+   * caches tokens, would otherwise answer with that same token: one an API refused (by a caller's
+   * replacement, and by a background refresh that was already under way when the refusal came),
+   * else the one a background refresh `renews`. An endpoint that cannot be told (IMDS) may still
+   * answer with the token renewed: it is then refreshed again once the endpoint mints
+   * ({@link afterEndpointCache}), not at half the time it has left.
    */
   private async fetch(
     request: TokenRequest,
@@ -362,13 +384,14 @@ export class TokenAcquirer {
     deadline: number,
     attempts: number,
     trigger: Trigger,
+    renews?: CachedEntry,
   ): Promise<CachedEntry> {
     const { credential, tenantId, scopes, claims } = request;
     for (let attempt = 0; ; attempt++) {
       if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
       try {
-        const obtainedAt = Date.now();
-        const named = this.refused.tokenOf(key);
+        const requestedAt = Date.now();
+        const named = this.refused.tokenOf(key) ?? renews?.token;
         let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
         // Refused while this request was under way, and answered with that same token (an
         // endpoint's cache): asked once more, naming it, rather than made current again.
@@ -376,26 +399,14 @@ export class TokenAcquirer {
         if (refused !== undefined && refused !== named && issued.token === refused) {
           ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
         }
-        const stored: StoredToken = {
-          v: 1,
-          token: issued.token,
-          tokenType: /^bearer$/i.test(issued.tokenType) ? 'Bearer' : issued.tokenType,
-          obtainedAt,
-          expiresOn: issued.expiresOn,
-          refreshOn: refreshPoint(
-            obtainedAt,
-            issued.expiresOn,
-            issued.refreshOn,
-            this.options.refresh,
-          ),
-          scopes,
-          tenantId,
-          source: credential.sourceId(index),
-          ...(issued.certificateThumbprint === undefined
-            ? {}
-            : { certificateThumbprint: issued.certificateThumbprint }),
-          ...(credential.subject === undefined ? {} : { subject: credential.subject }),
-        };
+        const stored = storedTokenOf(
+          issued,
+          request,
+          index,
+          requestedAt,
+          this.options.refresh,
+          renews,
+        );
         // Under the certificate the token is bound to, which may have rotated since.
         const storeKey = credential.storeKeys(
           tenantId,

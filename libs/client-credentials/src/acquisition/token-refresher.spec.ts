@@ -3,6 +3,7 @@ import { TokenCache } from '../cache/token-cache';
 import type { Credential } from '../credentials/credential';
 import type { TokenRequest } from '../credentials/token-request';
 import { TokenEndpointError } from '../errors/client-credentials.errors';
+import { RefreshHeld } from '../shared-cache/refresh-held';
 import type { TokenPolicy } from '../options/resolved-options';
 import type { TokenAcquirer } from './token-acquirer';
 import { REFRESH_CONCURRENCY, TokenRefresher } from './token-refresher';
@@ -206,6 +207,36 @@ describe('TokenRefresher', () => {
       expect(cache.serve(entry, ['api://x/.default'])?.token).toBe(entry.token);
       refresher.refresh(entry);
       expect(acquirer.calls).toHaveLength(1);
+    });
+  });
+
+  describe('while the shared cache cannot be used', () => {
+    it('holds a refresh quietly and tries it again after 250 ms, 500 ms, 1 s, 2 s, 2 s…, at once when Redis is back', async () => {
+      await current('held', { hits: 1 });
+      await jest.advanceTimersByTimeAsync(30 * MIN);
+      expect(acquirer.calls).toHaveLength(1);
+
+      // Math.random is 0: each delay is 0.8 of its nominal value.
+      const retries: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        acquirer.calls.at(-1)!.answer.reject(new RefreshHeld());
+        await flush();
+        const before = acquirer.calls.length;
+        while (acquirer.calls.length === before) await jest.advanceTimersByTimeAsync(10);
+        retries.push(acquirer.calls.at(-1)!.at - acquirer.calls.at(-2)!.at);
+      }
+      expect(retries).toEqual([200, 400, 800, 1600, 1600]);
+
+      // Back: the held refresh goes now, not after 1.6 s.
+      acquirer.calls.at(-1)!.answer.reject(new RefreshHeld());
+      await flush();
+      const before = acquirer.calls.length;
+      refresher.wake();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(acquirer.calls).toHaveLength(before + 1);
+      await succeed(acquirer.calls.at(-1)!);
+      // Nothing failed: nothing to warn about.
+      expect(logs.warn).toEqual([]);
     });
   });
 

@@ -10,6 +10,7 @@ import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { eventTarget } from '../credentials/token-request';
 import { eventError } from '../observability/token-events';
 import { TokenMetrics } from '../observability/token-metrics';
+import { RefreshHeld } from '../shared-cache/refresh-held';
 
 /**
  * Background refreshes in flight at once, per service. Half the connections of an authority's
@@ -17,6 +18,12 @@ import { TokenMetrics } from '../observability/token-metrics';
  * finds a free connection ahead of the queued refreshes.
  */
 export const REFRESH_CONCURRENCY = CONNECTIONS_PER_ORIGIN / 2;
+
+/** A refresh held for the shared cache is tried again after this, doubling per hold up to the max. */
+const HOLD_FIRST_MS = 250;
+const HOLD_MAX_MS = 2000;
+/** Held refreshes woken by a recovery start within this. */
+const WAKE_SPREAD_MS = 100;
 
 /**
  * Where tokens are refreshed: in the background, from an entry's `refreshAt` on, while callers
@@ -35,6 +42,11 @@ export class TokenRefresher {
   private readonly schedule = new RefreshSchedule<CachedEntry>((entry) => this.due(entry));
   /** Entries whose refresh failed and waits in the schedule for a retry: failures so far. */
   private readonly retrying = new Map<CachedEntry, number>();
+  /**
+   * Entries whose refresh waits for the shared cache to be usable again (`RefreshHeld`): times
+   * held in a row (the next try's delay), and failures before.
+   */
+  private readonly holding = new Map<CachedEntry, { holds: number; failures: number }>();
 
   constructor(
     private readonly acquirer: TokenAcquirer,
@@ -53,6 +65,7 @@ export class TokenRefresher {
     cache.onForget = (entry) => {
       this.schedule.delete(entry);
       this.retrying.delete(entry);
+      this.holding.delete(entry);
     };
   }
 
@@ -64,10 +77,22 @@ export class TokenRefresher {
     this.enqueue(entry, 0);
   }
 
+  /**
+   * The shared cache is usable again: every refresh held for it is tried now, spread over 100 ms
+   * (the replicas, woken by the same recovery, then meet at the lock, and one fetches for all).
+   */
+  wake(): void {
+    if (this.closed) return;
+    for (const entry of this.holding.keys()) {
+      this.schedule.set(entry, now() + Math.random() * WAKE_SPREAD_MS);
+    }
+  }
+
   close(): void {
     this.closed = true;
     this.schedule.close();
     this.retrying.clear();
+    this.holding.clear();
     this.queue.length = 0;
     this.head = 0;
   }
@@ -75,9 +100,12 @@ export class TokenRefresher {
   /** An entry's time came: its retry, or its refresh if it was used. */
   private due(entry: CachedEntry): void {
     const failures = this.retrying.get(entry);
+    const held = this.holding.get(entry);
     if (failures !== undefined) {
       this.retrying.delete(entry);
       this.enqueue(entry, failures);
+    } else if (held !== undefined) {
+      this.enqueue(entry, held.failures);
     } else if (entry.hits > 0) {
       this.refresh(entry);
     }
@@ -120,6 +148,7 @@ export class TokenRefresher {
       const { entry: next, adopted } = await tracing.refresh(span, () =>
         this.acquirer.refreshed(entry),
       );
+      this.holding.delete(entry);
       if (events.wants('refresh')) {
         events.emit({
           type: 'refresh',
@@ -136,6 +165,8 @@ export class TokenRefresher {
         );
       }
     } catch (e) {
+      if (e instanceof RefreshHeld) return this.hold(entry, failures);
+      this.holding.delete(entry);
       const error = e as ClientCredentialsError;
       if (this.closed || error.code === 'shutdown') return;
       // A backoff that would outlast the token is cut short: one more attempt halfway to the end
@@ -173,5 +204,18 @@ export class TokenRefresher {
       this.retrying.set(entry, failures + 1);
       this.schedule.set(entry, now() + delay);
     }
+  }
+
+  /**
+   * Puts off the refresh of `entry` until the shared cache is usable: tried again after a short
+   * delay that grows with each hold (250 ms to 2 s), or at once when the connection says it is
+   * back ({@link wake}). Quietly: the token is served meanwhile, and nothing failed.
+   */
+  private hold(entry: CachedEntry, failures: number): void {
+    if (this.closed || !this.cache.isCurrent(entry)) return;
+    const holds = (this.holding.get(entry)?.holds ?? 0) + 1;
+    this.holding.set(entry, { holds, failures });
+    const delay = Math.min(HOLD_FIRST_MS * 2 ** (holds - 1), HOLD_MAX_MS);
+    this.schedule.set(entry, now() + delay * (0.8 + Math.random() * 0.4));
   }
 }

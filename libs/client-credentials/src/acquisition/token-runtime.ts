@@ -67,6 +67,8 @@ export class TokenRuntime {
     const policy: TokenPolicy = { maxEntries: cacheOptions.maxEntries, refresh, retry, timeouts };
     const acquirer = new TokenAcquirer(cache, policy, logger, shared?.flight, metrics);
     const refresher = new TokenRefresher(acquirer, cache, policy, logger, metrics);
+    // Refreshes held while Redis could not be used go as soon as it is back.
+    shared?.onRecovered(() => refresher.wake());
     const credentials = new CredentialRegistry(resolved.defaultCredential);
     const runtime = new TokenRuntime(
       credentials,

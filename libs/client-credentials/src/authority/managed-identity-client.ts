@@ -190,10 +190,11 @@ export class ManagedIdentityClient implements SourceClient {
 
   /**
    * A token for the resource of `scopes` (`<resource>/.default`), never from msal's cache. In place
-   * of a `refused` token, or for a claims challenge (`claims`, of the last token obtained), an
-   * App Service or Service Fabric endpoint is told the token's SHA-256 with the client
-   * capabilities: it would answer with the same token from its own cache otherwise. Other hosts
-   * have no such parameter (see {@link TOKEN_REFRESH_HOSTS}).
+   * of the token it replaces (`refused` by an API, or renewed by a background refresh), or for a
+   * claims challenge (`claims`, of the last token obtained), an App Service or Service Fabric
+   * endpoint is told the token's SHA-256 with the client capabilities: it would answer with the
+   * same token from its own cache otherwise. Other hosts have no such parameter (see
+   * {@link TOKEN_REFRESH_HOSTS}): they answer from their cache until the token nears its end.
    */
   async acquire({ scopes, claims, refused }: SourceRequest): Promise<IssuedToken> {
     const resource = scopes[0].replace(/\/\.default$/, '');

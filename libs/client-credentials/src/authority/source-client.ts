@@ -59,8 +59,9 @@ export interface SourceRequest {
    */
   readonly claims?: string;
   /**
-   * The token an API refused, which this request replaces: a source whose endpoint caches tokens
-   * (a managed identity's) tells it not to answer with that one; the others ignore it.
+   * The token this request replaces — one an API refused, or the one a background refresh renews:
+   * a source whose endpoint caches tokens (a managed identity's) tells it not to answer with that
+   * one, where it can; the others ignore it.
    */
   readonly refused?: string;
   /**

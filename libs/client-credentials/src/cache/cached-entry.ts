@@ -81,7 +81,11 @@ export class CachedEntry implements Scheduled {
     const shift = now() - Date.now();
     const lifetime = stored.expiresOn - stored.obtainedAt;
     this.usableUntil = stored.expiresOn + shift - Math.min(skewMs, lifetime / 4);
-    this.refreshAt = Math.min(stored.refreshOn + shift + refreshDelayMs, this.usableUntil);
+    // The delay takes at most half of what is left after the stored point: a point near the end
+    // (a managed identity token's, due when its endpoint mints) is still refreshed before it.
+    const refreshOn = stored.refreshOn + shift;
+    const delay = Math.min(refreshDelayMs, Math.max(0, (this.usableUntil - refreshOn) / 2));
+    this.refreshAt = Math.min(refreshOn + delay, this.usableUntil);
     this.obtainedAt = stored.obtainedAt;
     this.tenantId = request.tenantId;
     this.scopeCount = request.claims === undefined ? request.scopes.length : -request.scopes.length;

@@ -175,9 +175,8 @@ function homeOf(
 ): { tenantId?: string; credential?: string } {
   let credential = name;
   try {
-    // The default credential is the one whose counters `getStats()` without a name returns.
-    const stats = tokens.getStats(name);
-    credential ??= tokens.credentialNames.find((n) => tokens.getStats(n) === stats);
+    // The default credential's counters name it.
+    credential ??= tokens.getStats(name).credential;
   } catch {
     return fixed === undefined ? {} : { tenantId: fixed };
   }

@@ -229,8 +229,8 @@ export class Credential implements Blueprint {
    * One token request per source, in order, skipping sources in their cool-down, until one
    * succeeds or a failure is not about the source (an outage is not a reason to change identity).
    * Records the outcome in the stats of the tenant. `claims` (a resource's claims challenge) go
-   * with the request; `refused` is the token an API refused that this one replaces (see
-   * {@link SourceClient.acquire}).
+   * with the request; `refused` is the token this one replaces — refused by an API, or renewed by
+   * a background refresh (see {@link SourceRequest.refused}).
    * @throws InvalidRequestError `tenant_unsupported` before any request (see
    *   {@link CredentialTenants.problem})
    */

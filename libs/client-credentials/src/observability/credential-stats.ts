@@ -36,10 +36,14 @@ export interface TenantStats {
 export const MAX_TENANT_STATS = 1000;
 
 /**
- * Counters of one credential, readable through `TokenService.getStats()`. The fields of the last
- * success, token and error are of the credential's own (home) tenant; other tenants are in `tenants`.
+ * Counters of one credential, readable through `TokenService.getStats()`: a snapshot, taken when
+ * it is called, which later calls and refreshes do not change (compare two snapshots to see what
+ * happened in between). The fields of the last success, token and error are of the credential's
+ * own (home) tenant; other tenants are in `tenants`.
  */
 export interface CredentialStats {
+  /** The credential these counters are of (the default credential's name when none was asked). */
+  credential: string;
   /** Calls answered from process memory. */
   cacheHits: number;
   /** Calls that found no usable token in memory. */
@@ -115,4 +119,48 @@ export function lru(
 /** Whether a tenant's last outcome was a failure. */
 export function isFailing(t: TenantStats): boolean {
   return t.lastError !== undefined && !(t.lastSuccessAt && t.lastSuccessAt >= t.lastError.at);
+}
+
+/**
+ * A copy of `live` that shares nothing with it (counters, dates, tenants): what
+ * `TokenService.getStats()` hands out, so that a caller holding it sees the counters as they were.
+ */
+export function snapshotOf(live: Readonly<CredentialStats>): CredentialStats {
+  const copy: CredentialStats = { ...live, failures: { ...live.failures } };
+  copyDates(copy);
+  if (live.lastError !== undefined) copy.lastError = errorCopy(live.lastError);
+  if (live.skippedSources !== undefined) copy.skippedSources = skipsCopy(live.skippedSources);
+  if (live.tenants !== undefined) copy.tenants = recordCopy(live.tenants);
+  if (live.agents !== undefined) copy.agents = recordCopy(live.agents);
+  return copy;
+}
+
+/** A copy of a tenants' or agents' record. */
+function recordCopy(live: Record<string, TenantStats>): Record<string, TenantStats> {
+  // No prototype, as the live record: tenant and agent ids come from callers.
+  const copy = Object.create(null) as Record<string, TenantStats>;
+  for (const [id, t] of Object.entries(live)) {
+    const c: TenantStats = { ...t };
+    copyDates(c);
+    if (t.lastError !== undefined) c.lastError = errorCopy(t.lastError);
+    if (t.skippedSources !== undefined) c.skippedSources = skipsCopy(t.skippedSources);
+    copy[id] = c;
+  }
+  return copy;
+}
+
+function copyDates(s: TenantStats & { certificateNotAfter?: Date }): void {
+  if (s.lastSuccessAt !== undefined) s.lastSuccessAt = new Date(s.lastSuccessAt);
+  if (s.lastTokenExpiresOn !== undefined) s.lastTokenExpiresOn = new Date(s.lastTokenExpiresOn);
+  if (s.certificateNotAfter !== undefined) s.certificateNotAfter = new Date(s.certificateNotAfter);
+}
+
+function errorCopy(e: RecordedError): RecordedError {
+  return { ...e, at: new Date(e.at) };
+}
+
+function skipsCopy(skips: Record<string, RecordedSkip>): Record<string, RecordedSkip> {
+  return Object.fromEntries(
+    Object.entries(skips).map(([id, skip]) => [id, { ...skip, until: new Date(skip.until) }]),
+  );
 }

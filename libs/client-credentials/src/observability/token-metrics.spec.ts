@@ -1,3 +1,11 @@
+import { metrics } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import { newSharedCacheStats } from '../shared-cache/shared-cache-stats';
 import { TokenMetrics } from './token-metrics';
 
 describe('TokenMetrics', () => {
@@ -21,5 +29,34 @@ describe('TokenMetrics', () => {
     // Heard of again, it is judged on what it says now.
     metrics.failure('api', 'credential_rejected', 7000229, 'no', 'works');
     expect(stats.forgottenWorkingTenants).toBe(0);
+  });
+
+  it("exports the shared cache's counters of this replica, and whether it is connected", async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    metrics.setGlobalMeterProvider(provider);
+    try {
+      const stats = { ...newSharedCacheStats(), connected: true, lockWaitHits: 3, timeouts: 2 };
+      new TokenMetrics().watchSharedCache(() => stats);
+      const read = async () => {
+        exporter.reset();
+        await reader.forceFlush();
+        const values = new Map<string, unknown>();
+        for (const rm of exporter.getMetrics())
+          for (const sm of rm.scopeMetrics)
+            for (const m of sm.metrics) values.set(m.descriptor.name, m.dataPoints[0]?.value);
+        return values;
+      };
+      const up = await read();
+      expect(up.get('client_credentials.shared_cache.connected')).toBe(1);
+      expect(up.get('client_credentials.shared_cache.lock_wait_hits')).toBe(3);
+      expect(up.get('client_credentials.shared_cache.timeouts')).toBe(2);
+      stats.connected = false;
+      expect((await read()).get('client_credentials.shared_cache.connected')).toBe(0);
+    } finally {
+      await provider.shutdown();
+      metrics.disable();
+    }
   });
 });

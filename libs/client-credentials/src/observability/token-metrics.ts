@@ -15,14 +15,21 @@ import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
 
 /** The shared cache's counters exported as `client_credentials.shared_cache.<name>`. */
 const SHARED_CACHE_COUNTERS = [
+  ['commands', 'commands', 'Redis commands sent'],
   ['reads', 'reads', 'Entries read from Redis and opened'],
   ['writes', 'writes', 'Entries written to Redis'],
   ['rejected_entries', 'rejectedEntries', 'Entries that failed to decrypt or authenticate'],
   ['unknown_key_entries', 'unknownKeyEntries', 'Entries sealed under an unknown key id'],
   ['errors', 'errors', 'Redis commands that failed, timed out or were skipped'],
+  ['timeouts', 'timeouts', 'Redis commands slower than operationTimeoutMs'],
   ['lock_acquired', 'lockAcquired', 'Token fetches done under the cross-process lock'],
   ['lock_waits', 'lockWaits', "Acquisitions that waited for another replica's token"],
+  ['lock_wait_hits', 'lockWaitHits', "Lock waits that ended with the other replica's token"],
   ['lock_wait_timeouts', 'lockWaitTimeouts', 'Lock waits that gave up and fetched'],
+  ['lock_wait_failures', 'lockWaitFailures', "Lock waits that ended with the holder's failure"],
+  ['lock_extensions', 'lockExtensions', 'Extensions of a lock this replica held'],
+  ['refreshes_held', 'refreshesHeld', 'Background refreshes put off while Redis could not be used'],
+  ['master_switches', 'masterSwitches', 'Sentinel master switches followed at their announcement'],
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
 /**
@@ -153,6 +160,17 @@ export class TokenMetrics {
         .createObservableCounter(`client_credentials.shared_cache.${name}`, { description })
         .addCallback(shared(field));
     }
+    // Per replica, what an alert on a fleet looks at first: is this process sharing its tokens?
+    this.meter
+      .createObservableGauge('client_credentials.shared_cache.connected', {
+        description: 'Whether the shared cache (Redis) can be used now: 1, or 0',
+      })
+      .addCallback((result) => {
+        for (const read of this.sharedCaches) {
+          const stats = read();
+          if (stats) result.observe(stats.connected ? 1 : 0);
+        }
+      });
   }
 
   /**
@@ -168,6 +186,7 @@ export class TokenMetrics {
     let s = this.stats.get(credential);
     if (!s) {
       s = {
+        credential,
         cacheHits: 0,
         cacheMisses: 0,
         storeHits: 0,

@@ -111,6 +111,11 @@ async function settle<T>(api: TraceApi, span: Span, work: Promise<T>): Promise<T
     return result;
   } catch (e) {
     const error = e as SpanError;
+    if ((e as { held?: unknown }).held === true) {
+      // A background refresh put off while the shared cache cannot be used: nothing failed.
+      span.setAttribute('client_credentials.outcome', 'held');
+      throw e;
+    }
     const code = typeof error.code === 'string' ? error.code : 'internal_error';
     span.setAttribute('client_credentials.outcome', code);
     span.setAttribute('error.type', code);

@@ -5,15 +5,40 @@ import type { RedisClientLike } from '../shared-cache.options';
 const TOPOLOGY_REFRESH_MS = 500;
 
 /**
- * A cluster keeps its slot map until a node answers MOVED; a master that died never does, and
- * node-redis would send its slots' commands to the dead address after its replica took over.
- * So after a failure the connection asks the client to re-read the map from the nodes (at most
- * once per {@link TOPOLOGY_REFRESH_MS}): the dead node is dropped and the promoted replica used.
+ * The one part of node-redis's cluster client we reach past its documented API: the re-read of its
+ * slot map. node-redis does it by itself only when a node answers MOVED or ASK; a master that died
+ * never answers, so after a failover it would keep sending that shard's commands to the dead
+ * address (redis/node-redis#2806, open). Its cluster declares the slot map in its types —
+ * `RedisCluster._slots: RedisClusterSlots`, with `rediscover(startWith)` (5.x and 6.x alike; 6.x adds
+ * an option that re-reads after reconnection attempts, which @keyv/redis's 5.x does not have) — but
+ * documents neither. Everything about it is here: `cluster-topology.spec.ts` builds a real node-redis
+ * cluster against a fake node whose answer to `CLUSTER SLOTS` changes, and fails when this no longer
+ * re-reads the map (a renamed field, another signature, a re-read that asks nobody).
+ */
+export interface SlotMapReader {
+  /** Re-reads the slot map, asking `start` (a node client of the cluster) first. */
+  rediscover(start: unknown): Promise<void>;
+}
+
+/** The slot map reader of a node-redis cluster client, or undefined when it has none we know. */
+export function slotMapReader(cluster: RedisClientLike): SlotMapReader | undefined {
+  const slots = (cluster as { _slots?: Partial<SlotMapReader> })._slots;
+  if (typeof slots?.rediscover !== 'function') return undefined;
+  const rediscover = slots.rediscover;
+  return { rediscover: (start) => rediscover.call(slots, start) };
+}
+
+/**
+ * Has a cluster's slot map re-read after a failure, at most once per {@link TOPOLOGY_REFRESH_MS}:
+ * the dead master is dropped and its promoted replica used. Without a {@link SlotMapReader} (a
+ * node-redis we do not know) nothing is re-read — MOVED replies still are followed — and that is
+ * said once, at the first failure.
  */
 export class ClusterTopology {
   readonly #reporter: ErrorReporter;
   #refreshing?: Promise<void>;
   #lastRefresh = 0;
+  #warned = false;
 
   constructor(reporter: ErrorReporter) {
     this.#reporter = reporter;
@@ -27,17 +52,23 @@ export class ClusterTopology {
   refresh(cluster: RedisClientLike): Promise<void> {
     if (this.#refreshing !== undefined) return this.#refreshing;
     if (Date.now() - this.#lastRefresh < TOPOLOGY_REFRESH_MS) return Promise.resolve();
-    // node-redis has no public call to re-read the slot map: this reads its private `_slots`
-    // (node-redis 5's RedisClusterSlots) and calls `rediscover`. This file is the only place
-    // that touches node-redis internals; a later issue replaces it. When the field is not
-    // there (another node-redis version), nothing is re-read and MOVED replies still work.
-    const slots = (cluster as unknown as { _slots?: { rediscover?(c: unknown): Promise<void> } })
-      ._slots;
+    const reader = slotMapReader(cluster);
+    if (reader === undefined) {
+      if (!this.#warned) {
+        this.#warned = true;
+        this.#reporter.notice(
+          "this node-redis cluster client has no slot map re-read the library knows (RedisCluster._slots.rediscover): after a master fails over, its slots' commands fail until node-redis reconnects by itself — use @redis/client 5 or 6, as @keyv/redis 5 installs",
+        );
+      }
+      return Promise.resolve();
+    }
+    // `masters` is public: a node client that is up, asked first (node-redis falls back to the
+    // root nodes when it cannot answer).
     const masters = (cluster.masters ?? []) as ReadonlyArray<{ client?: { isReady?: boolean } }>;
     const start = masters.find((m) => m.client?.isReady)?.client ?? masters[0]?.client;
-    if (typeof slots?.rediscover !== 'function' || start === undefined) return Promise.resolve();
+    if (start === undefined) return Promise.resolve();
     this.#lastRefresh = Date.now();
-    this.#refreshing = slots
+    this.#refreshing = reader
       .rediscover(start)
       .catch((e: unknown) => this.#reporter.report('re-reading the cluster slot map', e))
       .finally(() => {

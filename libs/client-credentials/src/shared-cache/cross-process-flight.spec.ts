@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { TokenEndpointError, TokenRequestRejectedError } from '../errors/client-credentials.errors';
 import { CrossProcessFlight } from './cross-process-flight';
+import { RefreshHeld } from './refresh-held';
 import { DistributedLock } from './distributed-lock';
 import { KeyNamer } from './key-names';
 import type { RedisCommands } from '../shared-cache.options';
@@ -10,6 +11,8 @@ import { TokenCipher } from './token-cipher';
 
 const TTL = 3000;
 const POLL = 100;
+/** The longest a waiter goes between two looks (its lookups slow down to 4 × POLL). */
+const SLOWEST = 4 * POLL;
 
 /**
  * One Redis in memory, on the fake clock: GET, SET NX PX, DEL, and EVAL of the lock's four
@@ -163,8 +166,8 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
         store.set(NAME, token);
         return token;
       },
-      run: (signal = new AbortController().signal, until?: number) =>
-        track(flight.run(NAME, async () => store.get(NAME), r.fetch, signal, until)),
+      run: (signal = new AbortController().signal, until?: number, holdUntil?: number) =>
+        track(flight.run(NAME, async () => store.get(NAME), r.fetch, signal, until, holdUntil)),
       name,
     };
     return r;
@@ -194,7 +197,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     expect(waiters.some((w) => w.settled)).toBe(false);
 
     a.answer.resolve('T');
-    await jest.advanceTimersByTimeAsync(POLL);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
 
     expect([holder, ...waiters].map((o) => o.value)).toEqual(['T', 'T', 'T']);
     expect(b.fetches).toEqual([]);
@@ -233,6 +236,23 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('looks less and less often while a holder takes long: 10 s of waiting, 26 looks rather than 100', async () => {
+    const a = replica('a', 60_000);
+    a.run();
+    await flush();
+    const waiter = replica('b', 60_000).run();
+    const acquires = () => redis.ran.filter((r) => r === 'acquire').length;
+    const before = acquires();
+
+    await jest.advanceTimersByTimeAsync(10_000);
+
+    // POLL, then ×1.5 each time up to 4 × POLL: at 100, 250, 475, 812, 1212, 1612… ms.
+    expect(acquires() - before).toBe(26);
+    a.answer.resolve('LATE');
+    await jest.advanceTimersByTimeAsync(SLOWEST);
+    expect(waiter.value).toBe('LATE');
+  });
+
   it('stops extending a lock it lost (expired and taken by another replica)', async () => {
     const a = replica('a');
     a.run();
@@ -255,8 +275,10 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     const waiter = b.run();
     await jest.advanceTimersByTimeAsync(TTL - 1);
     expect(b.fetches).toEqual([]);
-    await jest.advanceTimersByTimeAsync(POLL);
-    expect(b.fetches).toEqual([TTL]);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
+    expect(b.fetches).toHaveLength(1);
+    expect(b.fetches[0]).toBeGreaterThanOrEqual(TTL);
+    expect(b.fetches[0]).toBeLessThanOrEqual(TTL + SLOWEST);
     b.answer.resolve('MINE');
     await flush();
 
@@ -278,7 +300,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     );
 
     a.answer.reject(outage);
-    await jest.advanceTimersByTimeAsync(POLL);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
 
     expect(holder.error).toBe(outage);
     for (const w of waiters) {
@@ -288,7 +310,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     expect([b.fetches, c.fetches]).toEqual([[], []]);
     expect(b.stats.lockWaitFailures).toBe(1);
     // Published for its Retry-After (at least 1 s, at most a lock's TTL)…
-    expect(redis.pttl(lockKey)).toBe(2000 - POLL);
+    expect(redis.pttl(lockKey)).toBe(2000 - SLOWEST);
     const during = replica('d').run();
     await flush();
     expect(during.error).toMatchObject({ code: 'endpoint_unavailable' });
@@ -314,7 +336,7 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     });
 
     a.answer.reject(refusal);
-    await jest.advanceTimersByTimeAsync(POLL);
+    await jest.advanceTimersByTimeAsync(SLOWEST);
 
     expect(holder.error).toBe(refusal);
     expect(b.fetches).toHaveLength(1);
@@ -361,6 +383,41 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
     await flush();
 
     expect([a.fetches, b.fetches]).toEqual([[0], [0]]);
+  });
+
+  it('has a refresh that can wait hold off while Redis cannot be used, then one replica fetch for all once it is back', async () => {
+    redis.down = true;
+    const [a, b, c] = ['a', 'b', 'c'].map((n) => replica(n));
+    const holdUntil = Date.now() + 10_000;
+
+    const held = [a, b, c].map((r) => r.run(undefined, undefined, holdUntil));
+    await flush();
+
+    // Nobody asked the authority: each is told to wait for Redis.
+    expect(held.every((h) => h.error instanceof RefreshHeld)).toBe(true);
+    expect([a, b, c].map((r) => [r.fetches, r.stats.refreshesHeld])).toEqual([
+      [[], 1],
+      [[], 1],
+      [[], 1],
+    ]);
+
+    // Redis is back: tried again, the three meet at the lock and one fetches.
+    redis.down = false;
+    const again = [a, b, c].map((r) => r.run(undefined, undefined, holdUntil));
+    await flush();
+    a.answer.resolve('token-after');
+    await jest.advanceTimersByTimeAsync(POLL);
+    expect(again.map((o) => o.value)).toEqual(['token-after', 'token-after', 'token-after']);
+    expect([a, b, c].flatMap((r) => r.fetches)).toHaveLength(1);
+  });
+
+  it('has a refresh fetch itself when Redis is still away past the time it could wait', async () => {
+    redis.down = true;
+    const a = replica('a');
+    a.run(undefined, undefined, Date.now() - 1);
+    await flush();
+    expect(a.fetches).toEqual([0]);
+    expect(a.stats.refreshesHeld).toBe(0);
   });
 
   it('stops a waiter on its signal', async () => {

@@ -2,6 +2,7 @@ import { now } from '../timing/clock';
 import { sleep } from '../timing/backoff';
 import type { DistributedLock } from './distributed-lock';
 import { isShareable } from './lock-failure';
+import { RefreshHeld } from './refresh-held';
 import type { SharedCacheStats } from './shared-cache-stats';
 
 /** Settings of {@link CrossProcessFlight}. */
@@ -13,6 +14,9 @@ export interface CrossProcessFlightOptions {
   /** Lock expiry; the holder extends it every third of it. */
   readonly ttlMs: number;
 }
+
+/** A waiter's lookups slow down to at most this many `pollMs` apart. */
+const MAX_POLL_FACTOR = 4;
 
 // A failure record must live long enough for every waiter to read it (they look every pollMs);
 // longer when the authority asked for a pause (Retry-After), never longer than a lock would
@@ -48,7 +52,9 @@ export class CrossProcessFlight {
    * `poll` answers undefined until then. Throws the holder's failure (a `TokenRequestRejectedError`
    * or `TokenEndpointError`) when the replica that held the lock got one. A waiter fetches itself
    * at `until` at the latest: a background refresh must not wait for another replica past the end
-   * of the token it refreshes, nor a caller past its own deadline.
+   * of the token it refreshes, nor a caller past its own deadline. When Redis cannot be used, the
+   * caller fetches — unless it is before `holdUntil`: it then gets {@link RefreshHeld}, and asks
+   * again later (a background refresh, which can wait for Redis to be back).
    */
   async run<T>(
     name: string,
@@ -56,13 +62,21 @@ export class CrossProcessFlight {
     fetch: () => Promise<T>,
     signal: AbortSignal,
     until = Infinity,
+    holdUntil = -Infinity,
   ): Promise<T> {
     const { waitMs, pollMs } = this.#options;
     const deadline = Math.min(now() + waitMs, until);
+    let delay = pollMs;
     let waited = false;
     for (;;) {
       const attempt = await this.#lock.tryAcquire(name);
-      if (attempt.state === 'unavailable') return fetch();
+      if (attempt.state === 'unavailable') {
+        if (now() < holdUntil) {
+          this.#stats.refreshesHeld++;
+          throw new RefreshHeld();
+        }
+        return fetch();
+      }
       if (attempt.state === 'acquired') {
         return this.#hold(name, attempt.owner, poll, fetch, waited);
       }
@@ -74,11 +88,15 @@ export class CrossProcessFlight {
         this.#stats.lockWaitFailures++;
         throw attempt.error;
       }
-      if (now() + pollMs > deadline) {
+      if (now() >= deadline) {
         this.#stats.lockWaitTimeouts++;
         return fetch();
       }
-      await sleep(pollMs, signal);
+      await sleep(Math.min(delay, deadline - now()), signal);
+      // A holder's request usually answers within a few polls; one that takes long (a slow
+      // authority, or thousands of cold tokens at once) is looked at less and less often, so that
+      // the waiters of a fleet do not load Redis with lookups (up to 4 × pollMs apart).
+      delay = Math.min(delay * 1.5, pollMs * MAX_POLL_FACTOR);
       const found = await poll();
       if (found !== undefined) {
         this.#stats.lockWaitHits++;

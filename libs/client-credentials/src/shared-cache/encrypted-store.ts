@@ -43,8 +43,11 @@ export class EncryptedStore implements KeyvStoreAdapter {
     const names = keys.map((k) => this.#names.candidates('t', k));
     const client = this.#connection.client;
     // Issued together, so node-redis pipelines them: one round trip, one command per key.
-    const values = await this.#connection.run('reading a token', () =>
-      Promise.all(names.flat().map((n) => client.get(n))),
+    const all = names.flat();
+    const values = await this.#connection.run(
+      'reading a token',
+      () => Promise.all(all.map((n) => client.get(n))),
+      all.length,
     );
     if (values === UNAVAILABLE) return keys.map(() => undefined);
     let at = 0;
@@ -71,8 +74,11 @@ export class EncryptedStore implements KeyvStoreAdapter {
 
   async delete(key: string): Promise<boolean> {
     const client = this.#connection.client;
-    const done = await this.#connection.run('deleting a token', () =>
-      Promise.all(this.#names.candidates('t', key).map((n) => client.del(n))),
+    const candidates = this.#names.candidates('t', key);
+    const done = await this.#connection.run(
+      'deleting a token',
+      () => Promise.all(candidates.map((n) => client.del(n))),
+      candidates.length,
     );
     return done !== UNAVAILABLE && done.some((n) => n > 0);
   }

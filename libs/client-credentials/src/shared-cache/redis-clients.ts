@@ -77,3 +77,46 @@ function loginOptions(
     },
   };
 }
+
+/**
+ * Listens to every sentinel's `+switch-master` announcement and calls `onSwitch` with the new
+ * master's `host:port` when it is about `options.sentinel.masterName`. node-redis's sentinel client
+ * hears it too, but when the master is down it retries its lookup only once a second, and reached
+ * the new master 0.8 to 1.3 s after the switch here: the library follows the announcement itself.
+ * One subscription per sentinel (a sentinel that is down is skipped; a dropped connection
+ * reconnects with backoff). Returns what ends the subscriptions.
+ */
+export function watchMasterSwitch(
+  options: ResolvedSharedCacheOptions,
+  onSwitch: (address: string) => void,
+): () => void {
+  const sentinel = options.sentinel;
+  if (sentinel === undefined) return () => undefined;
+  const clients = sentinel.nodes.map((u) => {
+    const url = new URL(u);
+    const client = createClient({
+      socket: {
+        host: url.hostname,
+        port: Number(url.port || 26379),
+        connectTimeout: 2000,
+        reconnectStrategy: reconnectDelay,
+        ...tlsOptions(options),
+      },
+    });
+    client.on('error', () => undefined);
+    client
+      .connect()
+      .then(() =>
+        client.subscribe('+switch-master', (message: string) => {
+          // `<master name> <old ip> <old port> <new ip> <new port>`
+          const [name, , , host, port] = message.split(' ');
+          if (name === sentinel.masterName && host && port) onSwitch(`${host}:${port}`);
+        }),
+      )
+      .catch(() => undefined);
+    return client;
+  });
+  return () => {
+    for (const client of clients) if (client.isOpen) client.destroy();
+  };
+}

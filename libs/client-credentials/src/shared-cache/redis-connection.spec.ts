@@ -289,4 +289,113 @@ describe('RedisConnection', () => {
     expect(client.listenerCount('error')).toBe(0);
     expect(client.listenerCount('ready')).toBe(0);
   });
+
+  describe('recoveries', () => {
+    it('announces Redis usable again when a command succeeds after failures, at most every 250 ms', async () => {
+      const c = connect(new FakeClient());
+      await c.connect(1000);
+      let recoveries = 0;
+      c.onRecovered(() => recoveries++);
+      const fail = () => c.run('writing', () => Promise.reject(new Error('CLUSTERDOWN')));
+      const succeed = () => c.run('reading', async () => 'ok');
+
+      await succeed();
+      expect(recoveries).toBe(0);
+      await fail();
+      await succeed();
+      await succeed();
+      expect(recoveries).toBe(1);
+      // A shard failing over while others answer: not a recovery per success.
+      await fail();
+      await succeed();
+      expect(recoveries).toBe(1);
+      await jest.advanceTimersByTimeAsync(250);
+      await fail();
+      await succeed();
+      expect(recoveries).toBe(2);
+    });
+
+    it('announces it when the connection is ready again after an outage', async () => {
+      const client = new FakeClient();
+      const c = connect(client);
+      await c.connect(1000);
+      let recoveries = 0;
+      c.onRecovered(() => recoveries++);
+
+      client.isReady = false;
+      client.emit('error', new Error('Socket closed unexpectedly'));
+      expect(await c.run('reading', async () => 'x')).toBe(UNAVAILABLE);
+      client.isReady = true;
+      client.emit('ready');
+
+      expect(recoveries).toBe(1);
+    });
+  });
+
+  describe('Sentinel master switch', () => {
+    /** A sentinel client, at `port` (its master). */
+    class FakeSentinel extends FakeClient {
+      constructor(readonly port: number) {
+        super();
+      }
+      getMasterNode() {
+        return { host: '127.0.0.1', port: this.port };
+      }
+    }
+
+    it('follows the announcement with a fresh client at once, in place of the one waiting for its own lookup', async () => {
+      const clients: FakeSentinel[] = [];
+      let announce: (address: string) => void = () => undefined;
+      let unwatched = false;
+      let recoveries = 0;
+      let port = 7000;
+      stats = newSharedCacheStats();
+      connection = new RedisConnection(
+        {
+          owned: true,
+          create: () => {
+            const client = new FakeSentinel(port);
+            clients.push(client);
+            return client;
+          },
+          watch: (onSwitch) => {
+            announce = onSwitch;
+            return () => (unwatched = true);
+          },
+        },
+        { login: 'password', trust: 'ca' },
+        OP_TIMEOUT,
+        stats,
+        new ErrorReporter(stats, { log() {}, warn() {}, error() {} }, 0),
+      );
+      await connection.connect(1000);
+      connection.onRecovered(() => recoveries++);
+      // The master died: commands fail until the switch.
+      clients[0].isReady = false;
+      expect(await connection.run('reading', async () => 'x')).toBe(UNAVAILABLE);
+
+      // Announced twice (every sentinel says it): followed once.
+      port = 7001;
+      announce('127.0.0.1:7001');
+      announce('127.0.0.1:7001');
+      await flush();
+
+      expect(clients).toHaveLength(2);
+      expect(connection.client).toBe(clients[1]);
+      expect(clients[0].isOpen).toBe(false);
+      expect(stats.masterSwitches).toBe(1);
+      expect(recoveries).toBe(1);
+      expect(await connection.run('reading', async () => 'at the new master')).toBe(
+        'at the new master',
+      );
+      // Announced where the client is already: nothing to do.
+      announce('127.0.0.1:7001');
+      await flush();
+      expect(clients).toHaveLength(2);
+
+      await connection.close();
+      expect(unwatched).toBe(true);
+      expect(clients[1].isOpen).toBe(false);
+    });
+  });
 });

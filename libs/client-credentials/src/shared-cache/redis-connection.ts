@@ -1,6 +1,9 @@
 import type { ConfigurationError } from '../errors/client-credentials.errors';
 import { ClusterTopology } from './cluster-topology';
 import { topologyOf, type RedisTopology } from './redis-client-like';
+import { CommandDeadline, OperationTimeout } from './command-deadline';
+import { clientAtNewMaster } from './master-switch';
+import { RecoveryNotice } from './recovery-notice';
 import { reconnectDelay } from './redis-clients';
 import { configurationErrorOf, type ConnectionFields } from './redis-errors';
 import { ErrorReporter, SharedCacheStats } from './shared-cache-stats';
@@ -11,17 +14,17 @@ export type { ConnectionFields } from './redis-errors';
 /** What `run` answers when Redis could not be used. */
 export const UNAVAILABLE: unique symbol = Symbol('redis unavailable');
 
-/** A command slower than this is given up. */
-class OperationTimeout extends Error {
-  constructor(what: string, ms: number) {
-    super(`${what} took longer than ${ms} ms`);
-    this.name = 'OperationTimeout';
-  }
-}
-
-/** How the connection gets its client: one it makes (and may remake), or the app's own. */
+/**
+ * How the connection gets its client: one it makes (and may remake), or the app's own. `watch`
+ * (a sentinel set's) calls back with the new master's `host:port` when the sentinels switch it,
+ * and returns what stops watching.
+ */
 export type ClientSource =
-  | { readonly owned: true; readonly create: () => RedisClientLike }
+  | {
+      readonly owned: true;
+      readonly create: () => RedisClientLike;
+      readonly watch?: (onSwitch: (address: string) => void) => () => void;
+    }
   | { readonly owned: false; readonly client: RedisClientLike };
 
 /**
@@ -50,6 +53,13 @@ export class RedisConnection {
   /** A cluster's slot map has been read (its 'connect'), and it was not closed since. */
   #mapped = false;
   readonly #readyWaiters = new Set<() => void>();
+  readonly #recovery = new RecoveryNotice();
+  /** Stops listening to the sentinels' switch announcements. */
+  readonly #unwatch: () => void;
+  /** A client for the new master is being opened. */
+  #switching = false;
+  /** Every event listened to on the client, and its handler. */
+  readonly #handlers: readonly (readonly [string, (...args: unknown[]) => void])[];
 
   constructor(
     source: ClientSource,
@@ -64,9 +74,49 @@ export class RedisConnection {
     this.#stats = stats;
     this.#reporter = reporter;
     this.#clusterTopology = new ClusterTopology(reporter);
+    this.#handlers = [
+      ['error', this.#onError],
+      ['ready', this.#onReady],
+      // A cluster reports its nodes apart: a node lost or back, the slot map (re)read.
+      ['node-error', this.#onNodeError],
+      ['node-ready', this.#onReady],
+      ['connect', this.#onMapped],
+      ['disconnect', this.#onUnmapped],
+      ['topology-change', this.#onReady],
+    ];
     this.#client = source.owned ? source.create() : source.client;
     this.#topology = topologyOf(this.#client);
     this.#listen(this.#client);
+    this.#unwatch = (source.owned && source.watch?.(this.#followSwitch)) || (() => undefined);
+  }
+
+  /**
+   * The sentinels switched the master to `address`: a fresh client there, once connected, takes
+   * the place of ours ({@link clientAtNewMaster}); commands go through ours until then. A switch
+   * announced while one is being followed changes nothing.
+   */
+  readonly #followSwitch = (address: string): void => {
+    const source = this.#source;
+    if (this.#closed || this.#switching || !source.owned) return;
+    this.#switching = true;
+    void clientAtNewMaster(this.#client, address, source.create)
+      .then((fresh) => {
+        if (fresh === undefined) return;
+        this.#stats.masterSwitches++;
+        this.#replace(fresh);
+        this.#onReady();
+      })
+      .finally(() => (this.#switching = false));
+  };
+
+  /** Makes `fresh` the client, and closes the one it replaces (a client this library made). */
+  #replace(fresh: RedisClientLike): void {
+    const old = this.#client;
+    this.#unlisten(old);
+    this.#client = fresh;
+    this.#listen(fresh);
+    void Promise.resolve(destroy(old)).catch(() => undefined);
+    if (this.#closed) void Promise.resolve(destroy(fresh)).catch(() => undefined);
   }
 
   /** The commands of the store and the lock, sent to whichever node holds the key. */
@@ -82,24 +132,11 @@ export class RedisConnection {
   }
 
   #listen(c: RedisClientLike): void {
-    c.on('error', this.#onError);
-    c.on('ready', this.#onReady);
-    // A cluster reports its nodes apart: a node lost or back, the slot map (re)read.
-    c.on('node-error', this.#onNodeError);
-    c.on('node-ready', this.#onReady);
-    c.on('connect', this.#onMapped);
-    c.on('disconnect', this.#onUnmapped);
-    c.on('topology-change', this.#onReady);
+    for (const [event, handler] of this.#handlers) c.on(event, handler);
   }
 
   #unlisten(c: RedisClientLike): void {
-    c.off('error', this.#onError);
-    c.off('ready', this.#onReady);
-    c.off('node-error', this.#onNodeError);
-    c.off('node-ready', this.#onReady);
-    c.off('connect', this.#onMapped);
-    c.off('disconnect', this.#onUnmapped);
-    c.off('topology-change', this.#onReady);
+    for (const [event, handler] of this.#handlers) c.off(event, handler);
   }
 
   readonly #onMapped = (): void => {
@@ -113,6 +150,7 @@ export class RedisConnection {
 
   readonly #onError = (e: unknown): void => {
     this.#lost = true;
+    this.#recovery.failed();
     this.#stats.connected = this.ready;
     this.#noteFatal(e);
     // A login refused or a certificate not trusted: no need to wait out the startup bound.
@@ -132,7 +170,13 @@ export class RedisConnection {
     if (this.#lost) this.#reporter.recovered('Redis connection is back.');
     this.#lost = false;
     for (const wake of this.#readyWaiters) wake();
+    this.#recovery.succeeded();
   };
+
+  /** Calls `listener` each time Redis is usable again after it was not (see {@link RecoveryNotice}). */
+  onRecovered(listener: () => void): void {
+    this.#recovery.listen(listener);
+  }
 
   /** Remembers the first error no retry can fix; the startup wait then fails with it. */
   #noteFatal(e: unknown): void {
@@ -196,13 +240,7 @@ export class RedisConnection {
   #reopen(): void {
     if (this.#closed) return;
     // A sentinel client that failed to connect stays "open" and refuses a second connect().
-    if (this.#source.owned && this.#topology === 'sentinel') {
-      const old = this.#client;
-      this.#unlisten(old);
-      void Promise.resolve(destroy(old)).catch(() => undefined);
-      this.#client = this.#source.create();
-      this.#listen(this.#client);
-    }
+    if (this.#source.owned && this.#topology === 'sentinel') this.#replace(this.#source.create());
     if (!this.#client.isOpen) this.#open();
   }
 
@@ -216,53 +254,49 @@ export class RedisConnection {
   }
 
   /**
-   * Runs one command, bounded in time; never throws. On a cluster, a command that fails (not one
-   * that is slow) is sent once more after the slot map was re-read, within the same bound: the
-   * first command after a failover reaches the promoted replica instead of failing.
+   * Runs one command (or `commands` pipelined), bounded in time; never throws. On a cluster, a
+   * command that fails (not one that is slow) is sent once more after the slot map was re-read,
+   * within the same bound: the first command after a failover reaches the promoted replica
+   * instead of failing.
    */
-  async run<T>(what: string, op: () => Promise<T>): Promise<T | typeof UNAVAILABLE> {
+  async run<T>(what: string, op: () => Promise<T>, commands = 1): Promise<T | typeof UNAVAILABLE> {
     this.#stats.connected = this.ready;
     if (!this.ready) {
       // Reported by the connection's own error events; counting each skipped call is enough.
       this.#stats.errors++;
+      this.#recovery.failed();
       return UNAVAILABLE;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new OperationTimeout(what, this.#operationTimeoutMs)),
-        this.#operationTimeoutMs,
-      );
-    });
-    bound.catch(() => undefined);
-    const attempt = () => {
-      // An op that throws at once (a closed client) is a failure like any other; one given up
-      // on may still fail later, and that rejection is nobody's to handle.
-      const p = (async () => op())();
-      p.catch(() => undefined);
-      return Promise.race([p, bound]);
-    };
+    this.#stats.commands += commands;
+    const deadline = new CommandDeadline(what, this.#operationTimeoutMs);
     try {
+      let result: T;
       try {
-        return await attempt();
+        result = await deadline.race(op);
       } catch (e) {
         if (this.#topology !== 'cluster' || e instanceof OperationTimeout) throw e;
-        await Promise.race([this.#refreshTopology(), bound]);
-        return await attempt();
+        await deadline.race(() => this.#refreshTopology());
+        this.#stats.commands += commands;
+        result = await deadline.race(op);
       }
+      this.#recovery.succeeded();
+      return result;
     } catch (e) {
       if (e instanceof OperationTimeout) this.#stats.timeouts++;
+      this.#recovery.failed();
       this.#reporter.report(what, e);
       void this.#refreshTopology();
       return UNAVAILABLE;
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 
   /** Closes a connection this library opened; an app's own client is left as it is. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#unwatch();
+    this.#recovery.close();
     clearTimeout(this.#retryTimer);
     for (const wake of this.#readyWaiters) wake();
     const client = this.#client;

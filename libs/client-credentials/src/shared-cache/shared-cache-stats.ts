@@ -7,6 +7,11 @@ import type { LoggerService } from '@nestjs/common';
 export interface SharedCacheStats {
   /** Whether the Redis connection is ready now. */
   connected: boolean;
+  /**
+   * Redis commands this replica sent (a pipelined read of several names counts each; a lock
+   * script counts once, whatever it calls inside).
+   */
+  commands: number;
   /** Entries read from Redis and opened. */
   reads: number;
   /** Entries written to Redis. */
@@ -31,12 +36,20 @@ export interface SharedCacheStats {
   lockWaitFailures: number;
   /** Times this replica pushed back the expiry of a lock it held while its fetch ran. */
   lockExtensions: number;
+  /**
+   * Background refreshes put off because Redis could not be used (an outage, a failover): tried
+   * again once it is back, so that one replica fetches for all, while the token has time left.
+   */
+  refreshesHeld: number;
+  /** Sentinel master switches this replica followed as the sentinels announced them. */
+  masterSwitches: number;
 }
 
 /** Fresh counters. */
 export function newSharedCacheStats(): SharedCacheStats {
   return {
     connected: false,
+    commands: 0,
     reads: 0,
     writes: 0,
     rejectedEntries: 0,
@@ -49,6 +62,8 @@ export function newSharedCacheStats(): SharedCacheStats {
     lockWaitTimeouts: 0,
     lockWaitFailures: 0,
     lockExtensions: 0,
+    refreshesHeld: 0,
+    masterSwitches: 0,
   };
 }
 
@@ -79,6 +94,11 @@ export class ErrorReporter {
     this.logger.warn?.(
       `Shared token cache: ${what} failed${more}; serving from memory and the authority meanwhile. ${describe(error)}`,
     );
+  }
+
+  /** Logs a warning about the setup (not a failure: nothing is counted), once per call. */
+  notice(message: string): void {
+    this.logger.warn?.(`Shared token cache: ${message}`);
   }
 
   /** Logs a recovery; resets the rate so that the next outage is reported at once. */

@@ -15,6 +15,8 @@ export interface SharedCache {
   /** Present unless `crossProcessLock` is false. */
   readonly flight?: CrossProcessFlight;
   readonly stats: SharedCacheStats;
+  /** Calls `listener` when Redis is usable again after an outage or a failover. */
+  onRecovered(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -30,19 +32,27 @@ export async function createSharedCache(
 ): Promise<SharedCache> {
   // Loaded here, not at the top: @keyv/redis is an optional peer of the package, needed only by
   // apps that use `cache.shared` — the others import the library without installing it.
-  const [{ RedisConnection }, { createRedisClient }, { EncryptedStore }, { DistributedLock }] =
-    await Promise.all([
-      import('./redis-connection'),
-      import('./redis-clients'),
-      import('./encrypted-store'),
-      import('./distributed-lock'),
-    ]);
+  const [
+    { RedisConnection },
+    { createRedisClient, watchMasterSwitch },
+    { EncryptedStore },
+    { DistributedLock },
+  ] = await Promise.all([
+    import('./redis-connection'),
+    import('./redis-clients'),
+    import('./encrypted-store'),
+    import('./distributed-lock'),
+  ]);
   const stats = newSharedCacheStats();
   const reporter = new ErrorReporter(stats, logger, options.errorLogIntervalMs);
   const keys = options.secrets.encryptionKeys();
   const connection = new RedisConnection(
     options.redisClient === undefined
-      ? { owned: true, create: () => createRedisClient(options) }
+      ? {
+          owned: true,
+          create: () => createRedisClient(options),
+          watch: (onSwitch) => watchMasterSwitch(options, onSwitch),
+        }
       : { owned: false, client: options.redisClient },
     connectionFields(options),
     options.operationTimeoutMs,
@@ -71,6 +81,7 @@ export async function createSharedCache(
     store,
     flight,
     stats,
+    onRecovered: (listener) => connection.onRecovered(listener),
     close: async () => {
       await store.disconnect().catch(() => undefined);
       await connection.close();

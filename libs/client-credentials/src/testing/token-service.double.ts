@@ -234,7 +234,7 @@ export class TokenServiceDouble {
    * Counters derived from the recorded calls: every call that got a token, or failed to, counts
    * as a token request (`forget` does not).
    */
-  getStats(credential = this.options.defaultCredential): Readonly<CredentialStats> {
+  getStats(credential = this.options.defaultCredential): CredentialStats {
     const unknown = this.unknownCredential(credential);
     if (unknown !== undefined) throw unknown;
     const mine = this.calls.filter((c) => c.credential === credential && c.kind !== 'forget');
@@ -243,6 +243,7 @@ export class TokenServiceDouble {
       if ('error' in c.outcome) failures[c.outcome.error] = (failures[c.outcome.error] ?? 0) + 1;
     }
     return {
+      credential,
       cacheHits: 0,
       cacheMisses: mine.length,
       storeHits: 0,

@@ -1,0 +1,63 @@
+import type { TokenRequest } from '../credentials/token-request';
+import { CachedEntry } from './cached-entry';
+import { afterEndpointCache, ENDPOINT_REFRESH_MARGIN_MS } from './refresh-point';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+describe('afterEndpointCache: when to ask again for a token an endpoint handed back unchanged', () => {
+  const obtainedAt = 1_700_000_000_000;
+  const expiresOn = obtainedAt + 24 * HOUR;
+  const skew = 2 * MIN;
+
+  afterEach(() => jest.restoreAllMocks());
+
+  it('once the endpoint mints (5 minutes before expiry), spread over a quarter of what is left before the token stops being served', () => {
+    const halfLife = obtainedAt + 12 * HOUR;
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    expect(afterEndpointCache(obtainedAt, expiresOn, halfLife, skew)).toBe(
+      expiresOn - ENDPOINT_REFRESH_MARGIN_MS,
+    );
+    jest.spyOn(Math, 'random').mockReturnValue(0.999999);
+    const latest = afterEndpointCache(obtainedAt, expiresOn, halfLife, skew);
+    expect(latest).toBeLessThan(expiresOn - 5 * MIN + (3 * MIN) / 4 + 1);
+    expect(latest).toBeLessThan(expiresOn - skew);
+  });
+
+  it('already past that point (the endpoint keeps its tokens longer): half of what is left, at least a second, never past the end', () => {
+    const late = expiresOn - 4 * MIN;
+    expect(afterEndpointCache(obtainedAt, expiresOn, late, skew)).toBe(late + MIN);
+    const last = expiresOn - skew - 500;
+    expect(afterEndpointCache(obtainedAt, expiresOn, last, skew)).toBe(expiresOn - skew);
+  });
+
+  it('short-lived tokens: the endpoint is expected to mint a twelfth of the lifetime before expiry', () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+    const end = obtainedAt + 60_000;
+    expect(afterEndpointCache(obtainedAt, end, obtainedAt + 30_000, 1000)).toBe(end - 5000);
+  });
+});
+
+describe('CachedEntry: the per-process delay after a stored refresh point', () => {
+  const request = {
+    credential: { name: 'api' },
+    tenantId: 't',
+    scopes: ['api://x/.default'],
+    scopeKey: 'api://x/.default',
+  } as unknown as TokenRequest;
+
+  it('takes at most half of what is left before the token stops being served', () => {
+    const now = Date.now();
+    const stored = {
+      token: 't',
+      tokenType: 'Bearer',
+      obtainedAt: now - 23 * HOUR,
+      expiresOn: now + HOUR,
+      refreshOn: now + HOUR - 5 * MIN,
+      scopes: request.scopes,
+    };
+    const entry = new CachedEntry(request, stored, 2 * MIN, 36 * MIN);
+    // 3 minutes between the stored point and the end of use: 1.5 of delay, not 36.
+    expect(entry.refreshAt - entry.usableUntil).toBeCloseTo(-1.5 * MIN, -2);
+  });
+});

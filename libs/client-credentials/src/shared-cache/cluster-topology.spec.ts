@@ -1,0 +1,127 @@
+import { createCluster } from '@keyv/redis';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { RedisClientLike } from '../shared-cache.options';
+import { ClusterTopology, slotMapReader } from './cluster-topology';
+import { ErrorReporter, newSharedCacheStats } from './shared-cache-stats';
+
+/**
+ * A node that speaks just enough RESP for node-redis's cluster client: every slot is served by the
+ * node `owner()` names (`CLUSTER SLOTS`), anything else is `+OK`. No Redis needed: this pins what
+ * the library relies on in node-redis itself, so that an upgrade that changes it fails here.
+ */
+interface FakeNode {
+  readonly port: number;
+  /** Port named as the owner of every slot. */
+  owner: () => number;
+  /** `CLUSTER SLOTS` asked so far. */
+  slotQueries: number;
+  close(): Promise<void>;
+}
+
+async function fakeNode(): Promise<FakeNode> {
+  const sockets = new Set<Socket>();
+  const node = { owner: () => 0, slotQueries: 0 } as FakeNode & { port: number };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('latin1');
+      // Commands arrive as RESP arrays of bulk strings: `*N\r\n($len\r\narg\r\n)×N`.
+      for (;;) {
+        const parsed = parseCommand(buffered);
+        if (parsed === undefined) return;
+        buffered = buffered.slice(parsed.length);
+        const name = parsed.args.slice(0, 2).join(' ').toUpperCase();
+        if (name === 'CLUSTER SLOTS') {
+          node.slotQueries++;
+          const port = node.owner();
+          socket.write(
+            `*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${port}\r\n$2\r\nid\r\n`,
+          );
+        } else {
+          socket.write('+OK\r\n');
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  node.port = (server.address() as AddressInfo).port;
+  node.owner = () => node.port;
+  node.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return node;
+}
+
+function parseCommand(text: string): { args: string[]; length: number } | undefined {
+  const header = /^\*(\d+)\r\n/.exec(text);
+  if (header === null) return undefined;
+  let at = header[0].length;
+  const args: string[] = [];
+  for (let i = 0; i < Number(header[1]); i++) {
+    const bulk = /^\$(\d+)\r\n/.exec(text.slice(at));
+    if (bulk === null) return undefined;
+    const start = at + bulk[0].length;
+    const end = start + Number(bulk[1]);
+    if (text.length < end + 2) return undefined;
+    args.push(text.slice(start, end));
+    at = end + 2;
+  }
+  return { args, length: at };
+}
+
+const quiet = { log() {}, warn: jest.fn(), error() {} };
+
+describe('ClusterTopology: the slot map re-read node-redis does not document', () => {
+  const nodes: FakeNode[] = [];
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.close()));
+    quiet.warn.mockReset();
+  });
+
+  it("re-reads a real node-redis cluster's slot map: its slots then go to the node the cluster names now", async () => {
+    const [a, b] = [await fakeNode(), await fakeNode()];
+    nodes.push(a, b);
+    const cluster = createCluster({
+      rootNodes: [{ url: `redis://127.0.0.1:${a.port}` }],
+      defaults: { socket: { reconnectStrategy: false } },
+    });
+    cluster.on('error', () => undefined);
+    await cluster.connect();
+    try {
+      expect(cluster.slots[0].master.port).toBe(a.port);
+      expect(slotMapReader(cluster as unknown as RedisClientLike)).toBeDefined();
+
+      // A failover: the cluster now names b as the owner of every slot.
+      a.owner = () => b.port;
+      const asked = a.slotQueries;
+      const stats = newSharedCacheStats();
+      await new ClusterTopology(new ErrorReporter(stats, quiet, 1000)).refresh(cluster);
+
+      expect(a.slotQueries).toBe(asked + 1);
+      // Read through node-redis's public getters: the map it routes commands by.
+      expect(cluster.slots[0].master.port).toBe(b.port);
+      expect(cluster.slots[16383].master.port).toBe(b.port);
+      expect(cluster.masters.map((m) => m.port)).toEqual([b.port]);
+      expect(stats.errors).toBe(0);
+    } finally {
+      cluster.destroy();
+    }
+  });
+
+  it('says once, without failing, when a cluster client has no slot map re-read it knows', async () => {
+    const stats = newSharedCacheStats();
+    const topology = new ClusterTopology(new ErrorReporter(stats, quiet, 1000));
+    const foreign = { masters: [{ client: { isReady: true } }] } as unknown as RedisClientLike;
+
+    await topology.refresh(foreign);
+    await topology.refresh(foreign);
+
+    expect(quiet.warn).toHaveBeenCalledTimes(1);
+    expect(quiet.warn.mock.calls[0][0]).toContain('no slot map re-read');
+    expect(stats.errors).toBe(0);
+  });
+});
