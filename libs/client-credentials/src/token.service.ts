@@ -132,7 +132,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     // The declared tokens are checked as calls are: a wrong one fails app.init() like an option.
     const problems = warmUpProblems(warmUp, this);
     if (problems.length > 0) {
-      await runtime.close();
+      await this.onApplicationShutdown();
       throw new ConfigurationError(problems);
     }
     this.#warmUpWait = warmUp.wait;
@@ -149,7 +149,12 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     const run = this.#warmUp?.run();
     if (run === undefined || this.#warmUpWait === 'background') return;
     const ended = await run;
-    if (ended.outcome === 'failed') throw warmUpFailed(ended);
+    if (ended.outcome === 'failed') {
+      // Nest runs no shutdown hook after a failed init: without this, Redis, the pools and the
+      // refresh timer would keep a process alive that will never be ready.
+      await this.onApplicationShutdown();
+      throw warmUpFailed(ended);
+    }
   }
 
   /**
