@@ -80,6 +80,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * ({@link ClientCredentialsEvent}, told apart by `type`). Hot: an event is seen by those
    * subscribed when it happens; it completes when the app shuts down. An event is built only while
    * someone subscribes, and never on the cache-hit path. No event holds a token or a secret.
+   * A subscriber must not throw: rxjs reports its error as unhandled (an `uncaughtException`).
    *
    * With `@nestjs/event-emitter` installed and `EventEmitterModule.forRoot()` imported, the same
    * events are emitted as `client-credentials.<type>` for `@OnEvent` handlers.
