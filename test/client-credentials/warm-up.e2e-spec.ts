@@ -16,16 +16,7 @@ import {
   startTokenApp,
   type TokenApp,
 } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await sleep(25);
-  }
-}
+import { eventually } from '../support/waiting';
 
 type ForRootOptions = Parameters<typeof ClientCredentialsModule.forRoot>[0];
 
