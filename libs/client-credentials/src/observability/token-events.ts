@@ -1,3 +1,4 @@
+import { Observable } from 'rxjs';
 import type {
   ClientCredentialsEvent,
   ClientCredentialsEventType,
@@ -64,6 +65,20 @@ export class TokenEvents {
       }
     }
   }
+}
+
+/**
+ * The events as the service's hot observable: a subscriber sees those emitted while it subscribes;
+ * it completes when the service shuts down.
+ */
+export function observableOf(events: TokenEvents): Observable<ClientCredentialsEvent> {
+  return new Observable<ClientCredentialsEvent>((subscriber) =>
+    events.listen({
+      wants: () => !subscriber.closed,
+      next: (event) => subscriber.next(event),
+      complete: () => subscriber.complete(),
+    }),
+  );
 }
 
 /**
