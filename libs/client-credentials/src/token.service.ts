@@ -79,6 +79,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * ({@link ClientCredentialsEvent}, told apart by `type`). Hot: an event is seen by those
    * subscribed when it happens; it completes when the app shuts down. An event is built only while
    * someone subscribes, and never on the cache-hit path. No event holds a token or a secret.
+   * A subscriber must not throw: rxjs reports its error as unhandled (an `uncaughtException`).
    *
    * With `@nestjs/event-emitter` installed and `EventEmitterModule.forRoot()` imported, the same
    * events are emitted as `client-credentials.<type>` for `@OnEvent` handlers.
@@ -112,7 +113,12 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     this.credentials = runtime.credentials;
     this.#cache = runtime.cache;
     this.#calls = runtime.calls;
-    this.#warmUp = await runtime.warmUp(this);
+    try {
+      this.#warmUp = runtime.warmUp(this);
+    } catch (e) {
+      await this.failedInit();
+      throw e;
+    }
   }
 
   /**
@@ -120,7 +126,12 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * with `warm_up_failed` when a token is not obtained; with `wait: 'background'`, it runs on.
    */
   async onApplicationBootstrap(): Promise<void> {
-    await this.#warmUp?.start();
+    try {
+      await this.#warmUp?.start();
+    } catch (e) {
+      await this.failedInit();
+      throw e;
+    }
   }
 
   /**
@@ -357,5 +368,14 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     this.metrics.events.close();
     this.credentials.close();
     await this.#runtime?.close();
+  }
+
+  /**
+   * Shuts the service down before `app.init()` fails: Nest runs no shutdown hook after a failed
+   * init, and Redis, the pools and the refresh timer would keep alive a process that will never
+   * be ready.
+   */
+  private async failedInit(): Promise<void> {
+    await this.onApplicationShutdown();
   }
 }

@@ -147,16 +147,13 @@ export class TokenRuntime {
    * The warm-up of the `warmUp` option, through `service` once it serves this runtime's
    * credentials; undefined without the option. Its declared tokens are checked as calls are: a
    * wrong one fails `app.init()` like an option.
-   * @throws ConfigurationError naming each declared token a call could not ask for, once closed
+   * @throws ConfigurationError naming each declared token a call could not ask for
    */
-  async warmUp(service: WarmUpService): Promise<WarmUp | undefined> {
+  warmUp(service: WarmUpService): WarmUp | undefined {
     const settings = this.warmUpSettings;
     if (settings === undefined) return undefined;
     const problems = warmUpProblems(settings, service);
-    if (problems.length > 0) {
-      await this.close();
-      throw new ConfigurationError(problems);
-    }
+    if (problems.length > 0) throw new ConfigurationError(problems);
     const nameOf = (credential?: string) => this.credentials.get(credential).name;
     const calls = warmUpCalls(service, nameOf);
     return new WarmUp(settings, this.retry, calls, this.metrics.events, this.logger);
