@@ -3,17 +3,13 @@ import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
 import { agentIdentityHandle, createAgentBlueprint, createApp } from './app-handle';
-import { ARC_TOKEN_PATH } from './arc-endpoint';
-import { ArcKeys } from './arc-keys';
 import { createControlApi } from './control-api';
 import type { CryptoKeyPair } from './crypto-types';
 import { Directory } from './directory';
 import { ServiceAccountIssuer } from './external-issuer';
 import { Faults } from './faults';
-import { IdentityTokenCache } from './identity-token-cache';
 import { KEY_VAULT_RESOURCE, KeyVaultEmulation } from './key-vault';
-import { ImdsMaintenance } from './imds-endpoint';
-import { MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
+import { ManagedIdentityHosts } from './managed-identity-hosts';
 import type { AuthorityPki } from './pki';
 import { RequestLog } from './request-log';
 import { Revocations, type RevocationChallenge } from './revocation';
@@ -70,19 +66,13 @@ export class LocalAuthority implements DevAuthority {
   readonly managedIdentity: { endpoint: string; header: string };
   readonly imds: ImdsEmulation;
   readonly arc: ArcEmulation;
-  private readonly imdsMaintenance = new ImdsMaintenance();
-  private readonly arcKeys: ArcKeys;
+  private readonly hosts: ManagedIdentityHosts;
   readonly control: { url: string; token: string };
   readonly faults: DevAuthority['faults'];
   private readonly faultSet = new Faults();
   private readonly requestLog: RequestLog;
   private readonly directory: Directory;
   private readonly revocations = new Revocations();
-  private readonly identityTokens = {
-    appService: new IdentityTokenCache(),
-    imds: new IdentityTokenCache(),
-    arc: new IdentityTokenCache(),
-  };
   private readonly timers = new Set<NodeJS.Timeout>();
   private defaultLifetime: LifetimePolicy;
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
@@ -103,23 +93,13 @@ export class LocalAuthority implements DevAuthority {
     this.caPath = setup.caPath;
     this.apiUrl = `${url}/api`;
     this.mtlsUrl = setup.mtls.url;
-    this.managedIdentity = {
-      endpoint: `${url}${MANAGED_IDENTITY_PATH}`,
-      header: randomBytes(16).toString('hex'),
-    };
-    const maintenance = this.imdsMaintenance;
-    this.imds = {
-      host: url,
-      environment: { AZURE_POD_IDENTITY_AUTHORITY_HOST: url },
-      maintenance: (ms) => maintenance.start(ms),
-    };
-    this.arcKeys = new ArcKeys(options.arcKeyDirectory ?? join(setup.stateDir, 'azcmagent-tokens'));
-    this.arc = {
-      identityEndpoint: `${url}${ARC_TOKEN_PATH}`,
-      imdsEndpoint: `${url}/arc`,
-      keyDirectory: this.arcKeys.directory,
-      environment: { IDENTITY_ENDPOINT: `${url}${ARC_TOKEN_PATH}`, IMDS_ENDPOINT: `${url}/arc` },
-    };
+    this.hosts = new ManagedIdentityHosts(
+      url,
+      options.arcKeyDirectory ?? join(setup.stateDir, 'azcmagent-tokens'),
+    );
+    this.managedIdentity = this.hosts.appService;
+    this.imds = this.hosts.imds;
+    this.arc = this.hosts.arc;
     this.control = { url: `${url}/_control`, token: randomBytes(16).toString('hex') };
     this.requestLog = new RequestLog(options.requestLogSize);
     this.directory = new Directory({ appIdUri: DEMO_API_APP_ID_URI, appId: this.apiAppId });
@@ -169,10 +149,7 @@ export class LocalAuthority implements DevAuthority {
       sniRoot: new X509Certificate(this.setup.pki.sniRoot.certificatePem),
       lifetime: (tenantId) => this.tenantLifetimes.get(tenantId) ?? this.defaultLifetime,
       revocations: this.revocations,
-      identityTokens: this.identityTokens,
-      identityHeader: this.managedIdentity.header,
-      imdsMaintenance: this.imdsMaintenance,
-      arcKeys: this.arcKeys,
+      ...this.hosts.routeDeps,
       apiAudiences: [this.apiAppId, DEMO_API_APP_ID_URI],
       keyVault: () => this.vault,
     };
@@ -355,7 +332,7 @@ export class LocalAuthority implements DevAuthority {
       return done;
     });
     await Promise.all(closed);
-    await this.arcKeys.close();
+    await this.hosts.close();
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }
 }
