@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import { AccessToken } from '../access-token';
+import type { AccessToken } from '../access-token';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import { now, toWallClock } from '../timing/clock';
@@ -13,8 +13,9 @@ import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { eventTarget, requestKey, type TokenRequest } from '../credentials/token-request';
 import { eventError } from '../observability/token-events';
 import { TokenMetrics } from '../observability/token-metrics';
+import { callerWork } from './caller-flight';
 import { refreshWork } from './refresh-flight';
-import { lockNameOf, TokenFetch, type Acquired, type Trigger } from './token-fetch';
+import { TokenFetch, type Acquired, type Trigger } from './token-fetch';
 
 /**
  * Where a token is fetched: for a caller that found none in memory, and for background refresh.
@@ -28,7 +29,7 @@ import { lockNameOf, TokenFetch, type Acquired, type Trigger } from './token-fet
  *   client assertion callback, another replica's lock — so that nothing that never answers can
  *   hold a token, and every caller and refresh that joins it, for longer.
  * Where a flight's token comes from (the store, the authority with retries) is {@link TokenFetch};
- * a background refresh's work is {@link refreshWork}.
+ * a caller's flight's work is {@link callerWork}, a background refresh's {@link refreshWork}.
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
@@ -69,12 +70,19 @@ export class TokenAcquirer {
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      flight = this.bounded(
-        this.load(request, key, force, deadline),
-        request,
-        key,
-        'caller',
-      ).finally(() => this.flights.delete(flightKey));
+      const work = callerWork(request, key, force, deadline, this.waitUntil(deadline), {
+        cache: this.cache,
+        refused: this.refused,
+        fetch: this.fetcher,
+        coolDowns: this.coolDowns,
+        flight: this.flight,
+        shutdown: this.shutdown.signal,
+        maxAttempts: this.options.retry.maxAttempts,
+        failed: (error) => this.failed(request, key, 'caller', error),
+      });
+      flight = this.bounded(work, request, key, 'caller').finally(() =>
+        this.flights.delete(flightKey),
+      );
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -220,70 +228,6 @@ export class TokenAcquirer {
   private waitUntil(deadline: number): number {
     const { requestMs, acquireMs } = this.options.timeouts;
     return deadline - Math.min(requestMs, acquireMs / 2);
-  }
-
-  private async load(
-    request: TokenRequest,
-    key: string,
-    force: boolean,
-    deadline: number,
-  ): Promise<Acquired> {
-    if (!force) {
-      // A usable token in memory that the caller's lookup did not find (the same scopes asked
-      // for another way): served, never fetched again.
-      const current = this.cache.entryOf(request);
-      const usable = this.refused.filter(key, (e) => now() < e.usableUntil);
-      if (current !== undefined && (usable === undefined || usable(current))) {
-        return { entry: current, token: current.hit };
-      }
-    }
-    // The store first, even in a cool-down: another replica may have fetched the token since.
-    const stored = force ? undefined : await this.fetcher.fromStore(request, key, 'caller');
-    if (stored !== undefined) return stored;
-    const cooling = this.coolDowns.current(key);
-    if (cooling !== undefined) throw cooling;
-    if (force) return this.fetchForCaller(request, key, deadline);
-    return this.flight === undefined
-      ? this.fetchForCaller(request, key, deadline)
-      : this.flight.run(
-          lockNameOf(request),
-          () => this.fetcher.fromStore(request, key, 'caller'),
-          () => this.fetchForCaller(request, key, deadline),
-          this.shutdown.signal,
-          this.waitUntil(deadline),
-        );
-  }
-
-  /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
-  private async fetchForCaller(
-    request: TokenRequest,
-    key: string,
-    deadline: number,
-  ): Promise<Acquired> {
-    try {
-      const entry = await this.fetcher.fetch(
-        request,
-        key,
-        deadline,
-        this.options.retry.maxAttempts,
-        'caller',
-      );
-      this.coolDowns.end(key);
-      const h = entry.hit;
-      const token = new AccessToken(
-        h.token,
-        h.tokenType,
-        h.expiresOnTimestamp,
-        h.refreshOnTimestamp,
-        h.scopes,
-        h.credential,
-        'network',
-        h.certificateThumbprint,
-      );
-      return { entry, token };
-    } catch (e) {
-      throw this.failed(request, key, 'caller', e as ClientCredentialsError);
-    }
   }
 
   /**
