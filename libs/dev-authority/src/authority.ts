@@ -2,10 +2,10 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
-import { agentIdentityHandle, createAgentBlueprint, createApp } from './app-handle';
 import { createControlApi } from './control-api';
 import type { CryptoKeyPair } from './crypto-types';
 import { Directory } from './directory';
+import { DirectoryHandles } from './directory-handles';
 import { ServiceAccountIssuer } from './external-issuer';
 import { Faults } from './faults';
 import { KEY_VAULT_RESOURCE, KeyVaultEmulation } from './key-vault';
@@ -20,6 +20,7 @@ import { TokenIssuer } from './token-issuer';
 import type {
   AgentBlueprint,
   AgentIdentity,
+  App,
   ArcEmulation,
   DevAuthority,
   DevAuthorityOptions,
@@ -72,6 +73,7 @@ export class LocalAuthority implements DevAuthority {
   private readonly faultSet = new Faults();
   private readonly requestLog: RequestLog;
   private readonly directory: Directory;
+  private readonly handles: DirectoryHandles;
   private readonly revocations = new Revocations();
   private readonly timers = new Set<NodeJS.Timeout>();
   private defaultLifetime: LifetimePolicy;
@@ -103,6 +105,7 @@ export class LocalAuthority implements DevAuthority {
     this.control = { url: `${url}/_control`, token: randomBytes(16).toString('hex') };
     this.requestLog = new RequestLog(options.requestLogSize);
     this.directory = new Directory({ appIdUri: DEMO_API_APP_ID_URI, appId: this.apiAppId });
+    this.handles = new DirectoryHandles(this.directory, setup.pki, issuer);
     this.defaultLifetime = { seconds: options.accessTokenLifetimeSeconds ?? 3600 };
     this.faults = {
       add: (f) => this.faultSet.add(f),
@@ -192,51 +195,22 @@ export class LocalAuthority implements DevAuthority {
   }
 
   createTenant(options: { tenantId?: string } = {}): Tenant {
-    const tenantId = this.directory.addTenant(options.tenantId);
-    return {
-      tenantId,
-      createApp: (appOptions = {}) => {
-        const record = this.directory.addApp(tenantId, appOptions);
-        const secret = appOptions.secret;
-        if (secret !== undefined && !record.secrets.some((s) => s.value === secret)) {
-          record.secrets.push({ value: secret, expiresAt: new Date(Date.now() + 180 * 86400_000) });
-        }
-        return createApp(record, this.setup.pki);
-      },
-      createAgentBlueprint: (appOptions = {}) => {
-        const record = this.directory.addApp(tenantId, appOptions);
-        return createAgentBlueprint(record, {
-          directory: this.directory,
-          pki: this.setup.pki,
-          issuer: (t) => this.issuer.issuer(t),
-        });
-      },
-    };
+    return this.handles.createTenant(options);
   }
 
   /** Handle of an existing agent identity blueprint (for the control API). */
   agentBlueprint(tenantId: string, clientId: string): AgentBlueprint | undefined {
-    const record = this.directory.findApp(tenantId, clientId);
-    if (record?.blueprint !== true) return undefined;
-    return createAgentBlueprint(record, {
-      directory: this.directory,
-      pki: this.setup.pki,
-      issuer: (t) => this.issuer.issuer(t),
-    });
+    return this.handles.agentBlueprint(tenantId, clientId);
   }
 
   /** Handle of an existing agent identity (for the control API). */
   agentIdentity(tenantId: string, clientId: string): AgentIdentity | undefined {
-    const record = this.directory.findApp(tenantId, clientId);
-    return record?.parentBlueprint === undefined
-      ? undefined
-      : agentIdentityHandle(record, this.directory);
+    return this.handles.agentIdentity(tenantId, clientId);
   }
 
   /** Handle of an existing app (for the control API). */
-  app(tenantId: string, clientId: string): ReturnType<typeof createApp> | undefined {
-    const record = this.directory.findApp(tenantId, clientId);
-    return record === undefined ? undefined : createApp(record, this.setup.pki);
+  app(tenantId: string, clientId: string): App | undefined {
+    return this.handles.app(tenantId, clientId);
   }
 
   /**
@@ -253,11 +227,7 @@ export class LocalAuthority implements DevAuthority {
   }
 
   createResource(options: { appIdUri: string; roles?: string[] }): void {
-    this.directory.addResource({
-      appIdUri: options.appIdUri.replace(/\/+$/, ''),
-      appId: randomUUID(),
-      roles: options.roles ?? [],
-    });
+    this.handles.createResource(options);
   }
 
   setAccessTokenLifetime(
@@ -290,14 +260,7 @@ export class LocalAuthority implements DevAuthority {
     kind: 'system' | 'user';
     roles?: string[];
   }): ManagedIdentity {
-    const record = this.directory.addManagedIdentity(options);
-    return {
-      clientId: record.clientId,
-      objectId: record.objectId,
-      resourceId: record.resourceId,
-      kind: record.kind,
-      tenantId: record.tenantId,
-    };
+    return this.handles.createManagedIdentity(options);
   }
 
   createKeyVault(options: { tenantId: string }): KeyVault {
