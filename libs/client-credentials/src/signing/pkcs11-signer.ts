@@ -46,7 +46,7 @@ interface Opened {
  *
  * A PIN the token refused is not presented again until the PIN itself changes (the file or the
  * variable): a token locks its PIN after a few wrong ones. The PIN is read at each login, never
- * kept in a field, never logged.
+ * kept (of a refused one, only an HMAC under a random key of the process), never logged.
  */
 export class Pkcs11Signer {
   #module?: Pkcs11Js;
