@@ -24,6 +24,9 @@ import type { Fetched } from './principal';
 import { AgentDirectory } from './agents/agent-directory';
 import type { Blueprint, ChainRequest } from './agents/blueprint';
 
+/** A problem that starts with the option it is about (`pinFile: …`, `tokenRequest.audience: …`). */
+const FIELD_FIRST = /^[A-Za-z_$][\w$]*(?:\.[\w$]+|\[\d+\])*: /;
+
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
   return (
@@ -176,7 +179,10 @@ export class Credential implements Blueprint {
           this.skips.skip(i, EVERY_TENANT, `${reason} (at start-up)`);
           return [];
         }
-        return (await c.source.init()).map((p) => `sources[${i}].${p}`);
+        // `field: …` is joined to the path; a problem that names no field follows it.
+        return (await c.source.init()).map((p) =>
+          FIELD_FIRST.test(p) ? `sources[${i}].${p}` : `sources[${i}]: ${p}`,
+        );
       }),
     );
     this.noteCertificates();
