@@ -20,6 +20,8 @@ const token = {
   present: true,
   slotLists: 0,
   signInits: 0,
+  /** The flags of each C_Initialize. */
+  initFlags: [] as (number | undefined)[],
   /** While set, C_Sign waits for it: a device that hangs. */
   hang: undefined as Promise<void> | undefined,
 };
@@ -34,7 +36,9 @@ jest.mock('pkcs11js', () => {
     load(path: string) {
       if (!token.loadable) throw new Error(`${path}: cannot open shared object file`);
     }
-    C_Initialize() {}
+    C_Initialize(options?: { flags?: number }) {
+      token.initFlags.push(options?.flags);
+    }
     C_Finalize() {}
     C_GetSlotList() {
       token.slotLists++;
@@ -105,6 +109,7 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
       present: true,
       slotLists: 0,
       signInits: 0,
+      initFlags: [],
       hang: undefined,
     });
     writeFileSync(pinFile, '1234\n');
@@ -190,5 +195,12 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
     await expect(sign(AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
     expect(token.signInits).toBe(0);
     expect(token.nextSession).toBe(0);
+  });
+
+  it('initialises the module to lock: signatures run on several threads at once', async () => {
+    await sign();
+    expect(token.initFlags).toEqual([
+      jest.requireActual<{ CKF_OS_LOCKING_OK: number }>('pkcs11js').CKF_OS_LOCKING_OK,
+    ]);
   });
 });
