@@ -1,7 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
 import { AccessToken } from '../access-token';
-import { backoffDelay, sleep } from '../timing/backoff';
-import { storedTokenOf } from '../cache/issued-token';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import { now, toWallClock } from '../timing/clock';
@@ -15,17 +13,8 @@ import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { eventTarget, requestKey, type TokenRequest } from '../credentials/token-request';
 import { eventError } from '../observability/token-events';
 import { TokenMetrics } from '../observability/token-metrics';
-
-/** Why a token is being obtained: a caller waits for it, or the background refresh. */
-type Trigger = 'caller' | 'refresh';
-
-/** The result of one acquisition, shared by every caller that waited for it. */
-interface Acquired {
-  readonly entry: CachedEntry;
-  readonly token: AccessToken;
-  /** Adopted from the store: a token another replica (or an earlier run) had obtained. */
-  readonly adopted?: boolean;
-}
+import { refreshWork } from './refresh-flight';
+import { lockNameOf, TokenFetch, type Acquired, type Trigger } from './token-fetch';
 
 /**
  * Where a token is fetched: for a caller that found none in memory, and for background refresh.
@@ -38,12 +27,15 @@ interface Acquired {
  * - one deadline per flight (`timeouts.acquireMs`) that bounds whatever it awaits — a store, a
  *   client assertion callback, another replica's lock — so that nothing that never answers can
  *   hold a token, and every caller and refresh that joins it, for longer.
+ * Where a flight's token comes from (the store, the authority with retries) is {@link TokenFetch};
+ * a background refresh's work is {@link refreshWork}.
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
   private readonly refused: RefusedTokens;
   private readonly coolDowns: CoolDowns;
   private readonly shutdown = new AbortController();
+  private readonly fetcher: TokenFetch;
   /** Called with every entry that becomes current, to schedule its refresh. */
   onCurrent: (entry: CachedEntry) => void = () => undefined;
 
@@ -57,6 +49,15 @@ export class TokenAcquirer {
   ) {
     this.coolDowns = new CoolDowns(options.retry, options.maxEntries);
     this.refused = new RefusedTokens(options.maxEntries);
+    this.fetcher = new TokenFetch(
+      cache,
+      options,
+      logger,
+      this.refused,
+      metrics,
+      this.shutdown.signal,
+      (entry) => this.onCurrent(entry),
+    );
   }
 
   /** A token for a caller with nothing usable in memory; `force` skips the store. */
@@ -161,46 +162,13 @@ export class TokenAcquirer {
     let flight = this.flights.get(key);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      // A newer token, or this one stored again with a later refresh point: another replica's
-      // refresh got it back unchanged (an endpoint's cache) and learned when to ask again.
-      const newer = (e: CachedEntry) =>
-        (e.expiresOn > current.expiresOn ||
-          (e.token === current.token &&
-            (e.hit.refreshOnTimestamp ?? 0) > (current.hit.refreshOnTimestamp ?? 0))) &&
-        now() < e.refreshAt;
-      const fetch = async (): Promise<Acquired> => {
-        try {
-          const entry = await this.fetch(request, key, deadline, 1, 'refresh', current);
-          this.coolDowns.end(key);
-          request.credential.stats.refreshes++;
-          return { entry, token: entry.hit };
-        } catch (e) {
-          // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
-          throw this.coolDowns.start(key, e as ClientCredentialsError);
-        }
-      };
-      const work = (async (): Promise<Acquired> => {
-        const stored = await this.fromStore(request, key, 'refresh', newer);
-        if (stored !== undefined) return stored;
-        // Replicas that adopted the same shared token refresh it at the same time: one fetches.
-        return this.flight === undefined
-          ? fetch()
-          : this.flight.run(
-              this.lockName(request),
-              () => this.fromStore(request, key, 'refresh', newer),
-              fetch,
-              this.shutdown.signal,
-              // Keep a margin to fetch in, before the token stops being served and before the
-              // flight's deadline.
-              Math.min(
-                current.usableUntil - this.options.timeouts.requestMs,
-                this.waitUntil(deadline),
-              ),
-              // While Redis cannot be used, wait for it rather than each replica fetching: until
-              // halfway from the refresh point to the end of use, the token has time to spare.
-              current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
-            );
-      })();
+      const work = refreshWork(current, key, deadline, this.waitUntil(deadline), {
+        fetch: this.fetcher,
+        coolDowns: this.coolDowns,
+        flight: this.flight,
+        shutdown: this.shutdown.signal,
+        requestMs: this.options.timeouts.requestMs,
+      });
       flight = this.bounded(work, request, key, 'refresh').finally(() => this.flights.delete(key));
       this.flights.set(key, flight);
     }
@@ -270,7 +238,7 @@ export class TokenAcquirer {
       }
     }
     // The store first, even in a cool-down: another replica may have fetched the token since.
-    const stored = force ? undefined : await this.fromStore(request, key, 'caller');
+    const stored = force ? undefined : await this.fetcher.fromStore(request, key, 'caller');
     if (stored !== undefined) return stored;
     const cooling = this.coolDowns.current(key);
     if (cooling !== undefined) throw cooling;
@@ -278,38 +246,12 @@ export class TokenAcquirer {
     return this.flight === undefined
       ? this.fetchForCaller(request, key, deadline)
       : this.flight.run(
-          this.lockName(request),
-          () => this.fromStore(request, key, 'caller'),
+          lockNameOf(request),
+          () => this.fetcher.fromStore(request, key, 'caller'),
           () => this.fetchForCaller(request, key, deadline),
           this.shutdown.signal,
           this.waitUntil(deadline),
         );
-  }
-
-  /**
-   * A usable token of the store (another replica's, an earlier run's), made current; never one an
-   * API refused, nor one older than it.
-   */
-  private async fromStore(
-    request: TokenRequest,
-    key: string,
-    trigger: Trigger,
-    accept?: (entry: CachedEntry) => boolean,
-  ): Promise<Acquired | undefined> {
-    const stored = await this.cache.read(request, this.refused.filter(key, accept));
-    if (stored === undefined) return undefined;
-    request.credential.stats.storeHits++;
-    this.metrics.remainingLifetime(request.credential.name, stored.expiresOn, 'store', trigger);
-    // A token another replica fetched counts as this credential working, for health and readiness.
-    request.credential.recordSuccess(request.tenantId, stored.expiresOn, stored.token);
-    this.cache.adopt(stored);
-    this.onCurrent(stored);
-    return { entry: stored, token: stored.hit, adopted: true };
-  }
-
-  /** The same name for the same token in every replica (the store key of its first source). */
-  private lockName(request: TokenRequest): string {
-    return request.credential.storeKeys(request.tenantId, request.scopeKey)[0];
   }
 
   /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
@@ -319,7 +261,7 @@ export class TokenAcquirer {
     deadline: number,
   ): Promise<Acquired> {
     try {
-      const entry = await this.fetch(
+      const entry = await this.fetcher.fetch(
         request,
         key,
         deadline,
@@ -367,66 +309,5 @@ export class TokenAcquirer {
       });
     }
     return error;
-  }
-
-  /**
-   * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
-   * The token this request replaces is named to the source — a managed identity endpoint, which
-   * caches tokens, would otherwise answer with that same token: one an API refused (by a caller's
-   * replacement, and by a background refresh that was already under way when the refusal came),
-   * else the one a background refresh `renews`. An endpoint that cannot be told (IMDS) may still
-   * answer with the token renewed: it is then refreshed again once the endpoint mints
-   * ({@link afterEndpointCache}), not at half the time it has left.
-   */
-  private async fetch(
-    request: TokenRequest,
-    key: string,
-    deadline: number,
-    attempts: number,
-    trigger: Trigger,
-    renews?: CachedEntry,
-  ): Promise<CachedEntry> {
-    const { credential, tenantId, scopes, claims } = request;
-    for (let attempt = 0; ; attempt++) {
-      if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
-      try {
-        const requestedAt = Date.now();
-        const named = this.refused.tokenOf(key) ?? renews?.token;
-        let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
-        // Refused while this request was under way, and answered with that same token (an
-        // endpoint's cache): asked once more, naming it, rather than made current again.
-        const refused = this.refused.tokenOf(key);
-        if (refused !== undefined && refused !== named && issued.token === refused) {
-          ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
-        }
-        const stored = storedTokenOf(
-          issued,
-          request,
-          index,
-          requestedAt,
-          this.options.refresh,
-          renews,
-        );
-        // Under the certificate the token is bound to, which may have rotated since.
-        const storeKey = credential.storeKeys(
-          tenantId,
-          request.scopeKey,
-          issued.certificateThumbprint,
-        )[index];
-        const entry = await this.cache.write(request, storeKey, stored);
-        this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);
-        this.onCurrent(entry);
-        return entry;
-      } catch (e) {
-        const error = e as ClientCredentialsError;
-        const delay = backoffDelay(attempt, this.options.retry, error.retryAfterMs);
-        if (!error.transient || attempt + 1 >= attempts || now() + delay >= deadline) throw error;
-        this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
-        await sleep(delay, this.shutdown.signal);
-        // Another replica may have stored the token while this one waited to retry.
-        const stored = await this.fromStore(request, key, trigger);
-        if (stored !== undefined) return stored.entry;
-      }
-    }
   }
 }
