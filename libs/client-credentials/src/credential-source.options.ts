@@ -157,7 +157,10 @@ export interface KeyVaultSourceOptions extends SignerSourceBase {
   /** Extra CA certificates (PEM) to trust for the vault, besides the public roots. */
   ca?: string | string[];
   /**
-   * Accept a challenge whose resource is not the vault's domain (a vault at a private address).
+   * Accept a challenge whose resource is not the vault's domain (a vault at a loopback or private
+   * address, an emulator). Tokens are still given only for Key Vault and Managed HSM resources
+   * (`https://vault.azure.net`, `https://managedhsm.azure.net` and the national clouds'); the
+   * host at `keyId` then receives one: set it only for a host you trust.
    * @default false
    */
   disableChallengeResourceVerification?: boolean;

@@ -12,6 +12,9 @@ import type { ChainRequest } from './agents/blueprint';
 import type { Fetched } from './principal';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 
+/** A problem that starts with the option it is about (`pinFile: …`, `tokenRequest.audience: …`). */
+const FIELD_FIRST = /^[A-Za-z_$][\w$]*(?:\.[\w$]+|\[\d+\])*: /;
+
 /** The managed identity host behind a source (itself, or the identity of its assertion). */
 export function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
   return (
@@ -83,7 +86,10 @@ export class SourceChain {
           this.skips.skip(i, EVERY_TENANT, `${reason} (at start-up)`);
           return [];
         }
-        return (await c.source.init()).map((p) => `sources[${i}].${p}`);
+        // `field: …` is joined to the path; a problem that names no field follows it.
+        return (await c.source.init()).map((p) =>
+          FIELD_FIRST.test(p) ? `sources[${i}].${p}` : `sources[${i}]: ${p}`,
+        );
       }),
     );
     this.noteCertificates();
