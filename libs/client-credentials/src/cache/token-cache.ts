@@ -102,6 +102,11 @@ export class TokenCache {
     return this.peek(entry.credential, entry.tenantId, entry.scopeKey) === entry;
   }
 
+  /** Whether tokens are also kept in a store (`cache.store`, the shared cache). */
+  get hasStore(): boolean {
+    return this.store !== undefined;
+  }
+
   /** Number of entries in process memory. */
   get size(): number {
     return this.order.size;
@@ -145,7 +150,10 @@ export class TokenCache {
     return undefined;
   }
 
-  /** Writes a new token to the store (best effort: a failing store never fails the caller) and indexes it. */
+  /**
+   * Writes a new token to the store under `storeKey` (best effort: a failing store never fails the
+   * caller) and indexes it. Without a store, `storeKey` is not read.
+   */
   async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
     const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
     const ttl = entry.usableUntil - now();
