@@ -40,36 +40,37 @@ export interface StoredToken {
  * more per field and entry.
  */
 export class CachedEntry implements Scheduled {
-  /** The answer of a cache hit, built once. */
-  readonly hit: AccessToken;
-  /** Whom the token is for: a credential, or a leg of one of its agents. */
-  readonly credential: Principal;
+  // Declared in the order the cache-hit path reads them: one or two cache lines of the object.
   /** The request's tenant, read by the hit path without a step through `request`. */
   readonly tenantId: string;
-  /** The index key of the request's scopes (see {@link TokenRequest.scopeKey}). */
-  readonly scopeKey: string;
-  /** The claims of a claims request's token; undefined for others. */
-  readonly claims: string | undefined;
-  /** Until when the token is served (ms on the library's clock, as every time here: {@link now}). */
-  readonly usableUntil: number;
-  /** `usableUntil − refreshAt`, whole ms (≥ 0): see the class comment. */
-  private readonly refreshLead: number;
-  /** `expiresOn − obtainedAt` (the stored wall-clock times): see the class comment. */
-  private readonly lifetime: number;
   /**
    * Distinct scopes of the request: a hit must ask for as many (see `TokenService`). Negative for
    * a claims request's token, which a plain hit never matches whatever string it looks up with.
    */
   readonly scopeCount: number;
+  /** Until when the token is served (ms on the library's clock, as every time here: {@link now}). */
+  readonly usableUntil: number;
+  /** `usableUntil − refreshAt`, whole ms (≥ 0): see the class comment. */
+  private readonly refreshLead: number;
   /**
    * Counted by every cache hit: a background refresh is only worth it for a token in use, and
    * eviction keeps entries hit since it last looked (`seenHits`).
    */
   hits = 0;
-  /** `hits` when eviction last passed over this entry. */
-  seenHits = 0;
   /** A background refresh of this entry is running or has given up. */
   refreshing = false;
+  /** Whom the token is for: a credential, or a leg of one of its agents. */
+  readonly credential: Principal;
+  /** The answer of a cache hit, built once. */
+  readonly hit: AccessToken;
+  /** The index key of the request's scopes (see {@link TokenRequest.scopeKey}). */
+  readonly scopeKey: string;
+  /** The claims of a claims request's token; undefined for others. */
+  readonly claims: string | undefined;
+  /** `expiresOn − obtainedAt` (the stored wall-clock times): see the class comment. */
+  private readonly lifetime: number;
+  /** `hits` when eviction last passed over this entry. */
+  seenHits = 0;
   /** Position in the refresh schedule; -1 when not scheduled. */
   slot = -1;
 
