@@ -63,7 +63,7 @@ export async function sweepSection(
     // This library and the floor (the same requests with no token library at all) in rounds, in
     // turn; the other contenders once.
     const runs: { kind: SweepKind; round: number }[] = [];
-    const paired = PAIRED.filter((k) => k === 'wire' || kinds.includes(k as ContenderKind));
+    const paired = PAIRED.filter((k) => k === 'wire' || kinds.includes(k));
     for (let round = 0; round < ROUNDS; round++)
       for (const kind of paired) runs.push({ kind, round });
     for (const kind of kinds) if (!paired.includes(kind)) runs.push({ kind, round: 0 });
