@@ -18,6 +18,7 @@ import { startMtlsResource, type MtlsResource } from '../support/mtls-resource';
 import { certificateThumbprint } from '../support/tls-client-certificate';
 import { startTokenApp, type TokenApp } from '../support/token-app';
 import { releaseAll } from '../support/fixtures';
+import { startConnectProxy } from '../support/connect-proxy';
 
 const thumbprintOf = (c: IssuedCertificate) =>
   certificateThumbprint(new X509Certificate(c.certificatePem));
@@ -324,5 +325,52 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
     expect(shown).not.toMatch(/PRIVATE KEY|"d":/);
     expect(shown).toContain(thumbprintOf(issued));
     expect(app.app.get(TokenService)).toBe(app.tokens);
+  });
+
+  it("goes through the credential's proxy to the API too: the token request and the API call presenting the certificate", async () => {
+    const proxy = await startConnectProxy();
+    const proxied = await startTokenApp({
+      credentials: {
+        tls: {
+          authorityHost: oidc.authorityHost,
+          tenantId: oidc.tenant,
+          protocol: 'oidc',
+          ca: oidc.caPem,
+          mtls: true,
+          clientId: 'tls-client',
+          sources: [
+            {
+              type: 'certificate',
+              certificate: issued.certificatePem,
+              privateKey: issued.privateKeyPem,
+            },
+          ],
+          proxy: proxy.url,
+        },
+      },
+    });
+    try {
+      const before = api.requests.length;
+      const orders = createAuthenticatedFetch(proxied.tokens, {
+        baseUrl: api.baseUrl,
+        scopes: oidc.scope,
+        ca: api.caPem,
+      });
+      const res = await orders('items?top=1');
+      await expect(res.json()).resolves.toMatchObject({ ok: true, bound: thumbprintOf(issued) });
+      await proxy.settle();
+
+      // One tunnel to the authority's mTLS listener, one to the API, both presenting the
+      // certificate inside the tunnel.
+      expect(api.requests.slice(before)).toEqual([
+        { status: 200, certificate: thumbprintOf(issued) },
+      ]);
+      expect(proxy.tunnels).toContain(new URL(api.baseUrl).host);
+      expect(proxy.tunnels.filter((t) => t !== new URL(api.baseUrl).host).length).toBeGreaterThan(
+        0,
+      );
+    } finally {
+      await releaseAll(proxied, proxy);
+    }
   });
 });

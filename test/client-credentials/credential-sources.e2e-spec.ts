@@ -5,8 +5,8 @@ import { startDevAuthority } from '@app/dev-authority';
 import type { ClientCredentialsModuleOptions, CredentialSource } from '@app/client-credentials';
 import { useFixtures } from '../support/fixtures';
 import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import { sleep } from '../support/waiting';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SUBJECT = 'system:serviceaccount:jobs:sync';
 
 const [authority] = useFixtures(startDevAuthority);

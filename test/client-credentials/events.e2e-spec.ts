@@ -11,17 +11,7 @@ import type {
 } from '@app/client-credentials';
 import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every 25 ms until it holds; fails after `ms`. */
-async function eventually(check: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await sleep(25);
-  }
-}
+import { eventually } from '../support/waiting';
 
 /** Every string reachable from `value`, with its path: what a serialiser or a debugger would see. */
 function strings(value: unknown, path = '$', seen = new Set<object>()): [string, string][] {

@@ -113,6 +113,12 @@ describe('Token request parameters (oidc-provider requiring resource / audience)
         }),
         hangs: hook(() => new Promise(() => undefined)),
         notText: hook(() => ({ audience: 42 })),
+        lookalike: hook(() => ({ ['client_\u0131d']: 'someone-else' })),
+        getter: hook(() => ({
+          get audience(): string {
+            throw new Error('getter boom');
+          },
+        })),
       },
       timeouts: { requestMs: 300 },
       retry: { maxAttempts: 1 },
@@ -137,6 +143,15 @@ describe('Token request parameters (oidc-provider requiring resource / audience)
     expect(await fail('notText')).toMatchObject({
       code: 'request_parameters_invalid',
       message: expect.stringContaining('"audience": must be a string'),
+    });
+    // A name that only looks like client_id (dotless i), and an answer that throws when read.
+    expect(await fail('lookalike')).toMatchObject({
+      code: 'request_parameters_invalid',
+      message: expect.stringContaining('must be ASCII letters'),
+    });
+    expect(await fail('getter')).toMatchObject({
+      code: 'request_parameters_invalid',
+      message: expect.stringContaining('getter boom'),
     });
     expect(oidc.requests.length).toBe(before);
     expect(oidc.tokenRequestHeaders.length).toBe(before);

@@ -3,17 +3,7 @@ import { AccessToken, TokenEndpointError } from '@app/client-credentials';
 import { ConsoleLogger, Logger } from '@nestjs/common';
 import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, TokenApp } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every 25 ms until it holds; fails after `ms`. */
-async function eventually(check: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await sleep(25);
-  }
-}
+import { sleep, eventually } from '../support/waiting';
 
 const [authority] = useFixtures(startDevAuthority);
 

@@ -5,8 +5,7 @@ import { findLeaks } from '../support/leak-scan';
 import { startRedisServer } from '../support/redis-server';
 import { localCredential, startTokenApp, TokenApp } from '../support/token-app';
 import { releaseAll, useFixtures } from '../support/fixtures';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/waiting';
 
 const [authority] = useFixtures(startDevAuthority);
 

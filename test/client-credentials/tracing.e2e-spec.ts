@@ -9,16 +9,7 @@ import {
 import { startDevAuthority } from '@app/dev-authority';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await sleep(25);
-  }
-}
+import { eventually } from '../support/waiting';
 
 const [authority] = useFixtures(startDevAuthority);
 

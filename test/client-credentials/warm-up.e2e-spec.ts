@@ -1,6 +1,11 @@
 import { Test } from '@nestjs/testing';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { ClientCredentialsModule, type ClientCredentialsError } from '@app/client-credentials';
+import { lastValueFrom } from 'rxjs';
+import {
+  ClientCredentialsModule,
+  TokenService,
+  type ClientCredentialsError,
+} from '@app/client-credentials';
 import { ClientCredentialsHealthIndicator } from '@app/client-credentials/health';
 import { startDevAuthority } from '@app/dev-authority';
 import { CapturingLogger } from '../support/capturing-logger';
@@ -11,16 +16,7 @@ import {
   startTokenApp,
   type TokenApp,
 } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually(check: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not reached in time');
-    await sleep(25);
-  }
-}
+import { eventually } from '../support/waiting';
 
 type ForRootOptions = Parameters<typeof ClientCredentialsModule.forRoot>[0];
 
@@ -256,5 +252,36 @@ describe('Warm-up', () => {
     expect(unknown.message).toMatch(/warmUp\.tokens\[1\]: .*common/);
     // Checked before any request.
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+  });
+
+  it('a failed init leaves nothing running: the service is shut down before app.init() rejects', async () => {
+    const { home, reg } = multiTenantApp();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ClientCredentialsModule.forRoot({
+          logger: new CapturingLogger(),
+          credentials: {
+            api: localCredential(authority, home.tenantId, reg.clientId, [
+              { type: 'secret', secret: 'wrong-secret-value' },
+            ]),
+          },
+          warmUp: { tokens: [{ scopes: authority.apiScope }] },
+        }),
+      ],
+    }).compile();
+    const tokens = moduleRef.get(TokenService);
+
+    // Nest runs no shutdown hook after a failed init; an app's bootstrap().catch(log) ends here.
+    await expect(moduleRef.init()).rejects.toMatchObject({ code: 'warm_up_failed' });
+
+    // Its events completed (a subscription now ends at once), and it takes no more calls.
+    await expect(lastValueFrom(tokens.events, { defaultValue: 'completed' })).resolves.toBe(
+      'completed',
+    );
+    await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'shutdown',
+    });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+    await moduleRef.close();
   });
 });

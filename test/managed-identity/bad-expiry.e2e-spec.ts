@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { startDevAuthority } from '@app/dev-authority';
 import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/waiting';
 
 const [authority] = useFixtures(startDevAuthority);
 

@@ -1,6 +1,5 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { startDevAuthority } from '@app/dev-authority';
+import { startConnectProxy, type ConnectProxy } from '../support/connect-proxy';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import type { CredentialOptions } from '@app/client-credentials';
@@ -21,37 +20,24 @@ const [authority] = useFixtures(startDevAuthority);
  */
 describe('Token requests through an HTTPS proxy', () => {
   let http: AuthorityHttp;
-  let proxy: ChildProcess;
+  let proxy: ConnectProxy;
   let proxyUrl: string;
-  const tunnels: string[] = [];
+  let tunnels: readonly string[];
   const apps: TokenApp[] = [];
   const env = { ...process.env };
 
   beforeAll(async () => {
     http = new AuthorityHttp(authority);
-    proxy = fork(join(__dirname, 'connect-proxy.mjs'), { stdio: 'inherit' });
-    const port = await new Promise<number>((resolve, reject) => {
-      proxy.once('error', reject);
-      proxy.on('message', (m: { port?: number; tunnel?: string }) => {
-        if (m.port !== undefined) resolve(m.port);
-        if (m.tunnel !== undefined) tunnels.push(m.tunnel);
-      });
-    });
-    proxyUrl = `http://127.0.0.1:${port}`;
+    proxy = await startConnectProxy();
+    ({ url: proxyUrl, tunnels } = proxy);
     Object.assign(process.env, authority.imds.environment);
   });
   afterAll(async () => {
     process.env = env;
-    await releaseAll(...apps, http);
-    if (proxy.exitCode === null) {
-      const exited = new Promise((resolve) => proxy.once('exit', resolve));
-      proxy.send('stop');
-      await exited;
-    }
+    await releaseAll(...apps, http, proxy);
   });
 
-  /** Lets the child's IPC messages for tunnels opened so far arrive. */
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+  const settle = () => proxy.settle();
 
   async function start(
     tenantId: string,

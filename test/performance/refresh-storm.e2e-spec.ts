@@ -1,8 +1,7 @@
 import { startDevAuthority } from '@app/dev-authority';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/waiting';
 
 const [authority] = useFixtures(startDevAuthority);
 

@@ -16,8 +16,8 @@ import {
   startTokenApp,
   type TokenApp,
 } from '../support/token-app';
+import { sleep } from '../support/waiting';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SUBJECT = 'system:serviceaccount:jobs:leak-scan';
 
 const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);

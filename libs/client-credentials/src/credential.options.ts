@@ -260,7 +260,8 @@ export interface CredentialOptions {
    * An HTTP proxy for the token endpoint and discovery (CONNECT tunnels):
    * `'http://proxy.corp:3128'` (user and password may be in the URL; never logged), or
    * `{ url, noProxy: ['login.microsoftonline.com', '.corp'] }` for hosts to reach directly, or
-   * `false` for none. Managed identity endpoints are never proxied.
+   * `false` for none. Managed identity endpoints are never proxied. With `mtls`, the API calls that
+   * present the certificate (fetch, downstream APIs) go the same way.
    * @default the environment's `HTTPS_PROXY` (or `HTTP_PROXY`) except `NO_PROXY` hosts and
    *   loopback; no proxy when neither is set
    */

@@ -80,6 +80,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * ({@link ClientCredentialsEvent}, told apart by `type`). Hot: an event is seen by those
    * subscribed when it happens; it completes when the app shuts down. An event is built only while
    * someone subscribes, and never on the cache-hit path. No event holds a token or a secret.
+   * A subscriber must not throw: rxjs reports its error as unhandled (an `uncaughtException`).
    *
    * With `@nestjs/event-emitter` installed and `EventEmitterModule.forRoot()` imported, the same
    * events are emitted as `client-credentials.<type>` for `@OnEvent` handlers.
@@ -132,7 +133,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     // The declared tokens are checked as calls are: a wrong one fails app.init() like an option.
     const problems = warmUpProblems(warmUp, this);
     if (problems.length > 0) {
-      await runtime.close();
+      await this.onApplicationShutdown();
       throw new ConfigurationError(problems);
     }
     this.#warmUpWait = warmUp.wait;
@@ -149,7 +150,12 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     const run = this.#warmUp?.run();
     if (run === undefined || this.#warmUpWait === 'background') return;
     const ended = await run;
-    if (ended.outcome === 'failed') throw warmUpFailed(ended);
+    if (ended.outcome === 'failed') {
+      // Nest runs no shutdown hook after a failed init: without this, Redis, the pools and the
+      // refresh timer would keep a process alive that will never be ready.
+      await this.onApplicationShutdown();
+      throw warmUpFailed(ended);
+    }
   }
 
   /**

@@ -596,7 +596,7 @@ describe('TokenAcquirer', () => {
           holdUntil = -Infinity,
         ) => {
           await gate.promise;
-          if (Date.now() < holdUntil) throw new RefreshHeld();
+          if (Date.now() < holdUntil) throw new RefreshHeld(holdUntil);
           return fetch();
         },
       } as unknown as CrossProcessFlight;

@@ -223,7 +223,7 @@ describe('TokenRefresher', () => {
       // Math.random is 0: each delay is 0.8 of its nominal value.
       const retries: number[] = [];
       for (let i = 0; i < 5; i++) {
-        acquirer.calls.at(-1)!.answer.reject(new RefreshHeld());
+        acquirer.calls.at(-1)!.answer.reject(new RefreshHeld(Infinity));
         await flush();
         const before = acquirer.calls.length;
         while (acquirer.calls.length === before) await jest.advanceTimersByTimeAsync(10);
@@ -232,7 +232,7 @@ describe('TokenRefresher', () => {
       expect(retries).toEqual([200, 400, 800, 1600, 1600]);
 
       // Back: the held refresh goes now, not after 1.6 s.
-      acquirer.calls.at(-1)!.answer.reject(new RefreshHeld());
+      acquirer.calls.at(-1)!.answer.reject(new RefreshHeld(Infinity));
       await flush();
       const before = acquirer.calls.length;
       refresher.wake();
@@ -241,6 +241,24 @@ describe('TokenRefresher', () => {
       await succeed(acquirer.calls.at(-1)!);
       // Nothing failed: nothing to warn about.
       expect(logs.warn).toEqual([]);
+    });
+
+    it('tries again no later than the end of the hold, however long the delay has grown', async () => {
+      await current('held-until', { hits: 1 });
+      await jest.advanceTimersByTimeAsync(30 * MIN);
+      for (let i = 0; i < 4; i++) {
+        acquirer.calls.at(-1)!.answer.reject(new RefreshHeld(Infinity));
+        await flush();
+        const before = acquirer.calls.length;
+        while (acquirer.calls.length === before) await jest.advanceTimersByTimeAsync(10);
+      }
+      // The next delay would be 1.6 s; the hold ends in 300 ms: tried then, to fetch for itself.
+      const last = acquirer.calls.at(-1)!;
+      last.answer.reject(new RefreshHeld(last.at + 300));
+      await flush();
+      const before = acquirer.calls.length;
+      while (acquirer.calls.length === before) await jest.advanceTimersByTimeAsync(10);
+      expect(acquirer.calls.at(-1)!.at - last.at).toBeLessThanOrEqual(310);
     });
   });
 

@@ -185,7 +185,7 @@ export class TokenRefresher {
         );
       }
     } catch (e) {
-      if (e instanceof RefreshHeld) return this.hold(entry, failures);
+      if (e instanceof RefreshHeld) return this.hold(entry, failures, e.until);
       this.holding.delete(entry);
       const error = e as ClientCredentialsError;
       if (this.closed || error.code === 'shutdown') return;
@@ -229,13 +229,15 @@ export class TokenRefresher {
   /**
    * Puts off the refresh of `entry` until the shared cache is usable: tried again after a short
    * delay that grows with each hold (250 ms to 2 s), or at once when the connection says it is
-   * back ({@link wake}). Quietly: the token is served meanwhile, and nothing failed.
+   * back ({@link wake}). Quietly: the token is served meanwhile, and nothing failed. Never later
+   * than `until`, when the refresh stops waiting for Redis and fetches for itself: a grown delay
+   * must not eat the time left to retry before the token's end of use.
    */
-  private hold(entry: CachedEntry, failures: number): void {
+  private hold(entry: CachedEntry, failures: number, until: number): void {
     if (this.closed || !this.cache.isCurrent(entry)) return;
     const holds = (this.holding.get(entry)?.holds ?? 0) + 1;
     this.holding.set(entry, { holds, failures });
     const delay = Math.min(HOLD_FIRST_MS * 2 ** (holds - 1), HOLD_MAX_MS);
-    this.schedule.set(entry, now() + delay * (0.8 + Math.random() * 0.4));
+    this.schedule.set(entry, Math.min(now() + delay * (0.8 + Math.random() * 0.4), until));
   }
 }

@@ -3,7 +3,7 @@ import { createSecureContext, rootCertificates, type SecureContext } from 'node:
 import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
 import type { BoundCertificate, TrustOptions } from '../client-credentials.options';
-import { NO_PROXY } from '../options/resolved-options';
+import { ENVIRONMENT_PROXY, type ProxySetting } from '../options/resolved-options';
 import { leaseAgent, type AgentLease, type PresentedCertificate } from './authority-agents';
 
 /** CA sets a certificate keeps a context and a pool for (one per API it is presented to). */
@@ -24,17 +24,23 @@ export class ClientCertificate implements BoundCertificate, PresentedCertificate
   readonly #contexts = new Map<string, SecureContext>();
   readonly #leases = new Map<string, AgentLease>();
   #released = false;
+  /** A proxy URL may hold a password: in a private field, as the key. */
+  readonly #proxy: ProxySetting;
 
   /**
    * @param chain the certificate and the chain after it (PEM), as sent in the handshake
    * @param thumbprint the certificate's `x5t#S256` (base64url SHA-256 of its DER)
+   * @param proxy how the API calls presenting it reach the network: the credential's `proxy`, as
+   * its token requests (by default the environment's `HTTPS_PROXY`, never for loopback)
    */
   constructor(
     chain: readonly string[],
     key: KeyObject,
     readonly thumbprint: string,
     readonly notAfter: Date,
+    proxy: ProxySetting = ENVIRONMENT_PROXY,
   ) {
+    this.#proxy = proxy;
     this.#chain = chain.join('\n');
     this.#key = key;
   }
@@ -68,7 +74,7 @@ export class ClientCertificate implements BoundCertificate, PresentedCertificate
     const id = trustId(ca);
     let lease = this.#leases.get(id);
     if (lease === undefined) {
-      lease = leaseAgent(ca, NO_PROXY, this);
+      lease = leaseAgent(ca, this.#proxy, this);
       if (this.#leases.size >= MAX_TRUST_SETS) {
         const oldest = this.#leases.keys().next().value as string;
         void this.#leases.get(oldest)?.release();

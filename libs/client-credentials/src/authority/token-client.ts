@@ -199,20 +199,23 @@ export class TokenClient implements SourceClient {
       tenantId: request.tenantId,
       scopes: Object.freeze([...request.scopes]),
     });
-    let added: unknown;
+    let added: Record<string, unknown> | undefined;
     let timedOut: ClientCredentialsError | undefined;
     try {
       // The app's own code: one that never settles must not hold the token request.
-      added = await withDeadline(
+      const answer: unknown = await withDeadline(
         (async () => customize(context))(),
         this.requestMs,
         () => (timedOut = fail(`did not settle within ${this.requestMs} ms (timeouts.requestMs)`)),
       );
+      // Read once, here: a getter or a Proxy that throws is the hook's failure, and what is
+      // checked below is what is sent (a getter read twice could answer otherwise the second time).
+      added = snapshot(answer);
     } catch (e) {
       if (e === timedOut) throw e;
       throw fail(`failed: ${(e as Error)?.message ?? String(e)}`, e);
     }
-    const problems = parameterProblems(added ?? undefined, 'parameters');
+    const problems = parameterProblems(added, 'parameters');
     if (problems.length > 0) throw fail(`returned ${problems.join('; ')}`);
     const parameters = { ...t.parameters, ...(added as Record<string, string> | undefined) };
     return { parameters, headers: t.headers };
@@ -285,4 +288,14 @@ function entraMetadata(host: string): string {
     end_session_endpoint: `${host}/{tenant}/oauth2/v2.0/logout`,
     response_modes_supported: ['query', 'fragment', 'form_post'],
   });
+}
+
+/**
+ * A plain copy of a hook's answer (its own enumerable string keys, each read once), or the answer
+ * itself when it is not an object (parameterProblems says what is wrong with it).
+ */
+function snapshot(answer: unknown): Record<string, unknown> | undefined {
+  if (answer === undefined || answer === null) return undefined;
+  if (typeof answer !== 'object' || Array.isArray(answer)) return answer as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(answer));
 }

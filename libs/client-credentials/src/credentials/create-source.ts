@@ -57,7 +57,7 @@ export function createSourceClient(
     case 'secret':
       return app(new SecretSource(options, id));
     case 'certificate':
-      return app(new CertificateSource(options, id));
+      return app(new CertificateSource(options, id, ctx.credential.proxy));
     case 'assertion':
       return app(new AssertionSource(options, id, ctx.requestMs));
     case 'signer':

@@ -24,6 +24,7 @@ export interface EventListener {
  */
 export class TokenEvents {
   private readonly listeners = new Set<EventListener>();
+  private closed = false;
   /** Told when a listener throws: the token path goes on whatever a listener does. */
   onListenerError: (error: unknown) => void = () => undefined;
 
@@ -46,22 +47,32 @@ export class TokenEvents {
     }
   }
 
-  /** Adds a listener; returns what removes it. */
+  /**
+   * Adds a listener; returns what removes it. After {@link close} the listener is completed at
+   * once and not kept: a subscription after shutdown ends rather than waiting forever.
+   */
   listen(listener: EventListener): () => void {
+    if (this.closed) {
+      this.complete(listener);
+      return () => undefined;
+    }
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
   }
 
   /** Completes every listener (the service shuts down) and forgets them. */
   close(): void {
+    this.closed = true;
     const listeners = [...this.listeners];
     this.listeners.clear();
-    for (const listener of listeners) {
-      try {
-        listener.complete?.();
-      } catch (e) {
-        this.onListenerError(e);
-      }
+    for (const listener of listeners) this.complete(listener);
+  }
+
+  private complete(listener: EventListener): void {
+    try {
+      listener.complete?.();
+    } catch (e) {
+      this.onListenerError(e);
     }
   }
 }

@@ -127,6 +127,17 @@ const MAX_WARM_UP_TOKENS = 10_000;
 
 /** Every combination of each declared token's tenants and agents. */
 function resolveWarmUp(o: WarmUpOptions): ResolvedWarmUp {
+  // Counted before any is built: a misconfiguration (tenants × agents in the millions) is refused
+  // without allocating it.
+  const count = o.tokens.reduce(
+    (n, t) => n + (t.tenants?.length ?? 1) * (t.agents?.length ?? 1),
+    0,
+  );
+  if (count > MAX_WARM_UP_TOKENS) {
+    throw new ConfigurationError([
+      `warmUp.tokens: declare ${count} tokens (each tenant × each agent) — at most ${MAX_WARM_UP_TOKENS}; leave the rest to be obtained on first use`,
+    ]);
+  }
   const targets = o.tokens.flatMap((t, i) =>
     (t.tenants ?? [undefined]).flatMap((tenantId) =>
       (t.agents ?? [undefined]).map((agent) => ({
@@ -138,11 +149,6 @@ function resolveWarmUp(o: WarmUpOptions): ResolvedWarmUp {
       })),
     ),
   );
-  if (targets.length > MAX_WARM_UP_TOKENS) {
-    throw new ConfigurationError([
-      `warmUp.tokens: declare ${targets.length} tokens (each tenant × each agent) — at most ${MAX_WARM_UP_TOKENS}; leave the rest to be obtained on first use`,
-    ]);
-  }
   return {
     targets,
     wait: o.wait ?? DEFAULTS.warmUp.wait,

@@ -33,6 +33,16 @@ describe('token request parameters', () => {
       'headers."x-ok": must not contain line breaks',
       'headers."x-n": must be a string',
     ]);
+    // Look-alikes of reserved names (dotless i, long s) and other non-ASCII names.
+    expect(
+      parameterProblems(
+        { 'client_\u0131d': 'x', '\u017fcope': 'x', 'ok_name.x-1': 'x' },
+        'parameters',
+      ),
+    ).toEqual([
+      expect.stringMatching(/^parameters\."client_\u0131d": must be ASCII letters/),
+      expect.stringMatching(/^parameters\."\u017fcope": must be ASCII letters/),
+    ]);
   });
 
   it('names the fixed parameters and headers in the store keys: other values, other tokens', () => {

@@ -39,6 +39,12 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
 
 /** RFC 7230 `token`: what a header name may be. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/**
+ * What a parameter name may be: ASCII letters, digits and `_ . - : [ ]`. A name that only looks
+ * like a reserved one (`client_ıd`, `ſcope`: a server folding case the .NET way reads them as
+ * `client_id`, `scope`) passes no lower-casing check; outside ASCII none is let through.
+ */
+const PARAMETER_NAME = /^[A-Za-z0-9_.:[\]-]+$/;
 
 /**
  * What is wrong with extra parameters or headers, as `field.name: …` lines (never their values);
@@ -63,6 +69,10 @@ export function parameterProblems(parameters: unknown, kind: 'parameters' | 'hea
     )
       problems.push(`${kind}.${shown}: cannot be set — use another header name`);
     else if (name === '') problems.push(`${kind}: has an empty name`);
+    else if (kind === 'parameters' && !PARAMETER_NAME.test(name))
+      problems.push(
+        `${kind}.${shown}: must be ASCII letters, digits and _ . - : [ ] — use the name the issuer documents`,
+      );
     else if (typeof value !== 'string') problems.push(`${kind}.${shown}: must be a string`);
     else if (kind === 'headers' && /[\r\n\0]/.test(value))
       problems.push(`${kind}.${shown}: must not contain line breaks`);

@@ -73,7 +73,7 @@ export class CrossProcessFlight {
       if (attempt.state === 'unavailable') {
         if (now() < holdUntil) {
           this.#stats.refreshesHeld++;
-          throw new RefreshHeld();
+          throw new RefreshHeld(holdUntil);
         }
         return fetch();
       }

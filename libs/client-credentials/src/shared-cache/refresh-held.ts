@@ -8,7 +8,10 @@ export class RefreshHeld extends Error {
   /** Read by the tracing (which does not import this layer): a held refresh is not an error span. */
   readonly held = true;
 
-  constructor() {
+  constructor(
+    /** Until when (library clock) the refresh may wait: it fetches for itself from then on. */
+    readonly until: number,
+  ) {
     super('The shared cache cannot be used now; the refresh waits for it.');
     this.name = 'RefreshHeld';
   }

@@ -98,4 +98,32 @@ describe('AgentDirectory', () => {
     expect(agents.find(ids[0])).toBeUndefined();
     expect(agents.find(ids[4])).toBeDefined();
   });
+
+  it("never forgets an agent for a caller's spellings of its id: it keeps its tokens", () => {
+    const agents = directory({ onlyNamedAgents: true }, 3);
+    const billing = agents.resolve('billing');
+    // Sixty spellings of A (each hex letter's case flipped in another pattern).
+    const letters = [...A].map((c, i) => (/[a-f]/.test(c) ? i : -1)).filter((i) => i >= 0);
+    for (let n = 1; n <= 60; n++) {
+      const spelt = [...A]
+        .map((c, i) =>
+          letters.indexOf(i) >= 0 && (n >> letters.indexOf(i)) & 1 ? c.toUpperCase() : c,
+        )
+        .join('');
+      expect(agents.resolve(spelt)).toBe(billing);
+    }
+    expect(agents.find('billing')).toBe(billing);
+    expect(agents.find(A)).toBe(billing);
+    expect(agents.resolve(A)).toBe(billing);
+  });
+
+  it('quotes what a caller gave in its messages: no line of its own reaches a log', () => {
+    const agents = directory();
+    expect(() => agents.resolve('x\n[Nest] LOG admin logged in')).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('"x\\n[Nest] LOG admin') }),
+    );
+    expect(() => agents.resolveUser(agents.resolve(A), 'a\nb')).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('\n') }),
+    );
+  });
 });

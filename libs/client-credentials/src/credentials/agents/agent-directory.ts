@@ -8,6 +8,8 @@ import { AgentSource } from './agent-source';
 import { AgentUser, agentUserName } from './agent-user';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Other spellings of agent ids (upper-case letters) remembered for the hot path: at most these. */
+const MAX_SPELLINGS = 1_000;
 
 /**
  * The agent identities of an agent identity blueprint (Microsoft Entra Agent ID), created on
@@ -15,8 +17,14 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * spelt), so that a cache hit finds its agent with one map lookup.
  */
 export class AgentDirectory implements AgentHome {
-  /** Agents by the names calls give them: configured names, app ids as spelt, lower-case ids. */
+  /** Agents by their lower-case app id and by their configured names. */
   private readonly byName = new Map<string, AgentIdentity>();
+  /**
+   * Agents by other spellings of their app ids, apart: a caller's spellings (a GUID has up to
+   * 2^32 of them) must never evict an agent — a new AgentIdentity would miss every token of the
+   * one it replaces, and ask for them again.
+   */
+  private readonly spellings = new Map<string, AgentIdentity>();
   private readonly maxAgents: number;
   /** The legs' tokens, wired by the token runtime once its acquirer exists. */
   tokens?: LegTokens;
@@ -36,7 +44,11 @@ export class AgentDirectory implements AgentHome {
 
   /** The agent a call names, spelt as the call spells it, once known. The hot path. */
   find(agent: string): AgentIdentity | undefined {
-    return this.byName.get(agent);
+    const identity = this.byName.get(agent);
+    if (identity !== undefined) return identity;
+    const spelt = this.spellings.get(agent);
+    // Only while it is still the agent of its id (not one forgotten since).
+    return spelt !== undefined && this.byName.get(spelt.id) === spelt ? spelt : undefined;
   }
 
   /**
@@ -56,7 +68,15 @@ export class AgentDirectory implements AgentHome {
       identity = new AgentIdentity(this, id);
       this.remember(id, identity);
     }
-    if (name !== id) this.remember(name, identity);
+    if (named !== undefined) {
+      if (this.byName.get(name) !== identity) this.remember(name, identity);
+    } else if (name !== id) {
+      this.spellings.delete(name);
+      this.spellings.set(name, identity);
+      if (this.spellings.size > MAX_SPELLINGS) {
+        this.spellings.delete(this.spellings.keys().next().value as string);
+      }
+    }
     return identity;
   }
 
@@ -103,7 +123,9 @@ export class AgentDirectory implements AgentHome {
     const credential = this.blueprint.name;
     const names = [...this.settings.agents.keys()];
     const listed = names.length === 0 ? 'none' : names.map((n) => `'${n}'`).join(', ');
-    const what = typeof agent === 'string' ? `'${agent.slice(0, 100)}'` : `a ${typeof agent} value`;
+    // Quoted as JSON: a caller's string must not write lines of its own into a log.
+    const what =
+      typeof agent === 'string' ? JSON.stringify(agent.slice(0, 100)) : `a ${typeof agent} value`;
     return new InvalidRequestError(
       'agent_unknown',
       this.settings.onlyNamedAgents

@@ -17,7 +17,9 @@ const UPN = /^[^\s@]{1,113}@[A-Za-z0-9.-]{1,255}$/;
 export function agentUserName(user: unknown, agent: AgentIdentity): AgentUserName {
   if (typeof user === 'string' && GUID.test(user)) return { userObjectId: user.toLowerCase() };
   if (typeof user === 'string' && UPN.test(user)) return { username: user.toLowerCase() };
-  const what = typeof user === 'string' ? `'${user.slice(0, 100)}'` : `a ${typeof user} value`;
+  // Quoted as JSON: a caller's string must not write lines of its own into a log.
+  const what =
+    typeof user === 'string' ? JSON.stringify(user.slice(0, 100)) : `a ${typeof user} value`;
   throw new InvalidRequestError(
     'agent_user_invalid',
     `Agent user ${what} of agent ${agent.id} (credential '${agent.name}') is neither a user principal name nor an object id.`,

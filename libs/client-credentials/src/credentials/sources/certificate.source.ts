@@ -12,6 +12,7 @@ import { SourceUnavailableError } from '../../errors/source-unavailable';
 import { ClientCertificate } from '../../authority/client-certificate';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSourceOptions } from '../../credential.options';
+import type { ProxySetting } from '../../options/resolved-options';
 import { assertionInput, compactAssertion } from '../client-assertion';
 
 /**
@@ -42,15 +43,23 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g;
 export class CertificateSource implements TokenSource {
   readonly type = 'certificate';
   readonly #options: CertificateSourceOptions;
+  /** A proxy URL may hold a password: private, as the options. */
+  readonly #proxy?: ProxySetting;
   #material?: Material;
   /** The certificates read so far, by thumbprint, oldest first: the current one and a few before. */
   readonly #certificates = new Map<string, ClientCertificate>();
 
+  /**
+   * @param proxy how the credential reaches the network: the API calls that present the
+   * certificate (mTLS-bound tokens) go the same way as its token requests
+   */
   constructor(
     options: CertificateSourceOptions,
     readonly id: string,
+    proxy?: ProxySetting,
   ) {
     this.#options = options;
+    this.#proxy = proxy;
   }
 
   /** When the current certificate expires, for health reports. */
@@ -253,7 +262,7 @@ export class CertificateSource implements TokenSource {
       x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
       notAfter,
       version,
-      certificate: new ClientCertificate(certs, key, thumbprintSha256, notAfter),
+      certificate: new ClientCertificate(certs, key, thumbprintSha256, notAfter, this.#proxy),
     };
   }
 }

@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { createClient } from '@keyv/redis';
+import { startDevAuthority } from '@app/dev-authority';
+import type { TokenApp } from '../support/token-app';
+import { useFixtures } from '../support/fixtures';
+import { startRedisServer } from '../support/redis-server';
+import { register, startReplica } from './shared-app';
+
+const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
+
+/**
+ * `cache.shared.redisClient`: a node-redis client the app already has, in either protocol
+ * version — the library shares tokens and the lock through it, and leaves it open on shutdown.
+ */
+describe.each([2, 3] as const)('Shared cache through the app’s own client (RESP%i)', (RESP) => {
+  const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
+  // The few members this test uses: a RESP2 and a RESP3 client have different node-redis types.
+  const clients: { isOpen: boolean; destroy(): void; ping(): Promise<unknown> }[] = [];
+  const apps: TokenApp[] = [];
+
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    for (const c of clients.splice(0)) if (c.isOpen) c.destroy();
+  });
+
+  async function replica(reg: ReturnType<typeof register>): Promise<TokenApp> {
+    const client = createClient({ url: redis.url, RESP });
+    await client.connect();
+    clients.push(client);
+    const app = await startReplica(authority, reg, { redisClient: client, encryptionKeys });
+    apps.push(app);
+    return app;
+  }
+
+  it('shares one token request among replicas, from a cold start, and adopts it later', async () => {
+    const reg = register(authority);
+    const [a, b] = [await replica(reg), await replica(reg)];
+
+    const cold = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).tokens.getAccessToken(authority.apiScope),
+      ),
+    );
+    const late = await (await replica(reg)).tokens.getAccessToken(authority.apiScope);
+
+    expect(new Set([...cold, late].map((t) => t.token)).size).toBe(1);
+    expect(late.source).toBe('cache');
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+  });
+
+  it('leaves the app’s client open when the app closes', async () => {
+    const reg = register(authority);
+    const app = await replica(reg);
+    await app.tokens.getAccessToken(authority.apiScope);
+
+    await apps.splice(0)[0].close();
+
+    expect(clients[0].isOpen).toBe(true);
+    expect(await clients[0].ping()).toBe('PONG');
+  });
+});
