@@ -6,7 +6,7 @@ const LAYERS = [
   // The public contracts: option types and the token a caller gets. They import only each other.
   [
     'contracts',
-    `${SRC}(client-credentials\\.options|client-credentials\\.events|credential\\.options|shared-cache\\.options|access-token)\\.ts$`,
+    `${SRC}(client-credentials\\.options|client-credentials\\.events|credential\\.options|credential-source\\.options|shared-cache\\.options|access-token)\\.ts$`,
   ],
   ['errors', `${SRC}errors/`],
   ['timing', `${SRC}timing/`],

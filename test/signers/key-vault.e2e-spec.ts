@@ -1,5 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -9,6 +11,7 @@ import {
   type ManagedIdentity,
   type VaultKeyVersion,
 } from '@app/dev-authority';
+import { createCa, issueCertificate } from '@app/dev-authority/pki';
 import type { KeyVaultSourceOptions } from '@app/client-credentials';
 import { useFixtures } from '../support/fixtures';
 import {
@@ -68,8 +71,9 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
     disableChallengeResourceVerification: true,
     ...over,
   });
-  const start = (sources: Parameters<typeof localCredential>[3], timeouts = {}) =>
+  const start = (sources: Parameters<typeof localCredential>[3], timeouts = {}, retry = {}) =>
     startTokenApp({
+      retry,
       credentials: {
         app: localCredential(authority, registered.tenantId, registered.clientId, sources),
         vault: localManagedIdentity(authority, { clientId: identity.clientId }),
@@ -193,5 +197,66 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
     app = await start([keyVault()]);
     const token = await app.tokens.getAccessToken(authority.apiScope);
     expect(token.token).toBeTruthy();
+  });
+
+  /**
+   * A host at `keyId` that is not a vault: its challenge names `resource` (of the vault's tenant),
+   * and it answers a request that carries a token with an empty 500. It records those tokens.
+   */
+  const startKeyIdHost = async (resource: string) => {
+    const ca = await createCa('keyId host test CA');
+    const tls = await issueCertificate({ subject: 'localhost', issuer: ca, kind: 'server' });
+    const received: string[] = [];
+    const server = createServer(
+      { key: tls.privateKeyPem, cert: tls.certificatePem },
+      (req, res) => {
+        if (req.headers.authorization !== undefined) {
+          received.push(req.headers.authorization);
+          res.writeHead(500).end();
+          return;
+        }
+        res
+          .writeHead(401, {
+            'www-authenticate': `Bearer authorization="${authority.url}/${registered.tenantId}", resource="${resource}"`,
+          })
+          .end();
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      received,
+      source: keyVault({ keyId: `https://127.0.0.1:${port}/keys/daemon`, ca: ca.certificatePem }),
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  };
+
+  it("a keyId host whose challenge names another API's resource gets no token: signer_failed naming it", async () => {
+    const apiResource = authority.apiScope.replace(/\/\.default$/, '');
+    const host = await startKeyIdHost(apiResource);
+    try {
+      app = await start([host.source]);
+      const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'signer_failed', transient: false });
+      expect((error as Error).message).toContain(`'${apiResource}/.default'`);
+      expect(host.received).toHaveLength(0);
+      expect(authority.countTokenRequests()).toBe(0);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('a vault answering an empty 500: transient signer_failed with the status', async () => {
+    const host = await startKeyIdHost('https://vault.azure.net');
+    try {
+      app = await start([host.source], {}, { maxAttempts: 1 });
+      const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'signer_failed', transient: true });
+      expect((error as Error).message).toMatch(/could not sign with key '[^']+' \(500\)/);
+      expect(host.received).toHaveLength(1);
+      expect(authority.countTokenRequests({ target: 'token' })).toBe(0);
+    } finally {
+      await host.close();
+    }
   });
 });

@@ -99,6 +99,27 @@ describe('signer source (a key held elsewhere)', () => {
     expect(authority.countTokenRequests()).toBe(1);
   });
 
+  it('a getCertificate that never settles: start-up fails naming sources[0].signer and the fix', async () => {
+    const error = await start(
+      [
+        {
+          type: 'signer',
+          signer: { ...signer, getCertificate: () => new Promise(() => undefined) },
+        },
+      ],
+      { requestMs: 200 },
+    ).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'options_invalid',
+      problems: [
+        expect.stringMatching(
+          /^credentials\.app\.sources\[0\]\.signer: did not answer getCertificate within 200 ms \(timeouts\.requestMs\) — /,
+        ),
+      ],
+    });
+    expect(authority.countTokenRequests()).toBe(0);
+  });
+
   it('a lone signer that never answers: the caller fails by its deadline, typed and transient', async () => {
     signer.behave(() => new Promise<Uint8Array>(() => undefined));
     app = await start([{ type: 'signer', signer }], { requestMs: 200, acquireMs: 1500 });

@@ -70,7 +70,8 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
     p.load(SOFTHSM_MODULE);
     let initialised = false;
     try {
-      p.C_Initialize();
+      // As the library's signer does: the module must lock, signatures run on several threads.
+      p.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
       initialised = true;
     } catch (e) {
       if (!String((e as Error).message).includes('CKR_CRYPTOKI_ALREADY_INITIALIZED')) throw e;

@@ -12,9 +12,11 @@ import { ModuleRef } from '@nestjs/core';
 import { inspect } from 'node:util';
 import { Observable } from 'rxjs';
 import type { AccessToken } from './access-token';
+import type { TokenCalls } from './acquisition/token-calls';
 import { TokenRuntime } from './acquisition/token-runtime';
-import type { TokenAcquirer } from './acquisition/token-acquirer';
+import type { WarmUp } from './acquisition/warm-up';
 import type { TokenCache } from './cache/token-cache';
+import type { ClientCredentialsEvent, WarmUpStatus } from './client-credentials.events';
 import { CLIENT_CREDENTIALS_OPTIONS } from './client-credentials.module-definition';
 import type {
   BoundCertificate,
@@ -24,22 +26,20 @@ import type {
   RequestHeaders,
   TokenBinding,
 } from './client-credentials.options';
-import { InvalidRequestError } from './errors/client-credentials.errors';
-import type { Credential } from './credentials/credential';
-import type { Principal } from './credentials/principal';
-import { CredentialRegistry } from './credentials/credential-registry';
-import type { TokenRequest } from './credentials/token-request';
+import { agentOf, CredentialRegistry } from './credentials/credential-registry';
+import {
+  bindingOf,
+  boundCertificateOf,
+  proofRequired,
+  requestHeadersOf,
+} from './credentials/token-binding';
+import { snapshotOf, type CredentialStats } from './observability/credential-stats';
+import { bridgeEventEmitter } from './observability/event-emitter-bridge';
 import { guardedLogger, LOG_CONTEXT } from './observability/guarded-logger';
+import { observableOf } from './observability/token-events';
 import { TokenMetrics } from './observability/token-metrics';
-import { claimsId, revokedBefore } from './options/claims-request';
 import { scopeKey } from './options/request-validation';
 import type { SharedCacheStats } from './shared-cache/shared-cache-stats';
-import type { CredentialTokens } from './signing/vault-credential';
-import { snapshotOf, type CredentialStats } from './observability/credential-stats';
-import type { ClientCredentialsEvent, WarmUpStatus } from './client-credentials.events';
-import { WarmUp, warmUpCalls, warmUpFailed, warmUpProblems } from './acquisition/warm-up';
-import { ConfigurationError } from './errors/client-credentials.errors';
-import { bridgeEventEmitter } from './observability/event-emitter-bridge';
 
 /**
  * Gets access tokens for the app's own identity. Inject it anywhere the module is imported.
@@ -62,7 +62,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    */
   #runtime?: TokenRuntime;
   #cache!: TokenCache;
-  #acquirer!: TokenAcquirer;
+  #calls!: TokenCalls;
 
   /** The options as given: private (#) because they hold secrets. */
   readonly #options: ClientCredentialsModuleOptions;
@@ -72,7 +72,6 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
   #unbridge?: () => void;
   /** The `warmUp` option's tokens, obtained at `app.init()` or in the background. */
   #warmUp?: WarmUp;
-  #warmUpWait: 'init' | 'background' = 'init';
 
   /**
    * What happens in the background, as it happens: each background refresh's outcome, failed
@@ -89,14 +88,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    *   .pipe(filter((e) => e.type === 'refresh' && e.outcome === 'failed'))
    *   .subscribe((e) => alerts.raise(`token refresh failed: ${e.credential}`));
    */
-  readonly events: Observable<ClientCredentialsEvent> = new Observable<ClientCredentialsEvent>(
-    (subscriber) =>
-      this.metrics.events.listen({
-        wants: () => !subscriber.closed,
-        next: (event) => subscriber.next(event),
-        complete: () => subscriber.complete(),
-      }),
-  );
+  readonly events: Observable<ClientCredentialsEvent> = observableOf(this.metrics.events);
 
   constructor(
     @Inject(CLIENT_CREDENTIALS_OPTIONS) options: ClientCredentialsModuleOptions,
@@ -116,30 +108,17 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
   /** Validates the options and loads every credential source; a bad option fails `app.init()`. */
   async onModuleInit(): Promise<void> {
     this.#unbridge = bridgeEventEmitter(this.#providers, this.metrics.events);
-    // A key-vault source's vault takes tokens of another credential, from this service's cache.
-    const tokensOf = (name: string): CredentialTokens => ({
-      name,
-      getAccessToken: (scopes, o) => this.getAccessToken(scopes, { ...o, credential: name }),
-      tenantOf: () => this.tenantOf(name),
-      isSingleTenant: () => this.isSingleTenant(name),
-    });
-    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, tokensOf);
+    const runtime = await TokenRuntime.start(this.#options, this.metrics, this.logger, this);
     this.#runtime = runtime;
     this.credentials = runtime.credentials;
     this.#cache = runtime.cache;
-    this.#acquirer = runtime.acquirer;
-    const warmUp = runtime.warmUp;
-    if (warmUp === undefined) return;
-    // The declared tokens are checked as calls are: a wrong one fails app.init() like an option.
-    const problems = warmUpProblems(warmUp, this);
-    if (problems.length > 0) {
-      await this.onApplicationShutdown();
-      throw new ConfigurationError(problems);
+    this.#calls = runtime.calls;
+    try {
+      this.#warmUp = runtime.warmUp(this);
+    } catch (e) {
+      await this.failedInit();
+      throw e;
     }
-    this.#warmUpWait = warmUp.wait;
-    const nameOf = (credential?: string) => this.credentials.get(credential).name;
-    const calls = warmUpCalls(this, nameOf);
-    this.#warmUp = new WarmUp(warmUp, runtime.retry, calls, this.metrics.events, this.logger);
   }
 
   /**
@@ -147,14 +126,11 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * with `warm_up_failed` when a token is not obtained; with `wait: 'background'`, it runs on.
    */
   async onApplicationBootstrap(): Promise<void> {
-    const run = this.#warmUp?.run();
-    if (run === undefined || this.#warmUpWait === 'background') return;
-    const ended = await run;
-    if (ended.outcome === 'failed') {
-      // Nest runs no shutdown hook after a failed init: without this, Redis, the pools and the
-      // refresh timer would keep a process alive that will never be ready.
-      await this.onApplicationShutdown();
-      throw warmUpFailed(ended);
+    try {
+      await this.#warmUp?.start();
+    } catch (e) {
+      await this.failedInit();
+      throw e;
     }
   }
 
@@ -189,7 +165,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
       const hit = principal && this.#cache.serve(this.#cache.peek(principal, tenantId, sk), scopes);
       if (hit !== undefined) return hit;
     }
-    return this.miss(credential, tenantId, scopes, sk, options);
+    return this.#calls.miss(credential, tenantId, scopes, sk, options);
   }
 
   /**
@@ -234,19 +210,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * @throws InvalidRequestError `proof_required` for a DPoP token whose credential has no key here
    */
   requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
-    const authorization = `${token.tokenType} ${token.token}`;
-    if (token.tokenType !== 'DPoP') return { authorization };
-    const key = this.credentials.find(token.credential)?.dpop;
-    if (key === undefined) throw proofRequired(token.credential, 'dpop', 'requestHeaders()');
-    return {
-      authorization,
-      dpop: key.proof({
-        method: request.method,
-        url: request.url,
-        accessToken: token.token,
-        nonce: request.nonce,
-      }),
-    };
+    return requestHeadersOf(token, request, this.credentials);
   }
 
   /**
@@ -270,17 +234,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
    * credential is gone, or several rotations have passed since the token was issued)
    */
   boundCertificate(token: AccessToken): BoundCertificate | undefined {
-    const thumbprint = token.certificateThumbprint;
-    if (thumbprint === undefined) return undefined;
-    const certificate = this.credentials.find(token.credential)?.boundCertificate(thumbprint);
-    if (certificate === undefined) {
-      throw new InvalidRequestError(
-        'proof_required',
-        `The certificate ${thumbprint} that credential '${token.credential}' bound this token to is no longer held: the token cannot be sent without it.`,
-        { credential: token.credential },
-      );
-    }
-    return certificate;
+    return boundCertificateOf(token, this.credentials);
   }
 
   /**
@@ -300,14 +254,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     refused: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
-    const request = this.credentials.request(scopes, options);
-    const entry = this.#cache.entryOf(request);
-    // Another caller already replaced it.
-    const replaced = entry?.token === refused ? undefined : this.#cache.serve(entry, scopes);
-    if (replaced !== undefined) return this.ofTenant(request, options, replaced);
-    request.credential.stats.cacheMisses++;
-    const token = await this.#acquirer.replace(request, refused, options?.signal);
-    return token && this.ofTenant(request, options, token);
+    return this.#calls.replace(scopes, refused, options);
   }
 
   /**
@@ -340,11 +287,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    return this.#acquirer.forget(
-      this.credentials.request(scopes, options),
-      refused,
-      revokedBefore(options?.claims),
-    );
+    return this.#calls.forget(scopes, refused, options);
   }
 
   /**
@@ -361,21 +304,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     claims: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const base = this.credentials.request(scopes, options);
-    const id = claimsId(claims);
-    // A line break, which no valid scope has: no scope string names this key.
-    const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
-    if (options?.forceRefresh !== true) {
-      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes, true);
-      if (hit !== undefined) return this.ofTenant(request, options, hit);
-    }
-    request.credential.stats.cacheMisses++;
-    const token = await this.#acquirer.acquire(
-      request,
-      options?.forceRefresh === true,
-      options?.signal,
-    );
-    return this.ofTenant(request, options, token);
+    return this.#calls.withClaims(scopes, claims, options);
   }
 
   /**
@@ -441,74 +370,12 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     await this.#runtime?.close();
   }
 
-  private async miss(
-    credential: Credential,
-    tenantId: string,
-    scopes: string | readonly string[],
-    sk: string,
-    options?: GetTokenOptions,
-  ): Promise<AccessToken> {
-    const request = this.credentials.validate(credential, tenantId, scopes, sk, options);
-    if (options?.forceRefresh !== true && (request.tenantId !== tenantId || options?.agent)) {
-      // The tenant spelt in another case, a single-tenant credential's own tenant named, or an
-      // agent named in another way (by name, by id in other case): its token may be in memory
-      // under the usual key.
-      const hit = this.#cache.serve(this.#cache.entryOf(request), scopes);
-      if (hit !== undefined) return this.ofTenant(request, options, hit);
-    }
-    credential.stats.cacheMisses++;
-    const token = await this.#acquirer.acquire(
-      request,
-      options?.forceRefresh === true,
-      options?.signal,
-    );
-    return this.ofTenant(request, options, token);
-  }
-
   /**
-   * `token`, when the tenant the call named is the token's: a managed identity named a tenant
-   * before its own was known is checked once its token shows it.
-   * @throws InvalidRequestError `tenant_unsupported`
+   * Shuts the service down before `app.init()` fails: Nest runs no shutdown hook after a failed
+   * init, and Redis, the pools and the refresh timer would keep alive a process that will never
+   * be ready.
    */
-  private ofTenant(
-    request: TokenRequest,
-    options: Pick<GetTokenOptions, 'credential' | 'tenantId'> | undefined,
-    token: AccessToken,
-  ): AccessToken {
-    const asked = options?.tenantId;
-    if (asked !== undefined && asked !== request.tenantId) {
-      this.credentials.get(options?.credential).tenants.assertOwn(asked);
-    }
-    return token;
+  private async failedInit(): Promise<void> {
+    await this.onApplicationShutdown();
   }
-}
-
-/** The agent (or agent user) a call names, when its credential already knows it. The hot path. */
-function agentOf(credential: Credential, options: GetTokenOptions): Principal | undefined {
-  const agent = credential.agents?.find(options.agent!);
-  return options.agentUser === undefined ? agent : agent?.user(options.agentUser);
-}
-
-/** How a credential's tokens are sent. */
-function bindingOf(credential: Credential): TokenBinding {
-  return credential.dpop !== undefined
-    ? 'dpop'
-    : credential.options.mtls !== undefined
-      ? 'mtls'
-      : 'bearer';
-}
-
-/** A bound token asked for where it would go without its proof or its certificate. */
-function proofRequired(
-  credential: string,
-  binding: TokenBinding,
-  where: string,
-): InvalidRequestError {
-  return new InvalidRequestError(
-    'proof_required',
-    binding === 'mtls'
-      ? `Credential '${credential}' gets tokens bound to its certificate: ${where} cannot send one over a connection presenting it.`
-      : `Credential '${credential}' gets DPoP-bound tokens: ${where} cannot send one without a proof of its key per request.`,
-    { credential },
-  );
 }

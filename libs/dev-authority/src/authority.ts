@@ -2,18 +2,14 @@ import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import { join } from 'node:path';
-import { agentIdentityHandle, createAgentBlueprint, createApp } from './app-handle';
-import { ARC_TOKEN_PATH } from './arc-endpoint';
-import { ArcKeys } from './arc-keys';
 import { createControlApi } from './control-api';
 import type { CryptoKeyPair } from './crypto-types';
 import { Directory } from './directory';
+import { DirectoryHandles } from './directory-handles';
 import { ServiceAccountIssuer } from './external-issuer';
 import { Faults } from './faults';
-import { IdentityTokenCache } from './identity-token-cache';
 import { KEY_VAULT_RESOURCE, KeyVaultEmulation } from './key-vault';
-import { ImdsMaintenance } from './imds-endpoint';
-import { MANAGED_IDENTITY_PATH } from './managed-identity-endpoint';
+import { ManagedIdentityHosts } from './managed-identity-hosts';
 import type { AuthorityPki } from './pki';
 import { RequestLog } from './request-log';
 import { Revocations, type RevocationChallenge } from './revocation';
@@ -24,6 +20,7 @@ import { TokenIssuer } from './token-issuer';
 import type {
   AgentBlueprint,
   AgentIdentity,
+  App,
   ArcEmulation,
   DevAuthority,
   DevAuthorityOptions,
@@ -70,19 +67,14 @@ export class LocalAuthority implements DevAuthority {
   readonly managedIdentity: { endpoint: string; header: string };
   readonly imds: ImdsEmulation;
   readonly arc: ArcEmulation;
-  private readonly imdsMaintenance = new ImdsMaintenance();
-  private readonly arcKeys: ArcKeys;
+  private readonly hosts: ManagedIdentityHosts;
   readonly control: { url: string; token: string };
   readonly faults: DevAuthority['faults'];
   private readonly faultSet = new Faults();
   private readonly requestLog: RequestLog;
   private readonly directory: Directory;
+  private readonly handles: DirectoryHandles;
   private readonly revocations = new Revocations();
-  private readonly identityTokens = {
-    appService: new IdentityTokenCache(),
-    imds: new IdentityTokenCache(),
-    arc: new IdentityTokenCache(),
-  };
   private readonly timers = new Set<NodeJS.Timeout>();
   private defaultLifetime: LifetimePolicy;
   private readonly tenantLifetimes = new Map<string, LifetimePolicy>();
@@ -103,26 +95,17 @@ export class LocalAuthority implements DevAuthority {
     this.caPath = setup.caPath;
     this.apiUrl = `${url}/api`;
     this.mtlsUrl = setup.mtls.url;
-    this.managedIdentity = {
-      endpoint: `${url}${MANAGED_IDENTITY_PATH}`,
-      header: randomBytes(16).toString('hex'),
-    };
-    const maintenance = this.imdsMaintenance;
-    this.imds = {
-      host: url,
-      environment: { AZURE_POD_IDENTITY_AUTHORITY_HOST: url },
-      maintenance: (ms) => maintenance.start(ms),
-    };
-    this.arcKeys = new ArcKeys(options.arcKeyDirectory ?? join(setup.stateDir, 'azcmagent-tokens'));
-    this.arc = {
-      identityEndpoint: `${url}${ARC_TOKEN_PATH}`,
-      imdsEndpoint: `${url}/arc`,
-      keyDirectory: this.arcKeys.directory,
-      environment: { IDENTITY_ENDPOINT: `${url}${ARC_TOKEN_PATH}`, IMDS_ENDPOINT: `${url}/arc` },
-    };
+    this.hosts = new ManagedIdentityHosts(
+      url,
+      options.arcKeyDirectory ?? join(setup.stateDir, 'azcmagent-tokens'),
+    );
+    this.managedIdentity = this.hosts.appService;
+    this.imds = this.hosts.imds;
+    this.arc = this.hosts.arc;
     this.control = { url: `${url}/_control`, token: randomBytes(16).toString('hex') };
     this.requestLog = new RequestLog(options.requestLogSize);
     this.directory = new Directory({ appIdUri: DEMO_API_APP_ID_URI, appId: this.apiAppId });
+    this.handles = new DirectoryHandles(this.directory, setup.pki, issuer);
     this.defaultLifetime = { seconds: options.accessTokenLifetimeSeconds ?? 3600 };
     this.faults = {
       add: (f) => this.faultSet.add(f),
@@ -169,10 +152,7 @@ export class LocalAuthority implements DevAuthority {
       sniRoot: new X509Certificate(this.setup.pki.sniRoot.certificatePem),
       lifetime: (tenantId) => this.tenantLifetimes.get(tenantId) ?? this.defaultLifetime,
       revocations: this.revocations,
-      identityTokens: this.identityTokens,
-      identityHeader: this.managedIdentity.header,
-      imdsMaintenance: this.imdsMaintenance,
-      arcKeys: this.arcKeys,
+      ...this.hosts.routeDeps,
       apiAudiences: [this.apiAppId, DEMO_API_APP_ID_URI],
       keyVault: () => this.vault,
     };
@@ -215,51 +195,22 @@ export class LocalAuthority implements DevAuthority {
   }
 
   createTenant(options: { tenantId?: string } = {}): Tenant {
-    const tenantId = this.directory.addTenant(options.tenantId);
-    return {
-      tenantId,
-      createApp: (appOptions = {}) => {
-        const record = this.directory.addApp(tenantId, appOptions);
-        const secret = appOptions.secret;
-        if (secret !== undefined && !record.secrets.some((s) => s.value === secret)) {
-          record.secrets.push({ value: secret, expiresAt: new Date(Date.now() + 180 * 86400_000) });
-        }
-        return createApp(record, this.setup.pki);
-      },
-      createAgentBlueprint: (appOptions = {}) => {
-        const record = this.directory.addApp(tenantId, appOptions);
-        return createAgentBlueprint(record, {
-          directory: this.directory,
-          pki: this.setup.pki,
-          issuer: (t) => this.issuer.issuer(t),
-        });
-      },
-    };
+    return this.handles.createTenant(options);
   }
 
   /** Handle of an existing agent identity blueprint (for the control API). */
   agentBlueprint(tenantId: string, clientId: string): AgentBlueprint | undefined {
-    const record = this.directory.findApp(tenantId, clientId);
-    if (record?.blueprint !== true) return undefined;
-    return createAgentBlueprint(record, {
-      directory: this.directory,
-      pki: this.setup.pki,
-      issuer: (t) => this.issuer.issuer(t),
-    });
+    return this.handles.agentBlueprint(tenantId, clientId);
   }
 
   /** Handle of an existing agent identity (for the control API). */
   agentIdentity(tenantId: string, clientId: string): AgentIdentity | undefined {
-    const record = this.directory.findApp(tenantId, clientId);
-    return record?.parentBlueprint === undefined
-      ? undefined
-      : agentIdentityHandle(record, this.directory);
+    return this.handles.agentIdentity(tenantId, clientId);
   }
 
   /** Handle of an existing app (for the control API). */
-  app(tenantId: string, clientId: string): ReturnType<typeof createApp> | undefined {
-    const record = this.directory.findApp(tenantId, clientId);
-    return record === undefined ? undefined : createApp(record, this.setup.pki);
+  app(tenantId: string, clientId: string): App | undefined {
+    return this.handles.app(tenantId, clientId);
   }
 
   /**
@@ -276,11 +227,7 @@ export class LocalAuthority implements DevAuthority {
   }
 
   createResource(options: { appIdUri: string; roles?: string[] }): void {
-    this.directory.addResource({
-      appIdUri: options.appIdUri.replace(/\/+$/, ''),
-      appId: randomUUID(),
-      roles: options.roles ?? [],
-    });
+    this.handles.createResource(options);
   }
 
   setAccessTokenLifetime(
@@ -313,14 +260,7 @@ export class LocalAuthority implements DevAuthority {
     kind: 'system' | 'user';
     roles?: string[];
   }): ManagedIdentity {
-    const record = this.directory.addManagedIdentity(options);
-    return {
-      clientId: record.clientId,
-      objectId: record.objectId,
-      resourceId: record.resourceId,
-      kind: record.kind,
-      tenantId: record.tenantId,
-    };
+    return this.handles.createManagedIdentity(options);
   }
 
   createKeyVault(options: { tenantId: string }): KeyVault {
@@ -355,7 +295,7 @@ export class LocalAuthority implements DevAuthority {
       return done;
     });
     await Promise.all(closed);
-    await this.arcKeys.close();
+    await this.hosts.close();
     if (this.setup.ownsStateDir) await rm(this.setup.stateDir, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import { AccessToken } from '../access-token';
-import { backoffDelay, sleep } from '../timing/backoff';
-import { storedTokenOf } from '../cache/issued-token';
+import type { AccessToken } from '../access-token';
 import { CoolDowns } from './cool-downs';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import { now, toWallClock } from '../timing/clock';
@@ -15,17 +13,9 @@ import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { eventTarget, requestKey, type TokenRequest } from '../credentials/token-request';
 import { eventError } from '../observability/token-events';
 import { TokenMetrics } from '../observability/token-metrics';
-
-/** Why a token is being obtained: a caller waits for it, or the background refresh. */
-type Trigger = 'caller' | 'refresh';
-
-/** The result of one acquisition, shared by every caller that waited for it. */
-interface Acquired {
-  readonly entry: CachedEntry;
-  readonly token: AccessToken;
-  /** Adopted from the store: a token another replica (or an earlier run) had obtained. */
-  readonly adopted?: boolean;
-}
+import { callerWork } from './caller-flight';
+import { refreshWork } from './refresh-flight';
+import { TokenFetch, type Acquired, type Trigger } from './token-fetch';
 
 /**
  * Where a token is fetched: for a caller that found none in memory, and for background refresh.
@@ -38,12 +28,15 @@ interface Acquired {
  * - one deadline per flight (`timeouts.acquireMs`) that bounds whatever it awaits — a store, a
  *   client assertion callback, another replica's lock — so that nothing that never answers can
  *   hold a token, and every caller and refresh that joins it, for longer.
+ * Where a flight's token comes from (the store, the authority with retries) is {@link TokenFetch};
+ * a caller's flight's work is {@link callerWork}, a background refresh's {@link refreshWork}.
  */
 export class TokenAcquirer {
   private readonly flights = new Map<string, Promise<Acquired>>();
   private readonly refused: RefusedTokens;
   private readonly coolDowns: CoolDowns;
   private readonly shutdown = new AbortController();
+  private readonly fetcher: TokenFetch;
   /** Called with every entry that becomes current, to schedule its refresh. */
   onCurrent: (entry: CachedEntry) => void = () => undefined;
 
@@ -57,6 +50,15 @@ export class TokenAcquirer {
   ) {
     this.coolDowns = new CoolDowns(options.retry, options.maxEntries);
     this.refused = new RefusedTokens(options.maxEntries);
+    this.fetcher = new TokenFetch(
+      cache,
+      options,
+      logger,
+      this.refused,
+      metrics,
+      this.shutdown.signal,
+      (entry) => this.onCurrent(entry),
+    );
   }
 
   /** A token for a caller with nothing usable in memory; `force` skips the store. */
@@ -68,12 +70,19 @@ export class TokenAcquirer {
     let flight = this.flights.get(flightKey);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      flight = this.bounded(
-        this.load(request, key, force, deadline),
-        request,
-        key,
-        'caller',
-      ).finally(() => this.flights.delete(flightKey));
+      const work = callerWork(request, key, force, deadline, this.waitUntil(deadline), {
+        cache: this.cache,
+        refused: this.refused,
+        fetch: this.fetcher,
+        coolDowns: this.coolDowns,
+        flight: this.flight,
+        shutdown: this.shutdown.signal,
+        maxAttempts: this.options.retry.maxAttempts,
+        failed: (error) => this.failed(request, key, 'caller', error),
+      });
+      flight = this.bounded(work, request, key, 'caller').finally(() =>
+        this.flights.delete(flightKey),
+      );
       // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
       // see, never an unhandled rejection that would end the process.
       flight.catch(() => undefined);
@@ -161,46 +170,13 @@ export class TokenAcquirer {
     let flight = this.flights.get(key);
     if (flight === undefined) {
       const deadline = now() + this.options.timeouts.acquireMs;
-      // A newer token, or this one stored again with a later refresh point: another replica's
-      // refresh got it back unchanged (an endpoint's cache) and learned when to ask again.
-      const newer = (e: CachedEntry) =>
-        (e.expiresOn > current.expiresOn ||
-          (e.token === current.token &&
-            (e.hit.refreshOnTimestamp ?? 0) > (current.hit.refreshOnTimestamp ?? 0))) &&
-        now() < e.refreshAt;
-      const fetch = async (): Promise<Acquired> => {
-        try {
-          const entry = await this.fetch(request, key, deadline, 1, 'refresh', current);
-          this.coolDowns.end(key);
-          request.credential.stats.refreshes++;
-          return { entry, token: entry.hit };
-        } catch (e) {
-          // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
-          throw this.coolDowns.start(key, e as ClientCredentialsError);
-        }
-      };
-      const work = (async (): Promise<Acquired> => {
-        const stored = await this.fromStore(request, key, 'refresh', newer);
-        if (stored !== undefined) return stored;
-        // Replicas that adopted the same shared token refresh it at the same time: one fetches.
-        return this.flight === undefined
-          ? fetch()
-          : this.flight.run(
-              this.lockName(request),
-              () => this.fromStore(request, key, 'refresh', newer),
-              fetch,
-              this.shutdown.signal,
-              // Keep a margin to fetch in, before the token stops being served and before the
-              // flight's deadline.
-              Math.min(
-                current.usableUntil - this.options.timeouts.requestMs,
-                this.waitUntil(deadline),
-              ),
-              // While Redis cannot be used, wait for it rather than each replica fetching: until
-              // halfway from the refresh point to the end of use, the token has time to spare.
-              current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
-            );
-      })();
+      const work = refreshWork(current, key, deadline, this.waitUntil(deadline), {
+        fetch: this.fetcher,
+        coolDowns: this.coolDowns,
+        flight: this.flight,
+        shutdown: this.shutdown.signal,
+        requestMs: this.options.timeouts.requestMs,
+      });
       flight = this.bounded(work, request, key, 'refresh').finally(() => this.flights.delete(key));
       this.flights.set(key, flight);
     }
@@ -254,96 +230,6 @@ export class TokenAcquirer {
     return deadline - Math.min(requestMs, acquireMs / 2);
   }
 
-  private async load(
-    request: TokenRequest,
-    key: string,
-    force: boolean,
-    deadline: number,
-  ): Promise<Acquired> {
-    if (!force) {
-      // A usable token in memory that the caller's lookup did not find (the same scopes asked
-      // for another way): served, never fetched again.
-      const current = this.cache.entryOf(request);
-      const usable = this.refused.filter(key, (e) => now() < e.usableUntil);
-      if (current !== undefined && (usable === undefined || usable(current))) {
-        return { entry: current, token: current.hit };
-      }
-    }
-    // The store first, even in a cool-down: another replica may have fetched the token since.
-    const stored = force ? undefined : await this.fromStore(request, key, 'caller');
-    if (stored !== undefined) return stored;
-    const cooling = this.coolDowns.current(key);
-    if (cooling !== undefined) throw cooling;
-    if (force) return this.fetchForCaller(request, key, deadline);
-    return this.flight === undefined
-      ? this.fetchForCaller(request, key, deadline)
-      : this.flight.run(
-          this.lockName(request),
-          () => this.fromStore(request, key, 'caller'),
-          () => this.fetchForCaller(request, key, deadline),
-          this.shutdown.signal,
-          this.waitUntil(deadline),
-        );
-  }
-
-  /**
-   * A usable token of the store (another replica's, an earlier run's), made current; never one an
-   * API refused, nor one older than it.
-   */
-  private async fromStore(
-    request: TokenRequest,
-    key: string,
-    trigger: Trigger,
-    accept?: (entry: CachedEntry) => boolean,
-  ): Promise<Acquired | undefined> {
-    const stored = await this.cache.read(request, this.refused.filter(key, accept));
-    if (stored === undefined) return undefined;
-    request.credential.stats.storeHits++;
-    this.metrics.remainingLifetime(request.credential.name, stored.expiresOn, 'store', trigger);
-    // A token another replica fetched counts as this credential working, for health and readiness.
-    request.credential.recordSuccess(request.tenantId, stored.expiresOn, stored.token);
-    this.cache.adopt(stored);
-    this.onCurrent(stored);
-    return { entry: stored, token: stored.hit, adopted: true };
-  }
-
-  /** The same name for the same token in every replica (the store key of its first source). */
-  private lockName(request: TokenRequest): string {
-    return request.credential.storeKeys(request.tenantId, request.scopeKey)[0];
-  }
-
-  /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
-  private async fetchForCaller(
-    request: TokenRequest,
-    key: string,
-    deadline: number,
-  ): Promise<Acquired> {
-    try {
-      const entry = await this.fetch(
-        request,
-        key,
-        deadline,
-        this.options.retry.maxAttempts,
-        'caller',
-      );
-      this.coolDowns.end(key);
-      const h = entry.hit;
-      const token = new AccessToken(
-        h.token,
-        h.tokenType,
-        h.expiresOnTimestamp,
-        h.refreshOnTimestamp,
-        h.scopes,
-        h.credential,
-        'network',
-        h.certificateThumbprint,
-      );
-      return { entry, token };
-    } catch (e) {
-      throw this.failed(request, key, 'caller', e as ClientCredentialsError);
-    }
-  }
-
   /**
    * Starts the cool-down of a failed acquisition; returns its error, for `throw`. A caller's
    * failure is an event (`failure`); a background refresh's is the refresher's to tell.
@@ -367,65 +253,5 @@ export class TokenAcquirer {
       });
     }
     return error;
-  }
-
-  /**
-   * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
-   * The token this request replaces is named to the source — a managed identity endpoint, which
-   * caches tokens, would otherwise answer with that same token: one an API refused (by a caller's
-   * replacement, and by a background refresh that was already under way when the refusal came),
-   * else the one a background refresh `renews`. An endpoint that cannot be told (IMDS) may still
-   * answer with the token renewed: it is then refreshed again once the endpoint mints
-   * ({@link afterEndpointCache}), not at half the time it has left.
-   */
-  private async fetch(
-    request: TokenRequest,
-    key: string,
-    deadline: number,
-    attempts: number,
-    trigger: Trigger,
-    renews?: CachedEntry,
-  ): Promise<CachedEntry> {
-    const { credential, tenantId, scopes, claims } = request;
-    for (let attempt = 0; ; attempt++) {
-      if (this.shutdown.signal.aborted) throw this.shutdown.signal.reason as Error;
-      try {
-        const requestedAt = Date.now();
-        const named = this.refused.tokenOf(key) ?? renews?.token;
-        let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
-        // Refused while this request was under way, and answered with that same token (an
-        // endpoint's cache): asked once more, naming it, rather than made current again.
-        const refused = this.refused.tokenOf(key);
-        if (refused !== undefined && refused !== named && issued.token === refused) {
-          ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
-        }
-        const stored = storedTokenOf(
-          issued,
-          request,
-          index,
-          requestedAt,
-          this.options.refresh,
-          renews,
-        );
-        // Under the certificate the token is bound to, which may have rotated since. (Built only
-        // for a store: a key per token request is work for nothing without one.)
-        const storeKey = this.cache.hasStore
-          ? credential.storeKeys(tenantId, request.scopeKey, issued.certificateThumbprint)[index]
-          : '';
-        const entry = await this.cache.write(request, storeKey, stored);
-        this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);
-        this.onCurrent(entry);
-        return entry;
-      } catch (e) {
-        const error = e as ClientCredentialsError;
-        const delay = backoffDelay(attempt, this.options.retry, error.retryAfterMs);
-        if (!error.transient || attempt + 1 >= attempts || now() + delay >= deadline) throw error;
-        this.logger.debug?.(`${error.message} Retrying in ${Math.round(delay)} ms.`);
-        await sleep(delay, this.shutdown.signal);
-        // Another replica may have stored the token while this one waited to retry.
-        const stored = await this.fromStore(request, key, trigger);
-        if (stored !== undefined) return stored.entry;
-      }
-    }
   }
 }

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import type { AccessToken } from '../access-token';
 import { TokenCache } from '../cache/token-cache';
 import type { ClientCredentialsModuleOptions } from '../client-credentials.options';
 import { Credential } from '../credentials/credential';
@@ -11,7 +12,21 @@ import { createSharedCache, type SharedCache } from '../shared-cache/shared-cach
 import type { CredentialTokens } from '../signing/vault-credential';
 import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
+import { TokenCalls } from './token-calls';
 import { TokenRefresher } from './token-refresher';
+import { WarmUp, warmUpCalls, warmUpProblems, type WarmUpService } from './warm-up';
+
+/**
+ * What the runtime calls of its token service (a structure: no layer below imports the service):
+ * the vaults of `key-vault` sources and the warm-up get tokens as any caller does.
+ */
+export interface TokenServiceCalls extends WarmUpService {
+  getAccessToken(
+    scopes: string | readonly string[],
+    options: { credential?: string; tenantId?: string; agent?: string; signal?: AbortSignal },
+  ): Promise<AccessToken>;
+  isSingleTenant(credential?: string): boolean;
+}
 
 /**
  * The token path of one `TokenService`, wired from its options: the credentials, the cache and its
@@ -22,6 +37,8 @@ export class TokenRuntime {
   private closed = false;
   /** Compares the wall clock with the library's every second (see observeWallClock). */
   private readonly clockWatch = setInterval(observeWallClock, 1000).unref();
+  /** What a call does past the cache-hit path: misses, claims, refused tokens. */
+  readonly calls: TokenCalls;
 
   private constructor(
     readonly credentials: CredentialRegistry,
@@ -31,10 +48,14 @@ export class TokenRuntime {
     /** The Redis-backed cache of `cache.shared`. */
     readonly shared: SharedCache | undefined,
     /** The retry settings (a warm-up's backoff). */
-    readonly retry: TokenPolicy['retry'],
+    private readonly retry: TokenPolicy['retry'],
     /** The `warmUp` option. */
-    readonly warmUp: ResolvedWarmUp | undefined,
-  ) {}
+    private readonly warmUpSettings: ResolvedWarmUp | undefined,
+    private readonly metrics: TokenMetrics,
+    private readonly logger: LoggerService,
+  ) {
+    this.calls = new TokenCalls(credentials, cache, acquirer);
+  }
 
   /**
    * Validates `options`, connects the shared cache and loads every credential source.
@@ -44,9 +65,15 @@ export class TokenRuntime {
     options: ClientCredentialsModuleOptions,
     metrics: TokenMetrics,
     logger: LoggerService,
-    /** Tokens of a credential by name, for the vaults of `key-vault` sources. */
-    tokensOf?: (credential: string) => CredentialTokens,
+    /** The token service: a `key-vault` source's vault takes tokens of another credential from it. */
+    service: TokenServiceCalls,
   ): Promise<TokenRuntime> {
+    const tokensOf = (name: string): CredentialTokens => ({
+      name,
+      getAccessToken: (scopes, o) => service.getAccessToken(scopes, { ...o, credential: name }),
+      tenantOf: () => service.tenantOf(name),
+      isSingleTenant: () => service.isSingleTenant(name),
+    });
     const resolved = resolveOptions(options);
     const { cache: cacheOptions, refresh, retry, timeouts } = resolved;
     // The store behind the in-process index: encrypted Redis with `cache.shared`, the app's own
@@ -78,6 +105,8 @@ export class TokenRuntime {
       shared,
       retry,
       resolved.warmUp,
+      metrics,
+      logger,
     );
     const problems: string[] = [];
     for (const [name, credentialOptions] of resolved.credentials) {
@@ -112,6 +141,22 @@ export class TokenRuntime {
       throw new ConfigurationError(problems);
     }
     return runtime;
+  }
+
+  /**
+   * The warm-up of the `warmUp` option, through `service` once it serves this runtime's
+   * credentials; undefined without the option. Its declared tokens are checked as calls are: a
+   * wrong one fails `app.init()` like an option.
+   * @throws ConfigurationError naming each declared token a call could not ask for
+   */
+  warmUp(service: WarmUpService): WarmUp | undefined {
+    const settings = this.warmUpSettings;
+    if (settings === undefined) return undefined;
+    const problems = warmUpProblems(settings, service);
+    if (problems.length > 0) throw new ConfigurationError(problems);
+    const nameOf = (credential?: string) => this.credentials.get(credential).name;
+    const calls = warmUpCalls(service, nameOf);
+    return new WarmUp(settings, this.retry, calls, this.metrics.events, this.logger);
   }
 
   /** Stops timers and retries, closes connections and the shared cache. */

@@ -151,6 +151,17 @@ export class WarmUp {
     return this.end();
   }
 
+  /**
+   * Runs it at the end of `app.init()`: with `wait: 'init'`, waits for it and fails with
+   * `warm_up_failed` when a token is not obtained; with `wait: 'background'`, lets it run on.
+   */
+  async start(): Promise<void> {
+    const run = this.run();
+    if (this.settings.wait === 'background') return;
+    const ended = await run;
+    if (ended.outcome === 'failed') throw warmUpFailed(ended);
+  }
+
   /** Where it is now. */
   status(): WarmUpStatus {
     const credentials: Record<string, WarmUpProgress> = Object.create(null) as Record<

@@ -37,6 +37,18 @@ function principalOf(
 }
 
 /**
+ * The agent (or agent user) a call names, when its credential already knows it: the cache-hit
+ * path's lookup, which validates nothing (a miss goes through {@link CredentialRegistry.validate}).
+ */
+export function agentOf(
+  credential: Credential,
+  who: Pick<GetTokenOptions, 'agent' | 'agentUser'>,
+): Principal | undefined {
+  const agent = credential.agents?.find(who.agent!);
+  return who.agentUser === undefined ? agent : agent?.user(who.agentUser);
+}
+
+/**
  * The configured credentials by name, and what turns a call (scopes, credential, tenant) into a
  * validated {@link TokenRequest}: every check happens here, before any flight, lock, cool-down
  * or network call.

@@ -273,4 +273,18 @@ describe('Credential (the chain of sources)', () => {
     expect(requests).toEqual(['0:home']);
     expect(credential.stats.skippedSources ?? {}).toEqual({});
   });
+
+  it("joins a source's problems to its path: `field: …` after a dot, others after a colon", async () => {
+    (clients[0].source as { init: () => Promise<string[]> }).init = () =>
+      Promise.resolve([
+        'signer: did not answer getCertificate within 500 ms',
+        'tokenRequest.audience: must be a string',
+        'the PKCS#11 module failed to list slots (CKR_DEVICE_ERROR)',
+      ]);
+    expect(await credential.init()).toEqual([
+      'sources[0].signer: did not answer getCertificate within 500 ms',
+      'sources[0].tokenRequest.audience: must be a string',
+      'sources[0]: the PKCS#11 module failed to list slots (CKR_DEVICE_ERROR)',
+    ]);
+  });
 });

@@ -1,12 +1,7 @@
-import { now } from '../timing/clock';
 import type { LoggerService } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
-import { toClientCredentialsError } from '../errors/to-client-credentials-error';
-import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import { AuthorityNetworkClient } from '../authority/msal-network';
-import { checkIssued } from '../authority/token-response';
 import { CredentialTenants } from './credential-tenants';
 import {
   NO_PROXY,
@@ -14,31 +9,14 @@ import {
   type ResolvedCredential,
 } from '../options/resolved-options';
 import { DpopKey } from '../authority/dpop-key';
-import { EVERY_TENANT, SourceSkips } from './source-skips';
 import { createSourceClient, type SourceContext } from './create-source';
-import type { AgentLeg, TokenMetrics } from '../observability/token-metrics';
-import type { SourceClient } from '../authority/source-client';
+import type { TokenMetrics } from '../observability/token-metrics';
 import type { ClientCertificate } from '../authority/client-certificate';
 import type { CredentialStats } from '../observability/credential-stats';
 import type { Fetched } from './principal';
 import { AgentDirectory } from './agents/agent-directory';
 import type { Blueprint, ChainRequest } from './agents/blueprint';
-
-/** The managed identity host behind a source (itself, or the identity of its assertion). */
-function managedIdentityHost(client: SourceClient): ManagedIdentityHost | undefined {
-  return (
-    (client as { host?: ManagedIdentityHost }).host ??
-    (client.source as { host?: ManagedIdentityHost }).host
-  );
-}
-
-/** Errors after which the next source of the chain is tried. */
-const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
-  'credential_rejected',
-  'assertion_failed',
-  'signer_failed',
-  'source_unavailable',
-]);
+import { managedIdentityHost, SourceChain } from './source-chain';
 
 /** Timing settings of a credential. */
 export interface CredentialTimings {
@@ -53,8 +31,8 @@ export interface CredentialTimings {
 
 /**
  * A named credential at run time: its authority, its network clients and one msal application
- * per source, tried in order. A source that is unavailable or rejected is skipped for a
- * cool-down (its reason logged once and kept in `stats.skippedSources`), then tried again.
+ * per source, tried in order ({@link SourceChain}: a source that is unavailable or rejected is
+ * skipped for a cool-down, then tried again).
  *
  * A multi-tenant app asks for tokens of several tenants with one credential: what one tenant
  * says (a rejection, a failure) is kept for that tenant only, so that a customer that has not
@@ -63,9 +41,8 @@ export interface CredentialTimings {
 export class Credential implements Blueprint {
   private readonly network: AuthorityNetworkClient;
   private readonly identityNetwork: AuthorityNetworkClient;
-  private readonly clients: SourceClient[];
-  /** Sources of the chain being passed over, per tenant or for every tenant. */
-  private readonly skips: SourceSkips;
+  /** Its sources in order, and which of them to try. */
+  private readonly chain: SourceChain;
   /**
    * Which tenants the credential has tokens of: any that consented to its app, or — a managed
    * identity, an issuer named by its URL — its own only (its `tenantProblem` for any other).
@@ -121,19 +98,22 @@ export class Credential implements Blueprint {
       tokensOf,
       dpop: this.dpop,
     };
-    this.clients = sources.map((s, i) => createSourceClient(s, i, context));
+    const clients = sources.map((s, i) => createSourceClient(s, i, context));
     // Known from the environment at once: health shows where tokens will come from before any.
-    const host = this.clients.map(managedIdentityHost).find((h) => h !== undefined);
+    const host = clients.map(managedIdentityHost).find((h) => h !== undefined);
     if (host !== undefined) this.stats.managedIdentityHost = host;
     this.tenants = new CredentialTenants(
       options,
       sources.some((s) => s.type === 'managed-identity'),
     );
-    this.skips = new SourceSkips(
-      options.name,
-      this.tenants.home,
-      timings.sourceCoolDownMs,
-      (i) => this.sourceId(i),
+    this.chain = new SourceChain(
+      clients,
+      {
+        name: options.name,
+        home: this.tenants.home,
+        sourceCoolDownMs: timings.sourceCoolDownMs,
+        maxRetryAfterMs: timings.maxRetryAfterMs,
+      },
       this.stats,
       metrics,
       logger,
@@ -165,22 +145,8 @@ export class Credential implements Blueprint {
    * file is missing is skipped for now rather than a problem, unless no source is left.
    */
   async init(): Promise<string[]> {
-    const unavailable = await Promise.all(
-      this.clients.map(async (c) => (c.source.available ? c.source.available() : undefined)),
-    );
-    const usable = unavailable.some((reason) => reason === undefined);
-    const problems = await Promise.all(
-      this.clients.map(async (c, i) => {
-        const reason = unavailable[i];
-        if (reason !== undefined && usable) {
-          this.skips.skip(i, EVERY_TENANT, `${reason} (at start-up)`);
-          return [];
-        }
-        return (await c.source.init()).map((p) => `sources[${i}].${p}`);
-      }),
-    );
-    this.noteCertificates();
-    return [...(this.#dpopProblem === undefined ? [] : [this.#dpopProblem]), ...problems.flat()];
+    const problems = await this.chain.init();
+    return [...(this.#dpopProblem === undefined ? [] : [this.#dpopProblem]), ...problems];
   }
 
   /**
@@ -197,7 +163,7 @@ export class Credential implements Blueprint {
     // never adopt each other's, those sharing one (a configured `privateKey`, the same
     // certificate) share its tokens, and a rotated certificate has tokens of its own. A token
     // just issued is stored under the certificate it is bound to (`certificateThumbprint`).
-    return this.clients.map((c, i) => {
+    return this.chain.clients.map((c, i) => {
       const x5t = certificateThumbprint ?? this.boundThumbprint(i);
       const bound =
         this.dpop !== undefined ? `@dpop:${this.dpop.jkt}` : x5t !== undefined ? `@x5t:${x5t}` : '';
@@ -211,12 +177,13 @@ export class Credential implements Blueprint {
    */
   boundThumbprint(index: number): string | undefined {
     if (this.options.mtls === undefined) return undefined;
-    return (this.clients[index].source as { certificateThumbprint?: string }).certificateThumbprint;
+    return (this.chain.clients[index].source as { certificateThumbprint?: string })
+      .certificateThumbprint;
   }
 
   /** The certificate of this thumbprint among its sources', current or rotated out lately. */
   boundCertificate(thumbprint: string): ClientCertificate | undefined {
-    for (const c of this.clients) {
+    for (const c of this.chain.clients) {
       const found = (
         c.source as { certificateOf?: (t: string) => ClientCertificate | undefined }
       ).certificateOf?.(thumbprint);
@@ -257,7 +224,7 @@ export class Credential implements Blueprint {
     const tenant = tenantId.toLowerCase();
     const agent = request.fmiPath;
     try {
-      const fetched = await this.fetchFromChain(tenantId, tenant, scopes, request);
+      const fetched = await this.chain.fetch(tenantId, tenant, scopes, request);
       if (agent === undefined) {
         this.tenants.checkConfigured(fetched.issued.token);
         this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
@@ -288,98 +255,20 @@ export class Credential implements Blueprint {
     this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId));
   }
 
-  private async fetchFromChain(
-    tenantId: string,
-    tenant: string,
-    scopes: readonly string[],
-    { claims, refused, fmiPath }: ChainRequest,
-  ): Promise<Fetched> {
-    const leg: AgentLeg | undefined = fmiPath === undefined ? undefined : 'exchange';
-    const time = now();
-    let order = this.clients.map((_, i) => i).filter((i) => this.skips.until(i, tenant) <= time);
-    // Every source is cooling down: trying them all beats failing without a try.
-    if (order.length === 0) order = this.clients.map((_, i) => i);
-    let last: ClientCredentialsError | undefined;
-    for (const [position, index] of order.entries()) {
-      const client = this.clients[index];
-      const host = managedIdentityHost(client);
-      const started = now();
-      // The issued token's times are the wall clock's (the authority's expiry): checked against it.
-      const requestedAt = Date.now();
-      const where = { credential: this.name, tenantId, agent: fmiPath };
-      const request = async () => {
-        try {
-          const answer = await client.acquire({
-            tenantId,
-            scopes,
-            correlationId: randomUUID(),
-            claims,
-            refused,
-            fmiPath,
-          });
-          return checkIssued(answer, requestedAt);
-        } catch (e) {
-          throw toClientCredentialsError(e, where, this.timings.maxRetryAfterMs);
-        }
-      };
-      const span = { credential: this.name, source: client.source.id, tenantId, leg };
-      try {
-        const issued = await this.metrics.tracing.request(
-          host === undefined ? span : { ...span, managedIdentityHost: host },
-          request,
-        );
-        const ms = now() - started;
-        this.metrics.request(this.name, client.source.id, 'ok', ms, host, leg);
-        this.noteCertificates();
-        this.skips.worksAgain(index, tenant);
-        return { issued, index };
-      } catch (e) {
-        last = e as ClientCredentialsError;
-        // An assertion the authority refused is not handed out again (a signer's are reused).
-        if (last.code === 'credential_rejected') {
-          (client.source as { rejected?: () => void }).rejected?.();
-        }
-        const ms = now() - started;
-        this.metrics.request(this.name, client.source.id, last.code, ms, host, leg);
-        const another = position + 1 < order.length;
-        const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
-        if (!moveOn || this.clients.length === 1) throw last;
-        // A rejection is one tenant's word (that tenant has not consented, or disabled the app);
-        // a missing file or endpoint holds for every tenant.
-        this.skips.skip(
-          index,
-          last.code === 'credential_rejected' ? tenant : EVERY_TENANT,
-          last.message,
-        );
-        if (!another) throw last;
-      }
-    }
-    throw last!;
-  }
-
   /** The tenant to record under: undefined for the home tenant, whose stats are the credential's. */
   private otherTenant(tenantId: string): string | undefined {
     const tenant = tenantId.toLowerCase();
     return tenant === this.tenants.home ? undefined : tenant;
   }
 
-  /** Records the earliest certificate expiry of the sources, for health reports. */
-  private noteCertificates(): void {
-    const dates = this.clients
-      .map((c) => (c.source as { notAfter?: Date }).notAfter)
-      .filter((d): d is Date => d instanceof Date);
-    this.stats.certificateNotAfter =
-      dates.length === 0 ? undefined : new Date(Math.min(...dates.map((d) => d.getTime())));
-  }
-
   /** The id of source `index` (`secret#0`). */
   sourceId(index: number): string {
-    return this.clients[index].source.id;
+    return this.chain.sourceId(index);
   }
 
   /** Sources as safe to log (no secret material). */
   describeSources(): Record<string, unknown>[] {
-    return this.clients.map((c) => c.source.toJSON());
+    return this.chain.clients.map((c) => c.source.toJSON());
   }
 
   toJSON(): Record<string, unknown> {
@@ -395,12 +284,7 @@ export class Credential implements Blueprint {
   }
 
   async close(): Promise<void> {
-    await Promise.all(
-      this.clients.map(async (c) => {
-        (c as { release?: () => void }).release?.();
-        await (c.source as { release?: () => Promise<void> | void }).release?.();
-      }),
-    );
+    await this.chain.close();
     await Promise.all([this.network.close(), this.identityNetwork.close()]);
   }
 }

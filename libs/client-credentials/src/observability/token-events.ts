@@ -1,3 +1,4 @@
+import { Observable } from 'rxjs';
 import type {
   ClientCredentialsEvent,
   ClientCredentialsEventType,
@@ -75,6 +76,20 @@ export class TokenEvents {
       this.onListenerError(e);
     }
   }
+}
+
+/**
+ * The events as the service's hot observable: a subscriber sees those emitted while it subscribes;
+ * it completes when the service shuts down.
+ */
+export function observableOf(events: TokenEvents): Observable<ClientCredentialsEvent> {
+  return new Observable<ClientCredentialsEvent>((subscriber) =>
+    events.listen({
+      wants: () => !subscriber.closed,
+      next: (event) => subscriber.next(event),
+      complete: () => subscriber.complete(),
+    }),
+  );
 }
 
 /**

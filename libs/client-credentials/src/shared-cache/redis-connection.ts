@@ -1,7 +1,7 @@
 import type { ConfigurationError } from '../errors/client-credentials.errors';
 import { ClusterTopology } from './cluster-topology';
 import { topologyOf, type RedisTopology } from './redis-client-like';
-import { CommandDeadline, OperationTimeout } from './command-deadline';
+import { runBounded, UNAVAILABLE, type CommandContext } from './bounded-command';
 import { clientAtNewMaster } from './master-switch';
 import { RecoveryNotice } from './recovery-notice';
 import { reconnectDelay } from './redis-clients';
@@ -11,8 +11,7 @@ import type { RedisClientLike, RedisCommands } from '../shared-cache.options';
 
 export type { ConnectionFields } from './redis-errors';
 
-/** What `run` answers when Redis could not be used. */
-export const UNAVAILABLE: unique symbol = Symbol('redis unavailable');
+export { UNAVAILABLE } from './bounded-command';
 
 /**
  * How the connection gets its client: one it makes (and may remake), or the app's own. `watch`
@@ -41,7 +40,6 @@ export class RedisConnection {
   readonly #source: ClientSource;
   readonly #topology: RedisTopology;
   readonly #fields: ConnectionFields;
-  readonly #operationTimeoutMs: number;
   readonly #stats: SharedCacheStats;
   readonly #reporter: ErrorReporter;
   #lost = false;
@@ -60,6 +58,8 @@ export class RedisConnection {
   #switching = false;
   /** Every event listened to on the client, and its handler. */
   readonly #handlers: readonly (readonly [string, (...args: unknown[]) => void])[];
+  /** What a command needs of the connection, read when it runs. */
+  readonly #commands: CommandContext;
 
   constructor(
     source: ClientSource,
@@ -70,10 +70,18 @@ export class RedisConnection {
   ) {
     this.#source = source;
     this.#fields = fields;
-    this.#operationTimeoutMs = operationTimeoutMs;
     this.#stats = stats;
     this.#reporter = reporter;
     this.#clusterTopology = new ClusterTopology(reporter);
+    this.#commands = {
+      ready: () => this.ready,
+      cluster: () => this.#topology === 'cluster',
+      operationTimeoutMs,
+      stats,
+      recovery: this.#recovery,
+      reporter,
+      refreshTopology: () => this.#refreshTopology(),
+    };
     this.#handlers = [
       ['error', this.#onError],
       ['ready', this.#onReady],
@@ -254,42 +262,11 @@ export class RedisConnection {
   }
 
   /**
-   * Runs one command (or `commands` pipelined), bounded in time; never throws. On a cluster, a
-   * command that fails (not one that is slow) is sent once more after the slot map was re-read,
-   * within the same bound: the first command after a failover reaches the promoted replica
-   * instead of failing.
+   * Runs one command (or `commands` pipelined), bounded in time; never throws (see
+   * {@link runBounded}).
    */
-  async run<T>(what: string, op: () => Promise<T>, commands = 1): Promise<T | typeof UNAVAILABLE> {
-    this.#stats.connected = this.ready;
-    if (!this.ready) {
-      // Reported by the connection's own error events; counting each skipped call is enough.
-      this.#stats.errors++;
-      this.#recovery.failed();
-      return UNAVAILABLE;
-    }
-    this.#stats.commands += commands;
-    const deadline = new CommandDeadline(what, this.#operationTimeoutMs);
-    try {
-      let result: T;
-      try {
-        result = await deadline.race(op);
-      } catch (e) {
-        if (this.#topology !== 'cluster' || e instanceof OperationTimeout) throw e;
-        await deadline.race(() => this.#refreshTopology());
-        this.#stats.commands += commands;
-        result = await deadline.race(op);
-      }
-      this.#recovery.succeeded();
-      return result;
-    } catch (e) {
-      if (e instanceof OperationTimeout) this.#stats.timeouts++;
-      this.#recovery.failed();
-      this.#reporter.report(what, e);
-      void this.#refreshTopology();
-      return UNAVAILABLE;
-    } finally {
-      deadline.clear();
-    }
+  run<T>(what: string, op: () => Promise<T>, commands = 1): Promise<T | typeof UNAVAILABLE> {
+    return runBounded(this.#commands, what, op, commands);
   }
 
   /** Closes a connection this library opened; an app's own client is left as it is. */

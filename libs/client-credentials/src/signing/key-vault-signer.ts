@@ -20,6 +20,47 @@ type CryptographyClientClass = new (
   options: Record<string, unknown>,
 ) => CryptographyClientLike;
 
+/** The final answer of the vault to one request, as core-rest-pipeline gives it to a policy. */
+interface VaultResponse {
+  status: number;
+  bodyAsText?: string | null;
+}
+
+/**
+ * A pipeline policy that reports an error answer without Key Vault's JSON error body (an empty
+ * 500, a proxy's HTML page) as a failure carrying its status: the SDK's deserializer reads
+ * `body.error` of whatever came back and, of an empty body, throws a TypeError that loses the
+ * status. Placed per call, outside the SDK's challenge policy: it sees the vault's final answer.
+ */
+const vaultAnswerPolicy = {
+  name: 'nestClientCredentialsVaultAnswer',
+  async sendRequest(
+    request: unknown,
+    next: (request: unknown) => Promise<VaultResponse>,
+  ): Promise<VaultResponse> {
+    const response = await next(request);
+    if (response.status >= 400 && !isVaultError(response.bodyAsText)) {
+      const body = response.bodyAsText ?? '';
+      throw Object.assign(
+        new Error(body.trim() === '' ? 'an empty answer' : 'an answer that is not Key Vault JSON'),
+        { statusCode: response.status },
+      );
+    }
+    return response;
+  },
+};
+
+/** Whether `text` is Key Vault's error JSON, `{ "error": { … } }` (or an issuer's `"error": "…"`). */
+function isVaultError(text: string | null | undefined): boolean {
+  try {
+    const body: unknown = JSON.parse(text ?? '');
+    const error = (body as { error?: unknown } | null)?.error;
+    return typeof error === 'object' ? error !== null : typeof error === 'string';
+  } catch {
+    return false;
+  }
+}
+
 /** What a failed call of the Key Vault client carries (core-rest-pipeline's RestError). */
 interface VaultFailure {
   statusCode?: number;
@@ -74,6 +115,7 @@ export class KeyVaultSigner {
     const ca = options.ca === undefined ? [] : ([] as string[]).concat(options.ca);
     this.#client = new CryptographyClient(options.keyId, this.credential(), {
       retryOptions: { maxRetries: 0 },
+      additionalPolicies: [{ policy: vaultAnswerPolicy, position: 'perCall' }],
       disableChallengeResourceVerification: options.disableChallengeResourceVerification ?? false,
       // `ca` replaces Node's trust store: keep the public roots beside the extra CAs.
       ...(ca.length > 0 ? { tlsOptions: { ca: [...rootCertificates, ...ca].join('\n') } } : {}),
@@ -161,7 +203,7 @@ export class KeyVaultSigner {
     }
     // 429, 5xx, a dropped connection, an aborted request: the vault may answer later.
     return new SignerError(
-      `the vault could not sign with ${where} (${status === undefined ? (f.code ?? said) : `${status} ${code ?? ''}`.trim()}) — transient: the vault is throttling or unreachable`,
+      `the vault could not sign with ${where} (${status === undefined ? (f.code ?? said) : `${status} ${code ?? ''}`.trim()}) — transient: the vault is throttling, failing or unreachable`,
       true,
       { cause: e },
     );

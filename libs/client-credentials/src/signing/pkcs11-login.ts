@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Pkcs11SourceOptions } from '../credential.options';
 import { ck, ckrOf, type Handle, type Pkcs11Js, type Pkcs11Library } from './pkcs11-module';
@@ -6,21 +6,40 @@ import { pkcs11Failure } from './pkcs11-token';
 import { SignerError } from './signer-error';
 
 /**
+ * The key that makes a refused PIN recognisable without keeping it: random per process, in native
+ * memory (a KeyObject, not in the JavaScript heap). A plain hash of a 6-digit PIN is reversed by
+ * trying a million PINs; its HMAC is not, without this key.
+ */
+const PIN_KEY = (() => {
+  const bytes = randomBytes(32);
+  const key = createSecretKey(bytes);
+  bytes.fill(0);
+  return key;
+})();
+
+/** The HMAC-SHA-256 of `pin` under the process's {@link PIN_KEY}. */
+function pinMac(pin: string): Buffer {
+  return createHmac('sha256', PIN_KEY).update(pin).digest();
+}
+
+/**
  * The user login of a PKCS#11 token. The PIN is read from its file or variable at each login and
  * kept nowhere; a PIN the token refused is not presented again until it changes (the file or the
- * variable): a token locks its PIN after a few wrong ones.
+ * variable): a token locks its PIN after a few wrong ones. To recognise it, only its HMAC under a
+ * random key of the process is kept.
  */
 export class PinLogin {
-  /** The hash of a PIN the token refused, with why: no login with that PIN again. */
-  #refusedPin?: { hash: string; error: SignerError };
+  /** The HMAC of a PIN the token refused, with why: no login with that PIN again. */
+  #refusedPin?: { mac: Buffer; error: SignerError };
 
   constructor(private readonly options: Pkcs11SourceOptions) {}
 
   /** Logs the token in with the PIN as it is now; a PIN it refused before is not tried again. */
   async login(js: Pkcs11Js, library: Pkcs11Library, session: Handle): Promise<void> {
     const pin = await this.readPin();
-    const hash = createHash('sha256').update(pin).digest('hex');
-    if (this.#refusedPin?.hash === hash) throw this.#refusedPin.error;
+    const mac = pinMac(pin);
+    const refused = this.#refusedPin;
+    if (refused !== undefined && timingSafeEqual(refused.mac, mac)) throw refused.error;
     try {
       library.C_Login(session, ck(js, 'CKU_USER'), pin);
     } catch (e) {
@@ -28,7 +47,7 @@ export class PinLogin {
       if (ckr === 'CKR_USER_ALREADY_LOGGED_IN') return;
       const error = this.pinFailure(js, ckr, e);
       if (ckr === 'CKR_PIN_INCORRECT' || ckr === 'CKR_PIN_LOCKED' || ckr === 'CKR_PIN_INVALID') {
-        this.#refusedPin = { hash, error };
+        this.#refusedPin = { mac, error };
       }
       throw error;
     }

@@ -15,7 +15,7 @@ export interface Attribute {
  */
 export interface Pkcs11Library {
   load(path: string): void;
-  C_Initialize(): void;
+  C_Initialize(options?: { flags?: number }): void;
   C_Finalize(): void;
   C_GetSlotList(tokenPresent?: boolean): Handle[];
   C_GetTokenInfo(slot: Handle): { label: string };
@@ -100,7 +100,10 @@ export function openModule(js: Pkcs11Js, modulePath: string): Pkcs11Library {
     );
   }
   try {
-    library.C_Initialize();
+    // Signatures run on libuv's threads (C_SignAsync), up to 4 at once: the module must lock. Given
+    // no arguments, a module may assume a single thread (SoftHSM then takes no locks, and
+    // concurrent signatures corrupt its memory).
+    library.C_Initialize({ flags: ck(js, 'CKF_OS_LOCKING_OK') });
   } catch (e) {
     // Another part of the process initialised it: usable as it is.
     if (ckrOf(js, e) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {

@@ -14,6 +14,16 @@ const token = {
   validFrom: 0,
   nextSession: 0,
   signDelayMs: 0,
+  /** The module's file can be loaded (it is mounted). */
+  loadable: true,
+  /** The token is in its reader. */
+  present: true,
+  slotLists: 0,
+  signInits: 0,
+  /** The flags of each C_Initialize. */
+  initFlags: [] as (number | undefined)[],
+  /** While set, C_Sign waits for it: a device that hangs. */
+  hang: undefined as Promise<void> | undefined,
 };
 
 jest.mock('pkcs11js', () => {
@@ -23,11 +33,16 @@ jest.mock('pkcs11js', () => {
     if (session.readUInt32LE(0) < token.validFrom) throw fail('CKR_SESSION_HANDLE_INVALID');
   };
   class PKCS11 {
-    load() {}
-    C_Initialize() {}
+    load(path: string) {
+      if (!token.loadable) throw new Error(`${path}: cannot open shared object file`);
+    }
+    C_Initialize(options?: { flags?: number }) {
+      token.initFlags.push(options?.flags);
+    }
     C_Finalize() {}
     C_GetSlotList() {
-      return [Buffer.from([1, 0, 0, 0])];
+      token.slotLists++;
+      return token.present ? [Buffer.from([1, 0, 0, 0])] : [];
     }
     C_GetTokenInfo() {
       return { label: 'daemon                          ' };
@@ -55,10 +70,12 @@ jest.mock('pkcs11js', () => {
       return [];
     }
     C_SignInit(session: Buffer) {
+      token.signInits++;
       valid(session);
     }
     async C_SignAsync(session: Buffer) {
       valid(session);
+      await token.hang;
       await new Promise((r) => setTimeout(r, token.signDelayMs));
       return Buffer.from('signature');
     }
@@ -77,7 +94,8 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
     keyLabel: 'k',
     pinFile,
   });
-  const sign = () => signer.sign(Buffer.from('header.payload'), 'PS256');
+  const sign = (signal?: AbortSignal) =>
+    signer.sign(Buffer.from('header.payload'), 'PS256', { signal });
 
   beforeEach(() => {
     Object.assign(token, {
@@ -87,6 +105,12 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
       validFrom: 0,
       nextSession: 0,
       signDelayMs: 0,
+      loadable: true,
+      present: true,
+      slotLists: 0,
+      signInits: 0,
+      initFlags: [],
+      hang: undefined,
     });
     writeFileSync(pinFile, '1234\n');
     signer = new Pkcs11Signer(options());
@@ -127,5 +151,56 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
     expect(error.message).toContain(pinFile);
     expect(error.message).not.toContain('9999');
     expect(error.transient).toBe(false);
+  });
+
+  it('a token not present at first: the next signature looks again and signs', async () => {
+    token.present = false;
+    const error = (await sign().catch((e: unknown) => e)) as SignerError;
+    expect(error.message).toMatch(/tokenLabel: no token labelled 'daemon'/);
+    expect(error.transient).toBe(true);
+    token.present = true;
+    await expect(sign()).resolves.toEqual(Buffer.from('signature'));
+    await expect(sign()).resolves.toEqual(Buffer.from('signature'));
+    expect(token.slotLists).toBe(2);
+    expect(token.logins).toEqual(['1234']);
+  });
+
+  it('a module not loadable at first (not mounted yet): the next signature loads it', async () => {
+    token.loadable = false;
+    await expect(sign()).rejects.toThrow(/modulePath: cannot load the PKCS#11 module/);
+    await expect(sign()).rejects.toThrow(/modulePath: cannot load/);
+    token.loadable = true;
+    await expect(sign()).resolves.toEqual(Buffer.from('signature'));
+    expect(token.slotLists).toBe(1);
+  });
+
+  it('callers that stop waiting while the device hangs leave the queue: nothing is signed for them', async () => {
+    let answer!: () => void;
+    token.hang = new Promise<void>((resolve) => (answer = resolve));
+    const busy = Array.from({ length: 4 }, () => sign());
+    const leaving = Array.from({ length: 50 }, () => new AbortController());
+    const left = leaving.map((c) => sign(c.signal).catch((e: unknown) => e));
+    leaving.forEach((c, i) => c.abort(new Error(`caller ${i} gave up`)));
+    const reasons = (await Promise.all(left)) as Error[];
+    expect(reasons.map((e) => e.message)).toEqual(leaving.map((_, i) => `caller ${i} gave up`));
+    expect(token.signInits).toBe(4);
+    answer();
+    await Promise.all(busy);
+    await sign();
+    expect(token.signInits).toBe(5);
+    expect(token.maxOpen).toBe(4);
+  });
+
+  it('a signal aborted already: no session opened, nothing signed', async () => {
+    await expect(sign(AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone');
+    expect(token.signInits).toBe(0);
+    expect(token.nextSession).toBe(0);
+  });
+
+  it('initialises the module to lock: signatures run on several threads at once', async () => {
+    await sign();
+    expect(token.initFlags).toEqual([
+      jest.requireActual<{ CKF_OS_LOCKING_OK: number }>('pkcs11js').CKF_OS_LOCKING_OK,
+    ]);
   });
 });

@@ -25,9 +25,12 @@ interface Opened {
   key: Handle;
   idle: Handle[];
   open: number;
-  /** Callers waiting for a session; given `null` when the state is dropped (they start over). */
+  /**
+   * Callers waiting for a session; given `null` when the state is dropped (they start over). A
+   * caller whose signal aborts takes itself out: no session is handed to one that left.
+   */
   waiting: ((session: Handle | null) => void)[];
-  /** The token's sessions were lost: sessions given back are closed, not reused. */
+  /** The token's sessions were lost: sessions given back are closed, not reused; reopened next. */
   stale: boolean;
 }
 
@@ -36,11 +39,14 @@ interface Opened {
  * only digests go in and signatures come out (RSA PKCS#1 v1.5 and PSS, ECDSA; the digest is
  * computed here, the most widely supported way). The token is found by label (or slot id), the key
  * by label (or id); one login per token, up to 4 sessions pooled. After the token was removed or
- * its sessions closed, the next signature opens, logs in and finds the key again.
+ * its sessions closed, the next signature opens, logs in and finds the key again; an opening that
+ * failed (module not mounted yet, token not inserted) is tried again by the next signature.
+ * `sign`'s `signal` takes a caller that stopped waiting out of the queue for a session: nothing is
+ * signed for it after.
  *
  * A PIN the token refused is not presented again until the PIN itself changes (the file or the
  * variable): a token locks its PIN after a few wrong ones. The PIN is read at each login, never
- * kept in a field, never logged.
+ * kept (of a refused one, only an HMAC under a random key of the process), never logged.
  */
 export class Pkcs11Signer {
   #module?: Pkcs11Js;
@@ -69,7 +75,7 @@ export class Pkcs11Signer {
   async getCertificate(): Promise<string> {
     if (this.#certificate !== undefined) return this.#certificate.read();
     if (this.#tokenCertificate !== undefined) return this.#tokenCertificate;
-    return this.withSession(async (session, opened) => {
+    return this.withSession(undefined, async (session, opened) => {
       this.#tokenCertificate ??= certificateOnToken(
         this.#js,
         this.#library!,
@@ -81,7 +87,13 @@ export class Pkcs11Signer {
     });
   }
 
-  async sign(data: Uint8Array, algorithm: SignatureAlgorithm): Promise<Uint8Array> {
+  async sign(
+    data: Uint8Array,
+    algorithm: SignatureAlgorithm,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Uint8Array> {
+    const { signal } = options;
+    signal?.throwIfAborted();
     const digest = createHash('sha256').update(data).digest();
     const js = this.#js;
     const mechanism =
@@ -99,7 +111,9 @@ export class Pkcs11Signer {
               },
             };
     const input = algorithm === 'RS256' ? Buffer.concat([SHA256_DIGEST_INFO, digest]) : digest;
-    return this.withSession(async (session, opened) => {
+    return this.withSession(signal, async (session, opened) => {
+      // Given a session after the caller left: sign nothing for it.
+      signal?.throwIfAborted();
       const library = this.#library!;
       try {
         library.C_SignInit(session, mechanism, opened.key);
@@ -133,14 +147,23 @@ export class Pkcs11Signer {
    * `work` with a logged-in session of the token; once more after the token's sessions were lost
    * (a token removed and inserted again, sessions closed by another application).
    */
-  private async withSession<T>(work: (session: Handle, opened: Opened) => Promise<T>): Promise<T> {
+  private async withSession<T>(
+    signal: AbortSignal | undefined,
+    work: (session: Handle, opened: Opened) => Promise<T>,
+  ): Promise<T> {
     let reopened = false;
     for (;;) {
       if (this.#closed) {
         throw new SignerError('the source is closed (the application is shutting down)');
       }
-      const opened = await (this.#opened ??= this.open());
-      const session = await this.acquire(opened);
+      const opening = this.opening();
+      const opened = await opening;
+      if (opened.stale) {
+        // Its sessions were lost: the next turn opens, logs in and finds the key again.
+        if (this.#opened === opening) this.#opened = undefined;
+        continue;
+      }
+      const session = await this.acquire(opened, signal);
       // The state was dropped while this call waited for a session: start over with the new one.
       if (session === null) continue;
       try {
@@ -160,22 +183,34 @@ export class Pkcs11Signer {
     }
   }
 
+  /**
+   * The token's open state, one opening shared by concurrent callers. An opening that failed is
+   * forgotten once it settles, so the next call tries again (a module mounted, a token inserted
+   * since); `open` may fail before its first `await`, so it is forgotten here, by the caller that
+   * stored it, and only if it is still the one stored.
+   */
+  private opening(): Promise<Opened> {
+    const current = this.#opened;
+    if (current !== undefined) return current;
+    const opening = this.open();
+    this.#opened = opening;
+    opening.catch(() => {
+      if (this.#opened === opening) this.#opened = undefined;
+    });
+    return opening;
+  }
+
   /** Finds the token and the key, with a first session logged in. */
   private async open(): Promise<Opened> {
+    this.#library ??= openModule(this.#js, this.options.modulePath);
+    const slot = findSlot(this.#js, this.#library, this.options);
+    const session = this.openSession(slot);
     try {
-      this.#library ??= openModule(this.#js, this.options.modulePath);
-      const slot = findSlot(this.#js, this.#library, this.options);
-      const session = this.openSession(slot);
-      try {
-        await this.#login.login(this.#js, this.#library, session);
-        const key = findKey(this.#js, this.#library, session, this.options);
-        return { slot, key, idle: [session], open: 1, waiting: [], stale: false };
-      } catch (e) {
-        this.closeSession(session);
-        throw e;
-      }
+      await this.#login.login(this.#js, this.#library, session);
+      const key = findKey(this.#js, this.#library, session, this.options);
+      return { slot, key, idle: [session], open: 1, waiting: [], stale: false };
     } catch (e) {
-      this.#opened = undefined;
+      this.closeSession(session);
       throw e;
     }
   }
@@ -188,8 +223,12 @@ export class Pkcs11Signer {
     }
   }
 
-  /** An idle session, a new one (up to {@link MAX_SESSIONS}), or the next one given back. */
-  private async acquire(opened: Opened): Promise<Handle | null> {
+  /**
+   * An idle session, a new one (up to {@link MAX_SESSIONS}), or the next one given back — unless
+   * `signal` aborts first: then the caller leaves the queue, rejected with the signal's reason.
+   */
+  private async acquire(opened: Opened, signal?: AbortSignal): Promise<Handle | null> {
+    signal?.throwIfAborted();
     if (opened.stale) return null;
     const idle = opened.idle.pop();
     if (idle !== undefined) return idle;
@@ -203,7 +242,21 @@ export class Pkcs11Signer {
         throw e;
       }
     }
-    return new Promise((resolve) => opened.waiting.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = (session: Handle | null) => {
+        signal?.removeEventListener('abort', leave);
+        resolve(session);
+      };
+      const leave = () => {
+        const at = opened.waiting.indexOf(waiter);
+        if (at >= 0) opened.waiting.splice(at, 1);
+        // The signal's own reason, as an aborted fetch or timer rejects.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an AbortSignal's reason is the caller's to choose
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', leave, { once: true });
+      opened.waiting.push(waiter);
+    });
   }
 
   private giveBack(opened: Opened, session: Handle): void {
@@ -223,11 +276,6 @@ export class Pkcs11Signer {
     for (const s of opened.idle.splice(0)) this.closeSession(s);
     for (const waiter of opened.waiting.splice(0)) waiter(null);
     this.#tokenCertificate = undefined;
-    if (this.#opened !== undefined) {
-      void this.#opened.then((current) => {
-        if (current === opened) this.#opened = undefined;
-      });
-    }
   }
 
   private closeSession(session: Handle): void {

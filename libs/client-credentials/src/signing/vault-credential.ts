@@ -1,5 +1,37 @@
 import { SignerError } from './signer-error';
 
+/**
+ * The resources of Key Vault and Managed HSM in Azure's clouds (public, China, US Government, and
+ * the retired Germany cloud), as the vaults' challenges name them: the only audiences the vault
+ * credential gets tokens for. The list is Microsoft's (Key Vault's and Managed HSM's DNS suffixes
+ * per cloud); the SDK does not export one.
+ */
+export const VAULT_RESOURCES: readonly string[] = [
+  'https://vault.azure.net',
+  'https://vault.azure.cn',
+  'https://vault.usgovcloudapi.net',
+  'https://vault.microsoftazure.de',
+  'https://managedhsm.azure.net',
+  'https://managedhsm.azure.cn',
+  'https://managedhsm.usgovcloudapi.net',
+  'https://managedhsm.microsoftazure.de',
+];
+const VAULTS = new Set(VAULT_RESOURCES);
+
+/** The resource of a scope (`https://vault.azure.net/.default` → `https://vault.azure.net`). */
+function resourceOf(scope: string): string {
+  return scope
+    .replace(/\/\.default$/i, '')
+    .replace(/\/+$/, '')
+    .toLowerCase();
+}
+
+/** A scope as a message may show it: printable, bounded (it comes from the server at `keyId`). */
+function shown(scope: string): string {
+  const printable = scope.replace(/[^\x20-\x7e]/g, '?');
+  return printable.length > 200 ? `${printable.slice(0, 200)}…` : printable;
+}
+
 /** What a vault signer needs of the token service: tokens of one credential of the module. */
 export interface CredentialTokens {
   /** The credential's name, for messages. */
@@ -33,10 +65,22 @@ export interface VaultTokenCredential {
  * another tenant's vault must not make the app get tokens there (as @azure/identity refuses a
  * tenant not allowed). A managed identity's own tenant is learned from its first token: the token
  * service serves it by name and refuses any other (`tenant_unsupported`).
+ *
+ * The challenge also names the resource of the token; with `disableChallengeResourceVerification`
+ * the SDK no longer checks it against the vault's host, so the host at `keyId` would choose the
+ * audience of the token it receives — say, another API of the tenant, which would accept it. Only
+ * tokens of Key Vault and Managed HSM ({@link VAULT_RESOURCES}) are given, whatever the flag.
  */
 export function vaultTokenCredential(tokens: CredentialTokens): VaultTokenCredential {
   return {
     async getToken(scopes, options = {}) {
+      const list = typeof scopes === 'string' ? [scopes] : scopes;
+      const foreign = list.find((scope) => !VAULTS.has(resourceOf(scope)));
+      if (foreign !== undefined || list.length === 0) {
+        throw new SignerError(
+          `keyId: the vault's challenge asks for a token of '${shown(foreign ?? '')}', not of Key Vault or Managed HSM — credential '${tokens.name}' gives tokens only to vaults (${VAULT_RESOURCES[0]}, ${VAULT_RESOURCES[4]} and their national clouds'); check that keyId is a vault's key URL`,
+        );
+      }
       const asked = options.tenantId;
       let tenantId: string | undefined;
       if (asked !== undefined && asked !== '') {
@@ -51,7 +95,7 @@ export function vaultTokenCredential(tokens: CredentialTokens): VaultTokenCreden
         }
       }
       const signal = options.abortSignal instanceof AbortSignal ? options.abortSignal : undefined;
-      const token = await tokens.getAccessToken(typeof scopes === 'string' ? [scopes] : scopes, {
+      const token = await tokens.getAccessToken(list, {
         tenantId,
         signal,
       });

@@ -2,11 +2,8 @@
 // tests. On its own entry point: production code never loads it (the authority needs @peculiar/x509).
 export { ClientCredentialsTestingModule } from './client-credentials-testing.module';
 export { TokenServiceDouble } from './token-service.double';
-export type {
-  RecordedTokenCall,
-  ScriptedAnswer,
-  TokenServiceDoubleOptions,
-} from './token-service.double';
+export type { TokenServiceDoubleOptions } from './token-service.double';
+export type { RecordedTokenCall, ScriptedAnswer } from './scripted-answers';
 export { createLocalApplication, startLocalAuthority } from './local-authority';
 export type {
   FaultSpec,

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { Subject, type Observable } from 'rxjs';
 import type { ClientCredentialsEvent, WarmUpStatus } from '../client-credentials.events';
-import { AccessToken } from '../access-token';
+import type { AccessToken } from '../access-token';
 import type {
   BoundCertificate,
   GetTokenOptions,
@@ -9,39 +9,9 @@ import type {
   RequestHeaders,
   TokenBinding,
 } from '../client-credentials.options';
-import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { CredentialStats } from '../observability/credential-stats';
 import { claimsId } from '../options/claims-request';
-
-/** One call the double answered, as the code under test made it. @publicApi */
-export interface RecordedTokenCall {
-  /**
-   * Which method was called: `token` (`getAccessToken`, `getAuthorizationHeader`), `replace`
-   * (`replaceRefusedToken`), `forget` (`forgetRefusedToken`), `claims` (`getAccessTokenWithClaims`).
-   */
-  readonly kind: 'token' | 'replace' | 'forget' | 'claims';
-  /** The scopes asked for. */
-  readonly scopes: readonly string[];
-  /** The credential named (or the double's default). */
-  readonly credential: string;
-  readonly tenantId?: string;
-  /** The agent identity named (`agent`), and its agent user (`agentUser`), if any. */
-  readonly agent?: string;
-  readonly agentUser?: string;
-  readonly forceRefresh: boolean;
-  /** `replace` and `forget`: the token the API refused. */
-  readonly refused?: string;
-  /** `claims`: the claims asked for (a JSON object, as decoded from the challenge). */
-  readonly claims?: string;
-  /**
-   * What the call got: the token's value, the error's code, or none — a `forget`, and a `replace`
-   * that found no new token (the integrations then return the API's 401).
-   */
-  readonly outcome: { token: string } | { error: string } | { none: true };
-}
-
-/** What a scripted call answers: a token value, or an error to throw (e.g. a real library error). */
-export type ScriptedAnswer = string | Error;
+import { ScriptedAnswers, type RecordedTokenCall, type ScriptedAnswer } from './scripted-answers';
 
 /** Options of {@link TokenServiceDouble}. @publicApi */
 export interface TokenServiceDoubleOptions {
@@ -56,9 +26,6 @@ export interface TokenServiceDoubleOptions {
   /** Lifetime of the tokens it answers. @default 3600 */
   expiresInSeconds?: number;
 }
-
-/** Where a call went and what it asked, before its answer. */
-type CallOf = Omit<RecordedTokenCall, 'outcome'>;
 
 /**
  * A stand-in for `TokenService` in unit tests: no authority, no network, no timers, no cache. It
@@ -83,14 +50,14 @@ type CallOf = Omit<RecordedTokenCall, 'outcome'>;
  */
 export class TokenServiceDouble {
   /** Every call answered, oldest first. */
-  readonly calls: RecordedTokenCall[] = [];
+  readonly calls: RecordedTokenCall[];
   readonly #events = new Subject<ClientCredentialsEvent>();
   /** As `TokenService.events`: what {@link emit} is given, and nothing else. */
   readonly events: Observable<ClientCredentialsEvent> = this.#events.asObservable();
-  private readonly script: ScriptedAnswer[] = [];
   private readonly options: Required<Omit<TokenServiceDoubleOptions, 'credentials'>> & {
     credentials?: string[];
   };
+  private readonly answers: ScriptedAnswers;
 
   constructor(options: TokenServiceDoubleOptions = {}) {
     this.options = {
@@ -100,6 +67,8 @@ export class TokenServiceDouble {
       expiresInSeconds: options.expiresInSeconds ?? 3600,
       credentials: options.credentials,
     };
+    this.answers = new ScriptedAnswers(this.options);
+    this.calls = this.answers.calls;
   }
 
   /**
@@ -107,7 +76,7 @@ export class TokenServiceDouble {
    * `getAccessTokenWithClaims`), in order; once used up, calls get the fixed token again.
    */
   willAnswer(...answers: ScriptedAnswer[]): this {
-    this.script.push(...answers);
+    this.answers.queue(answers);
     return this;
   }
 
@@ -133,8 +102,7 @@ export class TokenServiceDouble {
 
   /** Forgets the calls and the answers still queued. */
   reset(): void {
-    this.calls.length = 0;
-    this.script.length = 0;
+    this.answers.reset();
   }
 
   /** As `TokenService.getAccessToken`: the next scripted answer, or the fixed token. */
@@ -142,7 +110,7 @@ export class TokenServiceDouble {
     scopes: string | readonly string[],
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    return this.answer(this.callOf('token', scopes, options), options?.signal);
+    return this.answers.answer(this.answers.callOf('token', scopes, options), options?.signal);
   }
 
   /** As `TokenService.getAuthorizationHeader`: `"Bearer <token>"`. */
@@ -177,7 +145,7 @@ export class TokenServiceDouble {
 
   /** As `TokenService.tokenBinding`: `bearer` — the double's tokens are not bound to a key. */
   tokenBinding(credential = this.options.defaultCredential): TokenBinding {
-    const unknown = this.unknownCredential(credential);
+    const unknown = this.answers.unknownCredential(credential);
     if (unknown !== undefined) throw unknown;
     return 'bearer';
   }
@@ -192,8 +160,8 @@ export class TokenServiceDouble {
     refused: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
-    const call = { ...this.callOf('replace', scopes, options), refused };
-    return this.answer(call, options?.signal, refused);
+    const call = { ...this.answers.callOf('replace', scopes, options), refused };
+    return this.answers.answer(call, options?.signal, refused);
   }
 
   /**
@@ -205,9 +173,9 @@ export class TokenServiceDouble {
     refused: string,
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
-    const call = { ...this.callOf('forget', scopes, options), refused };
-    const unknown = this.unknownCredential(call.credential);
-    if (unknown !== undefined) this.fail(call, unknown);
+    const call = { ...this.answers.callOf('forget', scopes, options), refused };
+    const unknown = this.answers.unknownCredential(call.credential);
+    if (unknown !== undefined) this.answers.fail(call, unknown);
     this.calls.push({ ...call, outcome: { none: true } });
     return true;
   }
@@ -221,13 +189,13 @@ export class TokenServiceDouble {
     claims: string,
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
-    const call = { ...this.callOf('claims', scopes, options), claims };
+    const call = { ...this.answers.callOf('claims', scopes, options), claims };
     try {
       claimsId(claims);
     } catch (e) {
-      this.fail(call, e as Error);
+      this.answers.fail(call, e as Error);
     }
-    return this.answer(call, options?.signal);
+    return this.answers.answer(call, options?.signal);
   }
 
   /**
@@ -235,22 +203,9 @@ export class TokenServiceDouble {
    * as a token request (`forget` does not).
    */
   getStats(credential = this.options.defaultCredential): CredentialStats {
-    const unknown = this.unknownCredential(credential);
+    const unknown = this.answers.unknownCredential(credential);
     if (unknown !== undefined) throw unknown;
-    const mine = this.calls.filter((c) => c.credential === credential && c.kind !== 'forget');
-    const failures: Record<string, number> = {};
-    for (const c of mine) {
-      if ('error' in c.outcome) failures[c.outcome.error] = (failures[c.outcome.error] ?? 0) + 1;
-    }
-    return {
-      credential,
-      cacheHits: 0,
-      cacheMisses: mine.length,
-      storeHits: 0,
-      tokenRequests: mine.length,
-      refreshes: 0,
-      failures,
-    };
+    return this.answers.stats(credential);
   }
 
   /** No shared cache in a double. */
@@ -260,7 +215,7 @@ export class TokenServiceDouble {
 
   /** As `TokenService.tenantOf`: the `tenantId` option, for every credential it knows. */
   tenantOf(credential = this.options.defaultCredential): string {
-    const unknown = this.unknownCredential(credential);
+    const unknown = this.answers.unknownCredential(credential);
     if (unknown !== undefined) throw unknown;
     return this.options.tenantId;
   }
@@ -271,7 +226,9 @@ export class TokenServiceDouble {
     options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
   ): void {
     void scopes; // any scopes: the double answers what it is scripted to
-    const unknown = this.unknownCredential(options?.credential ?? this.options.defaultCredential);
+    const unknown = this.answers.unknownCredential(
+      options?.credential ?? this.options.defaultCredential,
+    );
     if (unknown !== undefined) throw unknown;
   }
 
@@ -280,7 +237,7 @@ export class TokenServiceDouble {
    * `TokenCredential` under test applies its own `additionallyAllowedTenants`).
    */
   isSingleTenant(credential = this.options.defaultCredential): boolean {
-    const unknown = this.unknownCredential(credential);
+    const unknown = this.answers.unknownCredential(credential);
     if (unknown !== undefined) throw unknown;
     return false;
   }
@@ -298,79 +255,5 @@ export class TokenServiceDouble {
   /** What `console.log` and `util.inspect` show: the double, as {@link toJSON}. */
   [inspect.custom](): string {
     return `TokenServiceDouble ${inspect(this.toJSON())}`;
-  }
-
-  private callOf(
-    kind: RecordedTokenCall['kind'],
-    scopes: string | readonly string[],
-    options: GetTokenOptions | undefined,
-  ): CallOf {
-    return {
-      kind,
-      scopes: typeof scopes === 'string' ? [scopes] : [...scopes],
-      credential: options?.credential ?? this.options.defaultCredential,
-      tenantId: options?.tenantId,
-      ...(options?.agent === undefined ? {} : { agent: options.agent }),
-      ...(options?.agentUser === undefined ? {} : { agentUser: options.agentUser }),
-      forceRefresh: options?.forceRefresh === true,
-    };
-  }
-
-  /** `credential_unknown` for a credential the double does not know, as the real service. */
-  private unknownCredential(credential: string): InvalidRequestError | undefined {
-    const known = this.options.credentials;
-    if (known === undefined || known.includes(credential)) return undefined;
-    return new InvalidRequestError(
-      'credential_unknown',
-      `No credential named '${credential}'; configured: ${known.join(', ')}.`,
-      { credential },
-    );
-  }
-
-  /** Records `error` as the call's outcome and throws it. */
-  private fail(call: CallOf, error: Error): never {
-    this.calls.push({
-      ...call,
-      outcome: { error: (error as { code?: string }).code ?? error.name },
-    });
-    throw error;
-  }
-
-  /**
-   * The call's answer: a refusal of the call itself (unknown credential, aborted signal), else the
-   * next scripted answer or the fixed token — none when it is the `refused` token.
-   */
-  private answer(call: CallOf, signal: AbortSignal | undefined): AccessToken;
-  private answer(
-    call: CallOf,
-    signal: AbortSignal | undefined,
-    refused: string,
-  ): AccessToken | undefined;
-  private answer(
-    call: CallOf,
-    signal: AbortSignal | undefined,
-    refused?: string,
-  ): AccessToken | undefined {
-    const unknown = this.unknownCredential(call.credential);
-    if (unknown !== undefined) this.fail(call, unknown);
-    if (signal?.aborted) {
-      this.fail(
-        call,
-        new ClientCredentialsError('aborted', 'The caller aborted the token request.', {
-          credential: call.credential,
-          tenantId: call.tenantId,
-        }),
-      );
-    }
-    const answer = this.script.shift() ?? this.options.token;
-    if (answer instanceof Error) this.fail(call, answer);
-    if (answer === refused) {
-      this.calls.push({ ...call, outcome: { none: true } });
-      return undefined;
-    }
-    this.calls.push({ ...call, outcome: { token: answer } });
-    const expiresOn = Date.now() + this.options.expiresInSeconds * 1000;
-    const { scopes, credential } = call;
-    return new AccessToken(answer, 'Bearer', expiresOn, undefined, scopes, credential, 'network');
   }
 }

@@ -16,6 +16,16 @@ import { assertionInput, compactAssertion } from '../client-assertion';
 /** How long Entra ID gets the same assertion again: half of its 10-minute lifetime. */
 const REUSE_MS = 5 * 60_000;
 
+/**
+ * The option naming what signs, per source type, and what to call it: problems of a source read
+ * `field: …`, as start-up prefixes them with the source's path (`sources[0].signer: …`).
+ */
+const SIGNER_FIELD = {
+  signer: { field: 'signer', subject: '' },
+  pkcs11: { field: 'modulePath', subject: 'the PKCS#11 module ' },
+  'key-vault': { field: 'keyId', subject: 'the vault ' },
+} as const;
+
 /** A signer the library made (PKCS#11, Key Vault): it describes itself and is closed with the app. */
 export interface OwnedSigner extends CertificateSigner {
   /** What to show of it in diagnostics (never a PIN or token). */
@@ -209,6 +219,7 @@ export class SignerSource implements TokenSource {
   ): Promise<T> {
     const abort = new AbortController();
     const ms = this.settings.timeoutMs;
+    const { field, subject } = SIGNER_FIELD[this.type];
     let timedOut: SignerError | undefined;
     try {
       return await withDeadline(
@@ -216,7 +227,7 @@ export class SignerSource implements TokenSource {
         ms,
         () =>
           (timedOut = new SignerError(
-            `the signer did not answer ${what} within ${ms} ms (timeouts.requestMs)`,
+            `${field}: ${subject}did not answer ${what} within ${ms} ms (timeouts.requestMs) — check that it answers (a device that hangs, a service out of reach), or raise timeouts.requestMs`,
             true,
           )),
       );

@@ -1,0 +1,73 @@
+import type { CachedEntry } from '../cache/token-cache';
+import type { ClientCredentialsError } from '../errors/client-credentials.errors';
+import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
+import { now } from '../timing/clock';
+import type { CoolDowns } from './cool-downs';
+import { lockNameOf, type Acquired, type TokenFetch } from './token-fetch';
+
+/** What a background refresh uses of its acquirer. */
+export interface RefreshParts {
+  readonly fetch: TokenFetch;
+  readonly coolDowns: CoolDowns;
+  /** With a shared cache: single flight across replicas. */
+  readonly flight?: CrossProcessFlight;
+  /** Aborted when the service shuts down. */
+  readonly shutdown: AbortSignal;
+  /** One token request's time (`timeouts.requestMs`). */
+  readonly requestMs: number;
+}
+
+/**
+ * The work of a background refresh of `current` (its acquirer bounds it and keeps it as the
+ * token's flight): a newer token of the store, else one request — with a shared cache, one
+ * replica's for all, the others adopting its token. A failure starts the token's cool-down. While
+ * Redis cannot be used and the token has time to spare, it waits for Redis (`RefreshHeld`) rather
+ * than each replica fetching.
+ * @param waitUntil until when a replica waits for another's token before it fetches its own
+ */
+export function refreshWork(
+  current: CachedEntry,
+  key: string,
+  deadline: number,
+  waitUntil: number,
+  { fetch: fetcher, coolDowns, flight, shutdown, requestMs }: RefreshParts,
+): Promise<Acquired> {
+  const request = current.request;
+  // A newer token, or this one stored again with a later refresh point: another replica's
+  // refresh got it back unchanged (an endpoint's cache) and learned when to ask again.
+  const newer = (e: CachedEntry) =>
+    (e.expiresOn > current.expiresOn ||
+      (e.token === current.token &&
+        (e.hit.refreshOnTimestamp ?? 0) > (current.hit.refreshOnTimestamp ?? 0))) &&
+    now() < e.refreshAt;
+  const fetch = async (): Promise<Acquired> => {
+    try {
+      const entry = await fetcher.fetch(request, key, deadline, 1, 'refresh', current);
+      coolDowns.end(key);
+      request.credential.stats.refreshes++;
+      return { entry, token: entry.hit };
+    } catch (e) {
+      // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
+      throw coolDowns.start(key, e as ClientCredentialsError);
+    }
+  };
+  return (async (): Promise<Acquired> => {
+    const stored = await fetcher.fromStore(request, key, 'refresh', newer);
+    if (stored !== undefined) return stored;
+    // Replicas that adopted the same shared token refresh it at the same time: one fetches.
+    return flight === undefined
+      ? fetch()
+      : flight.run(
+          lockNameOf(request),
+          () => fetcher.fromStore(request, key, 'refresh', newer),
+          fetch,
+          shutdown,
+          // Keep a margin to fetch in, before the token stops being served and before the
+          // flight's deadline.
+          Math.min(current.usableUntil - requestMs, waitUntil),
+          // While Redis cannot be used, wait for it rather than each replica fetching: until
+          // halfway from the refresh point to the end of use, the token has time to spare.
+          current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
+        );
+  })();
+}

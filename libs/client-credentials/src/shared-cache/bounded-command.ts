@@ -1,0 +1,65 @@
+import { CommandDeadline, OperationTimeout } from './command-deadline';
+import type { RecoveryNotice } from './recovery-notice';
+import type { ErrorReporter, SharedCacheStats } from './shared-cache-stats';
+
+/** What `run` answers when Redis could not be used. */
+export const UNAVAILABLE: unique symbol = Symbol('redis unavailable');
+
+/** What a command needs of its connection, read when it runs. */
+export interface CommandContext {
+  /** Whether commands can be sent now. */
+  readonly ready: () => boolean;
+  /** Whether the connection is to a cluster (a failed command is then sent once more). */
+  readonly cluster: () => boolean;
+  readonly operationTimeoutMs: number;
+  readonly stats: SharedCacheStats;
+  readonly recovery: RecoveryNotice;
+  readonly reporter: ErrorReporter;
+  /** Has a cluster's slot map re-read; resolves when that is over. */
+  readonly refreshTopology: () => Promise<void>;
+}
+
+/**
+ * Runs one command (or `commands` pipelined), bounded in time; never throws. On a cluster, a
+ * command that fails (not one that is slow) is sent once more after the slot map was re-read,
+ * within the same bound: the first command after a failover reaches the promoted replica
+ * instead of failing.
+ */
+export async function runBounded<T>(
+  connection: CommandContext,
+  what: string,
+  op: () => Promise<T>,
+  commands: number,
+): Promise<T | typeof UNAVAILABLE> {
+  const { stats, recovery } = connection;
+  stats.connected = connection.ready();
+  if (!connection.ready()) {
+    // Reported by the connection's own error events; counting each skipped call is enough.
+    stats.errors++;
+    recovery.failed();
+    return UNAVAILABLE;
+  }
+  stats.commands += commands;
+  const deadline = new CommandDeadline(what, connection.operationTimeoutMs);
+  try {
+    let result: T;
+    try {
+      result = await deadline.race(op);
+    } catch (e) {
+      if (!connection.cluster() || e instanceof OperationTimeout) throw e;
+      await deadline.race(() => connection.refreshTopology());
+      stats.commands += commands;
+      result = await deadline.race(op);
+    }
+    recovery.succeeded();
+    return result;
+  } catch (e) {
+    if (e instanceof OperationTimeout) stats.timeouts++;
+    recovery.failed();
+    connection.reporter.report(what, e);
+    void connection.refreshTopology();
+    return UNAVAILABLE;
+  } finally {
+    deadline.clear();
+  }
+}
