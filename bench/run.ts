@@ -11,6 +11,7 @@
  *   npm run bench                        # everything (about 5 minutes on 2 quiet cores)
  *   BENCH_ONLY=storm,sweep npm run bench # some sections: hits, storm, sweep, agents
  *   BENCH_SCALE=0.1 npm run bench        # every count ÷ 10, for development
+ *   BENCH_CONTENDERS=ours-ca,ours npm run bench # some contenders of the storm and sweep
  */
 import { startDevAuthority } from '../libs/dev-authority/src';
 import type { ContenderKind } from './clients';
@@ -19,7 +20,12 @@ import { hitSections } from './hits';
 import { stormSection } from './storm';
 import { sweepSection } from './sweep';
 
-const CONTENDERS: readonly ContenderKind[] = ['ours-ca', 'ours', 'msal', 'identity'];
+const ALL_CONTENDERS: readonly ContenderKind[] = ['ours-ca', 'ours', 'msal', 'identity'];
+const CONTENDERS = ALL_CONTENDERS.filter(
+  (k) =>
+    process.env.BENCH_CONTENDERS === undefined ||
+    process.env.BENCH_CONTENDERS.split(',').some((c) => c.trim() === k),
+);
 const SECTIONS = ['hits', 'storm', 'sweep', 'agents'] as const;
 
 async function main(): Promise<void> {
@@ -32,7 +38,7 @@ async function main(): Promise<void> {
     '',
     '```',
     [
-      ...['BENCH_ONLY', 'BENCH_SCALE', 'BENCH_STORM_WINDOW_MS']
+      ...['BENCH_ONLY', 'BENCH_CONTENDERS', 'BENCH_SCALE', 'BENCH_STORM_WINDOW_MS']
         .filter((v) => process.env[v] !== undefined)
         .map((v) => `${v}=${process.env[v]}`),
       'npm run bench',

@@ -4,7 +4,7 @@
  * from that point on, `callers` concurrent callers keep asking for them for `windowMs`. Prints
  * one JSON line of results.
  */
-import { performance } from 'node:perf_hooks';
+import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { makeClient, type ClientConfig } from './clients';
 import { contenderMain, phase, pool, sleep, watchLoop, type LoopDelay } from './support';
@@ -35,6 +35,8 @@ export interface StormResult {
   /** Slowest call answered from the cache, where the client says which were (ours, msal-node). */
   slowestHitMs?: number;
   loop: LoopDelay;
+  /** The longest garbage collection pause in the window, ms (a stall no library code shortens). */
+  gcMaxMs: number;
   /** Ours: failed token requests by code (background refreshes included). */
   failures?: Record<string, number>;
 }
@@ -72,6 +74,11 @@ async function run(input: StormInput): Promise<StormResult> {
   const windowStart = Date.now();
   const end = windowStart + input.windowMs;
   const loop = watchLoop();
+  let gcMaxMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcMaxMs = Math.max(gcMaxMs, e.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
   let calls = 0;
   let failedCalls = 0;
   let slowestCallMs = 0;
@@ -100,6 +107,7 @@ async function run(input: StormInput): Promise<StormResult> {
   await Promise.all(Array.from({ length: input.callers }, (_, c) => caller(c)));
   const windowEnd = Date.now();
   const delay = loop.stop();
+  gc.disconnect();
   phase('end');
   const failures = client.failures?.();
   await client.close();
@@ -116,6 +124,7 @@ async function run(input: StormInput): Promise<StormResult> {
     slowestCallMs,
     slowestHitMs: knowsHits ? slowestHitMs : undefined,
     loop: delay,
+    gcMaxMs,
     failures,
   };
 }

@@ -34,7 +34,12 @@ export function runContender<
   entry: string,
   input: I,
   caPath: string,
-  options: { exposeGc?: boolean; onPhase?: (m: PhaseMessage) => void } = {},
+  options: {
+    exposeGc?: boolean;
+    /** V8's old-space limit for the contender, MB (a million cached tokens need ~2 GB). */
+    maxHeapMb?: number;
+    onPhase?: (m: PhaseMessage) => void;
+  } = {},
 ): Promise<R> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_NO_WARNINGS: '1' };
   if (input.kind === 'ours-ca') delete env.NODE_EXTRA_CA_CERTS;
@@ -43,6 +48,7 @@ export function runContender<
   const prof = process.env.BENCH_CPU_PROF;
   const args = [
     ...(options.exposeGc ? ['--expose-gc'] : []),
+    ...(options.maxHeapMb ? [`--max-old-space-size=${options.maxHeapMb}`] : []),
     ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
     '-r',
     '@swc-node/register',

@@ -105,12 +105,11 @@ export class TokenFetch {
           this.options.refresh,
           renews,
         );
-        // Under the certificate the token is bound to, which may have rotated since.
-        const storeKey = credential.storeKeys(
-          tenantId,
-          request.scopeKey,
-          issued.certificateThumbprint,
-        )[index];
+        // Under the certificate the token is bound to, which may have rotated since. (Built only
+        // for a store: a key per token request is work for nothing without one.)
+        const storeKey = this.cache.hasStore
+          ? credential.storeKeys(tenantId, request.scopeKey, issued.certificateThumbprint)[index]
+          : '';
         const entry = await this.cache.write(request, storeKey, stored);
         this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);
         this.onCurrent(entry);

@@ -200,12 +200,16 @@ describe('TokenRefresher', () => {
       await jest.advanceTimersByTimeAsync(40 * MIN);
       expect(acquirer.calls).toHaveLength(0);
 
-      // The hit path: a cache hit past the refresh point reports the entry as due.
+      // The hit path: a cache hit past the refresh point reports the entry as due; the refresh
+      // starts on a turn of its own, not inside the caller's call.
       expect(cache.serve(entry, ['api://x/.default'])?.token).toBe(entry.token);
+      expect(acquirer.calls).toHaveLength(0);
+      await flush();
       expect(acquirer.calls.map((c) => c.entry)).toEqual([entry]);
       // Hit again, or reported again, while its refresh runs: not a second one.
       expect(cache.serve(entry, ['api://x/.default'])?.token).toBe(entry.token);
       refresher.refresh(entry);
+      await flush();
       expect(acquirer.calls).toHaveLength(1);
     });
   });
@@ -284,6 +288,32 @@ describe('TokenRefresher', () => {
       }
       expect(peak).toBeLessThanOrEqual(REFRESH_CONCURRENCY);
       expect(names(acquirer.calls).slice(0, count)).toEqual(order);
+    });
+
+    it('starts one refresh per turn of the event loop: a storm runs in short slices', async () => {
+      for (let i = 0; i < REFRESH_CONCURRENCY; i++) {
+        await current(`s${i}`, { refreshInMs: 10 * MIN, hits: 1 });
+      }
+      // All due in one turn of the timer: none starts inside it.
+      jest.advanceTimersByTime(10 * MIN);
+      expect(acquirer.calls).toHaveLength(0);
+      const perTurn: number[] = [];
+      while (acquirer.calls.length < REFRESH_CONCURRENCY) {
+        const before = acquirer.calls.length;
+        await new Promise((r) => setImmediate(r));
+        perTurn.push(acquirer.calls.length - before);
+      }
+      expect(Math.max(...perTurn)).toBe(1);
+      // A completion does not start the next one in its own slice either.
+      await current('next', { refreshInMs: 10 * MIN, hits: 1 });
+      jest.advanceTimersByTime(10 * MIN);
+      await new Promise((r) => setImmediate(r));
+      const first = acquirer.calls[0];
+      first.answer.resolve(await current(first.entry.tenantId));
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+      expect(acquirer.calls).toHaveLength(REFRESH_CONCURRENCY);
+      await flush();
+      expect(acquirer.calls).toHaveLength(REFRESH_CONCURRENCY + 1);
     });
 
     it('queues a retry behind the refreshes already waiting', async () => {

@@ -38,6 +38,8 @@ export class TokenRefresher {
   /** Refreshes (first attempts and retries) waiting for a free slot, in order. */
   private readonly queue: { entry: CachedEntry; failures: number }[] = [];
   private head = 0;
+  /** A turn of the event loop is booked to start the next queued refresh. */
+  private pumping = false;
   /** Every current entry's refresh point, or its next retry: one timer for all. */
   private readonly schedule = new RefreshSchedule<CachedEntry>((entry) => this.due(entry));
   /** Entries whose refresh failed and waits in the schedule for a retry: failures so far. */
@@ -116,8 +118,25 @@ export class TokenRefresher {
     this.pump();
   }
 
-  /** Starts queued refreshes while slots are free; one no longer served is dropped. */
+  /**
+   * Books the start of the next queued refresh, when a slot is free, on a turn of the event loop of
+   * its own: msal's synchronous work to send a request (and, after a completion, its work on the
+   * answer) then never runs in one stretch with another's, nor inside the cache hit that found its
+   * token due — in a storm, callers wait at most one such slice.
+   */
   private pump(): void {
+    if (this.pumping || this.closed) return;
+    if (this.running >= REFRESH_CONCURRENCY || this.head >= this.queue.length) return;
+    this.pumping = true;
+    setImmediate(() => {
+      this.pumping = false;
+      this.startNext();
+      this.pump();
+    }).unref();
+  }
+
+  /** Starts the first queued refresh still served (those no longer served are dropped). */
+  private startNext(): void {
     while (this.running < REFRESH_CONCURRENCY && this.head < this.queue.length && !this.closed) {
       const { entry, failures } = this.queue[this.head++];
       if (!this.cache.isCurrent(entry)) continue;
@@ -126,6 +145,7 @@ export class TokenRefresher {
         this.running--;
         this.pump();
       });
+      break;
     }
     // Compact once the consumed head is large: shift() per item would be quadratic in a storm.
     if (this.head > 1024 && this.head * 2 > this.queue.length) {

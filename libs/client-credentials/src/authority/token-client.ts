@@ -28,6 +28,11 @@ import {
 } from './source-client';
 import type { TokenSource } from './source-client';
 
+/** msal-common's `storeInCache`: none of the answer's tokens is written to msal's own cache. */
+const NOT_STORED = {
+  storeInCache: { accessToken: false, idToken: false, refreshToken: false },
+} as object;
+
 /** An agent user, by its object id or its user principal name (msal's two ways). */
 export type AgentUserName = { readonly userObjectId: string } | { readonly username: string };
 
@@ -132,6 +137,11 @@ export class TokenClient implements SourceClient {
         scopes: [...scopes],
         authority: this.authorityFor(tenantId),
         skipCache: true,
+        // Nor written: msal's save scans every token it holds (those of the requests in flight)
+        // for ones to replace. Not in the request's type, but honoured by msal's response handler
+        // (msal-common `BaseAuthRequest.storeInCache`); the cache is emptied after each request
+        // all the same.
+        ...NOT_STORED,
         correlationId,
         ...(claims === undefined ? {} : { claims }),
         // Entra Agent ID: msal sends it as `fmi_path` (the blueprint's token exchange token).

@@ -1,6 +1,7 @@
 import { now, observeWallClock } from '../timing/clock';
 import { AccessToken } from '../access-token';
 import { isBearerText, MAX_LIFETIME_MS } from '../authority/token-response';
+import type { Principal } from '../credentials/principal';
 import type { TokenRequest } from '../credentials/token-request';
 import type { Scheduled } from './refresh-schedule';
 
@@ -31,21 +32,15 @@ export interface StoredToken {
  * A token held in process memory: the index the cache-hit path reads. It never outlives the
  * token (`usableUntil` is the expiry minus the skew), and is refreshed from `refreshAt` on.
  *
- * Lean on purpose, a cache may hold 100,000: the token's strings and times live once, in `hit`;
- * the stored form is not kept (the store has it); times are numbers, not `Date`s.
+ * Lean on purpose, a cache may hold 100,000 (bench/memory-contender.ts counts the bytes): the
+ * token's strings and times live once, in `hit`; the stored form is not kept (the store has it),
+ * nor the request object (`request` rebuilds one off the hit path); times are numbers, not
+ * `Date`s, and but for `usableUntil` they are held as whole-millisecond distances to another time:
+ * V8 keeps a small integer inside the object, where a time (~1.7e12) is a boxed double of 16 bytes
+ * more per field and entry.
  */
 export class CachedEntry implements Scheduled {
-  /** The answer of a cache hit, built once. */
-  readonly hit: AccessToken;
-  /** Until when the token is served (ms on the library's clock, as every time here: {@link now}). */
-  readonly usableUntil: number;
-  /** When the background refresh should start (never after the token stops being served). */
-  readonly refreshAt: number;
-  /**
-   * When the token was obtained, by the wall clock (epoch ms, as stored: the order of tokens
-   * across replicas): a replacement of a refused token must be newer.
-   */
-  readonly obtainedAt: number;
+  // Declared in the order the cache-hit path reads them: one or two cache lines of the object.
   /** The request's tenant, read by the hit path without a step through `request`. */
   readonly tenantId: string;
   /**
@@ -53,15 +48,29 @@ export class CachedEntry implements Scheduled {
    * a claims request's token, which a plain hit never matches whatever string it looks up with.
    */
   readonly scopeCount: number;
+  /** Until when the token is served (ms on the library's clock, as every time here: {@link now}). */
+  readonly usableUntil: number;
+  /** `usableUntil − refreshAt`, whole ms (≥ 0): see the class comment. */
+  private readonly refreshLead: number;
   /**
    * Counted by every cache hit: a background refresh is only worth it for a token in use, and
    * eviction keeps entries hit since it last looked (`seenHits`).
    */
   hits = 0;
-  /** `hits` when eviction last passed over this entry. */
-  seenHits = 0;
   /** A background refresh of this entry is running or has given up. */
   refreshing = false;
+  /** Whom the token is for: a credential, or a leg of one of its agents. */
+  readonly credential: Principal;
+  /** The answer of a cache hit, built once. */
+  readonly hit: AccessToken;
+  /** The index key of the request's scopes (see {@link TokenRequest.scopeKey}). */
+  readonly scopeKey: string;
+  /** The claims of a claims request's token; undefined for others. */
+  readonly claims: string | undefined;
+  /** `expiresOn − obtainedAt` (the stored wall-clock times): see the class comment. */
+  private readonly lifetime: number;
+  /** `hits` when eviction last passed over this entry. */
+  seenHits = 0;
   /** Position in the refresh schedule; -1 when not scheduled. */
   slot = -1;
 
@@ -72,7 +81,7 @@ export class CachedEntry implements Scheduled {
    * adopted one shared token must not all start refreshing it at the same instant.
    */
   constructor(
-    readonly request: TokenRequest,
+    request: TokenRequest,
     stored: Omit<StoredToken, 'v' | 'source' | 'tenantId'>,
     skewMs: number,
     refreshDelayMs = 0,
@@ -85,9 +94,16 @@ export class CachedEntry implements Scheduled {
     // (a managed identity token's, due when its endpoint mints) is still refreshed before it.
     const refreshOn = stored.refreshOn + shift;
     const delay = Math.min(refreshDelayMs, Math.max(0, (this.usableUntil - refreshOn) / 2));
-    this.refreshAt = Math.min(refreshOn + delay, this.usableUntil);
-    this.obtainedAt = stored.obtainedAt;
+    // Never after the token stops being served; at most a lifetime before (a stored point before
+    // the token's birth means "due now" either way, and keeps the distance a small integer).
+    this.refreshLead = Math.round(
+      Math.min(Math.max(0, this.usableUntil - (refreshOn + delay)), MAX_LIFETIME_MS),
+    );
+    this.lifetime = lifetime;
+    this.credential = request.credential;
     this.tenantId = request.tenantId;
+    this.scopeKey = request.scopeKey;
+    this.claims = request.claims;
     this.scopeCount = request.claims === undefined ? request.scopes.length : -request.scopes.length;
     this.hit = new AccessToken(
       stored.token,
@@ -100,6 +116,28 @@ export class CachedEntry implements Scheduled {
       'cache',
       stored.certificateThumbprint,
     );
+  }
+
+  /** When the background refresh should start (never after the token stops being served). */
+  get refreshAt(): number {
+    return this.usableUntil - this.refreshLead;
+  }
+
+  /**
+   * When the token was obtained, by the wall clock (epoch ms, as stored: the order of tokens
+   * across replicas): a replacement of a refused token must be newer.
+   */
+  get obtainedAt(): number {
+    return this.hit.expiresOnTimestamp - this.lifetime;
+  }
+
+  /** The request this entry answers, built when asked (off the hit path). */
+  get request(): TokenRequest {
+    const { credential, tenantId, scopeKey, claims } = this;
+    const scopes = this.hit.scopes;
+    return claims === undefined
+      ? { credential, tenantId, scopes, scopeKey }
+      : { credential, tenantId, scopes, scopeKey, claims };
   }
 
   /** The token itself. */

@@ -1,4 +1,4 @@
-import { RefreshSchedule, type Scheduled } from './refresh-schedule';
+import { FIRE_PER_TURN, RefreshSchedule, type Scheduled } from './refresh-schedule';
 
 interface Item extends Scheduled {
   name: string;
@@ -22,6 +22,27 @@ describe('RefreshSchedule', () => {
     expect(fired).toEqual(Array.from({ length: 1000 }, (_, k) => String(k)));
     expect(schedule.size).toBe(0);
     expect(items.every((i) => i.slot === -1)).toBe(true);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it(`fires items due together ${FIRE_PER_TURN} per turn of the timer, each once, in order`, () => {
+    const fired: string[] = [];
+    const turns: number[] = [];
+    const schedule = new RefreshSchedule<Item>((i) => fired.push(i.name));
+    const at = Date.now() + 1000;
+    const items = Array.from({ length: 1000 }, (_, k) => item(String(k).padStart(4, '0')));
+    for (const i of items) schedule.set(i, at);
+    jest.advanceTimersByTime(1000);
+    expect(fired).toHaveLength(FIRE_PER_TURN);
+    // The rest, due already, on the next turns: one timer at a time, never a loop over all.
+    while (schedule.size > 0) {
+      const before = fired.length;
+      expect(jest.getTimerCount()).toBe(1);
+      jest.advanceTimersToNextTimer();
+      turns.push(fired.length - before);
+    }
+    expect(turns.every((n) => n > 0 && n <= FIRE_PER_TURN)).toBe(true);
+    expect(new Set(fired).size).toBe(1000);
     expect(jest.getTimerCount()).toBe(0);
   });
 

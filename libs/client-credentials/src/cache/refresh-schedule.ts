@@ -1,6 +1,13 @@
 import { now } from '../timing/clock';
 import { after, type Timer } from '../timing/timers';
 
+/**
+ * The most items one turn of the timer fires. Tokens that come due together (a refresh storm:
+ * thousands cached in one sweep) are fired over several turns of the event loop, each short, so
+ * that no caller waits behind the whole batch; the refreshes run a few at a time anyway.
+ */
+export const FIRE_PER_TURN = 64;
+
 /** Something the schedule holds: it keeps its own position there, -1 when not scheduled. */
 export interface Scheduled {
   slot: number;
@@ -87,10 +94,11 @@ export class RefreshSchedule<T extends Scheduled> {
     this.timer = undefined;
     this.timerAt = Infinity;
     // Taken out first, then fired: an item that `fire` schedules again at once waits for the next
-    // turn of the timer, instead of looping here.
+    // turn of the timer, instead of looping here. At most FIRE_PER_TURN: the rest, due already,
+    // re-arm the timer for the next turn.
     const ready: T[] = [];
     const time = now();
-    while (this.due.length > 0 && this.due[0] <= time) {
+    while (this.due.length > 0 && this.due[0] <= time && ready.length < FIRE_PER_TURN) {
       const item = this.items[0];
       this.delete(item);
       ready.push(item);

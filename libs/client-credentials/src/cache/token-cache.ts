@@ -87,7 +87,7 @@ export class TokenCache {
     // Written so that a time that is not a number never serves.
     if (!(time < entry.usableUntil)) return undefined;
     entry.hits++;
-    entry.request.credential.stats.cacheHits++;
+    entry.credential.stats.cacheHits++;
     if (time >= entry.refreshAt && !entry.refreshing) this.onDue(entry);
     return entry.hit;
   }
@@ -99,7 +99,12 @@ export class TokenCache {
 
   /** Whether `entry` is the one memory serves for its token (not replaced, not evicted). */
   isCurrent(entry: CachedEntry): boolean {
-    return this.entryOf(entry.request) === entry;
+    return this.peek(entry.credential, entry.tenantId, entry.scopeKey) === entry;
+  }
+
+  /** Whether tokens are also kept in a store (`cache.store`, the shared cache). */
+  get hasStore(): boolean {
+    return this.store !== undefined;
   }
 
   /** Number of entries in process memory. */
@@ -145,7 +150,10 @@ export class TokenCache {
     return undefined;
   }
 
-  /** Writes a new token to the store (best effort: a failing store never fails the caller) and indexes it. */
+  /**
+   * Writes a new token to the store under `storeKey` (best effort: a failing store never fails the
+   * caller) and indexes it. Without a store, `storeKey` is not read.
+   */
   async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
     const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
     const ttl = entry.usableUntil - now();
@@ -197,7 +205,7 @@ export class TokenCache {
   }
 
   private remember(entry: CachedEntry): CachedEntry {
-    const { credential, scopeKey, tenantId } = entry.request;
+    const { credential, scopeKey, tenantId } = entry;
     let byScope = this.index.get(credential);
     if (byScope === undefined) {
       this.index.set(
@@ -269,7 +277,7 @@ export class TokenCache {
   private forget(entry: CachedEntry): void {
     this.claimsOrder.delete(entry);
     this.onForget(entry);
-    const { credential, scopeKey, tenantId } = entry.request;
+    const { credential, scopeKey, tenantId } = entry;
     const byScope = this.index.get(credential);
     const slot = byScope?.get(scopeKey);
     if (slot === entry) {
