@@ -114,18 +114,20 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
     expect(await callEach(api, malformed)).toEqual({ tenant_invalid: 2000 });
     // Tenant ids of no tenant: well-formed, so each is asked for, and the authority refuses it.
     authority.resetLog();
-    const unknown = Array.from({ length: 100 }, () => randomUUID());
-    expect(await callEach(api, unknown)).toEqual({ request_rejected: 100 });
+    const unknown = Array.from({ length: 40 }, () => randomUUID());
+    expect(await callEach(api, unknown)).toEqual({ request_rejected: 40 });
     // A refusal is not retried: one request each (a retried network failure may add one).
-    expect(tokenRequests()).toBeGreaterThanOrEqual(100);
-    expect(tokenRequests()).toBeLessThanOrEqual(102);
+    expect(tokenRequests()).toBeGreaterThanOrEqual(40);
+    expect(tokenRequests()).toBeLessThanOrEqual(42);
     await serve();
 
-    // 2,108 calls naming 2,103 tenants later: not one more object kept (2,103 more before the fix).
+    // 2,048 calls naming 2,043 tenants later: not one more object kept (one per tenant before the
+    // fix). Each unknown tenant costs a real token request; three full GCs count the objects: the
+    // bound is for a loaded machine, the test counts.
     expect(liveUrls()).toBe(served + 1);
     // Used after the count, so that it was live through it.
     expect(held.pathname).toBe('/api');
-  });
+  }, 120_000);
 
   it("keeps no reference per call in a long-lived signal (the caller's, as its own close signal)", async () => {
     const { api, home } = await start();
@@ -151,5 +153,5 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
       code: 'api_unreachable',
       message: expect.stringContaining('shutting down'),
     });
-  });
+  }, 120_000);
 });
