@@ -8,7 +8,7 @@ import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { decodeJwt, exportJWK, importX509 } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { TokenService } from '@app/client-credentials';
+import { TokenService, type CredentialOptions } from '@app/client-credentials';
 import { createAuthenticatedFetch, createTokenCredential } from '@app/client-credentials/calling';
 import { useClientCredentials } from '@app/client-credentials/calling/axios';
 import { DownstreamApiModule, DownstreamApis } from '@app/client-credentials/downstream-api';
@@ -45,6 +45,8 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
   let clientCa: IssuedCertificate;
   let issued: IssuedCertificate;
   let selfSigned: [IssuedCertificate, IssuedCertificate];
+  /** The `tls` credential of the app: `tls_client_auth` with `issued`, bound tokens. */
+  let tlsCredential: CredentialOptions;
   const ofClient = (id: string) => oidc.requests.filter((r) => r.clientId === id);
 
   beforeAll(async () => {
@@ -97,12 +99,13 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
     const inline = (c: IssuedCertificate) => [
       { type: 'certificate' as const, certificate: c.certificatePem, privateKey: c.privateKeyPem },
     ];
+    tlsCredential = { ...common, clientId: 'tls-client', sources: inline(issued) };
     app = await startTokenApp(
       {
         isGlobal: true,
         defaultCredential: 'tls',
         credentials: {
-          tls: { ...common, clientId: 'tls-client', sources: inline(issued) },
+          tls: tlsCredential,
           self: {
             ...common,
             clientId: 'self-signed-client',
@@ -330,24 +333,7 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
   it("goes through the credential's proxy to the API too: the token request and the API call presenting the certificate", async () => {
     const proxy = await startConnectProxy();
     const proxied = await startTokenApp({
-      credentials: {
-        tls: {
-          authorityHost: oidc.authorityHost,
-          tenantId: oidc.tenant,
-          protocol: 'oidc',
-          ca: oidc.caPem,
-          mtls: true,
-          clientId: 'tls-client',
-          sources: [
-            {
-              type: 'certificate',
-              certificate: issued.certificatePem,
-              privateKey: issued.privateKeyPem,
-            },
-          ],
-          proxy: proxy.url,
-        },
-      },
+      credentials: { tls: { ...tlsCredential, proxy: proxy.url } },
     });
     try {
       const before = api.requests.length;

@@ -4,27 +4,31 @@ import { join } from 'node:path';
 import { Pkcs11Signer } from './pkcs11-signer';
 import { SignerError } from './signer-error';
 
+/** What the in-memory module counts and how it behaves, as each test starts. */
+function freshToken() {
+  return {
+    logins: [] as string[],
+    open: 0,
+    maxOpen: 0,
+    /** Sessions opened before this number are gone (the token was removed). */
+    validFrom: 0,
+    nextSession: 0,
+    signDelayMs: 0,
+    /** The module's file can be loaded (it is mounted). */
+    loadable: true,
+    /** The token is in its reader. */
+    present: true,
+    slotLists: 0,
+    signInits: 0,
+    /** The flags of each C_Initialize. */
+    initFlags: [] as (number | undefined)[],
+    /** While set, C_Sign waits for it: a device that hangs. */
+    hang: undefined as Promise<void> | undefined,
+  };
+}
+
 /** A PKCS#11 module in memory, counting what the signer asks of it. */
-const token = {
-  pin: '1234',
-  logins: [] as string[],
-  open: 0,
-  maxOpen: 0,
-  /** Sessions opened before this number are gone (the token was removed). */
-  validFrom: 0,
-  nextSession: 0,
-  signDelayMs: 0,
-  /** The module's file can be loaded (it is mounted). */
-  loadable: true,
-  /** The token is in its reader. */
-  present: true,
-  slotLists: 0,
-  signInits: 0,
-  /** The flags of each C_Initialize. */
-  initFlags: [] as (number | undefined)[],
-  /** While set, C_Sign waits for it: a device that hangs. */
-  hang: undefined as Promise<void> | undefined,
-};
+const token = { pin: '1234', ...freshToken() };
 
 jest.mock('pkcs11js', () => {
   const actual = jest.requireActual<Record<string, unknown>>('pkcs11js');
@@ -98,20 +102,7 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
     signer.sign(Buffer.from('header.payload'), 'PS256', { signal });
 
   beforeEach(() => {
-    Object.assign(token, {
-      logins: [],
-      open: 0,
-      maxOpen: 0,
-      validFrom: 0,
-      nextSession: 0,
-      signDelayMs: 0,
-      loadable: true,
-      present: true,
-      slotLists: 0,
-      signInits: 0,
-      initFlags: [],
-      hang: undefined,
-    });
+    Object.assign(token, freshToken());
     writeFileSync(pinFile, '1234\n');
     signer = new Pkcs11Signer(options());
   });
