@@ -3,6 +3,7 @@ import { Keyv } from 'keyv';
 import { TokenCache } from '../cache/token-cache';
 import type { Credential } from '../credentials/credential';
 import type { TokenRequest } from '../credentials/token-request';
+import { DEFAULTS } from '../options/defaults';
 import type { TokenPolicy } from '../options/resolved-options';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenRefresher } from './token-refresher';
@@ -52,15 +53,9 @@ class CachingEndpoint {
 
 const policy: TokenPolicy = {
   maxEntries: 100,
-  refresh: { refreshAt: 0.5, jitter: 0.05, expirySkewSeconds: 120 },
-  retry: {
-    maxAttempts: 3,
-    initialDelayMs: 200,
-    maxDelayMs: 30_000,
-    maxRetryAfterMs: 60_000,
-    sourceCoolDownMs: 60_000,
-  },
-  timeouts: { requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 },
+  refresh: DEFAULTS.refresh,
+  retry: DEFAULTS.retry,
+  timeouts: DEFAULTS.timeouts,
 };
 
 /**

@@ -3,6 +3,7 @@
 import { TokenCache } from '../cache/token-cache';
 import type { Credential } from '../credentials/credential';
 import type { TokenRequest } from '../credentials/token-request';
+import { DEFAULTS } from '../options/defaults';
 import type { TokenPolicy } from '../options/resolved-options';
 import { TokenAcquirer } from './token-acquirer';
 
@@ -11,15 +12,9 @@ const HOUR = 3_600_000;
 
 const policy: TokenPolicy = {
   maxEntries: 100,
-  refresh: { refreshAt: 0.5, jitter: 0, expirySkewSeconds: 120 },
-  retry: {
-    maxAttempts: 3,
-    initialDelayMs: 200,
-    maxDelayMs: 30_000,
-    maxRetryAfterMs: 60_000,
-    sourceCoolDownMs: 60_000,
-  },
-  timeouts: { requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 },
+  refresh: { ...DEFAULTS.refresh, jitter: 0 },
+  retry: DEFAULTS.retry,
+  timeouts: DEFAULTS.timeouts,
 };
 
 /** A credential whose first `hangs` token requests never settle; later ones answer at once. */
