@@ -92,3 +92,18 @@ export async function refreshThroughFailover(
   if (process.env.SHOW_FAILOVER) process.stdout.write(`failover window: ${JSON.stringify(seen)}\n`);
   return seen;
 }
+
+/**
+ * What a failover may cost (issue 27's target), whatever the topology: no failed call, each token
+ * refreshed once for the fleet, at most one request more for one caught in the failover (a holder
+ * whose write the dead master lost), and refreshes held while Redis could not be used.
+ */
+export function expectFailoverWithoutDuplicates(window: FailoverWindow): void {
+  expect({ failed: window.failed, errors: window.errors.slice(0, 3) }).toEqual({
+    failed: 0,
+    errors: [],
+  });
+  expect(Math.max(...window.refreshRequests)).toBeLessThanOrEqual(2);
+  expect(Math.min(...window.refreshRequests)).toBeGreaterThanOrEqual(1);
+  expect(window.refreshesHeld).toBeGreaterThan(0);
+}
