@@ -15,13 +15,16 @@ describe('Fault campaign (short)', () => {
   it('fails no worker run at a refresh point under faults, and uses no expired token', async () => {
     const result = await runCampaign({
       daemons: 2,
-      faults: [SHORT_FAULTS.refresh503, SHORT_FAULTS.redis, SHORT_FAULTS.daemonRestart],
+      // The restart before the Redis kill: Redis comes back empty (no persistence), and a token
+      // held in memory is stored again only at its next refresh — a daemon restarted right after
+      // it may have to fetch one (it did, once in six runs), which is not what the restart tests.
+      faults: [SHORT_FAULTS.refresh503, SHORT_FAULTS.daemonRestart, SHORT_FAULTS.redis],
       lifetimeSeconds: 16,
       refreshInSeconds: 3,
       gapMs: 2_000,
     });
     const table = toMarkdown(result);
-    const [burst, redis, restart] = result.faults;
+    const [burst, restart, redis] = result.faults;
     expect({ table, unexpected: result.unexpected }).toMatchObject({ unexpected: [] });
     expect({ table, explained: result.explanations }).toMatchObject({ explained: [] });
     expect({ table, zeros: [result.failedWhileValid, result.api401] }).toMatchObject({
@@ -33,15 +36,15 @@ describe('Fault campaign (short)', () => {
     expect({
       table,
       perFault: result.faults.map((f, i) => [
-        i < 2 ? f.refreshesHit : '-',
+        i !== 1 ? f.refreshesHit : '-',
         f.failedRuns,
         f.skippedTicks,
       ]),
     }).toMatchObject({
       perFault: [
         [2, 0, 0],
-        [1, 0, 0],
         ['-', 0, 0],
+        [1, 0, 0],
       ],
     });
     // Exactly the 3 refused requests per credential (no run failed, so each got a token after
@@ -50,7 +53,9 @@ describe('Fault campaign (short)', () => {
     expect(redis.tokenRequests).toMatchObject({ failed: 0 });
     expect(redis.tokenRequests.ok).toBeGreaterThanOrEqual(1);
     // The restarted daemon served its first runs from the fleet's tokens in Redis.
-    const restartedAt = result.recording.faults[result.recording.faults.length - 1].end;
+    const restartedAt = result.recording.faults.find(
+      (w) => w.fault === SHORT_FAULTS.daemonRestart,
+    )!.end;
     const first = ['secret', 'certificate'].map(
       (c) =>
         result.recording.runs.find(
