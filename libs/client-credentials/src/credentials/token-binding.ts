@@ -5,6 +5,7 @@ import type {
   RequestHeaders,
   TokenBinding,
 } from '../client-credentials.options';
+import { accessTokenHash } from '../authority/dpop-key';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { Credential } from './credential';
 
@@ -56,10 +57,26 @@ export function requestHeadersOf(
     dpop: key.proof({
       method: request.method,
       url: request.url,
-      accessToken: token.token,
+      accessTokenHash: hashOf(token),
       nonce: request.nonce,
     }),
   };
+}
+
+/**
+ * The `ath` of each token object sent: a cache hit answers with the same object every time, so a
+ * token is hashed once, not once per request. Weak: an entry goes when its token does, and no
+ * token is held here.
+ */
+const hashes = new WeakMap<AccessToken, string>();
+
+function hashOf(token: AccessToken): string {
+  let hash = hashes.get(token);
+  if (hash === undefined) {
+    hash = accessTokenHash(token.token);
+    hashes.set(token, hash);
+  }
+  return hash;
 }
 
 /**
