@@ -15,6 +15,9 @@ const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs|jose|oidc-provider|oauth4webapi)/)'],
+  // Where tests and their modules are: not `dist/`, whose packed package (`npm run build`)
+  // shares the root's name, which jest's module map would warn of at every start.
+  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/scripts', '<rootDir>/test'],
   moduleNameMapper: {
     '^@app/client-credentials(|/.*)$': '<rootDir>/libs/client-credentials/src$1',
     '^@app/dev-authority(|/.*)$': '<rootDir>/libs/dev-authority/src$1',
