@@ -55,18 +55,20 @@ export function agentOf(
  */
 export class CredentialRegistry {
   private readonly byName = new Map<string, Credential>();
+  /** The default credential, once added: most calls name none, and need no lookup. */
+  private defaultCredential: Credential | undefined;
   private closed = false;
 
   constructor(private readonly defaultName: string | undefined) {}
 
   add(credential: Credential): void {
     this.byName.set(credential.name, credential);
+    if (credential.name === this.defaultName) this.defaultCredential = credential;
   }
 
   /** The credential a call names, or the default one; undefined when there is none. */
   find(name: string | undefined): Credential | undefined {
-    const n = name ?? this.defaultName;
-    return n === undefined ? undefined : this.byName.get(n);
+    return name === undefined ? this.defaultCredential : this.byName.get(name);
   }
 
   /** @throws InvalidRequestError `credential_unknown` */

@@ -11,18 +11,32 @@
  * a store another replica reads, a time shown to users — and are converted where they cross it
  * ({@link fromWallClock}, {@link toWallClock}), with the two clocks read together.
  *
- * It costs what `Date.now()` costs (both ~50 ns on Node 20): the cache-hit path reads it.
+ * It costs what `Date.now()` costs (both ~45–50 ns on Node 20): the cache-hit path reads it.
  */
 export function now(): number {
-  return performance.timeOrigin + performance.now() + ahead;
+  // `performance.timeOrigin` is read once per `performance` object, not per call: its getter
+  // costs a third of a clock read. The object is the same for the life of the process, but for a
+  // test's fake clock, which replaces it (and its time origin).
+  if (performance !== source) adopt();
+  return origin + performance.now() + ahead;
 }
 
+/** The `performance` object the times below were measured with. */
+let source = performance;
+/** Its time origin (epoch ms), constant for that object. */
+let origin = performance.timeOrigin;
 /** How far the wall clock has jumped ahead of the monotonic clock since the process started. */
 let ahead = 0;
 /** The wall clock's lead over the monotonic clock when last observed. */
 let lastGap = 0;
-/** The time origin the two above were measured from (constant, but for a test's fake clocks). */
-let origin = performance.timeOrigin;
+
+/** Starts over with the current `performance` object (a fake clock installed or removed). */
+function adopt(): void {
+  source = performance;
+  origin = performance.timeOrigin;
+  ahead = 0;
+  lastGap = Date.now() - (origin + performance.now());
+}
 
 /** A change of the lead smaller than this is the clocks' own drift (NTP slewing), not a jump. */
 const JUMP_MS = 1000;
@@ -34,13 +48,12 @@ const JUMP_MS = 1000;
  * two clocks are read together.
  */
 export function observeWallClock(): void {
-  const gap = Date.now() - (performance.timeOrigin + performance.now());
-  if (performance.timeOrigin !== origin) {
-    origin = performance.timeOrigin;
-    ahead = 0;
-  } else if (gap > lastGap + JUMP_MS) {
-    ahead += gap - lastGap;
+  if (performance !== source || performance.timeOrigin !== origin) {
+    adopt();
+    return;
   }
+  const gap = Date.now() - (origin + performance.now());
+  if (gap > lastGap + JUMP_MS) ahead += gap - lastGap;
   lastGap = gap;
 }
 
