@@ -1,12 +1,34 @@
-import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import {
+  AuthError,
+  type INetworkModule,
+  type NetworkRequestOptions,
+  type NetworkResponse,
+} from '@azure/msal-node';
 import type { DpopKey } from './dpop-key';
 import { tokenAnswer, type AuthorityNetworkClient } from './msal-network';
 
 /**
+ * The authorization server asked for its DPoP nonce (`400 use_dpop_nonce`) and gave one, now
+ * noted: the token client asks msal for the request again, once (see {@link DpopNetwork}).
+ * `refusal` is the answer's own failure, thrown if the second request is refused alike. An
+ * AuthError, which msal passes through unchanged.
+ */
+export class NonceChallenge extends AuthError {
+  constructor(readonly refusal: unknown) {
+    super('use_dpop_nonce', 'the authorization server asked for its DPoP nonce');
+    Object.setPrototypeOf(this, new.target.prototype);
+    this.name = 'NonceChallenge';
+  }
+}
+
+/**
  * The network client of a DPoP credential (RFC 9449 §5): every token request carries a fresh proof
  * of the credential's key, with the authorization server's latest nonce. An answer
- * `400 use_dpop_nonce` is retried once with the nonce it gave (§8); a nonce sent with any other
- * answer is kept for the next request.
+ * `400 use_dpop_nonce` that gives a nonce is a {@link NonceChallenge}: the request is made again,
+ * once, with it (§8) — by msal, not by re-sending this form, whose `client_assertion` the server
+ * has seen: an issuer that takes each assertion's `jti` once (RFC 7523 §3, oidc-provider) would
+ * refuse the copy as `invalid_client`. A nonce sent with any other answer is kept for the next
+ * request.
  *
  * msal-node 7 has no DPoP API for client credentials: it would refuse a `token_type: DPoP` answer
  * without a key of its own (`key_id_missing`). The answer is checked here — a DPoP token, never a
@@ -33,12 +55,12 @@ export class DpopNetwork implements INetworkModule {
     options?: NetworkRequestOptions,
   ): Promise<NetworkResponse<T>> {
     const origin = new URL(url).origin;
-    let answer = await this.send(url, origin, options);
+    const answer = await this.send(url, origin, options);
     if (answer.status === 400 && oauthError(answer.body) === 'use_dpop_nonce') {
       // The nonce came with the refusal (noted by send); without a new one, a retry would fail alike.
       const nonce = answer.headers['dpop-nonce'];
       if (nonce !== undefined && nonce === this.key.nonceOf(origin)) {
-        answer = await this.send(url, origin, options);
+        throw new NonceChallenge(refusalOf(answer));
       }
     }
     const checked = tokenAnswer<Record<string, unknown>>(answer, 'DPoP');
@@ -58,6 +80,16 @@ export class DpopNetwork implements INetworkModule {
     });
     this.key.noteNonce(origin, answer.headers['dpop-nonce']);
     return answer;
+  }
+}
+
+/** The failure `tokenAnswer` makes of a refusal. */
+function refusalOf(answer: NetworkResponse<unknown>): unknown {
+  try {
+    tokenAnswer(answer, 'DPoP');
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 

@@ -17,7 +17,7 @@ import { ParameterNetwork, type RequestExtras } from './request-parameters';
 import type { AuthorityNetworkClient } from './msal-network';
 import type { CredentialSettings } from '../options/resolved-options';
 import type { DpopKey } from './dpop-key';
-import { DpopNetwork } from './dpop-network';
+import { DpopNetwork, NonceChallenge } from './dpop-network';
 import { IssuerNetwork } from './issuer-network';
 import { MtlsNetwork } from './mtls-network';
 import {
@@ -77,7 +77,8 @@ export class TokenClient implements SourceClient {
     const host = new URL(credential.authorityHost).host;
     // msal calls the outermost first: the `tokenRequest` parameters are added to the form, a
     // secret moved to the Authorization header for an issuer that takes it there only, and the
-    // DPoP proof added (its nonce retry re-sends the same form) — or, with mTLS, the request sent
+    // DPoP proof added (a nonce it was asked for comes back as a NonceChallenge: see run) — or,
+    // with mTLS, the request sent
     // over a connection presenting the source's certificate.
     let networkClient: INetworkModule = network;
     if (settings.dpop !== undefined) networkClient = new DpopNetwork(network, settings.dpop);
@@ -233,9 +234,21 @@ export class TokenClient implements SourceClient {
     const certificate = await this.#mtls?.certificateOf(this.source);
     const forget = certificate && this.#mtls!.present(correlationId, certificate);
     try {
-      const result = await (extras === undefined || this.#extras === undefined
-        ? call()
-        : this.#extras.with(correlationId, extras, call));
+      const once = () =>
+        extras === undefined || this.#extras === undefined
+          ? call()
+          : this.#extras.with(correlationId, extras, call);
+      let result: AuthenticationResult | null;
+      try {
+        result = await once();
+      } catch (e) {
+        if (!(e instanceof NonceChallenge)) throw e;
+        // DPoP: the server gave its nonce with a refusal. msal makes the request again — a new
+        // form, a new client assertion where there is one — and the proof carries the nonce.
+        result = await once().catch((again: unknown) => {
+          throw again instanceof NonceChallenge ? (again.refusal ?? again) : again;
+        });
+      }
       if (!result?.accessToken || !result.expiresOn) {
         throw new AuthorityFailure(
           'invalid_response',
