@@ -8,6 +8,8 @@ import { releaseAll, useFixtures } from '../support/fixtures';
 import { eventually } from '../support/waiting';
 
 const [authority] = useFixtures(startDevAuthority);
+const PROXY_PASSWORD = 'proxy-password-0f3c9a';
+const GATEWAY_KEY = 'gateway-key-7d21b4e8';
 
 /**
  * Runs success and failure flows with every log line, error and serialisation captured, and
@@ -108,9 +110,14 @@ describe('TokenService: secrets stay secret', () => {
       const encryptionKey = randomBytes(32);
       const app = await startTokenApp({
         credentials: {
-          secret: localCredential(authority, tenant.tenantId, app1.clientId, [
-            { type: 'secret', secret },
-          ]),
+          secret: {
+            ...localCredential(authority, tenant.tenantId, app1.clientId, [
+              { type: 'secret', secret },
+            ]),
+            // Never used (loopback goes direct); its password and the header's value must not show.
+            proxy: { url: `http://svc-user:${PROXY_PASSWORD}@127.0.0.1:9`, noProxy: ['127.0.0.1'] },
+            tokenRequest: { headers: { 'x-gateway-key': GATEWAY_KEY } },
+          },
           cert: localCredential(authority, tenant.tenantId, app2.clientId, [
             {
               type: 'certificate',
@@ -146,6 +153,8 @@ describe('TokenService: secrets stay secret', () => {
       const hex = encryptionKey.toString('hex');
       const forms = {
         secret,
+        proxyPassword: PROXY_PASSWORD,
+        gatewayKey: GATEWAY_KEY,
         // The cached tokens too: they are bearer credentials of their own.
         secretToken: tokens[0].token,
         certificateToken: tokens[1].token,

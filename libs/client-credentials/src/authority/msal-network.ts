@@ -26,7 +26,12 @@ const MAX_PRESENTED = 4;
  * Connections come from the process-wide pool of the authority's origin ({@link leaseAgent}).
  */
 export class AuthorityNetworkClient implements INetworkModule {
-  private readonly lease: AgentLease;
+  /**
+   * Private (#), as the pools below and the proxy: undici's proxy agents keep the proxy URL, which
+   * may hold a password, in plain properties that no walk of the token service must reach.
+   */
+  readonly #lease: AgentLease;
+  readonly #proxy: ProxySetting;
   /**
    * The last transient failure of each discovery document URL. msal-node swallows any error of its
    * discovery request and reports a permanent-looking `openid_config_error` instead; the token
@@ -34,14 +39,15 @@ export class AuthorityNetworkClient implements INetworkModule {
    */
   private readonly discoveryFailures = new Map<string, AuthorityFailure>();
   /** The pools presenting a client certificate (mTLS), by thumbprint, oldest first. */
-  private readonly presenting = new Map<string, AgentLease>();
+  readonly #presenting = new Map<string, AgentLease>();
 
   constructor(
     private readonly requestTimeoutMs: number,
     private readonly ca?: readonly string[],
-    private readonly proxy: ProxySetting = ENVIRONMENT_PROXY,
+    proxy: ProxySetting = ENVIRONMENT_PROXY,
   ) {
-    this.lease = leaseAgent(ca, proxy);
+    this.#proxy = proxy;
+    this.#lease = leaseAgent(ca, proxy);
   }
 
   /**
@@ -114,14 +120,14 @@ export class AuthorityNetworkClient implements INetworkModule {
     url: string,
     options?: NetworkRequestOptions,
   ): Promise<NetworkResponse<unknown>> {
-    let lease = this.presenting.get(certificate.thumbprint);
+    let lease = this.#presenting.get(certificate.thumbprint);
     if (lease === undefined) {
-      lease = leaseAgent(this.ca, this.proxy, certificate);
-      this.presenting.set(certificate.thumbprint, lease);
-      if (this.presenting.size > MAX_PRESENTED) {
-        const oldest = this.presenting.keys().next().value as string;
-        void this.presenting.get(oldest)?.release();
-        this.presenting.delete(oldest);
+      lease = leaseAgent(this.ca, this.#proxy, certificate);
+      this.#presenting.set(certificate.thumbprint, lease);
+      if (this.#presenting.size > MAX_PRESENTED) {
+        const oldest = this.#presenting.keys().next().value as string;
+        void this.#presenting.get(oldest)?.release();
+        this.#presenting.delete(oldest);
       }
     }
     const { status, headers, text } = await this.send('POST', url, options, undefined, lease.agent);
@@ -130,8 +136,8 @@ export class AuthorityNetworkClient implements INetworkModule {
 
   /** Gives up this client's share of the connection pools (each closed with its last user). */
   async close(): Promise<void> {
-    const leases = [this.lease, ...this.presenting.values()];
-    this.presenting.clear();
+    const leases = [this.#lease, ...this.#presenting.values()];
+    this.#presenting.clear();
     await Promise.all(leases.map((l) => l.release()));
   }
 
@@ -140,7 +146,7 @@ export class AuthorityNetworkClient implements INetworkModule {
     url: string,
     options: NetworkRequestOptions | undefined,
     timeout?: number,
-    agent: Dispatcher = this.lease.agent,
+    agent: Dispatcher = this.#lease.agent,
   ): Promise<TextResponse> {
     const ms = timeout ? Math.min(timeout, this.requestTimeoutMs) : this.requestTimeoutMs;
     const correlationId = options?.correlationId;

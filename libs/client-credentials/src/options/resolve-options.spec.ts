@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { ClientCredentialsModuleOptions } from '../client-credentials.options';
 import { resolveOptions } from './resolve-options';
@@ -75,11 +76,16 @@ describe('resolveOptions', () => {
   it('takes a proxy per credential, and never shows its URL (it may hold a password)', () => {
     const o = good();
     o.credentials.api.proxy = { url: 'http://user:pw@proxy.corp:3128', noProxy: ['.corp'] };
-    expect(resolveOptions(o).credentials.get('api')!.proxy).toEqual({
+    const proxy = resolveOptions(o).credentials.get('api')!.proxy;
+    expect(proxy).toMatchObject({ kind: 'explicit', noProxy: ['.corp'] });
+    expect(proxy.kind === 'explicit' && proxy.url).toBe('http://user:pw@proxy.corp:3128');
+    // Serialised and inspected without its user and password.
+    expect(JSON.parse(JSON.stringify(proxy))).toEqual({
       kind: 'explicit',
-      url: 'http://user:pw@proxy.corp:3128',
+      url: 'http://[redacted]@proxy.corp:3128',
       noProxy: ['.corp'],
     });
+    expect(inspect(proxy, { depth: 5 })).not.toMatch(/user|pw/);
     o.credentials.api.proxy = false;
     expect(resolveOptions(o).credentials.get('api')!.proxy).toEqual({ kind: 'direct' });
     delete o.credentials.api.proxy;

@@ -25,6 +25,7 @@ import { moduleOptionsSchema } from './options.schema';
 import { resolveSharedCache } from './shared-cache.schema';
 import { entraMtlsOrigin } from './mtls.schema';
 import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
 import type {
   AgentBlueprintOptions,
   CredentialSource,
@@ -36,8 +37,44 @@ function proxySetting(proxy: string | false | ProxyOptions | undefined): ProxySe
   if (proxy === undefined) return ENVIRONMENT_PROXY;
   if (proxy === false) return NO_PROXY;
   return typeof proxy === 'string'
-    ? { kind: 'explicit', url: proxy, noProxy: [] }
-    : { kind: 'explicit', url: proxy.url, noProxy: proxy.noProxy ?? [] };
+    ? new ExplicitProxy(proxy, [])
+    : new ExplicitProxy(proxy.url, proxy.noProxy ?? []);
+}
+
+/**
+ * A proxy the credential names. Its URL may hold a user and password: it lives in a private
+ * field, and what serialises or inspects the settings (the token service's `toJSON`, a logged
+ * credential) shows it without them.
+ */
+class ExplicitProxy {
+  readonly kind = 'explicit';
+  readonly #url: string;
+
+  constructor(
+    url: string,
+    readonly noProxy: readonly string[],
+  ) {
+    this.#url = url;
+  }
+
+  get url(): string {
+    return this.#url;
+  }
+
+  toJSON(): Record<string, unknown> {
+    let shown: string;
+    try {
+      const u = new URL(this.#url);
+      shown = `${u.protocol}//${u.username || u.password ? '[redacted]@' : ''}${u.host}`;
+    } catch {
+      shown = '[unreadable URL]';
+    }
+    return { kind: this.kind, url: shown, noProxy: this.noProxy };
+  }
+
+  [inspect.custom](): string {
+    return `ExplicitProxy ${inspect(this.toJSON())}`;
+  }
 }
 
 /** `credentials.graph.sources[1].certificatePath` from zod's path array. */
@@ -167,7 +204,40 @@ function resolveTokenRequest(o: TokenRequestOptions): ResolvedTokenRequest {
     .update(JSON.stringify([sorted(parameters), sorted(headers)]))
     .digest('base64url')
     .slice(0, 16);
-  return { parameters, headers, customize: o.customize, digest };
+  return new TokenRequestExtras(parameters, headers, o.customize, digest);
+}
+
+/**
+ * A credential's `tokenRequest`, resolved. A header may be an API gateway's key: the values live
+ * in a private field, and what serialises or inspects the settings shows the names only.
+ */
+class TokenRequestExtras implements ResolvedTokenRequest {
+  readonly #headers: Readonly<Record<string, string>>;
+
+  constructor(
+    readonly parameters: Readonly<Record<string, string>>,
+    headers: Readonly<Record<string, string>>,
+    readonly customize: TokenRequestOptions['customize'],
+    readonly digest: string,
+  ) {
+    this.#headers = headers;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return this.#headers;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      parameters: Object.keys(this.parameters),
+      headers: Object.keys(this.#headers),
+      customize: this.customize !== undefined,
+    };
+  }
+
+  [inspect.custom](): string {
+    return `TokenRequestExtras ${inspect(this.toJSON())}`;
+  }
 }
 
 function resolveBlueprint(o: AgentBlueprintOptions): ResolvedBlueprint {
