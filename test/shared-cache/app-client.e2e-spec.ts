@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { createClient } from '@keyv/redis';
+import { createClient, createCluster } from '@keyv/redis';
 import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
 import { useFixtures } from '../support/fixtures';
 import { startRedisServer } from '../support/redis-server';
+import { startRedisCluster } from '../support/redis-topologies';
 import { register, startReplica } from './shared-app';
 
 const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
@@ -57,5 +58,49 @@ describe.each([2, 3] as const)('Shared cache through the app’s own client (RES
 
     expect(clients[0].isOpen).toBe(true);
     expect(await clients[0].ping()).toBe('PONG');
+  });
+});
+
+/**
+ * The app's own Redis Cluster client, connected before the module starts: node-redis announced its
+ * slot map ('connect') before the library listened, and the library still uses it.
+ */
+describe('Shared cache through the app’s own cluster client, already connected', () => {
+  // One master and its replica: the smallest cluster, enough for a client that maps its slots.
+  const [cluster] = useFixtures(() => startRedisCluster({ masters: 1 }));
+  const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
+  const clients: { isOpen: boolean; destroy(): void }[] = [];
+  const apps: TokenApp[] = [];
+
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    for (const c of clients.splice(0)) if (c.isOpen) c.destroy();
+  });
+
+  async function replica(reg: ReturnType<typeof register>): Promise<TokenApp> {
+    const client = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })) });
+    client.on('error', () => undefined);
+    await client.connect();
+    clients.push(client);
+    const app = await startReplica(authority, reg, { redisClient: client, encryptionKeys });
+    apps.push(app);
+    return app;
+  }
+
+  it('shares one token request between two replicas, and a late one adopts it', async () => {
+    const reg = register(authority);
+    const [a, b] = [await replica(reg), await replica(reg)];
+
+    const cold = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? a : b).tokens.getAccessToken(authority.apiScope),
+      ),
+    );
+    const late = await (await replica(reg)).tokens.getAccessToken(authority.apiScope);
+
+    expect(new Set([...cold, late].map((t) => t.token)).size).toBe(1);
+    expect(late.source).toBe('cache');
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+    expect(a.tokens.getCacheStats()).toMatchObject({ connected: true, errors: 0 });
   });
 });

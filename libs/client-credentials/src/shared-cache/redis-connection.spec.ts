@@ -36,7 +36,8 @@ class FakeClient extends EventEmitter implements RedisClientLike {
 
 /** A cluster: masters, and the slot map node-redis keeps in `_slots` (re-read by `rediscover`). */
 class FakeCluster extends FakeClient {
-  readonly masters = [{ client: { isReady: true } }];
+  /** Empty until the slot map is read, as node-redis's. */
+  masters: { client?: { isReady: boolean } }[] = [];
   readonly _slots = { rediscover: jest.fn(async () => undefined) };
 
   constructor() {
@@ -44,6 +45,7 @@ class FakeCluster extends FakeClient {
     // A cluster has no isReady: it is open, then maps its slots ('connect').
     this.onConnect = async () => {
       this.isOpen = true;
+      this.masters = [{ client: { isReady: true } }];
       this.emit('connect');
     };
   }
@@ -261,6 +263,35 @@ describe('RedisConnection', () => {
 
       expect(cluster.connects).toBe(3);
       expect(c.ready).toBe(true);
+    });
+
+    it('uses an app’s cluster client connected before it was handed over (its connect event long past)', async () => {
+      const cluster = new FakeCluster();
+      await cluster.connect();
+      const c = connect(cluster, false);
+
+      expect(await c.connect(1000)).toBe(true);
+      expect(await c.run('reading', async () => 'value')).toBe('value');
+      expect(cluster.connects).toBe(1);
+    });
+
+    it('counts a cluster ready only while one of its masters has a ready node client', async () => {
+      const cluster = new FakeCluster();
+      cluster.isOpen = true;
+      cluster.masters = [{ client: { isReady: false } }, {}];
+      const c = connect(cluster, false);
+
+      let ready: boolean | undefined;
+      void c.connect(1000).then((r) => (ready = r));
+      await flush();
+      expect(ready).toBeUndefined();
+      cluster.masters[1] = { client: { isReady: true } };
+      cluster.emit('node-ready');
+      await flush();
+      expect(ready).toBe(true);
+
+      cluster.masters = [];
+      expect(await c.run('reading', async () => 'value')).toBe(UNAVAILABLE);
     });
 
     it('stops trying once closed', async () => {

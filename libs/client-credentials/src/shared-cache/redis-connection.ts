@@ -48,8 +48,6 @@ export class RedisConnection {
   #retryTimer?: NodeJS.Timeout;
   #retries = 0;
   readonly #clusterTopology: ClusterTopology;
-  /** A cluster's slot map has been read (its 'connect'), and it was not closed since. */
-  #mapped = false;
   readonly #readyWaiters = new Set<() => void>();
   readonly #recovery = new RecoveryNotice();
   /** Stops listening to the sentinels' switch announcements. */
@@ -85,11 +83,11 @@ export class RedisConnection {
     this.#handlers = [
       ['error', this.#onError],
       ['ready', this.#onReady],
-      // A cluster reports its nodes apart: a node lost or back, the slot map (re)read.
+      // A cluster reports its nodes apart: a node lost or back, the slot map (re)read. These
+      // only say when to look again: its readiness is read from its state (see `ready`).
       ['node-error', this.#onNodeError],
       ['node-ready', this.#onReady],
-      ['connect', this.#onMapped],
-      ['disconnect', this.#onUnmapped],
+      ['connect', this.#onReady],
       ['topology-change', this.#onReady],
     ];
     this.#client = source.owned ? source.create() : source.client;
@@ -132,11 +130,14 @@ export class RedisConnection {
     return this.#client;
   }
 
-  /** Whether commands can be sent now (a cluster: its slot map has been read). */
+  /**
+   * Whether commands can be sent now. A cluster has no `isReady`: it is ready when open and
+   * knowing its masters, one of them with a ready node client — read from its state, not from its
+   * `'connect'` event, which an app's client connected before it reached us has already emitted.
+   */
   get ready(): boolean {
     const c = this.#client;
-    // A cluster is "open" from the start of connect(), before it knows a single slot.
-    return this.#topology === 'cluster' ? c.isOpen && this.#mapped : c.isReady === true;
+    return this.#topology === 'cluster' ? c.isOpen && knowsReadyMaster(c) : c.isReady === true;
   }
 
   #listen(c: RedisClientLike): void {
@@ -146,15 +147,6 @@ export class RedisConnection {
   #unlisten(c: RedisClientLike): void {
     for (const [event, handler] of this.#handlers) c.off(event, handler);
   }
-
-  readonly #onMapped = (): void => {
-    this.#mapped = true;
-    this.#onReady();
-  };
-
-  readonly #onUnmapped = (): void => {
-    this.#mapped = false;
-  };
 
   readonly #onError = (e: unknown): void => {
     this.#lost = true;
@@ -289,6 +281,16 @@ export class RedisConnection {
       // Already closed.
     }
   }
+}
+
+/**
+ * Whether a cluster client knows its masters (its slot map has been read: node-redis's `masters`
+ * is empty before, and during a re-read only between two statements) and one of their node clients
+ * is ready. A cluster is "open" from the start of connect(), before it knows a single slot.
+ */
+function knowsReadyMaster(cluster: RedisClientLike): boolean {
+  const masters = (cluster.masters ?? []) as ReadonlyArray<{ client?: { isReady?: boolean } }>;
+  return masters.some((m) => m.client?.isReady === true);
 }
 
 function destroy(client: RedisClientLike): unknown {
