@@ -25,6 +25,12 @@ export interface RedisProcess {
   readonly running: boolean;
   /** SIGKILL: the node vanishes, as a crashed VM would. */
   kill(): Promise<void>;
+  /**
+   * SIGSTOP: the node stops answering but its connections stay open, as a frozen VM or a partition
+   * that drops packets leaves them; `thaw()` (SIGCONT) lets it go on.
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 interface Spawned extends RedisProcess {
@@ -99,6 +105,8 @@ async function spawnRedis(port: number, args: string[], scheme: string): Promise
       return alive !== undefined;
     },
     kill: () => end('SIGKILL'),
+    freeze: () => alive?.kill('SIGSTOP'),
+    thaw: () => alive?.kill('SIGCONT'),
     stop: () => end('SIGKILL'),
   };
 }
@@ -173,6 +181,11 @@ export interface RedisCluster {
    * `cluster_state:ok`.
    */
   killMaster(master: RedisProcess): Promise<void>;
+  /**
+   * Freezes `master` ({@link RedisProcess.freeze}) and resolves once its replica has been promoted
+   * and every other node reports `cluster_state:ok`; `thaw()` it before stopping to use the cluster.
+   */
+  freezeMaster(master: RedisProcess): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -252,21 +265,29 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       }
       return true;
     });
+    /** Waits for the replica of `master` (gone or frozen) to be promoted, the others to agree. */
+    const promoted = (master: RedisProcess) => {
+      const i = started.indexOf(master as Spawned);
+      const replica = started[masters + i];
+      return waitFor('the replica to be promoted', async () => {
+        if (!(await cmd(replica, 'INFO', 'replication')).includes('role:master')) return false;
+        for (const node of started.filter((n) => n.running && n !== master)) {
+          if (!(await cmd(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+        }
+        return true;
+      });
+    };
     return {
       nodes: started,
       masters: started.slice(0, masters),
       urls: started.map((n) => n.url),
       killMaster: async (master) => {
-        const i = started.indexOf(master as Spawned);
-        const replica = started[masters + i];
         await master.kill();
-        await waitFor('the replica to be promoted', async () => {
-          if (!(await cmd(replica, 'INFO', 'replication')).includes('role:master')) return false;
-          for (const node of started.filter((n) => n.running)) {
-            if (!(await cmd(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-          }
-          return true;
-        });
+        await promoted(master);
+      },
+      freezeMaster: async (master) => {
+        master.freeze();
+        await promoted(master);
       },
       stop: async () => {
         await Promise.allSettled(started.map((s) => s.stop()));
@@ -471,6 +492,8 @@ export async function startSecureRedis(users: AclUser[]): Promise<SecureRedis> {
         return node.running;
       },
       kill: () => node.kill(),
+      freeze: () => node.freeze(),
+      thaw: () => node.thaw(),
       caPem: ca.certificatePem,
       admin: (...args) => adminCommand(adminUrl, args, { ca: ca.certificatePem }),
       stop: async () => {

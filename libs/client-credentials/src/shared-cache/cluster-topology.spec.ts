@@ -14,6 +14,12 @@ interface FakeNode {
   readonly port: number;
   /** Port named as the owner of every slot. */
   owner: () => number;
+  /** Ports named as owners of the lower and the upper half of the slots, when set. */
+  halves?: () => [number, number];
+  /** Accepts connections and reads commands, answers none (a frozen process, a partition). */
+  frozen: boolean;
+  /** Answers everything but `CLUSTER SLOTS` (a node that froze right after a PING). */
+  slotsUnanswered: boolean;
   /** `CLUSTER SLOTS` asked so far. */
   slotQueries: number;
   close(): Promise<void>;
@@ -21,7 +27,12 @@ interface FakeNode {
 
 async function fakeNode(): Promise<FakeNode> {
   const sockets = new Set<Socket>();
-  const node = { owner: () => 0, slotQueries: 0 } as FakeNode & { port: number };
+  const node = {
+    owner: () => 0,
+    slotQueries: 0,
+    frozen: false,
+    slotsUnanswered: false,
+  } as FakeNode & { port: number };
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -34,11 +45,17 @@ async function fakeNode(): Promise<FakeNode> {
         if (parsed === undefined) return;
         buffered = buffered.slice(parsed.length);
         const name = parsed.args.slice(0, 2).join(' ').toUpperCase();
+        if (node.frozen) continue;
         if (name === 'CLUSTER SLOTS') {
           node.slotQueries++;
-          const port = node.owner();
+          if (node.slotsUnanswered) continue;
+          const shard = (from: number, to: number, port: number) =>
+            `*3\r\n:${from}\r\n:${to}\r\n*3\r\n$9\r\n127.0.0.1\r\n:${port}\r\n$2\r\nid\r\n`;
+          const halves = node.halves?.();
           socket.write(
-            `*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${port}\r\n$2\r\nid\r\n`,
+            halves === undefined
+              ? `*1\r\n${shard(0, 16383, node.owner())}`
+              : `*2\r\n${shard(0, 8191, halves[0])}${shard(8192, 16383, halves[1])}`,
           );
         } else {
           socket.write('+OK\r\n');
@@ -75,6 +92,26 @@ function parseCommand(text: string): { args: string[]; length: number } | undefi
 
 const quiet = { log() {}, warn: jest.fn(), error() {} };
 
+/** The bound of one re-read here (`slotMapReadBoundMs` of the default operationTimeoutMs). */
+const BOUND = 1000;
+
+/**
+ * A real node-redis cluster client, connected through `roots`: with a `socketTimeout` on its root
+ * nodes, as the library's own cluster clients have (redis-clients.ts).
+ */
+async function connectCluster(roots: FakeNode[]) {
+  const cluster = createCluster({
+    rootNodes: roots.map((n) => ({
+      url: `redis://127.0.0.1:${n.port}`,
+      socket: { socketTimeout: BOUND },
+    })),
+    defaults: { socket: { reconnectStrategy: false } },
+  });
+  cluster.on('error', () => undefined);
+  await cluster.connect();
+  return cluster;
+}
+
 describe('ClusterTopology: the slot map re-read node-redis does not document', () => {
   const nodes: FakeNode[] = [];
   afterEach(async () => {
@@ -99,7 +136,7 @@ describe('ClusterTopology: the slot map re-read node-redis does not document', (
       a.owner = () => b.port;
       const asked = a.slotQueries;
       const stats = newSharedCacheStats();
-      await new ClusterTopology(new ErrorReporter(stats, quiet, 1000)).refresh(cluster);
+      await new ClusterTopology(new ErrorReporter(stats, quiet, 1000), BOUND).refresh(cluster);
 
       expect(a.slotQueries).toBe(asked + 1);
       // Read through node-redis's public getters: the map it routes commands by.
@@ -112,9 +149,61 @@ describe('ClusterTopology: the slot map re-read node-redis does not document', (
     }
   });
 
+  it('starts the re-read with a node that answers, not a master that is frozen (its connection open, its client still ready)', async () => {
+    const [a, b] = [await fakeNode(), await fakeNode()];
+    nodes.push(a, b);
+    // Two masters, a and b, each with half of the slots.
+    a.halves = b.halves = () => [a.port, b.port];
+    const cluster = await connectCluster([a]);
+    try {
+      expect(cluster.masters.map((m) => m.port)).toEqual([a.port, b.port]);
+      // a freezes, and b takes its slots.
+      a.frozen = true;
+      b.halves = () => [b.port, b.port];
+      const asked = a.slotQueries;
+      const stats = newSharedCacheStats();
+
+      await new ClusterTopology(new ErrorReporter(stats, quiet, 0), BOUND).refresh(cluster);
+
+      expect(cluster.slots[0].master.port).toBe(b.port);
+      expect(cluster.masters.map((m) => m.port)).toEqual([b.port]);
+      expect(a.slotQueries).toBe(asked);
+    } finally {
+      cluster.destroy();
+    }
+  });
+
+  it('gives up a re-read whose node stops answering after its PING, and the next one goes on (node-redis’s own re-read is not held)', async () => {
+    const [a, b] = [await fakeNode(), await fakeNode()];
+    nodes.push(a, b);
+    a.owner = () => a.port;
+    b.owner = () => a.port;
+    const cluster = await connectCluster([a, b]);
+    try {
+      expect(cluster.masters.map((m) => m.port)).toEqual([a.port]);
+      a.slotsUnanswered = true;
+      b.owner = () => b.port;
+      const stats = newSharedCacheStats();
+      const topology = new ClusterTopology(new ErrorReporter(stats, quiet, 0), BOUND);
+
+      // Each re-read asks a (the one master, answering PINGs) first; the slot map reaches b
+      // through the root nodes once a's connection for the re-read times out.
+      let rereads = 0;
+      while (cluster.slots[0].master.port !== b.port && rereads < 4) {
+        await topology.refresh(cluster);
+        rereads++;
+      }
+
+      expect(cluster.slots[0].master.port).toBe(b.port);
+      expect(rereads).toBeGreaterThan(1);
+    } finally {
+      cluster.destroy();
+    }
+  }, 10_000);
+
   it('says once, without failing, when a cluster client has no slot map re-read it knows', async () => {
     const stats = newSharedCacheStats();
-    const topology = new ClusterTopology(new ErrorReporter(stats, quiet, 1000));
+    const topology = new ClusterTopology(new ErrorReporter(stats, quiet, 1000), BOUND);
     const foreign = { masters: [{ client: { isReady: true } }] } as unknown as RedisClientLike;
 
     await topology.refresh(foreign);

@@ -29,25 +29,50 @@ export function slotMapReader(cluster: RedisClientLike): SlotMapReader | undefin
 }
 
 /**
+ * How long one re-read of the slot map may take: `max(1 s, 5 × operationTimeoutMs)`. The node asked
+ * may be frozen or cut off without its connection closing (its client still "ready"); node-redis
+ * bounds neither a connection's handshake nor `CLUSTER SLOTS`, and joins every re-read to the one
+ * under way — one such node asked would hold them all until TCP gives up (minutes).
+ */
+export function slotMapReadBoundMs(operationTimeoutMs: number): number {
+  return Math.max(1000, 5 * operationTimeoutMs);
+}
+
+/** A node of node-redis's slot map, as far as a re-read's start needs it. */
+interface SlotNode {
+  readonly client?: {
+    readonly isReady?: boolean;
+    readonly options?: { readonly socket?: object };
+    sendCommand?(args: string[]): Promise<unknown>;
+  };
+}
+
+type NodeClient = NonNullable<SlotNode['client']>;
+
+/**
  * Has a cluster's slot map re-read after a failure, at most once per {@link TOPOLOGY_REFRESH_MS}:
- * the dead master is dropped and its promoted replica used. Without a {@link SlotMapReader} (a
- * node-redis we do not know) nothing is re-read — MOVED replies still are followed — and that is
- * said once, at the first failure.
+ * the dead master is dropped and its promoted replica used. The re-read starts with the node that
+ * answers a PING first — not a master that is frozen or cut off (its client still "ready") — and
+ * is bounded ({@link slotMapReadBoundMs}): one given up lets the next start at once. Without a
+ * {@link SlotMapReader} (a node-redis we do not know) nothing is re-read — MOVED replies still are
+ * followed — and that is said once, at the first failure.
  */
 export class ClusterTopology {
   readonly #reporter: ErrorReporter;
+  readonly #boundMs: number;
   #refreshing?: Promise<void>;
   #lastRefresh = 0;
   #warned = false;
 
-  constructor(reporter: ErrorReporter) {
+  constructor(reporter: ErrorReporter, boundMs: number) {
     this.#reporter = reporter;
+    this.#boundMs = boundMs;
   }
 
   /**
-   * Re-reads `cluster`'s slot map. Resolves when that re-read (or the one under way) is over; at
-   * once when there is none to do (one was done less than {@link TOPOLOGY_REFRESH_MS} ago, or
-   * the client offers no way to re-read).
+   * Re-reads `cluster`'s slot map. Resolves when that re-read (or the one under way) is over or
+   * given up; at once when there is none to do (one was done less than {@link TOPOLOGY_REFRESH_MS}
+   * ago, or the client offers no way to re-read).
    */
   refresh(cluster: RedisClientLike): Promise<void> {
     if (this.#refreshing !== undefined) return this.#refreshing;
@@ -62,19 +87,95 @@ export class ClusterTopology {
       }
       return Promise.resolve();
     }
-    // `masters` is public: a node client that is up, asked first (node-redis falls back to the
-    // root nodes when it cannot answer).
-    const masters = (cluster.masters ?? []) as ReadonlyArray<{ client?: { isReady?: boolean } }>;
-    const start = masters.find((m) => m.client?.isReady)?.client ?? masters[0]?.client;
-    if (start === undefined) return Promise.resolve();
+    // `masters` is public (and `replicas`, with clients when the cluster reads from them).
+    const replicas = (cluster as { replicas?: unknown }).replicas;
+    const all: readonly unknown[] = [
+      ...(cluster.masters ?? []),
+      ...(Array.isArray(replicas) ? (replicas as unknown[]) : []),
+    ];
+    const nodes = all
+      .map((n) => (n as SlotNode | undefined)?.client)
+      .filter((c): c is NodeClient => c?.isReady === true);
+    if (nodes.length === 0) return Promise.resolve();
     this.#lastRefresh = Date.now();
-    this.#refreshing = reader
-      .rediscover(start)
-      .catch((e: unknown) => this.#reporter.report('re-reading the cluster slot map', e))
-      .finally(() => {
-        this.#refreshing = undefined;
-        this.#lastRefresh = Date.now();
-      });
+    this.#refreshing = this.#reread(reader, nodes).then((done) => {
+      this.#refreshing = undefined;
+      // Given up: the next failure tries again at once.
+      this.#lastRefresh = done ? Date.now() : 0;
+    });
     return this.#refreshing;
+  }
+
+  /** One re-read, each of its steps bounded; false when given up. */
+  async #reread(reader: SlotMapReader, nodes: NodeClient[]): Promise<boolean> {
+    const start = await this.#bound(this.#firstToAnswer(nodes));
+    if (start === undefined) {
+      this.#giveUp('no node of the cluster answered a PING');
+      return false;
+    }
+    const read = reader.rediscover(this.#withSocketTimeout(start)).then(
+      () => true,
+      (e: unknown) => {
+        this.#reporter.report('re-reading the cluster slot map', e);
+        return true;
+      },
+    );
+    if ((await this.#bound(read)) !== undefined) return true;
+    this.#giveUp('CLUSTER SLOTS was not answered');
+    return false;
+  }
+
+  #giveUp(why: string): void {
+    this.#reporter.report(
+      're-reading the cluster slot map',
+      new Error(`${why} within ${this.#boundMs} ms`),
+    );
+  }
+
+  /** What `p` resolves to, or undefined past {@link slotMapReadBoundMs}. */
+  async #bound<T>(p: Promise<T>): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.#boundMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([p, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * The node client that answers a PING first (all are asked at once), or undefined when none
+   * does; one that cannot be sent a command is taken as it is.
+   */
+  #firstToAnswer(nodes: NodeClient[]): Promise<NodeClient | undefined> {
+    return new Promise((resolve) => {
+      let left = nodes.length;
+      for (const node of nodes) {
+        if (typeof node.sendCommand !== 'function') return resolve(node);
+        node.sendCommand(['PING']).then(
+          () => resolve(node),
+          () => {
+            if (--left === 0) resolve(undefined);
+          },
+        );
+      }
+    });
+  }
+
+  /**
+   * `client` with {@link slotMapReadBoundMs} as its `socket.socketTimeout`, for the re-read's own
+   * connection to its node (node-redis makes it from these options; the client itself is not
+   * changed): should the node stop answering right after its PING, that connection fails and
+   * node-redis goes on with the root nodes, instead of holding the re-read — and every later one,
+   * joined to it — until TCP gives up. Every other member is the client's own.
+   */
+  #withSocketTimeout(client: NodeClient): unknown {
+    const options = client.options;
+    if (options === undefined) return client;
+    const socket = { ...options.socket, socketTimeout: this.#boundMs };
+    return Object.create(client, { options: { value: { ...options, socket } } }) as unknown;
   }
 }

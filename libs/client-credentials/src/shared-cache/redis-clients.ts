@@ -1,6 +1,7 @@
 import { rootCertificates } from 'node:tls';
 import { createClient, createCluster, createSentinel, type RedisClientOptions } from '@keyv/redis';
 import type { ResolvedSharedCacheOptions } from '../options/resolved-shared-cache';
+import { slotMapReadBoundMs } from './cluster-topology';
 import type { RedisClientLike } from '../shared-cache.options';
 
 /** Backoff between connection attempts: up to 2 s, with jitter so replicas do not align. */
@@ -22,8 +23,12 @@ export function createRedisClient(options: ResolvedSharedCacheOptions): RedisCli
   };
   const login = loginOptions(options);
   if (options.cluster !== undefined) {
+    // A root node is asked for the slot map (at the start, and when a re-read's first node cannot
+    // answer): one that accepts connections but never answers (frozen, cut off) fails in bounded
+    // time, not when TCP gives up. Node clients have no such timeout: an idle one would be closed.
+    const discovery = { socket: { socketTimeout: slotMapReadBoundMs(options.operationTimeoutMs) } };
     return createCluster({
-      rootNodes: options.cluster.nodes.map((url) => ({ url })),
+      rootNodes: options.cluster.nodes.map((url) => ({ url, ...discovery })),
       // Defaults reach every node the client discovers, not only the root nodes.
       defaults: { ...login, disableOfflineQueue: true, socket },
     });

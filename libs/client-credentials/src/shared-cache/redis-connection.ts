@@ -1,5 +1,5 @@
 import type { ConfigurationError } from '../errors/client-credentials.errors';
-import { ClusterTopology } from './cluster-topology';
+import { ClusterTopology, slotMapReadBoundMs } from './cluster-topology';
 import { topologyOf, type RedisTopology } from './redis-client-like';
 import { runBounded, UNAVAILABLE, type CommandContext } from './bounded-command';
 import { clientAtNewMaster } from './master-switch';
@@ -70,7 +70,7 @@ export class RedisConnection {
     this.#fields = fields;
     this.#stats = stats;
     this.#reporter = reporter;
-    this.#clusterTopology = new ClusterTopology(reporter);
+    this.#clusterTopology = new ClusterTopology(reporter, slotMapReadBoundMs(operationTimeoutMs));
     this.#commands = {
       ready: () => this.ready,
       cluster: () => this.#topology === 'cluster',
