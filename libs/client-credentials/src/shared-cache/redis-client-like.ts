@@ -12,3 +12,13 @@ export function topologyOf(client: RedisClientLike): RedisTopology {
   if (typeof client.getMasterNode === 'function') return 'sentinel';
   return 'standalone';
 }
+
+/**
+ * Whether a cluster client knows its masters (its slot map has been read: node-redis's `masters`
+ * is empty before, and during a re-read only between two statements) and one of their node clients
+ * is ready. A cluster is "open" from the start of connect(), before it knows a single slot.
+ */
+export function knowsReadyMaster(cluster: RedisClientLike): boolean {
+  const masters = (cluster.masters ?? []) as ReadonlyArray<{ client?: { isReady?: boolean } }>;
+  return masters.some((m) => m.client?.isReady === true);
+}

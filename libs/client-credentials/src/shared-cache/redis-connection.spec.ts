@@ -428,5 +428,45 @@ describe('RedisConnection', () => {
       expect(unwatched).toBe(true);
       expect(clients[1].isOpen).toBe(false);
     });
+    it('closes the client a switch is opening when the connection closes meanwhile, and does not take it up', async () => {
+      // The first client connects at once; the one at the new master is still asking the
+      // sentinels at close (its connect resolves only when the test says so).
+      const first = new FakeSentinel(7000);
+      const opening = new FakeSentinel(7001);
+      let connected: () => void = () => undefined;
+      opening.onConnect = () => {
+        opening.isOpen = true;
+        return new Promise<void>((resolve) => (connected = resolve));
+      };
+      let announce: (address: string) => void = () => undefined;
+      stats = newSharedCacheStats();
+      connection = new RedisConnection(
+        {
+          owned: true,
+          create: () => (first.connects === 0 ? first : opening),
+          watch: (onSwitch) => {
+            announce = onSwitch;
+            return () => undefined;
+          },
+        },
+        { login: 'password', trust: 'ca' },
+        OP_TIMEOUT,
+        stats,
+        new ErrorReporter(stats, { log() {}, warn() {}, error() {} }, 0),
+      );
+      await connection.connect(1000);
+      announce('127.0.0.1:7001');
+      await flush();
+      expect(opening.connects).toBe(1);
+
+      await connection.close();
+
+      expect(opening.isOpen).toBe(false);
+      // Its connect ends later (node-redis's loop ends within a round once destroyed): not used.
+      connected();
+      await flush();
+      expect(stats.masterSwitches).toBe(0);
+      expect(connection.client).toBe(first);
+    });
   });
 });

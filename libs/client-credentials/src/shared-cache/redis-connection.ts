@@ -1,6 +1,6 @@
 import type { ConfigurationError } from '../errors/client-credentials.errors';
 import { ClusterTopology, slotMapReadBoundMs } from './cluster-topology';
-import { topologyOf, type RedisTopology } from './redis-client-like';
+import { knowsReadyMaster, topologyOf, type RedisTopology } from './redis-client-like';
 import { runBounded, UNAVAILABLE, type CommandContext } from './bounded-command';
 import { clientAtNewMaster } from './master-switch';
 import { RecoveryNotice } from './recovery-notice';
@@ -54,6 +54,8 @@ export class RedisConnection {
   readonly #unwatch: () => void;
   /** A client for the new master is being opened. */
   #switching = false;
+  /** That client, from its creation until it takes our client's place or is dropped. */
+  #incoming?: RedisClientLike;
   /** Every event listened to on the client, and its handler. */
   readonly #handlers: readonly (readonly [string, (...args: unknown[]) => void])[];
   /** What a command needs of the connection, read when it runs. */
@@ -99,20 +101,28 @@ export class RedisConnection {
   /**
    * The sentinels switched the master to `address`: a fresh client there, once connected, takes
    * the place of ours ({@link clientAtNewMaster}); commands go through ours until then. A switch
-   * announced while one is being followed changes nothing.
+   * announced while one is being followed changes nothing. The fresh client is kept in a field
+   * while it connects, so that {@link close} ends it too (its connect loop would otherwise go on
+   * after shutdown, keeping the process alive while the sentinels cannot be reached); a switch that
+   * ends after close is dropped.
    */
   readonly #followSwitch = (address: string): void => {
     const source = this.#source;
     if (this.#closed || this.#switching || !source.owned) return;
     this.#switching = true;
-    void clientAtNewMaster(this.#client, address, source.create)
+    const create = (): RedisClientLike => (this.#incoming = source.create());
+    void clientAtNewMaster(this.#client, address, create)
       .then((fresh) => {
-        if (fresh === undefined) return;
+        // Closed meanwhile: close() destroyed it.
+        if (fresh === undefined || this.#closed) return;
         this.#stats.masterSwitches++;
         this.#replace(fresh);
         this.#onReady();
       })
-      .finally(() => (this.#switching = false));
+      .finally(() => {
+        this.#switching = false;
+        this.#incoming = undefined;
+      });
   };
 
   /** Makes `fresh` the client, and closes the one it replaces (a client this library made). */
@@ -261,7 +271,10 @@ export class RedisConnection {
     return runBounded(this.#commands, what, op, commands);
   }
 
-  /** Closes a connection this library opened; an app's own client is left as it is. */
+  /**
+   * Closes a connection this library opened, and the client a Sentinel switch is opening (see
+   * {@link #followSwitch}); an app's own client is left as it is.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     this.#unwatch();
@@ -275,22 +288,12 @@ export class RedisConnection {
     }
     client.off('ready', this.#onReady);
     client.off('topology-change', this.#onReady);
-    try {
-      await destroy(client);
-    } catch {
-      // Already closed.
-    }
+    const incoming = this.#incoming;
+    this.#incoming = undefined;
+    // Already closed, either of them: nothing to do.
+    const quietly = (c: RedisClientLike) => Promise.resolve(destroy(c)).catch(() => undefined);
+    await Promise.all([quietly(client), incoming === undefined ? undefined : quietly(incoming)]);
   }
-}
-
-/**
- * Whether a cluster client knows its masters (its slot map has been read: node-redis's `masters`
- * is empty before, and during a re-read only between two statements) and one of their node clients
- * is ready. A cluster is "open" from the start of connect(), before it knows a single slot.
- */
-function knowsReadyMaster(cluster: RedisClientLike): boolean {
-  const masters = (cluster.masters ?? []) as ReadonlyArray<{ client?: { isReady?: boolean } }>;
-  return masters.some((m) => m.client?.isReady === true);
 }
 
 function destroy(client: RedisClientLike): unknown {
