@@ -21,9 +21,9 @@ export interface StoredToken {
   /** The `x5t#S256` of the certificate it is bound to (mTLS); none for other tokens. */
   readonly certificateThumbprint?: string;
   /**
-   * Whom the token is for when not the credential itself: an agent's leg (Entra Agent ID), as
-   * `Principal.subject` names it. A store read checks it: a value copied under another
-   * agent's key is a miss.
+   * Whom the token is for when not the credential itself — an agent's leg (Entra Agent ID), or the
+   * managed identity a host learned it is — as `Principal.subject` names it. A store read checks
+   * it: a value copied under another agent's or identity's key is a miss.
    */
   readonly subject?: string;
 }
