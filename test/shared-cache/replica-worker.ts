@@ -31,6 +31,11 @@ export interface ReplicaInput {
   tenantId: string;
   clientId: string;
   secret: string;
+  /**
+   * Instead of the app and its secret: the host's system-assigned managed identity at this App
+   * Service endpoint (`IDENTITY_ENDPOINT` / `IDENTITY_HEADER` of the replica's process).
+   */
+  managedIdentity?: { endpoint: string; header: string };
   /** Redis URL; no shared cache when absent and no `cluster` / `sentinel` is given (the per-process baseline). */
   redisUrl?: string;
   encryptionKeys?: { id: string; key: string }[];
@@ -56,6 +61,10 @@ export interface RoundResult {
   errors: string[];
   /** Token requests this replica sent so far. */
   tokenRequests: number;
+  /** Whom the round's tokens were issued to, distinct: `<oid>@<tid>` of each JWT. */
+  identities: string[];
+  /** What `tenantOf()` answers after the round. */
+  tenantOf: string;
   /** The shared cache's counters so far (`calls` rounds only). */
   cacheStats?: SharedCacheStats;
 }
@@ -96,19 +105,27 @@ const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {} };
 
 async function main(): Promise<void> {
   const input = JSON.parse(process.argv[2]) as ReplicaInput;
+  const ca = readFileSync(input.caPath, 'utf8');
+  if (input.managedIdentity !== undefined) {
+    process.env.IDENTITY_ENDPOINT = input.managedIdentity.endpoint;
+    process.env.IDENTITY_HEADER = input.managedIdentity.header;
+  }
   const moduleRef = await Test.createTestingModule({
     imports: [
       ClientCredentialsModule.forRoot({
         logger: silent,
         timeouts: input.timeouts,
         credentials: {
-          api: {
-            tenantId: input.tenantId,
-            clientId: input.clientId,
-            authorityHost: input.authorityUrl,
-            ca: readFileSync(input.caPath, 'utf8'),
-            sources: [{ type: 'secret', secret: input.secret }],
-          },
+          api:
+            input.managedIdentity === undefined
+              ? {
+                  tenantId: input.tenantId,
+                  clientId: input.clientId,
+                  authorityHost: input.authorityUrl,
+                  ca,
+                  sources: [{ type: 'secret', secret: input.secret }],
+                }
+              : { ca, sources: [{ type: 'managed-identity' }] },
         },
         cache:
           input.redisUrl === undefined &&
@@ -216,7 +233,15 @@ async function driven(
       process.stdout.write(`replace-done ${JSON.stringify(await replace(tokens, scope, +n))}\n`);
       continue;
     }
-    const round: RoundResult = { calls: 0, failed: 0, errors: [], tokenRequests: 0 };
+    const round: RoundResult = {
+      calls: 0,
+      failed: 0,
+      errors: [],
+      tokenRequests: 0,
+      identities: [],
+      tenantOf: '',
+    };
+    const identities = new Set<string>();
     const steady = command === 'calls';
     const targets = steady
       ? [scope, ...more].flatMap((s) => Array<string>(Number(n)).fill(s))
@@ -228,6 +253,7 @@ async function driven(
         try {
           const t = await tokens.getAccessToken(s);
           total[t.source]++;
+          identities.add(identityOf(t.token));
         } catch (e) {
           round.failed++;
           if (round.errors.length < 3) round.errors.push((e as Error).message);
@@ -235,6 +261,8 @@ async function driven(
       }),
     );
     round.tokenRequests = tokens.getStats().tokenRequests;
+    round.identities = [...identities];
+    round.tenantOf = tokens.tenantOf();
     if (steady) round.cacheStats = tokens.getCacheStats();
     total.calls += round.calls;
     total.failed += round.failed;
@@ -250,6 +278,15 @@ async function driven(
   total.cacheStats = cacheStats && { ...cacheStats };
   await close();
   process.stdout.write(`${JSON.stringify(total)}\n`);
+}
+
+/** `<oid>@<tid>` of a JWT access token. */
+function identityOf(token: string): string {
+  const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as {
+    oid?: string;
+    tid?: string;
+  };
+  return `${claims.oid}@${claims.tid}`;
 }
 
 /**

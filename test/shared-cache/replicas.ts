@@ -13,6 +13,27 @@ export function replicaCredential(
   return { authorityUrl: authority.url, caPath: authority.caPath, ...reg };
 }
 
+/**
+ * What a replica process is told to use the system-assigned managed identity of the host that
+ * `authority` plays (its App Service endpoint), trusting the authority's CA.
+ */
+export function replicaManagedIdentity(
+  authority: Pick<DevAuthority, 'url' | 'caPath' | 'managedIdentity'>,
+): Pick<
+  ReplicaInput,
+  'authorityUrl' | 'caPath' | 'tenantId' | 'clientId' | 'secret' | 'managedIdentity'
+> {
+  const { endpoint, header } = authority.managedIdentity;
+  return {
+    authorityUrl: authority.url,
+    caPath: authority.caPath,
+    tenantId: '',
+    clientId: '',
+    secret: '',
+    managedIdentity: { endpoint, header },
+  };
+}
+
 /** A replica process, initialised and waiting for `go`. */
 interface Started {
   child: ChildProcess;

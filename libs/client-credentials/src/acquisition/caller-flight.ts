@@ -54,11 +54,12 @@ export async function callerWork(
   if (stored !== undefined) return stored;
   const cooling = coolDowns.current(key);
   if (cooling !== undefined) throw cooling;
-  if (force) return fetchForCaller(request, key, deadline, parts);
-  return flight === undefined
+  // No lock for a token that has no store key: replicas could not share it.
+  const lock = force || flight === undefined ? undefined : lockNameOf(request);
+  return flight === undefined || lock === undefined
     ? fetchForCaller(request, key, deadline, parts)
     : flight.run(
-        lockNameOf(request),
+        lock,
         () => fetcher.fromStore(request, key, 'caller'),
         () => fetchForCaller(request, key, deadline, parts),
         parts.shutdown,

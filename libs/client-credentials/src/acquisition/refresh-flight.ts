@@ -54,11 +54,13 @@ export function refreshWork(
   return (async (): Promise<Acquired> => {
     const stored = await fetcher.fromStore(request, key, 'refresh', newer);
     if (stored !== undefined) return stored;
-    // Replicas that adopted the same shared token refresh it at the same time: one fetches.
-    return flight === undefined
+    // Replicas that adopted the same shared token refresh it at the same time: one fetches (a
+    // token that has no store key is this process's alone: no lock).
+    const lock = flight === undefined ? undefined : lockNameOf(request);
+    return flight === undefined || lock === undefined
       ? fetch()
       : flight.run(
-          lockNameOf(request),
+          lock,
           () => fetcher.fromStore(request, key, 'refresh', newer),
           fetch,
           shutdown,

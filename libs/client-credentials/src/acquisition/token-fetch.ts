@@ -21,9 +21,13 @@ export interface Acquired {
   readonly adopted?: boolean;
 }
 
-/** The same name for the same token in every replica (the store key of its first source). */
-export function lockNameOf(request: TokenRequest): string {
-  return request.credential.storeKeys(request.tenantId, request.scopeKey)[0];
+/**
+ * The same name for the same token in every replica (the store key of its first source);
+ * undefined while its principal has no store keys (see `Principal.storeKeys`): no lock then.
+ */
+export function lockNameOf(request: TokenRequest): string | undefined {
+  const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
+  return keys.length === 0 ? undefined : keys[0];
 }
 
 /**
@@ -107,8 +111,11 @@ export class TokenFetch {
         );
         // Under the certificate the token is bound to, which may have rotated since. (Built only
         // for a store: a key per token request is work for nothing without one.)
+        // None (''), kept in memory only, when nothing tells the principal's tokens apart yet.
         const storeKey = this.cache.hasStore
-          ? credential.storeKeys(tenantId, request.scopeKey, issued.certificateThumbprint)[index]
+          ? (credential.storeKeys(tenantId, request.scopeKey, issued.certificateThumbprint)[
+              index
+            ] ?? '')
           : '';
         const entry = await this.cache.write(request, storeKey, stored);
         this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);

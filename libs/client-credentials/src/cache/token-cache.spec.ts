@@ -133,3 +133,44 @@ describe('TokenCache reading an app store', () => {
     expect(await cache.read(request('t1'))).toBeUndefined();
   });
 });
+
+describe('TokenCache and a principal known only from its tokens (a managed identity)', () => {
+  /** A system-assigned identity: no store key before its first own token, then keys naming it. */
+  let subject: string | undefined;
+  const identity = {
+    name: 'mi',
+    key: 'mi',
+    get subject() {
+      return subject;
+    },
+    storeKeys: (tenantId: string, scopeKey: string) =>
+      subject === undefined ? [] : [`k|${tenantId}|${scopeKey}`],
+    boundThumbprint: () => undefined,
+  } as unknown as Credential;
+  const miRequest: TokenRequest = { ...request('managed-identity'), credential: identity };
+
+  it('neither reads nor writes the store while it has no store key', async () => {
+    subject = undefined;
+    const store = createCache({ stores: [new Keyv()] });
+    const getMany = jest.spyOn(store.stores[0], 'getMany');
+    const set = jest.spyOn(store, 'set');
+    const cache = new TokenCache(store, 10, 120_000, 0, new Logger('test'));
+    expect(await cache.read(miRequest)).toBeUndefined();
+    await cache.write(miRequest, '', stored('managed-identity'));
+    expect(getMany).not.toHaveBeenCalled();
+    expect(set).not.toHaveBeenCalled();
+    // Kept in memory all the same.
+    expect(cache.entryOf(miRequest)).toBeDefined();
+  });
+
+  it('takes a stored token of another identity, under the same key, for a miss', async () => {
+    subject = 'oid=b;tid=t';
+    const store = createCache({ stores: [new Keyv()] });
+    const key = 'k|managed-identity|api://x/.default';
+    await store.set(key, { ...stored('managed-identity'), subject: 'oid=a;tid=t' }, 60_000);
+    const cache = new TokenCache(store, 10, 120_000, 0, new Logger('test'));
+    expect(await cache.read(miRequest)).toBeUndefined();
+    await store.set(key, { ...stored('managed-identity'), subject }, 60_000);
+    expect(await cache.read(miRequest)).toBeDefined();
+  });
+});

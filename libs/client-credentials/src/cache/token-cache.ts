@@ -123,6 +123,8 @@ export class TokenCache {
   ): Promise<CachedEntry | undefined> {
     if (this.store === undefined) return undefined;
     const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
+    // Nothing tells the principal's tokens apart from another's yet: the store is not asked.
+    if (keys.length === 0) return undefined;
     const stores = this.store.stores;
     for (let level = 0; level < stores.length; level++) {
       let values: unknown[];
@@ -152,12 +154,13 @@ export class TokenCache {
 
   /**
    * Writes a new token to the store under `storeKey` (best effort: a failing store never fails the
-   * caller) and indexes it. Without a store, `storeKey` is not read.
+   * caller) and indexes it. Without a store, or with an empty `storeKey` (a principal whose tokens
+   * have no store key: see `Principal.storeKeys`), the token is kept in memory only.
    */
   async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
     const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
     const ttl = entry.usableUntil - now();
-    if (ttl > 0 && this.store !== undefined) {
+    if (ttl > 0 && this.store !== undefined && storeKey !== '') {
       try {
         await this.bounded(this.store.set(storeKey, stored, ttl));
       } catch (e) {
@@ -297,7 +300,8 @@ export class TokenCache {
 /**
  * Whether a stored token was issued for `request`'s tenant, scopes and principal. A store the app
  * supplies (`cache.store`) keeps plain values: one copied or written under another token's key must
- * be a miss, never another tenant's token, nor another agent's. (The shared cache binds each value to its key by encryption.)
+ * be a miss, never another tenant's token, nor another agent's or managed identity's. (The shared
+ * cache binds each value to its key by encryption.)
  */
 function issuedFor(value: StoredToken, request: TokenRequest): boolean {
   return (

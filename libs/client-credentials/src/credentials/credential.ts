@@ -17,6 +17,7 @@ import type { Fetched } from './principal';
 import { AgentDirectory } from './agents/agent-directory';
 import type { Blueprint, ChainRequest } from './agents/blueprint';
 import { managedIdentityHost, SourceChain } from './source-chain';
+import { isLearnedIdentity, LearnedIdentity } from './learned-identity';
 
 /** Timing settings of a credential. */
 export interface CredentialTimings {
@@ -62,6 +63,11 @@ export class Credential implements Blueprint {
   readonly dpop?: DpopKey;
   /** Why the configured DPoP key cannot be used, reported by {@link init}. */
   readonly #dpopProblem?: string;
+  /**
+   * A managed identity its configuration does not name (system-assigned, or by `resourceId` /
+   * `objectId`): who it is, learned from its own tokens. Undefined for any other credential.
+   */
+  readonly #identity?: LearnedIdentity;
 
   constructor(
     resolved: ResolvedCredential,
@@ -102,6 +108,7 @@ export class Credential implements Blueprint {
     // Known from the environment at once: health shows where tokens will come from before any.
     const host = clients.map(managedIdentityHost).find((h) => h !== undefined);
     if (host !== undefined) this.stats.managedIdentityHost = host;
+    if (isLearnedIdentity(sources)) this.#identity = new LearnedIdentity();
     this.tenants = new CredentialTenants(
       options,
       sources.some((s) => s.type === 'managed-identity'),
@@ -141,6 +148,15 @@ export class Credential implements Blueprint {
   }
 
   /**
+   * For a managed identity known only from its tokens (see {@link LearnedIdentity}), which one it
+   * is once this process has a token of its own (`oid=…;tid=…`): stored with each token and
+   * checked when one is read back. Undefined for a credential its configuration names.
+   */
+  get subject(): string | undefined {
+    return this.#identity?.subject;
+  }
+
+  /**
    * Loads the sources' files and keys; returns problems as `sources[i].field: …`. A source whose
    * file is missing is skipped for now rather than a problem, unless no source is left.
    */
@@ -153,10 +169,18 @@ export class Credential implements Blueprint {
    * Store keys of a token, one per source, in source order. They name the authority, tenant,
    * client, credential and source, and scopes, and carry no secret. The credential's name is in
    * them so that two credentials of one app (say, a right and a wrong secret) never share tokens;
-   * replicas, which share their configuration, do.
+   * replicas, which share their configuration, do. A managed identity its configuration does not
+   * name has none until this process has a token of its own, then keys naming that identity
+   * ({@link subject}): hosts with the same configuration and different identities never share.
    */
   storeKeys(tenantId: string, scopeKey: string, certificateThumbprint?: string): string[] {
-    const { authorityHost, clientId, name, tokenRequest } = this.options;
+    const { authorityHost, name, tokenRequest } = this.options;
+    let { clientId } = this.options;
+    if (this.#identity !== undefined) {
+      const subject = this.#identity.subject;
+      if (subject === undefined) return [];
+      clientId = `${clientId};${subject}`;
+    }
     // Tokens asked with other fixed parameters (another `audience`) are other tokens.
     const extras = tokenRequest === undefined ? '' : `~${tokenRequest.digest}`;
     // A bound token is of use only with its key or certificate: replicas with a key of their own
@@ -227,6 +251,8 @@ export class Credential implements Blueprint {
       const fetched = await this.chain.fetch(tenantId, tenant, scopes, request);
       if (agent === undefined) {
         this.tenants.checkConfigured(fetched.issued.token);
+        // Only a token of its own teaches who it is, never one read from a store.
+        this.#identity?.learnFrom(fetched.issued.token);
         this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
       } else {
         this.metrics.success(this.name, fetched.issued.expiresOn, undefined, agent);

@@ -32,7 +32,9 @@ export interface Principal {
   /**
    * Whom the tokens are for when not the credential itself, stored with each token and checked
    * when one is read back: `agent=<id>` (an agent's own), `fmi_path=<id>` (its blueprint's token
-   * exchange token), `agent=<id>;user=<user>` (its agent user's). Undefined for a credential.
+   * exchange token), `agent=<id>;user=<user>` (its agent user's); for a managed identity its
+   * configuration does not name, `oid=<id>;tid=<tenant>` once learned from a token of its own.
+   * Undefined for a credential its configuration names.
    */
   readonly subject?: string;
   /** For a leg of an agent's token: the agent, the leg, its user. Undefined for a credential. */
@@ -42,7 +44,9 @@ export interface Principal {
   /**
    * Store keys of a token, one per source in source order; they carry no secret, and tell this
    * principal's tokens apart from any other's (an agent's id is in them). `certificateThumbprint`:
-   * of a token just issued bound to that certificate (mTLS), which names its key.
+   * of a token just issued bound to that certificate (mTLS), which names its key. None while
+   * nothing tells this principal's tokens apart from another's (a managed identity known only from
+   * its tokens, before its first): the store is then neither read nor locked nor written.
    */
   storeKeys(tenantId: string, scopeKey: string, certificateThumbprint?: string): string[];
   /**
