@@ -244,10 +244,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       await cmd(started[0], 'CLUSTER', 'MEET', '127.0.0.1', String(node.port));
     }
     const ids = await Promise.all(started.map((n) => cmd(n, 'CLUSTER', 'MYID')));
+    // By their ids: a node still in handshake is listed under a temporary one, and CLUSTER
+    // REPLICATE of an id its replica does not know yet fails with "ERR Unknown node".
     await waitFor('every node to know every other', async () => {
       for (const node of started) {
-        const known = (await cmd(node, 'CLUSTER', 'NODES')).trim().split('\n');
-        if (known.length !== started.length) return false;
+        const known = await cmd(node, 'CLUSTER', 'NODES');
+        if (known.includes('handshake') || ids.some((id) => !known.includes(id))) return false;
       }
       return true;
     });
