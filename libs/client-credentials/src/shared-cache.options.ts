@@ -112,8 +112,10 @@ export interface SharedCacheOptions {
   /**
    * Longest a replica waits for another replica's token before it fetches one itself. A waiter
    * stops earlier when the holder's lock is gone without a token (the holder died: one waiter
-   * takes the lock) or when the holder published its failure (the waiter throws that error).
-   * @default `timeouts.acquireMs` + `timeouts.requestMs` (40000): as long as a holder may take
+   * takes the lock) or when the holder published its failure (the waiter throws that error), and
+   * fetches itself when one request's time (`timeouts.requestMs`, at most half of
+   * `timeouts.acquireMs`) is left before its caller's deadline: 20 s with the defaults.
+   * @default `timeouts.acquireMs` + `timeouts.requestMs` (40000)
    */
   lockWaitMs?: number;
   /**

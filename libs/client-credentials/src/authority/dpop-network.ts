@@ -6,6 +6,7 @@ import {
 } from '@azure/msal-node';
 import type { DpopKey } from './dpop-key';
 import { tokenAnswer, type AuthorityNetworkClient } from './msal-network';
+import { checkKeyBinding } from './token-response';
 
 /**
  * The authorization server asked for its DPoP nonce (`400 use_dpop_nonce`) and gave one, now
@@ -64,6 +65,7 @@ export class DpopNetwork implements INetworkModule {
       }
     }
     const checked = tokenAnswer<Record<string, unknown>>(answer, 'DPoP');
+    checkKeyBinding(String(checked.body.access_token), this.key.jkt, options?.correlationId);
     // For msal's eyes only: it keeps no DPoP key for client credentials (see above).
     return { ...checked, body: { ...checked.body, token_type: 'Bearer' } as T };
   }

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { ClientCertificate } from './client-certificate';
-import { checkCertificateBinding } from './token-response';
+import { checkCertificateBinding, checkKeyBinding } from './token-response';
 
 describe('a certificate-bound token answer', () => {
   const jwt = (payload: object) =>
@@ -33,6 +33,14 @@ describe('a certificate-bound token answer', () => {
       'unbound',
     );
     expect(kind(() => checkCertificateBinding('opaque-token', 'abc', false))).toBe('unbound');
+  });
+
+  it('a DPoP token: a JWT must name the key of the proof (cnf.jkt); an opaque one cannot be read', () => {
+    expect(kind(() => checkKeyBinding(jwt({ cnf: { jkt: 'k1' } }), 'k1'))).toBe('bound');
+    expect(kind(() => checkKeyBinding('opaque-token', 'k1'))).toBe('bound');
+    expect(kind(() => checkKeyBinding(jwt({ cnf: { jkt: 'k2' } }), 'k1'))).toBe('unbound');
+    expect(kind(() => checkKeyBinding(jwt({ sub: 'x' }), 'k1'))).toBe('unbound');
+    expect(kind(() => checkKeyBinding(jwt({ cnf: { 'x5t#S256': 'k1' } }), 'k1'))).toBe('unbound');
   });
 
   it('keeps the private key out of what a certificate shows', () => {

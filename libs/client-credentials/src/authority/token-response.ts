@@ -87,7 +87,7 @@ export function checkCertificateBinding(
   bindsOpaqueTokens: boolean,
   correlationId?: string,
 ): void {
-  const cnf = jwtConfirmation(token);
+  const cnf = jwtConfirmation(token, 'x5t#S256');
   const problem =
     cnf === undefined
       ? bindsOpaqueTokens
@@ -107,10 +107,31 @@ export function checkCertificateBinding(
 }
 
 /**
- * The `cnf.x5t#S256` of a JWT access token: its value, null for a JWT without one, undefined for
- * a token that is not a JWT (opaque).
+ * Checks that a DPoP token is bound to the key whose proof asked for it (RFC 9449 §6): a JWT
+ * access token names the key's thumbprint in `cnf.jkt`. An opaque one cannot be read (its
+ * `token_type: DPoP` was checked). A JWT bound to another key, or to none, would not be accepted
+ * with our proofs — or would work for whoever holds it: it is refused, never cached.
+ * @throws AuthorityFailure `unbound`
  */
-function jwtConfirmation(token: string): string | null | undefined {
+export function checkKeyBinding(token: string, jkt: string, correlationId?: string): void {
+  const cnf = jwtConfirmation(token, 'jkt');
+  if (cnf === undefined || cnf === jkt) return;
+  throw new AuthorityFailure(
+    'unbound',
+    { status: 200, correlationId },
+    `the authority did not bind the token to the DPoP key: ${
+      cnf === null
+        ? 'the token names no key (no cnf.jkt)'
+        : 'the token is bound to another key than the one of the proof (cnf.jkt)'
+    }`,
+  );
+}
+
+/**
+ * A confirmation member (`cnf.x5t#S256`, `cnf.jkt`) of a JWT access token: its value, null for a
+ * JWT without one, undefined for a token that is not a JWT (opaque).
+ */
+function jwtConfirmation(token: string, member: 'x5t#S256' | 'jkt'): string | null | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   let payload: unknown;
@@ -120,8 +141,8 @@ function jwtConfirmation(token: string): string | null | undefined {
     return undefined;
   }
   if (payload === null || typeof payload !== 'object') return undefined;
-  const x5t = (payload as { cnf?: { 'x5t#S256'?: unknown } }).cnf?.['x5t#S256'];
-  return typeof x5t === 'string' ? x5t : null;
+  const value = (payload as { cnf?: Record<string, unknown> }).cnf?.[member];
+  return typeof value === 'string' ? value : null;
 }
 
 function isLifetime(value: unknown): boolean {

@@ -87,12 +87,18 @@ export class CachedEntry implements Scheduled {
     refreshDelayMs = 0,
   ) {
     observeWallClock();
-    const shift = now() - Date.now();
+    const wallNow = Date.now();
+    const shift = now() - wallNow;
+    // A token is not obtained later than now: stored times ahead of this clock are those of a
+    // writer whose clock is ahead (another replica's, set wrong) — taken as they are, the token
+    // would be served past its real end, and refreshed as late. They come back by as much.
+    const late = Math.max(0, stored.obtainedAt - wallNow);
+    const expiresOn = stored.expiresOn - late;
     const lifetime = stored.expiresOn - stored.obtainedAt;
-    this.usableUntil = stored.expiresOn + shift - Math.min(skewMs, lifetime / 4);
+    this.usableUntil = expiresOn + shift - Math.min(skewMs, lifetime / 4);
     // The delay takes at most half of what is left after the stored point: a point near the end
     // (a managed identity token's, due when its endpoint mints) is still refreshed before it.
-    const refreshOn = stored.refreshOn + shift;
+    const refreshOn = stored.refreshOn - late + shift;
     const delay = Math.min(refreshDelayMs, Math.max(0, (this.usableUntil - refreshOn) / 2));
     // Never after the token stops being served; at most a lifetime before (a stored point before
     // the token's birth means "due now" either way, and keeps the distance a small integer).
@@ -109,8 +115,8 @@ export class CachedEntry implements Scheduled {
       stored.token,
       // One shared string, not one per token read from a store.
       stored.tokenType === 'Bearer' ? 'Bearer' : stored.tokenType,
-      stored.expiresOn,
-      stored.refreshOn,
+      expiresOn,
+      stored.refreshOn - late,
       request.scopes,
       request.credential.name,
       'cache',

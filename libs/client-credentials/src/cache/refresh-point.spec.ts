@@ -1,4 +1,5 @@
 import type { TokenRequest } from '../credentials/token-request';
+import { toWallClock } from '../timing/clock';
 import { CachedEntry } from './cached-entry';
 import { afterEndpointCache, ENDPOINT_REFRESH_MARGIN_MS } from './refresh-point';
 
@@ -59,5 +60,52 @@ describe('CachedEntry: the per-process delay after a stored refresh point', () =
     const entry = new CachedEntry(request, stored, 2 * MIN, 36 * MIN);
     // 3 minutes between the stored point and the end of use: 1.5 of delay, not 36.
     expect(entry.refreshAt - entry.usableUntil).toBeCloseTo(-1.5 * MIN, -2);
+  });
+});
+
+describe('CachedEntry: a stored token from a writer whose clock is ahead', () => {
+  const request = {
+    credential: { name: 'api' },
+    tenantId: 't',
+    scopes: ['api://x/.default'],
+    scopeKey: 'api://x/.default',
+  } as unknown as TokenRequest;
+
+  it('is served no longer than its lifetime from now, and shows the expiry it really has', () => {
+    // Written by a replica 60 s ahead: obtained "in a minute", a 30-second token.
+    const ahead = Date.now() + MIN;
+    const stored = {
+      token: 't',
+      tokenType: 'Bearer',
+      obtainedAt: ahead,
+      expiresOn: ahead + 30_000,
+      refreshOn: ahead + 20_000,
+      scopes: request.scopes,
+    };
+    const before = Date.now();
+    const entry = new CachedEntry(request, stored, 0);
+    const after = Date.now();
+
+    // Taken as written, it would be served until 90 s from now: 60 s past its real end.
+    expect(entry.hit.expiresOnTimestamp).toBeGreaterThanOrEqual(before + 30_000);
+    expect(entry.hit.expiresOnTimestamp).toBeLessThanOrEqual(after + 30_000);
+    expect(entry.hit.refreshOnTimestamp).toBeLessThanOrEqual(after + 20_000);
+    expect(toWallClock(entry.usableUntil)).toBeLessThanOrEqual(after + 30_000 + 1);
+    expect(toWallClock(entry.refreshAt)).toBeLessThanOrEqual(after + 20_000 + 1);
+  });
+
+  it('a token of a writer behind this clock keeps its times (served less long, never longer)', () => {
+    const obtainedAt = Date.now() - 10_000;
+    const stored = {
+      token: 't',
+      tokenType: 'Bearer',
+      obtainedAt,
+      expiresOn: obtainedAt + 30_000,
+      refreshOn: obtainedAt + 20_000,
+      scopes: request.scopes,
+    };
+    const entry = new CachedEntry(request, stored, 0);
+    expect(entry.hit.expiresOnTimestamp).toBe(obtainedAt + 30_000);
+    expect(entry.obtainedAt).toBe(obtainedAt);
   });
 });

@@ -30,9 +30,13 @@ let ahead = 0;
 /** The wall clock's lead over the monotonic clock when last observed. */
 let lastGap = 0;
 
-/** Starts over with the current `performance` object (a fake clock installed or removed). */
+/**
+ * Takes the current `performance` object; starts over when its time origin is another (a fake
+ * clock installed or removed), not when the same clock comes in a new object (a wrapper).
+ */
 function adopt(): void {
   source = performance;
+  if (performance.timeOrigin === origin) return;
   origin = performance.timeOrigin;
   ahead = 0;
   lastGap = Date.now() - (origin + performance.now());
@@ -49,8 +53,9 @@ const JUMP_MS = 1000;
  */
 export function observeWallClock(): void {
   if (performance !== source || performance.timeOrigin !== origin) {
+    const before = origin;
     adopt();
-    return;
+    if (origin !== before) return;
   }
   const gap = Date.now() - (origin + performance.now());
   if (gap > lastGap + JUMP_MS) ahead += gap - lastGap;
