@@ -7,7 +7,12 @@ import axios from 'axios';
 import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { decodeJwt, exportJWK, importX509 } from 'jose';
-import { Agent, fetch as undiciFetch } from 'undici';
+import {
+  Agent,
+  fetch as undiciFetch,
+  Request as UndiciRequest,
+  Response as UndiciResponse,
+} from 'undici';
 import { TokenService, type CredentialOptions } from '@app/client-credentials';
 import { createAuthenticatedFetch, createTokenCredential } from '@app/client-credentials/calling';
 import { useClientCredentials } from '@app/client-credentials/calling/axios';
@@ -15,10 +20,11 @@ import { DownstreamApiModule, DownstreamApis } from '@app/client-credentials/dow
 import { createCa, issueCertificate, type IssuedCertificate } from '@app/dev-authority/pki';
 import { startOidcAuthority, type OidcAuthority } from '../support/oidc-authority';
 import { startMtlsResource, type MtlsResource } from '../support/mtls-resource';
-import { certificateThumbprint } from '../support/tls-client-certificate';
+import { certificateThumbprint, peerCertificate } from '../support/tls-client-certificate';
 import { startTokenApp, type TokenApp } from '../support/token-app';
 import { releaseAll } from '../support/fixtures';
 import { startConnectProxy } from '../support/connect-proxy';
+import { createTestPki, type TestPki } from './recording-server';
 
 const thumbprintOf = (c: IssuedCertificate) =>
   certificateThumbprint(new X509Certificate(c.certificatePem));
@@ -328,6 +334,68 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
     expect(shown).not.toMatch(/PRIVATE KEY|"d":/);
     expect(shown).toContain(thumbprintOf(issued));
     expect(app.app.get(TokenService)).toBe(app.tokens);
+  });
+
+  it("axios's fetch adapter: a redirect to another origin goes without the token, over the app's dispatcher, not the certificate's", async () => {
+    const seen: { server: string; path?: string; scheme?: string; certificate?: string }[] = [];
+    // Two origins of two CAs: the certificate's connections trust the API's only (`ca`), the
+    // app's dispatcher the other's only — a hop sent the wrong way fails its TLS handshake.
+    const serve = async (server: string, pki: TestPki, to?: () => string) => {
+      const listener = https.createServer(
+        {
+          cert: pki.certificatePem,
+          key: pki.privateKeyPem,
+          requestCert: true,
+          rejectUnauthorized: false,
+        },
+        (req, res) => {
+          const presented = peerCertificate(req.socket);
+          seen.push({
+            server,
+            path: req.url,
+            scheme: req.headers.authorization?.split(' ')[0],
+            certificate: presented && certificateThumbprint(presented),
+          });
+          res.writeHead(to === undefined ? 200 : 302, to === undefined ? {} : { location: to() });
+          res.end(to === undefined ? '{"ok":true}' : '');
+        },
+      );
+      await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+      return {
+        url: `https://127.0.0.1:${(listener.address() as { port: number }).port}`,
+        close: () => {
+          listener.closeAllConnections();
+          return new Promise((r) => listener.close(r));
+        },
+      };
+    };
+    const [apiPki, otherPki] = await Promise.all([createTestPki(), createTestPki()]);
+    const other = await serve('other', otherPki);
+    const origin = await serve('api', apiPki, () => `${other.url}/collect`);
+    const dispatcher = new Agent({ connect: { ca: [otherPki.caPem] } });
+    try {
+      const instance = axios.create({
+        adapter: 'fetch',
+        env: {
+          fetch: undiciFetch as never,
+          Request: UndiciRequest as never,
+          Response: UndiciResponse as never,
+        },
+        fetchOptions: { dispatcher } as never,
+      });
+      useClientCredentials(instance, app.tokens, {
+        baseUrl: origin.url,
+        scopes: oidc.scope,
+        ca: apiPki.caPem,
+      });
+      await expect(instance.get(`${origin.url}/go`)).resolves.toMatchObject({ data: { ok: true } });
+      expect(seen).toEqual([
+        { server: 'api', path: '/go', scheme: 'Bearer', certificate: thumbprintOf(issued) },
+        { server: 'other', path: '/collect', scheme: undefined, certificate: undefined },
+      ]);
+    } finally {
+      await releaseAll(dispatcher, origin, other);
+    }
   });
 
   it("goes through the credential's proxy to the API too: the token request and the API call presenting the certificate", async () => {

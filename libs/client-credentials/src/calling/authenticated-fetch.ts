@@ -6,6 +6,7 @@ import type { TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
 import { isReplayableBody, tokenToResend } from './resend';
 import { authorizationOf, nonceAnswer, type ApiNonce } from './dpop-proof';
+import { REDIRECTS, redirectedMethod, redirectTarget } from './redirect-hop';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -52,19 +53,6 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
 
 /** A `fetch` that authenticates to one API; `input` is a path under its base URL or a URL on it. */
 export type AuthenticatedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
-
-const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
-
-/** Where a redirect leads, or undefined when fetch would not follow it: not a URL, not http(s). */
-function redirectTarget(location: string, from: URL): URL | undefined {
-  let url: URL;
-  try {
-    url = new URL(location, from);
-  } catch {
-    return undefined;
-  }
-  return url.protocol === 'https:' || url.protocol === 'http:' ? url : undefined;
-}
 
 /** A response and how it was obtained: the token it was sent with, and the refusal it recovered from. */
 export interface AuthenticatedExchange {
@@ -239,10 +227,9 @@ export function createAuthenticatedSender(
       }
       await res.body?.cancel();
       current = next;
-      if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
-        method = method === 'HEAD' ? 'HEAD' : 'GET';
-        body = undefined;
-      }
+      const after = redirectedMethod(res.status, method);
+      method = after.method;
+      if (after.dropsBody) body = undefined;
     }
   };
 

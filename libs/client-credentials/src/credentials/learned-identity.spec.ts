@@ -59,12 +59,10 @@ function managedIdentity(source: ManagedIdentitySourceOptions): Credential {
 describe('LearnedIdentity (a managed identity its configuration does not name)', () => {
   beforeEach(() => (mockAnswer = jwt({ oid: OID_A, tid: TID })));
 
-  it('applies to a system-assigned identity and to one named by resourceId or objectId, not by clientId', () => {
+  it('applies to a system-assigned identity, not to a user-assigned one (its configuration names it)', () => {
     expect(isLearnedIdentity([{ type: 'managed-identity' }])).toBe(true);
-    expect(isLearnedIdentity([{ type: 'managed-identity', resourceId: '/subs/x' } as never])).toBe(
-      true,
-    );
-    expect(isLearnedIdentity([{ type: 'managed-identity', objectId: OID_A } as never])).toBe(true);
+    expect(isLearnedIdentity([{ type: 'managed-identity', resourceId: '/subs/x' }])).toBe(false);
+    expect(isLearnedIdentity([{ type: 'managed-identity', objectId: OID_A }])).toBe(false);
     expect(isLearnedIdentity([{ type: 'managed-identity', clientId: 'c' }])).toBe(false);
     expect(isLearnedIdentity([{ type: 'secret' }])).toBe(false);
   });
@@ -105,7 +103,7 @@ describe('LearnedIdentity (a managed identity its configuration does not name)',
 
   it('an identity whose tokens name no oid never gets a store key', async () => {
     mockAnswer = 'opaque-token';
-    const credential = managedIdentity({ type: 'managed-identity', objectId: OID_A });
+    const credential = managedIdentity({ type: 'managed-identity' });
     await credential.fetch('managed-identity', ['s']);
     expect(credential.storeKeys('managed-identity', 's')).toEqual([]);
     await credential.close();

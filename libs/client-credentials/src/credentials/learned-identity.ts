@@ -2,16 +2,16 @@ import { objectIdOfToken, tenantOfToken } from './token-tenant';
 
 /**
  * Who a managed identity is that its configuration does not name: a system-assigned identity (the
- * host's own), or a user-assigned one named by `resourceId` or `objectId` rather than `clientId`.
- * The same configuration on two hosts (production and staging slots, two regions, blue/green apps)
+ * host's own; a user-assigned one is named by its `clientId`, `resourceId` or `objectId`, which
+ * are part of its store keys). The same configuration on two hosts (production and staging slots, two regions, blue/green apps)
  * then means two identities, possibly of two tenants, that nothing in their store keys tells apart:
  * one Redis would serve each host the other's tokens. So the identity is learned from the `oid`
  * and `tid` of this process's own first token, and until then the credential's tokens are neither
  * read from nor locked or written in a store; from then on its store keys and stored tokens name
  * it ({@link subject}), and a stored token of another identity is a miss even under a colliding
  * key. Replicas of one host share tokens from their first one on; a token that names no `oid` (not
- * a JWT) keeps them in this process. A user-assigned identity named by its `clientId` needs none
- * of this: its configuration names it.
+ * a JWT) keeps them in this process. A user-assigned identity needs none of this: its
+ * configuration names it.
  */
 export class LearnedIdentity {
   #subject?: string;
@@ -42,7 +42,12 @@ export class LearnedIdentity {
 
 /** Whether a managed identity made of `sources` is known only from its tokens (see above). */
 export function isLearnedIdentity(
-  sources: readonly { type: string; clientId?: string }[],
+  sources: readonly { type: string; clientId?: string; resourceId?: string; objectId?: string }[],
 ): boolean {
-  return sources.length > 0 && sources.every((s) => s.type === 'managed-identity' && !s.clientId);
+  return (
+    sources.length > 0 &&
+    sources.every(
+      (s) => s.type === 'managed-identity' && !s.clientId && !s.resourceId && !s.objectId,
+    )
+  );
 }

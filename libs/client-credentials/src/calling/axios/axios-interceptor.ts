@@ -1,14 +1,14 @@
 // Types only: axios is an optional peer, never loaded by this library — the app passes its instance.
-import type { AxiosError, AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
-import type { AccessToken } from '../../access-token';
-import type { BoundCertificate } from '../../client-credentials.options';
+import type { AxiosError, AxiosInstance, AxiosResponse } from 'axios';
 import type { TokenService } from '../../token.service';
 import type { TokenTarget } from '../challenge';
 import { OriginPolicy } from '../origin-policy';
 import { isReplayableBody, tokenToResend } from '../resend';
 import { authorizationOf, nonceAnswer, type ApiNonce } from '../dpop-proof';
-import { answeredAt, recordingFetch } from './final-url';
+import { redactConfig, type Config } from './call-state';
+import { CertificateAgents } from './certificate-agents';
+import { followsRedirects, redirectHop } from './fetch-redirects';
+import { answeredAt, recordingFetch, viaFetch } from './final-url';
 
 /**
  * Options of {@link useClientCredentials}.
@@ -33,20 +33,11 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
   ca?: string | string[];
 }
 
-/** Agents presenting a certificate, kept per interceptor: the current ones and a few rotated out. */
-const MAX_CERTIFICATE_AGENTS = 8;
-
-/** What the interceptors keep on a request's config (a plain key: axios keeps it on a re-send). */
-interface CallState {
-  token?: AccessToken;
-  retried?: boolean;
-  /** The DPoP nonce the last proof was signed with, and whether a new nonce was asked for once. */
-  nonce?: string;
-  nonceRetried?: boolean;
-  /** A redirect took the call to another origin (which never got the token). */
-  leftOrigin?: boolean;
-}
-type Config = InternalAxiosRequestConfig & { clientCredentials?: CallState };
+/** Marks the interceptor's `beforeRedirect`, holding the app's own: a re-send wraps that, once. */
+const APP_HOOK = Symbol("the app's beforeRedirect");
+type RedirectHook = NonNullable<Config['beforeRedirect']> & {
+  [APP_HOOK]?: Config['beforeRedirect'];
+};
 type RedirectOptions = {
   headers?: Record<string, unknown>;
   href?: string;
@@ -89,8 +80,9 @@ export function useClientCredentials(
   const presenting = new CertificateAgents(options.ca);
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
-    if (!policy.mayCarryToken(url)) return config;
+    if (config.clientCredentials?.away || !policy.mayCarryToken(url)) return config;
     const state = (config.clientCredentials ??= {});
+    const app = (state.app ??= { fetchOptions: config.fetchOptions });
     state.token ??= await tokens.getAccessToken(target.scopes, {
       credential: target.credential,
       tenantId: target.tenantId,
@@ -107,15 +99,28 @@ export function useClientCredentials(
     // A certificate-bound token goes over a connection presenting its certificate: the http
     // adapter's agent, or the fetch adapter's dispatcher.
     const certificate = tokens.boundCertificate(token);
-    if (certificate !== undefined) presenting.apply(config, certificate);
+    let fetchOptions = app.fetchOptions;
+    if (certificate !== undefined) {
+      fetchOptions = { ...fetchOptions, dispatcher: presenting.apply(config, certificate) };
+    }
+    // A bound token's redirects under the fetch adapter are followed here, a proof per hop.
+    state.follow =
+      (certificate !== undefined || token.tokenType === 'DPoP') &&
+      followsRedirects(config, app.fetchOptions);
+    if (state.follow) fetchOptions = { ...fetchOptions, redirect: 'manual' };
+    config.fetchOptions = fetchOptions;
     // axios's fetch adapter follows redirects inside fetch: only the response's URL tells whose
     // answer it is. Recorded by a wrapper of the fetch it uses (one per fetch: axios keeps an
     // adapter per `env.fetch`); the http adapter ignores it.
     const fetch = recordingFetch(config.env?.fetch ?? globalThis.fetch);
     if (fetch !== undefined) config.env = { ...config.env, fetch };
-    const theirs = config.beforeRedirect;
+    // The app's own hook, not a wrapper of an earlier send of this call (a re-send's config has it).
+    const hook = config.beforeRedirect as RedirectHook | undefined;
+    const theirs = hook !== undefined && APP_HOOK in hook ? hook[APP_HOOK] : hook;
     // follow-redirects keeps Authorization on a subdomain; the token stays on this exact origin.
-    config.beforeRedirect = (redirect, responseDetails, requestDetails) => {
+    // The app's hook runs first: it cannot put back what the rules take from a hop.
+    const ours: RedirectHook = (redirect, responseDetails, requestDetails) => {
+      theirs?.(redirect, responseDetails, requestDetails);
       const options = redirect as RedirectOptions;
       let origin: string | undefined;
       try {
@@ -141,10 +146,46 @@ export function useClientCredentials(
         }
         options.headers.DPoP = authorizationOf(tokens, token, hop, href, nonce).dpop;
       }
-      theirs?.(redirect, responseDetails, requestDetails);
     };
+    ours[APP_HOOK] = theirs;
+    config.beforeRedirect = ours;
     return config;
   });
+  /** The next hop of a redirect the fetch adapter left to the interceptor, else undefined. */
+  const follow = async (config: Config | undefined, res: AxiosResponse | undefined) => {
+    const state = config?.clientCredentials;
+    if (res === undefined || !state?.follow || !viaFetch(res)) return undefined;
+    const from = answeredAt(res) ?? new URL(instance.getUri(config));
+    const hop = redirectHop(res, config!, from);
+    if (hop === undefined) return undefined;
+    // After one hop to another origin the token never comes back (as fetch: `carry &&=`).
+    const away = state.away === true || !policy.mayCarryToken(hop.url);
+    return instance.request({
+      ...config,
+      url: hop.url.href,
+      allowAbsoluteUrls: true,
+      // The Location is the whole URL: neither the call's params nor the instance's are added.
+      params: undefined,
+      paramsSerializer: { serialize: () => '' },
+      method: hop.method,
+      data: hop.data,
+      headers: hop.headers,
+      // Another origin: the app's own fetch options (its dispatcher, not the certificate's).
+      fetchOptions: away
+        ? { ...state.app?.fetchOptions, redirect: 'manual' }
+        : config!.fetchOptions,
+      clientCredentials: {
+        token: state.token,
+        retried: state.retried,
+        nonceRetried: state.nonceRetried,
+        app: state.app,
+        follow: true,
+        hops: (state.hops ?? 0) + 1,
+        away,
+        leftOrigin: away,
+      },
+    } as unknown as Config);
+  };
   /** A re-send after a 401 that a new token (or a DPoP API's new nonce) can answer, else undefined. */
   const retry = async (config: Config | undefined, res: AxiosResponse | undefined) => {
     const state = config?.clientCredentials;
@@ -161,7 +202,12 @@ export function useClientCredentials(
       // RFC 9449 §9: the same token, a proof with the API's new nonce, once.
       return instance.request({
         ...config,
-        clientCredentials: { token: state.token, retried: state.retried, nonceRetried: true },
+        clientCredentials: {
+          token: state.token,
+          retried: state.retried,
+          nonceRetried: true,
+          app: state.app,
+        },
       } as Config);
     }
     if (res.status !== 401 || state.retried) return undefined;
@@ -179,15 +225,26 @@ export function useClientCredentials(
     if (token === undefined) return undefined;
     return instance.request({
       ...config,
-      clientCredentials: { token, retried: true },
+      clientCredentials: { token, retried: true, app: state.app },
     } as Config);
   };
-  // A 401 arrives as an error by default, as a response when validateStatus accepts it.
+  const next = async (config: Config | undefined, res: AxiosResponse | undefined) =>
+    (await follow(config, res)) ?? (await retry(config, res));
+  // A 401 (or a redirect left to the interceptor) arrives as an error by default, as a response
+  // when validateStatus accepts it. What goes back to the app shows no token.
   const response = instance.interceptors.response.use(
-    async (res: AxiosResponse) => (await retry(res.config as Config, res)) ?? res,
+    async (res: AxiosResponse) => {
+      const again = (await next(res.config as Config, res)) ?? res;
+      redactConfig(again.config as Config);
+      return again;
+    },
     async (error: AxiosError) => {
-      const again = await retry(error.config as Config | undefined, error.response);
-      if (again === undefined) throw error;
+      const again = await next(error.config as Config | undefined, error.response);
+      if (again === undefined) {
+        redactConfig(error.config as Config | undefined);
+        redactConfig(error.response?.config as Config | undefined);
+        throw error;
+      }
       return again;
     },
   );
@@ -196,49 +253,4 @@ export function useClientCredentials(
     instance.interceptors.response.eject(response);
     presenting.destroy();
   };
-}
-
-/**
- * The https agents of one interceptor that present a certificate (mTLS), one per certificate:
- * the request's own agent's settings (keep-alive, socket limits) with a TLS context presenting the
- * certificate and trusting `ca` — given, or the request agent's own.
- */
-class CertificateAgents {
-  readonly #agents = new Map<string, HttpsAgent>();
-
-  constructor(private readonly ca: string | string[] | undefined) {}
-
-  apply(config: Config, certificate: BoundCertificate): void {
-    const base =
-      config.httpsAgent instanceof HttpsAgent
-        ? (config.httpsAgent as HttpsAgent & { options: AgentOptions }).options
-        : {};
-    const ca = this.ca ?? pemList(base.ca);
-    let agent = this.#agents.get(certificate.thumbprint);
-    if (agent === undefined) {
-      agent = new HttpsAgent({
-        ...base,
-        keepAlive: base.keepAlive ?? true,
-        secureContext: certificate.secureContext({ ca }),
-      });
-      this.#agents.set(certificate.thumbprint, agent);
-      if (this.#agents.size > MAX_CERTIFICATE_AGENTS) {
-        const oldest = this.#agents.keys().next().value as string;
-        this.#agents.get(oldest)?.destroy();
-        this.#agents.delete(oldest);
-      }
-    }
-    config.httpsAgent = agent;
-    config.fetchOptions = { ...config.fetchOptions, dispatcher: certificate.dispatcher({ ca }) };
-  }
-
-  destroy(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
-    this.#agents.clear();
-  }
-}
-
-function pemList(ca: AgentOptions['ca']): string[] | undefined {
-  if (ca === undefined) return undefined;
-  return ([] as (string | Buffer)[]).concat(ca).map((c) => c.toString());
 }

@@ -8,6 +8,8 @@ const finalUrls = new WeakMap<object, string>();
 /** One wrapper per fetch, so that axios's cache of fetch adapters (per `env.fetch`) stays small. */
 const wrappers = new WeakMap<Fetch, Fetch>();
 const ours = new WeakSet<Fetch>();
+/** The requests a {@link recordingFetch} sent: their answers are the fetch adapter's. */
+const fetched = new WeakSet<object>();
 
 /**
  * `fetch`, recording the final URL (after redirects) of each response by the request it answered:
@@ -19,8 +21,9 @@ export function recordingFetch<F extends Fetch>(fetch: F | undefined): F | undef
   let wrapper = wrappers.get(fetch);
   if (wrapper === undefined) {
     wrapper = async (...args: never[]) => {
-      const res = await fetch(...args);
       const input: unknown = args[0];
+      if (typeof input === 'object' && input !== null) fetched.add(input);
+      const res = await fetch(...args);
       if (typeof input === 'object' && input !== null && res.url) finalUrls.set(input, res.url);
       return res;
     };
@@ -46,4 +49,10 @@ export function answeredAt(res: AxiosResponse): URL | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether `res` is the answer of a request sent by a {@link recordingFetch} (axios's fetch adapter). */
+export function viaFetch(res: AxiosResponse): boolean {
+  const request: unknown = res.request;
+  return typeof request === 'object' && request !== null && fetched.has(request);
 }
