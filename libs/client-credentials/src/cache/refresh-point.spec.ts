@@ -6,6 +6,14 @@ import { afterEndpointCache, ENDPOINT_REFRESH_MARGIN_MS } from './refresh-point'
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 
+/** The request of the entries below. */
+const request = {
+  credential: { name: 'api' },
+  tenantId: 't',
+  scopes: ['api://x/.default'],
+  scopeKey: 'api://x/.default',
+} as unknown as TokenRequest;
+
 describe('afterEndpointCache: when to ask again for a token an endpoint handed back unchanged', () => {
   const obtainedAt = 1_700_000_000_000;
   const expiresOn = obtainedAt + 24 * HOUR;
@@ -40,13 +48,6 @@ describe('afterEndpointCache: when to ask again for a token an endpoint handed b
 });
 
 describe('CachedEntry: the per-process delay after a stored refresh point', () => {
-  const request = {
-    credential: { name: 'api' },
-    tenantId: 't',
-    scopes: ['api://x/.default'],
-    scopeKey: 'api://x/.default',
-  } as unknown as TokenRequest;
-
   it('takes at most half of what is left before the token stops being served', () => {
     const now = Date.now();
     const stored = {
@@ -64,13 +65,6 @@ describe('CachedEntry: the per-process delay after a stored refresh point', () =
 });
 
 describe('CachedEntry: a stored token from a writer whose clock is ahead', () => {
-  const request = {
-    credential: { name: 'api' },
-    tenantId: 't',
-    scopes: ['api://x/.default'],
-    scopeKey: 'api://x/.default',
-  } as unknown as TokenRequest;
-
   it('is served no longer than its lifetime from now, and shows the expiry it really has', () => {
     // Written by a replica 60 s ahead: obtained "in a minute", a 30-second token.
     const ahead = Date.now() + MIN;
