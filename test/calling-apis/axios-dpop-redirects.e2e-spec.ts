@@ -26,6 +26,8 @@ interface Hop {
   method: string;
   path: string;
   body: string;
+  cookie?: string;
+  proxyAuthorization?: string;
   authorization?: string;
   proof?: { htm: string; htu: string; jti: string; ath: string };
 }
@@ -56,6 +58,8 @@ async function startServers(pki: TestPki, hops: Hop[], revoked: Set<string>) {
             path: req.url!,
             body: Buffer.concat(chunks).toString(),
             authorization: req.headers.authorization,
+            cookie: req.headers.cookie,
+            proxyAuthorization: req.headers['proxy-authorization'],
             proof: proof === undefined ? undefined : decodeJwt<NonNullable<Hop['proof']>>(proof),
           };
           hops.push(hop);
@@ -198,6 +202,25 @@ describe('axios interceptor: DPoP-bound calls across redirects', () => {
       await expect(instance.get('/api/away')).resolves.toMatchObject({ status: 200 });
       const away = hops.find((h) => h.server === 'other')!;
       expect(away).toMatchObject({ path: '/collect', authorization: undefined, proof: undefined });
+    });
+  }
+
+  for (const adapter of ['http', 'fetch'] as const) {
+    it(`${adapter} adapter: a redirect to another origin drops the app's Cookie and Proxy-Authorization`, async () => {
+      const instance = client(adapter);
+      await instance.get('/api/away', {
+        headers: { Cookie: 'session=SECRET-SESSION', 'Proxy-Authorization': 'Basic c2VjcmV0' },
+      });
+      expect(hops.find((h) => h.server === 'api')).toMatchObject({
+        cookie: 'session=SECRET-SESSION',
+        proxyAuthorization: 'Basic c2VjcmV0',
+      });
+      // As fetch and follow-redirects do: another origin gets none of this one's credentials.
+      expect(hops.find((h) => h.server === 'other')).toMatchObject({
+        authorization: undefined,
+        cookie: undefined,
+        proxyAuthorization: undefined,
+      });
     });
   }
 

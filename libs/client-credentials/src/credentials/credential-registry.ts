@@ -68,7 +68,8 @@ export class CredentialRegistry {
 
   /** The credential a call names, or the default one; undefined when there is none. */
   find(name: string | undefined): Credential | undefined {
-    return name === undefined ? this.defaultCredential : this.byName.get(name);
+    // `null` too: options built from JSON or a configuration may name none that way.
+    return name == null ? this.defaultCredential : this.byName.get(name);
   }
 
   /** @throws InvalidRequestError `credential_unknown` */

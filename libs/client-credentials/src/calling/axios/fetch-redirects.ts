@@ -49,10 +49,15 @@ export function redirectHop(
   if (data != null && !isReplayableBody(data)) return undefined;
   // The interceptor writes a hop's token and proof; another origin gets neither.
   const headers: Record<string, unknown> = {};
+  // As fetch does: another origin gets no credentials of this one (RFC 9110 §15.4; the Fetch
+  // standard's redirect steps), and a hop without body none of the body's headers.
   const drop = new Set([
     'authorization',
     'dpop',
-    ...(data === undefined ? ['content-type', 'content-length'] : []),
+    ...(url.origin === from.origin ? [] : ['cookie', 'proxy-authorization', 'host']),
+    ...(data === undefined
+      ? ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']
+      : []),
   ]);
   for (const [name, value] of Object.entries(config.headers.toJSON())) {
     if (!drop.has(name.toLowerCase())) headers[name] = value;
