@@ -37,6 +37,10 @@ export async function runBounded<T>(
     // Reported by the connection's own error events; counting each skipped call is enough.
     stats.errors++;
     recovery.failed();
+    // A cluster open but with no master it can reach (its only master failed over, every node
+    // moved) sends no command that could fail: its slot map is re-read from here (at most once
+    // per TOPOLOGY_REFRESH_MS), or it would never find the promoted replica.
+    if (connection.cluster()) void connection.refreshTopology();
     return UNAVAILABLE;
   }
   stats.commands += commands;

@@ -3,6 +3,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { RedisClientLike } from '../shared-cache.options';
 import { ClusterTopology, slotMapReader } from './cluster-topology';
+import { RedisConnection, UNAVAILABLE } from './redis-connection';
 import { ErrorReporter, newSharedCacheStats } from './shared-cache-stats';
 
 /**
@@ -212,5 +213,45 @@ describe('ClusterTopology: the slot map re-read node-redis does not document', (
     expect(quiet.warn).toHaveBeenCalledTimes(1);
     expect(quiet.warn.mock.calls[0][0]).toContain('no slot map re-read');
     expect(stats.errors).toBe(0);
+  });
+});
+
+describe('RedisConnection over a 1-master cluster whose master dies', () => {
+  it('finds the promoted replica through the root nodes though no master is left to send a command to', async () => {
+    const [a, b] = [await fakeNode(), await fakeNode()];
+    a.owner = () => a.port;
+    b.owner = () => a.port;
+    const cluster = createCluster({
+      rootNodes: [a, b].map((n) => ({ url: `redis://127.0.0.1:${n.port}` })),
+      defaults: { disableOfflineQueue: true, socket: { reconnectStrategy: () => 100 } },
+    });
+    cluster.on('error', () => undefined);
+    const stats = newSharedCacheStats();
+    const connection = new RedisConnection(
+      { owned: true, create: () => cluster },
+      { login: 'password', trust: 'ca' },
+      200,
+      stats,
+      new ErrorReporter(stats, quiet, 0),
+    );
+    expect(await connection.connect(3000)).toBe(true);
+    try {
+      expect(await connection.run('get', () => cluster.get('k'))).toBe('OK');
+      // b is promoted; a is gone. The cluster's only master client is not ready: no command is
+      // sent, none fails — before the fix nothing re-read the slot map, for good.
+      b.owner = () => b.port;
+      await a.close();
+      const answers: unknown[] = [];
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        answers.push(await connection.run('get', () => cluster.get('k')));
+      }
+      expect(answers.filter((x) => x !== UNAVAILABLE).length).toBeGreaterThan(0);
+      expect(answers.at(-1)).toBe('OK');
+      expect(b.slotQueries).toBeGreaterThan(0);
+    } finally {
+      await connection.close();
+      await b.close();
+    }
   });
 });

@@ -93,12 +93,12 @@ export class ClusterTopology {
       ...(cluster.masters ?? []),
       ...(Array.isArray(replicas) ? (replicas as unknown[]) : []),
     ];
-    const nodes = all
+    const clients = all
       .map((n) => (n as SlotNode | undefined)?.client)
-      .filter((c): c is NodeClient => c?.isReady === true);
-    if (nodes.length === 0) return Promise.resolve();
+      .filter((c): c is NodeClient => c !== undefined);
+    if (clients.length === 0) return Promise.resolve();
     this.#lastRefresh = Date.now();
-    this.#refreshing = this.#reread(reader, nodes).then((done) => {
+    this.#refreshing = this.#reread(reader, clients).then((done) => {
       this.#refreshing = undefined;
       // Given up: the next failure tries again at once.
       this.#lastRefresh = done ? Date.now() : 0;
@@ -107,12 +107,13 @@ export class ClusterTopology {
   }
 
   /** One re-read, each of its steps bounded; false when given up. */
-  async #reread(reader: SlotMapReader, nodes: NodeClient[]): Promise<boolean> {
-    const start = await this.#bound(this.#firstToAnswer(nodes));
-    if (start === undefined) {
-      this.#giveUp('no node of the cluster answered a PING');
-      return false;
-    }
+  async #reread(reader: SlotMapReader, clients: NodeClient[]): Promise<boolean> {
+    const ready = clients.filter((c) => c.isReady === true);
+    const first = ready.length === 0 ? undefined : await this.#bound(this.#firstToAnswer(ready));
+    // None ready, or none answering: start from one all the same — its read fails fast (socket
+    // timeout) and node-redis then asks the root nodes it was configured with, which find a
+    // promoted replica or nodes at new addresses.
+    const start = first ?? clients[0];
     const read = reader.rediscover(this.#withSocketTimeout(start)).then(
       () => true,
       (e: unknown) => {

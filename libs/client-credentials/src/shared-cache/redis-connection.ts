@@ -259,7 +259,9 @@ export class RedisConnection {
    * re-read is over, at once when there is none to do (not a cluster, closed, one done just now).
    */
   #refreshTopology(): Promise<void> {
-    if (this.#topology !== 'cluster' || this.#closed) return Promise.resolve();
+    if (this.#topology !== 'cluster' || this.#closed || !this.#client.isOpen) {
+      return Promise.resolve();
+    }
     return this.#clusterTopology.refresh(this.#client);
   }
 
