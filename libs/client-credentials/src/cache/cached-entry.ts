@@ -2,6 +2,7 @@ import { now, observeWallClock } from '../timing/clock';
 import { AccessToken } from '../access-token';
 import { isBearerText, MAX_LIFETIME_MS } from '../authority/token-response';
 import type { Principal } from '../credentials/principal';
+import { expiryOfToken } from '../credentials/token-tenant';
 import type { TokenRequest } from '../credentials/token-request';
 import type { Scheduled } from './refresh-schedule';
 
@@ -177,6 +178,26 @@ export class CachedEntry implements Scheduled {
       0,
     );
   }
+}
+
+/**
+ * A stored token with its times brought back, when it is a JWT whose issuer says it expires
+ * earlier than the store does: the store's times are its writer's clock (another replica's, maybe
+ * set ahead), the `exp` claim is the issuer's. Without it (an opaque token) only a time ahead of
+ * this clock can be seen and corrected (see {@link CachedEntry}).
+ */
+export function boundByIssuer<T extends Omit<StoredToken, 'v' | 'source' | 'tenantId'>>(
+  stored: T,
+): T {
+  const exp = expiryOfToken(stored.token);
+  if (exp === undefined || exp >= stored.expiresOn) return stored;
+  const late = stored.expiresOn - exp;
+  return {
+    ...stored,
+    obtainedAt: stored.obtainedAt - late,
+    expiresOn: exp,
+    refreshOn: stored.refreshOn - late,
+  };
 }
 
 /** The largest time a `Date` holds (ECMA-262 §21.4.1.1). */

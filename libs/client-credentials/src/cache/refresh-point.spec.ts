@@ -1,6 +1,6 @@
 import type { TokenRequest } from '../credentials/token-request';
 import { toWallClock } from '../timing/clock';
-import { CachedEntry } from './cached-entry';
+import { boundByIssuer, CachedEntry } from './cached-entry';
 import { afterEndpointCache, ENDPOINT_REFRESH_MARGIN_MS } from './refresh-point';
 
 const MIN = 60_000;
@@ -86,6 +86,29 @@ describe('CachedEntry: a stored token from a writer whose clock is ahead', () =>
     expect(entry.hit.refreshOnTimestamp).toBeLessThanOrEqual(after + 20_000);
     expect(toWallClock(entry.usableUntil)).toBeLessThanOrEqual(after + 30_000 + 1);
     expect(toWallClock(entry.refreshAt)).toBeLessThanOrEqual(after + 20_000 + 1);
+  });
+
+  it("a JWT is bounded by its issuer's exp however long after it is read; an opaque one only while its time is ahead", () => {
+    const lead = 10 * MIN;
+    const overAt = (ageMin: number, jwt: boolean) => {
+      const realObtained = Date.now() - ageMin * MIN;
+      const realExpiry = realObtained + 60 * MIN;
+      const claims = Buffer.from(JSON.stringify({ exp: realExpiry / 1000 })).toString('base64url');
+      const obtainedAt = realObtained + lead;
+      const stored = {
+        token: jwt ? `e30.${claims}.sig` : 'opaque',
+        tokenType: 'Bearer',
+        obtainedAt,
+        expiresOn: obtainedAt + 60 * MIN,
+        refreshOn: obtainedAt + 30 * MIN,
+        scopes: request.scopes,
+      };
+      const entry = new CachedEntry(request, boundByIssuer(stored), 0);
+      return Math.round((entry.hit.expiresOnTimestamp - realExpiry) / MIN);
+    };
+    expect([0, 1, 9, 11, 30].map((age) => overAt(age, true))).toEqual([0, 0, 0, 0, 0]);
+    // An opaque token carries no time of its issuer: read late, its writer's lead shows.
+    expect([0, 11].map((age) => overAt(age, false))).toEqual([0, 10]);
   });
 
   it('a token of a writer behind this clock keeps its times (served less long, never longer)', () => {

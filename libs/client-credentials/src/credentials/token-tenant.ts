@@ -31,3 +31,21 @@ export function tenantOfToken(token: string): string | undefined {
 export function objectIdOfToken(token: string): string | undefined {
   return guidClaim(token, 'oid');
 }
+
+/**
+ * When a JWT access token expires by its issuer (`exp`, epoch ms); undefined for a token that is
+ * not a JWT or names no expiry. Read without verifying the signature, to bound what a store says
+ * of a token (a replica's clock may be wrong), never to trust it further.
+ */
+export function expiryOfToken(token: string): number | undefined {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
+    const exp = (claims as Record<string, unknown> | null)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
