@@ -56,7 +56,13 @@ export function redirectHop(
     'dpop',
     ...(url.origin === from.origin ? [] : ['cookie', 'proxy-authorization', 'host']),
     ...(data === undefined
-      ? ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']
+      ? [
+          'content-type',
+          'content-length',
+          'content-encoding',
+          'content-language',
+          'content-location',
+        ]
       : []),
   ]);
   for (const [name, value] of Object.entries(config.headers.toJSON())) {
