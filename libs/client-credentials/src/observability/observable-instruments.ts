@@ -31,31 +31,17 @@ export function observeAtCollection(
   stats: ReadonlyMap<string, CredentialStats>,
   sharedCaches: ReadonlySet<() => Readonly<SharedCacheStats> | undefined>,
 ): void {
-  const observe =
-    (field: 'cacheHits' | 'cacheMisses' | 'storeHits' | 'refreshes') =>
-    (result: { observe(value: number, attributes: Record<string, string>): void }) => {
+  const counters = [
+    ['client_credentials.cache.hits', 'Calls served from memory', 'cacheHits'],
+    ['client_credentials.cache.misses', 'Calls that missed memory', 'cacheMisses'],
+    ['client_credentials.cache.store_hits', 'Misses served by the store', 'storeHits'],
+    ['client_credentials.refreshes', 'Background refreshes done', 'refreshes'],
+  ] as const;
+  for (const [name, description, field] of counters) {
+    meter.createObservableCounter(name, { description }).addCallback((result) => {
       for (const [credential, s] of stats) result.observe(s[field], { credential });
-    };
-  meter
-    .createObservableCounter('client_credentials.cache.hits', {
-      description: 'Calls served from memory',
-    })
-    .addCallback(observe('cacheHits'));
-  meter
-    .createObservableCounter('client_credentials.cache.misses', {
-      description: 'Calls that missed memory',
-    })
-    .addCallback(observe('cacheMisses'));
-  meter
-    .createObservableCounter('client_credentials.cache.store_hits', {
-      description: 'Misses served by the store',
-    })
-    .addCallback(observe('storeHits'));
-  meter
-    .createObservableCounter('client_credentials.refreshes', {
-      description: 'Background refreshes done',
-    })
-    .addCallback(observe('refreshes'));
+    });
+  }
   // Seconds left, read at collection time: an alert fires on a token or certificate about to
   // expire without the hit path doing any work.
   const left = (at: Date | undefined) => Math.round(((at?.getTime() ?? 0) - Date.now()) / 1000);
