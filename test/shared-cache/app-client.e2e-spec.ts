@@ -10,6 +10,31 @@ import { register, startReplica } from './shared-app';
 const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
 /**
+ * `callers` cold calls spread over two replicas of a new app, then a late third replica's: one
+ * token, one request at the authority, the late one served from the shared cache. Returns the
+ * first replica.
+ */
+async function sharesOneRequest(
+  replica: (reg: ReturnType<typeof register>) => Promise<TokenApp>,
+  callers: number,
+): Promise<TokenApp> {
+  const reg = register(authority);
+  const [a, b] = [await replica(reg), await replica(reg)];
+
+  const cold = await Promise.all(
+    Array.from({ length: callers }, (_, i) =>
+      (i % 2 ? a : b).tokens.getAccessToken(authority.apiScope),
+    ),
+  );
+  const late = await (await replica(reg)).tokens.getAccessToken(authority.apiScope);
+
+  expect(new Set([...cold, late].map((t) => t.token)).size).toBe(1);
+  expect(late.source).toBe('cache');
+  expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+  return a;
+}
+
+/**
  * `cache.shared.redisClient`: a node-redis client the app already has, in either protocol
  * version — the library shares tokens and the lock through it, and leaves it open on shutdown.
  */
@@ -34,19 +59,7 @@ describe.each([2, 3] as const)('Shared cache through the app’s own client (RES
   }
 
   it('shares one token request among replicas, from a cold start, and adopts it later', async () => {
-    const reg = register(authority);
-    const [a, b] = [await replica(reg), await replica(reg)];
-
-    const cold = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        (i % 2 ? a : b).tokens.getAccessToken(authority.apiScope),
-      ),
-    );
-    const late = await (await replica(reg)).tokens.getAccessToken(authority.apiScope);
-
-    expect(new Set([...cold, late].map((t) => t.token)).size).toBe(1);
-    expect(late.source).toBe('cache');
-    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+    await sharesOneRequest(replica, 20);
   });
 
   it('leaves the app’s client open when the app closes', async () => {
@@ -88,19 +101,7 @@ describe('Shared cache through the app’s own cluster client, already connected
   }
 
   it('shares one token request between two replicas, and a late one adopts it', async () => {
-    const reg = register(authority);
-    const [a, b] = [await replica(reg), await replica(reg)];
-
-    const cold = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        (i % 2 ? a : b).tokens.getAccessToken(authority.apiScope),
-      ),
-    );
-    const late = await (await replica(reg)).tokens.getAccessToken(authority.apiScope);
-
-    expect(new Set([...cold, late].map((t) => t.token)).size).toBe(1);
-    expect(late.source).toBe('cache');
-    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+    const a = await sharesOneRequest(replica, 10);
     expect(a.tokens.getCacheStats()).toMatchObject({ connected: true, errors: 0 });
   });
 });
