@@ -1,4 +1,4 @@
-import { objectIdOfToken, tenantOfToken } from './token-tenant';
+import { principalOfToken } from './token-tenant';
 
 /**
  * Who a managed identity is that its configuration does not name: a system-assigned identity (the
@@ -30,12 +30,11 @@ export class LearnedIdentity {
    * system-assigned identity turned off and on) names its new one from its next token on.
    */
   learnFrom(token: string): void {
-    const oid = objectIdOfToken(token);
+    const { oid, tid } = principalOfToken(token);
     if (oid === undefined) {
       this.#subject = undefined;
       return;
     }
-    const tid = tenantOfToken(token);
     this.#subject = tid === undefined ? `oid=${oid}` : `oid=${oid};tid=${tid}`;
   }
 }

@@ -5,47 +5,49 @@ const MAX_TOKEN_LENGTH = 64 * 1024;
 const GUID = /^[0-9a-f-]{36}$/i;
 
 /**
- * The claim `name` of a JWT, lower case, when it has a GUID's shape; undefined when it has none or is not a
- * JWT. Read without verifying the signature: the token came from the identity's own endpoint over
- * TLS, and only says who that identity is and which tenant it lives in.
+ * The claims of a JWT, read without verifying its signature — the callers below only learn who a
+ * token of the identity's own endpoint names, or bound what a store says of one; undefined for a
+ * token that is not a JWT (or too long to be one of Entra's).
  */
-function guidClaim(token: string, name: 'tid' | 'oid'): string | undefined {
+function claimsOf(token: string): Record<string, unknown> | undefined {
   if (token.length > MAX_TOKEN_LENGTH) return undefined;
   const payload = token.split('.')[1];
   if (payload === undefined) return undefined;
   try {
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
-    const value = (claims as Record<string, unknown> | null)?.[name];
-    return typeof value === 'string' && GUID.test(value) ? value.toLowerCase() : undefined;
+    return typeof claims === 'object' && claims !== null
+      ? (claims as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** A claim's value, lower case, when it has a GUID's shape. */
+function guid(value: unknown): string | undefined {
+  return typeof value === 'string' && GUID.test(value) ? value.toLowerCase() : undefined;
 }
 
 /** The tenant an Entra access token was issued in (its `tid` claim), lower case. */
 export function tenantOfToken(token: string): string | undefined {
-  return guidClaim(token, 'tid');
+  return guid(claimsOf(token)?.tid);
 }
 
-/** The object id of the service principal an Entra access token was issued to (`oid`), lower case. */
-export function objectIdOfToken(token: string): string | undefined {
-  return guidClaim(token, 'oid');
+/**
+ * Whom an Entra access token was issued to (`oid`: the service principal's object id) and in
+ * which tenant (`tid`), lower case; each undefined when the token does not say.
+ */
+export function principalOfToken(token: string): { oid?: string; tid?: string } {
+  const claims = claimsOf(token);
+  return { oid: guid(claims?.oid), tid: guid(claims?.tid) };
 }
 
 /**
  * When a JWT access token expires by its issuer (`exp`, epoch ms); undefined for a token that is
- * not a JWT or names no expiry. Read without verifying the signature, to bound what a store says
- * of a token (a replica's clock may be wrong), never to trust it further.
+ * not a JWT or names no expiry: it bounds what a store says of a token (a replica's clock may be
+ * wrong), never trusts it further.
  */
 export function expiryOfToken(token: string): number | undefined {
-  if (token.length > MAX_TOKEN_LENGTH) return undefined;
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
-    const exp = (claims as Record<string, unknown> | null)?.exp;
-    return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
+  const exp = claimsOf(token)?.exp;
+  return typeof exp === 'number' && Number.isFinite(exp) && exp > 0 ? exp * 1000 : undefined;
 }
