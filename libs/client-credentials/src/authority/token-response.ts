@@ -1,6 +1,7 @@
 // What an authority's answer means: a token answer checked before msal-node sees it, an error
 // answer classified by its cause, and the times of an issued token checked whatever its source.
 import { AuthorityFailure, type AuthorityFailureDetail } from '../errors/authority-failure';
+import { jwtClaims } from './jwt-claims';
 import type { IssuedToken } from './source-client';
 
 /** The longest token lifetime accepted (7 days); Entra's are 60–90 minutes, 24 h at most. */
@@ -132,16 +133,9 @@ export function checkKeyBinding(token: string, jkt: string, correlationId?: stri
  * JWT without one, undefined for a token that is not a JWT (opaque).
  */
 function jwtConfirmation(token: string, member: 'x5t#S256' | 'jkt'): string | null | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  let payload: unknown;
-  try {
-    payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (payload === null || typeof payload !== 'object') return undefined;
-  const value = (payload as { cnf?: Record<string, unknown> }).cnf?.[member];
+  const claims = jwtClaims(token);
+  if (claims === undefined) return undefined;
+  const value = (claims.cnf as Record<string, unknown> | undefined)?.[member];
   return typeof value === 'string' ? value : null;
 }
 

@@ -1,26 +1,14 @@
+import { jwtClaims } from '../authority/jwt-claims';
+
 /** The longest token read for its tenant: an Entra access token is a few KB. */
 const MAX_TOKEN_LENGTH = 64 * 1024;
 
 /** A GUID's shape, as Entra writes tenant and object ids. */
 const GUID = /^[0-9a-f-]{36}$/i;
 
-/**
- * The claims of a JWT, read without verifying its signature — the callers below only learn who a
- * token of the identity's own endpoint names, or bound what a store says of one; undefined for a
- * token that is not a JWT (or too long to be one of Entra's).
- */
+/** A JWT's claims (see {@link jwtClaims}), for a token no longer than an Entra token can be. */
 function claimsOf(token: string): Record<string, unknown> | undefined {
-  if (token.length > MAX_TOKEN_LENGTH) return undefined;
-  const payload = token.split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as unknown;
-    return typeof claims === 'object' && claims !== null
-      ? (claims as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  return token.length > MAX_TOKEN_LENGTH ? undefined : jwtClaims(token);
 }
 
 /** A claim's value, lower case, when it has a GUID's shape. */
