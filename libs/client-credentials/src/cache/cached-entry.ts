@@ -88,18 +88,12 @@ export class CachedEntry implements Scheduled {
     refreshDelayMs = 0,
   ) {
     observeWallClock();
-    const wallNow = Date.now();
-    const shift = now() - wallNow;
-    // A token is not obtained later than now: stored times ahead of this clock are those of a
-    // writer whose clock is ahead (another replica's, set wrong) — taken as they are, the token
-    // would be served past its real end, and refreshed as late. They come back by as much.
-    const late = Math.max(0, stored.obtainedAt - wallNow);
-    const expiresOn = stored.expiresOn - late;
+    const shift = now() - Date.now();
     const lifetime = stored.expiresOn - stored.obtainedAt;
-    this.usableUntil = expiresOn + shift - Math.min(skewMs, lifetime / 4);
+    this.usableUntil = stored.expiresOn + shift - Math.min(skewMs, lifetime / 4);
     // The delay takes at most half of what is left after the stored point: a point near the end
     // (a managed identity token's, due when its endpoint mints) is still refreshed before it.
-    const refreshOn = stored.refreshOn - late + shift;
+    const refreshOn = stored.refreshOn + shift;
     const delay = Math.min(refreshDelayMs, Math.max(0, (this.usableUntil - refreshOn) / 2));
     // Never after the token stops being served; at most a lifetime before (a stored point before
     // the token's birth means "due now" either way, and keeps the distance a small integer).
@@ -116,8 +110,8 @@ export class CachedEntry implements Scheduled {
       stored.token,
       // One shared string, not one per token read from a store.
       stored.tokenType === 'Bearer' ? 'Bearer' : stored.tokenType,
-      expiresOn,
-      stored.refreshOn - late,
+      stored.expiresOn,
+      stored.refreshOn,
       request.scopes,
       request.credential.name,
       'cache',
@@ -181,21 +175,26 @@ export class CachedEntry implements Scheduled {
 }
 
 /**
- * A stored token with its times brought back, when it is a JWT whose issuer says it expires
- * earlier than the store does: the store's times are its writer's clock (another replica's, maybe
- * set ahead), the `exp` claim is the issuer's. Without it (an opaque token) only a time ahead of
- * this clock can be seen and corrected (see {@link CachedEntry}).
+ * A token read from a store, with its times brought back when they cannot be right. They are its
+ * writer's wall clock — another replica's, maybe set ahead: taken as they are, the token would be
+ * served past its real end, and refreshed as late. A JWT is bounded by its issuer's `exp`; any
+ * token by "not obtained later than now". (An opaque token read long after its write shows no
+ * such sign: its writer's lead then goes unseen.)
  */
-export function boundByIssuer<T extends Omit<StoredToken, 'v' | 'source' | 'tenantId'>>(
+export function boundedByClocks<T extends Omit<StoredToken, 'v' | 'source' | 'tenantId'>>(
   stored: T,
 ): T {
   const exp = expiryOfToken(stored.token);
-  if (exp === undefined || exp >= stored.expiresOn) return stored;
-  const late = stored.expiresOn - exp;
+  const late = Math.max(
+    0,
+    stored.obtainedAt - Date.now(),
+    exp === undefined ? 0 : stored.expiresOn - exp,
+  );
+  if (late === 0) return stored;
   return {
     ...stored,
     obtainedAt: stored.obtainedAt - late,
-    expiresOn: exp,
+    expiresOn: stored.expiresOn - late,
     refreshOn: stored.refreshOn - late,
   };
 }

@@ -1,6 +1,6 @@
 import type { TokenRequest } from '../credentials/token-request';
 import { toWallClock } from '../timing/clock';
-import { boundByIssuer, CachedEntry } from './cached-entry';
+import { boundedByClocks, CachedEntry } from './cached-entry';
 import { afterEndpointCache, ENDPOINT_REFRESH_MARGIN_MS } from './refresh-point';
 
 const MIN = 60_000;
@@ -77,7 +77,7 @@ describe('CachedEntry: a stored token from a writer whose clock is ahead', () =>
       scopes: request.scopes,
     };
     const before = Date.now();
-    const entry = new CachedEntry(request, stored, 0);
+    const entry = new CachedEntry(request, boundedByClocks(stored), 0);
     const after = Date.now();
 
     // Taken as written, it would be served until 90 s from now: 60 s past its real end.
@@ -103,7 +103,7 @@ describe('CachedEntry: a stored token from a writer whose clock is ahead', () =>
         refreshOn: obtainedAt + 30 * MIN,
         scopes: request.scopes,
       };
-      const entry = new CachedEntry(request, boundByIssuer(stored), 0);
+      const entry = new CachedEntry(request, boundedByClocks(stored), 0);
       return Math.round((entry.hit.expiresOnTimestamp - realExpiry) / MIN);
     };
     expect([0, 1, 9, 11, 30].map((age) => overAt(age, true))).toEqual([0, 0, 0, 0, 0]);
@@ -121,7 +121,7 @@ describe('CachedEntry: a stored token from a writer whose clock is ahead', () =>
       refreshOn: obtainedAt + 20_000,
       scopes: request.scopes,
     };
-    const entry = new CachedEntry(request, stored, 0);
+    const entry = new CachedEntry(request, boundedByClocks(stored), 0);
     expect(entry.hit.expiresOnTimestamp).toBe(obtainedAt + 30_000);
     expect(entry.obtainedAt).toBe(obtainedAt);
   });

@@ -4,7 +4,7 @@ import { withDeadline } from '../timing/timers';
 import type { LoggerService } from '@nestjs/common';
 import type { Cache } from 'cache-manager';
 import type { AccessToken } from '../access-token';
-import { boundByIssuer, CachedEntry, isStoredToken, type StoredToken } from './cached-entry';
+import { boundedByClocks, CachedEntry, isStoredToken, type StoredToken } from './cached-entry';
 import type { Principal } from '../credentials/principal';
 import { scopeKey } from '../options/request-validation';
 import type { TokenRequest } from '../credentials/token-request';
@@ -143,7 +143,7 @@ export class TokenCache {
         // A token bound to another certificate than the source's (a copy under another key).
         if (value.certificateThumbprint !== request.credential.boundThumbprint?.(i)) continue;
         const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
-        const entry = new CachedEntry(request, boundByIssuer(value), this.skewMs, spread);
+        const entry = new CachedEntry(request, boundedByClocks(value), this.skewMs, spread);
         if (time >= entry.usableUntil || !accept(entry)) continue;
         if (level > 0) await this.fill(stores.slice(0, level), keys[i], value, entry);
         return entry;
