@@ -190,7 +190,7 @@ export function boundedByClocks<T extends Omit<StoredToken, 'v' | 'source' | 'te
     stored.obtainedAt - Date.now(),
     exp === undefined ? 0 : stored.expiresOn - exp,
   );
-  if (late === 0) return stored;
+  if (late <= CLOCK_TOLERANCE_MS) return stored;
   return {
     ...stored,
     obtainedAt: stored.obtainedAt - late,
@@ -198,6 +198,14 @@ export function boundedByClocks<T extends Omit<StoredToken, 'v' | 'source' | 'te
     refreshOn: stored.refreshOn - late,
   };
 }
+
+/**
+ * A store's times within this of what the clocks say are taken as they are: `exp` counts whole
+ * seconds and hosts' clocks drift by that much, which the skew absorbs. Corrected, they would make
+ * replicas see one token at different times — and the order of tokens across replicas (a
+ * replacement must be newer than the token it replaces) compares those times.
+ */
+const CLOCK_TOLERANCE_MS = 5000;
 
 /** The largest time a `Date` holds (ECMA-262 §21.4.1.1). */
 const MAX_DATE_MS = 8.64e15;
