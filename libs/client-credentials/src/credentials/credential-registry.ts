@@ -9,6 +9,32 @@ import type { TokenRequest } from './token-request';
 export type CallOptions = Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>;
 
 /**
+ * Why a call naming an agent (or an agent user) is refused before anything else is looked at:
+ * an agent user without its agent, or an agent of a credential that is no agent identity
+ * blueprint. Undefined when the call may go on. Also what the testing kit's double refuses.
+ */
+export function agentRefusal(
+  credential: string,
+  isBlueprint: boolean,
+  who: Pick<GetTokenOptions, 'agent' | 'agentUser'> | undefined,
+): InvalidRequestError | undefined {
+  if (who?.agent === undefined) {
+    if (who?.agentUser === undefined) return undefined;
+    return new InvalidRequestError(
+      'agent_unsupported',
+      `An agent user was named without its agent identity (credential '${credential}'): pass \`agent\` too.`,
+      { credential },
+    );
+  }
+  if (isBlueprint) return undefined;
+  return new InvalidRequestError(
+    'agent_unsupported',
+    `Credential '${credential}' is not an agent identity blueprint: it has no agents (set \`agentBlueprint\` in its options if it is one).`,
+    { credential },
+  );
+}
+
+/**
  * Whom a call's token is for: the credential itself, or an agent identity of a blueprint
  * credential, or that agent's agent user.
  * @throws InvalidRequestError `agent_unsupported`, `agent_unknown`, `agent_user_invalid`
@@ -17,21 +43,9 @@ function principalOf(
   credential: Credential,
   who: Pick<GetTokenOptions, 'agent' | 'agentUser'> | undefined,
 ): Principal {
-  if (who?.agent === undefined) {
-    if (who?.agentUser === undefined) return credential;
-    throw new InvalidRequestError(
-      'agent_unsupported',
-      `An agent user was named without its agent identity (credential '${credential.name}'): pass \`agent\` too.`,
-      { credential: credential.name },
-    );
-  }
-  if (credential.agents === undefined) {
-    throw new InvalidRequestError(
-      'agent_unsupported',
-      `Credential '${credential.name}' is not an agent identity blueprint: it has no agents (set \`agentBlueprint\` in its options if it is one).`,
-      { credential: credential.name },
-    );
-  }
+  const refusal = agentRefusal(credential.name, credential.agents !== undefined, who);
+  if (refusal !== undefined) throw refusal;
+  if (who?.agent === undefined || credential.agents === undefined) return credential;
   const agent = credential.agents.resolve(who.agent);
   return who.agentUser === undefined ? agent : credential.agents.resolveUser(agent, who.agentUser);
 }
@@ -144,12 +158,24 @@ export class CredentialRegistry {
 
   /** @throws InvalidRequestError `credential_unknown` */
   unknown(name: string | undefined): InvalidRequestError {
-    const names = this.names.join(', ');
-    return new InvalidRequestError(
-      'credential_unknown',
-      name === undefined
-        ? `No credential named and no default credential: name one of ${names}.`
-        : `Unknown credential '${name}': configured are ${names}.`,
-    );
+    return unknownCredential(name, this.names);
   }
+}
+
+/**
+ * The refusal of a call naming a credential that is not configured (`name`), or naming none where
+ * there is no default credential (several configured, none chosen). Also what the testing kit's
+ * double refuses.
+ */
+export function unknownCredential(
+  name: string | undefined,
+  configured: readonly string[],
+): InvalidRequestError {
+  const names = configured.join(', ');
+  return new InvalidRequestError(
+    'credential_unknown',
+    name === undefined
+      ? `No credential named and no default credential: name one of ${names}.`
+      : `Unknown credential '${name}': configured are ${names}.`,
+  );
 }

@@ -1,7 +1,8 @@
 import { AccessToken } from '../access-token';
 import type { GetTokenOptions } from '../client-credentials.options';
-import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
-import type { CredentialStats } from '../observability/credential-stats';
+import { ClientCredentialsError } from '../errors/client-credentials.errors';
+import type { DoubleCredentials } from './double-requests';
+import { DoubleStats } from './double-stats';
 
 /** One call the double answered, as the code under test made it. @publicApi */
 export interface RecordedTokenCall {
@@ -39,84 +40,67 @@ export type CallOf = Omit<RecordedTokenCall, 'outcome'>;
 /** What {@link ScriptedAnswers} reads of the double's options, when a call comes. */
 export interface ScriptSettings {
   token: string;
-  defaultCredential: string;
-  tenantId: string;
   expiresInSeconds: number;
-  credentials?: string[];
 }
 
 /**
  * What the double answers and what it recorded: the queue of scripted answers, the fixed token
- * once it is used up, the refusals the real service would make (unknown credential, aborted
- * signal), and every call with its outcome. The double owns the method shapes; this decides the
- * answers.
+ * once it is used up, the refusals the real service would make before any network call (unknown
+ * credential, agent, scopes, tenant — {@link DoubleCredentials}; an aborted signal), every call
+ * with its outcome, and the counters of the answers ({@link DoubleStats}). The double owns the
+ * method shapes; this decides the answers.
  */
 export class ScriptedAnswers {
   /** Every call answered, oldest first. */
   readonly calls: RecordedTokenCall[] = [];
+  /** The counters `getStats()` reports, kept as the real service keeps them. */
+  readonly stats = new DoubleStats();
   private readonly script: ScriptedAnswer[] = [];
 
   /** `options` is read when a call comes: the double changes its fixed token in place. */
-  constructor(private readonly options: ScriptSettings) {}
+  constructor(
+    private readonly options: ScriptSettings,
+    readonly credentials: DoubleCredentials,
+  ) {}
 
   /** Queues answers for the next calls that get a token, in order. */
   queue(answers: readonly ScriptedAnswer[]): void {
     this.script.push(...answers);
   }
 
-  /** Forgets the calls and the answers still queued. */
+  /** Forgets the calls, the answers still queued and the counters. */
   reset(): void {
     this.calls.length = 0;
     this.script.length = 0;
+    this.stats.reset();
   }
 
   /**
-   * Counters derived from the recorded calls of `credential`: every call that got a token, or
-   * failed to, counts as a token request (`forget` does not).
+   * The call as made, checked as the real service checks it before any network call: a call it
+   * would refuse is recorded with its error and throws, before the script is consumed.
+   * @throws InvalidRequestError `credential_unknown`, `agent_unsupported`, `scope_invalid`,
+   * `tenant_invalid`
    */
-  stats(credential: string): CredentialStats {
-    const mine = this.calls.filter((c) => c.credential === credential && c.kind !== 'forget');
-    const failures: Record<string, number> = {};
-    for (const c of mine) {
-      if ('error' in c.outcome) failures[c.outcome.error] = (failures[c.outcome.error] ?? 0) + 1;
-    }
-    return {
-      credential,
-      cacheHits: 0,
-      cacheMisses: mine.length,
-      storeHits: 0,
-      tokenRequests: mine.length,
-      refreshes: 0,
-      failures,
-    };
-  }
-
-  /** The call as made, before its answer. */
   callOf(
     kind: RecordedTokenCall['kind'],
     scopes: string | readonly string[],
     options: GetTokenOptions | undefined,
   ): CallOf {
-    return {
+    const call: CallOf = {
       kind,
-      scopes: typeof scopes === 'string' ? [scopes] : [...scopes],
-      credential: options?.credential ?? this.options.defaultCredential,
+      scopes: typeof scopes === 'string' ? [scopes] : Array.isArray(scopes) ? [...scopes] : [],
+      credential: options?.credential ?? this.credentials.defaultName ?? '',
       tenantId: options?.tenantId,
       ...(options?.agent === undefined ? {} : { agent: options.agent }),
       ...(options?.agentUser === undefined ? {} : { agentUser: options.agentUser }),
       forceRefresh: options?.forceRefresh === true,
     };
-  }
-
-  /** `credential_unknown` for a credential the double does not know, as the real service. */
-  unknownCredential(credential: string): InvalidRequestError | undefined {
-    const known = this.options.credentials;
-    if (known === undefined || known.includes(credential)) return undefined;
-    return new InvalidRequestError(
-      'credential_unknown',
-      `No credential named '${credential}'; configured: ${known.join(', ')}.`,
-      { credential },
-    );
+    try {
+      this.credentials.check(scopes, options);
+    } catch (e) {
+      this.fail(call, e as Error);
+    }
+    return call;
   }
 
   /** Records `error` as the call's outcome and throws it. */
@@ -129,14 +113,12 @@ export class ScriptedAnswers {
   }
 
   /**
-   * The call's answer: a refusal of the call itself (unknown credential, aborted signal), else the
-   * next scripted answer or the fixed token — none when it is the `refused` token.
+   * The call's answer: a refusal of the call itself (aborted signal), else the next scripted
+   * answer or the fixed token — none when it is the `refused` token.
    */
   answer(call: CallOf, signal: AbortSignal | undefined): AccessToken;
   answer(call: CallOf, signal: AbortSignal | undefined, refused: string): AccessToken | undefined;
   answer(call: CallOf, signal: AbortSignal | undefined, refused?: string): AccessToken | undefined {
-    const unknown = this.unknownCredential(call.credential);
-    if (unknown !== undefined) this.fail(call, unknown);
     if (signal?.aborted) {
       this.fail(
         call,
@@ -146,14 +128,23 @@ export class ScriptedAnswers {
         }),
       );
     }
+    const outcomeOf = {
+      credential: call.credential,
+      tenantId: this.credentials.otherTenant(call.tenantId),
+      agent: call.agent,
+    };
     const answer = this.script.shift() ?? this.options.token;
-    if (answer instanceof Error) this.fail(call, answer);
+    if (answer instanceof Error) {
+      this.stats.failure(outcomeOf, answer);
+      this.fail(call, answer);
+    }
     if (answer === refused) {
       this.calls.push({ ...call, outcome: { none: true } });
       return undefined;
     }
     this.calls.push({ ...call, outcome: { token: answer } });
     const expiresOn = Date.now() + this.options.expiresInSeconds * 1000;
+    this.stats.success(outcomeOf, expiresOn);
     const { scopes, credential } = call;
     return new AccessToken(answer, 'Bearer', expiresOn, undefined, scopes, credential, 'network');
   }

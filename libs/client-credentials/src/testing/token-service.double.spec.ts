@@ -113,7 +113,7 @@ describe('TokenServiceDouble: the methods the calling integrations use after a 4
     const tokens = new TokenServiceDouble().willAnswer('with-claims');
     const claims = '{"access_token":{"nbf":{"essential":true,"value":"1"}}}';
 
-    tokens.forgetRefusedToken('api://a/.default', 'revoked', { tenantId: 't' });
+    tokens.forgetRefusedToken('api://a/.default', 'revoked', { tenantId: 'contoso.com' });
     const token = await tokens.getAccessTokenWithClaims('api://a/.default', claims);
 
     expect(token.token).toBe('with-claims');
@@ -121,7 +121,7 @@ describe('TokenServiceDouble: the methods the calling integrations use after a 4
       expect.objectContaining({
         kind: 'forget',
         refused: 'revoked',
-        tenantId: 't',
+        tenantId: 'contoso.com',
         outcome: { none: true },
       }),
       expect.objectContaining({ kind: 'claims', claims, outcome: { token: 'with-claims' } }),

@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { ClientCredentialsEvent, WarmUpStatus } from '../client-credentials.events';
 import type { AccessToken } from '../access-token';
 import type {
@@ -11,16 +11,48 @@ import type {
 } from '../client-credentials.options';
 import type { CredentialStats } from '../observability/credential-stats';
 import { claimsId } from '../options/claims-request';
+import { DoubleEvents } from './double-events';
+import { DoubleCredentials } from './double-requests';
 import { ScriptedAnswers, type RecordedTokenCall, type ScriptedAnswer } from './scripted-answers';
+
+/** Reads a double's events: for the testing module's lifecycle, not exported by the entry point. */
+let eventsOf: (double: TokenServiceDouble) => DoubleEvents;
+
+/**
+ * The events of `double`, which the testing module opens (bridged to the app's event emitter)
+ * and closes with its lifecycle.
+ */
+export function doubleEvents(double: TokenServiceDouble): DoubleEvents {
+  return eventsOf(double);
+}
 
 /** Options of {@link TokenServiceDouble}. @publicApi */
 export interface TokenServiceDoubleOptions {
   /** The token answered when nothing is scripted. @default 'test-access-token' */
   token?: string;
-  /** The credential reported when a call names none. @default 'default' */
+  /**
+   * The credential of a call that names none, chosen as the real module chooses it.
+   * @default the only one of `credentials`; none when it lists several (a call naming no
+   * credential then fails `credential_unknown`, as the real service); `'default'` without
+   * `credentials`
+   */
   defaultCredential?: string;
   /** Credentials the double knows; a call naming another fails with `credential_unknown`. @default any */
   credentials?: string[];
+  /**
+   * How the double checks scopes and tenant ids, as the real service does for a credential of an
+   * Entra ID authority (`entra`: exactly one `<resource>/.default` scope, a tenant GUID or
+   * verified domain) or of another OIDC issuer (`oidc`: any non-empty set of scope tokens, a realm).
+   * @default 'entra'
+   */
+  protocol?: 'entra' | 'oidc';
+  /**
+   * The credentials that are agent identity blueprints (`agentBlueprint` in the real options): a
+   * call naming an `agent` of any other fails `agent_unsupported`, as the real service.
+   * @default [] — none
+   * @example new TokenServiceDouble({ credentials: ['agents'], agentBlueprints: ['agents'] })
+   */
+  agentBlueprints?: string[];
   /** The tenant of every credential (`tenantOf`), e.g. for a `TokenCredential` under test. @default 'test-tenant' */
   tenantId?: string;
   /** Lifetime of the tokens it answers. @default 3600 */
@@ -51,24 +83,36 @@ export interface TokenServiceDoubleOptions {
 export class TokenServiceDouble {
   /** Every call answered, oldest first. */
   readonly calls: RecordedTokenCall[];
-  readonly #events = new Subject<ClientCredentialsEvent>();
-  /** As `TokenService.events`: what {@link emit} is given, and nothing else. */
-  readonly events: Observable<ClientCredentialsEvent> = this.#events.asObservable();
-  private readonly options: Required<Omit<TokenServiceDoubleOptions, 'credentials'>> & {
-    credentials?: string[];
-  };
+  readonly #events = new DoubleEvents();
+  /**
+   * As `TokenService.events`: what {@link emit} is given, and nothing else — frozen, hot, and
+   * completed when the `ClientCredentialsTestingModule` holding the double closes.
+   */
+  readonly events: Observable<ClientCredentialsEvent> = this.#events.observable;
+  private readonly options: { token: string; tenantId: string; expiresInSeconds: number };
   private readonly answers: ScriptedAnswers;
+  private readonly known: DoubleCredentials;
 
+  /** @throws ConfigurationError `options_invalid` for a `defaultCredential` or `agentBlueprints` it does not know */
   constructor(options: TokenServiceDoubleOptions = {}) {
     this.options = {
       token: options.token ?? 'test-access-token',
-      defaultCredential: options.defaultCredential ?? 'default',
       tenantId: options.tenantId ?? 'test-tenant',
       expiresInSeconds: options.expiresInSeconds ?? 3600,
-      credentials: options.credentials,
     };
-    this.answers = new ScriptedAnswers(this.options);
+    this.known = new DoubleCredentials({
+      credentials: options.credentials && [...options.credentials],
+      defaultCredential: options.defaultCredential,
+      tenantId: this.options.tenantId,
+      protocol: options.protocol ?? 'entra',
+      agentBlueprints: [...(options.agentBlueprints ?? [])],
+    });
+    this.answers = new ScriptedAnswers(this.options, this.known);
     this.calls = this.answers.calls;
+  }
+
+  static {
+    eventsOf = (double) => double.#events;
   }
 
   /**
@@ -87,11 +131,13 @@ export class TokenServiceDouble {
   }
 
   /**
-   * Hands `event` to the subscribers of {@link events}, as the real service would when it happens:
-   * to test what an app does on a failed refresh, say.
+   * Hands `event` to the subscribers of {@link events}, and to the app's `@OnEvent` handlers
+   * (`client-credentials.<type>`, with `EventEmitterModule.forRoot()` imported next to
+   * `ClientCredentialsTestingModule`), frozen, as the real service would when it happens: to test
+   * what an app does on a failed refresh, say.
    */
   emit(event: ClientCredentialsEvent): this {
-    this.#events.next(event);
+    this.#events.emit(event);
     return this;
   }
 
@@ -100,7 +146,7 @@ export class TokenServiceDouble {
     return undefined;
   }
 
-  /** Forgets the calls and the answers still queued. */
+  /** Forgets the calls, the answers still queued and the counters of {@link getStats}. */
   reset(): void {
     this.answers.reset();
   }
@@ -144,9 +190,8 @@ export class TokenServiceDouble {
   }
 
   /** As `TokenService.tokenBinding`: `bearer` — the double's tokens are not bound to a key. */
-  tokenBinding(credential = this.options.defaultCredential): TokenBinding {
-    const unknown = this.answers.unknownCredential(credential);
-    if (unknown !== undefined) throw unknown;
+  tokenBinding(credential?: string): TokenBinding {
+    this.known.get(credential);
     return 'bearer';
   }
 
@@ -174,8 +219,6 @@ export class TokenServiceDouble {
     options?: Omit<GetTokenOptions, 'forceRefresh' | 'signal'> & { claims?: string },
   ): boolean {
     const call = { ...this.answers.callOf('forget', scopes, options), refused };
-    const unknown = this.answers.unknownCredential(call.credential);
-    if (unknown !== undefined) this.answers.fail(call, unknown);
     this.calls.push({ ...call, outcome: { none: true } });
     return true;
   }
@@ -199,13 +242,14 @@ export class TokenServiceDouble {
   }
 
   /**
-   * Counters derived from the recorded calls: every call that got a token, or failed to, counts
-   * as a token request (`forget` does not).
+   * As `TokenService.getStats`, a snapshot: every answer a call got (token or scripted error)
+   * counts as a token request; the last success, token expiry and error are kept as the real
+   * service keeps them (under `tenants` or `agents` for a call naming another tenant or an
+   * agent), so that `ClientCredentialsHealthIndicator` over the double follows the script. Calls
+   * refused before any network call (a bad scope, say) and `forget` count nowhere.
    */
-  getStats(credential = this.options.defaultCredential): CredentialStats {
-    const unknown = this.answers.unknownCredential(credential);
-    if (unknown !== undefined) throw unknown;
-    return this.answers.stats(credential);
+  getStats(credential?: string): CredentialStats {
+    return this.answers.stats.snapshot(this.known.get(credential));
   }
 
   /** No shared cache in a double. */
@@ -214,37 +258,35 @@ export class TokenServiceDouble {
   }
 
   /** As `TokenService.tenantOf`: the `tenantId` option, for every credential it knows. */
-  tenantOf(credential = this.options.defaultCredential): string {
-    const unknown = this.answers.unknownCredential(credential);
-    if (unknown !== undefined) throw unknown;
+  tenantOf(credential?: string): string {
+    this.known.get(credential);
     return this.options.tenantId;
   }
 
-  /** As `TokenService.checkRequest`: refuses an unknown credential, as the real service does. */
+  /**
+   * As `TokenService.checkRequest`: refuses what the real service refuses before any network
+   * call — an unknown credential, an agent of a credential that is no blueprint, scopes and tenant
+   * ids it would not send — with its codes and messages.
+   */
   checkRequest(
     scopes: string | readonly string[],
-    options?: Pick<GetTokenOptions, 'credential' | 'tenantId'>,
+    options?: Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>,
   ): void {
-    void scopes; // any scopes: the double answers what it is scripted to
-    const unknown = this.answers.unknownCredential(
-      options?.credential ?? this.options.defaultCredential,
-    );
-    if (unknown !== undefined) throw unknown;
+    this.known.check(scopes, options);
   }
 
   /**
    * As `TokenService.isSingleTenant`: false — the double serves whatever tenant a call names (a
    * `TokenCredential` under test applies its own `additionallyAllowedTenants`).
    */
-  isSingleTenant(credential = this.options.defaultCredential): boolean {
-    const unknown = this.answers.unknownCredential(credential);
-    if (unknown !== undefined) throw unknown;
+  isSingleTenant(credential?: string): boolean {
+    this.known.get(credential);
     return false;
   }
 
   /** The credentials the double knows. */
   get credentialNames(): string[] {
-    return this.options.credentials ?? [this.options.defaultCredential];
+    return this.known.names;
   }
 
   /** What the double is, without the calls. */

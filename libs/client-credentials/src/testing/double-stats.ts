@@ -1,0 +1,101 @@
+import {
+  lru,
+  snapshotOf,
+  type CredentialStats,
+  type TenantStats,
+} from '../observability/credential-stats';
+
+/** Whose outcome a call is: its credential, and the other tenant or the agent it named. */
+export interface OutcomeOf {
+  credential: string;
+  /** Another tenant than the credential's own (as checked: lower case for Entra). */
+  tenantId?: string;
+  agent?: string;
+}
+
+/**
+ * The double's counters, kept as the real service's metrics keep them (`TokenMetrics.success` /
+ * `failure`): each answer a call gets counts as a token request; the last success, token expiry
+ * and error are the credential's for its own tenant, else kept under the tenant, or the agent,
+ * the call named (bounded as the real ones). So `getStats()` and the health indicator over the
+ * double follow the script. Calls refused before the script (a bad scope, say) count nowhere, as
+ * the real service's refusals before any network call.
+ */
+export class DoubleStats {
+  private readonly live = new Map<string, CredentialStats>();
+  private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
+  private readonly agentOrder = new Map<string, Map<string, TenantStats>>();
+
+  /** A snapshot of `credential`'s counters, which later calls do not change. */
+  snapshot(credential: string): CredentialStats {
+    return snapshotOf(this.of(credential));
+  }
+
+  /** A token answered, expiring at `expiresOn` (epoch ms). */
+  success(call: OutcomeOf, expiresOn: number): void {
+    this.count(call.credential);
+    const s = this.outcomeOf(call);
+    s.lastSuccessAt = new Date();
+    s.lastTokenExpiresOn = new Date(expiresOn);
+  }
+
+  /** A scripted error answered: counted by code, and kept as the last error. */
+  failure(call: OutcomeOf, error: Error): void {
+    this.count(call.credential);
+    const e = error as Error & { code?: unknown; aadsts?: unknown };
+    const code = typeof e.code === 'string' ? e.code : error.name;
+    const s = this.of(call.credential);
+    s.failures[code] = (s.failures[code] ?? 0) + 1;
+    this.outcomeOf(call).lastError = {
+      code,
+      ...(typeof e.aadsts === 'number' ? { aadsts: e.aadsts } : {}),
+      message: error.message,
+      at: new Date(),
+    };
+  }
+
+  /** Forgets every counter. */
+  reset(): void {
+    this.live.clear();
+    this.tenantOrder.clear();
+    this.agentOrder.clear();
+  }
+
+  /** A token request and a cache miss: the double has no cache. */
+  private count(credential: string): void {
+    const s = this.of(credential);
+    s.cacheMisses++;
+    s.tokenRequests++;
+  }
+
+  private of(credential: string): CredentialStats {
+    let s = this.live.get(credential);
+    if (s === undefined) {
+      s = {
+        credential,
+        cacheHits: 0,
+        cacheMisses: 0,
+        storeHits: 0,
+        tokenRequests: 0,
+        refreshes: 0,
+        failures: {},
+        // No prototype, as the real ones: tenant ids come from callers.
+        tenants: Object.create(null) as Record<string, TenantStats>,
+      };
+      this.live.set(credential, s);
+    }
+    return s;
+  }
+
+  /** Where an outcome is kept: an agent's, another tenant's, or the credential's own. */
+  private outcomeOf({ credential, tenantId, agent }: OutcomeOf): TenantStats {
+    const s = this.of(credential);
+    if (agent !== undefined) {
+      s.agents ??= Object.create(null) as Record<string, TenantStats>;
+      return lru(this.agentOrder, credential, s.agents, agent);
+    }
+    if (tenantId === undefined) return s;
+    s.tenants ??= Object.create(null) as Record<string, TenantStats>;
+    return lru(this.tenantOrder, credential, s.tenants, tenantId);
+  }
+}

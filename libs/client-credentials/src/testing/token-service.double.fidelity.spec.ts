@@ -1,0 +1,242 @@
+// The double refuses what the real service refuses, feeds the health indicator, and emits its
+// events as the real service does — in real Nest testing modules.
+import { Injectable } from '@nestjs/common';
+import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { Test } from '@nestjs/testing';
+import {
+  TokenEndpointError,
+  TokenService,
+  type ClientCredentialsEvent,
+  type TokenFailureEvent,
+} from '@app/client-credentials';
+import { ClientCredentialsHealthIndicator } from '@app/client-credentials/health';
+import {
+  ClientCredentialsTestingModule,
+  TokenServiceDouble,
+} from '@app/client-credentials/testing';
+
+const API = 'api://orders/.default';
+const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const AGENT = '6c1e3b52-0d0e-4a7f-9a51-0f0c8c1e2d11';
+
+describe('TokenServiceDouble refuses what TokenService refuses before any network call', () => {
+  it.each([
+    ['an empty scope', '', {}, 'scope_invalid'],
+    ['a scope that is not <resource>/.default', 'User.Read', {}, 'scope_invalid'],
+    ['a delegated scope', 'https://graph.microsoft.com/User.Read', {}, 'scope_invalid'],
+    ['two resources', ['api://a/.default', 'api://b/.default'], {}, 'scope_invalid'],
+    ['a meta-tenant', API, { tenantId: 'common' }, 'tenant_invalid'],
+    ['a tenant that is a path', API, { tenantId: '../x' }, 'tenant_invalid'],
+    ['an agent user without its agent', API, { agentUser: 'ana@contoso.com' }, 'agent_unsupported'],
+    ['an agent of a credential that is no blueprint', API, { agent: AGENT }, 'agent_unsupported'],
+    ['an unknown credential', API, { credential: 'billing' }, 'credential_unknown'],
+  ] as const)('%s: %s', async (_, scopes, options, code) => {
+    const tokens = new TokenServiceDouble({ credentials: ['orders'] }).willAnswer('scripted');
+
+    expect(() => tokens.checkRequest(scopes, options)).toThrow(expect.objectContaining({ code }));
+    await expect(tokens.getAccessToken(scopes, options)).rejects.toMatchObject({
+      name: 'InvalidRequestError',
+      code,
+    });
+    // Before the script: the next call still gets the scripted token.
+    await expect(tokens.getAccessToken(API)).resolves.toMatchObject({ token: 'scripted' });
+    expect(tokens.calls.map((c) => c.outcome)).toEqual([{ error: code }, { token: 'scripted' }]);
+    // Refused before the network: no token request, no last error.
+    expect(tokens.getStats()).toMatchObject({ tokenRequests: 1, failures: {} });
+    expect(tokens.getStats().lastError).toBeUndefined();
+  });
+
+  it('with the real messages', async () => {
+    const tokens = new TokenServiceDouble({ credentials: ['orders', 'billing'] });
+    await expect(tokens.getAccessToken(API)).rejects.toThrow(
+      'No credential named and no default credential: name one of orders, billing.',
+    );
+    await expect(tokens.getAccessToken(API, { credential: 'x' })).rejects.toThrow(
+      "Unknown credential 'x': configured are orders, billing.",
+    );
+    await expect(
+      tokens.getAccessToken(API, { credential: 'orders', tenantId: 'common' }),
+    ).rejects.toThrow("Tenant 'common' is a meta-tenant");
+  });
+
+  it('serves an unnamed call from the only credential, as the real module chooses its default', async () => {
+    const tokens = new TokenServiceDouble({ credentials: ['orders'] });
+
+    await expect(tokens.getAccessToken(API)).resolves.toMatchObject({ credential: 'orders' });
+    expect(tokens.getStats().credential).toBe('orders');
+    expect(tokens.credentialNames).toEqual(['orders']);
+  });
+
+  it('takes agents of the credentials named blueprints (agentBlueprints), delegated scopes for an agent user', async () => {
+    const tokens = new TokenServiceDouble({
+      credentials: ['orders', 'agents'],
+      defaultCredential: 'orders',
+      agentBlueprints: ['agents'],
+    });
+
+    await expect(
+      tokens.getAccessToken(API, { credential: 'agents', agent: AGENT }),
+    ).resolves.toBeDefined();
+    await expect(
+      tokens.getAccessToken('https://graph.microsoft.com/User.Read', {
+        credential: 'agents',
+        agent: AGENT,
+        agentUser: 'ana@contoso.com',
+      }),
+    ).resolves.toBeDefined();
+    await expect(tokens.getAccessToken(API, { agent: AGENT })).rejects.toThrow(
+      "Credential 'orders' is not an agent identity blueprint",
+    );
+  });
+
+  it('an OIDC issuer (protocol: oidc) takes any scope tokens', async () => {
+    const tokens = new TokenServiceDouble({ protocol: 'oidc' });
+    await expect(tokens.getAccessToken(['orders.read', 'orders.write'])).resolves.toBeDefined();
+    await expect(tokens.getAccessToken('has space')).rejects.toMatchObject({
+      code: 'scope_invalid',
+    });
+  });
+
+  it('refuses options naming what it does not know, at construction', () => {
+    expect(() => new TokenServiceDouble({ credentials: ['a'], defaultCredential: 'b' })).toThrow(
+      "defaultCredential: 'b' is not one of credentials",
+    );
+    expect(() => new TokenServiceDouble({ agentBlueprints: ['agents'] })).toThrow(
+      "agentBlueprints: 'agents' is not a credential of the double",
+    );
+  });
+});
+
+describe('ClientCredentialsHealthIndicator over the double follows the script', () => {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(() => close?.());
+  async function health(double: TokenServiceDouble) {
+    const moduleRef = await Test.createTestingModule({
+      imports: [ClientCredentialsTestingModule.forRoot(double)],
+      providers: [HealthIndicatorService, ClientCredentialsHealthIndicator],
+    }).compile();
+    await moduleRef.init();
+    close = () => moduleRef.close();
+    return moduleRef.get(ClientCredentialsHealthIndicator);
+  }
+  const down = () => new TokenEndpointError('endpoint_unavailable', 'The authority is down.', {});
+
+  it('down before a token, up after one, degraded after a failure while the token is valid', async () => {
+    const double = new TokenServiceDouble({ credentials: ['orders'] });
+    const indicator = await health(double);
+    expect(indicator.isHealthy('c').c).toMatchObject({
+      status: 'down',
+      credentials: { orders: { status: 'down', reason: 'no token obtained yet' } },
+    });
+
+    await double.getAccessToken(API);
+    expect(indicator.isHealthy('c').c).toMatchObject({
+      status: 'up',
+      credentials: { orders: { status: 'up' } },
+    });
+
+    double.willAnswer(down());
+    await expect(double.getAccessToken(API)).rejects.toMatchObject({
+      code: 'endpoint_unavailable',
+    });
+    expect(indicator.isHealthy('c').c).toMatchObject({
+      status: 'degraded',
+      credentials: {
+        orders: { status: 'degraded', reason: 'last token request failed (endpoint_unavailable)' },
+      },
+    });
+    expect(double.getStats()).toMatchObject({
+      tokenRequests: 2,
+      failures: { endpoint_unavailable: 1 },
+      lastError: {
+        code: 'endpoint_unavailable',
+        message: expect.stringContaining('The authority is down.'),
+      },
+    });
+  });
+
+  it('down when the first request fails; another tenant failing is listed, not the credential', async () => {
+    const double = new TokenServiceDouble().willAnswer(down());
+    const indicator = await health(double);
+    await expect(double.getAccessToken(API)).rejects.toBeDefined();
+    expect(indicator.isHealthy('c').c).toMatchObject({
+      status: 'down',
+      credentials: { default: { reason: 'token request failed (endpoint_unavailable)' } },
+    });
+
+    await double.getAccessToken(API);
+    double.willAnswer(down());
+    await expect(double.getAccessToken(API, { tenantId: TENANT })).rejects.toBeDefined();
+    expect(indicator.isHealthy('c').c).toMatchObject({
+      status: 'up',
+      credentials: {
+        default: { status: 'up', failingTenants: { [TENANT]: { code: 'endpoint_unavailable' } } },
+      },
+    });
+  });
+});
+
+@Injectable()
+class FailureListener {
+  readonly heard: ClientCredentialsEvent[] = [];
+  @OnEvent('client-credentials.failure')
+  onFailure(event: TokenFailureEvent): void {
+    this.heard.push(event);
+  }
+}
+
+describe('the double emits its events as TokenService does', () => {
+  const failure: TokenFailureEvent = {
+    type: 'failure',
+    credential: 'default',
+    tenantId: 'test-tenant',
+    scopes: [API],
+    at: new Date(),
+    error: { code: 'endpoint_unavailable', message: 'down', transient: true },
+  };
+
+  it('to @OnEvent handlers and subscribers, frozen; completed when the module closes', async () => {
+    const double = new TokenServiceDouble();
+    const moduleRef = await Test.createTestingModule({
+      imports: [EventEmitterModule.forRoot(), ClientCredentialsTestingModule.forRoot(double)],
+      providers: [FailureListener],
+    }).compile();
+    await moduleRef.init();
+    const seen: ClientCredentialsEvent[] = [];
+    let completed = false;
+    double.events.subscribe({ next: (e) => seen.push(e), complete: () => (completed = true) });
+
+    double.emit({ ...failure });
+
+    const heard = moduleRef.get(FailureListener).heard;
+    expect(heard).toEqual([expect.objectContaining({ type: 'failure' })]);
+    expect(seen).toEqual(heard);
+    expect(Object.isFrozen(seen[0])).toBe(true);
+    await moduleRef.close();
+    expect(completed).toBe(true);
+  });
+
+  it('a double outlives its modules: the next module gets the events afresh', async () => {
+    const double = new TokenServiceDouble();
+    for (let i = 0; i < 2; i++) {
+      const moduleRef = await Test.createTestingModule({
+        imports: [ClientCredentialsTestingModule.forRoot(double)],
+      }).compile();
+      await moduleRef.init();
+      const seen: ClientCredentialsEvent[] = [];
+      double.events.subscribe((e) => seen.push(e));
+      double.emit({ ...failure });
+      expect(seen).toHaveLength(1);
+      await moduleRef.close();
+    }
+  });
+
+  it('without a module, emit still reaches the subscribers', () => {
+    const double = new TokenServiceDouble();
+    const seen: ClientCredentialsEvent[] = [];
+    double.events.subscribe((e) => seen.push(e));
+    double.emit({ ...failure });
+    expect(seen).toHaveLength(1);
+  });
+});
