@@ -130,22 +130,22 @@ describe('TokenServiceDouble behind the calling integrations', () => {
     const double = new TokenServiceDouble({ tenantId: 'home-tenant' }).willAnswer('t1', 't2');
     await start(double);
     const credential = createTokenCredential(app!.get(TokenService), {
-      additionallyAllowedTenants: ['customer'],
+      additionallyAllowedTenants: ['customer.example'],
     });
 
     await expect(
       credential.getToken('api://a/.default', { tenantId: 'HOME-TENANT' }),
     ).resolves.toMatchObject({ token: 't1' });
     await expect(
-      credential.getToken('api://a/.default', { tenantId: 'customer', claims: CLAIMS }),
+      credential.getToken('api://a/.default', { tenantId: 'customer.example', claims: CLAIMS }),
     ).resolves.toMatchObject({ token: 't2' });
     await expect(
-      credential.getToken('api://a/.default', { tenantId: 'stranger' }),
+      credential.getToken('api://a/.default', { tenantId: 'stranger.example' }),
     ).rejects.toMatchObject({ code: 'tenant_not_allowed' });
 
     expect(double.calls.map((c) => [c.kind, c.tenantId, c.claims])).toEqual([
       ['token', undefined, undefined],
-      ['claims', 'customer', CLAIMS],
+      ['claims', 'customer.example', CLAIMS],
     ]);
   });
 });

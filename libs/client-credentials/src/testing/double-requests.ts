@@ -78,13 +78,14 @@ export class DoubleCredentials {
     options: Pick<GetTokenOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'> | undefined,
   ): string {
     const credential = this.get(options?.credential ?? undefined);
-    const { protocol, tenantId: home, agentBlueprints } = this.settings;
+    const { protocol, agentBlueprints } = this.settings;
     const refusal = agentRefusal(credential, agentBlueprints.includes(credential), options);
     if (refusal !== undefined) throw refusal;
     // An agent user's token is delegated: its scopes are the user's, not `<resource>/.default`.
     validateScopes(scopes, options?.agentUser === undefined ? protocol : 'oidc', credential);
     const tenantId = options?.tenantId;
-    if (tenantId !== undefined && tenantId !== home) validateTenant(tenantId, protocol, credential);
+    // The home tenant however spelt is the credential's own (the double's may be no real tenant id).
+    if (this.otherTenant(tenantId) !== undefined) validateTenant(tenantId!, protocol, credential);
     return credential;
   }
 

@@ -88,7 +88,12 @@ export class ScriptedAnswers {
   ): CallOf {
     const call: CallOf = {
       kind,
-      scopes: typeof scopes === 'string' ? [scopes] : Array.isArray(scopes) ? [...scopes] : [],
+      scopes:
+        typeof scopes === 'string'
+          ? [scopes]
+          : Array.isArray(scopes)
+            ? [...(scopes as readonly string[])]
+            : [],
       credential: options?.credential ?? this.credentials.defaultName ?? '',
       tenantId: options?.tenantId,
       ...(options?.agent === undefined ? {} : { agent: options.agent }),

@@ -1,23 +1,15 @@
-// The double refuses what the real service refuses, feeds the health indicator, and emits its
-// events as the real service does — in real Nest testing modules.
+// The double refuses what the real service refuses, and emits its events as the real service
+// does, in real Nest testing modules. Health over the double: test/testing-kit/.
 import { Injectable } from '@nestjs/common';
 import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
-import { HealthIndicatorService } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
-import {
-  TokenEndpointError,
-  TokenService,
-  type ClientCredentialsEvent,
-  type TokenFailureEvent,
-} from '@app/client-credentials';
-import { ClientCredentialsHealthIndicator } from '@app/client-credentials/health';
+import { type ClientCredentialsEvent, type TokenFailureEvent } from '@app/client-credentials';
 import {
   ClientCredentialsTestingModule,
   TokenServiceDouble,
 } from '@app/client-credentials/testing';
 
 const API = 'api://orders/.default';
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const AGENT = '6c1e3b52-0d0e-4a7f-9a51-0f0c8c1e2d11';
 
 describe('TokenServiceDouble refuses what TokenService refuses before any network call', () => {
@@ -105,75 +97,6 @@ describe('TokenServiceDouble refuses what TokenService refuses before any networ
     expect(() => new TokenServiceDouble({ agentBlueprints: ['agents'] })).toThrow(
       "agentBlueprints: 'agents' is not a credential of the double",
     );
-  });
-});
-
-describe('ClientCredentialsHealthIndicator over the double follows the script', () => {
-  let close: (() => Promise<void>) | undefined;
-  afterEach(() => close?.());
-  async function health(double: TokenServiceDouble) {
-    const moduleRef = await Test.createTestingModule({
-      imports: [ClientCredentialsTestingModule.forRoot(double)],
-      providers: [HealthIndicatorService, ClientCredentialsHealthIndicator],
-    }).compile();
-    await moduleRef.init();
-    close = () => moduleRef.close();
-    return moduleRef.get(ClientCredentialsHealthIndicator);
-  }
-  const down = () => new TokenEndpointError('endpoint_unavailable', 'The authority is down.', {});
-
-  it('down before a token, up after one, degraded after a failure while the token is valid', async () => {
-    const double = new TokenServiceDouble({ credentials: ['orders'] });
-    const indicator = await health(double);
-    expect(indicator.isHealthy('c').c).toMatchObject({
-      status: 'down',
-      credentials: { orders: { status: 'down', reason: 'no token obtained yet' } },
-    });
-
-    await double.getAccessToken(API);
-    expect(indicator.isHealthy('c').c).toMatchObject({
-      status: 'up',
-      credentials: { orders: { status: 'up' } },
-    });
-
-    double.willAnswer(down());
-    await expect(double.getAccessToken(API)).rejects.toMatchObject({
-      code: 'endpoint_unavailable',
-    });
-    expect(indicator.isHealthy('c').c).toMatchObject({
-      status: 'degraded',
-      credentials: {
-        orders: { status: 'degraded', reason: 'last token request failed (endpoint_unavailable)' },
-      },
-    });
-    expect(double.getStats()).toMatchObject({
-      tokenRequests: 2,
-      failures: { endpoint_unavailable: 1 },
-      lastError: {
-        code: 'endpoint_unavailable',
-        message: expect.stringContaining('The authority is down.'),
-      },
-    });
-  });
-
-  it('down when the first request fails; another tenant failing is listed, not the credential', async () => {
-    const double = new TokenServiceDouble().willAnswer(down());
-    const indicator = await health(double);
-    await expect(double.getAccessToken(API)).rejects.toBeDefined();
-    expect(indicator.isHealthy('c').c).toMatchObject({
-      status: 'down',
-      credentials: { default: { reason: 'token request failed (endpoint_unavailable)' } },
-    });
-
-    await double.getAccessToken(API);
-    double.willAnswer(down());
-    await expect(double.getAccessToken(API, { tenantId: TENANT })).rejects.toBeDefined();
-    expect(indicator.isHealthy('c').c).toMatchObject({
-      status: 'up',
-      credentials: {
-        default: { status: 'up', failingTenants: { [TENANT]: { code: 'endpoint_unavailable' } } },
-      },
-    });
   });
 });
 
