@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Pkcs11SourceOptions, SignatureAlgorithm } from '../credential.options';
 import { CertificateText } from './certificate-text';
+import { TokenCertificate } from './pkcs11-certificate';
+import { deviceCalls, MAX_DEVICE_CALLS } from './pkcs11-device-calls';
 import { PinLogin } from './pkcs11-login';
 import {
   ck,
@@ -17,8 +19,11 @@ import { SignerError } from './signer-error';
 
 /** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2): RS256 signs it with the digest. */
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
-/** Sessions open at most per signer: concurrent signatures beyond wait for one. */
-const MAX_SESSIONS = 4;
+/**
+ * Sessions open at most per signer: concurrent signatures beyond wait for one. No more can sign at
+ * once ({@link MAX_DEVICE_CALLS} in the process).
+ */
+const MAX_SESSIONS = MAX_DEVICE_CALLS;
 /** The open state of the token: its slot, the key, and sessions logged in. */
 interface Opened {
   slot: Handle;
@@ -38,11 +43,14 @@ interface Opened {
  * Signs with a private key on a PKCS#11 token (an HSM, a smart card, SoftHSM) that never leaves it:
  * only digests go in and signatures come out (RSA PKCS#1 v1.5 and PSS, ECDSA; the digest is
  * computed here, the most widely supported way). The token is found by label (or slot id), the key
- * by label (or id); one login per token, up to 4 sessions pooled. After the token was removed or
+ * by label (or id); one login per token, up to 2 sessions pooled. After the token was removed or
  * its sessions closed, the next signature opens, logs in and finds the key again; an opening that
  * failed (module not mounted yet, token not inserted) is tried again by the next signature.
  * `sign`'s `signal` takes a caller that stopped waiting out of the queue for a session: nothing is
- * signed for it after.
+ * signed for it after. Signatures inside modules are bounded in the process ({@link deviceCalls}):
+ * one whose caller left still counts, and keeps its session, until the device answers it.
+ * Without a certificate in the options, the token's certificate object is read again every 5
+ * minutes and after the authority refused the credential ({@link TokenCertificate}).
  *
  * A PIN the token refused is not presented again until the PIN itself changes (the file or the
  * variable): a token locks its PIN after a few wrong ones. The PIN is read at each login, never
@@ -53,7 +61,11 @@ export class Pkcs11Signer {
   #library?: Pkcs11Library;
   #opened?: Promise<Opened>;
   readonly #certificate?: CertificateText;
-  #tokenCertificate?: string;
+  readonly #tokenCertificate = new TokenCertificate(() =>
+    this.withSession(undefined, async (session, opened) =>
+      certificateOnToken(this.#js, this.#library!, session, opened.key, this.options),
+    ),
+  );
   readonly #login: PinLogin;
   #closed = false;
 
@@ -74,17 +86,14 @@ export class Pkcs11Signer {
   /** The key's certificate: from the options' file or text, else the token's certificate object. */
   async getCertificate(): Promise<string> {
     if (this.#certificate !== undefined) return this.#certificate.read();
-    if (this.#tokenCertificate !== undefined) return this.#tokenCertificate;
-    return this.withSession(undefined, async (session, opened) => {
-      this.#tokenCertificate ??= certificateOnToken(
-        this.#js,
-        this.#library!,
-        session,
-        opened.key,
-        this.options,
-      );
-      return this.#tokenCertificate;
-    });
+    // Not read while the device leaves signatures unanswered: the read's calls run on the main
+    // thread, and would hang it too.
+    return this.#tokenCertificate.get(deviceCalls.unanswered(this.options.modulePath) === 0);
+  }
+
+  /** The authority refused the credential: the token's certificate is read again before use. */
+  certificateRejected(): void {
+    this.#tokenCertificate.recheck();
   }
 
   async sign(
@@ -111,17 +120,21 @@ export class Pkcs11Signer {
               },
             };
     const input = algorithm === 'RS256' ? Buffer.concat([SHA256_DIGEST_INFO, digest]) : digest;
-    return this.withSession(signal, async (session, opened) => {
-      // Given a session after the caller left: sign nothing for it.
-      signal?.throwIfAborted();
-      const library = this.#library!;
-      try {
-        library.C_SignInit(session, mechanism, opened.key);
-        return Buffer.from(await library.C_SignAsync(session, input, Buffer.alloc(1024)));
-      } catch (e) {
-        throw pkcs11Failure(this.#js, 'sign', e);
-      }
-    });
+    // The native call runs on a libuv thread and cannot be cancelled: its place (and its session)
+    // is held until it returns, even when the caller leaves.
+    return deviceCalls.run(this.options.modulePath, signal, () =>
+      this.withSession(signal, async (session, opened) => {
+        // Given a session after the caller left: sign nothing for it.
+        signal?.throwIfAborted();
+        const library = this.#library!;
+        try {
+          library.C_SignInit(session, mechanism, opened.key);
+          return Buffer.from(await library.C_SignAsync(session, input, Buffer.alloc(1024)));
+        } catch (e) {
+          throw pkcs11Failure(this.#js, 'sign', e);
+        }
+      }),
+    );
   }
 
   describe(): Record<string, unknown> {
@@ -275,7 +288,7 @@ export class Pkcs11Signer {
     this.closeSession(session);
     for (const s of opened.idle.splice(0)) this.closeSession(s);
     for (const waiter of opened.waiting.splice(0)) waiter(null);
-    this.#tokenCertificate = undefined;
+    this.#tokenCertificate.recheck();
   }
 
   private closeSession(session: Handle): void {
