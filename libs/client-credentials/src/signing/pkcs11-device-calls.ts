@@ -76,7 +76,8 @@ export class DeviceCalls {
           try {
             running = call();
           } catch (e) {
-            running = Promise.reject(e as Error);
+            // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the call's own error, passed on as thrown
+            running = Promise.reject(e);
           }
           running.then(
             (value) => {
@@ -85,7 +86,8 @@ export class DeviceCalls {
             },
             (e: unknown) => {
               settle();
-              reject(e as Error);
+              // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the call's own error, passed on as thrown
+              reject(e);
             },
           );
         },

@@ -30,8 +30,7 @@ function freshToken() {
     /** Sessions whose signature has not returned: a C_SignInit on one is CKR_OPERATION_ACTIVE. */
     signing: new Set<number>(),
     /** The DER value of the certificate object on the token; reads of it. */
-    certificate: undefined as Buffer | undefined,
-    certificateReads: 0,
+    finalized: 0,
   };
 }
 
@@ -51,7 +50,9 @@ jest.mock('pkcs11js', () => {
     C_Initialize(options?: { flags?: number }) {
       token.initFlags.push(options?.flags);
     }
-    C_Finalize() {}
+    C_Finalize() {
+      token.finalized++;
+    }
     C_GetSlotList() {
       token.slotLists++;
       return token.present ? [Buffer.from([1, 0, 0, 0])] : [];
@@ -307,5 +308,23 @@ describe('Pkcs11Signer, a device that stops answering', () => {
     await expect(running).resolves.toEqual(Buffer.from('signature'));
     await expect(later).resolves.toEqual(Buffer.from('signature'));
     expect(token.maxInSign).toBe(2);
+  });
+
+  it('closed while a signature is inside the device: the module is finalised after it returns', async () => {
+    const s = newSigner();
+    await s.sign(Buffer.from('warm'), 'PS256');
+    let answer!: () => void;
+    token.hang = new Promise<void>((resolve) => (answer = resolve));
+    const caller = new AbortController();
+    const left = s.sign(Buffer.from('1'), 'PS256', { signal: caller.signal }).catch(() => 0);
+    await settled();
+    caller.abort(new Error('timed out'));
+    await left;
+    await s.close();
+    expect(token.finalized).toBe(0);
+    answer();
+    await settled();
+    expect(token.finalized).toBe(1);
+    expect(token.open).toBe(0);
   });
 });

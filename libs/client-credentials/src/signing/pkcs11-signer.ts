@@ -14,7 +14,14 @@ import {
   type Pkcs11Js,
   type Pkcs11Library,
 } from './pkcs11-module';
-import { certificateOnToken, findKey, findSlot, LOST, pkcs11Failure } from './pkcs11-token';
+import {
+  certificateOnToken,
+  findKey,
+  findSlot,
+  LOST,
+  pkcs11Failure,
+  signMechanism,
+} from './pkcs11-token';
 import { SignerError } from './signer-error';
 
 /** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2): RS256 signs it with the digest. */
@@ -68,6 +75,8 @@ export class Pkcs11Signer {
   );
   readonly #login: PinLogin;
   #closed = false;
+  /** Signatures inside the module, their callers gone or not: the module is finalised after them. */
+  readonly #inModule = new Set<Promise<Buffer>>();
 
   constructor(private readonly options: Pkcs11SourceOptions) {
     this.#login = new PinLogin(options);
@@ -104,21 +113,7 @@ export class Pkcs11Signer {
     const { signal } = options;
     signal?.throwIfAborted();
     const digest = createHash('sha256').update(data).digest();
-    const js = this.#js;
-    const mechanism =
-      algorithm === 'ES256'
-        ? { mechanism: ck(js, 'CKM_ECDSA') }
-        : algorithm === 'RS256'
-          ? { mechanism: ck(js, 'CKM_RSA_PKCS') }
-          : {
-              mechanism: ck(js, 'CKM_RSA_PKCS_PSS'),
-              parameter: {
-                type: ck(js, 'CK_PARAMS_RSA_PSS'),
-                hashAlg: ck(js, 'CKM_SHA256'),
-                mgf: ck(js, 'CKG_MGF1_SHA256'),
-                saltLen: 32,
-              },
-            };
+    const mechanism = signMechanism(this.#js, algorithm);
     const input = algorithm === 'RS256' ? Buffer.concat([SHA256_DIGEST_INFO, digest]) : digest;
     // The native call runs on a libuv thread and cannot be cancelled: its place (and its session)
     // is held until it returns, even when the caller leaves.
@@ -129,7 +124,11 @@ export class Pkcs11Signer {
         const library = this.#library!;
         try {
           library.C_SignInit(session, mechanism, opened.key);
-          return Buffer.from(await library.C_SignAsync(session, input, Buffer.alloc(1024)));
+          const signing = library.C_SignAsync(session, input, Buffer.alloc(1024));
+          this.#inModule.add(signing);
+          const out = () => this.#inModule.delete(signing);
+          signing.then(out, out);
+          return Buffer.from(await signing);
         } catch (e) {
           throw pkcs11Failure(this.#js, 'sign', e);
         }
@@ -152,8 +151,14 @@ export class Pkcs11Signer {
     const opened = await this.#opened?.catch(() => undefined);
     this.#opened = undefined;
     for (const session of opened?.idle ?? []) this.closeSession(session);
-    if (this.#library !== undefined) releaseModule(this.options.modulePath);
-    this.#library = undefined;
+    const release = () => {
+      if (this.#library !== undefined) releaseModule(this.options.modulePath);
+      this.#library = undefined;
+    };
+    // A signature left inside a device that hangs runs on a libuv thread: finalising the module
+    // under it could crash the process. It is finalised once the signature returns (or never).
+    if (this.#inModule.size === 0) release();
+    else void Promise.allSettled([...this.#inModule]).then(release);
   }
 
   /**
@@ -273,7 +278,7 @@ export class Pkcs11Signer {
   }
 
   private giveBack(opened: Opened, session: Handle): void {
-    if (opened.stale) {
+    if (opened.stale || this.#closed) {
       this.closeSession(session);
       return;
     }
