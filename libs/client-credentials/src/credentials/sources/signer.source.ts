@@ -31,6 +31,8 @@ export interface OwnedSigner extends CertificateSigner {
   /** What to show of it in diagnostics (never a PIN or token). */
   describe(): Record<string, unknown>;
   close(): Promise<void> | void;
+  /** The authority refused the credential: a certificate the signer keeps is read again. */
+  certificateRejected?(): void;
 }
 
 /** The settings of a {@link SignerSource}. */
@@ -112,9 +114,13 @@ export class SignerSource implements TokenSource {
     };
   }
 
-  /** The authority refused an assertion: none is reused again. */
+  /**
+   * The authority refused an assertion: none is reused again, and a certificate the signer keeps
+   * (a PKCS#11 token's) is read again — it may have been renewed.
+   */
   rejected(): void {
     this.#reuse?.clear();
+    this.#owned?.certificateRejected?.();
   }
 
   /** Closes a signer the library made (sessions, connections); the app's own is left to it. */
