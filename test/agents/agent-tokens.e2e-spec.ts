@@ -258,6 +258,13 @@ describe('Agent identities of a blueprint credential', () => {
       status: 'down',
       failingAgents: { [agents[0].clientId]: { code: 'credential_rejected', aadsts: 7000215 } },
     });
+
+    // An agent user named without its agent is refused as well once the blueprint's own token of
+    // these scopes is cached: never served the blueprint's app-only token instead.
+    await tokens.getAccessToken(authority.apiScope, { credential: 'fleet' });
+    expect(await fail({ credential: 'fleet', agentUser: 'someone@contoso.example' })).toMatchObject(
+      { code: 'agent_unsupported' },
+    );
   });
 
   it("the agent user's delegated token takes a third leg (user_fic): one request per leg, cached", async () => {

@@ -159,8 +159,12 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
     if (options?.forceRefresh !== true) {
       // An agent's token (Entra Agent ID) is indexed under its agent, found by the name the call
-      // gives: one map lookup more, no string built.
-      const principal = options?.agent === undefined ? credential : agentOf(credential, options);
+      // gives: one map lookup more, no string built. An agent user named without its agent finds
+      // nothing here: the miss path refuses it.
+      const principal =
+        options?.agent === undefined && options?.agentUser === undefined
+          ? credential
+          : agentOf(credential, options);
       // Looked up with the caller's own strings (their hashes are cached): no key is built here.
       const hit = principal && this.#cache.serve(this.#cache.peek(principal, tenantId, sk), scopes);
       if (hit !== undefined) return hit;

@@ -39,12 +39,14 @@ function principalOf(
 /**
  * The agent (or agent user) a call names, when its credential already knows it: the cache-hit
  * path's lookup, which validates nothing (a miss goes through {@link CredentialRegistry.validate}).
+ * Undefined for an agent user named without its agent: never the credential's own entry.
  */
 export function agentOf(
   credential: Credential,
   who: Pick<GetTokenOptions, 'agent' | 'agentUser'>,
 ): Principal | undefined {
-  const agent = credential.agents?.find(who.agent!);
+  if (who.agent === undefined) return undefined;
+  const agent = credential.agents?.find(who.agent);
   return who.agentUser === undefined ? agent : agent?.user(who.agentUser);
 }
 
