@@ -284,7 +284,7 @@ export class Credential implements Blueprint {
    * health and readiness, it counts as this credential working in that tenant.
    */
   recordSuccess(tenantId: string, expiresOn: number, token: string, scopeKey?: string): void {
-    this.tenants.learnFrom(token);
+    this.tenants.learnFrom(token, tenantId);
     this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId), undefined, scopeKey);
   }
 

@@ -4,6 +4,7 @@ import {
   checkedSignature,
   defaultAlgorithm,
   parseCertificate,
+  signatureProblem,
   type SigningCertificate,
 } from '../../signing/signing-certificate';
 import { SignerError } from '../../signing/signer-error';
@@ -163,6 +164,13 @@ export class SignerSource implements TokenSource {
       throw new ClientCredentialsError(
         'signer_failed',
         `The signer of source '${this.id}' returned ${typeof signature}, not the signature's bytes.`,
+      );
+    }
+    const malformed = signatureProblem(cert, algorithm, signature);
+    if (malformed !== undefined) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `The signer of source '${this.id}' ${malformed}.`,
       );
     }
     const checked = checkedSignature(cert, algorithm, data, signature);
