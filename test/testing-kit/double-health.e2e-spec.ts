@@ -79,4 +79,21 @@ describe('ClientCredentialsHealthIndicator over the double follows the script', 
       },
     });
   });
+  it('judges each scope, as the real service: one scope failing while another works is degraded, listed', async () => {
+    const double = new TokenServiceDouble();
+    const indicator = await health(double);
+    await double.getAccessToken(API);
+    double.willAnswer(down());
+    await expect(double.getAccessToken('api://billing/.default')).rejects.toBeDefined();
+
+    expect(indicator.isHealthy('c').c).toMatchObject({
+      status: 'degraded',
+      credentials: {
+        default: {
+          status: 'degraded',
+          failingScopes: { 'api://billing/.default': { code: 'endpoint_unavailable' } },
+        },
+      },
+    });
+  });
 });

@@ -11,6 +11,8 @@ export interface OutcomeOf {
   /** Another tenant than the credential's own (as checked: lower case for Entra). */
   tenantId?: string;
   agent?: string;
+  /** The call's scope key (`scopeKey` of its scopes): the home tenant's outcomes are kept by scope too. */
+  scope: string;
 }
 
 /**
@@ -25,6 +27,7 @@ export class DoubleStats {
   private readonly live = new Map<string, CredentialStats>();
   private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
   private readonly agentOrder = new Map<string, Map<string, TenantStats>>();
+  private readonly scopeOrder = new Map<string, Map<string, TenantStats>>();
 
   /** A snapshot of `credential`'s counters, which later calls do not change. */
   snapshot(credential: string): CredentialStats {
@@ -34,9 +37,10 @@ export class DoubleStats {
   /** A token answered, expiring at `expiresOn` (epoch ms). */
   success(call: OutcomeOf, expiresOn: number): void {
     this.count(call.credential);
-    const s = this.outcomeOf(call);
-    s.lastSuccessAt = new Date();
-    s.lastTokenExpiresOn = new Date(expiresOn);
+    for (const s of this.outcomesOf(call)) {
+      s.lastSuccessAt = new Date();
+      s.lastTokenExpiresOn = new Date(expiresOn);
+    }
   }
 
   /** A scripted error answered: counted by code, and kept as the last error. */
@@ -46,12 +50,13 @@ export class DoubleStats {
     const code = typeof e.code === 'string' ? e.code : error.name;
     const s = this.of(call.credential);
     s.failures[code] = (s.failures[code] ?? 0) + 1;
-    this.outcomeOf(call).lastError = {
+    const recorded = {
       code,
       ...(typeof e.aadsts === 'number' ? { aadsts: e.aadsts } : {}),
       message: error.message,
       at: new Date(),
     };
+    for (const t of this.outcomesOf(call)) t.lastError = recorded;
   }
 
   /** Forgets every counter. */
@@ -59,6 +64,7 @@ export class DoubleStats {
     this.live.clear();
     this.tenantOrder.clear();
     this.agentOrder.clear();
+    this.scopeOrder.clear();
   }
 
   /** A token request and a cache miss: the double has no cache. */
@@ -87,15 +93,21 @@ export class DoubleStats {
     return s;
   }
 
-  /** Where an outcome is kept: an agent's, another tenant's, or the credential's own. */
-  private outcomeOf({ credential, tenantId, agent }: OutcomeOf): TenantStats {
+  /**
+   * Where an outcome is kept: an agent's, another tenant's, or the credential's own and, as the
+   * real metrics keep it, its scope's in the home tenant.
+   */
+  private outcomesOf({ credential, tenantId, agent, scope }: OutcomeOf): TenantStats[] {
     const s = this.of(credential);
     if (agent !== undefined) {
       s.agents ??= Object.create(null) as Record<string, TenantStats>;
-      return lru(this.agentOrder, credential, s.agents, agent);
+      return [lru(this.agentOrder, credential, s.agents, agent)];
     }
-    if (tenantId === undefined) return s;
-    s.tenants ??= Object.create(null) as Record<string, TenantStats>;
-    return lru(this.tenantOrder, credential, s.tenants, tenantId);
+    if (tenantId !== undefined) {
+      s.tenants ??= Object.create(null) as Record<string, TenantStats>;
+      return [lru(this.tenantOrder, credential, s.tenants, tenantId)];
+    }
+    s.scopes ??= Object.create(null) as Record<string, TenantStats>;
+    return [s, lru(this.scopeOrder, credential, s.scopes, scope)];
   }
 }

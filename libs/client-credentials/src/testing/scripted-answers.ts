@@ -2,6 +2,7 @@ import { AccessToken } from '../access-token';
 import type { GetTokenOptions } from '../client-credentials.options';
 import { ClientCredentialsError } from '../errors/client-credentials.errors';
 import type { DoubleCredentials } from './double-requests';
+import { scopeKey } from '../options/request-validation';
 import { DoubleStats } from './double-stats';
 
 /** One call the double answered, as the code under test made it. @publicApi */
@@ -137,6 +138,7 @@ export class ScriptedAnswers {
       credential: call.credential,
       tenantId: this.credentials.otherTenant(call.tenantId),
       agent: call.agent,
+      scope: scopeKey(call.scopes),
     };
     const answer = this.script.shift() ?? this.options.token;
     if (answer instanceof Error) {
