@@ -134,3 +134,51 @@ describe('daemon /metrics (e2e)', () => {
     ).toBeGreaterThan(3600);
   });
 });
+
+describe('daemon /metrics beside an OpenTelemetry SDK registered first (e2e)', () => {
+  it('answers 404 saying where the metrics go, and leaves that SDK registered at shutdown', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'daemon-metrics-other-'));
+    const dev = await startDevMode(dir);
+    const { metrics } = await import('@opentelemetry/api');
+    const { MeterProvider } = await import('@opentelemetry/sdk-metrics');
+    const other = new MeterProvider();
+    expect(metrics.setGlobalMeterProvider(other)).toBe(true);
+    let app: INestApplication | undefined;
+    try {
+      const base = parse(await readFile(dev.configFile, 'utf8')) as {
+        credentials: Record<string, Record<string, unknown>>;
+      };
+      const config = {
+        ...base,
+        health: { host: '127.0.0.1', port: 0 },
+        credentials: { 'demo-secret': base.credentials['demo-secret'] },
+        workers: {
+          idle: {
+            type: 'poller',
+            cron: '0 0 0 1 1 *',
+            runAtStart: false,
+            credential: 'demo-secret',
+          },
+        },
+      };
+      app = await NestFactory.create(AppModule.forRoot({ config, env: {} }), {
+        logger: new CapturingLogger(),
+        forceCloseConnections: true,
+      });
+      await app.listen(0, '127.0.0.1');
+      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+      const res = await fetch(`${url}/metrics`);
+      expect(res.status).toBe(404);
+      expect(await res.text()).toMatch(/app's own OpenTelemetry SDK/);
+      await app.close();
+      app = undefined;
+      expect(metrics.getMeterProvider()).toBe(other);
+    } finally {
+      await app?.close();
+      await other.shutdown();
+      metrics.disable();
+      await dev.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

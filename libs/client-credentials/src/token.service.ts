@@ -369,7 +369,7 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
   async onApplicationShutdown(): Promise<void> {
     this.#warmUp?.close();
     this.#unbridge?.();
-    this.metrics.events.close();
+    this.metrics.close();
     this.credentials.close();
     await this.#runtime?.close();
   }

@@ -13,6 +13,12 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 export class DaemonMetrics implements OnApplicationShutdown {
   readonly exporter = new PrometheusExporter({ preventServerStart: true });
   private readonly provider = new MeterProvider({ readers: [this.exporter] });
+  /**
+   * Whether this provider is the process's: false when another OpenTelemetry SDK (the app's own,
+   * or auto-instrumentation loaded with `--require`) registered first — its readers then export the
+   * library's instruments, and `/metrics` says so instead of answering an empty scrape.
+   */
+  readonly registered: boolean;
 
   /**
    * Registers the provider as the process's global one. It must come before the library creates
@@ -20,15 +26,15 @@ export class DaemonMetrics implements OnApplicationShutdown {
    * provider is registered stays a no-op for good.
    */
   constructor() {
-    if (!metrics.setGlobalMeterProvider(this.provider)) {
-      // Another SDK (the app's own) is registered: its readers export the library's instruments.
-      void this.provider.shutdown();
-    }
+    this.registered = metrics.setGlobalMeterProvider(this.provider);
+    if (!this.registered) void this.provider.shutdown();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (!this.registered) return;
     await this.provider.shutdown();
-    // Unregistered, so that a daemon started again in this process (tests) registers its own.
+    // Unregistered, so that a daemon started again in this process (tests) registers its own —
+    // never another SDK's provider, which is not ours to remove.
     metrics.disable();
   }
 }

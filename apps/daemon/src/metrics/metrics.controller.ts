@@ -9,6 +9,14 @@ export class MetricsController {
 
   @Get()
   scrape(@Req() req: IncomingMessage, @Res() res: ServerResponse): void {
+    if (!this.metrics.registered) {
+      // A 200 with nothing in it would look to Prometheus like a healthy, empty scrape.
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(
+        "Metrics are exported by the app's own OpenTelemetry SDK, registered before the daemon's.\n",
+      );
+      return;
+    }
     this.metrics.exporter.getMetricsRequestHandler(req, res);
   }
 }

@@ -10,10 +10,13 @@ const credentials = {
   },
 };
 
-async function init(apis: Parameters<typeof DownstreamApiModule.forRoot>[0]['apis']) {
+async function init(
+  apis: Parameters<typeof DownstreamApiModule.forRoot>[0]['apis'],
+  configured: Parameters<typeof ClientCredentialsModule.forRoot>[0]['credentials'] = credentials,
+) {
   const moduleRef = await Test.createTestingModule({
     imports: [
-      ClientCredentialsModule.forRoot({ credentials, isGlobal: true }),
+      ClientCredentialsModule.forRoot({ credentials: configured, isGlobal: true }),
       DownstreamApiModule.forRoot({ apis }),
     ],
   }).compile();
@@ -69,6 +72,33 @@ describe('DownstreamApiModule: scopes and tenants at startup', () => {
           /^apis\.noDefault\.scopes: Scopes for credential 'orders' name 'api:\/\/orders'/,
         ),
         expect.stringMatching(/^apis\.meta\.tenantId: Tenant 'common' is a meta-tenant/),
+      ],
+    });
+  });
+});
+
+describe('DownstreamApiModule: agents at startup', () => {
+  it('fails app.init() naming an API whose agent its credential does not have', async () => {
+    const fleet = {
+      ...credentials.orders,
+      agentBlueprint: { agents: { billing: '99999999-8888-7777-6666-555555555555' } },
+    };
+    const api = { baseUrl: 'https://orders.contoso.com', scopes: 'api://orders/.default' };
+    await expect(
+      init(
+        {
+          typo: { ...api, credential: 'fleet', agent: 'biling' },
+          notBlueprint: { ...api, credential: 'orders', agent: 'billing' },
+          fine: { ...api, credential: 'fleet', agent: 'billing' },
+        },
+        { orders: credentials.orders, fleet },
+      ),
+    ).rejects.toMatchObject({
+      problems: [
+        expect.stringMatching(
+          /^apis\.typo\.agent: Agent "biling" of credential 'fleet' is neither/,
+        ),
+        expect.stringMatching(/^apis\.notBlueprint\.agent: Credential 'orders' is not an agent/),
       ],
     });
   });

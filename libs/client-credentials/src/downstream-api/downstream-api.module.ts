@@ -61,10 +61,11 @@ export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
-   * Checks each API's `credential`, `scopes` and `tenantId` against the token service, once every
-   * module is initialised (the token service loads its credentials in its own `onModuleInit`), so
-   * that a misspelt name, a scope the credential's authority cannot take or a meta-tenant fails
-   * `app.init()` rather than the API's first call.
+   * Checks each API's `credential`, `scopes`, `tenantId` and `agent` against the token service,
+   * once every module is initialised (the token service loads its credentials in its own
+   * `onModuleInit`), so that a misspelt name, a scope the credential's authority cannot take, a
+   * meta-tenant or an agent the credential does not have fails `app.init()` rather than the API's
+   * first call.
    * @throws ConfigurationError `apis.<name>.<field>: …`
    */
   onApplicationBootstrap(): void {
@@ -76,12 +77,18 @@ export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShut
         this.tokens.checkRequest(api.scopes, {
           credential: api.credential,
           tenantId: api.tenantId,
+          agent: api.agent,
         });
       } catch (e) {
         if (!(e instanceof InvalidRequestError)) throw e;
         // No credential named and no default one: each call names its own (`credential` option).
         if (e.code === 'credential_unknown') continue;
-        const field = e.code === 'scope_invalid' ? 'scopes' : 'tenantId';
+        const field =
+          e.code === 'scope_invalid'
+            ? 'scopes'
+            : e.code.startsWith('agent_')
+              ? 'agent'
+              : 'tenantId';
         problems.push(`apis.${name}.${field}: ${e.message.split(' Hint: ')[0]}`);
       }
     }

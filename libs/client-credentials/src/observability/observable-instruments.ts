@@ -1,4 +1,4 @@
-import type { Meter, ObservableResult } from '@opentelemetry/api';
+import type { Meter, ObservableCallback, ObservableResult } from '@opentelemetry/api';
 import { isFailing, type CredentialStats } from './credential-stats';
 import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
 
@@ -21,16 +21,31 @@ const SHARED_CACHE_COUNTERS = [
   ['master_switches', 'masterSwitches', 'Sentinel master switches followed at their announcement'],
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
+/** An instrument read at collection time (the part of OpenTelemetry's that is used here). */
+interface Observed {
+  addCallback(callback: ObservableCallback): void;
+  removeCallback?(callback: ObservableCallback): void;
+}
+
 /**
  * Registers the instruments read at collection time — cache hits and misses, refreshes, seconds
  * left of tokens and certificates, other tenants, the shared cache's counters — over the live
  * counters of a token service: the cache-hit path only bumps a number, and an exporter reads it.
+ * @returns what removes the callbacks: the meter is the process's, and a closed service must
+ * neither be reported nor kept alive by it.
  */
 export function observeAtCollection(
   meter: Meter,
   stats: ReadonlyMap<string, CredentialStats>,
   sharedCaches: ReadonlySet<() => Readonly<SharedCacheStats> | undefined>,
-): void {
+): () => void {
+  const registered: [Observed, ObservableCallback][] = [];
+  const observe = (instrument: Observed) => ({
+    addCallback(callback: ObservableCallback) {
+      instrument.addCallback(callback);
+      registered.push([instrument, callback]);
+    },
+  });
   const counters = [
     ['client_credentials.cache.hits', 'Calls served from memory', 'cacheHits'],
     ['client_credentials.cache.misses', 'Calls that missed memory', 'cacheMisses'],
@@ -38,7 +53,7 @@ export function observeAtCollection(
     ['client_credentials.refreshes', 'Background refreshes done', 'refreshes'],
   ] as const;
   for (const [name, description, field] of counters) {
-    meter.createObservableCounter(name, { description }).addCallback((result) => {
+    observe(meter.createObservableCounter(name, { description })).addCallback((result) => {
       for (const [credential, s] of stats) result.observe(s[field], { credential });
     });
   }
@@ -49,43 +64,43 @@ export function observeAtCollection(
   // customer tenants, and a series per tenant would grow past what a metrics backend keeps (the
   // OpenTelemetry SDK folds series past 2,000 into one), freeze forgotten tenants at their last
   // value, and list customers' tenant ids on a metrics page. Other tenants are counted instead.
-  meter
-    .createObservableGauge('client_credentials.token.expires_in_seconds', {
+  observe(
+    meter.createObservableGauge('client_credentials.token.expires_in_seconds', {
       description: "Seconds until the token obtained last in the credential's own tenant expires",
       unit: 's',
-    })
-    .addCallback((result) => {
-      for (const [credential, s] of stats) {
-        if (s.lastTokenExpiresOn) result.observe(left(s.lastTokenExpiresOn), { credential });
-      }
-    });
-  meter
-    .createObservableGauge('client_credentials.tenants', {
+    }),
+  ).addCallback((result) => {
+    for (const [credential, s] of stats) {
+      if (s.lastTokenExpiresOn) result.observe(left(s.lastTokenExpiresOn), { credential });
+    }
+  });
+  observe(
+    meter.createObservableGauge('client_credentials.tenants', {
       description:
         'Other tenants a credential got tokens of, or failed to (at most 1,000 kept), by whether their last request failed',
-    })
-    .addCallback((result) => {
-      for (const [credential, s] of stats) {
-        let failing = 0;
-        let ok = 0;
-        for (const t of Object.values(s.tenants ?? {})) {
-          if (isFailing(t)) failing++;
-          else ok++;
-        }
-        result.observe(ok, { credential, state: 'ok' });
-        result.observe(failing, { credential, state: 'failing' });
+    }),
+  ).addCallback((result) => {
+    for (const [credential, s] of stats) {
+      let failing = 0;
+      let ok = 0;
+      for (const t of Object.values(s.tenants ?? {})) {
+        if (isFailing(t)) failing++;
+        else ok++;
       }
-    });
-  meter
-    .createObservableGauge('client_credentials.certificate.expires_in_seconds', {
+      result.observe(ok, { credential, state: 'ok' });
+      result.observe(failing, { credential, state: 'failing' });
+    }
+  });
+  observe(
+    meter.createObservableGauge('client_credentials.certificate.expires_in_seconds', {
       description: "Seconds until a certificate source's certificate expires (the earliest)",
       unit: 's',
-    })
-    .addCallback((result) => {
-      for (const [credential, s] of stats) {
-        if (s.certificateNotAfter) result.observe(left(s.certificateNotAfter), { credential });
-      }
-    });
+    }),
+  ).addCallback((result) => {
+    for (const [credential, s] of stats) {
+      if (s.certificateNotAfter) result.observe(left(s.certificateNotAfter), { credential });
+    }
+  });
   const shared = (field: keyof Omit<SharedCacheStats, 'connected'>) => (r: ObservableResult) => {
     for (const read of sharedCaches) {
       const stats = read();
@@ -93,19 +108,23 @@ export function observeAtCollection(
     }
   };
   for (const [name, field, description] of SHARED_CACHE_COUNTERS) {
-    meter
-      .createObservableCounter(`client_credentials.shared_cache.${name}`, { description })
-      .addCallback(shared(field));
+    observe(
+      meter.createObservableCounter(`client_credentials.shared_cache.${name}`, { description }),
+    ).addCallback(shared(field));
   }
   // Per replica, what an alert on a fleet looks at first: is this process sharing its tokens?
-  meter
-    .createObservableGauge('client_credentials.shared_cache.connected', {
+  observe(
+    meter.createObservableGauge('client_credentials.shared_cache.connected', {
       description: 'Whether the shared cache (Redis) can be used now: 1, or 0',
-    })
-    .addCallback((result) => {
-      for (const read of sharedCaches) {
-        const stats = read();
-        if (stats) result.observe(stats.connected ? 1 : 0);
-      }
-    });
+    }),
+  ).addCallback((result) => {
+    for (const read of sharedCaches) {
+      const stats = read();
+      if (stats) result.observe(stats.connected ? 1 : 0);
+    }
+  });
+  return () => {
+    for (const [instrument, callback] of registered.splice(0))
+      instrument.removeCallback?.(callback);
+  };
 }

@@ -59,4 +59,42 @@ describe('TokenMetrics', () => {
       metrics.disable();
     }
   });
+
+  it('reports a closed service no more: its callbacks leave the process-wide meter', async () => {
+    // Delta: an SDK exporting cumulative values repeats a series' last value after its callback
+    // is gone (the SDK's own memory); delta shows what the callbacks still report.
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.DELTA);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    metrics.setGlobalMeterProvider(provider);
+    try {
+      const closed = new TokenMetrics();
+      closed.of('closed').cacheHits = 4;
+      closed.success('closed', Date.now() + 3_600_000);
+      closed.watchSharedCache(() => ({ ...newSharedCacheStats(), connected: true }));
+      const open = new TokenMetrics();
+      open.of('open').cacheHits = 1;
+      const credentials = async () => {
+        exporter.reset();
+        await reader.forceFlush();
+        const seen = new Set<string>();
+        for (const rm of exporter.getMetrics())
+          for (const sm of rm.scopeMetrics)
+            for (const m of sm.metrics)
+              for (const p of m.dataPoints)
+                seen.add(`${m.descriptor.name}:${String(p.attributes.credential)}`);
+        return seen;
+      };
+      expect(await credentials()).toContain('client_credentials.cache.hits:closed');
+      closed.close();
+      const after = await credentials();
+      expect([...after].filter((s) => s.endsWith(':closed') || s.includes('shared_cache'))).toEqual(
+        [],
+      );
+      expect(after).toContain('client_credentials.cache.hits:open');
+    } finally {
+      await provider.shutdown();
+      metrics.disable();
+    }
+  });
 });

@@ -61,8 +61,21 @@ export class TokenMetrics {
   private readonly forgottenWorking = new Map<string, Set<string>>();
   private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
 
+  /** Removes the instruments' callbacks from the meter (see {@link close}). */
+  private readonly unobserve: () => void;
+
   constructor() {
-    observeAtCollection(this.meter, this.stats, this.sharedCaches);
+    this.unobserve = observeAtCollection(this.meter, this.stats, this.sharedCaches);
+  }
+
+  /**
+   * Ends the events and takes the service's counters off the process-wide meter: a closed service
+   * is no longer reported (its last values would stay on every collection) nor kept in memory by it.
+   */
+  close(): void {
+    this.events.close();
+    this.unobserve();
+    this.sharedCaches.clear();
   }
 
   /**
