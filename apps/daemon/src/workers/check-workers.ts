@@ -23,16 +23,18 @@ export function workerCallProblems(
     const agents: (string | undefined)[] = w.type === 'agents' ? w.agents : [undefined];
     agents.forEach((agent, i) => {
       try {
+        // As the worker's call is made: its credential and agent, else the API's.
         tokens.checkRequest(api.scopes, {
           credential: w.credential,
           tenantId: api.tenantId,
-          agent,
+          agent: agent ?? api.agent,
         });
       } catch (e) {
         if (!(e instanceof InvalidRequestError)) throw e;
-        const path = e.code.startsWith('agent_')
-          ? `workers.${name}.agents[${i}]`
-          : `workers.${name}`;
+        const path =
+          agent !== undefined && e.code.startsWith('agent_')
+            ? `workers.${name}.agents[${i}]`
+            : `workers.${name}`;
         problems.add(`${path}: ${e.message.split(' Hint: ')[0]} Fix: ${e.hint}`);
       }
     });
