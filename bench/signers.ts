@@ -119,6 +119,8 @@ async function main(): Promise<void> {
         name: 'vault',
         getAccessToken: (scopes, o) => tokens.getAccessToken(scopes, { ...o, credential: 'vault' }),
         tenantOf: () => tokens.tenantOf('vault'),
+        // A managed identity: the token service serves its own tenant however the vault names it.
+        tenantIdOf: () => undefined,
         isSingleTenant: () => tokens.isSingleTenant('vault'),
       }),
     );

@@ -29,15 +29,16 @@ interface Hop {
   cookie?: string;
   proxyAuthorization?: string;
   authorization?: string;
-  proof?: { htm: string; htu: string; jti: string; ath: string };
+  proof?: { htm: string; htu: string; jti: string; ath: string; nonce?: string };
 }
 
 /**
  * An API that checks DPoP proofs as a resource server does (htm, htu, ath, one use of each jti;
  * the token's own check is dpop.e2e-spec's) and redirects: `/api/same` → `/api/target`,
  * `/api/away` → the other origin, `/api/see-other` 303 and `/api/temporary` 307 → `/api/target`,
- * `/api/loop` → itself, `/api/items` → `/api/items/`; tokens in `revoked`, and any at
- * `/api/refused`, are refused.
+ * `/api/loop` → itself, `/api/items` → `/api/items/`, `/api/rotate` 303 → `/api/nonced` with a
+ * new `DPoP-Nonce` that `/api/nonced` requires; tokens in `revoked`, and any at `/api/refused`,
+ * are refused.
  */
 async function startServers(pki: TestPki, hops: Hop[], revoked: Set<string>) {
   const servers: Server[] = [];
@@ -74,6 +75,7 @@ async function startServers(pki: TestPki, hops: Hop[], revoked: Set<string>) {
     return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   };
   const jtis = new Set<string>();
+  let nonces = 0;
   const other = await listen('other', () => [200, {}]);
   const api: string = await listen('api', (hop, token) => {
     const { proof } = hop;
@@ -87,6 +89,15 @@ async function startServers(pki: TestPki, hops: Hop[], revoked: Set<string>) {
       !jtis.has(proof.jti);
     jtis.add(proof.jti);
     if (!valid) return [401, { 'www-authenticate': 'DPoP error="invalid_dpop_proof"' }];
+    if (hop.path === '/api/rotate') {
+      return [303, { location: '/api/nonced', 'dpop-nonce': `n-${++nonces}` }];
+    }
+    if (hop.path === '/api/nonced' && proof.nonce !== `n-${nonces}`) {
+      return [
+        401,
+        { 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': `n-${nonces}` },
+      ];
+    }
     const to: Record<string, [number, string]> = {
       '/api/same': [302, '/api/target'],
       '/api/away': [302, `${other}/collect`],
@@ -235,6 +246,17 @@ describe('axios interceptor: DPoP-bound calls across redirects', () => {
       ['POST', '/api/target', '{"b":2}', 'POST'],
     ]);
   });
+
+  for (const adapter of ['http', 'fetch'] as const) {
+    it(`${adapter} adapter: a DPoP-Nonce a 303 rotates signs the next hop's proof; the POST is sent once`, async () => {
+      const res = await client(adapter).post('/api/rotate', { order: 1 });
+      expect(res).toMatchObject({ status: 200, data: { path: '/api/nonced' } });
+      expect(hops.map((h) => [h.method, h.path, h.proof?.nonce])).toEqual([
+        ['POST', '/api/rotate', undefined],
+        ['GET', '/api/nonced', expect.stringMatching(/^n-\d+$/)],
+      ]);
+    });
+  }
 
   it("fetch adapter: maxRedirects bounds the hops; the app's maxRedirects: 0 gets the 3xx untouched", async () => {
     const accept = { validateStatus: () => true };

@@ -26,9 +26,13 @@ describe('TokenCredential: tenants an SDK asks for', () => {
     app = undefined;
   });
 
-  /** A multi-tenant app of `home`, consented to in two customer tenants. */
-  async function start() {
+  /**
+   * A multi-tenant app of `home`, consented to in two customer tenants; with `domain`, its
+   * credential names `home` by that verified domain.
+   */
+  async function start(domain?: string) {
     const home = authority.createTenant();
+    if (domain !== undefined) home.addDomain(domain);
     const reg = home.createApp();
     const secret = reg.addSecret();
     const customer = authority.createTenant();
@@ -43,7 +47,9 @@ describe('TokenCredential: tenants an SDK asks for', () => {
         other: localCredential(authority, other.tenantId, otherReg.clientId, [
           { type: 'secret', secret: otherReg.addSecret() },
         ]),
-        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+        api: localCredential(authority, domain ?? home.tenantId, reg.clientId, [
+          { type: 'secret', secret },
+        ]),
       },
       defaultCredential: 'api',
       retry: { maxAttempts: 1 },
@@ -81,6 +87,40 @@ describe('TokenCredential: tenants an SDK asks for', () => {
     expect(claimsOf(asked!.token).tid).toBe(home);
     expect(plain!.token).toBe(asked!.token);
     expect(requests(home)).toBe(1);
+  });
+
+  it('a credential that names its tenant by a verified domain serves that tenant asked by its id (Key Vault names it so), and refuses another', async () => {
+    const { tokens, home, customer, requests } = await start('contoso.onmicrosoft.com');
+    const credential = createTokenCredential(tokens);
+
+    // Before any token: one of its own tenant, given because it names the tenant asked.
+    const asked = await credential.getToken(authority.apiScope, { tenantId: home });
+    expect(claimsOf(asked!.token).tid).toBe(home);
+    expect(tokens.tenantOf()).toBe('contoso.onmicrosoft.com');
+    // A customer tenant: refused by id once known, before any request of that tenant.
+    await expect(
+      credential.getToken(authority.apiScope, { tenantId: customer }),
+    ).rejects.toMatchObject({
+      code: 'tenant_not_allowed',
+      tenantId: customer,
+      message: expect.stringContaining(
+        `neither its own tenant 'contoso.onmicrosoft.com' (id ${home}) nor listed`,
+      ),
+    });
+    const again = await credential.getToken(authority.apiScope, { tenantId: home.toUpperCase() });
+    const plain = await credential.getToken(authority.apiScope);
+    expect([again!.token, plain!.token]).toEqual([asked!.token, asked!.token]);
+    expect(requests(home)).toBe(1);
+    expect(requests(customer)).toBe(0);
+
+    // A new credential, before it knows the id, asked for another tenant first: it gets a token
+    // of its own tenant (never of the one asked), sees its tid, and refuses.
+    const fresh = createTokenCredential(tokens);
+    await expect(fresh.getToken(authority.apiScope, { tenantId: customer })).rejects.toMatchObject({
+      code: 'tenant_not_allowed',
+      tenantId: customer,
+    });
+    expect(requests(customer)).toBe(0);
   });
 
   it('serves the tenants listed in additionallyAllowedTenants, and no other', async () => {

@@ -9,6 +9,7 @@ import {
   type App,
   type KeyVault,
   type ManagedIdentity,
+  type Tenant,
   type VaultKeyVersion,
 } from '@app/dev-authority';
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
@@ -32,13 +33,14 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'key-vault-'));
   let app: TokenApp | undefined;
   let registered: App;
+  let tenant: Tenant;
   let vault: KeyVault;
   let identity: ManagedIdentity;
   let first: VaultKeyVersion;
   let certificatePath: string;
 
   beforeAll(async () => {
-    const tenant = authority.createTenant();
+    tenant = authority.createTenant();
     registered = tenant.createApp();
     vault = authority.createKeyVault({ tenantId: tenant.tenantId });
     identity = authority.createManagedIdentity({ tenantId: tenant.tenantId, kind: 'user' });
@@ -180,6 +182,55 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
         /AccessDenied.*grant credential 'vault' the keys\/sign permission/,
       ),
     });
+  });
+
+  it("a vault credential that names its tenant by a verified domain signs with a vault of its tenant (the challenge names the tenant's id), never another tenant's", async () => {
+    const domain = `contoso-${registered.tenantId.slice(0, 8)}.onmicrosoft.com`;
+    tenant.addDomain(domain);
+    const vaultApp = tenant.createApp();
+    vault.grant(vaultApp.objectId, ['sign']);
+    const vaultOf = (tenantId: string) =>
+      localCredential(authority, tenantId, vaultApp.clientId, [
+        { type: 'secret', secret: vaultApp.addSecret() },
+      ]);
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, [keyVault()]),
+        vault: vaultOf(domain),
+      },
+      defaultCredential: 'app',
+    });
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    // One vault token, asked in the credential's own tenant by its domain.
+    expect(authority.countTokenRequests({ clientId: vaultApp.clientId, outcome: 'ok' })).toBe(1);
+    await app.close();
+
+    // A vault of another tenant (its challenge names that tenant) stays refused.
+    const elsewhere = authority.createTenant();
+    elsewhere.addDomain(`fabrikam-${elsewhere.tenantId.slice(0, 8)}.onmicrosoft.com`);
+    const stranger = elsewhere.createApp({ clientId: vaultApp.clientId });
+    vault.grant(stranger.objectId, ['sign']);
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, [keyVault()]),
+        vault: vaultOf(`fabrikam-${elsewhere.tenantId.slice(0, 8)}.onmicrosoft.com`),
+      },
+      defaultCredential: 'app',
+    });
+    await expect(app.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'signer_failed',
+      message: expect.stringContaining(
+        `the vault's challenge names tenant '${registered.tenantId}', not tenant 'fabrikam-`,
+      ),
+    });
+    expect(
+      authority.countTokenRequests({
+        tenantId: registered.tenantId,
+        clientId: vaultApp.clientId,
+        outcome: 'ok',
+      }),
+    ).toBe(1);
   });
 
   it('a vault that does not answer: signer_failed within timeouts.requestMs, transient', async () => {

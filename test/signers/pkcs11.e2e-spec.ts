@@ -80,6 +80,55 @@ describe('pkcs11 source (SoftHSM2)', () => {
     expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(20);
   });
 
+  it('a certificate renewed on the token for the same key: read again once the authority refuses the old one', async () => {
+    const renewed = authority.createTenant().createApp();
+    const other = authority.createTenant();
+    other.createApp({ clientId: renewed.clientId });
+    const publicKeyPem = await hsm.generateKey({ label: 'renewed-key', id: '03' });
+    const put = async () => {
+      const cert = await renewed.addCertificateForKey(publicKeyPem, { subject: 'CN=daemon' });
+      await hsm.importCertificate({
+        label: 'renewed-key',
+        id: '03',
+        der: new X509Certificate(cert.certificatePem).raw,
+      });
+      return Buffer.from(cert.thumbprintSha256, 'hex').toString('base64url');
+    };
+    const first = await put();
+    const { certificatePath: _unused, ...fromToken } = source;
+    void _unused;
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, renewed.tenantId, renewed.clientId, [
+          { ...fromToken, keyLabel: 'renewed-key' },
+        ]),
+      },
+    });
+    const thumbprint = () =>
+      (
+        app!.tokens.toJSON() as {
+          credentials: { app: { sources: { thumbprintSha256?: string }[] } };
+        }
+      ).credentials.app.sources[0].thumbprintSha256;
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(thumbprint()).toBe(first);
+
+    // Renewed: a new certificate for the key, registered in place of the old one, and the token's
+    // certificate object replaced.
+    renewed.removeCredentials();
+    await hsm.destroyCertificate('renewed-key');
+    const second = await put();
+    // Another tenant's assertion, signed with the certificate read before: refused...
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId }),
+    ).rejects.toMatchObject({ code: 'credential_rejected' });
+    // ...and the next assertion carries the renewed one.
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(thumbprint()).toBe(second);
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(2);
+    expect(authority.countTokenRequests()).toBe(3);
+  });
+
   it('logs in again after the token lost its sessions (removed and inserted again)', async () => {
     const other = authority.createTenant();
     other.createApp({ clientId: registered.clientId });

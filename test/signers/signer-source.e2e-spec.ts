@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import { startDevAuthority, type App } from '@app/dev-authority';
 import { useFixtures } from '../support/fixtures';
@@ -16,11 +16,13 @@ describe('signer source (a key held elsewhere)', () => {
   let registered: App;
   let signer: LocalSigner;
   let secret: string;
+  let privateKeyPem: string;
 
   beforeAll(async () => {
     registered = authority.createTenant().createApp();
     const cert = await registered.addCertificate();
     signer = localSigner(cert.certificatePem, cert.privateKeyPem);
+    privateKeyPem = cert.privateKeyPem;
     secret = registered.addSecret();
   });
   afterEach(async () => {
@@ -79,6 +81,23 @@ describe('signer source (a key held elsewhere)', () => {
       hint: expect.stringContaining('new key version'),
       message: expect.stringContaining("not the certificate's"),
     });
+    expect(authority.countTokenRequests()).toBe(0);
+  });
+
+  it('a signer that returns the base64 text of its signature: signer_failed saying so, not a rotated key', async () => {
+    const own = createPrivateKey(privateKeyPem);
+    signer.behave(async (data, algorithm) =>
+      Buffer.from(signWith(own, data, algorithm).toString('base64')),
+    );
+    app = await start([{ type: 'signer', signer }]);
+    const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: Error) => e);
+    expect(error).toMatchObject({
+      code: 'signer_failed',
+      message: expect.stringContaining(
+        "The signer of source 'signer#0' returned 344 bytes of text (base64 or hex?), not a signature: a PS256 signature with the certificate's 2048-bit key is 256 bytes",
+      ),
+    });
+    expect((error as Error).message).not.toContain("not the certificate's");
     expect(authority.countTokenRequests()).toBe(0);
   });
 

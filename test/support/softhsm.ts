@@ -27,6 +27,8 @@ export interface SoftHsm {
   importCertificate(options: { label: string; id: string; der: Buffer }): Promise<void>;
   /** The private key's CKA_EXTRACTABLE and CKA_SENSITIVE, as the token reports them. */
   keyAttributes(label: string): Promise<{ extractable: boolean; sensitive: boolean }>;
+  /** Destroys the certificate objects labelled `label` (to replace one with its renewal). */
+  destroyCertificate(label: string): Promise<void>;
   /** Destroys the key pair labelled `label` (the private and the public key). */
   destroyKey(label: string): Promise<void>;
   /** Closes every session of the process on the token, which logs it out: what removing it does. */
@@ -195,6 +197,12 @@ export async function startSoftHsm(name = 'daemon-test'): Promise<SoftHsm> {
           extractable: x.value[0] === 1,
           sensitive: s.value[0] === 1,
         };
+      }),
+    destroyCertificate: (label) =>
+      withSession((p, session) => {
+        for (const o of findByLabel(p, session, label, pkcs11js.CKO_CERTIFICATE)) {
+          p.C_DestroyObject(session, o);
+        }
       }),
     destroyKey: (label) =>
       withSession((p, session) => {

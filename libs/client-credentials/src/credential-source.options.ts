@@ -105,6 +105,8 @@ export interface SignerSourceOptions extends SignerSourceBase {
  * peer, is loaded when such a source is configured). The key is found by label or id on the token
  * named by its label (or slot id); one login per token, sessions pooled, logged in again after the
  * token was removed or its sessions closed. The PIN is read from a file or a variable, never logged.
+ * At most 2 signatures are inside PKCS#11 modules at once per process, those whose callers timed out
+ * included until the device answers (libuv's thread pool is the process's): see docs/credentials.md.
  * @example
  * { type: 'pkcs11', modulePath: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'daemon',
  *   keyLabel: 'daemon-key', pinFile: '/run/secrets/hsm-pin' }
@@ -127,7 +129,8 @@ export interface Pkcs11SourceOptions extends SignerSourceBase {
   pinEnv?: string;
   /**
    * A PEM file holding the key's certificate (and chain), re-read when it changes.
-   * @default the certificate object on the token with the key's `CKA_ID` (else its label)
+   * @default the certificate object on the token with the key's `CKA_ID` (else its label), read
+   * again every 5 minutes and after the authority refused the credential (a renewed certificate)
    */
   certificatePath?: string;
   /** The certificate (PEM) when not read from a file or the token. */

@@ -26,6 +26,7 @@ export class DirectoryHandles {
     const tenantId = this.directory.addTenant(options.tenantId);
     return {
       tenantId,
+      addDomain: (domain) => this.directory.addDomain(tenantId, domain),
       createApp: (appOptions = {}) => {
         const record = this.directory.addApp(tenantId, appOptions);
         const secret = appOptions.secret;

@@ -6,6 +6,11 @@
 export interface Tenant {
   readonly tenantId: string;
   /**
+   * Adds a verified domain of the tenant (`contoso.onmicrosoft.com`): its token and discovery
+   * endpoints answer by that name as by its id, and its tokens name the id (`tid`), as Entra's do.
+   */
+  addDomain(domain: string): void;
+  /**
    * Registers an app and its service principal; `roles` are granted on the demo API (default
    * `['Data.Read']`). With the `clientId` of an app registered in another tenant, adds a service
    * principal of that multi-tenant app here instead (shared credentials); `secret` then adds that

@@ -85,6 +85,8 @@ const TOKEN_EXCHANGE_RESOURCE: ResourceRecord = {
 /** Tenants, app registrations, credentials, resources and managed identities: all in memory. */
 export class Directory {
   private readonly tenants = new Set<string>();
+  /** Verified domains (lower case) and the id of their tenant. */
+  private readonly domains = new Map<string, string>();
   private readonly apps = new Map<string, AppRecord>();
   private readonly identities = new Map<string, ManagedIdentityRecord>();
   private readonly resources = new Map<string, ResourceRecord>();
@@ -102,7 +104,18 @@ export class Directory {
   }
 
   hasTenant(tenantId: string): boolean {
-    return this.tenants.has(tenantId.toLowerCase());
+    return this.tenantIdOf(tenantId) !== undefined;
+  }
+
+  /** A verified domain of `tenantId` (`contoso.onmicrosoft.com`): a name of the tenant in URLs. */
+  addDomain(tenantId: string, domain: string): void {
+    this.domains.set(domain.toLowerCase(), tenantId.toLowerCase());
+  }
+
+  /** The id of the tenant named by its id or one of its verified domains, lower case. */
+  tenantIdOf(tenant: string): string | undefined {
+    const t = tenant.toLowerCase();
+    return this.tenants.has(t) ? t : this.domains.get(t);
   }
 
   /**

@@ -12,7 +12,10 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access']);
 
 export { lifetimeFields, type LifetimePolicy, type TokenEndpointDeps } from './grant-common';
 
-/** Checks the tenant segment of a token or discovery URL; returns the canonical tenant id. */
+/**
+ * Checks the tenant segment of a token or discovery URL (a tenant id or a verified domain);
+ * returns the canonical tenant id.
+ */
 export function resolveTenant(directory: Directory, tenant: string): string {
   const t = tenant.toLowerCase();
   if (t === 'common' || t === 'consumers') {
@@ -37,7 +40,7 @@ export function resolveTenant(directory: Directory, tenant: string): string {
         `happen if there are no active subscriptions for the tenant.`,
     );
   }
-  return t;
+  return directory.tenantIdOf(t)!;
 }
 
 /** Parsed token request bodies: the prelude and the handler of one request read the same form. */

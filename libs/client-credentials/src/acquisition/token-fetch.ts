@@ -65,7 +65,12 @@ export class TokenFetch {
     request.credential.stats.storeHits++;
     this.metrics.remainingLifetime(request.credential.name, stored.expiresOn, 'store', trigger);
     // A token another replica fetched counts as this credential working, for health and readiness.
-    request.credential.recordSuccess(request.tenantId, stored.expiresOn, stored.token);
+    request.credential.recordSuccess(
+      request.tenantId,
+      stored.expiresOn,
+      stored.token,
+      request.scopeKey,
+    );
     this.cache.adopt(stored);
     this.onCurrent(stored);
     return { entry: stored, token: stored.hit, adopted: true };

@@ -72,6 +72,7 @@ export class TokenRuntime {
       name,
       getAccessToken: (scopes, o) => service.getAccessToken(scopes, { ...o, credential: name }),
       tenantOf: () => service.tenantOf(name),
+      tenantIdOf: () => credentials.get(name).tenants.id,
       isSingleTenant: () => service.isSingleTenant(name),
     });
     const resolved = resolveOptions(options);

@@ -1,5 +1,9 @@
+import { tenantOfToken } from '../credentials/token-tenant';
 import { InvalidRequestError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
+
+/** A tenant id, as resources' challenges name tenants. */
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * `@azure/core-auth`'s `GetTokenOptions`, as far as this credential reads it (the shape is
@@ -72,7 +76,10 @@ export interface TokenCredentialOptions {
  * token request. A call with `claims` (the SDK's answer to a
  * claims challenge) gets a fresh token carrying them, never served to callers without claims.
  * A call naming a tenant other than the credential's own is refused (`tenant_not_allowed`) unless
- * that tenant is in `additionallyAllowedTenants`.
+ * that tenant is in `additionallyAllowedTenants`. Its own tenant may be configured by a verified
+ * domain and named by its id (Key Vault's challenge does): the id is read from its tokens' `tid`
+ * — before any showed it, the token is got in its own tenant and given only if its `tid` is the
+ * tenant asked.
  *
  * @example
  * const credential = createTokenCredential(tokens, { credential: 'storage' });
@@ -93,37 +100,56 @@ export function createTokenCredential(
   // Read on first need: the token service may not be initialised when the credential is made
   // (a provider factory runs before onModuleInit), and a credential's tenant never changes after.
   let own: { tenantId?: string; credential?: string } | undefined;
-  const tenantFor = (asked: string | undefined): string | undefined => {
-    if (asked === undefined || asked === '') return options.tenantId;
-    if (allowed.has('*')) return asked;
+  // The id of its own tenant when that is configured by a verified domain, once a token of it
+  // named it (`tid`): resources' challenges name tenants by id.
+  let ownId: string | undefined;
+  const notAllowed = (asked: string): InvalidRequestError => {
+    const home = own!;
+    const which = home.credential === undefined ? '' : ` of credential '${home.credential}'`;
+    const id = ownId === undefined ? '' : ` (id ${ownId})`;
+    return new InvalidRequestError(
+      'tenant_not_allowed',
+      `The TokenCredential${which} was asked for a token of tenant '${asked}', which is neither its own tenant '${home.tenantId}'${id} nor listed in additionallyAllowedTenants.`,
+      { credential: home.credential, tenantId: asked },
+    );
+  };
+  /** The tenant to ask, and, when the one asked may be its own by id, that id to check. */
+  const tenantFor = (asked: string | undefined): { tenantId?: string; unproven?: string } => {
+    if (asked === undefined || asked === '') return { tenantId: options.tenantId };
+    if (allowed.has('*')) return { tenantId: asked };
     // A managed identity (or an issuer named by URL) has one tenant, its own: the token service
     // serves it when the SDK names it (a managed identity's is learned from its first token) and
     // refuses any other (`tenant_unsupported`) — there is no other tenant to allow.
-    if (options.tenantId === undefined && singleTenant(tokens, options.credential)) return asked;
+    if (options.tenantId === undefined && singleTenant(tokens, options.credential)) {
+      return { tenantId: asked };
+    }
     const home = own ?? homeOf(tokens, options.credential, options.tenantId);
     // An unknown credential (or a service not yet initialised): the token service refuses the
     // call with its own error. Only a known tenant is kept.
-    if (home.tenantId === undefined) return asked;
+    if (home.tenantId === undefined) return { tenantId: asked };
     own = home;
     const key = asked.toLowerCase();
+    const homeKey = home.tenantId.toLowerCase();
+    const id = TENANT_ID.test(homeKey) ? homeKey : ownId;
     // Its own tenant as the calls that name none get it: the SDK's spelling (Key Vault's
     // challenge, say) must not cost a token of its own.
-    if (key === home.tenantId.toLowerCase()) return options.tenantId;
-    if (allowed.has(key)) return allowed.get(key);
-    const which = home.credential === undefined ? '' : ` of credential '${home.credential}'`;
-    throw new InvalidRequestError(
-      'tenant_not_allowed',
-      `The TokenCredential${which} was asked for a token of tenant '${asked}', which is neither its own tenant '${home.tenantId}' nor listed in additionallyAllowedTenants.`,
-      { credential: home.credential, tenantId: asked },
-    );
+    if (key === homeKey || key === id) return { tenantId: options.tenantId };
+    if (allowed.has(key)) return { tenantId: allowed.get(key) };
+    // Its own tenant by a domain, asked by an id no token of it showed yet: a token of its own
+    // tenant is got (never one of the tenant asked), and given only if it names that id.
+    if (id === undefined && TENANT_ID.test(key)) {
+      return { tenantId: options.tenantId, unproven: key };
+    }
+    throw notAllowed(asked);
   };
   return {
     async getToken(scopes, getTokenOptions = {}) {
       refuseBound(tokens, options.credential);
+      const tenant = tenantFor(getTokenOptions.tenantId);
       const call = {
         credential: options.credential,
         agent: options.agent,
-        tenantId: tenantFor(getTokenOptions.tenantId),
+        tenantId: tenant.tenantId,
         signal:
           getTokenOptions.abortSignal instanceof AbortSignal
             ? getTokenOptions.abortSignal
@@ -133,6 +159,10 @@ export function createTokenCredential(
         getTokenOptions.claims === undefined || getTokenOptions.claims === ''
           ? await tokens.getAccessToken(scopes, call)
           : await tokens.getAccessTokenWithClaims(scopes, getTokenOptions.claims, call);
+      if (tenant.unproven !== undefined) {
+        ownId ??= tenantOfToken(token.token);
+        if (ownId !== tenant.unproven) throw notAllowed(getTokenOptions.tenantId!);
+      }
       return {
         token: token.token,
         expiresOnTimestamp: token.expiresOnTimestamp,

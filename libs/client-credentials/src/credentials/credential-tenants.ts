@@ -19,6 +19,12 @@ export class CredentialTenants {
    * challenge names it (Key Vault, Storage, Service Bus).
    */
   #own?: string;
+  /**
+   * The id of a home tenant configured by a verified domain (`contoso.onmicrosoft.com`), lower
+   * case: read from the `tid` of a token of that tenant. Resources name tenants by id (a vault's
+   * challenge), and a domain cannot be compared with one.
+   */
+  #homeId?: string;
 
   constructor(
     private readonly options: Pick<ResolvedCredential, 'name' | 'tenantId' | 'issuer'>,
@@ -39,6 +45,15 @@ export class CredentialTenants {
   }
 
   /**
+   * The id (GUID, lower case) of the credential's own tenant: its `tenantId` when that is an id;
+   * for one configured by a domain, or a managed identity, the `tid` its tokens of that tenant
+   * named; undefined until one did (or for an issuer whose tokens name none).
+   */
+  get id(): string | undefined {
+    return this.#own ?? (GUID.test(this.home) ? this.home : this.#homeId);
+  }
+
+  /**
    * A managed identity configured with a `tenantId`: its tokens must be of that tenant — else the
    * setting names another tenant, and a call naming it would get the identity's own tenant's
    * tokens as if they were that tenant's.
@@ -54,9 +69,22 @@ export class CredentialTenants {
     ]);
   }
 
-  /** Learns a managed identity's own tenant from one of its tokens. */
-  learnFrom(token: string): void {
-    if (this.identityOnly && this.#own === undefined) this.#own = tenantOfToken(token);
+  /**
+   * Learns the id of the credential's own tenant from one of its tokens of `tenantId` (the tenant
+   * the token was asked for): a managed identity's from any of its tokens (it has no other
+   * tenant), a home tenant's configured by a domain from a token of that tenant. Once.
+   */
+  learnFrom(token: string, tenantId: string): void {
+    if (this.identityOnly) {
+      if (this.#own === undefined) this.#own = tenantOfToken(token);
+    } else if (
+      this.#homeId === undefined &&
+      this.options.issuer === undefined &&
+      tenantId.toLowerCase() === this.home &&
+      !GUID.test(this.home)
+    ) {
+      this.#homeId = tenantOfToken(token);
+    }
   }
 
   /**

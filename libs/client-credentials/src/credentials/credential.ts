@@ -9,6 +9,7 @@ import {
   type ResolvedCredential,
 } from '../options/resolved-options';
 import { DpopKey } from '../authority/dpop-key';
+import { scopeKey } from '../options/request-validation';
 import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { ClientCertificate } from '../authority/client-certificate';
@@ -253,7 +254,12 @@ export class Credential implements Blueprint {
         this.tenants.checkConfigured(fetched.issued.token);
         // Only a token of its own teaches who it is, never one read from a store.
         this.#identity?.learnFrom(fetched.issued.token);
-        this.recordSuccess(tenantId, fetched.issued.expiresOn, fetched.issued.token);
+        this.recordSuccess(
+          tenantId,
+          fetched.issued.expiresOn,
+          fetched.issued.token,
+          scopeKey(scopes),
+        );
       } else {
         this.metrics.success(this.name, fetched.issued.expiresOn, undefined, agent);
       }
@@ -267,6 +273,7 @@ export class Credential implements Blueprint {
         error.message,
         this.otherTenant(tenantId),
         agent,
+        scopeKey(scopes),
       );
       throw error;
     }
@@ -276,9 +283,9 @@ export class Credential implements Blueprint {
    * Records a token of `tenantId` obtained or adopted from the store (another replica's): for
    * health and readiness, it counts as this credential working in that tenant.
    */
-  recordSuccess(tenantId: string, expiresOn: number, token: string): void {
-    this.tenants.learnFrom(token);
-    this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId));
+  recordSuccess(tenantId: string, expiresOn: number, token: string, scopeKey?: string): void {
+    this.tenants.learnFrom(token, tenantId);
+    this.metrics.success(this.name, expiresOn, this.otherTenant(tenantId), undefined, scopeKey);
   }
 
   /** The tenant to record under: undefined for the home tenant, whose stats are the credential's. */

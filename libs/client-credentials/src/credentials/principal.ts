@@ -66,6 +66,9 @@ export interface Principal {
   ): Promise<Fetched>;
   /** The id of source `index` (`secret#0`), as stored with its tokens. */
   sourceId(index: number): string;
-  /** Records a token obtained or adopted from the store, for health and readiness. */
-  recordSuccess(tenantId: string, expiresOn: number, token: string): void;
+  /**
+   * Records a token obtained or adopted from the store, for health and readiness; `scopeKey`, the
+   * request's scopes (see `TokenRequest.scopeKey`), for the credential's own tenant's outcomes by scope.
+   */
+  recordSuccess(tenantId: string, expiresOn: number, token: string, scopeKey?: string): void;
 }

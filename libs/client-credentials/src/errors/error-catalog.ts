@@ -111,8 +111,8 @@ export const ERROR_CATALOG = {
   },
   signer_failed: {
     cause:
-      "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, or signed with a key that is not the certificate's.",
-    fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too. A chain moves on to its next source meanwhile.",
+      "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, returned bytes that are not a signature (of the wrong length for the certificate's key: nothing, a part, or base64 or hex text of one), or signed with a key that is not the certificate's.",
+    fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too; a signer of the app returns the signature's raw bytes (an RSA key's size in bytes, ES256 64 bytes or DER). A chain moves on to its next source meanwhile.",
   },
   warm_up_failed: {
     cause:

@@ -116,6 +116,48 @@ describe('ClientCredentialsHealthIndicator', () => {
     expect(details.cert.reason).toBe('certificate expires in 5 days');
   });
 
+  describe('judged on each scope of its own tenant', () => {
+    const works = { lastSuccessAt: ago(1000), lastTokenExpiresOn: ahead(HOUR) };
+    const fails = { lastError: error(ago(10)) };
+    const scoped = (scopes: CredentialStats['scopes'], last: Partial<CredentialStats>) =>
+      indicator({ api: { ...last, scopes } }).isHealthy('credentials').credentials
+        .credentials as Record<string, CredentialHealth>;
+
+    it('a scope failing while another works: degraded, listed — whichever came last', () => {
+      for (const last of [works, fails]) {
+        const { api } = scoped({ 'api://good/.default': works, 'api://bad/.default': fails }, last);
+        expect(api).toMatchObject({
+          status: 'degraded',
+          reason: 'token requests for api://bad/.default fail (credential_rejected)',
+          failingScopes: { 'api://bad/.default': { code: 'credential_rejected' } },
+        });
+      }
+    });
+
+    it('down while no scope works; up again once the failing one is obtained', () => {
+      expect(scoped({ 'api://bad/.default': fails }, fails).api.status).toBe('down');
+      const recovered = { ...works, lastError: error(ago(5000)) };
+      const { api } = scoped({ 'api://bad/.default': recovered }, works);
+      expect(api.status).toBe('up');
+      expect(api.failingScopes).toBeUndefined();
+    });
+
+    it('a failed refresh of a scope whose token is valid: degraded', () => {
+      const refreshing = { ...works, lastError: error(ago(10)) };
+      expect(scoped({ 'api://a/.default': refreshing }, refreshing).api).toMatchObject({
+        status: 'degraded',
+        reason: 'last token request failed (credential_rejected)',
+      });
+    });
+
+    it('a scope not asked for since it failed over an hour ago is listed, no longer judged', () => {
+      const once = { lastError: error(ago(2 * HOUR)) };
+      const { api } = scoped({ 'api://good/.default': works, 'api://typo/.default': once }, works);
+      expect(api.status).toBe('up');
+      expect(api.failingScopes).toMatchObject({ 'api://typo/.default': {} });
+    });
+  });
+
   it('is down for an expired certificate and an unknown credential name', () => {
     const result = indicator({
       cert: { lastSuccessAt: ago(10), certificateNotAfter: ago(DAY) },

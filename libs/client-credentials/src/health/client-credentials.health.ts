@@ -9,6 +9,12 @@ import type {
 } from '../observability/credential-stats';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/**
+ * A scope whose last request failed longer ago than this, and was not asked for since (a one-off
+ * call with a wrong scope), is still listed in `failingScopes` but no longer judges the credential:
+ * a scope in use that fails is asked for again within minutes (cool-downs last seconds).
+ */
+const STALE_SCOPE_FAILURE_MS = 60 * 60 * 1000;
 
 /** Options of {@link ClientCredentialsHealthIndicator.isHealthy}. */
 export interface ClientCredentialsHealthOptions {
@@ -61,6 +67,12 @@ export interface CredentialHealth {
    * tenant works.
    */
   failingTenants?: Record<string, TenantFailure>;
+  /**
+   * Scopes (a request's scopes joined by a space) whose last token request in the credential's own
+   * tenant failed. One that fails while another scope works makes the credential `degraded`, not
+   * `down`, and is not hidden by the other's successes.
+   */
+  failingScopes?: Record<string, TenantFailure>;
   /**
    * An agent identity blueprint's agents whose last token request failed, by agent app id (a
    * deleted agent, say). Like other tenants, they do not fail the blueprint while it works for
@@ -182,13 +194,12 @@ function credentialHealth(
   const anotherWorks =
     others.some((t) => t.lastSuccessAt !== undefined && !failing(t)) ||
     (s.forgottenWorkingTenants ?? 0) > 0;
-  if (failing(s)) {
-    const tokenValid = s.lastTokenExpiresOn !== undefined && s.lastTokenExpiresOn.getTime() > now;
-    problems.push(
-      tokenValid
-        ? { status: 'degraded', reason: `last token request failed (${s.lastError!.code})` }
-        : { status: 'down', reason: `token request failed (${s.lastError!.code})` },
-    );
+  const ownProblem =
+    s.scopes === undefined
+      ? lastOutcomeProblem(s, now)
+      : scopesProblem(s, health, now, anotherWorks);
+  if (ownProblem !== undefined) {
+    problems.push(ownProblem);
   } else if (!homeUsed && !anotherWorks && failingTenants.length > 0) {
     const code = failingTenants[0][1].lastError!.code;
     const where = s.agents === undefined ? 'in every tenant' : 'for every tenant and agent';
@@ -214,6 +225,53 @@ function credentialHealth(
 }
 
 /** Whether the last token request of a tenant failed (no success since its last error). */
+type Problem = { status: 'degraded' | 'down'; reason: string };
+
+const validAt = (t: Readonly<TenantStats>, now: number) =>
+  t.lastTokenExpiresOn !== undefined && t.lastTokenExpiresOn.getTime() > now;
+
+/** The home tenant judged on its last outcome, whatever its scope (stats without `scopes`). */
+function lastOutcomeProblem(s: Readonly<CredentialStats>, now: number): Problem | undefined {
+  if (!failing(s)) return undefined;
+  return validAt(s, now)
+    ? { status: 'degraded', reason: `last token request failed (${s.lastError!.code})` }
+    : { status: 'down', reason: `token request failed (${s.lastError!.code})` };
+}
+
+/**
+ * The home tenant judged on each of its scopes: `down` when a scope fails without a valid token
+ * and no scope (nor another tenant or agent) works; `degraded` when a scope fails while its token
+ * is still valid, or while another works. Lists the failing scopes in `health.failingScopes`.
+ */
+function scopesProblem(
+  s: Readonly<CredentialStats>,
+  health: CredentialHealth,
+  now: number,
+  anotherWorks: boolean,
+): Problem | undefined {
+  const scopes = Object.entries(s.scopes ?? {});
+  const failingScopes = scopes.filter(([, t]) => failing(t));
+  if (failingScopes.length === 0) return undefined;
+  health.failingScopes = Object.fromEntries(
+    failingScopes.map(([scope, t]) => [scope, failure(t.lastError!)]),
+  );
+  const current = failingScopes.filter(
+    ([, t]) => now - t.lastError!.at.getTime() < STALE_SCOPE_FAILURE_MS,
+  );
+  if (current.length === 0) return undefined;
+  const broken = current.filter(([, t]) => !validAt(t, now));
+  const works =
+    anotherWorks || scopes.some(([, t]) => t.lastSuccessAt !== undefined && !failing(t));
+  const [scope, t] = broken[0] ?? current[0];
+  const code = t.lastError!.code;
+  if (broken.length === 0) {
+    return { status: 'degraded', reason: `last token request failed (${code})` };
+  }
+  return works
+    ? { status: 'degraded', reason: `token requests for ${scope} fail (${code})` }
+    : { status: 'down', reason: `token request failed (${code})` };
+}
+
 function failing(t: Readonly<TenantStats>): boolean {
   return (
     t.lastError !== undefined &&

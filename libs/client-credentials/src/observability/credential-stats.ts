@@ -85,6 +85,13 @@ export interface CredentialStats {
    */
   agents?: Record<string, TenantStats>;
   /**
+   * The home tenant's outcomes by scope key (the scopes of a request joined by a space): the last
+   * success, token and error of each, the least recently heard of forgotten past
+   * {@link MAX_TENANT_STATS}. Health judges the credential on them: a scope that keeps failing
+   * while another works shows as `degraded`, listed in `failingScopes`.
+   */
+  scopes?: Record<string, TenantStats>;
+  /**
    * Tenants no longer in `tenants` (it keeps the 1,000 heard of most recently) whose last token
    * request had succeeded, and not heard of since: the credential works there, whatever the kept
    * tenants say (at most 1,000 counted).
@@ -132,6 +139,7 @@ export function snapshotOf(live: Readonly<CredentialStats>): CredentialStats {
   if (live.skippedSources !== undefined) copy.skippedSources = skipsCopy(live.skippedSources);
   if (live.tenants !== undefined) copy.tenants = recordCopy(live.tenants);
   if (live.agents !== undefined) copy.agents = recordCopy(live.agents);
+  if (live.scopes !== undefined) copy.scopes = recordCopy(live.scopes);
   return copy;
 }
 

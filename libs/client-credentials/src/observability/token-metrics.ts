@@ -57,6 +57,7 @@ export class TokenMetrics {
   /** Per credential, its other tenants' (or agents') stats, least recently heard of first. */
   private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
   private readonly agentOrder = new Map<string, Map<string, TenantStats>>();
+  private readonly scopeOrder = new Map<string, Map<string, TenantStats>>();
   /** Per credential, tenants forgotten while working (see `forgottenWorkingTenants`), oldest first. */
   private readonly forgottenWorking = new Map<string, Set<string>>();
   private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
@@ -145,7 +146,8 @@ export class TokenMetrics {
 
   /**
    * Records a failed token acquisition: counted by code for the credential, and kept as the last
-   * error of `tenant` (another tenant than the home one) or of the credential (home tenant).
+   * error of `tenant` (another tenant than the home one) or of the credential (home tenant) — there
+   * also as the last error of its `scope` (a scope key).
    */
   failure(
     credential: string,
@@ -154,21 +156,54 @@ export class TokenMetrics {
     message: string,
     tenant?: string,
     agent?: string,
+    scope?: string,
   ): void {
     const s = this.of(credential);
     s.failures[code] = (s.failures[code] ?? 0) + 1;
     const error = { code, aadsts, message, at: new Date() };
     this.outcomeOf(credential, tenant, agent).lastError = error;
+    const ofScope = this.scopeOf(credential, tenant, agent, scope);
+    if (ofScope !== undefined) ofScope.lastError = error;
   }
 
   /**
    * Records a token obtained (or adopted from the store) for `agent`, for `tenant`, or for the
-   * home tenant.
+   * home tenant — there also for its `scope` (a scope key).
    */
-  success(credential: string, expiresOn: number, tenant?: string, agent?: string): void {
+  success(
+    credential: string,
+    expiresOn: number,
+    tenant?: string,
+    agent?: string,
+    scope?: string,
+  ): void {
     const s = this.outcomeOf(credential, tenant, agent);
     s.lastSuccessAt = new Date();
     s.lastTokenExpiresOn = new Date(expiresOn);
+    const ofScope = this.scopeOf(credential, tenant, agent, scope);
+    if (ofScope !== undefined) {
+      ofScope.lastSuccessAt = s.lastSuccessAt;
+      ofScope.lastTokenExpiresOn = s.lastTokenExpiresOn;
+    }
+  }
+
+  /**
+   * The home tenant's outcomes of one scope key (bounded as tenants): health judges a credential
+   * on each of its scopes, so that one scope failing is neither hidden by another's success nor
+   * taken for the credential failing.
+   */
+  private scopeOf(
+    credential: string,
+    tenant: string | undefined,
+    agent: string | undefined,
+    scope: string | undefined,
+  ): TenantStats | undefined {
+    if (scope === undefined || tenant !== undefined || agent !== undefined) return undefined;
+    const scopes = (this.of(credential).scopes ??= Object.create(null) as Record<
+      string,
+      TenantStats
+    >);
+    return lru(this.scopeOrder, credential, scopes, scope);
   }
 
   /** Where an outcome is kept: an agent's, another tenant's, or the credential's own. */

@@ -24,6 +24,13 @@ function freshToken() {
     initFlags: [] as (number | undefined)[],
     /** While set, C_Sign waits for it: a device that hangs. */
     hang: undefined as Promise<void> | undefined,
+    /** Signatures inside the module (each on a libuv thread), now and at most. */
+    inSign: 0,
+    maxInSign: 0,
+    /** Sessions whose signature has not returned: a C_SignInit on one is CKR_OPERATION_ACTIVE. */
+    signing: new Set<number>(),
+    /** The DER value of the certificate object on the token; reads of it. */
+    finalized: 0,
   };
 }
 
@@ -43,7 +50,9 @@ jest.mock('pkcs11js', () => {
     C_Initialize(options?: { flags?: number }) {
       token.initFlags.push(options?.flags);
     }
-    C_Finalize() {}
+    C_Finalize() {
+      token.finalized++;
+    }
     C_GetSlotList() {
       token.slotLists++;
       return token.present ? [Buffer.from([1, 0, 0, 0])] : [];
@@ -74,14 +83,23 @@ jest.mock('pkcs11js', () => {
       return [];
     }
     C_SignInit(session: Buffer) {
-      token.signInits++;
       valid(session);
+      if (token.signing.has(session.readUInt32LE(0))) throw fail('CKR_OPERATION_ACTIVE');
+      token.signInits++;
     }
     async C_SignAsync(session: Buffer) {
       valid(session);
-      await token.hang;
-      await new Promise((r) => setTimeout(r, token.signDelayMs));
-      return Buffer.from('signature');
+      const id = session.readUInt32LE(0);
+      token.signing.add(id);
+      token.maxInSign = Math.max(token.maxInSign, ++token.inSign);
+      try {
+        await token.hang;
+        if (token.signDelayMs > 0) await new Promise((r) => setTimeout(r, token.signDelayMs));
+        return Buffer.from('signature');
+      } finally {
+        token.inSign--;
+        token.signing.delete(id);
+      }
     }
   }
   return { ...actual, PKCS11 };
@@ -128,10 +146,11 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
     expect(token.logins).toEqual(['1234', '1234']);
   });
 
-  it('at most 4 sessions for any number of concurrent signatures', async () => {
+  it('at most 2 sessions, 2 signatures in the module, for any number of concurrent signatures', async () => {
     token.signDelayMs = 5;
     await Promise.all(Array.from({ length: 20 }, () => sign()));
-    expect(token.maxOpen).toBe(4);
+    expect(token.maxOpen).toBe(2);
+    expect(token.maxInSign).toBe(2);
     expect(token.logins).toEqual(['1234']);
   });
 
@@ -166,20 +185,22 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
   });
 
   it('callers that stop waiting while the device hangs leave the queue: nothing is signed for them', async () => {
+    await sign();
     let answer!: () => void;
     token.hang = new Promise<void>((resolve) => (answer = resolve));
     const busy = Array.from({ length: 4 }, () => sign());
+    await new Promise((r) => setImmediate(r));
     const leaving = Array.from({ length: 50 }, () => new AbortController());
     const left = leaving.map((c) => sign(c.signal).catch((e: unknown) => e));
     leaving.forEach((c, i) => c.abort(new Error(`caller ${i} gave up`)));
     const reasons = (await Promise.all(left)) as Error[];
     expect(reasons.map((e) => e.message)).toEqual(leaving.map((_, i) => `caller ${i} gave up`));
-    expect(token.signInits).toBe(4);
+    expect(token.signInits).toBe(1 + 2);
     answer();
     await Promise.all(busy);
     await sign();
-    expect(token.signInits).toBe(5);
-    expect(token.maxOpen).toBe(4);
+    expect(token.signInits).toBe(1 + 4 + 1);
+    expect(token.maxOpen).toBe(2);
   });
 
   it('a signal aborted already: no session opened, nothing signed', async () => {
@@ -193,5 +214,117 @@ describe('Pkcs11Signer (a PKCS#11 module in memory)', () => {
     expect(token.initFlags).toEqual([
       jest.requireActual<{ CKF_OS_LOCKING_OK: number }>('pkcs11js').CKF_OS_LOCKING_OK,
     ]);
+  });
+});
+
+describe('Pkcs11Signer, a device that stops answering', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pkcs11-spec-'));
+  const pinFile = join(dir, 'pin');
+  const signers: Pkcs11Signer[] = [];
+  const newSigner = () => {
+    const s = new Pkcs11Signer({
+      type: 'pkcs11',
+      modulePath: '/fake/module.so',
+      tokenLabel: 'daemon',
+      keyLabel: 'k',
+      pinFile,
+    });
+    signers.push(s);
+    return s;
+  };
+  /** Lets every pending callback and I/O callback run. */
+  const settled = () => new Promise((r) => setImmediate(r));
+  /** What `p` has come to by now: its value or error, or 'pending'. */
+  const state = async (p: Promise<unknown>) => {
+    const seen = p.then(
+      (v) => v,
+      (e: unknown) => e,
+    );
+    return Promise.race([seen, settled().then(() => 'pending')]);
+  };
+
+  beforeEach(() => {
+    Object.assign(token, freshToken());
+    writeFileSync(pinFile, '1234\n');
+  });
+  afterEach(async () => {
+    await Promise.all(signers.splice(0).map((s) => s.close()));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('holds at most 2 of libuv threads, fails further signatures at once, and signs again once it answers', async () => {
+    // Two signers (two credentials) on the device, logged in; four callers that time out, as
+    // bounded() does.
+    const [a, b] = [newSigner(), newSigner()];
+    await Promise.all([a, b].map((s) => s.sign(Buffer.from('warm'), 'PS256')));
+    let answer!: () => void;
+    token.hang = new Promise<void>((resolve) => (answer = resolve));
+    const callers = Array.from({ length: 4 }, () => new AbortController());
+    const calls = callers.map((c, i) =>
+      (i % 2 ? a : b)
+        .sign(Buffer.from('x'), 'PS256', { signal: c.signal })
+        .catch((e: unknown) => e),
+    );
+    await settled();
+    // In the module: never more than 2, whatever the callers do.
+    expect(token.inSign).toBe(2);
+    callers.forEach((c, i) => c.abort(new Error(`caller ${i} timed out`)));
+    // Every caller is free (bounded() would have rejected them anyway): none waits on the device.
+    const reasons = (await Promise.all(calls)) as Error[];
+    expect(reasons.every((e) => e instanceof Error)).toBe(true);
+    expect(token.inSign).toBe(2);
+
+    // A further signature: refused at once, transient, naming the module and the thread pool.
+    const refused = (await state(a.sign(Buffer.from('y'), 'PS256'))) as SignerError;
+    expect(refused).toBeInstanceOf(SignerError);
+    expect(refused.transient).toBe(true);
+    expect(refused.message).toMatch(/'\/fake\/module\.so' has not answered 2 signature/);
+    expect(refused.message).toContain('UV_THREADPOOL_SIZE');
+    expect(token.signInits).toBe(2 + 2);
+
+    // The device answers: the sessions of the calls that timed out come back, and it signs.
+    answer();
+    await settled();
+    expect(token.inSign).toBe(0);
+    await expect(a.sign(Buffer.from('z'), 'PS256')).resolves.toEqual(Buffer.from('signature'));
+    await expect(b.sign(Buffer.from('z'), 'PS256')).resolves.toEqual(Buffer.from('signature'));
+    expect(token.maxInSign).toBe(2);
+  });
+
+  it('a call still running (not timed out) keeps later ones waiting, not refused', async () => {
+    const s = newSigner();
+    await s.sign(Buffer.from('warm'), 'PS256');
+    let answer!: () => void;
+    token.hang = new Promise<void>((resolve) => (answer = resolve));
+    const first = new AbortController();
+    const timedOut = s.sign(Buffer.from('1'), 'PS256', { signal: first.signal }).catch(() => 0);
+    const running = s.sign(Buffer.from('2'), 'PS256');
+    await settled();
+    first.abort(new Error('timed out'));
+    await timedOut;
+    const later = s.sign(Buffer.from('3'), 'PS256');
+    expect(await state(later)).toBe('pending');
+    answer();
+    await expect(running).resolves.toEqual(Buffer.from('signature'));
+    await expect(later).resolves.toEqual(Buffer.from('signature'));
+    expect(token.maxInSign).toBe(2);
+  });
+
+  it('closed while a signature is inside the device: the module is finalised after it returns', async () => {
+    const s = newSigner();
+    await s.sign(Buffer.from('warm'), 'PS256');
+    let answer!: () => void;
+    token.hang = new Promise<void>((resolve) => (answer = resolve));
+    const caller = new AbortController();
+    const left = s.sign(Buffer.from('1'), 'PS256', { signal: caller.signal }).catch(() => 0);
+    await settled();
+    caller.abort(new Error('timed out'));
+    await left;
+    await s.close();
+    expect(token.finalized).toBe(0);
+    answer();
+    await settled();
+    expect(token.finalized).toBe(1);
+    expect(token.open).toBe(0);
   });
 });

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Pkcs11SourceOptions, SignatureAlgorithm } from '../credential.options';
 import { CertificateText } from './certificate-text';
+import { TokenCertificate } from './pkcs11-certificate';
+import { deviceCalls, MAX_DEVICE_CALLS } from './pkcs11-device-calls';
 import { PinLogin } from './pkcs11-login';
 import {
   ck,
@@ -12,13 +14,23 @@ import {
   type Pkcs11Js,
   type Pkcs11Library,
 } from './pkcs11-module';
-import { certificateOnToken, findKey, findSlot, LOST, pkcs11Failure } from './pkcs11-token';
+import {
+  certificateOnToken,
+  findKey,
+  findSlot,
+  LOST,
+  pkcs11Failure,
+  signMechanism,
+} from './pkcs11-token';
 import { SignerError } from './signer-error';
 
 /** DER prefix of a SHA-256 DigestInfo (RFC 8017 §9.2): RS256 signs it with the digest. */
 const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
-/** Sessions open at most per signer: concurrent signatures beyond wait for one. */
-const MAX_SESSIONS = 4;
+/**
+ * Sessions open at most per signer: concurrent signatures beyond wait for one. No more can sign at
+ * once ({@link MAX_DEVICE_CALLS} in the process).
+ */
+const MAX_SESSIONS = MAX_DEVICE_CALLS;
 /** The open state of the token: its slot, the key, and sessions logged in. */
 interface Opened {
   slot: Handle;
@@ -38,11 +50,14 @@ interface Opened {
  * Signs with a private key on a PKCS#11 token (an HSM, a smart card, SoftHSM) that never leaves it:
  * only digests go in and signatures come out (RSA PKCS#1 v1.5 and PSS, ECDSA; the digest is
  * computed here, the most widely supported way). The token is found by label (or slot id), the key
- * by label (or id); one login per token, up to 4 sessions pooled. After the token was removed or
+ * by label (or id); one login per token, up to 2 sessions pooled. After the token was removed or
  * its sessions closed, the next signature opens, logs in and finds the key again; an opening that
  * failed (module not mounted yet, token not inserted) is tried again by the next signature.
  * `sign`'s `signal` takes a caller that stopped waiting out of the queue for a session: nothing is
- * signed for it after.
+ * signed for it after. Signatures inside modules are bounded in the process ({@link deviceCalls}):
+ * one whose caller left still counts, and keeps its session, until the device answers it.
+ * Without a certificate in the options, the token's certificate object is read again every 5
+ * minutes and after the authority refused the credential ({@link TokenCertificate}).
  *
  * A PIN the token refused is not presented again until the PIN itself changes (the file or the
  * variable): a token locks its PIN after a few wrong ones. The PIN is read at each login, never
@@ -53,9 +68,15 @@ export class Pkcs11Signer {
   #library?: Pkcs11Library;
   #opened?: Promise<Opened>;
   readonly #certificate?: CertificateText;
-  #tokenCertificate?: string;
+  readonly #tokenCertificate = new TokenCertificate(() =>
+    this.withSession(undefined, async (session, opened) =>
+      certificateOnToken(this.#js, this.#library!, session, opened.key, this.options),
+    ),
+  );
   readonly #login: PinLogin;
   #closed = false;
+  /** Signatures inside the module, their callers gone or not: the module is finalised after them. */
+  readonly #inModule = new Set<Promise<Buffer>>();
 
   constructor(private readonly options: Pkcs11SourceOptions) {
     this.#login = new PinLogin(options);
@@ -74,17 +95,14 @@ export class Pkcs11Signer {
   /** The key's certificate: from the options' file or text, else the token's certificate object. */
   async getCertificate(): Promise<string> {
     if (this.#certificate !== undefined) return this.#certificate.read();
-    if (this.#tokenCertificate !== undefined) return this.#tokenCertificate;
-    return this.withSession(undefined, async (session, opened) => {
-      this.#tokenCertificate ??= certificateOnToken(
-        this.#js,
-        this.#library!,
-        session,
-        opened.key,
-        this.options,
-      );
-      return this.#tokenCertificate;
-    });
+    // Not read while the device leaves signatures unanswered: the read's calls run on the main
+    // thread, and would hang it too.
+    return this.#tokenCertificate.get(deviceCalls.unanswered(this.options.modulePath) === 0);
+  }
+
+  /** The authority refused the credential: the token's certificate is read again before use. */
+  certificateRejected(): void {
+    this.#tokenCertificate.recheck();
   }
 
   async sign(
@@ -95,33 +113,27 @@ export class Pkcs11Signer {
     const { signal } = options;
     signal?.throwIfAborted();
     const digest = createHash('sha256').update(data).digest();
-    const js = this.#js;
-    const mechanism =
-      algorithm === 'ES256'
-        ? { mechanism: ck(js, 'CKM_ECDSA') }
-        : algorithm === 'RS256'
-          ? { mechanism: ck(js, 'CKM_RSA_PKCS') }
-          : {
-              mechanism: ck(js, 'CKM_RSA_PKCS_PSS'),
-              parameter: {
-                type: ck(js, 'CK_PARAMS_RSA_PSS'),
-                hashAlg: ck(js, 'CKM_SHA256'),
-                mgf: ck(js, 'CKG_MGF1_SHA256'),
-                saltLen: 32,
-              },
-            };
+    const mechanism = signMechanism(this.#js, algorithm);
     const input = algorithm === 'RS256' ? Buffer.concat([SHA256_DIGEST_INFO, digest]) : digest;
-    return this.withSession(signal, async (session, opened) => {
-      // Given a session after the caller left: sign nothing for it.
-      signal?.throwIfAborted();
-      const library = this.#library!;
-      try {
-        library.C_SignInit(session, mechanism, opened.key);
-        return Buffer.from(await library.C_SignAsync(session, input, Buffer.alloc(1024)));
-      } catch (e) {
-        throw pkcs11Failure(this.#js, 'sign', e);
-      }
-    });
+    // The native call runs on a libuv thread and cannot be cancelled: its place (and its session)
+    // is held until it returns, even when the caller leaves.
+    return deviceCalls.run(this.options.modulePath, signal, () =>
+      this.withSession(signal, async (session, opened) => {
+        // Given a session after the caller left: sign nothing for it.
+        signal?.throwIfAborted();
+        const library = this.#library!;
+        try {
+          library.C_SignInit(session, mechanism, opened.key);
+          const signing = library.C_SignAsync(session, input, Buffer.alloc(1024));
+          this.#inModule.add(signing);
+          const out = () => this.#inModule.delete(signing);
+          signing.then(out, out);
+          return Buffer.from(await signing);
+        } catch (e) {
+          throw pkcs11Failure(this.#js, 'sign', e);
+        }
+      }),
+    );
   }
 
   describe(): Record<string, unknown> {
@@ -139,8 +151,14 @@ export class Pkcs11Signer {
     const opened = await this.#opened?.catch(() => undefined);
     this.#opened = undefined;
     for (const session of opened?.idle ?? []) this.closeSession(session);
-    if (this.#library !== undefined) releaseModule(this.options.modulePath);
-    this.#library = undefined;
+    const release = () => {
+      if (this.#library !== undefined) releaseModule(this.options.modulePath);
+      this.#library = undefined;
+    };
+    // A signature left inside a device that hangs runs on a libuv thread: finalising the module
+    // under it could crash the process. It is finalised once the signature returns (or never).
+    if (this.#inModule.size === 0) release();
+    else void Promise.allSettled([...this.#inModule]).then(release);
   }
 
   /**
@@ -260,7 +278,7 @@ export class Pkcs11Signer {
   }
 
   private giveBack(opened: Opened, session: Handle): void {
-    if (opened.stale) {
+    if (opened.stale || this.#closed) {
       this.closeSession(session);
       return;
     }
@@ -275,7 +293,7 @@ export class Pkcs11Signer {
     this.closeSession(session);
     for (const s of opened.idle.splice(0)) this.closeSession(s);
     for (const waiter of opened.waiting.splice(0)) waiter(null);
-    this.#tokenCertificate = undefined;
+    this.#tokenCertificate.recheck();
   }
 
   private closeSession(session: Handle): void {

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import type { Pkcs11SourceOptions } from '../credential.options';
+import type { Pkcs11SourceOptions, SignatureAlgorithm } from '../credential.options';
 import {
   ck,
   ckrOf,
@@ -119,6 +119,24 @@ export function certificateOnToken(
   }
   const [value] = library.C_GetAttributeValue(session, cert, [{ type: ck(js, 'CKA_VALUE') }]);
   return new X509Certificate(value.value as Buffer).toString();
+}
+
+/** The mechanism that signs a SHA-256 digest with `algorithm` (the digest is computed here). */
+export function signMechanism(
+  js: Pkcs11Js,
+  algorithm: SignatureAlgorithm,
+): { mechanism: number; parameter?: Record<string, number> } {
+  if (algorithm === 'ES256') return { mechanism: ck(js, 'CKM_ECDSA') };
+  if (algorithm === 'RS256') return { mechanism: ck(js, 'CKM_RSA_PKCS') };
+  return {
+    mechanism: ck(js, 'CKM_RSA_PKCS_PSS'),
+    parameter: {
+      type: ck(js, 'CK_PARAMS_RSA_PSS'),
+      hashAlg: ck(js, 'CKM_SHA256'),
+      mgf: ck(js, 'CKG_MGF1_SHA256'),
+      saltLen: 32,
+    },
+  };
 }
 
 /** Up to two objects matching `template` (two: enough to tell that a name is not unique). */

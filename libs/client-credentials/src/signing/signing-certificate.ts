@@ -71,9 +71,43 @@ export function algorithmProblem(
   return `${algorithm} needs ${wanted === 'rsa' ? 'an RSA' : 'an EC P-256'} key, and the certificate's key is ${cert.keyType} — set algorithm to ${defaultAlgorithm(cert) ?? 'one its key can sign with'}, or use the certificate of the signing key`;
 }
 
+/** Bytes that are all base64, base64url or hex characters: a signature sent as text. */
+const SIGNATURE_TEXT = /^[A-Za-z0-9+/_=-]+$/;
+
 /**
- * The signature in JWS form when it verifies with the certificate's public key, else undefined:
- * a signer holding another key (a rotated key whose certificate was not deployed, a wrong label)
+ * Why `signature` cannot be a signature of `algorithm` with the certificate's key, by its length
+ * and form alone (RSA: exactly the modulus' bytes; ES256: 64 bytes `r ‖ s`, or DER), or undefined.
+ * Checked before verifying: a signer that returns nothing, a part of a signature, or its base64
+ * or hex text (a KMS that answers JSON, wrapped as is) is told so, not sent to look for a rotated
+ * key. The message reads after "the signer " and never shows the bytes.
+ */
+export function signatureProblem(
+  cert: SigningCertificate,
+  algorithm: SignatureAlgorithm,
+  signature: Uint8Array,
+): string | undefined {
+  const sig = Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength);
+  let expected: string;
+  if (algorithm === 'ES256') {
+    if (sig.length === 64 || derToP1363(sig) !== undefined) return undefined;
+    expected = 'an ES256 signature is 64 bytes (r ‖ s) or their DER encoding (at most 72 bytes)';
+  } else {
+    const bits = cert.publicKey.asymmetricKeyDetails?.modulusLength;
+    if (bits === undefined) return undefined;
+    const bytes = Math.ceil(bits / 8);
+    if (sig.length === bytes) return undefined;
+    expected = `${algorithm === 'RS256' ? 'an' : 'a'} ${algorithm} signature with the certificate's ${bits}-bit key is ${bytes} bytes`;
+  }
+  const text =
+    sig.length > 0 && SIGNATURE_TEXT.test(sig.toString('latin1'))
+      ? ' of text (base64 or hex?)'
+      : '';
+  return `returned ${sig.length} bytes${text}, not a signature: ${expected} — return the signature's raw bytes, whole (not base64 or hex text)`;
+}
+
+/**
+ * The signature in JWS form when it verifies with the certificate's public key, else undefined
+ * (check its form first: {@link signatureProblem}): a signer holding another key (a rotated key whose certificate was not deployed, a wrong label)
  * is told at once, rather than by an authority's AADSTS700027. ES256 comes back as `r ‖ s`,
  * whether the signer gave that or DER.
  */

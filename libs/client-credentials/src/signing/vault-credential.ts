@@ -32,6 +32,21 @@ function shown(scope: string): string {
   return printable.length > 200 ? `${printable.slice(0, 200)}…` : printable;
 }
 
+/** A tenant id, as a vault's challenge names the tenant. */
+const TENANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The challenge of a vault of another tenant (or of one the credential cannot tell is its own). */
+function otherTenant(tokens: CredentialTokens, asked: string, id: string | undefined): SignerError {
+  const own = tokens.tenantOf();
+  const which =
+    id === undefined
+      ? `tenant '${own}' of credential '${tokens.name}', whose tokens do not name their tenant's id (tid)`
+      : `tenant '${own}'${id === own.toLowerCase() ? '' : ` (id ${id})`} of credential '${tokens.name}'`;
+  return new SignerError(
+    `credential: the vault's challenge names tenant '${shown(asked)}', not ${which} — use a vault of the credential's tenant, or a credential of the vault's`,
+  );
+}
+
 /** What a vault signer needs of the token service: tokens of one credential of the module. */
 export interface CredentialTokens {
   /** The credential's name, for messages. */
@@ -42,6 +57,11 @@ export interface CredentialTokens {
   ): Promise<{ token: string; expiresOnTimestamp: number; refreshOnTimestamp?: number }>;
   /** The tenant of its tokens (a managed identity's, once its first token showed it). */
   tenantOf(): string;
+  /**
+   * The id (GUID) of its own tenant: its `tenantId` when an id, else the `tid` of its tokens of
+   * that tenant; undefined while none was had.
+   */
+  tenantIdOf(): string | undefined;
   /** Whether it has tokens of its own tenant only (a managed identity). */
   isSingleTenant(): boolean;
 }
@@ -66,6 +86,11 @@ export interface VaultTokenCredential {
  * tenant not allowed). A managed identity's own tenant is learned from its first token: the token
  * service serves it by name and refuses any other (`tenant_unsupported`).
  *
+ * A challenge names the tenant by id; a credential may name its own by a verified domain
+ * (`contoso.onmicrosoft.com`): the ids are compared, the credential's read from its tokens' `tid`.
+ * Before any token showed it, the token is got in the credential's own tenant and given only when
+ * its `tid` is the challenge's tenant: the challenge never chooses where a token is asked.
+ *
  * The challenge also names the resource of the token; with `disableChallengeResourceVerification`
  * the SDK no longer checks it against the vault's host, so the host at `keyId` would choose the
  * audience of the token it receives — say, another API of the tenant, which would accept it. Only
@@ -83,15 +108,17 @@ export function vaultTokenCredential(tokens: CredentialTokens): VaultTokenCreden
       }
       const asked = options.tenantId;
       let tenantId: string | undefined;
+      // The challenge's tenant, to check against the id of the credential's own once a token of
+      // it showed that id.
+      let unproven: string | undefined;
       if (asked !== undefined && asked !== '') {
         const own = tokens.tenantOf();
-        if (asked.toLowerCase() !== own.toLowerCase()) {
-          if (!tokens.isSingleTenant()) {
-            throw new SignerError(
-              `credential: the vault's challenge names tenant '${asked}', not tenant '${own}' of credential '${tokens.name}' — use a vault of the credential's tenant, or a credential of the vault's`,
-            );
-          }
-          tenantId = asked;
+        const id = tokens.tenantIdOf();
+        const key = asked.toLowerCase();
+        if (key !== own.toLowerCase() && key !== id) {
+          if (tokens.isSingleTenant()) tenantId = asked;
+          else if (id === undefined && TENANT_ID.test(asked)) unproven = key;
+          else throw otherTenant(tokens, asked, id);
         }
       }
       const signal = options.abortSignal instanceof AbortSignal ? options.abortSignal : undefined;
@@ -99,6 +126,9 @@ export function vaultTokenCredential(tokens: CredentialTokens): VaultTokenCreden
         tenantId,
         signal,
       });
+      if (unproven !== undefined && tokens.tenantIdOf() !== unproven) {
+        throw otherTenant(tokens, asked!, tokens.tenantIdOf());
+      }
       return {
         token: token.token,
         expiresOnTimestamp: token.expiresOnTimestamp,

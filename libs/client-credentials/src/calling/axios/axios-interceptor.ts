@@ -6,9 +6,11 @@ import { OriginPolicy } from '../origin-policy';
 import { isReplayableBody, tokenToResend } from '../resend';
 import { authorizationOf, nonceAnswer, type ApiNonce } from '../dpop-proof';
 import { redactConfig, type Config } from './call-state';
+import { asCancellation } from './cancellation';
 import { CertificateAgents } from './certificate-agents';
 import { followsRedirects, redirectHop } from './fetch-redirects';
 import { answeredAt, recordingFetch, viaFetch } from './final-url';
+import { release, resendOf } from './last-hop';
 
 /**
  * Options of {@link useClientCredentials}.
@@ -38,6 +40,8 @@ const APP_HOOK = Symbol("the app's beforeRedirect");
 type RedirectHook = NonNullable<Config['beforeRedirect']> & {
   [APP_HOOK]?: Config['beforeRedirect'];
 };
+/** The methods a redirect never rewrites into another request (fetch's and follow-redirects' rules). */
+const KEPT_BY_REDIRECTS = new Set(['GET', 'HEAD']);
 type RedirectOptions = {
   headers?: Record<string, unknown>;
   href?: string;
@@ -53,7 +57,9 @@ type RedirectOptions = {
  * re-send; a 403 is never retried. A redirect to another origin is followed without the token, and
  * that origin's 401 is returned as is. A request whose body cannot be read twice (a stream, a
  * `form-data` form) is not re-sent: its 401 is returned, and the refused token withdrawn so that
- * the next request gets a new one.
+ * the next request gets a new one. After a redirect that turned the request into a GET (a 303),
+ * only that GET is re-sent, never the request the API processed. A signal that aborts the wait for
+ * a token rejects as axios's cancellation (`axios.isCancel`).
  * Returns a function that removes the interceptors.
  *
  * @example
@@ -83,12 +89,16 @@ export function useClientCredentials(
     if (config.clientCredentials?.away || !policy.mayCarryToken(url)) return config;
     const state = (config.clientCredentials ??= {});
     const app = (state.app ??= { fetchOptions: config.fetchOptions });
-    state.token ??= await tokens.getAccessToken(target.scopes, {
-      credential: target.credential,
-      tenantId: target.tenantId,
-      agent: target.agent,
-      signal: config.signal as AbortSignal | undefined,
-    });
+    try {
+      state.token ??= await tokens.getAccessToken(target.scopes, {
+        credential: target.credential,
+        tenantId: target.tenantId,
+        agent: target.agent,
+        signal: config.signal as AbortSignal | undefined,
+      });
+    } catch (e) {
+      throw asCancellation(e, config);
+    }
     const token = state.token;
     const method = (config.method ?? 'get').toUpperCase();
     state.nonce = nonce.value;
@@ -103,9 +113,12 @@ export function useClientCredentials(
     if (certificate !== undefined) {
       fetchOptions = { ...fetchOptions, dispatcher: presenting.apply(config, certificate) };
     }
-    // A bound token's redirects under the fetch adapter are followed here, a proof per hop.
+    // A bound token's redirects under the fetch adapter are followed here, a proof per hop; so
+    // are those of a request a redirect may rewrite (a POST that a 303 turns into a GET): each hop
+    // is then a request of its own, and a 401 of a later hop re-sends that hop — never the
+    // request the API already processed.
     state.follow =
-      (certificate !== undefined || token.tokenType === 'DPoP') &&
+      (certificate !== undefined || token.tokenType === 'DPoP' || !KEPT_BY_REDIRECTS.has(method)) &&
       followsRedirects(config, app.fetchOptions);
     if (state.follow) fetchOptions = { ...fetchOptions, redirect: 'manual' };
     config.fetchOptions = fetchOptions;
@@ -122,6 +135,16 @@ export function useClientCredentials(
     const ours: RedirectHook = (redirect, responseDetails, requestDetails) => {
       theirs?.(redirect, responseDetails, requestDetails);
       const options = redirect as RedirectOptions;
+      // The API may rotate its DPoP nonce with any answer, a 3xx included: the next hop's proof
+      // signs the newest one.
+      if (!state.leftOrigin && token.tokenType === 'DPoP') {
+        const answer = responseDetails as { headers?: Record<string, unknown> } | undefined;
+        const header = (name: string) => {
+          const value = answer?.headers?.[name];
+          return typeof value === 'string' ? value : undefined;
+        };
+        nonceAnswer(token, 0, header, nonce, undefined);
+      }
       let origin: string | undefined;
       try {
         origin = new URL(options.href ?? `${options.protocol}//${options.host}`).origin;
@@ -145,6 +168,7 @@ export function useClientCredentials(
           if (name.toLowerCase() === 'dpop') delete options.headers[name];
         }
         options.headers.DPoP = authorizationOf(tokens, token, hop, href, nonce).dpop;
+        state.nonce = nonce.value;
       }
     };
     ours[APP_HOOK] = theirs;
@@ -160,6 +184,17 @@ export function useClientCredentials(
     if (hop === undefined) return undefined;
     // After one hop to another origin the token never comes back (as fetch: `carry &&=`).
     const away = state.away === true || !policy.mayCarryToken(hop.url);
+    // The API's answer may rotate its DPoP nonce, a 3xx's too: the next hop signs the newest.
+    if (state.token !== undefined && !state.away && policy.mayCarryToken(from)) {
+      nonceAnswer(
+        state.token,
+        res.status,
+        (name) => res.headers[name] as string | undefined,
+        nonce,
+        undefined,
+      );
+    }
+    release(res);
     return instance.request({
       ...config,
       url: hop.url.href,
@@ -193,15 +228,21 @@ export function useClientCredentials(
     const at = answeredAt(res);
     const fromApi = !state.leftOrigin && (at === undefined || policy.mayCarryToken(at));
     const header = (name: string) => res.headers[name] as string | undefined;
+    // After a redirect that rewrote the request, only its last hop is sent again.
+    const resend = resendOf(config!, res, at);
+    const body: unknown = resend !== undefined && 'data' in resend ? resend.data : config?.data;
     if (
       fromApi &&
       nonceAnswer(state.token, res.status, header, nonce, state.nonce) &&
       !state.nonceRetried &&
-      isReplayableBody(config?.data)
+      resend !== undefined &&
+      isReplayableBody(body)
     ) {
       // RFC 9449 §9: the same token, a proof with the API's new nonce, once.
+      release(res);
       return instance.request({
         ...config,
+        ...resend,
         clientCredentials: {
           token: state.token,
           retried: state.retried,
@@ -210,21 +251,30 @@ export function useClientCredentials(
         },
       } as Config);
     }
-    if (res.status !== 401 || state.retried) return undefined;
-    const { token } = await tokenToResend(
-      tokens,
-      target,
-      state.token,
-      {
-        challenge: res.headers['www-authenticate'] as string | string[] | undefined,
-        fromApi,
-        body: config?.data,
-      },
-      config?.signal as AbortSignal | undefined,
-    );
+    if (res.status !== 401 || state.retried || resend === undefined) return undefined;
+    let token;
+    try {
+      ({ token } = await tokenToResend(
+        tokens,
+        target,
+        state.token,
+        {
+          challenge: res.headers['www-authenticate'] as string | string[] | undefined,
+          fromApi,
+          body,
+        },
+        config?.signal as AbortSignal | undefined,
+      ));
+    } catch (e) {
+      // The 401 is not handed back: nobody else will read it.
+      release(res);
+      throw asCancellation(e, config);
+    }
     if (token === undefined) return undefined;
+    release(res);
     return instance.request({
       ...config,
+      ...resend,
       clientCredentials: { token, retried: true, app: state.app },
     } as Config);
   };

@@ -4,6 +4,7 @@ import {
   checkedSignature,
   defaultAlgorithm,
   parseCertificate,
+  signatureProblem,
   type SigningCertificate,
 } from '../../signing/signing-certificate';
 import { SignerError } from '../../signing/signer-error';
@@ -31,6 +32,8 @@ export interface OwnedSigner extends CertificateSigner {
   /** What to show of it in diagnostics (never a PIN or token). */
   describe(): Record<string, unknown>;
   close(): Promise<void> | void;
+  /** The authority refused the credential: a certificate the signer keeps is read again. */
+  certificateRejected?(): void;
 }
 
 /** The settings of a {@link SignerSource}. */
@@ -112,9 +115,13 @@ export class SignerSource implements TokenSource {
     };
   }
 
-  /** The authority refused an assertion: none is reused again. */
+  /**
+   * The authority refused an assertion: none is reused again, and a certificate the signer keeps
+   * (a PKCS#11 token's) is read again — it may have been renewed.
+   */
   rejected(): void {
     this.#reuse?.clear();
+    this.#owned?.certificateRejected?.();
   }
 
   /** Closes a signer the library made (sessions, connections); the app's own is left to it. */
@@ -157,6 +164,13 @@ export class SignerSource implements TokenSource {
       throw new ClientCredentialsError(
         'signer_failed',
         `The signer of source '${this.id}' returned ${typeof signature}, not the signature's bytes.`,
+      );
+    }
+    const malformed = signatureProblem(cert, algorithm, signature);
+    if (malformed !== undefined) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `The signer of source '${this.id}' ${malformed}.`,
       );
     }
     const checked = checkedSignature(cert, algorithm, data, signature);
