@@ -194,3 +194,107 @@ describe.each<Kind>(['fetch', 'axios'])('%s: replaying a body after a 401', (kin
     },
   );
 });
+
+/**
+ * An agent identity's refused token, with a body that cannot be sent again: withdrawn as the
+ * credential's own would be — the forget went to the credential's own key, and every streamed
+ * upload of the agent was refused until its token expired. Counted at the authority (the agent's
+ * own token requests).
+ */
+describe('fetch: an agent identity refused with a one-shot body', () => {
+  it("withdraws the agent's token: its next upload goes out with a new one", async () => {
+    const tenant = authority.createTenant();
+    const blueprint = tenant.createAgentBlueprint();
+    const agent = blueprint.createAgentIdentity({ displayName: 'billing' });
+    const app = await startTokenApp({
+      credentials: {
+        fleet: {
+          ...localCredential(authority, tenant.tenantId, blueprint.clientId, [
+            { type: 'secret', secret: blueprint.addSecret() },
+          ]),
+          agentBlueprint: { agents: { billing: agent.clientId } },
+        },
+      },
+    });
+    const dispatcher = new Agent({ connect: { ca: [authority.caPem, pki.caPem] } });
+    try {
+      const send = createAuthenticatedFetch(app.tokens, {
+        baseUrl: server.url,
+        scopes: authority.apiScope,
+        agent: 'billing',
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher,
+      });
+      const upload = async () => {
+        const body = Readable.toWeb(Readable.from([payload()]));
+        const res = await send('upload', { method: 'POST', body, duplex: 'half' });
+        await res.body?.cancel();
+        return res.status;
+      };
+      const agentTokens = () => authority.countTokenRequests({ clientId: agent.clientId });
+      await app.tokens.getAccessToken(authority.apiScope, { agent: 'billing' });
+      await revokeTokens(authority, tenant.tenantId, agent.clientId, 'invalid_token');
+      server.uploads.length = 0;
+
+      expect(await upload()).toBe(401);
+      expect(agentTokens()).toBe(1);
+
+      expect(await upload()).toBe(201);
+      expect(server.uploads.map((u) => u.status)).toEqual([401, 201]);
+      expect(agentTokens()).toBe(2);
+    } finally {
+      await releaseAll(app, dispatcher);
+    }
+  });
+});
+
+/**
+ * A `Request` as the input (openapi-fetch and ky call their fetch so): its method, headers and
+ * body reach the API, and its body — read once by a send — is re-sent whole after a refusal.
+ */
+describe('fetch: a Request as input', () => {
+  it('is sent as fetch sends it, and re-sent whole with a new token', async () => {
+    const tenant = authority.createTenant();
+    const reg = tenant.createApp();
+    const app = await startTokenApp({
+      credentials: {
+        api: localCredential(authority, tenant.tenantId, reg.clientId, [
+          { type: 'secret', secret: reg.addSecret() },
+        ]),
+      },
+    });
+    const dispatcher = new Agent({ connect: { ca: [authority.caPem, pki.caPem] } });
+    try {
+      const send = createAuthenticatedFetch(app.tokens, {
+        baseUrl: server.url,
+        scopes: authority.apiScope,
+        fetch: undiciFetch as unknown as FetchFunction,
+        dispatcher,
+      });
+      await app.tokens.getAccessToken(authority.apiScope);
+      await revokeTokens(authority, tenant.tenantId, reg.clientId, 'invalid_token');
+      server.uploads.length = 0;
+
+      const res = await send(
+        new Request(`${server.url}/upload`, { method: 'PUT', body: payload() }),
+      );
+
+      expect(await res.json()).toEqual({ stored: SIZE });
+      expect(server.uploads.map((u) => [u.method, u.path, u.status, u.bytes])).toEqual([
+        ['PUT', '/upload', 401, SIZE],
+        ['PUT', '/upload', 201, SIZE],
+      ]);
+      expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+
+      // Anything else is refused before a token or a request: it was sent to `<base>/[object …]`.
+      await expect(send({ url: 'upload' } as unknown as string)).rejects.toThrow(
+        new TypeError(
+          'An authenticated fetch takes a path (a string), a URL or a Request, not object.',
+        ),
+      );
+      expect(server.uploads).toHaveLength(2);
+    } finally {
+      await releaseAll(app, dispatcher);
+    }
+  });
+});

@@ -170,6 +170,18 @@ describe('DPoP-bound tokens, from the token endpoint to the API call', () => {
     expect(api.requests.slice(after)).toEqual([expect.objectContaining({ status: 200 })]);
   });
 
+  it('signs the nonce a 303 rotated on the GET it leads to: one POST, nothing refused', async () => {
+    const fetchOrders = orders();
+    await (await fetchOrders('warm')).body?.cancel();
+    const before = api.requests.length;
+
+    const res = await fetchOrders('orders', { method: 'POST', body: '{"item":"book"}' });
+
+    expect(res.status).toBe(200);
+    // Before: the GET's proof had the old nonce, and its use_dpop_nonce re-sent the POST.
+    expect(api.requests.slice(before).map((r) => r.status)).toEqual([303, 200]);
+  });
+
   it('calls through axios and a downstream API with proofs, across another rotation', async () => {
     const instance = axios.create({
       httpsAgent: new https.Agent({ ca: api.caPem, keepAlive: false }),

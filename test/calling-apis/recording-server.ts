@@ -25,6 +25,13 @@ export interface Recorded {
   method: string;
   path: string;
   authorization?: string;
+  /** The other headers a redirect hop may have to drop. */
+  cookie?: string;
+  proxyAuthorization?: string;
+  contentType?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  contentLocation?: string;
 }
 
 /**
@@ -49,6 +56,12 @@ export class RecordingServer {
           method: req.method ?? 'GET',
           path: url.pathname,
           authorization: req.headers.authorization,
+          cookie: req.headers.cookie,
+          proxyAuthorization: req.headers['proxy-authorization'],
+          contentType: req.headers['content-type'],
+          contentEncoding: req.headers['content-encoding'],
+          contentLanguage: req.headers['content-language'],
+          contentLocation: req.headers['content-location'],
         });
         req.resume();
         const to = url.searchParams.get('to');

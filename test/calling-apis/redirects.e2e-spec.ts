@@ -20,7 +20,11 @@ let pki: TestPki;
 beforeAll(async () => {
   pki = await createTestPki();
 });
-const [authority, api] = useFixtures(startDevAuthority, () => RecordingServer.start(pki));
+const [authority, api, other] = useFixtures(
+  startDevAuthority,
+  () => RecordingServer.start(pki),
+  () => RecordingServer.start(pki),
+);
 
 /**
  * A redirect the authenticated fetch does not follow rejects as fetch itself does — a TypeError
@@ -28,7 +32,7 @@ const [authority, api] = useFixtures(startDevAuthority, () => RecordingServer.st
  * test for — and its `cause` says which, with a stable code. Counted at a server that redirects
  * to itself for ever.
  */
-describe('authenticated fetch: redirects not followed', () => {
+describe('authenticated fetch: redirects', () => {
   let app: INestApplicationContext;
   let dispatcher: Agent;
   let ca: string[];
@@ -57,6 +61,7 @@ describe('authenticated fetch: redirects not followed', () => {
   afterAll(() => releaseAll(app, dispatcher));
   beforeEach(() => {
     api.requests.length = 0;
+    other.requests.length = 0;
   });
 
   function authenticatedFetch(maxRedirects?: number) {
@@ -130,5 +135,86 @@ describe('authenticated fetch: redirects not followed', () => {
       status: 302,
     });
     expect(api.requests).toHaveLength(6);
+  });
+
+  /**
+   * The wrapper follows redirects itself (`redirect: 'manual'`), so fetch's own stripping never
+   * runs: it applies fetch's rules, as the axios path does (one rule, `droppedOnRedirect`).
+   */
+  describe("the caller's headers across redirects, as fetch carries them", () => {
+    const credentials = {
+      Cookie: 'session=SECRET-SESSION',
+      'Proxy-Authorization': 'Basic c2VjcmV0',
+    };
+    const away = () =>
+      `redirect?to=${encodeURIComponent(
+        `${other.url}/redirect?to=${encodeURIComponent(`${api.url}/back`)}`,
+      )}`;
+
+    it("another origin gets none of the API's credentials, nor does the API after it", async () => {
+      const res = await authenticatedFetch()(away(), { headers: credentials });
+
+      expect(res.status).toBe(200);
+      expect(api.requests[0]).toMatchObject({
+        cookie: 'session=SECRET-SESSION',
+        proxyAuthorization: 'Basic c2VjcmV0',
+      });
+      expect(other.requests).toEqual([
+        expect.objectContaining({
+          path: '/redirect',
+          authorization: undefined,
+          cookie: undefined,
+          proxyAuthorization: undefined,
+        }),
+      ]);
+      // Back on the API's origin: what was dropped stays dropped (fetch), the token included.
+      expect(api.requests[1]).toMatchObject({
+        path: '/back',
+        authorization: undefined,
+        cookie: undefined,
+        proxyAuthorization: undefined,
+      });
+    });
+
+    it("a downstream API's headers: the same", async () => {
+      const loop = app.get<DownstreamApi>(getDownstreamApiToken('loop'));
+
+      await expect(loop.get(away(), { headers: credentials })).resolves.toMatchObject({
+        ok: true,
+      });
+      expect(api.requests[0].cookie).toBe('session=SECRET-SESSION');
+      expect(other.requests[0]).toMatchObject({ cookie: undefined, proxyAuthorization: undefined });
+    });
+
+    it("a 303 turns a POST into a GET without the body's headers, keeping the origin's", async () => {
+      const to = encodeURIComponent(`${api.url}/created`);
+      const res = await authenticatedFetch()(`redirect?status=303&to=${to}`, {
+        method: 'POST',
+        body: '{"a":1}',
+        headers: {
+          ...credentials,
+          'Content-Type': 'application/json',
+          'Content-Encoding': 'identity',
+          'Content-Language': 'en',
+          'Content-Location': '/drafts/1',
+        },
+      });
+
+      expect(res.status).toBe(200);
+      expect(api.requests[0]).toMatchObject({
+        method: 'POST',
+        contentType: 'application/json',
+        contentEncoding: 'identity',
+        contentLanguage: 'en',
+        contentLocation: '/drafts/1',
+      });
+      expect(api.requests[1]).toEqual({
+        method: 'GET',
+        path: '/created',
+        authorization: expect.stringMatching(/^Bearer ey/),
+        cookie: 'session=SECRET-SESSION',
+        proxyAuthorization: 'Basic c2VjcmV0',
+      });
+    });
   });
 });

@@ -76,6 +76,14 @@ export async function startDpopResource(authority: OidcAuthority): Promise<DpopR
     if (nonce !== undefined && sent !== nonce) return refuse(res, 'use_dpop_nonce', 'nonce');
     if (seen.has(jti)) return refuse(res, 'invalid_dpop_proof', 'DPoP proof replayed');
     seen.add(jti);
+    if (req.method === 'POST' && req.url?.endsWith('/orders')) {
+      // An order made: 303 to it, with a new nonce (a server may rotate it with any answer).
+      requests.push({ status: 303, nonce: sent });
+      nonce = randomBytes(16).toString('base64url');
+      res.writeHead(303, { location: `${req.url}/1`, 'dpop-nonce': nonce });
+      res.end();
+      return;
+    }
     requests.push({ status: 200, nonce: sent });
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ ok: true, client: claims.client_id, jkt: claims.cnf?.jkt }));

@@ -1,12 +1,18 @@
 import type { AccessToken } from '../access-token';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
-import { DownstreamApiError } from './calling.errors';
-import type { TokenTarget } from './challenge';
+import { targetOptions, type TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
 import { isReplayableBody, tokenToResend } from './resend';
 import { authorizationOf, nonceAnswer, type ApiNonce } from './dpop-proof';
-import { REDIRECTS, redirectedMethod, redirectTarget } from './redirect-hop';
+import {
+  droppedOnRedirect,
+  REDIRECTS,
+  redirectedMethod,
+  redirectRefused,
+  redirectTarget,
+} from './redirect-hop';
+import { inputOf, isRequest, type FetchInput } from './request-input';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -51,8 +57,15 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
   maxRedirects?: number;
 }
 
-/** A `fetch` that authenticates to one API; `input` is a path under its base URL or a URL on it. */
-export type AuthenticatedFetch = (input: string | URL, init?: RequestInit) => Promise<Response>;
+/**
+ * A `fetch` that authenticates to one API; `input` is a path under its base URL, a URL on it, or a
+ * `Request` for one (its URL, method, headers, body, signal and redirect mode; `init`'s members
+ * win, as in `new Request(input, init)`).
+ */
+export type AuthenticatedFetch = (
+  input: string | URL | Request,
+  init?: RequestInit,
+) => Promise<Response>;
 
 /** A response and how it was obtained: the token it was sent with, and the refusal it recovered from. */
 export interface AuthenticatedExchange {
@@ -65,7 +78,7 @@ export interface AuthenticatedExchange {
 
 /** {@link AuthenticatedFetch} that also says how the response was obtained (internal). */
 export type AuthenticatedSender = (
-  input: string | URL,
+  input: FetchInput,
   init?: RequestInit,
 ) => Promise<AuthenticatedExchange>;
 
@@ -80,6 +93,12 @@ export type AuthenticatedSender = (
  *   presenting the credential's certificate (`mtls`, trusting {@link AuthenticatedFetchOptions.ca});
  * - a request whose body cannot be read twice (a stream, an async iterable) is not re-sent: its
  *   401 is returned, and the refused token is withdrawn so that the next request gets a new one;
+ * - a 401 (or a DPoP nonce request) answering the GET a 303 led to — or a 301/302 of a POST —
+ *   re-sends that GET, never the request the API already processed;
+ * - redirects carry the caller's headers as fetch's do: none of the token's, and to another origin
+ *   no `Cookie`, `Proxy-Authorization` or `Host`;
+ * - a `Request` is taken as fetch takes it; its body is read into memory before the first send, so
+ *   that it can be re-sent (pass a stream as `init.body` to send it unbuffered, once);
  * - `init.signal` ends the call as fetch's does, with the signal's reason (a `TimeoutError` for
  *   `AbortSignal.timeout()`), whether the request or its token was awaited.
  *
@@ -100,7 +119,7 @@ export function createAuthenticatedFetch(
       // fetch's contract: a call its signal ends rejects with the signal's reason (TimeoutError for
       // AbortSignal.timeout()) — also while it waits for its token, which the token service
       // reports as `aborted`.
-      const signal = init?.signal;
+      const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined);
       if (signal?.aborted && e instanceof ClientCredentialsError && e.code === 'aborted') {
         throw signal.reason;
       }
@@ -143,20 +162,20 @@ export function createAuthenticatedSender(
   ) as RequestInit;
 
   /**
-   * Sends with the token, following redirects: the token only ever goes to the API's origin.
-   * `carried`: whether the answer came from a hop that got the token (only such a 401 is about it).
+   * Sends `start` with the token, following redirects: the token only ever goes to the API's
+   * origin, and the caller's headers go as fetch's own redirects carry them
+   * ({@link droppedOnRedirect}), from hop to hop.
    */
-  const sendWith = async (
-    url: URL,
-    init: RequestInit,
-    token: AccessToken,
-  ): Promise<{ res: Response; carried: boolean; nonce?: string }> => {
-    let current = url;
-    let method = (init.method ?? 'GET').toUpperCase();
-    let body = init.body;
+  const sendWith = async (start: Hop, init: RequestInit, token: AccessToken): Promise<Sent> => {
+    let current = start.url;
+    let method = start.method;
+    let body = start.body;
+    const headers = new Headers(start.headers);
+    if (body === undefined) headers.delete('content-type');
     let carry = true;
+    let rewritten = false;
     for (let redirects = 0; ; redirects++) {
-      const headers = new Headers(init.headers);
+      const hopHeaders = new Headers(headers);
       carry &&= policy.mayCarryToken(current);
       // The nonce this hop's proof is signed with (DPoP): a 401 asking for another one is re-sent.
       const sentNonce = nonce.value;
@@ -165,8 +184,8 @@ export function createAuthenticatedSender(
       if (carry) {
         // A DPoP-bound token goes with a proof of this hop: its method and URL.
         const auth = authorizationOf(tokens, token, method, current, nonce);
-        headers.set('authorization', auth.authorization);
-        if (auth.dpop !== undefined) headers.set('dpop', auth.dpop);
+        hopHeaders.set('authorization', auth.authorization);
+        if (auth.dpop !== undefined) hopHeaders.set('dpop', auth.dpop);
         const certificate = tokens.boundCertificate(token);
         if (certificate !== undefined) {
           // Cast: the DOM type names the dispatcher of undici-types, not of undici.
@@ -175,28 +194,33 @@ export function createAuthenticatedSender(
           } as unknown as RequestInit;
         }
       } else {
-        headers.delete('authorization');
-        if (token.tokenType === 'DPoP') headers.delete('dpop');
+        hopHeaders.delete('authorization');
+        if (token.tokenType === 'DPoP') hopHeaders.delete('dpop');
       }
-      if (body === undefined) headers.delete('content-type');
       const res = await send(current, {
         ...init,
         ...through,
         method,
         body,
-        headers,
+        headers: hopHeaders,
         redirect: 'manual',
       });
+      const last: Hop = { url: current, method, body, headers };
       const location = res.headers.get('location');
       if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') {
         // A fetch that followed redirects itself (ignoring 'manual') answers from wherever they
-        // led: only its final URL says whether that hop got the token.
+        // led: only its final URL says whether that hop got the token, and nothing says how the
+        // hops changed the request — one not safe to repeat is then not re-sent.
+        const unseen = res.redirected && method !== 'GET' && method !== 'HEAD';
         return {
           res,
           carried: carry && (res.url === '' || policy.mayCarryToken(new URL(res.url))),
           nonce: sentNonce,
+          resend: unseen ? undefined : rewritten ? last : start,
         };
       }
+      // A 3xx of the API may rotate its DPoP nonce: the next hop's proof signs the new one.
+      if (carry) nonceAnswer(token, res.status, (n) => res.headers.get(n), nonce, sentNonce);
       const next = redirectTarget(location, current);
       // 307 and 308 keep method and body: a body that cannot be sent again (a stream the first
       // hop consumed) is not followed with nothing in its place — the same rule as a re-send.
@@ -204,67 +228,89 @@ export function createAuthenticatedSender(
         (res.status === 307 || res.status === 308) && body != null && !isReplayableBody(body);
       if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined || spent) {
         await res.body?.cancel();
-        // fetch's own contract (undici: TypeError 'fetch failed', cause 'redirect count exceeded',
-        // 'unexpected redirect', 'Invalid URL' or 'URL scheme must be a HTTP(S) scheme'), which
-        // callers test for; the cause says which, with a code.
-        const asked = (init.method ?? 'GET').toUpperCase();
-        const why =
-          init.redirect === 'error'
-            ? `Unexpected redirect (${res.status}) under redirect: 'error'`
-            : spent
-              ? `Redirect (${res.status}) of a request whose body cannot be sent again (a stream)`
-              : next === undefined
-                ? `Redirect (${res.status}) to a Location that is not an http(s) URL`
-                : `Redirect count exceeded: more than ${maxRedirects} redirects (maxRedirects)`;
-        const last = next === undefined ? '' : `, the last to ${next.pathname}`;
-        throw new TypeError('fetch failed', {
-          cause: new DownstreamApiError(
-            'redirect_refused',
-            `${why} for ${asked} ${url.pathname}${last}.`,
-            { method: asked, path: url.pathname, status: res.status },
-          ),
-        });
+        throw redirectRefused(start, res.status, next, spent, init.redirect, maxRedirects);
       }
       await res.body?.cancel();
-      current = next;
       const after = redirectedMethod(res.status, method);
-      method = after.method;
       if (after.dropsBody) body = undefined;
+      for (const name of droppedOnRedirect(current, next, body === undefined)) {
+        headers.delete(name);
+      }
+      rewritten ||= after.dropsBody;
+      current = next;
+      method = after.method;
     }
   };
 
-  return async (input, init = {}) => {
-    const url = policy.resolve(input, init.method);
+  return async (input, given = {}) => {
+    const { target: where, init } = await inputOf(input, given);
+    const url = policy.resolve(where, init.method);
     const signal = init.signal ?? undefined;
-    const first = await tokens.getAccessToken(target.scopes, {
-      credential: target.credential,
-      tenantId: target.tenantId,
-      agent: target.agent,
-      signal,
-    });
-    let sent = await sendWith(url, init, first);
+    const first = await tokens.getAccessToken(target.scopes, targetOptions(target, { signal }));
+    const request: Hop = {
+      url,
+      method: (init.method ?? 'GET').toUpperCase(),
+      body: init.body,
+      headers: new Headers(init.headers),
+    };
+    let sent = await sendWith(request, init, first);
     const noted = (token: AccessToken, sentNonce?: string) =>
       sent.carried &&
       nonceAnswer(token, sent.res.status, (n) => sent.res.headers.get(n), nonce, sentNonce);
+    // Sent again — after a nonce request or a refused token — is the request the answer is to,
+    // as it was: the caller's, or, after a hop that changed it (a 303 — or a 301/302 of a POST
+    // — to a GET without body), that last hop. The hop's 303 says the POST was processed: it
+    // must not go again (a second order), and the GET of its result is safe to repeat — handing
+    // back the 401 would tell the caller that the POST failed, and a caller that retries it would
+    // make the duplicate this avoids.
+    const resend = sent.resend;
     // A DPoP API asking for (another) nonce: one re-send with it, same token (RFC 9449 §9).
-    if (noted(first, sent.nonce) && isReplayableBody(init.body)) {
+    if (noted(first, sent.nonce) && resend !== undefined && isReplayableBody(resend.body)) {
       await sent.res.body?.cancel();
-      sent = await sendWith(url, init, first);
+      sent = await sendWith(resend, init, first);
       noted(first);
     }
     const { res, carried } = sent;
     if (res.status !== 401) return { res, token: first };
+    const again = sent.resend;
     const { token: next, error } = await tokenToResend(
       tokens,
       target,
       first,
-      { challenge: res.headers.get('www-authenticate'), fromApi: carried, body: init.body },
+      {
+        challenge: res.headers.get('www-authenticate'),
+        fromApi: carried,
+        body: again?.body,
+        resendable: again !== undefined,
+      },
       signal,
     );
-    if (next === undefined) return { res, token: first };
+    if (next === undefined || again === undefined) return { res, token: first };
     await res.body?.cancel();
-    sent = await sendWith(url, init, next);
+    sent = await sendWith(again, init, next);
     noted(next);
     return { res: sent.res, token: next, refused: error };
   };
+}
+
+/** One request of a call: the caller's, or a redirect hop (its headers without the token's). */
+interface Hop {
+  readonly url: URL;
+  readonly method: string;
+  readonly body: RequestInit['body'];
+  readonly headers: Headers;
+}
+
+/** An answer, and what is known of the request it answers. */
+interface Sent {
+  readonly res: Response;
+  /** Whether the answer came from a hop that got the token (only such a 401 is about it). */
+  readonly carried: boolean;
+  /** The DPoP nonce the answered hop's proof signed. */
+  readonly nonce?: string;
+  /**
+   * The request to send again for this answer (another nonce, a new token): the caller's as it
+   * was, or after a hop that changed it, that hop; none when unknown.
+   */
+  readonly resend?: Hop;
 }

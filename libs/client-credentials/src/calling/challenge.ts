@@ -27,6 +27,24 @@ export interface TokenTarget {
 }
 
 /**
+ * The token service's options for `target` — its credential, tenant and agent — with `extra`
+ * (a signal, claims): built here for every call an integration makes about a target's tokens
+ * (get, replace, forget), so that none can leave one out — a forget without the agent withdrew
+ * the credential's own token, not the agent's refused one.
+ */
+export function targetOptions<T extends object>(
+  target: TokenTarget,
+  extra: T,
+): { credential?: string; tenantId?: string; agent?: string } & T {
+  return {
+    credential: target.credential,
+    tenantId: target.tenantId,
+    agent: target.agent,
+    ...extra,
+  };
+}
+
+/**
  * The Bearer challenge of a `WWW-Authenticate` header (or headers), undefined without one. Other
  * schemes in the same header are skipped; quoted values may hold commas and escaped quotes.
  * `scheme`: the challenge of another scheme with the same parameters — `DPoP` (RFC 9449 §7.1),
@@ -87,12 +105,7 @@ export async function tokenAfterChallenge(
   challenge: BearerChallenge | undefined,
   signal?: AbortSignal,
 ): Promise<AccessToken | undefined> {
-  const options = {
-    credential: target.credential,
-    tenantId: target.tenantId,
-    agent: target.agent,
-    signal,
-  };
+  const options = targetOptions(target, { signal });
   if (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined) {
     // One hold-off for every kind of refusal: an API that challenges every token (with claims
     // that differ each time, say) gets no new one while the last was obtained after a refusal.

@@ -40,8 +40,15 @@ export class OriginPolicy {
   /**
    * The URL of `target` (a path relative to the base, or an absolute URL on its origin).
    * @throws DownstreamApiError `origin_refused` for another origin
+   * @throws TypeError for anything but a string or a URL (an object would otherwise be sent to
+   *   `<base>/[object Object]`, with the token)
    */
   resolve(target: string | URL, method?: string): URL {
+    if (typeof target !== 'string' && typeof (target as Partial<URL> | null)?.href !== 'string') {
+      throw new TypeError(
+        `An authenticated fetch takes a path (a string), a URL or a Request, not ${target === null ? 'null' : typeof target}.`,
+      );
+    }
     const text = typeof target === 'string' ? target.replace(/^\/(?!\/)/, '') : target;
     const url = new URL(text, this.base);
     if (url.origin !== this.origin) {

@@ -135,4 +135,34 @@ describe('tokenToResend', () => {
       expect(calls).toEqual([]);
     }
   });
+
+  it('names the same credential, tenant and agent whether it replaces or withdraws the token', async () => {
+    const options: unknown[] = [];
+    const service = {
+      replaceRefusedToken: async (_: unknown, __: string, o: unknown) => {
+        options.push(o);
+        return token('replacement');
+      },
+      forgetRefusedToken: (_: unknown, __: string, o: unknown) => options.push(o) > 0,
+    } as unknown as TokenService;
+    const agentTarget = { ...target, credential: 'fleet', tenantId: 't1', agent: 'billing' };
+    const challenge = 'Bearer error="invalid_token"';
+    for (const body of ['x', Readable.from(['x'])]) {
+      await tokenToResend(service, agentTarget, refused, { challenge, fromApi: true, body });
+    }
+    const named = { credential: 'fleet', tenantId: 't1', agent: 'billing' };
+    expect(options).toEqual([expect.objectContaining(named), expect.objectContaining(named)]);
+  });
+
+  it('a request that cannot be sent again (resendable: false): withdrawn, whatever its body', async () => {
+    const { calls, service } = tokens();
+    const answer = await tokenToResend(service, target, refused, {
+      challenge: 'Bearer error="invalid_token"',
+      fromApi: true,
+      body: 'x',
+      resendable: false,
+    });
+    expect(answer).toEqual({ error: 'invalid_token' });
+    expect(calls).toEqual(['forget refused']);
+  });
 });

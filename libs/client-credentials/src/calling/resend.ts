@@ -1,6 +1,11 @@
 import type { AccessToken } from '../access-token';
 import type { TokenService } from '../token.service';
-import { parseBearerChallenge, tokenAfterChallenge, type TokenTarget } from './challenge';
+import {
+  parseBearerChallenge,
+  targetOptions,
+  tokenAfterChallenge,
+  type TokenTarget,
+} from './challenge';
 
 /**
  * Whether a request body can be sent a second time, the same: the rule of every integration
@@ -36,6 +41,13 @@ export interface Refusal {
   readonly fromApi: boolean;
   /** The request's body: it is re-sent only if {@link isReplayableBody}. */
   readonly body: unknown;
+  /**
+   * False when the request cannot be sent again whatever its body — a fetch that followed
+   * redirects itself, unseen, of a request that is not safe to repeat: the hop the 401 answers is
+   * unknown (a 303 after a processed POST?). Then it is handled as a one-shot body.
+   * @default true
+   */
+  readonly resendable?: boolean;
 }
 
 /**
@@ -61,7 +73,7 @@ export async function tokenToResend(
     refusal.challenge,
     refused.tokenType === 'DPoP' ? 'DPoP' : 'Bearer',
   );
-  if (isReplayableBody(refusal.body)) {
+  if (refusal.resendable !== false && isReplayableBody(refusal.body)) {
     const token = await tokenAfterChallenge(tokens, target, refused, challenge, signal);
     return { token, error: challenge?.error };
   }
@@ -69,11 +81,11 @@ export async function tokenToResend(
     challenge?.error === 'invalid_token' ||
     (challenge?.error === 'insufficient_claims' && challenge.claims !== undefined);
   if (answerable) {
-    tokens.forgetRefusedToken(target.scopes, refused.token, {
-      credential: target.credential,
-      tenantId: target.tenantId,
-      claims: challenge?.claims,
-    });
+    tokens.forgetRefusedToken(
+      target.scopes,
+      refused.token,
+      targetOptions(target, { claims: challenge?.claims }),
+    );
   }
   return { error: challenge?.error };
 }

@@ -1,6 +1,6 @@
 import type { AxiosResponse } from 'axios';
 import { isReplayableBody } from '../resend';
-import { REDIRECTS, redirectedMethod, redirectTarget } from '../redirect-hop';
+import { droppedOnRedirect, REDIRECTS, redirectedMethod, redirectTarget } from '../redirect-hop';
 import type { Config } from './call-state';
 
 /** follow-redirects' default, which axios's http adapter applies when `maxRedirects` is unset. */
@@ -49,22 +49,9 @@ export function redirectHop(
   if (data != null && !isReplayableBody(data)) return undefined;
   // The interceptor writes a hop's token and proof; another origin gets neither.
   const headers: Record<string, unknown> = {};
-  // As fetch does: another origin gets no credentials of this one (RFC 9110 §15.4; the Fetch
-  // standard's redirect steps), and a hop without body none of the body's headers.
-  const drop = new Set([
-    'authorization',
-    'dpop',
-    ...(url.origin === from.origin ? [] : ['cookie', 'proxy-authorization', 'host']),
-    ...(data === undefined
-      ? [
-          'content-type',
-          'content-length',
-          'content-encoding',
-          'content-language',
-          'content-location',
-        ]
-      : []),
-  ]);
+  // As fetch does: another origin gets no credentials of this one, a hop without body none of
+  // the body's headers (the rule shared with createAuthenticatedFetch).
+  const drop = droppedOnRedirect(from, url, data === undefined);
   for (const [name, value] of Object.entries(config.headers.toJSON())) {
     if (!drop.has(name.toLowerCase())) headers[name] = value;
   }
