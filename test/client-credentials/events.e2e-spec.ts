@@ -1,14 +1,17 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
-import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
+import { EventEmitter2, EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
+import { Test } from '@nestjs/testing';
 import type { Subscription } from 'rxjs';
 import { startDevAuthority } from '@app/dev-authority';
-import type {
-  ClientCredentialsEvent,
-  SourceSkippedEvent,
-  TokenFailureEvent,
-  TokenRefreshEvent,
-  TokenRefusedEvent,
+import {
+  ClientCredentialsModule,
+  type ClientCredentialsEvent,
+  type SourceSkippedEvent,
+  type TokenFailureEvent,
+  type TokenRefreshEvent,
+  type TokenRefusedEvent,
 } from '@app/client-credentials';
+import { CapturingLogger } from '../support/capturing-logger';
 import { useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 import { eventually } from '../support/waiting';
@@ -197,6 +200,58 @@ describe('TokenService.events', () => {
     expect(heard[0][1]).toBe(heard[1][1]);
     everyEvent.push(heard[0][1]);
   });
+
+  it.each(['before', 'after'])(
+    'events of app.init() (the warm-up) reach @OnEvent and onAny handlers, EventEmitterModule imported %s the module',
+    async (order) => {
+      const heard: string[] = [];
+
+      @Injectable()
+      class Listener {
+        constructor(emitter: EventEmitter2) {
+          emitter.onAny((name: string | string[]) => heard.push(`any ${String(name)}`));
+        }
+        @OnEvent('client-credentials.warm-up')
+        warmUp(e: ClientCredentialsEvent) {
+          heard.push(`@OnEvent ${e.type} ${(e as { outcome: string }).outcome}`);
+        }
+      }
+      @Module({ providers: [Listener] })
+      class ListenerModule {}
+
+      const tenant = authority.createTenant();
+      const reg = tenant.createApp();
+      // Global, as EventEmitterModule: Nest then runs their bootstrap hooks in import order.
+      const tokens = ClientCredentialsModule.forRoot({
+        isGlobal: true,
+        logger: new CapturingLogger(),
+        credentials: {
+          api: localCredential(authority, tenant.tenantId, reg.clientId, [
+            { type: 'secret', secret: reg.addSecret() },
+          ]),
+        },
+        warmUp: { tokens: [{ scopes: authority.apiScope }] },
+      });
+      const emitter = EventEmitterModule.forRoot({ wildcard: true });
+      const moduleRef = await Test.createTestingModule({
+        imports:
+          order === 'before'
+            ? [emitter, { module: ListenerModule }, tokens]
+            : [tokens, emitter, { module: ListenerModule }],
+      }).compile();
+      await moduleRef.init();
+      try {
+        await eventually(() => heard.length === 2);
+        expect(heard.sort()).toEqual([
+          '@OnEvent warm-up completed',
+          'any client-credentials.warm-up',
+        ]);
+        expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
+      } finally {
+        await moduleRef.close();
+      }
+    },
+  );
 
   it('no event carries a token, a secret or an assertion', () => {
     expect(everyEvent.length).toBeGreaterThan(5);

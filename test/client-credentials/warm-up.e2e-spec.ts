@@ -165,6 +165,42 @@ describe('Warm-up', () => {
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
   });
 
+  it("wait 'background': a token given up on at timeoutMs is asked for again until the authority recovers", async () => {
+    const { home, reg, secret } = multiTenantApp();
+    // An outage longer than timeoutMs: every request of the tenant answers 503.
+    authority.faults.add({ tenantId: home.tenantId, kind: 'status', status: 503 });
+    app = await startTokenApp({
+      credentials: {
+        api: localCredential(authority, home.tenantId, reg.clientId, [{ type: 'secret', secret }]),
+      },
+      retry: { initialDelayMs: 100, maxDelayMs: 400 },
+      warmUp: { tokens: [{ scopes: authority.apiScope }], wait: 'background', timeoutMs: 1500 },
+    });
+    const health = new ClientCredentialsHealthIndicator(app.tokens, new HealthIndicatorService());
+    const asked = (outcome: 'ok' | 'fault') =>
+      authority.countTokenRequests({ clientId: reg.clientId, outcome });
+
+    await eventually(() => app!.tokens.getWarmUpStatus()?.state === 'failed');
+    expect(app.tokens.getWarmUpStatus()?.failures).toMatchObject([
+      { credential: 'api', error: { code: 'endpoint_unavailable' } },
+    ]);
+    expect(health.isHealthy('ready').ready.status).toBe('down');
+    // Still asked for after the warm-up was reported failed: nothing else would ask.
+    const atReport = asked('fault');
+    await eventually(() => asked('fault') > atReport);
+
+    authority.faults.clear();
+    await eventually(() => app!.tokens.getWarmUpStatus()?.state === 'completed');
+    expect(app.tokens.getWarmUpStatus()).toMatchObject({ obtained: 1, failures: [] });
+    expect(asked('ok')).toBe(1);
+    expect(health.isHealthy('ready').ready).toMatchObject({
+      status: 'up',
+      credentials: { api: { status: 'up', warmUp: { declared: 1, obtained: 1, failed: 0 } } },
+    });
+    expect((await app.tokens.getAccessToken(authority.apiScope)).source).toBe('cache');
+    expect(app.logger.text).toContain('obtained its token after the warm-up was reported failed');
+  });
+
   it('waits for a managed identity endpoint that refuses connections at first, within the bound', async () => {
     const tenantId = authority.createTenant().tenantId;
     const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });

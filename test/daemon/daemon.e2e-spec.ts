@@ -15,7 +15,7 @@ interface DemoConfig {
   credentials: Record<string, Record<string, unknown>>;
   workers: Record<string, Record<string, unknown>> & {
     'tenant-sweep': { tenants: string[] };
-    'agent-fleet': { agents: string[] };
+    'agent-fleet': { agents: string[]; credential: string };
   };
 }
 
@@ -242,6 +242,25 @@ describe('daemon (e2e)', () => {
     ).toBe(true);
     expect(errors.some((m) => m.includes('Hint: '))).toBe(true);
     expect(logger.text).not.toContain('not-the-secret');
+  });
+
+  it('does not start when an agents worker names an agent its blueprint does not have: the path and the fix, no run', async () => {
+    const fleet = base.workers['agent-fleet'];
+    const agents = [...fleet.agents, 'suport'];
+    const config = fastConfig({
+      workers: { 'agent-fleet': { ...fleet, intervalSeconds: 1, agents } },
+    });
+    // Started anyway (the defect): closed at once, so that the test fails instead of hanging.
+    const failure = await start(config).then(
+      ({ app }) => app.close().then(() => undefined),
+      (e: unknown) => e as Error,
+    );
+    expect(failure?.message).toContain(
+      `workers.agent-fleet.agents[${agents.length - 1}]: Agent "suport" of credential '${fleet.credential}'`,
+    );
+    expect(failure?.message).toMatch(/Fix: Pass the agent identity's app id, or one of the names/);
+    // Refused before any worker ran: no call reached the API.
+    expect(apiCalls()).toHaveLength(0);
   });
 
   it("recovers from dev mode's revocation demo: one refusal, one new token, logged, no failed run", async () => {

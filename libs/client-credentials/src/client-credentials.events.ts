@@ -145,7 +145,9 @@ export interface WarmUpFailure extends TokenEventTarget {
 
 /**
  * The end of the warm-up (`warmUp` option): every declared token obtained, or the warm-up over
- * without some of them (a failure no retry helps, or `warmUp.timeoutMs` passed).
+ * without some of them (a failure no retry helps, or `warmUp.timeoutMs` passed). With
+ * `wait: 'background'`, a failed warm-up whose tokens are all obtained later, by its retries, ends
+ * a second time: `completed`.
  */
 export interface WarmUpEvent {
   /** Tells the events apart. */
@@ -165,7 +167,10 @@ export interface WarmUpEvent {
 
 /** Where the warm-up is (`TokenService.getWarmUpStatus()`), for health and diagnostics. */
 export interface WarmUpStatus {
-  /** `pending` while it runs; `failed` when it ended without some of its tokens. */
+  /**
+   * `pending` while it runs; `failed` when it ended without some of its tokens. With
+   * `wait: 'background'`, `failed` turns `completed` once its retries obtain the missing tokens.
+   */
   readonly state: 'pending' | 'completed' | 'failed';
   /** Tokens declared (every combination of scopes, tenants and agents). */
   readonly declared: number;
@@ -173,7 +178,10 @@ export interface WarmUpStatus {
   readonly obtained: number;
   /** Per credential: its tokens declared, obtained, and given up on. */
   readonly credentials: Readonly<Record<string, WarmUpProgress>>;
-  /** The tokens given up on, and why. */
+  /**
+   * The tokens not obtained, and why (with `wait: 'background'`, the last failure of those still
+   * retried).
+   */
   readonly failures: readonly WarmUpFailure[];
 }
 

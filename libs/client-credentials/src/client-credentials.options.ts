@@ -154,14 +154,17 @@ export interface WarmUpOptions {
    * `warm_up_failed` when one cannot be within `timeoutMs` — for a worker that must not start
    * without its tokens. `background`: the app starts at once; the health indicator reports the
    * credentials `down` (not ready) until their tokens are obtained — for a server behind a
-   * readiness probe.
+   * readiness probe. A token whose failure may pass is asked for again past `timeoutMs` (at most
+   * every `retry.maxDelayMs`) until it is obtained or the app shuts down.
    * @default 'init'
    */
   wait?: 'init' | 'background';
   /**
    * How long the warm-up keeps trying a token whose failure may pass — a managed identity
-   * endpoint not answering yet, an identity not yet assigned, a 5xx, a timeout — from its start.
-   * A failure no retry helps (a rejected secret, an unknown scope) ends it at once.
+   * endpoint not answering yet, an identity not yet assigned, a 5xx, a timeout — from its start,
+   * before it ends as failed (`wait: 'init'`: `app.init()` fails), or is reported failed and goes
+   * on retrying (`wait: 'background'`). A failure no retry helps (a rejected secret, an unknown
+   * scope) ends it at once.
    * @default 60000
    */
   timeoutMs?: number;

@@ -50,7 +50,7 @@ export function readCredentials(
   // Each reader checks its own section (the second: that an API's credential is configured); the
   // problems of both are reported together.
   const options = collect(() => clientCredentialsOptionsFromConfig(document, env), problems);
-  const apis = collect(() => downstreamApisFromConfig(document, env).apis, problems);
+  const apis = collect(() => downstreamApisFromConfig(document).apis, problems);
   return problems.length > 0 ? { problems } : { options, apis, problems };
 }
 

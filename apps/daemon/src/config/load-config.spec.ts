@@ -148,6 +148,43 @@ describe('loadDaemonConfig', () => {
     );
   });
 
+  describe('AZURE_* variables', () => {
+    const webhook = {
+      AZURE_CLIENT_ID: '33333333-3333-3333-3333-333333333333',
+      AZURE_TENANT_ID: TENANT,
+      AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token',
+      AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com/',
+    };
+
+    it.each([
+      [
+        'only AZURE_CLIENT_ID (a user-assigned identity for other Azure SDK clients)',
+        { AZURE_CLIENT_ID: CLIENT },
+      ],
+      ["the AKS workload identity webhook's", webhook],
+    ])('set for other SDKs (%s) change nothing: no error, no second credential', (_what, vars) => {
+      const config = loadDaemonConfig({ config: valid(), env: { ...env, ...vars } });
+      expect(Object.keys(config.clientCredentials.credentials)).toEqual(['orders']);
+    });
+
+    it("are a credential where the configuration asks for it: 'environment'", () => {
+      const config = valid() as unknown as { credentials: Record<string, unknown> } & Fixture;
+      config.credentials.workload = 'environment';
+      config.workers.poller.credential = 'workload';
+      const loaded = loadDaemonConfig({ config, env: { ...env, ...webhook } });
+      expect(loaded.clientCredentials.credentials.workload).toEqual({
+        tenantId: TENANT,
+        clientId: webhook.AZURE_CLIENT_ID,
+        authorityHost: webhook.AZURE_AUTHORITY_HOST,
+        sources: [{ type: 'workload-identity', tokenFilePath: webhook.AZURE_FEDERATED_TOKEN_FILE }],
+      });
+      expect(problem(config, { ...env, AZURE_CLIENT_ID: CLIENT })).toBe(
+        `${header}  - AZURE_TENANT_ID: is required — set the directory (tenant) ID\n` +
+          '  - AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one, or unset the other AZURE_* variables',
+      );
+    });
+  });
+
   it('rejects a scope without /.default and an unknown source type', () => {
     const config = valid();
     config.api!.scope = 'api://orders/Data.Read';

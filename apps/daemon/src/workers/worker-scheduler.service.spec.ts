@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { InvalidRequestError, type TokenService } from '@app/client-credentials';
 import type { DownstreamApis } from '@app/client-credentials/downstream-api';
 import type { DaemonConfiguration } from '../config/daemon.config';
 import { WorkerScheduler } from './worker-scheduler.service';
@@ -38,6 +39,9 @@ function configOf(
 ): DaemonConfiguration {
   return {
     shutdownTimeoutSeconds,
+    downstreamApis: {
+      orders: { baseUrl: 'https://api.contoso.com', scopes: 'api://orders/.default' },
+    },
     workers: {
       job: {
         type: 'poller',
@@ -70,7 +74,9 @@ describe('WorkerScheduler timers', () => {
   });
 
   function start(config: DaemonConfiguration, apis: DownstreamApis): WorkerScheduler {
-    scheduler = new WorkerScheduler(config, new SchedulerRegistry(), apis);
+    // Every call is valid: what the check refuses is the e2e's (test/daemon/daemon.e2e-spec.ts).
+    const tokens = { checkRequest: () => undefined } as unknown as TokenService;
+    scheduler = new WorkerScheduler(config, new SchedulerRegistry(), apis, tokens);
     scheduler.onApplicationBootstrap();
     return scheduler;
   }
@@ -139,5 +145,50 @@ describe('WorkerScheduler timers', () => {
     await stopped;
     expect(s.snapshot().job).toMatchObject({ failures: 1, lastError: { code: 'aborted' } });
     expect(jest.getTimerCount()).toBe(0);
+  });
+});
+
+describe('WorkerScheduler start-up check', () => {
+  it("refuses an agent the token service refuses, with the worker's path, and schedules nothing", () => {
+    const api = fakeApi();
+    const config = {
+      shutdownTimeoutSeconds: 10,
+      downstreamApis: {
+        orders: { baseUrl: 'https://api.contoso.com', scopes: 'api://orders/.default' },
+      },
+      workers: {
+        fleet: {
+          type: 'agents',
+          enabled: true,
+          runAtStart: true,
+          intervalSeconds: 60,
+          credential: 'fleet',
+          api: 'orders',
+          agents: ['billing', 'suport'],
+        },
+      },
+    } as unknown as DaemonConfiguration;
+    const checked: unknown[] = [];
+    const tokens = {
+      checkRequest: (scopes: unknown, options: { agent?: string }) => {
+        checked.push([scopes, options]);
+        if (options.agent === 'suport') {
+          throw new InvalidRequestError('agent_unknown', `Agent "suport" is unknown.`, {
+            credential: 'fleet',
+          });
+        }
+      },
+    } as unknown as TokenService;
+    const registry = new SchedulerRegistry();
+    const scheduler = new WorkerScheduler(config, registry, api.apis, tokens);
+    expect(() => scheduler.onApplicationBootstrap()).toThrow(
+      /workers\.fleet\.agents\[1\]: Agent "suport" is unknown\. Fix: Pass the agent identity's app id/,
+    );
+    expect(checked).toEqual([
+      ['api://orders/.default', { credential: 'fleet', tenantId: undefined, agent: 'billing' }],
+      ['api://orders/.default', { credential: 'fleet', tenantId: undefined, agent: 'suport' }],
+    ]);
+    expect(registry.getIntervals()).toEqual([]);
+    expect(api.call).not.toHaveBeenCalled();
   });
 });

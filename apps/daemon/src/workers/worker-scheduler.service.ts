@@ -7,14 +7,17 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { ClientCredentialsError } from '@app/client-credentials';
+import { ClientCredentialsError, TokenService } from '@app/client-credentials';
 import { DownstreamApis } from '@app/client-credentials/downstream-api';
 import { DAEMON_CONFIG, type DaemonConfiguration } from '../config/daemon.config';
+import * as m from '../config/config.messages';
+import { DaemonConfigError } from '../config/load-config';
 import type { WorkerConfig } from '../config/daemon-config.schema';
 import { setSafeInterval, setSafeTimeout } from '../timing/safe-timers';
 import { PollerWorker } from './poller.worker';
 import { SyncWorker } from './sync.worker';
 import { AgentsWorker } from './agents.worker';
+import { workerCallProblems } from './check-workers';
 import { TenantSweepWorker } from './tenant-sweep.worker';
 import type { Worker, WorkerDeps } from './worker';
 
@@ -60,6 +63,7 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(DAEMON_CONFIG) private readonly config: DaemonConfiguration,
     private readonly registry: SchedulerRegistry,
     apis: DownstreamApis,
+    private readonly tokens: TokenService,
   ) {
     for (const [name, w] of Object.entries(config.workers)) {
       // Each worker calls the downstream API its configuration names (the loader filled it in).
@@ -73,7 +77,18 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
     return [...new Set(this.workers.map((w) => w.config.credential))];
   }
 
+  /**
+   * Checks every worker's calls against the loaded credentials (each agent of an `agents` worker
+   * included), then schedules the enabled workers.
+   * @throws DaemonConfigError `workers.<name>.agents[i]: …` before any worker runs
+   */
   onApplicationBootstrap(): void {
+    const problems = workerCallProblems(this.config, this.tokens);
+    if (problems.length > 0) {
+      throw new DaemonConfigError(
+        m.invalidConfig('workers, checked against the credentials', problems),
+      );
+    }
     for (const w of this.workers) {
       const { cron, intervalSeconds, credential, runAtStart } = w.config;
       let schedule: string;

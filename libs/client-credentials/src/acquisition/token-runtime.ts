@@ -14,7 +14,8 @@ import { observeWallClock } from '../timing/clock';
 import { TokenAcquirer } from './token-acquirer';
 import { TokenCalls } from './token-calls';
 import { TokenRefresher } from './token-refresher';
-import { WarmUp, warmUpCalls, warmUpProblems, type WarmUpService } from './warm-up';
+import { WarmUp } from './warm-up';
+import { warmUpCalls, warmUpProblems, type WarmUpService } from './warm-up-calls';
 
 /**
  * What the runtime calls of its token service (a structure: no layer below imports the service):

@@ -12,6 +12,7 @@ import type { ResolvedWarmUp, WarmUpTarget } from '../options/resolved-options';
 import { backoffDelay, sleep, type BackoffPolicy } from '../timing/backoff';
 import { now } from '../timing/clock';
 import { after } from '../timing/timers';
+import type { WarmUpCalls } from './warm-up-calls';
 
 /**
  * The error `app.init()` fails with when a warm-up that it waits for ends without some tokens:
@@ -35,65 +36,18 @@ export function warmUpFailed(event: WarmUpEvent): ClientCredentialsError {
 /** Warm-up tokens asked for at once: a fleet of agents warms up without a storm. */
 export const WARM_UP_CONCURRENCY = 8;
 
-/** What the warm-up asks of the token service. */
-export interface WarmUpCalls {
-  /** A token for `target`, as a caller gets it (cache, single flight, store, authority). */
-  get(target: WarmUpTarget, signal: AbortSignal): Promise<unknown>;
-  /** Which token `target` is: its credential, tenant and scopes, resolved. */
-  describe(target: WarmUpTarget): TokenEventTarget;
-}
-
-/** What a warm-up calls of the token service (a structure: no layer below imports the service). */
-export interface WarmUpService {
-  getAccessToken(
-    scopes: string | readonly string[],
-    options: { credential?: string; tenantId?: string; agent?: string; signal?: AbortSignal },
-  ): Promise<unknown>;
-  checkRequest(
-    scopes: string | readonly string[],
-    options: { credential?: string; tenantId?: string; agent?: string },
-  ): void;
-  tenantOf(credential?: string): string;
-}
-
-/**
- * The declared tokens that a call could not ask for (an unknown credential, a meta-tenant, a
- * scope Entra refuses, an agent of no blueprint), as `warmUp.tokens[i]: why`: checked at start.
- */
-export function warmUpProblems(settings: ResolvedWarmUp, service: WarmUpService): string[] {
-  return settings.targets.flatMap(({ declaredAt, scopes, ...call }) => {
-    try {
-      service.checkRequest(scopes, call);
-      return [];
-    } catch (e) {
-      return [`${declaredAt}: ${(e as Error).message}`];
-    }
-  });
-}
-
-/** The warm-up's calls through `service`; `nameOf` names a credential (the default for none). */
-export function warmUpCalls(
-  service: WarmUpService,
-  nameOf: (credential?: string) => string,
-): WarmUpCalls {
-  return {
-    get: ({ scopes, declaredAt: _, ...call }, signal) =>
-      service.getAccessToken(scopes, { ...call, signal }),
-    describe: (t) => ({
-      credential: nameOf(t.credential),
-      tenantId: t.tenantId ?? service.tenantOf(t.credential),
-      scopes: typeof t.scopes === 'string' ? [t.scopes] : [...t.scopes],
-      ...(t.agent === undefined ? {} : { agent: t.agent }),
-    }),
-  };
-}
-
 /** One declared token and where its warm-up is. */
 interface Item {
   readonly target: WarmUpTarget;
   readonly described: TokenEventTarget;
   state: 'pending' | 'obtained' | 'failed';
   error?: EventError;
+  /** Whether its failure may pass (retried on in the background), rather than given up for good. */
+  mayPass: boolean;
+  /** Requests failed so far: the backoff of its retries goes on from them. */
+  attempts: number;
+  /** The Retry-After of its last failure. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -112,6 +66,12 @@ function mayPass(error: ClientCredentialsError): boolean {
  * {@link WARM_UP_CONCURRENCY} at once. A failure that may pass is retried with the module's
  * backoff (and Retry-After) until `timeoutMs` from the start; past it, or on a failure no retry
  * helps, the token is given up on. Ends with a `warm-up` event and a log line.
+ *
+ * With `wait: 'background'`, `timeoutMs` only says when the warm-up is reported failed: the
+ * tokens whose failure may pass are asked for again, with the same backoff capped at
+ * `retry.maxDelayMs`, until they are obtained or the service shuts down — nothing else would ask
+ * for them while readiness keeps callers away. Once all are in, the warm-up is `completed` after
+ * all, with a second `warm-up` event.
  */
 export class WarmUp {
   private readonly items: Item[];
@@ -130,25 +90,36 @@ export class WarmUp {
       target,
       described: calls.describe(target),
       state: 'pending',
+      mayPass: true,
+      attempts: 0,
     }));
   }
 
-  /** Obtains every declared token, or gives up on some; never rejects. */
+  /**
+   * Obtains every declared token, or gives up on some at `timeoutMs`; never rejects. In the
+   * background mode, a failed warm-up goes on retrying what may pass after this resolves.
+   */
   async run(): Promise<WarmUpEvent> {
     this.started = now();
+    const bound = new AbortController();
+    const onStop = () => bound.abort(this.stop.signal.reason);
+    this.stop.signal.addEventListener('abort', onStop, { once: true });
     const deadline = after(this.settings.timeoutMs, () =>
-      this.stop.abort(new Error('warmUp.timeoutMs passed')),
+      bound.abort(new Error('warmUp.timeoutMs passed')),
     );
-    let next = 0;
-    const worker = async () => {
-      while (next < this.items.length) await this.obtain(this.items[next++]);
-    };
     try {
-      await Promise.all(Array.from({ length: WARM_UP_CONCURRENCY }, worker));
+      await this.each(this.items, (item) => this.obtain(item, bound.signal));
     } finally {
       deadline.clear();
+      this.stop.signal.removeEventListener('abort', onStop);
     }
-    return this.end();
+    const ended = this.end();
+    if (ended.outcome === 'failed' && this.settings.wait === 'background') {
+      this.retryInBackground().catch((e: unknown) => {
+        this.logger.error?.(`Warm-up: retrying stopped: ${(e as Error).message}`);
+      });
+    }
+    return ended;
   }
 
   /**
@@ -190,31 +161,82 @@ export class WarmUp {
     this.stop.abort(new Error('the token service is shutting down'));
   }
 
-  private async obtain(item: Item): Promise<void> {
-    const { signal } = this.stop;
-    for (let attempt = 0; ; attempt++) {
+  /** Calls `work` on each of `items`, at most {@link WARM_UP_CONCURRENCY} at once. */
+  private async each(items: readonly Item[], work: (item: Item) => Promise<void>): Promise<void> {
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) await work(items[next++]);
+    };
+    await Promise.all(Array.from({ length: Math.min(WARM_UP_CONCURRENCY, items.length) }, worker));
+  }
+
+  /** Asks for `item`'s token until obtained, given up on, or `signal` ends the warm-up. */
+  private async obtain(item: Item, signal: AbortSignal): Promise<void> {
+    for (;;) {
       if (signal.aborted) return this.giveUp(item);
+      const failure = await this.attempt(item, signal);
+      if (failure === undefined) return;
+      // The deadline ended the wait: the failure before it, if any, says why.
+      if (signal.aborted || !item.mayPass) return this.giveUp(item);
+      const delay = backoffDelay(item.attempts - 1, this.retry, item.retryAfterMs);
+      this.logger.debug?.(
+        `Warm-up of credential '${item.described.credential}': ${failure.code}; trying again in ${Math.round(delay)} ms.`,
+      );
       try {
-        await this.calls.get(item.target, signal);
-        item.state = 'obtained';
-        return;
-      } catch (e) {
-        const error = e as ClientCredentialsError;
-        // The deadline ended the wait: the failure before it, if any, says why.
-        if (signal.aborted && error.code === 'aborted') return this.giveUp(item);
-        item.error = eventError(error);
-        const delay = backoffDelay(attempt, this.retry, error.retryAfterMs);
-        if (!mayPass(error) || signal.aborted) return this.giveUp(item);
-        this.logger.debug?.(
-          `Warm-up of credential '${item.described.credential}': ${error.code}; trying again in ${Math.round(delay)} ms.`,
-        );
-        try {
-          await sleep(delay, signal);
-        } catch {
-          return this.giveUp(item);
-        }
+        await sleep(delay, signal);
+      } catch {
+        return this.giveUp(item);
       }
     }
+  }
+
+  /**
+   * One request for `item`'s token: obtained (undefined), or the failure, recorded on the item (a
+   * wait `signal` aborted is no failure of the token's).
+   */
+  private async attempt(item: Item, signal: AbortSignal): Promise<EventError | undefined> {
+    try {
+      await this.calls.get(item.target, signal);
+      item.state = 'obtained';
+      item.error = undefined;
+      return undefined;
+    } catch (e) {
+      const error = e as ClientCredentialsError;
+      if (signal.aborted && error.code === 'aborted') return item.error ?? eventError(error);
+      item.error = eventError(error);
+      item.mayPass = mayPass(error);
+      item.attempts++;
+      item.retryAfterMs = error.retryAfterMs;
+      return item.error;
+    }
+  }
+
+  /**
+   * The background mode past `timeoutMs`: rounds of one request for each token given up on whose
+   * failure may pass, a backoff apart (capped at `retry.maxDelayMs`, at least a Retry-After),
+   * until none is left or the service shuts down.
+   */
+  private async retryInBackground(): Promise<void> {
+    const { signal } = this.stop;
+    for (;;) {
+      const due = this.items.filter((i) => i.state === 'failed' && i.mayPass);
+      if (due.length === 0 || signal.aborted) break;
+      const attempts = Math.min(...due.map((i) => i.attempts));
+      const retryAfter = Math.max(0, ...due.map((i) => i.retryAfterMs ?? 0));
+      try {
+        await sleep(backoffDelay(Math.max(0, attempts - 1), this.retry, retryAfter), signal);
+      } catch {
+        return;
+      }
+      // Reported failed until obtained: the status counts it so while it is asked for again.
+      await this.each(due, async (item) => {
+        if ((await this.attempt(item, signal)) !== undefined) return;
+        this.logger.log?.(
+          `Warm-up: credential '${item.described.credential}' (tenant ${item.described.tenantId}) obtained its token after the warm-up was reported failed.`,
+        );
+      });
+    }
+    if (!signal.aborted && this.items.every((i) => i.state === 'obtained')) this.end();
   }
 
   private giveUp(item: Item): void {

@@ -93,7 +93,7 @@ describe('clientCredentialsOptionsFromConfig with downstreamApis in the document
     // Each section's reader reports its own problems; an app reads both (as the daemon does).
     expect([
       ...problemsOf(() => clientCredentialsOptionsFromConfig(bad, {})),
-      ...problemsOf(() => downstreamApisFromConfig(bad, {})),
+      ...problemsOf(() => downstreamApisFromConfig(bad)),
     ]).toEqual([
       'credentials.orders.clientId: is required — set the application (client) ID',
       'downstreamApis.orders.baseUrl: must be a URL, e.g. https://orders.contoso.com/api',

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { ConfigurationError } from '../errors/client-credentials.errors';
-import { ENVIRONMENT_CREDENTIAL, ENVIRONMENT_VARIABLES } from '../options/options-from-config';
 import { formatPath } from '../options/resolve-options';
 
 /**
@@ -158,8 +157,9 @@ export function resolveDownstreamApis(
  * The `downstreamApis` of a configuration document (the same document as the credentials', which
  * `clientCredentialsOptionsFromConfig` reads without refusing this section), validated, for
  * `DownstreamApiModule.forRootAsync`; no section → no APIs. When the document names its
- * credentials, an API's `credential` must be one of them (or `default`, which the `AZURE_*`
- * variables of `env` make); every problem is reported at once.
+ * credentials, an API's `credential` must be one of them (the `AZURE_*` variables' credential
+ * included only under a name the document lists, as `clientCredentialsOptionsFromConfig` reads it);
+ * every problem is reported at once.
  *
  * @example
  * DownstreamApiModule.forRootAsync({
@@ -169,10 +169,7 @@ export function resolveDownstreamApis(
  * @throws ConfigurationError
  * @publicApi
  */
-export function downstreamApisFromConfig(
-  document: unknown = {},
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): DownstreamApiModuleOptions {
+export function downstreamApisFromConfig(document: unknown = {}): DownstreamApiModuleOptions {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
     throw new ConfigurationError([
       'the configuration document must be an object, e.g. { downstreamApis: { orders: { baseUrl, scopes } } }',
@@ -190,15 +187,13 @@ export function downstreamApisFromConfig(
     if (!(e instanceof ConfigurationError)) throw e;
     problems.push(...e.problems);
   }
-  // The names the document configures, and the environment's credential; none named (credentials
-  // given in code, or none at all, which their own reader reports): nothing to check against.
+  // The names the document configures (an `AZURE_*` credential only under a name it lists, as
+  // `clientCredentialsOptionsFromConfig` reads it); none named (credentials given in code, or the
+  // environment's `default` alone): nothing to check against.
   const names =
     credentials !== null && typeof credentials === 'object' && !Array.isArray(credentials)
       ? Object.keys(credentials)
       : [];
-  if (names.length > 0 && ENVIRONMENT_VARIABLES.some((v) => env[v]?.trim())) {
-    if (!names.includes(ENVIRONMENT_CREDENTIAL)) names.push(ENVIRONMENT_CREDENTIAL);
-  }
   if (names.length > 0) problems.push(...unknownCredentials(section, names, 'downstreamApis'));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return { apis };

@@ -3,6 +3,7 @@ import {
   credentialFromEnvironment,
 } from './options-from-config';
 import { ConfigurationError } from '../errors/client-credentials.errors';
+import { resolveOptions } from './resolve-options';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const SECRET = 'Zq8~not-to-be-echoed';
@@ -125,26 +126,84 @@ describe('clientCredentialsOptionsFromConfig', () => {
     expect(clientCredentialsOptionsFromConfig(document, {})).toEqual(document);
   });
 
-  it('adds the environment credential as `default` unless the document names one', () => {
-    const options = clientCredentialsOptionsFromConfig(document, {
+  it('takes the environment credential as `default` when the document names no credentials', () => {
+    const env = {
       AZURE_TENANT_ID: TENANT,
       AZURE_CLIENT_ID: 'env-app',
       AZURE_CLIENT_SECRET: SECRET,
-    });
-    expect(Object.keys(options.credentials)).toEqual(['graph', 'storage', 'default']);
-    expect(options.credentials.default.clientId).toBe('env-app');
-    const named = clientCredentialsOptionsFromConfig(
-      { credentials: { default: document.credentials.graph } },
+    };
+    for (const doc of [undefined, {}, { credentials: {} }, { refresh: { refreshAt: 0.6 } }]) {
+      const options = clientCredentialsOptionsFromConfig(doc, env);
+      expect(Object.keys(options.credentials)).toEqual(['default']);
+      expect(options.credentials.default.clientId).toBe('env-app');
+      expect(resolveOptions(options).defaultCredential).toBe('default');
+    }
+  });
+
+  it.each([
+    [
+      'only AZURE_CLIENT_ID (a user-assigned managed identity for DefaultAzureCredential)',
+      { AZURE_CLIENT_ID: 'mi-client' },
+    ],
+    [
+      "the AKS workload identity webhook's variables",
+      {
+        AZURE_CLIENT_ID: 'wi-client',
+        AZURE_TENANT_ID: TENANT,
+        AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token',
+        AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com/',
+      },
+    ],
+    [
+      'a complete set',
+      { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: 'env-app', AZURE_CLIENT_SECRET: SECRET },
+    ],
+  ])(
+    'leaves a document naming its own credentials as it is with %s: no error, no second credential, its default kept',
+    (_what, env) => {
+      const one = { credentials: { graph: document.credentials.graph } };
+      const options = clientCredentialsOptionsFromConfig(one, env);
+      expect(options).toEqual(one);
+      expect(resolveOptions(options).defaultCredential).toBe('graph');
+      expect(clientCredentialsOptionsFromConfig(document, env)).toEqual(document);
+    },
+  );
+
+  it("takes the environment credential under a name whose value is 'environment'", () => {
+    const options = clientCredentialsOptionsFromConfig(
+      { credentials: { graph: document.credentials.graph, default: 'environment' } },
       { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: 'env-app', AZURE_CLIENT_SECRET: SECRET },
     );
-    expect(named.credentials.default.clientId).toBe('graph-app');
+    expect(options.credentials).toEqual({
+      graph: document.credentials.graph,
+      default: {
+        tenantId: TENANT,
+        clientId: 'env-app',
+        sources: [{ type: 'secret', secret: SECRET }],
+      },
+    });
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          { credentials: { graph: document.credentials.graph, azure: 'environment' } },
+          { PATH: '/bin' },
+        ),
+      ),
+    ).toEqual([
+      "credentials.azure: is 'environment' (the AZURE_* variables' credential) but no AZURE_* variable is set — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or configure the credential in the document",
+    ]);
   });
 
   it('reports problems of the environment and of the document together', () => {
     expect(
       problemsOf(() =>
         clientCredentialsOptionsFromConfig(
-          { credentials: { mail: { tenantId: TENANT, clientId: 'app', sources: [] } } },
+          {
+            credentials: {
+              mail: { tenantId: TENANT, clientId: 'app', sources: [] },
+              default: 'environment',
+            },
+          },
           { AZURE_CLIENT_SECRET: SECRET },
         ),
       ),
@@ -152,6 +211,13 @@ describe('clientCredentialsOptionsFromConfig', () => {
       'AZURE_TENANT_ID: is required — set the directory (tenant) ID',
       'AZURE_CLIENT_ID: is required — set the application (client) ID',
       "credentials.mail.sources: must list at least one source, e.g. [{ type: 'secret', secret: '…' }]",
+    ]);
+    // With no credentials in the document, the variables are its configuration: their problems stop it.
+    expect(
+      problemsOf(() => clientCredentialsOptionsFromConfig({}, { AZURE_CLIENT_ID: 'app' })),
+    ).toEqual([
+      'AZURE_TENANT_ID: is required — set the directory (tenant) ID',
+      'AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one, or unset the other AZURE_* variables',
     ]);
   });
 

@@ -82,11 +82,25 @@ export function credentialFromEnvironment(env: Env = process.env): CredentialOpt
 }
 
 /**
+ * The value of a document's credential that stands for the `AZURE_*` variables' credential
+ * (`credentials: { default: 'environment' }`): how a document that names credentials of its own
+ * asks for the environment's too.
+ */
+const FROM_ENVIRONMENT = 'environment';
+
+/**
  * Module options from configuration instead of code: a plain document (as loaded from JSON or
- * YAML, e.g. by @nestjs/config) with any number of named credentials and their ordered sources,
- * plus a `default` credential from the `AZURE_*` environment variables when the document does not
- * name one. Validated at once: every problem names its path (`credentials.graph.sources[1].tokenFilePath`)
+ * YAML, e.g. by @nestjs/config) with any number of named credentials and their ordered sources.
+ * Validated at once: every problem names its path (`credentials.graph.sources[1].tokenFilePath`)
  * or variable and says how to fix it, never echoing a value.
+ *
+ * The `AZURE_*` variables (as @azure/identity's EnvironmentCredential reads them) make a credential
+ * only when the document asks for it: when it names no credentials at all (the credential is then
+ * `default`, the only one), or under a name whose value is `'environment'`
+ * (`credentials: { default: 'environment', graph: { … } }`). A document that configures its own
+ * credentials is never changed by variables set for other SDKs: on AKS with workload identity, or
+ * with `AZURE_CLIENT_ID` picking a user-assigned managed identity for `DefaultAzureCredential`, the
+ * variables are not read — neither an error nor a second credential.
  *
  * The same document may hold the named downstream APIs (`downstreamApis`): they are left out of
  * the returned module options, for `downstreamApisFromConfig` of
@@ -115,27 +129,46 @@ export function clientCredentialsOptionsFromConfig(
   const { downstreamApis: _apis, ...doc } = document as Partial<ClientCredentialsModuleOptions> & {
     downstreamApis?: unknown;
   };
-  const credentials: Record<string, CredentialOptions> = {
-    ...doc.credentials,
-  };
   // Problems of the environment and of the document are reported together.
   const problems: string[] = [];
-  if (credentials[ENVIRONMENT_CREDENTIAL] === undefined) {
+  const fromEnvironment = (): CredentialOptions | undefined => {
     try {
-      const fromEnv = credentialFromEnvironment(env);
-      if (fromEnv !== undefined) credentials[ENVIRONMENT_CREDENTIAL] = fromEnv;
+      return credentialFromEnvironment(env);
     } catch (e) {
       if (!(e instanceof ConfigurationError)) throw e;
       problems.push(...e.problems);
+      return undefined;
     }
+  };
+  const named: unknown = doc.credentials;
+  let credentials: Record<string, CredentialOptions>;
+  if (isRecord(named) && Object.keys(named).length > 0) {
+    credentials = {};
+    for (const [name, value] of Object.entries(named)) {
+      if (value !== FROM_ENVIRONMENT) {
+        credentials[name] = value as CredentialOptions;
+        continue;
+      }
+      const before = problems.length;
+      const credential = fromEnvironment();
+      if (credential !== undefined) credentials[name] = credential;
+      else if (problems.length === before) problems.push(`credentials.${name}: ${noVariables}`);
+    }
+  } else if (named === undefined || isRecord(named)) {
+    const credential = fromEnvironment();
+    credentials = credential === undefined ? {} : { [ENVIRONMENT_CREDENTIAL]: credential };
+  } else {
+    // Not a mapping: the options' own validation names it.
+    credentials = named as Record<string, CredentialOptions>;
   }
-  if (Object.keys(credentials).length === 0 && problems.length === 0) {
+  if (isRecord(credentials) && Object.keys(credentials).length === 0 && problems.length === 0) {
     throw new ConfigurationError([
       'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document',
     ]);
   }
   const options = { ...doc, credentials };
-  if (Object.keys(credentials).length > 0) {
+  // None left (the environment's had problems, listed): nothing of the document to check.
+  if (!isRecord(credentials) || Object.keys(credentials).length > 0) {
     try {
       resolveOptions(options);
     } catch (e) {
@@ -145,4 +178,10 @@ export function clientCredentialsOptionsFromConfig(
   }
   if (problems.length > 0) throw new ConfigurationError(problems);
   return options;
+}
+
+const noVariables = `is '${FROM_ENVIRONMENT}' (the AZURE_* variables' credential) but no AZURE_* variable is set — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or configure the credential in the document`;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
