@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { startDevAuthority, type FaultSpec } from '@app/dev-authority';
 import { AccessToken, TokenEndpointError } from '@app/client-credentials';
 import { ConsoleLogger, Logger } from '@nestjs/common';
@@ -263,9 +264,15 @@ describe('TokenService: refresh and outages', () => {
       authority.faults.add({ target: 'token', tenantId, kind: 'status', status: 503 });
       const controller = new AbortController();
 
+      // One signal shared by 20 callers (an app's shutdown signal, say): one listener of the
+      // library's on it, not one per caller — past 10, Node prints a MaxListenersExceededWarning
+      // ("possible EventTarget memory leak") in the app's log.
       const calls = Array.from({ length: 20 }, () =>
         tokens.getAccessToken(authority.apiScope, { signal: controller.signal }),
       );
+      await eventually(() => tokens.getStats().cacheMisses === 20);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
       controller.abort();
       for (const call of calls) await expect(call).rejects.toMatchObject({ code: 'aborted' });
       await eventually(() => authority.countTokenRequests({ clientId }) === 1);

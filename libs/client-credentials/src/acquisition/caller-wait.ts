@@ -1,4 +1,4 @@
-import { after } from '../timing/timers';
+import { after, onAbort } from '../timing/timers';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
 import type { TokenRequest } from '../credentials/token-request';
 
@@ -25,7 +25,7 @@ export function waitAsCaller<T>(
   return new Promise<T>((resolve, reject) => {
     const done = () => {
       timer.clear();
-      signal?.removeEventListener('abort', onAbort);
+      stopListening?.();
     };
     const timer = after(ms, () => {
       done();
@@ -38,11 +38,12 @@ export function waitAsCaller<T>(
         ),
       );
     });
-    const onAbort = () => {
-      done();
-      reject(abortedBy(request));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening =
+      signal &&
+      onAbort(signal, () => {
+        done();
+        reject(abortedBy(request));
+      });
     flight.then(
       (v) => {
         done();

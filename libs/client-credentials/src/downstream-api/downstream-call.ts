@@ -3,6 +3,7 @@ import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/c
 import { parseBearerChallenge } from '../calling/challenge';
 import type { AccessToken } from '../access-token';
 import { ClientCredentialsError, TokenEndpointError } from '../errors/client-credentials.errors';
+import { onAbort } from '../timing/timers';
 
 /**
  * Per-call options of {@link DownstreamApi}.
@@ -63,13 +64,15 @@ export interface DownstreamApiResult<T = unknown> {
 export class CallDeadline {
   readonly #controller = new AbortController();
   readonly #caller?: AbortSignal;
+  /** Stops listening to the caller's signal. */
+  readonly #detach?: () => void;
   readonly #timer: NodeJS.Timeout;
   #timerFired = false;
 
   constructor(timeoutMs: number, caller?: AbortSignal) {
     this.#caller = caller;
     if (caller?.aborted) this.#controller.abort(caller.reason);
-    else caller?.addEventListener('abort', this.#onCallerAbort, { once: true });
+    else if (caller) this.#detach = onAbort(caller, () => this.#controller.abort(caller.reason));
     this.#timer = setTimeout(() => {
       this.#timerFired = !this.#controller.signal.aborted;
       // AbortSignal.timeout's reason, which fetch rejects with.
@@ -99,10 +102,8 @@ export class CallDeadline {
   /** Detaches the call from the caller's signal and the timer. */
   end(): void {
     clearTimeout(this.#timer);
-    this.#caller?.removeEventListener('abort', this.#onCallerAbort);
+    this.#detach?.();
   }
-
-  readonly #onCallerAbort = (): void => this.#controller.abort(this.#caller?.reason);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { after } from './timers';
+import { after, onAbort } from './timers';
 
 /** The retry settings backoff reads. */
 export interface BackoffPolicy {
@@ -37,13 +37,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
     const timer = after(ms, () => {
-      signal?.removeEventListener('abort', onAbort);
+      stopListening?.();
       resolve();
     });
-    const onAbort = () => {
-      timer.clear();
-      reject(signal!.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening =
+      signal &&
+      onAbort(signal, () => {
+        timer.clear();
+        reject(signal.reason as Error);
+      });
   });
 }

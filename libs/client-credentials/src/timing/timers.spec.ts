@@ -1,5 +1,6 @@
+import { getEventListeners } from 'node:events';
 import { sleep } from './backoff';
-import { after, MAX_TIMER_MS, withDeadline } from './timers';
+import { after, MAX_TIMER_MS, withDeadline, onAbort } from './timers';
 
 describe('after', () => {
   beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask'] }));
@@ -39,5 +40,39 @@ describe('after', () => {
     const outcome = never.catch((e: Error) => e.message);
     await jest.advanceTimersByTimeAsync(100);
     await expect(outcome).resolves.toBe('late');
+  });
+});
+
+describe('onAbort', () => {
+  it('gives one signal a single listener however many wait on it: no MaxListenersExceededWarning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      let called = 0;
+      const stops = Array.from({ length: 1000 }, () => onAbort(controller.signal, () => called++));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      // Those that stopped listening are not called.
+      for (const stop of stops.slice(0, 400)) stop();
+      controller.abort();
+      expect(called).toBe(600);
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('calls a listener given twice twice, and nothing once the signal has aborted', () => {
+    const controller = new AbortController();
+    const calls: string[] = [];
+    const listener = () => calls.push('x');
+    onAbort(controller.signal, listener);
+    onAbort(controller.signal, listener);
+    controller.abort();
+    controller.abort();
+    expect(calls).toEqual(['x', 'x']);
   });
 });

@@ -50,3 +50,34 @@ export function withDeadline<T>(work: Promise<T>, ms: number, timeout: () => Err
     );
   });
 }
+
+/** Per caller signal, the library's listeners of its abort (see {@link onAbort}). */
+const abortListeners = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `listener` when `signal` aborts (not if it has already); the returned function stops
+ * listening. However many calls wait on one signal at once — an app's shutdown signal handed to
+ * every call, a thousand concurrent callers — the signal gets one listener of the library's:
+ * a listener each would pass EventTarget's limit of 10 and print Node's
+ * MaxListenersExceededWarning ("possible memory leak") in the app's log for what is no leak.
+ */
+export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+  let listeners = abortListeners.get(signal);
+  if (listeners === undefined) {
+    const all = (listeners = new Set());
+    abortListeners.set(signal, all);
+    signal.addEventListener(
+      'abort',
+      () => {
+        abortListeners.delete(signal);
+        for (const each of all) each();
+      },
+      { once: true },
+    );
+  }
+  const own = listeners;
+  // A wrapper, so that one listener given twice is called twice and stopped once each.
+  const entry = () => listener();
+  own.add(entry);
+  return () => own.delete(entry);
+}
