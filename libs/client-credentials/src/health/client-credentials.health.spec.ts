@@ -156,6 +156,17 @@ describe('ClientCredentialsHealthIndicator', () => {
       expect(api.status).toBe('up');
       expect(api.failingScopes).toMatchObject({ 'api://typo/.default': {} });
     });
+
+    it('nothing working, an old failure still counts: down, however long since', () => {
+      const never = { lastError: error(ago(2 * HOUR)) };
+      expect(scoped({ 'api://a/.default': never }, never).api.status).toBe('down');
+      const expired = {
+        lastSuccessAt: ago(4 * HOUR),
+        lastTokenExpiresOn: ago(3 * HOUR),
+        lastError: error(ago(2 * HOUR)),
+      };
+      expect(scoped({ 'api://a/.default': expired }, expired).api.status).toBe('down');
+    });
   });
 
   it('is down for an expired certificate and an unknown credential name', () => {

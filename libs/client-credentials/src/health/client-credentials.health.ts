@@ -11,8 +11,9 @@ import type {
 const DAY_MS = 24 * 60 * 60 * 1000;
 /**
  * A scope whose last request failed longer ago than this, and was not asked for since (a one-off
- * call with a wrong scope), is still listed in `failingScopes` but no longer judges the credential:
- * a scope in use that fails is asked for again within minutes (cool-downs last seconds).
+ * call with a wrong scope), is still listed in `failingScopes` but no longer judges a credential
+ * that works otherwise: a scope in use that fails is asked for again within minutes (cool-downs
+ * last seconds).
  */
 const STALE_SCOPE_FAILURE_MS = 60 * 60 * 1000;
 
@@ -255,13 +256,15 @@ function scopesProblem(
   health.failingScopes = Object.fromEntries(
     failingScopes.map(([scope, t]) => [scope, failure(t.lastError!)]),
   );
-  const current = failingScopes.filter(
-    ([, t]) => now - t.lastError!.at.getTime() < STALE_SCOPE_FAILURE_MS,
-  );
-  if (current.length === 0) return undefined;
-  const broken = current.filter(([, t]) => !validAt(t, now));
   const works =
     anotherWorks || scopes.some(([, t]) => t.lastSuccessAt !== undefined && !failing(t));
+  // A one-off failure long past stops counting only beside something that works: with nothing
+  // working, no caller may come to ask again (readiness keeps them away), and it stays `down`.
+  const current = works
+    ? failingScopes.filter(([, t]) => now - t.lastError!.at.getTime() < STALE_SCOPE_FAILURE_MS)
+    : failingScopes;
+  if (current.length === 0) return undefined;
+  const broken = current.filter(([, t]) => !validAt(t, now));
   const [scope, t] = broken[0] ?? current[0];
   const code = t.lastError!.code;
   if (broken.length === 0) {
