@@ -293,6 +293,26 @@ describe('fetch: a Request as input', () => {
         ),
       );
       expect(server.uploads).toHaveLength(2);
+
+      // A streamed body that never ends: the origin is checked before it is read, and the call's
+      // signal ends the read as it would end fetch's upload.
+      const endless = () =>
+        new Request(`${server.url}/upload`, {
+          method: 'POST',
+          body: new ReadableStream({ pull: () => new Promise(() => undefined) }),
+          duplex: 'half',
+        } as RequestInit);
+      const other = new Request('https://other.example/upload', {
+        method: 'POST',
+        body: new ReadableStream({ pull: () => new Promise(() => undefined) }),
+        duplex: 'half',
+      } as RequestInit);
+      await expect(send(other)).rejects.toMatchObject({ code: 'origin_refused' });
+      const controller = new AbortController();
+      const pending = send(endless(), { signal: controller.signal });
+      controller.abort(new DOMException('gave up', 'TimeoutError'));
+      await expect(pending).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(server.uploads).toHaveLength(2);
     } finally {
       await releaseAll(app, dispatcher);
     }

@@ -12,7 +12,7 @@ import {
   redirectRefused,
   redirectTarget,
 } from './redirect-hop';
-import { inputOf, isRequest, type FetchInput } from './request-input';
+import { inputOf, isRequest, withBody, type FetchInput } from './request-input';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
 export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -243,8 +243,9 @@ export function createAuthenticatedSender(
   };
 
   return async (input, given = {}) => {
-    const { target: where, init } = await inputOf(input, given);
-    const url = policy.resolve(where, init.method);
+    const { target: where, init: named, request: asked } = inputOf(input, given);
+    const url = policy.resolve(where, named.method);
+    const init = await withBody(asked, named, given);
     const signal = init.signal ?? undefined;
     const first = await tokens.getAccessToken(target.scopes, targetOptions(target, { signal }));
     const request: Hop = {

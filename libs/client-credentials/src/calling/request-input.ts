@@ -1,3 +1,5 @@
+import { onAbort } from '../timing/timers';
+
 /** What an authenticated fetch takes as its input: a path under the base URL, a URL, a `Request`. */
 export type FetchInput = string | URL | Request;
 
@@ -27,23 +29,57 @@ export function isRequest(input: unknown): input is Request {
  * bytes — what `request.clone()` would cost too (a tee keeps every byte the unread branch has not
  * consumed), and without its one-send limit. A body to be streamed unbuffered goes as
  * `init.body` (a stream: sent once, never re-sent).
+ *
+ * Two steps, so that the target is checked before anything is read: {@link inputOf} names the
+ * target and the call's `init` without the body; {@link withBody} reads it, for no longer than the
+ * call's signal allows (a body that never ends must not outlast the caller's timeout).
  */
-export async function inputOf(
+export function inputOf(
   input: FetchInput,
   init: RequestInit,
-): Promise<{ target: string | URL; init: RequestInit }> {
+): { target: string | URL; init: RequestInit; request?: Request } {
   if (!isRequest(input)) return { target: input, init };
-  const body =
-    init.body !== undefined || input.body === null ? init.body : await input.arrayBuffer();
   return {
     target: input.url,
+    request: input,
     init: {
       ...init,
       method: init.method ?? input.method,
       headers: init.headers ?? input.headers,
-      body,
       signal: init.signal ?? input.signal,
       redirect: init.redirect ?? input.redirect,
     },
   };
+}
+
+/**
+ * `init` with the body of `request` (given as the input) read into memory, unless `init` has a
+ * body of its own; the read stops, and rejects with the signal's reason, when `init.signal` aborts.
+ */
+export async function withBody(
+  request: Request | undefined,
+  init: RequestInit,
+  given: RequestInit,
+): Promise<RequestInit> {
+  if (request === undefined || given.body !== undefined) return init;
+  const stream = request.body;
+  if (stream === null) return init;
+  const signal = init.signal ?? undefined;
+  signal?.throwIfAborted();
+  const reader = (stream as ReadableStream<Uint8Array>).getReader();
+  // Cancelling the reader ends the read loop below (its next read is done).
+  const stop =
+    signal && onAbort(signal, () => void reader.cancel(signal.reason).catch(() => undefined));
+  const chunks: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+  } finally {
+    stop?.();
+  }
+  signal?.throwIfAborted();
+  return { ...init, body: Buffer.concat(chunks) };
 }
