@@ -99,6 +99,21 @@ export interface CredentialStats {
   forgottenWorkingTenants?: number;
 }
 
+/** The counters of a credential nothing has happened to yet. */
+export function newCredentialStats(credential: string): CredentialStats {
+  return {
+    credential,
+    cacheHits: 0,
+    cacheMisses: 0,
+    storeHits: 0,
+    tokenRequests: 0,
+    refreshes: 0,
+    failures: {},
+    // No prototype: tenant ids come from callers ('__proto__' must stay a plain key).
+    tenants: Object.create(null) as Record<string, TenantStats>,
+  };
+}
+
 /**
  * The entry `id` of `record`, created on first use and made the most recent of `orders`' list for
  * `credential`; past {@link MAX_TENANT_STATS} entries the least recent goes. O(1) per use.

@@ -5,6 +5,7 @@ import {
   isFailing,
   lru,
   MAX_TENANT_STATS,
+  newCredentialStats,
   type CredentialStats,
   type TenantStats,
 } from './credential-stats';
@@ -91,17 +92,7 @@ export class TokenMetrics {
   of(credential: string): CredentialStats {
     let s = this.stats.get(credential);
     if (!s) {
-      s = {
-        credential,
-        cacheHits: 0,
-        cacheMisses: 0,
-        storeHits: 0,
-        tokenRequests: 0,
-        refreshes: 0,
-        failures: {},
-        // No prototype: tenant ids come from callers ('__proto__' must stay a plain key).
-        tenants: Object.create(null) as Record<string, TenantStats>,
-      };
+      s = newCredentialStats(credential);
       this.stats.set(credential, s);
     }
     return s;

@@ -1,5 +1,6 @@
 import {
   lru,
+  newCredentialStats,
   snapshotOf,
   type CredentialStats,
   type TenantStats,
@@ -77,17 +78,7 @@ export class DoubleStats {
   private of(credential: string): CredentialStats {
     let s = this.live.get(credential);
     if (s === undefined) {
-      s = {
-        credential,
-        cacheHits: 0,
-        cacheMisses: 0,
-        storeHits: 0,
-        tokenRequests: 0,
-        refreshes: 0,
-        failures: {},
-        // No prototype, as the real ones: tenant ids come from callers.
-        tenants: Object.create(null) as Record<string, TenantStats>,
-      };
+      s = newCredentialStats(credential);
       this.live.set(credential, s);
     }
     return s;
