@@ -301,12 +301,12 @@ describe('fetch: a Request as input', () => {
           method: 'POST',
           body: new ReadableStream({ pull: () => new Promise(() => undefined) }),
           duplex: 'half',
-        } as RequestInit);
+        });
       const other = new Request('https://other.example/upload', {
         method: 'POST',
         body: new ReadableStream({ pull: () => new Promise(() => undefined) }),
         duplex: 'half',
-      } as RequestInit);
+      });
       await expect(send(other)).rejects.toMatchObject({ code: 'origin_refused' });
       const controller = new AbortController();
       const pending = send(endless(), { signal: controller.signal });
