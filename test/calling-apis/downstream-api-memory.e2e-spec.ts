@@ -123,8 +123,10 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
 
     // 2,048 calls naming 2,043 tenants later: not one more object kept (one per tenant before the
     // fix). Each unknown tenant costs a real token request; three full GCs count the objects: the
-    // bound is for a loaded machine, the test counts.
-    expect(liveUrls()).toBe(served + 1);
+    // bound is for a loaded machine, the test counts. Fewer is no growth: on a loaded machine the
+    // calls take long enough for idle keep-alive connections to close, and their objects go (one
+    // clean-clone CI run counted 9 for 25).
+    expect(liveUrls()).toBeLessThanOrEqual(served + 1);
     // Used after the count, so that it was live through it.
     expect(held.pathname).toBe('/api');
   }, 120_000);
