@@ -39,6 +39,33 @@ function parseExposition(text: string): { samples: Sample[]; types: Map<string, 
 }
 
 /**
+ * The daemon of `dev`'s configuration with these of its credentials and one worker that never
+ * runs during a test (the calls counted are the test's own), listening on a free port.
+ */
+async function startDaemon(
+  dev: DevMode,
+  credentials: (base: Record<string, Record<string, unknown>>) => Record<string, unknown>,
+): Promise<{ app: INestApplication; url: string }> {
+  const base = parse(await readFile(dev.configFile, 'utf8')) as {
+    credentials: Record<string, Record<string, unknown>>;
+  };
+  const config = {
+    ...base,
+    health: { host: '127.0.0.1', port: 0 },
+    credentials: credentials(base.credentials),
+    workers: {
+      idle: { type: 'poller', cron: '0 0 0 1 1 *', runAtStart: false, credential: 'demo-secret' },
+    },
+  };
+  const app = await NestFactory.create(AppModule.forRoot({ config, env: {} }), {
+    logger: new CapturingLogger(),
+    forceCloseConnections: true,
+  });
+  await app.listen(0, '127.0.0.1');
+  return { app, url: (await app.getUrl()).replace('[::1]', '127.0.0.1') };
+}
+
+/**
  * The daemon's `/metrics`: scraped over HTTP after calls the test makes itself (the one worker never
  * runs), parsed as the exposition format, and compared with those calls and the authority's log.
  */
@@ -51,33 +78,11 @@ describe('daemon /metrics (e2e)', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'daemon-metrics-'));
     dev = await startDevMode(dir);
-    const base = parse(await readFile(dev.configFile, 'utf8')) as {
-      credentials: Record<string, Record<string, unknown>>;
-    };
-    const config = {
-      ...base,
-      health: { host: '127.0.0.1', port: 0 },
-      credentials: {
-        'demo-secret': base.credentials['demo-secret'],
-        'demo-certificate': base.credentials['demo-certificate'],
-        broken: { ...base.credentials['demo-secret'], sources: [{ type: 'secret', secret: 'no' }] },
-      },
-      // One worker that does not run during the test: the calls counted are the test's own.
-      workers: {
-        idle: {
-          type: 'poller',
-          cron: '0 0 0 1 1 *',
-          runAtStart: false,
-          credential: 'demo-secret',
-        },
-      },
-    };
-    app = await NestFactory.create(AppModule.forRoot({ config, env: {} }), {
-      logger: new CapturingLogger(),
-      forceCloseConnections: true,
-    });
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    ({ app, url } = await startDaemon(dev, (credentials) => ({
+      'demo-secret': credentials['demo-secret'],
+      'demo-certificate': credentials['demo-certificate'],
+      broken: { ...credentials['demo-secret'], sources: [{ type: 'secret', secret: 'no' }] },
+    })));
   });
 
   afterAll(async () => {
@@ -145,28 +150,10 @@ describe('daemon /metrics beside an OpenTelemetry SDK registered first (e2e)', (
     expect(metrics.setGlobalMeterProvider(other)).toBe(true);
     let app: INestApplication | undefined;
     try {
-      const base = parse(await readFile(dev.configFile, 'utf8')) as {
-        credentials: Record<string, Record<string, unknown>>;
-      };
-      const config = {
-        ...base,
-        health: { host: '127.0.0.1', port: 0 },
-        credentials: { 'demo-secret': base.credentials['demo-secret'] },
-        workers: {
-          idle: {
-            type: 'poller',
-            cron: '0 0 0 1 1 *',
-            runAtStart: false,
-            credential: 'demo-secret',
-          },
-        },
-      };
-      app = await NestFactory.create(AppModule.forRoot({ config, env: {} }), {
-        logger: new CapturingLogger(),
-        forceCloseConnections: true,
-      });
-      await app.listen(0, '127.0.0.1');
-      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+      let url: string;
+      ({ app, url } = await startDaemon(dev, (credentials) => ({
+        'demo-secret': credentials['demo-secret'],
+      })));
       const res = await fetch(`${url}/metrics`);
       expect(res.status).toBe(404);
       expect(await res.text()).toMatch(/app's own OpenTelemetry SDK/);
