@@ -5,13 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import axios, { type AxiosError, type AxiosInstance } from 'axios';
 import { decodeJwt } from 'jose';
-import {
-  Agent,
-  fetch as undiciFetch,
-  Request as UndiciRequest,
-  Response as UndiciResponse,
-} from 'undici';
+import { Agent } from 'undici';
 import { useClientCredentials } from '@app/client-credentials/calling/axios';
+import { undiciFetchAdapter } from '../support/axios-fetch-adapter';
 import { startOidcAuthority, type OidcAuthority } from '../support/oidc-authority';
 import { startTokenApp, type TokenApp } from '../support/token-app';
 import { releaseAll } from '../support/fixtures';
@@ -177,17 +173,7 @@ describe('axios interceptor: DPoP-bound calls across redirects', () => {
             httpsAgent: new https.Agent({ ca: pki.caPem }),
             ...extra,
           })
-        : axios.create({
-            adapter,
-            baseURL: servers.api,
-            env: {
-              fetch: undiciFetch as never,
-              Request: UndiciRequest as never,
-              Response: UndiciResponse as never,
-            },
-            fetchOptions: { dispatcher } as never,
-            ...extra,
-          });
+        : axios.create({ ...undiciFetchAdapter(dispatcher), baseURL: servers.api, ...extra });
     useClientCredentials(instance, app.tokens, {
       baseUrl: `${servers.api}/api`,
       scopes: oidc.scope,

@@ -3,14 +3,10 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import axios, { type AxiosInstance } from 'axios';
-import {
-  Agent,
-  fetch as undiciFetch,
-  Request as UndiciRequest,
-  Response as UndiciResponse,
-} from 'undici';
+import { Agent } from 'undici';
 import { startDevAuthority } from '@app/dev-authority';
 import { useClientCredentials } from '@app/client-credentials/calling/axios';
+import { undiciFetchAdapter } from '../support/axios-fetch-adapter';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 import { createTestPki, type TestPki } from './recording-server';
@@ -140,17 +136,7 @@ describe('axios interceptor: refused answers', () => {
     const instance =
       adapter === 'http'
         ? axios.create({ adapter, baseURL: api.url, httpsAgent: agent, ...extra })
-        : axios.create({
-            adapter,
-            baseURL: api.url,
-            env: {
-              fetch: undiciFetch as never,
-              Request: UndiciRequest as never,
-              Response: UndiciResponse as never,
-            },
-            fetchOptions: { dispatcher } as never,
-            ...extra,
-          });
+        : axios.create({ ...undiciFetchAdapter(dispatcher), baseURL: api.url, ...extra });
     useClientCredentials(instance, app!.tokens, { baseUrl: api.url, scopes: authority.apiScope });
     return instance;
   }

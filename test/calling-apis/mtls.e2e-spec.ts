@@ -7,17 +7,13 @@ import axios from 'axios';
 import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { decodeJwt, exportJWK, importX509 } from 'jose';
-import {
-  Agent,
-  fetch as undiciFetch,
-  Request as UndiciRequest,
-  Response as UndiciResponse,
-} from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { TokenService, type CredentialOptions } from '@app/client-credentials';
 import { createAuthenticatedFetch, createTokenCredential } from '@app/client-credentials/calling';
 import { useClientCredentials } from '@app/client-credentials/calling/axios';
 import { DownstreamApiModule, DownstreamApis } from '@app/client-credentials/downstream-api';
 import { createCa, issueCertificate, type IssuedCertificate } from '@app/dev-authority/pki';
+import { undiciFetchAdapter } from '../support/axios-fetch-adapter';
 import { startOidcAuthority, type OidcAuthority } from '../support/oidc-authority';
 import { startMtlsResource, type MtlsResource } from '../support/mtls-resource';
 import { certificateThumbprint, peerCertificate } from '../support/tls-client-certificate';
@@ -374,15 +370,7 @@ describe('certificate-bound tokens (RFC 8705), from the token endpoint to the AP
     const origin = await serve('api', apiPki, () => `${other.url}/collect`);
     const dispatcher = new Agent({ connect: { ca: [otherPki.caPem] } });
     try {
-      const instance = axios.create({
-        adapter: 'fetch',
-        env: {
-          fetch: undiciFetch as never,
-          Request: UndiciRequest as never,
-          Response: UndiciResponse as never,
-        },
-        fetchOptions: { dispatcher } as never,
-      });
+      const instance = axios.create(undiciFetchAdapter(dispatcher));
       useClientCredentials(instance, app.tokens, {
         baseUrl: origin.url,
         scopes: oidc.scope,
