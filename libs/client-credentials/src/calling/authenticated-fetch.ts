@@ -4,14 +4,8 @@ import type { TokenService } from '../token.service';
 import { targetOptions, type TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
 import { isReplayableBody, tokenToResend } from './resend';
-import { authorizationOf, nonceAnswer, type ApiNonce } from './dpop-proof';
-import {
-  droppedOnRedirect,
-  REDIRECTS,
-  redirectedMethod,
-  redirectRefused,
-  redirectTarget,
-} from './redirect-hop';
+import { nonceAnswer, type ApiNonce } from './dpop-proof';
+import { sendHops, type Hop, type HopTransport } from './fetch-hops';
 import { inputOf, isRequest, withBody, type FetchInput } from './request-input';
 
 /** The `fetch` this integration wraps: the global one, or undici's `fetch` (cast to this type: its types are undici's own). */
@@ -142,7 +136,6 @@ export function createAuthenticatedSender(
   nonce: ApiNonce = {},
 ): AuthenticatedSender {
   const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
-  const send = options.fetch ?? globalThis.fetch;
   const maxRedirects = options.maxRedirects ?? 5;
   if (!Number.isSafeInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > MAX_REDIRECTS) {
     throw new InvalidRequestError(
@@ -156,91 +149,20 @@ export function createAuthenticatedSender(
     tenantId: options.tenantId,
     agent: options.agent,
   };
-  // Not part of the DOM RequestInit type: undici's fetch (and Node's) read it.
-  const extra = (
-    options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }
-  ) as RequestInit;
-
-  /**
-   * Sends `start` with the token, following redirects: the token only ever goes to the API's
-   * origin, and the caller's headers go as fetch's own redirects carry them
-   * ({@link droppedOnRedirect}), from hop to hop.
-   */
-  const sendWith = async (start: Hop, init: RequestInit, token: AccessToken): Promise<Sent> => {
-    let current = start.url;
-    let method = start.method;
-    let body = start.body;
-    const headers = new Headers(start.headers);
-    if (body === undefined) headers.delete('content-type');
-    let carry = true;
-    let rewritten = false;
-    for (let redirects = 0; ; redirects++) {
-      const hopHeaders = new Headers(headers);
-      carry &&= policy.mayCarryToken(current);
-      // The nonce this hop's proof is signed with (DPoP): a 401 asking for another one is re-sent.
-      const sentNonce = nonce.value;
-      // A certificate-bound token goes over a connection presenting its certificate.
-      let through = extra;
-      if (carry) {
-        // A DPoP-bound token goes with a proof of this hop: its method and URL.
-        const auth = authorizationOf(tokens, token, method, current, nonce);
-        hopHeaders.set('authorization', auth.authorization);
-        if (auth.dpop !== undefined) hopHeaders.set('dpop', auth.dpop);
-        const certificate = tokens.boundCertificate(token);
-        if (certificate !== undefined) {
-          // Cast: the DOM type names the dispatcher of undici-types, not of undici.
-          through = {
-            dispatcher: certificate.dispatcher({ ca: options.ca }),
-          } as unknown as RequestInit;
-        }
-      } else {
-        hopHeaders.delete('authorization');
-        if (token.tokenType === 'DPoP') hopHeaders.delete('dpop');
-      }
-      const res = await send(current, {
-        ...init,
-        ...through,
-        method,
-        body,
-        headers: hopHeaders,
-        redirect: 'manual',
-      });
-      const last: Hop = { url: current, method, body, headers };
-      const location = res.headers.get('location');
-      if (!REDIRECTS.has(res.status) || location === null || init.redirect === 'manual') {
-        // A fetch that followed redirects itself (ignoring 'manual') answers from wherever they
-        // led: only its final URL says whether that hop got the token, and nothing says how the
-        // hops changed the request — one not safe to repeat is then not re-sent.
-        const unseen = res.redirected && method !== 'GET' && method !== 'HEAD';
-        return {
-          res,
-          carried: carry && (res.url === '' || policy.mayCarryToken(new URL(res.url))),
-          nonce: sentNonce,
-          resend: unseen ? undefined : rewritten ? last : start,
-        };
-      }
-      // A 3xx of the API may rotate its DPoP nonce: the next hop's proof signs the new one.
-      if (carry) nonceAnswer(token, res.status, (n) => res.headers.get(n), nonce, sentNonce);
-      const next = redirectTarget(location, current);
-      // 307 and 308 keep method and body: a body that cannot be sent again (a stream the first
-      // hop consumed) is not followed with nothing in its place — the same rule as a re-send.
-      const spent =
-        (res.status === 307 || res.status === 308) && body != null && !isReplayableBody(body);
-      if (init.redirect === 'error' || redirects >= maxRedirects || next === undefined || spent) {
-        await res.body?.cancel();
-        throw redirectRefused(start, res.status, next, spent, init.redirect, maxRedirects);
-      }
-      await res.body?.cancel();
-      const after = redirectedMethod(res.status, method);
-      if (after.dropsBody) body = undefined;
-      for (const name of droppedOnRedirect(current, next, body === undefined)) {
-        headers.delete(name);
-      }
-      rewritten ||= after.dropsBody;
-      current = next;
-      method = after.method;
-    }
+  const transport: HopTransport = {
+    tokens,
+    policy,
+    fetch: options.fetch ?? globalThis.fetch,
+    // Not part of the DOM RequestInit type: undici's fetch (and Node's) read it.
+    through: (options.dispatcher === undefined
+      ? {}
+      : { dispatcher: options.dispatcher }) as RequestInit,
+    ca: options.ca,
+    maxRedirects,
+    nonce,
   };
+  const sendWith = (start: Hop, init: RequestInit, token: AccessToken) =>
+    sendHops(transport, start, init, token);
 
   return async (input, given = {}) => {
     const { target: where, init: named, request: asked } = inputOf(input, given);
@@ -292,26 +214,4 @@ export function createAuthenticatedSender(
     noted(next);
     return { res: sent.res, token: next, refused: error };
   };
-}
-
-/** One request of a call: the caller's, or a redirect hop (its headers without the token's). */
-interface Hop {
-  readonly url: URL;
-  readonly method: string;
-  readonly body: RequestInit['body'];
-  readonly headers: Headers;
-}
-
-/** An answer, and what is known of the request it answers. */
-interface Sent {
-  readonly res: Response;
-  /** Whether the answer came from a hop that got the token (only such a 401 is about it). */
-  readonly carried: boolean;
-  /** The DPoP nonce the answered hop's proof signed. */
-  readonly nonce?: string;
-  /**
-   * The request to send again for this answer (another nonce, a new token): the caller's as it
-   * was, or after a hop that changed it, that hop; none when unknown.
-   */
-  readonly resend?: Hop;
 }
