@@ -10,6 +10,7 @@ import { asCancellation } from './cancellation';
 import { CertificateAgents } from './certificate-agents';
 import { followsRedirects, redirectHop } from './fetch-redirects';
 import { answeredAt, recordingFetch, viaFetch } from './final-url';
+import { guardHttpRedirects, type RedirectContext } from './http-redirects';
 import { release, resendOf } from './last-hop';
 
 /**
@@ -35,19 +36,8 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
   ca?: string | string[];
 }
 
-/** Marks the interceptor's `beforeRedirect`, holding the app's own: a re-send wraps that, once. */
-const APP_HOOK = Symbol("the app's beforeRedirect");
-type RedirectHook = NonNullable<Config['beforeRedirect']> & {
-  [APP_HOOK]?: Config['beforeRedirect'];
-};
 /** The methods a redirect never rewrites into another request (fetch's and follow-redirects' rules). */
 const KEPT_BY_REDIRECTS = new Set(['GET', 'HEAD']);
-type RedirectOptions = {
-  headers?: Record<string, unknown>;
-  href?: string;
-  protocol?: string;
-  host?: string;
-};
 
 /**
  * Authenticates an axios instance (or `@nestjs/axios`'s `HttpService.axiosRef`) to one API:
@@ -84,6 +74,7 @@ export function useClientCredentials(
   // The API's DPoP nonce, shared by every request of this instance to it.
   const nonce: ApiNonce = {};
   const presenting = new CertificateAgents(options.ca);
+  const hops: RedirectContext = { tokens, policy, nonce };
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
     if (config.clientCredentials?.away || !policy.mayCarryToken(url)) return config;
@@ -127,52 +118,8 @@ export function useClientCredentials(
     // adapter per `env.fetch`); the http adapter ignores it.
     const fetch = recordingFetch(config.env?.fetch ?? globalThis.fetch);
     if (fetch !== undefined) config.env = { ...config.env, fetch };
-    // The app's own hook, not a wrapper of an earlier send of this call (a re-send's config has it).
-    const hook = config.beforeRedirect as RedirectHook | undefined;
-    const theirs = hook !== undefined && APP_HOOK in hook ? hook[APP_HOOK] : hook;
-    // follow-redirects keeps Authorization on a subdomain; the token stays on this exact origin.
-    // The app's hook runs first: it cannot put back what the rules take from a hop.
-    const ours: RedirectHook = (redirect, responseDetails, requestDetails) => {
-      theirs?.(redirect, responseDetails, requestDetails);
-      const options = redirect as RedirectOptions;
-      // The API may rotate its DPoP nonce with any answer, a 3xx included: the next hop's proof
-      // signs the newest one.
-      if (!state.leftOrigin && token.tokenType === 'DPoP') {
-        const answer = responseDetails as { headers?: Record<string, unknown> } | undefined;
-        const header = (name: string) => {
-          const value = answer?.headers?.[name];
-          return typeof value === 'string' ? value : undefined;
-        };
-        nonceAnswer(token, 0, header, nonce, undefined);
-      }
-      let origin: string | undefined;
-      try {
-        origin = new URL(options.href ?? `${options.protocol}//${options.host}`).origin;
-      } catch {
-        origin = undefined;
-      }
-      if (origin !== policy.origin) {
-        // The answer will be another origin's: a 401 of it says nothing of our token.
-        state.leftOrigin = true;
-        for (const name of Object.keys(options.headers ?? {})) {
-          const lower = name.toLowerCase();
-          if (lower === 'authorization' || (lower === 'dpop' && token.tokenType === 'DPoP')) {
-            delete options.headers![name];
-          }
-        }
-      } else if (token.tokenType === 'DPoP' && options.headers !== undefined) {
-        // Another URL of the API: a proof of this hop (a proof names its URL and method).
-        const hop = (redirect as { method?: string }).method ?? method;
-        const href = options.href ?? `${options.protocol}//${options.host}`;
-        for (const name of Object.keys(options.headers)) {
-          if (name.toLowerCase() === 'dpop') delete options.headers[name];
-        }
-        options.headers.DPoP = authorizationOf(tokens, token, hop, href, nonce).dpop;
-        state.nonce = nonce.value;
-      }
-    };
-    ours[APP_HOOK] = theirs;
-    config.beforeRedirect = ours;
+    // The http adapter's redirects (follow-redirects): the token's rules on each hop.
+    guardHttpRedirects(hops, config, state, token, method);
     return config;
   });
   /** The next hop of a redirect the fetch adapter left to the interceptor, else undefined. */
