@@ -22,6 +22,9 @@ export const notPositive = (what: string): string => `must be a number above 0: 
 export const intervalTooLong = (max: number): string =>
   `must be at most ${max} (7 days): an interval counts from the daemon's start, so every restart moves it; for a longer schedule use 'cron', e.g. '0 0 3 1 * *' (03:00 on the 1st of each month)`;
 
+export const intervalTooShort = (min: number): string =>
+  `must be at least ${min} (second): each tick runs the worker and calls its API, so a smaller value (a typo such as 0.001?) floods it and the log; for sub-second work this daemon is the wrong tool`;
+
 export const shutdownTooLong = (max: number): string =>
   `must be at most ${max} (an hour): the orchestrator stops waiting long before (Kubernetes kills a pod 30 s after SIGTERM unless terminationGracePeriodSeconds says otherwise); keep it below its grace period`;
 

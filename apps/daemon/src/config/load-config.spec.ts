@@ -203,6 +203,28 @@ describe('loadDaemonConfig', () => {
     });
   });
 
+  it('names the TOKEN_CACHE_* variable of a shared-cache problem, never its value', () => {
+    const redis = 'redis://:P4ssw0rdXYZ@127.0.0.1:1';
+    const key = Buffer.alloc(32, 7).toString('base64');
+    expect(
+      problem(valid(), { ...env, TOKEN_CACHE_REDIS_URL: redis, TOKEN_CACHE_KEYS: 'k1:SHORTKEY' }),
+    ).toBe(
+      `${header}  - TOKEN_CACHE_KEYS, key 1: must be 32 bytes as base64 (44 characters) or hex (64 characters) — generate one with \`openssl rand -base64 32\``,
+    );
+    expect(problem(valid(), { ...env, TOKEN_CACHE_REDIS_URL: redis })).toBe(
+      `${header}  - TOKEN_CACHE_KEYS: must hold at least one { id, key }`,
+    );
+    const message = problem(valid(), {
+      ...env,
+      TOKEN_CACHE_REDIS_URL: 'rediss//:P4ssw0rdXYZ@127.0.0.1:1',
+      TOKEN_CACHE_KEYS: `k1:${key}`,
+    });
+    expect(message).toBe(
+      `${header}  - TOKEN_CACHE_REDIS_URL: must be a redis:// or rediss:// URL, e.g. redis://localhost:6379`,
+    );
+    expect(message).not.toContain('P4ssw0rd');
+  });
+
   it('rejects a scope without /.default and an unknown source type', () => {
     const config = valid();
     config.api!.scope = 'api://orders/Data.Read';
