@@ -271,7 +271,7 @@ describe('dev-authority: agent identities with unmodified msal-node', () => {
       }
     });
 
-    it('answers the wrong ways as Entra does: a UPN as user_id (50000), a stranger (50034), an ungranted scope (65001), T1 as user credential (50013)', async () => {
+    it('answers the wrong ways as Entra does: a UPN as user_id or a user of another agent (50000), no such user (50034), .default with another scope (70011), an ungranted scope (65001), T1 as user credential (50013)', async () => {
       const user = blueprint.createAgentIdentity().createAgentUser();
       const assertion = await t1(agent.clientId);
       const t2 = await leg2(agent.clientId, assertion, EXCHANGE_SCOPE);
@@ -289,10 +289,18 @@ describe('dev-authority: agent identities with unmodified msal-node', () => {
         const answer = await post(form);
         return [answer.status, (answer.json as { error_codes: number[] }).error_codes[0]];
       };
-      expect(await codes({ user_id: 'someone@contoso.example' })).toEqual([500, 50000]);
-      // Another agent's user is not this agent's.
-      expect(await codes({ user_id: user.objectId })).toEqual([400, 50034]);
+      expect(await codes({ user_id: 'someone@contoso.example' })).toEqual([400, 50000]);
+      // Another agent's user is not linked to this agent; a user of no agent does not exist.
+      expect(await codes({ user_id: user.objectId })).toEqual([400, 50000]);
+      expect(await codes({ username: 'nobody@contoso.example' })).toEqual([400, 50034]);
       const own = agent.createAgentUser();
+      // '.default' asks for every granted scope: never with another one (Entra: 70011).
+      expect(
+        await codes({
+          user_id: own.objectId,
+          scope: 'api://dev-api/.default api://dev-api/Data.Read',
+        }),
+      ).toEqual([400, 70011]);
       expect(await codes({ user_id: own.objectId, scope: 'api://dev-api/Data.Write' })).toEqual([
         400, 65001,
       ]);

@@ -272,6 +272,22 @@ describe('dev-authority negative cases: Entra error codes and bodies', () => {
     );
   });
 
+  it("the issuer as audience (…/{tenant}/v2.0, not the token endpoint): 401 AADSTS700023; v1.0's endpoint is one", async () => {
+    const issuer = await certAssertion({ audience: `${authority.url}/${tenant.tenantId}/v2.0` });
+    expectEntraError(
+      await http.postForm(tokenUrl, assertionRequest(certApp.clientId, issuer)),
+      401,
+      'invalid_client',
+      700023,
+    );
+    const v1 = await certAssertion({
+      audience: `${authority.url}/${tenant.tenantId}/oauth2/token`,
+    });
+    expect((await http.postForm(tokenUrl, assertionRequest(certApp.clientId, v1))).status).toBe(
+      200,
+    );
+  });
+
   it('assertion sub not matching iss: 401 AADSTS50048', async () => {
     const assertion = await certAssertion({ subject: 'someone-else' });
     expectEntraError(

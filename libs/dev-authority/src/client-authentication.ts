@@ -102,14 +102,16 @@ export async function authenticate(
   if (form.get('client_assertion_type') !== JWT_BEARER) {
     throw new EntraError(7000219, `'client_assertion_type' must be '${JWT_BEARER}'.`);
   }
-  const tokenUrl = `${deps.origin}/${app.tenantId}/oauth2/v2.0/token`;
+  // Entra takes the token endpoint the request is sent to as the assertion's `aud` (v2.0 or v1.0),
+  // never the issuer (`…/{tenant}/v2.0`, what RFC 7523bis / FAPI 2 clients default to): AADSTS700023
+  // (MSAL.NET #3352). The tenant as the request's path names it, or by its id.
+  const tenants = new Set([app.tenantId, ctx.params.tenant].filter((t) => t !== undefined));
   const result = await validateAssertion(assertion, {
     app,
-    audiences: [
-      tokenUrl,
-      `${deps.origin}/${app.tenantId}/oauth2/token`,
-      deps.issuer.issuer(app.tenantId),
-    ],
+    audiences: [...tenants].flatMap((t) => [
+      `${deps.origin}/${t}/oauth2/v2.0/token`,
+      `${deps.origin}/${t}/oauth2/token`,
+    ]),
     now: ctx.now(),
     clockToleranceSeconds: deps.clockToleranceSeconds,
     sniRoot: deps.sniRoot,

@@ -69,6 +69,9 @@ export async function describeTokenRequest(ctx: RequestContext): Promise<void> {
   ctx.log.tenantId = ctx.params.tenant.toLowerCase();
   ctx.log.clientId = clientId ? clientId.toLowerCase() : undefined;
   ctx.log.scope = form.get('scope') ?? undefined;
+  ctx.log.grantType = form.get('grant_type')?.slice(0, 100) ?? undefined;
+  // What a claims challenge asked for is a test's to see (bounded: the log is kept for days).
+  ctx.log.claims = form.get('claims')?.slice(0, 2000) ?? undefined;
 }
 
 /** `POST /{tenant}/oauth2/v2.0/token`, grant `client_credentials` (OAuth 2.0 client credentials flow). */

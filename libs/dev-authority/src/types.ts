@@ -254,6 +254,13 @@ export interface RequestLogEntry {
   credentialKind?: CredentialKind;
   /** Requested scope; for managed identity `${resource}/.default`. */
   scope?: string;
+  /** The token request's `grant_type` (`client_credentials`, `user_fic`). */
+  grantType?: string;
+  /**
+   * The token request's `claims` parameter as sent (client capabilities and a claims challenge's
+   * claims, merged by msal; at most 2,000 characters).
+   */
+  claims?: string;
   status: number;
   outcome: 'ok' | 'error' | 'fault';
   /** AADSTS code of an error answer. */

@@ -4,6 +4,7 @@ import { TOKEN_EXCHANGE_APP_ID, type AgentUserRecord, type AppRecord } from './d
 import { EntraError } from './errors';
 import type { Reply, RequestContext } from './http';
 import { lifetimeFields, missing, type TokenEndpointDeps } from './grant-common';
+import { parseClaimsRequest } from './revocation';
 
 /*
  * The `user_fic` grant of Microsoft Entra Agent ID: an agent identity gets a delegated token of its
@@ -40,6 +41,9 @@ export async function handleUserFic(
   await checkAgentToken(t2, agent, deps, ctx.now());
   const user = agentUser(form, agent, deps, tenantId);
   const { resource, scopes } = grantedScopes(form.get('scope'), user, agent, deps);
+  // Client capabilities (cp1) and a claims challenge's claims, as the client credentials grant
+  // reads them: a token issued after the agent's revocation, or the challenge's `nbf`.
+  const claims = parseClaimsRequest(form.get('claims'));
   const policy = deps.lifetime(tenantId);
   const { token } = await deps.issuer.mint({
     tenantId,
@@ -49,8 +53,9 @@ export async function handleUserFic(
     roles: [],
     azpacr: '2',
     lifetimeSeconds: policy.seconds,
-    now: ctx.now(),
+    now: new Date(deps.revocations.issuedAt(tenantId, agent.clientId, ctx.now(), claims) * 1000),
     extra: {
+      ...(claims?.capabilities.length ? { xms_cc: [...claims.capabilities] } : {}),
       idtyp: 'user',
       scp: scopes.join(' '),
       upn: user.userPrincipalName,
@@ -112,8 +117,22 @@ async function checkAgentToken(
 }
 
 /**
+ * AADSTS50000 `server_error`, as Entra answers a misconfigured agent user (microsoft/Agents-for-js
+ * #932 quotes the body, not the status; docs/agents.md). No source gives its HTTP status: 400 here,
+ * a refusal of the request — the library reads 50000 on this grant as one whatever the status.
+ */
+function tokenIssuanceError(): EntraError {
+  return new EntraError(
+    50000,
+    'There was an error issuing a token or an issue with our sign-in service.',
+    { status: 400 },
+  );
+}
+
+/**
  * The agent user named by `user_id` (object id) or `username` (UPN), which must be this agent's.
- * @throws EntraError 50000 (a UPN in `user_id`, as Entra answers it), 50034 (no such agent user)
+ * @throws EntraError 50000 (a UPN in `user_id`, or an agent user not linked to this agent, as
+ *   Entra answers them), 50034 (no such user)
  */
 function agentUser(
   form: URLSearchParams,
@@ -124,31 +143,29 @@ function agentUser(
   const userId = form.get('user_id');
   const username = form.get('username');
   if (userId === null && username === null) throw missing('username');
-  if (userId !== null && !GUID.test(userId)) {
-    throw new EntraError(
-      50000,
-      'There was an error issuing a token or an issue with our sign-in service.',
-    );
-  }
+  if (userId !== null && !GUID.test(userId)) throw tokenIssuanceError();
   const user = deps.directory.findAgentUser(
     tenantId,
     userId !== null ? { objectId: userId } : { userPrincipalName: username! },
   );
-  if (user === undefined || user.agentId !== agent.clientId) {
+  if (user === undefined) {
     const who = (userId ?? username ?? '').slice(0, 100);
     throw new EntraError(
       50034,
-      `The user account ${who} does not exist in the ${tenantId} directory, or is not the agent user of '${agent.clientId}'.`,
+      `The user account ${who} does not exist in the ${tenantId} directory.`,
     );
   }
+  // Another agent's user (its identityParentId is not this agent).
+  if (user.agentId !== agent.clientId) throw tokenIssuanceError();
   return user;
 }
 
 /**
  * The resource of the requested delegated scopes and those granted to the agent for the user
- * (`<resource>/.default` asks for every granted one).
- * @throws EntraError 70011 (no scope, or scopes of several resources), 500011 (no such resource),
- *   65001 (a scope not granted)
+ * (`<resource>/.default` asks for every granted one, and comes alone: Entra refuses it combined
+ * with other scopes of the resource).
+ * @throws EntraError 70011 (no scope, scopes of several resources, `.default` with other scopes),
+ *   500011 (no such resource), 65001 (a scope not granted)
  */
 function grantedScopes(
   scope: string | null,
@@ -162,7 +179,13 @@ function grantedScopes(
     return { resource: s.slice(0, at), name: s.slice(at + 1) };
   });
   const resources = new Set(split.map((s) => s.resource.toLowerCase()));
-  if (split.length === 0 || resources.size !== 1 || split.some((s) => !s.resource || !s.name)) {
+  const mixed = split.length > 1 && split.some((s) => s.name === '.default');
+  if (
+    split.length === 0 ||
+    resources.size !== 1 ||
+    mixed ||
+    split.some((s) => !s.resource || !s.name)
+  ) {
     throw new EntraError(
       70011,
       `The provided value for the input parameter 'scope' is not valid. The scope ${scope ?? ''} is not valid.`,

@@ -157,12 +157,14 @@ export class TokenClient implements SourceClient {
    * An agent user's delegated token (Entra Agent ID, the `user_fic` grant), through msal-node's
    * `acquireTokenByUserFederatedIdentityCredential`: `clientAssertion` is the blueprint's token
    * exchange token, `userAssertion` the agent's own token for the token exchange scope, and the
-   * user is named by its object id or its UPN.
+   * user is named by its object id or its UPN. A claims challenge's `claims` are merged by msal
+   * with the client capabilities (`cp1`), as for client credentials.
    */
   async acquireForUser(
     request: SourceRequest & { readonly userAssertion: string; readonly user: AgentUserName },
   ): Promise<IssuedToken> {
-    const { tenantId, scopes, correlationId, clientAssertion, userAssertion, user } = request;
+    const { tenantId, scopes, correlationId, claims, clientAssertion, userAssertion, user } =
+      request;
     const extras = await this.extrasFor(request);
     return this.run(tenantId, correlationId, extras, () =>
       this.#app.acquireTokenByUserFederatedIdentityCredential({
@@ -171,6 +173,7 @@ export class TokenClient implements SourceClient {
         correlationId,
         assertion: userAssertion,
         ...user,
+        ...(claims === undefined ? {} : { claims }),
         ...(clientAssertion === undefined ? {} : { clientAssertion }),
       }),
     );

@@ -2,6 +2,7 @@ import type { GetTokenOptions } from '../client-credentials.options';
 import type { Credential } from './credential';
 import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
 import { scopeKey, validateScopes, validateTenant } from '../options/request-validation';
+import { checkAgentUserScopes } from './agents/agent-user';
 import type { Principal } from './principal';
 import type { TokenRequest } from './token-request';
 
@@ -131,6 +132,7 @@ export class CredentialRegistry {
       who?.agentUser === undefined ? protocol : 'oidc',
       credential.name,
     );
+    if (who?.agentUser !== undefined) checkAgentUserScopes(list, credential.name);
     let tenant = tenantId;
     if (tenantId !== home) {
       validateTenant(tenantId, protocol, credential.name);

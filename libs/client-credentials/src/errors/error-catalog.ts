@@ -24,8 +24,9 @@ export const ERROR_CATALOG = {
     fix: 'Pass one of the configured credential names, or set `defaultCredential`.',
   },
   scope_invalid: {
-    cause: 'The requested scopes cannot be used with the client credentials flow.',
-    fix: 'Request exactly one `<resource>/.default` scope for Entra ID, e.g. `https://graph.microsoft.com/.default`.',
+    cause:
+      "The requested scopes cannot be used with the client credentials flow (or with an agent user's token).",
+    fix: 'Request exactly one `<resource>/.default` scope for Entra ID, e.g. `https://graph.microsoft.com/.default`; for an agent user, named scopes of one resource or its `/.default` alone.',
   },
   claims_invalid: {
     cause: 'A claims request is not a JSON object (or is too long).',

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AgentUserName } from '../../authority/token-client';
+import { AuthorityFailure } from '../../errors/authority-failure';
 import { InvalidRequestError } from '../../errors/client-credentials.errors';
 import type { AgentLegOf, Fetched, Principal } from '../principal';
 import type { TokenRequest } from '../token-request';
@@ -8,6 +9,49 @@ import type { AgentIdentity } from './agent-identity';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A user principal name: `local@domain`, nothing a form parameter would need to escape oddly. */
 const UPN = /^[^\s@]{1,113}@[A-Za-z0-9.-]{1,255}$/;
+
+/**
+ * AADSTS numbers of a `user_fic` refusal that are about the assertion it carries — the agent's own
+ * token for the token exchange scope (T2) — per Microsoft's error code reference: 50013
+ * InvalidAssertion (issuer, signature, expired, malformed), 50027 InvalidJwtToken, 500133 (not
+ * within its valid time range). The refusals about the user or the grant (50034 no such user,
+ * 65001 no consent, 50000) say nothing against T2: it stays cached for the agent's other users.
+ */
+const T2_REFUSED: ReadonlySet<number> = new Set([50013, 50027, 500133]);
+
+/**
+ * Scopes of an agent user's (delegated) token, checked before any request: `<resource>/.default`
+ * asks for every scope granted to the agent for the user, and Entra refuses it combined with any
+ * other scope (AADSTS70011) — OpenID Connect's `openid`, `profile`, `offline_access` aside.
+ * @throws InvalidRequestError `scope_invalid`
+ */
+export function checkAgentUserScopes(scopes: readonly string[], credential: string): void {
+  const named = scopes.filter((s) => !OIDC_SCOPES.has(s.toLowerCase()));
+  const all = named.find((s) => s.endsWith('/.default'));
+  if (all === undefined || named.length === 1) return;
+  throw new InvalidRequestError(
+    'scope_invalid',
+    `Scopes for credential '${credential}' combine '${all}' with other scopes: an agent user's token takes either '<resource>/.default' alone (every scope granted for the user) or named scopes of one resource (Entra answers AADSTS70011 to the mix).`,
+    { credential },
+  );
+}
+
+const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'offline_access']);
+
+/**
+ * A `user_fic` failure as the library should read it: Entra answers a misconfigured agent user (a
+ * UPN sent as `user_id`, an agent user not linked to this agent) with AADSTS50000 `server_error`,
+ * which the token endpoint's rules read as an outage to retry. On this grant it is a refusal of
+ * the request — retried, it fails the same way — so it becomes one (`request_rejected`, with the
+ * agent user's hint). A real outage of the user leg comes back as another code or a 503.
+ */
+function userLegFailure(e: unknown): unknown {
+  if (!(e instanceof AuthorityFailure) || e.kind === 'rejected' || e.detail.aadsts !== 50000) {
+    return e;
+  }
+  const detail = { ...e.detail, retryAfterMs: undefined };
+  return new AuthorityFailure('rejected', detail, e.errorMessage, e.reason);
+}
 
 /**
  * How msal-node names an agent user: an object id goes as `user_id`, a UPN as `username` — never
@@ -72,8 +116,11 @@ export class AgentUser implements Principal {
     this.agent.recordSuccess(tenantId, expiresOn);
   }
 
-  /** Leg 3: the user's token, with T1 (client assertion) and T2 (the user's federated credential). */
-  async fetch(tenantId: string, scopes: readonly string[]): Promise<Fetched> {
+  /**
+   * Leg 3: the user's token, with T1 (client assertion) and T2 (the user's federated credential);
+   * a claims challenge's `claims` go on this request (the user's), not on T1's or T2's.
+   */
+  async fetch(tenantId: string, scopes: readonly string[], claims?: string): Promise<Fetched> {
     const tokens = this.agent.tokens();
     const scope = this.agent.directory.tokenExchangeScope;
     const t2: TokenRequest = {
@@ -89,19 +136,25 @@ export class AgentUser implements Principal {
         tenantId,
         this.agent.exchange.request(tenantId),
         (t1) =>
-          this.agent.client().acquireForUser({
-            tenantId,
-            scopes,
-            correlationId: randomUUID(),
-            clientAssertion: t1,
-            userAssertion,
-            user: this.userName,
-          }),
+          this.agent
+            .client()
+            .acquireForUser({
+              tenantId,
+              scopes,
+              correlationId: randomUUID(),
+              claims,
+              clientAssertion: t1,
+              userAssertion,
+              user: this.userName,
+            })
+            .catch((e: unknown) => {
+              throw userLegFailure(e);
+            }),
       );
     } catch (e) {
       // The agent's token was refused as the user's credential: the next attempt gets a new one.
-      if ((e as { oauthError?: string }).oauthError === 'invalid_grant')
-        tokens.refuse(t2, userAssertion);
+      const aadsts = (e as { aadsts?: number }).aadsts;
+      if (aadsts !== undefined && T2_REFUSED.has(aadsts)) tokens.refuse(t2, userAssertion);
       throw e;
     }
   }
