@@ -157,4 +157,19 @@ describe("An agent user's token (user_fic)", () => {
     });
     expect(userFic().map((e) => [e.status, e.errorCode])).toEqual([[400, 50000]]);
   });
+
+  it('an outage of the user leg (500 AADSTS50000) is retried, not taken for a refusal', async () => {
+    const { tokens, agent } = await start();
+    const [first, second] = [agent.createAgentUser(), agent.createAgentUser()];
+    // The agent's legs (T1, T2) cached by a first user's token: the fault meets the user leg.
+    await tokens.getAccessToken(SCOPE, as(agent, first.userPrincipalName));
+    authority.faults.add({ kind: 'status', status: 500, times: 1 });
+    authority.resetLog();
+
+    const token = await tokens.getAccessToken(SCOPE, as(agent, second.userPrincipalName));
+
+    expect(token.source).toBe('network');
+    // The fault's answer is a 500 with Entra's body for it: server_error, AADSTS50000.
+    expect(userFic().map((e) => e.status)).toEqual([500, 200]);
+  });
 });

@@ -43,10 +43,16 @@ const OIDC_SCOPES: ReadonlySet<string> = new Set(['openid', 'profile', 'offline_
  * UPN sent as `user_id`, an agent user not linked to this agent) with AADSTS50000 `server_error`,
  * which the token endpoint's rules read as an outage to retry. On this grant it is a refusal of
  * the request — retried, it fails the same way — so it becomes one (`request_rejected`, with the
- * agent user's hint). A real outage of the user leg comes back as another code or a 503.
+ * agent user's hint). Only an answer below 500: a 5xx is an outage whatever code it carries, and
+ * stays retried.
  */
 function userLegFailure(e: unknown): unknown {
-  if (!(e instanceof AuthorityFailure) || e.kind === 'rejected' || e.detail.aadsts !== 50000) {
+  if (
+    !(e instanceof AuthorityFailure) ||
+    e.kind === 'rejected' ||
+    e.detail.aadsts !== 50000 ||
+    (e.detail.status !== undefined && e.detail.status >= 500)
+  ) {
     return e;
   }
   const detail = { ...e.detail, retryAfterMs: undefined };
