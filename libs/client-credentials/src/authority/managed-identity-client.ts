@@ -21,6 +21,7 @@ import {
   type ManagedIdentityHost,
 } from './managed-identity-hosts';
 import type { AuthorityNetworkClient } from './msal-network';
+import { identityAnswer } from './identity-answer';
 import { SourceUnavailableError } from '../errors/source-unavailable';
 import {
   type TokenSource,
@@ -77,7 +78,9 @@ class IdentityNetwork implements INetworkModule {
     // (it hashes a token of its own cache, for Service Fabric only): added here.
     const target =
       caller?.refresh === undefined ? url : refreshingUrl(url, caller.refresh, CLIENT_CAPABILITIES);
-    const send = () => client.sendGetRequestAsync<T>(target, options, timeout);
+    // The status decides before the body: the address may be another cloud's metadata service.
+    const host = caller?.host ?? 'imds';
+    const send = async () => identityAnswer<T>(await client.get(target, options, timeout), host);
     // Only IMDS says 410 for "being updated, back within 70 s".
     return caller?.host === 'imds' ? throughMaintenance(send, caller.stop) : send();
   }
@@ -249,6 +252,13 @@ export class ManagedIdentityClient implements SourceClient {
         throw new SourceUnavailableError(
           this.source.id,
           `no managed identity endpoint answers (${e.errorMessage})`,
+        );
+      }
+      // Something else answers at the endpoint's address (another cloud's metadata service).
+      if (e instanceof AuthorityFailure && e.kind === 'not_managed_identity') {
+        throw new SourceUnavailableError(
+          this.source.id,
+          `no managed identity endpoint here: ${e.errorMessage}`,
         );
       }
       // The host has no such identity: a configuration fact, not an outage — no retry helps, the

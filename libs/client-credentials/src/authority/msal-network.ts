@@ -94,6 +94,14 @@ export class AuthorityNetworkClient implements INetworkModule {
     return undefined;
   }
 
+  /**
+   * A GET answered as it came, whatever its status and body (a managed identity endpoint's: its
+   * caller decides what the answer means, see identity-answer.ts).
+   */
+  get(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<TextResponse> {
+    return this.send('GET', url, options, timeout);
+  }
+
   /** Token requests. */
   async sendPostRequestAsync<T>(
     url: string,
