@@ -96,10 +96,16 @@ export class AuthorityNetworkClient implements INetworkModule {
 
   /**
    * A GET answered as it came, whatever its status and body (a managed identity endpoint's: its
-   * caller decides what the answer means, see identity-answer.ts).
+   * caller decides what the answer means, see identity-answer.ts), through `agent` when given (an
+   * endpoint whose certificate is pinned).
    */
-  get(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<TextResponse> {
-    return this.send('GET', url, options, timeout);
+  get(
+    url: string,
+    options?: NetworkRequestOptions,
+    timeout?: number,
+    agent?: Dispatcher,
+  ): Promise<TextResponse> {
+    return this.send('GET', url, options, timeout, agent);
   }
 
   /** Token requests. */
