@@ -13,6 +13,8 @@ export type AuthorityFailureKind =
    * answer (another cloud's metadata service): no managed identity here.
    */
   | 'not_managed_identity'
+  /** The authority answered with a redirect (3xx), never followed: a configuration fact. */
+  | 'redirected'
   /** A token requested bound to a key (DPoP) or a certificate (mTLS) came back unbound. */
   | 'unbound';
 
