@@ -13,7 +13,12 @@ import {
 } from '@app/client-credentials/health';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll, useFixtures } from '../support/fixtures';
-import { localManagedIdentity, startTokenApp, type TokenApp } from '../support/token-app';
+import {
+  localCredential,
+  localManagedIdentity,
+  startTokenApp,
+  type TokenApp,
+} from '../support/token-app';
 import { useSteadily } from './steady-use';
 
 const [authority] = useFixtures(startDevAuthority);
@@ -139,6 +144,71 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
     expect(imdsAnswers()).toEqual([503, 503, 200]);
   });
+
+  // Off Azure, IMDS's address is another cloud's metadata service, which answers IMDS's path in
+  // its own way: "no managed identity here", not an authority's protocol error.
+  it.each([
+    [404, 'AWS IMDSv1, HTML'],
+    [401, 'AWS IMDSv2-only, empty'],
+    [403, 'GCP, text'],
+  ])(
+    "another cloud's metadata service (%i, %s): keyless on Azure, a secret elsewhere — one IMDS request, then the secret; the source is skipped for its cool-down",
+    async (status) => {
+      authority.resetLog();
+      const tenant = authority.createTenant();
+      const reg = tenant.createApp();
+      const fault = authority.faults.add({ target: 'imds', kind: 'foreign-metadata', status });
+      try {
+        const { tokens } = await start({
+          credentials: {
+            chain: localCredential(authority, tenant.tenantId, reg.clientId, [
+              { type: 'managed-identity-assertion' },
+              { type: 'secret', secret: reg.addSecret() },
+            ]),
+            alone: localManagedIdentity(authority),
+          },
+          defaultCredential: 'chain',
+        });
+        const token = await tokens.getAccessToken(authority.apiScope);
+        expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
+        expect(imdsAnswers()).toEqual([status]);
+        expect(authority.countTokenRequests({ clientId: reg.clientId, outcome: 'ok' })).toBe(1);
+        const skipped = tokens.getStats('chain').skippedSources?.['managed-identity-assertion#0'];
+        expect(skipped?.reason).toContain(`imds endpoint's address answered HTTP ${status}`);
+        await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+        expect(imdsAnswers()).toEqual([status]);
+
+        // A managed identity source alone: a typed error, after one request, that says so.
+        const failure = await tokens
+          .getAccessToken(authority.apiScope, { credential: 'alone' })
+          .catch((e: unknown) => e);
+        expect(failure).toMatchObject({ code: 'source_unavailable', transient: false });
+        expect(String(failure)).toContain(`HTTP ${status}`);
+        expect(String(failure)).not.toContain('authorityHost');
+        expect(imdsAnswers()).toEqual([status, status]);
+      } finally {
+        authority.faults.remove(fault);
+      }
+    },
+  );
+
+  it('host maintenance answered with a text 410: waited out as a JSON one', async () => {
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    const { tokens } = await start({
+      credentials: { api: localManagedIdentity(authority, { clientId: mi.clientId }) },
+      retry: { maxAttempts: 1 },
+    });
+    authority.resetLog();
+    authority.imds.maintenance(2500, { body: 'text' });
+    const token = await tokens.getAccessToken(authority.apiScope);
+    expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
+    const answers = imdsAnswers(mi.clientId);
+    expect(answers.at(-1)).toBe(200);
+    expect(answers.slice(0, -1).every((s) => s === 410)).toBe(true);
+    // More 410s than the 1 + 3 attempts of msal's or the token path's: the maintenance rule's.
+    expect(answers.length - 1).toBeGreaterThanOrEqual(2);
+    expect(tokens.getStats('api').tokenRequests).toBe(1);
+  }, 20_000);
 
   it('host maintenance (410 for 5 s): no caller with a valid token fails; a cold caller gets its token after the 410s, retried past the ordinary attempt count', async () => {
     // Tokens of this tenant live 40 s and are refreshed after 4 s: inside the window.

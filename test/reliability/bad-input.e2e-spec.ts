@@ -1,5 +1,7 @@
 import 'reflect-metadata'; // @peculiar/x509 (CSRs) resolves its services through tsyringe
 import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -831,6 +833,91 @@ describe('bad input: every option, certificate, call and token response (table)'
       const next = await app.tokens.getAccessToken(scope);
       expect(next.source).toBe('network');
       expect(stub.requests).toBe(before + 2);
+    });
+  });
+
+  describe('redirects of the token endpoint and of discovery: refused, never followed', () => {
+    let stub: TokenStub;
+    let app: TokenApp;
+    let elsewhere: Server;
+    let followed = 0;
+    let location = '';
+
+    beforeAll(async () => {
+      // Where the redirects point: it must never get a request (the secret would go with it).
+      elsewhere = createServer((_req, res) => {
+        followed++;
+        res.end('{}');
+      });
+      await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
+      location = `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/moved/token`;
+      stub = await startTokenStub();
+      const common = { clientId: CLIENT, authorityHost: stub.url, ca: stub.caPem };
+      const sources = [{ type: 'secret' as const, secret: 'not-a-real-secret' }];
+      app = await startTokenApp({
+        credentials: {
+          entra: { ...common, tenantId: TENANT, sources },
+          oidc: { ...common, tenantId: 'realm-redirect', protocol: 'oidc', sources },
+        },
+        // Retries allowed: a redirect must not use them.
+        retry: { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 1 },
+      });
+    });
+    afterAll(async () => {
+      await releaseAll(app, stub);
+      await new Promise<void>((resolve) => elsewhere.close(() => resolve()));
+    });
+
+    const redirect = (status: number, body: string, type?: string): StubAnswer => ({
+      status,
+      headers: {
+        location: `${location}?client_secret=leak&code=x`,
+        ...(type === undefined ? {} : { 'content-type': type }),
+      },
+      body,
+    });
+
+    it.each<[string, () => StubAnswer]>([
+      ['307, no body', () => redirect(307, '')],
+      ['302 with {}', () => redirect(302, '{}', 'application/json')],
+      ['308 with an OAuth error', () => redirect(308, '{"error":"moved"}', 'application/json')],
+      ['301 with HTML', () => redirect(301, '<a href="/moved">Moved</a>', 'text/html')],
+    ])(
+      'token endpoint answering %s: authority_redirected naming the Location, one request',
+      async (what, answerOf) => {
+        const scope = `api://${encodeURIComponent(what).replace(/%/g, '_')}/.default`;
+        const before = stub.requests;
+        const answer = answerOf();
+        stub.answer = answer;
+        const e = await app.tokens
+          .getAccessToken(scope, { credential: 'entra' })
+          .catch((x: unknown) => x);
+        stub.answer = GOOD_ANSWER;
+        expect(e).toMatchObject({
+          code: 'authority_redirected',
+          transient: false,
+          status: answer.status,
+        });
+        const message = String((e as Error).message);
+        expect(message).toContain(`a redirect to ${location}, which is never followed`);
+        expect(message).not.toContain('leak');
+        expect((e as ClientCredentialsError).hint).toContain('authorityHost');
+        expect(stub.requests).toBe(before + 1);
+        expect(followed).toBe(0);
+      },
+    );
+
+    it('a discovery document that redirects: authority_redirected, not retried, not followed', async () => {
+      const before = { discovery: stub.discoveryRequests, tokens: stub.requests };
+      stub.discoveryAnswers.push(redirect(302, ''));
+      const e = await app.tokens
+        .getAccessToken('scope-a', { credential: 'oidc' })
+        .catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'authority_redirected', transient: false, status: 302 });
+      expect(String((e as Error).message)).toContain(`a redirect to ${location}`);
+      expect(stub.discoveryRequests - before.discovery).toBe(1);
+      expect(stub.requests).toBe(before.tokens);
+      expect(followed).toBe(0);
     });
   });
 });

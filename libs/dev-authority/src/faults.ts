@@ -13,7 +13,7 @@ export interface FaultDecision {
   latencyMs: number;
   /** Offset applied to the authority's clock for this request, in seconds. */
   clockShiftSeconds: number;
-  /** A fault that replaces the answer (status, throttle, reset, html502, non-json). */
+  /** A fault that replaces the answer (status, throttle, reset, html502, non-json, foreign-metadata). */
   answer?: FaultSpec;
 }
 
@@ -24,6 +24,7 @@ const KINDS: ReadonlyArray<FaultSpec['kind']> = [
   'reset',
   'html502',
   'non-json',
+  'foreign-metadata',
   'clock-shift',
 ];
 

@@ -27,10 +27,13 @@ export function imdsError(status: number, error: string, description: string): R
  */
 export class ImdsMaintenance {
   private until = 0;
+  /** The body of the 410: IMDS's JSON error, or text. */
+  body: 'json' | 'text' = 'json';
 
   /** IMDS answers 410 for the next `ms` milliseconds. */
-  start(ms: number): void {
+  start(ms: number, body: 'json' | 'text' = 'json'): void {
     this.until = Date.now() + ms;
+    this.body = body;
   }
 
   get active(): boolean {
@@ -55,6 +58,7 @@ export async function handleImds(ctx: RequestContext, deps: ImdsDeps): Promise<R
     return imdsError(400, 'invalid_request', 'Required metadata header not specified');
   }
   if (deps.maintenance.active) {
+    if (deps.maintenance.body === 'text') return { status: 410, text: 'Gone' };
     return imdsError(
       410,
       'service_unavailable',

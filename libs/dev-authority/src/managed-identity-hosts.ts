@@ -35,7 +35,7 @@ export class ManagedIdentityHosts {
     this.imds = {
       host: url,
       environment: { AZURE_POD_IDENTITY_AUTHORITY_HOST: url },
-      maintenance: (ms) => maintenance.start(ms),
+      maintenance: (ms, options) => maintenance.start(ms, options?.body),
     };
     this.arcKeys = new ArcKeys(arcKeyDirectory);
     this.arc = {

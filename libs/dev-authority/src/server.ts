@@ -33,6 +33,20 @@ export interface DispatchDeps {
   control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void>;
 }
 
+/**
+ * Another cloud's metadata service at IMDS's address (169.254.169.254 off Azure), by status: AWS
+ * IMDSv1's 404 page, AWS IMDSv2-only's empty 401 (no session token), GCP's 403 for a request
+ * without `Metadata-Flavor: Google`.
+ */
+const FOREIGN_METADATA: Record<number, { text: string; contentType: string }> = {
+  404: {
+    contentType: 'text/html',
+    text: '<?xml version="1.0" encoding="iso-8859-1"?>\n<html><head><title>404 - Not Found</title></head><body><h1>404 - Not Found</h1></body></html>\n',
+  },
+  401: { contentType: 'text/plain', text: '' },
+  403: { contentType: 'text/html', text: 'Missing Metadata-Flavor:Google header.\n' },
+};
+
 const HTML_502 =
   '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>' +
   '</center><hr><center>dev-authority gateway</center></body></html>';
@@ -155,6 +169,11 @@ function applyFault(
     case 'html502':
       writeReply(res, { status: 502, text: HTML_502, contentType: 'text/html' });
       return 502;
+    case 'foreign-metadata': {
+      const answer = FOREIGN_METADATA[fault.status ?? 404] ?? FOREIGN_METADATA[404];
+      writeReply(res, { status: fault.status ?? 404, ...answer });
+      return fault.status ?? 404;
+    }
     case 'non-json':
       writeReply(res, { status: 200, text: 'upstream answered: OK (this is not JSON)' });
       return 200;

@@ -189,9 +189,10 @@ export interface ImdsEmulation {
   readonly environment: Record<string, string>;
   /**
    * Host maintenance: IMDS answers `410 Gone` for the next `ms` milliseconds (Azure: up to 70 s,
-   * during which clients are to keep retrying).
+   * during which clients are to keep retrying), with IMDS's JSON error body, or with the text
+   * `Gone` when `body` is `'text'` (Azure documents the status only).
    */
-  maintenance(ms: number): void;
+  maintenance(ms: number, options?: { body?: 'json' | 'text' }): void;
 }
 
 /**
@@ -220,10 +221,22 @@ export interface FaultSpec {
   target?: FaultTarget;
   /** Only requests for this tenant. */
   tenantId?: string;
-  kind: 'latency' | 'status' | 'throttle' | 'reset' | 'html502' | 'non-json' | 'clock-shift';
+  kind:
+    | 'latency'
+    | 'status'
+    | 'throttle'
+    | 'reset'
+    | 'html502'
+    | 'non-json'
+    | 'foreign-metadata'
+    | 'clock-shift';
   /** 'latency': delay, then answer normally. */
   latencyMs?: number;
-  /** 'status': e.g. 500 or 503, with an Entra-style error body. */
+  /**
+   * 'status': e.g. 500 or 503, with an Entra-style error body. 'foreign-metadata' (another cloud's
+   * metadata service, target `imds`): 404 (default, AWS IMDSv1's HTML page), 401 (AWS IMDSv2-only,
+   * empty) or 403 (GCP, text).
+   */
   status?: number;
   /** 'throttle' (429) and optionally 'status': the Retry-After header. */
   retryAfterSeconds?: number;

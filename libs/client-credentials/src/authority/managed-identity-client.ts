@@ -21,6 +21,9 @@ import {
   type ManagedIdentityHost,
 } from './managed-identity-hosts';
 import type { AuthorityNetworkClient } from './msal-network';
+import { identityAnswer } from './identity-answer';
+import { isCertificateFailure, pinnedAgent } from './pinned-agent';
+import type { Dispatcher } from 'undici';
 import { SourceUnavailableError } from '../errors/source-unavailable';
 import {
   type TokenSource,
@@ -39,6 +42,8 @@ interface Caller {
   readonly host: ManagedIdentityHost;
   readonly stop: AbortSignal;
   readonly refresh?: string;
+  /** The connections to an endpoint whose certificate is pinned (Service Fabric). */
+  readonly agent?: Dispatcher;
 }
 
 /**
@@ -77,7 +82,10 @@ class IdentityNetwork implements INetworkModule {
     // (it hashes a token of its own cache, for Service Fabric only): added here.
     const target =
       caller?.refresh === undefined ? url : refreshingUrl(url, caller.refresh, CLIENT_CAPABILITIES);
-    const send = () => client.sendGetRequestAsync<T>(target, options, timeout);
+    // The status decides before the body: the address may be another cloud's metadata service.
+    const host = caller?.host ?? 'imds';
+    const send = async () =>
+      identityAnswer<T>(await client.get(target, options, timeout, caller?.agent), host);
     // Only IMDS says 410 for "being updated, back within 70 s".
     return caller?.host === 'imds' ? throughMaintenance(send, caller.stop) : send();
   }
@@ -150,6 +158,11 @@ export class ManagedIdentityClient implements SourceClient {
    * challenge does not say which), as msal-node hashes the token of its own cache.
    */
   readonly #lastIssued = new Map<string, string>();
+  /**
+   * Service Fabric's token service presents the cluster's certificate, pinned by the platform in
+   * `IDENTITY_SERVER_THUMBPRINT` (msal-node detects the host and leaves the check to us).
+   */
+  readonly #pinned?: Dispatcher;
 
   constructor(
     readonly source: TokenSource,
@@ -173,6 +186,9 @@ export class ManagedIdentityClient implements SourceClient {
       },
     });
     this.host = hostOf(this.#app.getManagedIdentitySource());
+    if (this.host === 'service-fabric') {
+      this.#pinned = pinnedAgent(process.env.IDENTITY_SERVER_THUMBPRINT ?? '');
+    }
     // Service Fabric ignores a user-assigned identity asked for at runtime: its tokens are those
     // of the identity the cluster gave the application (msal warns; its warnings are off above).
     if (this.host === 'service-fabric' && idParams !== undefined) {
@@ -185,6 +201,7 @@ export class ManagedIdentityClient implements SourceClient {
   /** Stops routing the shared forwarder through this client's network client; ends waits. */
   release(): void {
     this.#unuse();
+    void this.#pinned?.destroy();
     this.#stop.abort(new AuthorityFailure('network_error', {}, 'the token service is shut down'));
   }
 
@@ -228,7 +245,13 @@ export class ManagedIdentityClient implements SourceClient {
     refresh?: string,
   ): Promise<IssuedToken> {
     try {
-      const caller = { client: this.network, host: this.host, stop: this.#stop.signal, refresh };
+      const caller: Caller = {
+        client: this.network,
+        host: this.host,
+        stop: this.#stop.signal,
+        refresh,
+        agent: this.#pinned,
+      };
       const result = await identityNetwork.run(caller, () =>
         this.#app.acquireToken({
           resource,
@@ -246,9 +269,19 @@ export class ManagedIdentityClient implements SourceClient {
     } catch (e) {
       // Nothing answers where the managed identity endpoint should be: not on Azure compute.
       if (e instanceof AuthorityFailure && e.kind === 'network_error') {
+        // An endpoint that is there, but whose certificate fails the check (chain, name, pin).
         throw new SourceUnavailableError(
           this.source.id,
-          `no managed identity endpoint answers (${e.errorMessage})`,
+          isCertificateFailure(e.reason)
+            ? `the ${this.host} endpoint's certificate is not trusted (${e.errorMessage}); nothing was sent to it`
+            : `no managed identity endpoint answers (${e.errorMessage})`,
+        );
+      }
+      // Something else answers at the endpoint's address (another cloud's metadata service).
+      if (e instanceof AuthorityFailure && e.kind === 'not_managed_identity') {
+        throw new SourceUnavailableError(
+          this.source.id,
+          `no managed identity endpoint here: ${e.errorMessage}`,
         );
       }
       // The host has no such identity: a configuration fact, not an outage — no retry helps, the

@@ -9,6 +9,7 @@ import {
   checkTokenResponse,
   failureFromError,
   parseJson,
+  refuseRedirect,
   type BoundTokenType,
 } from './token-response';
 
@@ -51,8 +52,8 @@ export class AuthorityNetworkClient implements INetworkModule {
   }
 
   /**
-   * Discovery documents (oidc protocol only). A transient failure (5xx, 429, timeout, network) is
-   * remembered for {@link discoveryFailure}; others are left for msal to report.
+   * Discovery documents (oidc protocol only). A transient failure (5xx, 429, timeout, network) or
+   * a redirect is remembered for {@link discoveryFailure}; others are left for msal to report.
    */
   async sendGetRequestAsync<T>(
     url: string,
@@ -61,6 +62,7 @@ export class AuthorityNetworkClient implements INetworkModule {
   ): Promise<NetworkResponse<T>> {
     try {
       const { status, headers, text } = await this.send('GET', url, options, timeout);
+      refuseRedirect(status, headers, url);
       const body = parseJson(text, status, headers);
       if (status === 429 || status >= 500) {
         throw failureFromError(status, headers, body, 'the discovery endpoint');
@@ -68,6 +70,7 @@ export class AuthorityNetworkClient implements INetworkModule {
       this.discoveryFailures.delete(url);
       return { status, headers, body: body as T };
     } catch (e) {
+      // A redirect too: msal would report it as a discovery failure that names no address.
       if (e instanceof AuthorityFailure && e.kind !== 'rejected' && e.kind !== 'invalid_response') {
         this.discoveryFailures.delete(url);
         this.discoveryFailures.set(url, e);
@@ -94,6 +97,20 @@ export class AuthorityNetworkClient implements INetworkModule {
     return undefined;
   }
 
+  /**
+   * A GET answered as it came, whatever its status and body (a managed identity endpoint's: its
+   * caller decides what the answer means, see identity-answer.ts), through `agent` when given (an
+   * endpoint whose certificate is pinned).
+   */
+  get(
+    url: string,
+    options?: NetworkRequestOptions,
+    timeout?: number,
+    agent?: Dispatcher,
+  ): Promise<TextResponse> {
+    return this.send('GET', url, options, timeout, agent);
+  }
+
   /** Token requests. */
   async sendPostRequestAsync<T>(
     url: string,
@@ -108,6 +125,7 @@ export class AuthorityNetworkClient implements INetworkModule {
    */
   async post(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<unknown>> {
     const { status, headers, text } = await this.send('POST', url, options);
+    refuseRedirect(status, headers, url);
     return { status, headers, body: parseJson(text, status, headers) };
   }
 
@@ -131,6 +149,7 @@ export class AuthorityNetworkClient implements INetworkModule {
       }
     }
     const { status, headers, text } = await this.send('POST', url, options, undefined, lease.agent);
+    refuseRedirect(status, headers, url);
     return { status, headers, body: parseJson(text, status, headers) };
   }
 

@@ -32,6 +32,31 @@ export function parseJson(text: string, status: number, headers: Record<string, 
   );
 }
 
+/**
+ * Refuses a redirect (3xx) before its body is read: undici does not follow it, and neither does
+ * the library — the secret or assertion of a token request must never go to a `Location`. Named
+ * by the origin and path it points at (its query may carry anything).
+ * @throws AuthorityFailure `redirected`
+ */
+export function refuseRedirect(status: number, headers: Record<string, string>, url: string): void {
+  if (status < 300 || status >= 400) return;
+  let target = 'an address it does not name (no Location)';
+  try {
+    if (headers.location !== undefined) {
+      const to = new URL(headers.location, url);
+      target = `${to.origin}${to.pathname}`;
+    }
+  } catch {
+    target = 'an address that is no URL';
+  }
+  const from = new URL(url);
+  throw new AuthorityFailure(
+    'redirected',
+    { status, correlationId: headers['client-request-id'] },
+    `${from.origin}${from.pathname} answered HTTP ${status}, a redirect to ${target}, which is never followed`,
+  );
+}
+
 /** The `token_type` of an answer: `DPoP` (RFC 9449) and Entra's `mtls_pop` are bound tokens. */
 export type BoundTokenType = 'Bearer' | 'DPoP' | 'mtls_pop';
 

@@ -8,6 +8,13 @@ export type AuthorityFailureKind =
   | 'timeout'
   | 'network_error'
   | 'invalid_response'
+  /**
+   * A managed identity endpoint's address answered with something that is no managed identity
+   * answer (another cloud's metadata service): no managed identity here.
+   */
+  | 'not_managed_identity'
+  /** The authority answered with a redirect (3xx), never followed: a configuration fact. */
+  | 'redirected'
   /** A token requested bound to a key (DPoP) or a certificate (mTLS) came back unbound. */
   | 'unbound';
 

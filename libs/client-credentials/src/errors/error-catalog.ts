@@ -95,6 +95,11 @@ export const ERROR_CATALOG = {
     cause: 'The token endpoint answered with something that is not a valid token response.',
     fix: 'Check that `authorityHost` points at an OAuth 2.0 token service and not at a proxy or error page.',
   },
+  authority_redirected: {
+    cause:
+      'The authority answered a token or discovery request with a redirect (HTTP 3xx). The library never follows one: the secret or client assertion would go to another address.',
+    fix: 'If the address the message names is the right token service, set `authorityHost` to it; otherwise check the gateway or proxy in front of the authority.',
+  },
   source_unavailable: {
     cause:
       'A credential source cannot be used here (token file missing, no managed identity endpoint).',

@@ -50,6 +50,23 @@ export function toClientCredentialsError(
         ctx,
       );
     }
+    // Not an outage: no retry sends the request anywhere else.
+    if (e.kind === 'redirected') {
+      return new TokenEndpointError(
+        'authority_redirected',
+        sentence(`${base} failed: ${e.errorMessage}`),
+        ctx,
+        false,
+      );
+    }
+    // Converted by the managed identity client; here only should a path forget to.
+    if (e.kind === 'not_managed_identity') {
+      return new ClientCredentialsError(
+        'source_unavailable',
+        sentence(`${base} found no managed identity endpoint: ${e.errorMessage}`),
+        ctx,
+      );
+    }
     // Every other kind is a transient endpoint failure whose code is the kind itself.
     const verb =
       e.kind === 'throttled' ? 'was throttled' : e.kind === 'timeout' ? 'timed out' : 'failed';
