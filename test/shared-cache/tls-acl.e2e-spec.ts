@@ -122,6 +122,30 @@ describe('Shared cache: TLS and ACL users', () => {
     expect(app.tokens.getCacheStats()!.writes).toBe(writes + 1);
   });
 
+  it('a password provider that never answers once is given up on: the connection is tried again and the provider asked again', async () => {
+    const reg = register(authority);
+    let asked = 0;
+    const app = await start(
+      reg,
+      shared({
+        username: 'rotating',
+        password: undefined,
+        // Bounds each provider call too (a vault call stuck on a dead connection).
+        connectTimeoutMs: 300,
+        errorLogIntervalMs: 0,
+        passwordProvider: () =>
+          ++asked === 1 ? new Promise<string>(() => undefined) : rotatingPassword.current,
+      }),
+    );
+
+    expect(await eventually(() => app.tokens.getCacheStats()!.connected)).toBe(true);
+    expect(asked).toBe(2);
+    expect(app.logger.text).toContain('cache.shared.passwordProvider did not answer');
+    expect(app.logger.text).not.toContain(rotatingPassword.current);
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(app.tokens.getCacheStats()!.writes).toBe(1);
+  });
+
   it('a Redis that is merely down is no startup error: tokens come from the authority, then memory', async () => {
     await redis.kill();
     const reg = register(authority);
