@@ -4,13 +4,8 @@ import { ConfigurationError, type SharedCacheOptions } from '@app/client-credent
 import type { TokenApp } from '../support/token-app';
 import { useFixtures } from '../support/fixtures';
 import { startSecureRedis } from '../support/redis-topologies';
+import { CACHE_RULES } from './acl-rules';
 import { eventually, register, startReplica, type Registration } from './shared-app';
-
-// What the shared cache needs, and nothing else: its own keys, and the commands of the store and
-// of the lock scripts (which run GET, SET, DEL, PEXPIRE and PTTL inside EVAL).
-const CACHE_RULES = ['resetkeys', '~client-credentials:*', '-@all'].concat(
-  ['get', 'set', 'del', 'eval', 'pexpire', 'pttl'].map((c) => `+${c}`),
-);
 
 /**
  * The shared cache over `rediss://` (a TLS-only Redis whose certificate a private CA issued) as an
