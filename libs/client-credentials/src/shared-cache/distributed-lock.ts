@@ -28,7 +28,13 @@ return redis.call('get', KEYS[1])`;
 // another replica must not release, extend or overwrite that lock.
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const REPLACE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
+// A script may run twice: on a cluster, a command whose reply was lost (a failover, a dropped
+// connection) is sent once more (bounded-command.ts), and the first may have run. So finding our
+// own value already there is success: ACQUIRE answers our owner id, REPLACE answers 1.
+const REPLACE = `local v = redis.call('get', KEYS[1])
+if v == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end
+if v == ARGV[2] then return 1 end
+return 0`;
 
 // A lock's value is its owner's random id, or this marker and a sealed failure record.
 const FAILED = 'failed:';
@@ -81,7 +87,8 @@ export class DistributedLock {
       }),
     );
     if (answer === UNAVAILABLE) return { state: 'unavailable' };
-    if (answer === 1) return { state: 'acquired', owner };
+    // Our own (fresh, random) owner id: a resend of this very script after its reply was lost.
+    if (answer === 1 || answer === owner) return { state: 'acquired', owner };
     if (typeof answer === 'string' && answer.startsWith(FAILED)) {
       const slice = answer.slice(FAILED.length);
       const error = openFailure(slice, this.#cipher, key, Date.now(), this.#ttlMs);
