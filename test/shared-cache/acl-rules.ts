@@ -1,8 +1,8 @@
 /**
  * The ACL lines of docs/shared-cache.md ("ACL users"), written once for the e2e files that run as
  * a least-privilege user. What the shared cache needs, and nothing else: its own keys, and the
- * commands of the store and of the lock scripts (which run GET, SET, DEL, PEXPIRE and PTTL inside
- * EVAL).
+ * commands of the store and of its scripts (the read and the lock's, which run GET, SET, DEL,
+ * PEXPIRE and PTTL inside EVAL).
  */
 export const CACHE_RULES = ['resetkeys', '~client-credentials:*', '-@all'].concat(
   ['get', 'set', 'del', 'eval', 'pexpire', 'pttl'].map((c) => `+${c}`),

@@ -115,7 +115,7 @@ describe('Shared cache: Redis Cluster (3 masters + 3 replicas)', () => {
       cluster: { nodes: cluster.urls },
       username,
       password,
-      encryptionKeys: input.encryptionKeys,
+      encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
     });
 
     const app = await startReplica(authority, reg, shared('acl-cluster'));

@@ -148,7 +148,7 @@ export interface RedisCommands {
   set(key: string, value: string, options: { NX?: true; PX: number }): Promise<string | null>;
   /** `DEL key`. */
   del(key: string): Promise<number>;
-  /** `EVAL script 1 key args…` (the lock's compare-and-set scripts). */
+  /** `EVAL script 1 key args…` (the store's size-capped read, the lock's compare-and-set scripts). */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
