@@ -7,6 +7,8 @@ import {
   TokenService,
 } from '@app/client-credentials';
 import { Test } from '@nestjs/testing';
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
 import { useFixtures } from '../support/fixtures';
 import { callApi, localCredential, startTokenApp, TokenApp } from '../support/token-app';
 
@@ -347,5 +349,37 @@ describe('TokenService: acquisition', () => {
 
     expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(1);
     expect(sources.filter((s) => s === 'network')).toHaveLength(1);
+  });
+
+  it('takes a stored token whose times came back as strings (an app store) for a miss', async () => {
+    const tenant = authority.createTenant();
+    const appReg = tenant.createApp();
+    const secret = appReg.addSecret();
+    // A store the app supplies (cache.store) that gives values back with times as strings, as
+    // a hash-backed store or a hand-written one may.
+    const keyv = new Keyv();
+    const start = async () =>
+      startTokenApp({
+        credentials: {
+          api: credentialOf(tenant.tenantId, appReg.clientId, [{ type: 'secret', secret }]),
+        },
+        cache: { store: createCache({ stores: [keyv] }) },
+      });
+    app = await start();
+    const first = await app.tokens.getAccessToken(authority.apiScope);
+    await app.close();
+    const [key] = [...(keyv as unknown as { store: Map<string, unknown> }).store.keys()];
+    const name = key.slice('keyv:'.length);
+    const value = (await keyv.get<Record<string, unknown>>(name))!;
+    await keyv.set(name, { ...value, expiresOn: String(value.expiresOn) });
+
+    app = await start();
+    const token = await app.tokens.getAccessToken(authority.apiScope);
+
+    // Not the stored token served as if it expired centuries from now: a fresh one, for an hour.
+    expect(token.source).toBe('network');
+    expect(token.token).not.toBe(first.token);
+    expect(token.expiresOn.getTime() - Date.now()).toBeLessThan(2 * 3_600_000);
+    expect(authority.countTokenRequests({ clientId: appReg.clientId })).toBe(2);
   });
 });

@@ -3,6 +3,8 @@ import type { TokenCache } from '../cache/token-cache';
 import type { TokenRequest } from '../credentials/token-request';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
+import { RefreshHeld } from '../shared-cache/refresh-held';
+import { backoffDelay, sleep, type BackoffPolicy } from '../timing/backoff';
 import { now } from '../timing/clock';
 import type { CoolDowns } from './cool-downs';
 import type { RefusedTokens } from './refused-tokens';
@@ -20,8 +22,12 @@ export interface CallerParts {
   readonly shutdown: AbortSignal;
   /** Token requests a caller's flight may send (`retry.maxAttempts`). */
   readonly maxAttempts: number;
+  /** The backoff between them (`retry`). */
+  readonly retry: BackoffPolicy;
   /** Starts the token's cool-down after a failure, and tells it; returns the error, for `throw`. */
   readonly failed: (error: ClientCredentialsError) => ClientCredentialsError;
+  /** A background refresh of the token under way when the flight started: its first attempt. */
+  readonly riding?: Promise<Acquired>;
 }
 
 /**
@@ -29,6 +35,11 @@ export interface CallerParts {
  * usable token in memory the caller's lookup did not find, else the store's, else — unless the
  * token is cooling down — token requests with retries; with a shared cache, one replica's for
  * all, the others adopting its token. `force` skips memory, the store and the shared flight.
+ *
+ * A background refresh under way (`riding`) is single flight too: its request (or its token of
+ * the store) is this flight's first attempt, never a second request. Only if it fails does the
+ * flight go on — after the backoff of a failed attempt, with the attempts and the time left —
+ * as if it had sent that request itself.
  * @param waitUntil until when a replica waits for another's token before it fetches its own
  */
 export async function callerWork(
@@ -49,6 +60,8 @@ export async function callerWork(
       return { entry: current, token: current.hit };
     }
   }
+  const made = parts.riding === undefined ? 0 : await rideRefresh(parts.riding, deadline, parts);
+  if (typeof made !== 'number') return made;
   // The store first, even in a cool-down: another replica may have fetched the token since.
   const stored = force ? undefined : await fetcher.fromStore(request, key, 'caller');
   if (stored !== undefined) return stored;
@@ -57,14 +70,42 @@ export async function callerWork(
   // No lock for a token that has no store key: replicas could not share it.
   const lock = force || flight === undefined ? undefined : lockNameOf(request);
   return flight === undefined || lock === undefined
-    ? fetchForCaller(request, key, deadline, parts)
+    ? fetchForCaller(request, key, deadline, made, parts)
     : flight.run(
         lock,
         () => fetcher.fromStore(request, key, 'caller'),
-        () => fetchForCaller(request, key, deadline, parts),
+        () => fetchForCaller(request, key, deadline, made, parts),
         parts.shutdown,
         waitUntil,
       );
+}
+
+/**
+ * Waits for the background refresh a caller flight rides: its token (fetched: `network`; of the
+ * store: as any token of the store), or the attempts it made (0 when it made none, held for
+ * Redis) once the backoff after its failure has passed. Throws when a caller flight that sent that
+ * request itself would give up: a failure that is not transient, no attempt or no time left.
+ */
+async function rideRefresh(
+  riding: Promise<Acquired>,
+  deadline: number,
+  { maxAttempts, retry, failed, shutdown }: CallerParts,
+): Promise<Acquired | number> {
+  let error: ClientCredentialsError;
+  try {
+    const acquired = await riding;
+    return acquired.adopted === true
+      ? acquired
+      : { entry: acquired.entry, token: fetched(acquired.entry.hit) };
+  } catch (e) {
+    // Held for Redis, the refresh sent nothing: the caller's flight fetches for itself.
+    if (e instanceof RefreshHeld) return 0;
+    error = e as ClientCredentialsError;
+  }
+  const delay = backoffDelay(0, retry, error.retryAfterMs);
+  if (!error.transient || maxAttempts <= 1 || now() + delay >= deadline) throw failed(error);
+  await sleep(delay, shutdown);
+  return 1;
 }
 
 /** Token requests for a waiting caller, with retries; a failure starts a cool-down. */
@@ -72,24 +113,36 @@ async function fetchForCaller(
   request: TokenRequest,
   key: string,
   deadline: number,
+  made: number,
   { fetch: fetcher, coolDowns, maxAttempts, failed }: CallerParts,
 ): Promise<Acquired> {
   try {
-    const entry = await fetcher.fetch(request, key, deadline, maxAttempts, 'caller');
-    coolDowns.end(key);
-    const h = entry.hit;
-    const token = new AccessToken(
-      h.token,
-      h.tokenType,
-      h.expiresOnTimestamp,
-      h.refreshOnTimestamp,
-      h.scopes,
-      h.credential,
-      'network',
-      h.certificateThumbprint,
+    const entry = await fetcher.fetch(
+      request,
+      key,
+      deadline,
+      maxAttempts,
+      'caller',
+      undefined,
+      made,
     );
-    return { entry, token };
+    coolDowns.end(key);
+    return { entry, token: fetched(entry.hit) };
   } catch (e) {
     throw failed(e as ClientCredentialsError);
   }
+}
+
+/** The token of a cache entry as its caller gets it once fetched: from the network. */
+function fetched(h: AccessToken): AccessToken {
+  return new AccessToken(
+    h.token,
+    h.tokenType,
+    h.expiresOnTimestamp,
+    h.refreshOnTimestamp,
+    h.scopes,
+    h.credential,
+    'network',
+    h.certificateThumbprint,
+  );
 }

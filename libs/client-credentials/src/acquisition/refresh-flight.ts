@@ -15,14 +15,16 @@ export interface RefreshParts {
   readonly shutdown: AbortSignal;
   /** One token request's time (`timeouts.requestMs`). */
   readonly requestMs: number;
+  /** Tells the acquirer of a failure (which may start a cool-down); returns it, for `throw`. */
+  readonly failed: (error: ClientCredentialsError) => ClientCredentialsError;
 }
 
 /**
  * The work of a background refresh of `current` (its acquirer bounds it and keeps it as the
  * token's flight): a newer token of the store, else one request — with a shared cache, one
- * replica's for all, the others adopting its token. A failure starts the token's cool-down. While
- * Redis cannot be used and the token has time to spare, it waits for Redis (`RefreshHeld`) rather
- * than each replica fetching.
+ * replica's for all, the others adopting its token. A failure is told to the acquirer (`failed`),
+ * which decides whether it starts the token's cool-down. While Redis cannot be used and the token
+ * has time to spare, it waits for Redis (`RefreshHeld`) rather than each replica fetching.
  * @param waitUntil until when a replica waits for another's token before it fetches its own
  */
 export function refreshWork(
@@ -30,7 +32,7 @@ export function refreshWork(
   key: string,
   deadline: number,
   waitUntil: number,
-  { fetch: fetcher, coolDowns, flight, shutdown, requestMs }: RefreshParts,
+  { fetch: fetcher, coolDowns, flight, shutdown, requestMs, failed }: RefreshParts,
 ): Promise<Acquired> {
   const request = current.request;
   // A newer token, or this one stored again with a later refresh point: another replica's
@@ -47,8 +49,7 @@ export function refreshWork(
       request.credential.stats.refreshes++;
       return { entry, token: entry.hit };
     } catch (e) {
-      // Callers that join this flight, or miss once the token is gone, fail fast as after any failure.
-      throw coolDowns.start(key, e as ClientCredentialsError);
+      throw failed(e as ClientCredentialsError);
     }
   };
   return (async (): Promise<Acquired> => {

@@ -8,14 +8,14 @@ import type { TokenPolicy } from '../options/resolved-options';
 import { abortedBy, waitAsCaller } from './caller-wait';
 import { RefusedTokens } from './refused-tokens';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
-import { RefreshHeld } from '../shared-cache/refresh-held';
 import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import { eventTarget, requestKey, type TokenRequest } from '../credentials/token-request';
 import { eventError } from '../observability/token-events';
 import { TokenMetrics } from '../observability/token-metrics';
 import { callerWork } from './caller-flight';
 import { refreshWork } from './refresh-flight';
-import { TokenFetch, type Acquired, type Trigger } from './token-fetch';
+import { reportOnce, type Flight } from './flight';
+import { TokenFetch, type Acquired } from './token-fetch';
 
 /**
  * Where a token is fetched: for a caller that found none in memory, and for background refresh.
@@ -32,7 +32,7 @@ import { TokenFetch, type Acquired, type Trigger } from './token-fetch';
  * a caller's flight's work is {@link callerWork}, a background refresh's {@link refreshWork}.
  */
 export class TokenAcquirer {
-  private readonly flights = new Map<string, Promise<Acquired>>();
+  private readonly flights = new Map<string, Flight>();
   private readonly refused: RefusedTokens;
   private readonly coolDowns: CoolDowns;
   private readonly shutdown = new AbortController();
@@ -61,41 +61,21 @@ export class TokenAcquirer {
     );
   }
 
-  /** A token for a caller with nothing usable in memory; `force` skips the store. */
+  /**
+   * A token for a caller with nothing usable in memory; `force` skips the store. A caller joins
+   * the caller flight of its token under way; a background refresh under way it rides in a flight
+   * of its own (see {@link callerWork}): it shares the refresh's request, and on its failure goes
+   * on with the attempts and the time it has left, as if no refresh had been running.
+   */
   async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
     // A caller that gave up already starts nothing.
     if (signal?.aborted) throw abortedBy(request);
     const key = requestKey(request);
     const flightKey = force ? `${key}\nforce` : key;
     let flight = this.flights.get(flightKey);
-    if (flight === undefined) {
-      const deadline = now() + this.options.timeouts.acquireMs;
-      const work = callerWork(request, key, force, deadline, this.waitUntil(deadline), {
-        cache: this.cache,
-        refused: this.refused,
-        fetch: this.fetcher,
-        coolDowns: this.coolDowns,
-        flight: this.flight,
-        shutdown: this.shutdown.signal,
-        maxAttempts: this.options.retry.maxAttempts,
-        failed: (error) => this.failed(request, key, 'caller', error),
-      });
-      flight = this.bounded(work, request, key, 'caller').finally(() =>
-        this.flights.delete(flightKey),
-      );
-      // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
-      // see, never an unhandled rejection that would end the process.
-      flight.catch(() => undefined);
-      this.flights.set(flightKey, flight);
-    }
-    try {
-      return (await waitAsCaller(flight, request, this.options.timeouts.acquireMs, signal)).token;
-    } catch (e) {
-      // The flight joined was a background refresh, which waits for Redis (RefreshHeld): this
-      // caller, who has no token to wait with, gets one now in a flight of its own.
-      if (!(e instanceof RefreshHeld) || this.flights.get(flightKey) === flight) throw e;
-      return this.acquire(request, force, signal);
-    }
+    if (flight?.trigger !== 'caller') flight = this.callerFlight(request, key, force, flight);
+    return (await waitAsCaller(flight.promise, request, this.options.timeouts.acquireMs, signal))
+      .token;
   }
 
   /**
@@ -164,23 +144,11 @@ export class TokenAcquirer {
     // itself (a caller that found it in memory): then this refresh is still to be done.
     const joined = this.flights.get(key);
     if (joined !== undefined) {
-      const { entry, adopted } = await joined;
+      const { entry, adopted } = await joined.promise;
       if (entry.obtainedAt > current.obtainedAt) return { entry, adopted: adopted === true };
     }
-    let flight = this.flights.get(key);
-    if (flight === undefined) {
-      const deadline = now() + this.options.timeouts.acquireMs;
-      const work = refreshWork(current, key, deadline, this.waitUntil(deadline), {
-        fetch: this.fetcher,
-        coolDowns: this.coolDowns,
-        flight: this.flight,
-        shutdown: this.shutdown.signal,
-        requestMs: this.options.timeouts.requestMs,
-      });
-      flight = this.bounded(work, request, key, 'refresh').finally(() => this.flights.delete(key));
-      this.flights.set(key, flight);
-    }
-    const { entry, adopted } = await flight;
+    const flight = this.flights.get(key) ?? this.refreshFlight(current, key);
+    const { entry, adopted } = await flight.promise;
     return { entry, adopted: adopted === true };
   }
 
@@ -192,23 +160,102 @@ export class TokenAcquirer {
   }
 
   /**
-   * `work`, bounded by the flight's deadline: past it the flight fails `timeout` (and the token
-   * cools down, so that the callers of a token whose acquisition hangs fail fast for a moment
-   * rather than each waiting out a deadline); the work is abandoned, and the next call starts a
-   * new flight. A token the abandoned work still obtains is cached as any other.
+   * Starts the caller flight of a token, kept under `request`'s key (`force`: apart from plain
+   * ones). It rides `refresh`, a background refresh under way, if any: the caller flight takes its
+   * place under the key, and callers that come next join the caller flight.
+   */
+  private callerFlight(
+    request: TokenRequest,
+    key: string,
+    force: boolean,
+    refresh: Flight | undefined,
+  ): Flight {
+    const flightKey = force ? `${key}\nforce` : key;
+    const deadline = now() + this.options.timeouts.acquireMs;
+    const failed = reportOnce((error) => this.failed(request, key, error));
+    if (refresh !== undefined) refresh.ridden = true;
+    const work = callerWork(request, key, force, deadline, this.waitUntil(deadline), {
+      cache: this.cache,
+      refused: this.refused,
+      fetch: this.fetcher,
+      coolDowns: this.coolDowns,
+      flight: this.flight,
+      shutdown: this.shutdown.signal,
+      maxAttempts: this.options.retry.maxAttempts,
+      retry: this.options.retry,
+      failed,
+      riding: refresh?.promise,
+    });
+    const flight: Flight = {
+      trigger: 'caller',
+      promise: this.bounded(work, request, failed).finally(() => this.settled(flightKey, flight)),
+      ridden: false,
+    };
+    // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
+    // see, never an unhandled rejection that would end the process.
+    flight.promise.catch(() => undefined);
+    this.flights.set(flightKey, flight);
+    return flight;
+  }
+
+  /** Starts the background refresh of `current`, kept under its key. */
+  private refreshFlight(current: CachedEntry, key: string): Flight {
+    const request = current.request;
+    const deadline = now() + this.options.timeouts.acquireMs;
+    // Its one attempt failing is the refresher's to retry, while memory serves the token: no
+    // cool-down then — callers are served, and one that misses (a forced call, a claims request)
+    // gets its own attempts. Nor when a caller rides it: that caller flight goes on, and its own
+    // failure, if it comes to that, starts the cool-down.
+    const failed = reportOnce((error) => {
+      if (!flight.ridden && !this.served(request, key)) this.coolDowns.start(key, error);
+      return error;
+    });
+    const work = refreshWork(current, key, deadline, this.waitUntil(deadline), {
+      fetch: this.fetcher,
+      coolDowns: this.coolDowns,
+      flight: this.flight,
+      shutdown: this.shutdown.signal,
+      requestMs: this.options.timeouts.requestMs,
+      failed,
+    });
+    const flight: Flight = {
+      trigger: 'refresh',
+      promise: this.bounded(work, request, failed).finally(() => this.settled(key, flight)),
+      ridden: false,
+    };
+    // Callers that ride it see its failure in their own flights.
+    flight.promise.catch(() => undefined);
+    this.flights.set(key, flight);
+    return flight;
+  }
+
+  /** A flight settled (or reached its deadline): the next call under its key starts another. */
+  private settled(flightKey: string, flight: Flight): void {
+    if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
+  }
+
+  /** Whether memory serves a usable token for `request` (one no API refused). */
+  private served(request: TokenRequest, key: string): boolean {
+    const entry = this.cache.entryOf(request);
+    const usable = this.refused.filter(key, (e) => now() < e.usableUntil);
+    return entry !== undefined && (usable === undefined || usable(entry));
+  }
+
+  /**
+   * `work`, bounded by the flight's deadline: past it the flight fails `timeout` (reported by
+   * `failed`: a caller flight's token cools down, so that the callers of a token whose acquisition
+   * hangs fail fast for a moment rather than each waiting out a deadline); the work is abandoned,
+   * and the next call starts a new flight. A token the abandoned work still obtains is cached as
+   * any other.
    */
   private bounded(
     work: Promise<Acquired>,
     request: TokenRequest,
-    key: string,
-    trigger: Trigger,
+    failed: (error: ClientCredentialsError) => ClientCredentialsError,
   ): Promise<Acquired> {
     const ms = this.options.timeouts.acquireMs;
     return withDeadline(work, ms, () =>
-      this.failed(
-        request,
-        key,
-        trigger,
+      failed(
         new TokenEndpointError(
           'timeout',
           // As a caller's own wait says it (both end at acquireMs): the cause is in the logs of
@@ -231,18 +278,17 @@ export class TokenAcquirer {
   }
 
   /**
-   * Starts the cool-down of a failed acquisition; returns its error, for `throw`. A caller's
-   * failure is an event (`failure`); a background refresh's is the refresher's to tell.
+   * Starts the cool-down of a caller flight that failed, and tells it (`failure`); returns its
+   * error, for `throw`. A background refresh's failure is the refresher's to tell.
    */
   private failed(
     request: TokenRequest,
     key: string,
-    trigger: Trigger,
     error: ClientCredentialsError,
   ): ClientCredentialsError {
     this.coolDowns.start(key, error);
     const { events } = this.metrics;
-    if (trigger === 'caller' && events.wants('failure')) {
+    if (events.wants('failure')) {
       const until = this.coolDowns.until(key);
       events.emit({
         type: 'failure',

@@ -84,6 +84,7 @@ export class TokenFetch {
    * else the one a background refresh `renews`. An endpoint that cannot be told (IMDS) may still
    * answer with the token renewed: it is then refreshed again once the endpoint mints
    * ({@link afterEndpointCache}), not at half the time it has left.
+   * @param made attempts the flight already made (a background refresh's it rode), out of `attempts`
    */
   async fetch(
     request: TokenRequest,
@@ -92,9 +93,10 @@ export class TokenFetch {
     attempts: number,
     trigger: Trigger,
     renews?: CachedEntry,
+    made = 0,
   ): Promise<CachedEntry> {
     const { credential, tenantId, scopes, claims } = request;
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = made; ; attempt++) {
       if (this.shutdown.aborted) throw this.shutdown.reason as Error;
       try {
         const requestedAt = Date.now();

@@ -219,18 +219,28 @@ export function isStoredToken(v: unknown): v is StoredToken {
     s.v === 1 &&
     isBearerText(s.token) &&
     typeof s.tokenType === 'string' &&
-    // Times a Date can hold (±8.64e15 ms), and a lifetime a token endpoint may give: an entry of
-    // a store the app supplies is plain JSON, and an expiry of 1e16 would make an Invalid Date
-    // wherever the token's times are shown (health, logs).
+    // Numbers, not strings that compare as numbers: an entry of a store the app supplies is plain
+    // JSON, and one that gives values back as strings (a hash-backed store) would make
+    // `expiresOn + shift` a concatenation — a token served for centuries, never refreshed.
+    isTime(s.obtainedAt) &&
+    isTime(s.expiresOn) &&
+    isTime(s.refreshOn) &&
+    // Times a Date can hold (±8.64e15 ms), and a lifetime a token endpoint may give: an expiry of
+    // 1e16 would make an Invalid Date wherever the token's times are shown (health, logs).
     s.obtainedAt >= 0 &&
     s.expiresOn > s.obtainedAt &&
     s.expiresOn <= MAX_DATE_MS &&
     s.expiresOn - s.obtainedAt <= MAX_LIFETIME_MS &&
-    Number.isFinite(s.refreshOn) &&
     Array.isArray(s.scopes) &&
+    s.scopes.every((scope) => typeof scope === 'string') &&
     typeof s.tenantId === 'string' &&
     typeof s.source === 'string' &&
     (s.certificateThumbprint === undefined || typeof s.certificateThumbprint === 'string') &&
     (s.subject === undefined || typeof s.subject === 'string')
   );
+}
+
+/** A time of a stored token: a finite number (epoch ms). */
+function isTime(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
 }

@@ -2,7 +2,7 @@
 // must not make a token served, or its refresh wait, longer than the authority said.
 import type { Credential } from '../credentials/credential';
 import type { TokenRequest } from '../credentials/token-request';
-import { observeWallClock } from '../timing/clock';
+import { now, observeWallClock } from '../timing/clock';
 import { RefreshSchedule } from './refresh-schedule';
 import { TokenCache, type StoredToken } from './token-cache';
 import type { CachedEntry } from './cached-entry';
@@ -89,5 +89,53 @@ describe('wall clock steps', () => {
     // A running token service compares the clocks every second.
     observeWallClock();
     expect(cache.serve(entry, request.scopes)).toBeUndefined();
+  });
+
+  it('a wall clock set back and then corrected forward costs a token nothing', async () => {
+    const cache = new TokenCache(undefined, 10, 2 * MINUTE, 0, silent);
+    const entry = await cache.write(request, 'k', issuedNow());
+    const usableUntil = entry.usableUntil;
+    observeWallClock();
+    jest.setSystemTime(Date.now() - 50 * MINUTE); // a bad NTP step
+    await jest.advanceTimersByTimeAsync(2000);
+    observeWallClock();
+    jest.setSystemTime(Date.now() + 50 * MINUTE); // corrected
+    observeWallClock();
+
+    // 10 minutes after it was issued, the token has 48 minutes of use left, as before the steps.
+    await jest.advanceTimersByTimeAsync(10 * MINUTE);
+    expect(cache.serve(entry, request.scopes)?.token).toBe('t');
+    expect(usableUntil - now()).toBe(48 * MINUTE - 2000);
+  });
+
+  it('a wall clock pulled back and forth (two time sources fighting) does not run the library clock ahead', async () => {
+    observeWallClock();
+    const lead = now() - Date.now();
+    for (let i = 0; i < 100; i++) {
+      jest.setSystemTime(Date.now() - 1500);
+      await jest.advanceTimersByTimeAsync(30_000);
+      observeWallClock();
+      jest.setSystemTime(Date.now() + 1500);
+      await jest.advanceTimersByTimeAsync(30_000);
+      observeWallClock();
+    }
+    expect(now() - Date.now()).toBe(lead);
+  });
+
+  it('a wall clock set forward by mistake is followed once: set back, then forward again, it moves nothing more', async () => {
+    observeWallClock();
+    const start = now();
+    jest.setSystemTime(Date.now() + HOUR); // a mistake: taken for a suspend
+    observeWallClock();
+    expect(now() - start).toBe(HOUR);
+    jest.setSystemTime(Date.now() - HOUR); // set right: not followed
+    observeWallClock();
+    jest.setSystemTime(Date.now() + HOUR); // the same mistake again
+    observeWallClock();
+    expect(now() - start).toBe(HOUR);
+    // A real suspend after it is followed, from the highest lead seen.
+    jest.setSystemTime(Date.now() + 2 * HOUR);
+    observeWallClock();
+    expect(now() - start).toBe(3 * HOUR);
   });
 });

@@ -125,6 +125,13 @@ describe('TokenCache reading an app store', () => {
     ],
     ['a negative obtainedAt', { obtainedAt: -1 }],
     ['a refresh point that is not a number', { refreshOn: NaN }],
+    // A store that gives values back as strings (a hash-backed one, another version's writer).
+    ...(['obtainedAt', 'expiresOn', 'refreshOn'] as const).map((field): [string, object] => [
+      `${field} as a string`,
+      { [field]: String(stored('t1')[field]) },
+    ]),
+    ['an expiry of Infinity', { expiresOn: Infinity }],
+    ['a scope that is not a string', { scopes: [42] as unknown as string[] }],
     ['a token with a line break', { token: 'abc\r\nx-evil: 1' }],
   ])('takes an entry with %s for a miss', async (_, bad) => {
     const store = createCache({ stores: [new Keyv()] });
