@@ -75,6 +75,33 @@ describe('Shared cache: entries at rest', () => {
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
   });
 
+  it('a huge value under a token’s name or its lock’s is refused in Redis, never transferred: a fresh token, one request', async () => {
+    const reg = register(authority);
+    await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);
+    const { key } = await onlyEntry();
+    // In the entry's shape, under its key id (in clear in every entry): whoever can write to
+    // Redis can write it. 4 MB; Redis takes up to 512 MB.
+    const huge = `e1.k1.${randomBytes(12).toString('base64url')}.${randomBytes(16).toString('base64url')}.${'A'.repeat(4 * 2 ** 20)}`;
+    await raw.set(key, huge, { PX: 60_000 });
+    // A lock held by a record no holder wrote, until it expires (shorter than a lock's TTL).
+    await raw.set(key.replace(':t:{', ':lock:{'), `failed:${huge}`, { PX: 300 });
+    const sent = async () =>
+      Number(/total_net_output_bytes:(\d+)/.exec(await raw.info('stats'))![1]);
+
+    const b = await replica(reg, [k1]);
+    const before = await sent();
+    const token = await b.tokens.getAccessToken(authority.apiScope);
+    const again = await b.tokens.getAccessToken(authority.apiScope);
+
+    expect(token.source).toBe('network');
+    expect(again.token).toBe(token.token);
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    // Every read of the miss (the first look, each lock poll, the holder's second look) met it,
+    // and none of them carried it: far less than one copy of the value left Redis.
+    expect(b.tokens.getCacheStats()!.rejectedEntries).toBeGreaterThanOrEqual(1);
+    expect((await sent()) - before).toBeLessThan(2 ** 20);
+  });
+
   it('rotation: entries written under the previous first key are still read', async () => {
     const reg = register(authority);
     const first = await (await replica(reg, [k1])).tokens.getAccessToken(authority.apiScope);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startDevAuthority } from '@app/dev-authority';
+import { ConfigurationError } from '@app/client-credentials';
 import { useFixtures } from '../support/fixtures';
 import { adminCommand, startRedisCluster } from '../support/redis-topologies';
 import type { ReplicaInput } from './replica-worker';
@@ -10,7 +11,8 @@ import {
   type DrivenReplicas,
 } from './replicas';
 import { refreshThroughFailover, expectFailoverWithoutDuplicates } from './failover-window';
-import { register } from './shared-app';
+import { CACHE_RULES, CLUSTER_RULES } from './acl-rules';
+import { register, startReplica } from './shared-app';
 
 const [authority, cluster] = useFixtures(startDevAuthority, startRedisCluster);
 
@@ -85,6 +87,56 @@ describe('Shared cache: Redis Cluster (3 masters + 3 replicas)', () => {
     const after = await entriesPerMaster();
     expect(after.reduce((a, b) => a + b, 0) - before).toBe(20);
     expect(after.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("an ACL user: the cluster's line of the docs shares tokens; the single Redis's line fails startup quoting the refused command, not blaming the password", async () => {
+    const password = randomBytes(12).toString('hex');
+    // ACLs are per node, not replicated: every node gets the users.
+    for (const url of cluster.urls) {
+      await adminCommand(url, [
+        'ACL',
+        'SETUSER',
+        'acl-cluster',
+        'on',
+        `>${password}`,
+        ...CLUSTER_RULES,
+      ]);
+      await adminCommand(url, [
+        'ACL',
+        'SETUSER',
+        'acl-single',
+        'on',
+        `>${password}`,
+        ...CACHE_RULES,
+      ]);
+    }
+    const reg = register(authority);
+    const shared = (username: string) => ({
+      cluster: { nodes: cluster.urls },
+      username,
+      password,
+      encryptionKeys: [{ id: 'k1', key: randomBytes(32).toString('base64') }],
+    });
+
+    const app = await startReplica(authority, reg, shared('acl-cluster'));
+    try {
+      await app.tokens.getAccessToken(authority.apiScope);
+      expect(app.tokens.getCacheStats()).toMatchObject({ connected: true, writes: 1, errors: 0 });
+    } finally {
+      await app.close();
+    }
+
+    const failure = await startReplica(authority, reg, shared('acl-single')).then(
+      async (started) => {
+        await started.close();
+        return new Error('started');
+      },
+      (e: unknown) => e as Error,
+    );
+    expect(failure).toBeInstanceOf(ConfigurationError);
+    expect(failure.message).toContain("the command 'cluster|slots'");
+    expect(failure.message).not.toContain('refused the login');
+    expect(failure.message).not.toContain(password);
   });
 
   it('a master frozen (its connections open, never answering): once its replica is promoted, new tokens of its shard are shared again — 1 request each, held by the promoted replica', async () => {

@@ -4,13 +4,8 @@ import { ConfigurationError, type SharedCacheOptions } from '@app/client-credent
 import type { TokenApp } from '../support/token-app';
 import { useFixtures } from '../support/fixtures';
 import { startSecureRedis } from '../support/redis-topologies';
+import { CACHE_RULES } from './acl-rules';
 import { eventually, register, startReplica, type Registration } from './shared-app';
-
-// What the shared cache needs, and nothing else: its own keys, and the commands of the store and
-// of the lock scripts (which run GET, SET, DEL, PEXPIRE and PTTL inside EVAL).
-const CACHE_RULES = ['resetkeys', '~client-credentials:*', '-@all'].concat(
-  ['get', 'set', 'del', 'eval', 'pexpire', 'pttl'].map((c) => `+${c}`),
-);
 
 /**
  * The shared cache over `rediss://` (a TLS-only Redis whose certificate a private CA issued) as an
@@ -120,6 +115,30 @@ describe('Shared cache: TLS and ACL users', () => {
     authority.createResource({ appIdUri });
     await app.tokens.getAccessToken(`${appIdUri}/.default`);
     expect(app.tokens.getCacheStats()!.writes).toBe(writes + 1);
+  });
+
+  it('a password provider that never answers once is given up on: the connection is tried again and the provider asked again', async () => {
+    const reg = register(authority);
+    let asked = 0;
+    const app = await start(
+      reg,
+      shared({
+        username: 'rotating',
+        password: undefined,
+        // Bounds each provider call too (a vault call stuck on a dead connection).
+        connectTimeoutMs: 300,
+        errorLogIntervalMs: 0,
+        passwordProvider: () =>
+          ++asked === 1 ? new Promise<string>(() => undefined) : rotatingPassword.current,
+      }),
+    );
+
+    expect(await eventually(() => app.tokens.getCacheStats()!.connected)).toBe(true);
+    expect(asked).toBe(2);
+    expect(app.logger.text).toContain('cache.shared.passwordProvider did not answer');
+    expect(app.logger.text).not.toContain(rotatingPassword.current);
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(app.tokens.getCacheStats()!.writes).toBe(1);
   });
 
   it('a Redis that is merely down is no startup error: tokens come from the authority, then memory', async () => {

@@ -70,7 +70,12 @@ export interface SharedCacheOptions {
    * Called before every new connection (and reconnection) for the password to log in with:
    * a rotating password from a vault, or a Microsoft Entra ID access token for Azure Cache for
    * Redis (`username` is then the object id of the identity). Whatever it throws fails that
-   * connection attempt, which is retried with backoff.
+   * connection attempt, which is retried with backoff. Each call is bounded by `connectTimeoutMs`
+   * (a connection attempt's time, of which the password is a part; node-redis applies no timeout
+   * of its own while it waits for it): a call that has not settled by then fails the attempt as
+   * a throw does, with an error naming `cache.shared.passwordProvider`, and the reconnection asks
+   * again — a call stuck for ever cannot end Redis use. Raise `connectTimeoutMs` for a provider
+   * slower than that.
    */
   passwordProvider?: () => Promise<string> | string;
   /**
@@ -92,7 +97,8 @@ export interface SharedCacheOptions {
   operationTimeoutMs?: number;
   /**
    * Longest wait for the first connection at startup; a Redis that is not up by then is connected
-   * to in the background, and tokens are fetched directly meanwhile.
+   * to in the background, and tokens are fetched directly meanwhile. Also the bound of each
+   * `passwordProvider` call.
    * @default 2000
    */
   connectTimeoutMs?: number;
@@ -142,7 +148,7 @@ export interface RedisCommands {
   set(key: string, value: string, options: { NX?: true; PX: number }): Promise<string | null>;
   /** `DEL key`. */
   del(key: string): Promise<number>;
-  /** `EVAL script 1 key args…` (the lock's compare-and-set scripts). */
+  /** `EVAL script 1 key args…` (the store's size-capped read, the lock's compare-and-set scripts). */
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 

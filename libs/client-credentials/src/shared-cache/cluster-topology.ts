@@ -1,3 +1,4 @@
+import { now } from '../timing/clock';
 import type { ErrorReporter } from './shared-cache-stats';
 import type { RedisClientLike } from '../shared-cache.options';
 
@@ -61,7 +62,8 @@ export class ClusterTopology {
   readonly #reporter: ErrorReporter;
   readonly #boundMs: number;
   #refreshing?: Promise<void>;
-  #lastRefresh = 0;
+  /** On the library's monotonic clock: a wall clock set back must not stop the re-reads. */
+  #lastRefresh = -Infinity;
   #warned = false;
 
   constructor(reporter: ErrorReporter, boundMs: number) {
@@ -76,7 +78,7 @@ export class ClusterTopology {
    */
   refresh(cluster: RedisClientLike): Promise<void> {
     if (this.#refreshing !== undefined) return this.#refreshing;
-    if (Date.now() - this.#lastRefresh < TOPOLOGY_REFRESH_MS) return Promise.resolve();
+    if (now() - this.#lastRefresh < TOPOLOGY_REFRESH_MS) return Promise.resolve();
     const reader = slotMapReader(cluster);
     if (reader === undefined) {
       if (!this.#warned) {
@@ -97,11 +99,11 @@ export class ClusterTopology {
       .map((n) => (n as SlotNode | undefined)?.client)
       .filter((c): c is NodeClient => c !== undefined);
     if (clients.length === 0) return Promise.resolve();
-    this.#lastRefresh = Date.now();
+    this.#lastRefresh = now();
     this.#refreshing = this.#reread(reader, clients).then((done) => {
       this.#refreshing = undefined;
       // Given up: the next failure tries again at once.
-      this.#lastRefresh = done ? Date.now() : 0;
+      this.#lastRefresh = done ? now() : -Infinity;
     });
     return this.#refreshing;
   }

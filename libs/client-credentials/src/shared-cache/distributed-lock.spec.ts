@@ -73,6 +73,7 @@ class FakeRedis implements RedisCommands {
     }
     if (script.includes('ARGV[3]')) {
       this.ran.push('replace');
+      if (value === args[1]) return 1;
       if (value !== args[0]) return 0;
       await this.set(key, args[1], { PX: Number(args[2]) });
       return 1;
@@ -91,6 +92,31 @@ function connectionTo(redis: FakeRedis): RedisConnection {
         return await op();
       } catch {
         return UNAVAILABLE;
+      }
+    },
+  } as unknown as RedisConnection;
+}
+
+/**
+ * A connection as `runBounded` behaves on a cluster, whose first script runs but whose reply is
+ * lost (a failover, a dropped connection): the command is sent once more.
+ */
+function resendingAfterLostReply(redis: FakeRedis): RedisConnection {
+  let lost = 0;
+  const client = {
+    eval: async (script: string, o: { keys: string[]; arguments: string[] }) => {
+      const answer = await redis.eval(script, o);
+      if (lost++ === 0) throw new Error('Socket closed unexpectedly');
+      return answer;
+    },
+  };
+  return {
+    client,
+    run: async <T>(_what: string, op: () => Promise<T>) => {
+      try {
+        return await op();
+      } catch {
+        return await op();
       }
     },
   } as unknown as RedisConnection;
@@ -253,6 +279,21 @@ describe('DistributedLock', () => {
     expect(await lock.tryAcquire('token-a')).toEqual({ state: 'held' });
     jest.advanceTimersByTime(2000);
     expect((await lock.tryAcquire('token-a')).state).toBe('acquired');
+  });
+
+  it('a script resent after its reply was lost, that finds its own value, has done its work: the lock is ours, the record written', async () => {
+    const resent = new DistributedLock(resendingAfterLostReply(redis), names, cipher, TTL);
+
+    const taken = await resent.tryAcquire('token-a');
+
+    expect(taken.state).toBe('acquired');
+    expect(redis.entry(key)?.value).toBe((taken as { owner: string }).owner);
+    expect(redis.ran).toEqual(['acquire', 'acquire']);
+
+    const failing = new DistributedLock(resendingAfterLostReply(redis), names, cipher, TTL);
+    const owner = (taken as { owner: string }).owner;
+    expect(await failing.fail('token-a', owner, outage(), 1000)).toBe(true);
+    expect(await other.tryAcquire('token-a')).toMatchObject({ state: 'failed' });
   });
 
   it('says so when Redis cannot be used', async () => {

@@ -14,6 +14,8 @@ import type { TokenCipher } from './token-cipher';
 // a value without an expiry (PTTL -1), or with more time left than a TTL, was left by no holder —
 // a replayed copy, a hand-made key — and would block the token until it expires (for ever, or an
 // hour for a `PX 3600000`): it is taken over in the same step, as a free lock would be.
+// A value longer than ARGV[3] is answered 0, never transferred: a lock held by something no holder
+// wrote, which expires (a failure record is under 2 KB; an owner id, 36 characters).
 // `pcall`: an ACL user set up before PTTL was needed (docs/shared-cache.md) is refused it (the
 // answer is then an error table, not a number); the lock then works as it did, without this
 // check, rather than not at all.
@@ -22,16 +24,26 @@ local left = redis.pcall('pttl', KEYS[1])
 if type(left) == 'number' and (left == -1 or left > tonumber(ARGV[2])) then
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1
 end
-return redis.call('get', KEYS[1])`;
+local v = redis.call('get', KEYS[1])
+if v and #v > tonumber(ARGV[3]) then return 0 end
+return v`;
 // The other scripts touch one key only, and only while it still holds the value we saw there (our
 // owner id, or the stale record we take over): a holder whose lock expired and was taken by
 // another replica must not release, extend or overwrite that lock.
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const REPLACE = `if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end`;
+// A script may run twice: on a cluster, a command whose reply was lost (a failover, a dropped
+// connection) is sent once more (bounded-command.ts), and the first may have run. So finding our
+// own value already there is success: ACQUIRE answers our owner id, REPLACE answers 1.
+const REPLACE = `local v = redis.call('get', KEYS[1])
+if v == ARGV[1] then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end
+if v == ARGV[2] then return 1 end
+return 0`;
 
 // A lock's value is its owner's random id, or this marker and a sealed failure record.
 const FAILED = 'failed:';
+/** The longest lock value read back (characters); longer ones are a held lock, never decoded. */
+export const MAX_LOCK_VALUE_LENGTH = 16 * 1024;
 
 /** Outcome of {@link DistributedLock.tryAcquire}. */
 export type LockAttempt =
@@ -77,12 +89,18 @@ export class DistributedLock {
     const answer = await this.#connection.run('taking the token lock', () =>
       this.#connection.client.eval(ACQUIRE, {
         keys: [key],
-        arguments: [owner, String(this.#ttlMs)],
+        arguments: [owner, String(this.#ttlMs), String(MAX_LOCK_VALUE_LENGTH)],
       }),
     );
     if (answer === UNAVAILABLE) return { state: 'unavailable' };
-    if (answer === 1) return { state: 'acquired', owner };
-    if (typeof answer === 'string' && answer.startsWith(FAILED)) {
+    // Our own (fresh, random) owner id: a resend of this very script after its reply was lost.
+    if (answer === 1 || answer === owner) return { state: 'acquired', owner };
+    // Checked here too: the cap must hold whatever answered the script.
+    if (
+      typeof answer === 'string' &&
+      answer.length <= MAX_LOCK_VALUE_LENGTH &&
+      answer.startsWith(FAILED)
+    ) {
       const slice = answer.slice(FAILED.length);
       const error = openFailure(slice, this.#cipher, key, Date.now(), this.#ttlMs);
       if (error === 'expired') return this.#takeOver(key, answer, owner);

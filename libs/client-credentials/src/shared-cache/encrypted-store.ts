@@ -2,14 +2,23 @@ import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import type { KeyNamer } from './key-names';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
 import type { SharedCacheStats } from './shared-cache-stats';
-import type { TokenCipher } from './token-cipher';
+import { MAX_SEALED_LENGTH, type TokenCipher } from './token-cipher';
+
+// GET, but a value longer than ARGV[1] never crosses the wire: 0 instead (a sealed entry is a
+// string; the integer cannot be one). The length is read in the script, by Lua, not with STRLEN,
+// so the user's ACL needs no command beyond the lock's (EVAL, GET). One key: cluster-safe.
+const READ = `local v = redis.call('get', KEYS[1])
+if v and #v > tonumber(ARGV[1]) then return 0 end
+return v`;
+const CAP = String(MAX_SEALED_LENGTH);
 
 /**
  * The L2 store as Keyv sees it: each entry sealed (AES-256-GCM, its Redis name authenticated) on
  * the way to Redis and opened on the way back. An entry that does not open is a miss, counted,
  * never returned. Every command is time-bounded and never throws (Redis trouble is a miss).
- * Only single-key commands (GET, SET, DEL): the names of one read belong to different tokens
- * and would sit in different Redis Cluster slots.
+ * Only single-key commands (a read script, SET, DEL): the names of one read belong to different
+ * tokens and would sit in different Redis Cluster slots. A value longer than any sealed token is
+ * refused in Redis, never transferred ({@link MAX_SEALED_LENGTH}).
  */
 export class EncryptedStore implements KeyvStoreAdapter {
   opts: Record<string, unknown> = { dialect: 'encrypted-redis' };
@@ -46,7 +55,7 @@ export class EncryptedStore implements KeyvStoreAdapter {
     const all = names.flat();
     const values = await this.#connection.run(
       'reading a token',
-      () => Promise.all(all.map((n) => client.get(n))),
+      () => Promise.all(all.map((n) => client.eval(READ, { keys: [n], arguments: [CAP] }))),
       all.length,
     );
     if (values === UNAVAILABLE) return keys.map(() => undefined);
@@ -99,8 +108,8 @@ export class EncryptedStore implements KeyvStoreAdapter {
   }
 
   /** The entry's plain text, or undefined (absent, or counted as not opening). */
-  #open(sealed: string | null, name: string): string | undefined {
-    if (sealed === null) return undefined;
+  #open(sealed: unknown, name: string): string | undefined {
+    if (sealed === null || sealed === undefined) return undefined;
     const opened = this.#cipher.open(sealed, name);
     if (opened === 'unknown-key') {
       this.#stats.unknownKeyEntries++;

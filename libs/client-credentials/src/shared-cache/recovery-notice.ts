@@ -1,3 +1,5 @@
+import { now } from '../timing/clock';
+
 /** Recoveries are announced at most this often (a cluster's shards may come and go in turns). */
 export const RECOVERY_INTERVAL_MS = 250;
 
@@ -25,7 +27,8 @@ export class RecoveryNotice {
   /** Redis answered, or became ready: a recovery if it had failed since the last one. */
   succeeded(): void {
     if (!this.#failing) return;
-    const time = Date.now();
+    // A length of time, on the monotonic clock: a wall clock set back must not silence recoveries.
+    const time = now();
     if (time - this.#last < RECOVERY_INTERVAL_MS) return;
     this.#failing = false;
     this.#last = time;

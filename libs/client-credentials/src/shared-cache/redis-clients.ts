@@ -3,6 +3,7 @@ import { createClient, createCluster, createSentinel, type RedisClientOptions } 
 import type { ResolvedSharedCacheOptions } from '../options/resolved-shared-cache';
 import { slotMapReadBoundMs } from './cluster-topology';
 import type { RedisClientLike } from '../shared-cache.options';
+import { withDeadline } from '../timing/timers';
 
 /** Backoff between connection attempts: up to 2 s, with jitter so replicas do not align. */
 export function reconnectDelay(retries: number): number {
@@ -64,7 +65,13 @@ function tlsOptions(o: ResolvedSharedCacheOptions): { tls: true; ca?: string[] }
   return o.ca.length > 0 ? { tls: true, ca: [...rootCertificates, ...o.ca] } : { tls: true };
 }
 
-/** The login of every connection, from `username` and `password` or `passwordProvider`. */
+/**
+ * The login of every connection, from `username` and `password` or `passwordProvider`. node-redis
+ * awaits the provider inside its connection handshake, where no connect or socket timeout
+ * applies: a call that never settles would end Redis use for the life of the process. Each call
+ * is bounded by `connectTimeoutMs`; past it the attempt fails like a throw, and node-redis's
+ * reconnection asks the provider again.
+ */
 function loginOptions(
   o: ResolvedSharedCacheOptions,
 ): Pick<RedisClientOptions, 'credentialsProvider'> {
@@ -72,12 +79,22 @@ function loginOptions(
   const password = o.secrets.password();
   if (provider === undefined && password === undefined && o.username === undefined) return {};
   const username = o.username;
+  const bound = o.connectTimeoutMs;
+  const ask = (call: () => Promise<string> | string): Promise<string> =>
+    withDeadline(
+      Promise.resolve().then(call),
+      bound,
+      () =>
+        new Error(
+          `cache.shared.passwordProvider did not answer within ${bound} ms (connectTimeoutMs): the connection is tried again, and the provider asked again`,
+        ),
+    );
   return {
     credentialsProvider: {
       type: 'async-credentials-provider',
       credentials: async () => ({
         username,
-        password: provider === undefined ? password : await provider(),
+        password: provider === undefined ? password : await ask(provider),
       }),
     },
   };

@@ -10,7 +10,11 @@ export interface ConnectionFields {
 
 // Replies and errors that no retry fixes: the configuration must change. Messages of node-redis
 // wrap the server's reply (`Master Client (host:port): WRONGPASS …`), so they are searched.
-const LOGIN_REFUSED = /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|invalid username/;
+const LOGIN_REFUSED = /\b(WRONGPASS|NOAUTH)\b|invalid password|invalid username/;
+// The login was accepted, a command was not: `NOPERM User u has no permissions to run the
+// 'cluster|slots' command` (node-redis's cluster discovery), `NOPERM No permissions to access a key`.
+const COMMAND_REFUSED = /\bNOPERM\b/;
+const REFUSED_COMMAND = /run the '([a-z|_-]{1,64})' command/i;
 const UNTRUSTED_CERT = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
@@ -21,8 +25,9 @@ const UNTRUSTED_CERT = new Set([
 ]);
 
 /**
- * The startup error for a Redis error that no retry fixes — a login Redis refused, a certificate
- * it presented that is not trusted — naming the option to change; undefined for any other error
+ * The startup error for a Redis error that no retry fixes — a login Redis refused, a command the
+ * user's ACL refused (told apart: the fix is the ACL, not the password), a certificate it
+ * presented that is not trusted — naming the option to change; undefined for any other error
  * (Redis down, a timeout: retried).
  */
 export function configurationErrorOf(
@@ -30,8 +35,9 @@ export function configurationErrorOf(
   fields: ConnectionFields,
 ): ConfigurationError | undefined {
   const text = messages(e);
+  if (COMMAND_REFUSED.test(text)) return commandRefused(text, fields);
   if (LOGIN_REFUSED.test(text)) {
-    const reply = /\b(WRONGPASS|NOAUTH|NOPERM)\b/.exec(text)?.[1] ?? 'refused';
+    const reply = /\b(WRONGPASS|NOAUTH)\b/.exec(text)?.[1] ?? 'refused';
     return new ConfigurationError([
       `cache.shared.${fields.login}: Redis refused the login (${reply}) — check the user name and password (or what the provider returns) and the user's ACL; they are not shown here`,
     ]);
@@ -42,6 +48,23 @@ export function configurationErrorOf(
     ]);
   }
   return undefined;
+}
+
+/**
+ * A command the user's ACL refused (NOPERM): the password is right, the ACL is short of a command
+ * (a cluster's discovery needs `cluster|slots`) or of the keys (a `~prefix` that is not
+ * `cache.keyPrefix`). Quotes the command from the reply — a command name, never a value.
+ */
+function commandRefused(text: string, fields: ConnectionFields): ConfigurationError {
+  const command = REFUSED_COMMAND.exec(text)?.[1]?.toLowerCase();
+  const keys = command === undefined && /access a key/i.test(text);
+  const what = command !== undefined ? `the command '${command}'` : keys ? 'its keys' : 'a command';
+  const fix = keys ? '`~<cache.keyPrefix>*`' : `\`+${command ?? '<command>'}\``;
+  const field =
+    fields.login === 'redisClient' || fields.login === 'redisUrl' ? fields.login : 'username';
+  return new ConfigurationError([
+    `cache.shared.${field}: Redis accepted the login, but the user's ACL refused ${what} (NOPERM) — the password is not the problem: allow ${fix} in the user's ACL (a Redis Cluster needs \`+cluster|slots +ping\` besides the cache's commands; see "ACL users" in docs/shared-cache.md)`,
+  ]);
 }
 
 // Errors are read by shape, not `instanceof Error`: Node's TLS errors come from another realm

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { now } from '../timing/clock';
 
 /**
  * Counters of the shared (Redis) token cache, readable through `TokenService.getCacheStats()`.
@@ -83,13 +84,14 @@ export class ErrorReporter {
 
   report(what: string, error: unknown): void {
     this.stats.errors++;
-    const now = Date.now();
-    if (now - this.lastLogAt < this.intervalMs) {
+    // On the monotonic clock: a wall clock set back must not silence the log for as long.
+    const time = now();
+    if (time - this.lastLogAt < this.intervalMs) {
       this.unlogged++;
       return;
     }
     const more = this.unlogged > 0 ? ` (${this.unlogged} more since the last report)` : '';
-    this.lastLogAt = now;
+    this.lastLogAt = time;
     this.unlogged = 0;
     this.logger.warn?.(
       `Shared token cache: ${what} failed${more}; serving from memory and the authority meanwhile. ${describe(error)}`,

@@ -4,6 +4,16 @@ const VERSION = 'e1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
+/**
+ * The longest sealed entry the library opens (characters). An entry is a token and a few fields,
+ * sealed: about 4/3 of the token plus 200 characters. Entra ID tokens with many group claims reach
+ * 10–16 KB (past 200 groups Entra sends an overage claim instead), so 128 KiB leaves room for any
+ * real token eight times over, while a value of megabytes (written by whoever can write to Redis)
+ * is refused before it is decoded or decrypted — work that would stall the event loop, and every
+ * cache hit of the process with it, at each read.
+ */
+export const MAX_SEALED_LENGTH = 128 * 1024;
+
 /** Why a sealed entry could not be opened. */
 export type OpenFailure = 'unknown-key' | 'rejected';
 
@@ -35,7 +45,7 @@ export class TokenCipher {
 
   /** The plain text, or why not. Never throws. */
   open(sealed: unknown, aad: string): { plain: string } | OpenFailure {
-    if (typeof sealed !== 'string') return 'rejected';
+    if (typeof sealed !== 'string' || sealed.length > MAX_SEALED_LENGTH) return 'rejected';
     const parts = sealed.split('.');
     if (parts.length !== 5 || parts[0] !== VERSION) return 'rejected';
     const [, id, iv, tag, ct] = parts;
