@@ -316,23 +316,4 @@ describe('Credential sources and fallback chains', () => {
       [undefined, 'ok'],
     ]);
   });
-
-  it('a certificate replaced on disk is used at the next request, without a restart', async () => {
-    const { tenantId, reg } = newApp();
-    const a = await reg.addCertificate();
-    const file = join(dir, 'rotating.pem');
-    writeAtomically(file, a.certificatePem + a.privateKeyPem);
-    const tokens = await start(tenantId, reg.clientId, [
-      { type: 'certificate', certificatePath: file },
-    ]);
-    await tokens.getAccessToken(authority.apiScope);
-
-    // Rotation: the old certificate is removed from the app, a new one registered and deployed.
-    reg.removeCredentials();
-    const b = await reg.addCertificate();
-    writeAtomically(file, b.certificatePem + b.privateKeyPem);
-    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
-
-    expect(tokenEntries(tenantId).map((e) => e.outcome)).toEqual(['ok', 'ok']);
-  });
 });

@@ -94,7 +94,7 @@ const OPTION_ROWS: [string, ClientCredentialsModuleOptions, string[]][] = [
   [
     'unknown top-level option',
     options({}, { cache_: {} }),
-    ["unknown option 'cache_' — check the spelling"],
+    ["unknown option 'cache_' (did you mean 'cache'?) — check the spelling"],
   ],
   [
     'unknown default credential',

@@ -74,7 +74,11 @@ export {
 } from './errors/client-credentials.errors';
 export { AADSTS_CATALOG, AGENT_AADSTS_CATALOG, ERROR_CATALOG } from './errors/error-catalog';
 export type { ClientCredentialsErrorCode, ErrorHint } from './errors/error-catalog';
-export type { CredentialStats, TenantStats } from './observability/credential-stats';
+export type {
+  CredentialStats,
+  RecordedProblem,
+  TenantStats,
+} from './observability/credential-stats';
 export type {
   SharedCacheClusterOptions,
   RedisClientLike,

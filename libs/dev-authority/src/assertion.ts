@@ -32,6 +32,8 @@ export interface AssertionContext extends CertificateKeyContext {
 export interface AssertionResult {
   kind: CredentialKind;
   jti?: string;
+  /** The certificate an app's own assertion names (`x5t#S256`, else `x5t`), as uppercase hex. */
+  thumbprint?: string;
 }
 
 /** Validates a `client_assertion` as Entra does; throws {@link EntraError} on the first failure. */
@@ -66,7 +68,7 @@ export async function validateAssertion(
     );
   }
   checkClaims(payload, ctx);
-  return { kind: isSni ? 'sni-certificate' : 'certificate', jti };
+  return { kind: isSni ? 'sni-certificate' : 'certificate', jti, thumbprint: thumbprintOf(header) };
 }
 
 /** The signature algorithms Entra accepts on a certificate's client assertion. */

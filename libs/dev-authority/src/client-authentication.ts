@@ -51,7 +51,10 @@ export function parseBasic(
   }
 }
 
-/** Checks the client's credential; records its kind (and an assertion's `jti`) in the log. */
+/**
+ * Checks the client's credential; records its kind (and an assertion's `jti` and certificate) in
+ * the log.
+ */
 export async function authenticate(
   ctx: RequestContext,
   deps: ClientAuthDeps,
@@ -119,6 +122,7 @@ export async function authenticate(
   });
   ctx.log.credentialKind = result.kind;
   ctx.log.jti = result.jti;
+  if (result.thumbprint) ctx.log.certificateThumbprint = result.thumbprint;
 }
 
 function guessKind(assertion: string): RequestContext['log']['credentialKind'] {

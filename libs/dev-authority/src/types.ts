@@ -260,6 +260,11 @@ export interface RequestLogEntry {
   errorCode?: number;
   /** `jti` of the client assertion presented. */
   jti?: string;
+  /**
+   * The certificate a valid certificate assertion was signed with: the SHA-256 thumbprint its
+   * `x5t#S256` names (SHA-1 for an `x5t`-only one), uppercase hex as `thumbprintSha256`.
+   */
+  certificateThumbprint?: string;
   /** Name of the fault that answered, when one did. */
   fault?: FaultSpec['kind'];
 }

@@ -22,6 +22,9 @@ export const notPositive = (what: string): string => `must be a number above 0: 
 export const intervalTooLong = (max: number): string =>
   `must be at most ${max} (7 days): an interval counts from the daemon's start, so every restart moves it; for a longer schedule use 'cron', e.g. '0 0 3 1 * *' (03:00 on the 1st of each month)`;
 
+export const intervalTooShort = (min: number): string =>
+  `must be at least ${min} (second): each tick runs the worker and calls its API, so a smaller value (a typo such as 0.001?) floods it and the log; for sub-second work this daemon is the wrong tool`;
+
 export const shutdownTooLong = (max: number): string =>
   `must be at most ${max} (an hour): the orchestrator stops waiting long before (Kubernetes kills a pod 30 s after SIGTERM unless terminationGracePeriodSeconds says otherwise); keep it below its grace period`;
 
@@ -75,8 +78,33 @@ export const selfReference = (): string =>
 export const badFile = (file: string, why: string): string =>
   `Cannot read the daemon configuration '${file}': ${why}. Set DAEMON_CONFIG to a readable YAML or JSON file (see apps/daemon/config/daemon.example.yaml).`;
 
+const QUOTE = `: quote it, e.g. secret: '…' (quote any value that starts with one of ! & * | > % @ \` " ' { [ or holds ' #' or ': ')`;
+
+/** What a YAML mistake of a kind (the yaml package's error code) means, without quoting the text. */
+const YAML_PROBLEMS: Readonly<Record<string, string>> = {
+  BAD_ALIAS: `a value starts with '*' (an alias) and no '&' anchor of that name is set before it${QUOTE}`,
+  TAG_RESOLVE_FAILED: `a value starts with '!' (a YAML tag)${QUOTE}`,
+  BAD_SCALAR_START: `a value starts with a character YAML reserves (| > @ \` or %)${QUOTE}`,
+  DUPLICATE_KEY: 'a key is written twice in the same mapping: keep one',
+  TAB_AS_INDENT: 'a tab indents a line: indent with spaces',
+  BAD_INDENT: 'a line is not indented as its mapping or list is: align it',
+  MULTIPLE_DOCS: "the file holds more than one document ('---'): keep one",
+  RESOURCE_EXHAUSTION: 'the file expands to too much (aliases of aliases): write the values out',
+  ALIAS_LIMIT: 'the file expands to too much (aliases of aliases): write the values out',
+};
+
+/** A YAML mistake by its kind; never the text, which may be a secret. */
+export const yamlProblem = (code: string): string =>
+  YAML_PROBLEMS[code] ?? `not valid YAML (${code})${QUOTE}`;
+
+export const badYaml = (file: string, problems: readonly string[]): string =>
+  `Cannot read the daemon configuration '${file}' as YAML:\n${problems.map((p) => `  - ${p}`).join('\n')}\nFix the file (the values are not repeated here: one may be a secret).`;
+
 export const badEnvOverride = (name: string): string =>
   `${name}: an override needs a path after 'DAEMON__', e.g. DAEMON__health__port=8080`;
+
+export const ambiguousOverride = (name: string, segment: string): string =>
+  `${name}: '${segment}' stands for several keys that differ only in '-' and '_': set the override with the key as written, e.g. env 'DAEMON__workers__my-worker__enabled=false' node …`;
 
 export const invalidConfig = (where: string, problems: readonly string[]): string =>
   `Invalid daemon configuration (${where}):\n${problems.map((p) => `  - ${p}`).join('\n')}`;

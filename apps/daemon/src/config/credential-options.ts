@@ -47,10 +47,15 @@ export function readCredentials(
   }
   const shared = sharedCacheFromEnv(env);
   if (shared !== undefined) document.cache = { shared };
-  // Each reader checks its own section (the second: that an API's credential is configured); the
-  // problems of both are reported together.
-  const options = collect(() => clientCredentialsOptionsFromConfig(document, env), problems);
-  const apis = collect(() => downstreamApisFromConfig(document).apis, problems);
+  // The library's reader checks both sections, and reports their problems together; the APIs are
+  // then read from the same document.
+  const library: string[] = [];
+  const options = collect(() => clientCredentialsOptionsFromConfig(document, env), library);
+  const apis =
+    options === undefined
+      ? undefined
+      : collect(() => downstreamApisFromConfig(document).apis, library);
+  problems.push(...library.map(byCacheVariable));
   return problems.length > 0 ? { problems } : { options, apis, problems };
 }
 
@@ -85,6 +90,20 @@ function withCaFiles(section: unknown, base: string, at: string, problems: strin
     }
   }
   return out;
+}
+
+/**
+ * A problem of the shared cache, which the daemon builds from `TOKEN_CACHE_*` variables (its file
+ * has no `cache` section), named by the variable: `TOKEN_CACHE_KEYS, key 1: …`.
+ */
+function byCacheVariable(problem: string): string {
+  const at = /^cache\.shared(?:\.(\w+)(?:\[(\d+)\])?)?[.\w]*: /.exec(problem);
+  if (at === null) return problem;
+  const rest = problem.slice(at[0].length);
+  if (at[1] === 'redisUrl') return `TOKEN_CACHE_REDIS_URL: ${rest}`;
+  if (at[1] === 'encryptionKeys')
+    return `TOKEN_CACHE_KEYS${at[2] === undefined ? '' : `, key ${Number(at[2]) + 1}`}: ${rest}`;
+  return `TOKEN_CACHE_REDIS_URL, TOKEN_CACHE_KEYS: ${rest}`;
 }
 
 /**

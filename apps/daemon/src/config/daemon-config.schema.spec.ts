@@ -36,9 +36,16 @@ function problems(patch: Parameters<typeof config>[0]): string[] {
 
 /** Durations the daemon hands to timers: bounded, so that none is above what a schedule means. */
 describe('daemon configuration: durations', () => {
-  it('takes an intervalSeconds up to 7 days', () => {
-    expect(problems({ intervalSeconds: 0.25 })).toEqual([]);
+  it('takes an intervalSeconds from 1 s up to 7 days', () => {
+    expect(problems({ intervalSeconds: 1 })).toEqual([]);
+    expect(problems({ intervalSeconds: 1.5 })).toEqual([]);
     expect(problems({ intervalSeconds: 7 * 86_400 })).toEqual([]);
+  });
+
+  it.each([0.001, 1e-9, 0.25])('refuses an intervalSeconds below 1 s (%s), saying why', (v) => {
+    expect(problems({ intervalSeconds: v })).toEqual([
+      '  - workers.poller.intervalSeconds: must be at least 1 (second): each tick runs the worker and calls its API, so a smaller value (a typo such as 0.001?) floods it and the log; for sub-second work this daemon is the wrong tool',
+    ]);
   });
 
   it('refuses a longer intervalSeconds (a monthly job) and names cron', () => {

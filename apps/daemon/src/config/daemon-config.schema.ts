@@ -51,6 +51,12 @@ const seconds = (what: string, max: number, tooLong: string) =>
     .max(max, { error: tooLong });
 
 /**
+ * The shortest `intervalSeconds`, 1 s (cron's finest grain too): below it a typo (`0.001`) runs a
+ * worker, and calls its API, hundreds of times a second.
+ */
+export const MIN_INTERVAL_SECONDS = 1;
+
+/**
  * The longest `intervalSeconds`, 7 days: an interval counts from the process's start, so a longer
  * one is reset by restarts (deploys) and may never run; cron follows the calendar instead.
  */
@@ -81,7 +87,9 @@ const schedule = {
     'intervalSeconds, e.g. 30',
     MAX_INTERVAL_SECONDS,
     m.intervalTooLong(MAX_INTERVAL_SECONDS),
-  ).optional(),
+  )
+    .min(MIN_INTERVAL_SECONDS, { error: m.intervalTooShort(MIN_INTERVAL_SECONDS) })
+    .optional(),
   runAtStart: z.boolean({ error: 'must be true or false' }).default(true),
 };
 

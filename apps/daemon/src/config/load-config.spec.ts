@@ -79,13 +79,31 @@ describe('loadDaemonConfig', () => {
     expect(config.workers.poller).toMatchObject({ enabled: true, runAtStart: true });
   });
 
-  it('applies DAEMON__ environment overrides as YAML scalars', () => {
+  it('applies DAEMON__ environment overrides', () => {
     const config = loadDaemonConfig({
       config: valid(),
       env: { ...env, DAEMON__health__port: '9090', DAEMON__workers__sweep__enabled: 'false' },
     });
     expect(config.health.port).toBe(9090);
     expect(config.workers.sweep.enabled).toBe(false);
+  });
+
+  it("overrides a dashed name with '_' for '-' (a shell variable's name cannot hold '-')", () => {
+    const config = valid();
+    config.workers['tenant-sweep'] = config.workers.sweep;
+    delete config.workers.sweep;
+    const loaded = loadDaemonConfig({
+      config,
+      env: { ...env, DAEMON__workers__tenant_sweep__enabled: 'false' },
+    });
+    expect(loaded.workers['tenant-sweep'].enabled).toBe(false);
+    expect(Object.keys(loaded.workers)).toEqual(['poller', 'tenant-sweep']);
+    // Two keys written so: which one is meant cannot be told.
+    config.workers['sweep-eu_1'] = { ...config.workers['tenant-sweep'] };
+    config.workers['sweep_eu-1'] = { ...config.workers['tenant-sweep'] };
+    expect(problem(config, { ...env, DAEMON__workers__sweep_eu_1__enabled: 'false' })).toBe(
+      `${header}  - DAEMON__workers__sweep_eu_1__enabled: 'sweep_eu_1' stands for several keys that differ only in '-' and '_': set the override with the key as written, e.g. env 'DAEMON__workers__my-worker__enabled=false' node …`,
+    );
   });
 
   it('names a missing section', () => {
@@ -183,6 +201,28 @@ describe('loadDaemonConfig', () => {
           '  - AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one, or unset the other AZURE_* variables',
       );
     });
+  });
+
+  it('names the TOKEN_CACHE_* variable of a shared-cache problem, never its value', () => {
+    const redis = 'redis://:P4ssw0rdXYZ@127.0.0.1:1';
+    const key = Buffer.alloc(32, 7).toString('base64');
+    expect(
+      problem(valid(), { ...env, TOKEN_CACHE_REDIS_URL: redis, TOKEN_CACHE_KEYS: 'k1:SHORTKEY' }),
+    ).toBe(
+      `${header}  - TOKEN_CACHE_KEYS, key 1: must be 32 bytes as base64 (44 characters) or hex (64 characters) — generate one with \`openssl rand -base64 32\``,
+    );
+    expect(problem(valid(), { ...env, TOKEN_CACHE_REDIS_URL: redis })).toBe(
+      `${header}  - TOKEN_CACHE_KEYS: must hold at least one { id, key }`,
+    );
+    const message = problem(valid(), {
+      ...env,
+      TOKEN_CACHE_REDIS_URL: 'rediss//:P4ssw0rdXYZ@127.0.0.1:1',
+      TOKEN_CACHE_KEYS: `k1:${key}`,
+    });
+    expect(message).toBe(
+      `${header}  - TOKEN_CACHE_REDIS_URL: must be a redis:// or rediss:// URL, e.g. redis://localhost:6379`,
+    );
+    expect(message).not.toContain('P4ssw0rd');
   });
 
   it('rejects a scope without /.default and an unknown source type', () => {
@@ -305,6 +345,107 @@ describe('loadDaemonConfig', () => {
         `Cannot read the daemon configuration '${file}': ENOENT: no such file or directory, open '${file}'. Set DAEMON_CONFIG to a readable YAML or JSON file (see apps/daemon/config/daemon.example.yaml).`,
       );
     });
+  });
+});
+
+describe('secrets written in the file or set by DAEMON__ overrides', () => {
+  const SECRET = 'Sup3rS3cret';
+  const yaml = (secret: string) =>
+    [
+      'downstreamApis: { orders: { baseUrl: https://orders.contoso.com/api, scopes: api://orders/.default } }',
+      'credentials:',
+      '  orders:',
+      `    tenantId: ${TENANT}`,
+      `    clientId: ${CLIENT}`,
+      '    sources:',
+      '      - type: secret',
+      `        secret: ${secret}`,
+      'workers:',
+      '  poller: { type: poller, intervalSeconds: 30, credential: orders }',
+    ].join('\n');
+  let dir: string;
+  let printed: string[];
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'daemon-secrets-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    // What would reach the container's log: process warnings (printed on stderr) and stderr.
+    printed = [];
+    jest.spyOn(process, 'emitWarning').mockImplementation((w: string | Error) => {
+      printed.push(String(w));
+    });
+    jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    });
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  /** The secret the daemon would send, or the start-up error. */
+  function load(
+    file: string,
+    e: Record<string, string> = {},
+  ): { secret?: unknown; error?: string } {
+    try {
+      const { sources } = loadDaemonConfig({ file, env: e }).clientCredentials.credentials.orders;
+      return { secret: (sources[0] as { secret?: unknown }).secret };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  }
+
+  it.each(['!Sup3rS3cret', '&k Sup3rS3cret', 'Sup3r #S3cret', '"Sup3rS3cret"', '12345678', '|x'])(
+    'an override is the text as set (%s): never a tag, anchor, comment, quotes or a number; nothing printed',
+    (value) => {
+      const file = join(dir, 'override.yaml');
+      writeFileSync(file, yaml("'placeholder'"));
+      expect(load(file, { DAEMON__credentials__orders__sources__0__secret: value })).toEqual({
+        secret: value,
+      });
+      expect(printed).toEqual([]);
+    },
+  );
+
+  it('an override is a boolean or a number only when its text is plainly one', () => {
+    const config = loadDaemonConfig({
+      config: valid(),
+      env: {
+        ...env,
+        DAEMON__health__port: '9090',
+        DAEMON__health__host: '0x7f000001',
+        DAEMON__workers__sweep__enabled: 'false',
+        DAEMON__credentials__orders__clientId: '007',
+      },
+    });
+    expect(config.health).toEqual({ host: '0x7f000001', port: 9090 });
+    expect(config.workers.sweep.enabled).toBe(false);
+    expect(config.clientCredentials.credentials.orders.clientId).toBe('007');
+  });
+
+  it.each([
+    ['*Sup3rS3cret', "a value starts with '*' (an alias)"],
+    ['|Sup3rS3cret', 'not valid YAML (UNEXPECTED_TOKEN)'],
+    ['!Sup3rS3cret', "a value starts with '!' (a YAML tag)"],
+  ])(
+    'a secret YAML cannot read as written (%s) is a start-up error naming the file, line and column, never the text',
+    (value, kind) => {
+      const file = join(dir, 'inline.yaml');
+      writeFileSync(file, yaml(value));
+      const { error } = load(file);
+      expect(error).toContain(`Cannot read the daemon configuration '${file}' as YAML:`);
+      expect(error).toMatch(new RegExp(`line 8, column \\d+: ${kind.replace(/[()*|!]/g, '\\$&')}`));
+      expect(error).toContain("quote it, e.g. secret: '…'");
+      expect(error).not.toContain(SECRET);
+      expect(printed).toEqual([]);
+    },
+  );
+
+  it('the same secret quoted is read as written', () => {
+    const file = join(dir, 'quoted.yaml');
+    writeFileSync(file, yaml(`'!${SECRET} #1'`));
+    expect(load(file)).toEqual({ secret: `!${SECRET} #1` });
+    expect(printed).toEqual([]);
   });
 });
 

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse } from 'yaml';
 import type { z } from 'zod';
 import * as m from './config.messages';
 import { readCredentials, readPem } from './credential-options';
@@ -10,6 +9,7 @@ import {
   type DaemonConfig,
   type DaemonConfigDocument,
 } from './daemon-config.schema';
+import { overrideValue, readYaml } from './yaml-source';
 
 /** Prefix of environment overrides: `DAEMON__health__port=9000` sets `health.port`. */
 export const ENV_OVERRIDE_PREFIX = 'DAEMON__';
@@ -38,11 +38,16 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
   const where = source.file ?? 'configuration object';
   let raw: unknown = source.config;
   if (source.file !== undefined) {
+    let text: string;
     try {
-      raw = parse(readFileSync(source.file, 'utf8'));
+      text = readFileSync(source.file, 'utf8');
     } catch (e) {
       throw new DaemonConfigError(m.badFile(source.file, (e as Error).message.split('\n')[0]));
     }
+    const yaml = readYaml(text);
+    if (yaml.problems.length > 0)
+      throw new DaemonConfigError(m.badYaml(source.file, yaml.problems));
+    raw = yaml.value;
   }
   const problems: string[] = [];
   raw = interpolate(raw ?? {}, env, [], problems);
@@ -146,7 +151,10 @@ function interpolate(
   }
 }
 
-/** `DAEMON__a__b=value` sets `a.b` (created if missing); the value is read as a YAML scalar. */
+/**
+ * `DAEMON__a__b=value` sets `a.b` (created if missing); the value is text, a boolean or a number
+ * ({@link overrideValue}).
+ */
 function applyOverrides(
   raw: unknown,
   env: Record<string, string | undefined>,
@@ -161,25 +169,36 @@ function applyOverrides(
       problems.push(m.badEnvOverride(name));
       continue;
     }
-    let target = raw as Record<string, unknown>;
-    for (const k of keys.slice(0, -1)) {
-      const key = /^\d+$/.test(k) && Array.isArray(target) ? Number(k) : k;
-      const next = (target as Record<string | number, unknown>)[key];
-      if (next === null || typeof next !== 'object')
-        (target as Record<string | number, unknown>)[key] = {};
-      target = (target as Record<string | number, unknown>)[key] as Record<string, unknown>;
+    let target = raw as Record<string | number, unknown>;
+    for (const [i, k] of keys.entries()) {
+      const key = keyIn(target, k);
+      if (key === undefined) {
+        problems.push(m.ambiguousOverride(name, k));
+        break;
+      }
+      if (i === keys.length - 1) {
+        target[key] = overrideValue(env[name] ?? '', String(key));
+        break;
+      }
+      const next = target[key];
+      if (next === null || typeof next !== 'object') target[key] = {};
+      target = target[key] as Record<string | number, unknown>;
     }
-    target[keys[keys.length - 1]] = scalar(env[name] ?? '');
   }
 }
 
-function scalar(text: string): unknown {
-  try {
-    const v: unknown = parse(text);
-    return v === null || typeof v !== 'object' ? (v ?? text) : text;
-  } catch {
-    return text;
-  }
+/**
+ * The key an override's segment stands for in `target`: an index of a list, the key itself, or
+ * the one key present whose dashes the segment writes as `_` (`tenant_sweep` for `tenant-sweep`:
+ * a shell's variable name cannot hold '-'); undefined when several keys are written so.
+ */
+function keyIn(target: object, segment: string): string | number | undefined {
+  if (Array.isArray(target) && /^\d+$/.test(segment)) return Number(segment);
+  if (Object.hasOwn(target, segment)) return segment;
+  const dashed = Object.keys(target).filter(
+    (k) => k.includes('-') && k.replaceAll('-', '_') === segment,
+  );
+  return dashed.length > 1 ? undefined : (dashed[0] ?? segment);
 }
 
 function abs(p: string, base: string): string {

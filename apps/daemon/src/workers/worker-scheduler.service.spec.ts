@@ -107,6 +107,24 @@ describe('WorkerScheduler timers', () => {
     expect(api.call).toHaveBeenCalledTimes(5);
   });
 
+  it('warns once per overrunning run, not once per skipped tick', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const api = fakeApi(true);
+    const s = start(configOf({ intervalSeconds: 1, runAtStart: true }), api.apis);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(s.snapshot().job).toMatchObject({ runs: 0, skipped: 10 });
+    const skips = () => warn.mock.calls.filter(([m]) => String(m).includes('still going'));
+    expect(skips()).toHaveLength(1);
+    // The run ends; the next one overruns too: one more warning for it.
+    api.releaseAll();
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(s.snapshot().job).toMatchObject({ runs: 1, skipped: 14 });
+    expect(api.call).toHaveBeenCalledTimes(2);
+    expect(skips()).toHaveLength(2);
+    api.releaseAll();
+    warn.mockRestore();
+  });
+
   it('runs a monthly cron worker at the start of the month, not at once', async () => {
     const api = fakeApi();
     // Next run: 2026-02-01T00:00:00Z, 31 days (above 2^31-1 ms) after now.

@@ -55,6 +55,8 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
   private readonly logger = new Logger('Workers');
   private readonly workers: Worker[] = [];
   private readonly running = new Map<string, Promise<void>>();
+  /** Workers whose current run has had a tick skipped, and a warning logged for it. */
+  private readonly warned = new Set<string>();
   private readonly status = new Map<string, WorkerStatus>();
   private readonly abort = new AbortController();
   private stopping = false;
@@ -129,7 +131,13 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
     const status = this.status.get(w.name)!;
     if (this.running.has(w.name)) {
       status.skipped++;
-      this.logger.warn(`${w.name}: previous run still going; this tick is skipped`);
+      // Once per overrunning run: a short interval would otherwise log a line per tick.
+      if (!this.warned.has(w.name)) {
+        this.warned.add(w.name);
+        this.logger.warn(
+          `${w.name}: previous run still going; its ticks are skipped until it ends (counted as 'skipped' in /health/live)`,
+        );
+      }
       return;
     }
     status.running = true;
@@ -152,6 +160,7 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
       .finally(() => {
         status.running = false;
         this.running.delete(w.name);
+        this.warned.delete(w.name);
       });
     this.running.set(w.name, run);
   }

@@ -5,7 +5,7 @@ import type { SourceClient } from '../authority/source-client';
 import { checkIssued } from '../authority/token-response';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../errors/to-client-credentials-error';
-import type { CredentialStats } from '../observability/credential-stats';
+import type { CredentialStats, RecordedProblem } from '../observability/credential-stats';
 import type { AgentLeg, TokenMetrics } from '../observability/token-metrics';
 import { now } from '../timing/clock';
 import type { ChainRequest } from './agents/blueprint';
@@ -50,6 +50,8 @@ export interface ChainSettings {
 export class SourceChain {
   /** Sources of the chain being passed over, per tenant or for every tenant. */
   private readonly skips: SourceSkips;
+  /** The problem reported of each source that has one (by index): each is logged once. */
+  private readonly problems = new Map<number, RecordedProblem>();
 
   constructor(
     /** The msal application (or managed identity client) of each source, in order. */
@@ -57,7 +59,7 @@ export class SourceChain {
     private readonly settings: ChainSettings,
     private readonly stats: CredentialStats,
     private readonly metrics: TokenMetrics,
-    logger: LoggerService,
+    private readonly logger: LoggerService,
   ) {
     this.skips = new SourceSkips(
       settings.name,
@@ -92,7 +94,7 @@ export class SourceChain {
         );
       }),
     );
-    this.noteCertificates();
+    this.noteSources();
     return problems.flat();
   }
 
@@ -144,7 +146,7 @@ export class SourceChain {
         );
         const ms = now() - started;
         this.metrics.request(name, client.source.id, 'ok', ms, host, leg);
-        this.noteCertificates();
+        this.noteSources();
         this.skips.worksAgain(index, tenant);
         return { issued, index };
       } catch (e) {
@@ -155,6 +157,7 @@ export class SourceChain {
         }
         const ms = now() - started;
         this.metrics.request(name, client.source.id, last.code, ms, host, leg);
+        this.noteSources();
         const another = position + 1 < order.length;
         const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
         if (!moveOn || this.clients.length === 1) throw last;
@@ -176,13 +179,38 @@ export class SourceChain {
     return this.clients[index].source.id;
   }
 
-  /** Records the earliest certificate expiry of the sources, for health reports. */
-  private noteCertificates(): void {
+  /**
+   * Records the earliest certificate expiry of the sources, for health reports, and the problems
+   * of sources that still work (a replaced certificate file that cannot be loaded): each logged
+   * once as a warning, kept in `stats.sourceProblems` until it is over.
+   */
+  private noteSources(): void {
     const dates = this.clients
       .map((c) => (c.source as { notAfter?: Date }).notAfter)
       .filter((d): d is Date => d instanceof Date);
     this.stats.certificateNotAfter =
       dates.length === 0 ? undefined : new Date(Math.min(...dates.map((d) => d.getTime())));
+    let changed = false;
+    this.clients.forEach((c, i) => {
+      const problem = (c.source as { problem?: RecordedProblem }).problem;
+      const before = this.problems.get(i);
+      if (problem === before) return;
+      changed = true;
+      const where = `Credential '${this.settings.name}': source '${c.source.id}'`;
+      if (problem !== undefined) {
+        this.problems.set(i, problem);
+        this.logger.warn?.(`${where}: ${problem.reason}.`);
+      } else {
+        this.problems.delete(i);
+        const since = before!.since.toISOString();
+        this.logger.log?.(
+          `${where} is usable again (the problem reported since ${since} is over).`,
+        );
+      }
+    });
+    if (!changed) return;
+    const entries = [...this.problems].map(([i, p]) => [this.sourceId(i), { ...p }] as const);
+    this.stats.sourceProblems = entries.length === 0 ? undefined : Object.fromEntries(entries);
   }
 
   /** Releases the sources' clients and files. */

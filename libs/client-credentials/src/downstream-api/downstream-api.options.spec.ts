@@ -90,11 +90,8 @@ describe('clientCredentialsOptionsFromConfig with downstreamApis in the document
         mail: { baseUrl: 'https://mail.contoso.com', scopes: 'x', credential: 'mail' },
       },
     };
-    // Each section's reader reports its own problems; an app reads both (as the daemon does).
-    expect([
-      ...problemsOf(() => clientCredentialsOptionsFromConfig(bad, {})),
-      ...problemsOf(() => downstreamApisFromConfig(bad)),
-    ]).toEqual([
+    // The credentials' reader checks the APIs too: every problem of the document in one error.
+    expect(problemsOf(() => clientCredentialsOptionsFromConfig(bad, {}))).toEqual([
       'credentials.orders.clientId: is required — set the application (client) ID',
       'downstreamApis.orders.baseUrl: must be a URL, e.g. https://orders.contoso.com/api',
       "downstreamApis.mail.credential: names no configured credential — use one of 'orders', or leave it out for the default",

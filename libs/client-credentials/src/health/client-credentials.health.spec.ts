@@ -116,6 +116,21 @@ describe('ClientCredentialsHealthIndicator', () => {
     expect(details.cert.reason).toBe('certificate expires in 5 days');
   });
 
+  it('is degraded while a replaced certificate file cannot be loaded and the previous one signs', () => {
+    const reason =
+      "the certificate file '/certs/app.pem' was replaced by one that cannot be used: …";
+    const result = indicator({
+      cert: {
+        lastSuccessAt: ago(10),
+        lastTokenExpiresOn: ahead(HOUR),
+        sourceProblems: { 'certificate#0': { reason, since: ago(HOUR) } },
+      },
+    }).isHealthy('credentials');
+    expect(result.credentials.status).toBe('degraded');
+    const details = result.credentials.credentials as Record<string, CredentialHealth>;
+    expect(details.cert.reason).toBe(`source certificate#0: ${reason}`);
+  });
+
   describe('judged on each scope of its own tenant', () => {
     const works = { lastSuccessAt: ago(1000), lastTokenExpiresOn: ahead(HOUR) };
     const fails = { lastError: error(ago(10)) };

@@ -94,7 +94,8 @@ export interface CredentialHealth {
  *
  * A credential is `down` when it has no token yet (unless `requireToken: false`), when its last
  * token request failed after its last token expired, or when its certificate has expired; it is
- * `degraded` (still serving a valid token) when a refresh failed or its certificate expires soon.
+ * `degraded` (still serving a valid token) when a refresh failed, its certificate expires soon or
+ * its certificate file was replaced by one that cannot be loaded (`CredentialStats.sourceProblems`).
  * This is judged on the credential's own tenant; other tenants whose last request failed are
  * listed in `failingTenants`. A credential only ever used for other tenants is judged on them: up
  * while one of them works.
@@ -216,6 +217,10 @@ function credentialHealth(
     } else if (days < (options.certificateWarningDays ?? 30)) {
       problems.push({ status: 'degraded', reason: `certificate expires in ${days} days` });
     }
+  }
+  // A source that works but needs an operator (a replaced certificate file that cannot be loaded).
+  for (const [source, p] of Object.entries(s.sourceProblems ?? {})) {
+    problems.push({ status: 'degraded', reason: `source ${source}: ${p.reason}` });
   }
   const worst = problems.find((p) => p.status === 'down') ?? problems[0];
   if (worst !== undefined) {

@@ -15,6 +15,17 @@ export interface RecordedSkip {
 }
 
 /**
+ * A source that still works but needs an operator: a certificate file replaced by one that cannot
+ * be loaded, while the certificate read before it still signs.
+ */
+export interface RecordedProblem {
+  /** What is wrong and what to fix: the file and the cause; never key material. */
+  reason: string;
+  /** Since when. */
+  since: Date;
+}
+
+/**
  * What is known of one tenant other than the credential's own (a customer tenant of a
  * multi-tenant app): kept apart so that one tenant's refusal never marks the credential as failing.
  */
@@ -67,6 +78,12 @@ export interface CredentialStats {
    * every tenant (a missing file, no managed identity endpoint) and those the home tenant rejected.
    */
   skippedSources?: Record<string, RecordedSkip>;
+  /**
+   * Sources that still give tokens but need an operator, by source id: a certificate file
+   * replaced by one that cannot be loaded (the previous certificate keeps signing until a usable
+   * file replaces it). Absent when there are none.
+   */
+  sourceProblems?: Record<string, RecordedProblem>;
   /**
    * Where this credential's managed identity tokens come from (`imds` on VMs, scale sets and AKS
    * nodes, `app-service`, `azure-arc`…), as msal-node detected it from the environment; absent
@@ -152,6 +169,14 @@ export function snapshotOf(live: Readonly<CredentialStats>): CredentialStats {
   copyDates(copy);
   if (live.lastError !== undefined) copy.lastError = errorCopy(live.lastError);
   if (live.skippedSources !== undefined) copy.skippedSources = skipsCopy(live.skippedSources);
+  if (live.sourceProblems !== undefined) {
+    copy.sourceProblems = Object.fromEntries(
+      Object.entries(live.sourceProblems).map(([id, p]) => [
+        id,
+        { ...p, since: new Date(p.since) },
+      ]),
+    );
+  }
   if (live.tenants !== undefined) copy.tenants = recordCopy(live.tenants);
   if (live.agents !== undefined) copy.agents = recordCopy(live.agents);
   if (live.scopes !== undefined) copy.scopes = recordCopy(live.scopes);

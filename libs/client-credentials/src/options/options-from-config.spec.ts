@@ -132,7 +132,7 @@ describe('clientCredentialsOptionsFromConfig', () => {
       AZURE_CLIENT_ID: 'env-app',
       AZURE_CLIENT_SECRET: SECRET,
     };
-    for (const doc of [undefined, {}, { credentials: {} }, { refresh: { refreshAt: 0.6 } }]) {
+    for (const doc of [{}, { credentials: {} }, { refresh: { refreshAt: 0.6 } }]) {
       const options = clientCredentialsOptionsFromConfig(doc, env);
       expect(Object.keys(options.credentials)).toEqual(['default']);
       expect(options.credentials.default.clientId).toBe('env-app');
@@ -218,6 +218,80 @@ describe('clientCredentialsOptionsFromConfig', () => {
     ).toEqual([
       'AZURE_TENANT_ID: is required — set the directory (tenant) ID',
       'AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one, or unset the other AZURE_* variables',
+    ]);
+  });
+
+  it.each([undefined, null])(
+    'refuses a missing section (%s) rather than reading the AZURE_* variables alone',
+    (section) => {
+      // As on AKS, where the webhook sets the pod's identity for every container.
+      const webhook = {
+        AZURE_TENANT_ID: TENANT,
+        AZURE_CLIENT_ID: 'pod-identity',
+        AZURE_FEDERATED_TOKEN_FILE: '/var/run/secrets/azure/tokens/azure-identity-token',
+      };
+      expect(problemsOf(() => clientCredentialsOptionsFromConfig(section, webhook))).toEqual([
+        'the configuration section is missing (undefined or null: a misspelt key, or a file not loaded?) — pass the section, or pass {} explicitly to build the credential from the AZURE_* variables',
+      ]);
+    },
+  );
+
+  it("reports the document's own problems when no credential results, with the key a typo stands for", () => {
+    const graph = {
+      tenantId: TENANT,
+      clientId: 'app',
+      sources: [{ type: 'secret', secret: SECRET }],
+    };
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          { credential: { graph }, retry: { maxAttempts: 'x' } },
+          {},
+        ),
+      ),
+    ).toEqual([
+      'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document',
+      'retry.maxAttempts: must be a number',
+      "unknown option 'credential' (did you mean 'credentials'?) — check the spelling",
+    ]);
+    // Variables set for the pod do not hide the typo either.
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          { Credentials: { graph } },
+          { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: 'pod', AZURE_FEDERATED_TOKEN_FILE: '/t' },
+        ),
+      ),
+    ).toEqual(["unknown option 'Credentials' (did you mean 'credentials'?) — check the spelling"]);
+  });
+
+  it('names the AZURE_* variable of a problem of the credential the variables made', () => {
+    const env = { AZURE_CLIENT_ID: 'app', AZURE_CLIENT_SECRET: SECRET };
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          {},
+          {
+            ...env,
+            AZURE_TENANT_ID: 'common',
+            AZURE_AUTHORITY_HOST: `https://login.microsoftonline.com/${TENANT}`,
+          },
+        ),
+      ),
+    ).toEqual([
+      "AZURE_TENANT_ID: 'common' is a meta-tenant — client credentials need the directory (tenant) ID GUID or a verified domain",
+      `AZURE_AUTHORITY_HOST: is the host only, without '${TENANT}' in its path — put the tenant in tenantId, e.g. authorityHost: 'https://login.microsoftonline.com'`,
+    ]);
+    // Under a name the document gives it, too.
+    expect(
+      problemsOf(() =>
+        clientCredentialsOptionsFromConfig(
+          { credentials: { azure: 'environment' } },
+          { ...env, AZURE_TENANT_ID: 'organizations' },
+        ),
+      ),
+    ).toEqual([
+      "AZURE_TENANT_ID: 'organizations' is a meta-tenant — client credentials need the directory (tenant) ID GUID or a verified domain",
     ]);
   });
 

@@ -1,6 +1,7 @@
 import type { ClientCredentialsModuleOptions } from '../client-credentials.options';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import { resolveOptions } from './resolve-options';
+import { checkDownstreamApis, unknownCredentials } from './downstream-apis.schema';
 import type { CredentialOptions, CredentialSource } from '../credential.options';
 
 /** The environment variables read, as @azure/identity's EnvironmentCredential names them. */
@@ -102,9 +103,14 @@ const FROM_ENVIRONMENT = 'environment';
  * with `AZURE_CLIENT_ID` picking a user-assigned managed identity for `DefaultAzureCredential`, the
  * variables are not read — neither an error nor a second credential.
  *
- * The same document may hold the named downstream APIs (`downstreamApis`): they are left out of
- * the returned module options, for `downstreamApisFromConfig` of
- * `nest-client-credentials/downstream-api` to read and check.
+ * A missing section — `undefined` or `null`, as `config.get('clientCredentials')` returns for a
+ * misspelt or unloaded key — is an error, never "no credentials named": pass `{}` to build the
+ * credential from the variables alone.
+ *
+ * The same document may hold the named downstream APIs (`downstreamApis`): they are checked here
+ * too (their problems, an API's unknown `credential` included, in the same error as the
+ * credentials'), and left out of the returned module options, for `downstreamApisFromConfig` of
+ * `nest-client-credentials/downstream-api` to read.
  *
  * @example
  * ClientCredentialsModule.forRootAsync({
@@ -116,24 +122,32 @@ const FROM_ENVIRONMENT = 'environment';
  * @publicApi
  */
 export function clientCredentialsOptionsFromConfig(
-  document: unknown = {},
+  document: unknown,
   env: Env = process.env,
 ): ClientCredentialsModuleOptions {
-  if (document === null || typeof document !== 'object' || Array.isArray(document)) {
+  // A missing section (`config.get('…')` of a misspelt or unloaded key) is not "no credentials
+  // named": read as `{}`, it would silently become the AZURE_* variables' credential — on AKS the
+  // pod's workload identity, another app registration than the one configured.
+  if (document === undefined || document === null) throw new ConfigurationError([missingSection]);
+  if (typeof document !== 'object' || Array.isArray(document)) {
     throw new ConfigurationError([
       'the configuration document must be an object, e.g. { credentials: { … } }',
     ]);
   }
   // `downstreamApis` is the downstream API module's section (`downstreamApisFromConfig` reads
-  // it): never module options.
-  const { downstreamApis: _apis, ...doc } = document as Partial<ClientCredentialsModuleOptions> & {
+  // it): never module options, but checked here too, its problems in the same one error.
+  const { downstreamApis, ...doc } = document as Partial<ClientCredentialsModuleOptions> & {
     downstreamApis?: unknown;
   };
   // Problems of the environment and of the document are reported together.
   const problems: string[] = [];
-  const fromEnvironment = (): CredentialOptions | undefined => {
+  // Names of the credentials the variables made: their problems are the variables'.
+  const fromVariables = new Set<string>();
+  const fromEnvironment = (name: string): CredentialOptions | undefined => {
     try {
-      return credentialFromEnvironment(env);
+      const credential = credentialFromEnvironment(env);
+      if (credential !== undefined) fromVariables.add(name);
+      return credential;
     } catch (e) {
       if (!(e instanceof ConfigurationError)) throw e;
       problems.push(...e.problems);
@@ -150,35 +164,65 @@ export function clientCredentialsOptionsFromConfig(
         continue;
       }
       const before = problems.length;
-      const credential = fromEnvironment();
+      const credential = fromEnvironment(name);
       if (credential !== undefined) credentials[name] = credential;
       else if (problems.length === before) problems.push(`credentials.${name}: ${noVariables}`);
     }
   } else if (named === undefined || isRecord(named)) {
-    const credential = fromEnvironment();
+    const credential = fromEnvironment(ENVIRONMENT_CREDENTIAL);
     credentials = credential === undefined ? {} : { [ENVIRONMENT_CREDENTIAL]: credential };
   } else {
     // Not a mapping: the options' own validation names it.
     credentials = named as Record<string, CredentialOptions>;
   }
-  if (isRecord(credentials) && Object.keys(credentials).length === 0 && problems.length === 0) {
-    throw new ConfigurationError([
-      'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document',
-    ]);
-  }
+  // None at all: said once, here, and the rest of the document is still checked (a misspelt
+  // `credentials` is one of its unknown options), without the schema's own line for the empty map.
+  const none = isRecord(credentials) && Object.keys(credentials).length === 0;
+  if (none && problems.length === 0) problems.push(noneConfigured);
   const options = { ...doc, credentials };
-  // None left (the environment's had problems, listed): nothing of the document to check.
-  if (!isRecord(credentials) || Object.keys(credentials).length > 0) {
-    try {
-      resolveOptions(options);
-    } catch (e) {
-      if (!(e instanceof ConfigurationError)) throw e;
-      problems.push(...e.problems);
-    }
+  try {
+    resolveOptions(options);
+  } catch (e) {
+    if (!(e instanceof ConfigurationError)) throw e;
+    const own = e.problems.filter((p) => !(none && p.startsWith('credentials: ')));
+    problems.push(...own.map((p) => byVariable(p, fromVariables)));
+  }
+  if (downstreamApis !== undefined) {
+    problems.push(...checkDownstreamApis(downstreamApis).problems);
+    if (isRecord(named) && Object.keys(named).length > 0)
+      problems.push(...unknownCredentials(downstreamApis, Object.keys(named), 'downstreamApis'));
   }
   if (problems.length > 0) throw new ConfigurationError(problems);
   return options;
 }
+
+/** The variable that set each field of a credential built from the `AZURE_*` variables. */
+const VARIABLE_OF: Readonly<Record<string, string>> = {
+  tenantId: 'AZURE_TENANT_ID',
+  clientId: 'AZURE_CLIENT_ID',
+  authorityHost: 'AZURE_AUTHORITY_HOST',
+  secret: 'AZURE_CLIENT_SECRET',
+  certificatePath: 'AZURE_CLIENT_CERTIFICATE_PATH',
+  passphrase: 'AZURE_CLIENT_CERTIFICATE_PASSWORD',
+  sendX5c: 'AZURE_CLIENT_SEND_CERTIFICATE_CHAIN',
+  tokenFilePath: 'AZURE_FEDERATED_TOKEN_FILE',
+};
+
+/**
+ * A problem of a credential the variables made, named by its variable (`AZURE_TENANT_ID: …`)
+ * rather than by a path (`credentials.default.tenantId`) the user never wrote.
+ */
+function byVariable(problem: string, names: ReadonlySet<string>): string {
+  const at = /^credentials\.([^.:[]+)\.(?:sources\[\d+\]\.)?([A-Za-z0-9]+): /.exec(problem);
+  const variable = at === null || !names.has(at[1]) ? undefined : VARIABLE_OF[at[2]];
+  return variable === undefined ? problem : `${variable}: ${problem.slice(at![0].length)}`;
+}
+
+const missingSection =
+  'the configuration section is missing (undefined or null: a misspelt key, or a file not loaded?) — pass the section, or pass {} explicitly to build the credential from the AZURE_* variables';
+
+const noneConfigured =
+  'credentials: none configured — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or name credentials in the configuration document';
 
 const noVariables = `is '${FROM_ENVIRONMENT}' (the AZURE_* variables' credential) but no AZURE_* variable is set — set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE), or configure the credential in the document`;
 

@@ -1,3 +1,4 @@
+import { closestKey } from './closest-key';
 import { managedIdentityName } from './managed-identity-name';
 import {
   ENVIRONMENT_PROXY,
@@ -85,6 +86,19 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /**
+ * `unknown option 'x' — check the spelling`; at the top level, where a misspelt `credentials`
+ * would otherwise leave the document without credentials, with the option it is closest to.
+ */
+function unknownKeys(keys: readonly string[], path: readonly PropertyKey[]): string {
+  const allowed = path.length === 0 ? Object.keys(moduleOptionsSchema.shape) : [];
+  const named = keys.map((k) => {
+    const close = closestKey(k, allowed);
+    return close === undefined ? `'${k}'` : `'${k}' (did you mean '${close}'?)`;
+  });
+  return `unknown option${keys.length > 1 ? 's' : ''} ${named.join(', ')} — check the spelling`;
+}
+
+/**
  * Validates the module options and applies the defaults. Every problem is reported at once,
  * each naming its field and how to fix it; no value is echoed, so no secret can leak.
  * @throws ConfigurationError
@@ -94,10 +108,7 @@ export function resolveOptions(options: ClientCredentialsModuleOptions): Resolve
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       const path = formatPath(i.path);
-      const message =
-        i.code === 'unrecognized_keys'
-          ? `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} — check the spelling`
-          : i.message;
+      const message = i.code === 'unrecognized_keys' ? unknownKeys(i.keys, i.path) : i.message;
       return path ? `${path}: ${message}` : message;
     });
     throw new ConfigurationError(problems);

@@ -6,14 +6,22 @@ import {
   sign,
   X509Certificate,
 } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { now } from '../../timing/clock';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import { ClientCertificate } from '../../authority/client-certificate';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSourceOptions } from '../../credential.options';
 import type { ProxySetting } from '../../options/resolved-options';
+import type { RecordedProblem } from '../../observability/credential-stats';
 import { assertionInput, compactAssertion } from '../client-assertion';
+import {
+  FailedVersion,
+  fileVersion,
+  replacementFailure,
+  type FileVersion,
+} from './certificate-file';
 
 /**
  * Certificates kept after a rotation, for the tokens bound to them (mTLS) that are still served:
@@ -48,6 +56,8 @@ export class CertificateSource implements TokenSource {
   #material?: Material;
   /** The certificates read so far, by thumbprint, oldest first: the current one and a few before. */
   readonly #certificates = new Map<string, ClientCertificate>();
+  /** The replacement of the file that could not be loaded, not read again until it changes. */
+  #failed?: FailedVersion;
 
   /**
    * @param proxy how the credential reaches the network: the API calls that present the
@@ -80,13 +90,17 @@ export class CertificateSource implements TokenSource {
   async available(): Promise<string | undefined> {
     const path = this.#options.certificatePath;
     if (path === undefined) return undefined;
-    try {
-      await stat(path);
-      return undefined;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      return code === 'ENOENT' ? `certificate file '${path}' does not exist` : undefined;
-    }
+    const { unreadable } = await fileVersion(path);
+    return unreadable === 'ENOENT' ? `certificate file '${path}' does not exist` : undefined;
+  }
+
+  /**
+   * A replaced certificate file that cannot be loaded, once its failure is final (see
+   * {@link FailedVersion}): the credential logs it once and shows it in its stats and health,
+   * while the previous certificate keeps signing. Undefined once a usable file replaces it.
+   */
+  get problem(): RecordedProblem | undefined {
+    return this.#failed?.problem;
   }
 
   /** The current certificate's `x5t#S256` (undefined until loaded): names its tokens' cache keys. */
@@ -158,23 +172,32 @@ export class CertificateSource implements TokenSource {
     }
   }
 
-  /** The material to sign with, re-read when the certificate file was replaced. */
+  /**
+   * The material to sign with, re-read when the certificate file was replaced. A replacement that
+   * cannot be loaded is remembered by its version: the last good certificate signs meanwhile, and
+   * the file is read again only once it changes (see {@link FailedVersion} for a half-written one).
+   */
   private async current(): Promise<Material> {
     const path = this.#options.certificatePath;
-    if (path === undefined && this.#material) return this.#material;
-    const version = path === undefined ? undefined : await fileVersion(path).catch(() => undefined);
-    if (this.#material && (version === undefined || version === this.#material.version)) {
-      return this.#material;
+    const material = this.#material;
+    if (path === undefined && material) return material;
+    const version = path === undefined ? undefined : await fileVersion(path);
+    if (material && version !== undefined) {
+      if (version.id === material.version) return material;
+      if (this.#failed?.readAgain(version.id, now()) === false) return material;
     }
     try {
       this.adopt(await this.load());
+      this.#failed = undefined;
     } catch (e) {
-      // A file being rewritten may be half-written: keep signing with the last good one.
-      if (!this.#material) {
+      if (!material) {
         const missing = await this.available();
         if (missing !== undefined) throw new SourceUnavailableError(this.id, missing);
         throw new ClientCredentialsError('assertion_failed', (e as Error).message);
       }
+      // With material, a path was read (inline PEM never changes): `version` is set.
+      const reason = replacementFailure(path!, (e as Error).message, material);
+      this.#failed = FailedVersion.of(this.#failed, version!, reason, now());
     }
     return this.#material!;
   }
@@ -199,16 +222,19 @@ export class CertificateSource implements TokenSource {
   private async load(): Promise<Material> {
     const o = this.#options;
     let text = '';
-    let version: string | undefined;
+    let version: FileVersion | undefined;
     if (o.certificatePath !== undefined) {
-      try {
-        version = await fileVersion(o.certificatePath);
-        text = await readFile(o.certificatePath, 'utf8');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      version = await fileVersion(o.certificatePath);
+      let code = version.unreadable;
+      if (code === undefined) {
+        text = await readFile(o.certificatePath, 'utf8').catch((e: NodeJS.ErrnoException) => {
+          code = e.code ?? 'error';
+          return '';
+        });
+      }
+      if (code !== undefined) {
         throw new Error(
           `certificatePath: cannot read '${o.certificatePath}' (${code}) — point it at a readable PEM file holding the certificate and its private key`,
-          { cause: e },
         );
       }
     }
@@ -261,14 +287,8 @@ export class CertificateSource implements TokenSource {
       thumbprintSha256,
       x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
       notAfter,
-      version,
+      version: version?.id,
       certificate: new ClientCertificate(certs, key, thumbprintSha256, notAfter, this.#proxy),
     };
   }
-}
-
-async function fileVersion(path: string): Promise<string> {
-  const s = await stat(path);
-  if (!s.isFile()) throw Object.assign(new Error('not a file'), { code: 'EISDIR' });
-  return `${s.mtimeMs}:${s.size}:${s.ino}`;
 }

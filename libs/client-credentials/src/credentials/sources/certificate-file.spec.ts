@@ -1,0 +1,76 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FailedVersion, fileVersion, WRITE_GRACE_MS, type FileVersion } from './certificate-file';
+
+/** A version written `ago` ms before now (wall clock). */
+const written = (id: string, ago: number): FileVersion => ({ id, modifiedAt: Date.now() - ago });
+const T = 1_000_000;
+
+describe('FailedVersion: when a replacement that fails to load is reported', () => {
+  it('a file written longer than the grace ago: final at once, never read again until it changes', () => {
+    const failed = FailedVersion.of(undefined, written('v1', WRITE_GRACE_MS), 'bad', T);
+    expect(failed.problem).toEqual({ reason: 'bad', since: expect.any(Date) as unknown });
+    expect(failed.readAgain('v1', T + 365 * 86_400_000)).toBe(false);
+    expect(failed.readAgain('v2', T)).toBe(true);
+  });
+
+  it('a file written just now may be half-written: read once more after the grace, final on its second failure', () => {
+    const first = FailedVersion.of(undefined, written('v1', 0), 'half', T);
+    expect(first.problem).toBeUndefined();
+    expect(first.readAgain('v1', T + WRITE_GRACE_MS - 1)).toBe(false);
+    expect(first.readAgain('v1', T + WRITE_GRACE_MS)).toBe(true);
+
+    // Requests in flight together read it within the grace: the same failure, not a second one.
+    expect(FailedVersion.of(first, written('v1', 0), 'half', T + 10)).toBe(first);
+
+    const second = FailedVersion.of(first, written('v1', 0), 'bad', T + WRITE_GRACE_MS);
+    expect(second.problem?.reason).toBe('bad');
+    expect(second.readAgain('v1', T + 365 * 86_400_000)).toBe(false);
+    // Reported since its first failure; a later failure of it is the same report.
+    expect(FailedVersion.of(second, written('v1', 0), 'bad', T + 10 * WRITE_GRACE_MS)).toBe(second);
+  });
+
+  it('a file that cannot be read (no mtime): final on its second look, after the grace', () => {
+    const gone: FileVersion = { id: 'unreadable:ENOENT', unreadable: 'ENOENT' };
+    const first = FailedVersion.of(undefined, gone, 'cannot read', T);
+    expect(first.problem).toBeUndefined();
+    expect(FailedVersion.of(first, gone, 'cannot read', T + WRITE_GRACE_MS).problem?.reason).toBe(
+      'cannot read',
+    );
+  });
+
+  it('a newer bad version keeps the report of the one it replaced through its grace, then has its own', () => {
+    const v1 = FailedVersion.of(undefined, written('v1', 60_000), 'bad v1', T);
+    const v2 = FailedVersion.of(v1, written('v2', 0), 'bad v2', T + 1);
+    expect(v2.problem).toBe(v1.problem);
+    const final = FailedVersion.of(v2, written('v2', 0), 'bad v2', T + 1 + WRITE_GRACE_MS);
+    expect(final.problem).not.toBe(v1.problem);
+    expect(final.problem?.reason).toBe('bad v2');
+  });
+
+  it('a file whose mtime is ahead of the clock (a clock set back) counts as just written', () => {
+    expect(FailedVersion.of(undefined, written('v1', -60_000), 'x', T).problem).toBeUndefined();
+  });
+});
+
+describe('fileVersion', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'certificate-file-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it('tells a missing file, a directory and a rewritten file apart; never throws', async () => {
+    const path = join(dir, 'cert.pem');
+    expect(await fileVersion(path)).toEqual({ id: 'unreadable:ENOENT', unreadable: 'ENOENT' });
+    await mkdir(join(dir, 'sub'));
+    expect((await fileVersion(join(dir, 'sub'))).unreadable).toBe('EISDIR');
+    await writeFile(path, 'a');
+    const a = await fileVersion(path);
+    expect(a.unreadable).toBeUndefined();
+    expect(a.modifiedAt).toEqual(expect.any(Number));
+    await writeFile(path, 'ab');
+    expect((await fileVersion(path)).id).not.toBe(a.id);
+  });
+});
