@@ -69,15 +69,24 @@ export async function callerWork(
   if (cooling !== undefined) throw cooling;
   // No lock for a token that has no store key: replicas could not share it.
   const lock = force || flight === undefined ? undefined : lockNameOf(request);
-  return flight === undefined || lock === undefined
-    ? fetchForCaller(request, key, deadline, made, parts)
-    : flight.run(
-        lock,
-        () => fetcher.fromStore(request, key, 'caller'),
-        () => fetchForCaller(request, key, deadline, made, parts),
-        parts.shutdown,
-        waitUntil,
-      );
+  if (flight === undefined || lock === undefined) {
+    return fetchForCaller(request, key, deadline, made, parts);
+  }
+  try {
+    return await flight.run(
+      lock,
+      () => fetcher.fromStore(request, key, 'caller'),
+      () => fetchForCaller(request, key, deadline, made, parts),
+      parts.shutdown,
+      waitUntil,
+    );
+  } catch (e) {
+    // A waiter given the holder's failure (its sealed record) cools the token down as the holder
+    // did — for what is left of the holder's Retry-After — and tells it: else, once the record
+    // expires, each replica would ask again within the authority's pause. A failure of this
+    // replica's own fetch was told already (`failed` tells a flight's failure once).
+    throw parts.failed(e as ClientCredentialsError);
+  }
 }
 
 /**

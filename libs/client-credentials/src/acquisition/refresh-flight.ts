@@ -1,6 +1,7 @@
 import type { CachedEntry } from '../cache/token-cache';
 import type { ClientCredentialsError } from '../errors/client-credentials.errors';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
+import { RefreshHeld } from '../shared-cache/refresh-held';
 import { now } from '../timing/clock';
 import type { CoolDowns } from './cool-downs';
 import { lockNameOf, type Acquired, type TokenFetch } from './token-fetch';
@@ -58,19 +59,25 @@ export function refreshWork(
     // Replicas that adopted the same shared token refresh it at the same time: one fetches (a
     // token that has no store key is this process's alone: no lock).
     const lock = flight === undefined ? undefined : lockNameOf(request);
-    return flight === undefined || lock === undefined
-      ? fetch()
-      : flight.run(
-          lock,
-          () => fetcher.fromStore(request, key, 'refresh', newer),
-          fetch,
-          shutdown,
-          // Keep a margin to fetch in, before the token stops being served and before the
-          // flight's deadline.
-          Math.min(current.usableUntil - requestMs, waitUntil),
-          // While Redis cannot be used, wait for it rather than each replica fetching: until
-          // halfway from the refresh point to the end of use, the token has time to spare.
-          current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
-        );
+    if (flight === undefined || lock === undefined) return fetch();
+    try {
+      return await flight.run(
+        lock,
+        () => fetcher.fromStore(request, key, 'refresh', newer),
+        fetch,
+        shutdown,
+        // Keep a margin to fetch in, before the token stops being served and before the
+        // flight's deadline.
+        Math.min(current.usableUntil - requestMs, waitUntil),
+        // While Redis cannot be used, wait for it rather than each replica fetching: until
+        // halfway from the refresh point to the end of use, the token has time to spare.
+        current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
+      );
+    } catch (e) {
+      // Held for Redis: nothing failed. Another replica's failure (its sealed record) is told as
+      // this refresh's own: the same rule decides whether it cools the token down.
+      if (e instanceof RefreshHeld) throw e;
+      throw failed(e as ClientCredentialsError);
+    }
   })();
 }

@@ -24,6 +24,37 @@ describe('lock failure records', () => {
     expect(opened).toMatchObject({ code: 'endpoint_unavailable', status: 503, tenantId: 't1' });
   });
 
+  it('carries what is left of the holder’s Retry-After, never more than the authority asked', () => {
+    const throttled = new TokenEndpointError(
+      'throttled',
+      'The token endpoint answered HTTP 429.',
+      { status: 429, retryAfterMs: 30_000 },
+      true,
+    );
+    const sealed = sealFailure(throttled, cipher, aad, 3000, now);
+
+    expect(openFailure(sealed, cipher, aad, now + 2000, 3000)).toMatchObject({
+      retryAfterMs: 28_000,
+    });
+    expect(openFailure(sealed, cipher, aad, now, 3000)).toMatchObject({ retryAfterMs: 30_000 });
+    // A reader whose clock is behind the holder's: still the authority's 30 s at most.
+    expect(openFailure(sealed, cipher, aad, now - 1000, 4000)).toMatchObject({
+      retryAfterMs: 30_000,
+    });
+    // A record of before `retryUntil`: the whole Retry-After, as then.
+    const older = JSON.stringify({
+      v: 2,
+      exp: now + 3000,
+      kind: 'endpoint',
+      code: 'throttled',
+      message: 'm',
+      retryAfterMs: 30_000,
+    });
+    expect(openFailure(cipher.seal(older, aad), cipher, aad, now + 2000, 3000)).toMatchObject({
+      retryAfterMs: 30_000,
+    });
+  });
+
   it('is expired from the end of its time on, whatever Redis kept', () => {
     const sealed = sealFailure(error, cipher, aad, 1000, now);
 

@@ -22,6 +22,12 @@ interface FailureRecord {
   /** The holder's message without its hint (the waiter's error adds the hint again). */
   readonly message: string;
   readonly retryAfterMs?: number;
+  /**
+   * End of the authority's Retry-After (epoch ms, the holder's clock), with `retryAfterMs`: a
+   * waiter that reads the record later pauses only for what is left of it, as the holder does.
+   * Added within version 2: a record without it is read as before.
+   */
+  readonly retryUntil?: number;
   readonly status?: number;
   readonly aadsts?: number;
   readonly oauthError?: string;
@@ -68,6 +74,7 @@ export function sealFailure(
     code: error.code,
     message: message.slice(0, MAX_MESSAGE),
     retryAfterMs: error.retryAfterMs,
+    retryUntil: error.retryAfterMs === undefined ? undefined : now + error.retryAfterMs,
     status: error.status,
     aadsts: error.aadsts,
     oauthError: error.oauthError,
@@ -113,7 +120,7 @@ export function openFailure(
   }
   const message = `${r.message} (Another replica's request, shared through the token lock: this replica did not ask again.)`;
   const context = {
-    retryAfterMs: r.retryAfterMs,
+    retryAfterMs: retryLeft(r, now),
     status: r.status,
     aadsts: r.aadsts,
     oauthError: r.oauthError,
@@ -125,4 +132,15 @@ export function openFailure(
   return r.kind === 'endpoint'
     ? new TokenEndpointError(r.code, message, context, true)
     : new TokenRequestRejectedError(r.code, message, context, false);
+}
+
+/**
+ * What is left at `now` of the holder's Retry-After: never more than the authority asked for (a
+ * holder's clock ahead of ours cannot lengthen the pause), none once it has passed; the whole of
+ * it for a record that does not say when it ends.
+ */
+function retryLeft(r: FailureRecord, now: number): number | undefined {
+  if (typeof r.retryAfterMs !== 'number' || !(r.retryAfterMs >= 0)) return undefined;
+  if (typeof r.retryUntil !== 'number') return r.retryAfterMs;
+  return Math.min(r.retryAfterMs, Math.max(0, r.retryUntil - now));
 }
