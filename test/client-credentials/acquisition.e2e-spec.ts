@@ -3,6 +3,7 @@ import {
   AccessToken,
   ClientCredentialsModule,
   CredentialSource,
+  ERROR_CATALOG,
   TokenRequestRejectedError,
   TokenService,
 } from '@app/client-credentials';
@@ -258,7 +259,7 @@ describe('TokenService: acquisition', () => {
 
     await expect(app.tokens.getAccessToken(scopes as string)).rejects.toMatchObject({
       code: 'scope_invalid',
-      message: `${message} Hint: Request exactly one \`<resource>/.default\` scope for Entra ID, e.g. \`https://graph.microsoft.com/.default\`.`,
+      message: `${message} Hint: ${ERROR_CATALOG.scope_invalid.fix}`,
     });
     await expect(
       app.tokens.getAccessToken(authority.apiScope, { credential: 'other' }),
