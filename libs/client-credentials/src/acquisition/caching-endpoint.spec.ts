@@ -142,6 +142,44 @@ describe('Refreshing the tokens of a managed identity endpoint that caches them'
     ]);
   });
 
+  it('App Service, after an API refused a token: the refreshes of its replacement name the replacement, not the refused token', async () => {
+    const appService = new CachingEndpoint(true);
+    const request: TokenRequest = {
+      credential: appService as unknown as Credential,
+      tenantId: 'tenant',
+      scopes: ['https://vault.azure.net/.default'],
+      scopeKey: 'https://vault.azure.net/.default',
+    };
+    const cache = new TokenCache(undefined, 100, 120_000, 0.05, silent);
+    const acquirer = new TokenAcquirer(cache, policy, silent);
+    const refresher = new TokenRefresher(acquirer, cache, policy, silent);
+    try {
+      await acquirer.acquire(request, false);
+      // Refused (revoked) an hour on: replaced with a request naming it (the record of the
+      // refusal lasts as long as the refused token would have).
+      await jest.advanceTimersByTimeAsync(HOUR);
+      expect((await acquirer.replace(request, 'token-0'))?.token).toBe('token-1');
+      for (let t = 0; t <= DAY; t += 10 * MIN) {
+        if (cache.serve(cache.entryOf(request), request.scopes) === undefined) {
+          await acquirer.acquire(request, false);
+        }
+        await jest.advanceTimersByTimeAsync(10 * MIN);
+      }
+    } finally {
+      refresher.close();
+      acquirer.close();
+    }
+
+    // Each refresh (at 13 and 25 h) named the token it renews: the endpoint minted every time.
+    expect(appService.requests.map((r) => r.named)).toEqual([
+      undefined,
+      'token-0',
+      'token-1',
+      'token-2',
+    ]);
+    expect(appService.requests.every((r) => r.minted)).toBe(true);
+  });
+
   it('IMDS behind a shared store: the replica that got the token back unchanged stores when to ask again, and the others adopt that', async () => {
     const imds = new CachingEndpoint(false);
 

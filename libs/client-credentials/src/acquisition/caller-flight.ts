@@ -99,7 +99,8 @@ export async function callerWork(
  * Its token passes the check memory and the store pass (judged once it has come: the refusal may
  * have come while the refresh ran): an API may have refused the very token the refresh renewed
  * and got back unchanged (an endpoint's cache), or adopted from a store read begun before the
- * refusal. That is one attempt made: the flight goes on at once, naming the refused token.
+ * refusal — or the refresh failed for that reason (`refused_token_reissued`: it took no such
+ * token). That is one attempt made: the flight goes on at once, naming the refused token.
  */
 async function rideRefresh(
   riding: Promise<Acquired>,
@@ -119,6 +120,8 @@ async function rideRefresh(
     // Held for Redis, the refresh sent nothing: the caller's flight fetches for itself.
     if (e instanceof RefreshHeld) return 0;
     error = e as ClientCredentialsError;
+    // The refresh got back a token refused meanwhile (see `TokenFetch.fetch`): asked at once.
+    if (error.code === 'refused_token_reissued') return 1;
   }
   const delay = backoffDelay(0, retry, error.retryAfterMs);
   if (!error.transient || maxAttempts <= 1 || now() + delay >= deadline) throw failed(error);

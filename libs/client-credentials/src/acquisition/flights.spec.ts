@@ -1,7 +1,8 @@
 // How flights are joined and how they fail: a caller that misses while a background refresh of
 // its token runs rides it (one request for both) yet keeps its own attempts and deadline, and takes
-// its token only if no API refused it meanwhile; a flight's failure is reported once, and a refresh's failure cools nothing down while memory
-// still serves the token.
+// its token only if no API refused it meanwhile; a refresh never makes a token refused while it ran
+// current again; a flight's failure is reported once, and a refresh's failure cools nothing down
+// while memory still serves the token.
 import { createCache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import type { StoredToken } from '../cache/cached-entry';
@@ -139,6 +140,34 @@ describe('flights', () => {
     return { answer, refresh };
   }
 
+  /**
+   * T1 cached and in a store; a minute on, its background refresh under way, its store read
+   * answered when the test says — with T1, which another replica's refresh got back unchanged (an
+   * endpoint's cache) and stored again with a later refresh point.
+   */
+  async function refreshingFromStore() {
+    const store = createCache({ stores: [new Keyv()] });
+    acquirer.close();
+    cache = new TokenCache(store, 100, 120_000, 0, silent);
+    acquirer = new TokenAcquirer(cache, policy, silent, undefined, new TokenMetrics());
+    credential.script.push('T1');
+    await acquirer.acquire(request(), false);
+    jest.setSystemTime(Date.now() + 60_000);
+    const storeKey = credential.storeKeys('t1', 'api://x/.default')[0];
+    const t1 = (await store.get<StoredToken>(storeKey))!;
+    await store.set(storeKey, { ...t1, refreshOn: t1.refreshOn + 600_000 }, HOUR);
+    const read = deferred<void>();
+    const keyv = store.stores[0];
+    const getMany = keyv.getMany.bind(keyv);
+    jest.spyOn(keyv, 'getMany').mockImplementationOnce(async (keys: string[]) => {
+      await read.promise;
+      return getMany(keys);
+    });
+    const refresh = track(acquirer.refresh(cache.entryOf(request())!));
+    await flush();
+    return { refresh, read };
+  }
+
   describe('a caller that misses while a background refresh runs', () => {
     it('shares its request: one request for both, and the caller gets the token as fetched', async () => {
       const { answer, refresh } = await refreshing();
@@ -214,7 +243,7 @@ describe('flights', () => {
       answer.resolve('T1'); // a managed identity endpoint's cache: the token renewed, unchanged
       await flush();
 
-      expect(refresh.value?.token).toBe('T1');
+      expect(refresh.error?.code).toBe('refused_token_reissued');
       // The ride was one attempt: the caller flight asks once more, at once, naming the token.
       expect(next.value).toMatchObject({ token: 'token-3', source: 'network' });
       expect(credential.calls).toBe(3);
@@ -224,33 +253,15 @@ describe('flights', () => {
     });
 
     it('does not take the refused token a store read begun before the refusal adopted', async () => {
-      const store = createCache({ stores: [new Keyv()] });
-      acquirer.close();
-      cache = new TokenCache(store, 100, 120_000, 0, silent);
-      acquirer = new TokenAcquirer(cache, policy, silent, undefined, new TokenMetrics());
-      credential.script.push('T1');
-      await acquirer.acquire(request(), false);
-      jest.setSystemTime(Date.now() + 60_000);
-      // Another replica's refresh got T1 back unchanged and stored it with a later refresh point.
-      const storeKey = credential.storeKeys('t1', 'api://x/.default')[0];
-      const t1 = (await store.get<StoredToken>(storeKey))!;
-      await store.set(storeKey, { ...t1, refreshOn: t1.refreshOn + 600_000 }, HOUR);
-      const read = deferred<void>();
-      const keyv = store.stores[0];
-      const getMany = keyv.getMany.bind(keyv);
-      jest.spyOn(keyv, 'getMany').mockImplementationOnce(async (keys: string[]) => {
-        await read.promise;
-        return getMany(keys);
-      });
-      const refresh = track(acquirer.refresh(cache.entryOf(request())!));
-      await flush();
+      const { refresh, read } = await refreshingFromStore();
       expect(acquirer.forget(request(), 'T1')).toBe(true);
       const next = track(acquirer.acquire(request(), false));
       await flush();
       read.resolve();
       await flush();
 
-      expect(refresh.value?.token).toBe('T1');
+      // The refresh asked instead (naming T1), and the caller rode that request.
+      expect(refresh.value?.token).toBe('token-2');
       expect(next.value).toMatchObject({ token: 'token-2', source: 'network' });
       expect(credential.calls).toBe(2);
       expect(credential.named[1]).toBe('T1');
@@ -285,6 +296,36 @@ describe('flights', () => {
       expect(refresh.error?.code).toBe('timeout');
       expect(replaced.value?.token).toBe('T2');
       expect(credential.calls).toBe(3);
+    });
+  });
+
+  describe('a background refresh of a token an API refused while it ran', () => {
+    it('does not make the refused token current when an endpoint’s cache answers it: no hit serves it, and the next caller asks at once, naming it', async () => {
+      const { answer, refresh } = await refreshing();
+      expect(acquirer.forget(request(), 'T1')).toBe(true);
+      answer.resolve('T1'); // a managed identity endpoint's cache: the token renewed, unchanged
+      await flush();
+
+      expect(refresh.error?.code).toBe('refused_token_reissued');
+      expect(cache.serve(cache.entryOf(request()), request().scopes)).toBeUndefined();
+      // Not the authority's failure: no cool-down, the next caller's request names the token.
+      expect((await acquirer.acquire(request(), false)).token).toBe('token-3');
+      expect(credential.calls).toBe(3);
+      expect(credential.named[2]).toBe('T1');
+      expect(cache.serve(cache.entryOf(request()), request().scopes)?.token).toBe('token-3');
+      expect(failures).toHaveLength(0);
+    });
+
+    it('does not adopt it from a store read begun before the refusal: asks instead, naming it', async () => {
+      const { refresh, read } = await refreshingFromStore();
+      expect(acquirer.forget(request(), 'T1')).toBe(true);
+      read.resolve();
+      await flush();
+
+      expect(refresh.value?.token).toBe('token-2');
+      expect(credential.calls).toBe(2);
+      expect(credential.named[1]).toBe('T1');
+      expect(cache.serve(cache.entryOf(request()), request().scopes)?.token).toBe('token-2');
     });
   });
 

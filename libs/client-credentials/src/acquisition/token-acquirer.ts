@@ -205,9 +205,11 @@ export class TokenAcquirer {
     // Its one attempt failing is the refresher's to retry, while memory serves the token: no
     // cool-down then — callers are served, and one that misses (a forced call, a claims request)
     // gets its own attempts. Nor when a caller rides it: that caller flight goes on, and its own
-    // failure, if it comes to that, starts the cool-down.
+    // failure, if it comes to that, starts the cool-down. Nor when its answer was a token an API
+    // refused meanwhile: the authority did not fail, and the next caller's request names that token.
     const failed = reportOnce((error) => {
-      if (!flight.ridden && !this.served(request, key)) this.coolDowns.start(key, error);
+      const cools = !flight.ridden && error.code !== 'refused_token_reissued';
+      if (cools && !this.served(request, key)) this.coolDowns.start(key, error);
       return error;
     });
     const work = refreshWork(current, key, deadline, this.waitUntil(deadline), {

@@ -3,7 +3,10 @@ import type { AccessToken } from '../access-token';
 import { storedTokenOf } from '../cache/issued-token';
 import type { CachedEntry, TokenCache } from '../cache/token-cache';
 import type { TokenRequest } from '../credentials/token-request';
-import type { ClientCredentialsError } from '../errors/client-credentials.errors';
+import {
+  TokenEndpointError,
+  type ClientCredentialsError,
+} from '../errors/client-credentials.errors';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { TokenPolicy } from '../options/resolved-options';
 import { backoffDelay, sleep } from '../timing/backoff';
@@ -52,7 +55,9 @@ export class TokenFetch {
 
   /**
    * A usable token of the store (another replica's, an earlier run's), made current; never one an
-   * API refused, nor one older than it.
+   * API refused, nor one older than it — judged once the store has answered, and again as it is
+   * made current: an API may refuse the token while the read is under way (another replica that
+   * got it back unchanged from an endpoint's cache may have stored it again).
    */
   async fromStore(
     request: TokenRequest,
@@ -60,8 +65,13 @@ export class TokenFetch {
     trigger: Trigger,
     accept?: (entry: CachedEntry) => boolean,
   ): Promise<Acquired | undefined> {
-    const stored = await this.cache.read(request, this.refused.filter(key, accept));
-    if (stored === undefined) return undefined;
+    const usable = (e: CachedEntry) => {
+      const check = this.refused.filter(key, accept);
+      return check === undefined || check(e);
+    };
+    const stored = await this.cache.read(request, usable);
+    // (A read of several stores awaits its copy into the upper ones after judging the token.)
+    if (stored === undefined || !usable(stored)) return undefined;
     request.credential.stats.storeHits++;
     this.metrics.remainingLifetime(request.credential.name, stored.expiresOn, 'store', trigger);
     // A token another replica fetched counts as this credential working, for health and readiness.
@@ -79,11 +89,14 @@ export class TokenFetch {
   /**
    * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
    * The token this request replaces is named to the source — a managed identity endpoint, which
-   * caches tokens, would otherwise answer with that same token: one an API refused (by a caller's
-   * replacement, and by a background refresh that was already under way when the refusal came),
-   * else the one a background refresh `renews`. An endpoint that cannot be told (IMDS) may still
-   * answer with the token renewed: it is then refreshed again once the endpoint mints
-   * ({@link afterEndpointCache}), not at half the time it has left.
+   * caches tokens, would otherwise answer with that same token: the one a background refresh
+   * `renews` (the endpoint's latest: a refused token it replaced is older, and naming that one
+   * would get the renewed token back), else the one an API refused (a caller's replacement). A
+   * token refused while the request was under way, and answered, is asked for once more, naming it.
+   * An endpoint that cannot be told (IMDS) may still answer with the token renewed: it is then
+   * refreshed again once the endpoint mints ({@link afterEndpointCache}), not at half the time it
+   * has left — unless an API refused it meanwhile: a refresh never makes a refused token current
+   * again (`refused_token_reissued`; the next caller asks, naming it, by the callers' rules).
    * @param made attempts the flight already made (a background refresh's it rode), out of `attempts`
    */
   async fetch(
@@ -100,13 +113,24 @@ export class TokenFetch {
       if (this.shutdown.aborted) throw this.shutdown.reason as Error;
       try {
         const requestedAt = Date.now();
-        const named = this.refused.tokenOf(key) ?? renews?.token;
+        const named = renews?.token ?? this.refused.tokenOf(key);
         let { issued, index } = await credential.fetch(tenantId, scopes, claims, named);
         // Refused while this request was under way, and answered with that same token (an
         // endpoint's cache): asked once more, naming it, rather than made current again.
-        const refused = this.refused.tokenOf(key);
+        let refused = this.refused.tokenOf(key);
         if (refused !== undefined && refused !== named && issued.token === refused) {
           ({ issued, index } = await credential.fetch(tenantId, scopes, claims, refused));
+          refused = this.refused.tokenOf(key);
+        }
+        // Still that token (an endpoint that cannot be told, IMDS): a refresh leaves memory and the
+        // store without it. (A caller's flight takes it: a replacement refused at once is held off.)
+        if (trigger === 'refresh' && refused !== undefined && issued.token === refused) {
+          throw new TokenEndpointError(
+            'refused_token_reissued',
+            `The background refresh of credential '${credential.name}' got back the token an API refused while it ran.`,
+            { credential: credential.name, tenantId },
+            true,
+          );
         }
         const stored = storedTokenOf(
           issued,

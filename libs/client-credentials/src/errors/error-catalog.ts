@@ -105,6 +105,11 @@ export const ERROR_CATALOG = {
       'A credential source cannot be used here (token file missing, no managed identity endpoint).',
     fix: 'The next source of the chain is used; set up the missing file or identity, or remove the source.',
   },
+  refused_token_reissued: {
+    cause:
+      'A background refresh got back the very token an API refused while the refresh ran (a managed identity endpoint that hands out its cached token and cannot be told to mint: IMDS, Azure Arc); it is not served again.',
+    fix: "Nothing to do: the next call asks again, naming the refused token. If the endpoint keeps handing it out, the API keeps refusing it until the endpoint mints (near the token's end); on App Service the request names it and the endpoint mints at once.",
+  },
   authority_error: {
     cause:
       'The authority could not be resolved (metadata discovery failed or the authority URL is invalid).',
