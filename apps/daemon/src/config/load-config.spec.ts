@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDaemonConfig } from './load-config';
+import { overrideValue } from './yaml-source';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const CLIENT = '11111111-2222-3333-4444-555555555555';
@@ -422,6 +423,23 @@ describe('secrets written in the file or set by DAEMON__ overrides', () => {
     expect(config.workers.sweep.enabled).toBe(false);
     expect(config.clientCredentials.credentials.orders.clientId).toBe('007');
   });
+
+  it.each([
+    ['30.0', 30],
+    ['1e3', 1000],
+    ['+5', 5],
+    ['.5', 0.5],
+    ['TRUE', true],
+    ['False', false],
+    ['01', '01'],
+    ['yes', 'yes'],
+    ['1e999', '1e999'],
+  ])(
+    'an override %s is what YAML 1.2 reads as a decimal number or a boolean (%s)',
+    (text, value) => {
+      expect(overrideValue(text, 'intervalSeconds')).toBe(value);
+    },
+  );
 
   it.each([
     ['*Sup3rS3cret', "a value starts with '*' (an alias)"],

@@ -37,8 +37,23 @@ export function readYaml(text: string): { value?: unknown; problems: string[] } 
   }
 }
 
-/** Text of an override that YAML would read as a number and that reads back the same: `8080`, `-1.5`. */
-const NUMBER = /^-?\d+(\.\d+)?$/;
+/**
+ * Text of an override that YAML 1.2 reads as a decimal number (`8080`, `-1.5`, `30.0`, `1e3`,
+ * `+5`, `.5`) — but for a whole number with a leading zero (`007`, `01`): an id (a client id, a
+ * PKCS#11 `keyId`) far more often than a number, kept as text.
+ */
+const NUMBER = /^[-+]?(\.\d+|\d+(\.\d*)?)([eE][-+]?\d+)?$/;
+const LEADING_ZERO = /^[-+]?0\d/;
+
+/** YAML 1.2's booleans (its core schema): `true`, `True`, `TRUE` and the same of `false`. */
+const BOOLEANS: ReadonlyMap<string, boolean> = new Map([
+  ['true', true],
+  ['True', true],
+  ['TRUE', true],
+  ['false', false],
+  ['False', false],
+  ['FALSE', false],
+]);
 
 /**
  * Keys whose value is a secret (or key material): an override of one is always its text, never a
@@ -54,14 +69,18 @@ const SECRET_KEYS = new Set([
 ]);
 
 /**
- * The value of a `DAEMON__…` override: `true`/`false` and plain numbers whose text round-trips
- * (`8080`, `0.5`; not `007`, `1e3`, `0x1F`) are read as such; anything else — and anything set
- * under a secret's key — is the text as set. Never YAML: an override is a value, not a document, so
- * `!abc`, `&a b`, `a #b` and `"a"` are those characters, not a tag, an anchor, a comment or quotes.
+ * The value of a `DAEMON__…` override: the booleans and decimal numbers YAML 1.2 reads as such
+ * (`true`, `TRUE`, `8080`, `30.0`, `1e3`; not `007`, `0x1F`, `yes`) are those; anything else — and
+ * anything set under a secret's key — is the text as set. Never YAML: an override is a value, not
+ * a document, so `!abc`, `&a b`, `a #b` and `"a"` are those characters, not a tag, an anchor, a
+ * comment or quotes.
  */
 export function overrideValue(text: string, key: string): unknown {
   if (SECRET_KEYS.has(key)) return text;
-  if (text === 'true' || text === 'false') return text === 'true';
-  if (NUMBER.test(text) && String(Number(text)) === text) return Number(text);
+  const flag = BOOLEANS.get(text);
+  if (flag !== undefined) return flag;
+  if (NUMBER.test(text) && !LEADING_ZERO.test(text) && Number.isFinite(Number(text))) {
+    return Number(text);
+  }
   return text;
 }

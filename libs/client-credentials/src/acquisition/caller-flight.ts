@@ -39,7 +39,7 @@ export interface CallerParts {
  * A background refresh under way (`riding`) is single flight too: its request (or its token of
  * the store) is this flight's first attempt, never a second request. Only if it fails does the
  * flight go on — after the backoff of a failed attempt, with the attempts and the time left —
- * as if it had sent that request itself.
+ * as if it had sent that request itself; at once if its token is one an API refused meanwhile.
  * @param waitUntil until when a replica waits for another's token before it fetches its own
  */
 export async function callerWork(
@@ -60,7 +60,8 @@ export async function callerWork(
       return { entry: current, token: current.hit };
     }
   }
-  const made = parts.riding === undefined ? 0 : await rideRefresh(parts.riding, deadline, parts);
+  const made =
+    parts.riding === undefined ? 0 : await rideRefresh(parts.riding, key, deadline, parts);
   if (typeof made !== 'number') return made;
   // The store first, even in a cool-down: another replica may have fetched the token since.
   const stored = force ? undefined : await fetcher.fromStore(request, key, 'caller');
@@ -94,15 +95,23 @@ export async function callerWork(
  * store: as any token of the store), or the attempts it made (0 when it made none, held for
  * Redis) once the backoff after its failure has passed. Throws when a caller flight that sent that
  * request itself would give up: a failure that is not transient, no attempt or no time left.
+ *
+ * Its token passes the check memory and the store pass (judged once it has come: the refusal may
+ * have come while the refresh ran): an API may have refused the very token the refresh renewed
+ * and got back unchanged (an endpoint's cache), or adopted from a store read begun before the
+ * refusal. That is one attempt made: the flight goes on at once, naming the refused token.
  */
 async function rideRefresh(
   riding: Promise<Acquired>,
+  key: string,
   deadline: number,
-  { maxAttempts, retry, failed, shutdown }: CallerParts,
+  { maxAttempts, retry, failed, shutdown, refused }: CallerParts,
 ): Promise<Acquired | number> {
   let error: ClientCredentialsError;
   try {
     const acquired = await riding;
+    const usable = refused.filter(key);
+    if (usable !== undefined && !usable(acquired.entry)) return 1;
     return acquired.adopted === true
       ? acquired
       : { entry: acquired.entry, token: fetched(acquired.entry.hit) };

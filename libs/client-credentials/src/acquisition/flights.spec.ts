@@ -1,7 +1,10 @@
 // How flights are joined and how they fail: a caller that misses while a background refresh of
-// its token runs rides it (one request for both) yet keeps its own attempts and deadline; a
-// flight's failure is reported once, and a refresh's failure cools nothing down while memory
+// its token runs rides it (one request for both) yet keeps its own attempts and deadline, and takes
+// its token only if no API refused it meanwhile; a flight's failure is reported once, and a refresh's failure cools nothing down while memory
 // still serves the token.
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
+import type { StoredToken } from '../cache/cached-entry';
 import { TokenCache } from '../cache/token-cache';
 import type { ClientCredentialsEvent } from '../client-credentials.events';
 import type { Credential } from '../credentials/credential';
@@ -51,6 +54,8 @@ class FakeCredential {
   readonly key = 'api';
   readonly stats = { cacheHits: 0, storeHits: 0, refreshes: 0 };
   readonly script: (string | Error | Deferred<string>)[] = [];
+  /** The token each request named (one the source must not answer with: see `TokenFetch`). */
+  readonly named: (string | undefined)[] = [];
   calls = 0;
 
   storeKeys = (tenantId: string, scopeKey: string) => [`k|${tenantId}|${scopeKey}`];
@@ -58,8 +63,9 @@ class FakeCredential {
   sourceId = (index: number) => `secret#${index}`;
   recordSuccess = () => undefined;
 
-  async fetch() {
+  async fetch(_tenantId: string, _scopes: string[], _claims?: string, named?: string) {
     this.calls++;
+    this.named.push(named);
     const step = this.script.shift() ?? `token-${this.calls}`;
     if (step instanceof Error) throw step;
     const token = typeof step === 'string' ? step : await step.promise;
@@ -119,10 +125,12 @@ describe('flights', () => {
     jest.useRealTimers();
   });
 
-  /** T1 cached; its background refresh under way, answered when the test says. */
+  /** T1 cached; a minute on, its background refresh under way, answered when the test says. */
   async function refreshing() {
     credential.script.push('T1');
     await acquirer.acquire(request(), false);
+    // Its refresh asks later than T1 was obtained: its token is newer (`RefusedTokens.filter`).
+    jest.setSystemTime(Date.now() + 60_000);
     const answer = deferred<string>();
     credential.script.push(answer);
     const refresh = track(acquirer.refresh(cache.entryOf(request())!));
@@ -195,6 +203,72 @@ describe('flights', () => {
       expect(credential.calls).toBe(2);
       await jest.advanceTimersByTimeAsync(100);
       expect((await acquirer.acquire(request(), true)).token).toBe('token-3');
+    });
+
+    it('does not take the token an API refused meanwhile (an endpoint’s cache answered it): asks itself, naming it', async () => {
+      const { answer, refresh } = await refreshing();
+      // Refused while the refresh renewing it runs (forgetRefusedToken), then asked for again.
+      expect(acquirer.forget(request(), 'T1')).toBe(true);
+      const next = track(acquirer.acquire(request(), false));
+      await flush();
+      answer.resolve('T1'); // a managed identity endpoint's cache: the token renewed, unchanged
+      await flush();
+
+      expect(refresh.value?.token).toBe('T1');
+      // The ride was one attempt: the caller flight asks once more, at once, naming the token.
+      expect(next.value).toMatchObject({ token: 'token-3', source: 'network' });
+      expect(credential.calls).toBe(3);
+      expect(credential.named[2]).toBe('T1');
+      expect(cache.entryOf(request())?.token).toBe('token-3');
+      expect(failures).toHaveLength(0);
+    });
+
+    it('does not take the refused token a store read begun before the refusal adopted', async () => {
+      const store = createCache({ stores: [new Keyv()] });
+      acquirer.close();
+      cache = new TokenCache(store, 100, 120_000, 0, silent);
+      acquirer = new TokenAcquirer(cache, policy, silent, undefined, new TokenMetrics());
+      credential.script.push('T1');
+      await acquirer.acquire(request(), false);
+      jest.setSystemTime(Date.now() + 60_000);
+      // Another replica's refresh got T1 back unchanged and stored it with a later refresh point.
+      const storeKey = credential.storeKeys('t1', 'api://x/.default')[0];
+      const t1 = (await store.get<StoredToken>(storeKey))!;
+      await store.set(storeKey, { ...t1, refreshOn: t1.refreshOn + 600_000 }, HOUR);
+      const read = deferred<void>();
+      const keyv = store.stores[0];
+      const getMany = keyv.getMany.bind(keyv);
+      jest.spyOn(keyv, 'getMany').mockImplementationOnce(async (keys: string[]) => {
+        await read.promise;
+        return getMany(keys);
+      });
+      const refresh = track(acquirer.refresh(cache.entryOf(request())!));
+      await flush();
+      expect(acquirer.forget(request(), 'T1')).toBe(true);
+      const next = track(acquirer.acquire(request(), false));
+      await flush();
+      read.resolve();
+      await flush();
+
+      expect(refresh.value?.token).toBe('T1');
+      expect(next.value).toMatchObject({ token: 'token-2', source: 'network' });
+      expect(credential.calls).toBe(2);
+      expect(credential.named[1]).toBe('T1');
+    });
+
+    it('takes a token newer than the refused one, though asked for before the refusal: as memory and the store would', async () => {
+      const { answer } = await refreshing();
+      // A CAE refusal naming a revocation now: the filter asks only for a token newer than the
+      // refused one (the integrations answer a claims challenge with a claims request, apart).
+      await jest.advanceTimersByTimeAsync(5_000);
+      expect(acquirer.forget(request(), 'T1', Date.now())).toBe(true);
+      const replaced = track(acquirer.replace(request(), 'T1'));
+      await flush();
+      answer.resolve('T2');
+      await flush();
+
+      expect(replaced.value).toMatchObject({ token: 'T2', source: 'network' });
+      expect(credential.calls).toBe(2);
     });
 
     it('has its own deadline: a refresh that hangs does not take the caller with it', async () => {
