@@ -152,7 +152,7 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     [401, 'AWS IMDSv2-only, empty'],
     [403, 'GCP, text'],
   ])(
-    "another cloud's metadata service (%i, %s): keyless on Azure, a secret elsewhere — one IMDS request, then the secret; the source is skipped for its cool-down",
+    "another cloud's metadata service (%i, %s), which names itself in its headers: keyless on Azure, a secret elsewhere — one IMDS request, then the secret; the source is skipped for its cool-down",
     async (status) => {
       authority.resetLog();
       const tenant = authority.createTenant();
@@ -191,6 +191,54 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
       }
     },
   );
+
+  it('IMDS being updated answers an empty 404: msal asks again, and the call gets its token', async () => {
+    const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
+    const { tokens } = await start({
+      credentials: { api: localManagedIdentity(authority, { clientId: mi.clientId }) },
+      // One attempt of the token path: the second request is msal's retry of the 404.
+      retry: { maxAttempts: 1 },
+    });
+    authority.resetLog();
+    authority.faults.add({ target: 'imds', kind: 'status', status: 404, body: 'empty', times: 1 });
+    const token = await tokens.getAccessToken(authority.apiScope);
+    expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
+    expect(imdsAnswers()).toEqual([404, 200]);
+    expect(tokens.getStats('api').skippedSources).toBeUndefined();
+  });
+
+  it('a service that is no IMDS and names no cloud, answering a text 404: no managed identity here once msal has asked 3 more times; a chain moves on', async () => {
+    authority.resetLog();
+    const tenant = authority.createTenant();
+    const reg = tenant.createApp();
+    const fault = authority.faults.add({
+      target: 'imds',
+      kind: 'status',
+      status: 404,
+      body: 'text',
+    });
+    try {
+      const { tokens } = await start({
+        credentials: {
+          chain: localCredential(authority, tenant.tenantId, reg.clientId, [
+            { type: 'managed-identity-assertion' },
+            { type: 'secret', secret: reg.addSecret() },
+          ]),
+        },
+      });
+      const token = await tokens.getAccessToken(authority.apiScope);
+      expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
+      // msal's request and its 3 retries (1, 2 and 4 s apart), then the secret.
+      expect(imdsAnswers()).toEqual([404, 404, 404, 404]);
+      expect(authority.countTokenRequests({ clientId: reg.clientId, outcome: 'ok' })).toBe(1);
+      const skipped = tokens.getStats('chain').skippedSources?.['managed-identity-assertion#0'];
+      expect(skipped?.reason).toContain(
+        "imds endpoint's address answered HTTP 404 (text/plain, 23 bytes) 4 times in a row",
+      );
+    } finally {
+      authority.faults.remove(fault);
+    }
+  }, 20_000);
 
   it('host maintenance answered with a text 410: waited out as a JSON one', async () => {
     const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });

@@ -7,11 +7,14 @@ import { startSecureRedis } from '../support/redis-topologies';
 import { CACHE_RULES } from './acl-rules';
 import { eventually, register, startReplica, type Registration } from './shared-app';
 
+/** The cache's ACL line without one of its commands. */
+const without = (command: string) => CACHE_RULES.filter((rule) => rule !== `+${command}`);
+
 /**
  * The shared cache over `rediss://` (a TLS-only Redis whose certificate a private CA issued) as an
- * ACL user allowed only the cache's commands on its own keys: tokens shared, a refused login
- * fails startup naming the option, a password provider is asked at each connection, and a Redis
- * that is merely down is no startup error.
+ * ACL user allowed only the cache's commands on its own keys: tokens shared, a refused login or
+ * an ACL short of a command fails startup naming the option (and the command), a password
+ * provider is asked at each connection, and a Redis that is merely down is no startup error.
  */
 describe('Shared cache: TLS and ACL users', () => {
   const apps: TokenApp[] = [];
@@ -23,6 +26,10 @@ describe('Shared cache: TLS and ACL users', () => {
     startSecureRedis([
       { name: 'cache', password: cachePassword, rules: CACHE_RULES },
       { name: 'rotating', password: rotatingPassword.current, rules: CACHE_RULES },
+      // Short of a command: EVAL (the store's reads), PEXPIRE (the lock's extension).
+      { name: 'no-eval', password: cachePassword, rules: without('eval') },
+      { name: 'no-pexpire', password: cachePassword, rules: without('pexpire') },
+      { name: 'changing', password: cachePassword, rules: CACHE_RULES },
     ]),
   );
   afterEach(async () => {
@@ -84,6 +91,42 @@ describe('Shared cache: TLS and ACL users', () => {
       expect(failure.message).not.toContain(cachePassword);
     }
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(0);
+  });
+
+  it('an ACL short of a command the cache sends fails startup naming it; one changed later is logged and counted as refused', async () => {
+    const reg = register(authority);
+    const refusal = (more: Partial<SharedCacheOptions>) =>
+      start(reg, shared(more)).then(
+        () => new Error('started'),
+        (e: unknown) => e as Error,
+      );
+    // Without `+eval`, every read would fail while every write succeeds: a cache nobody reads.
+    for (const [more, command] of [
+      [{ username: 'no-eval', crossProcessLock: false }, 'eval'],
+      [{ username: 'no-pexpire' }, 'pexpire'],
+    ] as const) {
+      const failure = await refusal(more);
+      expect(failure).toBeInstanceOf(ConfigurationError);
+      expect(failure.message).toContain(`the command '${command}'`);
+      expect(failure.message).toContain(`+${command}`);
+      expect(failure.message).not.toContain(cachePassword);
+    }
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(0);
+
+    // PEXPIRE is the lock's only: without the lock, that user is enough.
+    const unlocked = await start(reg, shared({ username: 'no-pexpire', crossProcessLock: false }));
+    await unlocked.tokens.getAccessToken(authority.apiScope);
+    expect(unlocked.tokens.getCacheStats()).toMatchObject({ writes: 1, errors: 0 });
+
+    // The ACL changed after startup: the refusal is counted and named, not a passing error.
+    const app = await start(reg, shared({ username: 'changing', errorLogIntervalMs: 0 }));
+    await redis.admin('ACL', 'SETUSER', 'changing', '-eval');
+    const appIdUri = `api://tls-refused-${randomBytes(3).toString('hex')}`;
+    authority.createResource({ appIdUri });
+    await app.tokens.getAccessToken(`${appIdUri}/.default`);
+    expect(app.tokens.getCacheStats()!.refusedCommands).toBeGreaterThanOrEqual(1);
+    expect(app.logger.text).toContain("refused the command 'eval' (NOPERM)");
+    expect(app.logger.text).toContain('allow `+eval`');
   });
 
   it('a password provider is asked before each connection: a rotated password is used at the reconnection', async () => {

@@ -38,13 +38,21 @@ export interface DispatchDeps {
  * IMDSv1's 404 page, AWS IMDSv2-only's empty 401 (no session token), GCP's 403 for a request
  * without `Metadata-Flavor: Google`.
  */
-const FOREIGN_METADATA: Record<number, { text: string; contentType: string }> = {
+const FOREIGN_METADATA: Record<
+  number,
+  { text: string; contentType: string; headers: Record<string, string> }
+> = {
   404: {
     contentType: 'text/html',
+    headers: { server: 'EC2ws' },
     text: '<?xml version="1.0" encoding="iso-8859-1"?>\n<html><head><title>404 - Not Found</title></head><body><h1>404 - Not Found</h1></body></html>\n',
   },
-  401: { contentType: 'text/plain', text: '' },
-  403: { contentType: 'text/html', text: 'Missing Metadata-Flavor:Google header.\n' },
+  401: { contentType: 'text/plain', headers: { server: 'EC2ws' }, text: '' },
+  403: {
+    contentType: 'text/html',
+    headers: { 'metadata-flavor': 'Google', server: 'Metadata Server for VM' },
+    text: 'Missing Metadata-Flavor:Google header.\n',
+  },
 };
 
 const HTML_502 =
@@ -191,6 +199,16 @@ function applyFault(
     }
     default: {
       const status = fault.status ?? 500;
+      const retryAfter: Record<string, string> =
+        fault.retryAfterSeconds !== undefined
+          ? { 'retry-after': String(fault.retryAfterSeconds) }
+          : {};
+      // Not every endpoint answers a failure in JSON: an empty body, or a proxy's text.
+      if (fault.body === 'empty' || fault.body === 'text') {
+        const text = fault.body === 'empty' ? '' : `${status} upstream not ready\n`;
+        writeReply(res, { status, headers: retryAfter, text });
+        return status;
+      }
       const err =
         status === 503
           ? new EntraError(90006, 'The service is temporarily unavailable. Please try again.')
@@ -203,10 +221,7 @@ function applyFault(
             );
       writeReply(res, {
         status,
-        headers:
-          fault.retryAfterSeconds !== undefined
-            ? { 'retry-after': String(fault.retryAfterSeconds) }
-            : {},
+        headers: retryAfter,
         json: entraErrorBody(err, origin, now, correlationId),
       });
       return status;

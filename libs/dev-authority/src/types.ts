@@ -238,6 +238,11 @@ export interface FaultSpec {
    * empty) or 403 (GCP, text).
    */
   status?: number;
+  /**
+   * 'status': the body — Entra's JSON error (default), none (`'empty'`, `text/plain`) or a line of
+   * text (`'text'`), as a proxy, a sidecar starting up or an endpoint being updated answers.
+   */
+  body?: 'json' | 'empty' | 'text';
   /** 'throttle' (429) and optionally 'status': the Retry-After header. */
   retryAfterSeconds?: number;
   /** 'clock-shift': the authority's clock for matching requests (iat/nbf/exp issued, assertion checks). */

@@ -1,5 +1,5 @@
 import { AuthorityFailure } from '../errors/authority-failure';
-import { identityAnswer } from './identity-answer';
+import { type AnswerTrail, identityAnswer, unrecognisedAnswers } from './identity-answer';
 
 const html = { 'content-type': 'text/html' };
 const json = { 'content-type': 'application/json' };
@@ -15,9 +15,11 @@ function kindOf(f: () => unknown): string | undefined {
 
 describe('identityAnswer: the status decides before the body', () => {
   it.each([
-    [404, html, '<html>404 - Not Found</html>'],
+    [404, { ...html, server: 'EC2ws' }, '<html>404 - Not Found</html>'],
+    [401, { 'content-type': 'text/plain', server: 'EC2ws' }, ''],
+    [403, { ...html, 'metadata-flavor': 'Google' }, 'Missing Metadata-Flavor:Google header.'],
     [401, { 'content-type': 'text/plain' }, ''],
-    [403, html, 'Missing Metadata-Flavor:Google header.'],
+    [403, html, 'Forbidden'],
     [200, json, '{"instance":"i-123"}'],
     [302, { location: 'https://login.example/x?code=secret' }, ''],
   ])('%i that is no managed identity answer: not_managed_identity', (status, headers, text) => {
@@ -39,7 +41,7 @@ describe('identityAnswer: the status decides before the body', () => {
     expect(parsed.body).toEqual({ error: 'x' });
   });
 
-  it('429 and 5xx are transient whatever their body; a 408 without one too', () => {
+  it('429 and 5xx are transient whatever their body', () => {
     expect(
       kindOf(() => identityAnswer({ status: 502, headers: html, text: '<h1/>' }, 'imds')),
     ).toBe('endpoint_unavailable');
@@ -49,9 +51,27 @@ describe('identityAnswer: the status decides before the body', () => {
     expect(kindOf(() => identityAnswer({ status: 429, headers: {}, text: '' }, 'imds'))).toBe(
       'throttled',
     );
-    expect(kindOf(() => identityAnswer({ status: 408, headers: {}, text: '' }, 'imds'))).toBe(
-      'endpoint_unavailable',
+  });
+
+  it('a 404 or 408 with no managed identity answer in it goes to msal, which retries it, under a stand-in body; its trail says so until a managed identity answer', () => {
+    const trail: AnswerTrail = { count: 0 };
+    for (const [status, text] of [
+      [404, ''],
+      [408, 'upstream not ready'],
+      [404, '<html>404</html>'],
+    ] as const) {
+      const answer = identityAnswer({ status, headers: html, text }, 'imds', trail);
+      expect(answer).toMatchObject({ status, body: { error: `http_${status}` } });
+    }
+    expect(trail.count).toBe(3);
+    const failure = unrecognisedAnswers(trail, 'imds');
+    expect(failure?.kind).toBe('not_managed_identity');
+    expect(failure?.errorMessage).toContain(
+      "imds endpoint's address answered HTTP 404 (text/html, 16 bytes) 3 times in a row",
     );
+    // A genuine answer (here IMDS's JSON 404) ends the trail: msal's error is the endpoint's.
+    identityAnswer({ status: 404, headers: json, text: '{"error":"not_found"}' }, 'imds', trail);
+    expect(unrecognisedAnswers(trail, 'imds')).toBeUndefined();
   });
 
   it("managed identity answers go to msal: tokens, OAuth/IMDS errors, App Service's shape, Arc's challenge", () => {

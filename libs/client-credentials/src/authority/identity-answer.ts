@@ -5,25 +5,47 @@ import type { TextResponse } from './text-request';
 import { failureFromError, retryAfterMs } from './token-response';
 
 /**
+ * What one call's answers have been: whether the last one reached msal under a stand-in body. The
+ * managed identity client reads it when msal gives up, to tell "nothing here is a managed identity
+ * endpoint" from an endpoint's own error.
+ */
+export interface AnswerTrail {
+  /** The last answer, when it was no managed identity answer passed on for msal to retry. */
+  unrecognised?: { status: number; what: string };
+  /** How many answers in a row were such. */
+  count: number;
+}
+
+/**
  * What a managed identity endpoint's answer means, decided on its status before its body. The
  * endpoint's address may belong to something else: off Azure, 169.254.169.254 is another cloud's
  * metadata service, which answers the IMDS path in its own way (AWS IMDSv1: 404 HTML; AWS
- * IMDSv2-only: 401 with no body; GCP: 403 text). An answer that is no managed identity answer at
- * all means "no managed identity endpoint here" (`not_managed_identity`: the source is unavailable
- * and a chain moves on, without retries), never a protocol error of an authority.
+ * IMDSv2-only: 401 with no body; GCP: 403 text). "No managed identity endpoint here"
+ * (`not_managed_identity`: the source is unavailable and a chain moves on) is decided on a positive
+ * sign only, never because one answer has an unexpected body: a genuine IMDS answers a 404 while
+ * it is being updated (Azure: "retry"), and a sidecar such as AKS pod identity's NMI may answer
+ * text while it starts.
  *
- * - A 3xx: no endpoint of ours redirects; not followed.
+ * - A 3xx: no endpoint of ours redirects; not followed: not one.
  * - 410 (IMDS maintenance) whatever its body: passed on, for the maintenance wait and msal.
- * - 429, 5xx whatever their body, a 408 without one: a transient failure of the endpoint (the
- *   token path retries it with backoff; a 408 with a body is msal's to retry).
+ * - 429, 5xx whatever their body: a transient failure of the endpoint (the token path retries it
+ *   with backoff).
  * - Arc's 401 challenge (`WWW-Authenticate`): passed on, for msal to answer it.
- * - Any other answer: passed on when it is a JSON object with `access_token`, `error` (OAuth and
- *   IMDS) or `message` (App Service's `{statusCode, message, correlationId}`); else not one.
+ * - A JSON object with `access_token`, `error` (OAuth and IMDS) or `message` (App Service's
+ *   `{statusCode, message, correlationId}`): a managed identity answer, passed on.
+ * - At IMDS's address, an answer signed by another cloud's metadata service (AWS's
+ *   `Server: EC2ws`, GCP's `Metadata-Flavor: Google`): not one, at once.
+ * - Another 404 or 408 (the statuses msal retries itself, 3 times): passed on with a stand-in
+ *   error body and recorded in `trail`, so that msal retries it as it would a JSON one; when msal
+ *   gives up on such an answer, the managed identity client reports `not_managed_identity`.
+ * - Any other answer (a text 401 or 403, a 200 that is no token): not one, at once — no retry of
+ *   msal's would follow it either.
  * @throws AuthorityFailure
  */
 export function identityAnswer<T>(
   answer: TextResponse,
   host: ManagedIdentityHost,
+  trail: AnswerTrail = { count: 0 },
 ): NetworkResponse<T> {
   const { status, headers, text } = answer;
   const body = jsonObject(text);
@@ -37,7 +59,7 @@ export function identityAnswer<T>(
   }
   const transient = status === 429 || status >= 500;
   if (transient && body !== undefined) throw failureFromError(status, headers, body, endpoint);
-  if (transient || (status === 408 && !isIdentityBody(body))) {
+  if (transient) {
     throw new AuthorityFailure(
       status === 429 ? 'throttled' : 'endpoint_unavailable',
       { status, retryAfterMs: retryAfterMs(headers) },
@@ -47,12 +69,54 @@ export function identityAnswer<T>(
   if (status === 401 && host === 'azure-arc' && headers['www-authenticate'] !== undefined) {
     return { status, headers, body: (body ?? {}) as T };
   }
-  if (isIdentityBody(body)) return { status, headers, body: body as T };
+  if (isIdentityBody(body)) {
+    trail.unrecognised = undefined;
+    trail.count = 0;
+    return { status, headers, body: body as T };
+  }
   const what =
     body === undefined
       ? `(${contentType(headers)}, ${text.length} bytes)`
       : '(a JSON object without access_token or error)';
+  const signature = host === 'imds' ? foreignSignature(headers) : undefined;
+  if (signature !== undefined) {
+    throw notManagedIdentity(host, status, `${what} signed ${signature}`);
+  }
+  if (status === 404 || status === 408) {
+    trail.unrecognised = { status, what };
+    trail.count += 1;
+    const standIn = {
+      error: `http_${status}`,
+      error_description: `${endpoint} answered HTTP ${status} ${what}`,
+    };
+    return { status, headers, body: standIn as T };
+  }
   throw notManagedIdentity(host, status, what);
+}
+
+/**
+ * The failure to report when msal gave up on the answers of `trail` (each no managed identity
+ * answer): none of its retries met a managed identity endpoint.
+ */
+export function unrecognisedAnswers(
+  trail: AnswerTrail,
+  host: ManagedIdentityHost,
+): AuthorityFailure | undefined {
+  const last = trail.unrecognised;
+  if (last === undefined) return undefined;
+  const times = trail.count === 1 ? '' : ` ${trail.count} times in a row`;
+  return notManagedIdentity(host, last.status, `${last.what}${times}`);
+}
+
+/**
+ * Headers by which another cloud's metadata service at IMDS's address names itself: AWS's
+ * instance metadata service answers with `Server: EC2ws`; GCP's metadata server adds
+ * `Metadata-Flavor: Google` to every answer.
+ */
+function foreignSignature(headers: Record<string, string>): string | undefined {
+  if (/^EC2ws\b/i.test(headers.server ?? '')) return 'Server: EC2ws (AWS)';
+  if (/^google$/i.test(headers['metadata-flavor'] ?? '')) return 'Metadata-Flavor: Google (GCP)';
+  return undefined;
 }
 
 function notManagedIdentity(host: ManagedIdentityHost, status: number, what: string) {

@@ -13,15 +13,17 @@ import { AuthorityFailure } from '../errors/authority-failure';
 import { endpointReason } from '../errors/to-client-credentials-error';
 import {
   describeIdentity,
+  HOST_NOUNS,
   hostOf,
   refreshingUrl,
   throughMaintenance,
   tokenSha256,
   TOKEN_REFRESH_HOSTS,
   type ManagedIdentityHost,
+  UNASSIGNED_IDENTITY,
 } from './managed-identity-hosts';
 import type { AuthorityNetworkClient } from './msal-network';
-import { identityAnswer } from './identity-answer';
+import { type AnswerTrail, identityAnswer, unrecognisedAnswers } from './identity-answer';
 import { isCertificateFailure, pinnedAgent } from './pinned-agent';
 import type { Dispatcher } from 'undici';
 import { SourceUnavailableError } from '../errors/source-unavailable';
@@ -44,6 +46,8 @@ interface Caller {
   readonly refresh?: string;
   /** The connections to an endpoint whose certificate is pinned (Service Fabric). */
   readonly agent?: Dispatcher;
+  /** What the call's answers have been (one passed to msal's retries under a stand-in body?). */
+  readonly trail: AnswerTrail;
 }
 
 /**
@@ -85,7 +89,11 @@ class IdentityNetwork implements INetworkModule {
     // The status decides before the body: the address may be another cloud's metadata service.
     const host = caller?.host ?? 'imds';
     const send = async () =>
-      identityAnswer<T>(await client.get(target, options, timeout, caller?.agent), host);
+      identityAnswer<T>(
+        await client.get(target, options, timeout, caller?.agent),
+        host,
+        caller?.trail,
+      );
     // Only IMDS says 410 for "being updated, back within 70 s".
     return caller?.host === 'imds' ? throughMaintenance(send, caller.stop) : send();
   }
@@ -108,26 +116,6 @@ class IdentityNetwork implements INetworkModule {
 
 const identityNetwork = new IdentityNetwork();
 
-/** What an identity is assigned to, by host, for messages. */
-const HOST_NOUNS: Record<ManagedIdentityHost, string> = {
-  'app-service': 'App Service, Function App or Container App',
-  'service-fabric': 'Service Fabric application',
-  'machine-learning': 'Azure Machine Learning compute',
-  'cloud-shell': 'Cloud Shell session',
-  'azure-arc': 'Arc-enabled server',
-  imds: 'VM, scale set or AKS node pool',
-};
-
-/**
- * How a managed identity endpoint says the identity asked for is not assigned to the host: IMDS
- * `400 {"error":"invalid_request","error_description":"Identity not found"}`;
- * App Service, Functions and Container Apps `400 {"statusCode":400,"message":"Unable to load the
- * proper Managed Identity.","correlationId":…}` — for a client id it does not have, and for a
- * system-assigned identity the app lacks (answers quoted in Azure/azure-sdk-for-net#43691,
- * microsoft/azure-container-apps#442, AzureAD/microsoft-authentication-library-for-dotnet#5263).
- */
-const UNASSIGNED_IDENTITY = /identity not found|unable to load the proper managed identity/i;
-
 /**
  * Resources whose last token's hash a managed identity client keeps (for a claims challenge, which
  * names no token): more than a service calls, however many it calls.
@@ -138,8 +126,8 @@ const MAX_RESOURCES_REMEMBERED = 1000;
  * A managed identity, through msal-node's ManagedIdentityApplication (App Service, Functions,
  * Container Apps, AKS, VMs, Arc — msal picks the endpoint from the environment). Its requests go
  * through our network client, so they have a timeout and never hang a caller. Where msal's own
- * retries are right it keeps them (a 404 of IMDS, retried 3 times); IMDS maintenance (410) is
- * waited out here ({@link throughMaintenance}).
+ * retries are right it keeps them (a 404 or 408, retried 3 times, whatever its body); IMDS
+ * maintenance (410) is waited out here ({@link throughMaintenance}).
  */
 export class ManagedIdentityClient implements SourceClient {
   /**
@@ -244,14 +232,15 @@ export class ManagedIdentityClient implements SourceClient {
     claims?: string,
     refresh?: string,
   ): Promise<IssuedToken> {
+    const caller: Caller = {
+      client: this.network,
+      host: this.host,
+      stop: this.#stop.signal,
+      refresh,
+      agent: this.#pinned,
+      trail: { count: 0 },
+    };
     try {
-      const caller: Caller = {
-        client: this.network,
-        host: this.host,
-        stop: this.#stop.signal,
-        refresh,
-        agent: this.#pinned,
-      };
       const result = await identityNetwork.run(caller, () =>
         this.#app.acquireToken({
           resource,
@@ -282,6 +271,16 @@ export class ManagedIdentityClient implements SourceClient {
         throw new SourceUnavailableError(
           this.source.id,
           `no managed identity endpoint here: ${e.errorMessage}`,
+        );
+      }
+      // msal gave up retrying answers that were none of a managed identity endpoint (a 404 or 408
+      // with a body that is no managed identity answer, each time): nothing here is one.
+      const unrecognised =
+        e instanceof ServerError ? unrecognisedAnswers(caller.trail, this.host) : undefined;
+      if (unrecognised !== undefined) {
+        throw new SourceUnavailableError(
+          this.source.id,
+          `no managed identity endpoint here: ${unrecognised.errorMessage}`,
         );
       }
       // The host has no such identity: a configuration fact, not an outage — no retry helps, the

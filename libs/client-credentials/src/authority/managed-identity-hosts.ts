@@ -61,6 +61,26 @@ export function refreshingUrl(
   return `${url}${url.includes('?') ? '&' : '?'}${extra.toString()}`;
 }
 
+/** What an identity is assigned to, by host, for messages. */
+export const HOST_NOUNS: Record<ManagedIdentityHost, string> = {
+  'app-service': 'App Service, Function App or Container App',
+  'service-fabric': 'Service Fabric application',
+  'machine-learning': 'Azure Machine Learning compute',
+  'cloud-shell': 'Cloud Shell session',
+  'azure-arc': 'Arc-enabled server',
+  imds: 'VM, scale set or AKS node pool',
+};
+
+/**
+ * How a managed identity endpoint says the identity asked for is not assigned to the host: IMDS
+ * `400 {"error":"invalid_request","error_description":"Identity not found"}`;
+ * App Service, Functions and Container Apps `400 {"statusCode":400,"message":"Unable to load the
+ * proper Managed Identity.","correlationId":…}` — for a client id it does not have, and for a
+ * system-assigned identity the app lacks (answers quoted in Azure/azure-sdk-for-net#43691,
+ * microsoft/azure-container-apps#442, AzureAD/microsoft-authentication-library-for-dotnet#5263).
+ */
+export const UNASSIGNED_IDENTITY = /identity not found|unable to load the proper managed identity/i;
+
 /** The identity in words, for messages: which one to assign to the host. */
 export function describeIdentity(id: ManagedIdentityIdParams | undefined): string {
   if (id?.userAssignedClientId)
@@ -88,8 +108,8 @@ const MAINTENANCE_RETRY_MS = 1_000;
  * Sends an IMDS request again while IMDS answers 410, for up to {@link IMDS_MAINTENANCE_MS} from
  * the first 410, past the ordinary attempt counts (the library's `retry.maxAttempts`, msal's 3):
  * the 410 is the one answer of IMDS that says "this will work soon". Other answers are returned
- * as they are (msal retries a 404 itself; our network client reports 429 and 5xx, which the token
- * path retries with backoff). After the window it fails as a transient endpoint failure, so msal
+ * as they are (msal retries a 404 or 408 itself, a non-JSON one under a stand-in body; our
+ * network client reports 429 and 5xx, which the token path retries with backoff). After the window it fails as a transient endpoint failure, so msal
  * never starts its own 70 s of 410 retries on top.
  */
 export async function throughMaintenance<T>(

@@ -11,6 +11,7 @@ const SHARED_CACHE_COUNTERS = [
   ['unknown_key_entries', 'unknownKeyEntries', 'Entries sealed under an unknown key id'],
   ['errors', 'errors', 'Redis commands that failed, timed out or were skipped'],
   ['timeouts', 'timeouts', 'Redis commands slower than operationTimeoutMs'],
+  ['refused_commands', 'refusedCommands', "Redis commands the user's ACL refused (NOPERM)"],
   ['lock_acquired', 'lockAcquired', 'Token fetches done under the cross-process lock'],
   ['lock_waits', 'lockWaits', "Acquisitions that waited for another replica's token"],
   ['lock_wait_hits', 'lockWaitHits', "Lock waits that ended with the other replica's token"],

@@ -1,5 +1,6 @@
 import { CommandDeadline, OperationTimeout } from './command-deadline';
 import type { RecoveryNotice } from './recovery-notice';
+import { aclRefusalOf, type ConnectionFields } from './redis-errors';
 import type { ErrorReporter, SharedCacheStats } from './shared-cache-stats';
 
 /** What `run` answers when Redis could not be used. */
@@ -17,13 +18,17 @@ export interface CommandContext {
   readonly reporter: ErrorReporter;
   /** Has a cluster's slot map re-read; resolves when that is over. */
   readonly refreshTopology: () => Promise<void>;
+  /** The options a command refused by the user's ACL is reported under. */
+  readonly fields: ConnectionFields;
 }
 
 /**
  * Runs one command (or `commands` pipelined), bounded in time; never throws. On a cluster, a
  * command that fails (not one that is slow) is sent once more after the slot map was re-read,
  * within the same bound: the first command after a failover reaches the promoted replica
- * instead of failing.
+ * instead of failing. A command the user's ACL refused (NOPERM) is counted apart
+ * (`refusedCommands`) and reported naming the command and the ACL fix: it is no passing trouble,
+ * and would fail the same way on every call.
  */
 export async function runBounded<T>(
   connection: CommandContext,
@@ -60,7 +65,9 @@ export async function runBounded<T>(
   } catch (e) {
     if (e instanceof OperationTimeout) stats.timeouts++;
     recovery.failed();
-    connection.reporter.report(what, e);
+    const refused = aclRefusalOf(e, connection.fields);
+    if (refused !== undefined) stats.refusedCommands++;
+    connection.reporter.report(what, refused ?? e);
     void connection.refreshTopology();
     return UNAVAILABLE;
   } finally {

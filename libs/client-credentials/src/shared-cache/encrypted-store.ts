@@ -7,10 +7,12 @@ import { MAX_SEALED_LENGTH, type TokenCipher } from './token-cipher';
 // GET, but a value longer than ARGV[1] never crosses the wire: 0 instead (a sealed entry is a
 // string; the integer cannot be one). The length is read in the script, by Lua, not with STRLEN,
 // so the user's ACL needs no command beyond the lock's (EVAL, GET). One key: cluster-safe.
-const READ = `local v = redis.call('get', KEYS[1])
+// Run once at connect too, on a probe key (access-check.ts): an ACL without `+eval` fails startup.
+export const READ = `local v = redis.call('get', KEYS[1])
 if v and #v > tonumber(ARGV[1]) then return 0 end
 return v`;
-const CAP = String(MAX_SEALED_LENGTH);
+/** The read script's ARGV[1]: the longest value it answers. */
+export const READ_CAP = String(MAX_SEALED_LENGTH);
 
 /**
  * The L2 store as Keyv sees it: each entry sealed (AES-256-GCM, its Redis name authenticated) on
@@ -55,7 +57,7 @@ export class EncryptedStore implements KeyvStoreAdapter {
     const all = names.flat();
     const values = await this.#connection.run(
       'reading a token',
-      () => Promise.all(all.map((n) => client.eval(READ, { keys: [n], arguments: [CAP] }))),
+      () => Promise.all(all.map((n) => client.eval(READ, { keys: [n], arguments: [READ_CAP] }))),
       all.length,
     );
     if (values === UNAVAILABLE) return keys.map(() => undefined);

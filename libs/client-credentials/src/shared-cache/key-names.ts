@@ -35,6 +35,14 @@ export class KeyNamer {
     return this.#keys.map((k) => this.#nameWith(k, kind, key));
   }
 
+  /**
+   * The key the startup check reads (access-check.ts): under the prefix, so that it is among the
+   * keys the user's ACL grants; never written.
+   */
+  probe(): string {
+    return `${this.#prefix}probe`;
+  }
+
   #nameWith(namingKey: Buffer, kind: KeyKind, key: string): string {
     const digest = createHmac('sha256', namingKey).update(key).digest('base64url');
     return `${this.#prefix}${kind}:{${digest}}`;

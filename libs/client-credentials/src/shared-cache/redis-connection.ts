@@ -81,6 +81,7 @@ export class RedisConnection {
       recovery: this.#recovery,
       reporter,
       refreshTopology: () => this.#refreshTopology(),
+      fields,
     };
     this.#handlers = [
       ['error', this.#onError],
@@ -138,6 +139,11 @@ export class RedisConnection {
   /** The commands of the store and the lock, sent to whichever node holds the key. */
   get client(): RedisCommands {
     return this.#client;
+  }
+
+  /** Whether the connection is to a Redis Cluster (the app's own client included). */
+  get isCluster(): boolean {
+    return this.#topology === 'cluster';
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors/client-credentials.errors';
-import { configurationErrorOf } from './redis-errors';
+import { aclRefusalOf, configurationErrorOf } from './redis-errors';
 
 const fields = { login: 'password', trust: 'ca' };
 // node-redis wraps a cluster node's reply in its own message.
@@ -46,5 +46,25 @@ describe('configurationErrorOf', () => {
     );
 
     expect(e!.message).toContain('cache.shared.redisClient');
+  });
+
+  it('a refusal at run time is told apart from other errors, inside a script too', () => {
+    const refused = aclRefusalOf(
+      new Error("NOPERM this user has no permissions to run the 'eval' command"),
+      fields,
+    );
+    expect(refused!.message).toContain("the command 'eval'");
+    expect(
+      aclRefusalOf(
+        new Error(
+          "ERR The user executing the script can't run this command or subcommand script: …",
+        ),
+        fields,
+      )!.message,
+    ).toContain('refused a command (NOPERM)');
+    expect(aclRefusalOf(new Error('Socket closed unexpectedly'), fields)).toBeUndefined();
+    expect(
+      aclRefusalOf(new Error('WRONGPASS invalid username-password pair'), fields),
+    ).toBeUndefined();
   });
 });

@@ -13,7 +13,9 @@ export interface ConnectionFields {
 const LOGIN_REFUSED = /\b(WRONGPASS|NOAUTH)\b|invalid password|invalid username/;
 // The login was accepted, a command was not: `NOPERM User u has no permissions to run the
 // 'cluster|slots' command` (node-redis's cluster discovery), `NOPERM No permissions to access a key`.
-const COMMAND_REFUSED = /\bNOPERM\b/;
+// Inside a script, Redis 7 refuses a command without naming it: `ERR The user executing the
+// script can't run this command or subcommand`.
+const COMMAND_REFUSED = /\bNOPERM\b|user executing the script can't run this command/;
 const REFUSED_COMMAND = /run the '([a-z|_-]{1,64})' command/i;
 const UNTRUSTED_CERT = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -48,6 +50,16 @@ export function configurationErrorOf(
     ]);
   }
   return undefined;
+}
+
+/**
+ * The error for a command the user's ACL refused (NOPERM), naming the command and the ACL fix;
+ * undefined for any other error. At run time this is no transient failure: it repeats on every
+ * call until the ACL changes.
+ */
+export function aclRefusalOf(e: unknown, fields: ConnectionFields): ConfigurationError | undefined {
+  const text = messages(e);
+  return COMMAND_REFUSED.test(text) ? commandRefused(text, fields) : undefined;
 }
 
 /**

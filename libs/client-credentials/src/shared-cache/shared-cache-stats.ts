@@ -25,6 +25,13 @@ export interface SharedCacheStats {
   errors: number;
   /** Redis commands that took longer than `operationTimeoutMs`. */
   timeouts: number;
+  /**
+   * Of `errors`, the commands the Redis user's ACL refused (NOPERM): not a passing failure — the
+   * shared cache does not work until the ACL allows them (the log names the command). Startup
+   * checks the ACL, so this counts only an ACL changed since, or one not checked because Redis
+   * was not reachable at startup.
+   */
+  refusedCommands: number;
   /** Token fetches done under the cross-process lock. */
   lockAcquired: number;
   /** Acquisitions that waited for another replica's token. */
@@ -57,6 +64,7 @@ export function newSharedCacheStats(): SharedCacheStats {
     unknownKeyEntries: 0,
     errors: 0,
     timeouts: 0,
+    refusedCommands: 0,
     lockAcquired: 0,
     lockWaits: 0,
     lockWaitHits: 0,

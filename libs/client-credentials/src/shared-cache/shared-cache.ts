@@ -23,7 +23,8 @@ export interface SharedCache {
 /**
  * Builds the encrypted Redis store and connects, waiting at most `connectTimeoutMs`: a Redis down
  * at startup does not fail the app; the connection keeps being retried in the background. A login
- * Redis refuses, or a TLS certificate it cannot trust, does fail it (a `ConfigurationError`).
+ * Redis refuses, a TLS certificate it cannot trust, or an ACL short of a command the cache sends
+ * (checked once connected: access-check.ts) does fail it (a `ConfigurationError`).
  */
 export async function createSharedCache(
   options: ResolvedSharedCacheOptions,
@@ -37,15 +38,18 @@ export async function createSharedCache(
     { createRedisClient, watchMasterSwitch },
     { EncryptedStore },
     { DistributedLock },
+    { checkAccess },
   ] = await Promise.all([
     import('./redis-connection'),
     import('./redis-clients'),
     import('./encrypted-store'),
     import('./distributed-lock'),
+    import('./access-check'),
   ]);
   const stats = newSharedCacheStats();
   const reporter = new ErrorReporter(stats, logger, options.errorLogIntervalMs);
   const keys = options.secrets.encryptionKeys();
+  const fields = connectionFields(options);
   const connection = new RedisConnection(
     options.redisClient === undefined
       ? {
@@ -54,7 +58,7 @@ export async function createSharedCache(
           watch: (onSwitch) => watchMasterSwitch(options, onSwitch),
         }
       : { owned: false, client: options.redisClient },
-    connectionFields(options),
+    fields,
     options.operationTimeoutMs,
     stats,
     reporter,
@@ -77,6 +81,23 @@ export async function createSharedCache(
       )
     : undefined;
   stats.connected = await connection.connect(options.connectTimeoutMs);
+  if (stats.connected) {
+    // Every command it will send, checked now: an ACL short of one fails startup, as a refused
+    // login does, rather than leaving a cache that writes and never reads.
+    stats.commands++;
+    const refused = await checkAccess(
+      connection,
+      names.probe(),
+      { lock: options.crossProcessLock, cluster: connection.isCluster },
+      fields,
+      options.operationTimeoutMs,
+      reporter,
+    );
+    if (refused !== undefined) {
+      await connection.close();
+      throw refused;
+    }
+  }
   return {
     store,
     flight,
