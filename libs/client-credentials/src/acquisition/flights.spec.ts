@@ -16,6 +16,7 @@ import {
   TokenRequestRejectedError,
 } from '../errors/client-credentials.errors';
 import { TokenMetrics } from '../observability/token-metrics';
+import { DEFAULTS } from '../options/defaults';
 import type { TokenPolicy } from '../options/resolved-options';
 import { TokenAcquirer } from './token-acquirer';
 
@@ -78,17 +79,12 @@ const unavailable = () => new TokenEndpointError('endpoint_unavailable', 'HTTP 5
 const rejected = () =>
   new TokenRequestRejectedError('request_rejected', 'AADSTS500011.', { status: 400 });
 
+/** The module's defaults, without jitter (refresh points exactly at half a lifetime). */
 const policy: TokenPolicy = {
   maxEntries: 100,
-  refresh: { refreshAt: 0.5, jitter: 0, expirySkewSeconds: 120 },
-  retry: {
-    maxAttempts: 3,
-    initialDelayMs: 200,
-    maxDelayMs: 30_000,
-    maxRetryAfterMs: 60_000,
-    sourceCoolDownMs: 60_000,
-  },
-  timeouts: { requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 },
+  refresh: { ...DEFAULTS.refresh, jitter: 0 },
+  retry: DEFAULTS.retry,
+  timeouts: DEFAULTS.timeouts,
 };
 
 describe('flights', () => {

@@ -11,6 +11,7 @@ import {
   type ClientCredentialsError,
 } from '../errors/client-credentials.errors';
 import { TokenMetrics } from '../observability/token-metrics';
+import { DEFAULTS } from '../options/defaults';
 import type { TokenPolicy } from '../options/resolved-options';
 import type { CrossProcessFlight } from '../shared-cache/cross-process-flight';
 import { TokenAcquirer } from './token-acquirer';
@@ -18,17 +19,12 @@ import { TokenAcquirer } from './token-acquirer';
 const HOUR = 3_600_000;
 const silent = { log() {}, warn() {}, debug() {}, error() {} };
 
+/** The module's defaults, without jitter (refresh points exactly at half a lifetime). */
 const policy: TokenPolicy = {
   maxEntries: 100,
-  refresh: { refreshAt: 0.5, jitter: 0, expirySkewSeconds: 120 },
-  retry: {
-    maxAttempts: 3,
-    initialDelayMs: 200,
-    maxDelayMs: 30_000,
-    maxRetryAfterMs: 60_000,
-    sourceCoolDownMs: 60_000,
-  },
-  timeouts: { requestMs: 10_000, acquireMs: 30_000, managedIdentityMs: 5_000 },
+  refresh: { ...DEFAULTS.refresh, jitter: 0 },
+  retry: DEFAULTS.retry,
+  timeouts: DEFAULTS.timeouts,
 };
 
 /** Another replica's 429, as a waiter rebuilds it: 5 s of Retry-After left. */
