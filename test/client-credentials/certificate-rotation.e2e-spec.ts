@@ -129,6 +129,59 @@ describe('Certificate file rotation', () => {
     expect(app!.logger.text).toContain("source 'certificate#0' is usable again");
   });
 
+  it('an expired replacement is not adopted: the valid certificate signs, one warning', async () => {
+    const file = join(dir, 'expired-rotation.pem');
+    const { reg, a, tokens, sent } = await start(file);
+    await tokens.getAccessToken(authority.apiScope);
+
+    // A stale backup restored over the good file: it loads, but its certificate expired yesterday.
+    const b = await reg.addCertificate({ expiresAt: new Date(Date.now() - 86_400_000) });
+    writeAtomically(file, b.certificatePem + b.privateKeyPem);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+
+    expect(sent()).toEqual(Array.from({ length: 3 }, () => ['ok', a.thumbprintSha256]));
+    expect(app!.logger.lines.filter((l) => l.level === 'warn')).toEqual([
+      {
+        level: 'warn',
+        message: expect.stringMatching(
+          `the certificate file '${file}' was replaced by one that cannot be used: its certificate expired on \\S+ \\(valid from \\S+\\)`,
+        ) as unknown,
+      },
+    ]);
+    expect(tokens.getStats().sourceProblems?.['certificate#0'].reason).toContain(
+      `x5t#S256 ${thumbprintOf(a)}`,
+    );
+    expect(tokens.getStats().certificateNotAfter!.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it('a replacement not valid yet (a pre-staged rotation) is adopted at the first request after its start', async () => {
+    const file = join(dir, 'prestaged-rotation.pem');
+    const { reg, a, tokens, sent } = await start(file);
+    await tokens.getAccessToken(authority.apiScope);
+
+    // Valid from a whole second (X.509 times have no fractions) one to two seconds from now.
+    const validFrom = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1000);
+    const b = await reg.addCertificate({ validFrom });
+    writeAtomically(file, b.certificatePem + b.privateKeyPem);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(tokens.getStats().sourceProblems?.['certificate#0'].reason).toContain(
+      `its certificate is not valid yet: valid from ${validFrom.toISOString()}`,
+    );
+
+    await new Promise((resolve) => setTimeout(resolve, validFrom.getTime() - Date.now() + 100));
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+
+    expect(sent()).toEqual([
+      ['ok', a.thumbprintSha256],
+      ['ok', a.thumbprintSha256],
+      ['ok', b.thumbprintSha256],
+    ]);
+    expect(app!.logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1);
+    expect(tokens.getStats().sourceProblems).toBeUndefined();
+    expect(app!.logger.text).toContain("source 'certificate#0' is usable again");
+  });
+
   it('a file read half-written is not reported; the finished file is used at the next request', async () => {
     const file = join(dir, 'half-written.pem');
     const { reg, a, tokens, sent } = await start(file);

@@ -33,7 +33,8 @@ export function createApp(record: AppRecord, pki: AuthorityPki): App {
 
     async addCertificate(options = {}): Promise<ClientCertificate> {
       const notAfter = options.expiresAt ?? new Date(Date.now() + 365 * DAY);
-      const notBefore = new Date(Math.min(Date.now(), notAfter.getTime()) - DAY);
+      const notBefore =
+        options.validFrom ?? new Date(Math.min(Date.now(), notAfter.getTime()) - DAY);
       const issued = await issueCertificate({
         subject: options.subject ?? `CN=${record.displayName}`,
         issuer: pki.ca,

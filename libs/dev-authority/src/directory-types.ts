@@ -81,8 +81,15 @@ export interface App {
   readonly objectId: string;
   /** Adds a client secret and returns its value. */
   addSecret(options?: { expiresAt?: Date }): string;
-  /** Adds an uploaded certificate (with its private key for the test to sign with). */
-  addCertificate(options?: { expiresAt?: Date; subject?: string }): Promise<ClientCertificate>;
+  /**
+   * Adds an uploaded certificate (with its private key for the test to sign with); `validFrom`:
+   * its `notBefore` (default: a day ago), for a certificate not valid yet.
+   */
+  addCertificate(options?: {
+    expiresAt?: Date;
+    validFrom?: Date;
+    subject?: string;
+  }): Promise<ClientCertificate>;
   /**
    * Registers a certificate the authority's CA issues for a public key it is given (PEM, SPKI) —
    * the key of an HSM or a key vault, which never leaves it — as a CA signs a CSR.

@@ -1,7 +1,13 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FailedVersion, fileVersion, WRITE_GRACE_MS, type FileVersion } from './certificate-file';
+import {
+  FailedVersion,
+  fileVersion,
+  outsideValidity,
+  WRITE_GRACE_MS,
+  type FileVersion,
+} from './certificate-file';
 
 /** A version written `ago` ms before now (wall clock). */
 const written = (id: string, ago: number): FileVersion => ({ id, modifiedAt: Date.now() - ago });
@@ -51,6 +57,46 @@ describe('FailedVersion: when a replacement that fails to load is reported', () 
 
   it('a file whose mtime is ahead of the clock (a clock set back) counts as just written', () => {
     expect(FailedVersion.of(undefined, written('v1', -60_000), 'x', T).problem).toBeUndefined();
+  });
+});
+
+describe('A replacement outside its validity', () => {
+  const day = 86_400_000;
+  const dates = (from: number, to: number) => ({
+    notBefore: new Date(from),
+    notAfter: new Date(to),
+  });
+
+  it('expired or not valid yet says which, with its dates; a valid one passes', () => {
+    const now = Date.UTC(2026, 0, 10);
+    expect(outsideValidity(dates(now - day, now + day), now)).toBeUndefined();
+    expect(outsideValidity(dates(now, now + day), now)).toBeUndefined();
+    expect(outsideValidity(dates(now - 2 * day, now), now)).toEqual({
+      reason:
+        'its certificate expired on 2026-01-10T00:00:00.000Z (valid from 2026-01-08T00:00:00.000Z)',
+    });
+    const early = outsideValidity(dates(now + day, now + 2 * day), now);
+    expect(early?.reason).toBe(
+      'its certificate is not valid yet: valid from 2026-01-11T00:00:00.000Z to 2026-01-12T00:00:00.000Z',
+    );
+    expect(early?.validAt).toEqual(expect.any(Number));
+  });
+
+  it('final at once, one report per version; read again at its start, or once the file changes', () => {
+    const v1 = written('v1', 0);
+    const failed = FailedVersion.unusable(undefined, v1, 'not valid yet', T + 5_000);
+    expect(failed.problem?.reason).toBe('not valid yet');
+    expect(failed.readAgain('v1', T + 4_999)).toBe(false);
+    expect(failed.readAgain('v1', T + 5_000)).toBe(true);
+    expect(failed.readAgain('v2', T)).toBe(true);
+    // Read again and still not valid (a wall clock set back): the same report, a new start.
+    const again = FailedVersion.unusable(failed, v1, 'not valid yet', T + 9_000);
+    expect(again.problem).toBe(failed.problem);
+    expect(again.readAgain('v1', T + 5_000)).toBe(false);
+
+    const expired = FailedVersion.unusable(failed, written('v2', 0), 'expired');
+    expect(expired.problem?.reason).toBe('expired');
+    expect(expired.readAgain('v2', T + 365 * 86_400_000)).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { RecordedProblem } from '../../observability/credential-stats';
+import { fromWallClock } from '../../timing/clock';
 
 /**
  * How long after its last write a certificate file is taken as written completely. Writers that
@@ -47,6 +48,28 @@ export function replacementFailure(
     `previous certificate (x5t#S256 ${signing.thumbprintSha256}, expires ` +
     `${signing.notAfter.toISOString()}) signs until a usable file replaces it`
   );
+}
+
+/**
+ * Why a certificate cannot be used now, if it is expired or not valid yet (wall clock: its dates
+ * are wall-clock dates), and, for one not valid yet, when it becomes valid (library clock).
+ */
+export function outsideValidity(
+  certificate: { readonly notBefore: Date; readonly notAfter: Date },
+  wallTime = Date.now(),
+): { readonly reason: string; readonly validAt?: number } | undefined {
+  const from = certificate.notBefore.toISOString();
+  const to = certificate.notAfter.toISOString();
+  if (certificate.notAfter.getTime() <= wallTime) {
+    return { reason: `its certificate expired on ${to} (valid from ${from})` };
+  }
+  if (certificate.notBefore.getTime() > wallTime) {
+    return {
+      reason: `its certificate is not valid yet: valid from ${from} to ${to}`,
+      validAt: fromWallClock(certificate.notBefore.getTime()),
+    };
+  }
+  return undefined;
 }
 
 /**
@@ -100,6 +123,22 @@ export class FailedVersion {
       version.modifiedAt !== undefined && Date.now() - version.modifiedAt >= WRITE_GRACE_MS;
     if (written) return new FailedVersion(version.id, since, Infinity, { reason, since });
     return new FailedVersion(version.id, since, time + WRITE_GRACE_MS, previous?.problem);
+  }
+
+  /**
+   * A version that loads completely but holds a certificate outside its validity (see
+   * {@link outsideValidity}): final at once — reported once, the same report if it is this version
+   * again — and read again at `validAt` (library clock) for one not valid yet, else once it changes.
+   */
+  static unusable(
+    previous: FailedVersion | undefined,
+    version: FileVersion,
+    reason: string,
+    validAt = Infinity,
+  ): FailedVersion {
+    const known = previous?.version === version.id ? previous.problem : undefined;
+    const problem = known?.reason === reason ? known : { reason, since: new Date() };
+    return new FailedVersion(version.id, problem.since, validAt, problem);
   }
 
   /** Whether the file, now at `version`, is worth reading at `time` (library clock). */

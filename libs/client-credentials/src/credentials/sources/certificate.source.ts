@@ -19,6 +19,7 @@ import { assertionInput, compactAssertion } from '../client-assertion';
 import {
   FailedVersion,
   fileVersion,
+  outsideValidity,
   replacementFailure,
   type FileVersion,
 } from './certificate-file';
@@ -35,6 +36,7 @@ interface Material {
   /** Base64 DER of the certificate and its chain, for `x5c`. */
   readonly x5c: readonly string[];
   readonly notAfter: Date;
+  readonly notBefore: Date;
   /** mtime + size + inode of the file it was read from, to notice a replaced file. */
   readonly version?: string;
   /** The certificate as presented in TLS handshakes (mTLS). */
@@ -176,6 +178,8 @@ export class CertificateSource implements TokenSource {
    * The material to sign with, re-read when the certificate file was replaced. A replacement that
    * cannot be loaded is remembered by its version: the last good certificate signs meanwhile, and
    * the file is read again only once it changes (see {@link FailedVersion} for a half-written one).
+   * So is one whose certificate is expired or not valid yet while the current one is valid; one
+   * not valid yet is read again at the first request after its start.
    */
   private async current(): Promise<Material> {
     const path = this.#options.certificatePath;
@@ -187,7 +191,17 @@ export class CertificateSource implements TokenSource {
       if (this.#failed?.readAgain(version.id, now()) === false) return material;
     }
     try {
-      this.adopt(await this.load());
+      const loaded = await this.load();
+      // A replacement outside its validity (a stale backup restored, a pre-staged rotation) is
+      // not adopted over a certificate that is valid: it cannot sign anything Entra accepts.
+      const invalid = material && !outsideValidity(material) ? outsideValidity(loaded) : undefined;
+      if (invalid !== undefined) {
+        void loaded.certificate.release();
+        const reason = replacementFailure(path!, invalid.reason, material!);
+        this.#failed = FailedVersion.unusable(this.#failed, version!, reason, invalid.validAt);
+        return material!;
+      }
+      this.adopt(loaded);
       this.#failed = undefined;
     } catch (e) {
       if (!material) {
@@ -283,6 +297,7 @@ export class CertificateSource implements TokenSource {
     const thumbprintSha256 = createHash('sha256').update(cert.raw).digest('base64url');
     const notAfter = new Date(cert.validTo);
     return {
+      notBefore: new Date(cert.validFrom),
       key,
       thumbprintSha256,
       x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
