@@ -206,6 +206,28 @@ describe('Certificate file rotation', () => {
     expect(app!.logger.lines.filter((l) => l.level === 'warn')).toEqual([]);
     expect(tokens.getStats().sourceProblems).toBeUndefined();
   });
+
+  it('a rotation rolled back — the file in use moved back in place — clears the report', async () => {
+    const file = join(dir, 'rolled-back.pem');
+    const { tokens, sent, a } = await start(file);
+    await tokens.getAccessToken(authority.apiScope);
+
+    // The good file kept aside, a bad one deployed (written a minute ago: not half-written)…
+    renameSync(file, `${file}.bak`);
+    writeFileSync(file, 'not a certificate');
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    utimesSync(file, aMinuteAgo, aMinuteAgo);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(Object.keys(tokens.getStats().sourceProblems ?? {})).toEqual(['certificate#0']);
+
+    // …and moved back: the very file in use (same inode, time and size).
+    renameSync(`${file}.bak`, file);
+    await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+
+    expect(sent()).toEqual(Array.from({ length: 3 }, () => ['ok', a.thumbprintSha256]));
+    expect(tokens.getStats().sourceProblems).toBeUndefined();
+    expect(app!.logger.text).toContain("source 'certificate#0' is usable again");
+  });
 });
 
 /** The `x5t#S256` of a certificate the authority issued: base64url of its SHA-256 thumbprint. */

@@ -11,13 +11,26 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const UPN = /^[^\s@]{1,113}@[A-Za-z0-9.-]{1,255}$/;
 
 /**
- * AADSTS numbers of a `user_fic` refusal that are about the assertion it carries — the agent's own
- * token for the token exchange scope (T2) — per Microsoft's error code reference: 50013
- * InvalidAssertion (issuer, signature, expired, malformed), 50027 InvalidJwtToken, 500133 (not
- * within its valid time range). The refusals about the user or the grant (50034 no such user,
- * 65001 no consent, 50000) say nothing against T2: it stays cached for the agent's other users.
+ * AADSTS numbers of a `user_fic` refusal about the user or the request, not about the agent's own
+ * token for the token exchange scope (T2) it carries: 50034 no such user, 65001 no consent, 70011
+ * the scopes, 50000 an agent user not linked to the agent. T2 stays cached for the agent's other
+ * users then.
  */
-const T2_REFUSED: ReadonlySet<number> = new Set([50013, 50027, 500133]);
+const NOT_T2: ReadonlySet<number> = new Set([50034, 65001, 70011, 50000]);
+
+/**
+ * Whether a `user_fic` failure may be a refusal of T2, which is then forgotten (the next attempt
+ * gets a new one): any refusal but those known to be about the user or the request. Entra's codes
+ * for a refused user federated credential are not documented (50013, 50027, 500133 by its general
+ * reference; a federated credential's 700024 or 7002xx by its pipeline's), and the costs are not
+ * alike: a T2 forgotten wrongly costs one request of the agent's token; a bad one kept — shared
+ * through Redis — fails every user of the agent until it is refreshed. An outage (transient)
+ * refuses nothing.
+ */
+export function mayRefuseT2(error: unknown): boolean {
+  const { aadsts, transient } = error as { aadsts?: unknown; transient?: unknown };
+  return transient !== true && typeof aadsts === 'number' && !NOT_T2.has(aadsts);
+}
 
 /**
  * Scopes of an agent user's (delegated) token, checked before any request: `<resource>/.default`
@@ -158,9 +171,8 @@ export class AgentUser implements Principal {
             }),
       );
     } catch (e) {
-      // The agent's token was refused as the user's credential: the next attempt gets a new one.
-      const aadsts = (e as { aadsts?: number }).aadsts;
-      if (aadsts !== undefined && T2_REFUSED.has(aadsts)) tokens.refuse(t2, userAssertion);
+      // The agent's token may have been refused as the user's credential: the next attempt gets a new one.
+      if (mayRefuseT2(e)) tokens.refuse(t2, userAssertion);
       throw e;
     }
   }

@@ -187,7 +187,11 @@ export class CertificateSource implements TokenSource {
     if (path === undefined && material) return material;
     const version = path === undefined ? undefined : await fileVersion(path);
     if (material && version !== undefined) {
-      if (version.id === material.version) return material;
+      if (version.id === material.version) {
+        // The file in use is back (a rotation rolled back): what replaced it meanwhile is moot.
+        this.#failed = undefined;
+        return material;
+      }
       if (this.#failed?.readAgain(version.id, now()) === false) return material;
     }
     try {
