@@ -186,16 +186,7 @@ export class TokenAcquirer {
       failed,
       riding: refresh?.promise,
     });
-    const flight: Flight = {
-      trigger: 'caller',
-      promise: this.bounded(work, request, failed).finally(() => this.settled(flightKey, flight)),
-      ridden: false,
-    };
-    // A flight outlives callers that stop waiting (abort, timeout): its failure is theirs to
-    // see, never an unhandled rejection that would end the process.
-    flight.promise.catch(() => undefined);
-    this.flights.set(flightKey, flight);
-    return flight;
+    return this.keep(flightKey, 'caller', this.bounded(work, request, failed));
   }
 
   /** Starts the background refresh of `current`, kept under its key. */
@@ -220,20 +211,27 @@ export class TokenAcquirer {
       requestMs: this.options.timeouts.requestMs,
       failed,
     });
-    const flight: Flight = {
-      trigger: 'refresh',
-      promise: this.bounded(work, request, failed).finally(() => this.settled(key, flight)),
-      ridden: false,
-    };
-    // Callers that ride it see its failure in their own flights.
-    flight.promise.catch(() => undefined);
-    this.flights.set(key, flight);
+    const flight = this.keep(key, 'refresh', this.bounded(work, request, failed));
     return flight;
   }
 
-  /** A flight settled (or reached its deadline): the next call under its key starts another. */
-  private settled(flightKey: string, flight: Flight): void {
-    if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
+  /**
+   * Keeps a flight under `flightKey` until it settles (or reaches its deadline): the next call
+   * under its key then starts another. A flight outlives callers that stop waiting (abort,
+   * timeout) and is ridden by callers that see its failure in their own flights: its failure is
+   * theirs, never an unhandled rejection that would end the process.
+   */
+  private keep(flightKey: string, trigger: Flight['trigger'], work: Promise<Acquired>): Flight {
+    const flight: Flight = {
+      trigger,
+      promise: work.finally(() => {
+        if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey);
+      }),
+      ridden: false,
+    };
+    flight.promise.catch(() => undefined);
+    this.flights.set(flightKey, flight);
+    return flight;
   }
 
   /** Whether memory serves a usable token for `request` (one no API refused). */
