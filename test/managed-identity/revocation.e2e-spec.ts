@@ -162,21 +162,23 @@ describe('Managed identity (App Service): a revoked token is replaced, not serve
   });
 
   it('a background refresh names the token it renews: the endpoint mints a new one rather than handing its cached one back', async () => {
-    // Tokens of 20 s that the endpoint keeps until 4 s before expiry (Azure: 24 h).
+    // Tokens of 10 s that the endpoint keeps until 2 s before expiry (Azure: 24 h). No jitter:
+    // each refresh at exactly half-life (`expires_on` is in whole seconds: of 9–11 s).
     const own = authority.createTenant().tenantId;
-    authority.setAccessTokenLifetime(20, { tenantId: own, identityCacheMarginSeconds: 4 });
+    authority.setAccessTokenLifetime(10, { tenantId: own, identityCacheMarginSeconds: 2 });
     const mi = authority.createManagedIdentity({ tenantId: own, kind: 'user' });
     app = await startTokenApp({
       credentials: { api: localManagedIdentity(authority, { clientId: mi.clientId }) },
-      refresh: { expirySkewSeconds: 1 },
+      refresh: { expirySkewSeconds: 1, jitter: 0 },
     });
 
-    const use = await useSteadily(app.tokens, authority.apiScope, 24_000);
+    const use = await useSteadily(app.tokens, authority.apiScope, 12_500);
 
-    // One request per half-life (0, ~10, ~20 s), each answered with a new token. Without the
-    // name, the endpoint handed the first one back at 10 and 15 s, and minted only at 17.5 s.
+    // One request per half-life (0, ~5, ~10 s; the next after 14.5 s), each answered with a new
+    // token. Without the name, the endpoint handed the first one back at 5 and 7 s, and minted
+    // only at 8 s.
     expect(endpointRequests(mi)).toBe(3);
     expect(use.failed).toBe(0);
     expect(use.tokens).toHaveLength(3);
-  }, 40_000);
+  }, 30_000);
 });
