@@ -319,23 +319,25 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
   }, 30_000);
 
   it('IMDS hands its cached token back: a background refresh that gets it unchanged asks again once IMDS mints, not at half of what is left', async () => {
-    // Tokens of 20 s that IMDS keeps until 4 s before expiry (Azure: 24 h, until the last
-    // minutes): as a day of a real token, in 24 s.
+    // Tokens of 12 s that IMDS keeps until 2 s before expiry (Azure: 24 h, until the last
+    // minutes): as a day of a real token, in 13.5 s. The library's skew (0.5 s) below a twelfth
+    // of the lifetime, as 2 minutes are of a day; no jitter: the first refresh at half-life.
     const own = authority.createTenant().tenantId;
-    authority.setAccessTokenLifetime(20, { tenantId: own, identityCacheMarginSeconds: 4 });
+    authority.setAccessTokenLifetime(12, { tenantId: own, identityCacheMarginSeconds: 2 });
     const mi = authority.createManagedIdentity({ tenantId: own, kind: 'user' });
     const { tokens } = await start({
       credentials: { api: localManagedIdentity(authority, { clientId: mi.clientId }) },
-      refresh: { expirySkewSeconds: 1 },
+      refresh: { expirySkewSeconds: 0.5, jitter: 0 },
     });
 
-    const use = await useSteadily(tokens, authority.apiScope, 24_000);
+    const use = await useSteadily(tokens, authority.apiScope, 13_500);
 
-    // The first token (0 s), the same one back at half-life (~10 s), a new one once IMDS mints
-    // (~18.5 s). Halving what is left after each unchanged answer asked at 10, 15 and 17.5 s.
+    // The first token (0 s), the same one back at half-life (~6 s), a new one once IMDS mints
+    // (~11 s; its own refresh after 15.5 s). Halving what is left after each unchanged answer
+    // asked at 6, 8.75 (handed back again) and 10.1 s.
     expect(authority.countTokenRequests({ clientId: mi.clientId, target: 'imds' })).toBe(3);
     expect(use.failed).toBe(0);
     expect(use.tokens).toHaveLength(2);
     expect((await http.callApi(authority.apiUrl, use.tokens[1])).status).toBe(200);
-  }, 40_000);
+  }, 30_000);
 });
