@@ -19,12 +19,22 @@ export interface FailoverWindow {
   masterSwitches: number;
 }
 
-/** Lifetime of the tokens of the test (s): refreshed at ~20 s, served until 30 s. */
-const LIFETIME_S = 40;
+/**
+ * The tokens of the test (s): they live 20 s and the authority says to refresh them at 4 s
+ * (`refresh_in`; ±1 s of jitter, up to 1 s more per replica that adopted one), so a refresh due
+ * during the failover waits for Redis until ~9.5 s (halfway to the end of use) and each token is
+ * served until 15 s. The refreshes get tokens of 40 s, due again only after the window.
+ */
+const LIFETIME_S = 20;
+const REFRESH_IN_S = 4;
+const REPLACEMENT_LIFETIME_S = 40;
+/** When the failover starts, and the load ends (ms after every replica had every token). */
+const FAILOVER_AT_MS = 3_000;
+const WINDOW_END_MS = 18_000;
 
 /**
  * The failover window as fleets meet it: `count` tokens held by every replica and used steadily,
- * their refreshes due together, and Redis failing over (`failover`, started 19 s after they were
+ * their refreshes due together, and Redis failing over (`failover`, started 3 s after they were
  * obtained, as the first ones come due) while they are. Counts the token requests per token from
  * the failover on: its one refresh, and whatever more the failover cost.
  */
@@ -35,7 +45,10 @@ export async function refreshThroughFailover(
   failover: () => Promise<void>,
   count = 12,
 ): Promise<FailoverWindow> {
-  authority.setAccessTokenLifetime(LIFETIME_S, { tenantId: registration.tenantId });
+  authority.setAccessTokenLifetime(LIFETIME_S, {
+    tenantId: registration.tenantId,
+    refreshInSeconds: REFRESH_IN_S,
+  });
   const scopes = Array.from({ length: count }, (_, i) => {
     const appIdUri = `api://window-${i}-${randomBytes(3).toString('hex')}`;
     authority.createResource({ appIdUri });
@@ -67,6 +80,8 @@ export async function refreshThroughFailover(
   for (const scope of scopes) await replicas.calls([scope], 5);
   const obtained = Date.now();
   const before = scopes.map(requests);
+  // Their refreshes get long-lived tokens: a second refresh within the window would be counted.
+  authority.setAccessTokenLifetime(REPLACEMENT_LIFETIME_S, { tenantId: registration.tenantId });
   let running = true;
   const steady = (async () => {
     while (running) {
@@ -74,11 +89,11 @@ export async function refreshThroughFailover(
       await sleep(50);
     }
   })();
-  await sleep(obtained + 19_000 - Date.now());
+  await sleep(obtained + FAILOVER_AT_MS - Date.now());
   const atFailover = scopes.map(requests);
   await failover();
-  // Past every refresh point and hold: each token refreshed once.
-  await sleep(obtained + 33_000 - Date.now());
+  // Past every refresh point and hold, and past the end of use: each token refreshed once.
+  await sleep(obtained + WINDOW_END_MS - Date.now());
   running = false;
   await steady;
   const last = await load(1);

@@ -28,7 +28,7 @@ describe('Shared cache: Redis Sentinel (master, replica, 3 sentinels)', () => {
       },
       scopes: [],
       callsPerScope: 0,
-      // The failover test's tokens live 40 s: a refresh waits for another replica's token until
+      // The failover test's tokens live 20 s: a refresh waits for another replica's token until
       // `requestMs` before the end of use, 2 s here rather than 10.
       timeouts: { requestMs: 2000 },
     };
