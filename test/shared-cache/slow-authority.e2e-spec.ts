@@ -37,9 +37,10 @@ describe('Shared cache: a slow or failing authority, replicas in separate proces
     };
   }
 
-  it('6 s token endpoint, 3 cold processes, default options → exactly 1 token request', async () => {
+  it('4.5 s token endpoint, 3 cold processes, default options → exactly 1 token request', async () => {
     const input = replicaInput();
-    authority.faults.add({ kind: 'latency', latencyMs: 6000, tenantId: input.tenantId });
+    // Longer than the default lock TTL (3 s): the holder extends its lock.
+    authority.faults.add({ kind: 'latency', latencyMs: 4500, tenantId: input.tenantId });
 
     const results = await runReplicas(3, input);
 
@@ -47,16 +48,16 @@ describe('Shared cache: a slow or failing authority, replicas in separate proces
     expect(results.map((r) => r.failed)).toEqual([0, 0, 0]);
     expect(sum(results, (r) => r.tokenRequests)).toBe(1);
     expect(results.every((r) => r.distinctTokens === 1)).toBe(true);
-    // Two replicas waited the whole 6 s for the holder's token, and adopted it.
+    // Two replicas waited the whole 4.5 s for the holder's token, and adopted it.
     expect(sum(results, (r) => r.cacheStats?.lockWaits)).toBe(2);
     expect(sum(results, (r) => r.cacheStats?.lockWaitHits)).toBe(2);
     expect(sum(results, (r) => r.cacheStats?.lockWaitTimeouts)).toBe(0);
   }, 90_000);
 
   it('a holder slower than its lock TTL extends the lock: still exactly 1 token request', async () => {
-    // 6 s of latency against a 1.5 s lock: without extension it would expire four times over.
+    // 4.5 s of latency against a 1.5 s lock: without extension it would expire three times over.
     const input = replicaInput({ lockTtlMs: 1500 });
-    authority.faults.add({ kind: 'latency', latencyMs: 6000, tenantId: input.tenantId });
+    authority.faults.add({ kind: 'latency', latencyMs: 4500, tenantId: input.tenantId });
 
     const results = await runReplicas(3, input);
 
