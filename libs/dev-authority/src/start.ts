@@ -1,3 +1,4 @@
+import { webcrypto } from 'node:crypto';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,17 +9,26 @@ import { createCa, generateKeys, issueCertificate } from './pki';
 import { checkRequestLogSize } from './request-log';
 import type { DevAuthority, DevAuthorityOptions } from './types';
 
-// RSA generation dominates start-up; authorities started in one process (test suites) share keys.
-// Certificates, ids and secrets are still fresh per authority.
-let sharedKeys: Promise<InfraKeys> | undefined;
+// RSA generation dominates start-up (about 0.9 s of CPU for the six keys); authorities started in
+// one process (test suites) share keys. Certificates, ids and secrets are still fresh per authority.
+// The keys are kept on Node's `webcrypto` object rather than in a module variable: a test runner that
+// evaluates this module once per test file (jest: a module registry per file, many files per worker
+// process) shares core modules between them, so the process generates its keys once, as meant.
+const SHARED_KEYS = Symbol.for('nest-client-credentials.dev-authority.infra-keys');
+type KeyHolder = { [SHARED_KEYS]?: Promise<InfraKeys> };
 function infraKeys(): Promise<InfraKeys> {
-  sharedKeys ??= (async () => {
+  const holder = webcrypto as unknown as KeyHolder;
+  const shared = (holder[SHARED_KEYS] ??= (async () => {
     const [ca, server, signing, sniRoot, sniIntermediate, externalIssuer] = await Promise.all(
       Array.from({ length: 6 }, () => generateKeys()),
     );
     return { ca, server, signing, sniRoot, sniIntermediate, externalIssuer };
-  })();
-  return sharedKeys;
+  })());
+  // A failed generation is not kept: the next start tries again.
+  shared.catch(() => {
+    if (holder[SHARED_KEYS] === shared) delete holder[SHARED_KEYS];
+  });
+  return shared;
 }
 
 /**
