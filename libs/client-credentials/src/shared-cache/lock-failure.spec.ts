@@ -31,7 +31,7 @@ describe('lock failure records', () => {
       new AuthorityFailure('redirected', { status: 302 }, 'a redirect to https://gw.example/x'),
       { credential: 'api', tenantId: 't1' },
     );
-    const sealed = sealFailure(redirected as TokenRequestRejectedError, cipher, aad, 1000, now);
+    const sealed = sealFailure(redirected, cipher, aad, 1000, now);
 
     const opened = openFailure(sealed, cipher, aad, now, 3000);
 
