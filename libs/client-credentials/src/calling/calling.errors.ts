@@ -50,8 +50,8 @@ export const CALLING_ERROR_CATALOG = {
   },
   origin_refused: {
     cause:
-      "A request would have sent the API's token elsewhere: to another origin, over plain http, or to loopback without `allowInsecureLoopback`.",
-    fix: 'Call paths under the API’s own `baseUrl` (https); a redirect to another origin is followed without the token.',
+      "A request would have sent the API's token elsewhere: to another origin, outside the base URL's path (a relative path whose `..` — or `%2e%2e`, `..%2F` — leaves it: another API on the same gateway), over plain http, or to loopback without `allowInsecureLoopback`.",
+    fix: 'Call paths under the API’s own `baseUrl` (https), and never build a path from input with `..` in it; a redirect to another origin is followed without the token.',
   },
 } as const satisfies Record<string, CallingErrorHint>;
 

@@ -10,7 +10,10 @@ import {
  * @publicApi
  */
 export interface DownstreamApiOptions {
-  /** Base URL (https); its origin is the only one the API's token is sent to. */
+  /**
+   * Base URL (https); its origin is the only one the API's token is sent to, and a call's path
+   * must stay under its path (`../x` is refused with `origin_refused`).
+   */
   baseUrl: string;
   /** The API's scope, e.g. `api://orders/.default`. */
   scopes: string | string[];
