@@ -38,6 +38,11 @@ export const CALLING_ERROR_CATALOG = {
     cause: 'The API could not be reached (DNS, TCP, TLS, reset) or did not answer in time.',
     fix: 'Check `baseUrl`, the network and `timeoutMs`; for a private CA set `ca`.',
   },
+  api_aborted: {
+    cause:
+      "The call's own `signal` ended it — aborted before it started, while it waited for its token, or while the API answered; or the caller's `AbortSignal.timeout()` was up. The API's own time (`timeoutMs`) is `api_unreachable` (or a token `timeout`), never this.",
+    fix: 'Nothing to fix: the caller cancelled the call. `cause` is the signal’s reason (a `TimeoutError` for `AbortSignal.timeout()`); a token request under way carries on for other callers.',
+  },
   api_closed: {
     cause:
       'The downstream API was closed (`close()`, application shutdown) while the call was in flight, or before it was made: calls in flight are aborted, not awaited.',

@@ -14,7 +14,10 @@ export interface DownstreamCallOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** Extra headers (`Authorization` is always the API's token). */
   headers?: Record<string, string>;
-  /** Stop waiting. */
+  /**
+   * Ends the call: aborted before it, while its token is awaited or while the API answers, it
+   * rejects with `DownstreamApiError` `api_aborted` (its `cause` the signal's reason).
+   */
   signal?: AbortSignal;
   /**
    * This call's credential (e.g. a worker's), instead of the API's.
@@ -142,6 +145,23 @@ export function exchangeFailure(
     'api_unreachable',
     `${method} ${path} of API '${api}' ${timeoutMs !== undefined ? `did not answer within ${timeoutMs} ms` : `failed: ${causeOf(e)}`}.`,
     { ...where, cause: e },
+  );
+}
+
+/**
+ * A call its caller's signal ended — before it started, while it waited for its token, or while
+ * the API answered: one code every time, its cause the signal's reason.
+ */
+export function callerAborted(
+  api: string,
+  where: DownstreamApiErrorContext,
+  reason: unknown,
+): DownstreamApiError {
+  const name = (reason as { name?: unknown } | undefined)?.name;
+  return new DownstreamApiError(
+    'api_aborted',
+    `${where.method} ${where.path} of API '${api}' was cancelled by its caller's signal${typeof name === 'string' ? ` (${name})` : ''}.`,
+    { ...where, cause: reason },
   );
 }
 
