@@ -71,7 +71,10 @@ export interface DownstreamApiErrorContext {
   /** URL path called (no query: it may hold data). */
   path?: string;
   status?: number;
-  /** The API's answer body, parsed as JSON when it is JSON. */
+  /**
+   * The API's answer body: parsed JSON when it is JSON of at most 2,000 characters, else its text
+   * cut to 2,000 characters; the token the call sent is replaced by `[redacted]` in it.
+   */
   body?: unknown;
   /** The `WWW-Authenticate` challenge the API sent, if any. */
   challenge?: string;

@@ -197,8 +197,8 @@ export function answerOf<T>(
       { ...where, status: res.status },
     );
   }
-  const parsed = parseJson(text);
   if (res.ok) {
+    const parsed = parseJson(text);
     const result = {
       status: res.status,
       url: res.url.split('?')[0] || call.target.split('?')[0],
@@ -211,7 +211,7 @@ export function answerOf<T>(
     throw new DownstreamApiError(
       'api_invalid_response',
       `${said} answered ${res.status} with a body that is not JSON.`,
-      { ...where, status: res.status, body: text.slice(0, 2000) },
+      { ...where, status: res.status, body: errorBody(text, token) },
     );
   }
   const challenge = res.headers.get('www-authenticate') ?? undefined;
@@ -222,7 +222,7 @@ export function answerOf<T>(
   const context = {
     ...where,
     status: res.status,
-    body: parsed.ok ? parsed.value : text.slice(0, 2000),
+    body: errorBody(text, token),
     challenge,
   };
   if (res.status === 403 && error === 'insufficient_scope') {
@@ -240,6 +240,23 @@ export function answerOf<T>(
     );
   }
   throw new DownstreamApiError('api_error', `${said} answered ${res.status}.`, context);
+}
+
+/** The most of an API's error body a {@link DownstreamApiError} keeps, in characters. */
+const MAX_ERROR_BODY_CHARS = 2000;
+
+/**
+ * The API's error body as an error keeps it: parsed JSON when it is JSON of at most
+ * {@link MAX_ERROR_BODY_CHARS} characters, else its text cut there — an error is logged and
+ * serialised whole, and must not carry megabytes. The token sent is cut out of it: an API that
+ * echoes the request's headers (a debugging endpoint, a hostile server) would otherwise put it in
+ * every log of the error.
+ */
+function errorBody(text: string, token: AccessToken): unknown {
+  const shown = token.token === '' ? text : text.split(token.token).join('[redacted]');
+  if (shown.length > MAX_ERROR_BODY_CHARS) return shown.slice(0, MAX_ERROR_BODY_CHARS);
+  const parsed = parseJson(shown);
+  return parsed.ok ? parsed.value : shown;
 }
 
 /** Errors of the token service pass through as they are (they are typed already). */
