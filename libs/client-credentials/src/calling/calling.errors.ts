@@ -25,6 +25,11 @@ export const CALLING_ERROR_CATALOG = {
     cause: 'The API answered with an error status.',
     fix: "Read `status` and `body`: they are the API's own answer.",
   },
+  api_unknown: {
+    cause:
+      '`DownstreamApis.get(name)` named an API that `DownstreamApiModule.forRoot()`/`forRootAsync()` does not configure.',
+    fix: 'Use one of the configured names the message lists, or add the API to the module’s `apis`.',
+  },
   api_invalid_response: {
     cause: 'The API answered 2xx with a body that is not JSON.',
     fix: 'Check that `baseUrl` points at the API and not at a proxy or error page.',

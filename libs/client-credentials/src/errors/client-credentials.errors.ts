@@ -75,10 +75,14 @@ export class ClientCredentialsError extends Error {
 export class ConfigurationError extends ClientCredentialsError {
   /** One line per problem: `path: what is wrong — how to fix it`. */
   readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
+  /**
+   * @param problems one line per problem
+   * @param module the module whose options hold the fields, named by the message
+   */
+  constructor(problems: readonly string[], module = 'ClientCredentialsModule') {
     super(
       'options_invalid',
-      `Invalid ClientCredentialsModule options:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+      `Invalid ${module} options:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
     );
     this.problems = problems;
   }

@@ -17,7 +17,7 @@ export const ERROR_CATALOG = {
   options_invalid: {
     cause:
       "Options are invalid: the module's, or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names each field.",
-    fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options.',
+    fix: 'Correct the named fields in the forRoot()/forRootAsync() options of the module the message names (ClientCredentialsModule, DownstreamApiModule).',
   },
   credential_unknown: {
     cause: 'getAccessToken() named a credential that is not configured, or no default applies.',
