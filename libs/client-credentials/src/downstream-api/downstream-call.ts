@@ -157,10 +157,11 @@ export function callerAborted(
   where: DownstreamApiErrorContext,
   reason: unknown,
 ): DownstreamApiError {
-  const name = (reason as { name?: unknown } | undefined)?.name;
+  const { name, message } = (reason ?? {}) as { name?: unknown; message?: unknown };
+  const said = [name, message].filter((s) => typeof s === 'string' && s !== '').join(': ');
   return new DownstreamApiError(
     'api_aborted',
-    `${where.method} ${where.path} of API '${api}' was cancelled by its caller's signal${typeof name === 'string' ? ` (${name})` : ''}.`,
+    `${where.method} ${where.path} of API '${api}' was cancelled by its caller's signal${said === '' ? '' : ` (${said.slice(0, 200)})`}.`,
     { ...where, cause: reason },
   );
 }
