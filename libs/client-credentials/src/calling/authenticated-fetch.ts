@@ -17,8 +17,11 @@ export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise
  */
 export interface AuthenticatedFetchOptions extends TokenTarget {
   /**
-   * The API's base URL: its origin is the only one its token is sent to (https). Relative paths
-   * resolve under it; an absolute URL of another origin is refused.
+   * The API's base URL: its origin is the only one its token is sent to (https). A relative path
+   * (`items`, `/items`, `\items`: all `<baseUrl>/items`) must stay under its path once `.` and
+   * `..` are resolved — `../payments` or `%2e%2e/x` is refused (`origin_refused`) before a token
+   * is fetched; an absolute URL may name any path of its origin, and one of another origin is
+   * refused.
    */
   baseUrl: string;
   /**

@@ -25,6 +25,11 @@ export const CALLING_ERROR_CATALOG = {
     cause: 'The API answered with an error status.',
     fix: "Read `status` and `body`: they are the API's own answer.",
   },
+  api_unknown: {
+    cause:
+      '`DownstreamApis.get(name)` named an API that `DownstreamApiModule.forRoot()`/`forRootAsync()` does not configure.',
+    fix: 'Use one of the configured names the message lists, or add the API to the module’s `apis`.',
+  },
   api_invalid_response: {
     cause: 'The API answered 2xx with a body that is not JSON.',
     fix: 'Check that `baseUrl` points at the API and not at a proxy or error page.',
@@ -38,6 +43,11 @@ export const CALLING_ERROR_CATALOG = {
     cause: 'The API could not be reached (DNS, TCP, TLS, reset) or did not answer in time.',
     fix: 'Check `baseUrl`, the network and `timeoutMs`; for a private CA set `ca`.',
   },
+  api_aborted: {
+    cause:
+      "The call's own `signal` ended it — aborted before it started, while it waited for its token, or while the API answered; or the caller's `AbortSignal.timeout()` was up. The API's own time (`timeoutMs`) is `api_unreachable` (or a token `timeout`), never this.",
+    fix: 'Nothing to fix: the caller cancelled the call. `cause` is the signal’s reason (a `TimeoutError` for `AbortSignal.timeout()`); a token request under way carries on for other callers.',
+  },
   api_closed: {
     cause:
       'The downstream API was closed (`close()`, application shutdown) while the call was in flight, or before it was made: calls in flight are aborted, not awaited.',
@@ -50,8 +60,8 @@ export const CALLING_ERROR_CATALOG = {
   },
   origin_refused: {
     cause:
-      "A request would have sent the API's token elsewhere: to another origin, over plain http, or to loopback without `allowInsecureLoopback`.",
-    fix: 'Call paths under the API’s own `baseUrl` (https); a redirect to another origin is followed without the token.',
+      "A request would have sent the API's token elsewhere: to another origin, outside the base URL's path (a relative path whose `..` — or `%2e%2e`, `..%2F` — leaves it: another API on the same gateway), over plain http, or to loopback without `allowInsecureLoopback`.",
+    fix: 'Call paths under the API’s own `baseUrl` (https), and never build a path from input with `..` in it; a redirect to another origin is followed without the token.',
   },
 } as const satisfies Record<string, CallingErrorHint>;
 
@@ -66,7 +76,10 @@ export interface DownstreamApiErrorContext {
   /** URL path called (no query: it may hold data). */
   path?: string;
   status?: number;
-  /** The API's answer body, parsed as JSON when it is JSON. */
+  /**
+   * The API's answer body: parsed JSON when it is JSON of at most 2,000 characters, else its text
+   * cut to 2,000 characters; the token the call sent is replaced by `[redacted]` in it.
+   */
   body?: unknown;
   /** The `WWW-Authenticate` challenge the API sent, if any. */
   challenge?: string;

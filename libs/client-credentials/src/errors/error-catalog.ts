@@ -40,8 +40,8 @@ export const ERROR_CATALOG = {
     class: 'ConfigurationError',
     transient: 'no',
     cause:
-      "Options are invalid: the module's, or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names whose, and `error.problems` each field.",
-    fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options, or in the options of the integration the message names.',
+      "Options are invalid: the module's (ClientCredentialsModule, DownstreamApiModule), or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names whose, and `error.problems` each field.",
+    fix: "Correct the named fields in the options the message names: the forRoot()/forRootAsync() options of ClientCredentialsModule or DownstreamApiModule, or the integration's.",
   },
   credential_unknown: {
     class: 'InvalidRequestError',

@@ -20,7 +20,9 @@ import { release, resendOf } from './last-hop';
 export interface AxiosClientCredentialsOptions extends TokenTarget {
   /**
    * The API's base URL: requests to its origin (https) get its token; requests to any other origin
-   * go out untouched, without it.
+   * go out untouched, without it. A relative `url` that axios joins to the request's `baseURL`
+   * must stay under that `baseURL`'s path once `..` is resolved: `../payments` is refused
+   * (`DownstreamApiError` `origin_refused`) before a token is fetched.
    */
   baseUrl: string;
   /**
@@ -78,6 +80,10 @@ export function useClientCredentials(
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
     if (config.clientCredentials?.away || !policy.mayCarryToken(url)) return config;
+    // A path that `..` takes out of `baseURL`'s path (another API on the same origin) gets no
+    // token: refused as createAuthenticatedFetch refuses it, before a token is fetched.
+    const base = joinedBase(config);
+    if (base !== undefined) policy.checkUnder(url, base, (config.method ?? 'get').toUpperCase());
     const state = (config.clientCredentials ??= {});
     const app = (state.app ??= { fetchOptions: config.fetchOptions });
     try {
@@ -250,4 +256,20 @@ export function useClientCredentials(
     instance.interceptors.response.eject(response);
     presenting.destroy();
   };
+}
+
+/** axios's test of an absolute URL (`<scheme>://` or `//`), which it does not join to `baseURL`. */
+const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/**
+ * The `baseURL` that axios joins the request's `url` to as text (its `buildFullPath`): set, and
+ * the `url` relative (or `allowAbsoluteUrls: false`); else undefined.
+ */
+function joinedBase(config: Config): URL | undefined {
+  const { baseURL, url } = config;
+  if (typeof baseURL !== 'string' || baseURL === '' || !URL.canParse(baseURL)) return undefined;
+  if (config.allowAbsoluteUrls !== false && typeof url === 'string' && ABSOLUTE.test(url)) {
+    return undefined;
+  }
+  return new URL(baseURL);
 }
