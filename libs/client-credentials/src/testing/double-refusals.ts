@@ -1,7 +1,4 @@
-/** The real service's hold-off (acquisition/refused-tokens.ts): 10 s, doubling per refusal in a row, to 10 min. */
-const HOLD_OFF_MS = 10_000;
-const MAX_HOLD_OFF_MS = 10 * 60_000;
-const holdOff = (streak: number) => Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
+import { holdOff } from '../acquisition/refused-tokens';
 
 /** JWT times are whole seconds, as the real service reads a revocation time. */
 const JWT_SECOND_MS = 1000;
