@@ -11,7 +11,7 @@ import { SignerError } from '../../signing/signer-error';
 import { withDeadline } from '../../timing/timers';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSigner, SignatureAlgorithm } from '../../credential.options';
-import { AssertionReuse } from '../assertion-reuse';
+import { AssertionReuse, sentCredential, type SentCredential } from '../assertion-reuse';
 import { assertionInput, compactAssertion } from '../client-assertion';
 
 /** How long Entra ID gets the same assertion again: half of its 10-minute lifetime. */
@@ -46,6 +46,8 @@ export interface SignerSettings {
   timeoutMs: number;
   /** The library made the signer (PKCS#11, Key Vault): an {@link OwnedSigner}. */
   owned?: boolean;
+  /** Entra ID verifies RSA keys only: another key is refused at start-up, not per request. */
+  rsaOnly?: boolean;
 }
 
 /**
@@ -98,6 +100,12 @@ export class SignerSource implements TokenSource {
           : `certificate: the signer failed: ${(e as Error)?.message ?? String(e)}`,
       ];
     }
+    if (this.settings.rsaOnly === true && cert.keyType !== 'rsa') {
+      // The wording of the PEM certificate source: an explicit ES256 is refused by the schema.
+      return [
+        `certificate: the certificate's key is ${cert.keyType}; Entra ID certificate credentials need an RSA key — use the certificate of an RSA key (PS256, RS256), or protocol: 'oidc' for an issuer that takes ES256`,
+      ];
+    }
     const problem = algorithmProblem(cert, this.settings.algorithm ?? defaultAlgorithm(cert));
     const field = this.settings.algorithm === undefined ? 'certificate' : 'algorithm';
     return problem === undefined ? [] : [`${field}: ${problem}`];
@@ -105,23 +113,37 @@ export class SignerSource implements TokenSource {
 
   msalCredential(): MsalClientCredential {
     return {
-      clientAssertion: ({ clientId, tokenEndpoint }) => {
+      clientAssertion: async ({ clientId, tokenEndpoint }) => {
         const audience = tokenEndpoint ?? '';
-        const sign = () => this.signAssertion(clientId, audience);
+        // Read before any assertion is handed out, reused or not (a signer's own read, a file's
+        // stat, a token's object every 5 minutes): a reused one never names a rotated certificate.
+        const cert = await this.certificate();
+        const sent = sentCredential();
+        if (sent !== undefined) sent.thumbprintSha256 = cert.thumbprintSha256;
+        const sign = () => this.signAssertion(clientId, audience, cert);
         return this.#reuse === undefined
           ? sign()
-          : this.#reuse.get(`${clientId} ${audience}`, sign);
+          : this.#reuse.get(`${clientId} ${audience} ${cert.thumbprintSha256}`, sign);
       },
     };
   }
 
   /**
    * The authority refused an assertion: none is reused again, and a certificate the signer keeps
-   * (a PKCS#11 token's) is read again — it may have been renewed.
+   * (a PKCS#11 token's) is read again — it may have been renewed. True when a fresh request may
+   * be accepted at once: the refused one carried a reused assertion, or a certificate other than
+   * the one read now.
    */
-  rejected(): void {
+  async rejected(sent?: SentCredential): Promise<boolean> {
     this.#reuse?.clear();
     this.#owned?.certificateRejected?.();
+    if (sent?.reused === true) return true;
+    if (sent?.thumbprintSha256 === undefined) return false;
+    try {
+      return (await this.loadCertificate()).thumbprintSha256 !== sent.thumbprintSha256;
+    } catch {
+      return false;
+    }
   }
 
   /** Closes a signer the library made (sessions, connections); the app's own is left to it. */
@@ -143,8 +165,11 @@ export class SignerSource implements TokenSource {
     };
   }
 
-  private async signAssertion(clientId: string, tokenEndpoint: string): Promise<string> {
-    const cert = await this.certificate();
+  private async signAssertion(
+    clientId: string,
+    tokenEndpoint: string,
+    cert: SigningCertificate,
+  ): Promise<string> {
     const algorithm = this.settings.algorithm ?? defaultAlgorithm(cert);
     const problem = algorithmProblem(cert, algorithm);
     if (problem !== undefined || algorithm === undefined) {
