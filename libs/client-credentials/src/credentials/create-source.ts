@@ -67,7 +67,7 @@ export function createSourceClient(
         new SignerSource(
           'pkcs11',
           id,
-          new Pkcs11Signer(options),
+          new Pkcs11Signer(options, ctx.requestMs),
           signerSettings(options, ctx, true),
         ),
       );

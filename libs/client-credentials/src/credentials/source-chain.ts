@@ -35,7 +35,7 @@ const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
 /** A source that reuses what it sends, or keeps a certificate it may read again (a signer's). */
 interface RejectableSource {
   /** The authority refused `sent`: true when one fresh request at once may be accepted. */
-  rejected?(sent: SentCredential): Promise<boolean> | boolean;
+  rejected?(sent: SentCredential, error: ClientCredentialsError): Promise<boolean> | boolean;
 }
 
 /** Who the chain belongs to, and its timings. */
@@ -166,7 +166,7 @@ export class SourceChain {
         // request of the same source before the caller sees the rejection or the source is skipped.
         const again =
           last.code === 'credential_rejected' &&
-          (await (client.source as RejectableSource).rejected?.(sent)) === true;
+          (await (client.source as RejectableSource).rejected?.(sent, last)) === true;
         const ms = now() - started;
         this.metrics.request(name, client.source.id, last.code, ms, host, leg);
         this.noteSources();

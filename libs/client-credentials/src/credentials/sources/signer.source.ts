@@ -14,6 +14,9 @@ import type { CertificateSigner, SignatureAlgorithm } from '../../credential.opt
 import { AssertionReuse, sentCredential, type SentCredential } from '../assertion-reuse';
 import { assertionInput, compactAssertion } from '../client-assertion';
 
+/** Entra ID's refusal of an assertion's key or signature (the certificate not registered). */
+const CERTIFICATE_REFUSED = 700027;
+
 /** How long Entra ID gets the same assertion again: half of its 10-minute lifetime. */
 const REUSE_MS = 5 * 60_000;
 
@@ -32,8 +35,12 @@ export interface OwnedSigner extends CertificateSigner {
   /** What to show of it in diagnostics (never a PIN or token). */
   describe(): Record<string, unknown>;
   close(): Promise<void> | void;
-  /** The authority refused the credential: a certificate the signer keeps is read again. */
-  certificateRejected?(): void;
+  /**
+   * The authority refused the credential: a certificate the signer keeps is read again; when the
+   * refusal was of the certificate (`certificate`: AADSTS700027, or an issuer that does not say),
+   * the one it kept is passed over while it has another.
+   */
+  certificateRejected?(certificate: boolean): void;
 }
 
 /** The settings of a {@link SignerSource}. */
@@ -134,9 +141,11 @@ export class SignerSource implements TokenSource {
    * be accepted at once: the refused one carried a reused assertion, or a certificate other than
    * the one read now.
    */
-  async rejected(sent?: SentCredential): Promise<boolean> {
+  async rejected(sent?: SentCredential, error?: { aadsts?: number }): Promise<boolean> {
     this.#reuse?.clear();
-    this.#owned?.certificateRejected?.();
+    // Another AADSTS (the app disabled or not consented in that tenant) is not the certificate's.
+    const aadsts = error?.aadsts;
+    this.#owned?.certificateRejected?.(aadsts === undefined || aadsts === CERTIFICATE_REFUSED);
     if (sent?.reused === true) return true;
     if (sent?.thumbprintSha256 === undefined) return false;
     try {
