@@ -134,7 +134,8 @@ describe('pkcs11 source (SoftHSM2)', () => {
     const other = authority.createTenant();
     other.createApp({ clientId: renewed.clientId });
     const publicKeyPem = await hsm.generateKey({ label: 'several-key', id: '08' });
-    const put = async (der: Buffer) => hsm.importCertificate({ label: 'several-key', id: '08', der });
+    const put = async (der: Buffer) =>
+      hsm.importCertificate({ label: 'several-key', id: '08', der });
     const thumbprintOf = (pem: string) =>
       Buffer.from(new X509Certificate(pem).fingerprint256.replace(/:/g, ''), 'hex').toString(
         'base64url',

@@ -215,6 +215,50 @@ describe('signer source (a key held elsewhere)', () => {
     expect(sent.map((e) => e.status)).toEqual([200, 200]);
   });
 
+  it('a bundle CA first: the key’s certificate is the leaf, x5c sent leaf first; two unrelated ones: "out of order"', async () => {
+    // An SNI certificate (subject name + issuer): the authority checks x5c leaf first to its root.
+    const sniApp = authority.createTenant().createApp();
+    const sni = await sniApp.addSniCertificate();
+    const caFirst = `${sni.chainPem.replace(sni.certificatePem, '')}\n${sni.certificatePem}`;
+    const stranger = await authority.createTenant().createApp().addCertificate();
+    const credential = (sources: Parameters<typeof localCredential>[3]) =>
+      localCredential(authority, sniApp.tenantId, sniApp.clientId, sources);
+    app = await startTokenApp({
+      credentials: {
+        signed: credential([
+          { type: 'signer', signer: localSigner(caFirst, sni.privateKeyPem), sendX5c: true },
+        ]),
+        pem: credential([
+          // The leaf given twice (the chain file repeats it): one certificate.
+          {
+            type: 'certificate',
+            certificate: `${caFirst}\n${sni.chainPem}`,
+            privateKey: sni.privateKeyPem,
+            sendX5c: true,
+          },
+        ]),
+        unordered: credential([
+          {
+            type: 'signer',
+            signer: localSigner(`${stranger.certificatePem}\n${caFirst}`, sni.privateKeyPem),
+            sendX5c: true,
+          },
+        ]),
+      },
+    });
+    await app.tokens.getAccessToken(authority.apiScope, { credential: 'signed' });
+    await app.tokens.getAccessToken(authority.apiScope, { credential: 'pem' });
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(2);
+    // Two leaves (one not issued by the bundle's CA): which is first cannot be told, and is wrong.
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { credential: 'unordered' }),
+    ).rejects.toMatchObject({
+      code: 'signer_failed',
+      message: expect.stringContaining('the chain is out of order (leaf first)'),
+    });
+    expect(authority.countTokenRequests()).toBe(2);
+  });
+
   it('1,000 cold tenants through one signer: one signature per token request, none twice', async () => {
     const tenants = Array.from({ length: 1000 }, () => authority.createTenant().tenantId);
     for (const t of tenants) {

@@ -15,7 +15,10 @@ const SET_ASIDE_MAX = 8;
  * Reads the token's certificate: `setAside` holds the PEM of those the authority refused, `signal`
  * aborts when the read took too long (it leaves the queue for a session).
  */
-export type ReadCertificate = (setAside: ReadonlySet<string>, signal: AbortSignal) => Promise<string>;
+export type ReadCertificate = (
+  setAside: ReadonlySet<string>,
+  signal: AbortSignal,
+) => Promise<string>;
 
 /**
  * The key's certificate as the token holds it (PEM), read again every {@link CERTIFICATE_CHECK_MS}

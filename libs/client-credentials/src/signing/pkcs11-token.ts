@@ -161,7 +161,9 @@ function keyPublicKey(
       (Buffer.isBuffer(keyType) ? keyType.readUIntLE(0, Math.min(keyType.length, 6)) : keyType) ===
       ck(js, 'CKK_RSA');
     if (rsa) {
-      const [modulus] = library.C_GetAttributeValue(session, key, [{ type: ck(js, 'CKA_MODULUS') }]);
+      const [modulus] = library.C_GetAttributeValue(session, key, [
+        { type: ck(js, 'CKA_MODULUS') },
+      ]);
       const n = stripZeros(modulus.value as Buffer);
       return (cert) => {
         const jwk = cert.publicKey.export({ format: 'jwk' });

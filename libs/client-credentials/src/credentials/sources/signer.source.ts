@@ -5,6 +5,7 @@ import {
   defaultAlgorithm,
   parseCertificate,
   signatureProblem,
+  signedByAnother,
   type SigningCertificate,
 } from '../../signing/signing-certificate';
 import { SignerError } from '../../signing/signer-error';
@@ -208,6 +209,12 @@ export class SignerSource implements TokenSource {
       );
     }
     const checked = checkedSignature(cert, algorithm, data, signature);
+    if (checked === undefined && signedByAnother(cert, algorithm, data, signature)) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `The signer of source '${this.id}' signed with the key of another certificate of the bundle than the first (x5t#S256 ${cert.thumbprintSha256}): the chain is out of order (leaf first) — put the key's certificate first, then its issuers.`,
+      );
+    }
     if (checked === undefined) {
       throw new ClientCredentialsError(
         'signer_failed',
