@@ -1,6 +1,11 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as https from 'node:https';
 import axios from 'axios';
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
 import { decodeJwt } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { startDevAuthority, type App, type SniCertificate } from '@app/dev-authority';
@@ -29,11 +34,28 @@ describe('Entra mTLS PoP: mtls_pop tokens from the mTLS endpoint to the API call
   let registered: App;
   let sni: SniCertificate;
   let api: string;
+  /** The app's token store, shared with a replica of the migration case. */
+  const store = createCache({ stores: [new Keyv()] });
+  /** An app registration whose credential moves to mTLS, its certificate as a source. */
+  let migrating: { app: App; source: Record<string, unknown> };
+  let dir: string;
 
   beforeAll(async () => {
     const tenant = authority.createTenant();
     registered = tenant.createApp();
     sni = await registered.addSniCertificate();
+    const migratingApp = tenant.createApp();
+    const migratingSni = await migratingApp.addSniCertificate();
+    migrating = {
+      app: migratingApp,
+      source: {
+        type: 'certificate',
+        certificate: migratingSni.chainPem,
+        privateKey: migratingSni.privateKeyPem,
+        sendX5c: true,
+      },
+    };
+    dir = await mkdtemp(join(tmpdir(), 'mtls-pop-'));
     // Another app's SN+I certificate: chained to the trusted root, its subject not this app's.
     const stranger = await tenant.createApp().addSniCertificate();
     api = `${authority.mtlsUrl}/api`;
@@ -52,7 +74,19 @@ describe('Entra mTLS PoP: mtls_pop tokens from the mTLS endpoint to the API call
       {
         isGlobal: true,
         defaultCredential: 'pop',
-        credentials: { pop: bound(sni), stranger: bound(stranger) },
+        cache: { store },
+        credentials: {
+          pop: bound(sni),
+          stranger: bound(stranger),
+          // Turned to mTLS while its first certificate file is not mounted yet.
+          migrated: {
+            ...localCredential(authority, tenant.tenantId, migrating.app.clientId, [
+              { type: 'certificate', certificatePath: join(dir, 'missing.pem'), sendX5c: true },
+              migrating.source as never,
+            ]),
+            mtls: { authorityHost: authority.mtlsUrl },
+          },
+        },
       },
       [
         DownstreamApiModule.forRoot({
@@ -61,7 +95,10 @@ describe('Entra mTLS PoP: mtls_pop tokens from the mTLS endpoint to the API call
       ],
     );
   });
-  afterAll(() => releaseAll(app));
+  afterAll(async () => {
+    await releaseAll(app);
+    await rm(dir, { recursive: true, force: true });
+  });
 
   const tokenRequests = () =>
     authority.log.filter((e) => e.target === 'token' && e.clientId === registered.clientId);
@@ -164,5 +201,44 @@ describe('Entra mTLS PoP: mtls_pop tokens from the mTLS endpoint to the API call
     await expect(
       createTokenCredential(app.tokens).getToken(authority.apiScope),
     ).rejects.toMatchObject({ code: 'proof_required' });
+  });
+
+  it('never serves a bearer token of a replica not migrated yet, even with its first certificate not loaded', async () => {
+    const { tenantId } = registered;
+    // A replica still without `mtls` (a rolling migration): bearer tokens, under the key the
+    // first source of the migrated credential would have without its certificate.
+    const old = await startTokenApp({
+      cache: { store },
+      credentials: {
+        migrated: localCredential(authority, tenantId, migrating.app.clientId, [
+          migrating.source as never,
+        ]),
+      },
+    });
+    try {
+      const bearer = await old.tokens.getAccessToken(authority.apiScope);
+      expect(bearer.tokenType).toBe('Bearer');
+      const asked = () => authority.countTokenRequests({ clientId: migrating.app.clientId });
+      expect(asked()).toBe(1);
+
+      const token = await app.tokens.getAccessToken(authority.apiScope, { credential: 'migrated' });
+      expect(token).toMatchObject({ tokenType: 'mtls_pop', source: 'network' });
+      expect(token.certificateThumbprint).toBeDefined();
+      expect(asked()).toBe(2);
+      // And what is sent: the bound token over a connection presenting its certificate.
+      const data = createAuthenticatedFetch(app.tokens, {
+        baseUrl: api,
+        scopes: authority.apiScope,
+        credential: 'migrated',
+        ca: authority.caPem,
+      });
+      await expect((await data('data')).json()).resolves.toMatchObject({
+        ok: true,
+        appid: migrating.app.clientId,
+      });
+      expect(asked()).toBe(2);
+    } finally {
+      await releaseAll(old);
+    }
   });
 });
