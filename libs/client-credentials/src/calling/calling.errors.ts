@@ -1,3 +1,5 @@
+import { parseBearerChallenge } from './challenge';
+
 /**
  * Errors of authenticated calls to downstream APIs: what the API answered (status, its error body,
  * its `WWW-Authenticate` challenge) and which token request was involved — never the token.
@@ -13,7 +15,7 @@ interface CallingErrorHint {
 export const CALLING_ERROR_CATALOG = {
   api_unauthorized: {
     cause:
-      'The API refused the token (401) again after one fresh token, or sent a challenge the library cannot answer.',
+      "The API refused the token (401) again after one fresh token, or sent a challenge the library cannot answer. A DPoP API's refusal of the proof (`use_dpop_nonce` again after the one re-send with its nonce, `invalid_dpop_proof`) gets a hint about the proof instead.",
     fix: "Check that the scope names this API's App ID URI and that the app is allowed to call it; read the API's error body.",
   },
   api_forbidden: {
@@ -68,6 +70,27 @@ export const CALLING_ERROR_CATALOG = {
 /** A stable code of {@link DownstreamApiError}. */
 export type DownstreamApiErrorCode = keyof typeof CALLING_ERROR_CATALOG;
 
+/**
+ * The hint of a 401 whose challenge refuses the DPoP proof rather than the token: scopes and
+ * consent have nothing to do with it.
+ */
+const DPOP_PROOF_REFUSED =
+  "The API refused the DPoP proof (its nonce, its time or the URL it was signed for): check the host's clock, that no proxy rewrites the URL (scheme, host, path) on its way to the API, and the API's nonce handling (a new DPoP-Nonce with every answer is never accepted); read the API's error body.";
+
+/** Errors of a challenge that refuse the DPoP proof sent with the token (RFC 9449 §7.1, §9). */
+const PROOF_ERRORS: ReadonlySet<string> = new Set(['use_dpop_nonce', 'invalid_dpop_proof']);
+
+/** The hint of an error of `code`: the catalogue's, or for a refused DPoP proof, one about it. */
+function hintOf(code: DownstreamApiErrorCode, challenge: string | undefined): string {
+  if (code === 'api_unauthorized') {
+    const error =
+      parseBearerChallenge(challenge, 'DPoP')?.error ??
+      parseBearerChallenge(challenge, 'Bearer')?.error;
+    if (error !== undefined && PROOF_ERRORS.has(error)) return DPOP_PROOF_REFUSED;
+  }
+  return CALLING_ERROR_CATALOG[code].fix;
+}
+
 /** What is known about a failed call. */
 export interface DownstreamApiErrorContext {
   /** Name of the downstream API (configuration key), or the origin for unnamed calls. */
@@ -109,7 +132,7 @@ export class DownstreamApiError extends Error {
     message: string,
     context: DownstreamApiErrorContext = {},
   ) {
-    const hint = CALLING_ERROR_CATALOG[code].fix;
+    const hint = hintOf(code, context.challenge);
     super(
       `${message} Hint: ${hint}`,
       context.cause === undefined ? undefined : { cause: context.cause },

@@ -213,8 +213,8 @@ export const ERROR_CATALOG = {
     class: 'InvalidRequestError',
     transient: 'no',
     cause:
-      "A token bound to the credential's key (DPoP) or certificate (mTLS) was asked for where its proof or certificate cannot go with it: getAuthorizationHeader(), or an Azure SDK TokenCredential, which sends Bearer tokens only; or the certificate a token is bound to is no longer held.",
-    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or send each request with TokenService.getRequestHeaders() (and, for mTLS, over TokenService.boundCertificate(token).dispatcher()); use a credential without `dpop` / `mtls` for Azure SDK clients.',
+      "A token bound to the credential's key (DPoP) or certificate (mTLS) was asked for where its proof or certificate cannot go with it: getAuthorizationHeader(), an Azure SDK TokenCredential, which sends Bearer tokens only, or an axios request through an adapter the interceptor cannot make present the certificate (a custom adapter function, xhr, a mock); or the certificate a token is bound to is no longer held.",
+    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or send each request with TokenService.getRequestHeaders() (and, for mTLS, over TokenService.boundCertificate(token).dispatcher()); with axios, keep its http or fetch adapter (the default in Node); use a credential without `dpop` / `mtls` for Azure SDK clients.',
   },
   aborted: {
     class: 'ClientCredentialsError',

@@ -33,7 +33,8 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
   /**
    * The CA certificate(s) (PEM) the API is trusted through, besides the public roots, on the
    * connections that present the certificate a token is bound to (a credential with `mtls`).
-   * @default the `ca` of the request's `httpsAgent`, else the public roots
+   * @default the `ca` of the request's own `httpsAgent` (`http2Options` with `httpVersion: 2`),
+   *   else the public roots
    */
   ca?: string | string[];
 }
@@ -51,7 +52,9 @@ const KEPT_BY_REDIRECTS = new Set(['GET', 'HEAD']);
  * `form-data` form) is not re-sent: its 401 is returned, and the refused token withdrawn so that
  * the next request gets a new one. After a redirect that turned the request into a GET (a 303),
  * only that GET is re-sent, never the request the API processed. A signal that aborts the wait for
- * a token rejects as axios's cancellation (`axios.isCancel`).
+ * a token rejects as axios's cancellation (`axios.isCancel`). A certificate-bound token (`mtls`)
+ * goes only through axios's http adapter (HTTP/1.1 or 2) or fetch adapter, presenting its
+ * certificate: a request through any other is refused (`proof_required`) before it is attached.
  * Returns a function that removes the interceptors.
  *
  * @example
@@ -99,17 +102,18 @@ export function useClientCredentials(
     const token = state.token;
     const method = (config.method ?? 'get').toUpperCase();
     state.nonce = nonce.value;
+    // A certificate-bound token goes over a connection presenting its certificate: the http
+    // adapter's agent (its HTTP/2 options), or the fetch adapter's dispatcher — else not at all.
+    const certificate = tokens.boundCertificate(token);
+    let fetchOptions = app.fetchOptions;
+    if (certificate !== undefined) {
+      const dispatcher = presenting.apply(config, certificate, token.credential);
+      fetchOptions = { ...fetchOptions, dispatcher };
+    }
     // A DPoP-bound token goes with a proof of this request: its method and URL.
     const auth = authorizationOf(tokens, token, method, url, nonce);
     config.headers.set('Authorization', auth.authorization);
     if (auth.dpop !== undefined) config.headers.set('DPoP', auth.dpop);
-    // A certificate-bound token goes over a connection presenting its certificate: the http
-    // adapter's agent, or the fetch adapter's dispatcher.
-    const certificate = tokens.boundCertificate(token);
-    let fetchOptions = app.fetchOptions;
-    if (certificate !== undefined) {
-      fetchOptions = { ...fetchOptions, dispatcher: presenting.apply(config, certificate) };
-    }
     // A bound token's redirects under the fetch adapter are followed here, a proof per hop; so
     // are those of a request a redirect may rewrite (a POST that a 303 turns into a GET): each hop
     // is then a request of its own, and a 401 of a later hop re-sends that hop — never the
