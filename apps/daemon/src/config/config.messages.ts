@@ -106,6 +106,33 @@ export const badEnvOverride = (name: string): string =>
 export const ambiguousOverride = (name: string, segment: string): string =>
   `${name}: '${segment}' stands for several keys that differ only in '-' and '_': set the override with the key as written, e.g. env 'DAEMON__workers__my-worker__enabled=false' node …`;
 
+export const overrideNoKey = (
+  name: string,
+  segment: string,
+  at: string,
+  keys: readonly string[],
+): string =>
+  `${name}: no key '${segment}' under ${at} (${keys.length === 0 ? 'it has none' : `keys: ${keys.join(', ')}`}); names are case-sensitive: write the key as the file does (a '-' as '_'), or add the entry to the file`;
+
+export const overrideUnknownKey = (
+  name: string,
+  segment: string,
+  at: string,
+  keys: readonly string[],
+): string =>
+  `${name}: '${segment}' is not a key under ${at}: use one of ${keys.join(', ')} (names are case-sensitive)`;
+
+export const overrideNotIndex = (
+  name: string,
+  segment: string,
+  at: string,
+  length: number,
+): string =>
+  `${name}: '${segment}' is not an index of the list ${at}: ${length === 0 ? 'it is empty, use 0 to add an entry' : `use ${length === 1 ? '0' : `a number from 0 to ${length - 1}`} (${length} adds an entry)`}`;
+
+export const overrideThroughValue = (name: string, at: string): string =>
+  `${name}: ${at} is a single value in the configuration, not a mapping or a list: override ${at} itself, or change the file`;
+
 export const invalidConfig = (where: string, problems: readonly string[]): string =>
   `Invalid daemon configuration (${where}):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
 
