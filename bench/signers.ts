@@ -118,6 +118,10 @@ async function main(): Promise<void> {
       vaultTokenCredential({
         name: 'vault',
         getAccessToken: (scopes, o) => tokens.getAccessToken(scopes, { ...o, credential: 'vault' }),
+        getAccessTokenWithClaims: (scopes, claims, o) =>
+          tokens.getAccessTokenWithClaims(scopes, claims, { ...o, credential: 'vault' }),
+        forgetRefusedToken: (scopes, refused, o) =>
+          tokens.forgetRefusedToken(scopes, refused, { ...o, credential: 'vault' }),
         tenantOf: () => tokens.tenantOf('vault'),
         // A managed identity: the token service serves its own tenant however the vault names it.
         tenantIdOf: () => undefined,

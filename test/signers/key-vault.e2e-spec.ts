@@ -15,6 +15,7 @@ import {
 import { createCa, issueCertificate } from '@app/dev-authority/pki';
 import type { KeyVaultSourceOptions } from '@app/client-credentials';
 import { useFixtures } from '../support/fixtures';
+import { reachableText } from '../support/leak-scan';
 import {
   callApi,
   localCredential,
@@ -84,6 +85,7 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
       timeouts,
     });
   const vaultCalls = () => authority.log.filter((e) => e.target === 'vault');
+  const VAULT_SCOPE = 'https://vault.azure.net/.default';
 
   it('signs through the vault; the API accepts the token; one signature and one vault token serve many requests', async () => {
     app = await start([keyVault()]);
@@ -175,13 +177,20 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
       },
       defaultCredential: 'app',
     });
-    await expect(app.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+    const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(error).toMatchObject({
       code: 'signer_failed',
       transient: false,
       message: expect.stringMatching(
         /AccessDenied.*grant credential 'vault' the keys\/sign permission/,
       ),
     });
+    // The SDK's error, whose request carried the vault token, is not reachable from it: its
+    // status and Key Vault's error are.
+    const vaultToken = await app.tokens.getAccessToken(VAULT_SCOPE, { credential: 'vault' });
+    const reachable = reachableText(error);
+    expect(reachable).toContain('AccessDenied');
+    expect(reachable.includes(vaultToken.token)).toBe(false);
   });
 
   it("a vault credential that names its tenant by a verified domain signs with a vault of its tenant (the challenge names the tenant's id), never another tenant's", async () => {
@@ -243,6 +252,51 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
     expect(authority.countTokenRequests({ target: 'token' })).toBe(0);
   });
 
+  it("a vault token revoked (CAE): the vault's claims challenge gets a token carrying the claims, the signature goes through; the revoked token is served to no one", async () => {
+    // An app as the vault's identity: its tokens declare cp1, so the vault sends claims challenges.
+    const vaultApp = tenant.createApp();
+    vault.grant(vaultApp.objectId, ['sign']);
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, registered.tenantId, registered.clientId, [keyVault()]),
+        vault: localCredential(authority, tenant.tenantId, vaultApp.clientId, [
+          { type: 'secret', secret: vaultApp.addSecret() },
+        ]),
+      },
+      defaultCredential: 'app',
+    });
+    await app.tokens.getAccessToken(authority.apiScope);
+    const revoked = await app.tokens.getAccessToken(VAULT_SCOPE, { credential: 'vault' });
+    authority.revokeTokens(tenant.tenantId, vaultApp.clientId);
+    authority.resetLog();
+    // Another tenant needs a new assertion: the vault's client presents the revoked token.
+    const other = authority.createTenant();
+    other.createApp({ clientId: registered.clientId });
+    const token = await app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId });
+    expect(await callApi(authority.apiUrl, authority.caPem, `Bearer ${token.token}`)).toBe(200);
+    expect(vaultCalls().map((e) => `${e.method} ${e.status}`)).toEqual(['POST 401', 'POST 200']);
+    expect(authority.countTokenRequests({ clientId: vaultApp.clientId })).toBe(1);
+    const plain = await app.tokens.getAccessToken(VAULT_SCOPE, { credential: 'vault' });
+    expect(plain.token).not.toBe(revoked.token);
+  });
+
+  it('a vault throttling with a Retry-After past retry.maxRetryAfterMs: one vault request, the error carries it, the next caller fails fast', async () => {
+    authority.faults.add({ target: 'vault', kind: 'throttle', retryAfterSeconds: 3600 });
+    app = await start([keyVault()]);
+    const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'signer_failed',
+      transient: true,
+      retryAfterMs: 3_600_000,
+      message: expect.stringContaining('(429, Retry-After 3600 s)'),
+    });
+    await expect(app.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
+      code: 'signer_failed',
+    });
+    expect(vaultCalls()).toHaveLength(1);
+    expect(authority.countTokenRequests({ target: 'token' })).toBe(0);
+  });
+
   it('a vault answering 503: transient signer_failed, retried, then served when it recovers', async () => {
     authority.faults.add({ target: 'vault', kind: 'status', status: 503, times: 1 });
     app = await start([keyVault()]);
@@ -254,7 +308,7 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
    * A host at `keyId` that is not a vault: its challenge names `resource` (of the vault's tenant),
    * and it answers a request that carries a token with an empty 500. It records those tokens.
    */
-  const startKeyIdHost = async (resource: string) => {
+  const startKeyIdHost = async (resource: string, answer: 'empty 500' | 'claims' = 'empty 500') => {
     const ca = await createCa('keyId host test CA');
     const tls = await issueCertificate({ subject: 'localhost', issuer: ca, kind: 'server' });
     const received: string[] = [];
@@ -263,7 +317,17 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
       (req, res) => {
         if (req.headers.authorization !== undefined) {
           received.push(req.headers.authorization);
-          res.writeHead(500).end();
+          if (answer === 'empty 500') return void res.writeHead(500).end();
+          // Continuous access evaluation refusing every token, its claims' too (a location policy).
+          const claims = { access_token: { nbf: { essential: true, value: '1700000000' } } };
+          res
+            .writeHead(401, {
+              'content-type': 'application/json',
+              'www-authenticate': `Bearer realm="", error="insufficient_claims", claims="${Buffer.from(JSON.stringify(claims)).toString('base64')}"`,
+            })
+            .end(
+              JSON.stringify({ error: { code: 'Unauthorized', message: 'Token was revoked.' } }),
+            );
           return;
         }
         res
@@ -292,6 +356,24 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
       expect((error as Error).message).toContain(`'${apiResource}/.default'`);
       expect(host.received).toHaveLength(0);
       expect(authority.countTokenRequests()).toBe(0);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('a vault refusing even the token carrying its claims: signer_failed saying so (CAE), not the tenant', async () => {
+    const host = await startKeyIdHost('https://vault.azure.net', 'claims');
+    try {
+      app = await start([host.source], {}, { maxAttempts: 1 });
+      const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'signer_failed',
+        transient: false,
+        message: expect.stringContaining('(401 insufficient_claims: Token was revoked.)'),
+      });
+      expect((error as Error).message).not.toContain("vault's tenant");
+      // The token given first, then one carrying the claims.
+      expect(new Set(host.received).size).toBe(2);
     } finally {
       await host.close();
     }

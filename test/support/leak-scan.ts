@@ -49,6 +49,35 @@ export function errorText(e: unknown): string {
   return [e.message, e.stack, inspect(e, { depth: 10 }), JSON.stringify(e)].join('\n');
 }
 
+/**
+ * Every string reachable from `root` by any walk a debugger or an error reporter could make: own
+ * properties, non-enumerable ones included (`Object.getOwnPropertyNames`, read without calling
+ * getters), `cause`, and the entries of Maps and Sets; joined by newlines.
+ */
+export function reachableText(root: unknown): string {
+  const seen = new Set<unknown>();
+  const found: string[] = [];
+  const walk = (value: unknown): void => {
+    if (typeof value === 'string') return void found.push(value);
+    if (value === null || typeof value !== 'object') return;
+    if (seen.has(value)) return;
+    seen.add(value);
+    if (value instanceof Map) {
+      for (const [k, v] of value) {
+        walk(k);
+        walk(v);
+      }
+    }
+    if (value instanceof Set) for (const v of value) walk(v);
+    for (const name of Object.getOwnPropertyNames(value)) {
+      const descriptor = Object.getOwnPropertyDescriptor(value, name);
+      if (descriptor !== undefined && 'value' in descriptor) walk(descriptor.value);
+    }
+  };
+  walk(root);
+  return found.join('\n');
+}
+
 /** Captures every console call and every write to stdout/stderr until `restore()`. */
 export function captureOutput(): { readonly text: string; restore(): void } {
   const chunks: string[] = [];

@@ -268,7 +268,12 @@ export class LocalAuthority implements DevAuthority {
     const appId = randomUUID();
     this.directory.addResource({ appIdUri: KEY_VAULT_RESOURCE, appId, roles: [] });
     const vault = new KeyVaultEmulation(
-      { origin: this.url, issuer: this.issuer, audiences: [appId, KEY_VAULT_RESOURCE] },
+      {
+        origin: this.url,
+        issuer: this.issuer,
+        audiences: [appId, KEY_VAULT_RESOURCE],
+        revocations: this.revocations,
+      },
       options.tenantId.toLowerCase(),
     );
     this.vault = vault;

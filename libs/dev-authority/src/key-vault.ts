@@ -2,6 +2,7 @@ import { generateKeyPair, randomUUID, type KeyObject } from 'node:crypto';
 import { signDigest } from './digest-signature';
 import { promisify } from 'node:util';
 import type { Reply, RequestContext } from './http';
+import type { Revocations } from './revocation';
 import type { TokenIssuer } from './token-issuer';
 import { verifiedClaims } from './protected-api';
 import type { VaultKeyVersion } from './types';
@@ -32,6 +33,8 @@ export interface VaultDeps {
   issuer: TokenIssuer;
   /** The token audiences of Key Vault: its application id and App ID URI. */
   audiences: string[];
+  /** The authority's revocations (`revokeTokens`): the vault is a CAE-aware resource. */
+  revocations: Revocations;
 }
 
 /**
@@ -40,7 +43,8 @@ export interface VaultDeps {
  * current one, as the SDK sends for a key id without a version), behind Key Vault's challenge —
  * an unauthenticated request is answered 401 `WWW-Authenticate: Bearer
  * authorization="{authority}/{tenant}", resource="https://vault.azure.net"` — and its access
- * policies (a principal's `get` and `sign` permissions, by object id). RSA keys only, with RS256
+ * policies (a principal's `get` and `sign` permissions, by object id). A token revoked by
+ * `revokeTokens` is refused as the demo API refuses it (a CAE claims challenge). RSA keys only, with RS256
  * and PS256: what Entra certificate credentials use. Errors in Key Vault's shape
  * `{ error: { code, message, innererror? } }`. From Microsoft's REST reference ("Keys - Sign",
  * "Get Key", "Authentication, requests and responses").
@@ -193,6 +197,16 @@ export class KeyVaultEmulation {
                 : 'AKV10032: Invalid issuer, audience or lifetime of the token.',
           },
         },
+      };
+    }
+    // As a CAE-aware resource (Key Vault is one): a revoked but otherwise valid token gets the
+    // claims challenge (`insufficient_claims`, to clients with `cp1`) or a plain `invalid_token`.
+    const revoked = this.deps.revocations.challenge(claims);
+    if (revoked !== undefined) {
+      return {
+        status: 401,
+        headers: { 'www-authenticate': revoked },
+        json: { error: { code: 'Unauthorized', message: 'The access token was revoked.' } },
       };
     }
     const text = (v: unknown) => (typeof v === 'string' ? v : '');

@@ -26,6 +26,16 @@ export interface TokenServiceCalls extends WarmUpService {
     scopes: string | readonly string[],
     options: { credential?: string; tenantId?: string; agent?: string; signal?: AbortSignal },
   ): Promise<AccessToken>;
+  getAccessTokenWithClaims(
+    scopes: string | readonly string[],
+    claims: string,
+    options: { credential?: string; tenantId?: string; signal?: AbortSignal },
+  ): Promise<AccessToken>;
+  forgetRefusedToken(
+    scopes: string | readonly string[],
+    refused: string,
+    options: { credential?: string; tenantId?: string; claims?: string },
+  ): boolean;
   isSingleTenant(credential?: string): boolean;
 }
 
@@ -72,6 +82,10 @@ export class TokenRuntime {
     const tokensOf = (name: string): CredentialTokens => ({
       name,
       getAccessToken: (scopes, o) => service.getAccessToken(scopes, { ...o, credential: name }),
+      getAccessTokenWithClaims: (scopes, claims, o) =>
+        service.getAccessTokenWithClaims(scopes, claims, { ...o, credential: name }),
+      forgetRefusedToken: (scopes, refused, o) =>
+        service.forgetRefusedToken(scopes, refused, { ...o, credential: name }),
       tenantOf: () => service.tenantOf(name),
       tenantIdOf: () => credentials.get(name).tenants.id,
       isSingleTenant: () => service.isSingleTenant(name),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import type { KeyVaultSourceOptions, SignatureAlgorithm } from '../credential.options';
+import { retryAfterMs } from '../authority/token-response';
 import { CertificateText } from './certificate-text';
 import { SignerError } from './signer-error';
 import type { VaultTokenCredential } from './vault-credential';
@@ -62,12 +63,55 @@ function isVaultError(text: string | null | undefined): boolean {
 }
 
 /** What a failed call of the Key Vault client carries (core-rest-pipeline's RestError). */
-interface VaultFailure {
+export interface VaultFailure {
   statusCode?: number;
   code?: string;
   message?: string;
   /** The SDK's reading of Key Vault's `{ error: { code, message, innererror } }`. */
   details?: { error?: { code?: string; message?: string; innerError?: { code?: string } } };
+  /** The vault's answer (its request, also kept by the SDK, holds the vault token). */
+  response?: { headers?: { get(name: string): string | undefined } };
+}
+
+/** A header of the vault's answer, if the failure has one. */
+function headerOf(f: VaultFailure, name: string): string | undefined {
+  try {
+    return f.response?.headers?.get(name) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How long the vault asked to wait: `retry-after-ms` / `x-ms-retry-after-ms` (milliseconds, as
+ * Azure services send and core-rest-pipeline's throttling policy reads), else `Retry-After`.
+ */
+export function vaultRetryAfterMs(f: VaultFailure): number | undefined {
+  const header = (name: string) => headerOf(f, name);
+  for (const name of ['retry-after-ms', 'x-ms-retry-after-ms']) {
+    const ms = header(name);
+    if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Number(ms);
+  }
+  const after = header('retry-after');
+  return after === undefined ? undefined : retryAfterMs({ 'retry-after': after });
+}
+
+/**
+ * The SDK's error reduced to what tells why (status, code, Key Vault's error): the RestError's
+ * non-enumerable `request` holds the vault token in its headers, which any reporter walking the
+ * error (or `request`) would ship.
+ */
+function reduced(e: unknown, f: VaultFailure, said: string): Error {
+  const error = f.details?.error;
+  return Object.assign(new Error(said), {
+    name: e instanceof Error ? e.name : 'Error',
+    statusCode: f.statusCode,
+    code: typeof f.code === 'string' ? f.code : undefined,
+    vaultError:
+      error === undefined
+        ? undefined
+        : { code: error.code, innerCode: error.innerError?.code, message: error.message },
+  });
 }
 
 /**
@@ -169,6 +213,7 @@ export class KeyVaultSigner {
     const code = error?.innerError?.code ?? error?.code ?? f.code;
     const said = (error?.message ?? f.message ?? String(e)).split('\n')[0].slice(0, 300);
     const where = `key '${this.options.keyId}'`;
+    const cause = reduced(e, f, said);
     if (status === 403) {
       return new SignerError(
         `keyId: the vault refused to sign with ${where} (403 ${code ?? 'Forbidden'}: ${said}) — ${
@@ -177,35 +222,47 @@ export class KeyVaultSigner {
             : `grant credential '${this.options.credential}' the keys/sign permission (role Key Vault Crypto User, or an access policy with sign)`
         }`,
         false,
-        { cause: e },
+        { cause },
       );
     }
     if (status === 404) {
       return new SignerError(
         `keyId: the vault has no ${where} (404 ${code ?? 'KeyNotFound'}) — check the vault URL, the key name and version`,
         false,
-        { cause: e },
+        { cause },
+      );
+    }
+    const challenge = status === 401 ? headerOf(f, 'www-authenticate') : undefined;
+    if (challenge !== undefined && /error\s*=\s*"?insufficient_claims/i.test(challenge)) {
+      // The SDK answered the vault's claims challenge with a token carrying its claims, and that
+      // was refused too: not a tenant to change, Entra's continuous access evaluation refusing.
+      return new SignerError(
+        `credential: the vault refused the tokens of credential '${this.options.credential}' with a claims challenge, even one carrying its claims (401 insufficient_claims: ${said}) — continuous access evaluation: check the identity's sign-ins for a Conditional Access policy it fails (an IP address or location not allowed) or a disabled identity`,
+        false,
+        { cause },
       );
     }
     if (status === 401) {
       return new SignerError(
         `credential: the vault did not accept the token of credential '${this.options.credential}' (401: ${said}) — check that it is an identity of the vault's tenant`,
         false,
-        { cause: e },
+        { cause },
       );
     }
     if (status === 400) {
       return new SignerError(
         `keyId: the vault refused the request (400 ${code ?? ''}: ${said}) — check that ${where} can sign with this algorithm (an RSA key for PS256/RS256)`,
         false,
-        { cause: e },
+        { cause },
       );
     }
-    // 429, 5xx, a dropped connection, an aborted request: the vault may answer later.
+    // 429, 5xx, a dropped connection, an aborted request: the vault may answer later — not before
+    // its Retry-After, which the token path honours (up to retry.maxRetryAfterMs).
+    const wait = vaultRetryAfterMs(f);
     return new SignerError(
-      `the vault could not sign with ${where} (${status === undefined ? (f.code ?? said) : `${status} ${code ?? ''}`.trim()}) — transient: the vault is throttling, failing or unreachable`,
+      `the vault could not sign with ${where} (${status === undefined ? (f.code ?? said) : `${status} ${code ?? ''}`.trim()}${wait === undefined ? '' : `, Retry-After ${Math.ceil(wait / 1000)} s`}) — transient: the vault is throttling, failing or unreachable`,
       true,
-      { cause: e },
+      { cause, retryAfterMs: wait },
     );
   }
 }

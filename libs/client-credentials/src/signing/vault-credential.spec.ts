@@ -3,18 +3,31 @@ import { VAULT_RESOURCES, vaultTokenCredential, type CredentialTokens } from './
 
 describe('vaultTokenCredential', () => {
   const asked: string[][] = [];
+  /** Calls with claims and tokens forgotten, in order. */
+  const events: string[] = [];
   const tokens: CredentialTokens = {
     name: 'vault',
     getAccessToken: (scopes) => {
       asked.push(scopes);
-      return Promise.resolve({ token: 't', expiresOnTimestamp: 1 });
+      return Promise.resolve({ token: `t${asked.length}`, expiresOnTimestamp: 1 });
+    },
+    getAccessTokenWithClaims: (scopes, claims, options) => {
+      events.push(`claims ${claims} ${options.tenantId}`);
+      return Promise.resolve({ token: 'with-claims', expiresOnTimestamp: 1 });
+    },
+    forgetRefusedToken: (scopes, refused, options) => {
+      events.push(`forget ${refused} ${scopes.join()} ${options.tenantId} ${options.claims}`);
+      return true;
     },
     tenantOf: () => 'tenant-a',
     tenantIdOf: () => undefined,
     isSingleTenant: () => false,
   };
   const credential = vaultTokenCredential(tokens);
-  beforeEach(() => (asked.length = 0));
+  beforeEach(() => {
+    asked.length = 0;
+    events.length = 0;
+  });
 
   it('gives tokens of Key Vault and Managed HSM in every cloud, as a challenge names them', async () => {
     for (const resource of VAULT_RESOURCES) {
@@ -41,6 +54,27 @@ describe('vaultTokenCredential', () => {
     expect((error as SignerError).message).toMatch(/^keyId: /);
     expect((error as SignerError).transient).toBe(false);
     expect(asked).toHaveLength(0);
+  });
+
+  it("a claims challenge: the token presented is forgotten, one with the claims is given; another tenant's is still refused", async () => {
+    const VAULT = 'https://vault.azure.net/.default';
+    const claims = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}';
+    expect((await credential.getToken(VAULT, { tenantId: 'tenant-a' })).token).toBe('t1');
+    const answer = await credential.getToken(VAULT, { tenantId: 'tenant-a', claims });
+    expect(answer.token).toBe('with-claims');
+    expect(events).toEqual([
+      `forget t1 ${VAULT} undefined ${claims}`,
+      `claims ${claims} undefined`,
+    ]);
+    // The claims token itself is not forgotten by the next challenge (it is not served plainly).
+    await credential.getToken(VAULT, { claims });
+    expect(events).toHaveLength(3);
+    const error = await credential
+      .getToken(VAULT, { tenantId: 'tenant-b', claims })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SignerError);
+    expect(events).toHaveLength(3);
+    expect(asked).toHaveLength(1);
   });
 
   it('shows a hostile resource printable and bounded', async () => {
@@ -71,6 +105,8 @@ describe('vaultTokenCredential: the tenant of the challenge', () => {
         if (options.tenantId === undefined) id = tid;
         return Promise.resolve({ token: 't', expiresOnTimestamp: 1 });
       },
+      getAccessTokenWithClaims: () => Promise.reject(new Error('no claims here')),
+      forgetRefusedToken: () => false,
       tenantOf: () => tenantOf,
       tenantIdOf: () => id ?? (/^[0-9a-f-]{36}$/.test(tenantOf) ? tenantOf : undefined),
       isSingleTenant: () => false,

@@ -47,14 +47,42 @@ function otherTenant(tokens: CredentialTokens, asked: string, id: string | undef
   );
 }
 
+/** A call of the vault credential's tokens: the tenant to ask (none: its own), the SDK's signal. */
+interface TokenCall {
+  tenantId?: string;
+  signal?: AbortSignal;
+}
+
+/** A token of the vault credential, as the token service gives it. */
+interface VaultToken {
+  token: string;
+  expiresOnTimestamp: number;
+  refreshOnTimestamp?: number;
+}
+
 /** What a vault signer needs of the token service: tokens of one credential of the module. */
 export interface CredentialTokens {
   /** The credential's name, for messages. */
   readonly name: string;
-  getAccessToken(
+  getAccessToken(scopes: string[], options: TokenCall): Promise<VaultToken>;
+  /**
+   * A token carrying the claims of a resource's claims challenge (CAE), cached under them: see
+   * `TokenService.getAccessTokenWithClaims`.
+   */
+  getAccessTokenWithClaims(
     scopes: string[],
-    options: { tenantId?: string; signal?: AbortSignal },
-  ): Promise<{ token: string; expiresOnTimestamp: number; refreshOnTimestamp?: number }>;
+    claims: string,
+    options: TokenCall,
+  ): Promise<VaultToken>;
+  /**
+   * Stops serving `refused` to calls without claims (see `TokenService.forgetRefusedToken`);
+   * `claims`, those of the challenge that refused it.
+   */
+  forgetRefusedToken(
+    scopes: string[],
+    refused: string,
+    options: { tenantId?: string; claims?: string },
+  ): boolean;
   /** The tenant of its tokens (a managed identity's, once its first token showed it). */
   tenantOf(): string;
   /**
@@ -95,8 +123,15 @@ export interface VaultTokenCredential {
  * the SDK no longer checks it against the vault's host, so the host at `keyId` would choose the
  * audience of the token it receives — say, another API of the tenant, which would accept it. Only
  * tokens of Key Vault and Managed HSM ({@link VAULT_RESOURCES}) are given, whatever the flag.
+ *
+ * A vault's claims challenge (continuous access evaluation: the token was revoked) makes the SDK
+ * ask again with `claims`: it gets a token carrying them (after the same checks), and the token it
+ * presented is no longer served to anyone — as `createTokenCredential` does, and `forgetRefusedToken`.
  */
 export function vaultTokenCredential(tokens: CredentialTokens): VaultTokenCredential {
+  // The last token given without claims, and its call: the SDK's client (one per signer) keeps it
+  // and presents it until it asks again, so it is the token a claims challenge refuses.
+  let presented: { token: string; scopes: string[]; tenantId?: string } | undefined;
   return {
     async getToken(scopes, options = {}) {
       const list = typeof scopes === 'string' ? [scopes] : scopes;
@@ -122,12 +157,27 @@ export function vaultTokenCredential(tokens: CredentialTokens): VaultTokenCreden
         }
       }
       const signal = options.abortSignal instanceof AbortSignal ? options.abortSignal : undefined;
-      const token = await tokens.getAccessToken(list, {
-        tenantId,
-        signal,
-      });
+      const claims = options.claims;
+      let token: VaultToken;
+      if (claims === undefined || claims === '') {
+        token = await tokens.getAccessToken(list, { tenantId, signal });
+      } else {
+        // The SDK's answer to the vault's claims challenge (CAE: the token was revoked): the token
+        // it presented is the last one given here without claims — no longer served to anyone.
+        if (presented !== undefined) {
+          tokens.forgetRefusedToken(presented.scopes, presented.token, {
+            tenantId: presented.tenantId,
+            claims,
+          });
+          presented = undefined;
+        }
+        token = await tokens.getAccessTokenWithClaims(list, claims, { tenantId, signal });
+      }
       if (unproven !== undefined && tokens.tenantIdOf() !== unproven) {
         throw otherTenant(tokens, asked!, tokens.tenantIdOf());
+      }
+      if (claims === undefined || claims === '') {
+        presented = { token: token.token, scopes: list, tenantId };
       }
       return {
         token: token.token,

@@ -218,7 +218,7 @@ export class SignerSource implements TokenSource {
     return new ClientCredentialsError(
       'signer_failed',
       `Source '${this.id}': ${reason}.`,
-      { cause: e },
+      { cause: e, retryAfterMs: e instanceof SignerError ? e.retryAfterMs : undefined },
       e instanceof SignerError && e.transient,
     );
   }
