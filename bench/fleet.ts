@@ -6,11 +6,18 @@
  * FLEET_CYCLE_MS (5 s). Tokens live FLEET_LIFETIME_S (60 s); the measured window is
  * FLEET_LIFETIMES lifetimes (3) after a cold start, and the master is killed halfway through it.
  *
- * Reported per topology: token requests per token per refresh cycle for the whole fleet (a request
- * within a quarter lifetime of the same tenant's previous one is a second request for the same
- * cycle), Redis commands per replica per token per cycle (sent, as counted by each replica; and
- * executed, from INFO commandstats, scripts' inner calls included), cache hits' p99 and slowest,
- * CPU and memory per replica, Redis memory and network per token, failed calls.
+ * Reported per topology: token requests per token per refresh cycle for the whole fleet, Redis
+ * commands per replica per token per cycle (sent, as counted by each replica; and executed, from
+ * INFO commandstats, scripts' inner calls included), cache hits' p99 and slowest, CPU and memory
+ * per replica, Redis memory and network per token, failed calls.
+ *
+ * "Per cycle" is per *expected* cycle: tenants × window ÷ (refresh point × lifetime), the one
+ * request per token per half-life that docs/scaling.md's arithmetic assumes; the ≤ 1.05 target is
+ * judged on it, so refreshing a token twice per lifetime reads 2. Beside it, per *observed* cycle
+ * (a request within a quarter lifetime of the same tenant's previous one counts in the same
+ * cycle): it shows duplicates within a cycle, but it counts its own denominator and cannot show
+ * refreshes too many. The expected count is the mean; the bursts of refreshes of a window's edges
+ * fall in or out of it, so the expected-cycle figure may read a little under 1.
  *
  *   npm run bench:fleet
  *   FLEET_TOPOLOGIES=cluster FLEET_TENANTS=500 FLEET_LIFETIMES=2 npm run bench:fleet
@@ -340,26 +347,41 @@ function report(run: Run): string[] {
   const sum = (f: (x: FleetWorkerResult) => number) => r.reduce((n, x) => n + f(x), 0);
   const max = (f: (x: FleetWorkerResult) => number) => Math.max(...r.map(f));
   const mean = (f: (x: FleetWorkerResult) => number) => sum(f) / r.length;
-  const cycles = (s: Span) => Math.max(1, s.requests - s.repeats);
-  const perRequest = (s: Span) =>
-    `${(s.requests / cycles(s)).toFixed(3)} (${int(s.requests)} requests, ${int(s.repeats)} repeats; ${int(s.expectedCycles)} cycles expected)`;
-  const perReplicaCycle = (s: Span, n: number) => (n / PROCESSES / cycles(s)).toFixed(2);
-  const commands = (s: Span) => `${perReplicaCycle(s, s.sent)} / ${perReplicaCycle(s, s.executed)}`;
-  const net = (s: Span) => fmt(s.netBytes / cycles(s));
+  // The headline's denominator: what the schedule asks for, not what was counted (see the top).
+  const expected = (s: Span) => Math.max(1, s.expectedCycles);
+  const observed = (s: Span) => Math.max(1, s.requests - s.repeats);
+  const perExpected = (s: Span) =>
+    `${(s.requests / expected(s)).toFixed(3)} (${int(s.requests)} requests; ${int(s.expectedCycles)} cycles expected)`;
+  const perObserved = (s: Span) =>
+    `${(s.requests / observed(s)).toFixed(3)} (${int(s.repeats)} repeats; ${int(observed(s))} cycles seen)`;
+  const perReplica = (n: number, cycles: number) => (n / PROCESSES / cycles).toFixed(2);
+  const commands = (s: Span) =>
+    `${perReplica(s.sent, expected(s))} / ${perReplica(s.executed, expected(s))} (per observed cycle: ${perReplica(s.sent, observed(s))} / ${perReplica(s.executed, observed(s))})`;
+  const net = (s: Span) =>
+    `${fmt(s.netBytes / expected(s))} (per observed cycle: ${fmt(s.netBytes / observed(s))})`;
   const cpu = (aggregate: (f: (x: FleetWorkerResult) => number) => number) =>
     ((aggregate((x) => x.cpuMs) / (run.whole.seconds * 1000)) * 100).toFixed(1);
   const rows: [string, string, string][] = [
     [
-      'token requests per token per refresh cycle, whole fleet (target ≤ 1.05)',
-      perRequest(run.steady),
-      perRequest(run.whole),
+      'token requests per token per expected refresh cycle (tenants × window ÷ (refresh point × lifetime)), whole fleet (target ≤ 1.05)',
+      perExpected(run.steady),
+      perExpected(run.whole),
     ],
     [
-      'Redis commands per replica per token per cycle: sent / executed (scripts’ calls included)',
+      'token requests per token per observed cycle (requests within ¼ lifetime of the tenant’s previous one share a cycle; blind to extra refreshes)',
+      perObserved(run.steady),
+      perObserved(run.whole),
+    ],
+    [
+      'Redis commands per replica per token per expected cycle: sent / executed (scripts’ calls included)',
       commands(run.steady),
       commands(run.whole),
     ],
-    ['Redis network (in + out) per token per cycle, bytes', net(run.steady), net(run.whole)],
+    [
+      'Redis network (in + out) per token per expected cycle, bytes',
+      net(run.steady),
+      net(run.whole),
+    ],
     [
       'cold start: token requests for the fleet (the floor: one per token)',
       '',

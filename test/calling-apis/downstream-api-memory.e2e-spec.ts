@@ -152,7 +152,7 @@ describe('DownstreamApi: nothing kept per tenant or per call', () => {
     const aborted = api.get('data', { signal: shutdown.signal });
     await expect(aborted).rejects.toBeInstanceOf(DownstreamApiError);
     await expect(aborted).rejects.toMatchObject({
-      code: 'api_unreachable',
+      code: 'api_aborted',
       message: expect.stringContaining('shutting down'),
     });
   }, 120_000);

@@ -196,6 +196,17 @@ describe('DPoP-bound tokens, from the token endpoint to the API call', () => {
     await expect(downstream.get('items')).resolves.toMatchObject({ ok: true });
   });
 
+  it('reports an API that never accepts its own nonce after one re-send, with a hint about the proof', async () => {
+    const before = api.requests.length;
+    const downstream = app.app.get(DownstreamApis).get('orders');
+    const refused = await downstream.get('nonce-forever').catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'api_unauthorized', status: 401 });
+    expect((refused as Error).message).toContain('401 use_dpop_nonce');
+    expect((refused as { hint: string }).hint).toMatch(/DPoP proof.*clock.*proxy/);
+    expect((refused as { hint: string }).hint).not.toMatch(/scope/);
+    expect(api.requests.slice(before).map((r) => r.error)).toEqual(['nonce', 'nonce']);
+  });
+
   it('refuses to hand a bound token to a bearer-only path, before any token request', async () => {
     const count = oidc.requests.length;
     await expect(app.tokens.getAuthorizationHeader(oidc.scope)).rejects.toMatchObject({

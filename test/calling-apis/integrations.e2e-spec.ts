@@ -157,9 +157,12 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
           closers.push(async () => eject());
         }
         return async (api, path) => {
-          const url = `${bases[api]}/${path}`;
+          // Joined by axios itself (its `baseURL`), as an app's relative paths are.
+          const options = { baseURL: bases[api] };
           try {
-            const res = http ? await firstValueFrom(http.get(url)) : await instance.get(url);
+            const res = http
+              ? await firstValueFrom(http.get(path, options))
+              : await instance.get(path, options);
             return { status: res.status, body: res.data };
           } catch (e) {
             const status = (e as { response?: { status: number } }).response?.status;
@@ -293,6 +296,23 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
       expect(other.requests).toHaveLength(5);
       expect(other.requests.every((r) => r.authorization === undefined)).toBe(true);
     });
+
+    it.each(['../payments', '%2e%2e/payments', 'data/../../payments'])(
+      'a path that leaves the base URL path (%s) is refused before any token request',
+      async (path) => {
+        const { call, tokenRequests } = await start();
+        const logged = authority.log.length;
+
+        await expect(call('demo', path)).rejects.toMatchObject({
+          name: 'DownstreamApiError',
+          code: 'origin_refused',
+          path: '/payments',
+        });
+
+        expect(tokenRequests()).toBe(0);
+        expect(authority.log).toHaveLength(logged);
+      },
+    );
 
     it('a 403 insufficient_scope is not retried', async () => {
       const { call, tokenRequests, apiCalls } = await start([]);

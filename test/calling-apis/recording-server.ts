@@ -38,10 +38,13 @@ export interface Recorded {
  * An HTTPS server on 127.0.0.1 that records every request's headers and answers 200 JSON, or —
  * on `/redirect?to=<url>&status=<code>` — redirects there, or — on `/loop` — redirects to itself
  * for ever, or — on `/unauthorized` — 401 with a claims challenge, or — on `/challenge-every-time`
- * — 401 with a claims challenge whose claims are new each time.
+ * — 401 with a claims challenge whose claims are new each time, or — on `/hang` — nothing, until
+ * the client goes or the server closes.
  */
 export class RecordingServer {
   readonly requests: Recorded[] = [];
+  /** Called once with the next request recorded (see {@link nextRequest}). */
+  private waiting: ((request: Recorded) => void)[] = [];
   private server?: Server;
   url = '';
 
@@ -63,7 +66,9 @@ export class RecordingServer {
           contentLanguage: req.headers['content-language'],
           contentLocation: req.headers['content-location'],
         });
+        for (const arrived of recorder.waiting.splice(0)) arrived(recorder.requests.at(-1)!);
         req.resume();
+        if (url.pathname === '/hang') return;
         const to = url.searchParams.get('to');
         if (url.pathname === '/redirect' && to !== null) {
           res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: to });
@@ -111,6 +116,11 @@ export class RecordingServer {
     recorder.server = server;
     recorder.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return recorder;
+  }
+
+  /** The next request that arrives: a test acts once the API has the call, not after a delay. */
+  nextRequest(): Promise<Recorded> {
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   async close(): Promise<void> {

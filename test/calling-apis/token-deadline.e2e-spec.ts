@@ -1,8 +1,12 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { startDevAuthority } from '@app/dev-authority';
-import { ClientCredentialsError, TokenEndpointError, TokenService } from '@app/client-credentials';
-import { createAuthenticatedFetch, type FetchFunction } from '@app/client-credentials/calling';
+import { TokenEndpointError, TokenService } from '@app/client-credentials';
+import {
+  createAuthenticatedFetch,
+  DownstreamApiError,
+  type FetchFunction,
+} from '@app/client-credentials/calling';
 import type { DownstreamApi } from '@app/client-credentials/downstream-api';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import { localCredential } from '../support/token-app';
@@ -32,7 +36,7 @@ describe('a deadline that passes while the call waits for its token', () => {
     authority.faults.clear();
   });
 
-  async function start(timeoutMs: number) {
+  async function start(timeoutMs: number, slowAuthority = true) {
     const tenant = authority.createTenant();
     const reg = tenant.createApp();
     let client: DownstreamApi;
@@ -47,9 +51,12 @@ describe('a deadline that passes while the call waits for its token', () => {
       'slow',
       { baseUrl: api.url, scopes: authority.apiScope, ca: [authority.caPem, pki.caPem], timeoutMs },
     ));
-    authority.faults.add({ tenantId: tenant.tenantId, kind: 'latency', latencyMs: LATENCY_MS });
+    if (slowAuthority) {
+      authority.faults.add({ tenantId: tenant.tenantId, kind: 'latency', latencyMs: LATENCY_MS });
+    }
     api.requests.length = 0;
-    return { client };
+    const tokenRequests = () => authority.countTokenRequests({ clientId: reg.clientId });
+    return { client, tokenRequests };
   }
 
   it("DownstreamApi: its timeoutMs is a timeout naming timeoutMs, not the caller's abort", async () => {
@@ -72,15 +79,56 @@ describe('a deadline that passes while the call waits for its token', () => {
     expect(api.requests).toHaveLength(0);
   });
 
-  it("DownstreamApi: the caller's own abort stays `aborted`", async () => {
-    const { client } = await start(30_000);
-    const caller = new AbortController();
-    const call = client.get('data', { signal: caller.signal });
-    setTimeout(() => caller.abort(), 100);
+  it('DownstreamApi: its timeoutMs while the API answers is `api_unreachable`', async () => {
+    const { client } = await start(200, false);
+    // The token first, so that the call's time goes to the API alone, however loaded the machine.
+    await app!.get(TokenService).getAccessToken(authority.apiScope, { credential: 'main' });
+    await expect(client.get('hang')).rejects.toMatchObject({ code: 'api_unreachable' });
+  });
 
-    await expect(call).rejects.toBeInstanceOf(ClientCredentialsError);
-    await expect(call).rejects.toMatchObject({ code: 'aborted' });
-    expect(api.requests).toHaveLength(0);
+  describe("DownstreamApi: a caller's signal ends the call with `api_aborted`, every time", () => {
+    it('while the token is awaited', async () => {
+      const { client } = await start(30_000);
+      const caller = new AbortController();
+      const reason = new Error('the user went away');
+      const call = client.get('data', { signal: caller.signal });
+      setTimeout(() => caller.abort(reason), 100);
+
+      await expect(call).rejects.toBeInstanceOf(DownstreamApiError);
+      await expect(call).rejects.toMatchObject({ code: 'api_aborted', api: 'slow', cause: reason });
+      expect(api.requests).toHaveLength(0);
+    });
+
+    it('aborted before the call, with no token yet and with one cached: nothing fetched or sent', async () => {
+      const { client, tokenRequests } = await start(30_000, false);
+
+      await expect(client.get('data', { signal: AbortSignal.abort() })).rejects.toMatchObject({
+        code: 'api_aborted',
+        cause: { name: 'AbortError' },
+      });
+      expect(tokenRequests()).toBe(0);
+      await client.get('data');
+      await expect(client.get('data', { signal: AbortSignal.abort() })).rejects.toMatchObject({
+        code: 'api_aborted',
+      });
+
+      expect(tokenRequests()).toBe(1);
+      expect(api.requests).toHaveLength(1);
+    });
+
+    it("while the API answers — aborted, or the caller's AbortSignal.timeout() — as one code", async () => {
+      const { client } = await start(30_000, false);
+      const caller = new AbortController();
+      const aborted = client.get('hang', { signal: caller.signal }).catch((e: unknown) => e);
+      await api.nextRequest();
+      caller.abort();
+      const timedOut = await client
+        .get('hang', { signal: AbortSignal.timeout(50) })
+        .catch((e: unknown) => e);
+
+      expect(await aborted).toMatchObject({ code: 'api_aborted', cause: { name: 'AbortError' } });
+      expect(timedOut).toMatchObject({ code: 'api_aborted', cause: { name: 'TimeoutError' } });
+    });
   });
 
   describe("createAuthenticatedFetch: a caller's signal rejects as fetch does, with its reason", () => {

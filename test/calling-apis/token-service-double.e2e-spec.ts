@@ -42,7 +42,7 @@ describe('TokenServiceDouble behind the calling integrations', () => {
   async function start(double: TokenServiceDouble): Promise<DownstreamApi> {
     const moduleRef = await Test.createTestingModule({
       imports: [
-        ClientCredentialsTestingModule.forRoot(double),
+        ClientCredentialsTestingModule.forRoot(double, { isGlobal: true }),
         DownstreamApiModule.forRoot({
           apis: {
             uploads: { baseUrl: server.url, scopes: 'api://uploads/.default', ca: pki.caPem },

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -130,6 +131,38 @@ describe('daemon start-up (e2e)', () => {
     expect(existsSync(devDir)).toBe(false);
   });
 
+  it('a health port another process holds: exits 1 with one line naming health.port, before any worker is scheduled', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    const file = join(dir, 'daemon.yaml');
+    await writeFile(
+      file,
+      [
+        `health: { port: ${port} }`,
+        'downstreamApis: { orders: { baseUrl: https://127.0.0.1:1, scopes: api://orders/.default } }',
+        'credentials:',
+        '  orders:',
+        '    tenantId: 72f988bf-86f1-41af-91ab-2d7cd011db47',
+        '    clientId: 11111111-2222-3333-4444-555555555555',
+        '    authorityHost: https://127.0.0.1:1',
+        '    sources: [{ type: secret, secret: s3cr3t-value }]',
+        'workers: { poller: { type: poller, intervalSeconds: 30, credential: orders } }',
+      ].join('\n'),
+    );
+    try {
+      const outcome = await runDaemon(['--config', file], { DAEMON_DEV_DIR: devDir });
+      expectRefused(
+        outcome,
+        `daemon failed to start: health.port: 127.0.0.1:${port} is in use: choose another port (0 picks a free one, printed at start), or stop what listens there`,
+      );
+      expect(outcome.stdout).toContain('shared token cache: off');
+      expect(outcome.stdout).not.toContain('poller (poller)');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
   it('without configuration or --dev: exits 1 with one line saying how to configure it or ask for dev mode', async () => {
     const outcome = await runDaemon([], { DAEMON_DEV_DIR: devDir });
     expectRefused(outcome, /No configuration: run with --config <file>.*--dev/);
@@ -164,6 +197,7 @@ describe('daemon start-up (e2e)', () => {
     expect(live).toBe(200);
     expect(outcome.stdout).toMatch(/dev mode: local authority at https:\/\/127\.0\.0\.1:\d+/);
     expect(outcome.stdout).toContain('dev mode: local authority stopped');
+    expect(outcome.stdout).toContain('shared token cache: off (TOKEN_CACHE_REDIS_URL is not set)');
     expect(existsSync(join(devDir, 'daemon.dev.yaml'))).toBe(true);
   });
 });

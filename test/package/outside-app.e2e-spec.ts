@@ -207,6 +207,22 @@ describe('the newcomer path: the packed package in an app outside the repository
       expect(token).toMatch(/^token from the network, expires \d{4}-\d\d-\d\dT[\d:.]+Z$/);
       expect(call).toBe(`GET ${authority.apiUrl}/data -> 200`);
       expect(authority.countTokenRequests({ clientId, outcome: 'ok' })).toBe(1);
+      // A missing variable stops app.init() (the module reads the environment there, as its
+      // comment says), naming the variable: not an exception thrown when app.module is imported.
+      const missing = await run(process.execPath, ['dist/main.js'], {
+        cwd: dir,
+        timeout: 120_000,
+        env: { PATH: process.env.PATH, ...env, AZURE_CLIENT_SECRET: '', NO_COLOR: '1' },
+      }).catch((e: { code?: number; stderr?: string; stdout?: string }) => e);
+      expect(missing).toMatchObject({ code: 1 });
+      const printed = `${missing.stdout}${missing.stderr}`;
+      expect(printed).toContain(
+        '[ExceptionHandler] ConfigurationError: Invalid ClientCredentialsModule options:',
+      );
+      expect(printed).toContain(
+        'AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_FEDERATED_TOKEN_FILE: set at least one',
+      );
+      expect(authority.countTokenRequests({ clientId })).toBe(1);
     },
     STEP_MS,
   );

@@ -14,6 +14,7 @@ import {
   ConfigurationError,
   InvalidRequestError,
   TokenEndpointError,
+  TokenRequestRejectedError,
 } from '@app/client-credentials';
 import { loadDaemonConfig } from '../../apps/daemon/src/config/load-config';
 import { toClientCredentialsOptions } from '../../apps/daemon/src/config/credential-options';
@@ -893,6 +894,8 @@ describe('bad input: every option, certificate, call and token response (table)'
           .getAccessToken(scope, { credential: 'entra' })
           .catch((x: unknown) => x);
         stub.answer = GOOD_ANSWER;
+        // A refusal, not an outage: code that retries TokenEndpointErrors does not loop on it.
+        expect(e).toBeInstanceOf(TokenRequestRejectedError);
         expect(e).toMatchObject({
           code: 'authority_redirected',
           transient: false,
@@ -913,6 +916,7 @@ describe('bad input: every option, certificate, call and token response (table)'
       const e = await app.tokens
         .getAccessToken('scope-a', { credential: 'oidc' })
         .catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(TokenRequestRejectedError);
       expect(e).toMatchObject({ code: 'authority_redirected', transient: false, status: 302 });
       expect(String((e as Error).message)).toContain(`a redirect to ${location}`);
       expect(stub.discoveryRequests - before.discovery).toBe(1);

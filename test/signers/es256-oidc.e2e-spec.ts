@@ -105,4 +105,27 @@ describe('signer source with ES256 against oidc-provider', () => {
       ],
     });
   });
+
+  it('refuses an EC key with Entra ID at start-up when no algorithm is set, not per request', async () => {
+    signer.algorithms = [];
+    await expect(
+      startTokenApp({
+        credentials: {
+          entra: {
+            tenantId: '11111111-1111-1111-1111-111111111111',
+            clientId: 'c',
+            sources: [{ type: 'signer', signer }],
+          },
+        },
+      }),
+    ).rejects.toMatchObject({
+      code: 'options_invalid',
+      problems: [
+        expect.stringMatching(
+          /^credentials\.entra\.sources\[0\]\.certificate: the certificate's key is ec-p256; Entra ID certificate credentials need an RSA key/,
+        ),
+      ],
+    });
+    expect(signer.algorithms).toEqual([]);
+  });
 });

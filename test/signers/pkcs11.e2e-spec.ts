@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
 import { startDevAuthority, type App } from '@app/dev-authority';
+import { createCa, issueCertificateForKey } from '@app/dev-authority/pki';
 import { useFixtures } from '../support/fixtures';
 import { startSoftHsm } from '../support/softhsm';
 import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
@@ -80,7 +81,7 @@ describe('pkcs11 source (SoftHSM2)', () => {
     expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(20);
   });
 
-  it('a certificate renewed on the token for the same key: read again once the authority refuses the old one', async () => {
+  it('a certificate renewed on the token for the same key: read again once the authority refuses the old one, and the request asked again at once', async () => {
     const renewed = authority.createTenant().createApp();
     const other = authority.createTenant();
     other.createApp({ clientId: renewed.clientId });
@@ -118,15 +119,79 @@ describe('pkcs11 source (SoftHSM2)', () => {
     renewed.removeCredentials();
     await hsm.destroyCertificate('renewed-key');
     const second = await put();
-    // Another tenant's assertion, signed with the certificate read before: refused...
-    await expect(
-      app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId }),
-    ).rejects.toMatchObject({ code: 'credential_rejected' });
-    // ...and the next assertion carries the renewed one.
-    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    // Another tenant's assertion, signed with the certificate read before: refused, the token's
+    // certificate read again, and the request made again at once with it — the caller gets a token.
+    await app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId });
     expect(thumbprint()).toBe(second);
-    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(2);
-    expect(authority.countTokenRequests()).toBe(3);
+    // The home tenant's assertion, reused until now, names the renewed certificate too.
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(3);
+    expect(authority.countTokenRequests()).toBe(4);
+  });
+
+  it('several certificates with the key id: the renewed one of the key, not the refused one nor another key’s', async () => {
+    const renewed = authority.createTenant().createApp();
+    const other = authority.createTenant();
+    other.createApp({ clientId: renewed.clientId });
+    const publicKeyPem = await hsm.generateKey({ label: 'several-key', id: '08' });
+    const put = async (der: Buffer) =>
+      hsm.importCertificate({ label: 'several-key', id: '08', der });
+    const thumbprintOf = (pem: string) =>
+      Buffer.from(new X509Certificate(pem).fingerprint256.replace(/:/g, ''), 'hex').toString(
+        'base64url',
+      );
+    const first = await renewed.addCertificateForKey(publicKeyPem, { subject: 'CN=daemon' });
+    await put(Buffer.from(new X509Certificate(first.certificatePem).raw));
+    const { certificatePath: _unused, ...fromToken } = source;
+    void _unused;
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, renewed.tenantId, renewed.clientId, [
+          { ...fromToken, keyLabel: 'several-key' },
+        ]),
+      },
+    });
+    const thumbprint = () =>
+      (
+        app!.tokens.toJSON() as {
+          credentials: { app: { sources: { thumbprintSha256?: string }[] } };
+        }
+      ).credentials.app.sources[0].thumbprintSha256;
+    await app.tokens.getAccessToken(authority.apiScope);
+    expect(thumbprint()).toBe(thumbprintOf(first.certificatePem));
+
+    // Beside the old one (still on the token, no longer registered): a certificate of another key
+    // under the same id, issued last, and the renewal of the key's.
+    const foreign = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+    const ca = await createCa('another CA');
+    const foreignPem = await issueCertificateForKey(
+      {
+        subject: 'CN=another',
+        issuer: ca,
+        kind: 'client',
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+      },
+      await webcrypto.subtle.importKey(
+        'spki',
+        foreign.export({ type: 'spki', format: 'der' }),
+        { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+        true,
+        ['verify'],
+      ),
+    );
+    await put(Buffer.from(new X509Certificate(foreignPem).raw));
+    renewed.removeCredentials();
+    const second = await renewed.addCertificateForKey(publicKeyPem, { subject: 'CN=daemon' });
+    await put(Buffer.from(new X509Certificate(second.certificatePem).raw));
+
+    // The old one refused once; the token read again, the request made again with the renewal.
+    await app.tokens.getAccessToken(authority.apiScope, { tenantId: other.tenantId });
+    expect(thumbprint()).toBe(thumbprintOf(second.certificatePem));
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(thumbprint()).toBe(thumbprintOf(second.certificatePem));
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(3);
+    expect(authority.countTokenRequests()).toBe(4);
   });
 
   it('logs in again after the token lost its sessions (removed and inserted again)', async () => {

@@ -1,5 +1,6 @@
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
+import type { CertificateSigner } from '@app/client-credentials';
 import { startDevAuthority, type App } from '@app/dev-authority';
 import { useFixtures } from '../support/fixtures';
 import { localSigner, signWith, type LocalSigner } from '../support/local-signer';
@@ -163,7 +164,7 @@ describe('signer source (a key held elsewhere)', () => {
     );
   });
 
-  it('a rejected assertion is not reused: the next request signs again', async () => {
+  it('a rejected assertion is not reused: asked again at once with a fresh one, then each request signs again', async () => {
     const own = authority.createTenant().createApp();
     const cert = await own.addCertificate();
     const counted = localSigner(cert.certificatePem, cert.privateKeyPem);
@@ -183,11 +184,79 @@ describe('signer source (a key held elsewhere)', () => {
         app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true }),
       ).rejects.toMatchObject({ code: 'credential_rejected', aadsts: 700027 });
     }
-    // The first assertion served the token and its first refusal; after a refusal, a new one.
-    expect(counted.signatures).toBe(2);
+    // The first assertion served the token and its first refusal, which was asked again at once
+    // with a fresh one (the refusal of a reused one may be of its time); a fresh one refused is not.
+    expect(counted.signatures).toBe(3);
     const sent = authority.log.filter((e) => e.target === 'token' && e.clientId === own.clientId);
-    expect(sent.map((e) => e.status)).toEqual([200, 401, 401]);
-    expect(new Set(sent.map((e) => e.jti)).size).toBe(2);
+    expect(sent.map((e) => e.status)).toEqual([200, 401, 401, 401]);
+  });
+
+  it('a certificate rotated under a reused assertion: the next request names the new one, none refused', async () => {
+    const own = authority.createTenant().createApp();
+    let current = await own.addCertificate();
+    let reads = 0;
+    const signer: CertificateSigner = {
+      getCertificate: () => (reads++, current.certificatePem),
+      sign: (data, algorithm) => signWith(createPrivateKey(current.privateKeyPem), data, algorithm),
+    };
+    app = await startTokenApp({
+      credentials: {
+        app: localCredential(authority, own.tenantId, own.clientId, [{ type: 'signer', signer }]),
+      },
+    });
+    await app.tokens.getAccessToken(authority.apiScope);
+    // Rotated: the signer moved to a new certificate, the old one unregistered.
+    own.removeCredentials();
+    current = await own.addCertificate();
+    const before = reads;
+    await app.tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+    expect(reads - before).toBe(1);
+    const sent = authority.log.filter((e) => e.target === 'token' && e.clientId === own.clientId);
+    expect(sent.map((e) => e.status)).toEqual([200, 200]);
+  });
+
+  it('a bundle CA first: the key’s certificate is the leaf, x5c sent leaf first; two unrelated ones: "out of order"', async () => {
+    // An SNI certificate (subject name + issuer): the authority checks x5c leaf first to its root.
+    const sniApp = authority.createTenant().createApp();
+    const sni = await sniApp.addSniCertificate();
+    const caFirst = `${sni.chainPem.replace(sni.certificatePem, '')}\n${sni.certificatePem}`;
+    const stranger = await authority.createTenant().createApp().addCertificate();
+    const credential = (sources: Parameters<typeof localCredential>[3]) =>
+      localCredential(authority, sniApp.tenantId, sniApp.clientId, sources);
+    app = await startTokenApp({
+      credentials: {
+        signed: credential([
+          { type: 'signer', signer: localSigner(caFirst, sni.privateKeyPem), sendX5c: true },
+        ]),
+        pem: credential([
+          // The leaf given twice (the chain file repeats it): one certificate.
+          {
+            type: 'certificate',
+            certificate: `${caFirst}\n${sni.chainPem}`,
+            privateKey: sni.privateKeyPem,
+            sendX5c: true,
+          },
+        ]),
+        unordered: credential([
+          {
+            type: 'signer',
+            signer: localSigner(`${stranger.certificatePem}\n${caFirst}`, sni.privateKeyPem),
+            sendX5c: true,
+          },
+        ]),
+      },
+    });
+    await app.tokens.getAccessToken(authority.apiScope, { credential: 'signed' });
+    await app.tokens.getAccessToken(authority.apiScope, { credential: 'pem' });
+    expect(authority.countTokenRequests({ outcome: 'ok' })).toBe(2);
+    // Two leaves (one not issued by the bundle's CA): which is first cannot be told, and is wrong.
+    await expect(
+      app.tokens.getAccessToken(authority.apiScope, { credential: 'unordered' }),
+    ).rejects.toMatchObject({
+      code: 'signer_failed',
+      message: expect.stringContaining('the chain is out of order (leaf first)'),
+    });
+    expect(authority.countTokenRequests()).toBe(2);
   });
 
   it('1,000 cold tenants through one signer: one signature per token request, none twice', async () => {

@@ -29,7 +29,10 @@ export interface DpopResource {
   baseUrl: string;
   caPem: string;
   requests: ResourceRequest[];
-  /** The nonce proofs must carry from now on (none until the first rotation). */
+  /**
+   * The nonce proofs must carry from now on (none until the first rotation). A request to a path
+   * ending in `/nonce-forever` rotates it and is refused `use_dpop_nonce`, every time.
+   */
   rotateNonce(): string;
   close(): Promise<void>;
 }
@@ -73,6 +76,11 @@ export async function startDpopResource(authority: OidcAuthority): Promise<DpopR
     }
     const proof = req.headers.dpop as string;
     const { jti, nonce: sent } = decodeJwt(proof) as { jti: string; nonce?: string };
+    if (req.url?.endsWith('/nonce-forever')) {
+      // A server that never accepts its own nonce: a new one with every answer.
+      nonce = randomBytes(16).toString('base64url');
+      return refuse(res, 'use_dpop_nonce', 'nonce');
+    }
     if (nonce !== undefined && sent !== nonce) return refuse(res, 'use_dpop_nonce', 'nonce');
     if (seen.has(jti)) return refuse(res, 'invalid_dpop_proof', 'DPoP proof replayed');
     seen.add(jti);

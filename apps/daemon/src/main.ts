@@ -2,9 +2,11 @@ import { Logger, type LogLevel, type Provider } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 import { DAEMON_CONFIG, type DaemonConfiguration } from './config/daemon.config';
+import { sharedCacheSummary } from './config/credential-options';
 import { DaemonConfigError, loadDaemonConfig } from './config/load-config';
 import { startupMode } from './config/startup-mode';
 import { startDevMode, type DevMode } from './dev/dev-mode';
+import { checkHealthAddress, healthListenError } from './health/health-port';
 
 /**
  * `node dist/apps/daemon/main.js --config <file>` (or `--config=<file>`, or DAEMON_CONFIG=<file>):
@@ -42,7 +44,9 @@ async function bootstrap(): Promise<void> {
   try {
     // Checked before Nest starts: a configuration problem is printed once, as its list, instead
     // of by Nest's ExceptionHandler with a stack first.
-    loadDaemonConfig({ file: configFile });
+    const { health, clientCredentials } = loadDaemonConfig({ file: configFile });
+    logger.log(sharedCacheSummary(clientCredentials));
+    await checkHealthAddress(health.host, health.port);
     const app = await NestFactory.create(AppModule.forRoot({ file: configFile }, extras), {
       forceCloseConnections: true,
       // Failures reach the catch below and are printed once, not logged by Nest first.
@@ -51,7 +55,11 @@ async function bootstrap(): Promise<void> {
     });
     app.enableShutdownHooks();
     const config = app.get<DaemonConfiguration>(DAEMON_CONFIG);
-    await app.listen(config.health.port, config.health.host);
+    try {
+      await app.listen(config.health.port, config.health.host);
+    } catch (e) {
+      throw healthListenError(e, config.health.host, config.health.port) ?? e;
+    }
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
     logger.log(`health: ${url}/health/ready and ${url}/health/live; Ctrl-C stops the daemon`);
     // Dev mode shows a revoked token recovering: one worker's app is revoked after its first call.

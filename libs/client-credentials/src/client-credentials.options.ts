@@ -216,7 +216,10 @@ export interface GetTokenOptions {
   agentUser?: string;
   /** Skip the cache and ask the authority (still shared with concurrent callers). */
   forceRefresh?: boolean;
-  /** Stop waiting; the request itself carries on for other callers. */
+  /**
+   * Stop waiting; the request itself carries on for other callers. A signal aborted already fails
+   * the call `aborted`, even when the token is cached.
+   */
   signal?: AbortSignal;
 }
 

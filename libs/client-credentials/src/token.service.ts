@@ -146,6 +146,8 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
   /**
    * An access token for `scopes` (Entra ID: one `<resource>/.default`).
    * @throws InvalidRequestError before any network call for an unknown credential, bad scopes or tenant
+   * @throws ClientCredentialsError `aborted` when `options.signal` aborts before the token is
+   * there — at once for a signal aborted already, even when the token is cached
    * @throws TokenRequestRejectedError when the authority refuses (no retry helps)
    * @throws TokenEndpointError when the authority cannot be used and no valid token is cached
    */
@@ -157,7 +159,9 @@ export class TokenService implements OnModuleInit, OnApplicationBootstrap, OnApp
     if (credential === undefined) throw this.credentials.unknown(options?.credential);
     const tenantId = options?.tenantId ?? credential.options.tenantId;
     const sk = typeof scopes === 'string' ? scopes : scopeKey(scopes);
-    if (options?.forceRefresh !== true) {
+    // A call without options tests `options` once, as before; a caller that gave up already
+    // (its signal aborted) is never told it got a token: the miss path refuses it `aborted`.
+    if (options === undefined || (options.forceRefresh !== true && !options.signal?.aborted)) {
       // An agent's token (Entra Agent ID) is indexed under its agent, found by the name the call
       // gives: one map lookup more, no string built. An agent user named without its agent finds
       // nothing here: the miss path refuses it.

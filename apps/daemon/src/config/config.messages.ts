@@ -106,6 +106,57 @@ export const badEnvOverride = (name: string): string =>
 export const ambiguousOverride = (name: string, segment: string): string =>
   `${name}: '${segment}' stands for several keys that differ only in '-' and '_': set the override with the key as written, e.g. env 'DAEMON__workers__my-worker__enabled=false' node …`;
 
+export const overrideNoKey = (
+  name: string,
+  segment: string,
+  at: string,
+  keys: readonly string[],
+): string =>
+  `${name}: no key '${segment}' under ${at} (${keys.length === 0 ? 'it has none' : `keys: ${keys.join(', ')}`}); names are case-sensitive: write the key as the file does (a '-' as '_'), or add the entry to the file`;
+
+export const overrideUnknownKey = (
+  name: string,
+  segment: string,
+  at: string,
+  keys: readonly string[],
+): string =>
+  `${name}: '${segment}' is not a key under ${at}: use one of ${keys.join(', ')} (names are case-sensitive)`;
+
+export const overrideNotIndex = (
+  name: string,
+  segment: string,
+  at: string,
+  length: number,
+): string =>
+  `${name}: '${segment}' is not an index of the list ${at}: ${length === 0 ? 'it is empty, use 0 to add an entry' : `use ${length === 1 ? '0' : `a number from 0 to ${length - 1}`} (${length} adds an entry)`}`;
+
+export const overrideThroughValue = (name: string, at: string): string =>
+  `${name}: ${at} is a single value in the configuration, not a mapping or a list: override ${at} itself, or change the file`;
+
+export const cacheUrlEmpty = (): string =>
+  'TOKEN_CACHE_REDIS_URL: is set but empty (a variable that was empty or unset, e.g. a missing key of an optional secret?): set it to the Redis URL, e.g. redis://redis:6379, with TOKEN_CACHE_KEYS — or unset both to run without the shared cache';
+
+export const cacheKeysWithoutUrl = (): string =>
+  'TOKEN_CACHE_KEYS: is set without TOKEN_CACHE_REDIS_URL, so no replica would share its tokens: set TOKEN_CACHE_REDIS_URL to the Redis URL, e.g. redis://redis:6379 — or unset TOKEN_CACHE_KEYS to run without the shared cache';
+
+export const unknownCacheVariable = (name: string): string =>
+  `${name}: not a variable the daemon reads (misspelt?): the shared cache is TOKEN_CACHE_REDIS_URL and TOKEN_CACHE_KEYS — rename it, or unset it`;
+
+export const sharedCacheOn = (where: string): string =>
+  `shared token cache: on, ${where}: replicas share their tokens`;
+
+export const sharedCacheOff = (): string =>
+  'shared token cache: off (TOKEN_CACHE_REDIS_URL is not set): this process requests and caches its tokens for itself';
+
+export const healthPortInUse = (address: string): string =>
+  `health.port: ${address} is in use: choose another port (0 picks a free one, printed at start), or stop what listens there`;
+
+export const healthPortDenied = (address: string): string =>
+  `health.port: listening on ${address} is not allowed for this user (a port below 1024?): choose a port from 1024 up (0 picks a free one)`;
+
+export const healthHostUnknown = (address: string): string =>
+  `health.host: ${address} is not an address of this machine: use 127.0.0.1 (the default), or an address of one of its interfaces`;
+
 export const invalidConfig = (where: string, problems: readonly string[]): string =>
   `Invalid daemon configuration (${where}):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
 

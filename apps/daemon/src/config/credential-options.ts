@@ -10,6 +10,7 @@ import {
   downstreamApisFromConfig,
   type DownstreamApiOptions,
 } from '@app/client-credentials/downstream-api';
+import * as m from './config.messages';
 import type { DaemonConfig } from './daemon-config.schema';
 
 /** Source fields that name a file, resolved against the configuration file's folder. */
@@ -45,7 +46,7 @@ export function readCredentials(
       problems,
     );
   }
-  const shared = sharedCacheFromEnv(env);
+  const shared = sharedCacheFromEnv(env, problems);
   if (shared !== undefined) document.cache = { shared };
   // The library's reader checks both sections, and reports their problems together; the APIs are
   // then read from the same document.
@@ -117,16 +118,33 @@ export function toClientCredentialsOptions(
   return config.clientCredentials;
 }
 
+/** The variables of the shared cache; another `TOKEN_CACHE_*` variable is a misspelt one. */
+const CACHE_VARIABLES = ['TOKEN_CACHE_REDIS_URL', 'TOKEN_CACHE_KEYS'];
+
 /**
  * The shared (Redis) token cache of replicas, when `TOKEN_CACHE_REDIS_URL` is set:
  * `TOKEN_CACHE_KEYS` = `id:base64key,...` (the first key encrypts; the others still read).
- * The library validates both and names the field of a bad one.
+ * The library validates both and names the field of a bad one. Half a pair is a problem, as is
+ * an empty URL or a misspelt variable: each would start every replica with a cache of its own —
+ * R times the token requests, no single flight across replicas — and nothing said so.
  */
 export function sharedCacheFromEnv(
   env: Record<string, string | undefined>,
+  problems: string[] = [],
 ): SharedCacheOptions | undefined {
+  for (const name of Object.keys(env).sort()) {
+    if (name.startsWith('TOKEN_CACHE_') && !CACHE_VARIABLES.includes(name))
+      problems.push(m.unknownCacheVariable(name));
+  }
   const redisUrl = env.TOKEN_CACHE_REDIS_URL;
-  if (redisUrl === undefined || redisUrl === '') return undefined;
+  if (redisUrl === undefined) {
+    if (env.TOKEN_CACHE_KEYS !== undefined) problems.push(m.cacheKeysWithoutUrl());
+    return undefined;
+  }
+  if (redisUrl.trim() === '') {
+    problems.push(m.cacheUrlEmpty());
+    return undefined;
+  }
   const encryptionKeys = (env.TOKEN_CACHE_KEYS ?? '')
     .split(',')
     .filter((k) => k.trim() !== '')
@@ -135,6 +153,23 @@ export function sharedCacheFromEnv(
       return { id: k.slice(0, Math.max(at, 0)).trim(), key: k.slice(at + 1).trim() };
     });
   return { redisUrl, encryptionKeys };
+}
+
+/**
+ * One line for the start-up log: whether tokens are shared through Redis, and which one
+ * (host:port — never the URL, which may hold a password, nor the keys).
+ */
+export function sharedCacheSummary(options: ClientCredentialsModuleOptions): string {
+  const shared = options.cache?.shared;
+  if (shared === undefined) return m.sharedCacheOff();
+  let where = 'Redis';
+  try {
+    const url = new URL(shared.redisUrl ?? '');
+    where = `Redis at ${url.hostname}:${url.port || '6379'}${url.protocol === 'rediss:' ? ' (TLS)' : ''}`;
+  } catch {
+    // Checked by the library already; the line only names the server.
+  }
+  return m.sharedCacheOn(where);
 }
 
 /**

@@ -9,10 +9,8 @@ import {
   type DaemonConfig,
   type DaemonConfigDocument,
 } from './daemon-config.schema';
-import { overrideValue, readYaml } from './yaml-source';
-
-/** Prefix of environment overrides: `DAEMON__health__port=9000` sets `health.port`. */
-export const ENV_OVERRIDE_PREFIX = 'DAEMON__';
+import { applyOverrides, formatPath, withoutReplaced } from './env-overrides';
+import { readYaml } from './yaml-source';
 
 /** Where the configuration comes from. */
 export interface DaemonConfigSource {
@@ -49,9 +47,13 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
       throw new DaemonConfigError(m.badYaml(source.file, yaml.problems));
     raw = yaml.value;
   }
+  const unsetVariables: string[] = [];
+  raw = interpolate(raw ?? {}, env, [], unsetVariables);
   const problems: string[] = [];
-  raw = interpolate(raw ?? {}, env, [], problems);
-  applyOverrides(raw, env, problems);
+  // Overrides act on the copy `interpolate` made (a YAML alias is one object at several paths)
+  // and are never expanded themselves; a `${VAR}` whose value an override replaced is not needed.
+  const applied = isObject(raw) ? applyOverrides(raw, env, problems) : [];
+  problems.unshift(...withoutReplaced(unsetVariables, applied));
   const result = daemonConfigSchema.safeParse(raw);
   // A field whose ${VAR} is unset is reported once, for the variable.
   const unset = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))));
@@ -95,13 +97,6 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** `a.b[0].c` */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
 }
 
 function describe(issue: z.core.$ZodIssue): string[] {
@@ -149,56 +144,6 @@ function interpolate(
   } finally {
     ancestors.delete(value);
   }
-}
-
-/**
- * `DAEMON__a__b=value` sets `a.b` (created if missing); the value is text, a boolean or a number
- * ({@link overrideValue}).
- */
-function applyOverrides(
-  raw: unknown,
-  env: Record<string, string | undefined>,
-  problems: string[],
-): void {
-  const names = Object.keys(env)
-    .filter((k) => k.startsWith(ENV_OVERRIDE_PREFIX))
-    .sort();
-  for (const name of names) {
-    const keys = name.slice(ENV_OVERRIDE_PREFIX.length).split('__');
-    if (keys.some((k) => k === '')) {
-      problems.push(m.badEnvOverride(name));
-      continue;
-    }
-    let target = raw as Record<string | number, unknown>;
-    for (const [i, k] of keys.entries()) {
-      const key = keyIn(target, k);
-      if (key === undefined) {
-        problems.push(m.ambiguousOverride(name, k));
-        break;
-      }
-      if (i === keys.length - 1) {
-        target[key] = overrideValue(env[name] ?? '', String(key));
-        break;
-      }
-      const next = target[key];
-      if (next === null || typeof next !== 'object') target[key] = {};
-      target = target[key] as Record<string | number, unknown>;
-    }
-  }
-}
-
-/**
- * The key an override's segment stands for in `target`: an index of a list, the key itself, or
- * the one key present whose dashes the segment writes as `_` (`tenant_sweep` for `tenant-sweep`:
- * a shell's variable name cannot hold '-'); undefined when several keys are written so.
- */
-function keyIn(target: object, segment: string): string | number | undefined {
-  if (Array.isArray(target) && /^\d+$/.test(segment)) return Number(segment);
-  if (Object.hasOwn(target, segment)) return segment;
-  const dashed = Object.keys(target).filter(
-    (k) => k.includes('-') && k.replaceAll('-', '_') === segment,
-  );
-  return dashed.length > 1 ? undefined : (dashed[0] ?? segment);
 }
 
 function abs(p: string, base: string): string {

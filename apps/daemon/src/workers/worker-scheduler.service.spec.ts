@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InvalidRequestError, type TokenService } from '@app/client-credentials';
 import type { DownstreamApis } from '@app/client-credentials/downstream-api';
@@ -73,10 +74,14 @@ describe('WorkerScheduler timers', () => {
     jest.useRealTimers();
   });
 
-  function start(config: DaemonConfiguration, apis: DownstreamApis): WorkerScheduler {
+  function start(
+    config: DaemonConfiguration,
+    apis: DownstreamApis,
+    http?: HttpAdapterHost,
+  ): WorkerScheduler {
     // Every call is valid: what the check refuses is the e2e's (test/daemon/daemon.e2e-spec.ts).
     const tokens = { checkRequest: () => undefined } as unknown as TokenService;
-    scheduler = new WorkerScheduler(config, new SchedulerRegistry(), apis, tokens);
+    scheduler = new WorkerScheduler(config, new SchedulerRegistry(), apis, tokens, http);
     scheduler.onApplicationBootstrap();
     return scheduler;
   }
@@ -96,6 +101,35 @@ describe('WorkerScheduler timers', () => {
     // Stopping the schedule (through SchedulerRegistry, as at shutdown) leaves no timer behind.
     await s.beforeApplicationShutdown();
     expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('runs no worker before the health server listens (a taken port stops the start first)', async () => {
+    const api = fakeApi();
+    const http = new HttpAdapterHost();
+    const s = start(configOf({ intervalSeconds: 5, runAtStart: true }), api.apis, http);
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(api.call).toHaveBeenCalledTimes(0);
+    expect(s.snapshot()).toEqual({});
+    http.listening = true;
+    await jest.advanceTimersByTimeAsync(0);
+    expect(api.call).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(api.call).toHaveBeenCalledTimes(3);
+    // A daemon stopped before it listened never starts them.
+    const never = fakeApi();
+    const waiting = new HttpAdapterHost();
+    const stopped = new WorkerScheduler(
+      configOf({ intervalSeconds: 5, runAtStart: true }),
+      new SchedulerRegistry(),
+      never.apis,
+      { checkRequest: () => undefined } as unknown as TokenService,
+      waiting,
+    );
+    stopped.onApplicationBootstrap();
+    await stopped.beforeApplicationShutdown();
+    waiting.listening = true;
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(never.call).toHaveBeenCalledTimes(0);
   });
 
   it('keeps a short interval as it was: every 5 s', async () => {

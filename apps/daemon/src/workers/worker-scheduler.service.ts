@@ -4,7 +4,10 @@ import {
   Injectable,
   Logger,
   OnApplicationBootstrap,
+  Optional,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Subscription } from 'rxjs';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { ClientCredentialsError, TokenService } from '@app/client-credentials';
@@ -60,12 +63,18 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
   private readonly status = new Map<string, WorkerStatus>();
   private readonly abort = new AbortController();
   private stopping = false;
+  private waitingForHealth?: Subscription;
 
+  /**
+   * `http`: the app's HTTP server (the health endpoints); the workers start once it listens.
+   * Without one (a unit spec), at bootstrap.
+   */
   constructor(
     @Inject(DAEMON_CONFIG) private readonly config: DaemonConfiguration,
     private readonly registry: SchedulerRegistry,
     apis: DownstreamApis,
     private readonly tokens: TokenService,
+    @Optional() private readonly http?: HttpAdapterHost,
   ) {
     for (const [name, w] of Object.entries(config.workers)) {
       // Each worker calls the downstream API its configuration names (the loader filled it in).
@@ -81,7 +90,8 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
 
   /**
    * Checks every worker's calls against the loaded credentials (each agent of an `agents` worker
-   * included), then schedules the enabled workers.
+   * included), then schedules the enabled workers once the health server listens: a daemon whose
+   * health port is taken stops before any worker runs (`app.listen` bootstraps the app first).
    * @throws DaemonConfigError `workers.<name>.agents[i]: …` before any worker runs
    */
   onApplicationBootstrap(): void {
@@ -91,6 +101,15 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
         m.invalidConfig('workers, checked against the credentials', problems),
       );
     }
+    if (this.http === undefined || this.http.listening) return this.schedule();
+    this.waitingForHealth = this.http.listen$.subscribe(() => {
+      this.waitingForHealth?.unsubscribe();
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopping) return;
     for (const w of this.workers) {
       const { cron, intervalSeconds, credential, runAtStart } = w.config;
       let schedule: string;
@@ -195,6 +214,7 @@ export class WorkerScheduler implements OnApplicationBootstrap, BeforeApplicatio
   async beforeApplicationShutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.waitingForHealth?.unsubscribe();
     this.logger.log('stopping the schedules');
     for (const w of this.workers) {
       if (this.registry.doesExist('cron', w.name)) this.registry.deleteCronJob(w.name);

@@ -27,7 +27,9 @@ interface RefusedToken {
 const HOLD_OFF_MS = 10_000;
 const MAX_HOLD_OFF_MS = 10 * 60_000;
 
-const holdOff = (streak: number) => Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
+/** The hold-off after `streak` refusals in a row (also the testing kit double's). */
+export const holdOff = (streak: number) =>
+  Math.min(HOLD_OFF_MS * 2 ** (streak - 1), MAX_HOLD_OFF_MS);
 
 /**
  * Tokens that APIs refused (revoked, say), by request key: no store read — memory, Redis, another

@@ -5,6 +5,7 @@ import type { Credential } from '../credentials/credential';
 import type { CredentialRegistry } from '../credentials/credential-registry';
 import type { TokenRequest } from '../credentials/token-request';
 import { claimsId, revokedBefore } from '../options/claims-request';
+import { abortedBy } from './caller-wait';
 import type { TokenAcquirer } from './token-acquirer';
 
 /**
@@ -28,6 +29,8 @@ export class TokenCalls {
     options?: GetTokenOptions,
   ): Promise<AccessToken> {
     const request = this.credentials.validate(credential, tenantId, scopes, sk, options);
+    // Neither a hit nor a miss: a caller that gave up gets no token, cached or not.
+    if (options?.signal?.aborted) throw abortedBy(request);
     if (options?.forceRefresh !== true && (request.tenantId !== tenantId || options?.agent)) {
       // The tenant spelt in another case, a single-tenant credential's own tenant named, or an
       // agent named in another way (by name, by id in other case): its token may be in memory
@@ -51,6 +54,11 @@ export class TokenCalls {
     options?: GetTokenOptions,
   ): Promise<AccessToken | undefined> {
     const request = this.credentials.request(scopes, options);
+    if (options?.signal?.aborted) {
+      // The API's refusal stands (the token is served no more); the caller that gave up gets none.
+      this.acquirer.forget(request, refused);
+      throw abortedBy(request);
+    }
     const entry = this.cache.entryOf(request);
     // Another caller already replaced it.
     const replaced = entry?.token === refused ? undefined : this.cache.serve(entry, scopes);
@@ -83,6 +91,7 @@ export class TokenCalls {
     const id = claimsId(claims);
     // A line break, which no valid scope has: no scope string names this key.
     const request: TokenRequest = { ...base, scopeKey: `${base.scopeKey}\nclaims:${id}`, claims };
+    if (options?.signal?.aborted) throw abortedBy(request);
     if (options?.forceRefresh !== true) {
       const hit = this.cache.serve(this.cache.entryOf(request), scopes, true);
       if (hit !== undefined) return this.ofTenant(request, options, hit);

@@ -25,12 +25,11 @@ export interface Acquired {
 }
 
 /**
- * The same name for the same token in every replica (the store key of its first source);
- * undefined while its principal has no store keys (see `Principal.storeKeys`): no lock then.
+ * The same name for the same token in every replica (the store key of its first source that has
+ * one); undefined while its principal has no store keys (see `Principal.storeKeys`): no lock then.
  */
 export function lockNameOf(request: TokenRequest): string | undefined {
-  const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
-  return keys.length === 0 ? undefined : keys[0];
+  return request.credential.storeKeys(request.tenantId, request.scopeKey).find((k) => k !== '');
 }
 
 /**

@@ -181,3 +181,71 @@ describe('TokenCache and a principal known only from its tokens (a managed ident
     expect(await cache.read(miRequest)).toBeDefined();
   });
 });
+
+describe('TokenCache and a credential whose tokens are bound', () => {
+  const bound = (
+    binding: object | undefined,
+    keys: string[],
+    thumbprints: (string | undefined)[],
+  ) =>
+    ({
+      name: 'pop',
+      key: 'pop',
+      binding,
+      storeKeys: () => keys,
+      boundThumbprint: (i: number) => thumbprints[i],
+    }) as unknown as Credential;
+  const readAs = async (credential: Credential, stored: StoredToken[]) => {
+    const store = createCache({ stores: [new Keyv()] });
+    for (const [i, value] of stored.entries()) await store.set(`k${i}`, value, 60_000);
+    const getMany = jest.spyOn(store.stores[0], 'getMany');
+    const cache = new TokenCache(store, 10, 120_000, 0, new Logger('test'));
+    const entry = await cache.read({ ...request('t1'), credential });
+    return { token: entry?.hit.token, asked: getMany.mock.calls.map((c) => c[0]) };
+  };
+  const mtls = { tokenType: 'mtls_pop', certificate: true };
+
+  it('reads no key of a source whose certificate is not loaded, and the keys of the others', async () => {
+    const bearer = stored('t1');
+    const pop = { ...stored('t1'), tokenType: 'mtls_pop', certificateThumbprint: 'x5t-b' };
+    const credential = bound(mtls, ['', 'k1'], [undefined, 'x5t-b']);
+    expect(await readAs(credential, [bearer, pop])).toEqual({
+      token: 'token-of-t1',
+      asked: [['k1']],
+    });
+    expect(await readAs(bound(mtls, ['', ''], [undefined, undefined]), [bearer])).toEqual({
+      token: undefined,
+      asked: [],
+    });
+  });
+
+  it("takes a stored token of another type or binding than the credential's for a miss", async () => {
+    const value = (tokenType: string, certificateThumbprint?: string) => ({
+      ...stored('t1'),
+      tokenType,
+      ...(certificateThumbprint === undefined ? {} : { certificateThumbprint }),
+    });
+    const read = async (credential: Credential, v: StoredToken) =>
+      (await readAs(credential, [v])).token;
+    const entra = bound(mtls, ['k0'], ['x5t-a']);
+    expect(await read(entra, value('Bearer'))).toBeUndefined();
+    expect(await read(entra, value('Bearer', 'x5t-a'))).toBeUndefined();
+    expect(await read(entra, value('mtls_pop'))).toBeUndefined();
+    expect(await read(entra, value('mtls_pop', 'x5t-b'))).toBeUndefined();
+    expect(await read(entra, value('mtls_pop', 'x5t-a'))).toBeDefined();
+    // RFC 8705: a Bearer token, bound by its thumbprint.
+    const rfc8705 = bound({ tokenType: 'Bearer', certificate: true }, ['k0'], ['x5t-a']);
+    expect(await read(rfc8705, value('Bearer'))).toBeUndefined();
+    expect(await read(rfc8705, value('Bearer', 'x5t-a'))).toBeDefined();
+    const dpop = bound({ tokenType: 'DPoP', certificate: false }, ['k0'], [undefined]);
+    expect(await read(dpop, value('Bearer'))).toBeUndefined();
+    expect(await read(dpop, value('DPoP', 'x5t-a'))).toBeUndefined();
+    expect(await read(dpop, value('DPoP'))).toBeDefined();
+    // A plain credential never serves a bound token as a bearer one.
+    const plain = bound(undefined, ['k0'], [undefined]);
+    expect(await read(plain, value('DPoP'))).toBeUndefined();
+    expect(await read(plain, value('mtls_pop'))).toBeUndefined();
+    expect(await read(plain, value('Bearer', 'x5t-a'))).toBeUndefined();
+    expect(await read(plain, value('Bearer'))).toBeDefined();
+  });
+});

@@ -122,9 +122,12 @@ export class TokenCache {
     accept: (entry: CachedEntry) => boolean = () => true,
   ): Promise<CachedEntry | undefined> {
     if (this.store === undefined) return undefined;
-    const keys = request.credential.storeKeys(request.tenantId, request.scopeKey);
+    const all = request.credential.storeKeys(request.tenantId, request.scopeKey);
+    // Sources whose tokens have a key now, by index (a certificate not loaded yet has none).
+    const sources = all.flatMap((k, i) => (k === '' ? [] : [i]));
     // Nothing tells the principal's tokens apart from another's yet: the store is not asked.
-    if (keys.length === 0) return undefined;
+    if (sources.length === 0) return undefined;
+    const keys = sources.map((i) => all[i]);
     const stores = this.store.stores;
     for (let level = 0; level < stores.length; level++) {
       let values: unknown[];
@@ -140,8 +143,7 @@ export class TokenCache {
       for (let i = 0; i < values.length; i++) {
         const value = values[i];
         if (!isStoredToken(value) || !issuedFor(value, request)) continue;
-        // A token bound to another certificate than the source's (a copy under another key).
-        if (value.certificateThumbprint !== request.credential.boundThumbprint?.(i)) continue;
+        if (!fitsBinding(value, request.credential, sources[i])) continue;
         const spread = Math.random() * (value.expiresOn - value.obtainedAt) * this.jitter;
         const entry = new CachedEntry(request, boundedByClocks(value), this.skewMs, spread);
         if (time >= entry.usableUntil || !accept(entry)) continue;
@@ -295,6 +297,28 @@ export class TokenCache {
     }
     if (byScope!.size === 0) this.index.delete(credential);
   }
+}
+
+/** Token types that are bound to a key or a certificate: never served as a plain bearer token. */
+const BOUND_TYPES: ReadonlySet<string> = new Set(['dpop', 'mtls_pop']);
+
+/**
+ * Whether a stored token is bound as `principal`'s tokens are, by source `index`: of its token type
+ * (`DPoP`, `mtls_pop`, `Bearer`), and bound to the certificate the source presents now when a
+ * certificate binds them, to none otherwise. A value copied or written under a bound key by another
+ * configuration (a replica not migrated to `mtls` yet) is a miss, never a bearer token served to a
+ * bound credential; nor is a bound token served as a bearer one.
+ */
+function fitsBinding(value: StoredToken, principal: Principal, index: number): boolean {
+  const type = value.tokenType.toLowerCase();
+  const binding = principal.binding;
+  if (binding === undefined) {
+    return value.certificateThumbprint === undefined && !BOUND_TYPES.has(type);
+  }
+  if (type !== binding.tokenType.toLowerCase()) return false;
+  if (!binding.certificate) return value.certificateThumbprint === undefined;
+  const thumbprint = principal.boundThumbprint?.(index);
+  return thumbprint !== undefined && value.certificateThumbprint === thumbprint;
 }
 
 /**

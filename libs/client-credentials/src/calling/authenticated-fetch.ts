@@ -1,5 +1,5 @@
 import type { AccessToken } from '../access-token';
-import { ClientCredentialsError, InvalidRequestError } from '../errors/client-credentials.errors';
+import { ClientCredentialsError, ConfigurationError } from '../errors/client-credentials.errors';
 import type { TokenService } from '../token.service';
 import { targetOptions, type TokenTarget } from './challenge';
 import { OriginPolicy } from './origin-policy';
@@ -17,8 +17,11 @@ export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise
  */
 export interface AuthenticatedFetchOptions extends TokenTarget {
   /**
-   * The API's base URL: its origin is the only one its token is sent to (https). Relative paths
-   * resolve under it; an absolute URL of another origin is refused.
+   * The API's base URL: its origin is the only one its token is sent to (https). A relative path
+   * (`items`, `/items`, `\items`: all `<baseUrl>/items`) must stay under its path once `.` and
+   * `..` are resolved — `../payments` or `%2e%2e/x` is refused (`origin_refused`) before a token
+   * is fetched; an absolute URL may name any path of its origin, and one of another origin is
+   * refused.
    */
   baseUrl: string;
   /**
@@ -138,9 +141,12 @@ export function createAuthenticatedSender(
   const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
   const maxRedirects = options.maxRedirects ?? 5;
   if (!Number.isSafeInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > MAX_REDIRECTS) {
-    throw new InvalidRequestError(
-      'options_invalid',
-      `createAuthenticatedFetch option maxRedirects: must be a whole number from 0 to ${MAX_REDIRECTS}, not ${String(options.maxRedirects)} — a redirect loop would otherwise be followed without end.`,
+    // Like every options problem: the field and the fix, never the value.
+    throw new ConfigurationError(
+      [
+        `maxRedirects: must be a whole number from 0 to ${MAX_REDIRECTS} — a redirect loop would otherwise be followed without end`,
+      ],
+      'createAuthenticatedFetch options',
     );
   }
   const target: TokenTarget = {

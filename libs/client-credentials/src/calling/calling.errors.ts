@@ -1,3 +1,5 @@
+import { parseBearerChallenge } from './challenge';
+
 /**
  * Errors of authenticated calls to downstream APIs: what the API answered (status, its error body,
  * its `WWW-Authenticate` challenge) and which token request was involved — never the token.
@@ -13,7 +15,7 @@ interface CallingErrorHint {
 export const CALLING_ERROR_CATALOG = {
   api_unauthorized: {
     cause:
-      'The API refused the token (401) again after one fresh token, or sent a challenge the library cannot answer.',
+      "The API refused the token (401) again after one fresh token, or sent a challenge the library cannot answer. A DPoP API's refusal of the proof (`use_dpop_nonce` again after the one re-send with its nonce, `invalid_dpop_proof`) gets a hint about the proof instead.",
     fix: "Check that the scope names this API's App ID URI and that the app is allowed to call it; read the API's error body.",
   },
   api_forbidden: {
@@ -24,6 +26,11 @@ export const CALLING_ERROR_CATALOG = {
   api_error: {
     cause: 'The API answered with an error status.',
     fix: "Read `status` and `body`: they are the API's own answer.",
+  },
+  api_unknown: {
+    cause:
+      '`DownstreamApis.get(name)` named an API that `DownstreamApiModule.forRoot()`/`forRootAsync()` does not configure.',
+    fix: 'Use one of the configured names the message lists, or add the API to the module’s `apis`.',
   },
   api_invalid_response: {
     cause: 'The API answered 2xx with a body that is not JSON.',
@@ -38,6 +45,11 @@ export const CALLING_ERROR_CATALOG = {
     cause: 'The API could not be reached (DNS, TCP, TLS, reset) or did not answer in time.',
     fix: 'Check `baseUrl`, the network and `timeoutMs`; for a private CA set `ca`.',
   },
+  api_aborted: {
+    cause:
+      "The call's own `signal` ended it — aborted before it started, while it waited for its token, or while the API answered; or the caller's `AbortSignal.timeout()` was up. The API's own time (`timeoutMs`) is `api_unreachable` (or a token `timeout`), never this.",
+    fix: 'Nothing to fix: the caller cancelled the call. `cause` is the signal’s reason (a `TimeoutError` for `AbortSignal.timeout()`); a token request under way carries on for other callers.',
+  },
   api_closed: {
     cause:
       'The downstream API was closed (`close()`, application shutdown) while the call was in flight, or before it was made: calls in flight are aborted, not awaited.',
@@ -50,13 +62,34 @@ export const CALLING_ERROR_CATALOG = {
   },
   origin_refused: {
     cause:
-      "A request would have sent the API's token elsewhere: to another origin, over plain http, or to loopback without `allowInsecureLoopback`.",
-    fix: 'Call paths under the API’s own `baseUrl` (https); a redirect to another origin is followed without the token.',
+      "A request would have sent the API's token elsewhere: to another origin, outside the base URL's path (a relative path whose `..` — or `%2e%2e`, `..%2F` — leaves it: another API on the same gateway), over plain http, or to loopback without `allowInsecureLoopback`.",
+    fix: 'Call paths under the API’s own `baseUrl` (https), and never build a path from input with `..` in it; a redirect to another origin is followed without the token.',
   },
 } as const satisfies Record<string, CallingErrorHint>;
 
 /** A stable code of {@link DownstreamApiError}. */
 export type DownstreamApiErrorCode = keyof typeof CALLING_ERROR_CATALOG;
+
+/**
+ * The hint of a 401 whose challenge refuses the DPoP proof rather than the token: scopes and
+ * consent have nothing to do with it.
+ */
+const DPOP_PROOF_REFUSED =
+  "The API refused the DPoP proof (its nonce, its time or the URL it was signed for): check the host's clock, that no proxy rewrites the URL (scheme, host, path) on its way to the API, and the API's nonce handling (a new DPoP-Nonce with every answer is never accepted); read the API's error body.";
+
+/** Errors of a challenge that refuse the DPoP proof sent with the token (RFC 9449 §7.1, §9). */
+const PROOF_ERRORS: ReadonlySet<string> = new Set(['use_dpop_nonce', 'invalid_dpop_proof']);
+
+/** The hint of an error of `code`: the catalogue's, or for a refused DPoP proof, one about it. */
+function hintOf(code: DownstreamApiErrorCode, challenge: string | undefined): string {
+  if (code === 'api_unauthorized') {
+    const error =
+      parseBearerChallenge(challenge, 'DPoP')?.error ??
+      parseBearerChallenge(challenge, 'Bearer')?.error;
+    if (error !== undefined && PROOF_ERRORS.has(error)) return DPOP_PROOF_REFUSED;
+  }
+  return CALLING_ERROR_CATALOG[code].fix;
+}
 
 /** What is known about a failed call. */
 export interface DownstreamApiErrorContext {
@@ -66,7 +99,10 @@ export interface DownstreamApiErrorContext {
   /** URL path called (no query: it may hold data). */
   path?: string;
   status?: number;
-  /** The API's answer body, parsed as JSON when it is JSON. */
+  /**
+   * The API's answer body: parsed JSON when it is JSON of at most 2,000 characters, else its text
+   * cut to 2,000 characters; the token the call sent is replaced by `[redacted]` in it.
+   */
   body?: unknown;
   /** The `WWW-Authenticate` challenge the API sent, if any. */
   challenge?: string;
@@ -96,7 +132,7 @@ export class DownstreamApiError extends Error {
     message: string,
     context: DownstreamApiErrorContext = {},
   ) {
-    const hint = CALLING_ERROR_CATALOG[code].fix;
+    const hint = hintOf(code, context.challenge);
     super(
       `${message} Hint: ${hint}`,
       context.cause === undefined ? undefined : { cause: context.cause },

@@ -38,8 +38,10 @@ export class OriginPolicy {
   }
 
   /**
-   * The URL of `target` (a path relative to the base, or an absolute URL on its origin).
-   * @throws DownstreamApiError `origin_refused` for another origin
+   * The URL of `target`: a path relative to the base — which must stay under the base URL's path
+   * once `.`/`..` are resolved — or an absolute URL on its origin (any path of it).
+   * @throws DownstreamApiError `origin_refused` for another origin, or a relative path that would
+   *   leave the base URL's path (`../x`, `%2e%2e/x`, `items/../../x`, `..%2Fx`)
    * @throws TypeError for anything but a string or a URL (an object would otherwise be sent to
    *   `<base>/[object Object]`, with the token)
    */
@@ -49,7 +51,11 @@ export class OriginPolicy {
         `An authenticated fetch takes a path (a string), a URL or a Request, not ${target === null ? 'null' : typeof target}.`,
       );
     }
-    const text = typeof target === 'string' ? target.replace(/^\/(?!\/)/, '') : target;
+    // A string with a scheme is absolute; any other (a protocol-relative `//host/x` too) is a
+    // path under the base. Its one leading `/` or `\` (which WHATWG URL reads as `/`) is dropped,
+    // so that `/x` resolves under the base rather than at the origin's root.
+    const relative = typeof target === 'string' && !URL.canParse(target);
+    const text = relative ? target.replace(/^[/\\](?![/\\])/, '') : target;
     const url = new URL(text, this.base);
     if (url.origin !== this.origin) {
       throw this.refused(`the request to another origin (${url.origin}) would carry its token`, {
@@ -57,7 +63,26 @@ export class OriginPolicy {
         path: url.pathname,
       });
     }
+    if (relative) this.checkUnder(url, this.base, method);
     return url;
+  }
+
+  /**
+   * Refuses `url` — a relative path joined to `base` by an HTTP client (axios's `baseURL` and
+   * `url`) — when it is not under `base`'s path: the API's token must not reach another API
+   * served on the same origin (a gateway, a path-routed ingress) through `..` in a path.
+   * @throws DownstreamApiError `origin_refused`
+   */
+  checkUnder(url: URL, base: URL, method?: string): void {
+    if (!isUnder(url, base)) {
+      throw this.refused(
+        `the request to ${url.pathname}, outside the base URL's path ${base.pathname}, would carry its token`,
+        {
+          method,
+          path: url.pathname,
+        },
+      );
+    }
   }
 
   /** Whether `url` may carry the token: the API's origin, https or allowed loopback http. */
@@ -83,4 +108,20 @@ export class OriginPolicy {
       { api: this.api, ...context },
     );
   }
+}
+
+/**
+ * Whether `url`'s path is `base`'s path or under it, segment by segment (`/orders/api` does not
+ * hold `/orders/apiX`), with no dot segment left that a server decoding `%2F`, `%5C` or `%2E`
+ * before it normalises the path would follow out of it (`..%2Fx`).
+ */
+export function isUnder(url: URL, base: URL): boolean {
+  const root = base.pathname.endsWith('/') ? base.pathname : `${base.pathname}/`;
+  const path = url.pathname;
+  if (path === root.slice(0, -1)) return true;
+  if (!path.startsWith(root)) return false;
+  return !path
+    .slice(root.length)
+    .split(/\/|%2f|%5c/i)
+    .some((segment) => /^(?:\.|%2e){1,2}$/i.test(segment));
 }

@@ -1,4 +1,29 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { now } from '../timing/clock';
+
+/**
+ * What one token request sent of a source's credential: noted by the source while msal builds the
+ * request (msal calls the assertion callback inside the request's async context), read by the
+ * chain when the authority refused it.
+ */
+export interface SentCredential {
+  /** The assertion was handed out again ({@link AssertionReuse}), not signed for this request. */
+  reused: boolean;
+  /** The `x5t#S256` of the certificate the assertion named. */
+  thumbprintSha256?: string;
+}
+
+const sending = new AsyncLocalStorage<SentCredential>();
+
+/** Runs one token request, noting what it sent of the credential in `sent`. */
+export function noteSent<T>(sent: SentCredential, request: () => Promise<T>): Promise<T> {
+  return sending.run(sent, request);
+}
+
+/** The note of the token request being built, if the chain keeps one. */
+export function sentCredential(): SentCredential | undefined {
+  return sending.getStore();
+}
 
 interface Reused {
   readonly assertion: Promise<string>;
@@ -12,6 +37,10 @@ interface Reused {
  * minutes), so a signature that costs a round trip to an HSM or a key vault is paid once per
  * tenant per window rather than per token request. Concurrent requests of one audience share one
  * signature. A failed signature is not kept; `clear()` drops all (the authority refused one).
+ * A request handed an assertion again is noted as such ({@link SentCredential}): when the authority
+ * refuses it, the chain asks once more at once with a fresh signature (a certificate rotated under
+ * a reused assertion), before the caller sees the rejection or the source is skipped. Callers key
+ * entries by the certificate's thumbprint too, so a rotated certificate is never named by one.
  */
 export class AssertionReuse {
   readonly #entries = new Map<string, Reused>();
@@ -26,7 +55,12 @@ export class AssertionReuse {
   get(audience: string, sign: () => Promise<string>): Promise<string> {
     const time = now();
     const found = this.#entries.get(audience);
-    if (found !== undefined && time < found.until) return found.assertion;
+    if (found !== undefined && time < found.until) {
+      // Signed for an earlier request (not one being signed now): the refusal may be of its time.
+      const sent = sending.getStore();
+      if (sent !== undefined && found.until !== Infinity) sent.reused = true;
+      return found.assertion;
+    }
     if (found !== undefined) this.#entries.delete(audience);
     const entry: Reused = { assertion: sign(), until: Infinity };
     this.#entries.set(audience, entry);

@@ -67,7 +67,7 @@ export function createSourceClient(
         new SignerSource(
           'pkcs11',
           id,
-          new Pkcs11Signer(options),
+          new Pkcs11Signer(options, ctx.requestMs),
           signerSettings(options, ctx, true),
         ),
       );
@@ -119,6 +119,7 @@ function signerSettings(options: SignerSourceBase, ctx: SourceContext, owned = f
     algorithm: options.algorithm,
     sendX5c: options.sendX5c,
     reuse: ctx.credential.protocol === 'entra',
+    rsaOnly: ctx.credential.protocol === 'entra',
     timeoutMs: ctx.requestMs,
   };
 }

@@ -7,6 +7,7 @@ import {
 import { SourceUnavailableError } from '../errors/source-unavailable';
 import { TokenMetrics } from '../observability/token-metrics';
 import { NO_PROXY, type ResolvedCredential } from '../options/resolved-options';
+import { AssertionReuse, type SentCredential } from './assertion-reuse';
 import { Credential } from './credential';
 
 const S = 1000;
@@ -34,7 +35,7 @@ let requests: string[] = [];
 class FakeClient implements SourceClient {
   readonly source: TokenSource;
   /** The error to fail with for a tenant, or undefined to answer with a token. */
-  fail: (tenantId: string) => Error | undefined = () => undefined;
+  fail: (tenantId: string) => Error | undefined | Promise<Error | undefined> = () => undefined;
   moveOnAfter?: ReadonlySet<string>;
 
   constructor(readonly index: number) {
@@ -49,7 +50,7 @@ class FakeClient implements SourceClient {
 
   async acquire({ tenantId }: { tenantId: string }): Promise<IssuedToken> {
     requests.push(`${this.index}:${tenantId}`);
-    const error = this.fail(tenantId);
+    const error = await this.fail(tenantId);
     if (error !== undefined) throw error;
     return {
       token: `${this.source.id}@${tenantId}`,
@@ -147,6 +148,38 @@ describe('Credential (the chain of sources)', () => {
     jest.advanceTimersByTime(1);
     expect(await fetch('home')).toBe(1);
     expect(requests).toEqual(['0:home', '1:home']);
+  });
+
+  it('asks a source again at once with a fresh assertion when a reused one was refused; once', async () => {
+    // The source reuses assertions as a signer source does; the authority takes those signed
+    // from `accepted` on (msal asks for the assertion inside the request, as acquire does here).
+    const reuse = new AssertionReuse(300_000);
+    let signed = 0;
+    let accepted = 1;
+    Object.assign(clients[0].source, {
+      rejected: (sent: SentCredential) => {
+        reuse.clear();
+        return sent.reused;
+      },
+    });
+    clients[0].fail = async () => {
+      const assertion = await reuse.get('audience', async () => String(++signed));
+      return Number(assertion) >= accepted ? undefined : rejected();
+    };
+    expect(await fetch('home')).toBe(0);
+    // A rotation: the reused assertion is refused, a fresh one accepted, nothing skipped.
+    accepted = 2;
+    expect(await fetch('home')).toBe(0);
+    expect(requests).toEqual(['0:home', '0:home']);
+    expect(credential.stats.skippedSources).toBeUndefined();
+    // Refused fresh too: asked again once only, then the chain moves on.
+    accepted = 99;
+    expect(await fetch('home')).toBe(1);
+    expect(requests).toEqual(['0:home', '0:home', '1:home']);
+    // A fresh assertion refused is not asked again.
+    expect(await fetch('other')).toBe(1);
+    expect(requests).toEqual(['0:other', '1:other']);
+    expect(signed).toBe(4);
   });
 
   it('keeps another tenant’s rejection to that tenant (whatever its case)', async () => {

@@ -14,7 +14,7 @@ import { createSourceClient, type SourceContext } from './create-source';
 import type { TokenMetrics } from '../observability/token-metrics';
 import type { ClientCertificate } from '../authority/client-certificate';
 import type { CredentialStats } from '../observability/credential-stats';
-import type { Fetched } from './principal';
+import type { Fetched, StoreBinding } from './principal';
 import { AgentDirectory } from './agents/agent-directory';
 import type { Blueprint, ChainRequest } from './agents/blueprint';
 import { managedIdentityHost, SourceChain } from './source-chain';
@@ -62,6 +62,8 @@ export class Credential implements Blueprint {
    * call of the integrations carries a proof of it.
    */
   readonly dpop?: DpopKey;
+  /** What a token read from the store must be to serve it; undefined: plain bearer tokens. */
+  readonly binding?: StoreBinding;
   /** Why the configured DPoP key cannot be used, reported by {@link init}. */
   readonly #dpopProblem?: string;
   /**
@@ -87,6 +89,13 @@ export class Credential implements Blueprint {
       } catch (e) {
         this.#dpopProblem = `dpop.${(e as Error).message}`;
       }
+    }
+    if (dpop !== undefined) this.binding = { tokenType: 'DPoP', certificate: false };
+    else if (options.mtls !== undefined) {
+      this.binding = {
+        tokenType: options.mtls.entraOrigin === undefined ? 'Bearer' : 'mtls_pop',
+        certificate: true,
+      };
     }
     this.stats = metrics.of(options.name);
     this.network = new AuthorityNetworkClient(timings.requestMs, options.ca, options.proxy);
@@ -173,6 +182,8 @@ export class Credential implements Blueprint {
    * replicas, which share their configuration, do. A managed identity its configuration does not
    * name has none until this process has a token of its own, then keys naming that identity
    * ({@link subject}): hosts with the same configuration and different identities never share.
+   * With `mtls`, a source whose certificate is not loaded (its file not there yet) has none
+   * (`''`): its key would be the one of the same credential without `mtls` — bearer tokens.
    */
   storeKeys(tenantId: string, scopeKey: string, certificateThumbprint?: string): string[] {
     const { authorityHost, name, tokenRequest } = this.options;
@@ -190,6 +201,7 @@ export class Credential implements Blueprint {
     // just issued is stored under the certificate it is bound to (`certificateThumbprint`).
     return this.chain.clients.map((c, i) => {
       const x5t = certificateThumbprint ?? this.boundThumbprint(i);
+      if (this.options.mtls !== undefined && x5t === undefined) return '';
       const bound =
         this.dpop !== undefined ? `@dpop:${this.dpop.jkt}` : x5t !== undefined ? `@x5t:${x5t}` : '';
       return `${this.keyPrefix}${authorityHost}|${tenantId}|${clientId}|${name}/${c.source.id}${extras}${bound}|${scopeKey}`;

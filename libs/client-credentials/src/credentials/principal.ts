@@ -11,6 +11,12 @@ export interface AgentLegOf {
   readonly user?: string;
 }
 
+/** What binds a principal's tokens, as a store read checks it (see {@link Principal.binding}). */
+export interface StoreBinding {
+  readonly tokenType: 'DPoP' | 'mtls_pop' | 'Bearer';
+  readonly certificate: boolean;
+}
+
 /** A token as a principal fetched it, and which of its sources did (its store key's index). */
 export interface Fetched {
   readonly issued: IssuedToken;
@@ -46,7 +52,8 @@ export interface Principal {
    * principal's tokens apart from any other's (an agent's id is in them). `certificateThumbprint`:
    * of a token just issued bound to that certificate (mTLS), which names its key. None while
    * nothing tells this principal's tokens apart from another's (a managed identity known only from
-   * its tokens, before its first): the store is then neither read nor locked nor written.
+   * its tokens, before its first): the store is then neither read nor locked nor written. A key
+   * is `''` for a source whose tokens have none now (a certificate not loaded yet, with `mtls`).
    */
   storeKeys(tenantId: string, scopeKey: string, certificateThumbprint?: string): string[];
   /**
@@ -54,6 +61,13 @@ export interface Principal {
    * are bound to certificates (`mtls`): a token read from the store must be bound to it.
    */
   boundThumbprint?(index: number): string | undefined;
+  /**
+   * What a token read from the store must be to serve this principal when its tokens are bound:
+   * the `tokenType` they are issued with (`DPoP`, Entra's `mtls_pop`, `Bearer` for RFC 8705), and
+   * whether a certificate binds them (then the token must name the source's, see
+   * {@link boundThumbprint}). Undefined for a principal of plain bearer tokens.
+   */
+  readonly binding?: StoreBinding;
   /**
    * A token from the authority. `claims` (a resource's claims challenge) go with the request;
    * `refused` is the token an API refused that this one replaces.

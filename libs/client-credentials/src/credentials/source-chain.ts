@@ -9,6 +9,7 @@ import type { CredentialStats, RecordedProblem } from '../observability/credenti
 import type { AgentLeg, TokenMetrics } from '../observability/token-metrics';
 import { now } from '../timing/clock';
 import type { ChainRequest } from './agents/blueprint';
+import { noteSent, type SentCredential } from './assertion-reuse';
 import type { Fetched } from './principal';
 import { EVERY_TENANT, SourceSkips } from './source-skips';
 
@@ -30,6 +31,12 @@ const NEXT_SOURCE_CODES: ReadonlySet<string> = new Set([
   'signer_failed',
   'source_unavailable',
 ]);
+
+/** A source that reuses what it sends, or keeps a certificate it may read again (a signer's). */
+interface RejectableSource {
+  /** The authority refused `sent`: true when one fresh request at once may be accepted. */
+  rejected?(sent: SentCredential, error: ClientCredentialsError): Promise<boolean> | boolean;
+}
 
 /** Who the chain belongs to, and its timings. */
 export interface ChainSettings {
@@ -116,13 +123,16 @@ export class SourceChain {
     // Every source is cooling down: trying them all beats failing without a try.
     if (order.length === 0) order = this.clients.map((_, i) => i);
     let last: ClientCredentialsError | undefined;
-    for (const [position, index] of order.entries()) {
+    let retried = false;
+    for (let position = 0; position < order.length; position++) {
+      const index = order[position];
       const client = this.clients[index];
       const host = managedIdentityHost(client);
       const started = now();
       // The issued token's times are the wall clock's (the authority's expiry): checked against it.
       const requestedAt = Date.now();
       const where = { credential: name, tenantId, agent: fmiPath };
+      const sent: SentCredential = { reused: false };
       const request = async () => {
         try {
           const answer = await client.acquire({
@@ -142,7 +152,7 @@ export class SourceChain {
       try {
         const issued = await this.metrics.tracing.request(
           host === undefined ? span : { ...span, managedIdentityHost: host },
-          request,
+          () => noteSent(sent, request),
         );
         const ms = now() - started;
         this.metrics.request(name, client.source.id, 'ok', ms, host, leg);
@@ -151,13 +161,20 @@ export class SourceChain {
         return { issued, index };
       } catch (e) {
         last = e as ClientCredentialsError;
-        // An assertion the authority refused is not handed out again (a signer's are reused).
-        if (last.code === 'credential_rejected') {
-          (client.source as { rejected?: () => void }).rejected?.();
-        }
+        // An assertion the authority refused is not handed out again (a signer's are reused); one
+        // that was reused, or named a certificate since renewed, is followed at once by one fresh
+        // request of the same source before the caller sees the rejection or the source is skipped.
+        const again =
+          last.code === 'credential_rejected' &&
+          (await (client.source as RejectableSource).rejected?.(sent, last)) === true;
         const ms = now() - started;
         this.metrics.request(name, client.source.id, last.code, ms, host, leg);
         this.noteSources();
+        if (again && !retried) {
+          retried = true;
+          position--;
+          continue;
+        }
         const another = position + 1 < order.length;
         const moveOn = NEXT_SOURCE_CODES.has(last.code) || client.moveOnAfter?.has(last.code);
         if (!moveOn || this.clients.length === 1) throw last;

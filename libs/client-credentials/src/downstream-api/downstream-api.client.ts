@@ -11,6 +11,7 @@ import { DownstreamApiError, type DownstreamApiErrorContext } from '../calling/c
 import {
   answerOf,
   CallDeadline,
+  callerAborted,
   exchangeFailure,
   type DownstreamApiResult,
   type DownstreamCallOptions,
@@ -170,6 +171,8 @@ export class DownstreamApi {
     const target = withQuery(path, options.query);
     const where: DownstreamApiErrorContext = { api: this.name, method, path: target.split('?')[0] };
     if (this.#closed) throw this.#closedError(where);
+    // Refused whether its token is cached or not: nothing is fetched or sent for a cancelled call.
+    if (options.signal?.aborted) throw callerAborted(this.name, where, options.signal.reason);
     const deadline = new CallDeadline(this.#timeoutMs, options.signal);
     this.#inFlight.add(deadline);
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
@@ -188,6 +191,9 @@ export class DownstreamApi {
     } catch (e) {
       // Whatever the abort surfaced as (fetch's, the body's, the token service's `aborted`).
       if (this.#closed) throw this.#closedError(where, e);
+      // The caller's signal, whatever its abort surfaced as: not the API's failure (`timedOut`
+      // is false once the caller's signal is aborted).
+      if (options.signal?.aborted) throw callerAborted(this.name, where, options.signal.reason);
       throw exchangeFailure(e, this.name, where, deadline.timedOut ? this.#timeoutMs : undefined);
     } finally {
       deadline.end();

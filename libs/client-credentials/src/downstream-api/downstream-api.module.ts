@@ -3,17 +3,21 @@ import {
   Inject,
   Injectable,
   Module,
+  Optional,
   type DynamicModule,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  type OnModuleInit,
   type Provider,
 } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { TokenService } from '../token.service';
 import { DownstreamApiError } from '../calling/calling.errors';
 import { DownstreamApi } from './downstream-api.client';
 import { getDownstreamApiToken } from './downstream-api.decorator';
 import { ConfigurationError, InvalidRequestError } from '../errors/client-credentials.errors';
 import {
+  DOWNSTREAM_API_MODULE,
   resolveDownstreamApis,
   unknownCredentials,
   type DownstreamApiModuleOptions,
@@ -40,14 +44,27 @@ export type DownstreamApiModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;
  * @publicApi
  */
 @Injectable()
-export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShutdown {
+export class DownstreamApis implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   readonly #apis = new Map<string, DownstreamApi>();
   readonly #options: Record<string, DownstreamApiOptions>;
+  private readonly tokens: TokenService;
 
   constructor(
     @Inject(DOWNSTREAM_API_OPTIONS) options: DownstreamApiModuleOptions,
-    private readonly tokens: TokenService,
+    // Optional, so that a missing token service is named with its fix rather than Nest's
+    // "can't resolve dependencies … at index [1]".
+    @Optional() @Inject(TokenService) tokens: TokenService | undefined,
+    private readonly moduleRef: ModuleRef,
   ) {
+    if (tokens === undefined) {
+      throw new ConfigurationError(
+        [
+          'TokenService: not injectable in DownstreamApiModule — register ClientCredentialsModule.forRoot({ isGlobal: true, … }) (or forRootAsync({ isGlobal: true, … })), or pass imports: [<the module providing TokenService>] to DownstreamApiModule.forRootAsync()',
+        ],
+        DOWNSTREAM_API_MODULE,
+      );
+    }
+    this.tokens = tokens;
     const apis = resolveDownstreamApis(options?.apis, 'apis');
     this.#options = apis;
     try {
@@ -57,6 +74,24 @@ export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShut
     } catch (e) {
       void this.onApplicationShutdown();
       throw e;
+    }
+  }
+
+  /**
+   * Refuses a second registration: each `forRoot`/`forRootAsync` is global and provides its own
+   * `DownstreamApis`, and the app would get one registration's APIs only (the last one's).
+   * @throws ConfigurationError naming the fix: one registration with every API
+   */
+  onModuleInit(): void {
+    const registrations = this.moduleRef.get(DownstreamApis, { strict: false, each: true });
+    if (registrations.length > 1) {
+      const names = registrations.map((r) => `{ ${r.names.join(', ')} }`).join(', ');
+      throw new ConfigurationError(
+        [
+          `DownstreamApiModule.forRoot()/forRootAsync() is registered ${registrations.length} times (APIs ${names}): register it once, with every API in its apis — a feature module injects its API with @InjectDownstreamApi(name) (after forRootAsync, list the names with DownstreamApiModule.forFeature(...))`,
+        ],
+        DOWNSTREAM_API_MODULE,
+      );
     }
   }
 
@@ -92,18 +127,18 @@ export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShut
         problems.push(`apis.${name}.${field}: ${e.message.split(' Hint: ')[0]}`);
       }
     }
-    if (problems.length > 0) throw new ConfigurationError(problems);
+    if (problems.length > 0) throw new ConfigurationError(problems, DOWNSTREAM_API_MODULE);
   }
 
   /**
    * The API named `name`.
-   * @throws DownstreamApiError `api_error` naming the configured APIs when there is none
+   * @throws DownstreamApiError `api_unknown` naming the configured APIs when there is none
    */
   get(name: string): DownstreamApi {
     const api = this.#apis.get(name);
     if (api === undefined) {
       throw new DownstreamApiError(
-        'api_error',
+        'api_unknown',
         `No downstream API named '${name}': configured are ${[...this.#apis.keys()].join(', ') || 'none'}.`,
         { api: name },
       );
@@ -124,7 +159,18 @@ export class DownstreamApis implements OnApplicationBootstrap, OnApplicationShut
 function namedProviders(names: readonly string[]): Provider[] {
   return names.map((name) => ({
     provide: getDownstreamApiToken(name),
-    useFactory: (apis: DownstreamApis) => apis.get(name),
+    useFactory: (apis: DownstreamApis) => {
+      // Only forFeature can name an API the registration lacks (forRoot lists its own keys).
+      if (!apis.names.includes(name)) {
+        throw new ConfigurationError(
+          [
+            `forFeature('${name}'): no downstream API named '${name}' — configured are ${apis.names.map((n) => `'${n}'`).join(', ') || 'none'}; list only configured names in DownstreamApiModule.forFeature(...), or add '${name}' to the apis of forRootAsync()`,
+          ],
+          DOWNSTREAM_API_MODULE,
+        );
+      }
+      return apis.get(name);
+    },
     inject: [DownstreamApis],
   }));
 }

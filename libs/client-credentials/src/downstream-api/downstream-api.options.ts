@@ -10,7 +10,10 @@ import {
  * @publicApi
  */
 export interface DownstreamApiOptions {
-  /** Base URL (https); its origin is the only one the API's token is sent to. */
+  /**
+   * Base URL (https); its origin is the only one the API's token is sent to, and a call's path
+   * must stay under its path (`../x` is refused with `origin_refused`).
+   */
   baseUrl: string;
   /** The API's scope, e.g. `api://orders/.default`. */
   scopes: string | string[];
@@ -52,6 +55,9 @@ export interface DownstreamApiModuleOptions {
   apis: Record<string, DownstreamApiOptions>;
 }
 
+/** What a {@link ConfigurationError} of the downstream APIs names: where their fields are. */
+export const DOWNSTREAM_API_MODULE = 'DownstreamApiModule options';
+
 /** The default of {@link DownstreamApiOptions.timeoutMs}. */
 export const DEFAULT_API_TIMEOUT_MS = 30_000;
 
@@ -68,7 +74,8 @@ export function resolveDownstreamApis(
   path = 'downstreamApis',
 ): Record<string, DownstreamApiOptions> {
   const checked = checkDownstreamApis(apis, path);
-  if (checked.apis === undefined) throw new ConfigurationError(checked.problems);
+  if (checked.apis === undefined)
+    throw new ConfigurationError(checked.problems, DOWNSTREAM_API_MODULE);
   return checked.apis;
 }
 
@@ -90,9 +97,12 @@ export function resolveDownstreamApis(
  */
 export function downstreamApisFromConfig(document: unknown = {}): DownstreamApiModuleOptions {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) {
-    throw new ConfigurationError([
-      'the configuration document must be an object, e.g. { downstreamApis: { orders: { baseUrl, scopes } } }',
-    ]);
+    throw new ConfigurationError(
+      [
+        'the configuration document must be an object, e.g. { downstreamApis: { orders: { baseUrl, scopes } } }',
+      ],
+      DOWNSTREAM_API_MODULE,
+    );
   }
   const { downstreamApis: section, credentials } = document as {
     downstreamApis?: unknown;
@@ -114,7 +124,7 @@ export function downstreamApisFromConfig(document: unknown = {}): DownstreamApiM
       ? Object.keys(credentials)
       : [];
   if (names.length > 0) problems.push(...unknownCredentials(section, names, 'downstreamApis'));
-  if (problems.length > 0) throw new ConfigurationError(problems);
+  if (problems.length > 0) throw new ConfigurationError(problems, DOWNSTREAM_API_MODULE);
   return { apis };
 }
 

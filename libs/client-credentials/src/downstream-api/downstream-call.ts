@@ -14,7 +14,10 @@ export interface DownstreamCallOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** Extra headers (`Authorization` is always the API's token). */
   headers?: Record<string, string>;
-  /** Stop waiting. */
+  /**
+   * Ends the call: aborted before it, while its token is awaited or while the API answers, it
+   * rejects with `DownstreamApiError` `api_aborted` (its `cause` the signal's reason).
+   */
   signal?: AbortSignal;
   /**
    * This call's credential (e.g. a worker's), instead of the API's.
@@ -145,6 +148,24 @@ export function exchangeFailure(
   );
 }
 
+/**
+ * A call its caller's signal ended — before it started, while it waited for its token, or while
+ * the API answered: one code every time, its cause the signal's reason.
+ */
+export function callerAborted(
+  api: string,
+  where: DownstreamApiErrorContext,
+  reason: unknown,
+): DownstreamApiError {
+  const { name, message } = (reason ?? {}) as { name?: unknown; message?: unknown };
+  const said = [name, message].filter((s) => typeof s === 'string' && s !== '').join(': ');
+  return new DownstreamApiError(
+    'api_aborted',
+    `${where.method} ${where.path} of API '${api}' was cancelled by its caller's signal${said === '' ? '' : ` (${said.slice(0, 200)})`}.`,
+    { ...where, cause: reason },
+  );
+}
+
 /** What {@link answerOf} needs to know of the call. */
 export interface CallContext {
   readonly api: string;
@@ -177,8 +198,8 @@ export function answerOf<T>(
       { ...where, status: res.status },
     );
   }
-  const parsed = parseJson(text);
   if (res.ok) {
+    const parsed = parseJson(text);
     const result = {
       status: res.status,
       url: res.url.split('?')[0] || call.target.split('?')[0],
@@ -191,7 +212,7 @@ export function answerOf<T>(
     throw new DownstreamApiError(
       'api_invalid_response',
       `${said} answered ${res.status} with a body that is not JSON.`,
-      { ...where, status: res.status, body: text.slice(0, 2000) },
+      { ...where, status: res.status, body: errorBody(text, token) },
     );
   }
   const challenge = res.headers.get('www-authenticate') ?? undefined;
@@ -202,7 +223,7 @@ export function answerOf<T>(
   const context = {
     ...where,
     status: res.status,
-    body: parsed.ok ? parsed.value : text.slice(0, 2000),
+    body: errorBody(text, token),
     challenge,
   };
   if (res.status === 403 && error === 'insufficient_scope') {
@@ -220,6 +241,23 @@ export function answerOf<T>(
     );
   }
   throw new DownstreamApiError('api_error', `${said} answered ${res.status}.`, context);
+}
+
+/** The most of an API's error body a {@link DownstreamApiError} keeps, in characters. */
+const MAX_ERROR_BODY_CHARS = 2000;
+
+/**
+ * The API's error body as an error keeps it: parsed JSON when it is JSON of at most
+ * {@link MAX_ERROR_BODY_CHARS} characters, else its text cut there — an error is logged and
+ * serialised whole, and must not carry megabytes. The token sent is cut out of it: an API that
+ * echoes the request's headers (a debugging endpoint, a hostile server) would otherwise put it in
+ * every log of the error.
+ */
+function errorBody(text: string, token: AccessToken): unknown {
+  const shown = token.token === '' ? text : text.split(token.token).join('[redacted]');
+  if (shown.length > MAX_ERROR_BODY_CHARS) return shown.slice(0, MAX_ERROR_BODY_CHARS);
+  const parsed = parseJson(shown);
+  return parsed.ok ? parsed.value : shown;
 }
 
 /** Errors of the token service pass through as they are (they are typed already). */

@@ -71,14 +71,21 @@ export class ClientCredentialsError extends Error {
   }
 }
 
-/** The module options are invalid: thrown by `app.init()`, naming every bad field. @publicApi */
+/**
+ * Options are invalid: the module's (thrown by `app.init()`) or a calling integration's (thrown
+ * where it is created), naming every bad field. @publicApi
+ */
 export class ConfigurationError extends ClientCredentialsError {
   /** One line per problem: `path: what is wrong — how to fix it`. */
   readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
+  /**
+   * @param problems one line per problem, never a value
+   * @param subject whose options they are, for the message's first line
+   */
+  constructor(problems: readonly string[], subject = 'ClientCredentialsModule options') {
     super(
       'options_invalid',
-      `Invalid ClientCredentialsModule options:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+      `Invalid ${subject}:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
     );
     this.problems = problems;
   }
@@ -87,8 +94,14 @@ export class ConfigurationError extends ClientCredentialsError {
 /** A call to getAccessToken() was wrong before any network call was made. @publicApi */
 export class InvalidRequestError extends ClientCredentialsError {}
 
-/** The identity provider refused to issue a token; retrying will not help. @publicApi */
+/**
+ * The identity provider (or whatever answers at its address: a redirect) refused to issue a
+ * token; retrying will not help. @publicApi
+ */
 export class TokenRequestRejectedError extends ClientCredentialsError {}
 
-/** The token endpoint could not be used right now (5xx, 429, timeout, network, garbage). @publicApi */
+/**
+ * The token endpoint could not be used right now (5xx, 429, timeout, network, garbage): always
+ * transient. @publicApi
+ */
 export class TokenEndpointError extends ClientCredentialsError {}

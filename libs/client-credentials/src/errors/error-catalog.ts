@@ -12,143 +12,223 @@ export interface ErrorHint {
   readonly fix: string;
 }
 
+/**
+ * The class an error of a code is thrown as (by name: the classes import this file). Callers that
+ * branch on `instanceof` read the class; docs/troubleshooting.md's class table is made from it.
+ */
+export type ErrorClassName =
+  | 'ConfigurationError'
+  | 'InvalidRequestError'
+  | 'TokenRequestRejectedError'
+  | 'TokenEndpointError'
+  | 'ClientCredentialsError';
+
+/** A row of the library's own codes: its class, whether it may pass, its cause and fix. */
+export interface CodeRow extends ErrorHint {
+  /** The class every error of this code is thrown as. */
+  readonly class: ErrorClassName;
+  /**
+   * `error.transient` of this code's errors: `yes` always, `no` never, `varies` when it depends
+   * on the cause (a signer's timeout may pass, its refusal not) — read `error.transient` then.
+   */
+  readonly transient: 'yes' | 'no' | 'varies';
+}
+
 /** Stable error codes of the library (`ClientCredentialsError.code`). */
 export const ERROR_CATALOG = {
   options_invalid: {
+    class: 'ConfigurationError',
+    transient: 'no',
     cause:
-      "Options are invalid: the module's, or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names each field.",
-    fix: 'Correct the named fields in ClientCredentialsModule.forRoot()/forRootAsync() options.',
+      "Options are invalid: the module's (ClientCredentialsModule, DownstreamApiModule), or a calling integration's (e.g. createAuthenticatedFetch's maxRedirects); the message names whose, and `error.problems` each field.",
+    fix: "Correct the named fields in the options the message names: the forRoot()/forRootAsync() options of ClientCredentialsModule or DownstreamApiModule, or the integration's.",
   },
   credential_unknown: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause: 'getAccessToken() named a credential that is not configured, or no default applies.',
     fix: 'Pass one of the configured credential names, or set `defaultCredential`.',
   },
   scope_invalid: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
       "The requested scopes cannot be used with the client credentials flow (or with an agent user's token).",
     fix: 'Request exactly one `<resource>/.default` scope for Entra ID, e.g. `https://graph.microsoft.com/.default`; for an agent user, named scopes of one resource or its `/.default` alone.',
   },
   claims_invalid: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause: 'A claims request is not a JSON object (or is too long).',
     fix: 'Pass the decoded `claims` of the resource\'s WWW-Authenticate challenge, a JSON object such as {"access_token":{…}}.',
   },
   tenant_invalid: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause: 'The tenant is empty, malformed, or a meta-tenant (common, organizations, consumers).',
     fix: 'Use the directory (tenant) ID GUID or a verified domain such as contoso.onmicrosoft.com.',
   },
   tenant_unsupported: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
       'A token of another tenant was asked of a managed identity: a managed identity only has tokens of its own tenant.',
     fix: "Leave `tenantId` out of the call; for tokens of other tenants, use a multi-tenant app registration with the managed identity as its federated credential (source 'managed-identity-assertion').",
   },
   tenant_not_allowed: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
       "An Azure SDK client asked the TokenCredential for a token of a tenant other than the credential's own (the tenant of a resource's challenge, Key Vault's say), and that tenant is not listed in `additionallyAllowedTenants`.",
     fix: "If the app is meant to get tokens of that tenant, add its id to `additionallyAllowedTenants` of createTokenCredential ('*' allows any tenant); otherwise check which resource the SDK client calls.",
   },
   agent_unsupported: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
       "A call named an agent identity (`agent`) of a credential that is not an agent identity blueprint, or asked for an agent user's token without an agent.",
     fix: 'Name the blueprint credential (`agentBlueprint` set in its options) with `agent`; an `agentUser` needs its `agent` too.',
   },
   agent_unknown: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
       "The `agent` of a call is neither an agent identity's application (client) ID (a GUID) nor a name listed in the blueprint's `agentBlueprint.agents`, or the blueprint takes named agents only.",
     fix: "Pass the agent identity's app id, or one of the names of `agentBlueprint.agents`; with `onlyNamedAgents: true`, add it to that list.",
   },
   agent_user_invalid: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
       'The `agentUser` of a call is neither a user principal name (user@domain) nor an object ID (a GUID).',
     fix: "Pass the agent user's UPN or its object ID, as Microsoft Graph lists it (`/users/{id}`).",
   },
   request_parameters_invalid: {
+    class: 'ClientCredentialsError',
+    transient: 'no',
     cause:
       "A credential's tokenRequest.customize hook failed, took longer than timeouts.requestMs, or returned a parameter the protocol owns (client_id, scope, client_assertion…) or a value that is not a string.",
     fix: "Make the hook return { name: string } pairs of your own parameters only (the library sets the protocol's), quickly; the message names the parameter, never its value.",
   },
   credential_rejected: {
+    class: 'TokenRequestRejectedError',
+    transient: 'no',
     cause:
       'The identity provider rejected the client credential (secret, certificate or assertion).',
     fix: 'Check the AADSTS hint; renew or re-register the credential on the app registration.',
   },
   request_rejected: {
+    class: 'TokenRequestRejectedError',
+    transient: 'no',
     cause: 'The identity provider rejected the token request (scope, resource, app or tenant).',
     fix: 'Fix what the reason in the message names — the scope, resource, tenant, app registration or managed identity; an AADSTS code there has its own hint.',
   },
   endpoint_unavailable: {
+    class: 'TokenEndpointError',
+    transient: 'yes',
     cause: 'The token endpoint answered with a server error (5xx).',
     fix: 'Transient: the library retries with backoff and keeps serving cached tokens; persistent failures point at the authority host.',
   },
   throttled: {
+    class: 'TokenEndpointError',
+    transient: 'yes',
     cause: 'The token endpoint throttled the client (HTTP 429 or AADSTS50196).',
     fix: 'The library waits for Retry-After; reduce token requests (share one cache across replicas, avoid forceRefresh loops).',
   },
   timeout: {
+    class: 'TokenEndpointError',
+    transient: 'yes',
     cause: 'The token endpoint did not answer within the configured time.',
     fix: 'Check connectivity to the authority host; raise `timeouts.requestMs` / `timeouts.acquireMs` if the network is slow.',
   },
   network_error: {
+    class: 'TokenEndpointError',
+    transient: 'yes',
     cause: 'The token endpoint could not be reached (DNS, TCP, TLS or connection reset).',
     fix: 'Check the authority host, proxies and firewalls; for a private authority set `ca` to its CA certificate.',
   },
   invalid_response: {
+    class: 'TokenEndpointError',
+    transient: 'yes',
     cause: 'The token endpoint answered with something that is not a valid token response.',
     fix: 'Check that `authorityHost` points at an OAuth 2.0 token service and not at a proxy or error page.',
   },
   authority_redirected: {
+    class: 'TokenRequestRejectedError',
+    transient: 'no',
     cause:
       'The authority answered a token or discovery request with a redirect (HTTP 3xx). The library never follows one: the secret or client assertion would go to another address.',
     fix: 'If the address the message names is the right token service, set `authorityHost` to it; otherwise check the gateway or proxy in front of the authority.',
   },
   source_unavailable: {
+    class: 'ClientCredentialsError',
+    transient: 'no',
     cause:
       'A credential source cannot be used here (token file missing, no managed identity endpoint).',
     fix: 'The next source of the chain is used; set up the missing file or identity, or remove the source.',
   },
   refused_token_reissued: {
+    class: 'TokenEndpointError',
+    transient: 'yes',
     cause:
       'A background refresh got back the very token an API refused while the refresh ran (a managed identity endpoint that hands out its cached token and cannot be told to mint: IMDS, Azure Arc); it is not served again.',
     fix: "Nothing to do: the next call asks again, naming the refused token. If the endpoint keeps handing it out, the API keeps refusing it until the endpoint mints (near the token's end); on App Service the request names it and the endpoint mints at once.",
   },
   authority_error: {
+    class: 'ClientCredentialsError',
+    transient: 'no',
     cause:
       'The authority could not be resolved (metadata discovery failed or the authority URL is invalid).',
     fix: 'Check `authorityHost`, `tenantId` and, for a private authority, `ca`.',
   },
   assertion_failed: {
+    class: 'ClientCredentialsError',
+    transient: 'no',
     cause:
       'The client assertion could not be produced (callback failed or the certificate could not be used).',
     fix: 'Check the `getAssertion` callback or the certificate file and key named in the message.',
   },
   signer_failed: {
+    class: 'ClientCredentialsError',
+    transient: 'varies',
     cause:
       "The key that signs client assertions (an HSM through PKCS#11, a Key Vault key, a signer of the app) refused, failed or did not answer in time, returned bytes that are not a signature (of the wrong length for the certificate's key: nothing, a part, or base64 or hex text of one), or signed with a key that is not the certificate's.",
     fix: "Check what the message names — the PIN (file or variable), the token and key labels, the module path; for Key Vault the key (enabled, not expired), the identity's keys/sign permission and the vault URL; a new key version needs its certificate deployed too; a signer of the app returns the signature's raw bytes (an RSA key's size in bytes, ES256 64 bytes or DER). A chain moves on to its next source meanwhile.",
   },
   warm_up_failed: {
+    class: 'ClientCredentialsError',
+    transient: 'varies',
     cause:
       "A token declared in `warmUp.tokens` could not be obtained while `app.init()` waited for it (`wait: 'init'`): a failure no retry helps, or one that lasted past `warmUp.timeoutMs`; the message names each token and its cause.",
     fix: "Fix the cause named for each token (its own code has a hint); for a managed identity endpoint that takes longer to start, raise `warmUp.timeoutMs`, or use `wait: 'background'` and a readiness probe.",
   },
   binding_refused: {
+    class: 'TokenRequestRejectedError',
+    transient: 'no',
     cause:
       "The authority answered a token request for a bound token with a token that is not bound to the credential's key or certificate (DPoP: token_type Bearer; mTLS: no `cnf.x5t#S256` of the certificate presented, or Bearer where `mtls_pop` was asked for): sent as such, it would be a bearer token again.",
     fix: 'Enable the binding for this client at the authorization server (DPoP: `dpop_bound_access_tokens`; RFC 8705: `tls_client_certificate_bound_access_tokens`), or remove `dpop` / `mtls` from the credential if the API accepts bearer tokens.',
   },
   proof_required: {
+    class: 'InvalidRequestError',
+    transient: 'no',
     cause:
-      "A token bound to the credential's key (DPoP) or certificate (mTLS) was asked for where its proof or certificate cannot go with it: getAuthorizationHeader(), or an Azure SDK TokenCredential, which sends Bearer tokens only; or the certificate a token is bound to is no longer held.",
-    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or send each request with TokenService.getRequestHeaders() (and, for mTLS, over TokenService.boundCertificate(token).dispatcher()); use a credential without `dpop` / `mtls` for Azure SDK clients.',
+      "A token bound to the credential's key (DPoP) or certificate (mTLS) was asked for where its proof or certificate cannot go with it: getAuthorizationHeader(), an Azure SDK TokenCredential, which sends Bearer tokens only, or an axios request through an adapter the interceptor cannot make present the certificate (a custom adapter function, xhr, a mock); or the certificate a token is bound to is no longer held.",
+    fix: 'Call the API through createAuthenticatedFetch, the axios interceptor or a DownstreamApi, or send each request with TokenService.getRequestHeaders() (and, for mTLS, over TokenService.boundCertificate(token).dispatcher()); with axios, keep its http or fetch adapter (the default in Node); use a credential without `dpop` / `mtls` for Azure SDK clients.',
   },
   aborted: {
+    class: 'ClientCredentialsError',
+    transient: 'no',
     cause: 'The caller aborted the request through its AbortSignal.',
     fix: 'Nothing to fix; the token request carries on for other callers.',
   },
   shutdown: {
+    class: 'ClientCredentialsError',
+    transient: 'no',
     cause: 'The application is shutting down; no new tokens are acquired.',
     fix: 'Stop calling getAccessToken() after app.close().',
   },
-} as const satisfies Record<string, ErrorHint>;
+} as const satisfies Record<string, CodeRow>;
 
 /** A stable error code of this library. */
 export type ClientCredentialsErrorCode = keyof typeof ERROR_CATALOG;

@@ -1,5 +1,13 @@
 import { ServerError } from '@azure/msal-node';
-import { AuthorityFailure } from './authority-failure';
+import { AuthorityFailure, type AuthorityFailureKind } from './authority-failure';
+import {
+  ClientCredentialsError,
+  ConfigurationError,
+  InvalidRequestError,
+  TokenEndpointError,
+  TokenRequestRejectedError,
+} from './client-credentials.errors';
+import { ERROR_CATALOG } from './error-catalog';
 import { toClientCredentialsError } from './to-client-credentials-error';
 
 const where = { credential: 'api', tenantId: 'contoso.onmicrosoft.com' };
@@ -61,5 +69,42 @@ describe('toClientCredentialsError: messages', () => {
   it('adds the full stop a description without one lacks', () => {
     const failure = new AuthorityFailure('endpoint_unavailable', { status: 503 }, 'HTTP 503');
     expect(toClientCredentialsError(failure, where).message).toMatch(/HTTP 503\. Hint:/);
+  });
+});
+
+describe('toClientCredentialsError: the class and transience the catalogue promises', () => {
+  const classes = {
+    ClientCredentialsError,
+    ConfigurationError,
+    InvalidRequestError,
+    TokenRequestRejectedError,
+    TokenEndpointError,
+  };
+
+  it.each<AuthorityFailureKind>([
+    'rejected',
+    'endpoint_unavailable',
+    'throttled',
+    'timeout',
+    'network_error',
+    'invalid_response',
+    'not_managed_identity',
+    'redirected',
+    'unbound',
+  ])('an authority failure of kind %s', (kind) => {
+    const error = toClientCredentialsError(new AuthorityFailure(kind, {}, 'what it said'), where);
+    const row = ERROR_CATALOG[error.code];
+    expect(error.constructor).toBe(classes[row.class]);
+    if (row.transient !== 'varies') expect(error.transient).toBe(row.transient === 'yes');
+  });
+
+  it('a redirect is a refusal, never transient: an instanceof TokenEndpointError retry ends', () => {
+    const error = toClientCredentialsError(
+      new AuthorityFailure('redirected', { status: 302 }, 'a redirect'),
+      where,
+    );
+    expect(error).toBeInstanceOf(TokenRequestRejectedError);
+    expect(error).not.toBeInstanceOf(TokenEndpointError);
+    expect(error).toMatchObject({ code: 'authority_redirected', transient: false, status: 302 });
   });
 });

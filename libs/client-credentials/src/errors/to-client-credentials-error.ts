@@ -50,13 +50,13 @@ export function toClientCredentialsError(
         ctx,
       );
     }
-    // Not an outage: no retry sends the request anywhere else.
+    // Not an outage but the answer of whatever stands at the address: no retry sends the request
+    // anywhere else, so it is a refusal (an `instanceof TokenEndpointError` retry loop never ends).
     if (e.kind === 'redirected') {
-      return new TokenEndpointError(
+      return new TokenRequestRejectedError(
         'authority_redirected',
         sentence(`${base} failed: ${e.errorMessage}`),
         ctx,
-        false,
       );
     }
     // Converted by the managed identity client; here only should a path forget to.

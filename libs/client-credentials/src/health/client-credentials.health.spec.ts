@@ -4,7 +4,8 @@ import {
   type CredentialHealth,
 } from './client-credentials.health';
 import type { TokenService } from '../token.service';
-import type { CredentialStats } from '../observability/credential-stats';
+import { isFailing, snapshotOf, type CredentialStats } from '../observability/credential-stats';
+import { TokenMetrics } from '../observability/token-metrics';
 import type { WarmUpStatus } from '../client-credentials.events';
 
 const HOUR = 3600_000;
@@ -247,5 +248,47 @@ describe('ClientCredentialsHealthIndicator', () => {
     }).isHealthy('credentials');
     const details = result.credentials.credentials as Record<string, CredentialHealth>;
     expect(details.multi.status).toBe('up');
+  });
+});
+
+describe('failing or working: the order of the outcomes, not the wall clock', () => {
+  const scope = 'api://orders/.default';
+  let metrics: TokenMetrics;
+  beforeEach(() => {
+    jest.useFakeTimers({ now: Date.parse('2026-12-08T12:00:00Z') });
+    metrics = new TokenMetrics();
+  });
+  afterEach(() => {
+    metrics.close();
+    jest.useRealTimers();
+  });
+  const succeed = () => metrics.success('api', Date.now() + HOUR, undefined, undefined, scope);
+  const fail = () =>
+    metrics.failure('api', 'endpoint_unavailable', undefined, 'down', undefined, undefined, scope);
+  const judged = () => {
+    const stats = snapshotOf(metrics.of('api'));
+    const health = indicator({ api: stats }).isHealthy('c').c;
+    return { failing: isFailing(stats), status: health.status };
+  };
+
+  it('a failure after a success fails though the clock stepped back between them', () => {
+    succeed();
+    jest.setSystemTime(Date.now() - 60_000); // NTP steps the clock back a minute
+    fail();
+
+    const stats = snapshotOf(metrics.of('api'));
+    expect(stats.lastError!.at.getTime()).toBeLessThan(stats.lastSuccessAt!.getTime());
+    expect(judged()).toEqual({ failing: true, status: 'degraded' });
+    // A success after it, the clock still behind the first success: working again.
+    succeed();
+    expect(judged()).toEqual({ failing: false, status: 'up' });
+  });
+
+  it('in the same millisecond, whichever came last decides — for health and metrics alike', () => {
+    succeed();
+    fail();
+    expect(judged()).toEqual({ failing: true, status: 'degraded' });
+    succeed();
+    expect(judged()).toEqual({ failing: false, status: 'up' });
   });
 });

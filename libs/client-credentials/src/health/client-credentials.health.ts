@@ -2,10 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { TokenService } from '../token.service';
 import type { WarmUpProgress } from '../client-credentials.events';
-import type {
-  CredentialStats,
-  RecordedError,
-  TenantStats,
+import {
+  isFailing,
+  type CredentialStats,
+  type RecordedError,
+  type TenantStats,
 } from '../observability/credential-stats';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -176,13 +177,13 @@ function credentialHealth(
   }
   // Other tenants, and a blueprint's agents: what one of them says is its own.
   const others = [...Object.values(s.tenants ?? {}), ...Object.values(s.agents ?? {})];
-  const failingTenants = Object.entries(s.tenants ?? {}).filter(([, t]) => failing(t));
+  const failingTenants = Object.entries(s.tenants ?? {}).filter(([, t]) => isFailing(t));
   if (failingTenants.length > 0) {
     health.failingTenants = Object.fromEntries(
       failingTenants.map(([tenant, t]) => [tenant, failure(t.lastError!)]),
     );
   }
-  const failingAgents = Object.entries(s.agents ?? {}).filter(([, t]) => failing(t));
+  const failingAgents = Object.entries(s.agents ?? {}).filter(([, t]) => isFailing(t));
   if (failingAgents.length > 0) {
     health.failingAgents = Object.fromEntries(
       failingAgents.map(([agent, t]) => [agent, failure(t.lastError!)]),
@@ -194,7 +195,7 @@ function credentialHealth(
   // Tenants past the 1,000 kept count too: the most recent ones failing (new customers that have
   // not consented) does not make the credential down where it still works.
   const anotherWorks =
-    others.some((t) => t.lastSuccessAt !== undefined && !failing(t)) ||
+    others.some((t) => t.lastSuccessAt !== undefined && !isFailing(t)) ||
     (s.forgottenWorkingTenants ?? 0) > 0;
   const ownProblem =
     s.scopes === undefined
@@ -238,7 +239,7 @@ const validAt = (t: Readonly<TenantStats>, now: number) =>
 
 /** The home tenant judged on its last outcome, whatever its scope (stats without `scopes`). */
 function lastOutcomeProblem(s: Readonly<CredentialStats>, now: number): Problem | undefined {
-  if (!failing(s)) return undefined;
+  if (!isFailing(s)) return undefined;
   return validAt(s, now)
     ? { status: 'degraded', reason: `last token request failed (${s.lastError!.code})` }
     : { status: 'down', reason: `token request failed (${s.lastError!.code})` };
@@ -256,13 +257,13 @@ function scopesProblem(
   anotherWorks: boolean,
 ): Problem | undefined {
   const scopes = Object.entries(s.scopes ?? {});
-  const failingScopes = scopes.filter(([, t]) => failing(t));
+  const failingScopes = scopes.filter(([, t]) => isFailing(t));
   if (failingScopes.length === 0) return undefined;
   health.failingScopes = Object.fromEntries(
     failingScopes.map(([scope, t]) => [scope, failure(t.lastError!)]),
   );
   const works =
-    anotherWorks || scopes.some(([, t]) => t.lastSuccessAt !== undefined && !failing(t));
+    anotherWorks || scopes.some(([, t]) => t.lastSuccessAt !== undefined && !isFailing(t));
   // A one-off failure long past stops counting only beside something that works: with nothing
   // working, no caller may come to ask again (readiness keeps them away), and it stays `down`.
   const current = works
@@ -278,13 +279,6 @@ function scopesProblem(
   return works
     ? { status: 'degraded', reason: `token requests for ${scope} fail (${code})` }
     : { status: 'down', reason: `token request failed (${code})` };
-}
-
-function failing(t: Readonly<TenantStats>): boolean {
-  return (
-    t.lastError !== undefined &&
-    (t.lastSuccessAt === undefined || t.lastError.at.getTime() >= t.lastSuccessAt.getTime())
-  );
 }
 
 function failure(e: RecordedError): TenantFailure {

@@ -36,6 +36,8 @@ export interface TenantStats {
   lastTokenExpiresOn?: Date;
   /** The last failure in this tenant. */
   lastError?: RecordedError;
+  /** Which of `lastSuccessAt` and `lastError` came last (see {@link CredentialStats.lastOutcome}). */
+  lastOutcome?: 'success' | 'failure';
   /** Sources this tenant rejected, passed over for this tenant only, by source id. */
   skippedSources?: Record<string, RecordedSkip>;
 }
@@ -92,6 +94,12 @@ export interface CredentialStats {
   managedIdentityHost?: ManagedIdentityHost;
   /** The last failure in the home tenant, without secrets. */
   lastError?: RecordedError;
+  /**
+   * Which came last, the success (`lastSuccessAt`) or the failure (`lastError`), in the order they
+   * were recorded: health and metrics decide "failing" on it, not by comparing the two times,
+   * which a wall clock stepped back between them (NTP, a resumed VM) would put in the wrong order.
+   */
+  lastOutcome?: 'success' | 'failure';
   /** Tenants other than the home tenant asked for per call (`tenantId` option), by tenant id. */
   tenants?: Record<string, TenantStats>;
   /**
@@ -155,9 +163,15 @@ export function lru(
   return t;
 }
 
-/** Whether a tenant's last outcome was a failure. */
-export function isFailing(t: TenantStats): boolean {
-  return t.lastError !== undefined && !(t.lastSuccessAt && t.lastSuccessAt >= t.lastError.at);
+/**
+ * Whether the last outcome of a tenant (a credential, an agent, a scope) was a failure: the one
+ * rule of health and metrics. By `lastOutcome`, the order of recording; for stats without it (built
+ * by hand), by time, a success in the same millisecond as the failure taken as the later one.
+ */
+export function isFailing(t: Readonly<TenantStats>): boolean {
+  if (t.lastError === undefined) return false;
+  if (t.lastOutcome !== undefined) return t.lastOutcome === 'failure';
+  return t.lastSuccessAt === undefined || t.lastError.at.getTime() > t.lastSuccessAt.getTime();
 }
 
 /**

@@ -152,9 +152,14 @@ export class TokenMetrics {
     const s = this.of(credential);
     s.failures[code] = (s.failures[code] ?? 0) + 1;
     const error = { code, aadsts, message, at: new Date() };
-    this.outcomeOf(credential, tenant, agent).lastError = error;
+    const t = this.outcomeOf(credential, tenant, agent);
+    t.lastError = error;
+    t.lastOutcome = 'failure';
     const ofScope = this.scopeOf(credential, tenant, agent, scope);
-    if (ofScope !== undefined) ofScope.lastError = error;
+    if (ofScope !== undefined) {
+      ofScope.lastError = error;
+      ofScope.lastOutcome = 'failure';
+    }
   }
 
   /**
@@ -171,10 +176,12 @@ export class TokenMetrics {
     const s = this.outcomeOf(credential, tenant, agent);
     s.lastSuccessAt = new Date();
     s.lastTokenExpiresOn = new Date(expiresOn);
+    s.lastOutcome = 'success';
     const ofScope = this.scopeOf(credential, tenant, agent, scope);
     if (ofScope !== undefined) {
       ofScope.lastSuccessAt = s.lastSuccessAt;
       ofScope.lastTokenExpiresOn = s.lastTokenExpiresOn;
+      ofScope.lastOutcome = 'success';
     }
   }
 

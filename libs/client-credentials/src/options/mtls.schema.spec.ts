@@ -52,8 +52,12 @@ describe("Entra ID's mTLS token endpoint", () => {
       path: ['authorityHost'],
       problem: expect.stringMatching(/login\.microsoftonline\.us/),
     });
-    expect(entraMtlsOrigin('https://login.chinacloudapi.cn', {})).toMatchObject({
+    expect(entraMtlsOrigin('https://login.chinacloudapi.cn', {})).toEqual({
       path: ['authorityHost'],
+      problem: expect.stringMatching(/'https:\/\/login\.partner\.microsoftonline\.cn'/),
+    });
+    expect(entraMtlsOrigin('https://login.partner.microsoftonline.cn', {})).toEqual({
+      origin: 'https://mtlsauth.partner.microsoftonline.cn',
     });
     expect(entraMtlsOrigin('https://sts.contoso.test', {})).toEqual({
       path: ['mtls'],

@@ -17,7 +17,9 @@ export const PUBLIC_MTLS_HOST = 'mtlsauth.microsoft.com';
 const UNSUPPORTED: Readonly<Record<string, string>> = {
   'login.usgovcloudapi.net':
     "has no mTLS endpoint — use authorityHost 'https://login.microsoftonline.us' for Azure Government",
-  'login.chinacloudapi.cn': 'has no mTLS endpoint: Entra offers no mTLS PoP in Azure China',
+  // Azure China's former host; its current one maps as any `login.X` (MSAL .NET alike).
+  'login.chinacloudapi.cn':
+    "has no mTLS endpoint — use authorityHost 'https://login.partner.microsoftonline.cn' for Azure China (its mTLS host is mtlsauth.partner.microsoftonline.cn)",
 };
 
 /** An Azure region's short name: letters and digits only, as MSAL .NET checks it. */

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { TokenEndpointError } from '../errors/client-credentials.errors';
+import { AuthorityFailure } from '../errors/authority-failure';
+import { TokenEndpointError, TokenRequestRejectedError } from '../errors/client-credentials.errors';
+import { toClientCredentialsError } from '../errors/to-client-credentials-error';
 import { openFailure, sealFailure } from './lock-failure';
 import { TokenCipher } from './token-cipher';
 
@@ -22,6 +24,19 @@ describe('lock failure records', () => {
 
     expect(opened).toBeInstanceOf(TokenEndpointError);
     expect(opened).toMatchObject({ code: 'endpoint_unavailable', status: 503, tenantId: 't1' });
+  });
+
+  it('opens a redirected authority as a refusal, not transient: waiters do not retry it', () => {
+    const redirected = toClientCredentialsError(
+      new AuthorityFailure('redirected', { status: 302 }, 'a redirect to https://gw.example/x'),
+      { credential: 'api', tenantId: 't1' },
+    );
+    const sealed = sealFailure(redirected, cipher, aad, 1000, now);
+
+    const opened = openFailure(sealed, cipher, aad, now, 3000);
+
+    expect(opened).toBeInstanceOf(TokenRequestRejectedError);
+    expect(opened).toMatchObject({ code: 'authority_redirected', transient: false, status: 302 });
   });
 
   it('carries what is left of the holder’s Retry-After, never more than the authority asked', () => {

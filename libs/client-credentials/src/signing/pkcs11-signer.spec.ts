@@ -74,9 +74,13 @@ jest.mock('pkcs11js', () => {
       token.logins.push(pin);
       if (pin !== token.pin) throw fail('CKR_PIN_INCORRECT');
     }
-    C_FindObjectsInit() {}
+    /** The one key object, found once per search (a search continues where it stopped). */
+    searchLeft = 0;
+    C_FindObjectsInit() {
+      this.searchLeft = 1;
+    }
     C_FindObjects() {
-      return [Buffer.from([9])];
+      return this.searchLeft-- > 0 ? [Buffer.from([9])] : [];
     }
     C_FindObjectsFinal() {}
     C_GetAttributeValue() {

@@ -68,17 +68,24 @@ export class Pkcs11Signer {
   #library?: Pkcs11Library;
   #opened?: Promise<Opened>;
   readonly #certificate?: CertificateText;
-  readonly #tokenCertificate = new TokenCertificate(() =>
-    this.withSession(undefined, async (session, opened) =>
-      certificateOnToken(this.#js, this.#library!, session, opened.key, this.options),
-    ),
-  );
+  readonly #tokenCertificate: TokenCertificate;
   readonly #login: PinLogin;
   #closed = false;
   /** Signatures inside the module, their callers gone or not: the module is finalised after them. */
   readonly #inModule = new Set<Promise<Buffer>>();
 
-  constructor(private readonly options: Pkcs11SourceOptions) {
+  constructor(
+    private readonly options: Pkcs11SourceOptions,
+    /** The longest a read of the token's certificate may wait (`timeouts.requestMs`). */
+    readMs = 10_000,
+  ) {
+    this.#tokenCertificate = new TokenCertificate(
+      (setAside, signal) =>
+        this.withSession(signal, async (session, opened) =>
+          certificateOnToken(this.#js, this.#library!, session, opened.key, options, setAside),
+        ),
+      readMs,
+    );
     this.#login = new PinLogin(options);
     if (options.certificatePath !== undefined) {
       this.#certificate = new CertificateText({ path: options.certificatePath }, 'certificatePath');
@@ -100,9 +107,12 @@ export class Pkcs11Signer {
     return this.#tokenCertificate.get(deviceCalls.unanswered(this.options.modulePath) === 0);
   }
 
-  /** The authority refused the credential: the token's certificate is read again before use. */
-  certificateRejected(): void {
-    this.#tokenCertificate.recheck();
+  /**
+   * The authority refused the credential: the token's certificate is read again before use and,
+   * when the refusal was of the certificate (`certificate`), passed over while another fits.
+   */
+  certificateRejected(certificate = true): void {
+    this.#tokenCertificate.recheck(certificate);
   }
 
   async sign(

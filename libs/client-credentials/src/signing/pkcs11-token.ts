@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { chooseCertificate } from './pkcs11-certificate';
 import type { Pkcs11SourceOptions, SignatureAlgorithm } from '../credential.options';
 import {
   ck,
@@ -24,6 +25,9 @@ export const LOST = new Set([
   'CKR_OBJECT_HANDLE_INVALID',
   'CKR_TOKEN_NOT_RECOGNIZED',
 ]);
+/** Certificate objects of one key read at most (a token holds the current one and a renewal). */
+const MAX_CERTIFICATES = 16;
+
 /** Errors of a device that may work again without a change of configuration. */
 const TRANSIENT = new Set([
   ...LOST,
@@ -91,13 +95,19 @@ export function findKey(
   return found[0];
 }
 
-/** The certificate object with the key's `CKA_ID`, as PEM. */
+/**
+ * The certificate of the key, as PEM: of the certificate objects with the key's `CKA_ID` (all of
+ * them: a renewal is often imported beside the certificate it replaces), those of the key's public
+ * key, then {@link chooseCertificate}: valid now, the latest issued, not one the authority refused
+ * (`setAside`, PEM) while another fits.
+ */
 export function certificateOnToken(
   js: Pkcs11Js,
   library: Pkcs11Library,
   session: Handle,
   key: Handle,
   options: Pkcs11SourceOptions,
+  setAside: ReadonlySet<string> = new Set(),
 ): string {
   let id: Buffer | undefined;
   try {
@@ -111,14 +121,86 @@ export function certificateOnToken(
   else if (options.keyLabel !== undefined) {
     template.push({ type: ck(js, 'CKA_LABEL'), value: options.keyLabel });
   }
-  const [cert] = findObjects(js, library, session, template);
-  if (cert === undefined) {
+  const found = findObjects(js, library, session, template, MAX_CERTIFICATES);
+  if (found.length === 0) {
     throw new SignerError(
       "certificatePath: the token holds no certificate with the key's id — import it next to the key (pkcs11-tool --write-object cert.der --type cert --id <id>), or set certificatePath",
     );
   }
-  const [value] = library.C_GetAttributeValue(session, cert, [{ type: ck(js, 'CKA_VALUE') }]);
-  return new X509Certificate(value.value as Buffer).toString();
+  const certs = found.map((handle) => {
+    const [value] = library.C_GetAttributeValue(session, handle, [{ type: ck(js, 'CKA_VALUE') }]);
+    return new X509Certificate(value.value as Buffer);
+  });
+  if (certs.length === 1) return certs[0].toString();
+  // The key's own, if the token tells its public key; else all (the signature check tells a
+  // certificate of another key).
+  const publicKey = keyPublicKey(js, library, session, key, id);
+  const own = publicKey === undefined ? [] : certs.filter((c) => publicKey(c));
+  const pem = (c: X509Certificate) => c.toString();
+  const chosen = chooseCertificate(own.length > 0 ? own : certs, Date.now(), (c) =>
+    setAside.has(pem(c)),
+  );
+  return pem(chosen!);
+}
+
+/**
+ * Whether a certificate holds the key's public key: an RSA private key tells its modulus, an EC
+ * key's point is on its public key object (same `CKA_ID`). Undefined when the token does not say.
+ */
+function keyPublicKey(
+  js: Pkcs11Js,
+  library: Pkcs11Library,
+  session: Handle,
+  key: Handle,
+  id: Buffer | undefined,
+): ((cert: X509Certificate) => boolean) | undefined {
+  try {
+    const [type] = library.C_GetAttributeValue(session, key, [{ type: ck(js, 'CKA_KEY_TYPE') }]);
+    const keyType = type?.value as Buffer | number | undefined;
+    const rsa =
+      (Buffer.isBuffer(keyType) ? keyType.readUIntLE(0, Math.min(keyType.length, 6)) : keyType) ===
+      ck(js, 'CKK_RSA');
+    if (rsa) {
+      const [modulus] = library.C_GetAttributeValue(session, key, [
+        { type: ck(js, 'CKA_MODULUS') },
+      ]);
+      const n = stripZeros(modulus.value as Buffer);
+      return (cert) => {
+        const jwk = cert.publicKey.export({ format: 'jwk' });
+        return jwk.n !== undefined && stripZeros(Buffer.from(jwk.n, 'base64url')).equals(n);
+      };
+    }
+    if (id === undefined || id.length === 0) return undefined;
+    const [publicObject] = findObjects(js, library, session, [
+      { type: ck(js, 'CKA_CLASS'), value: ck(js, 'CKO_PUBLIC_KEY') },
+      { type: ck(js, 'CKA_ID'), value: id },
+    ]);
+    if (publicObject === undefined) return undefined;
+    const [point] = library.C_GetAttributeValue(session, publicObject, [
+      { type: ck(js, 'CKA_EC_POINT') },
+    ]);
+    // The point, uncompressed (04 ‖ x ‖ y), is the end of CKA_EC_POINT (DER OCTET STRING or bare).
+    const ecPoint = point.value as Buffer;
+    return (cert) => {
+      const jwk = cert.publicKey.export({ format: 'jwk' });
+      if (jwk.x === undefined || jwk.y === undefined) return false;
+      const raw = Buffer.concat([
+        Buffer.from([4]),
+        Buffer.from(jwk.x, 'base64url'),
+        Buffer.from(jwk.y, 'base64url'),
+      ]);
+      return ecPoint.length >= raw.length && ecPoint.subarray(-raw.length).equals(raw);
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A big-endian integer without its leading zero bytes. */
+function stripZeros(bytes: Buffer): Buffer {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return bytes.subarray(i);
 }
 
 /** The mechanism that signs a SHA-256 digest with `algorithm` (the digest is computed here). */
@@ -139,17 +221,27 @@ export function signMechanism(
   };
 }
 
-/** Up to two objects matching `template` (two: enough to tell that a name is not unique). */
+/**
+ * Up to `max` objects matching `template` (two by default: enough to tell that a name is not
+ * unique), asked for until the module has no more (it may return fewer than asked per call).
+ */
 function findObjects(
   js: Pkcs11Js,
   library: Pkcs11Library,
   session: Handle,
   template: Attribute[],
+  max = 2,
 ): Handle[] {
   try {
     library.C_FindObjectsInit(session, template);
     try {
-      return library.C_FindObjects(session, 2);
+      const found: Handle[] = [];
+      while (found.length < max) {
+        const next = library.C_FindObjects(session, max - found.length);
+        if (next.length === 0) break;
+        found.push(...next);
+      }
+      return found;
     } finally {
       library.C_FindObjectsFinal(session);
     }

@@ -18,6 +18,7 @@ const certOf = (
   thumbprintSha1: 't1',
   x5c: [],
   notAfter: new Date(),
+  others: [],
 });
 const data = Buffer.from('header.payload');
 

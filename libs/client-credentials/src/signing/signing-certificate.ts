@@ -13,12 +13,41 @@ export interface SigningCertificate {
   readonly notAfter: Date;
   /** `rsa`, `ec-p256`, or what else the key is (no algorithm of ours signs with it). */
   readonly keyType: string;
+  /** The public keys of the bundle's other certificates: a signature by one tells of its order. */
+  readonly others: readonly KeyObject[];
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
- * The certificate (the first in `pem`) and its chain.
+ * A bundle leaf first, then each one's issuer as found in it, then the rest as they came. The leaf
+ * is the one certificate `isLeaf` tells (the one of a private key), else the one certificate that
+ * issued none of the others (a bundle in any order: CA first is common). Undefined when that is
+ * not one certificate (two unrelated ones): the caller keeps the bundle's order.
+ */
+export function leafFirst(
+  given: readonly X509Certificate[],
+  isLeaf?: (cert: X509Certificate) => boolean,
+): X509Certificate[] | undefined {
+  // A certificate given twice (a chain file that repeats the leaf) is one.
+  const bundle = given.filter((c, i) => given.findIndex((o) => o.raw.equals(c.raw)) === i);
+  if (bundle.length <= 1) return [...bundle];
+  const issuesNone = (c: X509Certificate) => !bundle.some((o) => o !== c && o.checkIssued(c));
+  const leaves = bundle.filter(isLeaf ?? issuesNone);
+  if (leaves.length !== 1) return undefined;
+  const ordered = [leaves[0]];
+  for (;;) {
+    const last = ordered[ordered.length - 1];
+    const issuer = bundle.find((c) => !ordered.includes(c) && last.checkIssued(c));
+    if (issuer === undefined) break;
+    ordered.push(issuer);
+  }
+  return [...ordered, ...bundle.filter((c) => !ordered.includes(c))];
+}
+
+/**
+ * The certificate and its chain, in `pem` in any order: the leaf is the certificate that issued
+ * none of the others ({@link leafFirst}); `x5c` is sent leaf first.
  * @throws Error `${where}: what is wrong — how to fix it`
  */
 export function parseCertificate(pem: string, where: string): SigningCertificate {
@@ -28,12 +57,13 @@ export function parseCertificate(pem: string, where: string): SigningCertificate
       `${where}: no PEM certificate (-----BEGIN CERTIFICATE-----) found — provide the key's certificate in PEM form`,
     );
   }
-  let chain: X509Certificate[];
+  let bundle: X509Certificate[];
   try {
-    chain = blocks.map((b) => new X509Certificate(b));
+    bundle = blocks.map((b) => new X509Certificate(b));
   } catch {
     throw new Error(`${where}: a certificate is not valid X.509 — check the PEM content`);
   }
+  const chain = leafFirst(bundle) ?? bundle;
   const leaf = chain[0];
   const key = leaf.publicKey;
   const curve = key.asymmetricKeyDetails?.namedCurve;
@@ -50,6 +80,7 @@ export function parseCertificate(pem: string, where: string): SigningCertificate
     x5c: chain.map((c) => c.raw.toString('base64')),
     notAfter: new Date(leaf.validTo),
     keyType,
+    others: chain.slice(1).map((c) => c.publicKey),
   };
 }
 
@@ -133,6 +164,22 @@ export function checkedSignature(
         }
       : cert.publicKey;
   return verify('sha256', data, key, sig) ? sig : undefined;
+}
+
+/**
+ * Whether a signature that does not verify with the certificate's key verifies with the key of
+ * another certificate of its bundle: the bundle's order could not be told, and the leaf is not first.
+ */
+export function signedByAnother(
+  cert: SigningCertificate,
+  algorithm: SignatureAlgorithm,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return cert.others.some(
+    (publicKey) =>
+      checkedSignature({ ...cert, publicKey }, algorithm, data, signature) !== undefined,
+  );
 }
 
 /** An ECDSA P-256 signature `SEQUENCE { r INTEGER, s INTEGER }` as 32-byte `r ‖ s`. */

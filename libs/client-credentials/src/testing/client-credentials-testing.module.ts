@@ -1,5 +1,4 @@
 import {
-  Global,
   Inject,
   Injectable,
   Module,
@@ -38,11 +37,23 @@ class DoubleLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
+/** How {@link ClientCredentialsTestingModule} is registered, as `ClientCredentialsModule` is. @publicApi */
+export interface ClientCredentialsTestingModuleOptions {
+  /**
+   * Registers the module globally, as `isGlobal` does for `ClientCredentialsModule`: give it the
+   * value the app gives the real module, so that a module of the app that injects `TokenService`
+   * without importing it (`DownstreamApiModule`, say) fails in its tests as it would at start-up.
+   * @default false
+   */
+  isGlobal?: boolean;
+}
+
 /**
  * Replaces `ClientCredentialsModule` in unit tests: provides `TokenService` as a
- * {@link TokenServiceDouble} (global, as the real module's service is injectable everywhere).
- * Its events reach the app's `@OnEvent` handlers (with `EventEmitterModule.forRoot()` imported)
- * and complete when the module closes, as the real service's.
+ * {@link TokenServiceDouble}, exported to the module that imports it — or, with `isGlobal: true`,
+ * to every module, as the real module with the same option. Its events reach the app's
+ * `@OnEvent` handlers (with `EventEmitterModule.forRoot()` imported) and complete when the module
+ * closes, as the real service's.
  *
  * @example
  * const double = new TokenServiceDouble().willAnswer('t1');
@@ -50,16 +61,25 @@ class DoubleLifecycle implements OnModuleInit, OnApplicationShutdown {
  *   imports: [ClientCredentialsTestingModule.forRoot(double)],
  *   providers: [SyncJob],
  * }).compile();
+ * @example
+ * // The app registers ClientCredentialsModule.forRoot({ isGlobal: true, … }) for its other modules:
+ * imports: [ClientCredentialsTestingModule.forRoot(double, { isGlobal: true }), OrdersModule]
  * @publicApi
  */
-@Global()
 @Module({})
 export class ClientCredentialsTestingModule {
-  /** `double`: a double to script and inspect, or options of a new one. */
-  static forRoot(double: TokenServiceDouble | TokenServiceDoubleOptions = {}): DynamicModule {
+  /**
+   * `double`: a double to script and inspect, or options of a new one; `options.isGlobal` as the
+   * real module's (default: not global).
+   */
+  static forRoot(
+    double: TokenServiceDouble | TokenServiceDoubleOptions = {},
+    options: ClientCredentialsTestingModuleOptions = {},
+  ): DynamicModule {
     const value = double instanceof TokenServiceDouble ? double : new TokenServiceDouble(double);
     return {
       module: ClientCredentialsTestingModule,
+      global: options?.isGlobal === true,
       providers: [
         { provide: TokenServiceDouble, useValue: value },
         { provide: TokenService, useValue: value },

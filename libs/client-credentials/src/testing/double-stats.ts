@@ -41,6 +41,7 @@ export class DoubleStats {
     for (const s of this.outcomesOf(call)) {
       s.lastSuccessAt = new Date();
       s.lastTokenExpiresOn = new Date(expiresOn);
+      s.lastOutcome = 'success';
     }
   }
 
@@ -57,7 +58,10 @@ export class DoubleStats {
       message: error.message,
       at: new Date(),
     };
-    for (const t of this.outcomesOf(call)) t.lastError = recorded;
+    for (const t of this.outcomesOf(call)) {
+      t.lastError = recorded;
+      t.lastOutcome = 'failure';
+    }
   }
 
   /** Forgets every counter. */

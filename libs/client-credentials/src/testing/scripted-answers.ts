@@ -3,6 +3,7 @@ import type { GetTokenOptions } from '../client-credentials.options';
 import { ClientCredentialsError } from '../errors/client-credentials.errors';
 import type { DoubleCredentials } from './double-requests';
 import { scopeKey } from '../options/request-validation';
+import { DoubleRefusals } from './double-refusals';
 import { DoubleStats } from './double-stats';
 
 /** One call the double answered, as the code under test made it. @publicApi */
@@ -56,6 +57,8 @@ export class ScriptedAnswers {
   readonly calls: RecordedTokenCall[] = [];
   /** The counters `getStats()` reports, kept as the real service keeps them. */
   readonly stats = new DoubleStats();
+  /** The tokens refused, and the real service's hold-off of their replacements. */
+  readonly refusals = new DoubleRefusals();
   private readonly script: ScriptedAnswer[] = [];
 
   /** `options` is read when a call comes: the double changes its fixed token in place. */
@@ -74,6 +77,7 @@ export class ScriptedAnswers {
     this.calls.length = 0;
     this.script.length = 0;
     this.stats.reset();
+    this.refusals.reset();
   }
 
   /**
@@ -119,12 +123,23 @@ export class ScriptedAnswers {
   }
 
   /**
+   * Records the refusal of `refused` (a `replace` or `forget`), as the real service does; false
+   * while the real service would hold it off (see {@link DoubleRefusals}).
+   */
+  refuse(call: CallOf, refused: string, revokedBefore?: number): boolean {
+    return this.refusals.refuse(keyOf(call), refused, revokedBefore);
+  }
+
+  /**
    * The call's answer: a refusal of the call itself (aborted signal), else the next scripted
-   * answer or the fixed token — none when it is the `refused` token.
+   * answer or the fixed token — none for a `replace` of `refused` held off (a replacement refused
+   * again at once), or when the answer is the `refused` token.
    */
   answer(call: CallOf, signal: AbortSignal | undefined): AccessToken;
   answer(call: CallOf, signal: AbortSignal | undefined, refused: string): AccessToken | undefined;
   answer(call: CallOf, signal: AbortSignal | undefined, refused?: string): AccessToken | undefined {
+    // As the real service: the API's refusal stands even when the caller gave up.
+    const replaced = refused === undefined || this.refuse(call, refused);
     if (signal?.aborted) {
       this.fail(
         call,
@@ -140,6 +155,10 @@ export class ScriptedAnswers {
       agent: call.agent,
       scope: scopeKey(call.scopes),
     };
+    if (!replaced) {
+      this.calls.push({ ...call, outcome: { none: true } });
+      return undefined;
+    }
     const answer = this.script.shift() ?? this.options.token;
     if (answer instanceof Error) {
       this.stats.failure(outcomeOf, answer);
@@ -150,9 +169,16 @@ export class ScriptedAnswers {
       return undefined;
     }
     this.calls.push({ ...call, outcome: { token: answer } });
+    this.refusals.answered(keyOf(call), answer);
     const expiresOn = Date.now() + this.options.expiresInSeconds * 1000;
     this.stats.success(outcomeOf, expiresOn);
     const { scopes, credential } = call;
     return new AccessToken(answer, 'Bearer', expiresOn, undefined, scopes, credential, 'network');
   }
+}
+
+/** A call's request key, as the real service keys its tokens (a claims token under its claims). */
+function keyOf(call: CallOf): string {
+  const { credential, tenantId, agent, agentUser, claims } = call;
+  return [credential, tenantId, agent, agentUser, scopeKey(call.scopes), claims].join('\n');
 }

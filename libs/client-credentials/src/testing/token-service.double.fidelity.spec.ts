@@ -1,9 +1,14 @@
 // The double refuses what the real service refuses, and emits its events as the real service
 // does, in real Nest testing modules. Health over the double: test/testing-kit/.
-import { Injectable } from '@nestjs/common';
+import { type DynamicModule, Injectable, Module } from '@nestjs/common';
 import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
-import { type ClientCredentialsEvent, type TokenFailureEvent } from '@app/client-credentials';
+import {
+  ClientCredentialsModule,
+  TokenService,
+  type ClientCredentialsEvent,
+  type TokenFailureEvent,
+} from '@app/client-credentials';
 import {
   ClientCredentialsTestingModule,
   TokenServiceDouble,
@@ -97,6 +102,45 @@ describe('TokenServiceDouble refuses what TokenService refuses before any networ
     expect(() => new TokenServiceDouble({ agentBlueprints: ['agents'] })).toThrow(
       "agentBlueprints: 'agents' is not a credential of the double",
     );
+  });
+});
+
+@Injectable()
+class OrdersClient {
+  constructor(readonly tokens: TokenService) {}
+}
+
+/** A feature module that injects TokenService without importing the module providing it. */
+@Module({ providers: [OrdersClient] })
+class OrdersModule {}
+
+describe('ClientCredentialsTestingModule is registered as ClientCredentialsModule (isGlobal)', () => {
+  const real = (isGlobal?: boolean) =>
+    ClientCredentialsModule.forRoot({
+      isGlobal,
+      credentials: {
+        orders: {
+          tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+          clientId: '6c1e3b52-0d0e-4a7f-9a51-0f0c8c1e2d12',
+          sources: [{ type: 'secret', secret: 'not-used' }],
+        },
+      },
+    });
+  const compile = (module: DynamicModule) =>
+    Test.createTestingModule({ imports: [module, OrdersModule] }).compile();
+
+  it('not global by default: a module that does not import it cannot inject TokenService, as with the real module', async () => {
+    await expect(compile(real())).rejects.toThrow(/OrdersClient/);
+    await expect(compile(ClientCredentialsTestingModule.forRoot())).rejects.toThrow(/OrdersClient/);
+  });
+
+  it('isGlobal: true — every module gets the double', async () => {
+    await expect(compile(real(true))).resolves.toBeDefined();
+    const double = new TokenServiceDouble();
+    const moduleRef = await compile(
+      ClientCredentialsTestingModule.forRoot(double, { isGlobal: true }),
+    );
+    expect(moduleRef.get(OrdersClient).tokens).toBe(double);
   });
 });
 

@@ -100,6 +100,43 @@ describe('TokenServiceDouble: the methods the calling integrations use after a 4
     expect(tokens.calls[1]).toMatchObject({ kind: 'replace', outcome: { none: true } });
   });
 
+  it('a replacement refused again within the hold-off is not replaced, the hold-off doubling per refusal in a row', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    try {
+      const api = 'api://a/.default';
+      const tokens = new TokenServiceDouble().willAnswer('t1', 't2', 't3', 't4');
+      const t1 = await tokens.getAccessToken(api);
+      const t2 = await tokens.replaceRefusedToken(api, t1.token);
+      await expect(tokens.replaceRefusedToken(api, t2!.token)).resolves.toBeUndefined();
+      expect(tokens.forgetRefusedToken(api, t2!.token)).toBe(false);
+      jest.advanceTimersByTime(10_000);
+      const t3 = await tokens.replaceRefusedToken(api, t2!.token);
+      // The second refusal in a row: 20 s.
+      jest.advanceTimersByTime(19_999);
+      await expect(tokens.replaceRefusedToken(api, t3!.token)).resolves.toBeUndefined();
+      jest.advanceTimersByTime(1);
+      await expect(tokens.replaceRefusedToken(api, t3!.token)).resolves.toMatchObject({
+        token: 't4',
+      });
+      // Another key has no hold-off of its own.
+      await expect(tokens.replaceRefusedToken('api://b/.default', 't4')).resolves.toBeDefined();
+      expect(tokens.calls.map((c) => [c.kind, c.outcome])).toEqual([
+        ['token', { token: 't1' }],
+        ['replace', { token: 't2' }],
+        ['replace', { none: true }],
+        ['forget', { none: true }],
+        ['replace', { token: 't3' }],
+        ['replace', { none: true }],
+        ['replace', { token: 't4' }],
+        ['replace', { token: 'test-access-token' }],
+      ]);
+      tokens.reset();
+      await expect(tokens.replaceRefusedToken(api, 't4')).resolves.toBeDefined();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('a scripted failure is what a replacement or a claims token throws', async () => {
     const down = new TokenEndpointError('endpoint_unavailable', 'down', {}, true);
     const tokens = new TokenServiceDouble().willAnswer(down, down);

@@ -10,7 +10,8 @@ import type {
   TokenBinding,
 } from '../client-credentials.options';
 import type { CredentialStats } from '../observability/credential-stats';
-import { claimsId } from '../options/claims-request';
+import { claimsId, revokedBefore } from '../options/claims-request';
+import { proofRequired } from '../credentials/token-binding';
 import { DoubleEvents } from './double-events';
 import { DoubleCredentials } from './double-requests';
 import { ScriptedAnswers, type RecordedTokenCall, type ScriptedAnswer } from './scripted-answers';
@@ -146,12 +147,15 @@ export class TokenServiceDouble {
     return undefined;
   }
 
-  /** Forgets the calls, the answers still queued and the counters of {@link getStats}. */
+  /** Forgets the calls, the answers still queued, the refusals held off and the counters of {@link getStats}. */
   reset(): void {
     this.answers.reset();
   }
 
-  /** As `TokenService.getAccessToken`: the next scripted answer, or the fixed token. */
+  /**
+   * As `TokenService.getAccessToken`: the next scripted answer, or the fixed token; `aborted` for a
+   * signal aborted already, as the real service even when it holds the token.
+   */
   async getAccessToken(
     scopes: string | readonly string[],
     options?: GetTokenOptions,
@@ -177,9 +181,15 @@ export class TokenServiceDouble {
     return this.requestHeaders(await this.getAccessToken(scopes, options), request);
   }
 
-  /** As `TokenService.requestHeaders`: the token's `Authorization` header; the double signs no proofs. */
+  /**
+   * As `TokenService.requestHeaders`: the token's `Authorization` header. The double holds no DPoP
+   * key: a `DPoP` token fails `proof_required`, as the real service's for a credential without one.
+   */
   requestHeaders(token: AccessToken, request: ProofRequest): RequestHeaders {
     void request;
+    if (token.tokenType === 'DPoP') {
+      throw proofRequired(token.credential, 'dpop', 'requestHeaders()');
+    }
     return { authorization: `${token.tokenType} ${token.token}` };
   }
 
@@ -197,8 +207,11 @@ export class TokenServiceDouble {
 
   /**
    * As `TokenService.replaceRefusedToken` (after a 401 `invalid_token`): the next scripted answer,
-   * or the fixed token. Never `refused` itself, as the real service: an answer equal to it gives
-   * undefined — no new token, the caller keeps the API's 401.
+   * or the fixed token. Undefined — no new token, the caller keeps the API's 401 — where the real
+   * service answers none: when `refused` was itself answered after a refusal of the same scopes
+   * and is refused within the hold-off (10 s, doubling per refusal in a row, to 10 min; move
+   * `Date.now()` with fake timers, or {@link reset}), and when the answer is `refused` itself.
+   * A signal aborted already fails `aborted`, the refusal recorded.
    */
   async replaceRefusedToken(
     scopes: string | readonly string[],
@@ -210,8 +223,9 @@ export class TokenServiceDouble {
   }
 
   /**
-   * As `TokenService.forgetRefusedToken` (after a claims challenge): recorded, and true (the double
-   * has no hold-off).
+   * As `TokenService.forgetRefusedToken` (after a claims challenge): recorded; true, or false
+   * within the same hold-off as {@link replaceRefusedToken}'s (a challenge naming a revocation
+   * after `refused` was answered passes it, once).
    */
   forgetRefusedToken(
     scopes: string | readonly string[],
@@ -220,7 +234,7 @@ export class TokenServiceDouble {
   ): boolean {
     const call = { ...this.answers.callOf('forget', scopes, options), refused };
     this.calls.push({ ...call, outcome: { none: true } });
-    return true;
+    return this.answers.refuse(call, refused, revokedBefore(options?.claims));
   }
 
   /**

@@ -20,7 +20,9 @@ import { release, resendOf } from './last-hop';
 export interface AxiosClientCredentialsOptions extends TokenTarget {
   /**
    * The API's base URL: requests to its origin (https) get its token; requests to any other origin
-   * go out untouched, without it.
+   * go out untouched, without it. A relative `url` that axios joins to the request's `baseURL`
+   * must stay under that `baseURL`'s path once `..` is resolved: `../payments` is refused
+   * (`DownstreamApiError` `origin_refused`) before a token is fetched.
    */
   baseUrl: string;
   /**
@@ -31,7 +33,8 @@ export interface AxiosClientCredentialsOptions extends TokenTarget {
   /**
    * The CA certificate(s) (PEM) the API is trusted through, besides the public roots, on the
    * connections that present the certificate a token is bound to (a credential with `mtls`).
-   * @default the `ca` of the request's `httpsAgent`, else the public roots
+   * @default the `ca` of the request's own `httpsAgent` (`http2Options` with `httpVersion: 2`),
+   *   else the public roots
    */
   ca?: string | string[];
 }
@@ -49,7 +52,9 @@ const KEPT_BY_REDIRECTS = new Set(['GET', 'HEAD']);
  * `form-data` form) is not re-sent: its 401 is returned, and the refused token withdrawn so that
  * the next request gets a new one. After a redirect that turned the request into a GET (a 303),
  * only that GET is re-sent, never the request the API processed. A signal that aborts the wait for
- * a token rejects as axios's cancellation (`axios.isCancel`).
+ * a token rejects as axios's cancellation (`axios.isCancel`). A certificate-bound token (`mtls`)
+ * goes only through axios's http adapter (HTTP/1.1 or 2) or fetch adapter, presenting its
+ * certificate: a request through any other is refused (`proof_required`) before it is attached.
  * Returns a function that removes the interceptors.
  *
  * @example
@@ -78,6 +83,10 @@ export function useClientCredentials(
   const request = instance.interceptors.request.use(async (config: Config) => {
     const url = new URL(instance.getUri(config));
     if (config.clientCredentials?.away || !policy.mayCarryToken(url)) return config;
+    // A path that `..` takes out of `baseURL`'s path (another API on the same origin) gets no
+    // token: refused as createAuthenticatedFetch refuses it, before a token is fetched.
+    const base = joinedBase(config);
+    if (base !== undefined) policy.checkUnder(url, base, (config.method ?? 'get').toUpperCase());
     const state = (config.clientCredentials ??= {});
     const app = (state.app ??= { fetchOptions: config.fetchOptions });
     try {
@@ -93,17 +102,18 @@ export function useClientCredentials(
     const token = state.token;
     const method = (config.method ?? 'get').toUpperCase();
     state.nonce = nonce.value;
+    // A certificate-bound token goes over a connection presenting its certificate: the http
+    // adapter's agent (its HTTP/2 options), or the fetch adapter's dispatcher — else not at all.
+    const certificate = tokens.boundCertificate(token);
+    let fetchOptions = app.fetchOptions;
+    if (certificate !== undefined) {
+      const dispatcher = presenting.apply(config, certificate, token.credential);
+      fetchOptions = { ...fetchOptions, dispatcher };
+    }
     // A DPoP-bound token goes with a proof of this request: its method and URL.
     const auth = authorizationOf(tokens, token, method, url, nonce);
     config.headers.set('Authorization', auth.authorization);
     if (auth.dpop !== undefined) config.headers.set('DPoP', auth.dpop);
-    // A certificate-bound token goes over a connection presenting its certificate: the http
-    // adapter's agent, or the fetch adapter's dispatcher.
-    const certificate = tokens.boundCertificate(token);
-    let fetchOptions = app.fetchOptions;
-    if (certificate !== undefined) {
-      fetchOptions = { ...fetchOptions, dispatcher: presenting.apply(config, certificate) };
-    }
     // A bound token's redirects under the fetch adapter are followed here, a proof per hop; so
     // are those of a request a redirect may rewrite (a POST that a 303 turns into a GET): each hop
     // is then a request of its own, and a 401 of a later hop re-sends that hop — never the
@@ -250,4 +260,20 @@ export function useClientCredentials(
     instance.interceptors.response.eject(response);
     presenting.destroy();
   };
+}
+
+/** axios's test of an absolute URL (`<scheme>://` or `//`), which it does not join to `baseURL`. */
+const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/**
+ * The `baseURL` that axios joins the request's `url` to as text (its `buildFullPath`): set, and
+ * the `url` relative (or `allowAbsoluteUrls: false`); else undefined.
+ */
+function joinedBase(config: Config): URL | undefined {
+  const { baseURL, url } = config;
+  if (typeof baseURL !== 'string' || baseURL === '' || !URL.canParse(baseURL)) return undefined;
+  if (config.allowAbsoluteUrls !== false && typeof url === 'string' && ABSOLUTE.test(url)) {
+    return undefined;
+  }
+  return new URL(baseURL);
 }

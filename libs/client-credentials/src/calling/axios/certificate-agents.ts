@@ -1,35 +1,77 @@
+import { createHash } from 'node:crypto';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import type { BoundCertificate } from '../../client-credentials.options';
+import { InvalidRequestError } from '../../errors/client-credentials.errors';
 import type { Config } from './call-state';
 
 /** Agents presenting a certificate, kept per interceptor: the current ones and a few rotated out. */
 const MAX_CERTIFICATE_AGENTS = 8;
 
+/** axios's adapters when the config names none (`axios.defaults.adapter`), in its order. */
+const DEFAULT_ADAPTERS: readonly string[] = ['xhr', 'http', 'fetch'];
+
+/** The transports the interceptor can make present a certificate: axios's http and fetch adapters. */
+type Transport = 'http' | 'fetch';
+
 /**
- * The https agents of one interceptor that present a certificate (mTLS), one per certificate:
- * the request's own agent's settings (keep-alive, socket limits) with a TLS context presenting the
- * certificate and trusting `ca` — given, or the request agent's own.
+ * Makes the requests of one interceptor that carry a certificate-bound token (mTLS) present its
+ * certificate, trusting `ca` — given, or the CA of the request's own agent (`httpsAgent`, or
+ * `http2Options` over HTTP/2): axios's http adapter through an https agent per certificate and
+ * trust settings (the request agent's keep-alive and socket limits, its TLS context presenting the
+ * certificate), or, with `httpVersion: 2`, through `http2Options`; its fetch adapter through a
+ * dispatcher. Any other adapter is refused before the token is attached.
  */
 export class CertificateAgents {
   readonly #agents = new Map<string, HttpsAgent>();
 
   constructor(private readonly ca: string | string[] | undefined) {}
 
-  /** Sets the request's https agent presenting `certificate`; returns the fetch dispatcher presenting it. */
-  apply(config: Config, certificate: BoundCertificate): unknown {
+  /**
+   * Sets the request's https agent (or HTTP/2 options) presenting `certificate`; returns the
+   * fetch dispatcher presenting it.
+   * @throws InvalidRequestError `proof_required` when the request goes through an adapter that
+   *   cannot be made to present it (a custom adapter function, xhr, a mock)
+   */
+  apply(config: Config, certificate: BoundCertificate, credential: string): unknown {
+    const transport = transportOf(config.adapter);
+    if (transport === undefined) {
+      throw new InvalidRequestError(
+        'proof_required',
+        `Credential '${credential}' gets tokens bound to its certificate: this axios request goes through an adapter the interceptor cannot make present it (a custom adapter function, xhr, a mock adapter), so the token was not attached. Use axios's 'http' or 'fetch' adapter (the default in Node).`,
+        { credential },
+      );
+    }
+    const options = config as { httpVersion?: unknown; http2Options?: Record<string, unknown> };
+    if (transport === 'http' && Number(options.httpVersion) === 2) {
+      // HTTP/2 sessions take no agent: their TLS options are `http2Options`.
+      const own = options.http2Options ?? {};
+      const ca = this.ca ?? pemList(own.ca as AgentOptions['ca']);
+      options.http2Options = {
+        ...own,
+        secureContext: certificate.secureContext({ ca }),
+        // Ignored by TLS. axios reuses a session whose options are deep-equal to the request's,
+        // and to that comparison every secure context looks alike: this one tells the sessions
+        // of one certificate and trust settings from another's.
+        presentedCertificate: trustKey(certificate.thumbprint, own, ca),
+      };
+      return certificate.dispatcher({ ca });
+    }
     const base =
       config.httpsAgent instanceof HttpsAgent
         ? (config.httpsAgent as HttpsAgent & { options: AgentOptions }).options
         : {};
     const ca = this.ca ?? pemList(base.ca);
-    let agent = this.#agents.get(certificate.thumbprint);
+    // Per certificate and per trust settings of the request's own agent: a later request whose
+    // agent is stricter (verifies the server, trusts another CA) never gets an earlier one's agent.
+    const key = trustKey(certificate.thumbprint, base, ca);
+    let agent = this.#agents.get(key);
     if (agent === undefined) {
       agent = new HttpsAgent({
         ...base,
         keepAlive: base.keepAlive ?? true,
         secureContext: certificate.secureContext({ ca }),
       });
-      this.#agents.set(certificate.thumbprint, agent);
+      this.#agents.set(key, agent);
       if (this.#agents.size > MAX_CERTIFICATE_AGENTS) {
         const oldest = this.#agents.keys().next().value as string;
         this.#agents.get(oldest)?.destroy();
@@ -44,6 +86,65 @@ export class CertificateAgents {
     for (const agent of this.#agents.values()) agent.destroy();
     this.#agents.clear();
   }
+}
+
+/**
+ * The adapter axios will send a request through, resolved as axios does (the first of the list
+ * available here), when it is one of the transports the interceptor controls; else undefined.
+ * A function counts only when it is axios's own http adapter (`axios.getAdapter('http')`).
+ */
+function transportOf(adapter: unknown): Transport | undefined {
+  const list: readonly unknown[] =
+    adapter === undefined ? DEFAULT_ADAPTERS : Array.isArray(adapter) ? adapter : [adapter];
+  for (const entry of list) {
+    // axios passes over null and false, and over xhr where there is no XMLHttpRequest (Node).
+    if (entry === null || entry === false) continue;
+    const name =
+      typeof entry === 'string'
+        ? entry.toLowerCase()
+        : typeof entry === 'function'
+          ? (entry as { adapterName?: unknown }).adapterName
+          : undefined;
+    if (name === 'xhr' && typeof entry === 'string' && !('XMLHttpRequest' in globalThis)) continue;
+    return name === 'fetch' && typeof entry === 'string'
+      ? 'fetch'
+      : name === 'http'
+        ? 'http'
+        : undefined;
+  }
+  return undefined;
+}
+
+/** Functions of TLS options (`checkServerIdentity`) by identity: a key of plain text for each. */
+const functionIds = new WeakMap<object, number>();
+let nextFunctionId = 0;
+
+/**
+ * The key of a certificate's connections under the TLS options that decide whom they trust: the
+ * CA (a digest), `rejectUnauthorized`, `checkServerIdentity` (by identity), `servername`,
+ * `minVersion` and `ciphers`.
+ */
+function trustKey(
+  thumbprint: string,
+  options: Record<string, unknown> | AgentOptions,
+  ca: readonly string[] | string | undefined,
+): string {
+  const o = options as Record<string, unknown>;
+  const check = o.checkServerIdentity;
+  let checkId: number | undefined;
+  if (typeof check === 'function') {
+    checkId = functionIds.get(check);
+    if (checkId === undefined) functionIds.set(check, (checkId = nextFunctionId++));
+  }
+  return JSON.stringify([
+    thumbprint,
+    ca === undefined ? null : createHash('sha256').update([ca].flat().join('\n')).digest('hex'),
+    o.rejectUnauthorized ?? null,
+    checkId ?? null,
+    o.servername ?? null,
+    o.minVersion ?? null,
+    o.ciphers ?? null,
+  ]);
 }
 
 function pemList(ca: AgentOptions['ca']): string[] | undefined {

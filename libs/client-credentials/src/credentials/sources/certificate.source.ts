@@ -11,6 +11,7 @@ import { now } from '../../timing/clock';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import { ClientCertificate } from '../../authority/client-certificate';
+import { leafFirst } from '../../signing/signing-certificate';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSourceOptions } from '../../credential.options';
 import type { ProxySetting } from '../../options/resolved-options';
@@ -272,9 +273,9 @@ export class CertificateSource implements TokenSource {
         `${o.privateKey === undefined ? where : 'privateKey'}: no PEM private key found — add the private key (PKCS#8 or PKCS#1) to the file or set privateKey`,
       );
     }
-    let cert: X509Certificate;
+    let bundle: X509Certificate[];
     try {
-      cert = new X509Certificate(certs[0]);
+      bundle = certs.map((pem) => new X509Certificate(pem));
     } catch {
       throw new Error(
         `${where}: the certificate is not a valid X.509 certificate — check the PEM content`,
@@ -293,21 +294,25 @@ export class CertificateSource implements TokenSource {
         `${where}: the key is ${key.asymmetricKeyType ?? 'unknown'}; Entra ID certificate credentials need an RSA key`,
       );
     }
-    if (!cert.checkPrivateKey(key)) {
+    // The key's certificate is the leaf, wherever it is in the bundle: sent (x5c, TLS) first.
+    const chain = leafFirst(bundle, (c) => c.checkPrivateKey(key));
+    if (chain === undefined || !chain[0].checkPrivateKey(key)) {
       throw new Error(
-        `${where}: the private key does not belong to the certificate — pair the certificate with its own key`,
+        `${where}: the private key does not belong to ${bundle.length > 1 ? 'any certificate of the file' : 'the certificate'} — pair the certificate with its own key`,
       );
     }
+    const cert = chain[0];
+    const ordered = chain.map((c) => c.toString());
     const thumbprintSha256 = createHash('sha256').update(cert.raw).digest('base64url');
     const notAfter = new Date(cert.validTo);
     return {
       notBefore: new Date(cert.validFrom),
       key,
       thumbprintSha256,
-      x5c: certs.map((pem) => new X509Certificate(pem).raw.toString('base64')),
+      x5c: chain.map((c) => c.raw.toString('base64')),
       notAfter,
       version: version?.id,
-      certificate: new ClientCertificate(certs, key, thumbprintSha256, notAfter, this.#proxy),
+      certificate: new ClientCertificate(ordered, key, thumbprintSha256, notAfter, this.#proxy),
     };
   }
 }

@@ -5,14 +5,18 @@ import {
   defaultAlgorithm,
   parseCertificate,
   signatureProblem,
+  signedByAnother,
   type SigningCertificate,
 } from '../../signing/signing-certificate';
 import { SignerError } from '../../signing/signer-error';
 import { withDeadline } from '../../timing/timers';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSigner, SignatureAlgorithm } from '../../credential.options';
-import { AssertionReuse } from '../assertion-reuse';
+import { AssertionReuse, sentCredential, type SentCredential } from '../assertion-reuse';
 import { assertionInput, compactAssertion } from '../client-assertion';
+
+/** Entra ID's refusal of an assertion's key or signature (the certificate not registered). */
+const CERTIFICATE_REFUSED = 700027;
 
 /** How long Entra ID gets the same assertion again: half of its 10-minute lifetime. */
 const REUSE_MS = 5 * 60_000;
@@ -32,8 +36,12 @@ export interface OwnedSigner extends CertificateSigner {
   /** What to show of it in diagnostics (never a PIN or token). */
   describe(): Record<string, unknown>;
   close(): Promise<void> | void;
-  /** The authority refused the credential: a certificate the signer keeps is read again. */
-  certificateRejected?(): void;
+  /**
+   * The authority refused the credential: a certificate the signer keeps is read again; when the
+   * refusal was of the certificate (`certificate`: AADSTS700027, or an issuer that does not say),
+   * the one it kept is passed over while it has another.
+   */
+  certificateRejected?(certificate: boolean): void;
 }
 
 /** The settings of a {@link SignerSource}. */
@@ -46,6 +54,8 @@ export interface SignerSettings {
   timeoutMs: number;
   /** The library made the signer (PKCS#11, Key Vault): an {@link OwnedSigner}. */
   owned?: boolean;
+  /** Entra ID verifies RSA keys only: another key is refused at start-up, not per request. */
+  rsaOnly?: boolean;
 }
 
 /**
@@ -98,6 +108,12 @@ export class SignerSource implements TokenSource {
           : `certificate: the signer failed: ${(e as Error)?.message ?? String(e)}`,
       ];
     }
+    if (this.settings.rsaOnly === true && cert.keyType !== 'rsa') {
+      // The wording of the PEM certificate source: an explicit ES256 is refused by the schema.
+      return [
+        `certificate: the certificate's key is ${cert.keyType}; Entra ID certificate credentials need an RSA key — use the certificate of an RSA key (PS256, RS256), or protocol: 'oidc' for an issuer that takes ES256`,
+      ];
+    }
     const problem = algorithmProblem(cert, this.settings.algorithm ?? defaultAlgorithm(cert));
     const field = this.settings.algorithm === undefined ? 'certificate' : 'algorithm';
     return problem === undefined ? [] : [`${field}: ${problem}`];
@@ -105,23 +121,39 @@ export class SignerSource implements TokenSource {
 
   msalCredential(): MsalClientCredential {
     return {
-      clientAssertion: ({ clientId, tokenEndpoint }) => {
+      clientAssertion: async ({ clientId, tokenEndpoint }) => {
         const audience = tokenEndpoint ?? '';
-        const sign = () => this.signAssertion(clientId, audience);
+        // Read before any assertion is handed out, reused or not (a signer's own read, a file's
+        // stat, a token's object every 5 minutes): a reused one never names a rotated certificate.
+        const cert = await this.certificate();
+        const sent = sentCredential();
+        if (sent !== undefined) sent.thumbprintSha256 = cert.thumbprintSha256;
+        const sign = () => this.signAssertion(clientId, audience, cert);
         return this.#reuse === undefined
           ? sign()
-          : this.#reuse.get(`${clientId} ${audience}`, sign);
+          : this.#reuse.get(`${clientId} ${audience} ${cert.thumbprintSha256}`, sign);
       },
     };
   }
 
   /**
    * The authority refused an assertion: none is reused again, and a certificate the signer keeps
-   * (a PKCS#11 token's) is read again — it may have been renewed.
+   * (a PKCS#11 token's) is read again — it may have been renewed. True when a fresh request may
+   * be accepted at once: the refused one carried a reused assertion, or a certificate other than
+   * the one read now.
    */
-  rejected(): void {
+  async rejected(sent?: SentCredential, error?: { aadsts?: number }): Promise<boolean> {
     this.#reuse?.clear();
-    this.#owned?.certificateRejected?.();
+    // Another AADSTS (the app disabled or not consented in that tenant) is not the certificate's.
+    const aadsts = error?.aadsts;
+    this.#owned?.certificateRejected?.(aadsts === undefined || aadsts === CERTIFICATE_REFUSED);
+    if (sent?.reused === true) return true;
+    if (sent?.thumbprintSha256 === undefined) return false;
+    try {
+      return (await this.loadCertificate()).thumbprintSha256 !== sent.thumbprintSha256;
+    } catch {
+      return false;
+    }
   }
 
   /** Closes a signer the library made (sessions, connections); the app's own is left to it. */
@@ -143,8 +175,11 @@ export class SignerSource implements TokenSource {
     };
   }
 
-  private async signAssertion(clientId: string, tokenEndpoint: string): Promise<string> {
-    const cert = await this.certificate();
+  private async signAssertion(
+    clientId: string,
+    tokenEndpoint: string,
+    cert: SigningCertificate,
+  ): Promise<string> {
     const algorithm = this.settings.algorithm ?? defaultAlgorithm(cert);
     const problem = algorithmProblem(cert, algorithm);
     if (problem !== undefined || algorithm === undefined) {
@@ -174,6 +209,12 @@ export class SignerSource implements TokenSource {
       );
     }
     const checked = checkedSignature(cert, algorithm, data, signature);
+    if (checked === undefined && signedByAnother(cert, algorithm, data, signature)) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `The signer of source '${this.id}' signed with the key of another certificate of the bundle than the first (x5t#S256 ${cert.thumbprintSha256}): the chain is out of order (leaf first) — put the key's certificate first, then its issuers.`,
+      );
+    }
     if (checked === undefined) {
       throw new ClientCredentialsError(
         'signer_failed',
