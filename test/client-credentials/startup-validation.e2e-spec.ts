@@ -45,7 +45,7 @@ describe('TokenService: startup validation', () => {
       `credentials.graph.sources[0].certificatePath: cannot read '${path}' (ENOENT) — point it at a readable PEM file holding the certificate and its private key`,
     ]);
     expect(e.message).toBe(
-      `Invalid ClientCredentialsModule options:\n  - ${e.problems[0]}\n Hint: Correct the named fields in the forRoot()/forRootAsync() options of the module the message names (ClientCredentialsModule, DownstreamApiModule).`,
+      `Invalid ClientCredentialsModule options:\n  - ${e.problems[0]}\n Hint: Correct the named fields in the options the message names: the forRoot()/forRootAsync() options of ClientCredentialsModule or DownstreamApiModule, or the integration's.`,
     );
   });
 
