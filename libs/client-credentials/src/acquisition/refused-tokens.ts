@@ -137,15 +137,23 @@ function isReplacement(entry: CachedEntry, refused: RefusedToken): boolean {
 const JWT_SECOND_MS = 1000;
 
 /**
- * Whether a refusal naming `revokedBefore` (wall-clock ms) is a revocation after `entry` was
- * obtained, which a new token satisfies: after it, and past already (a time to come is no event a
- * new token could answer: an API naming one would make every token "too old").
+ * Whether a refusal naming `revokedBefore` (wall-clock ms) is a revocation after a token obtained
+ * at `obtainedAt` (wall-clock ms), which a new token satisfies: after it, and past already (a time
+ * to come is no event a new token could answer: an API naming one would make every token "too
+ * old"). The test double applies the same rule (testing/double-refusals.ts).
  */
-function revokes(entry: CachedEntry | undefined, revokedBefore: number | undefined): boolean {
+export function revokedSince(
+  obtainedAt: number | undefined,
+  revokedBefore: number | undefined,
+): boolean {
   return (
-    entry !== undefined &&
+    obtainedAt !== undefined &&
     revokedBefore !== undefined &&
-    entry.obtainedAt < revokedBefore &&
+    obtainedAt < revokedBefore &&
     revokedBefore <= Date.now() + JWT_SECOND_MS
   );
+}
+
+function revokes(entry: CachedEntry | undefined, revokedBefore: number | undefined): boolean {
+  return revokedSince(entry?.obtainedAt, revokedBefore);
 }

@@ -1,7 +1,4 @@
-import { holdOff } from '../acquisition/refused-tokens';
-
-/** JWT times are whole seconds, as the real service reads a revocation time. */
-const JWT_SECOND_MS = 1000;
+import { holdOff, revokedSince } from '../acquisition/refused-tokens';
 
 /** The last refusal of one request key's token, and the tokens answered for that key since. */
 interface Refusal {
@@ -39,11 +36,7 @@ export class DoubleRefusals {
     const answeredAt = last?.since.get(token);
     const replacement = last !== undefined && answeredAt !== undefined;
     const held = replacement && time < last.at + holdOff(last.streak);
-    const revokes =
-      revokedBefore !== undefined &&
-      answeredAt !== undefined &&
-      answeredAt < revokedBefore &&
-      revokedBefore <= time + JWT_SECOND_MS;
+    const revokes = revokedSince(answeredAt, revokedBefore);
     if (held && (last.byRevocation || !revokes)) return false;
     this.byKey.set(key, {
       at: time,
