@@ -1,4 +1,4 @@
-import type { Meter, ObservableCallback, ObservableResult } from '@opentelemetry/api';
+import type { Meter } from '@opentelemetry/api';
 import { isFailing, type CredentialStats } from './credential-stats';
 import type { SharedCacheStats } from '../shared-cache/shared-cache-stats';
 
@@ -22,17 +22,28 @@ const SHARED_CACHE_COUNTERS = [
   ['master_switches', 'masterSwitches', 'Sentinel master switches followed at their announcement'],
 ] as const satisfies readonly (readonly [string, keyof SharedCacheStats, string])[];
 
-/** An instrument read at collection time (the part of OpenTelemetry's that is used here). */
-interface Observed {
-  addCallback(callback: ObservableCallback): void;
-  removeCallback?(callback: ObservableCallback): void;
+/** What one token service gives the instruments to read: its live counters. */
+interface Reported {
+  readonly stats: ReadonlyMap<string, CredentialStats>;
+  readonly sharedCaches: ReadonlySet<() => Readonly<SharedCacheStats> | undefined>;
 }
 
 /**
- * Registers the instruments read at collection time — cache hits and misses, refreshes, seconds
- * left of tokens and certificates, other tenants, the shared cache's counters — over the live
- * counters of a token service: the cache-hit path only bumps a number, and an exporter reads it.
- * @returns what removes the callbacks: the meter is the process's, and a closed service must
+ * The live token services of each meter (one meter per process and provider). The instruments
+ * are registered once per meter and read every service: observed instruments of two services
+ * reporting the same attributes (two apps in one process, an app and a test harness, two
+ * credentials named alike) would otherwise overwrite each other — OpenTelemetry keeps the last
+ * observation of an attribute set — where the synchronous counters (token requests, durations)
+ * add up. So counts are summed across services, and the gauges take the most urgent value (the
+ * earliest expiry, "not connected" if any service's shared cache is not).
+ */
+const servicesOf = new WeakMap<Meter, Set<Reported>>();
+
+/**
+ * Reports a token service's counters through the instruments read at collection time — cache
+ * hits and misses, refreshes, seconds left of tokens and certificates, other tenants, the shared
+ * cache's counters: the cache-hit path only bumps a number, and an exporter reads it.
+ * @returns what stops reporting it: the meter is the process's, and a closed service must
  * neither be reported nor kept alive by it.
  */
 export function observeAtCollection(
@@ -40,13 +51,48 @@ export function observeAtCollection(
   stats: ReadonlyMap<string, CredentialStats>,
   sharedCaches: ReadonlySet<() => Readonly<SharedCacheStats> | undefined>,
 ): () => void {
-  const registered: [Observed, ObservableCallback][] = [];
-  const observe = (instrument: Observed) => ({
-    addCallback(callback: ObservableCallback) {
-      instrument.addCallback(callback);
-      registered.push([instrument, callback]);
-    },
-  });
+  let services = servicesOf.get(meter);
+  if (services === undefined) {
+    services = new Set();
+    servicesOf.set(meter, services);
+    registerInstruments(meter, services);
+  }
+  const service: Reported = { stats, sharedCaches };
+  services.add(service);
+  return () => void services.delete(service);
+}
+
+/** Values by credential across services: summed, or the least kept. */
+function byCredential(
+  services: ReadonlySet<Reported>,
+  value: (s: CredentialStats) => number | undefined,
+  combine: (a: number, b: number) => number,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { stats } of services) {
+    for (const [credential, s] of stats) {
+      const v = value(s);
+      if (v === undefined) continue;
+      const seen = out.get(credential);
+      out.set(credential, seen === undefined ? v : combine(seen, v));
+    }
+  }
+  return out;
+}
+
+const sum = (a: number, b: number) => a + b;
+
+/** The shared caches' stats of every service (one per service that has one). */
+function* sharedStats(services: ReadonlySet<Reported>): Iterable<Readonly<SharedCacheStats>> {
+  for (const { sharedCaches } of services) {
+    for (const read of sharedCaches) {
+      const stats = read();
+      if (stats) yield stats;
+    }
+  }
+}
+
+function registerInstruments(meter: Meter, services: ReadonlySet<Reported>): void {
   const counters = [
     ['client_credentials.cache.hits', 'Calls served from memory', 'cacheHits'],
     ['client_credentials.cache.misses', 'Calls that missed memory', 'cacheMisses'],
@@ -54,78 +100,80 @@ export function observeAtCollection(
     ['client_credentials.refreshes', 'Background refreshes done', 'refreshes'],
   ] as const;
   for (const [name, description, field] of counters) {
-    observe(meter.createObservableCounter(name, { description })).addCallback((result) => {
-      for (const [credential, s] of stats) result.observe(s[field], { credential });
+    meter.createObservableCounter(name, { description }).addCallback((result) => {
+      for (const [credential, v] of byCredential(services, (s) => s[field], sum))
+        result.observe(v, { credential });
     });
   }
   // Seconds left, read at collection time: an alert fires on a token or certificate about to
   // expire without the hit path doing any work.
-  const left = (at: Date | undefined) => Math.round(((at?.getTime() ?? 0) - Date.now()) / 1000);
+  const left = (at: Date | undefined) =>
+    at === undefined ? undefined : Math.round((at.getTime() - Date.now()) / 1000);
   // Labelled by credential only, never by tenant: a multi-tenant app serves any number of
   // customer tenants, and a series per tenant would grow past what a metrics backend keeps (the
   // OpenTelemetry SDK folds series past 2,000 into one), freeze forgotten tenants at their last
   // value, and list customers' tenant ids on a metrics page. Other tenants are counted instead.
-  observe(
-    meter.createObservableGauge('client_credentials.token.expires_in_seconds', {
+  meter
+    .createObservableGauge('client_credentials.token.expires_in_seconds', {
       description: "Seconds until the token obtained last in the credential's own tenant expires",
       unit: 's',
-    }),
-  ).addCallback((result) => {
-    for (const [credential, s] of stats) {
-      if (s.lastTokenExpiresOn) result.observe(left(s.lastTokenExpiresOn), { credential });
-    }
-  });
-  observe(
-    meter.createObservableGauge('client_credentials.tenants', {
+    })
+    .addCallback((result) => {
+      for (const [credential, v] of byCredential(
+        services,
+        (s) => left(s.lastTokenExpiresOn),
+        Math.min,
+      ))
+        result.observe(v, { credential });
+    });
+  meter
+    .createObservableGauge('client_credentials.tenants', {
       description:
         'Other tenants a credential got tokens of, or failed to (at most 1,000 kept), by whether their last request failed',
-    }),
-  ).addCallback((result) => {
-    for (const [credential, s] of stats) {
-      let failing = 0;
-      let ok = 0;
-      for (const t of Object.values(s.tenants ?? {})) {
-        if (isFailing(t)) failing++;
-        else ok++;
-      }
-      result.observe(ok, { credential, state: 'ok' });
-      result.observe(failing, { credential, state: 'failing' });
-    }
-  });
-  observe(
-    meter.createObservableGauge('client_credentials.certificate.expires_in_seconds', {
+    })
+    .addCallback((result) => {
+      const count = (failing: boolean) =>
+        byCredential(
+          services,
+          (s) => Object.values(s.tenants ?? {}).filter((t) => isFailing(t) === failing).length,
+          sum,
+        );
+      for (const [credential, v] of count(false)) result.observe(v, { credential, state: 'ok' });
+      for (const [credential, v] of count(true))
+        result.observe(v, { credential, state: 'failing' });
+    });
+  meter
+    .createObservableGauge('client_credentials.certificate.expires_in_seconds', {
       description: "Seconds until a certificate source's certificate expires (the earliest)",
       unit: 's',
-    }),
-  ).addCallback((result) => {
-    for (const [credential, s] of stats) {
-      if (s.certificateNotAfter) result.observe(left(s.certificateNotAfter), { credential });
-    }
-  });
-  const shared = (field: keyof Omit<SharedCacheStats, 'connected'>) => (r: ObservableResult) => {
-    for (const read of sharedCaches) {
-      const stats = read();
-      if (stats) r.observe(stats[field]);
-    }
-  };
+    })
+    .addCallback((result) => {
+      for (const [credential, v] of byCredential(
+        services,
+        (s) => left(s.certificateNotAfter),
+        Math.min,
+      ))
+        result.observe(v, { credential });
+    });
   for (const [name, field, description] of SHARED_CACHE_COUNTERS) {
-    observe(
-      meter.createObservableCounter(`client_credentials.shared_cache.${name}`, { description }),
-    ).addCallback(shared(field));
+    meter
+      .createObservableCounter(`client_credentials.shared_cache.${name}`, { description })
+      .addCallback((result) => {
+        let total: number | undefined;
+        for (const stats of sharedStats(services)) total = (total ?? 0) + stats[field];
+        if (total !== undefined) result.observe(total);
+      });
   }
   // Per replica, what an alert on a fleet looks at first: is this process sharing its tokens?
-  observe(
-    meter.createObservableGauge('client_credentials.shared_cache.connected', {
-      description: 'Whether the shared cache (Redis) can be used now: 1, or 0',
-    }),
-  ).addCallback((result) => {
-    for (const read of sharedCaches) {
-      const stats = read();
-      if (stats) result.observe(stats.connected ? 1 : 0);
-    }
-  });
-  return () => {
-    for (const [instrument, callback] of registered.splice(0))
-      instrument.removeCallback?.(callback);
-  };
+  meter
+    .createObservableGauge('client_credentials.shared_cache.connected', {
+      description:
+        'Whether the shared cache (Redis) can be used now: 1, or 0 (0 if any token service of the process cannot)',
+    })
+    .addCallback((result) => {
+      let connected: number | undefined;
+      for (const stats of sharedStats(services))
+        connected = Math.min(connected ?? 1, stats.connected ? 1 : 0);
+      if (connected !== undefined) result.observe(connected);
+    });
 }

@@ -60,6 +60,53 @@ describe('TokenMetrics', () => {
     }
   });
 
+  it('adds up two services of one process that report the same attributes, instead of keeping either', async () => {
+    // Two apps (or an app and a test harness) in one process, each with a credential 'api' and a
+    // shared cache: OpenTelemetry keeps one observation per attribute set and collection.
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+    const provider = new MeterProvider({ readers: [reader] });
+    metrics.setGlobalMeterProvider(provider);
+    try {
+      const first = new TokenMetrics();
+      const second = new TokenMetrics();
+      first.of('api').cacheHits = 4;
+      second.of('api').cacheHits = 1;
+      first.success('api', Date.now() + 3_600_000);
+      second.success('api', Date.now() + 600_000);
+      first.watchSharedCache(() => ({ ...newSharedCacheStats(), connected: true, reads: 3 }));
+      second.watchSharedCache(() => ({ ...newSharedCacheStats(), connected: false, reads: 2 }));
+      await reader.forceFlush();
+      const values = new Map<string, unknown[]>();
+      for (const rm of exporter.getMetrics())
+        for (const sm of rm.scopeMetrics)
+          for (const m of sm.metrics)
+            values.set(
+              m.descriptor.name,
+              m.dataPoints.map((p) => p.value),
+            );
+      expect(values.get('client_credentials.cache.hits')).toEqual([5]);
+      expect(values.get('client_credentials.shared_cache.reads')).toEqual([5]);
+      // Gauges: the more urgent of the two.
+      expect(values.get('client_credentials.shared_cache.connected')).toEqual([0]);
+      const [expiresIn] = values.get('client_credentials.token.expires_in_seconds') as number[];
+      expect(expiresIn).toBeLessThanOrEqual(600);
+      expect(expiresIn).toBeGreaterThan(590);
+      first.close();
+      exporter.reset();
+      await reader.forceFlush();
+      const hits = exporter
+        .getMetrics()
+        .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics))
+        .find((m) => m.descriptor.name === 'client_credentials.cache.hits');
+      expect(hits?.dataPoints.map((p) => p.value)).toEqual([1]);
+      second.close();
+    } finally {
+      await provider.shutdown();
+      metrics.disable();
+    }
+  });
+
   it('reports a closed service no more: its callbacks leave the process-wide meter', async () => {
     // Delta: an SDK exporting cumulative values repeats a series' last value after its callback
     // is gone (the SDK's own memory); delta shows what the callbacks still report.
