@@ -28,47 +28,93 @@ interface Reported {
   readonly sharedCaches: ReadonlySet<() => Readonly<SharedCacheStats> | undefined>;
 }
 
+/** The counters a service reports per credential (what {@link Retired} keeps of a closed one). */
+const CREDENTIAL_COUNTERS = [
+  ['client_credentials.cache.hits', 'Calls served from memory', 'cacheHits'],
+  ['client_credentials.cache.misses', 'Calls that missed memory', 'cacheMisses'],
+  ['client_credentials.cache.store_hits', 'Misses served by the store', 'storeHits'],
+  ['client_credentials.refreshes', 'Background refreshes done', 'refreshes'],
+] as const;
+
+type CountField = (typeof CREDENTIAL_COUNTERS)[number][2];
+type SharedCounter = (typeof SHARED_CACHE_COUNTERS)[number][1];
+
 /**
- * The live token services of each meter (one meter per process and provider). The instruments
- * are registered once per meter and read every service: observed instruments of two services
- * reporting the same attributes (two apps in one process, an app and a test harness, two
- * credentials named alike) would otherwise overwrite each other — OpenTelemetry keeps the last
- * observation of an attribute set — where the synchronous counters (token requests, durations)
- * add up. So counts are summed across services, and the gauges take the most urgent value (the
- * earliest expiry, "not connected" if any service's shared cache is not).
+ * What closed services counted, kept for the counters of the process: a counter that went down
+ * when one of two services closed would read as a reset (Prometheus' `rate` then shows a spike),
+ * and the synchronous counters (token requests) keep a closed service's series too. The gauges
+ * report live services only.
  */
-const servicesOf = new WeakMap<Meter, Set<Reported>>();
+interface Retired {
+  readonly counts: Map<string, Record<CountField, number>>;
+  readonly shared: Partial<Record<SharedCounter, number>>;
+}
+
+/** The token services of one meter (one per process and provider), live and closed. */
+interface Registry {
+  readonly live: Set<Reported>;
+  readonly retired: Retired;
+}
+
+/**
+ * The token services of each meter. The instruments are registered once per meter and read every
+ * service: observed instruments of two services reporting the same attributes (two apps in one
+ * process, an app and a test harness, two credentials named alike) would otherwise overwrite each
+ * other — OpenTelemetry keeps the last observation of an attribute set — where the synchronous
+ * counters (token requests, durations) add up. So counts are summed across services, and the
+ * gauges take the most urgent value (the earliest expiry, "not connected" if any service's shared
+ * cache is not).
+ */
+const registries = new WeakMap<Meter, Registry>();
 
 /**
  * Reports a token service's counters through the instruments read at collection time — cache
  * hits and misses, refreshes, seconds left of tokens and certificates, other tenants, the shared
  * cache's counters: the cache-hit path only bumps a number, and an exporter reads it.
- * @returns what stops reporting it: the meter is the process's, and a closed service must
- * neither be reported nor kept alive by it.
+ * @returns what stops reporting it: the meter is the process's, and a closed service must not be
+ * kept alive by it (its counts are kept as numbers, its gauges go).
  */
 export function observeAtCollection(
   meter: Meter,
   stats: ReadonlyMap<string, CredentialStats>,
   sharedCaches: ReadonlySet<() => Readonly<SharedCacheStats> | undefined>,
 ): () => void {
-  let services = servicesOf.get(meter);
-  if (services === undefined) {
-    services = new Set();
-    servicesOf.set(meter, services);
-    registerInstruments(meter, services);
+  let registry = registries.get(meter);
+  if (registry === undefined) {
+    registry = { live: new Set(), retired: { counts: new Map(), shared: {} } };
+    registries.set(meter, registry);
+    registerInstruments(meter, registry);
   }
+  const { live, retired } = registry;
   const service: Reported = { stats, sharedCaches };
-  services.add(service);
-  return () => void services.delete(service);
+  live.add(service);
+  return () => {
+    if (!live.delete(service)) return;
+    for (const [credential, s] of stats) {
+      const kept = retired.counts.get(credential) ?? {
+        cacheHits: 0,
+        cacheMisses: 0,
+        storeHits: 0,
+        refreshes: 0,
+      };
+      for (const [, , field] of CREDENTIAL_COUNTERS) kept[field] += s[field];
+      retired.counts.set(credential, kept);
+    }
+    for (const shared of sharedStats([service])) {
+      for (const [, field] of SHARED_CACHE_COUNTERS)
+        retired.shared[field] = (retired.shared[field] ?? 0) + shared[field];
+    }
+  };
 }
 
 /** Values by credential across services: summed, or the least kept. */
 function byCredential(
-  services: ReadonlySet<Reported>,
+  services: Iterable<Reported>,
   value: (s: CredentialStats) => number | undefined,
   combine: (a: number, b: number) => number,
+  start: ReadonlyMap<string, number> = new Map(),
 ): Map<string, number> {
-  const out = new Map<string, number>();
+  const out = new Map(start);
   for (const { stats } of services) {
     for (const [credential, s] of stats) {
       const v = value(s);
@@ -83,7 +129,7 @@ function byCredential(
 const sum = (a: number, b: number) => a + b;
 
 /** The shared caches' stats of every service (one per service that has one). */
-function* sharedStats(services: ReadonlySet<Reported>): Iterable<Readonly<SharedCacheStats>> {
+function* sharedStats(services: Iterable<Reported>): Iterable<Readonly<SharedCacheStats>> {
   for (const { sharedCaches } of services) {
     for (const read of sharedCaches) {
       const stats = read();
@@ -92,16 +138,11 @@ function* sharedStats(services: ReadonlySet<Reported>): Iterable<Readonly<Shared
   }
 }
 
-function registerInstruments(meter: Meter, services: ReadonlySet<Reported>): void {
-  const counters = [
-    ['client_credentials.cache.hits', 'Calls served from memory', 'cacheHits'],
-    ['client_credentials.cache.misses', 'Calls that missed memory', 'cacheMisses'],
-    ['client_credentials.cache.store_hits', 'Misses served by the store', 'storeHits'],
-    ['client_credentials.refreshes', 'Background refreshes done', 'refreshes'],
-  ] as const;
-  for (const [name, description, field] of counters) {
+function registerInstruments(meter: Meter, { live: services, retired }: Registry): void {
+  for (const [name, description, field] of CREDENTIAL_COUNTERS) {
     meter.createObservableCounter(name, { description }).addCallback((result) => {
-      for (const [credential, v] of byCredential(services, (s) => s[field], sum))
+      const closed = new Map([...retired.counts].map(([c, kept]) => [c, kept[field]]));
+      for (const [credential, v] of byCredential(services, (s) => s[field], sum, closed))
         result.observe(v, { credential });
     });
   }
@@ -159,7 +200,7 @@ function registerInstruments(meter: Meter, services: ReadonlySet<Reported>): voi
     meter
       .createObservableCounter(`client_credentials.shared_cache.${name}`, { description })
       .addCallback((result) => {
-        let total: number | undefined;
+        let total = retired.shared[field];
         for (const stats of sharedStats(services)) total = (total ?? 0) + stats[field];
         if (total !== undefined) result.observe(total);
       });

@@ -99,7 +99,8 @@ describe('TokenMetrics', () => {
         .getMetrics()
         .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics))
         .find((m) => m.descriptor.name === 'client_credentials.cache.hits');
-      expect(hits?.dataPoints.map((p) => p.value)).toEqual([1]);
+      // The closed service's counts stay in the process's total (see the next test).
+      expect(hits?.dataPoints.map((p) => p.value)).toEqual([5]);
       second.close();
     } finally {
       await provider.shutdown();
@@ -107,38 +108,46 @@ describe('TokenMetrics', () => {
     }
   });
 
-  it('reports a closed service no more: its callbacks leave the process-wide meter', async () => {
-    // Delta: an SDK exporting cumulative values repeats a series' last value after its callback
-    // is gone (the SDK's own memory); delta shows what the callbacks still report.
-    const exporter = new InMemoryMetricExporter(AggregationTemporality.DELTA);
+  it("reports a closed service's gauges no more, and keeps its counts: a process's counters never go down", async () => {
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
     const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
     const provider = new MeterProvider({ readers: [reader] });
     metrics.setGlobalMeterProvider(provider);
     try {
       const closed = new TokenMetrics();
       closed.of('closed').cacheHits = 4;
+      closed.of('both').cacheHits = 2;
       closed.success('closed', Date.now() + 3_600_000);
-      closed.watchSharedCache(() => ({ ...newSharedCacheStats(), connected: true }));
+      closed.watchSharedCache(() => ({ ...newSharedCacheStats(), connected: false, reads: 7 }));
       const open = new TokenMetrics();
       open.of('open').cacheHits = 1;
-      const credentials = async () => {
+      open.of('both').cacheHits = 3;
+      open.watchSharedCache(() => ({ ...newSharedCacheStats(), connected: true, reads: 1 }));
+      const points = async () => {
         exporter.reset();
         await reader.forceFlush();
-        const seen = new Set<string>();
+        const seen = new Map<string, unknown>();
         for (const rm of exporter.getMetrics())
           for (const sm of rm.scopeMetrics)
             for (const m of sm.metrics)
               for (const p of m.dataPoints)
-                seen.add(`${m.descriptor.name}:${String(p.attributes.credential)}`);
+                seen.set(`${m.descriptor.name}:${String(p.attributes.credential)}`, p.value);
         return seen;
       };
-      expect(await credentials()).toContain('client_credentials.cache.hits:closed');
+      const before = await points();
+      expect(before.get('client_credentials.cache.hits:both')).toBe(5);
+      expect(before.get('client_credentials.shared_cache.connected:undefined')).toBe(0);
       closed.close();
-      const after = await credentials();
-      expect([...after].filter((s) => s.endsWith(':closed') || s.includes('shared_cache'))).toEqual(
-        [],
-      );
-      expect(after).toContain('client_credentials.cache.hits:open');
+      closed.of('both').cacheHits = 100; // after close: not reported
+      const after = await points();
+      // Counts stay as they were: a counter that went down would read as a reset.
+      expect(after.get('client_credentials.cache.hits:closed')).toBe(4);
+      expect(after.get('client_credentials.cache.hits:both')).toBe(5);
+      expect(after.get('client_credentials.cache.hits:open')).toBe(1);
+      expect(after.get('client_credentials.shared_cache.reads:undefined')).toBe(8);
+      // Gauges are of live services only.
+      expect(after.get('client_credentials.shared_cache.connected:undefined')).toBe(1);
+      open.close();
     } finally {
       await provider.shutdown();
       metrics.disable();
