@@ -3,7 +3,7 @@ import { InvalidRequestError } from '../../errors/client-credentials.errors';
 import { TokenMetrics } from '../../observability/token-metrics';
 import type { ResolvedBlueprint } from '../../options/resolved-options';
 import type { Blueprint } from './blueprint';
-import { TokenCache, type StoredToken } from '../../cache/token-cache';
+import type { Principal } from '../principal';
 import { AgentDirectory } from './agent-directory';
 
 const A = '6c1e8a61-1b2c-4d3e-8f90-0a1b2c3d4e5f';
@@ -20,18 +20,6 @@ const blueprint = {
   ],
   sourceId: () => 'secret#0',
 } as unknown as Blueprint;
-
-const stored = (at = Date.now()): StoredToken => ({
-  v: 1,
-  token: 'a-token',
-  tokenType: 'Bearer',
-  obtainedAt: at,
-  expiresOn: at + 3_600_000,
-  refreshOn: at + 1_800_000,
-  scopes: ['s'],
-  tenantId: 't',
-  source: 'secret#0',
-});
 
 const network = new AuthorityNetworkClient(1000);
 afterAll(() => network.close());
@@ -124,24 +112,22 @@ describe('AgentDirectory', () => {
     expect(agents.find(ids[19])).toBeDefined();
   });
 
-  it('forgets an agent whole (its name and its app id), and its tokens in memory with it', async () => {
-    const cache = new TokenCache(undefined, 100, 120_000, 0, silent);
+  it("forgets an agent whole (its name and its app id), and drops its legs' tokens with it", () => {
     const agents = directory({}, 1);
+    const dropped: Principal[] = [];
     agents.tokens = {
       token: () => Promise.reject(new Error('not asked')),
       refuse: () => undefined,
-      drop: (principal) => cache.forgetPrincipal(principal),
+      drop: (principal) => dropped.push(principal),
     };
     const billing = agents.resolve('billing');
     const user = agents.resolveUser(billing, 'someone@contoso.example');
-    // A token of each leg: the token exchange token, the agent's own, its user's.
-    for (const credential of [billing.exchange, billing, user]) {
-      await cache.write({ credential, tenantId: 't', scopes: ['s'], scopeKey: 's' }, '', stored());
-    }
-    expect(cache.size).toBe(3);
+    agents.resolveUser(billing, 'Someone@Contoso.example');
 
     agents.resolve(B); // billing, idle since it was made, goes
-    expect(cache.size).toBe(0);
+    // Each leg once: the token exchange token's, the agent's own, its user's.
+    expect(new Set(dropped)).toEqual(new Set([billing, billing.exchange, user]));
+    expect(dropped).toHaveLength(3);
     expect(agents.find('billing')).toBeUndefined();
     expect(agents.find(A)).toBeUndefined();
     const again = agents.resolve(A);
