@@ -641,6 +641,28 @@ describe('TokenAcquirer', () => {
       expect(refreshed.token).toBe('NEWER');
       expect(cache.entryOf(request())?.token).toBe('NEWER');
       expect(credential.calls).toHaveLength(1);
+      // A refresh done (adopted), not a caller's miss answered by the store.
+      expect(credential.stats).toMatchObject({ refreshes: 1, storeHits: 0 });
+    });
+
+    it('counts a newer token adopted while waiting for the lock as a refresh (shared cache)', async () => {
+      build({ store: true });
+      // Another replica holds the lock and stores its token: this one adopts it.
+      const flight = {
+        run: async (_name: string, poll: () => Promise<unknown>, fetch: () => Promise<unknown>) => {
+          await storeToken('OF-REPLICA-B');
+          return (await poll()) ?? fetch();
+        },
+      } as unknown as CrossProcessFlight;
+      await acquirer.acquire(request(), false);
+      const old = cache.entryOf(request())!;
+      await jest.advanceTimersByTimeAsync(60_000);
+      acquirer.close();
+      acquirer = new TokenAcquirer(cache, policy(), silent, flight);
+
+      expect((await acquirer.refreshed(old)).adopted).toBe(true);
+      expect(credential.calls).toHaveLength(1);
+      expect(credential.stats).toMatchObject({ refreshes: 1, storeHits: 0 });
     });
   });
 
