@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import { createClient } from '@keyv/redis';
 import { startDevAuthority } from '@app/dev-authority';
 import type { SharedCacheOptions } from '@app/client-credentials';
@@ -6,7 +7,8 @@ import type { SharedCacheOptions } from '@app/client-credentials';
 import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
 import { useFixtures } from '../support/fixtures';
 import { startRedisServer } from '../support/redis-server';
-import type { TokenApp } from '../support/token-app';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import { eventually } from '../support/waiting';
 import { register, startReplica, type Registration } from './shared-app';
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -194,5 +196,33 @@ describe('Shared cache: lock values no live holder left', () => {
 
     expect(authority.countTokenRequests({ clientId: reg.clientId }) - before).toBe(0);
     expect(waiter.tokens.getCacheStats()).toMatchObject({ lockWaitFailures: 1, lockAcquired: 0 });
+  });
+
+  it("a holder's own network trouble (its `ca` trusts no such authority) frees the lock: the waiter fetches its token itself", async () => {
+    const reg = register(authority);
+    const credential = localCredential(authority, reg.tenantId, reg.clientId, [
+      { type: 'secret', secret: reg.secret },
+    ]);
+    // A: its trust store holds some public root, not the local authority's CA (a replica with a
+    // wrong `ca` or proxy); a second attempt after 500 ms keeps it holding the lock meanwhile.
+    const broken = await startTokenApp({
+      credentials: { api: { ...credential, ca: rootCertificates[0] } },
+      cache: { shared: { ...shared, redisUrl: redis.url } },
+      retry: { maxAttempts: 2, initialDelayMs: 500 },
+    });
+    apps.push(broken);
+    const healthy = await replica(reg);
+    const failing = broken.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    await eventually(() => broken.tokens.getCacheStats().lockAcquired === 1);
+
+    await expect(healthy.tokens.getAccessToken(authority.apiScope)).resolves.toBeDefined();
+
+    await expect(failing).resolves.toMatchObject({ code: 'network_error' });
+    expect(healthy.tokens.getCacheStats()).toMatchObject({
+      lockWaits: 1,
+      lockWaitFailures: 0,
+      lockAcquired: 1,
+    });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
   });
 });
