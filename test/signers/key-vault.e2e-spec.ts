@@ -295,9 +295,9 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
     });
     // Another token (its own request key, its own cool-down) is signed by the same vault: it
     // fails at once too, with what is left of the wait (capped by retry.maxRetryAfterMs).
-    const other = await app.tokens
+    const other = (await app.tokens
       .getAccessToken('api://other-api/.default')
-      .catch((e: unknown) => e as { retryAfterMs: number });
+      .catch((e: unknown) => e)) as { retryAfterMs: number };
     expect(other).toMatchObject({
       code: 'signer_failed',
       transient: true,
