@@ -92,4 +92,20 @@ describe('EncryptedStore', () => {
     expect(redis.dels).toBe(0);
     expect(stats.reads).toBe(1);
   });
+
+  it('reads entries a client answers as Buffers; a reply of another type is a miss, not a tampered entry', async () => {
+    const redis = new FakeRedis();
+    const writer = replica(redis);
+    await writer.keyv.set(storeKey, { v: 1 }, 60_000);
+
+    redis.reply = (v) => Buffer.from(v);
+    const reader = replica(redis);
+    expect(await reader.keyv.getMany([storeKey])).toEqual([{ v: 1 }]);
+    expect(reader.stats).toMatchObject({ reads: 1, rejectedEntries: 0 });
+
+    redis.reply = (v) => new Map([['value', v]]);
+    const other = replica(redis);
+    expect(await other.keyv.getMany([storeKey])).toEqual([undefined]);
+    expect(other.stats).toMatchObject({ reads: 0, rejectedEntries: 0 });
+  });
 });

@@ -1,6 +1,7 @@
 import { Keyv, type KeyvStoreAdapter, type StoredData } from 'keyv';
 import type { KeyNamer } from './key-names';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
+import { textReply } from './redis-replies';
 import type { SharedCacheStats } from './shared-cache-stats';
 import { MAX_SEALED_LENGTH, type TokenCipher } from './token-cipher';
 
@@ -88,7 +89,7 @@ export class EncryptedStore implements KeyvStoreAdapter {
     return names.map((candidates) => {
       const found = values.slice(at, (at += candidates.length));
       for (let i = 0; i < candidates.length; i++) {
-        const opened = this.#open(found[i], candidates[i]);
+        const opened = this.#open(textReply(found[i]), candidates[i]);
         if (opened !== undefined) return opened as StoredData<Value>;
       }
       return undefined;
@@ -133,6 +134,10 @@ export class EncryptedStore implements KeyvStoreAdapter {
   /** The entry's plain text, or undefined (absent, or counted as not opening). */
   #open(sealed: unknown, name: string): string | undefined {
     if (sealed === null || sealed === undefined) return undefined;
+    // Not a string, nor the read script's 0 (a value longer than any entry: planted or corrupt):
+    // a reply of a type the client maps (checked at startup: access-check.ts) — no entry, and no
+    // sign of a tampered one.
+    if (typeof sealed !== 'string' && sealed !== 0) return undefined;
     const opened = this.#cipher.open(sealed, name);
     if (opened === 'unknown-key') {
       this.#stats.unknownKeyEntries++;
