@@ -267,6 +267,42 @@ describe('Agent identities of a blueprint credential', () => {
     );
   });
 
+  it("a caller's unknown agent user or bad scope is its request's failure, not the agent's: an agents-only blueprint stays up", async () => {
+    const agent = agents[1];
+    const tokens = await start();
+    const health = () =>
+      (
+        new ClientCredentialsHealthIndicator(tokens, new HealthIndicatorService()).isHealthy('c', {
+          credentials: ['fleet'],
+        }).c as unknown as { credentials: Record<string, CredentialHealth> }
+      ).credentials.fleet;
+    const as = { credential: 'fleet', agent: agent.clientId };
+    const own = await tokens.getAccessToken(authority.apiScope, as);
+    const fail = (scope: string, agentUser?: string) =>
+      tokens.getAccessToken(scope, { ...as, agentUser }).catch((e: unknown) => e);
+
+    // A user taken from an incoming request that is no agent user (50034); a scope of no resource.
+    expect(await fail('api://dev-api/Data.Read', 'nobody@contoso.example')).toMatchObject({
+      aadsts: 50034,
+    });
+    expect(await fail('api://no-such-api/.default')).toMatchObject({ code: 'request_rejected' });
+
+    expect(health()).toEqual(expect.objectContaining({ status: 'up' }));
+    expect(health().failingAgents).toBeUndefined();
+    const stats = tokens.getStats('fleet').agents![agent.clientId];
+    expect(stats.lastOutcome).toBe('success');
+    // Each request's outcome is kept, by its scopes (an agent user's naming the user).
+    expect(stats.scopes).toMatchObject({
+      [authority.apiScope]: { lastOutcome: 'success' },
+      'user=nobody@contoso.example api://dev-api/Data.Read': {
+        lastOutcome: 'failure',
+        lastError: { aadsts: 50034 },
+      },
+      'api://no-such-api/.default': { lastOutcome: 'failure' },
+    });
+    expect((await tokens.getAccessToken(authority.apiScope, as)).token).toBe(own.token);
+  });
+
   it("the agent user's delegated token takes a third leg (user_fic): one request per leg, cached", async () => {
     const agent = agents[0];
     const user = agent.createAgentUser({ userPrincipalName: 'billing-agent@contoso.example' });

@@ -6,6 +6,7 @@ import {
 } from '@app/dev-authority';
 import { decodeJwt } from 'jose';
 import { AGENT_AADSTS_CATALOG, TokenRequestRejectedError } from '@app/client-credentials';
+import { createAuthenticatedFetch, createTokenCredential } from '@app/client-credentials/calling';
 import { useFixtures } from '../support/fixtures';
 import { callApi, localCredential, startTokenApp, type TokenApp } from '../support/token-app';
 
@@ -171,5 +172,32 @@ describe("An agent user's token (user_fic)", () => {
     expect(token.source).toBe('network');
     // The fault's answer is a 500 with Entra's body for it: server_error, AADSTS50000.
     expect(userFic().map((e) => e.status)).toEqual([500, 200]);
+  });
+
+  it("fetch and an Azure SDK TokenCredential given an agent user send the user's token, not the agent's", async () => {
+    const { tokens, agent } = await start();
+    const user = agent.createAgentUser();
+    const who = as(agent, user.userPrincipalName);
+    const sent: string[] = [];
+    const api = (async (_: unknown, init?: RequestInit) => {
+      sent.push(new Headers(init?.headers).get('authorization')!.split(' ')[1]);
+      return new Response('{}');
+    }) as typeof fetch;
+    const scope = 'api://dev-api/.default';
+
+    await createAuthenticatedFetch(tokens, {
+      baseUrl: 'https://api.example',
+      scopes: scope,
+      fetch: api,
+      ...who,
+    })('data');
+    const sdk = await createTokenCredential(tokens, who).getToken(scope);
+
+    for (const token of [sent[0], sdk!.token]) {
+      expect(decodeJwt(token)).toMatchObject({ idtyp: 'user', oid: user.objectId });
+    }
+    // One user token for both: T1, T2 and the user's request, once each.
+    expect(sdk!.token).toBe(sent[0]);
+    expect(authority.countTokenRequests()).toBe(3);
   });
 });

@@ -161,6 +161,7 @@ export function createAuthenticatedSender(
     credential: options.credential,
     tenantId: options.tenantId,
     agent: options.agent,
+    agentUser: options.agentUser,
   };
   const transport: HopTransport = {
     tokens,

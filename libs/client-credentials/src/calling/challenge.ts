@@ -10,7 +10,7 @@ export interface BearerChallenge {
   readonly claims?: string;
 }
 
-/** Which token a call uses: scopes, credential and tenant. */
+/** Which token a call uses: scopes, credential, tenant, and the agent (or agent user) it is for. */
 export interface TokenTarget {
   /** The API's scope, e.g. `api://orders/.default`. */
   readonly scopes: string | readonly string[];
@@ -24,22 +24,30 @@ export interface TokenTarget {
    * @default none: the credential's own tokens
    */
   readonly agent?: string;
+  /**
+   * The agent user of `agent` (its UPN or object ID): the calls carry that user's delegated
+   * tokens, and `scopes` are delegated scopes. Needs `agent`. See docs/agents.md.
+   * @default none: the agent's own tokens
+   */
+  readonly agentUser?: string;
 }
 
 /**
- * The token service's options for `target` — its credential, tenant and agent — with `extra`
- * (a signal, claims): built here for every call an integration makes about a target's tokens
- * (get, replace, forget), so that none can leave one out — a forget without the agent withdrew
- * the credential's own token, not the agent's refused one.
+ * The token service's options for `target` — its credential, tenant, agent and agent user — with
+ * `extra` (a signal, claims): built here for every call an integration makes about a target's
+ * tokens (get, replace, forget), so that none can leave one out — a forget without the agent
+ * withdrew the credential's own token, not the agent's refused one, and a target without its
+ * agent user got the agent's app-only token instead of the user's.
  */
 export function targetOptions<T extends object>(
   target: TokenTarget,
   extra: T,
-): { credential?: string; tenantId?: string; agent?: string } & T {
+): { credential?: string; tenantId?: string; agent?: string; agentUser?: string } & T {
   return {
     credential: target.credential,
     tenantId: target.tenantId,
     agent: target.agent,
+    agentUser: target.agentUser,
     ...extra,
   };
 }

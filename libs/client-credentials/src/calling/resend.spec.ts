@@ -136,7 +136,7 @@ describe('tokenToResend', () => {
     }
   });
 
-  it('names the same credential, tenant and agent whether it replaces or withdraws the token', async () => {
+  it('names the same credential, tenant, agent and agent user whether it replaces or withdraws the token', async () => {
     const options: unknown[] = [];
     const service = {
       replaceRefusedToken: async (_: unknown, __: string, o: unknown) => {
@@ -145,13 +145,18 @@ describe('tokenToResend', () => {
       },
       forgetRefusedToken: (_: unknown, __: string, o: unknown) => options.push(o) > 0,
     } as unknown as TokenService;
-    const agentTarget = { ...target, credential: 'fleet', tenantId: 't1', agent: 'billing' };
+    const who = {
+      credential: 'fleet',
+      tenantId: 't1',
+      agent: 'billing',
+      agentUser: 'ana@x.example',
+    };
+    const agentTarget = { ...target, ...who };
     const challenge = 'Bearer error="invalid_token"';
     for (const body of ['x', Readable.from(['x'])]) {
       await tokenToResend(service, agentTarget, refused, { challenge, fromApi: true, body });
     }
-    const named = { credential: 'fleet', tenantId: 't1', agent: 'billing' };
-    expect(options).toEqual([expect.objectContaining(named), expect.objectContaining(named)]);
+    expect(options).toEqual([expect.objectContaining(who), expect.objectContaining(who)]);
   });
 
   it('a request that cannot be sent again (resendable: false): withdrawn, whatever its body', async () => {

@@ -59,6 +59,12 @@ export interface TokenCredentialOptions {
    */
   agent?: string;
   /**
+   * The agent user of `agent` (its UPN or object ID): the SDK client authenticates as that user
+   * (delegated tokens; the SDK's `<resource>/.default` asks for every scope granted for the user).
+   * Needs `agent`. See docs/agents.md.
+   */
+  agentUser?: string;
+  /**
    * Tenants other than its own that an SDK client may ask for (`getToken(…, { tenantId })`: SDKs
    * pass the tenant of a resource's challenge, Key Vault's say); `'*'` allows any. Any other
    * tenant is refused before a token request, as `@azure/identity`'s credentials do: a resource
@@ -149,6 +155,7 @@ export function createTokenCredential(
       const call = {
         credential: options.credential,
         agent: options.agent,
+        agentUser: options.agentUser,
         tenantId: tenant.tenantId,
         signal:
           getTokenOptions.abortSignal instanceof AbortSignal

@@ -274,7 +274,8 @@ export class Credential implements Blueprint {
           scopeKey(scopes),
         );
       } else {
-        this.metrics.success(this.name, fetched.issued.expiresOn, undefined, agent);
+        const { expiresOn } = fetched.issued;
+        this.metrics.success(this.name, expiresOn, undefined, agent, scopeKey(scopes));
       }
       return fetched;
     } catch (e) {

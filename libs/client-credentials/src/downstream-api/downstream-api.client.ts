@@ -84,7 +84,7 @@ export class DownstreamApi {
 
   /** A sender for a credential and tenant, sharing the API's connections. */
   #newSender(
-    call: Pick<DownstreamCallOptions, 'credential' | 'tenantId' | 'agent'>,
+    call: Pick<DownstreamCallOptions, 'credential' | 'tenantId' | 'agent' | 'agentUser'>,
   ): AuthenticatedSender {
     return createAuthenticatedSender(
       this.#tokens,
@@ -94,6 +94,9 @@ export class DownstreamApi {
         credential: call.credential ?? this.#options.credential,
         tenantId: call.tenantId ?? this.#options.tenantId,
         agent: call.agent ?? this.#options.agent,
+        // The API's agent user is its agent's: a call naming another agent names its own user.
+        agentUser:
+          call.agentUser ?? (call.agent === undefined ? this.#options.agentUser : undefined),
         allowInsecureLoopback: this.#options.allowInsecureLoopback,
         fetch: undiciFetch as unknown as FetchFunction,
         dispatcher: this.#agent,
@@ -114,8 +117,14 @@ export class DownstreamApi {
    * parse and a few closures, next to an HTTPS call.
    */
   #senderOf(options: DownstreamCallOptions): AuthenticatedSender {
-    const { credential, tenantId, agent } = options;
-    if (credential === undefined && tenantId === undefined && agent === undefined) return this.#own;
+    const { credential, tenantId, agent, agentUser } = options;
+    if (
+      credential === undefined &&
+      tenantId === undefined &&
+      agent === undefined &&
+      agentUser === undefined
+    )
+      return this.#own;
     return this.#newSender(options);
   }
 

@@ -148,7 +148,7 @@ describe('DownstreamApiModule: scopes and tenants at startup', () => {
 });
 
 describe('DownstreamApiModule: agents at startup', () => {
-  it('fails app.init() naming an API whose agent its credential does not have', async () => {
+  it('fails app.init() naming an API whose agent (or agent user) its credential does not have', async () => {
     const fleet = {
       ...credentials.orders,
       agentBlueprint: { agents: { billing: '99999999-8888-7777-6666-555555555555' } },
@@ -160,6 +160,15 @@ describe('DownstreamApiModule: agents at startup', () => {
           typo: { ...api, credential: 'fleet', agent: 'biling' },
           notBlueprint: { ...api, credential: 'orders', agent: 'billing' },
           fine: { ...api, credential: 'fleet', agent: 'billing' },
+          userAlone: { ...api, credential: 'fleet', agentUser: 'ana@contoso.example' },
+          badUser: { ...api, credential: 'fleet', agent: 'billing', agentUser: 'ana' },
+          user: {
+            ...api,
+            scopes: 'https://graph.microsoft.com/Mail.Read',
+            credential: 'fleet',
+            agent: 'billing',
+            agentUser: 'ana@contoso.example',
+          },
         },
         { orders: credentials.orders, fleet },
       ),
@@ -169,6 +178,8 @@ describe('DownstreamApiModule: agents at startup', () => {
           /^apis\.typo\.agent: Agent "biling" of credential 'fleet' is neither/,
         ),
         expect.stringMatching(/^apis\.notBlueprint\.agent: Credential 'orders' is not an agent/),
+        expect.stringMatching(/^apis\.userAlone\.agentUser: An agent user was named without its/),
+        expect.stringMatching(/^apis\.badUser\.agentUser: /),
       ],
     });
   });

@@ -96,7 +96,7 @@ export class DownstreamApis implements OnModuleInit, OnApplicationBootstrap, OnA
   }
 
   /**
-   * Checks each API's `credential`, `scopes`, `tenantId` and `agent` against the token service,
+   * Checks each API's `credential`, `scopes`, `tenantId`, `agent` and `agentUser` against the token service,
    * once every module is initialised (the token service loads its credentials in its own
    * `onModuleInit`), so that a misspelt name, a scope the credential's authority cannot take, a
    * meta-tenant or an agent the credential does not have fails `app.init()` rather than the API's
@@ -113,6 +113,7 @@ export class DownstreamApis implements OnModuleInit, OnApplicationBootstrap, OnA
           credential: api.credential,
           tenantId: api.tenantId,
           agent: api.agent,
+          agentUser: api.agentUser,
         });
       } catch (e) {
         if (!(e instanceof InvalidRequestError)) throw e;
@@ -121,9 +122,12 @@ export class DownstreamApis implements OnModuleInit, OnApplicationBootstrap, OnA
         const field =
           e.code === 'scope_invalid'
             ? 'scopes'
-            : e.code.startsWith('agent_')
-              ? 'agent'
-              : 'tenantId';
+            : e.code === 'agent_user_invalid' ||
+                (e.code === 'agent_unsupported' && api.agent === undefined)
+              ? 'agentUser'
+              : e.code.startsWith('agent_')
+                ? 'agent'
+                : 'tenantId';
         problems.push(`apis.${name}.${field}: ${e.message.split(' Hint: ')[0]}`);
       }
     }

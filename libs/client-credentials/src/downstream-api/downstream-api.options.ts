@@ -27,6 +27,11 @@ export interface DownstreamApiOptions {
    */
   agent?: string;
   /**
+   * The agent user of `agent` (its UPN or object ID): the API is called as that user, with
+   * delegated tokens (`scopes` are delegated scopes). Needs `agent`. See docs/agents.md.
+   */
+  agentUser?: string;
+  /**
    * Longest a call may take, token included.
    * @default 30000
    */

@@ -35,6 +35,13 @@ export interface DownstreamCallOptions {
    * @default the API's `agent`
    */
   agent?: string;
+  /**
+   * This call's agent user (its UPN or object ID) of the call's agent, instead of the API's: the
+   * call is made as that user, with delegated tokens. A call naming its own `agent` takes only
+   * its own `agentUser` (the API's agent user is another agent's).
+   * @default the API's `agentUser` (none when the call names its own `agent`)
+   */
+  agentUser?: string;
 }
 
 /**

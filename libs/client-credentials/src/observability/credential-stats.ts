@@ -40,6 +40,14 @@ export interface TenantStats {
   lastOutcome?: 'success' | 'failure';
   /** Sources this tenant rejected, passed over for this tenant only, by source id. */
   skippedSources?: Record<string, RecordedSkip>;
+  /**
+   * An agent's only (`CredentialStats.agents`): the outcomes of its requests, by scope key — an
+   * agent user's as `user=<user> <scopes>`. A refusal of what a caller asked (a scope the resource
+   * does not have, an unknown or unconsented agent user) is kept here only, not as the agent's
+   * own failure. At most {@link MAX_AGENT_REQUEST_STATS} per agent, the least recently heard of
+   * forgotten first.
+   */
+  scopes?: Record<string, TenantStats>;
 }
 
 /**
@@ -47,6 +55,9 @@ export interface TenantStats {
  * heard of least recently is forgotten (its tokens are not: only these counters).
  */
 export const MAX_TENANT_STATS = 1000;
+
+/** Requests (scopes, agent users) whose outcomes are kept per agent: callers name the users. */
+export const MAX_AGENT_REQUEST_STATS = 20;
 
 /**
  * Counters of one credential, readable through `TokenService.getStats()`: a snapshot, taken when
@@ -110,7 +121,8 @@ export interface CredentialStats {
   tenants?: Record<string, TenantStats>;
   /**
    * An agent identity blueprint's agents whose tokens were asked for (`agent` option), by agent
-   * app id: the outcome of their last requests, either leg, in any tenant. Kept apart from the
+   * app id: the outcome of their last requests, any leg, in any tenant — but refusals of what a
+   * caller asked (a scope, an agent user: kept in the agent's `scopes` only). Kept apart from the
    * blueprint's own: one agent's failure (a deleted agent) never marks the blueprint as failing.
    * At most {@link MAX_TENANT_STATS}, the agent heard of least recently forgotten first.
    */
@@ -170,6 +182,32 @@ export function lru(
 }
 
 /**
+ * The outcomes of one request of an agent (its scope key; an agent user's, `user=<user> <scopes>`)
+ * in `agent`'s `scopes`, created on first use and made the most recent in `orders` (kept per
+ * agent's stats object: it goes with them); past {@link MAX_AGENT_REQUEST_STATS} the least recent
+ * goes — the users come from callers. O(1) per use.
+ */
+export function agentRequest(
+  orders: WeakMap<TenantStats, Map<string, TenantStats>>,
+  agent: TenantStats,
+  scope: string,
+): TenantStats {
+  const scopes = (agent.scopes ??= Object.create(null) as Record<string, TenantStats>);
+  let order = orders.get(agent);
+  if (order === undefined) orders.set(agent, (order = new Map<string, TenantStats>()));
+  let t = order.get(scope);
+  if (t === undefined) scopes[scope] = t = {};
+  order.delete(scope);
+  order.set(scope, t);
+  if (order.size > MAX_AGENT_REQUEST_STATS) {
+    const oldest = order.keys().next().value as string;
+    order.delete(oldest);
+    delete scopes[oldest];
+  }
+  return t;
+}
+
+/**
  * Whether the last outcome of a tenant (a credential, an agent, a scope) was a failure: the one
  * rule of health and metrics. By `lastOutcome`, the order of recording; for stats without it (built
  * by hand), by time, a success in the same millisecond as the failure taken as the later one.
@@ -212,6 +250,7 @@ function recordCopy(live: Record<string, TenantStats>): Record<string, TenantSta
     copyDates(c);
     if (t.lastError !== undefined) c.lastError = errorCopy(t.lastError);
     if (t.skippedSources !== undefined) c.skippedSources = skipsCopy(t.skippedSources);
+    if (t.scopes !== undefined) c.scopes = recordCopy(t.scopes);
     copy[id] = c;
   }
   return copy;

@@ -6,6 +6,7 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { newSharedCacheStats } from '../shared-cache/shared-cache-stats';
+import { snapshotOf } from './credential-stats';
 import { TokenMetrics } from './token-metrics';
 
 describe('TokenMetrics', () => {
@@ -29,6 +30,47 @@ describe('TokenMetrics', () => {
     // Heard of again, it is judged on what it says now.
     metrics.failure('api', 'credential_rejected', 7000229, 'no', 'works');
     expect(stats.forgottenWorkingTenants).toBe(0);
+  });
+
+  it("keeps a refusal of an agent's request under that request only; the agent's own failures mark it", () => {
+    const metrics = new TokenMetrics();
+    metrics.success('fleet', Date.now() + 60_000, undefined, 'a1', 'api://x/.default');
+    const nobody = 'user=nobody@x.example api://x/Read';
+    metrics.failure('fleet', 'request_rejected', 50034, 'no', undefined, 'a1', nobody, 'request');
+    const agent = () => metrics.of('fleet').agents!.a1;
+    expect(agent()).toMatchObject({ lastOutcome: 'success' });
+    expect(agent().lastError).toBeUndefined();
+    expect(agent().scopes![nobody]).toMatchObject({ lastOutcome: 'failure' });
+    expect(metrics.of('fleet').failures).toEqual({ request_rejected: 1 });
+    // A snapshot shares nothing with the live record, its requests included.
+    const snapshot = snapshotOf(metrics.of('fleet'));
+    metrics.failure(
+      'fleet',
+      'request_rejected',
+      700016,
+      'gone',
+      undefined,
+      'a1',
+      'api://x/.default',
+    );
+    expect(agent()).toMatchObject({ lastOutcome: 'failure', lastError: { aadsts: 700016 } });
+    expect(snapshot.agents!.a1.scopes!['api://x/.default'].lastOutcome).toBe('success');
+    // Callers name the users: at most 20 requests kept per agent, the least recent forgotten.
+    for (let i = 0; i < 30; i++) {
+      metrics.failure(
+        'fleet',
+        'request_rejected',
+        50034,
+        'no',
+        undefined,
+        'a1',
+        `u${i}`,
+        'request',
+      );
+    }
+    expect(Object.keys(agent().scopes!)).toEqual(
+      Array.from({ length: 20 }, (_, i) => `u${i + 10}`),
+    );
   });
 
   it("exports the shared cache's counters of this replica, and whether it is connected", async () => {

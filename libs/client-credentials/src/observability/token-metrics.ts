@@ -3,6 +3,7 @@ import type { AgentLegName } from '../client-credentials.events';
 import type { ManagedIdentityHost } from '../authority/managed-identity-hosts';
 import {
   isFailing,
+  agentRequest,
   lru,
   MAX_TENANT_STATS,
   newCredentialStats,
@@ -59,6 +60,8 @@ export class TokenMetrics {
   private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
   private readonly agentOrder = new Map<string, Map<string, TenantStats>>();
   private readonly scopeOrder = new Map<string, Map<string, TenantStats>>();
+  /** Per agent's stats, its requests' outcomes (`TenantStats.scopes`), least recently heard of first. */
+  private readonly agentRequestOrder = new WeakMap<TenantStats, Map<string, TenantStats>>();
   /** Per credential, tenants forgotten while working (see `forgottenWorkingTenants`), oldest first. */
   private readonly forgottenWorking = new Map<string, Set<string>>();
   private readonly sharedCaches = new Set<() => Readonly<SharedCacheStats> | undefined>();
@@ -137,8 +140,10 @@ export class TokenMetrics {
 
   /**
    * Records a failed token acquisition: counted by code for the credential, and kept as the last
-   * error of `tenant` (another tenant than the home one) or of the credential (home tenant) — there
-   * also as the last error of its `scope` (a scope key).
+   * error of `agent`, of `tenant` (another tenant than the home one) or of the credential (home
+   * tenant) — there also as the last error of its `scope` (a scope key; an agent's request's, see
+   * `TenantStats.scopes`). `about: 'request'`: a refusal of what a caller asked an agent for (a
+   * scope, an agent user), kept under that request only — it says nothing of the agent.
    */
   failure(
     credential: string,
@@ -148,18 +153,20 @@ export class TokenMetrics {
     tenant?: string,
     agent?: string,
     scope?: string,
+    about: 'principal' | 'request' = 'principal',
   ): void {
     const s = this.of(credential);
     s.failures[code] = (s.failures[code] ?? 0) + 1;
     const error = { code, aadsts, message, at: new Date() };
-    const t = this.outcomeOf(credential, tenant, agent);
-    t.lastError = error;
-    t.lastOutcome = 'failure';
     const ofScope = this.scopeOf(credential, tenant, agent, scope);
     if (ofScope !== undefined) {
       ofScope.lastError = error;
       ofScope.lastOutcome = 'failure';
     }
+    if (about === 'request' && ofScope !== undefined) return;
+    const t = this.outcomeOf(credential, tenant, agent);
+    t.lastError = error;
+    t.lastOutcome = 'failure';
   }
 
   /**
@@ -186,9 +193,10 @@ export class TokenMetrics {
   }
 
   /**
-   * The home tenant's outcomes of one scope key (bounded as tenants): health judges a credential
-   * on each of its scopes, so that one scope failing is neither hidden by another's success nor
-   * taken for the credential failing.
+   * The outcomes of one scope key (bounded as tenants) of the home tenant, or of an agent's
+   * requests: health judges a credential on each of its scopes, so that one scope failing is
+   * neither hidden by another's success nor taken for the credential failing; an agent's keep
+   * what a caller asked (a scope, an agent user) apart from the agent's own outcome.
    */
   private scopeOf(
     credential: string,
@@ -196,7 +204,11 @@ export class TokenMetrics {
     agent: string | undefined,
     scope: string | undefined,
   ): TenantStats | undefined {
-    if (scope === undefined || tenant !== undefined || agent !== undefined) return undefined;
+    if (scope === undefined) return undefined;
+    if (agent !== undefined) {
+      return agentRequest(this.agentRequestOrder, this.agent(credential, agent), scope);
+    }
+    if (tenant !== undefined) return undefined;
     const scopes = (this.of(credential).scopes ??= Object.create(null) as Record<
       string,
       TenantStats

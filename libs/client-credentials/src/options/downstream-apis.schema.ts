@@ -34,6 +34,7 @@ const api = z
     credential: text('name a configured credential, or leave it out').optional(),
     tenantId: text('set a tenant id, or leave it out').optional(),
     agent: text("set an agent identity's app id or name, or leave it out").optional(),
+    agentUser: text("set the agent user's UPN or object id, or leave it out").optional(),
     timeoutMs: z
       .number({ error: 'must be a number' })
       .int({ error: 'must be a whole number' })

@@ -1,4 +1,6 @@
+import { refusesTheRequest } from '../credentials/agents/agent-refusals';
 import {
+  agentRequest,
   lru,
   newCredentialStats,
   snapshotOf,
@@ -12,6 +14,8 @@ export interface OutcomeOf {
   /** Another tenant than the credential's own (as checked: lower case for Entra). */
   tenantId?: string;
   agent?: string;
+  /** The agent user it named: its outcomes are kept apart from the agent's own scopes. */
+  agentUser?: string;
   /** The call's scope key (`scopeKey` of its scopes): the home tenant's outcomes are kept by scope too. */
   scope: string;
 }
@@ -29,6 +33,7 @@ export class DoubleStats {
   private readonly tenantOrder = new Map<string, Map<string, TenantStats>>();
   private readonly agentOrder = new Map<string, Map<string, TenantStats>>();
   private readonly scopeOrder = new Map<string, Map<string, TenantStats>>();
+  private readonly agentRequestOrder = new WeakMap<TenantStats, Map<string, TenantStats>>();
 
   /** A snapshot of `credential`'s counters, which later calls do not change. */
   snapshot(credential: string): CredentialStats {
@@ -58,7 +63,11 @@ export class DoubleStats {
       message: error.message,
       at: new Date(),
     };
-    for (const t of this.outcomesOf(call)) {
+    const leg = call.agentUser === undefined ? 'agent' : 'agent_user';
+    // As the real service: a refusal of what the caller asked an agent (a scope, a user) is kept
+    // under that request only, not as the agent's own failure.
+    const aboutRequest = call.agent !== undefined && refusesTheRequest(leg, error);
+    for (const t of this.outcomesOf(call).slice(aboutRequest ? 1 : 0)) {
       t.lastError = recorded;
       t.lastOutcome = 'failure';
     }
@@ -89,14 +98,16 @@ export class DoubleStats {
   }
 
   /**
-   * Where an outcome is kept: an agent's, another tenant's, or the credential's own and, as the
-   * real metrics keep it, its scope's in the home tenant.
+   * Where an outcome is kept: an agent's and its request's, another tenant's, or the credential's
+   * own and, as the real metrics keep it, its scope's in the home tenant.
    */
-  private outcomesOf({ credential, tenantId, agent, scope }: OutcomeOf): TenantStats[] {
+  private outcomesOf({ credential, tenantId, agent, agentUser, scope }: OutcomeOf): TenantStats[] {
     const s = this.of(credential);
     if (agent !== undefined) {
       s.agents ??= Object.create(null) as Record<string, TenantStats>;
-      return [lru(this.agentOrder, credential, s.agents, agent)];
+      const own = lru(this.agentOrder, credential, s.agents, agent);
+      const asked = agentUser === undefined ? scope : `user=${agentUser.toLowerCase()} ${scope}`;
+      return [own, agentRequest(this.agentRequestOrder, own, asked)];
     }
     if (tenantId !== undefined) {
       s.tenants ??= Object.create(null) as Record<string, TenantStats>;

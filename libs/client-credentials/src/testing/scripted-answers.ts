@@ -153,6 +153,7 @@ export class ScriptedAnswers {
       credential: call.credential,
       tenantId: this.credentials.otherTenant(call.tenantId),
       agent: call.agent,
+      agentUser: call.agentUser,
       scope: scopeKey(call.scopes),
     };
     if (!replaced) {

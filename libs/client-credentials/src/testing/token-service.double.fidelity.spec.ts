@@ -5,6 +5,7 @@ import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { Test } from '@nestjs/testing';
 import {
   ClientCredentialsModule,
+  TokenRequestRejectedError,
   TokenService,
   type ClientCredentialsEvent,
   type TokenFailureEvent,
@@ -85,6 +86,26 @@ describe('TokenServiceDouble refuses what TokenService refuses before any networ
     await expect(tokens.getAccessToken(API, { agent: AGENT })).rejects.toThrow(
       "Credential 'orders' is not an agent identity blueprint",
     );
+  });
+
+  it("keeps a scripted refusal of an agent user under the user's request, as the real service: the agent stays working", async () => {
+    const tokens = new TokenServiceDouble({ credentials: ['agents'], agentBlueprints: ['agents'] });
+    const noSuchUser = Object.assign(
+      new TokenRequestRejectedError('request_rejected', 'AADSTS50034: no such user.', {}),
+      { aadsts: 50034 },
+    );
+    tokens.willAnswer('agent-token', noSuchUser);
+    const as = { agent: AGENT, agentUser: 'Nobody@contoso.com' };
+
+    await tokens.getAccessToken(API, { agent: AGENT });
+    await expect(tokens.getAccessToken('api://orders/Read', as)).rejects.toBe(noSuchUser);
+
+    const agent = tokens.getStats().agents![AGENT];
+    expect(agent).toMatchObject({ lastOutcome: 'success' });
+    expect(agent.scopes).toMatchObject({
+      [API]: { lastOutcome: 'success' },
+      'user=nobody@contoso.com api://orders/Read': { lastError: { aadsts: 50034 } },
+    });
   });
 
   it('an OIDC issuer (protocol: oidc) takes any scope tokens', async () => {

@@ -1,7 +1,7 @@
 // Types only: axios is an optional peer, never loaded by this library — the app passes its instance.
 import type { AxiosError, AxiosInstance, AxiosResponse } from 'axios';
 import type { TokenService } from '../../token.service';
-import type { TokenTarget } from '../challenge';
+import { targetOptions, type TokenTarget } from '../challenge';
 import { OriginPolicy } from '../origin-policy';
 import { isReplayableBody, tokenToResend } from '../resend';
 import { authorizationOf, nonceAnswer, type ApiNonce } from '../dpop-proof';
@@ -75,6 +75,7 @@ export function useClientCredentials(
     credential: options.credential,
     tenantId: options.tenantId,
     agent: options.agent,
+    agentUser: options.agentUser,
   };
   // The API's DPoP nonce, shared by every request of this instance to it.
   const nonce: ApiNonce = {};
@@ -90,12 +91,10 @@ export function useClientCredentials(
     const state = (config.clientCredentials ??= {});
     const app = (state.app ??= { fetchOptions: config.fetchOptions });
     try {
-      state.token ??= await tokens.getAccessToken(target.scopes, {
-        credential: target.credential,
-        tenantId: target.tenantId,
-        agent: target.agent,
-        signal: config.signal as AbortSignal | undefined,
-      });
+      state.token ??= await tokens.getAccessToken(
+        target.scopes,
+        targetOptions(target, { signal: config.signal as AbortSignal | undefined }),
+      );
     } catch (e) {
       throw asCancellation(e, config);
     }

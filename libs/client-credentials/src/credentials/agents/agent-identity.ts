@@ -5,10 +5,12 @@ import { checkIssued } from '../../authority/token-response';
 import type { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../../errors/to-client-credentials-error';
 import type { AgentLeg } from '../../observability/token-metrics';
+import { scopeKey } from '../../options/request-validation';
 import { now } from '../../timing/clock';
 import type { AgentLegOf, Fetched, Principal } from '../principal';
 import type { TokenRequest } from '../token-request';
 import type { AgentHome, LegTokens } from './agent-legs';
+import { refusesTheRequest } from './agent-refusals';
 
 /**
  * Leg 1 of an agent's token: the blueprint's token exchange token (T1) for one agent identity —
@@ -136,7 +138,7 @@ export class AgentIdentity implements Principal {
   /** Leg 2: this agent's token, its blueprint's token exchange token as client assertion. */
   async fetch(tenantId: string, scopes: readonly string[], claims?: string): Promise<Fetched> {
     const t1 = this.exchange.request(tenantId);
-    return this.leg('agent', tenantId, t1, (assertion) =>
+    return this.leg('agent', tenantId, scopeKey(scopes), t1, (assertion) =>
       this.client().acquire({
         tenantId,
         scopes,
@@ -150,11 +152,15 @@ export class AgentIdentity implements Principal {
   /**
    * One request of this agent (leg 2, or an agent user's leg 3) with T1 as its client assertion:
    * T1 comes from the cache (or one flight); an assertion the authority refuses is served no more,
-   * so the next attempt gets a new T1. Counted and recorded as the agent's.
+   * so the next attempt gets a new T1. Counted, and recorded under `asked` (the request's scope
+   * key, an agent user's naming the user) in the agent's outcomes by request; as the agent's own
+   * outcome too, but for a refusal of what the caller asked (a scope, an agent user): that one
+   * says nothing of the agent.
    */
   async leg(
     leg: AgentLeg,
     tenantId: string,
+    asked: string,
     t1: TokenRequest,
     send: (assertion: string) => Promise<IssuedToken>,
   ): Promise<Fetched> {
@@ -176,12 +182,14 @@ export class AgentIdentity implements Principal {
       const span = { credential: this.name, source: 'agent#0', tenantId, leg };
       const issued = await metrics.tracing.request(span, request);
       metrics.request(this.name, 'agent#0', 'ok', now() - started, undefined, leg);
-      metrics.success(this.name, issued.expiresOn, undefined, this.id);
+      metrics.success(this.name, issued.expiresOn, undefined, this.id, asked);
       return { issued, index: 0 };
     } catch (e) {
       const error = e as ClientCredentialsError;
       metrics.request(this.name, 'agent#0', error.code, now() - started, undefined, leg);
-      metrics.failure(this.name, error.code, error.aadsts, error.message, undefined, this.id);
+      const about = refusesTheRequest(leg, error) ? 'request' : 'principal';
+      const { code, aadsts, message } = error;
+      metrics.failure(this.name, code, aadsts, message, undefined, this.id, asked, about);
       if (error.code === 'credential_rejected') tokens.refuse(t1, assertion);
       throw error;
     }

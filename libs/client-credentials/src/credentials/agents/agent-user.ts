@@ -2,25 +2,20 @@ import { randomUUID } from 'node:crypto';
 import type { AgentUserName } from '../../authority/token-client';
 import { AuthorityFailure } from '../../errors/authority-failure';
 import { InvalidRequestError } from '../../errors/client-credentials.errors';
+import { scopeKey } from '../../options/request-validation';
 import type { AgentLegOf, Fetched, Principal } from '../principal';
 import type { TokenRequest } from '../token-request';
 import type { AgentIdentity } from './agent-identity';
+import { USER_OR_REQUEST_AADSTS } from './agent-refusals';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A user principal name: `local@domain`, nothing a form parameter would need to escape oddly. */
 const UPN = /^[^\s@]{1,113}@[A-Za-z0-9.-]{1,255}$/;
 
 /**
- * AADSTS numbers of a `user_fic` refusal about the user or the request, not about the agent's own
- * token for the token exchange scope (T2) it carries: 50034 no such user, 65001 no consent, 70011
- * the scopes, 50000 an agent user not linked to the agent. T2 stays cached for the agent's other
- * users then.
- */
-const NOT_T2: ReadonlySet<number> = new Set([50034, 65001, 70011, 50000]);
-
-/**
  * Whether a `user_fic` failure may be a refusal of T2, which is then forgotten (the next attempt
- * gets a new one): any refusal but those known to be about the user or the request. Entra's codes
+ * gets a new one): any refusal but those known to be about the user or the request (T2 stays
+ * cached for the agent's other users then). Entra's codes
  * for a refused user federated credential are not documented (50013, 50027, 500133 by its general
  * reference; a federated credential's 700024 or 7002xx by its pipeline's), and the costs are not
  * alike: a T2 forgotten wrongly costs one request of the agent's token; a bad one kept — shared
@@ -29,7 +24,7 @@ const NOT_T2: ReadonlySet<number> = new Set([50034, 65001, 70011, 50000]);
  */
 export function mayRefuseT2(error: unknown): boolean {
   const { aadsts, transient } = error as { aadsts?: unknown; transient?: unknown };
-  return transient !== true && typeof aadsts === 'number' && !NOT_T2.has(aadsts);
+  return transient !== true && typeof aadsts === 'number' && !USER_OR_REQUEST_AADSTS.has(aadsts);
 }
 
 /**
@@ -153,6 +148,8 @@ export class AgentUser implements Principal {
       return await this.agent.leg(
         'agent_user',
         tenantId,
+        // The user's outcomes are kept apart from the agent's own scopes: the user is part of the request.
+        `user=${this.user} ${scopeKey(scopes)}`,
         this.agent.exchange.request(tenantId),
         (t1) =>
           this.agent
