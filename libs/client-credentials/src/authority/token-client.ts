@@ -13,6 +13,7 @@ import type { TokenRequestContext } from '../credential.options';
 import { DEFAULTS } from '../options/defaults';
 import { parameterProblems } from '../options/token-request-parameters';
 import { withDeadline } from '../timing/timers';
+import { boundedCredential } from './bounded-credential';
 import { ParameterNetwork, type RequestExtras } from './request-parameters';
 import type { AuthorityNetworkClient } from './msal-network';
 import type { CredentialSettings } from '../options/resolved-options';
@@ -101,7 +102,7 @@ export class TokenClient implements SourceClient {
         // With mTLS the certificate of the handshake authenticates the app: msal insists on a
         // credential, whose stand-in the network client takes out of each request.
         ...(this.#mtls === undefined
-          ? source.msalCredential()
+          ? boundedCredential(source, this.requestMs)
           : { clientAssertion: async () => 'presented-in-the-tls-handshake' }),
       },
       system: {
