@@ -273,13 +273,15 @@ describe('Credential sources and fallback chains', () => {
     );
   });
 
-  it('a getAssertion callback that throws reaches the caller as assertion_failed, after the next source', async () => {
+  it('a getAssertion callback that throws reaches the caller as assertion_failed, its text without credentials', async () => {
     const { tenantId, reg } = newApp();
+    // An HTTP client's error often quotes the request: a SAS URL, the token it sent.
+    const jwt = await authority.externalIssuer.mintToken({ subject: SUBJECT });
     const tokens = await start(tenantId, reg.clientId, [
       {
         type: 'assertion',
         getAssertion: () => {
-          throw new Error('signing service unavailable');
+          throw new Error(`signing service unavailable: GET /sign?sig=SeCrEtSaS with ${jwt}\n  at`);
         },
       },
     ]);
@@ -287,10 +289,14 @@ describe('Credential sources and fallback chains', () => {
     await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
       code: 'assertion_failed',
       message: expect.stringContaining(
-        "The getAssertion callback of source 'assertion#0' failed: signing service unavailable.",
+        "The getAssertion callback of source 'assertion#0' failed: signing service unavailable: GET /sign?sig=[redacted] with [token].",
       ),
     });
     expect(tokenEntries(tenantId)).toEqual([]);
+    const stats = JSON.stringify(tokens.getStats());
+    expect(stats).toContain('sig=[redacted]');
+    expect(stats).not.toContain('SeCrEtSaS');
+    expect(stats).not.toContain(jwt);
   });
 
   it('a getAssertion callback that never settles once: the caller gets its token from the next attempt, within acquireMs', async () => {

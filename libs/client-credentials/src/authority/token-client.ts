@@ -28,6 +28,7 @@ import {
   type SourceRequest,
 } from './source-client';
 import type { TokenSource } from './source-client';
+import { thrownText } from '../errors/foreign-text';
 
 /** msal-common's `storeInCache`: none of the answer's tokens is written to msal's own cache. */
 const NOT_STORED = {
@@ -218,7 +219,7 @@ export class TokenClient implements SourceClient {
       added = snapshot(answer);
     } catch (e) {
       if (e === timedOut) throw e;
-      throw fail(`failed: ${(e as Error)?.message ?? String(e)}`, e);
+      throw fail(`failed: ${thrownText(e)}`, e);
     }
     const problems = parameterProblems(added, 'parameters');
     if (problems.length > 0) throw fail(`returned ${problems.join('; ')}`);
