@@ -42,6 +42,12 @@ describe('Shared cache: background refresh across replicas', () => {
 
     expect(both).toBe(true);
     expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(2);
+    // Each replica counts its refresh, the one that fetched and the one that adopted; `storeHits`
+    // only callers' misses answered by Redis (b's first call).
+    expect([a, b].map((x) => x.tokens.getStats())).toMatchObject([
+      { refreshes: 1, storeHits: 0 },
+      { refreshes: 1, storeHits: 1 },
+    ]);
     const tokens = await Promise.all(
       [a, b].map((x) => x.tokens.getAccessToken(authority.apiScope)),
     );

@@ -1,7 +1,8 @@
-import { z } from 'zod';
 import * as m from './config.messages';
 import { daemonConfigSchema } from './daemon-config.schema';
-import { overrideValue } from './yaml-source';
+import { formatPath, schemaKeys, typedOverride, type UntypedOverride } from './override-types';
+
+export { formatPath } from './override-types';
 
 /** Prefix of environment overrides: `DAEMON__health__port=9000` sets `health.port`. */
 export const ENV_OVERRIDE_PREFIX = 'DAEMON__';
@@ -23,13 +24,6 @@ const NAMED_ENTRIES = new Set([
 
 type Tree = Record<string | number, unknown>;
 
-/** `a.b[0].c` */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
-    .join('');
-}
-
 /**
  * Applies the `DAEMON__a__b=value` overrides of `env` to `raw` (in place): each is resolved
  * against the document first, segment by segment — an existing key (exactly, or with `_` for
@@ -38,14 +32,17 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * allowed). Anything else — a name not in a section of named entries, a key that differs from
  * one in the file only in case, a non-index segment under a list, a path through a plain value —
  * is a problem naming the variable and the fix, never its value, and nothing of it is applied.
- * @returns the paths the overrides set (`credentials.orders.sources[0].secret`)
+ * A value is typed by the field it sets ({@link typedOverride}).
+ * @returns the paths the overrides set (`credentials.orders.sources[0].secret`), and those set
+ * as text where only the library knows whether the field is a number or a boolean
  */
 export function applyOverrides(
   raw: Tree,
   env: Record<string, string | undefined>,
   problems: string[],
-): string[] {
+): { applied: string[]; untyped: UntypedOverride[] } {
   const applied: string[] = [];
+  const untyped: UntypedOverride[] = [];
   const names = Object.keys(env)
     .filter((k) => k.startsWith(ENV_OVERRIDE_PREFIX))
     .sort();
@@ -64,10 +61,12 @@ export function applyOverrides(
       target = target[key] as Tree;
     }
     const last = path[path.length - 1];
-    target[last] = overrideValue(env[name] ?? '', String(last));
+    const typed = typedOverride(daemonConfigSchema, path, env[name] ?? '');
+    target[last] = typed.value;
+    if (typed.untyped !== undefined) untyped.push(typed.untyped);
     applied.push(formatPath(path));
   }
-  return applied;
+  return { applied, untyped };
 }
 
 /**
@@ -141,40 +140,6 @@ function newKeyProblem(
     return m.overrideUnknownKey(name, segment, at, allowed);
   }
   return undefined;
-}
-
-/**
- * The keys `schema` admits at `path`, or undefined where it does not say: a section the library
- * reads (`credentials.<name>`, `downstreamApis.<name>`), an entry of a list.
- */
-export function schemaKeys(
-  schema: z.ZodType,
-  path: readonly (string | number)[],
-): readonly string[] | undefined {
-  let at: z.ZodType | undefined = unwrap(schema);
-  for (const key of path) {
-    if (at instanceof z.ZodObject) at = (at.shape as Record<string, z.ZodType>)[String(key)];
-    else if (at instanceof z.ZodRecord) at = at.valueType as z.ZodType;
-    else if (at instanceof z.ZodArray) at = at.element as z.ZodType;
-    else return undefined;
-    if (at === undefined) return undefined;
-    at = unwrap(at);
-  }
-  if (at instanceof z.ZodObject) return Object.keys(at.shape);
-  // A worker: the keys of every type (the type's own schema then judges the rest).
-  if (at instanceof z.ZodUnion) {
-    const options = at.options as readonly z.ZodType[];
-    return [
-      ...new Set(options.flatMap((o) => (o instanceof z.ZodObject ? Object.keys(o.shape) : []))),
-    ];
-  }
-  return undefined;
-}
-
-function unwrap(schema: z.ZodType): z.ZodType {
-  let at = schema;
-  while (at instanceof z.ZodDefault || at instanceof z.ZodOptional) at = at.unwrap() as z.ZodType;
-  return at;
 }
 
 /**

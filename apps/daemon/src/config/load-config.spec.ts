@@ -437,7 +437,7 @@ describe('secrets written in the file or set by DAEMON__ overrides', () => {
   ])(
     'an override %s is what YAML 1.2 reads as a decimal number or a boolean (%s)',
     (text, value) => {
-      expect(overrideValue(text, 'intervalSeconds')).toBe(value);
+      expect(overrideValue(text)).toBe(value);
     },
   );
 

@@ -10,6 +10,7 @@ import {
   type DaemonConfigDocument,
 } from './daemon-config.schema';
 import { applyOverrides, formatPath, withoutReplaced } from './env-overrides';
+import { retypeRefused } from './override-types';
 import { readYaml } from './yaml-source';
 
 /** Where the configuration comes from. */
@@ -52,14 +53,25 @@ export function loadDaemonConfig(source: DaemonConfigSource): DaemonConfig {
   const problems: string[] = [];
   // Overrides act on the copy `interpolate` made (a YAML alias is one object at several paths)
   // and are never expanded themselves; a `${VAR}` whose value an override replaced is not needed.
-  const applied = isObject(raw) ? applyOverrides(raw, env, problems) : [];
+  const { applied, untyped } = isObject(raw)
+    ? applyOverrides(raw, env, problems)
+    : { applied: [], untyped: [] };
   problems.unshift(...withoutReplaced(unsetVariables, applied));
+  const base = source.file === undefined ? process.cwd() : dirname(resolve(source.file));
+  if (isObject(raw)) {
+    // A field of a credential or an API is the library's: an override there that reads as a
+    // number or a boolean is its text unless the library refuses the text and takes the other.
+    const document = raw;
+    retypeRefused(document, untyped, () => {
+      const { credentials, downstreamApis } = document;
+      return readCredentials({ credentials, downstreamApis }, base, env).problems;
+    });
+  }
   const result = daemonConfigSchema.safeParse(raw);
   // A field whose ${VAR} is unset is reported once, for the variable.
   const unset = new Set(problems.map((p) => p.slice(0, p.indexOf(': '))));
   const fresh = (list: string[]) => list.filter((p) => !unset.has(p.slice(0, p.indexOf(': '))));
   if (!result.success) problems.push(...fresh(result.error.issues.flatMap(describe)));
-  const base = source.file === undefined ? process.cwd() : dirname(resolve(source.file));
   const sections = raw as { credentials?: unknown; downstreamApis?: unknown; api?: unknown };
   // The shorthand `api` becomes the API named `api` once the schema has checked it.
   const legacy = result.success ? result.data.api : undefined;

@@ -56,27 +56,13 @@ const BOOLEANS: ReadonlyMap<string, boolean> = new Map([
 ]);
 
 /**
- * Keys whose value is a secret (or key material): an override of one is always its text, never a
- * number, so `12345678` stays the eight characters that were set.
+ * What YAML 1.2 reads an override's text as: the booleans and decimal numbers it reads as such
+ * (`true`, `TRUE`, `8080`, `30.0`, `1e3`; not `007`, `0x1F`, `yes`) are those; anything else is
+ * the text as set. Never YAML: an override is a value, not a document, so `!abc`, `&a b`, `a #b`
+ * and `"a"` are those characters, not a tag, an anchor, a comment or quotes. Whether the number or
+ * boolean is taken depends on the field the override sets (`env-overrides.ts`).
  */
-const SECRET_KEYS = new Set([
-  'secret',
-  'passphrase',
-  'password',
-  'privateKey',
-  'certificate',
-  'key',
-]);
-
-/**
- * The value of a `DAEMON__…` override: the booleans and decimal numbers YAML 1.2 reads as such
- * (`true`, `TRUE`, `8080`, `30.0`, `1e3`; not `007`, `0x1F`, `yes`) are those; anything else — and
- * anything set under a secret's key — is the text as set. Never YAML: an override is a value, not
- * a document, so `!abc`, `&a b`, `a #b` and `"a"` are those characters, not a tag, an anchor, a
- * comment or quotes.
- */
-export function overrideValue(text: string, key: string): unknown {
-  if (SECRET_KEYS.has(key)) return text;
+export function overrideValue(text: string): string | number | boolean {
   const flag = BOOLEANS.get(text);
   if (flag !== undefined) return flag;
   if (NUMBER.test(text) && !LEADING_ZERO.test(text) && Number.isFinite(Number(text))) {

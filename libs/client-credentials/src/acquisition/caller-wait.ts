@@ -13,12 +13,14 @@ export function abortedBy(request: TokenRequest): ClientCredentialsError {
 /**
  * Waits for a shared flight as one caller: no longer than `ms`, and not past the caller's signal.
  * The flight itself goes on for the others (its own rejection is handled where it was started).
+ * @param told the caller's whole wait, as its timeout error names it, when `ms` is what is left of it
  */
 export function waitAsCaller<T>(
   flight: Promise<T>,
   request: TokenRequest,
   ms: number,
   signal?: AbortSignal,
+  told = ms,
 ): Promise<T> {
   if (signal?.aborted) return Promise.reject(abortedBy(request));
   const where = { credential: request.credential.name, tenantId: request.tenantId };
@@ -32,7 +34,7 @@ export function waitAsCaller<T>(
       reject(
         new TokenEndpointError(
           'timeout',
-          `No token for credential '${where.credential}' within ${ms} ms.`,
+          `No token for credential '${where.credential}' within ${told} ms.`,
           where,
           true,
         ),

@@ -53,8 +53,14 @@ export function refreshWork(
       throw failed(e as ClientCredentialsError);
     }
   };
-  return (async (): Promise<Acquired> => {
+  // Another replica's token adopted is a refresh done as well (not a caller's miss).
+  const adopt = async (): Promise<Acquired | undefined> => {
     const stored = await fetcher.fromStore(request, key, 'refresh', newer);
+    if (stored !== undefined) request.credential.stats.refreshes++;
+    return stored;
+  };
+  return (async (): Promise<Acquired> => {
+    const stored = await adopt();
     if (stored !== undefined) return stored;
     // Replicas that adopted the same shared token refresh it at the same time: one fetches (a
     // token that has no store key is this process's alone: no lock).
@@ -63,7 +69,7 @@ export function refreshWork(
     try {
       return await flight.run(
         lock,
-        () => fetcher.fromStore(request, key, 'refresh', newer),
+        adopt,
         fetch,
         shutdown,
         // Keep a margin to fetch in, before the token stops being served and before the

@@ -1,5 +1,6 @@
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
+import type { AccessToken } from '../access-token';
 import type { StoredToken } from '../cache/cached-entry';
 import { TokenCache } from '../cache/token-cache';
 import type { Credential } from '../credentials/credential';
@@ -473,6 +474,27 @@ describe('TokenAcquirer', () => {
       expect(current).toEqual(['token-2']);
     });
 
+    it('replace waits no longer than timeouts.acquireMs in all, however many flights it takes', async () => {
+      const answer = deferred<string>();
+      credential.script.push(answer, 'token-A', deferred<string>());
+      const caller = track(acquirer.acquire(request(), false));
+      await flush();
+      const replacement = track(acquirer.replace(request(), 'token-A'));
+      await jest.advanceTimersByTimeAsync(20_000);
+      // The endpoint answers with the refused token, named or not (an IMDS that cannot be told):
+      // the flight the replacement joined gives it back, and the replacement goes once more.
+      answer.resolve('token-A');
+      await flush();
+      expect(caller.value?.token).toBe('token-A');
+      expect(credential.calls).toHaveLength(3);
+
+      await jest.advanceTimersByTimeAsync(9_999);
+      expect(replacement.settled).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(replacement.error?.code).toBe('timeout');
+      expect(replacement.error?.message).toContain('within 30000 ms');
+    });
+
     it('never adopts from the store a token older than the refused one', async () => {
       build({ store: true });
       expect((await acquirer.acquire(request(), false)).token).toBe('token-1');
@@ -582,6 +604,39 @@ describe('TokenAcquirer', () => {
       refresher.close();
     });
 
+    // The same, when another caller's flight starts in the few microtasks between the end of the
+    // joined one and the refresh looking again: it too answers with the entry from memory.
+    it.each([0, 1, 2, 3, 4])(
+      'a refresh that finds a second caller flight answering with its entry still refreshes (%i microtasks after the first)',
+      async (ticks) => {
+        const refresher = new TokenRefresher(acquirer, cache, policy(), silent);
+        await acquirer.acquire(request(), false);
+        const entry = cache.entryOf(request())!;
+        await jest.advanceTimersByTimeAsync(entry.refreshAt - Date.now());
+        // A caller flight starts `ticks` microtasks after the first leaves the flights: a
+        // deterministic stand-in for a caller arriving in that window.
+        const flights = Reflect.get(acquirer, 'flights') as Map<string, unknown>;
+        const leave = flights.delete.bind(flights);
+        let second: Outcome<AccessToken> | undefined;
+        flights.delete = (key: string) => {
+          const left = leave(key);
+          let later = Promise.resolve();
+          for (let i = 0; i < ticks; i++) later = later.then(() => undefined);
+          second ??= track(later.then(() => acquirer.acquire(request(), false)));
+          return left;
+        };
+        const first = track(acquirer.acquire(request(), false));
+        const refresh = track(acquirer.refreshed(entry));
+        await flush();
+
+        expect([first.value?.token, second?.value?.token]).toEqual(['token-1', 'token-1']);
+        expect(refresh.value?.entry.token).toBe('token-2');
+        expect(credential.calls).toHaveLength(2);
+        expect(cache.entryOf(request())?.token).toBe('token-2');
+        refresher.close();
+      },
+    );
+
     it('a caller that joined a refresh held for Redis gets its token in a flight of its own', async () => {
       // The shared cache's flight while Redis is away: a refresh waits (RefreshHeld), a caller
       // (no holdUntil) fetches.
@@ -641,6 +696,28 @@ describe('TokenAcquirer', () => {
       expect(refreshed.token).toBe('NEWER');
       expect(cache.entryOf(request())?.token).toBe('NEWER');
       expect(credential.calls).toHaveLength(1);
+      // A refresh done (adopted), not a caller's miss answered by the store.
+      expect(credential.stats).toMatchObject({ refreshes: 1, storeHits: 0 });
+    });
+
+    it('counts a newer token adopted while waiting for the lock as a refresh (shared cache)', async () => {
+      build({ store: true });
+      // Another replica holds the lock and stores its token: this one adopts it.
+      const flight = {
+        run: async (_name: string, poll: () => Promise<unknown>, fetch: () => Promise<unknown>) => {
+          await storeToken('OF-REPLICA-B');
+          return (await poll()) ?? fetch();
+        },
+      } as unknown as CrossProcessFlight;
+      await acquirer.acquire(request(), false);
+      const old = cache.entryOf(request())!;
+      await jest.advanceTimersByTimeAsync(60_000);
+      acquirer.close();
+      acquirer = new TokenAcquirer(cache, policy(), silent, flight);
+
+      expect((await acquirer.refreshed(old)).adopted).toBe(true);
+      expect(credential.calls).toHaveLength(1);
+      expect(credential.stats).toMatchObject({ refreshes: 1, storeHits: 0 });
     });
   });
 

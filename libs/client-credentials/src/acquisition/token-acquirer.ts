@@ -67,15 +67,25 @@ export class TokenAcquirer {
    * of its own (see {@link callerWork}): it shares the refresh's request, and on its failure goes
    * on with the attempts and the time it has left, as if no refresh had been running.
    */
-  async acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
+  acquire(request: TokenRequest, force: boolean, signal?: AbortSignal): Promise<AccessToken> {
+    return this.acquireBy(request, force, now() + this.options.timeouts.acquireMs, signal);
+  }
+
+  /** {@link acquire} for a caller that waits no later than `deadline` (the library's clock). */
+  private async acquireBy(
+    request: TokenRequest,
+    force: boolean,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<AccessToken> {
     // A caller that gave up already starts nothing.
     if (signal?.aborted) throw abortedBy(request);
     const key = requestKey(request);
     const flightKey = force ? `${key}\nforce` : key;
     let flight = this.flights.get(flightKey);
     if (flight?.trigger !== 'caller') flight = this.callerFlight(request, key, force, flight);
-    return (await waitAsCaller(flight.promise, request, this.options.timeouts.acquireMs, signal))
-      .token;
+    const { acquireMs } = this.options.timeouts;
+    return (await waitAsCaller(flight.promise, request, deadline - now(), signal, acquireMs)).token;
   }
 
   /**
@@ -92,9 +102,11 @@ export class TokenAcquirer {
     signal?: AbortSignal,
   ): Promise<AccessToken | undefined> {
     if (!this.forget(request, refused)) return undefined;
-    let token = await this.acquire(request, false, signal);
+    // One wait for the caller, however many flights it takes (`acquireMs`: the longest it waits).
+    const deadline = now() + this.options.timeouts.acquireMs;
+    let token = await this.acquireBy(request, false, deadline, signal);
     // A caller that joined a flight started before the refusal was known: go once more.
-    if (token.token === refused) token = await this.acquire(request, false, signal);
+    if (token.token === refused) token = await this.acquireBy(request, false, deadline, signal);
     this.refused.replacedBy(requestKey(request), token.token);
     return token;
   }
@@ -141,15 +153,15 @@ export class TokenAcquirer {
     const request = current.request;
     const key = requestKey(request);
     // A caller's flight under way may bring a newer token; it may also answer with `current`
-    // itself (a caller that found it in memory): then this refresh is still to be done.
-    const joined = this.flights.get(key);
-    if (joined !== undefined) {
-      const { entry, adopted } = await joined.promise;
-      if (entry.obtainedAt > current.obtainedAt) return { entry, adopted: adopted === true };
+    // itself (a caller that found it in memory): then this refresh is still to be done — and
+    // another caller's flight may have started meanwhile, which is looked at the same way.
+    for (;;) {
+      const flight = this.flights.get(key) ?? this.refreshFlight(current, key);
+      const { entry, adopted } = await flight.promise;
+      if (flight.trigger === 'refresh' || entry.obtainedAt > current.obtainedAt) {
+        return { entry, adopted: adopted === true };
+      }
     }
-    const flight = this.flights.get(key) ?? this.refreshFlight(current, key);
-    const { entry, adopted } = await flight.promise;
-    return { entry, adopted: adopted === true };
   }
 
   /** Stops retries and waits no more. */

@@ -71,7 +71,8 @@ export class TokenFetch {
     const stored = await this.cache.read(request, usable);
     // (A read of several stores awaits its copy into the upper ones after judging the token.)
     if (stored === undefined || !usable(stored)) return undefined;
-    request.credential.stats.storeHits++;
+    // A caller's miss answered by the store; a refresh that adopts counts as a refresh (its flight's).
+    if (trigger === 'caller') request.credential.stats.storeHits++;
     this.metrics.remainingLifetime(request.credential.name, stored.expiresOn, 'store', trigger);
     // A token another replica fetched counts as this credential working, for health and readiness.
     request.credential.recordSuccess(

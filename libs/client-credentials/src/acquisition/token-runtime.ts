@@ -148,6 +148,7 @@ export class TokenRuntime {
           token: async (request) => (await acquirer.acquire(request, false)).token,
           // The authority refused the leg's token as a client assertion (or user credential).
           refuse: (request, token) => void acquirer.forget(request, token, undefined, 'authority'),
+          drop: (principal) => cache.forgetPrincipal(principal),
         };
       }
       problems.push(...(await credential.init()).map((p) => `credentials.${name}.${p}`));

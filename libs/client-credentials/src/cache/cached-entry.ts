@@ -175,27 +175,47 @@ export class CachedEntry implements Scheduled {
 }
 
 /**
- * A token read from a store, with its times brought back when they cannot be right. They are its
- * writer's wall clock — another replica's, maybe set ahead: taken as they are, the token would be
- * served past its real end, and refreshed as late. A JWT is bounded by its issuer's `exp`; any
- * token by "not obtained later than now". (An opaque token read long after its write shows no
- * such sign: its writer's lead then goes unseen.)
+ * A token read from a store, its times brought into this host's wall-clock frame (the frame
+ * {@link CachedEntry} converts from), conservatively. They are its writer's wall clock — another
+ * replica's, maybe set ahead: taken as they are, the token would be served past its real end, and
+ * refreshed as late. A JWT is bounded by its issuer's `exp`; any token by "not obtained later than
+ * now". (An opaque token read long after its write shows no such sign: its writer's lead then goes
+ * unseen.)
+ *
+ * Once this host's wall clock was set back, it and the library's clock disagree (the library's
+ * does not follow a step back), and a stored time is ambiguous: written by a replica whose clock
+ * is right, it is on the library's clock; written by this host since the step, or by a replica
+ * stepped with it, it is on this wall clock. Nothing tells which, so both readings are made and
+ * the earlier end of use and refresh point is taken — an `exp` is bounded on the library's clock
+ * too. Read the wrong way round, a replica's token would be served past its real expiry by as much
+ * as the step; the other way, the cost is tokens that look shorter by the step (the step was a fast
+ * clock set right): refreshed early, fetched again rather than adopted — requests, never an expired
+ * token served.
  */
 export function boundedByClocks<T extends Omit<StoredToken, 'v' | 'source' | 'tenantId'>>(
   stored: T,
 ): T {
+  observeWallClock();
+  const wallNow = Date.now();
+  // How far the library's clock is ahead of this wall clock: a step back not followed. Within the
+  // tolerance the two agree (their drift), and one reading is made.
+  const apart = now() - wallNow;
+  const shift = Math.abs(apart) > CLOCK_TOLERANCE_MS ? apart : 0;
   const exp = expiryOfToken(stored.token);
-  const late = Math.max(
-    0,
-    stored.obtainedAt - Date.now(),
-    exp === undefined ? 0 : stored.expiresOn - exp,
-  );
-  if (late <= CLOCK_TOLERANCE_MS) return stored;
+  const pastExp = exp === undefined ? 0 : stored.expiresOn - exp;
+  const late = (at: number) => {
+    const by = Math.max(0, stored.obtainedAt - at, pastExp);
+    return by > CLOCK_TOLERANCE_MS ? by : 0;
+  };
+  // Written on this wall clock: late by as much as it says "later than now".
+  // Written on the library's clock: as much, and the shift back to this wall clock's frame.
+  const back = Math.max(late(wallNow), shift + late(wallNow + shift));
+  if (back <= CLOCK_TOLERANCE_MS) return stored;
   return {
     ...stored,
-    obtainedAt: stored.obtainedAt - late,
-    expiresOn: stored.expiresOn - late,
-    refreshOn: stored.refreshOn - late,
+    obtainedAt: stored.obtainedAt - back,
+    expiresOn: stored.expiresOn - back,
+    refreshOn: stored.refreshOn - back,
   };
 }
 

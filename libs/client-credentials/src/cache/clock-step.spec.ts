@@ -1,5 +1,7 @@
 // A token's lifetime is a length of time: a wall clock set back (NTP step, VM resume, by hand)
 // must not make a token served, or its refresh wait, longer than the authority said.
+import { createCache } from 'cache-manager';
+import { Keyv } from 'keyv';
 import type { Credential } from '../credentials/credential';
 import type { TokenRequest } from '../credentials/token-request';
 import { now, observeWallClock } from '../timing/clock';
@@ -25,12 +27,17 @@ const request: TokenRequest = {
   scopeKey: 'api://x/.default',
 };
 
-/** A one-hour token as the authority issued it, by the wall clock of the moment. */
-function issuedNow(): StoredToken {
-  const now = Date.now();
+/** A JWT whose issuer says it expires at `expiresOn` (epoch ms). */
+function jwt(expiresOn: number): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'none' })}.${part({ exp: Math.floor(expiresOn / 1000), tid: 't1' })}.sig`;
+}
+
+/** A one-hour token as the authority issued it, by the wall clock of `now` (of this host's). */
+function issuedNow(now = Date.now(), token = 't'): StoredToken {
   return {
     v: 1,
-    token: 't',
+    token,
     tokenType: 'Bearer',
     obtainedAt: now,
     expiresOn: now + HOUR,
@@ -137,5 +144,75 @@ describe('wall clock steps', () => {
     jest.setSystemTime(Date.now() + 2 * HOUR);
     observeWallClock();
     expect(now() - start).toBe(3 * HOUR);
+  });
+
+  describe('a token read from the store', () => {
+    // A clock of its own for each case: the library's clock keeps a lead it followed (the cases
+    // above step it forward) for as long as its time origin is the same.
+    let origin = 1_800_000_000_000;
+    beforeEach(() =>
+      jest.useFakeTimers({
+        now: (origin += HOUR),
+        doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'],
+      }),
+    );
+
+    /** A store holding `stored`, read through a cache with the 2-min skew. */
+    async function storeWith(stored: StoredToken) {
+      const store = createCache({ stores: [new Keyv()] });
+      await store.set('k', stored, HOUR);
+      return new TokenCache(store, 10, 2 * MINUTE, 0, silent);
+    }
+
+    it.each([
+      ['a JWT', true],
+      ['an opaque token', false],
+    ])(
+      "%s of a replica whose clock is right is not served past its real expiry once this host's clock is set back",
+      async (_kind, isJwt) => {
+        observeWallClock();
+        // The other replica's clock and the library's agree: both count real time.
+        const writtenAt = now();
+        const stored = issuedNow(writtenAt, isJwt ? jwt(writtenAt + HOUR) : 'opaque-token');
+        const cache = await storeWith(stored);
+        jest.setSystemTime(Date.now() - HOUR); // a bad NTP step on this host
+        observeWallClock();
+
+        // Read at once, it keeps its whole life: 58 min of use, refreshed at half of it.
+        const fresh = await cache.read(request);
+        expect(fresh!.usableUntil - now()).toBe(58 * MINUTE);
+        expect(fresh!.refreshAt - now()).toBe(30 * MINUTE);
+        // Read 50 min after it was written (taken as written on this host's clock, it was served
+        // 48 min past its real expiry): 8 min of use left, and due for refresh.
+        await jest.advanceTimersByTimeAsync(50 * MINUTE);
+        const late = await cache.read(request);
+        expect(late!.usableUntil - now()).toBe(8 * MINUTE);
+        expect(late!.refreshAt).toBeLessThanOrEqual(now());
+        await jest.advanceTimersByTimeAsync(8 * MINUTE);
+        expect(await cache.read(request)).toBeUndefined();
+      },
+    );
+
+    it('a token written on a fast clock since set right looks shorter by the step, never longer', async () => {
+      // A clock that ran 30 min fast when the process started, set right: the library's clock
+      // keeps its lead, and a stored time may be on either clock.
+      observeWallClock();
+      jest.setSystemTime(Date.now() - 30 * MINUTE);
+      observeWallClock();
+      const cache = await storeWith(issuedNow());
+      const entry = await cache.read(request);
+      // 58 min of use, less the 30 min the two clocks disagree by: fetched again early.
+      expect(entry!.usableUntil - now()).toBe(28 * MINUTE);
+    });
+
+    it('a wall clock stepped forward (followed, as a suspend) costs a stored token no more than the step', async () => {
+      observeWallClock();
+      const cache = await storeWith(issuedNow());
+      await jest.advanceTimersByTimeAsync(10 * MINUTE);
+      jest.setSystemTime(Date.now() + 20 * MINUTE);
+      observeWallClock();
+      // 60 − 10 − 2 min of skew, less the 20 min the clock jumped: as for a token in memory.
+      expect((await cache.read(request))!.usableUntil - now()).toBe(28 * MINUTE);
+    });
   });
 });

@@ -58,6 +58,23 @@ describe('TokenCache', () => {
     expect(cache.entryOf(request('c'))).toBeUndefined();
   });
 
+  it("forgets one principal's tokens (an agent its directory let go), every tenant's, and no other's", async () => {
+    const cache = cacheOf(10);
+    const agent = { ...credential, name: 'agent', key: 'agent' } as unknown as Credential;
+    for (const t of ['t1', 't2']) {
+      await cache.write({ ...request(t), credential: agent }, `k|${t}`, stored(t));
+    }
+    await cache.write(request('t1'), 'k|t1', stored('t1'));
+    const forgotten: unknown[] = [];
+    cache.onForget = (entry) => forgotten.push(entry.credential);
+
+    cache.forgetPrincipal(agent);
+    expect(forgotten).toEqual([agent, agent]);
+    expect(cache.size).toBe(1);
+    expect(cache.entryOf({ ...request('t1'), credential: agent })).toBeUndefined();
+    expect(cache.entryOf(request('t1'))).toBeDefined();
+  });
+
   it('evicts even when every entry is hot: the bound always holds', async () => {
     const cache = cacheOf(2);
     for (const t of ['a', 'b', 'c', 'd']) {

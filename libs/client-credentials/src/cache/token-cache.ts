@@ -201,6 +201,22 @@ export class TokenCache {
     return this.remember(entry);
   }
 
+  /**
+   * Forgets every in-memory token of `principal` (the store keeps its entries): an agent's leg
+   * its directory let go, whose tokens no call can reach any more — kept, they would hold memory
+   * and be refreshed for nobody until eviction came to them.
+   */
+  forgetPrincipal(principal: Principal): void {
+    const byScope = this.index.get(principal);
+    if (byScope === undefined) return;
+    for (const slot of [...byScope.values()]) {
+      for (const entry of slot instanceof Map ? [...slot.values()] : [slot]) {
+        this.order.delete(entry);
+        this.forget(entry);
+      }
+    }
+  }
+
   /** Forgets everything in memory (the store keeps its entries). */
   clear(): void {
     for (const entry of this.order) this.onForget(entry);

@@ -61,11 +61,17 @@ export interface CredentialStats {
   cacheHits: number;
   /** Calls that found no usable token in memory. */
   cacheMisses: number;
-  /** Misses answered by the cache-manager store (e.g. a token another replica fetched). */
+  /**
+   * Callers' misses answered by the cache-manager store (e.g. a token another replica fetched). A
+   * background refresh that adopts a token of the store counts in `refreshes`, not here.
+   */
   storeHits: number;
   /** Token requests sent to the authority. */
   tokenRequests: number;
-  /** Background refreshes that succeeded. */
+  /**
+   * Background refreshes that succeeded: a token fetched, or (with a store) a newer token another
+   * replica's refresh stored, adopted.
+   */
   refreshes: number;
   /** Token requests that failed, by error code. */
   failures: Record<string, number>;

@@ -32,8 +32,8 @@ interface Reported {
 const CREDENTIAL_COUNTERS = [
   ['client_credentials.cache.hits', 'Calls served from memory', 'cacheHits'],
   ['client_credentials.cache.misses', 'Calls that missed memory', 'cacheMisses'],
-  ['client_credentials.cache.store_hits', 'Misses served by the store', 'storeHits'],
-  ['client_credentials.refreshes', 'Background refreshes done', 'refreshes'],
+  ['client_credentials.cache.store_hits', "Callers' misses served by the store", 'storeHits'],
+  ['client_credentials.refreshes', 'Background refreshes done (fetched or adopted)', 'refreshes'],
 ] as const;
 
 type CountField = (typeof CREDENTIAL_COUNTERS)[number][2];

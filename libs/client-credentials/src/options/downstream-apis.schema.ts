@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatPath } from './resolve-options';
+import { describeIssue, formatPath } from './option-problems';
 
 // The schema of named downstream APIs lives with the other options' schemas, below the
 // downstream-api entry: `clientCredentialsOptionsFromConfig` checks a document's `downstreamApis`
@@ -89,14 +89,8 @@ export function checkDownstreamApis(
   const parsed = downstreamApisSchema.safeParse(apis ?? {});
   if (parsed.success) return { apis: parsed.data, problems: [] };
   return {
-    problems: parsed.error.issues.map((i) => {
-      // Worded like the module options' own: zod's default names the key but not the fix.
-      const message =
-        i.code === 'unrecognized_keys'
-          ? `unknown option${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')} — check the spelling`
-          : i.message;
-      return `${formatPath([path, ...i.path])}: ${message}`;
-    }),
+    // Worded like the module options' own: zod's default names the key but not the fix.
+    problems: parsed.error.issues.map((i) => describeIssue(i, apis ?? {}, [], [path])),
   };
 }
 

@@ -1,4 +1,4 @@
-import { closestKey } from './closest-key';
+import { describeIssue, notAnObject } from './option-problems';
 import { managedIdentityName } from './managed-identity-name';
 import {
   ENVIRONMENT_PROXY,
@@ -78,40 +78,22 @@ class ExplicitProxy {
   }
 }
 
-/** `credentials.graph.sources[1].certificatePath` from zod's path array. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-    .join('');
-}
-
-/**
- * `unknown option 'x' — check the spelling`; at the top level, where a misspelt `credentials`
- * would otherwise leave the document without credentials, with the option it is closest to.
- */
-function unknownKeys(keys: readonly string[], path: readonly PropertyKey[]): string {
-  const allowed = path.length === 0 ? Object.keys(moduleOptionsSchema.shape) : [];
-  const named = keys.map((k) => {
-    const close = closestKey(k, allowed);
-    return close === undefined ? `'${k}'` : `'${k}' (did you mean '${close}'?)`;
-  });
-  return `unknown option${keys.length > 1 ? 's' : ''} ${named.join(', ')} — check the spelling`;
-}
-
 /**
  * Validates the module options and applies the defaults. Every problem is reported at once,
  * each naming its field and how to fix it; no value is echoed, so no secret can leak.
  * @throws ConfigurationError
  */
 export function resolveOptions(options: ClientCredentialsModuleOptions): ResolvedOptions {
+  const root = notAnObject(options);
+  if (root !== undefined) throw new ConfigurationError([root]);
   const parsed = moduleOptionsSchema.safeParse(options);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const path = formatPath(i.path);
-      const message = i.code === 'unrecognized_keys' ? unknownKeys(i.keys, i.path) : i.message;
-      return path ? `${path}: ${message}` : message;
-    });
-    throw new ConfigurationError(problems);
+    // At the top level, where a misspelt `credentials` would otherwise leave the options without
+    // credentials, an unknown key is named with the option it is closest to.
+    const problems = parsed.error.issues.map((i) =>
+      describeIssue(i, options, i.path.length === 0 ? Object.keys(moduleOptionsSchema.shape) : []),
+    );
+    throw new ConfigurationError([...new Set(problems)]);
   }
   const o = parsed.data;
   const credentials = new Map<string, ResolvedCredential>();

@@ -3,6 +3,7 @@ import { InvalidRequestError } from '../../errors/client-credentials.errors';
 import { TokenMetrics } from '../../observability/token-metrics';
 import type { ResolvedBlueprint } from '../../options/resolved-options';
 import type { Blueprint } from './blueprint';
+import type { Principal } from '../principal';
 import { AgentDirectory } from './agent-directory';
 
 const A = '6c1e8a61-1b2c-4d3e-8f90-0a1b2c3d4e5f';
@@ -90,13 +91,49 @@ describe('AgentDirectory', () => {
     );
   });
 
-  it('keeps at most maxAgents names: the first made is forgotten first', () => {
+  it('keeps at most maxAgents agents: a stream of new ids pushes out idle ones, never a hot one', () => {
     const agents = directory({}, 3);
-    const ids = Array.from({ length: 5 }, (_, i) => `00000000-0000-0000-0000-00000000000${i}`);
-    for (const id of ids) agents.resolve(id);
-    expect(agents.size).toBe(3);
+    const hot = agents.resolve('billing');
+    const ids = Array.from(
+      { length: 20 },
+      (_, i) => `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
+    );
+    for (const id of ids) {
+      agents.resolve(id);
+      // A cache hit of the hot agent's token between new agents: found by name and by app id.
+      expect(agents.find('billing')).toBe(hot);
+      expect(agents.find(A)).toBe(hot);
+      expect(agents.size).toBeLessThanOrEqual(3);
+    }
+    expect(agents.resolve(A)).toBe(hot);
+    // The idle ones went, oldest first.
     expect(agents.find(ids[0])).toBeUndefined();
-    expect(agents.find(ids[4])).toBeDefined();
+    expect(agents.find(ids[17])).toBeUndefined();
+    expect(agents.find(ids[19])).toBeDefined();
+  });
+
+  it("forgets an agent whole (its name and its app id), and drops its legs' tokens with it", () => {
+    const agents = directory({}, 1);
+    const dropped: Principal[] = [];
+    agents.tokens = {
+      token: () => Promise.reject(new Error('not asked')),
+      refuse: () => undefined,
+      drop: (principal) => dropped.push(principal),
+    };
+    const billing = agents.resolve('billing');
+    const user = agents.resolveUser(billing, 'someone@contoso.example');
+    agents.resolveUser(billing, 'Someone@Contoso.example');
+
+    agents.resolve(B); // billing, idle since it was made, goes
+    // Each leg once: the token exchange token's, the agent's own, its user's.
+    expect(new Set(dropped)).toEqual(new Set([billing, billing.exchange, user]));
+    expect(dropped).toHaveLength(3);
+    expect(agents.find('billing')).toBeUndefined();
+    expect(agents.find(A)).toBeUndefined();
+    const again = agents.resolve(A);
+    expect(again).not.toBe(billing);
+    // One agent again under both its names, never two.
+    expect(agents.resolve('billing')).toBe(again);
   });
 
   it("never forgets an agent for a caller's spellings of its id: it keeps its tokens", () => {

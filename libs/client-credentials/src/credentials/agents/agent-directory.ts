@@ -11,6 +11,15 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Other spellings of agent ids (upper-case letters) remembered for the hot path: at most these. */
 const MAX_SPELLINGS = 1_000;
 
+/** An agent the directory keeps: the names it is found by, and whether a call named it lately. */
+interface Kept {
+  readonly identity: AgentIdentity;
+  /** Its lower-case app id, and the configured names calls used. */
+  readonly names: string[];
+  /** Named since eviction last looked: spared once (second chance). */
+  used: boolean;
+}
+
 /**
  * The agent identities of an agent identity blueprint (Microsoft Entra Agent ID), created on
  * first use: by the name a call gives (a name of `agentBlueprint.agents`, or the agent's app id as
@@ -18,7 +27,9 @@ const MAX_SPELLINGS = 1_000;
  */
 export class AgentDirectory implements AgentHome {
   /** Agents by their lower-case app id and by their configured names. */
-  private readonly byName = new Map<string, AgentIdentity>();
+  private readonly byName = new Map<string, Kept>();
+  /** Every agent kept, once, oldest first: the eviction order. */
+  private readonly kept = new Set<Kept>();
   /**
    * Agents by other spellings of their app ids, apart: a caller's spellings (a GUID has up to
    * 2^32 of them) must never evict an agent — a new AgentIdentity would miss every token of the
@@ -44,11 +55,19 @@ export class AgentDirectory implements AgentHome {
 
   /** The agent a call names, spelt as the call spells it, once known. The hot path. */
   find(agent: string): AgentIdentity | undefined {
-    const identity = this.byName.get(agent);
-    if (identity !== undefined) return identity;
+    const kept = this.byName.get(agent) ?? this.spelt(agent);
+    if (kept === undefined) return undefined;
+    // The mark of use is a field set: the hot path pays no map operation for eviction's sake.
+    kept.used = true;
+    return kept.identity;
+  }
+
+  /** The agent an other spelling of its id names, while it is still the agent of its id. */
+  private spelt(agent: string): Kept | undefined {
     const spelt = this.spellings.get(agent);
-    // Only while it is still the agent of its id (not one forgotten since).
-    return spelt !== undefined && this.byName.get(spelt.id) === spelt ? spelt : undefined;
+    if (spelt === undefined) return undefined;
+    const kept = this.byName.get(spelt.id);
+    return kept?.identity === spelt ? kept : undefined;
   }
 
   /**
@@ -63,13 +82,23 @@ export class AgentDirectory implements AgentHome {
     if (id === undefined || (this.settings.onlyNamedAgents && !listed)) {
       throw this.unknown(agent);
     }
-    let identity = this.byName.get(id);
-    if (identity === undefined) {
-      identity = new AgentIdentity(this, id);
-      this.remember(id, identity);
+    let kept = this.byName.get(id);
+    if (kept === undefined) {
+      kept = { identity: new AgentIdentity(this, id), names: [id], used: false };
+      this.byName.set(id, kept);
+      this.kept.add(kept);
+      if (this.kept.size > this.maxAgents) this.evictOne(kept);
+    } else {
+      // Named again (a miss of its token): in use. A new agent is not yet — as a new token in
+      // the token cache, it earns its second chance by being named again.
+      kept.used = true;
     }
+    const identity = kept.identity;
     if (named !== undefined) {
-      if (this.byName.get(name) !== identity) this.remember(name, identity);
+      if (this.byName.get(name) !== kept) {
+        this.byName.set(name, kept);
+        kept.names.push(name);
+      }
     } else if (name !== id) {
       this.spellings.delete(name);
       this.spellings.set(name, identity);
@@ -107,15 +136,34 @@ export class AgentDirectory implements AgentHome {
     return new TokenClient(options, new AgentSource(), network, logger, { requestMs });
   }
 
-  /** The agents' names and ids known now, for diagnostics. */
+  /** The agents kept now, for diagnostics. */
   get size(): number {
-    return this.byName.size;
+    return this.kept.size;
   }
 
-  private remember(name: string, identity: AgentIdentity): void {
-    this.byName.set(name, identity);
-    if (this.byName.size > this.maxAgents) {
-      this.byName.delete(this.byName.keys().next().value as string);
+  /**
+   * Second-chance (CLOCK) eviction, as the token cache's: from the oldest on, an agent named since
+   * eviction last looked is moved to the back and spared once; the first one not named goes, with
+   * its names and its legs' tokens in memory — a new AgentIdentity would never find them (the
+   * cache indexes tokens by the principal object), so they are dropped rather than left to be
+   * refreshed for nobody. A stream of new agent ids thus pushes out idle agents, never hot ones.
+   * `keep` (the agent just made) never goes.
+   */
+  private evictOne(keep: Kept): void {
+    for (let looked = 0; ; looked++) {
+      const kept = this.kept.values().next().value as Kept;
+      this.kept.delete(kept);
+      if (kept === keep || (kept.used && looked < this.kept.size)) {
+        kept.used = false;
+        this.kept.add(kept);
+        continue;
+      }
+      for (const name of kept.names) if (this.byName.get(name) === kept) this.byName.delete(name);
+      const { identity } = kept;
+      for (const leg of [identity, identity.exchange, ...new Set(identity.users?.values())]) {
+        this.tokens?.drop(leg);
+      }
+      return;
     }
   }
 

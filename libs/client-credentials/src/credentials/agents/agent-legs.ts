@@ -2,6 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { AuthorityNetworkClient } from '../../authority/msal-network';
 import type { TokenClient } from '../../authority/token-client';
 import type { TokenMetrics } from '../../observability/token-metrics';
+import type { Principal } from '../principal';
 import type { TokenRequest } from '../token-request';
 import type { Blueprint } from './blueprint';
 
@@ -15,6 +16,11 @@ export interface LegTokens {
   token(request: TokenRequest): Promise<string>;
   /** Stops serving `token` for `request` (the authority refused it as a client assertion). */
   refuse(request: TokenRequest, token: string): void;
+  /**
+   * Forgets the in-memory tokens of `principal`, a leg of an agent the directory let go: a call
+   * naming the agent again makes a new one, which reads them back from the store or asks anew.
+   */
+  drop(principal: Principal): void;
 }
 
 /** What the agents of a blueprint are built with. */
@@ -24,8 +30,9 @@ export interface AgentContext {
   readonly metrics: TokenMetrics;
   readonly logger: LoggerService;
   /**
-   * The most agents kept (names included); past it the agent created first is forgotten: its
-   * tokens are read back from the store, or asked for again, when it is named next.
+   * The most agents kept; past it the least recently used one goes (second chance: an agent named
+   * since the last look is spared once), with its tokens in memory: they are read back from the
+   * store, or asked for again, when it is named next.
    */
   readonly maxAgents?: number;
   /** The longest Retry-After honoured (`retry.maxRetryAfterMs`): an error says no more. */
