@@ -20,14 +20,14 @@ describe('boundedCredential: a source that does not make its credential in time'
   beforeEach(() => jest.useFakeTimers());
   afterEach(() => jest.useRealTimers());
 
-  it('fails as source_unavailable (transient) once requestMs have passed', async () => {
+  it('fails as source_unavailable (transient) once twice requestMs have passed', async () => {
     const bounded = boundedCredential(
       sourceOf(() => new Promise<string>(() => undefined)),
       1000,
     );
     if (!('clientAssertion' in bounded)) throw new Error('no assertion callback');
     const outcome = bounded.clientAssertion(config).catch((e: unknown) => e);
-    await jest.advanceTimersByTimeAsync(999);
+    await jest.advanceTimersByTimeAsync(1999);
     let settled = false;
     void outcome.then(() => (settled = true));
     await Promise.resolve();
@@ -37,7 +37,7 @@ describe('boundedCredential: a source that does not make its credential in time'
       code: 'source_unavailable',
       transient: true,
       message: expect.stringContaining(
-        "Credential source 'workload-identity#0' is unavailable: it did not make its client assertion within 1000 ms (timeouts.requestMs).",
+        "Credential source 'workload-identity#0' is unavailable: it did not make its client assertion within 2000 ms (twice timeouts.requestMs).",
       ) as unknown,
     });
   });

@@ -3,7 +3,10 @@ import { withDeadline } from '../timing/timers';
 import type { MsalClientCredential, TokenSource } from './source-client';
 
 /**
- * The msal credential of `source`, its client assertion bounded by `ms` (`timeouts.requestMs`).
+ * The msal credential of `source`, its client assertion bounded by twice `ms`
+ * (`timeouts.requestMs`): a backstop for sources without a bound of their own. A signer's calls
+ * (its certificate, then a signature) and the app's `getAssertion` are each bounded by `ms` and
+ * fail first, with their own words.
  * Making a credential is the source's own work — a file read, a signature, the app's callback —
  * and one that never answers (a FIFO or a hung mount as the token file, a signer that hangs)
  * would hold every token request of the credential and never let the chain reach its next
@@ -12,6 +15,7 @@ import type { MsalClientCredential, TokenSource } from './source-client';
  * authority that is slow is an outage (`timeout`), not a reason to change identity.
  */
 export function boundedCredential(source: TokenSource, ms: number): MsalClientCredential {
+  const bound = 2 * ms;
   const credential = source.msalCredential();
   if (!('clientAssertion' in credential)) return credential;
   const make = credential.clientAssertion;
@@ -19,11 +23,11 @@ export function boundedCredential(source: TokenSource, ms: number): MsalClientCr
     clientAssertion: (config) =>
       withDeadline(
         (async () => make(config))(),
-        ms,
+        bound,
         () =>
           new ClientCredentialsError(
             'source_unavailable',
-            `Credential source '${source.id}' is unavailable: it did not make its client assertion within ${ms} ms (timeouts.requestMs).`,
+            `Credential source '${source.id}' is unavailable: it did not make its client assertion within ${bound} ms (twice timeouts.requestMs).`,
             {},
             // A hang may pass (a mount back, a signer answering): a chain of one tries again.
             true,
