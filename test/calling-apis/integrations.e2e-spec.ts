@@ -297,22 +297,50 @@ describe.each<Kind>(['fetch', 'axios', '@nestjs/axios', 'downstream-api'])(
       expect(other.requests.every((r) => r.authorization === undefined)).toBe(true);
     });
 
-    it.each(['../payments', '%2e%2e/payments', 'data/../../payments'])(
+    it.each([
+      ['../payments', '/payments'],
+      ['%2e%2e/payments', '/payments'],
+      ['data/../../payments', '/payments'],
+      // Servlet containers behind a path-routing gateway (Tomcat, Jetty, Spring) read `..;` as `..`.
+      ['..;/payments', '/api/..;/payments'],
+    ])(
       'a path that leaves the base URL path (%s) is refused before any token request',
-      async (path) => {
+      async (path, refused) => {
         const { call, tokenRequests } = await start();
         const logged = authority.log.length;
 
         await expect(call('demo', path)).rejects.toMatchObject({
           name: 'DownstreamApiError',
           code: 'origin_refused',
-          path: '/payments',
+          path: refused,
         });
 
         expect(tokenRequests()).toBe(0);
         expect(authority.log).toHaveLength(logged);
       },
     );
+
+    it('a colon in the first segment is a path (`items:search`); an absolute URL under the base URL path is served (a nextLink), and a named API refuses one elsewhere on its origin', async () => {
+      const { call, tokenRequests } = await start();
+      expect(await call('origin', 'items:search')).toMatchObject({
+        status: 200,
+        body: { path: '/items:search' },
+      });
+      expect((await call('demo', `${authority.apiUrl}/data`)).status).toBe(200);
+      if (kind === 'downstream-api') {
+        // A path is a path: the orders API's token never reaches /payments through one.
+        const logged = authority.log.length;
+        await expect(
+          call('demo', `${new URL(authority.apiUrl).origin}/payments`),
+        ).rejects.toMatchObject({
+          code: 'origin_refused',
+          path: '/payments',
+        });
+        expect(authority.log).toHaveLength(logged);
+      }
+      // Both APIs take the same scope here: one token.
+      expect(tokenRequests()).toBe(1);
+    });
 
     it('a 403 insufficient_scope is not retried', async () => {
       const { call, tokenRequests, apiCalls } = await start([]);

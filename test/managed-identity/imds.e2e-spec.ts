@@ -11,6 +11,8 @@ import {
   ClientCredentialsHealthIndicator,
   type CredentialHealth,
 } from '@app/client-credentials/health';
+// Internal: what the shared cache's lock hands to waiting replicas.
+import { isShareable } from '@app/client-credentials/shared-cache/lock-failure';
 import { AuthorityHttp } from '../support/dev-authority-client';
 import { releaseAll, useFixtures } from '../support/fixtures';
 import {
@@ -143,6 +145,18 @@ describe('Managed identity on IMDS (VMs, scale sets, AKS nodes)', () => {
     const token = await tokens.getAccessToken(authority.apiScope);
     expect((await http.callApi(authority.apiUrl, token.token)).status).toBe(200);
     expect(imdsAnswers()).toEqual([503, 503, 200]);
+  });
+
+  it("a 429 of IMDS is this VM's own (IMDS throttles per VM): never shared through a token lock", async () => {
+    const { tokens } = await start({
+      credentials: { busy: localManagedIdentity(authority, { clientId: user.clientId }) },
+      retry: { maxAttempts: 1 },
+    });
+    authority.faults.add({ target: 'imds', kind: 'status', status: 429, times: 1 });
+    const failure = await tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'throttled', status: 429 });
+    // What a lock holder would hand to replicas on other hosts: nothing, they ask their own IMDS.
+    expect(isShareable(failure)).toBe(false);
   });
 
   // Off Azure, IMDS's address is another cloud's metadata service, which answers IMDS's path in

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createClient, createCluster } from '@keyv/redis';
+import { ConfigurationError } from '@app/client-credentials';
 import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
 import { useFixtures } from '../support/fixtures';
@@ -71,6 +72,68 @@ describe.each([2, 3] as const)('Shared cache through the app’s own client (RES
 
     expect(clients[0].isOpen).toBe(true);
     expect(await clients[0].ping()).toBe('PONG');
+  });
+});
+
+/**
+ * The app's own client with a type mapping (node-redis `withTypeMapping`, usual where Redis also
+ * holds binary values): bulk strings as Buffers are read as text; integers as strings, which the
+ * cache cannot tell from its values, fail startup naming the fix.
+ */
+describe('Shared cache through the app’s own client with a type mapping', () => {
+  // node-redis's RESP_TYPES (of @redis/client, not a dependency of ours): '$' and ':'.
+  const BLOB_STRING = 36 as const;
+  const NUMBER = 58 as const;
+  const encryptionKeys = [{ id: 'k1', key: randomBytes(32).toString('base64') }];
+  const clients: { destroy(): void }[] = [];
+  const apps: TokenApp[] = [];
+
+  afterAll(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    for (const c of clients.splice(0)) c.destroy();
+  });
+
+  function track<C extends { destroy(): void }>(c: C): C {
+    clients.push(c);
+    return c;
+  }
+
+  it('bulk strings as Buffers: shares one token request, and no entry is taken for a tampered one', async () => {
+    let last!: TokenApp;
+    const a = await sharesOneRequest(async (reg) => {
+      apps.push(
+        (last = await startReplica(authority, reg, {
+          redisClient: track(
+            createClient({ url: redis.url }).withTypeMapping({ [BLOB_STRING]: Buffer }),
+          ),
+          encryptionKeys,
+        })),
+      );
+      return last;
+    }, 4);
+
+    for (const app of [a, last]) {
+      expect(app.tokens.getCacheStats()).toMatchObject({ rejectedEntries: 0, errors: 0 });
+    }
+    expect(last.tokens.getCacheStats()!.reads).toBe(1);
+  });
+
+  it('integers as strings: startup fails with a ConfigurationError naming the fix', async () => {
+    const reg = register(authority);
+    const failure = await startReplica(authority, reg, {
+      // Its type says so too (`del` answers `${number}`): only a cast passes it.
+      redisClient: track(
+        createClient({ url: redis.url }).withTypeMapping({ [NUMBER]: String }),
+      ) as never,
+      encryptionKeys,
+    }).then(
+      (app) => (apps.push(app), new Error('started')),
+      (e: unknown) => e as Error,
+    );
+
+    expect(failure).toBeInstanceOf(ConfigurationError);
+    expect(failure.message).toContain('cache.shared.redisClient');
+    expect(failure.message).toContain('client.withTypeMapping({})');
   });
 });
 

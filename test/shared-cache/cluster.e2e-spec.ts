@@ -12,7 +12,7 @@ import {
 } from './replicas';
 import { refreshThroughFailover, expectFailoverWithoutDuplicates } from './failover-window';
 import { CACHE_RULES, CLUSTER_RULES } from './acl-rules';
-import { register, startReplica } from './shared-app';
+import { eventually, register, startReplica } from './shared-app';
 
 const [authority, cluster] = useFixtures(startDevAuthority, startRedisCluster);
 
@@ -121,6 +121,8 @@ describe('Shared cache: Redis Cluster (3 masters + 3 replicas)', () => {
     const app = await startReplica(authority, reg, shared('acl-cluster'));
     try {
       await app.tokens.getAccessToken(authority.apiScope);
+      // The token's write finishes after the caller got it.
+      expect(await eventually(() => app.tokens.getCacheStats()?.writes === 1)).toBe(true);
       expect(app.tokens.getCacheStats()).toMatchObject({ connected: true, writes: 1, errors: 0 });
     } finally {
       await app.close();

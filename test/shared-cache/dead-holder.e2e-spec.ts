@@ -23,16 +23,17 @@ describe('Shared cache: a lock holder that dies', () => {
     const storeKey = `client-credentials:${authority.url}|${reg.tenantId}|${reg.clientId}|api/secret#0|${authority.apiScope}`;
     const key = randomBytes(32);
     const lockName = new KeyNamer('client-credentials:', [{ key }]).name('lock', storeKey);
-    const client = createClient({ url: redis.url });
-    await client.connect();
-    // What a replica leaves behind when it is SIGKILLed holding the lock: the lock, no token.
-    await client.set(lockName, 'dead-replica', { PX: 1500 });
-    await client.quit();
-
     app = await startReplica(authority, reg, {
       redisUrl: redis.url,
       encryptionKeys: [{ id: 'k1', key: key.toString('base64') }],
     });
+    // What a replica leaves behind when it is SIGKILLed holding the lock: the lock, no token.
+    // Set once the replica has started, right before its call: a start-up slower than the lock's
+    // 1.5 s (a busy machine) would otherwise find it expired already.
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.set(lockName, 'dead-replica', { PX: 1500 });
+    await client.quit();
     const token = await app.tokens.getAccessToken(authority.apiScope);
 
     expect(token.source).toBe('network');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
 import { createClient } from '@keyv/redis';
 import { startDevAuthority } from '@app/dev-authority';
 import type { SharedCacheOptions } from '@app/client-credentials';
@@ -6,7 +7,8 @@ import type { SharedCacheOptions } from '@app/client-credentials';
 import { KeyNamer } from '@app/client-credentials/shared-cache/key-names';
 import { useFixtures } from '../support/fixtures';
 import { startRedisServer } from '../support/redis-server';
-import type { TokenApp } from '../support/token-app';
+import { localCredential, startTokenApp, type TokenApp } from '../support/token-app';
+import { eventually } from '../support/waiting';
 import { register, startReplica, type Registration } from './shared-app';
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -102,8 +104,14 @@ describe('Shared cache: lock values no live holder left', () => {
       lockWaitFailures: 0,
       lockAcquired: 1,
     });
-    // Its own lock is released: the stale value is gone for every replica.
-    expect(await raw!.exists(lockName(reg))).toBe(0);
+    // Its own lock is released (after its token's write, which the caller does not wait for):
+    // the stale value is gone for every replica.
+    let released = false;
+    for (let i = 0; i < 250 && !released; i++) {
+      released = (await raw!.exists(lockName(reg))) === 0;
+      if (!released) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(released).toBe(true);
   }
 
   it('a failure record replayed without an expiry → the next caller fetches, once', async () => {
@@ -194,5 +202,33 @@ describe('Shared cache: lock values no live holder left', () => {
 
     expect(authority.countTokenRequests({ clientId: reg.clientId }) - before).toBe(0);
     expect(waiter.tokens.getCacheStats()).toMatchObject({ lockWaitFailures: 1, lockAcquired: 0 });
+  });
+
+  it("a holder's own network trouble (its `ca` trusts no such authority) frees the lock: the waiter fetches its token itself", async () => {
+    const reg = register(authority);
+    const credential = localCredential(authority, reg.tenantId, reg.clientId, [
+      { type: 'secret', secret: reg.secret },
+    ]);
+    // A: its trust store holds some public root, not the local authority's CA (a replica with a
+    // wrong `ca` or proxy); a second attempt after 500 ms keeps it holding the lock meanwhile.
+    const broken = await startTokenApp({
+      credentials: { api: { ...credential, ca: rootCertificates[0] } },
+      cache: { shared: { ...shared, redisUrl: redis.url } },
+      retry: { maxAttempts: 2, initialDelayMs: 500 },
+    });
+    apps.push(broken);
+    const healthy = await replica(reg);
+    const failing = broken.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
+    await eventually(() => broken.tokens.getCacheStats()?.lockAcquired === 1);
+
+    await expect(healthy.tokens.getAccessToken(authority.apiScope)).resolves.toBeDefined();
+
+    await expect(failing).resolves.toMatchObject({ code: 'network_error' });
+    expect(healthy.tokens.getCacheStats()).toMatchObject({
+      lockWaits: 1,
+      lockWaitFailures: 0,
+      lockAcquired: 1,
+    });
+    expect(authority.countTokenRequests({ clientId: reg.clientId })).toBe(1);
   });
 });

@@ -40,6 +40,8 @@ describe('Shared cache: Redis outage', () => {
       );
 
     await calls(scopes[0], 50);
+    // The token's write finishes after the callers got it.
+    expect(await eventually(() => a.tokens.getCacheStats()?.writes === 1)).toBe(true);
     expect(a.tokens.getCacheStats()).toMatchObject({ connected: true, writes: 1 });
     const beforeOutage = a.tokens.getCacheStats()!;
 
@@ -91,4 +93,50 @@ describe('Shared cache: Redis outage', () => {
     }
     expect(await eventually(() => apps[0].tokens.getCacheStats()?.connected === true)).toBe(true);
   }, 30_000);
+
+  it('Redis frozen (socket open, no answers): after a timeout, misses send it nothing until a probe; every caller gets its token; usable again once it answers', async () => {
+    const reg = register(authority);
+    const scopes = Array.from({ length: 6 }, (_, i) => {
+      const appIdUri = `api://frozen-${i}-${randomBytes(3).toString('hex')}`;
+      authority.createResource({ appIdUri });
+      return `${appIdUri}/.default`;
+    });
+    const a = await startReplica(authority, reg, shared());
+    apps.push(a);
+    const stats = () => a.tokens.getCacheStats()!;
+    await a.tokens.getAccessToken(scopes[0]);
+    // The startup's access check, then a healthy cold miss: the store read, the lock, a look in the store, the token's write and
+    // the lock's release (these two after the caller got its token).
+    expect(await eventually(() => stats().writes === 1 && stats().commands === 1 + 5)).toBe(true);
+
+    redis.freeze();
+    try {
+      // The first miss's read waits out operationTimeoutMs, then Redis is not asked meanwhile:
+      // no lock, and the token's write (in the background) is not sent either.
+      await a.tokens.getAccessToken(scopes[1]);
+      expect(stats()).toMatchObject({ commands: 7, timeouts: 1, connected: false });
+      for (const scope of scopes.slice(2, 5)) await a.tokens.getAccessToken(scope);
+      const frozen = stats();
+      // Before: 3 commands per miss (read, lock, write), each timing out (12 for these 4 misses).
+      // Now: whatever was sent timed out, and at most one probe went out among 3 more misses.
+      expect(frozen.commands - 6).toBe(frozen.timeouts);
+      expect(frozen.timeouts).toBeLessThanOrEqual(2);
+    } finally {
+      redis.thaw();
+    }
+
+    // Answering again: the next command that probes it closes the circuit (a forced refresh
+    // writes its token), and cold misses use Redis again.
+    for (let i = 0; i < 100 && !stats().connected; i++) {
+      await a.tokens.getAccessToken(scopes[1], { forceRefresh: true });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(stats().connected).toBe(true);
+    const before = stats().commands;
+    await a.tokens.getAccessToken(scopes[5]);
+    expect(stats().commands - before).toBeGreaterThanOrEqual(3);
+    expect(
+      authority.countTokenRequests({ clientId: reg.clientId, outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(6);
+  });
 });

@@ -5,7 +5,7 @@ import { startDevAuthority } from '@app/dev-authority';
 import type { TokenApp } from '../support/token-app';
 import { useFixtures } from '../support/fixtures';
 import { startRedisServer } from '../support/redis-server';
-import { register, startReplica } from './shared-app';
+import { eventually, register, startReplica } from './shared-app';
 
 const [authority, redis] = useFixtures(startDevAuthority, startRedisServer);
 
@@ -36,6 +36,8 @@ describe('Shared cache: secrets in memory', () => {
       encryptionKeys: [{ id: 'k1', key: key.toString('base64') }],
     });
     await app.tokens.getAccessToken(authority.apiScope);
+    // The token's write finishes after the caller got it.
+    expect(await eventually(() => app!.tokens.getCacheStats()?.writes === 1)).toBe(true);
     expect(app.tokens.getCacheStats()).toMatchObject({ connected: true, writes: 1 });
 
     const walked = [

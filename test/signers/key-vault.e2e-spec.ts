@@ -280,7 +280,7 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
     expect(plain.token).not.toBe(revoked.token);
   });
 
-  it('a vault throttling with a Retry-After past retry.maxRetryAfterMs: one vault request, the error carries it, the next caller fails fast', async () => {
+  it('a vault throttling with a Retry-After past retry.maxRetryAfterMs: one vault request, the error carries it, the next caller fails fast — for any scope', async () => {
     authority.faults.add({ target: 'vault', kind: 'throttle', retryAfterSeconds: 3600 });
     app = await start([keyVault()]);
     const error = await app.tokens.getAccessToken(authority.apiScope).catch((e: unknown) => e);
@@ -293,6 +293,18 @@ describe('key-vault source (emulated vault, unmodified SDK)', () => {
     await expect(app.tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
       code: 'signer_failed',
     });
+    // Another token (its own request key, its own cool-down) is signed by the same vault: it
+    // fails at once too, with what is left of the wait (capped by retry.maxRetryAfterMs).
+    const other = (await app.tokens
+      .getAccessToken('api://other-api/.default')
+      .catch((e: unknown) => e)) as { retryAfterMs: number };
+    expect(other).toMatchObject({
+      code: 'signer_failed',
+      transient: true,
+      message: expect.stringContaining('(429, Retry-After 3600 s)'),
+    });
+    expect(other.retryAfterMs).toBeGreaterThan(0);
+    expect(other.retryAfterMs).toBeLessThanOrEqual(60_000);
     expect(vaultCalls()).toHaveLength(1);
     expect(authority.countTokenRequests({ target: 'token' })).toBe(0);
   });

@@ -14,6 +14,13 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** Stops it (SIGTERM); safe to call twice. */
   stop(): Promise<void>;
+  /**
+   * Freezes it (SIGSTOP): its sockets stay open and nothing answers — a Redis that hangs (a frozen
+   * VM, a partition that drops packets), as the clients see it. `thaw` (SIGCONT) ends it; so do
+   * `kill`, `restart` and `stop`.
+   */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** Why a test Redis could not start. */
@@ -161,6 +168,8 @@ export async function startRedisServer(): Promise<RedisServer> {
   const end = async (signal: NodeJS.Signals) => {
     const c = child;
     child = undefined;
+    // A frozen process would hold SIGTERM until continued.
+    c?.kill('SIGCONT');
     if (c !== undefined) await terminate(c, signal);
   };
   return {
@@ -175,5 +184,7 @@ export async function startRedisServer(): Promise<RedisServer> {
       child = await launch(port);
     },
     stop: () => end('SIGTERM'),
+    freeze: () => void child?.kill('SIGSTOP'),
+    thaw: () => void child?.kill('SIGCONT'),
   };
 }

@@ -139,13 +139,18 @@ export interface SharedCacheOptions {
 
 /**
  * The commands the store and the lock send, each naming one key: the same calls work on a client,
- * a cluster (routed by the key's slot) and a sentinel set (sent to the current master).
+ * a cluster (routed by the key's slot) and a sentinel set (sent to the current master). Strings
+ * may come back as Buffers (a client's type mapping): they are read as text.
  */
 export interface RedisCommands {
   /** `GET key`. */
-  get(key: string): Promise<string | null>;
+  get(key: string): Promise<string | Buffer | null>;
   /** `SET key value PX ms [NX]`. */
-  set(key: string, value: string, options: { NX?: true; PX: number }): Promise<string | null>;
+  set(
+    key: string,
+    value: string,
+    options: { NX?: true; PX: number },
+  ): Promise<string | Buffer | null>;
   /** `DEL key`. */
   del(key: string): Promise<number>;
   /** `EVAL script 1 key args…` (the store's size-capped read, the lock's compare-and-set scripts). */
@@ -155,7 +160,9 @@ export interface RedisCommands {
 /**
  * A node-redis client, as far as the shared cache uses it: `createClient` (RESP2 or RESP3),
  * `createCluster` or `createSentinel` from `@keyv/redis` (or `redis` / `@redis/client` 5), connected
- * or not. Its replies must be strings (no `typeMapping` that turns them into buffers).
+ * or not. A type mapping may answer strings as Buffers (`withTypeMapping({ [RESP_TYPES.BLOB_STRING]:
+ * Buffer })`), not integers as strings: checked at startup, which such a client fails (a
+ * `ConfigurationError`; pass `client.withTypeMapping({})`).
  *
  * The library sends `GET`, `SET … PX`, `DEL` and `EVAL`, listens to the client's events, opens it
  * with `connect()` when it is not open yet, and never closes a client the app passed.

@@ -80,6 +80,9 @@ export async function callerWork(
       () => fetchForCaller(request, key, deadline, made, parts),
       parts.shutdown,
       waitUntil,
+      undefined,
+      // The lock is released once the token is in the store; the caller does not wait for that.
+      (acquired) => fetcher.stored(acquired.entry),
     );
   } catch (e) {
     // A waiter given the holder's failure (its sealed record) cools the token down as the holder

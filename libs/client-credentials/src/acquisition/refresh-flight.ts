@@ -78,6 +78,7 @@ export function refreshWork(
         // While Redis cannot be used, wait for it rather than each replica fetching: until
         // halfway from the refresh point to the end of use, the token has time to spare.
         current.refreshAt + (current.usableUntil - current.refreshAt) / 2,
+        (acquired) => fetcher.stored(acquired.entry),
       );
     } catch (e) {
       // Held for Redis: nothing failed. Another replica's failure (its sealed record) is told as

@@ -86,6 +86,11 @@ export class TokenFetch {
     return { entry: stored, token: stored.hit, adopted: true };
   }
 
+  /** Resolves once the store write of a token {@link fetch} got is over (never rejects). */
+  stored(entry: CachedEntry): Promise<void> {
+    return this.cache.stored(entry);
+  }
+
   /**
    * Token requests until one succeeds, a failure is not transient, or time or attempts run out.
    * The token this request replaces is named to the source — a managed identity endpoint, which
@@ -148,7 +153,10 @@ export class TokenFetch {
               index
             ] ?? '')
           : '';
-        const entry = await this.cache.write(request, storeKey, stored);
+        // The caller goes on with its token while the store write finishes (bounded) in the
+        // background: a Redis that hangs must not cost it one more command's time. The shared
+        // lock is released only after it (see `stored`), so the waiters find the token.
+        const entry = this.cache.keep(request, storeKey, stored);
         this.metrics.remainingLifetime(credential.name, issued.expiresOn, 'authority', trigger);
         this.onCurrent(entry);
         return entry;

@@ -11,6 +11,7 @@ import type { LoggerService } from '@nestjs/common';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { endpointReason } from '../errors/to-client-credentials-error';
+import { markHostFailure } from '../errors/host-failure';
 import {
   describeIdentity,
   HOST_NOUNS,
@@ -293,7 +294,9 @@ export class ManagedIdentityClient implements SourceClient {
           `the ${this.host} endpoint answered "${reason}"${correlation}: assign ${describeIdentity(this.idParams)} to this ${HOST_NOUNS[this.host]}, or fix the id in the options`,
         );
       }
-      throw e;
+      // The endpoint's answer (a 429, a 5xx, a refusal) is this host's: never shared with replicas
+      // on other hosts through the token lock.
+      throw markHostFailure(e);
     }
   }
 }

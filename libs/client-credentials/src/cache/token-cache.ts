@@ -39,6 +39,8 @@ export class TokenCache {
    * evict the tokens callers use.
    */
   private readonly claimsOrder = new Set<CachedEntry>();
+  /** The store writes of entries {@link keep} made current (gone with their entries). */
+  private readonly writes = new WeakMap<CachedEntry, Promise<void>>();
   /** Called with every entry that leaves memory (replaced, evicted, cleared). */
   onForget: (entry: CachedEntry) => void = () => undefined;
   /** Called when a hit finds its entry past its refresh point and not being refreshed. */
@@ -155,23 +157,42 @@ export class TokenCache {
   }
 
   /**
-   * Writes a new token to the store under `storeKey` (best effort: a failing store never fails the
-   * caller) and indexes it. Without a store, or with an empty `storeKey` (a principal whose tokens
-   * have no store key: see `Principal.storeKeys`), the token is kept in memory only.
+   * Makes a new token current in memory, and writes it to the store under `storeKey` in the
+   * background (best effort, bounded: a failing or hanging store never fails nor holds up the
+   * caller); {@link stored} tells when that write is over. Without a store, or with an empty
+   * `storeKey` (a principal whose tokens have no store key: see `Principal.storeKeys`), the token
+   * is kept in memory only.
    */
-  async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
+  keep(request: TokenRequest, storeKey: string, stored: StoredToken): CachedEntry {
     const entry = this.remember(new CachedEntry(request, stored, this.skewMs));
     const ttl = entry.usableUntil - now();
     if (ttl > 0 && this.store !== undefined && storeKey !== '') {
-      try {
-        await this.bounded(this.store.set(storeKey, stored, ttl));
-      } catch (e) {
-        this.logger.warn?.(
-          `Token cache write failed; the token is kept in memory: ${(e as Error).message}`,
-        );
-      }
+      const write = this.bounded(this.store.set(storeKey, stored, ttl)).then(
+        () => undefined,
+        (e: unknown) => {
+          this.logger.warn?.(
+            `Token cache write failed; the token is kept in memory: ${(e as Error).message}`,
+          );
+        },
+      );
+      this.writes.set(entry, write);
     }
     return entry;
+  }
+
+  /** {@link keep}, resolved once the store write is over. */
+  async write(request: TokenRequest, storeKey: string, stored: StoredToken): Promise<CachedEntry> {
+    const entry = this.keep(request, storeKey, stored);
+    await this.stored(entry);
+    return entry;
+  }
+
+  /**
+   * Resolves (never rejects) once the store write of `entry` {@link keep} began is over: at once
+   * for an entry that was not written (kept in memory only, read from the store).
+   */
+  stored(entry: CachedEntry): Promise<void> {
+    return this.writes.get(entry) ?? Promise.resolve();
   }
 
   /** Copies a token found in a lower level into the levels above it. */

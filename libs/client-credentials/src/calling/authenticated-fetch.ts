@@ -19,9 +19,9 @@ export interface AuthenticatedFetchOptions extends TokenTarget {
   /**
    * The API's base URL: its origin is the only one its token is sent to (https). A relative path
    * (`items`, `/items`, `\items`: all `<baseUrl>/items`) must stay under its path once `.` and
-   * `..` are resolved — `../payments` or `%2e%2e/x` is refused (`origin_refused`) before a token
-   * is fetched; an absolute URL may name any path of its origin, and one of another origin is
-   * refused.
+   * `..` are resolved — `../payments`, `%2e%2e/x` or `..;/x` is refused (`origin_refused`) before
+   * a token is fetched; an absolute URL (`https://…`) may name any path of its origin, and one of
+   * another origin is refused. `orders:search` is a relative path, as axios reads it.
    */
   baseUrl: string;
   /**
@@ -137,8 +137,15 @@ export function createAuthenticatedSender(
   tokens: TokenService,
   options: AuthenticatedFetchOptions,
   nonce: ApiNonce = {},
+  /** Where an absolute URL may point ({@link OriginPolicy.absoluteUrls}). */
+  absoluteUrls: 'origin' | 'base' = 'origin',
 ): AuthenticatedSender {
-  const policy = new OriginPolicy(options.baseUrl, options.allowInsecureLoopback);
+  const policy = new OriginPolicy(
+    options.baseUrl,
+    options.allowInsecureLoopback,
+    undefined,
+    absoluteUrls,
+  );
   const maxRedirects = options.maxRedirects ?? 5;
   if (!Number.isSafeInteger(maxRedirects) || maxRedirects < 0 || maxRedirects > MAX_REDIRECTS) {
     // Like every options problem: the field and the fix, never the value.

@@ -24,6 +24,12 @@ describe('OriginPolicy.resolve', () => {
     ['..'],
     ['../apiX/items'],
     ['//gw.contoso.com/payments/refund'],
+    // Path parameters: servlet containers (Tomcat, Jetty, Spring) read `..;x` as `..`.
+    ['..;/payments/refund'],
+    ['items/..;/..;/payments'],
+    ['%2e%2e;x=1/payments'],
+    ['..%3Bx/payments'],
+    ['.%2e%3b/payments'],
   ])('refuses %s: it leaves the base URL path', (target) => {
     const e = refusal(target);
     expect(e).toBeInstanceOf(DownstreamApiError);
@@ -43,6 +49,12 @@ describe('OriginPolicy.resolve', () => {
     ['', '/orders/api/'],
     ['items/a..b', '/orders/api/items/a..b'],
     ['../api/x', '/orders/api/x'],
+    ['items;v=2/x', '/orders/api/items;v=2/x'],
+    ['a..;b/x', '/orders/api/a..;b/x'],
+    // A colon in the first segment is no scheme (AIP-136 custom methods), as axios reads it.
+    ['orders:search', '/orders/api/orders:search'],
+    ['mailto:x', '/orders/api/mailto:x'],
+    ['https:/x', '/orders/api/https:/x'],
   ])('resolves %s under the base URL path', (target, path) => {
     expect(policy.resolve(target).pathname).toBe(path);
   });
@@ -54,8 +66,33 @@ describe('OriginPolicy.resolve', () => {
     );
   });
 
+  it('keeps an absolute URL under the base URL path only, given absoluteUrls: base (a named API)', () => {
+    const api = new OriginPolicy('https://gw.contoso.com/orders/api', false, 'orders', 'base');
+    expect(api.resolve('https://gw.contoso.com/orders/api/items?$skip=10').href).toBe(
+      'https://gw.contoso.com/orders/api/items?$skip=10',
+    );
+    for (const target of [
+      'https://gw.contoso.com/payments/refund',
+      'https://gw.contoso.com/orders/api/..;/payments',
+      new URL('https://gw.contoso.com/orders/apiX'),
+    ]) {
+      expect(() => api.resolve(target)).toThrow("outside the base URL's path /orders/api/");
+    }
+  });
+
+  it('refuses a URL of another scheme, naming the scheme', () => {
+    expect(refusal('ftp://gw.contoso.com/orders/api/x')?.message).toContain(
+      'URL of scheme ftp: (not http or https)',
+    );
+  });
+
   it('refuses another origin, whatever the form', () => {
-    for (const target of ['https://evil.example/x', '//evil.example/x', '\\\\evil.example/x']) {
+    for (const target of [
+      'https://evil.example/x',
+      '//evil.example/x',
+      '\\\\evil.example/x',
+      ' \t/\n/evil.example/x',
+    ]) {
       expect(refusal(target)?.message).toContain('another origin');
     }
   });

@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { ManagedIdentityClient } from '../authority/managed-identity-client';
 import type { AuthorityNetworkClient } from '../authority/msal-network';
+import { DEFAULTS } from '../options/defaults';
 import { managedIdentityId } from '../options/managed-identity-name';
 import type { CredentialSettings } from '../options/resolved-options';
 import type { DpopKey } from '../authority/dpop-key';
@@ -35,6 +36,8 @@ export interface SourceContext {
   tokensOf?: (credential: string) => CredentialTokens;
   /** The credential's DPoP key: its app sources' tokens are bound to it. */
   dpop?: DpopKey;
+  /** The longest Retry-After honoured (`retry.maxRetryAfterMs`): a signer's service's too. */
+  maxRetryAfterMs?: number;
 }
 
 /**
@@ -121,5 +124,6 @@ function signerSettings(options: SignerSourceBase, ctx: SourceContext, owned = f
     reuse: ctx.credential.protocol === 'entra',
     rsaOnly: ctx.credential.protocol === 'entra',
     timeoutMs: ctx.requestMs,
+    maxRetryAfterMs: ctx.maxRetryAfterMs ?? DEFAULTS.retry.maxRetryAfterMs,
   };
 }

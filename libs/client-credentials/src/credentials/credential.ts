@@ -118,6 +118,7 @@ export class Credential implements Blueprint {
       logger,
       tokensOf,
       dpop: this.dpop,
+      maxRetryAfterMs: timings.maxRetryAfterMs,
     };
     const clients = sources.map((s, i) => createSourceClient(s, i, context));
     // Known from the environment at once: health shows where tokens will come from before any.

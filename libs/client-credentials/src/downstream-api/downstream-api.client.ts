@@ -101,6 +101,8 @@ export class DownstreamApi {
         ca: this.#options.ca,
       },
       this.#nonce,
+      // A path is a path: an absolute URL (a `nextLink`) must stay under the base URL's path too.
+      'base',
     );
   }
 
@@ -117,7 +119,10 @@ export class DownstreamApi {
     return this.#newSender(options);
   }
 
-  /** GET `path` (relative to the base URL); resolves to the parsed JSON (undefined for 204). */
+  /**
+   * GET `path` — relative to the base URL and under its path (an absolute URL of the API, a
+   * `nextLink`, only when it is under it too); resolves to the parsed JSON (undefined for 204).
+   */
   get<T = unknown>(path: string, options?: DownstreamCallOptions): Promise<T> {
     return this.request<T>('GET', path, undefined, options);
   }

@@ -7,6 +7,7 @@ import {
   TokenEndpointError,
   TokenRequestRejectedError,
 } from './client-credentials.errors';
+import { isHostFailure, markHostFailure } from './host-failure';
 
 /**
  * AADSTS numbers that mean "this credential is not accepted", not "this request is wrong", checked
@@ -31,6 +32,16 @@ export function toClientCredentialsError(
   e: unknown,
   where: { credential: string; tenantId: string; agent?: string },
   maxRetryAfterMs = Infinity,
+): ClientCredentialsError {
+  const error = convert(e, where, maxRetryAfterMs);
+  // A managed identity endpoint's failure stays this host's once typed (see host-failure.ts).
+  return isHostFailure(e) ? markHostFailure(error) : error;
+}
+
+function convert(
+  e: unknown,
+  where: { credential: string; tenantId: string; agent?: string },
+  maxRetryAfterMs: number,
 ): ClientCredentialsError {
   if (e instanceof ClientCredentialsError) return e;
   const agent = where.agent === undefined ? '' : `, agent identity ${where.agent}`;

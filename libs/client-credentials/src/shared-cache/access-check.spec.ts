@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors/client-credentials.errors';
-import { checkAccess, commandsNeeded } from './access-check';
+import { checkAccess, commandsNeeded, PROBE_REPLY } from './access-check';
 import type { RedisConnection } from './redis-connection';
 import { ErrorReporter, newSharedCacheStats } from './shared-cache-stats';
 
@@ -41,13 +41,25 @@ describe('checkAccess', () => {
   });
 
   it('runs one script, on the probe key of the cache prefix: passed, nothing to report', async () => {
-    const { check, evals, warnings } = setUp(async () => null);
+    const { check, evals, warnings } = setUp(async () => [1, PROBE_REPLY]);
 
     expect(await check()).toBeUndefined();
     expect(evals).toHaveLength(1);
     expect(evals[0].keys).toEqual(['client-credentials:probe']);
     expect(evals[0].arguments.slice(1)).toEqual(['get', 'set', 'del', 'pexpire']);
     expect(warnings).toEqual([]);
+  });
+
+  it('reads a client whose strings come as Buffers (a type mapping), and refuses one whose integers come as strings', async () => {
+    expect(await setUp(async () => [1, Buffer.from(PROBE_REPLY)]).check()).toBeUndefined();
+
+    for (const reply of [['1', PROBE_REPLY], null]) {
+      const e = await setUp(async () => reply).check();
+
+      expect(e).toBeInstanceOf(ConfigurationError);
+      expect(e!.message).toContain('cache.shared.redisClient: the client maps Redis replies');
+      expect(e!.message).toContain('client.withTypeMapping({})');
+    }
   });
 
   it('a command the ACL refuses is a ConfigurationError naming it and the ACL fix', async () => {

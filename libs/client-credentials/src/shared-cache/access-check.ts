@@ -3,13 +3,15 @@ import { CommandDeadline } from './command-deadline';
 import { READ, READ_CAP } from './encrypted-store';
 import type { RedisConnection } from './redis-connection';
 import { configurationErrorOf, type ConnectionFields } from './redis-errors';
+import { textReply } from './redis-replies';
 import type { ErrorReporter } from './shared-cache-stats';
 
 // Before the read script: each command in ARGV[2..] the library will send (itself, or inside its
 // scripts) is checked against the user's ACL with `redis.acl_check_cmd` (Redis 7+; an older Redis
 // has none, and only EVAL and GET are checked, by running the read), on the probe key. A refused
 // one answers NOPERM naming it, as Redis does for a command sent outside a script. Then the read
-// itself, on the probe key, which is never written: EVAL is checked by running it.
+// itself, on the probe key, which is never written: EVAL is checked by running it. Last, an
+// integer and a string, answered as the client answers the cache's own scripts (see repliesRead).
 const CHECK = `if redis.acl_check_cmd then
   for i = 2, #ARGV do
     local c = ARGV[i]
@@ -22,7 +24,13 @@ const CHECK = `if redis.acl_check_cmd then
   end
 end
 `;
-const PROBE = CHECK + READ;
+/** The string the probe answers (beside the integer 1). */
+export const PROBE_REPLY = 'client-credentials-probe';
+const PROBE = `${CHECK}local function read()
+${READ}
+end
+read()
+return {1, '${PROBE_REPLY}'}`;
 
 /** What the shared cache is set up to do, which decides the commands it needs. */
 export interface AccessNeeds {
@@ -51,7 +59,8 @@ export function commandsNeeded(needs: AccessNeeds): string[] {
  * the read script run once on a probe key of the cache's own prefix (one key: it works on a
  * cluster, on the node holding that key) — so that an ACL short of one fails startup with a
  * {@link ConfigurationError} naming it, instead of a cache that silently never shares (a user
- * without `+eval` could write every token and read none). Answers that error, or undefined when
+ * without `+eval` could write every token and read none); so does a client whose replies come in
+ * types the cache does not read ({@link repliesRead}). Answers that error, or undefined when
  * the check passed or could not be made (Redis slow or gone meanwhile: reported, not fatal — the
  * run-time refusals are counted and logged as such).
  */
@@ -66,13 +75,13 @@ export async function checkAccess(
   const client = connection.client;
   const deadline = new CommandDeadline('checking the ACL', timeoutMs);
   try {
-    await deadline.race(() =>
+    const reply = await deadline.race(() =>
       client.eval(PROBE, {
         keys: [probeKey],
         arguments: [READ_CAP, ...commandsNeeded(needs)],
       }),
     );
-    return undefined;
+    return repliesRead(reply);
   } catch (e) {
     const fatal = configurationErrorOf(e, fields) ?? noScripting(e);
     if (fatal === undefined) reporter.report('checking the ACL', e);
@@ -80,6 +89,25 @@ export async function checkAccess(
   } finally {
     deadline.clear();
   }
+}
+
+/**
+ * Whether the client answers the cache's scripts as it reads them: integers as numbers, strings
+ * as strings (or Buffers, read as text: redis-replies.ts). An app's `redisClient` with another
+ * type mapping (node-redis `withTypeMapping`, integers as strings) would make every lock look
+ * held and every entry unreadable — a cache that silently never shares: a ConfigurationError.
+ */
+function repliesRead(reply: unknown): ConfigurationError | undefined {
+  const [integer, text] = Array.isArray(reply) ? (reply as unknown[]) : [reply];
+  if (integer === 1 && textReply(text) === PROBE_REPLY) return undefined;
+  return new ConfigurationError([
+    `cache.shared.redisClient: the client maps Redis replies to other types (an integer came back as ${typeName(integer)}, a string as ${typeName(text)}) — the shared cache reads integers as numbers and strings as strings or Buffers: pass a client without that type mapping (\`client.withTypeMapping({})\`)`,
+  ]);
+}
+
+function typeName(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  return typeof v === 'object' ? (v.constructor?.name ?? 'an object') : `a ${typeof v}`;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { CommandCircuit } from './command-circuit';
 import { CommandDeadline, OperationTimeout } from './command-deadline';
 import type { RecoveryNotice } from './recovery-notice';
 import { aclRefusalOf, type ConnectionFields } from './redis-errors';
@@ -8,8 +9,10 @@ export const UNAVAILABLE: unique symbol = Symbol('redis unavailable');
 
 /** What a command needs of its connection, read when it runs. */
 export interface CommandContext {
-  /** Whether commands can be sent now. */
+  /** Whether commands can be sent now (the socket is open and ready). */
   readonly ready: () => boolean;
+  /** Whether to send them to a connection that stopped answering (see {@link CommandCircuit}). */
+  readonly circuit: CommandCircuit;
   /** Whether the connection is to a cluster (a failed command is then sent once more). */
   readonly cluster: () => boolean;
   readonly operationTimeoutMs: number;
@@ -36,16 +39,21 @@ export async function runBounded<T>(
   op: () => Promise<T>,
   commands: number,
 ): Promise<T | typeof UNAVAILABLE> {
-  const { stats, recovery } = connection;
-  stats.connected = connection.ready();
-  if (!connection.ready()) {
-    // Reported by the connection's own error events; counting each skipped call is enough.
+  const { stats, recovery, circuit } = connection;
+  const ready = connection.ready();
+  // A command timed out just now: not sent (the connection is open but Redis may hang), unless
+  // it is the one probe that decides when Redis is usable again.
+  const admission = ready ? circuit.admit() : 'skip';
+  stats.connected = ready && !circuit.open;
+  if (admission === 'skip') {
+    // Reported by the connection's own error events, or as the timeout that opened the circuit;
+    // counting each skipped call is enough.
     stats.errors++;
     recovery.failed();
     // A cluster open but with no master it can reach (its only master failed over, every node
     // moved) sends no command that could fail: its slot map is re-read from here (at most once
     // per TOPOLOGY_REFRESH_MS), or it would never find the promoted replica.
-    if (connection.cluster()) void connection.refreshTopology();
+    if (!ready && connection.cluster()) void connection.refreshTopology();
     return UNAVAILABLE;
   }
   stats.commands += commands;
@@ -60,10 +68,18 @@ export async function runBounded<T>(
       stats.commands += commands;
       result = await deadline.race(op);
     }
+    circuit.answered();
+    stats.connected = connection.ready();
     recovery.succeeded();
     return result;
   } catch (e) {
-    if (e instanceof OperationTimeout) stats.timeouts++;
+    if (e instanceof OperationTimeout) {
+      stats.timeouts++;
+      circuit.timedOut();
+      stats.connected = false;
+    } else {
+      circuit.answered();
+    }
     recovery.failed();
     const refused = aclRefusalOf(e, connection.fields);
     if (refused !== undefined) stats.refusedCommands++;

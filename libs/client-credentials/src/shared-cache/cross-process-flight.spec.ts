@@ -187,6 +187,44 @@ describe('CrossProcessFlight (over DistributedLock and an in-memory Redis)', () 
 
   afterEach(() => jest.useRealTimers());
 
+  it('a holder returns its token without waiting for its store write; its lock is released after the write, and a waiter adopts the token', async () => {
+    const stats = newSharedCacheStats();
+    const lock = new DistributedLock(connectionTo(redis), names, cipher, TTL);
+    const flight = new CrossProcessFlight(
+      lock,
+      { waitMs: 10_000, pollMs: POLL, ttlMs: TTL },
+      stats,
+    );
+    const write = deferred<void>();
+    // The token is in memory at once; its store write (Redis slow, or hanging) comes later.
+    const holder = track(
+      flight.run(
+        NAME,
+        async () => store.get(NAME),
+        async () => 't1',
+        new AbortController().signal,
+        undefined,
+        undefined,
+        () => write.promise.then(() => void store.set(NAME, 't1')),
+      ),
+    );
+    await flush();
+    expect(holder).toMatchObject({ settled: true, value: 't1' });
+    expect(redis.ran).toEqual(['acquire']);
+
+    const b = replica('b');
+    const waiter = b.run();
+    await jest.advanceTimersByTimeAsync(POLL);
+    expect(waiter.settled).toBe(false);
+    write.resolve();
+    await flush();
+    expect(redis.ran).toContain('release');
+    await jest.advanceTimersByTimeAsync(SLOWEST);
+
+    expect(waiter).toMatchObject({ settled: true, value: 't1' });
+    expect(b.fetches).toEqual([]);
+  });
+
   it('has one replica fetch while the others wait and adopt its token', async () => {
     const [a, b, c] = ['a', 'b', 'c'].map((n) => replica(n));
     const holder = a.run();

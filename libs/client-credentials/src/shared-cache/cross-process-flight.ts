@@ -55,6 +55,8 @@ export class CrossProcessFlight {
    * of the token it refreshes, nor a caller past its own deadline. When Redis cannot be used, the
    * caller fetches — unless it is before `holdUntil`: it then gets {@link RefreshHeld}, and asks
    * again later (a background refresh, which can wait for Redis to be back).
+   * A holder that got its value returns it at once; its lock is released in the background once
+   * `stored(value)` (the value's store write) is over, so that the waiters find it in the store.
    */
   async run<T>(
     name: string,
@@ -63,6 +65,7 @@ export class CrossProcessFlight {
     signal: AbortSignal,
     until = Infinity,
     holdUntil = -Infinity,
+    stored: (value: T) => Promise<unknown> = () => Promise.resolve(),
   ): Promise<T> {
     const { waitMs, pollMs } = this.#options;
     const deadline = Math.min(now() + waitMs, until);
@@ -78,7 +81,7 @@ export class CrossProcessFlight {
         return fetch();
       }
       if (attempt.state === 'acquired') {
-        return this.#hold(name, attempt.owner, poll, fetch, waited);
+        return this.#hold(name, attempt.owner, poll, fetch, waited, stored);
       }
       if (!waited) {
         waited = true;
@@ -105,29 +108,38 @@ export class CrossProcessFlight {
     }
   }
 
-  /** Fetches under our lock, keeping it alive meanwhile; hands a shareable failure to the waiters. */
+  /**
+   * Fetches under our lock, keeping it alive meanwhile; hands a shareable failure to the waiters.
+   * A value is returned without waiting for Redis: the lock is kept (alive) until its store write
+   * is over, then released in the background.
+   */
   async #hold<T>(
     name: string,
     owner: string,
     poll: () => Promise<T | undefined>,
     fetch: () => Promise<T>,
     waited: boolean,
+    stored: (value: T) => Promise<unknown>,
   ): Promise<T> {
     const stop = this.#keepAlive(name, owner);
-    let failure: unknown;
+    const release = (after: Promise<unknown>) => {
+      void after.then(() => {
+        stop();
+        return this.#lock.release(name, owner);
+      });
+    };
+    let value: T | undefined;
     try {
       // The previous holder may have written its token between our last look and our lock.
-      const found = await poll();
-      if (found !== undefined) {
+      value = await poll();
+      if (value !== undefined) {
         if (waited) this.#stats.lockWaitHits++;
-        return found;
+        release(Promise.resolve());
+        return value;
       }
       this.#stats.lockAcquired++;
-      return await fetch();
-    } catch (e) {
-      failure = e;
-      throw e;
-    } finally {
+      value = await fetch();
+    } catch (failure) {
       stop();
       const published =
         isShareable(failure) &&
@@ -138,7 +150,10 @@ export class CrossProcessFlight {
           Math.min(Math.max(failure.retryAfterMs ?? 0, MIN_FAILURE_TTL_MS), this.#options.ttlMs),
         ));
       if (!published) await this.#lock.release(name, owner);
+      throw failure;
     }
+    release(stored(value).catch(() => undefined));
+    return value;
   }
 
   /**

@@ -222,6 +222,24 @@ describe('DistributedLock', () => {
     expect((await other.tryAcquire('token-a')).state).toBe('acquired');
   });
 
+  it('reads the answers of a client that maps strings to Buffers: a held lock, a failure record', async () => {
+    const buffers = {
+      eval: async (script: string, o: { keys: string[]; arguments: string[] }) => {
+        const answer = await redis.eval(script, o);
+        return typeof answer === 'string' ? Buffer.from(answer) : answer;
+      },
+    } as unknown as FakeRedis;
+    const mapped = new DistributedLock(connectionTo(buffers), names, cipher, TTL);
+    const { owner } = (await lock.tryAcquire('token-a')) as { owner: string };
+
+    expect(await mapped.tryAcquire('token-a')).toEqual({ state: 'held' });
+    await lock.fail('token-a', owner, outage(), 1000);
+    const attempt = await mapped.tryAcquire('token-a');
+
+    expect(attempt.state).toBe('failed');
+    expect((attempt as { error: TokenEndpointError }).error.code).toBe('endpoint_unavailable');
+  });
+
   it('rebuilds a refusal as a refusal', async () => {
     const { owner } = (await lock.tryAcquire('token-a')) as { owner: string };
     const refusal = new TokenRequestRejectedError('request_rejected', 'AADSTS500011.', {

@@ -7,6 +7,7 @@ import type {
 import type { KeyNamer } from './key-names';
 import { openFailure, sealFailure } from './lock-failure';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
+import { textReply } from './redis-replies';
 import type { TokenCipher } from './token-cipher';
 
 // Takes the lock (1), or answers the value that holds it. Every value we write expires within one
@@ -86,11 +87,13 @@ export class DistributedLock {
   async tryAcquire(name: string): Promise<LockAttempt> {
     const owner = randomUUID();
     const key = this.#names.name('lock', name);
-    const answer = await this.#connection.run('taking the token lock', () =>
-      this.#connection.client.eval(ACQUIRE, {
-        keys: [key],
-        arguments: [owner, String(this.#ttlMs), String(MAX_LOCK_VALUE_LENGTH)],
-      }),
+    const answer = textReply(
+      await this.#connection.run('taking the token lock', () =>
+        this.#connection.client.eval(ACQUIRE, {
+          keys: [key],
+          arguments: [owner, String(this.#ttlMs), String(MAX_LOCK_VALUE_LENGTH)],
+        }),
+      ),
     );
     if (answer === UNAVAILABLE) return { state: 'unavailable' };
     // Our own (fresh, random) owner id: a resend of this very script after its reply was lost.

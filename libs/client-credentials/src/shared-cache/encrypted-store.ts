@@ -1,6 +1,7 @@
-import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { Keyv, type KeyvStoreAdapter, type StoredData } from 'keyv';
 import type { KeyNamer } from './key-names';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
+import { textReply } from './redis-replies';
 import type { SharedCacheStats } from './shared-cache-stats';
 import { MAX_SEALED_LENGTH, type TokenCipher } from './token-cipher';
 
@@ -15,10 +16,33 @@ return v`;
 export const READ_CAP = String(MAX_SEALED_LENGTH);
 
 /**
+ * The Keyv of an {@link EncryptedStore}, without Keyv's wall-clock expiry. Keyv keeps in each
+ * entry `expires` — the writer's `Date.now()` plus the TTL — and on a read drops an entry the
+ * reader's `Date.now()` says is over, and DELs it: a replica whose clock is ahead (or stepped
+ * forward) would purge every replica's live entries. Redis's own PX (a length of time, no clock)
+ * bounds an entry, and the token cache judges a token read by its own times (`boundedByClocks`,
+ * `usableUntil`): the envelope is written in Keyv's own format without `expires`, and any
+ * `expires` read (an entry of an earlier version's replica) is dropped.
+ */
+export function keyvOf(store: EncryptedStore): Keyv {
+  const keyv = new Keyv({ store, useKeyPrefix: false });
+  // Keyv's own (@keyv/serialize): the same text as before, which every version reads.
+  const serialize = keyv.serialize!;
+  const deserialize = keyv.deserialize!;
+  keyv.serialize = ({ value }) => serialize({ value });
+  keyv.deserialize = async <Value>(text: string) => {
+    const data = await deserialize<Value>(text);
+    return data === undefined || data === null ? undefined : { value: data.value };
+  };
+  keyv.on('error', () => undefined);
+  return keyv;
+}
+
+/**
  * The L2 store as Keyv sees it: each entry sealed (AES-256-GCM, its Redis name authenticated) on
  * the way to Redis and opened on the way back. An entry that does not open is a miss, counted,
  * never returned. Every command is time-bounded and never throws (Redis trouble is a miss).
- * Only single-key commands (a read script, SET, DEL): the names of one read belong to different
+ * Only single-key commands (a read script, SET): the names of one read belong to different
  * tokens and would sit in different Redis Cluster slots. A value longer than any sealed token is
  * refused in Redis, never transferred ({@link MAX_SEALED_LENGTH}).
  */
@@ -65,7 +89,7 @@ export class EncryptedStore implements KeyvStoreAdapter {
     return names.map((candidates) => {
       const found = values.slice(at, (at += candidates.length));
       for (let i = 0; i < candidates.length; i++) {
-        const opened = this.#open(found[i], candidates[i]);
+        const opened = this.#open(textReply(found[i]), candidates[i]);
         if (opened !== undefined) return opened as StoredData<Value>;
       }
       return undefined;
@@ -83,15 +107,13 @@ export class EncryptedStore implements KeyvStoreAdapter {
     if (done !== UNAVAILABLE) this.#stats.writes++;
   }
 
-  async delete(key: string): Promise<boolean> {
-    const client = this.#connection.client;
-    const candidates = this.#names.candidates('t', key);
-    const done = await this.#connection.run(
-      'deleting a token',
-      () => Promise.all(candidates.map((n) => client.del(n))),
-      candidates.length,
-    );
-    return done !== UNAVAILABLE && done.some((n) => n > 0);
+  /**
+   * Never deletes: an entry leaves Redis when its PX runs out. A replica's DEL would be every
+   * replica's loss — sent on one replica's judgement (its clock), under every key name, and not
+   * compare-and-delete (a fresh entry written meanwhile would go too).
+   */
+  async delete(): Promise<boolean> {
+    return false;
   }
 
   /** Never flushes: the Redis may be shared with other data and other replicas. */
@@ -112,6 +134,10 @@ export class EncryptedStore implements KeyvStoreAdapter {
   /** The entry's plain text, or undefined (absent, or counted as not opening). */
   #open(sealed: unknown, name: string): string | undefined {
     if (sealed === null || sealed === undefined) return undefined;
+    // Not a string, nor the read script's 0 (a value longer than any entry: planted or corrupt):
+    // a reply of a type the client maps (checked at startup: access-check.ts) — no entry, and no
+    // sign of a tampered one.
+    if (typeof sealed !== 'string' && sealed !== 0) return undefined;
     const opened = this.#cipher.open(sealed, name);
     if (opened === 'unknown-key') {
       this.#stats.unknownKeyEntries++;

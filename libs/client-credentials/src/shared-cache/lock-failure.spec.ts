@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { AuthorityFailure } from '../errors/authority-failure';
 import { TokenEndpointError, TokenRequestRejectedError } from '../errors/client-credentials.errors';
 import { toClientCredentialsError } from '../errors/to-client-credentials-error';
-import { openFailure, sealFailure } from './lock-failure';
+import { markHostFailure } from '../errors/host-failure';
+import { isShareable, openFailure, sealFailure } from './lock-failure';
 import { TokenCipher } from './token-cipher';
 
 /** The sealed failure record's own expiry: a copy replayed after it must not fail anyone. */
@@ -104,5 +105,43 @@ describe('lock failure records', () => {
     });
 
     expect(openFailure(cipher.seal(v1, aad), cipher, aad, now, 3000)).toBeUndefined();
+  });
+
+  describe('what is shared with the waiters', () => {
+    const where = { credential: 'api', tenantId: 't1' };
+    const typed = (kind: AuthorityFailure['kind'], detail = {}) =>
+      toClientCredentialsError(new AuthorityFailure(kind, detail, 'm'), where);
+
+    it('the authority’s answers: 5xx, 429, an answer that is no token, a refusal of the request', () => {
+      expect(isShareable(typed('endpoint_unavailable', { status: 503 }))).toBe(true);
+      expect(isShareable(typed('throttled', { status: 429, retryAfterMs: 5000 }))).toBe(true);
+      expect(isShareable(typed('invalid_response', { status: 200 }))).toBe(true);
+      expect(isShareable(typed('rejected', { status: 400, oauthError: 'invalid_scope' }))).toBe(
+        true,
+      );
+    });
+
+    it('not what never reached the authority, nor the holder’s own: network, timeout, its refused tokens', () => {
+      expect(isShareable(typed('network_error'))).toBe(false);
+      expect(isShareable(typed('timeout'))).toBe(false);
+      const reissued = new TokenEndpointError('refused_token_reissued', 'm', where, true);
+      expect(isShareable(reissued)).toBe(false);
+    });
+
+    it('not a refusal of the holder’s credential (a rotation under way)', () => {
+      const refused = typed('rejected', { status: 401, oauthError: 'invalid_client' });
+      expect(refused.code).toBe('credential_rejected');
+      expect(isShareable(refused)).toBe(false);
+    });
+
+    it('never a managed identity endpoint’s answer: it is per host, even a 429 or a refusal', () => {
+      const imds = (kind: AuthorityFailure['kind'], detail = {}) =>
+        toClientCredentialsError(markHostFailure(new AuthorityFailure(kind, detail, 'm')), where);
+      expect(isShareable(imds('throttled', { status: 429, retryAfterMs: 5000 }))).toBe(false);
+      expect(isShareable(imds('endpoint_unavailable', { status: 500 }))).toBe(false);
+      expect(isShareable(imds('rejected', { status: 400, oauthError: 'invalid_request' }))).toBe(
+        false,
+      );
+    });
   });
 });

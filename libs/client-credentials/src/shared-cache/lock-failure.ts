@@ -4,6 +4,7 @@ import {
   TokenRequestRejectedError,
 } from '../errors/client-credentials.errors';
 import { ERROR_CATALOG, type ClientCredentialsErrorCode } from '../errors/error-catalog';
+import { isHostFailure } from '../errors/host-failure';
 import type { TokenCipher } from './token-cipher';
 
 /** What a waiting replica learns of a lock holder's failed token request (sealed in Redis). */
@@ -40,14 +41,21 @@ interface FailureRecord {
 const MAX_MESSAGE = 1000;
 
 /**
- * Whether a holder's failure is the authority's answer (or its silence), which every replica
- * would meet too. Not shared: a failure of the holder itself (its shutdown, its certificate file,
- * an assertion callback of its own), nor a refusal of its credential (a wrong or rotated secret,
- * an unregistered certificate) — during a rolling rotation another replica's may be good. The
- * waiters then fetch themselves.
+ * Whether a holder's failure is what the authority answered, which every replica would be
+ * answered too: an HTTP answer that it cannot serve now (5xx, 429 with its Retry-After, an answer
+ * that is no token), or a refusal of the request. Everything else is the holder's own, and frees
+ * the lock for a waiter to fetch over its own path:
+ * - no answer reached it (`network_error`: its `ca`, proxy, DNS or egress; `timeout`: its
+ *   silence, which may be its own network's), nor any failure of its own making (its shutdown,
+ *   its certificate file, an assertion callback, its refused-token set: `refused_token_reissued`);
+ * - a managed identity endpoint's answer, whatever it is: IMDS, App Service, Arc and Service
+ *   Fabric answer per host (IMDS throttles per VM), even when identity and lock are shared;
+ * - a refusal of its credential (a wrong or rotated secret, an unregistered certificate): during
+ *   a rolling rotation another replica's may be good.
  */
 export function isShareable(e: unknown): e is TokenRequestRejectedError | TokenEndpointError {
-  if (e instanceof TokenEndpointError) return true;
+  if (isHostFailure(e)) return false;
+  if (e instanceof TokenEndpointError) return e.status !== undefined;
   return e instanceof TokenRequestRejectedError && e.code !== 'credential_rejected';
 }
 

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ConfigurationError } from '../errors/client-credentials.errors';
 import type { RedisClientLike } from '../shared-cache.options';
+import { QUIET_MS } from './command-circuit';
 import { RedisConnection, UNAVAILABLE } from './redis-connection';
 import { ErrorReporter, newSharedCacheStats, type SharedCacheStats } from './shared-cache-stats';
 
@@ -164,6 +165,45 @@ describe('RedisConnection', () => {
       expect(answer).toBe('from the promoted replica');
       expect(calls).toBe(2);
       expect(cluster._slots.rediscover).toHaveBeenCalledTimes(1);
+    });
+
+    it('after a timeout sends nothing to a Redis that hangs (socket open) until one probe answers, then announces it usable', async () => {
+      const c = connect(new FakeClient());
+      await c.connect(1000);
+      let recoveries = 0;
+      c.onRecovered(() => recoveries++);
+      let hangs = true;
+      const sent = jest.fn(() => (hangs ? new Promise<string>(() => undefined) : 'answered'));
+      const run = () => c.run('reading', async () => sent());
+
+      const first = run();
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
+      expect(await first).toBe(UNAVAILABLE);
+      expect(stats).toMatchObject({ timeouts: 1, connected: false });
+      // Quiet: UNAVAILABLE at once, nothing sent.
+      expect(await run()).toBe(UNAVAILABLE);
+      expect(await run()).toBe(UNAVAILABLE);
+      expect(sent).toHaveBeenCalledTimes(1);
+      expect(stats.commands).toBe(1);
+
+      // Quiet over: one probe, the others still not sent while it runs; it times out too.
+      await jest.advanceTimersByTimeAsync(QUIET_MS);
+      const probe = run();
+      expect(await run()).toBe(UNAVAILABLE);
+      expect(sent).toHaveBeenCalledTimes(2);
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
+      expect(await probe).toBe(UNAVAILABLE);
+      expect(await run()).toBe(UNAVAILABLE);
+      expect(stats).toMatchObject({ commands: 2, timeouts: 2, connected: false });
+
+      // Redis answers again: the next probe says so, and commands go to it.
+      hangs = false;
+      await jest.advanceTimersByTimeAsync(QUIET_MS);
+      expect(await run()).toBe('answered');
+      expect(recoveries).toBe(1);
+      expect(stats.connected).toBe(true);
+      expect(await run()).toBe('answered');
+      expect(sent).toHaveBeenCalledTimes(4);
     });
 
     it('does not send a timed-out command again, even on a cluster', async () => {

@@ -2,6 +2,7 @@ import type { ConfigurationError } from '../errors/client-credentials.errors';
 import { ClusterTopology, slotMapReadBoundMs } from './cluster-topology';
 import { knowsReadyMaster, topologyOf, type RedisTopology } from './redis-client-like';
 import { runBounded, UNAVAILABLE, type CommandContext } from './bounded-command';
+import { CommandCircuit } from './command-circuit';
 import { clientAtNewMaster } from './master-switch';
 import { RecoveryNotice } from './recovery-notice';
 import { reconnectDelay } from './redis-clients';
@@ -50,6 +51,8 @@ export class RedisConnection {
   readonly #clusterTopology: ClusterTopology;
   readonly #readyWaiters = new Set<() => void>();
   readonly #recovery = new RecoveryNotice();
+  /** Holds commands back from a Redis that stopped answering (its socket still open). */
+  readonly #circuit = new CommandCircuit();
   /** Stops listening to the sentinels' switch announcements. */
   readonly #unwatch: () => void;
   /** A client for the new master is being opened. */
@@ -75,6 +78,7 @@ export class RedisConnection {
     this.#clusterTopology = new ClusterTopology(reporter, slotMapReadBoundMs(operationTimeoutMs));
     this.#commands = {
       ready: () => this.ready,
+      circuit: this.#circuit,
       cluster: () => this.#topology === 'cluster',
       operationTimeoutMs,
       stats,
@@ -181,6 +185,8 @@ export class RedisConnection {
 
   readonly #onReady = (): void => {
     if (!this.ready) return;
+    // A fresh connection: whatever stopped answering before, commands go to it again.
+    this.#circuit.answered();
     this.#stats.connected = true;
     this.#retries = 0;
     if (this.#lost) this.#reporter.recovered('Redis connection is back.');

@@ -1,6 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
 import { createCache, type Cache } from 'cache-manager';
-import { Keyv } from 'keyv';
 import { CrossProcessFlight } from './cross-process-flight';
 import { KeyNamer } from './key-names';
 import type { ConnectionFields } from './redis-connection';
@@ -36,7 +35,7 @@ export async function createSharedCache(
   const [
     { RedisConnection },
     { createRedisClient, watchMasterSwitch },
-    { EncryptedStore },
+    { EncryptedStore, keyvOf },
     { DistributedLock },
     { checkAccess },
   ] = await Promise.all([
@@ -65,11 +64,7 @@ export async function createSharedCache(
   );
   const cipher = new TokenCipher(keys);
   const names = new KeyNamer(keyPrefix, keys);
-  const l2 = new Keyv({
-    store: new EncryptedStore(connection, cipher, names, stats),
-    useKeyPrefix: false,
-  });
-  l2.on('error', () => undefined);
+  const l2 = keyvOf(new EncryptedStore(connection, cipher, names, stats));
   // Redis alone: the token cache's in-process index is the memory level (a memory store here
   // would only keep a second, serialised copy of every token).
   const store = createCache({ stores: [l2] });

@@ -39,26 +39,35 @@ describe('CertificateAgents', () => {
     );
   });
 
-  it("keeps an agent per certificate and per trust settings of the request's own agent", () => {
-    const agentOf = (thumbprint: string, options?: object) => {
-      const config = configOf({ httpsAgent: new HttpsAgent(options) });
+  it("keeps an agent per certificate and per request agent, made from all of that agent's options", () => {
+    const agentOf = (own: HttpsAgent | undefined, thumbprint = 'a') => {
+      const config = configOf({ httpsAgent: own });
       agents.apply(config, certificate(thumbprint), 'pop');
       return config.httpsAgent as HttpsAgent;
     };
-    const strict = agentOf('a');
-    expect(agentOf('a')).toBe(strict);
-    expect(agentOf('b')).not.toBe(strict);
-    const lax = agentOf('a', { rejectUnauthorized: false });
-    expect(lax).not.toBe(strict);
-    expect(lax.options.rejectUnauthorized).toBe(false);
-    expect(agentOf('a', { ca: 'PEM' })).not.toBe(strict);
-    const check = () => undefined;
-    expect(agentOf('a', { checkServerIdentity: check })).toBe(
-      agentOf('a', { checkServerIdentity: check }),
-    );
-    expect(agentOf('a', { checkServerIdentity: () => undefined })).not.toBe(
-      agentOf('a', { checkServerIdentity: check }),
-    );
+    const lookup = (() => undefined) as unknown as HttpsAgent['options']['lookup'];
+    const open = new HttpsAgent({ maxSockets: 50, localAddress: '127.0.0.1' });
+    const pinned = new HttpsAgent({ lookup, maxSockets: 1, rejectUnauthorized: false });
+    const first = agentOf(open);
+    expect(agentOf(open)).toBe(first);
+    expect(agentOf(open, 'b')).not.toBe(first);
+    // Another request agent — DNS pinned, one socket, another trust — never gets the first's.
+    const second = agentOf(pinned);
+    expect(second).not.toBe(first);
+    expect(second.options).toMatchObject({ lookup, rejectUnauthorized: false });
+    expect(second.maxSockets).toBe(1);
+    expect(first.options.localAddress).toBe('127.0.0.1');
+    expect(first.maxSockets).toBe(50);
+    expect(agentOf(undefined)).toBe(agentOf(undefined));
+    // A config sent again (a re-send after a 401, a redirect) holds the agent set here: the same.
+    const config = configOf({ httpsAgent: open });
+    agents.apply(config, certificate('a'), 'pop');
+    agents.apply(config, certificate('a'), 'pop');
+    expect(config.httpsAgent).toBe(first);
+    // Bounded per request agent: eight certificates, the oldest made again.
+    for (const t of ['c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']) agentOf(open, t);
+    expect(agentOf(pinned)).toBe(second);
+    expect(agentOf(open)).not.toBe(first);
   });
 
   it('gives HTTP/2 sessions of two certificates options axios never takes for the same', () => {

@@ -4,7 +4,7 @@ import type { BoundCertificate } from '../../client-credentials.options';
 import { InvalidRequestError } from '../../errors/client-credentials.errors';
 import type { Config } from './call-state';
 
-/** Agents presenting a certificate, kept per interceptor: the current ones and a few rotated out. */
+/** Agents presenting a certificate, per request agent: the current ones and a few rotated out. */
 const MAX_CERTIFICATE_AGENTS = 8;
 
 /** axios's adapters when the config names none (`axios.defaults.adapter`), in its order. */
@@ -17,12 +17,31 @@ type Transport = 'http' | 'fetch';
  * Makes the requests of one interceptor that carry a certificate-bound token (mTLS) present its
  * certificate, trusting `ca` — given, or the CA of the request's own agent (`httpsAgent`, or
  * `http2Options` over HTTP/2): axios's http adapter through an https agent per certificate and
- * trust settings (the request agent's keep-alive and socket limits, its TLS context presenting the
- * certificate), or, with `httpVersion: 2`, through `http2Options`; its fetch adapter through a
+ * request agent (with all of that agent's options, its TLS context presenting the certificate), or, with `httpVersion: 2`, through `http2Options`; its fetch adapter through a
  * dispatcher. Any other adapter is refused before the token is attached.
  */
 export class CertificateAgents {
-  readonly #agents = new Map<string, HttpsAgent>();
+  /**
+   * Per request agent (by identity): its agents presenting a certificate, by thumbprint. Each is
+   * made from all of the request agent's options — its trust, but also its `lookup` (DNS pinning,
+   * an SSRF filter), `localAddress`, `family` and socket limits — so it is never handed to a
+   * request whose own agent differs in any of them. Weak: an agent the app drops takes its own.
+   */
+  readonly #byAgent = new WeakMap<object, Map<string, HttpsAgent>>();
+  /** The key of the requests without an https agent of their own. */
+  readonly #noAgent = {};
+  /**
+   * The map each agent made here is kept in: a config sent again (a re-send after a 401, a
+   * redirect) holds the agent set here, and gets it again — not one made from it. (The map, not
+   * the request agent: a value of a WeakMap whose key stays reachable would keep that agent.)
+   */
+  readonly #madeHere = new WeakMap<HttpsAgent, Map<string, HttpsAgent>>();
+  /** Every map of {@link #byAgent}, for destroy(); one whose request agent was collected leaves. */
+  readonly #all = new Set<Map<string, HttpsAgent>>();
+  readonly #collected = new FinalizationRegistry<Map<string, HttpsAgent>>((agents) => {
+    destroyAll(agents);
+    this.#all.delete(agents);
+  });
 
   constructor(private readonly ca: string | string[] | undefined) {}
 
@@ -56,26 +75,31 @@ export class CertificateAgents {
       };
       return certificate.dispatcher({ ca });
     }
+    const given = config.httpsAgent instanceof HttpsAgent ? config.httpsAgent : undefined;
+    // Of one made here: its request agent's options, with keep-alive set and another TLS context.
     const base =
-      config.httpsAgent instanceof HttpsAgent
-        ? (config.httpsAgent as HttpsAgent & { options: AgentOptions }).options
-        : {};
+      given === undefined ? {} : (given as HttpsAgent & { options: AgentOptions }).options;
     const ca = this.ca ?? pemList(base.ca);
-    // Per certificate and per trust settings of the request's own agent: a later request whose
-    // agent is stricter (verifies the server, trusts another CA) never gets an earlier one's agent.
-    const key = trustKey(certificate.thumbprint, base, ca);
-    let agent = this.#agents.get(key);
+    let agents = (given && this.#madeHere.get(given)) ?? this.#byAgent.get(given ?? this.#noAgent);
+    if (agents === undefined) {
+      agents = new Map();
+      this.#byAgent.set(given ?? this.#noAgent, agents);
+      this.#all.add(agents);
+      if (given !== undefined) this.#collected.register(given, agents);
+    }
+    let agent = agents.get(certificate.thumbprint);
     if (agent === undefined) {
       agent = new HttpsAgent({
         ...base,
         keepAlive: base.keepAlive ?? true,
         secureContext: certificate.secureContext({ ca }),
       });
-      this.#agents.set(key, agent);
-      if (this.#agents.size > MAX_CERTIFICATE_AGENTS) {
-        const oldest = this.#agents.keys().next().value as string;
-        this.#agents.get(oldest)?.destroy();
-        this.#agents.delete(oldest);
+      agents.set(certificate.thumbprint, agent);
+      this.#madeHere.set(agent, agents);
+      if (agents.size > MAX_CERTIFICATE_AGENTS) {
+        const oldest = agents.keys().next().value as string;
+        agents.get(oldest)?.destroy();
+        agents.delete(oldest);
       }
     }
     config.httpsAgent = agent;
@@ -83,9 +107,13 @@ export class CertificateAgents {
   }
 
   destroy(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
-    this.#agents.clear();
+    for (const agents of this.#all) destroyAll(agents);
   }
+}
+
+function destroyAll(agents: Map<string, HttpsAgent>): void {
+  for (const agent of agents.values()) agent.destroy();
+  agents.clear();
 }
 
 /**
@@ -120,9 +148,9 @@ const functionIds = new WeakMap<object, number>();
 let nextFunctionId = 0;
 
 /**
- * The key of a certificate's connections under the TLS options that decide whom they trust: the
+ * The key of a certificate's HTTP/2 sessions under the TLS options that decide whom they trust: the
  * CA (a digest), `rejectUnauthorized`, `checkServerIdentity` (by identity), `servername`,
- * `minVersion` and `ciphers`.
+ * `minVersion` and `ciphers` (axios compares the other options of a session itself).
  */
 function trustKey(
   thumbprint: string,

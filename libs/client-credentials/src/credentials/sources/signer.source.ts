@@ -9,6 +9,7 @@ import {
   type SigningCertificate,
 } from '../../signing/signing-certificate';
 import { SignerError } from '../../signing/signer-error';
+import { NotBefore } from '../../timing/not-before';
 import { withDeadline } from '../../timing/timers';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { CertificateSigner, SignatureAlgorithm } from '../../credential.options';
@@ -57,6 +58,8 @@ export interface SignerSettings {
   owned?: boolean;
   /** Entra ID verifies RSA keys only: another key is refused at start-up, not per request. */
   rsaOnly?: boolean;
+  /** The longest Retry-After of the signer's service honoured (`retry.maxRetryAfterMs`). */
+  maxRetryAfterMs: number;
 }
 
 /**
@@ -70,6 +73,8 @@ export class SignerSource implements TokenSource {
   /** A signer the library made: described in diagnostics, closed with the app. */
   readonly #owned?: OwnedSigner;
   readonly #reuse?: AssertionReuse;
+  /** A wait its service asked for (a vault's Retry-After): for every tenant and scope it signs for. */
+  readonly #notBefore: NotBefore;
   #certificate?: { pem: string; parsed: SigningCertificate };
 
   constructor(
@@ -81,6 +86,7 @@ export class SignerSource implements TokenSource {
     this.#signer = signer;
     if (settings.owned === true) this.#owned = signer as OwnedSigner;
     if (settings.reuse) this.#reuse = new AssertionReuse(REUSE_MS);
+    this.#notBefore = new NotBefore(settings);
   }
 
   /** When the certificate expires, for health reports. */
@@ -186,12 +192,22 @@ export class SignerSource implements TokenSource {
     }
     const input = assertionInput(clientId, tokenEndpoint, cert, algorithm, !!this.settings.sendX5c);
     const data = Buffer.from(input);
+    const wait = this.#notBefore.held();
+    if (wait !== undefined) {
+      throw new ClientCredentialsError(
+        'signer_failed',
+        `Source '${this.id}': ${wait.reason}; not asked again for ${Math.ceil(wait.ms / 1000)} s (its Retry-After, at most retry.maxRetryAfterMs).`,
+        { retryAfterMs: wait.ms },
+        true,
+      );
+    }
     let signature: unknown;
     try {
       signature = await this.bounded('sign', (signal) =>
         this.#signer.sign(data, algorithm, { signal }),
       );
     } catch (e) {
+      if (e instanceof SignerError && e.transient) this.#notBefore.hold(e.retryAfterMs, e.message);
       throw this.failure('sign', e);
     }
     if (!(signature instanceof Uint8Array)) {
