@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevAuthority } from '@app/dev-authority';
@@ -211,6 +213,43 @@ describe('Credential sources and fallback chains', () => {
     expect(tokens.getStats().skippedSources).toEqual({});
   });
 
+  // A FIFO without a writer (or a hung mount) blocked fs.readFile, and one of libuv's four threads,
+  // for ever: the credential never answered again, nor did the process's fs and dns.lookup.
+  (process.platform === 'win32' ? it.skip : it)(
+    'a token file replaced by a FIFO moves the chain on, and leaves libuv free',
+    async () => {
+      const { tenantId, reg } = newApp();
+      reg.addFederatedCredential({ issuer: authority.externalIssuer.url, subject: SUBJECT });
+      const file = join(dir, 'fifo-later');
+      writeFileSync(file, await authority.externalIssuer.mintToken({ subject: SUBJECT }));
+      const tokens = await start(
+        tenantId,
+        reg.clientId,
+        [
+          { type: 'workload-identity', tokenFilePath: file },
+          { type: 'secret', secret: reg.addSecret() },
+        ],
+        { timeouts: { acquireMs: 3000 }, retry: { maxAttempts: 1 } },
+      );
+      await tokens.getAccessToken(authority.apiScope);
+      execFileSync('mkfifo', [`${file}.fifo`]);
+      renameSync(`${file}.fifo`, file);
+
+      for (let i = 0; i < 5; i++) {
+        await tokens.getAccessToken(authority.apiScope, { forceRefresh: true });
+      }
+
+      expect(tokenEntries(tenantId).map((e) => e.credentialKind)).toEqual([
+        'federated',
+        ...Array(5).fill('secret'),
+      ]);
+      expect(tokens.getStats().skippedSources?.['workload-identity#0']?.reason).toContain(
+        `cannot read '${file}' (not a regular file)`,
+      );
+      await expect(readFile(__filename, 'utf8')).resolves.toContain('FIFO');
+    },
+  );
+
   it('a chain moves on from a managed identity endpoint that hangs (as IMDS does off Azure)', async () => {
     const { tenantId, reg } = newApp();
     const mi = authority.createManagedIdentity({ tenantId, kind: 'user' });
@@ -234,13 +273,15 @@ describe('Credential sources and fallback chains', () => {
     );
   });
 
-  it('a getAssertion callback that throws reaches the caller as assertion_failed, after the next source', async () => {
+  it('a getAssertion callback that throws reaches the caller as assertion_failed, its text without credentials', async () => {
     const { tenantId, reg } = newApp();
+    // An HTTP client's error often quotes the request: a SAS URL, the token it sent.
+    const jwt = await authority.externalIssuer.mintToken({ subject: SUBJECT });
     const tokens = await start(tenantId, reg.clientId, [
       {
         type: 'assertion',
         getAssertion: () => {
-          throw new Error('signing service unavailable');
+          throw new Error(`signing service unavailable: GET /sign?sig=SeCrEtSaS with ${jwt}\n  at`);
         },
       },
     ]);
@@ -248,10 +289,14 @@ describe('Credential sources and fallback chains', () => {
     await expect(tokens.getAccessToken(authority.apiScope)).rejects.toMatchObject({
       code: 'assertion_failed',
       message: expect.stringContaining(
-        "The getAssertion callback of source 'assertion#0' failed: signing service unavailable.",
+        "The getAssertion callback of source 'assertion#0' failed: signing service unavailable: GET /sign?sig=[redacted] with [token].",
       ),
     });
     expect(tokenEntries(tenantId)).toEqual([]);
+    const stats = JSON.stringify(tokens.getStats());
+    expect(stats).toContain('sig=[redacted]');
+    expect(stats).not.toContain('SeCrEtSaS');
+    expect(stats).not.toContain(jwt);
   });
 
   it('a getAssertion callback that never settles once: the caller gets its token from the next attempt, within acquireMs', async () => {

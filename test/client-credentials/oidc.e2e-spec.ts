@@ -211,6 +211,37 @@ describe('TokenService against an OIDC issuer: discovery failures and scope sets
     }
     expect(stub.requests - before).toBe(1);
   });
+
+  // RFC 6749 §5.1: expires_in is RECOMMENDED; such an issuer's JWT access tokens carry `exp`.
+  it('takes the lifetime of an answer without expires_in from its JWT exp; refuses an opaque one', async () => {
+    const tokens = await start(1, 'realm-no-expires-in');
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const jwt = `${b64({ alg: 'RS256', typ: 'at+jwt' })}.${b64({ exp, aud: 'api' })}.c2ln`;
+    const answer = (accessToken: string) => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token_type: 'Bearer', access_token: accessToken }),
+    });
+    const saved = stub.answer;
+    try {
+      stub.answer = answer(jwt);
+      const token = await tokens.getAccessToken('scope-jwt');
+      expect(token.token).toBe(jwt);
+      // Seconds from now, as expires_in would have said.
+      expect(Math.abs(token.expiresOn.getTime() - exp * 1000)).toBeLessThanOrEqual(2000);
+
+      stub.answer = answer('opaque-token');
+      await expect(tokens.getAccessToken('scope-opaque')).rejects.toMatchObject({
+        code: 'invalid_response',
+        message: expect.stringContaining(
+          'has no expires_in, and its access_token is not a JWT with an exp claim',
+        ) as unknown,
+      });
+    } finally {
+      stub.answer = saved;
+    }
+  });
 });
 
 /**

@@ -7,6 +7,7 @@ import { AuthorityFailure } from '../errors/authority-failure';
 import { requestText, type TextResponse } from './text-request';
 import {
   checkTokenResponse,
+  lifetimeFromToken,
   failureFromError,
   parseJson,
   refuseRedirect,
@@ -42,10 +43,15 @@ export class AuthorityNetworkClient implements INetworkModule {
   /** The pools presenting a client certificate (mTLS), by thumbprint, oldest first. */
   readonly #presenting = new Map<string, AgentLease>();
 
+  /**
+   * @param takeLifetimeFromToken `protocol: 'oidc'`: a token answer without `expires_in` takes its
+   * lifetime from the access token's `exp` ({@link lifetimeFromToken}); Entra's must have it.
+   */
   constructor(
     private readonly requestTimeoutMs: number,
     private readonly ca?: readonly string[],
     proxy: ProxySetting = ENVIRONMENT_PROXY,
+    private readonly takeLifetimeFromToken = false,
   ) {
     this.#proxy = proxy;
     this.#lease = leaseAgent(ca, proxy);
@@ -125,8 +131,7 @@ export class AuthorityNetworkClient implements INetworkModule {
    */
   async post(url: string, options?: NetworkRequestOptions): Promise<NetworkResponse<unknown>> {
     const { status, headers, text } = await this.send('POST', url, options);
-    refuseRedirect(status, headers, url);
-    return { status, headers, body: parseJson(text, status, headers) };
+    return this.answerOf(url, status, headers, text);
   }
 
   /**
@@ -149,8 +154,20 @@ export class AuthorityNetworkClient implements INetworkModule {
       }
     }
     const { status, headers, text } = await this.send('POST', url, options, undefined, lease.agent);
+    return this.answerOf(url, status, headers, text);
+  }
+
+  /** A token endpoint's answer: redirects refused, the body's JSON object, its lifetime known. */
+  private answerOf(
+    url: string,
+    status: number,
+    headers: Record<string, string>,
+    text: string,
+  ): NetworkResponse<unknown> {
     refuseRedirect(status, headers, url);
-    return { status, headers, body: parseJson(text, status, headers) };
+    const answer = { status, headers, body: parseJson(text, status, headers) };
+    if (this.takeLifetimeFromToken) lifetimeFromToken(answer);
+    return answer;
   }
 
   /** Gives up this client's share of the connection pools (each closed with its last user). */

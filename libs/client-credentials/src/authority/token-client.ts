@@ -13,6 +13,7 @@ import type { TokenRequestContext } from '../credential.options';
 import { DEFAULTS } from '../options/defaults';
 import { parameterProblems } from '../options/token-request-parameters';
 import { withDeadline } from '../timing/timers';
+import { boundedCredential } from './bounded-credential';
 import { ParameterNetwork, type RequestExtras } from './request-parameters';
 import type { AuthorityNetworkClient } from './msal-network';
 import type { CredentialSettings } from '../options/resolved-options';
@@ -27,6 +28,7 @@ import {
   type SourceRequest,
 } from './source-client';
 import type { TokenSource } from './source-client';
+import { thrownText } from '../errors/foreign-text';
 
 /** msal-common's `storeInCache`: none of the answer's tokens is written to msal's own cache. */
 const NOT_STORED = {
@@ -101,7 +103,7 @@ export class TokenClient implements SourceClient {
         // With mTLS the certificate of the handshake authenticates the app: msal insists on a
         // credential, whose stand-in the network client takes out of each request.
         ...(this.#mtls === undefined
-          ? source.msalCredential()
+          ? boundedCredential(source, this.requestMs)
           : { clientAssertion: async () => 'presented-in-the-tls-handshake' }),
       },
       system: {
@@ -217,7 +219,7 @@ export class TokenClient implements SourceClient {
       added = snapshot(answer);
     } catch (e) {
       if (e === timedOut) throw e;
-      throw fail(`failed: ${(e as Error)?.message ?? String(e)}`, e);
+      throw fail(`failed: ${thrownText(e)}`, e);
     }
     const problems = parameterProblems(added, 'parameters');
     if (problems.length > 0) throw fail(`returned ${problems.join('; ')}`);

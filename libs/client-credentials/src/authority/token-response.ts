@@ -61,6 +61,36 @@ export function refuseRedirect(status: number, headers: Record<string, string>, 
 export type BoundTokenType = 'Bearer' | 'DPoP' | 'mtls_pop';
 
 /**
+ * An OIDC issuer's 200 answer without `expires_in` (RFC 6749 §5.1: RECOMMENDED, not REQUIRED),
+ * given the lifetime its access token's `exp` says (a JWT; seconds from now, bounded as
+ * `expires_in` is) so that msal and {@link checkTokenResponse} read it. Entra always sends
+ * `expires_in`: its answers are not passed here. Any other answer is left as it is.
+ * @throws AuthorityFailure `invalid_response` when there is neither
+ */
+export function lifetimeFromToken(
+  answer: { status: number; headers: Record<string, string>; body: unknown },
+  wallTime = Date.now(),
+): void {
+  const b = answer.body as Record<string, unknown> | undefined;
+  if (answer.status !== 200 || typeof b !== 'object' || b === null) return;
+  if (b.expires_in !== undefined && b.expires_in !== null) return;
+  if (typeof b.access_token !== 'string') return;
+  const exp = jwtClaims(b.access_token)?.exp;
+  const seconds = typeof exp === 'number' ? Math.floor(exp - wallTime / 1000) : undefined;
+  if (seconds !== undefined && isLifetime(seconds)) {
+    b.expires_in = seconds;
+    return;
+  }
+  throw new AuthorityFailure(
+    'invalid_response',
+    { status: 200, correlationId: answer.headers['client-request-id'] },
+    seconds === undefined
+      ? 'the token response has no expires_in, and its access_token is not a JWT with an exp claim: nothing says how long the token lives (RFC 6749 §5.1) — have the issuer send expires_in'
+      : `the token response has no expires_in, and its access_token's exp is ${seconds} s from now: expected 1 to ${MAX_EXPIRES_IN_SECONDS} seconds`,
+  );
+}
+
+/**
  * Checks a 200 token answer: a token a header can carry, the `token_type` asked for (`Bearer`;
  * `DPoP` for a request with a proof, `mtls_pop` for Entra's mTLS PoP) and a lifetime of 1 s to 7 days.
  * @throws AuthorityFailure `invalid_response`; `unbound` when a bound token was asked for and a

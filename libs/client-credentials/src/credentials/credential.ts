@@ -98,7 +98,12 @@ export class Credential implements Blueprint {
       };
     }
     this.stats = metrics.of(options.name);
-    this.network = new AuthorityNetworkClient(timings.requestMs, options.ca, options.proxy);
+    this.network = new AuthorityNetworkClient(
+      timings.requestMs,
+      options.ca,
+      options.proxy,
+      options.protocol === 'oidc',
+    );
     // Managed identity endpoints are local to the host: never through a proxy (IMDS refuses it).
     this.identityNetwork = new AuthorityNetworkClient(
       timings.managedIdentityMs,

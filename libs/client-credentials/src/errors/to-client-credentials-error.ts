@@ -1,5 +1,6 @@
 import { AuthError, ServerError } from '@azure/msal-node';
 import { AuthorityFailure } from './authority-failure';
+import { foreignText, thrownText } from './foreign-text';
 import {
   ClientCredentialsError,
   ErrorContext,
@@ -125,7 +126,7 @@ function convert(
   }
   return new ClientCredentialsError(
     'authority_error',
-    sentence(`${base} failed: ${(e as Error)?.message ?? String(e)}`),
+    sentence(`${base} failed: ${thrownText(e)}`),
     { ...where, cause: e },
   );
 }
@@ -136,18 +137,14 @@ const NOT_AVAILABLE = 'Not Available';
 /**
  * The reason a managed identity endpoint gave for a refusal, as msal-node put it in a ServerError:
  * App Service's `message`, or IMDS's (another host's) `error_description`, inside msal's
- * "Error(s): … - Description: <reason> - Correlation ID: …" line. First line only, at most 200
- * characters, anything shaped like a JWT cut out: the text ends up in logs and health details,
- * and an endpoint's own words have no business carrying a token there.
+ * "Error(s): … - Description: <reason> - Correlation ID: …" line, as {@link foreignText}: the
+ * text ends up in logs and health details, and an endpoint's own words have no business carrying
+ * a token there.
  */
 export function endpointReason(e: ServerError): string | undefined {
   const text =
     /Description: ([\s\S]*?) - Correlation ID: /.exec(e.errorMessage)?.[1] ?? e.errorMessage;
-  const line = text
-    .split(/\r?\n/)[0]
-    .replace(/eyJ[\w-]*\.[\w-]*\.[\w-]*/g, '[token]')
-    .trim()
-    .slice(0, 200);
+  const line = foreignText(text);
   return line === '' || line === NOT_AVAILABLE ? undefined : line;
 }
 

@@ -2,6 +2,7 @@ import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { withDeadline } from '../../timing/timers';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { AssertionSourceOptions } from '../../credential.options';
+import { thrownText } from '../../errors/foreign-text';
 
 /** A client assertion made by the application's own callback, called for every token request. */
 export class AssertionSource implements TokenSource {
@@ -44,7 +45,7 @@ export class AssertionSource implements TokenSource {
           if (e === timedOut) throw e;
           throw new ClientCredentialsError(
             'assertion_failed',
-            `The getAssertion callback of source '${this.id}' failed: ${(e as Error)?.message ?? String(e)}.`,
+            `The getAssertion callback of source '${this.id}' failed: ${thrownText(e)}.`,
             { cause: e },
           );
         }

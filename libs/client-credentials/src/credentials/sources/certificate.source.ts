@@ -6,7 +6,7 @@ import {
   sign,
   X509Certificate,
 } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { FileReadError, MAX_CERTIFICATE_FILE_BYTES, readBoundedFile } from './bounded-file';
 import { now } from '../../timing/clock';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
@@ -246,10 +246,13 @@ export class CertificateSource implements TokenSource {
       version = await fileVersion(o.certificatePath);
       let code = version.unreadable;
       if (code === undefined) {
-        text = await readFile(o.certificatePath, 'utf8').catch((e: NodeJS.ErrnoException) => {
-          code = e.code ?? 'error';
-          return '';
-        });
+        // Bounded: a path pointed at a large file (a log) is refused, not read and parsed whole.
+        text = await readBoundedFile(o.certificatePath, MAX_CERTIFICATE_FILE_BYTES).catch(
+          (e: FileReadError) => {
+            code = e.message;
+            return '';
+          },
+        );
       }
       if (code !== undefined) {
         throw new Error(

@@ -15,6 +15,7 @@ import type { MsalClientCredential, TokenSource } from '../../authority/source-c
 import type { CertificateSigner, SignatureAlgorithm } from '../../credential.options';
 import { AssertionReuse, sentCredential, type SentCredential } from '../assertion-reuse';
 import { assertionInput, compactAssertion } from '../client-assertion';
+import { thrownText } from '../../errors/foreign-text';
 
 /** Entra ID's refusal of an assertion's key or signature (the certificate not registered). */
 const CERTIFICATE_REFUSED = 700027;
@@ -109,9 +110,7 @@ export class SignerSource implements TokenSource {
       cert = await this.loadCertificate();
     } catch (e) {
       return [
-        e instanceof SignerError
-          ? e.message
-          : `certificate: the signer failed: ${(e as Error)?.message ?? String(e)}`,
+        e instanceof SignerError ? e.message : `certificate: the signer failed: ${thrownText(e)}`,
       ];
     }
     if (this.settings.rsaOnly === true && cert.keyType !== 'rsa') {
@@ -269,9 +268,7 @@ export class SignerSource implements TokenSource {
   private failure(what: string, e: unknown): ClientCredentialsError {
     if (e instanceof ClientCredentialsError) return e;
     const reason =
-      e instanceof SignerError
-        ? e.message
-        : `the signer failed (${what}): ${(e as Error)?.message ?? String(e)}`;
+      e instanceof SignerError ? e.message : `the signer failed (${what}): ${thrownText(e)}`;
     return new ClientCredentialsError(
       'signer_failed',
       `Source '${this.id}': ${reason}.`,

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +54,46 @@ describe('WorkloadIdentitySource reads the token file', () => {
     await expect(assertion()).rejects.toMatchObject({
       code: 'assertion_failed',
       message: expect.stringContaining('expired at 2023-11-14T22:13:20.000Z') as unknown,
+    });
+  });
+});
+
+describe('WorkloadIdentitySource refuses a token file it cannot read safely', () => {
+  let dir: string;
+  beforeEach(async () => (dir = await mkdtemp(join(tmpdir(), 'workload-identity-'))));
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const read = (path: string) => {
+    const source = new WorkloadIdentitySource(
+      { type: 'workload-identity', tokenFilePath: path },
+      'wi#0',
+    );
+    const credential = source.msalCredential();
+    if (!('clientAssertion' in credential)) throw new Error('no assertion callback');
+    return { source, assertion: (credential.clientAssertion as () => Promise<string>)() };
+  };
+
+  // A FIFO without a writer: fs.readFile would block one of libuv's threads for ever.
+  (process.platform === 'win32' ? it.skip : it)(
+    'a FIFO: unavailable (not a regular file), at once',
+    async () => {
+      const fifo = join(dir, 'token');
+      execFileSync('mkfifo', [fifo]);
+      const { source, assertion } = read(fifo);
+      await expect(assertion).rejects.toMatchObject({
+        code: 'source_unavailable',
+        message: expect.stringContaining(`cannot read '${fifo}' (not a regular file)`) as unknown,
+      });
+      await expect(source.available()).resolves.toBe(`'${fifo}' is not a regular file`);
+    },
+  );
+
+  it('a file larger than 64 KiB: unavailable, not read whole', async () => {
+    const path = join(dir, 'token');
+    await writeFile(path, 'x'.repeat(64 * 1024 + 1));
+    await expect(read(path).assertion).rejects.toMatchObject({
+      code: 'source_unavailable',
+      message: expect.stringContaining('(larger than 65536 bytes)') as unknown,
     });
   });
 });

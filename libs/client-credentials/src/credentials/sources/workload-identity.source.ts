@@ -1,8 +1,9 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { ClientCredentialsError } from '../../errors/client-credentials.errors';
 import { SourceUnavailableError } from '../../errors/source-unavailable';
 import type { MsalClientCredential, TokenSource } from '../../authority/source-client';
 import type { WorkloadIdentitySourceOptions } from '../../credential.options';
+import { FileReadError, MAX_TOKEN_FILE_BYTES, readBoundedFile } from './bounded-file';
 
 /** Re-read the token file when the token it held has less than this left. */
 const REREAD_BEFORE_EXPIRY_MS = 5 * 60_000;
@@ -17,6 +18,8 @@ export class WorkloadIdentitySource implements TokenSource {
   readonly type = 'workload-identity';
   readonly #path: string | undefined;
   #token?: { value: string; version: string; expiresAt: number };
+  /** The read under way: later requests join it, so a file that hangs holds one thread only. */
+  #reading?: Promise<string>;
 
   constructor(
     options: WorkloadIdentitySourceOptions,
@@ -39,8 +42,8 @@ export class WorkloadIdentitySource implements TokenSource {
   async available(): Promise<string | undefined> {
     if (this.#path === undefined) return 'no token file configured';
     try {
-      await stat(this.#path);
-      return undefined;
+      const s = await stat(this.#path);
+      return s.isFile() ? undefined : `'${this.#path}' is not a regular file`;
     } catch (e) {
       return `cannot read '${this.#path}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
     }
@@ -54,17 +57,20 @@ export class WorkloadIdentitySource implements TokenSource {
     return { type: this.type, id: this.id, tokenFilePath: this.#path };
   }
 
-  private async read(): Promise<string> {
+  private read(): Promise<string> {
+    this.#reading ??= this.readNow().finally(() => (this.#reading = undefined));
+    return this.#reading;
+  }
+
+  private async readNow(): Promise<string> {
     const path = this.#path!;
     let version: string;
     try {
       const s = await stat(path);
+      if (!s.isFile()) throw new FileReadError('ENOTREG', MAX_TOKEN_FILE_BYTES);
       version = `${s.mtimeMs}:${s.size}:${s.ino}`;
     } catch (e) {
-      throw new SourceUnavailableError(
-        this.id,
-        `cannot read '${path}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
+      throw this.unreadable(e);
     }
     const cached = this.#token;
     if (
@@ -74,7 +80,11 @@ export class WorkloadIdentitySource implements TokenSource {
     ) {
       return cached.value;
     }
-    const value = (await readFile(path, 'utf8')).trim();
+    const value = (
+      await readBoundedFile(path, MAX_TOKEN_FILE_BYTES).catch((e) => {
+        throw this.unreadable(e);
+      })
+    ).trim();
     let expiresAt: number;
     try {
       const exp = jwtExpiry(value);
@@ -93,6 +103,13 @@ export class WorkloadIdentitySource implements TokenSource {
     }
     this.#token = { value, version, expiresAt };
     return value;
+  }
+
+  /** A file that cannot be read (missing, not a regular file, too large): the chain moves on. */
+  private unreadable(e: unknown): SourceUnavailableError {
+    const reason =
+      e instanceof FileReadError ? e.message : ((e as NodeJS.ErrnoException).code ?? 'error');
+    return new SourceUnavailableError(this.id, `cannot read '${this.#path}' (${reason})`);
   }
 }
 
