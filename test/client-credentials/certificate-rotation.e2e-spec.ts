@@ -79,8 +79,9 @@ describe('Certificate file rotation', () => {
       return result.credentials.api;
     };
     await tokens.getAccessToken(authority.apiScope);
-    const readFile = jest.spyOn(fsPromises, 'readFile');
-    const reads = () => readFile.mock.calls.filter(([path]) => path === file).length;
+    // Each read of the file opens it (a bounded read: credentials/sources/bounded-file.ts).
+    const opened = jest.spyOn(fsPromises, 'open');
+    const reads = () => opened.mock.calls.filter(([path]) => path === file).length;
 
     // The new certificate deployed with the old key: a file that can never be loaded. Written a
     // minute ago (the copy is over): not a file caught half-written.
