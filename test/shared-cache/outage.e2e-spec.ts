@@ -94,7 +94,7 @@ describe('Shared cache: Redis outage', () => {
     expect(await eventually(() => apps[0].tokens.getCacheStats()?.connected === true)).toBe(true);
   }, 30_000);
 
-  it('Redis frozen (socket open, no answers): after a timeout, misses send it nothing until a probe; every caller gets its token; usable again once it answers', async () => {
+  it('Redis frozen (socket open, no answers): after two timeouts in a row, misses send it nothing until a probe; every caller gets its token; usable again once it answers', async () => {
     const reg = register(authority);
     const scopes = Array.from({ length: 6 }, (_, i) => {
       const appIdUri = `api://frozen-${i}-${randomBytes(3).toString('hex')}`;
@@ -111,16 +111,17 @@ describe('Shared cache: Redis outage', () => {
 
     redis.freeze();
     try {
-      // The first miss's read waits out operationTimeoutMs, then Redis is not asked meanwhile:
-      // no lock, and the token's write (in the background) is not sent either.
+      // The first miss's read waits out operationTimeoutMs (a suspicion: one spike looks the
+      // same), then its lock, sent after it, too (Redis silent twice): Redis is not asked
+      // meanwhile, and the token's write (in the background) is not sent either.
       await a.tokens.getAccessToken(scopes[1]);
-      expect(stats()).toMatchObject({ commands: 7, timeouts: 1, connected: false });
+      expect(stats()).toMatchObject({ commands: 8, timeouts: 2, connected: false });
       for (const scope of scopes.slice(2, 5)) await a.tokens.getAccessToken(scope);
       const frozen = stats();
       // Before: 3 commands per miss (read, lock, write), each timing out (12 for these 4 misses).
       // Now: whatever was sent timed out, and at most one probe went out among 3 more misses.
       expect(frozen.commands - 6).toBe(frozen.timeouts);
-      expect(frozen.timeouts).toBeLessThanOrEqual(2);
+      expect(frozen.timeouts).toBeLessThanOrEqual(3);
     } finally {
       redis.thaw();
     }

@@ -1,3 +1,4 @@
+import { now } from '../timing/clock';
 import type { CommandCircuit } from './command-circuit';
 import { CommandDeadline, OperationTimeout } from './command-deadline';
 import type { RecoveryNotice } from './recovery-notice';
@@ -57,6 +58,7 @@ export async function runBounded<T>(
     return UNAVAILABLE;
   }
   stats.commands += commands;
+  const sentAt = now();
   const deadline = new CommandDeadline(what, connection.operationTimeoutMs);
   try {
     let result: T;
@@ -75,8 +77,8 @@ export async function runBounded<T>(
   } catch (e) {
     if (e instanceof OperationTimeout) {
       stats.timeouts++;
-      circuit.timedOut();
-      stats.connected = false;
+      circuit.timedOut(sentAt);
+      stats.connected = !circuit.open && connection.ready();
     } else {
       circuit.answered();
     }

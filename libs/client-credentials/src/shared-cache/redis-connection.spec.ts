@@ -167,7 +167,7 @@ describe('RedisConnection', () => {
       expect(cluster._slots.rediscover).toHaveBeenCalledTimes(1);
     });
 
-    it('after a timeout sends nothing to a Redis that hangs (socket open) until one probe answers, then announces it usable', async () => {
+    it('after two timeouts in a row sends nothing to a Redis that hangs (socket open) until one probe answers, then announces it usable', async () => {
       const c = connect(new FakeClient());
       await c.connect(1000);
       let recoveries = 0;
@@ -176,25 +176,31 @@ describe('RedisConnection', () => {
       const sent = jest.fn(() => (hangs ? new Promise<string>(() => undefined) : 'answered'));
       const run = () => c.run('reading', async () => sent());
 
+      // One timeout is a suspicion (a latency spike looks the same); a command sent after it
+      // that times out too is a Redis that does not answer.
       const first = run();
       await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
       expect(await first).toBe(UNAVAILABLE);
-      expect(stats).toMatchObject({ timeouts: 1, connected: false });
+      expect(stats).toMatchObject({ timeouts: 1, connected: true });
+      const second = run();
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
+      expect(await second).toBe(UNAVAILABLE);
+      expect(stats).toMatchObject({ timeouts: 2, connected: false });
       // Quiet: UNAVAILABLE at once, nothing sent.
       expect(await run()).toBe(UNAVAILABLE);
       expect(await run()).toBe(UNAVAILABLE);
-      expect(sent).toHaveBeenCalledTimes(1);
-      expect(stats.commands).toBe(1);
+      expect(sent).toHaveBeenCalledTimes(2);
+      expect(stats.commands).toBe(2);
 
       // Quiet over: one probe, the others still not sent while it runs; it times out too.
       await jest.advanceTimersByTimeAsync(QUIET_MS);
       const probe = run();
       expect(await run()).toBe(UNAVAILABLE);
-      expect(sent).toHaveBeenCalledTimes(2);
+      expect(sent).toHaveBeenCalledTimes(3);
       await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
       expect(await probe).toBe(UNAVAILABLE);
       expect(await run()).toBe(UNAVAILABLE);
-      expect(stats).toMatchObject({ commands: 2, timeouts: 2, connected: false });
+      expect(stats).toMatchObject({ commands: 3, timeouts: 3, connected: false });
 
       // Redis answers again: the next probe says so, and commands go to it.
       hangs = false;
@@ -203,7 +209,29 @@ describe('RedisConnection', () => {
       expect(recoveries).toBe(1);
       expect(stats.connected).toBe(true);
       expect(await run()).toBe('answered');
-      expect(sent).toHaveBeenCalledTimes(4);
+      expect(sent).toHaveBeenCalledTimes(5);
+    });
+
+    it('keeps sending after commands in flight together time out (one latency spike), and after an answer', async () => {
+      const c = connect(new FakeClient());
+      await c.connect(1000);
+      let hangs = true;
+      const sent = jest.fn(() => (hangs ? new Promise<string>(() => undefined) : 'answered'));
+      const run = () => c.run('reading', async () => sent());
+
+      const together = [run(), run(), run()];
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
+      expect(await Promise.all(together)).toEqual([UNAVAILABLE, UNAVAILABLE, UNAVAILABLE]);
+      expect(stats).toMatchObject({ timeouts: 3, connected: true });
+      // The spike is over: the next command is sent and answered, and the suspicion forgotten.
+      hangs = false;
+      expect(await run()).toBe('answered');
+      hangs = true;
+      const later = run();
+      await jest.advanceTimersByTimeAsync(OP_TIMEOUT);
+      expect(await later).toBe(UNAVAILABLE);
+      expect(stats.connected).toBe(true);
+      expect(sent).toHaveBeenCalledTimes(5);
     });
 
     it('does not send a timed-out command again, even on a cluster', async () => {
