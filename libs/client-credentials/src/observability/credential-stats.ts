@@ -169,16 +169,7 @@ export function lru(
 ): TenantStats {
   let order = orders.get(credential);
   if (order === undefined) orders.set(credential, (order = new Map<string, TenantStats>()));
-  let t = order.get(id);
-  if (t === undefined) record[id] = t = {};
-  order.delete(id);
-  order.set(id, t);
-  if (order.size > MAX_TENANT_STATS) {
-    const oldest = order.keys().next().value as string;
-    order.delete(oldest);
-    delete record[oldest];
-  }
-  return t;
+  return mostRecent(order, record, id, MAX_TENANT_STATS);
 }
 
 /**
@@ -195,14 +186,27 @@ export function agentRequest(
   const scopes = (agent.scopes ??= Object.create(null) as Record<string, TenantStats>);
   let order = orders.get(agent);
   if (order === undefined) orders.set(agent, (order = new Map<string, TenantStats>()));
-  let t = order.get(scope);
-  if (t === undefined) scopes[scope] = t = {};
-  order.delete(scope);
-  order.set(scope, t);
-  if (order.size > MAX_AGENT_REQUEST_STATS) {
+  return mostRecent(order, scopes, scope, MAX_AGENT_REQUEST_STATS);
+}
+
+/**
+ * The entry `id` of `record` (created on first use), made the most recent in `order` (a Map keeps
+ * insertion order); past `max` entries the least recent leaves both. O(1).
+ */
+function mostRecent(
+  order: Map<string, TenantStats>,
+  record: Record<string, TenantStats>,
+  id: string,
+  max: number,
+): TenantStats {
+  let t = order.get(id);
+  if (t === undefined) record[id] = t = {};
+  order.delete(id);
+  order.set(id, t);
+  if (order.size > max) {
     const oldest = order.keys().next().value as string;
     order.delete(oldest);
-    delete scopes[oldest];
+    delete record[oldest];
   }
   return t;
 }

@@ -154,19 +154,24 @@ function registerInstruments(meter: Meter, { live: services, retired }: Registry
   // customer tenants, and a series per tenant would grow past what a metrics backend keeps (the
   // OpenTelemetry SDK folds series past 2,000 into one), freeze forgotten tenants at their last
   // value, and list customers' tenant ids on a metrics page. Other tenants are counted instead.
-  meter
-    .createObservableGauge('client_credentials.token.expires_in_seconds', {
-      description: "Seconds until the token obtained last in the credential's own tenant expires",
-      unit: 's',
-    })
-    .addCallback((result) => {
-      for (const [credential, v] of byCredential(
-        services,
-        (s) => left(s.lastTokenExpiresOn),
-        Math.min,
-      ))
+  const expiries = [
+    [
+      'client_credentials.token.expires_in_seconds',
+      "Seconds until the token obtained last in the credential's own tenant expires",
+      'lastTokenExpiresOn',
+    ],
+    [
+      'client_credentials.certificate.expires_in_seconds',
+      "Seconds until a certificate source's certificate expires (the earliest)",
+      'certificateNotAfter',
+    ],
+  ] as const;
+  for (const [name, description, field] of expiries) {
+    meter.createObservableGauge(name, { description, unit: 's' }).addCallback((result) => {
+      for (const [credential, v] of byCredential(services, (s) => left(s[field]), Math.min))
         result.observe(v, { credential });
     });
+  }
   meter
     .createObservableGauge('client_credentials.tenants', {
       description:
@@ -182,19 +187,6 @@ function registerInstruments(meter: Meter, { live: services, retired }: Registry
       for (const [credential, v] of count(false)) result.observe(v, { credential, state: 'ok' });
       for (const [credential, v] of count(true))
         result.observe(v, { credential, state: 'failing' });
-    });
-  meter
-    .createObservableGauge('client_credentials.certificate.expires_in_seconds', {
-      description: "Seconds until a certificate source's certificate expires (the earliest)",
-      unit: 's',
-    })
-    .addCallback((result) => {
-      for (const [credential, v] of byCredential(
-        services,
-        (s) => left(s.certificateNotAfter),
-        Math.min,
-      ))
-        result.observe(v, { credential });
     });
   for (const [name, field, description] of SHARED_CACHE_COUNTERS) {
     meter
